@@ -1,0 +1,3 @@
+from loadmgr.cli.main import run
+
+run()

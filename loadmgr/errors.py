@@ -1,0 +1,78 @@
+"""Domain exceptions, each mapped to one exit code at the CLI boundary.
+
+The core raises these; only `loadmgr.cli` turns them into `error: …` lines and exit codes.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The exit codes of DESIGN §2, the same for every command."""
+
+    OK = 0
+    THRESHOLD_FAILED = 1
+    USAGE = 2
+    DATABASE = 3
+    NOT_FOUND = 4
+    CONFLICT = 5
+    CLUSTER = 6
+    INTERRUPTED = 130
+
+
+class LoadmgrError(Exception):
+    """Base of every error loadmgr reports to a user."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class ValidationFailed(LoadmgrError):
+    """A value given by the user is malformed or not allowed."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(LoadmgrError):
+    """The configuration file or a setting is malformed."""
+
+    exit_code = ExitCode.USAGE
+
+
+class DatabaseError(LoadmgrError):
+    """MongoDB is unreachable, refused the request, or failed."""
+
+    exit_code = ExitCode.DATABASE
+
+
+class NotFound(LoadmgrError):
+    """A test, run or cluster does not exist (in the current scope)."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class Conflict(LoadmgrError):
+    """A duplicate name, a concurrent update, or a busy cluster."""
+
+    exit_code = ExitCode.CONFLICT
+
+
+class ClusterBusy(Conflict):
+    """The cluster's lease is held by another run."""
+
+
+class ClusterError(LoadmgrError):
+    """A Locust cluster is unreachable, refused a request, or was lost."""
+
+    exit_code = ExitCode.CLUSTER
+
+
+class Interrupted(LoadmgrError):
+    """The user interrupted a command (Ctrl-C or SIGTERM)."""
+
+    exit_code = ExitCode.INTERRUPTED

@@ -1,0 +1,40 @@
+"""Documents, enums, and the parsers of durations and thresholds. Imports nothing of ours."""
+
+from loadmgr.models.documents import (
+    LOCAL_CLUSTER_ID,
+    ClusterAuth,
+    LoadTest,
+    LoadTestRun,
+    LocustCluster,
+    MetricSnapshot,
+    RequestStats,
+    RunStatus,
+    StopReason,
+    ThresholdResult,
+    Verdict,
+    new_id,
+    utcnow,
+)
+from loadmgr.models.durations import format_duration, parse_duration
+from loadmgr.models.thresholds import Threshold, merge_thresholds, parse_threshold
+
+__all__ = [
+    "LOCAL_CLUSTER_ID",
+    "ClusterAuth",
+    "LoadTest",
+    "LoadTestRun",
+    "LocustCluster",
+    "MetricSnapshot",
+    "RequestStats",
+    "RunStatus",
+    "StopReason",
+    "Threshold",
+    "ThresholdResult",
+    "Verdict",
+    "format_duration",
+    "merge_thresholds",
+    "new_id",
+    "parse_duration",
+    "parse_threshold",
+    "utcnow",
+]

@@ -1,0 +1,343 @@
+"""The stored documents, with the camelCase field names of the Go control plane.
+
+Field names are the contract (DESIGN §1): they are written as they are stored, never
+aliased, so `model_dump()` is the document and `model_validate(doc)` reads one back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from loadmgr.models.thresholds import parse_threshold
+
+NAME_MAX = 200
+DESCRIPTION_MAX = 10_000
+TAG_MAX = 100
+META_VALUE_MAX = 2_000
+URL_MAX = 2_048
+LOCUSTFILE_MAX_BYTES = 1_000_000
+
+LOCAL_CLUSTER_ID = "local"
+
+
+def new_id() -> str:
+    """A fresh document id (a UUID4 string, as the Go service used)."""
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    """Now in UTC, truncated to milliseconds: what BSON stores, so output never drifts."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _check_http_url(value: str) -> str:
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    if len(value) > URL_MAX:
+        raise ValueError(f"longer than {URL_MAX} characters")
+    return value
+
+
+class Document(BaseModel):
+    """Base of every stored document: extra stored fields survive a read-modify-write."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    def to_document(self) -> dict[str, Any]:
+        """The dict to store (BSON-ready: datetimes stay datetimes)."""
+        return self.model_dump(exclude={"_id"})
+
+
+class Audited(Document):
+    """Audit fields: created once, updated on every change."""
+
+    createdAt: datetime = Field(default_factory=utcnow)
+    createdBy: str = ""
+    updatedAt: datetime = Field(default_factory=utcnow)
+    updatedBy: str = ""
+
+    @field_validator("createdAt", "updatedAt", mode="after")
+    @classmethod
+    def _as_utc(cls, value: datetime) -> datetime:
+        # BSON dates come back naive or aware depending on the client; always UTC.
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+class Named(Audited):
+    """A document scoped to a tenant and environment."""
+
+    id: str = Field(default_factory=new_id)
+    tenantId: str | None = None
+    envId: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("metadata")
+    @classmethod
+    def _check_metadata(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if not key or key.startswith("$") or "." in key:
+                raise ValueError(f"metadata key {key!r} must be non-empty, without '$' or '.'")
+            if len(item) > META_VALUE_MAX:
+                raise ValueError(f"metadata value for {key!r} longer than {META_VALUE_MAX}")
+        return value
+
+
+class LoadTest(Named):
+    """A reusable test definition (collection `load_tests`)."""
+
+    name: str
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    locustClusterId: str = LOCAL_CLUSTER_ID
+    targetUrl: str
+    locustfile: str = ""
+    scenarioId: str | None = None
+    defaultUsers: int = Field(default=10, ge=1, le=10_000_000)
+    defaultSpawnRate: float = Field(default=1.0, gt=0, le=1_000_000)
+    defaultDurationSec: int = Field(default=60, gt=0)
+    maxDurationSec: int | None = Field(default=None, gt=0)
+    # loadmgr's additions
+    locustfileContent: str | None = None
+    locustfileSha256: str | None = None
+    thresholds: list[str] = Field(default_factory=list)
+    baselineRunId: str | None = None
+    version: int = 1
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        if len(value) > NAME_MAX:
+            raise ValueError(f"longer than {NAME_MAX} characters")
+        return value
+
+    @field_validator("description")
+    @classmethod
+    def _check_description(cls, value: str) -> str:
+        if len(value) > DESCRIPTION_MAX:
+            raise ValueError(f"longer than {DESCRIPTION_MAX} characters")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, value: list[str]) -> list[str]:
+        tags = [tag.strip() for tag in value]
+        for tag in tags:
+            if not tag or len(tag) > TAG_MAX:
+                raise ValueError(f"each tag must have 1 to {TAG_MAX} characters")
+        return list(dict.fromkeys(tags))
+
+    @field_validator("targetUrl")
+    @classmethod
+    def _check_target(cls, value: str) -> str:
+        return _check_http_url(value)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _check_thresholds(cls, value: list[str]) -> list[str]:
+        for expression in value:
+            parse_threshold(expression)
+        return value
+
+    @model_validator(mode="after")
+    def _check_durations(self) -> LoadTest:
+        if self.maxDurationSec is not None and self.defaultDurationSec > self.maxDurationSec:
+            raise ValueError(
+                f"default duration ({self.defaultDurationSec}s) is above the maximum "
+                f"({self.maxDurationSec}s)"
+            )
+        return self
+
+
+class RunStatus(str, Enum):
+    """A run's lifecycle."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    STOPPING = "Stopping"
+    FINISHED = "Finished"
+    FAILED = "Failed"
+
+    @property
+    def is_active(self) -> bool:
+        return self in (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.STOPPING)
+
+
+class StopReason(str, Enum):
+    """Why a run ended."""
+
+    DURATION = "duration"
+    USER = "user"
+    THRESHOLD = "threshold"
+    ERROR = "error"
+    LOST = "lost"
+
+
+class Verdict(str, Enum):
+    """Whether every threshold passed; null on a run without thresholds."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+class RequestStats(BaseModel):
+    """One request's stats in a snapshot (`requestStats[]`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    method: str
+    name: str
+    numRequests: int = 0
+    numFailures: int = 0
+    avgResponseTimeMs: float = 0.0
+    minResponseTimeMs: float = 0.0
+    maxResponseTimeMs: float = 0.0
+    p50ResponseMs: float | None = None
+    p95ResponseMs: float | None = None
+    requestsPerSec: float = 0.0
+    # loadmgr's additions
+    p99ResponseMs: float | None = None
+    failuresPerSec: float = 0.0
+    intervalRequests: int = 0
+    intervalFailures: int = 0
+    avgContentLength: float = 0.0
+
+
+class MetricSnapshot(Document):
+    """One collected interval of a run (collection `metrics_timeseries`).
+
+    Interval values (`totalRPS`, `failuresPerSec`, `errorRate`, `avgResponseMs`,
+    `intervalRequests`) come from counter deltas since the previous poll; `totalRequests`
+    and `totalFailures` are cumulative; `p50ResponseMs`/`p95ResponseMs` are Locust's
+    rolling ~10 s window (null when Locust has none); `p99`, `min` and `max` are
+    cumulative since the run started.
+    """
+
+    loadTestRunId: str
+    timestamp: datetime
+    tenantId: str | None = None
+    envId: str | None = None
+    totalRPS: float = 0.0
+    totalRequests: int = 0
+    totalFailures: int = 0
+    errorRate: float = 0.0
+    currentUsers: int = 0
+    p50ResponseMs: float | None = None
+    p95ResponseMs: float | None = None
+    p99ResponseMs: float | None = None
+    minResponseMs: float | None = None
+    maxResponseMs: float | None = None
+    avgResponseMs: float | None = None
+    requestStats: list[RequestStats] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    # loadmgr's additions
+    seq: int = 0
+    intervalSec: float = 0.0
+    intervalRequests: int = 0
+    intervalFailures: int = 0
+    failuresPerSec: float = 0.0
+    workerCount: int | None = None
+    state: str | None = None
+
+    @field_validator("timestamp", mode="after")
+    @classmethod
+    def _as_utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+class ThresholdResult(BaseModel):
+    """How one threshold fared at the end of a run."""
+
+    expression: str
+    metric: str
+    scope: str | None = None
+    op: str
+    limit: float
+    actual: float | None = None
+    passed: bool
+
+
+class LoadTestRun(Named):
+    """One execution of a test (collection `load_test_runs`)."""
+
+    loadTestId: str
+    name: str = ""
+    targetUsers: int = Field(ge=0)
+    spawnRate: float = Field(gt=0)
+    durationSeconds: int = Field(gt=0)
+    status: RunStatus = RunStatus.PENDING
+    startedAt: datetime | None = None
+    finishedAt: datetime | None = None
+    lastMetrics: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    # loadmgr's additions
+    locustClusterId: str = LOCAL_CLUSTER_ID
+    targetUrl: str = ""
+    locustfileSha256: str | None = None
+    stopReason: StopReason | None = None
+    verdict: Verdict | None = None
+    error: str | None = None
+    thresholds: list[str] = Field(default_factory=list)
+    thresholdResults: list[ThresholdResult] = Field(default_factory=list)
+    finalStats: dict[str, Any] | None = None
+    heartbeatAt: datetime | None = None
+    collector: dict[str, Any] | None = None
+    stopRequested: bool = False
+
+    @field_validator("startedAt", "finishedAt", "heartbeatAt", mode="after")
+    @classmethod
+    def _opt_as_utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class ClusterAuth(BaseModel):
+    """How to authenticate to a Locust master; names where secrets live, never secrets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = "none"  # none | header | login
+    headerName: str | None = None
+    secretEnv: str | None = None
+    secretFile: str | None = None
+    usernameEnv: str | None = None
+    passwordEnv: str | None = None
+    loginPath: str | None = None
+
+
+class LocustCluster(Audited):
+    """A registered Locust master (collection `locust_clusters`)."""
+
+    id: str
+    baseUrl: str
+    description: str = ""
+    auth: ClusterAuth = Field(default_factory=ClusterAuth)
+    caBundle: str | None = None
+    verifyTls: bool = True
+    tenantId: str | None = None
+    envId: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > NAME_MAX:
+            raise ValueError(f"must have 1 to {NAME_MAX} characters")
+        return value
+
+    @field_validator("baseUrl")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _check_http_url(value).rstrip("/")

@@ -1,0 +1,107 @@
+"""Pass/fail thresholds: `p95<500ms`, `error_rate<1%`, `rps>=100`, `GET /x:p95<300ms`."""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+LATENCY_METRICS = ("p50", "p90", "p95", "p99", "avg", "min", "max")
+METRICS = (*LATENCY_METRICS, "error_rate", "rps")
+
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+# The scope is everything before the last ':' that leaves a valid `metric op value`, so a
+# request name may itself contain ':' (`GET http://h:8080/x:p95<1s`).
+_THRESHOLD = re.compile(
+    r"^(?:(?P<scope>.+):)?\s*(?P<metric>[A-Za-z0-9_]+)\s*(?P<op><=|>=|<|>)\s*(?P<value>\S.*?)\s*$"
+)
+_NUMBER = re.compile(r"^(?P<num>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[a-z%]*)$")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One parsed threshold; `limit` is in ms for latencies, a fraction for error_rate."""
+
+    expression: str
+    metric: str
+    op: str
+    limit: float
+    scope: str | None = None
+
+    def passes(self, actual: float | None) -> bool:
+        """Whether `actual` satisfies the threshold; an unknown value never passes."""
+        if actual is None or math.isnan(actual):
+            return False
+        return _OPERATORS[self.op](actual, self.limit)
+
+    @property
+    def key(self) -> str:
+        """Identity for overriding: a run's `p95<…` replaces the test's `p95<…`."""
+        return f"{self.scope or ''}:{self.metric}"
+
+    def can_no_longer_pass(self, actual: float | None) -> bool:
+        """True when a running value already breaks a limit that can only get worse.
+
+        Only cumulative maxima (`max` upper limits) never improve; everything else may
+        still recover before the run ends.
+        """
+        return self.metric == "max" and self.op in ("<", "<=") and not self.passes(actual)
+
+
+def parse_threshold(text: str) -> Threshold:
+    """Parse one threshold expression; raises ValueError naming the bad part."""
+    expression = text.strip()
+    match = _THRESHOLD.match(expression)
+    if not expression or match is None:
+        raise ValueError(
+            f"invalid threshold {text!r}: expected METRIC OP VALUE, e.g. p95<500ms, "
+            "error_rate<1%, rps>=100, or 'GET /path:p95<300ms'"
+        )
+    metric = match.group("metric").lower()
+    if metric not in METRICS:
+        raise ValueError(
+            f"invalid threshold {text!r}: unknown metric {match.group('metric')!r} "
+            f"(one of {', '.join(METRICS)})"
+        )
+    raw_value = match.group("value")
+    number = _NUMBER.match(raw_value.strip().lower())
+    if number is None:
+        raise ValueError(f"invalid threshold {text!r}: bad value {raw_value!r}")
+    value = float(number.group("num"))
+    unit = number.group("unit")
+    if metric in LATENCY_METRICS:
+        factors = {"": 1.0, "ms": 1.0, "s": 1000.0}
+        if unit not in factors:
+            raise ValueError(
+                f"invalid threshold {text!r}: unit {unit!r} is not a time unit (ms or s)"
+            )
+        value *= factors[unit]
+    elif metric == "error_rate":
+        if unit == "%":
+            value /= 100.0
+        elif unit != "":
+            raise ValueError(f"invalid threshold {text!r}: error_rate takes % or a fraction")
+        if value > 1.0:
+            raise ValueError(f"invalid threshold {text!r}: error_rate above 100%")
+    elif unit not in ("", "/s", "rps"):
+        raise ValueError(f"invalid threshold {text!r}: rps takes a plain number")
+    scope = match.group("scope")
+    scope = scope.strip() if scope else None
+    if scope == "":
+        raise ValueError(f"invalid threshold {text!r}: empty request name before ':'")
+    return Threshold(expression, metric, match.group("op"), value, scope)
+
+
+def merge_thresholds(base: list[str], overrides: list[str]) -> list[str]:
+    """The test's thresholds with a run's added, a run's replacing any of the same key."""
+    keys = {parse_threshold(t).key for t in overrides}
+    kept = [t for t in base if parse_threshold(t).key not in keys]
+    return kept + overrides
