@@ -16,6 +16,8 @@ from loadmgr.models.documents import (
     utcnow,
 )
 from loadmgr.models.durations import format_duration, parse_duration
+from loadmgr.models.meta import parse_meta
+from loadmgr.models.scope import Scope
 from loadmgr.models.thresholds import Threshold, merge_thresholds, parse_threshold
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "MetricSnapshot",
     "RequestStats",
     "RunStatus",
+    "Scope",
     "StopReason",
     "Threshold",
     "ThresholdResult",
@@ -35,6 +38,7 @@ __all__ = [
     "merge_thresholds",
     "new_id",
     "parse_duration",
+    "parse_meta",
     "parse_threshold",
     "utcnow",
 ]

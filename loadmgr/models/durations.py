@@ -20,9 +20,7 @@ def parse_duration(text: str | int) -> int:
         cleaned = text.strip().lower().replace(" ", "")
         match = _DURATION.match(cleaned)
         if not cleaned or match is None or not any(match.groupdict().values()):
-            raise ValueError(
-                f"invalid duration {text!r} (expected e.g. 300, 300s, 5m, 1h30m)"
-            )
+            raise ValueError(f"invalid duration {text!r} (expected e.g. 300, 300s, 5m, 1h30m)")
         hours, minutes, secs = (int(match.group(k) or 0) for k in ("h", "m", "s"))
         seconds = hours * 3600 + minutes * 60 + secs
     if seconds < 0:

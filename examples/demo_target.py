@@ -1,0 +1,121 @@
+"""A tiny HTTP server to point load tests at: `python examples/demo_target.py --port 8000`.
+
+Paths: `/` 200 text, `/api/items` 200 JSON, `/slow` 200 after ~50 ms, `/missing` 404,
+`/error` 500, anything else 404. It counts the requests it answered per path, so tests can
+compare Locust's numbers with what the target really received. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+ITEMS = [{"id": i, "name": f"item-{i}"} for i in range(1, 6)]
+SLOW_DELAY_SEC = 0.05
+
+
+class DemoServer(ThreadingHTTPServer):
+    """A threaded HTTP server that remembers how many requests each path received."""
+
+    daemon_threads = True
+    # Load tests open many connections at once; the default backlog of 5 drops some.
+    request_queue_size = 1024
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__((host, port), DemoHandler)
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. `http://127.0.0.1:41234`."""
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def count(self, path: str) -> None:
+        """Record one answered request to `path`."""
+        with self._lock:
+            self._counts[path] += 1
+
+    def counts(self) -> dict[str, int]:
+        """A copy of the per-path request counts."""
+        with self._lock:
+            return dict(self._counts)
+
+    def reset_counts(self) -> None:
+        """Forget every count (between two tests sharing one server)."""
+        with self._lock:
+            self._counts.clear()
+
+    def start_background(self) -> DemoServer:
+        """Serve from a daemon thread and return self."""
+        self._thread = threading.Thread(target=self.serve_forever, name="demo-target", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.server_close()
+
+
+class DemoHandler(BaseHTTPRequestHandler):
+    """Answers the demo paths; see the module docstring."""
+
+    server: DemoServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as a real service would
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if path == "/":
+            self._reply(200, b"demo target\n", "text/plain")
+        elif path == "/api/items":
+            self._reply(200, json.dumps(ITEMS).encode(), "application/json")
+        elif path == "/slow":
+            time.sleep(SLOW_DELAY_SEC)
+            self._reply(200, b"slow\n", "text/plain")
+        elif path == "/error":
+            self._reply(500, b"internal error\n", "text/plain")
+        else:
+            self._reply(404, b"not found\n", "text/plain")
+        # Counted after the reply is written: a request Locust saw answered is counted.
+        self.server.count(path)
+
+    def _reply(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Stay quiet: a load test would flood the terminal."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the demo target until interrupted."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    args = parser.parse_args(argv)
+    server = DemoServer(args.host, args.port)
+    print(f"demo target listening on {server.url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""`loadmgr clusters`: the registry of remote Locust masters."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from loadmgr.cli.context import app_context
+from loadmgr.cli.output import OutputOption, QuietOption, Renderer, audit_line, field, notice
+from loadmgr.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+app = typer.Typer(
+    help="Register remote Locust masters (the built-in 'local' needs no registration).",
+    no_args_is_help=True,
+)
+
+ClusterId = Annotated[str, typer.Argument(help="The cluster's id.", show_default=False)]
+
+LIST_COLUMNS = [
+    field("id"),
+    field("baseUrl", "URL"),
+    typer_auth := field("auth", "AUTH"),
+    field("description", "DESCRIPTION"),
+]
+
+
+def _auth_summary(auth: dict[str, Any] | None) -> str:
+    """Where the secrets come from, never the secrets (there are none stored)."""
+    if not auth or auth.get("type") in (None, "none"):
+        return "none"
+    if auth["type"] == "header":
+        source = (
+            f"env {auth['secretEnv']}"
+            if auth.get("secretEnv")
+            else f"file {auth.get('secretFile')}"
+        )
+        return f"header {auth.get('headerName')} from {source}"
+    users, passwords = auth.get("usernameEnv"), auth.get("passwordEnv")
+    return f"login via {auth.get('loginPath') or '/login_submit'} (env {users}/{passwords})"
+
+
+LIST_COLUMNS[2] = type(typer_auth)("AUTH", lambda d: _auth_summary(d.get("auth")))
+
+
+def cluster_view(data: dict[str, Any]) -> RenderableType:
+    from loadmgr.cli.output import key_value_view
+
+    shown = {
+        "url": data.get("baseUrl"),
+        "description": data.get("description") or "-",
+        "auth": _auth_summary(data.get("auth")),
+        "tls": ("verify" if data.get("verifyTls", True) else "NOT verified")
+        + (f", CA bundle {data['caBundle']}" if data.get("caBundle") else ""),
+        "created": audit_line(data, "created"),
+        "updated": audit_line(data, "updated"),
+    }
+    return key_value_view(shown, title=f"cluster {data.get('id')}")
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    cluster_id: ClusterId,
+    url: Annotated[str, typer.Option("--url", help="Base URL of the Locust master's web UI.")],
+    description: Annotated[str, typer.Option("--description", help="Free text.")] = "",
+    header_name: Annotated[
+        str | None,
+        typer.Option("--header-name", help="Send this header (for a proxy in front of Locust)."),
+    ] = None,
+    header_env: Annotated[
+        str | None, typer.Option("--header-env", help="Env variable holding the header value.")
+    ] = None,
+    header_file: Annotated[
+        str | None, typer.Option("--header-file", help="File holding the header value.")
+    ] = None,
+    login_user_env: Annotated[
+        str | None,
+        typer.Option("--login-user-env", help="Env variable with the --web-login user name."),
+    ] = None,
+    login_password_env: Annotated[
+        str | None,
+        typer.Option("--login-password-env", help="Env variable with the --web-login password."),
+    ] = None,
+    login_path: Annotated[
+        str, typer.Option("--login-path", help="Login form endpoint of the master.")
+    ] = "/login_submit",
+    ca_bundle: Annotated[
+        str | None, typer.Option("--ca-bundle", help="CA bundle to verify https with.")
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Do not verify https certificates (warns).")
+    ] = False,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Register a Locust master. Secrets are never stored: only where to read them."""
+    from loadmgr.service.clusters import add_cluster
+
+    context = app_context(ctx)
+    renderer = Renderer(output, quiet, context.settings.output)
+    auth: dict[str, Any] = {"type": "none"}
+    if header_name or header_env or header_file:
+        if not header_name or bool(header_env) == bool(header_file):
+            raise ValidationFailed(
+                "header authentication needs --header-name and one of --header-env, --header-file"
+            )
+        auth = {
+            "type": "header",
+            "headerName": header_name,
+            "secretEnv": header_env,
+            "secretFile": header_file,
+        }
+    if login_user_env or login_password_env:
+        if auth["type"] != "none":
+            raise ValidationFailed("choose header or login authentication, not both")
+        if not (login_user_env and login_password_env):
+            raise ValidationFailed("login needs --login-user-env and --login-password-env")
+        auth = {
+            "type": "login",
+            "usernameEnv": login_user_env,
+            "passwordEnv": login_password_env,
+            "loginPath": login_path,
+        }
+    if insecure:
+        notice("warning: https certificates of this cluster will not be verified")
+    fields = {
+        "id": cluster_id,
+        "baseUrl": url,
+        "description": description,
+        "auth": auth,
+        "caBundle": ca_bundle,
+        "verifyTls": not insecure,
+    }
+    renderer.one(add_cluster(context.store, context.settings.user, fields), cluster_view)
+
+
+@app.command("list")
+def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = False) -> None:
+    """List registered clusters."""
+    from loadmgr.service.clusters import list_clusters
+
+    context = app_context(ctx)
+    renderer = Renderer(output, quiet, context.settings.output)
+    renderer.many(list_clusters(context.store), LIST_COLUMNS, empty="no clusters registered")
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    cluster_id: ClusterId,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Show one registered cluster."""
+    from loadmgr.service.clusters import get_cluster
+
+    context = app_context(ctx)
+    renderer = Renderer(output, quiet, context.settings.output)
+    renderer.one(get_cluster(context.store, cluster_id), cluster_view)
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, cluster_id: ClusterId, quiet: QuietOption = False) -> None:
+    """Remove a registered cluster (not while a test uses it)."""
+    from loadmgr.service.clusters import remove_cluster
+
+    context = app_context(ctx)
+    cluster = remove_cluster(context.store, cluster_id)
+    if quiet:
+        typer.echo(cluster.id)
+    else:
+        notice(f"removed cluster {cluster.id!r}")

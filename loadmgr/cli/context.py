@@ -1,0 +1,57 @@
+"""What a command gets from the root: settings, resolved once, and a store, opened once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from loadmgr.config import Settings
+    from loadmgr.store import Store
+
+
+@dataclass
+class AppContext:
+    """Held in `ctx.obj`; resolving settings and connecting wait until a command needs them."""
+
+    options: dict[str, Any]
+    _settings: Settings | None = None
+    _store: Store | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from loadmgr.config import resolve_settings
+
+            self._settings = resolve_settings(**self.options)
+        return self._settings
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from loadmgr.service.context import open_store
+
+            self._store = open_store(self.settings)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def app_context(ctx: typer.Context) -> AppContext:
+    """The AppContext of the root command (made by the root callback)."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, AppContext):  # a sub-app invoked on its own, as in some tests
+        obj = AppContext(options={})
+        ctx.find_root().obj = obj
+    return obj
+
+
+def config_path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else None

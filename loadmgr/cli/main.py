@@ -1,0 +1,115 @@
+"""`loadmgr`: the command groups, assembled, and the global options."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from loadmgr import __version__
+from loadmgr.cli import clusters_cmd, db_cmd, metrics_cmd, runs_cmd, tests_cmd
+from loadmgr.cli.app import RootGroup
+from loadmgr.cli.context import AppContext, config_path
+
+app = typer.Typer(
+    cls=RootGroup,
+    name="loadmgr",
+    help=(
+        "Keep Locust load tests and their whole history in MongoDB.\n\n"
+        "With no MongoDB URI configured, an embedded store is started on loopback and "
+        "reused. Exit codes: 0 ok, 1 threshold failed, 2 usage, 3 MongoDB, 4 not found, "
+        "5 conflict, 6 Locust cluster, 130 interrupted."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(tests_cmd.app, name="tests")
+app.add_typer(runs_cmd.app, name="runs")
+app.add_typer(metrics_cmd.app, name="metrics")
+app.add_typer(clusters_cmd.app, name="clusters")
+app.add_typer(db_cmd.app, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"loadmgr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    mongo_uri: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LOADMGR_MONGO_URI",
+            help="MongoDB URI; without one, the embedded store is used.",
+            show_default=False,
+        ),
+    ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(envvar="LOADMGR_DATABASE", help="Database name (default: loadmgr)."),
+    ] = None,
+    tenant: Annotated[
+        str | None, typer.Option(envvar="LOADMGR_TENANT", help="Work only within this tenant.")
+    ] = None,
+    env: Annotated[
+        str | None,
+        typer.Option(envvar="LOADMGR_ENV", help="Work only within this environment."),
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(envvar="LOADMGR_USER", help="Who is acting (default: the OS login name)."),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(envvar="LOADMGR_PROFILE", help="Named profile of the config file."),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LOADMGR_CONFIG",
+            help="TOML config file (default: config.toml in the user config directory).",
+        ),
+    ] = None,
+    server_selection_timeout: Annotated[
+        int | None,
+        typer.Option(
+            envvar="LOADMGR_SERVER_SELECTION_TIMEOUT_MS",
+            help="Milliseconds to wait for MongoDB before failing (default: 10000).",
+        ),
+    ] = None,
+    debug: Annotated[
+        bool,
+        typer.Option(envvar="LOADMGR_DEBUG", help="Show tracebacks and debug logs."),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Keep Locust load tests and their whole history in MongoDB."""
+    context = AppContext(
+        options={
+            "mongo_uri": mongo_uri,
+            "database": database,
+            "tenant": tenant,
+            "env": env,
+            "user": user,
+            "profile": profile,
+            "config": config_path(config),
+            "server_selection_timeout_ms": server_selection_timeout,
+            "debug": debug,
+        }
+    )
+    ctx.obj = context
+    ctx.call_on_close(context.close)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,274 @@
+"""One renderer for every command: table, json, jsonl or csv on stdout; -q for ids only.
+
+Documents are serialised the same way everywhere (ISO-8601 UTC dates with `Z`), whether
+they come from a pydantic model or straight from the database.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import click
+import typer
+
+from loadmgr.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+FORMATS = ("table", "json", "jsonl", "csv")
+
+OutputOption = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        envvar="LOADMGR_OUTPUT",
+        help="Output format: table, json, jsonl or csv [env: LOADMGR_OUTPUT].",
+        show_default=False,
+        show_envvar=False,
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids, one a line.")]
+
+# Control characters (C0, DEL, C1) and bidirectional overrides: data must never steer the
+# terminal, so they are shown escaped.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_IN_CELL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def sanitize(text: str, *, in_cell: bool = False) -> str:
+    """`text` with control and bidi characters shown as escapes (`\\x1b`)."""
+    pattern = _UNSAFE_IN_CELL if in_cell else _UNSAFE
+    return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def iso(value: datetime) -> str:
+    """ISO-8601 in UTC with a `Z`, as pydantic writes it."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def jsonable(value: Any) -> Any:
+    """A document (model or raw dict) as JSON-ready data."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items() if k != "_id"}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def ago(value: datetime | str | None, now: datetime | None = None) -> str:
+    """`3 h ago`, for people; the exact date stays in JSON."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    seconds = ((now or datetime.now(timezone.utc)) - value).total_seconds()
+    if seconds < 0:
+        return "in the future"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: header and how to get the cell from a JSON-ready document."""
+
+    header: str
+    value: Callable[[dict[str, Any]], Any]
+    justify: str = "left"
+
+
+def field(name: str, header: str | None = None, justify: str = "left") -> Column:
+    return Column(header or name, lambda doc: doc.get(name), justify)
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:,.0f}"
+    if isinstance(value, list):
+        return ", ".join(cell(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={cell(v)}" for k, v in value.items())
+    return sanitize(str(value), in_cell=True)
+
+
+def flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested keys joined with '.', lists of scalars joined with ';' (for CSV)."""
+    flat: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, list):
+            if all(not isinstance(v, dict | list) for v in value):
+                flat[name] = ";".join("" if v is None else str(v) for v in value)
+            else:
+                flat[name] = json.dumps(value, ensure_ascii=False)
+        else:
+            flat[name] = value
+    return flat
+
+
+def stdout_console() -> Console:
+    """Rich console on stdout: colour only on a terminal and without NO_COLOR."""
+    from rich.console import Console
+
+    terminal = sys.stdout.isatty()
+    return Console(
+        file=sys.stdout,
+        width=None if terminal else 10_000,
+        no_color=not terminal or None,
+        soft_wrap=not terminal,
+        highlight=False,
+    )
+
+
+def stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def notice(message: str) -> None:
+    """Progress, hints and confirmations: stderr, so stdout stays data."""
+    click.echo(sanitize(message), err=True)
+
+
+class Renderer:
+    """Prints documents in the chosen format."""
+
+    def __init__(self, fmt: str | None, quiet: bool, default: str | None = None) -> None:
+        chosen = (fmt or default or "table").strip().lower()
+        if chosen not in FORMATS:
+            raise ValidationFailed(
+                f"unknown output format {fmt or default!r} (one of {', '.join(FORMATS)})"
+            )
+        self.format = chosen
+        self.quiet = quiet
+
+    @property
+    def is_table(self) -> bool:
+        return self.format == "table" and not self.quiet
+
+    def many(
+        self,
+        documents: Sequence[Any],
+        columns: Sequence[Column],
+        *,
+        id_key: str = "id",
+        title: str | None = None,
+        empty: str = "nothing found",
+    ) -> None:
+        """A list: JSON array, one JSON document a line, CSV rows, or a table."""
+        if self.quiet:
+            self._write_lines(str(jsonable(d).get(id_key, "")) for d in documents)
+            return
+        if self.format in ("json", "jsonl", "csv"):
+            self._write_data([jsonable(d) for d in documents], many=True)
+            return
+        if not documents:
+            notice(empty)
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=title, box=None, header_style="bold", pad_edge=False)
+        for column in columns:
+            table.add_column(column.header, justify=column.justify, overflow="fold")  # type: ignore[arg-type]
+        for document in documents:
+            data = jsonable(document)
+            table.add_row(*(Text(cell(c.value(data))) for c in columns))
+        stdout_console().print(table)
+
+    def one(
+        self,
+        document: Any,
+        view: Callable[[dict[str, Any]], RenderableType] | None = None,
+        *,
+        id_key: str = "id",
+    ) -> None:
+        """One document: as stored (JSON), a one-row CSV, or a view for people."""
+        data = jsonable(document)
+        if self.quiet:
+            self._write_lines([str(data.get(id_key, ""))])
+        elif self.format in ("json", "jsonl", "csv"):
+            self._write_data([data], many=False)
+        elif view is not None:
+            stdout_console().print(view(data))
+        else:
+            stdout_console().print(key_value_view(data))
+
+    def _write_lines(self, lines: Iterable[str]) -> None:
+        out = sys.stdout
+        for line in lines:
+            out.write(sanitize(line, in_cell=True) + "\n")
+        out.flush()
+
+    def _write_data(self, rows: list[dict[str, Any]], *, many: bool) -> None:
+        out = sys.stdout
+        if self.format == "json":
+            payload = rows if many else rows[0]
+            out.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        elif self.format == "jsonl":
+            for row in rows:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            flat = [flatten(row) for row in rows]
+            headers: dict[str, None] = {}
+            for row in flat:
+                headers.update(dict.fromkeys(row))
+            writer = csv.DictWriter(out, fieldnames=list(headers), lineterminator="\n")
+            writer.writeheader()
+            terminal = out.isatty()
+            for row in flat:
+                if terminal:
+                    row = {k: sanitize(str(v)) if isinstance(v, str) else v for k, v in row.items()}
+                writer.writerow(row)
+        out.flush()
+
+
+def key_value_view(data: dict[str, Any], title: str | None = None) -> RenderableType:
+    """A two-column grid of a document's fields, for people."""
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    for key, value in data.items():
+        grid.add_row(Text(sanitize(key, in_cell=True)), Text(cell(value)))
+    if title is None:
+        return grid
+    from rich.panel import Panel
+
+    return Panel(grid, title=Text(sanitize(title, in_cell=True)), title_align="left", expand=False)
+
+
+def audit_line(data: dict[str, Any], what: str) -> str:
+    """`3 h ago by alice` from `<what>At` and `<what>By`."""
+    when = data.get(f"{what}At")
+    who = data.get(f"{what}By") or "?"
+    return f"{ago(when)} by {who} ({when})" if when else "-"

@@ -1,0 +1,395 @@
+"""`loadmgr tests`: create, list, show, update, delete, baseline."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from loadmgr.cli.context import app_context
+from loadmgr.cli.output import (
+    Column,
+    OutputOption,
+    QuietOption,
+    Renderer,
+    audit_line,
+    field,
+    notice,
+)
+from loadmgr.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+app = typer.Typer(help="Define load tests once; run them many times.", no_args_is_help=True)
+
+TestRef = Annotated[str, typer.Argument(help="The test's id or name.", show_default=False)]
+NameOpt = Annotated[str | None, typer.Option("--name", help="Unique name in the tenant/env.")]
+TargetOpt = Annotated[
+    str | None, typer.Option("--target-url", help="http(s) URL the load is sent to.")
+]
+LocustfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--locustfile",
+        help="Path of the locustfile; its content and sha256 are stored with the test.",
+    ),
+]
+ClusterOpt = Annotated[
+    str | None, typer.Option("--cluster", help="Locust cluster id [default: local].")
+]
+DescriptionOpt = Annotated[str | None, typer.Option("--description", help="Free text.")]
+TagOpt = Annotated[
+    list[str] | None, typer.Option("--tag", help="A tag (repeatable).", show_default=False)
+]
+UsersOpt = Annotated[int | None, typer.Option("--users", help="Default number of users.")]
+SpawnOpt = Annotated[
+    float | None, typer.Option("--spawn-rate", help="Default users started per second.")
+]
+DurationOpt = Annotated[
+    str | None, typer.Option("--duration", help="Default duration: 300, 300s, 5m, 1h30m.")
+]
+MaxDurationOpt = Annotated[
+    str | None,
+    typer.Option("--max-duration", help="Longest duration a run may ask for."),
+]
+ScenarioOpt = Annotated[str | None, typer.Option("--scenario", help="Scenario id.")]
+MetaOpt = Annotated[
+    list[str] | None,
+    typer.Option("--meta", help="KEY=VALUE metadata (repeatable).", show_default=False),
+]
+ThresholdOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--threshold",
+        help="Pass/fail rule, e.g. 'p95<500ms', 'error_rate<1%', 'rps>=100', "
+        "'GET /api:p95<300ms' (repeatable).",
+        show_default=False,
+    ),
+]
+
+LIST_COLUMNS = [
+    field("id"),
+    field("name", "NAME"),
+    field("locustClusterId", "CLUSTER"),
+    field("defaultUsers", "USERS", "right"),
+    field("defaultSpawnRate", "RATE/S", "right"),
+    Column("DURATION", lambda d: _duration(d.get("defaultDurationSec")), "right"),
+    field("tags", "TAGS"),
+    Column("UPDATED", lambda d: audit_line(d, "updated").split(" (")[0]),
+]
+
+
+def _duration(seconds: Any) -> str:
+    from loadmgr.models import format_duration
+
+    return format_duration(seconds) if isinstance(seconds, int | float) else "-"
+
+
+def _seconds(option: str, text: str) -> int:
+    from loadmgr.models import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValidationFailed(f"invalid {option}: {exc}") from None
+
+
+def _given_fields(
+    *,
+    name: str | None,
+    target_url: str | None,
+    cluster: str | None,
+    description: str | None,
+    tags: list[str] | None,
+    users: int | None,
+    spawn_rate: float | None,
+    duration: str | None,
+    max_duration: str | None,
+    scenario: str | None,
+    meta: list[str] | None,
+    thresholds: list[str] | None,
+) -> dict[str, Any]:
+    """The stored fields for the options that were given, parsed and checked."""
+    from loadmgr.models import parse_meta, parse_threshold
+
+    fields: dict[str, Any] = {}
+    if name is not None:
+        fields["name"] = name
+    if target_url is not None:
+        fields["targetUrl"] = target_url
+    if cluster is not None:
+        fields["locustClusterId"] = cluster.strip()
+    if description is not None:
+        fields["description"] = description
+    if tags:
+        fields["tags"] = tags
+    if users is not None:
+        fields["defaultUsers"] = users
+    if spawn_rate is not None:
+        fields["defaultSpawnRate"] = spawn_rate
+    if duration is not None:
+        fields["defaultDurationSec"] = _seconds("--duration", duration)
+    if max_duration is not None:
+        fields["maxDurationSec"] = _seconds("--max-duration", max_duration)
+    if scenario is not None:
+        fields["scenarioId"] = scenario
+    if meta:
+        try:
+            fields["metadata"] = parse_meta(meta)
+        except ValueError as exc:
+            raise ValidationFailed(str(exc)) from None
+    if thresholds:
+        for expression in thresholds:
+            try:
+                parse_threshold(expression)
+            except ValueError as exc:
+                raise ValidationFailed(str(exc)) from None
+        fields["thresholds"] = thresholds
+    return fields
+
+
+def test_view(data: dict[str, Any]) -> RenderableType:
+    """A test for people: what it runs, with what load, who made and changed it."""
+    from loadmgr.cli.output import key_value_view
+
+    sha = data.get("locustfileSha256")
+    shown = {
+        "id": data.get("id"),
+        "description": data.get("description") or "-",
+        "target": data.get("targetUrl"),
+        "cluster": data.get("locustClusterId"),
+        "locustfile": f"{data.get('locustfile') or '-'}"
+        + (f"  (sha256 {sha[:12]}…)" if sha else ""),
+        "users": data.get("defaultUsers"),
+        "spawn rate": f"{data.get('defaultSpawnRate')}/s",
+        "duration": _duration(data.get("defaultDurationSec")),
+        "max duration": _duration(data.get("maxDurationSec")),
+        "tags": data.get("tags") or "-",
+        "thresholds": data.get("thresholds") or "-",
+        "baseline run": data.get("baselineRunId") or "-",
+        "scenario": data.get("scenarioId") or "-",
+        "metadata": data.get("metadata") or "-",
+        "tenant / env": f"{data.get('tenantId') or '-'} / {data.get('envId') or '-'}",
+        "created": audit_line(data, "created"),
+        "updated": audit_line(data, "updated") + f", version {data.get('version')}",
+    }
+    return key_value_view(shown, title=f"test {data.get('name')}")
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    name: NameOpt = None,
+    target_url: TargetOpt = None,
+    locustfile: LocustfileOpt = None,
+    cluster: ClusterOpt = None,
+    description: DescriptionOpt = None,
+    tag: TagOpt = None,
+    users: Annotated[int, typer.Option("--users", help="Default number of users.")] = 10,
+    spawn_rate: Annotated[
+        float, typer.Option("--spawn-rate", help="Default users started per second.")
+    ] = 10.0,
+    duration: Annotated[
+        str, typer.Option("--duration", help="Default duration: 300, 300s, 5m, 1h30m.")
+    ] = "60s",
+    max_duration: MaxDurationOpt = None,
+    scenario: ScenarioOpt = None,
+    meta: MetaOpt = None,
+    threshold: ThresholdOpt = None,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Create a test definition and print it as stored."""
+    from loadmgr.models import LOCAL_CLUSTER_ID
+    from loadmgr.service.load_tests import create_test, locustfile_fields, read_locustfile
+
+    context = app_context(ctx)
+    renderer = Renderer(output, quiet, context.settings.output)
+    if name is None:
+        raise ValidationFailed("missing --name", hint="e.g. --name checkout-api")
+    if target_url is None:
+        raise ValidationFailed(
+            "missing --target-url", hint="e.g. --target-url https://staging.example.com"
+        )
+    fields = _given_fields(
+        name=name,
+        target_url=target_url,
+        cluster=cluster,
+        description=description,
+        tags=tag,
+        users=users,
+        spawn_rate=spawn_rate,
+        duration=duration,
+        max_duration=max_duration,
+        scenario=scenario,
+        meta=meta,
+        thresholds=threshold,
+    )
+    cluster_id = fields.get("locustClusterId", LOCAL_CLUSTER_ID)
+    if locustfile is not None:
+        fields.update(locustfile_fields(read_locustfile(locustfile, cluster_id)))
+    elif cluster_id == LOCAL_CLUSTER_ID:
+        raise ValidationFailed(
+            "missing --locustfile", hint="the local cluster needs a locustfile to run"
+        )
+    test = create_test(context.store, context.settings.user, fields)
+    renderer.one(test, test_view)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Only tests with this tag (repeatable: all must match)."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Only names containing this (any case).")
+    ] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", help="Only on this cluster.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many; 0 for all.")] = 50,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """List tests, newest first."""
+    from loadmgr.service.load_tests import list_tests
+
+    context = app_context(ctx)
+    renderer = Renderer(output, quiet, context.settings.output)
+    tests = list_tests(context.store, tags=tag, name_contains=name, cluster=cluster, limit=limit)
+    renderer.many(tests, LIST_COLUMNS, empty="no tests found")
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context, test: TestRef, output: OutputOption = None, quiet: QuietOption = False
+) -> None:
+    """Show one test (by id or name)."""
+    from loadmgr.service.load_tests import get_test
+
+    context = app_context(ctx)
+    renderer = Renderer(output, quiet, context.settings.output)
+    renderer.one(get_test(context.store, test), test_view)
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    test: TestRef,
+    name: NameOpt = None,
+    target_url: TargetOpt = None,
+    locustfile: LocustfileOpt = None,
+    cluster: ClusterOpt = None,
+    description: DescriptionOpt = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Replace the tags with these (repeatable)."),
+    ] = None,
+    users: UsersOpt = None,
+    spawn_rate: SpawnOpt = None,
+    duration: DurationOpt = None,
+    max_duration: MaxDurationOpt = None,
+    scenario: ScenarioOpt = None,
+    meta: Annotated[
+        list[str] | None,
+        typer.Option("--meta", help="KEY=VALUE to set in the metadata (repeatable)."),
+    ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option("--threshold", help="Replace the thresholds with these (repeatable)."),
+    ] = None,
+    clear_thresholds: Annotated[
+        bool, typer.Option("--clear-thresholds", help="Remove every threshold.")
+    ] = False,
+    clear_tags: Annotated[bool, typer.Option("--clear-tags", help="Remove every tag.")] = False,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Change only the given fields of a test, and print it as stored."""
+    from loadmgr.service.load_tests import (
+        get_test,
+        locustfile_fields,
+        read_locustfile,
+        update_test,
+    )
+
+    context = app_context(ctx)
+    renderer = Renderer(output, quiet, context.settings.output)
+    if clear_thresholds and threshold:
+        raise ValidationFailed("give --threshold or --clear-thresholds, not both")
+    if clear_tags and tag:
+        raise ValidationFailed("give --tag or --clear-tags, not both")
+    changes = _given_fields(
+        name=name,
+        target_url=target_url,
+        cluster=cluster,
+        description=description,
+        tags=tag,
+        users=users,
+        spawn_rate=spawn_rate,
+        duration=duration,
+        max_duration=max_duration,
+        scenario=scenario,
+        meta=None,
+        thresholds=threshold,
+    )
+    if clear_thresholds:
+        changes["thresholds"] = []
+    if clear_tags:
+        changes["tags"] = []
+    store = context.store
+    if meta or locustfile is not None:
+        current = get_test(store, test)
+        if meta:
+            extra = _given_fields(
+                name=None,
+                target_url=None,
+                cluster=None,
+                description=None,
+                tags=None,
+                users=None,
+                spawn_rate=None,
+                duration=None,
+                max_duration=None,
+                scenario=None,
+                meta=meta,
+                thresholds=None,
+            )
+            changes["metadata"] = {**current.metadata, **extra["metadata"]}
+        if locustfile is not None:
+            cluster_id = changes.get("locustClusterId", current.locustClusterId)
+            changes.update(locustfile_fields(read_locustfile(locustfile, cluster_id)))
+    renderer.one(update_test(store, context.settings.user, test, changes), test_view)
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    test: TestRef,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also delete its runs and their metrics.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Delete a test; one with runs only with --force."""
+    from loadmgr.service.load_tests import delete_test, get_test
+
+    context = app_context(ctx)
+    store = context.store
+    if not yes and sys.stdin.isatty():
+        found = get_test(store, test)
+        runs = store.runs.count_for_test(found.id)
+        what = f"test {found.name!r} ({found.id})" + (
+            f" and its {runs} run(s)" if runs and force else ""
+        )
+        if not typer.confirm(f"Delete {what}?", err=True):
+            raise typer.Abort()
+    result = delete_test(store, test, force=force)
+    if quiet:
+        typer.echo(result.test.id)
+    else:
+        extra = f" with {result.runs_deleted} run(s)" if result.runs_deleted else ""
+        notice(f"deleted test {result.test.name!r} ({result.test.id}){extra}")

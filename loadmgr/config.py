@@ -1,0 +1,166 @@
+"""Settings: option, then environment, then config-file profile, then default.
+
+Options and environment variables are read by the CLI (Typer does both); this module adds
+the TOML profiles underneath and the defaults below those.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from loadmgr.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+DEFAULT_DATABASE = "loadmgr"
+DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 10_000
+OUTPUT_FORMATS = ("table", "json", "jsonl", "csv")
+
+# Keys a profile may set, with the type each must have.
+_PROFILE_KEYS: dict[str, type] = {
+    "mongo_uri": str,
+    "database": str,
+    "tenant": str,
+    "env": str,
+    "user": str,
+    "output": str,
+    "server_selection_timeout_ms": int,
+}
+
+
+def loadmgr_home() -> Path:
+    """The base directory for the embedded store, logs and spool (`LOADMGR_HOME`)."""
+    override = os.environ.get("LOADMGR_HOME")
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("loadmgr", appauthor=False))
+
+
+def default_config_path() -> Path:
+    """Where the config file is looked for when neither --config nor LOADMGR_CONFIG says."""
+    if os.environ.get("LOADMGR_HOME"):
+        return loadmgr_home() / "config.toml"
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("loadmgr", appauthor=False)) / "config.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know about where and as whom it works."""
+
+    mongo_uri: str | None = None
+    database: str = DEFAULT_DATABASE
+    tenant: str | None = None
+    env: str | None = None
+    user: str = ""
+    output: str | None = None
+    server_selection_timeout_ms: int = DEFAULT_SERVER_SELECTION_TIMEOUT_MS
+    debug: bool = False
+    profile: str | None = None
+    config_path: Path | None = None
+    home: Path = field(default_factory=loadmgr_home)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (e.g. a container without a passwd entry)
+        return "unknown"
+
+
+def load_profile(path: Path, name: str | None, *, explicit: bool) -> dict[str, Any]:
+    """The named profile's keys (or `default`), validated; {} when there is no file."""
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"config file {path} does not exist")
+        if name:
+            raise ConfigError(f"profile {name!r} not found: no config file at {path}")
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path}: cannot read it ({exc})") from None
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"config file {path}: [profiles] must be a table")
+    chosen = name or data.get("default_profile")
+    if chosen is None:
+        chosen = "default" if "default" in profiles else None
+    if chosen is None:
+        return {}
+    if chosen not in profiles:
+        known = ", ".join(sorted(profiles)) or "none"
+        raise ConfigError(f"profile {chosen!r} not found in {path} (profiles: {known})")
+    profile = profiles[chosen]
+    if not isinstance(profile, dict):
+        raise ConfigError(f"config file {path}: profile {chosen!r} must be a table")
+    for key, value in profile.items():
+        expected = _PROFILE_KEYS.get(key)
+        if expected is None:
+            raise ConfigError(
+                f"config file {path}: profile {chosen!r} has unknown key {key!r} "
+                f"(known: {', '.join(_PROFILE_KEYS)})"
+            )
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise ConfigError(
+                f"config file {path}: profile {chosen!r} key {key!r} must be {expected.__name__}"
+            )
+    return dict(profile)
+
+
+def resolve_settings(
+    *,
+    mongo_uri: str | None = None,
+    database: str | None = None,
+    tenant: str | None = None,
+    env: str | None = None,
+    user: str | None = None,
+    output: str | None = None,
+    profile: str | None = None,
+    config: Path | None = None,
+    server_selection_timeout_ms: int | None = None,
+    debug: bool = False,
+) -> Settings:
+    """Settings from options/env values (already merged by the CLI), a profile, defaults."""
+    config_path = config or default_config_path()
+    values = load_profile(config_path, profile, explicit=config is not None)
+    given = {
+        "mongo_uri": mongo_uri,
+        "database": database,
+        "tenant": tenant,
+        "env": env,
+        "user": user,
+        "output": output,
+        "server_selection_timeout_ms": server_selection_timeout_ms,
+    }
+    for key, value in given.items():
+        if value not in (None, ""):
+            values[key] = value
+    settings = Settings(debug=debug, profile=profile, config_path=config_path)
+    known = {f.name for f in fields(Settings)}
+    settings = replace(settings, **{k: v for k, v in values.items() if k in known})
+    if not settings.user:
+        settings = replace(settings, user=_os_user())
+    if settings.output is not None and settings.output not in OUTPUT_FORMATS:
+        raise ConfigError(
+            f"unknown output format {settings.output!r} (one of {', '.join(OUTPUT_FORMATS)})"
+        )
+    if settings.server_selection_timeout_ms <= 0:
+        raise ConfigError("server selection timeout must be positive")
+    for label, value in (("tenant", settings.tenant), ("env", settings.env)):
+        if value is not None and (not value.strip() or len(value) > 200):
+            raise ConfigError(f"{label} must have 1 to 200 characters")
+    return settings

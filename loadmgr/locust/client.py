@@ -1,0 +1,532 @@
+"""The Locust web API client: the only module of loadmgr that imports `requests`.
+
+One class owns the base URL (with any base path), timeouts, authentication, TLS and the
+mapping of every failure to a one-line `ClusterError`. LOCUST_API.md says what the API
+really does; the comments below name the pitfalls they guard against.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from loadmgr.errors import ClusterBusy, ClusterError, ValidationFailed
+from loadmgr.models import ClusterAuth, LocustCluster
+
+ACTIVE_STATES = frozenset({"spawning", "running"})
+BUSY_STATES = frozenset({"spawning", "running", "stopping", "cleanup"})
+IDLE_STATES = frozenset({"stopped", "ready"})
+STATS_CACHE_SEC = 2.0  # /stats/requests is memoized this long by Locust
+WORKER_REPORT_SEC = 3.0  # workers push stats to the master this often
+DEFAULT_LOGIN_PATH = "/login_submit"
+AUTH_TYPES = ("none", "header", "login")
+_VERSION = re.compile(r'"version":\s*"([^"\\]+)"')
+_MESSAGE_MAX = 200
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What `clusters check` reports; `error` says why `reachable` is false."""
+
+    reachable: bool
+    version: str | None = None
+    state: str | None = None
+    workerCount: int | None = None
+    userCount: int | None = None
+    isDistributed: bool | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The status as a plain dict (camelCase keys, for JSON output)."""
+        return asdict(self)
+
+
+def is_distributed(payload: dict[str, Any]) -> bool:
+    """Whether a /stats/requests payload comes from a master (only masters list workers)."""
+    return "worker_count" in payload or "workers" in payload
+
+
+def redact_url(url: str) -> str:
+    """`url` without any user:password part, safe to print."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= _MESSAGE_MAX else line[: _MESSAGE_MAX - 1] + "…"
+
+
+def _connection_reason(exc: BaseException) -> str:
+    """A short human reason for a requests connection failure (never the raw repr)."""
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        if "CERTIFICATE_VERIFY_FAILED" in text:
+            return "TLS certificate verification failed"
+        if "WRONG_VERSION_NUMBER" in text:
+            return "TLS handshake failed (is it http, not https?)"
+        return "TLS handshake failed"
+    known = (
+        ("Connection refused", "connection refused"),
+        ("Errno 111", "connection refused"),
+        ("Name or service not known", "host name not found"),
+        ("nodename nor servname", "host name not found"),
+        ("NameResolutionError", "host name not found"),
+        ("Failed to resolve", "host name not found"),
+        ("Temporary failure in name resolution", "host name not found"),
+        ("Network is unreachable", "network unreachable"),
+        ("No route to host", "no route to host"),
+        ("Connection reset", "connection reset"),
+        ("RemoteDisconnected", "connection closed by the server"),
+        ("Connection aborted", "connection closed by the server"),
+        ("timed out", "timed out"),
+    )
+    for needle, reason in known:
+        if needle in text:
+            return reason
+    return "connection failed"
+
+
+class LocustClient:
+    """A Locust master's (or standalone Locust's) web API."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: ClusterAuth | None = None,
+        ca_bundle: str | None = None,
+        verify_tls: bool = True,
+        timeout: float = 10.0,
+        stop_timeout: float = 90.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.display_url = redact_url(self.base_url)
+        self.auth = auth or ClusterAuth()
+        self.timeout = timeout
+        self.stop_timeout = stop_timeout
+        self._check_auth(self.auth)
+        self._verify: bool | str = ca_bundle if ca_bundle else verify_tls
+        if self._verify is False:
+            # The user chose to skip verification; a warning on every poll adds nothing.
+            warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+        self._session = requests.Session()
+        self._logged_in = False
+
+    @classmethod
+    def from_cluster(cls, cluster: LocustCluster, **options: Any) -> LocustClient:
+        """A client for a registered cluster; `options` override timeouts."""
+        return cls(
+            cluster.baseUrl,
+            auth=cluster.auth,
+            ca_bundle=cluster.caBundle,
+            verify_tls=cluster.verifyTls,
+            **options,
+        )
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._session.close()
+
+    def __enter__(self) -> LocustClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the API ---------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """GET /stats/requests (memoized 2 s by Locust)."""
+        payload = self._json("GET", "/stats/requests")
+        if not isinstance(payload.get("stats"), list) or "state" not in payload:
+            raise ClusterError(f"Locust at {self.display_url} sent an unexpected stats payload")
+        return payload
+
+    def swarm(
+        self, user_count: int, spawn_rate: float, host: str | None, run_time_sec: int
+    ) -> dict[str, Any]:
+        """POST /swarm, always with run_time so Locust stops the load even if we die."""
+        _check_swarm_args(user_count, spawn_rate, host, run_time_sec)
+        form = [("user_count", str(user_count)), ("spawn_rate", repr(float(spawn_rate)))]
+        if host:
+            form.append(("host", host.strip()))
+        form.append(("run_time", f"{run_time_sec}s"))
+        payload = self._json("POST", "/swarm", data=form)
+        # Validation failures are HTTP 200 with success false (LOCUST_API §3).
+        if payload.get("success") is not True:
+            message = _one_line(str(payload.get("message") or "no reason given"))
+            raise ClusterError(f"Locust at {self.display_url} refused the swarm: {message}")
+        return payload
+
+    def stop(self) -> dict[str, Any]:
+        """POST /stop; blocks until users are stopped, hence the long read timeout."""
+        return self._json("POST", "/stop", read_timeout=self.stop_timeout)
+
+    def reset_stats(self) -> None:
+        """POST /stats/reset (zeroes counters, keeps entry names)."""
+        self._request("POST", "/stats/reset")
+
+    def worker_count(self) -> int:
+        """GET /worker-count: connected workers (0 on a standalone Locust)."""
+        payload = self._json("GET", "/worker-count")
+        try:
+            return int(payload["worker_count"])
+        except (KeyError, TypeError, ValueError):
+            raise ClusterError(
+                f"Locust at {self.display_url} sent an unexpected /worker-count answer"
+            ) from None
+
+    def version(self) -> str | None:
+        """Locust's version from the index page's templateArgs (there is no endpoint)."""
+        response = self._request("GET", "/")
+        match = _VERSION.search(response.text)
+        return match.group(1) if match else None
+
+    def requests_csv(self) -> list[dict[str, str]]:
+        """GET /stats/requests/csv: one row per entry plus Aggregated, with all percentiles."""
+        response = self._request("GET", "/stats/requests/csv")
+        if "csv" not in response.headers.get("Content-Type", ""):
+            raise self._not_api(response, "/stats/requests/csv", "CSV")
+        return list(csv.DictReader(io.StringIO(response.text)))
+
+    def exceptions(self) -> list[dict[str, Any]]:
+        """GET /exceptions: user-code exceptions with count, msg, traceback, nodes."""
+        items = self._json("GET", "/exceptions").get("exceptions")
+        return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+    def check(self) -> ClusterStatus:
+        """Whether the API answers, with version, state, workers and users; never raises."""
+        try:
+            payload = self.stats()
+        except ClusterError as exc:
+            return ClusterStatus(reachable=False, error=exc.message)
+        try:
+            version = self.version()
+        except ClusterError:
+            version = None
+        distributed = is_distributed(payload)
+        return ClusterStatus(
+            reachable=True,
+            version=version,
+            state=str(payload.get("state")),
+            workerCount=int(payload.get("worker_count") or 0) if distributed else None,
+            userCount=int(payload.get("user_count") or 0),
+            isDistributed=distributed,
+        )
+
+    # -- helpers built on the API ----------------------------------------------------------
+
+    def start_swarm(
+        self,
+        user_count: int,
+        spawn_rate: float,
+        host: str | None,
+        run_time_sec: int,
+        *,
+        start_timeout: float = 30.0,
+        worker_wait_sec: float = 0.0,
+        poll_interval: float = 0.5,
+    ) -> dict[str, Any]:
+        """Swarm only an idle Locust that can run it, and return the first started payload.
+
+        Raises ClusterBusy when a test already runs there, ClusterError when a master has no
+        workers (waiting up to `worker_wait_sec` for some) or the swarm never starts; in that
+        last case the swarm is stopped, so no late start runs unwatched.
+        """
+        _check_swarm_args(user_count, spawn_rate, host, run_time_sec)
+        payload = self._wait_idle(STATS_CACHE_SEC + 1.0, poll_interval)
+        if is_distributed(payload):
+            self._wait_workers(worker_wait_sec, poll_interval)
+        self.swarm(user_count, spawn_rate, host, run_time_sec)
+        try:
+            return self.wait_started(start_timeout, poll_interval=poll_interval)
+        except ClusterError:
+            try:
+                self.stop()
+            except ClusterError:
+                pass  # the original failure is the one worth reporting
+            raise
+
+    def wait_started(self, deadline_sec: float, *, poll_interval: float = 0.5) -> dict[str, Any]:
+        """Poll stats until the state is spawning or running; ClusterError past the deadline.
+
+        `success: true` from /swarm does not mean users started (a master without workers
+        says it too), and stats lag up to 2 s, so only the state is trusted.
+        """
+        deadline = time.monotonic() + deadline_sec
+        while True:
+            payload = self.stats()
+            if payload.get("state") in ACTIVE_STATES:
+                return payload
+            if time.monotonic() >= deadline:
+                hint = None
+                if is_distributed(payload) and not payload.get("worker_count"):
+                    hint = "no workers are connected to the master"
+                raise ClusterError(
+                    f"Locust at {self.display_url} did not start the test within "
+                    f"{deadline_sec:g}s (state {payload.get('state')}, "
+                    f"{payload.get('user_count', 0)} users)",
+                    hint=hint,
+                )
+            time.sleep(max(0.0, min(poll_interval, deadline - time.monotonic())))
+
+    def wait_final_stats(
+        self, deadline_sec: float = 30.0, *, poll_interval: float = 0.5
+    ) -> dict[str, Any]:
+        """The stats once the test has stopped and its last numbers have arrived.
+
+        A standalone Locust's first `stopped` payload is final. A master gets the workers'
+        last counts up to 3 s after stopping, and serves them up to 2 s late, so the
+        payload returned is one fetched that long after `stopped` was first seen.
+        """
+        deadline = time.monotonic() + deadline_sec
+        stopped_seen: float | None = None
+        while True:
+            payload = self.stats()
+            now = time.monotonic()
+            if payload.get("state") in IDLE_STATES:
+                settle = WORKER_REPORT_SEC + STATS_CACHE_SEC if is_distributed(payload) else 0.0
+                stopped_seen = now if stopped_seen is None else stopped_seen
+                if now - stopped_seen >= settle:
+                    return payload
+                wait = stopped_seen + settle - now
+            else:
+                stopped_seen = None
+                wait = poll_interval
+            if now >= deadline:
+                raise ClusterError(
+                    f"Locust at {self.display_url} did not stop within {deadline_sec:g}s "
+                    f"(state {payload.get('state')})"
+                )
+            time.sleep(max(0.0, min(poll_interval, wait, deadline - now)))
+
+    def _wait_idle(self, deadline_sec: float, poll_interval: float) -> dict[str, Any]:
+        # A test stopped a moment ago may still read `running` from the 2-s cache.
+        deadline = time.monotonic() + deadline_sec
+        while True:
+            payload = self.stats()
+            if payload.get("state") not in BUSY_STATES:
+                return payload
+            if time.monotonic() >= deadline:
+                raise ClusterBusy(
+                    f"Locust at {self.display_url} is already running a test "
+                    f"(state {payload.get('state')}, {payload.get('user_count', 0)} users)",
+                    hint="stop it first, or wait until it finishes",
+                )
+            time.sleep(max(0.0, min(poll_interval, deadline - time.monotonic())))
+
+    def _wait_workers(self, deadline_sec: float, poll_interval: float) -> int:
+        # Swarming a master without workers "succeeds" and does nothing (LOCUST_API §3).
+        deadline = time.monotonic() + deadline_sec
+        while True:
+            count = self.worker_count()
+            if count > 0:
+                return count
+            if time.monotonic() >= deadline:
+                raise ClusterError(
+                    f"Locust master at {self.display_url} has no workers connected",
+                    hint="start workers with `locust --worker --master-host <master>`",
+                )
+            time.sleep(max(0.0, min(poll_interval, deadline - time.monotonic())))
+
+    # -- transport -------------------------------------------------------------------------
+
+    def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: list[tuple[str, str]] | None = None,
+        read_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        response = self._request(method, path, data=data, read_timeout=read_timeout)
+        # A login page or an auth error page comes back as 200 text/html (LOCUST_API §7).
+        if "json" not in response.headers.get("Content-Type", ""):
+            raise self._not_api(response, path, "JSON")
+        try:
+            payload = response.json()
+        except ValueError:
+            raise ClusterError(
+                f"Locust at {self.display_url} sent invalid JSON for {path}"
+            ) from None
+        if not isinstance(payload, dict):
+            raise ClusterError(f"Locust at {self.display_url} sent an unexpected {path} answer")
+        return payload
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: list[tuple[str, str]] | None = None,
+        read_timeout: float | None = None,
+    ) -> requests.Response:
+        if self.auth.type == "login" and not self._logged_in:
+            self._login()
+        response = self._send(method, path, data=data, read_timeout=read_timeout)
+        if response.is_redirect and self.auth.type == "login":
+            # The session may have expired; a redirected request was not executed, so one
+            # retry after logging in again is safe even for /swarm.
+            self._login()
+            response = self._send(method, path, data=data, read_timeout=read_timeout)
+        if 300 <= response.status_code < 400:
+            raise ClusterError(
+                f"Locust at {self.display_url} requires authentication "
+                f"({method} {path} was redirected)",
+                hint="register the cluster with its login or header authentication",
+            )
+        if response.status_code in (401, 403):
+            raise ClusterError(
+                f"Locust at {self.display_url} refused {method} {path}: "
+                f"HTTP {response.status_code} (authentication failed)"
+            )
+        if response.status_code == 404:
+            raise ClusterError(
+                f"Locust at {self.display_url} has no {path} (HTTP 404)",
+                hint="check the URL and base path of the Locust web UI",
+            )
+        if response.status_code >= 400:
+            body = _one_line(response.text) or response.reason or "no details"
+            raise ClusterError(
+                f"Locust at {self.display_url} failed {method} {path}: "
+                f"HTTP {response.status_code}: {body}"
+            )
+        return response
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: list[tuple[str, str]] | None = None,
+        read_timeout: float | None = None,
+    ) -> requests.Response:
+        url = self.base_url + path
+        try:
+            return self._session.request(
+                method,
+                url,
+                data=data,
+                headers=self._auth_headers(),
+                timeout=(self.timeout, read_timeout or self.timeout),
+                verify=self._verify,
+                allow_redirects=False,
+            )
+        except requests.exceptions.ConnectTimeout as exc:
+            reason = f"connection timed out after {self.timeout:g}s"
+            raise ClusterError(f"cannot reach Locust at {self.display_url}: {reason}") from exc
+        except requests.exceptions.ReadTimeout as exc:
+            seconds = read_timeout or self.timeout
+            raise ClusterError(
+                f"Locust at {self.display_url} did not answer {method} {path} within {seconds:g}s"
+            ) from exc
+        except requests.exceptions.ConnectionError as exc:
+            reason = _connection_reason(exc)
+            raise ClusterError(f"cannot reach Locust at {self.display_url}: {reason}") from exc
+        except requests.exceptions.RequestException as exc:
+            reason = type(exc).__name__
+            raise ClusterError(f"cannot reach Locust at {self.display_url}: {reason}") from exc
+        except OSError as exc:
+            # requests raises a bare OSError for a CA bundle path that does not exist.
+            reason = _one_line(exc.strerror or str(exc))
+            raise ClusterError(f"cannot reach Locust at {self.display_url}: {reason}") from exc
+
+    def _not_api(self, response: requests.Response, path: str, expected: str) -> ClusterError:
+        content_type = response.headers.get("Content-Type", "").split(";")[0] or "no type"
+        return ClusterError(
+            f"Locust at {self.display_url} answered {path} with {content_type}, not {expected}",
+            hint="the web UI may require a login, or the URL is not a Locust web UI",
+        )
+
+    # -- authentication --------------------------------------------------------------------
+
+    @staticmethod
+    def _check_auth(auth: ClusterAuth) -> None:
+        if auth.type not in AUTH_TYPES:
+            raise ValidationFailed(
+                f"unknown cluster auth type {auth.type!r} (one of {', '.join(AUTH_TYPES)})"
+            )
+        if auth.type == "header" and (
+            not auth.headerName or not (auth.secretEnv or auth.secretFile)
+        ):
+            raise ValidationFailed("header auth needs a header name and a secret env or file")
+        if auth.type == "login" and not (auth.usernameEnv and auth.passwordEnv):
+            raise ValidationFailed("login auth needs a username env and a password env")
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self.auth.type != "header" or not self.auth.headerName:
+            return {}
+        # Read at request time, so a rotated secret is picked up without a restart.
+        return {self.auth.headerName: self._secret()}
+
+    def _secret(self) -> str:
+        if self.auth.secretEnv:
+            value = os.environ.get(self.auth.secretEnv, "").strip()
+            if not value:
+                raise ClusterError(
+                    f"cluster auth: environment variable {self.auth.secretEnv} is not set"
+                )
+            return value
+        path = Path(self.auth.secretFile or "")
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise ClusterError(f"cluster auth: cannot read secret file {path}: {reason}") from None
+        if not value:
+            raise ClusterError(f"cluster auth: secret file {path} is empty")
+        return value
+
+    def _login(self) -> None:
+        form = [
+            ("username", _env_value(self.auth.usernameEnv)),
+            ("password", _env_value(self.auth.passwordEnv)),
+        ]
+        path = "/" + (self.auth.loginPath or DEFAULT_LOGIN_PATH).lstrip("/")
+        response = self._send("POST", path, data=form)
+        location = urlsplit(response.headers.get("Location", "")).path.rstrip("/")
+        # Locust's login handlers redirect a bad login back to the login page.
+        if response.status_code >= 400 or location.endswith("/login"):
+            raise ClusterError(
+                f"login to Locust at {self.display_url} was rejected (HTTP {response.status_code})",
+                hint="check the username and password the cluster's auth names",
+            )
+        self._logged_in = True
+
+
+def _env_value(name: str | None) -> str:
+    value = os.environ.get(name or "", "")
+    if not name or not value:
+        raise ClusterError(f"cluster auth: environment variable {name or '?'} is not set")
+    return value
+
+
+def _check_swarm_args(
+    user_count: int, spawn_rate: float, host: str | None, run_time_sec: int
+) -> None:
+    # Refused before sending: a rejected /swarm still cancels Locust's run_time timer.
+    if isinstance(user_count, bool) or not isinstance(user_count, int) or user_count < 0:
+        raise ValidationFailed(f"user count must be a whole number >= 0, got {user_count!r}")
+    if not isinstance(spawn_rate, (int, float)) or not math.isfinite(spawn_rate) or spawn_rate <= 0:
+        raise ValidationFailed(f"spawn rate must be a number > 0, got {spawn_rate!r}")
+    if isinstance(run_time_sec, bool) or not isinstance(run_time_sec, int) or run_time_sec < 1:
+        raise ValidationFailed(
+            f"run time must be a whole number of seconds >= 1, got {run_time_sec!r}"
+        )
+    if host is not None and any(char in host for char in "<>\r\n"):
+        raise ValidationFailed(f"host {host!r} contains characters Locust would strip")

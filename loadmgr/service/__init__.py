@@ -1,0 +1,1 @@
+"""The core: what each command does, knowing nothing of Typer or Rich."""

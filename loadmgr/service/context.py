@@ -1,0 +1,27 @@
+"""Opening the store a command works on: the configured MongoDB, or the embedded one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from loadmgr.config import Settings
+from loadmgr.models import Scope
+
+if TYPE_CHECKING:
+    from loadmgr.store import Store
+
+
+def open_store(settings: Settings) -> Store:
+    """A connected store for `settings`, starting the embedded server when no URI is set."""
+    from loadmgr.store import Store
+
+    uri = settings.mongo_uri
+    if not uri:
+        from loadmgr.store.embedded import EmbeddedServer
+
+        state = EmbeddedServer(settings.home).ensure_running()
+        assert state.uri is not None
+        uri = state.uri
+    scope = Scope(settings.tenant, settings.env)
+    store = Store.connect(uri, settings.database, scope, settings.server_selection_timeout_ms)
+    return store

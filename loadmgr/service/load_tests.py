@@ -1,0 +1,184 @@
+"""Test definitions: create, find, list, update (without losing concurrent changes), delete."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from loadmgr.errors import Conflict, NotFound, ValidationFailed
+from loadmgr.models import LOCAL_CLUSTER_ID, LoadTest, RunStatus, utcnow
+from loadmgr.models.documents import LOCUSTFILE_MAX_BYTES
+from loadmgr.service.validation import validation_failed
+
+if TYPE_CHECKING:
+    from loadmgr.store import Store
+
+UPDATE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Locustfile:
+    """A locustfile as stored with its test: the name given, its content and hash."""
+
+    name: str
+    content: str | None
+    sha256: str | None
+
+
+def read_locustfile(path_text: str, cluster_id: str) -> Locustfile:
+    """Read a local locustfile; on a remote cluster a name deployed there is allowed."""
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        if cluster_id == LOCAL_CLUSTER_ID:
+            raise ValidationFailed(
+                f"locustfile {path_text!r} not found",
+                hint="the local cluster runs a locustfile from this machine: give its path",
+            )
+        return Locustfile(path_text, None, None)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValidationFailed(f"cannot read locustfile {path_text!r}: {exc.strerror}") from None
+    if len(data) > LOCUSTFILE_MAX_BYTES:
+        raise ValidationFailed(f"locustfile {path_text!r} is larger than 1 MB")
+    try:
+        content = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationFailed(f"locustfile {path_text!r} is not UTF-8 text") from None
+    return Locustfile(path_text, content, hashlib.sha256(data).hexdigest())
+
+
+def locustfile_fields(locustfile: Locustfile) -> dict[str, Any]:
+    return {
+        "locustfile": locustfile.name,
+        "locustfileContent": locustfile.content,
+        "locustfileSha256": locustfile.sha256,
+    }
+
+
+def check_cluster_exists(store: Store, cluster_id: str) -> None:
+    if cluster_id != LOCAL_CLUSTER_ID and store.clusters.find_by_id(cluster_id) is None:
+        raise NotFound(
+            f"cluster {cluster_id!r} not found{store.scope.describe()}",
+            hint="register it with 'loadmgr clusters add', or use the built-in 'local'",
+        )
+
+
+def create_test(store: Store, user: str, fields: dict[str, Any]) -> LoadTest:
+    """Validate and store a new test; the name must be free in the scope."""
+    now = utcnow()
+    document = {
+        **fields,
+        **store.scope.stamp(),
+        "createdAt": now,
+        "createdBy": user,
+        "updatedAt": now,
+        "updatedBy": user,
+    }
+    try:
+        test = LoadTest.model_validate(document)
+    except ValidationError as exc:
+        raise validation_failed(exc) from None
+    check_cluster_exists(store, test.locustClusterId)
+    store.ensure_indexes()
+    return store.tests.insert(test)
+
+
+def get_test(store: Store, ref: str) -> LoadTest:
+    """A test by id, else by name (unique within tenant and environment)."""
+    test = store.tests.find_by_id(ref)
+    if test is not None:
+        return test
+    matches = store.tests.find_by_name(ref)
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise ValidationFailed(
+            f"several tests are named {ref!r} in different tenants or environments",
+            hint="name it by id, or set --tenant and --env",
+        )
+    raise NotFound(f"test {ref!r} not found{store.scope.describe()}")
+
+
+def list_tests(
+    store: Store,
+    *,
+    tags: list[str] | None = None,
+    name_contains: str | None = None,
+    cluster: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    if limit < 0:
+        raise ValidationFailed("invalid --limit: must be 0 (all) or more")
+    return store.tests.find_many(
+        tags=tags, name_contains=name_contains, cluster=cluster, limit=limit
+    )
+
+
+def update_test(store: Store, user: str, ref: str, changes: dict[str, Any]) -> LoadTest:
+    """Apply `changes`; a concurrent change to other fields is kept, to the same ones → 5."""
+    if not changes:
+        raise ValidationFailed("nothing to update: give at least one option to change")
+    current = get_test(store, ref)
+    if "locustClusterId" in changes:
+        check_cluster_exists(store, changes["locustClusterId"])
+    for _ in range(UPDATE_ATTEMPTS):
+        before = current.model_dump()
+        try:
+            updated = LoadTest.model_validate({**before, **changes})
+        except ValidationError as exc:
+            raise validation_failed(exc) from None
+        after = updated.model_dump()
+        to_set = {key: after[key] for key in changes}
+        to_set.update(updatedAt=utcnow(), updatedBy=user)
+        stored = store.tests.update(current.id, current.version, to_set)
+        if stored is not None:
+            return stored
+        fresh = store.tests.find_by_id(current.id)
+        if fresh is None:
+            raise NotFound(f"test {ref!r} was deleted while being updated")
+        fresh_doc = fresh.model_dump()
+        clashing = [key for key in changes if fresh_doc.get(key) != before.get(key)]
+        if clashing:
+            raise Conflict(
+                f"test {current.name!r} was changed by someone else "
+                f"({', '.join(clashing)}) while you were updating it",
+                hint="show it again and retry your update",
+            )
+        current = fresh  # someone changed other fields: reapply ours on fresh data
+    raise Conflict(f"test {current.name!r} keeps changing; update not applied, try again")
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    test: LoadTest
+    runs_deleted: int
+    metrics_deleted: int
+
+
+def delete_test(store: Store, ref: str, *, force: bool) -> DeleteResult:
+    """Delete a test; with runs only when `force`, which removes them and their metrics."""
+    test = get_test(store, ref)
+    run_ids = store.runs.ids_for_test(test.id)
+    if run_ids and not force:
+        raise Conflict(
+            f"test {test.name!r} has {len(run_ids)} run(s)",
+            hint="use --force to delete it with its runs and their metrics",
+        )
+    active = store.runs.find_many(
+        test_id=test.id, statuses=[s.value for s in RunStatus if s.is_active], limit=1
+    )
+    if active:
+        raise Conflict(
+            f"test {test.name!r} has a run in progress ({active[0]['id']})",
+            hint="stop it first with 'loadmgr runs stop'",
+        )
+    metrics_deleted = store.metrics.delete_for_runs(run_ids)
+    runs_deleted = store.runs.delete_for_test(test.id)
+    if not store.tests.delete(test.id):
+        raise NotFound(f"test {ref!r} not found{store.scope.describe()}")
+    return DeleteResult(test, runs_deleted, metrics_deleted)

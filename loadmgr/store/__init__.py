@@ -1,0 +1,67 @@
+"""The repository layer: the only package that imports pymongo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pymongo
+from pymongo.database import Database
+
+from loadmgr.models import Scope
+from loadmgr.store.clusters import ClusterRepository
+from loadmgr.store.connection import get_database, open_client, redact_uri, translate_errors
+from loadmgr.store.leases import LeaseRepository
+from loadmgr.store.load_tests import LoadTestRepository
+from loadmgr.store.metrics import MetricsRepository
+from loadmgr.store.runs import RunRepository
+
+__all__ = ["Store", "redact_uri"]
+
+
+class Store:
+    """The database of one command: its repositories, all seen through one scope."""
+
+    def __init__(
+        self,
+        database: Database[dict[str, Any]],
+        scope: Scope,
+        uri: str = "",
+        client: pymongo.MongoClient[dict[str, Any]] | None = None,
+    ) -> None:
+        self.db = database
+        self.scope = scope
+        self.uri = uri
+        self._client = client
+        self.tests = LoadTestRepository(database["load_tests"], scope, uri)
+        self.runs = RunRepository(database["load_test_runs"], scope, uri)
+        self.metrics = MetricsRepository(database["metrics_timeseries"], scope, uri)
+        self.clusters = ClusterRepository(database["locust_clusters"], scope, uri)
+        self.leases = LeaseRepository(database["cluster_leases"], Scope(), uri)
+        self._indexed = False
+
+    @classmethod
+    def connect(cls, uri: str, database: str, scope: Scope, timeout_ms: int) -> Store:
+        client = open_client(uri, timeout_ms)
+        return cls(get_database(client, database), scope, uri, client)
+
+    def ensure_indexes(self) -> None:
+        """Create every index once per process; idempotent, so racing commands are fine."""
+        if self._indexed:
+            return
+        with translate_errors(self.uri):
+            for repository in (self.tests, self.runs, self.metrics, self.clusters, self.leases):
+                repository.ensure_indexes()
+        self._indexed = True
+
+    def ping(self) -> None:
+        """Fail with DatabaseError (exit 3) unless the server answers."""
+        with translate_errors(self.uri):
+            self.db.client.admin.command("ping")
+
+    def server_version(self) -> str:
+        with translate_errors(self.uri):
+            return str(self.db.client.server_info().get("version", "?"))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()

@@ -1,0 +1,44 @@
+"""What every repository shares: its collection, scope, and error translation."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from pymongo.collection import Collection
+
+from loadmgr.models import Scope
+from loadmgr.store.connection import translate_errors
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Documents are read without MongoDB's own `_id`: loadmgr's `id` is the identity.
+NO_OBJECT_ID = {"_id": False}
+
+
+class Repository:
+    """One collection, seen through a scope."""
+
+    def __init__(self, collection: Collection[dict[str, Any]], scope: Scope, uri: str) -> None:
+        self.collection = collection
+        self.scope = scope
+        self._uri = uri
+
+    def scoped(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`query` restricted to the scope; every read and write goes through this."""
+        return {**(query or {}), **self.scope.query()}
+
+
+def mapped_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a repository method with pymongo's errors turned into loadmgr's."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        repository = args[0]
+        assert isinstance(repository, Repository)
+        with translate_errors(repository._uri):
+            return method(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,39 @@
+"""The `locust_clusters` collection: registered remote Locust masters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pymongo.errors
+
+from loadmgr.errors import Conflict
+from loadmgr.models import LocustCluster
+from loadmgr.store.base import NO_OBJECT_ID, Repository, mapped_errors
+
+
+class ClusterRepository(Repository):
+    """Clusters by id; secrets are never stored, only where to find them."""
+
+    def ensure_indexes(self) -> None:
+        self.collection.create_index("id", unique=True, name="id_unique")
+
+    @mapped_errors
+    def insert(self, cluster: LocustCluster) -> LocustCluster:
+        try:
+            self.collection.insert_one(cluster.to_document())
+        except pymongo.errors.DuplicateKeyError:
+            raise Conflict(f"a cluster with id {cluster.id!r} already exists") from None
+        return cluster
+
+    @mapped_errors
+    def find_by_id(self, cluster_id: str) -> LocustCluster | None:
+        doc = self.collection.find_one(self.scoped({"id": cluster_id}), NO_OBJECT_ID)
+        return LocustCluster.model_validate(doc) if doc else None
+
+    @mapped_errors
+    def find_many(self) -> list[dict[str, Any]]:
+        return list(self.collection.find(self.scoped(), NO_OBJECT_ID).sort("id", 1))
+
+    @mapped_errors
+    def delete(self, cluster_id: str) -> bool:
+        return self.collection.delete_one(self.scoped({"id": cluster_id})).deleted_count == 1

@@ -1,0 +1,94 @@
+"""The `load_tests` collection."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pymongo
+import pymongo.errors
+from pymongo import ReturnDocument
+
+from loadmgr.errors import Conflict
+from loadmgr.models import LoadTest
+from loadmgr.store.base import NO_OBJECT_ID, Repository, mapped_errors
+
+# The Go service's fields plus what `tests list` shows; the locustfile's content stays out.
+LIST_PROJECTION = {**NO_OBJECT_ID, "locustfileContent": False}
+
+
+class LoadTestRepository(Repository):
+    """Test definitions, unique by (tenantId, envId, name)."""
+
+    def ensure_indexes(self) -> None:
+        self.collection.create_index("id", unique=True, name="id_unique")
+        self.collection.create_index(
+            [("tenantId", 1), ("envId", 1), ("name", 1)], unique=True, name="scope_name_unique"
+        )
+        self.collection.create_index([("createdAt", -1)], name="created_desc")
+
+    @mapped_errors
+    def insert(self, test: LoadTest) -> LoadTest:
+        try:
+            self.collection.insert_one(test.to_document())
+        except pymongo.errors.DuplicateKeyError:
+            raise Conflict(
+                f"a test named {test.name!r} already exists{self.scope.describe()}",
+                hint="choose another --name, or change the existing one with 'tests update'",
+            ) from None
+        return test
+
+    @mapped_errors
+    def find_by_id(self, test_id: str) -> LoadTest | None:
+        doc = self.collection.find_one(self.scoped({"id": test_id}), NO_OBJECT_ID)
+        return LoadTest.model_validate(doc) if doc else None
+
+    @mapped_errors
+    def find_by_name(self, name: str) -> list[LoadTest]:
+        docs = self.collection.find(self.scoped({"name": name.strip()}), NO_OBJECT_ID).limit(3)
+        return [LoadTest.model_validate(doc) for doc in docs]
+
+    @mapped_errors
+    def find_many(
+        self,
+        *,
+        tags: list[str] | None = None,
+        name_contains: str | None = None,
+        cluster: str | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Raw documents, newest first: listing thousands must not pay for validation."""
+        query: dict[str, Any] = {}
+        if tags:
+            query["tags"] = {"$all": list(tags)}
+        if name_contains:
+            query["name"] = {"$regex": re.escape(name_contains), "$options": "i"}
+        if cluster:
+            query["locustClusterId"] = cluster
+        cursor = self.collection.find(self.scoped(query), LIST_PROJECTION)
+        cursor = cursor.sort([("createdAt", -1), ("id", 1)])
+        if limit:
+            cursor = cursor.limit(limit)
+        return list(cursor)
+
+    @mapped_errors
+    def update(
+        self, test_id: str, expected_version: int, changes: dict[str, Any]
+    ) -> LoadTest | None:
+        """Apply `changes` if the stored version is still `expected_version`; else None."""
+        try:
+            doc = self.collection.find_one_and_update(
+                self.scoped({"id": test_id, "version": expected_version}),
+                {"$set": changes, "$inc": {"version": 1}},
+                projection=NO_OBJECT_ID,
+                return_document=ReturnDocument.AFTER,
+            )
+        except pymongo.errors.DuplicateKeyError:
+            raise Conflict(
+                f"a test named {changes.get('name')!r} already exists{self.scope.describe()}"
+            ) from None
+        return LoadTest.model_validate(doc) if doc else None
+
+    @mapped_errors
+    def delete(self, test_id: str) -> bool:
+        return self.collection.delete_one(self.scoped({"id": test_id})).deleted_count == 1
