@@ -10,18 +10,18 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import re
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
 from loadmgr.errors import ClusterBusy, ClusterError, ValidationFailed
+from loadmgr.locust.auth import auth_headers, check_auth, login_rejected, login_request
 from loadmgr.models import ClusterAuth, LocustCluster
 
 ACTIVE_STATES = frozenset({"spawning", "running"})
@@ -29,10 +29,22 @@ BUSY_STATES = frozenset({"spawning", "running", "stopping", "cleanup"})
 IDLE_STATES = frozenset({"stopped", "ready"})
 STATS_CACHE_SEC = 2.0  # /stats/requests is memoized this long by Locust
 WORKER_REPORT_SEC = 3.0  # workers push stats to the master this often
-DEFAULT_LOGIN_PATH = "/login_submit"
-AUTH_TYPES = ("none", "header", "login")
 _VERSION = re.compile(r'"version":\s*"([^"\\]+)"')
 _MESSAGE_MAX = 200
+_CONNECTION_REASONS = (
+    (("Connection refused", "Errno 111"), "connection refused"),
+    (
+        ("Name or service not known", "nodename nor servname", "Failed to resolve"),
+        "host name not found",
+    ),
+    (("Temporary failure in name resolution", "NameResolutionError"), "host name not found"),
+    (("Network is unreachable",), "network unreachable"),
+    (("No route to host",), "no route to host"),
+    (("Connection reset",), "connection reset"),
+    (("RemoteDisconnected", "Connection aborted"), "connection closed by the server"),
+    (("timed out",), "timed out"),
+)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -71,34 +83,39 @@ def _one_line(text: str) -> str:
     return line if len(line) <= _MESSAGE_MAX else line[: _MESSAGE_MAX - 1] + "…"
 
 
-def _connection_reason(exc: BaseException) -> str:
-    """A short human reason for a requests connection failure (never the raw repr)."""
+def _connection_reason(exc: BaseException, timeout: float) -> str:
+    """A short human reason for a connection failure (never the raw exception text)."""
     text = str(exc)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"connection timed out after {timeout:g}s"
     if isinstance(exc, requests.exceptions.SSLError):
         if "CERTIFICATE_VERIFY_FAILED" in text:
             return "TLS certificate verification failed"
         if "WRONG_VERSION_NUMBER" in text:
             return "TLS handshake failed (is it http, not https?)"
         return "TLS handshake failed"
-    known = (
-        ("Connection refused", "connection refused"),
-        ("Errno 111", "connection refused"),
-        ("Name or service not known", "host name not found"),
-        ("nodename nor servname", "host name not found"),
-        ("NameResolutionError", "host name not found"),
-        ("Failed to resolve", "host name not found"),
-        ("Temporary failure in name resolution", "host name not found"),
-        ("Network is unreachable", "network unreachable"),
-        ("No route to host", "no route to host"),
-        ("Connection reset", "connection reset"),
-        ("RemoteDisconnected", "connection closed by the server"),
-        ("Connection aborted", "connection closed by the server"),
-        ("timed out", "timed out"),
-    )
-    for needle, reason in known:
-        if needle in text:
+    if not isinstance(exc, requests.exceptions.RequestException):
+        # requests raises a bare OSError for a CA bundle path that does not exist.
+        return _one_line(getattr(exc, "strerror", None) or text)
+    for needles, reason in _CONNECTION_REASONS:
+        if any(needle in text for needle in needles):
             return reason
-    return "connection failed"
+    return "connection failed" if isinstance(exc, requests.ConnectionError) else type(exc).__name__
+
+
+def poll_until(
+    fetch: Callable[[], T], done: Callable[[T], bool], deadline_sec: float, interval: float
+) -> tuple[T, bool]:
+    """Call `fetch` until `done` accepts its value or the deadline passes (value, done)."""
+    deadline = time.monotonic() + deadline_sec
+    while True:
+        value = fetch()
+        if done(value):
+            return value, True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return value, False
+        time.sleep(min(interval, remaining))
 
 
 class LocustClient:
@@ -119,7 +136,7 @@ class LocustClient:
         self.auth = auth or ClusterAuth()
         self.timeout = timeout
         self.stop_timeout = stop_timeout
-        self._check_auth(self.auth)
+        check_auth(self.auth)
         self._verify: bool | str = ca_bundle if ca_bundle else verify_tls
         if self._verify is False:
             # The user chose to skip verification; a warning on every poll adds nothing.
@@ -249,9 +266,29 @@ class LocustClient:
         last case the swarm is stopped, so no late start runs unwatched.
         """
         _check_swarm_args(user_count, spawn_rate, host, run_time_sec)
-        payload = self._wait_idle(STATS_CACHE_SEC + 1.0, poll_interval)
+        # A test stopped a moment ago may still read `running` from the 2-s cache.
+        payload, idle = poll_until(
+            self.stats,
+            lambda p: p.get("state") not in BUSY_STATES,
+            STATS_CACHE_SEC + 1,
+            poll_interval,
+        )
+        if not idle:
+            raise ClusterBusy(
+                f"Locust at {self.display_url} is already running a test "
+                f"(state {payload.get('state')}, {payload.get('user_count', 0)} users)",
+                hint="stop it first, or wait until it finishes",
+            )
+        # Swarming a master without workers "succeeds" and does nothing (LOCUST_API §3).
         if is_distributed(payload):
-            self._wait_workers(worker_wait_sec, poll_interval)
+            _, has_workers = poll_until(
+                self.worker_count, lambda count: count > 0, worker_wait_sec, poll_interval
+            )
+            if not has_workers:
+                raise ClusterError(
+                    f"Locust master at {self.display_url} has no workers connected",
+                    hint="start workers with `locust --worker --master-host <master>`",
+                )
         self.swarm(user_count, spawn_rate, host, run_time_sec)
         try:
             return self.wait_started(start_timeout, poll_interval=poll_interval)
@@ -268,22 +305,18 @@ class LocustClient:
         `success: true` from /swarm does not mean users started (a master without workers
         says it too), and stats lag up to 2 s, so only the state is trusted.
         """
-        deadline = time.monotonic() + deadline_sec
-        while True:
-            payload = self.stats()
-            if payload.get("state") in ACTIVE_STATES:
-                return payload
-            if time.monotonic() >= deadline:
-                hint = None
-                if is_distributed(payload) and not payload.get("worker_count"):
-                    hint = "no workers are connected to the master"
-                raise ClusterError(
-                    f"Locust at {self.display_url} did not start the test within "
-                    f"{deadline_sec:g}s (state {payload.get('state')}, "
-                    f"{payload.get('user_count', 0)} users)",
-                    hint=hint,
-                )
-            time.sleep(max(0.0, min(poll_interval, deadline - time.monotonic())))
+        payload, started = poll_until(
+            self.stats, lambda p: p.get("state") in ACTIVE_STATES, deadline_sec, poll_interval
+        )
+        if not started:
+            no_workers = is_distributed(payload) and not payload.get("worker_count")
+            raise ClusterError(
+                f"Locust at {self.display_url} did not start the test within "
+                f"{deadline_sec:g}s (state {payload.get('state')}, "
+                f"{payload.get('user_count', 0)} users)",
+                hint="no workers are connected to the master" if no_workers else None,
+            )
+        return payload
 
     def wait_final_stats(
         self, deadline_sec: float = 30.0, *, poll_interval: float = 0.5
@@ -294,55 +327,24 @@ class LocustClient:
         last counts up to 3 s after stopping, and serves them up to 2 s late, so the
         payload returned is one fetched that long after `stopped` was first seen.
         """
-        deadline = time.monotonic() + deadline_sec
-        stopped_seen: float | None = None
-        while True:
-            payload = self.stats()
+        stopped_since: list[float] = []
+
+        def settled(payload: dict[str, Any]) -> bool:
+            if payload.get("state") not in IDLE_STATES:
+                stopped_since.clear()
+                return False
             now = time.monotonic()
-            if payload.get("state") in IDLE_STATES:
-                settle = WORKER_REPORT_SEC + STATS_CACHE_SEC if is_distributed(payload) else 0.0
-                stopped_seen = now if stopped_seen is None else stopped_seen
-                if now - stopped_seen >= settle:
-                    return payload
-                wait = stopped_seen + settle - now
-            else:
-                stopped_seen = None
-                wait = poll_interval
-            if now >= deadline:
-                raise ClusterError(
-                    f"Locust at {self.display_url} did not stop within {deadline_sec:g}s "
-                    f"(state {payload.get('state')})"
-                )
-            time.sleep(max(0.0, min(poll_interval, wait, deadline - now)))
+            stopped_since[:] = stopped_since or [now]
+            settle = WORKER_REPORT_SEC + STATS_CACHE_SEC if is_distributed(payload) else 0.0
+            return now - stopped_since[0] >= settle
 
-    def _wait_idle(self, deadline_sec: float, poll_interval: float) -> dict[str, Any]:
-        # A test stopped a moment ago may still read `running` from the 2-s cache.
-        deadline = time.monotonic() + deadline_sec
-        while True:
-            payload = self.stats()
-            if payload.get("state") not in BUSY_STATES:
-                return payload
-            if time.monotonic() >= deadline:
-                raise ClusterBusy(
-                    f"Locust at {self.display_url} is already running a test "
-                    f"(state {payload.get('state')}, {payload.get('user_count', 0)} users)",
-                    hint="stop it first, or wait until it finishes",
-                )
-            time.sleep(max(0.0, min(poll_interval, deadline - time.monotonic())))
-
-    def _wait_workers(self, deadline_sec: float, poll_interval: float) -> int:
-        # Swarming a master without workers "succeeds" and does nothing (LOCUST_API §3).
-        deadline = time.monotonic() + deadline_sec
-        while True:
-            count = self.worker_count()
-            if count > 0:
-                return count
-            if time.monotonic() >= deadline:
-                raise ClusterError(
-                    f"Locust master at {self.display_url} has no workers connected",
-                    hint="start workers with `locust --worker --master-host <master>`",
-                )
-            time.sleep(max(0.0, min(poll_interval, deadline - time.monotonic())))
+        payload, done = poll_until(self.stats, settled, deadline_sec, poll_interval)
+        if not done:
+            raise ClusterError(
+                f"Locust at {self.display_url} did not stop within {deadline_sec:g}s "
+                f"(state {payload.get('state')})"
+            )
+        return payload
 
     # -- transport -------------------------------------------------------------------------
 
@@ -422,28 +424,19 @@ class LocustClient:
                 method,
                 url,
                 data=data,
-                headers=self._auth_headers(),
+                # Read at request time, so a rotated secret is used without a restart.
+                headers=auth_headers(self.auth),
                 timeout=(self.timeout, read_timeout or self.timeout),
                 verify=self._verify,
                 allow_redirects=False,
             )
-        except requests.exceptions.ConnectTimeout as exc:
-            reason = f"connection timed out after {self.timeout:g}s"
-            raise ClusterError(f"cannot reach Locust at {self.display_url}: {reason}") from exc
         except requests.exceptions.ReadTimeout as exc:
             seconds = read_timeout or self.timeout
             raise ClusterError(
                 f"Locust at {self.display_url} did not answer {method} {path} within {seconds:g}s"
             ) from exc
-        except requests.exceptions.ConnectionError as exc:
-            reason = _connection_reason(exc)
-            raise ClusterError(f"cannot reach Locust at {self.display_url}: {reason}") from exc
-        except requests.exceptions.RequestException as exc:
-            reason = type(exc).__name__
-            raise ClusterError(f"cannot reach Locust at {self.display_url}: {reason}") from exc
-        except OSError as exc:
-            # requests raises a bare OSError for a CA bundle path that does not exist.
-            reason = _one_line(exc.strerror or str(exc))
+        except (requests.exceptions.RequestException, OSError) as exc:
+            reason = _connection_reason(exc, self.timeout)
             raise ClusterError(f"cannot reach Locust at {self.display_url}: {reason}") from exc
 
     def _not_api(self, response: requests.Response, path: str, expected: str) -> ClusterError:
@@ -453,67 +446,15 @@ class LocustClient:
             hint="the web UI may require a login, or the URL is not a Locust web UI",
         )
 
-    # -- authentication --------------------------------------------------------------------
-
-    @staticmethod
-    def _check_auth(auth: ClusterAuth) -> None:
-        if auth.type not in AUTH_TYPES:
-            raise ValidationFailed(
-                f"unknown cluster auth type {auth.type!r} (one of {', '.join(AUTH_TYPES)})"
-            )
-        if auth.type == "header" and (
-            not auth.headerName or not (auth.secretEnv or auth.secretFile)
-        ):
-            raise ValidationFailed("header auth needs a header name and a secret env or file")
-        if auth.type == "login" and not (auth.usernameEnv and auth.passwordEnv):
-            raise ValidationFailed("login auth needs a username env and a password env")
-
-    def _auth_headers(self) -> dict[str, str]:
-        if self.auth.type != "header" or not self.auth.headerName:
-            return {}
-        # Read at request time, so a rotated secret is picked up without a restart.
-        return {self.auth.headerName: self._secret()}
-
-    def _secret(self) -> str:
-        if self.auth.secretEnv:
-            value = os.environ.get(self.auth.secretEnv, "").strip()
-            if not value:
-                raise ClusterError(
-                    f"cluster auth: environment variable {self.auth.secretEnv} is not set"
-                )
-            return value
-        path = Path(self.auth.secretFile or "")
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise ClusterError(f"cluster auth: cannot read secret file {path}: {reason}") from None
-        if not value:
-            raise ClusterError(f"cluster auth: secret file {path} is empty")
-        return value
-
     def _login(self) -> None:
-        form = [
-            ("username", _env_value(self.auth.usernameEnv)),
-            ("password", _env_value(self.auth.passwordEnv)),
-        ]
-        path = "/" + (self.auth.loginPath or DEFAULT_LOGIN_PATH).lstrip("/")
+        path, form = login_request(self.auth)
         response = self._send("POST", path, data=form)
-        location = urlsplit(response.headers.get("Location", "")).path.rstrip("/")
-        # Locust's login handlers redirect a bad login back to the login page.
-        if response.status_code >= 400 or location.endswith("/login"):
+        if login_rejected(response.status_code, response.headers.get("Location", "")):
             raise ClusterError(
                 f"login to Locust at {self.display_url} was rejected (HTTP {response.status_code})",
                 hint="check the username and password the cluster's auth names",
             )
         self._logged_in = True
-
-
-def _env_value(name: str | None) -> str:
-    value = os.environ.get(name or "", "")
-    if not name or not value:
-        raise ClusterError(f"cluster auth: environment variable {name or '?'} is not set")
-    return value
 
 
 def _check_swarm_args(

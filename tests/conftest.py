@@ -1,0 +1,160 @@
+"""Shared fixtures: an isolated environment, a real MongoDB-wire server, a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from loadmgr.cli.main import app
+from loadmgr.store.embedded import free_port, port_open
+from tests.polling import wait_for
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No LOADMGR_* from the developer's shell; a private LOADMGR_HOME per test."""
+    for name in list(os.environ):
+        if name.startswith("LOADMGR_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    monkeypatch.setenv("LOADMGR_HOME", str(home))
+    monkeypatch.setenv("LOADMGR_USER", "tester")
+    monkeypatch.setenv("LOADMGR_SERVER_SELECTION_TIMEOUT_MS", "5000")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return home
+
+
+@dataclass
+class MongoServer:
+    uri: str
+    process: subprocess.Popen[bytes] | None
+    data_dir: Path | None
+
+
+def start_secantus(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
+    """A SecantusDB server on a free loopback port; the caller stops it."""
+    executable = Path(sys.executable).parent / "secantusd-py"
+    for _ in range(5):
+        port = free_port()
+        log = open(data_dir.parent / f"secantus-{port}.log", "ab")  # noqa: SIM115
+        process = subprocess.Popen(
+            [str(executable), "--host", "127.0.0.1", "--port", str(port),
+             "--storage-path", str(data_dir), "--log-level", "WARNING", *extra],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        if wait_for(lambda: port_open(port) or process.poll() is not None, timeout=60):
+            if process.poll() is None:
+                return process, port
+    raise RuntimeError("SecantusDB did not start")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
+    """The real wire server for the session: LOADMGR_TEST_MONGO_URI, else SecantusDB."""
+    external = os.environ.get("LOADMGR_TEST_MONGO_URI")
+    if external:
+        yield MongoServer(external, None, None)
+        return
+    data_dir = tmp_path_factory.mktemp("secantus") / "data"
+    process, port = start_secantus(data_dir)
+    try:
+        yield MongoServer(f"mongodb://127.0.0.1:{port}/?directConnection=true", process, data_dir)
+    finally:
+        stop_process(process)
+
+
+@pytest.fixture
+def mongo_uri(mongo_server: MongoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Points loadmgr at the real server, in a database of this test's own."""
+    database = f"lm_{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("LOADMGR_MONGO_URI", mongo_server.uri)
+    monkeypatch.setenv("LOADMGR_DATABASE", database)
+    yield mongo_server.uri
+    import pymongo
+
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        mongo_server.uri, serverSelectionTimeoutMS=5000
+    )
+    try:
+        client.drop_database(database)
+    except Exception:  # the server may have been stopped by the test on purpose
+        pass
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def mongo_db(mongo_uri: str) -> Iterator[object]:
+    """A pymongo Database handle on this test's database, to check what was stored."""
+    import pymongo
+
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        mongo_uri, serverSelectionTimeoutMS=5000, tz_aware=True
+    )
+    yield client[os.environ["LOADMGR_DATABASE"]]
+    client.close()
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> object:
+        import json
+
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def cli() -> object:
+    """Run loadmgr in-process: `cli("tests", "list", "-o", "json")` → CliResult."""
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None) -> CliResult:
+        result = runner.invoke(app, list(args), input=input, catch_exceptions=False)
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+    return invoke
+
+
+def loadmgr_command() -> list[str]:
+    """The loadmgr console script as a separate process (for signals and real exits)."""
+    script = Path(sys.executable).parent / "loadmgr"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "loadmgr"]
+
+
+@pytest.fixture
+def embedded_home(isolated_env: Path) -> Iterator[Path]:
+    """A LOADMGR_HOME whose embedded server is stopped at the end of the test."""
+    yield isolated_env
+    from loadmgr.store.embedded import EmbeddedServer
+
+    EmbeddedServer(isolated_env).stop()
+    shutil.rmtree(isolated_env, ignore_errors=True)
