@@ -55,9 +55,13 @@ def start_secantus(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[bytes]
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
-        if wait_for(lambda: port_open(port) or process.poll() is not None, timeout=60):
-            if process.poll() is None:
-                return process, port
+
+        def ready(port: int = port, process: subprocess.Popen[bytes] = process) -> bool:
+            return port_open(port) or process.poll() is not None
+
+        if wait_for(ready, timeout=60) and process.poll() is None:
+            return process, port
+        stop_process(process)  # lost the port race or too slow: never leave it behind
     raise RuntimeError("SecantusDB did not start")
 
 

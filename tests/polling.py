@@ -6,7 +6,9 @@ import time
 from collections.abc import Callable
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.05) -> bool:
+def wait_for(
+    condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.05
+) -> bool:
     """True as soon as `condition()` is truthy; False if `timeout` passes first."""
     deadline = time.monotonic() + timeout
     while True:

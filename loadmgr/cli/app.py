@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any, NoReturn
 
-import click
+import typer
 import typer.core
 
 from loadmgr.errors import ExitCode, LoadmgrError
+
+
+def _click_exceptions() -> ModuleType:
+    """The exceptions of the click that Typer runs on: its own copy since Typer 0.29."""
+    try:
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:  # pragma: no cover - Typer before 0.29 runs on click itself
+        return importlib.import_module("click.exceptions")
+
+
+_CLICK = _click_exceptions()
+ClickException: type[Exception] = _CLICK.ClickException
+UsageError: type[Exception] = _CLICK.UsageError
+# Click >= 8.2 raises this for `no_args_is_help`; older versions print the help and exit 0.
+NoArgsIsHelpError: type[Exception] = getattr(_CLICK, "NoArgsIsHelpError", UsageError)
+Abort: type[Exception] = getattr(_CLICK, "Abort", typer.Abort)
 
 # Global options (name → takes a value). They may be written before or after the command
 # (`loadmgr --tenant t tests list` or `loadmgr tests list --tenant t`), like kubectl's.
@@ -57,9 +75,9 @@ def print_error(message: str, hint: str | None = None) -> None:
     """`error: …` (and `hint: …`) on stderr, control characters made visible."""
     from loadmgr.cli.output import sanitize
 
-    click.echo(f"error: {sanitize(message)}", err=True)
+    typer.echo(f"error: {sanitize(message)}", err=True)
     if hint:
-        click.echo(f"hint: {sanitize(hint)}", err=True)
+        typer.echo(f"hint: {sanitize(hint)}", err=True)
 
 
 class RootGroup(typer.core.TyperGroup):
@@ -87,18 +105,28 @@ class RootGroup(typer.core.TyperGroup):
                 traceback.print_exc()
             print_error(exc.message, exc.hint)
             _exit(exc.exit_code, standalone_mode)
-        except click.exceptions.NoArgsIsHelpError as exc:
-            click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+        except NoArgsIsHelpError as exc:
+            context = getattr(exc, "ctx", None)
+            # Typer's Rich help prints itself (to stdout) and returns ""; plain help is text.
+            text = context.get_help() if context else str(exc)
+            if text:
+                typer.echo(text, err=True)
             _exit(ExitCode.USAGE, standalone_mode)
-        except click.UsageError as exc:
-            command = exc.ctx.command_path if exc.ctx else "loadmgr"
-            print_error(exc.format_message(), f"see '{command} --help'")
+        except UsageError as exc:
+            context = getattr(exc, "ctx", None)
+            command = context.command_path if context else "loadmgr"
+            print_error(_message(exc), f"see '{command} --help'")
             _exit(ExitCode.USAGE, standalone_mode)
-        except click.ClickException as exc:
-            print_error(exc.format_message())
-            _exit(exc.exit_code, standalone_mode)
-        except (click.exceptions.Abort, KeyboardInterrupt):
-            click.echo("", err=True)
+        except ClickException as exc:
+            print_error(_message(exc))
+            _exit(getattr(exc, "exit_code", 1), standalone_mode)
+        except (typer.Abort, Abort):
+            # A declined confirmation (or Ctrl-C at a prompt): nothing was done.
+            typer.echo("", err=True)
+            print_error("aborted, nothing changed")
+            _exit(ExitCode.INTERRUPTED, standalone_mode)
+        except KeyboardInterrupt:
+            typer.echo("", err=True)
             print_error("interrupted")
             _exit(ExitCode.INTERRUPTED, standalone_mode)
         except BrokenPipeError:
@@ -115,6 +143,11 @@ class RootGroup(typer.core.TyperGroup):
             _exit(70, standalone_mode)
         code = result if isinstance(result, int) else 0
         _exit(code, standalone_mode)
+
+
+def _message(exc: Exception) -> str:
+    format_message = getattr(exc, "format_message", None)
+    return str(format_message() if callable(format_message) else exc)
 
 
 def _exit(code: int, standalone_mode: bool) -> NoReturn:

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.cli.context import app_context
-from loadmgr.cli.output import OutputOption, QuietOption, Renderer, audit_line, field, notice
+from loadmgr.cli.output import (
+    Column,
+    OutputOption,
+    QuietOption,
+    Renderer,
+    audit_line,
+    field,
+    notice,
+)
 from loadmgr.errors import ValidationFailed
 
 if TYPE_CHECKING:
@@ -19,13 +27,6 @@ app = typer.Typer(
 )
 
 ClusterId = Annotated[str, typer.Argument(help="The cluster's id.", show_default=False)]
-
-LIST_COLUMNS = [
-    field("id"),
-    field("baseUrl", "URL"),
-    typer_auth := field("auth", "AUTH"),
-    field("description", "DESCRIPTION"),
-]
 
 
 def _auth_summary(auth: dict[str, Any] | None) -> str:
@@ -43,7 +44,12 @@ def _auth_summary(auth: dict[str, Any] | None) -> str:
     return f"login via {auth.get('loginPath') or '/login_submit'} (env {users}/{passwords})"
 
 
-LIST_COLUMNS[2] = type(typer_auth)("AUTH", lambda d: _auth_summary(d.get("auth")))
+LIST_COLUMNS = [
+    field("id", "ID"),
+    field("baseUrl", "URL"),
+    Column("AUTH", lambda d: _auth_summary(d.get("auth"))),
+    field("description", "DESCRIPTION"),
+]
 
 
 def cluster_view(data: dict[str, Any]) -> RenderableType:

@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 
 from loadmgr.errors import ValidationFailed
@@ -154,7 +153,7 @@ def stderr_console() -> Console:
 
 def notice(message: str) -> None:
     """Progress, hints and confirmations: stderr, so stdout stays data."""
-    click.echo(sanitize(message), err=True)
+    typer.echo(sanitize(message), err=True)
 
 
 class Renderer:

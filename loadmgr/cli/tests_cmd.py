@@ -70,7 +70,7 @@ ThresholdOpt = Annotated[
 ]
 
 LIST_COLUMNS = [
-    field("id"),
+    field("id", "ID"),
     field("name", "NAME"),
     field("locustClusterId", "CLUSTER"),
     field("defaultUsers", "USERS", "right"),

@@ -9,26 +9,29 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import re
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 import requests
 
-from loadmgr.errors import ClusterBusy, ClusterError, ValidationFailed
+from loadmgr.errors import ClusterBusy, ClusterError
 from loadmgr.locust.auth import auth_headers, check_auth, login_rejected, login_request
+from loadmgr.locust.protocol import (
+    ACTIVE_STATES,
+    BUSY_STATES,
+    IDLE_STATES,
+    STATS_CACHE_SEC,
+    WORKER_REPORT_SEC,
+    ClusterStatus,
+    check_swarm_args,
+    is_distributed,
+    poll_until,
+    redact_url,
+)
 from loadmgr.models import ClusterAuth, LocustCluster
 
-ACTIVE_STATES = frozenset({"spawning", "running"})
-BUSY_STATES = frozenset({"spawning", "running", "stopping", "cleanup"})
-IDLE_STATES = frozenset({"stopped", "ready"})
-STATS_CACHE_SEC = 2.0  # /stats/requests is memoized this long by Locust
-WORKER_REPORT_SEC = 3.0  # workers push stats to the master this often
 _VERSION = re.compile(r'"version":\s*"([^"\\]+)"')
 _MESSAGE_MAX = 200
 _CONNECTION_REASONS = (
@@ -44,38 +47,6 @@ _CONNECTION_REASONS = (
     (("RemoteDisconnected", "Connection aborted"), "connection closed by the server"),
     (("timed out",), "timed out"),
 )
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ClusterStatus:
-    """What `clusters check` reports; `error` says why `reachable` is false."""
-
-    reachable: bool
-    version: str | None = None
-    state: str | None = None
-    workerCount: int | None = None
-    userCount: int | None = None
-    isDistributed: bool | None = None
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The status as a plain dict (camelCase keys, for JSON output)."""
-        return asdict(self)
-
-
-def is_distributed(payload: dict[str, Any]) -> bool:
-    """Whether a /stats/requests payload comes from a master (only masters list workers)."""
-    return "worker_count" in payload or "workers" in payload
-
-
-def redact_url(url: str) -> str:
-    """`url` without any user:password part, safe to print."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def _one_line(text: str) -> str:
@@ -101,21 +72,6 @@ def _connection_reason(exc: BaseException, timeout: float) -> str:
         if any(needle in text for needle in needles):
             return reason
     return "connection failed" if isinstance(exc, requests.ConnectionError) else type(exc).__name__
-
-
-def poll_until(
-    fetch: Callable[[], T], done: Callable[[T], bool], deadline_sec: float, interval: float
-) -> tuple[T, bool]:
-    """Call `fetch` until `done` accepts its value or the deadline passes (value, done)."""
-    deadline = time.monotonic() + deadline_sec
-    while True:
-        value = fetch()
-        if done(value):
-            return value, True
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return value, False
-        time.sleep(min(interval, remaining))
 
 
 class LocustClient:
@@ -178,7 +134,7 @@ class LocustClient:
         self, user_count: int, spawn_rate: float, host: str | None, run_time_sec: int
     ) -> dict[str, Any]:
         """POST /swarm, always with run_time so Locust stops the load even if we die."""
-        _check_swarm_args(user_count, spawn_rate, host, run_time_sec)
+        check_swarm_args(user_count, spawn_rate, host, run_time_sec)
         form = [("user_count", str(user_count)), ("spawn_rate", repr(float(spawn_rate)))]
         if host:
             form.append(("host", host.strip()))
@@ -265,7 +221,7 @@ class LocustClient:
         workers (waiting up to `worker_wait_sec` for some) or the swarm never starts; in that
         last case the swarm is stopped, so no late start runs unwatched.
         """
-        _check_swarm_args(user_count, spawn_rate, host, run_time_sec)
+        check_swarm_args(user_count, spawn_rate, host, run_time_sec)
         # A test stopped a moment ago may still read `running` from the 2-s cache.
         payload, idle = poll_until(
             self.stats,
@@ -455,19 +411,3 @@ class LocustClient:
                 hint="check the username and password the cluster's auth names",
             )
         self._logged_in = True
-
-
-def _check_swarm_args(
-    user_count: int, spawn_rate: float, host: str | None, run_time_sec: int
-) -> None:
-    # Refused before sending: a rejected /swarm still cancels Locust's run_time timer.
-    if isinstance(user_count, bool) or not isinstance(user_count, int) or user_count < 0:
-        raise ValidationFailed(f"user count must be a whole number >= 0, got {user_count!r}")
-    if not isinstance(spawn_rate, (int, float)) or not math.isfinite(spawn_rate) or spawn_rate <= 0:
-        raise ValidationFailed(f"spawn rate must be a number > 0, got {spawn_rate!r}")
-    if isinstance(run_time_sec, bool) or not isinstance(run_time_sec, int) or run_time_sec < 1:
-        raise ValidationFailed(
-            f"run time must be a whole number of seconds >= 1, got {run_time_sec!r}"
-        )
-    if host is not None and any(char in host for char in "<>\r\n"):
-        raise ValidationFailed(f"host {host!r} contains characters Locust would strip")

@@ -102,7 +102,7 @@ class LoadTest(Named):
     locustfile: str = ""
     scenarioId: str | None = None
     defaultUsers: int = Field(default=10, ge=1, le=10_000_000)
-    defaultSpawnRate: float = Field(default=1.0, gt=0, le=1_000_000)
+    defaultSpawnRate: float = Field(default=1.0, gt=0, le=1_000_000, allow_inf_nan=False)
     defaultDurationSec: int = Field(default=60, gt=0)
     maxDurationSec: int | None = Field(default=None, gt=0)
     # loadmgr's additions
@@ -274,7 +274,7 @@ class LoadTestRun(Named):
     loadTestId: str
     name: str = ""
     targetUsers: int = Field(ge=0)
-    spawnRate: float = Field(gt=0)
+    spawnRate: float = Field(gt=0, allow_inf_nan=False)
     durationSeconds: int = Field(gt=0)
     status: RunStatus = RunStatus.PENDING
     startedAt: datetime | None = None
@@ -293,6 +293,7 @@ class LoadTestRun(Named):
     finalStats: dict[str, Any] | None = None
     heartbeatAt: datetime | None = None
     collector: dict[str, Any] | None = None
+    locustUrl: str | None = None
     stopRequested: bool = False
 
     @field_validator("startedAt", "finishedAt", "heartbeatAt", mode="after")

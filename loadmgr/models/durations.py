@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?$")
+# Seconds alone (`300`), or units in order (`1h30m`, `5m`, `90s`). A bare number after a
+# unit (`1h30`) is refused: Locust would silently read it as `1h`.
+_DURATION = re.compile(r"^(?:(?P<bare>\d+)|(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?)$")
 
 # Far beyond any load test; keeps int conversions and date arithmetic sane.
 MAX_DURATION_SEC = 366 * 24 * 3600
@@ -21,8 +23,8 @@ def parse_duration(text: str | int) -> int:
         match = _DURATION.match(cleaned)
         if not cleaned or match is None or not any(match.groupdict().values()):
             raise ValueError(f"invalid duration {text!r} (expected e.g. 300, 300s, 5m, 1h30m)")
-        hours, minutes, secs = (int(match.group(k) or 0) for k in ("h", "m", "s"))
-        seconds = hours * 3600 + minutes * 60 + secs
+        hours, minutes, secs, bare = (int(match.group(k) or 0) for k in ("h", "m", "s", "bare"))
+        seconds = bare + hours * 3600 + minutes * 60 + secs
     if seconds < 0:
         raise ValueError(f"invalid duration {text!r}: must not be negative")
     if seconds > MAX_DURATION_SEC:

@@ -23,7 +23,7 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
 _THRESHOLD = re.compile(
     r"^(?:(?P<scope>.+):)?\s*(?P<metric>[A-Za-z0-9_]+)\s*(?P<op><=|>=|<|>)\s*(?P<value>\S.*?)\s*$"
 )
-_NUMBER = re.compile(r"^(?P<num>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[a-z%]*)$")
+_NUMBER = re.compile(r"^(?P<num>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[a-z%/]*)$")
 
 
 @dataclass(frozen=True)

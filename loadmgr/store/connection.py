@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import unquote, unquote_plus
 
 import pymongo
 import pymongo.errors
@@ -13,24 +14,47 @@ from pymongo.database import Database
 
 from loadmgr.errors import Conflict, DatabaseError, ValidationFailed
 
-_USERINFO = re.compile(r"^(?P<scheme>mongodb(?:\+srv)?://)(?P<user>[^:@/]*):(?P<pw>[^@/]*)@")
+_SCHEME = re.compile(r"^(?P<scheme>mongodb(?:\+srv)?://)(?P<rest>.*)$", re.S)
 _QUERY_SECRETS = re.compile(
     r"((?:password|tlsCertificateKeyFilePassword|authMechanismProperties)=)[^&]*", re.I
 )
 
 
+def _password(uri: str) -> tuple[str, str, str] | None:
+    """(scheme + user, password, rest from the last '@') when the URI carries a password.
+
+    The user information ends at the *last* '@': a password with an unescaped '@' (which
+    pymongo refuses) must still be hidden whole when the refusal is printed.
+    """
+    match = _SCHEME.match(uri)
+    if match is None:
+        return None
+    rest = match["rest"]
+    at = rest.rfind("@")
+    if at == -1:
+        return None
+    user, sep, password = rest[:at].partition(":")
+    if not sep:
+        return None
+    return match["scheme"] + user, password, rest[at:]
+
+
 def redact_uri(uri: str) -> str:
     """The URI with any password replaced by `***`, safe to print or log."""
-    redacted = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", uri)
+    parts = _password(uri)
+    redacted = f"{parts[0]}:***{parts[2]}" if parts else uri
     return _QUERY_SECRETS.sub(r"\1***", redacted)
 
 
 def redact_text(text: str, uri: str) -> str:
     """`text` with the URI, and its password wherever it appears, redacted."""
-    match = _USERINFO.match(uri)
     text = text.replace(uri, redact_uri(uri))
-    if match and match["pw"]:
-        text = text.replace(match["pw"], "***")
+    parts = _password(uri)
+    if parts and parts[1]:
+        password = parts[1]
+        for form in {password, unquote_plus(password), unquote(password)}:
+            if form:
+                text = text.replace(form, "***")
     return text
 
 

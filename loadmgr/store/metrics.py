@@ -51,6 +51,12 @@ class MetricsRepository(Repository):
         return self.collection.count_documents(self.scoped({"loadTestRunId": run_id}))
 
     @mapped_errors
+    def latest(self, run_id: str) -> dict[str, Any] | None:
+        return self.collection.find_one(
+            self.scoped({"loadTestRunId": run_id}), NO_OBJECT_ID, sort=[("seq", -1)]
+        )
+
+    @mapped_errors
     def last_seq(self, run_id: str) -> int:
         doc = self.collection.find_one(
             self.scoped({"loadTestRunId": run_id}), {"seq": True}, sort=[("seq", -1)]

@@ -76,6 +76,20 @@ class RunRepository(Repository):
         return LoadTestRun.model_validate(doc) if doc else None
 
     @mapped_errors
+    def claim(
+        self, run_id: str, last_heartbeat: datetime | None, changes: dict[str, Any]
+    ) -> LoadTestRun | None:
+        """Take over a run's collection if nobody beat us to it (its heartbeat unchanged)."""
+        query = {"id": run_id, "heartbeatAt": last_heartbeat, "status": {"$in": ACTIVE_STATUSES}}
+        doc = self.collection.find_one_and_update(
+            self.scoped(query),
+            {"$set": changes},
+            projection=NO_OBJECT_ID,
+            return_document=ReturnDocument.AFTER,
+        )
+        return LoadTestRun.model_validate(doc) if doc else None
+
+    @mapped_errors
     def count_for_test(self, test_id: str) -> int:
         return self.collection.count_documents(self.scoped({"loadTestId": test_id}))
 

@@ -1,0 +1,163 @@
+"""Showing a run as it goes: a Rich live view on a terminal, one plain line otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from loadmgr.cli.output import sanitize
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.live import Live
+
+    from loadmgr.models import LoadTestRun, MetricSnapshot
+
+
+def fmt_ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}ms"
+
+
+def fmt_pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.2f}%"
+
+
+def interval_line(run: LoadTestRun, snapshot: MetricSnapshot, elapsed: float) -> str:
+    """One interval in one line, for cron logs and pipes."""
+    workers = "" if snapshot.workerCount is None else f" workers={snapshot.workerCount}"
+    return (
+        f"{snapshot.timestamp:%H:%M:%S} run {run.id[:8]} "
+        f"{elapsed:.0f}/{run.durationSeconds}s state={snapshot.state} "
+        f"users={snapshot.currentUsers}{workers} rps={snapshot.totalRPS:.1f} "
+        f"p50={fmt_ms(snapshot.p50ResponseMs)} p95={fmt_ms(snapshot.p95ResponseMs)} "
+        f"fail/s={snapshot.failuresPerSec:.1f} errors={fmt_pct(snapshot.errorRate)} "
+        f"requests={snapshot.totalRequests} failures={snapshot.totalFailures}"
+    )
+
+
+class PlainObserver:
+    """One line per event on stderr: what a cron log should read like."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+
+    def message(self, text: str) -> None:
+        click.echo(sanitize(text), err=True)
+
+    def started(self, run: LoadTestRun) -> None:
+        self._start = time.monotonic()
+        click.echo(
+            sanitize(
+                f"run {run.id} started: {run.targetUsers} users on {run.locustClusterId} "
+                f"against {run.targetUrl} for {run.durationSeconds}s"
+            ),
+            err=True,
+        )
+
+    def interval(self, run: LoadTestRun, snapshot: MetricSnapshot) -> None:
+        click.echo(interval_line(run, snapshot, time.monotonic() - self._start), err=True)
+
+    def finished(self, run: LoadTestRun) -> None:
+        verdict = f", verdict {run.verdict.value}" if run.verdict else ""
+        reason = f" ({run.stopReason.value})" if run.stopReason else ""
+        error = f": {run.error}" if run.error else ""
+        click.echo(sanitize(f"run {run.id} {run.status.value}{reason}{verdict}{error}"), err=True)
+
+
+class LiveObserver(PlainObserver):
+    """A live panel on the terminal: progress, users, RPS, p95, failures, per request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._live: Live | None = None
+        self._run: LoadTestRun | None = None
+        self._snapshot: MetricSnapshot | None = None
+        self._messages: list[str] = []
+
+    def message(self, text: str) -> None:
+        if self._live is None:
+            super().message(text)
+        else:
+            self._messages = [*self._messages[-2:], sanitize(text)]
+            self._refresh()
+
+    def started(self, run: LoadTestRun) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self._start = time.monotonic()
+        self._run = run
+        self._live = Live(
+            self._render(), console=Console(stderr=True), refresh_per_second=2, transient=False
+        )
+        self._live.start()
+
+    def interval(self, run: LoadTestRun, snapshot: MetricSnapshot) -> None:
+        self._run, self._snapshot = run, snapshot
+        self._refresh()
+
+    def finished(self, run: LoadTestRun) -> None:
+        self._run = run
+        if self._live is not None:
+            self._refresh()
+            self._live.stop()
+            self._live = None
+        super().finished(run)
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def _render(self) -> RenderableType:
+        from rich.console import Group
+        from rich.panel import Panel
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        run, snap = self._run, self._snapshot
+        if run is None:
+            return Text("")
+        elapsed = min(time.monotonic() - self._start, float(run.durationSeconds))
+        bar = ProgressBar(total=float(run.durationSeconds), completed=elapsed, width=40)
+        head = Table.grid(padding=(0, 2))
+        head.add_row(bar, Text(f"{elapsed:.0f}s / {run.durationSeconds}s"))
+        figures = Table.grid(padding=(0, 3))
+        if snap is not None:
+            workers = "" if snap.workerCount is None else f"   workers {snap.workerCount}"
+            figures.add_row(
+                Text(f"users {snap.currentUsers}/{run.targetUsers}{workers}"),
+                Text(f"rps {snap.totalRPS:,.1f}"),
+                Text(f"p95 {fmt_ms(snap.p95ResponseMs)}"),
+                Text(f"failures {fmt_pct(snap.errorRate)}"),
+                Text(f"requests {snap.totalRequests:,}"),
+            )
+        parts: list[Any] = [head, figures]
+        if snap is not None and snap.requestStats:
+            table = Table(box=None, header_style="bold", pad_edge=False)
+            for header in ("request", "requests", "failures", "rps", "avg", "p95"):
+                table.add_column(header, justify="left" if header == "request" else "right")
+            top = sorted(snap.requestStats, key=lambda r: -r.numRequests)[:10]
+            for item in top:
+                table.add_row(
+                    Text(sanitize(f"{item.method} {item.name}".strip(), in_cell=True)),
+                    f"{item.numRequests:,}",
+                    f"{item.numFailures:,}",
+                    f"{item.requestsPerSec:,.1f}",
+                    fmt_ms(item.avgResponseTimeMs),
+                    fmt_ms(item.p95ResponseMs),
+                )
+            parts.append(table)
+        parts.extend(Text(m, style="yellow") for m in self._messages)
+        title = Text(sanitize(f"run {run.id[:8]} · {run.name} · {run.status.value}"))
+        return Panel(Group(*parts), title=title, title_align="left")
+
+
+def make_observer(quiet: bool) -> PlainObserver:
+    """Live on a terminal, plain lines otherwise; `-q` keeps only the plain lines."""
+    if sys.stderr.isatty() and not quiet:
+        return LiveObserver()
+    return PlainObserver()

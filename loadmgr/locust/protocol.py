@@ -1,0 +1,86 @@
+"""Facts about Locust's web API that need no I/O: states, timings, and swarm arguments.
+
+See LOCUST_API.md; shared by the client, the stats builder and the local cluster.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from loadmgr.errors import ValidationFailed
+
+ACTIVE_STATES = frozenset({"spawning", "running"})
+BUSY_STATES = frozenset({"spawning", "running", "stopping", "cleanup"})
+IDLE_STATES = frozenset({"stopped", "ready"})
+STATS_CACHE_SEC = 2.0  # /stats/requests is memoized this long by Locust
+WORKER_REPORT_SEC = 3.0  # workers push stats to the master this often
+AGGREGATED = "Aggregated"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What `clusters check` reports; `error` says why `reachable` is false."""
+
+    reachable: bool
+    version: str | None = None
+    state: str | None = None
+    workerCount: int | None = None
+    userCount: int | None = None
+    isDistributed: bool | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The status as a plain dict (camelCase keys, for JSON output)."""
+        return asdict(self)
+
+
+def is_distributed(payload: dict[str, Any]) -> bool:
+    """Whether a /stats/requests payload comes from a master (only masters list workers)."""
+    return "worker_count" in payload or "workers" in payload
+
+
+def redact_url(url: str) -> str:
+    """`url` without any user:password part, safe to print."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def check_swarm_args(
+    user_count: int, spawn_rate: float, host: str | None, run_time_sec: int
+) -> None:
+    """Raise ValidationFailed for swarm arguments Locust would reject."""
+    # Refused before sending: a rejected /swarm still cancels Locust's run_time timer.
+    if isinstance(user_count, bool) or not isinstance(user_count, int) or user_count < 0:
+        raise ValidationFailed(f"user count must be a whole number >= 0, got {user_count!r}")
+    if not isinstance(spawn_rate, (int, float)) or not math.isfinite(spawn_rate) or spawn_rate <= 0:
+        raise ValidationFailed(f"spawn rate must be a number > 0, got {spawn_rate!r}")
+    if isinstance(run_time_sec, bool) or not isinstance(run_time_sec, int) or run_time_sec < 1:
+        raise ValidationFailed(
+            f"run time must be a whole number of seconds >= 1, got {run_time_sec!r}"
+        )
+    if host is not None and any(char in host for char in "<>\r\n"):
+        raise ValidationFailed(f"host {host!r} contains characters Locust would strip")
+
+
+def poll_until(
+    fetch: Callable[[], T], done: Callable[[T], bool], deadline_sec: float, interval: float
+) -> tuple[T, bool]:
+    """Call `fetch` until `done` accepts its value or the deadline passes (value, done)."""
+    deadline = time.monotonic() + deadline_sec
+    while True:
+        value = fetch()
+        if done(value):
+            return value, True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return value, False
+        time.sleep(min(interval, remaining))

@@ -1,0 +1,56 @@
+"""Detached collectors: `runs start --detach` hands the run to a background process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from loadmgr.config import Settings
+
+
+def collector_log(home: Path, run_id: str) -> Path:
+    return home / "logs" / f"run-{run_id}.log"
+
+
+def spawn_collector(settings: Settings, run_id: str) -> Path:
+    """Start `loadmgr runs collect RUN` in its own session; returns its log file.
+
+    Settings travel in the environment, not the command line, so a MongoDB password is
+    never visible in the process list.
+    """
+    log_path = collector_log(settings.home, run_id)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        {
+            "LOADMGR_HOME": str(settings.home),
+            "LOADMGR_DATABASE": settings.database,
+            "LOADMGR_USER": settings.user,
+            "LOADMGR_SERVER_SELECTION_TIMEOUT_MS": str(settings.server_selection_timeout_ms),
+        }
+    )
+    for name, value in (
+        ("LOADMGR_MONGO_URI", settings.mongo_uri),
+        ("LOADMGR_TENANT", settings.tenant),
+        ("LOADMGR_ENV", settings.env),
+    ):
+        if value:
+            env[name] = value
+        else:
+            env.pop(name, None)
+    # The profile's values were resolved above; the child must not re-read another file.
+    env.pop("LOADMGR_PROFILE", None)
+    env["LOADMGR_CONFIG"] = os.devnull
+    with open(log_path, "ab") as log:
+        subprocess.Popen(
+            [sys.executable, "-m", "loadmgr", "runs", "collect", run_id],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+    return log_path

@@ -1,0 +1,265 @@
+"""A run's start: resolving the load, taking the cluster's lease, recording it; and lookups."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from loadmgr.errors import ClusterBusy, NotFound, ValidationFailed
+from loadmgr.models import (
+    LOCAL_CLUSTER_ID,
+    LoadTest,
+    LoadTestRun,
+    LocustCluster,
+    RunStatus,
+    format_duration,
+    merge_thresholds,
+    utcnow,
+)
+from loadmgr.service.load_tests import get_test
+from loadmgr.service.validation import validation_failed
+
+if TYPE_CHECKING:
+    from loadmgr.store import Store
+
+MIN_INTERVAL_SEC = 2.0  # Locust memoizes stats for 2 s: polling faster reads the same data
+DEFAULT_INTERVAL_SEC = 5.0
+BUSY_POLICIES = ("fail", "wait", "skip")
+
+
+def lease_ttl(interval: float) -> float:
+    """How long a lease lives without a heartbeat: a few missed polls, at least 30 s."""
+    return max(30.0, 4 * interval)
+
+
+def stale_after(interval: float) -> float:
+    """A collector silent this long is taken for dead."""
+    return max(15.0, 3 * interval)
+
+
+def lease_id(cluster_id: str) -> str:
+    """The lease key: a remote cluster is shared; `local` is one per machine."""
+    if cluster_id == LOCAL_CLUSTER_ID:
+        return f"{LOCAL_CLUSTER_ID}@{socket.gethostname()}"
+    return cluster_id
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `runs start` may override, and how it behaves."""
+
+    users: int | None = None
+    spawn_rate: float | None = None
+    duration: int | None = None
+    name: str | None = None
+    cluster: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    thresholds: list[str] = field(default_factory=list)
+    interval: float = DEFAULT_INTERVAL_SEC
+    if_busy: str = "fail"
+    wait_timeout: float = 600.0
+    lost_timeout: float = 30.0
+    workers: int | None = None
+    abort_on_fail: bool = False
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A run resolved against its test: the load it will really use."""
+
+    test: LoadTest
+    cluster: LocustCluster | None  # None: the built-in local cluster
+    run: LoadTestRun
+    options: RunOptions
+
+    @property
+    def cluster_id(self) -> str:
+        return self.run.locustClusterId
+
+
+def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> RunPlan:
+    """Resolve test and overrides, refusing an impossible override before anything is stored."""
+    if options.interval < MIN_INTERVAL_SEC:
+        raise ValidationFailed(
+            f"invalid --interval: at least {MIN_INTERVAL_SEC:g} s (Locust caches its stats for 2 s)"
+        )
+    if options.if_busy not in BUSY_POLICIES:
+        raise ValidationFailed(f"invalid --if-busy {options.if_busy!r} (one of fail, wait, skip)")
+    if options.users is not None and options.users < 1:
+        raise ValidationFailed(f"invalid --users: {options.users} (at least 1)")
+    if options.spawn_rate is not None and not options.spawn_rate > 0:
+        raise ValidationFailed(f"invalid --spawn-rate: {options.spawn_rate:g} (must be above 0)")
+    if options.duration is not None and options.duration <= 0:
+        raise ValidationFailed("invalid --duration: must be above 0")
+    if options.workers is not None and options.workers < 1:
+        raise ValidationFailed("invalid --workers: at least 1")
+    test = get_test(store, test_ref)
+    duration = options.duration if options.duration is not None else test.defaultDurationSec
+    if test.maxDurationSec is not None and duration > test.maxDurationSec:
+        raise ValidationFailed(
+            f"invalid --duration: {format_duration(duration)} is above the test's maximum "
+            f"of {format_duration(test.maxDurationSec)}"
+        )
+    cluster_id = (options.cluster or test.locustClusterId).strip()
+    cluster = None
+    if cluster_id != LOCAL_CLUSTER_ID:
+        cluster = store.clusters.find_by_id(cluster_id)
+        if cluster is None:
+            raise NotFound(f"cluster {cluster_id!r} not found{store.scope.describe()}")
+    elif not test.locustfileContent:
+        raise ValidationFailed(
+            f"test {test.name!r} has no stored locustfile to run on the local cluster",
+            hint="add one with 'loadmgr tests update --locustfile PATH'",
+        )
+    try:
+        thresholds = merge_thresholds(test.thresholds, options.thresholds)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from None
+    now = utcnow()
+    try:
+        run = LoadTestRun(
+            loadTestId=test.id,
+            name=options.name or f"{test.name} {now:%Y-%m-%d %H:%M:%S}",
+            tenantId=test.tenantId,
+            envId=test.envId,
+            targetUsers=options.users if options.users is not None else test.defaultUsers,
+            spawnRate=(
+                options.spawn_rate if options.spawn_rate is not None else test.defaultSpawnRate
+            ),
+            durationSeconds=duration,
+            status=RunStatus.PENDING,
+            metadata={**options.metadata},
+            locustClusterId=cluster_id,
+            targetUrl=test.targetUrl,
+            locustfileSha256=test.locustfileSha256,
+            thresholds=thresholds,
+            createdAt=now,
+            createdBy=user,
+            updatedAt=now,
+            updatedBy=user,
+        )
+    except ValidationError as exc:
+        raise validation_failed(exc) from None
+    return RunPlan(test, cluster, run, options)
+
+
+def take_lease(store: Store, plan: RunPlan, notify: Any = None) -> bool:
+    """Take the cluster's lease for the run; False when `--if-busy skip` found it busy."""
+    key = lease_id(plan.cluster_id)
+    ttl = lease_ttl(plan.options.interval)
+    deadline = time.monotonic() + plan.options.wait_timeout
+    announced = False
+    while True:
+        if store.leases.acquire(key, plan.run.id, utcnow(), ttl):
+            return True
+        holder = store.leases.holder(key) or {}
+        busy = f"cluster {plan.cluster_id!r} is busy with run {holder.get('runId')}"
+        if plan.options.if_busy == "skip":
+            return False
+        if plan.options.if_busy == "fail":
+            raise ClusterBusy(busy, hint="use --if-busy wait to queue, or --if-busy skip")
+        if time.monotonic() >= deadline:
+            raise ClusterBusy(f"{busy}; gave up after waiting {plan.options.wait_timeout:g}s")
+        if not announced and notify is not None:
+            notify(f"{busy}; waiting (up to {format_duration(plan.options.wait_timeout)})")
+            announced = True
+        time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+
+
+def record_pending(store: Store, plan: RunPlan) -> LoadTestRun:
+    store.ensure_indexes()
+    return store.runs.insert(plan.run)
+
+
+def get_run(store: Store, run_id: str) -> LoadTestRun:
+    run = store.runs.find_by_id(run_id)
+    if run is None:
+        raise NotFound(f"run {run_id!r} not found{store.scope.describe()}")
+    return run
+
+
+def heartbeat_age(run: LoadTestRun | dict[str, Any], now: datetime | None = None) -> float | None:
+    """Seconds since the collector last reported, None if it never did."""
+    beat = run.get("heartbeatAt") if isinstance(run, dict) else run.heartbeatAt
+    if isinstance(beat, str):
+        beat = datetime.fromisoformat(beat.replace("Z", "+00:00"))
+    if not isinstance(beat, datetime):
+        return None
+    if beat.tzinfo is None:
+        beat = beat.replace(tzinfo=timezone.utc)
+    return ((now or datetime.now(timezone.utc)) - beat).total_seconds()
+
+
+def is_stale(run: LoadTestRun | dict[str, Any], now: datetime | None = None) -> bool:
+    """An active run whose collector has gone silent (died, or its machine did)."""
+    data = run if isinstance(run, dict) else run.model_dump()
+    status = data.get("status")
+    status = status.value if isinstance(status, RunStatus) else status
+    if status not in [s.value for s in RunStatus if s.is_active]:
+        return False
+    interval = float((data.get("collector") or {}).get("interval") or DEFAULT_INTERVAL_SEC)
+    age = heartbeat_age(data, now)
+    if age is None:
+        created = data.get("createdAt")
+        if isinstance(created, str):
+            created = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        if not isinstance(created, datetime):
+            return True
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=timezone.utc)
+        age = ((now or datetime.now(timezone.utc)) - created).total_seconds()
+        # A Pending run gets time to start its cluster before it counts as abandoned.
+        return age > stale_after(interval) + 120
+    return age > stale_after(interval)
+
+
+def list_runs(
+    store: Store,
+    *,
+    test_ref: str | None = None,
+    statuses: list[str] | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Runs, newest first, each with `stale` computed."""
+    if limit < 0:
+        raise ValidationFailed("invalid --limit: must be 0 (all) or more")
+    valid = [s.value for s in RunStatus]
+    normalized = []
+    for status in statuses or []:
+        match = next((v for v in valid if v.lower() == status.strip().lower()), None)
+        if match is None:
+            raise ValidationFailed(f"invalid --status {status!r} (one of {', '.join(valid)})")
+        normalized.append(match)
+    test_id = get_test(store, test_ref).id if test_ref else None
+    runs = store.runs.find_many(test_id=test_id, statuses=normalized, since=since, limit=limit)
+    now = datetime.now(timezone.utc)
+    for run in runs:
+        run["stale"] = is_stale(run, now)
+    return runs
+
+
+def since_cutoff(text: str) -> datetime:
+    """`--since`: a duration back from now (`2h`, `7d`) or an ISO date."""
+    from loadmgr.models import parse_duration
+
+    cleaned = text.strip().lower()
+    if cleaned.endswith("d") and cleaned[:-1].isdigit():
+        return datetime.now(timezone.utc) - timedelta(days=int(cleaned[:-1]))
+    try:
+        return datetime.now(timezone.utc) - timedelta(seconds=parse_duration(cleaned))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed(
+            f"invalid --since {text!r} (a duration back from now like 2h or 7d, "
+            "or an ISO date like 2026-11-01)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
