@@ -17,6 +17,11 @@ from typer.testing import CliRunner
 
 from loadmgr.cli.main import app
 from loadmgr.store.embedded import free_port, port_open
+from tests.locust_servers import (  # noqa: F401 - fixtures shared by every test module
+    locust_master_with_workers,
+    locust_standalone,
+    target_server,
+)
 from tests.polling import wait_for
 
 REPO = Path(__file__).resolve().parent.parent

@@ -101,9 +101,7 @@ def target_server() -> Iterator[Any]:
         yield server
 
 
-def _locust_factory(
-    tmp_path: Path, default_workers: int
-) -> Iterator[Callable[..., LocalCluster]]:
+def _locust_factory(tmp_path: Path, default_workers: int) -> Iterator[Callable[..., LocalCluster]]:
     clusters: list[Any] = []
 
     def start(

@@ -180,3 +180,18 @@ def remove(ctx: typer.Context, cluster_id: ClusterId, quiet: QuietOption = False
         typer.echo(cluster.id)
     else:
         notice(f"removed cluster {cluster.id!r}")
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    cluster_id: ClusterId,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Check a cluster: reachable, Locust version, state, workers (exit 6 if unreachable)."""
+    from loadmgr.service.clusters import check_cluster
+
+    context = app_context(ctx)
+    renderer = Renderer(output, quiet, context.settings.output)
+    renderer.one(check_cluster(context.store, cluster_id))

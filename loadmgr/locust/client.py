@@ -34,6 +34,8 @@ from loadmgr.models import ClusterAuth, LocustCluster
 
 _VERSION = re.compile(r'"version":\s*"([^"\\]+)"')
 _MESSAGE_MAX = 200
+_TITLE = re.compile(r"<title>.*?</title>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
 _CONNECTION_REASONS = (
     (("Connection refused", "Errno 111"), "connection refused"),
     (
@@ -52,6 +54,14 @@ _CONNECTION_REASONS = (
 def _one_line(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= _MESSAGE_MAX else line[: _MESSAGE_MAX - 1] + "…"
+
+
+def _body_summary(response: requests.Response) -> str:
+    """An error body as one short line; Flask's HTML error pages lose their markup."""
+    text = response.text
+    if "html" in response.headers.get("Content-Type", ""):
+        text = _TAG.sub(" ", _TITLE.sub(" ", text))
+    return _one_line(text)
 
 
 def _connection_reason(exc: BaseException, timeout: float) -> str:
@@ -359,7 +369,7 @@ class LocustClient:
                 hint="check the URL and base path of the Locust web UI",
             )
         if response.status_code >= 400:
-            body = _one_line(response.text) or response.reason or "no details"
+            body = _body_summary(response) or response.reason or "no details"
             raise ClusterError(
                 f"Locust at {self.display_url} failed {method} {path}: "
                 f"HTTP {response.status_code}: {body}"

@@ -56,3 +56,17 @@ def remove_cluster(store: Store, cluster_id: str) -> LocustCluster:
         )
     store.clusters.delete(cluster.id)
     return cluster
+
+
+def check_cluster(store: Store, cluster_id: str) -> dict[str, Any]:
+    """Reachability, Locust version, state and workers; ClusterError when unreachable."""
+    from loadmgr.errors import ClusterError
+    from loadmgr.locust.client import LocustClient
+
+    cluster = get_cluster(store, cluster_id)
+    with LocustClient.from_cluster(cluster) as client:
+        status = client.check()
+    report = {"id": cluster.id, "baseUrl": cluster.baseUrl, **status.to_dict()}
+    if not status.reachable:
+        raise ClusterError(f"cluster {cluster.id!r} is not reachable: {status.error}")
+    return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -38,7 +39,13 @@ def lease_ttl(interval: float) -> float:
 
 
 def stale_after(interval: float) -> float:
-    """A collector silent this long is taken for dead."""
+    """A collector silent this long is taken for dead (LOADMGR_STALE_AFTER_SEC overrides)."""
+    override = os.environ.get("LOADMGR_STALE_AFTER_SEC")
+    if override:
+        try:
+            return max(1.0, float(override))
+        except ValueError:
+            pass
     return max(15.0, 3 * interval)
 
 

@@ -107,7 +107,10 @@ class EmbeddedServer:
             self.dir.mkdir(parents=True, exist_ok=True)
             handle = open(self.lock_file, "a+")  # noqa: SIM115 - held for the block
         except OSError as exc:
-            raise DatabaseError(f"cannot use {self.dir} for the embedded store: {exc}") from None
+            raise DatabaseError(
+                f"cannot use {self.dir} for the embedded store: {exc}",
+                hint="set LOADMGR_HOME to a writable directory, or LOADMGR_MONGO_URI to a server",
+            ) from None
         with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -145,10 +148,21 @@ class EmbeddedServer:
             return self._start()
 
     def _start(self) -> ServerState:
+        executable = server_executable()
+        try:
+            return self._spawn(executable)
+        except OSError as exc:  # data dir or log not writable, executable not runnable
+            raise DatabaseError(
+                f"cannot start the embedded MongoDB server under {self.dir}: {exc}",
+                hint=f"check that {self.dir} is a writable directory (LOADMGR_HOME), "
+                f"or set LOADMGR_MONGO_URI; its log is {self.log_file}",
+            ) from None
+
+    def _spawn(self, executable: str) -> ServerState:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
         command = [
-            server_executable(),
+            executable,
             "--host",
             "127.0.0.1",
             "--port",
@@ -170,8 +184,10 @@ class EmbeddedServer:
         deadline = time.monotonic() + START_TIMEOUT_SEC
         while time.monotonic() < deadline:
             if process.poll() is not None:
+                reason = self._last_log_line()
                 raise DatabaseError(
-                    f"the embedded MongoDB server exited at start (code {process.returncode})",
+                    f"the embedded MongoDB server exited at start (code {process.returncode})"
+                    + (f": {reason}" if reason else ""),
                     hint=f"see its log: {self.log_file}",
                 )
             if port_open(port, timeout=0.2):
@@ -183,6 +199,17 @@ class EmbeddedServer:
             f"the embedded MongoDB server did not start within {START_TIMEOUT_SEC:.0f}s",
             hint=f"see its log: {self.log_file}",
         )
+
+    def _last_log_line(self, limit: int = 300) -> str:
+        """The last line the server logged (usually why it stopped), bounded."""
+        try:
+            with open(self.log_file, "rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - 4096))
+                lines = log.read().decode("utf-8", "replace").strip().splitlines()
+        except OSError:
+            return ""
+        line = lines[-1].strip() if lines else ""
+        return line if len(line) <= limit else line[: limit - 1] + "…"
 
     def stop(self) -> bool:
         """Stop the server if running; True if it was."""

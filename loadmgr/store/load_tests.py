@@ -77,17 +77,23 @@ class LoadTestRepository(Repository):
     ) -> LoadTest | None:
         """Apply `changes` if the stored version is still `expected_version`; else None."""
         try:
-            doc = self.collection.find_one_and_update(
+            # The document as it was, with the update applied here: exactly what is stored
+            # (top-level $set and one increment), in one atomic round trip. Asking for the
+            # AFTER document instead breaks on mongomock, which re-matches the filter
+            # (whose version just changed) to find it.
+            before = self.collection.find_one_and_update(
                 self.scoped({"id": test_id, "version": expected_version}),
                 {"$set": changes, "$inc": {"version": 1}},
                 projection=NO_OBJECT_ID,
-                return_document=ReturnDocument.AFTER,
+                return_document=ReturnDocument.BEFORE,
             )
         except pymongo.errors.DuplicateKeyError:
             raise Conflict(
                 f"a test named {changes.get('name')!r} already exists{self.scope.describe()}"
             ) from None
-        return LoadTest.model_validate(doc) if doc else None
+        if before is None:
+            return None
+        return LoadTest.model_validate({**before, **changes, "version": expected_version + 1})
 
     @mapped_errors
     def delete(self, test_id: str) -> bool:

@@ -62,8 +62,19 @@ def payload(
     """A /stats/requests payload whose Aggregated entry sums `entries`."""
     requests = sum(e["num_requests"] for e in entries)
     failures = sum(e["num_failures"] for e in entries)
-    avg = sum(e["avg_response_time"] * e["num_requests"] for e in entries) / requests if requests else 0.0
+    avg = (
+        sum(e["avg_response_time"] * e["num_requests"] for e in entries) / requests
+        if requests
+        else 0.0
+    )
     total = entry("Aggregated", "", requests, failures, avg)
+    if requests:  # like Locust: extremes and percentiles over every entry
+        used = [e for e in entries if e["num_requests"]]
+        total["response_time_percentile_0.99"] = max(
+            e["response_time_percentile_0.99"] for e in used
+        )
+        total["min_response_time"] = min(e["min_response_time"] for e in used)
+        total["max_response_time"] = max(e["max_response_time"] for e in used)
     total["total_rps"] = 42.5
     total["total_fail_per_sec"] = 1.5
     body: dict[str, Any] = {
@@ -109,26 +120,55 @@ RECORDED = {
     "state": "stopped",
     "stats": [
         {
-            "avg_content_length": 6.0, "avg_response_time": 2.708194857676904,
-            "current_fail_per_sec": 0.0, "current_rps": 92.6, "max_response_time": 9.0,
-            "median_response_time": 2, "method": "GET", "min_response_time": 2.0, "name": "/",
-            "num_failures": 0, "num_requests": 1349, "response_time_percentile_0.95": 5,
-            "response_time_percentile_0.99": 6, "total_fail_per_sec": 0.0,
+            "avg_content_length": 6.0,
+            "avg_response_time": 2.708194857676904,
+            "current_fail_per_sec": 0.0,
+            "current_rps": 92.6,
+            "max_response_time": 9.0,
+            "median_response_time": 2,
+            "method": "GET",
+            "min_response_time": 2.0,
+            "name": "/",
+            "num_failures": 0,
+            "num_requests": 1349,
+            "response_time_percentile_0.95": 5,
+            "response_time_percentile_0.99": 6,
+            "total_fail_per_sec": 0.0,
             "total_rps": 90.08666286520851,
         },
         {
-            "avg_content_length": 10.0, "avg_response_time": 2.58, "current_fail_per_sec": 18.5,
-            "current_rps": 18.5, "max_response_time": 8.0, "median_response_time": 2,
-            "method": "GET", "min_response_time": 2.0, "name": "/missing", "num_failures": 261,
-            "num_requests": 261, "response_time_percentile_0.95": 4,
-            "response_time_percentile_0.99": 6, "total_fail_per_sec": 17.43, "total_rps": 17.43,
+            "avg_content_length": 10.0,
+            "avg_response_time": 2.58,
+            "current_fail_per_sec": 18.5,
+            "current_rps": 18.5,
+            "max_response_time": 8.0,
+            "median_response_time": 2,
+            "method": "GET",
+            "min_response_time": 2.0,
+            "name": "/missing",
+            "num_failures": 261,
+            "num_requests": 261,
+            "response_time_percentile_0.95": 4,
+            "response_time_percentile_0.99": 6,
+            "total_fail_per_sec": 17.43,
+            "total_rps": 17.43,
         },
         {
-            "avg_content_length": 59.33, "avg_response_time": 2.687, "current_fail_per_sec": 18.5,
-            "current_rps": 111.1, "max_response_time": 9.0, "median_response_time": 2,
-            "method": "", "min_response_time": 2.0, "name": "Aggregated", "num_failures": 261,
-            "num_requests": 1610, "response_time_percentile_0.95": 5,
-            "response_time_percentile_0.99": 6, "total_fail_per_sec": 17.43, "total_rps": 107.52,
+            "avg_content_length": 59.33,
+            "avg_response_time": 2.687,
+            "current_fail_per_sec": 18.5,
+            "current_rps": 111.1,
+            "max_response_time": 9.0,
+            "median_response_time": 2,
+            "method": "",
+            "min_response_time": 2.0,
+            "name": "Aggregated",
+            "num_failures": 261,
+            "num_requests": 1610,
+            "response_time_percentile_0.95": 5,
+            "response_time_percentile_0.99": 6,
+            "total_fail_per_sec": 17.43,
+            "total_rps": 107.52,
         },
     ],
     "total_fail_per_sec": 17.429665684076664,
@@ -255,7 +295,9 @@ def test_counter_drop_starts_a_new_series() -> None:
     build = builder()
     build.build(payload(entry("/", requests=500, failures=50, avg=3.0)), T0 + timedelta(seconds=5))
     # /stats/reset or a new swarm zeroed the counters between two polls.
-    snapshot = build.build(payload(entry("/", requests=40, failures=1, avg=2.0)), T0 + timedelta(seconds=7))
+    snapshot = build.build(
+        payload(entry("/", requests=40, failures=1, avg=2.0)), T0 + timedelta(seconds=7)
+    )
     assert snapshot is not None
     assert snapshot.metadata == {"reset": True}
     assert (snapshot.intervalRequests, snapshot.intervalFailures) == (40, 1)
@@ -290,11 +332,15 @@ def test_entries_vanishing_after_a_new_swarm_is_a_reset() -> None:
 def test_request_stats_are_per_entry_without_aggregated() -> None:
     build = builder()
     build.build(
-        payload(entry("/a", requests=10, avg=2.0), entry("/b", "POST", requests=4, failures=1, avg=8.0)),
+        payload(
+            entry("/a", requests=10, avg=2.0), entry("/b", "POST", requests=4, failures=1, avg=8.0)
+        ),
         T0 + timedelta(seconds=1),
     )
     snapshot = build.build(
-        payload(entry("/a", requests=30, avg=2.0), entry("/b", "POST", requests=4, failures=1, avg=8.0)),
+        payload(
+            entry("/a", requests=30, avg=2.0), entry("/b", "POST", requests=4, failures=1, avg=8.0)
+        ),
         T0 + timedelta(seconds=3),
     )
     assert snapshot is not None
@@ -334,7 +380,9 @@ def test_recorded_payload_builds_and_round_trips() -> None:
 
 def test_500_entries_build_well_under_20ms() -> None:
     def big(step: int) -> dict[str, Any]:
-        return payload(*(entry(f"/p{i}", requests=step * (i + 1), avg=2.0 + i % 7) for i in range(500)))
+        return payload(
+            *(entry(f"/p{i}", requests=step * (i + 1), avg=2.0 + i % 7) for i in range(500))
+        )
 
     bodies = [big(step) for step in range(1, 12)]
     build = builder()
@@ -353,7 +401,11 @@ def test_500_entries_build_well_under_20ms() -> None:
 
 
 def test_final_stats_totals_are_locusts_own_numbers() -> None:
-    rows = [csv_row("GET", "/", "4"), csv_row("GET", "/missing", "3"), csv_row("", "Aggregated", "4")]
+    rows = [
+        csv_row("GET", "/", "4"),
+        csv_row("GET", "/missing", "3"),
+        csv_row("", "Aggregated", "4"),
+    ]
     final = final_stats(RECORDED, rows)
     totals = final["totals"]
     assert (totals["requests"], totals["failures"]) == (1610, 261)
@@ -396,7 +448,10 @@ def test_final_stats_reads_na_percentiles_as_null() -> None:
 
 
 def test_metric_value_reads_totals_and_scoped_requests() -> None:
-    body = payload(entry("/api/items", requests=10, avg=3.0, p95=30), entry("/api/items", "POST", requests=2, avg=9.0))
+    body = payload(
+        entry("/api/items", requests=10, avg=3.0, p95=30),
+        entry("/api/items", "POST", requests=2, avg=9.0),
+    )
     final = final_stats(body, [csv_row("GET", "/api/items", "25")])
     assert metric_value(final, "rps") == 42.5
     assert metric_value(final, "avg") == pytest.approx(4.0)
@@ -436,7 +491,9 @@ def replay(steps: list[Step]) -> tuple[list[MetricSnapshot], list[tuple[int, int
     now, requests, failures, avg = T0, 0, 0, 0.0
     snapshots, counters = [], []
     for new, new_failures, step_avg, reset, seconds in steps:
-        if reset:
+        # A reset shows only as a counter going down; one hidden by new requests cannot be
+        # seen by anyone, so the generator only makes visible ones.
+        if reset and new < requests:
             requests, failures, avg = 0, 0, 0.0
         total = requests + new
         avg = (avg * requests + step_avg * new) / total if total else 0.0

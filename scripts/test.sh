@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up .venv if needed, checks style and types, and runs every test (unit and
+# integration: the tests start their own MongoDB-wire server and Locust clusters).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+.venv/bin/ruff check loadmgr tests examples bench
+.venv/bin/mypy
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"

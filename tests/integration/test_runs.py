@@ -1,0 +1,354 @@
+"""Runs end to end: real Locust (local cluster, and a master with two workers), real store."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import loadmgr_command
+from tests.locust_servers import DEMO_LOCUSTFILE, pid_alive
+from tests.polling import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def create_test(cli: Any, target_url: str, name: str = "demo", *extra: str) -> dict[str, Any]:
+    result = cli(
+        "tests", "create", "--name", name, "--target-url", target_url,
+        "--locustfile", str(DEMO_LOCUSTFILE), "--users", "4", "--spawn-rate", "4",
+        "--duration", "5s", "--max-duration", "2m", *extra, "-o", "json",
+    )
+    assert result.exit_code == 0, result.stderr
+    return result.json()  # type: ignore[no-any-return]
+
+
+def local_locust_pids(home: Path) -> list[int]:
+    """Live processes running a locustfile copied under this LOADMGR_HOME."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if str(home) in cmdline and "locust" in cmdline and pid_alive(int(proc.name)):
+            found.append(int(proc.name))
+    return found
+
+
+def lease_of(mongo_db: Any, run_id: str) -> Any:
+    return mongo_db.cluster_leases.find_one({"runId": run_id})
+
+
+def test_full_run_on_local_cluster(cli, mongo_db, target_server, isolated_env):
+    create_test(cli, target_server.url)
+    result = cli("runs", "start", "demo", "--interval", "2", "--workers", "1", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    run = result.json()
+    assert run["status"] == "Finished"
+    assert run["stopReason"] == "duration"
+    assert run["verdict"] is None
+    assert run["finishedAt"] and run["startedAt"]
+    assert run["locustfileSha256"]
+    # What Locust counted is what the target received, but for requests in flight when
+    # run_time killed the users (at most one per user): those reached the target uncounted.
+    totals = run["finalStats"]["totals"]
+    assert totals["requests"] > 0
+    received = sum(target_server.counts().values())
+    assert 0 <= received - totals["requests"] <= 4
+    per_request = {r["name"]: r["numRequests"] for r in run["finalStats"]["requestStats"]}
+    assert sum(per_request.values()) == totals["requests"]
+    intervals = list(mongo_db.metrics_timeseries.find({"loadTestRunId": run["id"]}))
+    assert len(intervals) >= 2
+    assert [i["seq"] for i in intervals] == sorted({i["seq"] for i in intervals})
+    assert intervals[-1]["totalRequests"] == totals["requests"]
+    # Nothing left: the lease is free and no Locust process of ours is alive.
+    assert lease_of(mongo_db, run["id"]) is None
+    assert wait_for(lambda: not local_locust_pids(isolated_env), timeout=15)
+    # The run is found afterwards.
+    listed = cli("runs", "list", "--test", "demo", "-o", "json").json()
+    assert [r["id"] for r in listed] == [run["id"]]
+    shown = cli("runs", "show", run["id"], "-o", "json").json()
+    assert shown["finalStats"] == run["finalStats"]
+    table = cli("runs", "show", run["id"])
+    assert "Finished" in table.stdout and "requests" in table.stdout
+
+
+def test_run_on_master_with_two_workers_matches_locust(
+    cli, mongo_db, target_server, locust_master_with_workers
+):
+    locust = locust_master_with_workers(DEMO_LOCUSTFILE, workers=2)
+    assert cli("clusters", "add", "remote", "--url", locust.base_url, "-q").exit_code == 0
+    create_test(cli, target_server.url, "remote-demo", "--cluster", "remote")
+    result = cli("runs", "start", "remote-demo", "--interval", "2", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    run = result.json()
+    assert run["status"] == "Finished" and run["stopReason"] == "duration"
+    with locust.client() as client:
+        own = client.stats()  # Locust's own final report, long after its cache expired
+    own_by_name = {(e["method"], e["name"]): e for e in own["stats"]}
+    final = run["finalStats"]
+    assert final["totals"]["requests"] == own_by_name[("", "Aggregated")]["num_requests"]
+    assert final["totals"]["failures"] == own_by_name[("", "Aggregated")]["num_failures"]
+    for entry in final["requestStats"]:
+        theirs = own_by_name[(entry["method"], entry["name"])]
+        assert entry["numRequests"] == theirs["num_requests"]
+        assert entry["numFailures"] == theirs["num_failures"]
+    assert final["workerCount"] == 2 or run["lastMetrics"].get("workerCount") == 2
+    assert lease_of(mongo_db, run["id"]) is None
+
+
+def test_thresholds_decide_the_exit_code(cli, target_server):
+    create_test(cli, target_server.url, "judged", "--threshold", "error_rate<50%")
+    passed = cli("runs", "start", "judged", "--interval", "2", "--workers", "1", "-o", "json")
+    assert passed.exit_code == 0, passed.stderr
+    assert passed.json()["verdict"] == "passed"
+    failed = cli(
+        "runs", "start", "judged", "--interval", "2", "--workers", "1",
+        "--threshold", "max<0.001ms", "-o", "json",
+    )
+    assert failed.exit_code == 1, failed.stderr
+    run = failed.json()
+    assert run["verdict"] == "failed"
+    results = {r["expression"]: r["passed"] for r in run["thresholdResults"]}
+    assert results == {"error_rate<50%": True, "max<0.001ms": False}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--duration", "5m"], "above the test's maximum"),
+        (["--spawn-rate", "0"], "--spawn-rate"),
+        (["--users", "-1"], "--users"),
+        (["--duration", "soon"], "--duration"),
+        (["--threshold", "p95<<3"], "p95<<3"),
+        (["--interval", "1"], "--interval"),
+        (["--if-busy", "maybe"], "--if-busy"),
+    ],
+)
+def test_impossible_overrides_store_nothing(cli, mongo_db, target_server, args, message):
+    create_test(cli, target_server.url)
+    result = cli("runs", "start", "demo", *args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert mongo_db.load_test_runs.count_documents({}) == 0
+    assert mongo_db.cluster_leases.count_documents({"runId": {"$ne": None}}) == 0
+
+
+def test_unknown_test_and_cluster(cli, target_server):
+    assert cli("runs", "start", "nope").exit_code == 4
+    create_test(cli, target_server.url)
+    assert cli("runs", "start", "demo", "--cluster", "ghost").exit_code == 4
+    assert cli("runs", "show", "ghost-run").exit_code == 4
+    assert cli("runs", "stop", "ghost-run").exit_code == 4
+
+
+def test_unreachable_cluster_fails_the_run_and_frees_the_lease(cli, mongo_db, target_server):
+    from loadmgr.store.embedded import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    assert cli("clusters", "add", "dead", "--url", url, "-q").exit_code == 0
+    assert cli("clusters", "check", "dead").exit_code == 6
+    create_test(cli, target_server.url, "doomed", "--cluster", "dead")
+    result = cli("runs", "start", "doomed", "-o", "json")
+    assert result.exit_code == 6
+    assert "error:" in result.stderr and "Traceback" not in result.stderr
+    run = mongo_db.load_test_runs.find_one({})
+    assert run["status"] == "Failed" and run["stopReason"] == "error" and run["error"]
+    assert mongo_db.cluster_leases.find_one({"_id": "dead"})["runId"] is None
+
+
+def test_busy_cluster_fail_skip(cli, mongo_db, target_server, locust_standalone):
+    locust = locust_standalone(DEMO_LOCUSTFILE)
+    assert cli("clusters", "add", "one", "--url", locust.base_url, "-q").exit_code == 0
+    create_test(cli, target_server.url, "busy", "--cluster", "one")
+    mongo_db.cluster_leases.insert_one(
+        {"_id": "one", "runId": "someone-else", "expiresAt": _in_seconds(600)}
+    )
+    assert cli("runs", "start", "busy", "--if-busy", "fail").exit_code == 5
+    skipped = cli("runs", "start", "busy", "--if-busy", "skip")
+    assert skipped.exit_code == 0 and "skipped" in skipped.stderr
+    assert mongo_db.load_test_runs.count_documents({}) == 0
+
+
+def _in_seconds(seconds: float) -> Any:
+    from datetime import datetime, timedelta, timezone
+
+    return datetime.now(timezone.utc) + timedelta(seconds=seconds)
+
+
+def test_racing_starts_have_one_winner(cli, mongo_db, target_server, locust_standalone):
+    locust = locust_standalone(DEMO_LOCUSTFILE)
+    assert cli("clusters", "add", "race", "--url", locust.base_url, "-q").exit_code == 0
+    create_test(cli, target_server.url, "racer", "--cluster", "race", "--duration", "4s")
+    processes = [
+        subprocess.Popen(
+            [*loadmgr_command(), "runs", "start", "racer", "--interval", "2", "-q"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    codes = sorted(p.wait(timeout=120) for p in processes)
+    for p in processes:
+        p.stdout.close()  # type: ignore[union-attr]
+        p.stderr.close()  # type: ignore[union-attr]
+    assert codes == [0, 5, 5, 5]
+    assert mongo_db.load_test_runs.count_documents({}) == 1
+
+
+def start_detached(cli: Any, test: str, *extra: str) -> dict[str, Any]:
+    result = cli("runs", "start", test, "--detach", "--interval", "2", *extra, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    run = result.json()
+    assert run["status"] == "Running"
+    return run  # type: ignore[no-any-return]
+
+
+def collector_pid(mongo_db: Any, run_id: str) -> int:
+    return int(mongo_db.load_test_runs.find_one({"id": run_id})["collector"]["pid"])
+
+
+def test_detached_run_stopped_by_runs_stop(cli, mongo_db, target_server, isolated_env):
+    create_test(cli, target_server.url, "long", "--duration", "60s")
+    run = start_detached(cli, "long", "--workers", "1")
+    pid = collector_pid(mongo_db, run["id"])
+    assert pid_alive(pid)
+    assert (isolated_env / "logs" / f"run-{run['id']}.log").exists()
+    stopped = cli("runs", "stop", run["id"], "-o", "json")
+    assert stopped.exit_code == 0, stopped.stderr
+    doc = stopped.json()
+    assert doc["status"] == "Finished" and doc["stopReason"] == "user"
+    assert doc["finalStats"]["totals"]["requests"] > 0
+    assert wait_for(lambda: not pid_alive(pid), timeout=30)
+    assert wait_for(lambda: not local_locust_pids(isolated_env), timeout=15)
+    assert lease_of(mongo_db, run["id"]) is None
+    again = cli("runs", "stop", run["id"])
+    assert again.exit_code == 0 and "already Finished" in again.stderr
+
+
+def test_ctrl_c_stops_and_records_the_run(cli, mongo_db, target_server, isolated_env):
+    create_test(cli, target_server.url, "interrupted", "--duration", "60s")
+    process = subprocess.Popen(
+        [*loadmgr_command(), "runs", "start", "interrupted", "--interval", "2",
+         "--workers", "1", "-o", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        assert wait_for(
+            lambda: mongo_db.load_test_runs.find_one({"status": "Running"}) is not None,
+            timeout=60,
+        )
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, err.decode()
+    run = json.loads(out)
+    assert run["status"] == "Finished" and run["stopReason"] == "user"
+    assert lease_of(mongo_db, run["id"]) is None
+    assert wait_for(lambda: not local_locust_pids(isolated_env), timeout=15)
+
+
+def test_sigterm_behaves_like_ctrl_c(cli, mongo_db, target_server, locust_standalone):
+    locust = locust_standalone(DEMO_LOCUSTFILE)
+    assert cli("clusters", "add", "term", "--url", locust.base_url, "-q").exit_code == 0
+    create_test(cli, target_server.url, "terminated", "--cluster", "term", "--duration", "60s")
+    process = subprocess.Popen(
+        [*loadmgr_command(), "runs", "start", "terminated", "--interval", "2", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        assert wait_for(
+            lambda: mongo_db.load_test_runs.find_one({"status": "Running"}) is not None,
+            timeout=60,
+        )
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130
+    run = mongo_db.load_test_runs.find_one({})
+    assert run["status"] == "Finished" and run["stopReason"] == "user"
+    with locust.client() as client:
+        assert client.stats()["state"] == "stopped"
+
+
+def test_killed_collector_is_taken_over_by_follow(
+    cli, mongo_db, target_server, locust_master_with_workers, monkeypatch
+):
+    monkeypatch.setenv("LOADMGR_STALE_AFTER_SEC", "4")
+    locust = locust_master_with_workers(DEMO_LOCUSTFILE, workers=2)
+    assert cli("clusters", "add", "k8s", "--url", locust.base_url, "-q").exit_code == 0
+    create_test(cli, target_server.url, "orphan", "--cluster", "k8s", "--duration", "14s")
+    run = start_detached(cli, "orphan")
+    os.kill(collector_pid(mongo_db, run["id"]), signal.SIGKILL)
+    assert wait_for(
+        lambda: any(r.get("stale") for r in cli("runs", "list", "-o", "json").json()),
+        timeout=30,
+    )
+    listed = cli("runs", "list")
+    assert "stale" in listed.stdout
+    followed = cli("runs", "follow", run["id"], "-o", "json")
+    assert followed.exit_code == 0, followed.stderr
+    doc = followed.json()
+    assert doc["status"] == "Finished" and doc["stopReason"] == "duration"
+    with locust.client() as client:
+        own = client.stats()
+    aggregated = next(e for e in own["stats"] if e["name"] == "Aggregated")
+    assert doc["finalStats"]["totals"]["requests"] == aggregated["num_requests"]
+    assert lease_of(mongo_db, run["id"]) is None
+
+
+def test_killed_collector_finalised_by_stop(
+    cli, mongo_db, target_server, locust_standalone, monkeypatch
+):
+    monkeypatch.setenv("LOADMGR_STALE_AFTER_SEC", "4")
+    locust = locust_standalone(DEMO_LOCUSTFILE)
+    assert cli("clusters", "add", "solo", "--url", locust.base_url, "-q").exit_code == 0
+    create_test(cli, target_server.url, "orphan2", "--cluster", "solo", "--duration", "60s")
+    run = start_detached(cli, "orphan2")
+    os.kill(collector_pid(mongo_db, run["id"]), signal.SIGKILL)
+    assert wait_for(
+        lambda: cli("runs", "list", "-o", "json").json()[0].get("stale"), timeout=30
+    )
+    stopped = cli("runs", "stop", run["id"], "-o", "json")
+    assert stopped.exit_code == 0, stopped.stderr
+    doc = stopped.json()
+    assert doc["status"] == "Finished" and doc["stopReason"] == "user"
+    with locust.client() as client:
+        assert client.stats()["state"] == "stopped"
+    assert lease_of(mongo_db, run["id"]) is None
+
+
+def test_locust_lost_mid_run(cli, mongo_db, target_server, tmp_path):
+    from loadmgr.locust.local import LocalCluster
+
+    locust = LocalCluster(DEMO_LOCUSTFILE, workers=0, log_dir=tmp_path / "lost").start()
+    try:
+        assert cli("clusters", "add", "frail", "--url", locust.base_url, "-q").exit_code == 0
+        create_test(cli, target_server.url, "lost", "--cluster", "frail", "--duration", "60s")
+        run = start_detached(cli, "lost", "--lost-timeout", "4s")
+        locust.stop()  # the master vanishes mid-run
+        assert wait_for(
+            lambda: mongo_db.load_test_runs.find_one({"id": run["id"]})["status"] == "Failed",
+            timeout=60,
+        )
+    finally:
+        locust.stop()
+    doc = mongo_db.load_test_runs.find_one({"id": run["id"]})
+    assert doc["stopReason"] == "lost"
+    assert mongo_db.cluster_leases.find_one({"_id": "frail"})["runId"] is None
+    follow = cli("runs", "follow", run["id"])
+    assert follow.exit_code == 6
