@@ -51,16 +51,21 @@ def sanitize(text: str, *, in_cell: bool = False) -> str:
 
 
 def iso(value: datetime) -> str:
-    """ISO-8601 in UTC with a `Z`, as pydantic writes it."""
+    """ISO-8601 in UTC to the millisecond BSON stores, always the same width.
+
+    `2024-05-01T12:00:00.000Z`, never `…12:00:00Z` for a whole second, so dates printed
+    by any command compare as strings and read the same everywhere.
+    """
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    value = value.astimezone(timezone.utc)
+    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
 
 
 def jsonable(value: Any) -> Any:
-    """A document (model or raw dict) as JSON-ready data."""
+    """A document (model or raw dict) as JSON-ready data, dates as `iso()` writes them."""
     if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
+        return jsonable(value.model_dump(mode="python"))
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items() if k != "_id"}
     if isinstance(value, list | tuple):

@@ -177,15 +177,19 @@ class LocustClient:
     def version(self) -> str | None:
         """Locust's version from the index page's templateArgs (there is no endpoint)."""
         response = self._request("GET", "/")
-        match = _VERSION.search(response.text)
-        return match.group(1) if match else None
+        # The last match: templateArgs keys are sorted, and a custom argument named
+        # "version" in extra_options would come first.
+        found = _VERSION.findall(response.text)
+        return str(found[-1]) if found else None
 
     def requests_csv(self) -> list[dict[str, str]]:
         """GET /stats/requests/csv: one row per entry plus Aggregated, with all percentiles."""
         response = self._request("GET", "/stats/requests/csv")
         if "csv" not in response.headers.get("Content-Type", ""):
             raise self._not_api(response, "/stats/requests/csv", "CSV")
-        return list(csv.DictReader(io.StringIO(response.text)))
+        # Locust sends no charset; requests would guess Latin-1 for text/* and garble names.
+        text = response.content.decode("utf-8", errors="replace")
+        return list(csv.DictReader(io.StringIO(text)))
 
     def exceptions(self) -> list[dict[str, Any]]:
         """GET /exceptions: user-code exceptions with count, msg, traceback, nodes."""
@@ -225,12 +229,9 @@ class LocustClient:
         worker_wait_sec: float = 0.0,
         poll_interval: float = 0.5,
     ) -> dict[str, Any]:
-        """Swarm only an idle Locust that can run it, and return the first started payload.
-
-        Raises ClusterBusy when a test already runs there, ClusterError when a master has no
-        workers (waiting up to `worker_wait_sec` for some) or the swarm never starts; in that
-        last case the swarm is stopped, so no late start runs unwatched.
-        """
+        """Swarm an idle Locust that can run it; the first payload showing it started."""
+        # ClusterBusy when a test already runs there; ClusterError when a master has no
+        # workers (after waiting `worker_wait_sec` for some) or the swarm never starts.
         check_swarm_args(user_count, spawn_rate, host, run_time_sec)
         # A test stopped a moment ago may still read `running` from the 2-s cache.
         payload, idle = poll_until(
@@ -259,6 +260,7 @@ class LocustClient:
         try:
             return self.wait_started(start_timeout, poll_interval=poll_interval)
         except ClusterError:
+            # Stop it anyway, so a late start (a worker connecting) never runs unwatched.
             try:
                 self.stop()
             except ClusterError:
@@ -266,11 +268,9 @@ class LocustClient:
             raise
 
     def wait_started(self, deadline_sec: float, *, poll_interval: float = 0.5) -> dict[str, Any]:
-        """Poll stats until the state is spawning or running; ClusterError past the deadline.
-
-        `success: true` from /swarm does not mean users started (a master without workers
-        says it too), and stats lag up to 2 s, so only the state is trusted.
-        """
+        """Poll stats until the state is spawning or running; ClusterError past the deadline."""
+        # `success: true` from /swarm does not mean users started (a master without workers
+        # says it too), so only the state reported by /stats/requests is trusted.
         payload, started = poll_until(
             self.stats, lambda p: p.get("state") in ACTIVE_STATES, deadline_sec, poll_interval
         )
@@ -287,12 +287,10 @@ class LocustClient:
     def wait_final_stats(
         self, deadline_sec: float = 30.0, *, poll_interval: float = 0.5
     ) -> dict[str, Any]:
-        """The stats once the test has stopped and its last numbers have arrived.
-
-        A standalone Locust's first `stopped` payload is final. A master gets the workers'
-        last counts up to 3 s after stopping, and serves them up to 2 s late, so the
-        payload returned is one fetched that long after `stopped` was first seen.
-        """
+        """The stats once the test has stopped and its last numbers have arrived."""
+        # A standalone Locust's first `stopped` payload is final. A master gets the workers'
+        # last counts up to 3 s after stopping and serves them up to 2 s late, so its
+        # payload is one fetched that long after `stopped` was first seen.
         stopped_since: list[float] = []
 
         def settled(payload: dict[str, Any]) -> bool:

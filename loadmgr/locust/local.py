@@ -96,13 +96,12 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 class LocalCluster:
-    """Locust on loopback: a master with `workers` workers (None: one per CPU).
+    """Locust on loopback: a master with `workers` workers (None: one per CPU)."""
 
-    `workers=0` runs a single standalone Locust; `distributed=True` with `workers=0` runs a
-    bare master (only useful to tests). Logs go to `log_dir` (a temporary directory,
-    removed by a clean stop, when not given). On Linux the processes die with the thread
-    that started them (PR_SET_PDEATHSIG), so start the cluster from a long-lived thread.
-    """
+    # `workers=0` runs one standalone Locust; `distributed=True` with `workers=0` a bare
+    # master (for tests). Without `log_dir`, logs go to a temporary directory that a clean
+    # stop removes. On Linux the processes die with the *thread* that started them
+    # (PR_SET_PDEATHSIG), so start the cluster from a long-lived thread.
 
     def __init__(
         self,
@@ -249,7 +248,10 @@ class LocalCluster:
                 for index, process in enumerate(self._processes):
                     if process.poll() is not None:
                         raise self._failure(index, None)
-                return client.worker_count() >= self.workers
+                try:
+                    return client.worker_count() >= self.workers
+                except ClusterError:
+                    return False  # a slow answer on a busy machine: ask again
 
             _, ready = poll_until(all_in, bool, deadline - time.monotonic(), 0.2)
         if not ready:

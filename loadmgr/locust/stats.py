@@ -69,11 +69,10 @@ def _interval_mean(now: Counters, before: Counters) -> float | None:
 
 
 class SnapshotBuilder:
-    """Builds one `MetricSnapshot` per changed payload of one run.
+    """Builds one `MetricSnapshot` per changed payload of one run."""
 
-    `started_at` is when the swarm was sent: the first payload's delta is taken against
-    zero over the time since then. Call `prime` instead to take over a run in progress.
-    """
+    # `started_at` is when the swarm was sent: the first payload's delta is taken against
+    # zero over the time since then. `prime` takes over a run in progress instead.
 
     def __init__(
         self,
@@ -106,11 +105,9 @@ class SnapshotBuilder:
     def build(
         self, payload: dict[str, Any], now: datetime, *, force: bool = False
     ) -> MetricSnapshot | None:
-        """The snapshot of the interval ending at `now`, or None for a repeated payload.
-
-        Locust memoizes /stats/requests for 2 s, so an identical payload carries no new
-        interval; `force` emits one anyway (e.g. the last poll of a run).
-        """
+        """The snapshot of the interval ending at `now`, or None for a repeated payload."""
+        # Locust memoizes /stats/requests for 2 s, so an identical payload carries no new
+        # interval; `force` emits one anyway (e.g. the last poll of a run).
         if payload == self._payload and not force:
             return None
         entries, total = split_entries(payload)
@@ -124,7 +121,8 @@ class SnapshotBuilder:
         requests = max(0, total_now[0] - before_total[0])
         failures = max(0, total_now[1] - before_total[1])
         has_requests = total_now[0] > 0
-        current = payload.get("current_response_time_percentiles") or {}
+        # A fresh Locust reports 0 for its rolling window: no requests is no data, not 0 ms.
+        current = (payload.get("current_response_time_percentiles") or {}) if has_requests else {}
         snapshot = MetricSnapshot(
             loadTestRunId=self.run_id,
             timestamp=now,
@@ -227,11 +225,9 @@ def _csv_percentile(row: dict[str, str] | None, column: str) -> float | None:
 def final_stats(
     payload: dict[str, Any], csv_rows: Iterable[dict[str, str]] | None = None
 ) -> dict[str, Any]:
-    """A run's `finalStats`: totals, per-request stats and errors, all cumulative.
-
-    Counts are Locust's own (`num_requests`/`num_failures` of each entry and of
-    Aggregated), so they equal its final report. `csv_rows` (/stats/requests/csv) add p90.
-    """
+    """A run's `finalStats`: totals, per-request stats and errors; `csv_rows` add p90."""
+    # Counts are Locust's own (`num_requests`/`num_failures` of each entry and of
+    # Aggregated), never recomputed, so they equal its final report exactly.
     by_key = {(row.get("Type", ""), row.get("Name", "")): row for row in csv_rows or ()}
     entries, total = split_entries(payload)
     request_stats = []

@@ -27,6 +27,7 @@ from loadmgr.models import (
     utcnow,
 )
 from loadmgr.service.runs import lease_id, lease_ttl
+from loadmgr.service.spool import Spool, SpoolError, spool_path
 from loadmgr.service.verdicts import doomed, evaluate, verdict_of
 
 if TYPE_CHECKING:
@@ -136,6 +137,8 @@ class Collector:
         self._local: LocalCluster | None = None
         self._builder: SnapshotBuilder | None = None
         self._pending: list[MetricSnapshot] = []  # intervals not yet stored (MongoDB down)
+        self._spool = Spool(spool_path(home, run.id))
+        self._workers: int | None = None
         self._started_mono = time.monotonic()
 
     # -- the whole life ------------------------------------------------------------------
@@ -154,6 +157,7 @@ class Collector:
             self._client = client_for(self.cluster, self.run.locustUrl)
             from loadmgr.locust.stats import SnapshotBuilder
 
+            self.replay_spool()
             seq = self.store.metrics.last_seq(self.run.id) + 1
             self._builder = SnapshotBuilder(
                 self.run.id,
@@ -275,7 +279,15 @@ class Collector:
                 self._heartbeat(None)
                 continue
             snapshot = self._builder.build(payload, utcnow())
-            stop_requested = self._heartbeat(snapshot)
+            if snapshot is not None:
+                self._note_workers(snapshot, payload)
+            try:
+                stop_requested = self._heartbeat(snapshot)
+            except SpoolError as exc:
+                self.observer.message(f"{exc.message}; stopping the run rather than run blind")
+                self._stop_locust()
+                self._finalize(StopReason.ERROR, error=exc.message, failed=True)
+                raise
             if snapshot is not None:
                 self.observer.interval(self.run, snapshot)
             elapsed = time.monotonic() - self._started_mono
@@ -307,30 +319,67 @@ class Collector:
         failure is survived: the intervals wait in memory for the next attempt.
         """
         if snapshot is not None:
-            self._pending.append(snapshot)
+            self._keep(snapshot)
         now = utcnow()
         try:
-            self.store.metrics.save(self._pending)
-            self._pending = []
-            changes: dict[str, Any] = {"heartbeatAt": now}
-            if snapshot is not None:
-                changes["lastMetrics"] = last_metrics(snapshot)
-            updated = self.store.runs.update(self.run.id, changes)
-            self.store.leases.renew(
-                lease_id(self.run.locustClusterId),
-                self.run.id,
-                now,
-                lease_ttl(self.settings.interval),
-            )
+            with self.store.bounded(max(1.0, self.settings.interval * 0.8)):
+                return self._store_heartbeat(snapshot, now)
         except DatabaseError as exc:
             self.observer.message(
                 f"MongoDB unavailable ({exc.message}); keeping {len(self._pending)} interval(s)"
             )
             return False
+
+    def _store_heartbeat(self, snapshot: MetricSnapshot | None, now: datetime) -> bool:
+        self._flush()
+        changes: dict[str, Any] = {"heartbeatAt": now}
+        if snapshot is not None:
+            changes["lastMetrics"] = last_metrics(snapshot)
+        updated = self.store.runs.update(self.run.id, changes)
+        self.store.leases.renew(
+            lease_id(self.run.locustClusterId), self.run.id, now, lease_ttl(self.settings.interval)
+        )
         if updated is None:
             return False
         self.run = updated
         return updated.stopRequested or updated.status == RunStatus.STOPPING
+
+    def _note_workers(self, snapshot: MetricSnapshot, payload: dict[str, Any]) -> None:
+        """Say so when a worker joins or disappears; the snapshot records the count."""
+        count = snapshot.workerCount
+        states: dict[str, int] = {}
+        for worker in payload.get("workers") or []:
+            state = str(worker.get("state"))
+            states[state] = states.get(state, 0) + 1
+        if states:
+            snapshot.metadata["workerStates"] = states
+        if count is not None and self._workers is not None and count != self._workers:
+            missing = [
+                w.get("id") for w in payload.get("workers") or [] if w.get("state") == "missing"
+            ]
+            detail = f" (missing: {', '.join(map(str, missing))})" if missing else ""
+            self.observer.message(f"workers: {self._workers} → {count}{detail}")
+        self._workers = count
+
+    def _keep(self, snapshot: MetricSnapshot) -> None:
+        """Spool an interval before anything else, so no failure after this loses it."""
+        self._spool.append(snapshot)
+        self._pending.append(snapshot)
+
+    def _flush(self) -> None:
+        """Store the kept intervals in order (idempotently) and empty the spool."""
+        if self._pending:
+            self.store.metrics.save(self._pending)
+            self._pending = []
+        self._spool.clear()
+
+    def replay_spool(self) -> int:
+        """Store intervals a dead collector on this machine spooled but never stored."""
+        spooled = self._spool.load()
+        if spooled:
+            self._pending = spooled + self._pending
+            self._flush()
+        return len(spooled)
 
     def _stop_locust(self) -> None:
         if self._client is None:
@@ -343,7 +392,12 @@ class Collector:
     # -- the end ---------------------------------------------------------------------------
 
     def _finalize(
-        self, reason: StopReason, *, error: str | None = None, note: str | None = None
+        self,
+        reason: StopReason,
+        *,
+        error: str | None = None,
+        note: str | None = None,
+        failed: bool = False,
     ) -> LoadTestRun:
         """Record final stats, thresholds, verdict and status; release the lease."""
         final: dict[str, Any] | None = None
@@ -353,7 +407,7 @@ class Collector:
                 final = self._final_stats(payload)
             except ClusterError as exc:
                 error = f"final stats unavailable: {exc.message}"
-        status = RunStatus.FINISHED if final is not None else RunStatus.FAILED
+        status = RunStatus.FINISHED if final is not None and not failed else RunStatus.FAILED
         results = evaluate(self.run.thresholds, final) if final is not None else []
         verdict = verdict_of(results)
         changes: dict[str, Any] = {
@@ -387,7 +441,10 @@ class Collector:
             last = self._builder.build(payload, utcnow(), force=True)
             if last is not None:
                 last.metadata["final"] = True
-                self._pending.append(last)
+                try:
+                    self._keep(last)
+                except SpoolError:
+                    self._pending.append(last)  # the end is near: memory will do
         return final
 
     def _write_final(self, changes: dict[str, Any]) -> LoadTestRun:
@@ -395,8 +452,7 @@ class Collector:
         deadline = time.monotonic() + FINALIZE_RETRY_SEC
         while True:
             try:
-                self.store.metrics.save(self._pending)
-                self._pending = []
+                self._flush()
                 updated = self.store.runs.update(
                     self.run.id,
                     changes,
@@ -476,6 +532,7 @@ def finalize_orphan(
     collector = Collector(
         store, run, cluster=cluster, settings=CollectorSettings.from_run(run), home=home
     )
+    collector.replay_spool()
     try:
         collector._client = client_for(cluster, run.locustUrl)
         collector._client.stats()

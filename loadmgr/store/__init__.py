@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pymongo
@@ -52,6 +54,12 @@ class Store:
             for repository in (self.tests, self.runs, self.metrics, self.clusters, self.leases):
                 repository.ensure_indexes()
         self._indexed = True
+
+    @contextmanager
+    def bounded(self, seconds: float) -> Iterator[None]:
+        """Every operation inside gives up after `seconds` (a collector must keep polling)."""
+        with pymongo.timeout(seconds):
+            yield
 
     def ping(self) -> None:
         """Fail with DatabaseError (exit 3) unless the server answers."""

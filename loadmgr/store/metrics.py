@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from pymongo import UpdateOne
 
 from loadmgr.models import MetricSnapshot
 from loadmgr.store.base import NO_OBJECT_ID, Repository, mapped_errors
+from loadmgr.store.connection import translate_errors
 
 
 class MetricsRepository(Repository):
@@ -69,3 +71,63 @@ class MetricsRepository(Repository):
             return 0
         query = self.scoped({"loadTestRunId": {"$in": run_ids}})
         return self.collection.delete_many(query).deleted_count
+
+    # -- reads for `metrics show/export/report` (appended; the methods above are the
+    #    collector's) -----------------------------------------------------------------------
+
+    def iter_for_run(
+        self, run_id: str, projection: dict[str, Any], batch_size: int = 1000
+    ) -> Iterator[dict[str, Any]]:
+        """A run's intervals in collection order (seq), streamed from the cursor.
+
+        A generator, so a run of 100,000 intervals never sits in memory whole; errors
+        raised while iterating are translated too, not only when the query is sent.
+        """
+        query = self.scoped({"loadTestRunId": run_id})
+        with translate_errors(self._uri):
+            cursor = self.collection.find(query, {**NO_OBJECT_ID, **projection})
+            cursor = cursor.sort([("seq", 1)]).batch_size(batch_size)
+            try:
+                yield from cursor
+            finally:
+                cursor.close()
+
+    @mapped_errors
+    def downsampled(
+        self, run_id: str, step: int, fields: dict[str, dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """A run's intervals merged `step` at a time by the server, in seq order.
+
+        `fields` are `$group` accumulators (`{"users": {"$max": "$currentUsers"}}`); each
+        bucket also gets `seq` (its first), `timestamp` (its last) and `intervals`. Seqs
+        are 1, 2, 3… from the collector, so `(seq - 1) // step` numbers the buckets and at
+        most ceil(last_seq / step) rows come back whatever the run's length. `$group`
+        rather than `$bucketAuto`, which mongomock lacks.
+        """
+        bucket = {"$floor": {"$divide": [{"$max": [0, {"$subtract": ["$seq", 1]}]}, step]}}
+        pipeline: list[dict[str, Any]] = [
+            {"$match": self.scoped({"loadTestRunId": run_id})},
+            {
+                "$group": {
+                    "_id": bucket,
+                    "seq": {"$min": "$seq"},
+                    "timestamp": {"$max": "$timestamp"},
+                    "intervals": {"$sum": 1},
+                    **fields,
+                }
+            },
+            {"$sort": {"_id": 1}},
+            {"$project": {"_id": 0}},
+        ]
+        return list(self.collection.aggregate(pipeline, allowDiskUse=True))
+
+    @mapped_errors
+    def peaks(self, run_id: str, field_names: list[str]) -> dict[str, float | None]:
+        """The largest value of each numeric field over a run's intervals (server side)."""
+        pipeline: list[dict[str, Any]] = [
+            {"$match": self.scoped({"loadTestRunId": run_id})},
+            {"$group": {"_id": None, **{f: {"$max": f"${f}"} for f in field_names}}},
+        ]
+        rows = list(self.collection.aggregate(pipeline))
+        found = rows[0] if rows else {}
+        return {f: None if found.get(f) is None else float(found[f]) for f in field_names}

@@ -82,7 +82,7 @@ def collect_until_stopped(
         snapshot = builder.build(payload, now())
         if snapshot is not None:
             snapshots.append(snapshot)
-        return payload["state"] == "stopped"
+        return bool(payload["state"] == "stopped")
 
     assert wait_for(stopped, timeout=deadline_sec, interval=0.5), "Locust did not stop by itself"
     return snapshots

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -67,8 +68,12 @@ def stored(mongo_db: Any, test_id: str) -> dict[str, Any]:
     return dict(doc)
 
 
-def iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def parse_iso(text: str) -> datetime:
+    assert ISO_UTC.match(text), text
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 # --- create / show / list / update / delete ----------------------------------------------
@@ -95,8 +100,8 @@ def test_create_prints_the_stored_document(
     assert db_doc["locustfileContent"] == locustfile.read_text()
     # The printed document is the stored one, dates as ISO-8601 UTC.
     assert isinstance(db_doc["createdAt"], datetime)
-    assert doc["createdAt"] == iso(db_doc["createdAt"])
-    assert doc["createdAt"].endswith("Z")
+    for key in ("createdAt", "updatedAt"):
+        assert parse_iso(doc[key]) == db_doc[key]
     assert {k: v for k, v in doc.items() if not k.endswith("At")} == {
         k: v for k, v in db_doc.items() if not k.endswith("At")
     }
@@ -218,7 +223,7 @@ def test_update_changes_only_the_given_fields(
     assert (after["defaultUsers"], after["description"]) == (7, "new")
     assert after["version"] == before["version"] + 1
     assert after["updatedBy"] == "bob"
-    assert after["updatedAt"] > before["updatedAt"]
+    assert parse_iso(after["updatedAt"]) > parse_iso(before["updatedAt"])
     assert (after["createdAt"], after["createdBy"]) == (before["createdAt"], "tester")
     unchanged = set(before) - {"defaultUsers", "description", "version", "updatedAt",
                                "updatedBy"}

@@ -30,6 +30,7 @@ CSV_TEXT = (
     "Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,"
     "75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%\r\n"
     "GET,/,1349,0,2,2.70,1.9,9.1,6.0,90.1,0.0,2,3,3,3,4,5,6,6,9,9,9\r\n"
+    "GET,/café,1,0,2,2.70,1.9,9.1,6.0,90.1,0.0,2,3,3,3,4,5,6,6,9,9,9\r\n"
     ",Aggregated,1349,0,2,2.70,1.9,9.1,6.0,90.1,0.0,2,3,3,3,4,5,6,6,9,9,9\r\n"
 )
 
@@ -64,6 +65,12 @@ def mock() -> Iterator[responses.RequestsMock]:
 
 def form(call: Any) -> list[tuple[str, str]]:
     return parse_qsl(call.request.body)
+
+
+def sent_options(call: Any) -> dict[str, Any]:
+    """The keyword arguments requests got (timeout, verify), as `responses` records them."""
+    options: dict[str, Any] = call.request.req_kwargs
+    return options
 
 
 # -- routes ------------------------------------------------------------------------------
@@ -153,7 +160,7 @@ def test_swarm_custom_argument_error_is_http_500_text(mock: responses.RequestsMo
 def test_stop_posts_with_the_long_timeout(mock: responses.RequestsMock) -> None:
     mock.post(f"{BASE}/stop", json={"success": True, "message": "Test stopped"})
     assert LocustClient(BASE, timeout=3, stop_timeout=120).stop()["success"] is True
-    assert mock.calls[0].request.req_kwargs["timeout"] == (3, 120)
+    assert sent_options(mock.calls[0])["timeout"] == (3, 120)
 
 
 def test_reset_stats_posts(mock: responses.RequestsMock) -> None:
@@ -167,16 +174,23 @@ def test_version_comes_from_the_index_template_args(mock: responses.RequestsMock
     assert LocustClient(BASE).version() == "2.47.0"
 
 
+def test_version_ignores_a_custom_argument_named_version(mock: responses.RequestsMock) -> None:
+    html = INDEX_HTML.replace('"available_user_classes"', '"extra_options": {"version": "v9"}, "a"')
+    mock.get(f"{BASE}/", body=html, content_type="text/html")
+    assert LocustClient(BASE).version() == "2.47.0"
+
+
 def test_version_is_none_when_not_found(mock: responses.RequestsMock) -> None:
     mock.get(f"{BASE}/", body="<html>hello</html>", content_type="text/html")
     assert LocustClient(BASE).version() is None
 
 
 def test_requests_csv_rows(mock: responses.RequestsMock) -> None:
-    mock.get(f"{BASE}/stats/requests/csv", body=CSV_TEXT, content_type="text/csv")
+    mock.get(f"{BASE}/stats/requests/csv", body=CSV_TEXT.encode(), content_type="text/csv")
     rows = LocustClient(BASE).requests_csv()
     assert [(r["Type"], r["Name"], r["Request Count"]) for r in rows] == [
         ("GET", "/", "1349"),
+        ("GET", "/café", "1"),
         ("", "Aggregated", "1349"),
     ]
     assert rows[1]["90%"] == "4" and rows[1]["99.99%"] == "9"
@@ -337,7 +351,7 @@ def test_ca_bundle_and_verify_flags_reach_requests(mock: responses.RequestsMock)
     mock.get(f"{url}/worker-count", json={"worker_count": 0})
     LocustClient(url, ca_bundle="/etc/ca.pem").worker_count()
     LocustClient(url, verify_tls=False).worker_count()
-    assert [c.request.req_kwargs["verify"] for c in mock.calls] == ["/etc/ca.pem", False]
+    assert [sent_options(c)["verify"] for c in mock.calls] == ["/etc/ca.pem", False]
 
 
 def test_from_cluster_uses_its_url_auth_and_tls(
@@ -353,9 +367,9 @@ def test_from_cluster_uses_its_url_auth_and_tls(
     mock.get("https://locust.test/base/worker-count", json={"worker_count": 1})
     client = LocustClient.from_cluster(cluster, timeout=2.0)
     assert client.worker_count() == 1
-    request = mock.calls[0].request
-    assert request.headers["X-Token"] == SECRET
-    assert request.req_kwargs["verify"] == "/ca.pem" and request.req_kwargs["timeout"] == (2.0, 2.0)
+    assert mock.calls[0].request.headers["X-Token"] == SECRET
+    options = sent_options(mock.calls[0])
+    assert options["verify"] == "/ca.pem" and options["timeout"] == (2.0, 2.0)
 
 
 @pytest.mark.parametrize(

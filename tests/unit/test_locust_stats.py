@@ -260,6 +260,7 @@ def test_no_requests_means_no_latencies_and_zero_error_rate() -> None:
     assert snapshot.avgResponseMs is None and snapshot.errorRate == 0.0
     assert snapshot.minResponseMs is None and snapshot.maxResponseMs is None
     assert snapshot.p99ResponseMs is None
+    assert snapshot.p50ResponseMs is None and snapshot.p95ResponseMs is None
     assert snapshot.requestStats[0].p50ResponseMs is None
 
 

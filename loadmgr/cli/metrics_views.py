@@ -1,0 +1,232 @@
+"""How `loadmgr metrics` looks on a terminal: summary panel, charts, tables, comparison."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from loadmgr.cli.output import Column, field, key_value_view, sanitize
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from loadmgr.service.compare import Comparison
+
+
+def fmt_ms(value: Any) -> str:
+    return "-" if value is None else f"{float(value):,.0f}ms"
+
+
+def fmt_pct(value: Any) -> str:
+    return "-" if value is None else f"{float(value) * 100:.2f}%"
+
+
+def fmt_rate(value: Any) -> str:
+    return "-" if value is None else f"{float(value):,.1f}"
+
+
+def fmt_count(value: Any) -> str:
+    return "-" if value is None else f"{int(value):,}"
+
+
+def fmt_duration(seconds: Any) -> str:
+    from loadmgr.models import format_duration
+
+    return format_duration(None if seconds is None else float(seconds))
+
+
+def clock(value: Any) -> str:
+    """`14:03:05` from an ISO timestamp (the date is in the data formats)."""
+    if not isinstance(value, str):
+        return "-"
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%H:%M:%S")
+    except ValueError:
+        return sanitize(value, in_cell=True)
+
+
+METRIC_FORMATS = {
+    "requests": fmt_count,
+    "failures": fmt_count,
+    "error_rate": fmt_pct,
+    "rps": fmt_rate,
+}
+
+
+def fmt_metric(metric: str, value: Any) -> str:
+    return METRIC_FORMATS.get(metric, fmt_ms)(value)
+
+
+# -- summary -------------------------------------------------------------------------------
+
+
+def summary_view(data: dict[str, Any]) -> RenderableType:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    so_far = " so far" if data.get("source") == "lastInterval" else ""
+    fields = {
+        "run": f"{data.get('name')} ({data.get('runId')})",
+        "test": data.get("loadTestId"),
+        "status": data.get("status"),
+        "verdict": data.get("verdict") or "-",
+        "stop reason": data.get("stopReason") or "-",
+        "duration": fmt_duration(data.get("durationSec")),
+        "users": f"{data.get('targetUsers')} target, {fmt_count(data.get('maxUsers'))} peak",
+        "requests": f"{fmt_count(data.get('requests'))}{so_far} "
+        f"({fmt_count(data.get('failures'))} failed, {fmt_pct(data.get('errorRate'))})",
+        "rps": f"mean {fmt_rate(data.get('rpsMean'))}  max {fmt_rate(data.get('rpsMax'))}",
+        "latency": "  ".join(
+            f"{label} {fmt_ms(data.get(key))}"
+            for label, key in (
+                ("avg", "avgResponseMs"),
+                ("p50", "p50ResponseMs"),
+                ("p90", "p90ResponseMs"),
+                ("p95", "p95ResponseMs"),
+                ("p99", "p99ResponseMs"),
+                ("max", "maxResponseMs"),
+            )
+        ),
+    }
+    parts: list[Any] = [key_value_view(fields, title="summary")]
+    results = data.get("thresholdResults") or []
+    if results:
+        table = Table(title="thresholds", box=None, header_style="bold", title_justify="left")
+        for header in ("THRESHOLD", "ACTUAL", "RESULT"):
+            table.add_column(header)
+        for result in results:
+            actual = result.get("actual")
+            metric = result.get("metric", "")
+            table.add_row(
+                Text(sanitize(str(result.get("expression", "")), in_cell=True)),
+                "-" if actual is None else fmt_metric(metric, actual),
+                Text("pass", style="green") if result.get("passed") else Text("FAIL", style="red"),
+            )
+        parts.append(table)
+    return Group(*parts)
+
+
+# -- timeseries ----------------------------------------------------------------------------
+
+TIMESERIES_COLUMNS = [
+    Column("TIME", lambda d: clock(d.get("timestamp"))),
+    Column("USERS", lambda d: fmt_count(d.get("currentUsers")), "right"),
+    Column("RPS", lambda d: fmt_rate(d.get("totalRPS")), "right"),
+    Column("FAIL/S", lambda d: fmt_rate(d.get("failuresPerSec")), "right"),
+    Column("P50", lambda d: fmt_ms(d.get("p50ResponseMs")), "right"),
+    Column("P95", lambda d: fmt_ms(d.get("p95ResponseMs")), "right"),
+    Column("ERRORS", lambda d: fmt_count(d.get("intervalFailures")), "right"),
+]
+MERGED_COLUMN = Column("INTERVALS", lambda d: fmt_count(d.get("intervals")), "right")
+
+
+def timeseries_charts(rows: Sequence[dict[str, Any]], width: int) -> RenderableType:
+    """RPS, p95 and users over the run, one chart under the other."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from loadmgr.cli.charts import block_chart
+
+    start = clock(rows[0].get("timestamp")) if rows else ""
+    end = clock(rows[-1].get("timestamp")) if rows else ""
+    charts: list[Any] = []
+    for title, key, fmt, style in (
+        ("RPS", "totalRPS", fmt_rate, "cyan"),
+        ("p95 latency", "p95ResponseMs", fmt_ms, "magenta"),
+        ("users", "currentUsers", fmt_count, "green"),
+    ):
+        values = [None if r.get(key) is None else float(r[key]) for r in rows]
+        charts.append(
+            block_chart(
+                title, values, width=width, fmt=fmt, start_label=start, end_label=end, style=style
+            )
+        )
+        charts.append(Text(""))
+    return Group(*charts)
+
+
+# -- per request and errors ----------------------------------------------------------------
+
+REQUEST_COLUMNS = [
+    field("method", "METHOD"),
+    field("name", "NAME"),
+    Column("REQUESTS", lambda d: fmt_count(d.get("numRequests")), "right"),
+    Column("FAILURES", lambda d: fmt_count(d.get("numFailures")), "right"),
+    Column("MEAN", lambda d: fmt_ms(d.get("avgResponseTimeMs")), "right"),
+    Column("MIN", lambda d: fmt_ms(d.get("minResponseTimeMs")), "right"),
+    Column("MAX", lambda d: fmt_ms(d.get("maxResponseTimeMs")), "right"),
+    Column("P50", lambda d: fmt_ms(d.get("p50ResponseMs")), "right"),
+    Column("P95", lambda d: fmt_ms(d.get("p95ResponseMs")), "right"),
+    Column("P99", lambda d: fmt_ms(d.get("p99ResponseMs")), "right"),
+    Column("RPS", lambda d: fmt_rate(d.get("requestsPerSec")), "right"),
+]
+
+ERROR_COLUMNS = [
+    field("method", "METHOD"),
+    field("name", "NAME"),
+    field("error", "ERROR"),
+    Column("COUNT", lambda d: fmt_count(d.get("occurrences")), "right"),
+]
+
+
+# -- compare -------------------------------------------------------------------------------
+
+
+def compare_view(comparison: Comparison) -> RenderableType:
+    """Each metric side by side, per request; later runs show their change vs the first."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from loadmgr.service.compare import COMPARED_METRICS
+
+    legend = Table.grid(padding=(0, 2))
+    for index, run in enumerate(comparison.runs, start=1):
+        legend.add_row(
+            Text(f"#{index}", style="bold"),
+            Text(sanitize(f"{run.id}  {run.name}  (test {run.loadTestId})", in_cell=True)),
+        )
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("REQUEST", overflow="fold")
+    table.add_column("METRIC")
+    for index in range(1, len(comparison.runs) + 1):
+        table.add_column(f"#{index}", justify="right")
+    count = len(comparison.runs)
+    rows = comparison.rows
+    previous_request = None
+    for start in range(0, len(rows), count):
+        group = rows[start : start + count]
+        request, metric = group[0]["request"], group[0]["metric"]
+        if previous_request is not None and request != previous_request:
+            table.add_section()
+        label = sanitize(request, in_cell=True) if request != previous_request else ""
+        previous_request = request
+        direction = COMPARED_METRICS[metric][2]
+        cells: list[Text] = [Text(fmt_metric(metric, group[0]["value"]))]
+        for row in group[1:]:
+            cells.append(_change_cell(metric, row, direction))
+        table.add_row(Text(label), metric, *cells)
+    return Group(legend, Text(""), table)
+
+
+def _change_cell(metric: str, row: dict[str, Any], direction: int) -> Text:
+    from rich.text import Text
+
+    text = Text(fmt_metric(metric, row["value"]))
+    change, relative = row.get("change"), row.get("relativeChange")
+    if change is None:
+        return text
+    shown = fmt_metric(metric, abs(change))
+    sign = "+" if change > 0 else "-" if change < 0 else "±"
+    rel = "" if relative is None else f" {relative:+.1%}"
+    style = ""
+    if row.get("regression"):
+        style = "bold red"
+    elif direction and change * direction < 0:
+        style = "green"
+    text.append(f" ({sign}{shown}{rel})", style=style or "dim")
+    if row.get("regression"):
+        text.append(" ✗ worse", style="bold red")
+    return text

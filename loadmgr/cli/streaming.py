@@ -1,0 +1,65 @@
+"""Rows written as they come: a JSON array, JSON lines or CSV, one row at a time.
+
+The shared Renderer takes a list; a run's intervals may be 100,000 documents, so the
+metrics commands stream them here instead, in the same formats (JSON array indented like
+the Renderer's, CSV with a header) so a pipe cannot tell the difference.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from loadmgr.cli.output import sanitize
+
+DATA_FORMATS = ("json", "jsonl", "csv")
+
+
+def write_rows(
+    fmt: str,
+    rows: Iterable[dict[str, Any]],
+    fields: Sequence[str],
+    *,
+    quiet_key: str | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Write `rows` (dicts of JSON-ready values) to stdout; returns how many were written.
+
+    With `quiet_key`, only that field of each row, one a line (like `-q` elsewhere).
+    """
+    stream = out or sys.stdout
+    terminal = stream.isatty()
+    count = 0
+    if quiet_key is not None:
+        for row in rows:
+            stream.write(sanitize(str(row.get(quiet_key, "")), in_cell=True) + "\n")
+            count += 1
+    elif fmt == "json":
+        stream.write("[")
+        for row in rows:
+            text = json.dumps(row, indent=2, ensure_ascii=False)
+            # json.dumps escapes newlines inside strings, so re-indenting lines is safe.
+            stream.write(("\n  " if count == 0 else ",\n  ") + text.replace("\n", "\n  "))
+            count += 1
+        stream.write("\n]\n" if count else "]\n")
+    elif fmt == "jsonl":
+        for row in rows:
+            stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    elif fmt == "csv":
+        writer = csv.DictWriter(
+            stream, fieldnames=list(fields), lineterminator="\n", extrasaction="ignore"
+        )
+        writer.writeheader()
+        for row in rows:
+            if terminal:
+                row = {k: sanitize(v) if isinstance(v, str) else v for k, v in row.items()}
+            writer.writerow(row)
+            count += 1
+    else:  # pragma: no cover - callers choose among DATA_FORMATS
+        raise ValueError(f"not a data format: {fmt}")
+    stream.flush()
+    return count

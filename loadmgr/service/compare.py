@@ -1,0 +1,314 @@
+"""Runs side by side, a test's baseline, and whether a run regressed against it.
+
+Every comparison reads the runs' final stats (one document each), never their intervals.
+A change is "worse" by metric: higher latency or error rate, lower RPS; request and
+failure counts depend on the run's length, so they are shown but never judged.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from loadmgr.errors import NotFound, ValidationFailed
+from loadmgr.locust.stats import find_request
+from loadmgr.models import LoadTest, LoadTestRun, RunStatus
+from loadmgr.service.load_tests import get_test, update_test
+from loadmgr.service.runs import get_run
+
+if TYPE_CHECKING:
+    from loadmgr.store import Store
+
+# metric → (key in finalStats.totals, key in a requestStats item, direction):
+# +1 higher is worse, -1 lower is worse, 0 not judged.
+COMPARED_METRICS: dict[str, tuple[str, str, int]] = {
+    "requests": ("requests", "numRequests", 0),
+    "failures": ("failures", "numFailures", 0),
+    "error_rate": ("errorRate", "errorRate", 1),
+    "rps": ("rps", "requestsPerSec", -1),
+    "avg": ("avgResponseMs", "avgResponseTimeMs", 1),
+    "p50": ("p50ResponseMs", "p50ResponseMs", 1),
+    "p90": ("p90ResponseMs", "p90ResponseMs", 1),
+    "p95": ("p95ResponseMs", "p95ResponseMs", 1),
+    "p99": ("p99ResponseMs", "p99ResponseMs", 1),
+    "max": ("maxResponseMs", "maxResponseTimeMs", 1),
+}
+REGRESSION_METRICS = ("p50", "p90", "p95", "p99", "avg", "max", "error_rate", "rps")
+TOTAL = "Aggregated"
+
+_MAX_REGRESSION = re.compile(r"^\s*(?P<metric>[A-Za-z0-9_]+)\s*=\s*(?P<value>.*?)\s*$")
+_PERCENT = re.compile(r"^(?P<num>[0-9]+(?:\.[0-9]+)?)\s*%$")
+
+
+def parse_max_regression(text: str) -> tuple[str, float]:
+    """`p95=10%` → ("p95", 0.10): p95 may be at most 10% worse than the baseline.
+
+    Raises ValueError naming the bad part.
+    """
+    match = _MAX_REGRESSION.match(text)
+    if match is None:
+        raise ValueError(
+            f"invalid --max-regression {text!r}: expected METRIC=PERCENT, e.g. p95=10%"
+        )
+    metric = match.group("metric").lower()
+    if metric not in REGRESSION_METRICS:
+        raise ValueError(
+            f"invalid --max-regression {text!r}: unknown metric {match.group('metric')!r} "
+            f"(one of {', '.join(REGRESSION_METRICS)})"
+        )
+    value = match.group("value")
+    percent = _PERCENT.match(value)
+    if percent is None:
+        raise ValueError(
+            f"invalid --max-regression {text!r}: bad value {value!r} "
+            "(a percentage such as 10% or 0.5%)"
+        )
+    fraction = float(percent.group("num")) / 100.0
+    if not math.isfinite(fraction):
+        raise ValueError(f"invalid --max-regression {text!r}: value out of range")
+    return metric, fraction
+
+
+def parse_max_regressions(texts: list[str]) -> dict[str, float]:
+    """Several `--max-regression` options; a later one for a metric replaces an earlier."""
+    allowed: dict[str, float] = {}
+    for text in texts:
+        try:
+            metric, fraction = parse_max_regression(text)
+        except ValueError as exc:
+            raise ValidationFailed(str(exc)) from None
+        allowed[metric] = fraction
+    return allowed
+
+
+def worse_by(metric: str, base: float | None, value: float | None) -> float | None:
+    """How much worse `value` is than `base`, as a fraction (negative: better).
+
+    None when either is unknown or the metric is not judged; `inf` when the base is 0
+    and the value got worse (an error rate going from 0 to anything).
+    """
+    direction = COMPARED_METRICS[metric][2]
+    if base is None or value is None or direction == 0:
+        return None
+    delta = (value - base) * direction
+    if base == 0:
+        return 0.0 if delta == 0 else (math.inf if delta > 0 else -math.inf)
+    return delta / abs(base)
+
+
+def relative_change(base: float | None, value: float | None) -> float | None:
+    """(value - base) / base; None when unknown or the base is 0."""
+    if base is None or value is None or base == 0:
+        return None
+    return (value - base) / abs(base)
+
+
+def _value(stats: dict[str, Any] | None, metric: str, request: str | None) -> float | None:
+    if not stats:
+        return None
+    total_key, request_key, _ = COMPARED_METRICS[metric]
+    if request is None:
+        found = (stats.get("totals") or {}).get(total_key)
+    else:
+        item = find_request(stats, request)
+        if item is None:
+            return None
+        if metric == "error_rate" and item.get("errorRate") is None:
+            count = item.get("numRequests") or 0
+            return (item.get("numFailures") or 0) / count if count else 0.0
+        found = item.get(request_key)
+    return None if found is None else float(found)
+
+
+# -- metrics compare -----------------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    """Runs compared with the first: rows (one per request, metric and run) and notes."""
+
+    runs: list[LoadTestRun]
+    rows: list[dict[str, Any]]
+    different_tests: bool
+    without_final: list[str]
+
+
+def _requests_of(runs: list[LoadTestRun]) -> list[str]:
+    """Request names in the first run's order, then those only later runs have."""
+    seen: dict[str, None] = {}
+    for run in runs:
+        for item in (run.finalStats or {}).get("requestStats") or ():
+            seen.setdefault(f"{item.get('method', '')} {item.get('name', '')}".strip())
+    return list(seen)
+
+
+def compare_runs(
+    store: Store,
+    run_ids: list[str],
+    *,
+    tolerance: float = 0.0,
+    max_regression: dict[str, float] | None = None,
+) -> Comparison:
+    """Each metric of each run against the first run, in absolute and relative terms.
+
+    A change is a regression when a judged metric got worse by more than its allowance
+    (`max_regression[metric]`, else `tolerance`), as fractions.
+    """
+    if len(run_ids) < 2:
+        raise ValidationFailed("give at least two runs to compare")
+    runs = [get_run(store, run_id) for run_id in run_ids]
+    allowed = max_regression or {}
+    rows: list[dict[str, Any]] = []
+    base = runs[0].finalStats
+    for request in [None, *_requests_of(runs)]:
+        for metric in COMPARED_METRICS:
+            base_value = _value(base, metric, request)
+            for position, run in enumerate(runs):
+                value = _value(run.finalStats, metric, request)
+                worse = worse_by(metric, base_value, value) if position else None
+                limit = allowed.get(metric, tolerance)
+                rows.append(
+                    {
+                        "request": request or TOTAL,
+                        "metric": metric,
+                        "runId": run.id,
+                        "position": position,
+                        "value": value,
+                        "baseline": base_value,
+                        "change": None
+                        if value is None or base_value is None
+                        else value - base_value,
+                        "relativeChange": relative_change(base_value, value),
+                        "regression": worse is not None and worse > limit,
+                    }
+                )
+    return Comparison(
+        runs=runs,
+        rows=rows,
+        different_tests=len({run.loadTestId for run in runs}) > 1,
+        without_final=[run.id for run in runs if not run.finalStats],
+    )
+
+
+# -- baselines -----------------------------------------------------------------------------
+
+
+def set_baseline(store: Store, test_ref: str, run_id: str, user: str) -> LoadTest:
+    """Mark a finished run of the test as its baseline (stored as `baselineRunId`)."""
+    test = get_test(store, test_ref)
+    run = get_run(store, run_id)
+    if run.loadTestId != test.id:
+        raise ValidationFailed(
+            f"run {run.id} belongs to another test ({run.loadTestId}), not {test.name!r}"
+        )
+    if run.status != RunStatus.FINISHED or not run.finalStats:
+        raise ValidationFailed(
+            f"run {run.id} is {run.status.value}: only a finished run with final stats "
+            "can be a baseline"
+        )
+    # update_test checks the version, so a concurrent change to the test is not lost.
+    return update_test(store, user, test.id, {"baselineRunId": run.id})
+
+
+def clear_baseline(store: Store, test_ref: str, user: str) -> LoadTest:
+    """Forget the test's baseline."""
+    test = get_test(store, test_ref)
+    return update_test(store, user, test.id, {"baselineRunId": None})
+
+
+def baseline_run(store: Store, test_ref: str) -> LoadTestRun:
+    """The test's baseline run; ValidationFailed (2) when none is set, NotFound if gone.
+
+    Call it before starting a `--compare-baseline` run, so a missing baseline is reported
+    before any load is put on.
+    """
+    test = get_test(store, test_ref)
+    if not test.baselineRunId:
+        raise ValidationFailed(
+            f"test {test.name!r} has no baseline",
+            hint=f"mark a finished run as its baseline: loadmgr tests baseline {test.name} RUN",
+        )
+    run = store.runs.find_by_id(test.baselineRunId)
+    if run is None:
+        raise NotFound(
+            f"the baseline run {test.baselineRunId} of test {test.name!r} no longer exists",
+            hint="mark another run: loadmgr tests baseline TEST RUN",
+        )
+    return run
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One metric of a run against its baseline; `regressed` when worse than allowed."""
+
+    metric: str
+    baseline: float | None
+    actual: float | None
+    worse_by: float | None  # fraction; inf from a zero baseline; None when unknown
+    allowed: float
+    regressed: bool
+
+    def describe(self) -> str:
+        """`p95 is 23.0% worse than the baseline (120ms → 148ms; allowed 10%)`."""
+        if self.worse_by is None:
+            return f"{self.metric}: not compared (no value in the run or the baseline)"
+        amount = "infinitely" if math.isinf(self.worse_by) else f"{abs(self.worse_by):.1%}"
+        how = "worse" if self.worse_by > 0 else "better"
+        return (
+            f"{self.metric} is {amount} {how} than the baseline "
+            f"({_fmt(self.metric, self.baseline)} → {_fmt(self.metric, self.actual)}; "
+            f"allowed {self.allowed:.1%})"
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        worse = self.worse_by
+        return {
+            "metric": self.metric,
+            "baseline": self.baseline,
+            "actual": self.actual,
+            # JSON has no infinity: a regression from a zero baseline reads as null + flag.
+            "worseBy": None if worse is None or math.isinf(worse) else worse,
+            "allowed": self.allowed,
+            "regressed": self.regressed,
+        }
+
+
+def _fmt(metric: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if metric == "error_rate":
+        return f"{value:.2%}"
+    if metric == "rps":
+        return f"{value:,.1f}/s"
+    return f"{value:,.0f}ms"
+
+
+def baseline_checks(
+    store: Store, run: LoadTestRun, max_regression: dict[str, float]
+) -> list[Regression]:
+    """Each metric in `max_regression` of a finished run against its test's baseline."""
+    if not run.finalStats:
+        raise ValidationFailed(f"run {run.id} has no final stats to compare with a baseline")
+    unknown = sorted(set(max_regression) - set(REGRESSION_METRICS))
+    if unknown:
+        raise ValidationFailed(f"cannot judge a regression of {', '.join(unknown)}")
+    base = baseline_run(store, run.loadTestId)
+    checks = []
+    for metric, allowed in max_regression.items():
+        before = _value(base.finalStats, metric, None)
+        after = _value(run.finalStats, metric, None)
+        worse = worse_by(metric, before, after)
+        checks.append(
+            Regression(metric, before, after, worse, allowed, worse is not None and worse > allowed)
+        )
+    return checks
+
+
+def check_regressions(
+    store: Store, run: LoadTestRun, max_regression: dict[str, float]
+) -> list[Regression]:
+    """The metrics on which a finished run is worse than its test's baseline by more
+    than allowed (`{"p95": 0.10}`: p95 at most 10% worse). Empty: no regression."""
+    return [check for check in baseline_checks(store, run, max_regression) if check.regressed]
