@@ -33,6 +33,8 @@ _PROFILE_KEYS: dict[str, type] = {
     "user": str,
     "output": str,
     "server_selection_timeout_ms": int,
+    "mongo_tls_ca_file": str,
+    "mongo_tls_cert_key_file": str,
 }
 
 
@@ -66,6 +68,8 @@ class Settings:
     user: str = ""
     output: str | None = None
     server_selection_timeout_ms: int = DEFAULT_SERVER_SELECTION_TIMEOUT_MS
+    mongo_tls_ca_file: str | None = None
+    mongo_tls_cert_key_file: str | None = None
     debug: bool = False
     profile: str | None = None
     config_path: Path | None = None
@@ -132,6 +136,8 @@ def resolve_settings(
     profile: str | None = None,
     config: Path | None = None,
     server_selection_timeout_ms: int | None = None,
+    mongo_tls_ca_file: str | None = None,
+    mongo_tls_cert_key_file: str | None = None,
     debug: bool = False,
 ) -> Settings:
     """Settings from options/env values (already merged by the CLI), a profile, defaults."""
@@ -145,6 +151,8 @@ def resolve_settings(
         "user": user,
         "output": output,
         "server_selection_timeout_ms": server_selection_timeout_ms,
+        "mongo_tls_ca_file": mongo_tls_ca_file,
+        "mongo_tls_cert_key_file": mongo_tls_cert_key_file,
     }
     for key, value in given.items():
         if value not in (None, ""):

@@ -41,6 +41,8 @@ GLOBAL_OPTIONS = {
     "--profile": True,
     "--config": True,
     "--server-selection-timeout": True,
+    "--mongo-tls-ca-file": True,
+    "--mongo-tls-cert-key-file": True,
     "--debug": False,
 }
 

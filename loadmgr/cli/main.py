@@ -81,6 +81,20 @@ def root(
             help="Milliseconds to wait for MongoDB before failing (default: 10000).",
         ),
     ] = None,
+    mongo_tls_ca_file: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LOADMGR_MONGO_TLS_CA_FILE",
+            help="CA file to verify MongoDB's TLS certificate (turns TLS on).",
+        ),
+    ] = None,
+    mongo_tls_cert_key_file: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LOADMGR_MONGO_TLS_CERT_KEY_FILE",
+            help="Client certificate and key (PEM) for MongoDB TLS (turns TLS on).",
+        ),
+    ] = None,
     debug: Annotated[
         bool,
         typer.Option(envvar="LOADMGR_DEBUG", help="Show tracebacks and debug logs."),
@@ -103,6 +117,8 @@ def root(
             "profile": profile,
             "config": config_path(config),
             "server_selection_timeout_ms": server_selection_timeout,
+            "mongo_tls_ca_file": mongo_tls_ca_file,
+            "mongo_tls_cert_key_file": mongo_tls_cert_key_file,
             "debug": debug,
         }
     )

@@ -35,6 +35,8 @@ def spawn_collector(settings: Settings, run_id: str) -> Path:
         ("LOADMGR_MONGO_URI", settings.mongo_uri),
         ("LOADMGR_TENANT", settings.tenant),
         ("LOADMGR_ENV", settings.env),
+        ("LOADMGR_MONGO_TLS_CA_FILE", settings.mongo_tls_ca_file),
+        ("LOADMGR_MONGO_TLS_CERT_KEY_FILE", settings.mongo_tls_cert_key_file),
     ):
         if value:
             env[name] = value

@@ -23,5 +23,12 @@ def open_store(settings: Settings) -> Store:
         assert state.uri is not None
         uri = state.uri
     scope = Scope(settings.tenant, settings.env)
-    store = Store.connect(uri, settings.database, scope, settings.server_selection_timeout_ms)
+    store = Store.connect(
+        uri,
+        settings.database,
+        scope,
+        settings.server_selection_timeout_ms,
+        tls_ca_file=settings.mongo_tls_ca_file if settings.mongo_uri else None,
+        tls_cert_key_file=settings.mongo_tls_cert_key_file if settings.mongo_uri else None,
+    )
     return store

@@ -42,8 +42,19 @@ class Store:
         self._indexed = False
 
     @classmethod
-    def connect(cls, uri: str, database: str, scope: Scope, timeout_ms: int) -> Store:
-        client = open_client(uri, timeout_ms)
+    def connect(
+        cls,
+        uri: str,
+        database: str,
+        scope: Scope,
+        timeout_ms: int,
+        *,
+        tls_ca_file: str | None = None,
+        tls_cert_key_file: str | None = None,
+    ) -> Store:
+        client = open_client(
+            uri, timeout_ms, tls_ca_file=tls_ca_file, tls_cert_key_file=tls_cert_key_file
+        )
         return cls(get_database(client, database), scope, uri, client)
 
     def ensure_indexes(self) -> None:

@@ -58,8 +58,24 @@ def redact_text(text: str, uri: str) -> str:
     return text
 
 
-def open_client(uri: str, timeout_ms: int) -> pymongo.MongoClient[dict[str, Any]]:
-    """A client that fails within `timeout_ms` when the server cannot be reached."""
+def open_client(
+    uri: str,
+    timeout_ms: int,
+    *,
+    tls_ca_file: str | None = None,
+    tls_cert_key_file: str | None = None,
+) -> pymongo.MongoClient[dict[str, Any]]:
+    """A client that fails within `timeout_ms` when the server cannot be reached.
+
+    TLS may also be set in the URI (`tls=true&tlsCAFile=…`); the options add to it.
+    """
+    tls: dict[str, Any] = {}
+    if tls_ca_file or tls_cert_key_file:
+        tls["tls"] = True
+    if tls_ca_file:
+        tls["tlsCAFile"] = tls_ca_file
+    if tls_cert_key_file:
+        tls["tlsCertificateKeyFile"] = tls_cert_key_file
     try:
         return pymongo.MongoClient(
             uri,
@@ -67,6 +83,7 @@ def open_client(uri: str, timeout_ms: int) -> pymongo.MongoClient[dict[str, Any]
             connectTimeoutMS=min(timeout_ms, 10_000),
             tz_aware=True,
             appname="loadmgr",
+            **tls,
         )
     except pymongo.errors.ConfigurationError as exc:
         raise DatabaseError(
