@@ -25,7 +25,7 @@ DETACH_START_TIMEOUT_SEC = 150.0
 
 LIST_COLUMNS = [
     field("id"),
-    field("name", "NAME"),
+    field("testName", "TEST"),
     Column(
         "STATUS",
         lambda d: f"{d.get('status')} (stale)" if d.get("stale") else d.get("status"),
@@ -74,7 +74,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
         status = f"{status} (stale: its collector stopped reporting)"
     summary: dict[str, Any] = {
         "id": data.get("id"),
-        "test": data.get("loadTestId"),
+        "test": f"{data.get('testName') or '?'} ({data.get('loadTestId')})",
         "status": status,
         "verdict": data.get("verdict") or "-",
         "stop reason": data.get("stopReason") or "-",

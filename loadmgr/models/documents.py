@@ -282,6 +282,7 @@ class LoadTestRun(Named):
     lastMetrics: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(default_factory=dict)
     # loadmgr's additions
+    testName: str | None = None
     locustClusterId: str = LOCAL_CLUSTER_ID
     targetUrl: str = ""
     locustfileSha256: str | None = None

@@ -441,6 +441,7 @@ class Collector:
             last = self._builder.build(payload, utcnow(), force=True)
             if last is not None:
                 last.metadata["final"] = True
+                self.observer.interval(self.run, last)
                 try:
                     self._keep(last)
                 except SpoolError:

@@ -36,6 +36,9 @@ COMPARED_METRICS: dict[str, tuple[str, str, int]] = {
     "max": ("maxResponseMs", "maxResponseTimeMs", 1),
 }
 REGRESSION_METRICS = ("p50", "p90", "p95", "p99", "avg", "max", "error_rate", "rps")
+# Runs of the same load differ by a few percent by chance: `metrics compare` and the report
+# mark a change as a regression only beyond this, unless a metric's allowance is given.
+DEFAULT_TOLERANCE = 0.05
 TOTAL = "Aggregated"
 
 _MAX_REGRESSION = re.compile(r"^\s*(?P<metric>[A-Za-z0-9_]+)\s*=\s*(?P<value>.*?)\s*$")
@@ -148,7 +151,7 @@ def compare_runs(
     store: Store,
     run_ids: list[str],
     *,
-    tolerance: float = 0.0,
+    tolerance: float = DEFAULT_TOLERANCE,
     max_regression: dict[str, float] | None = None,
 ) -> Comparison:
     """Each metric of each run against the first run, in absolute and relative terms.

@@ -242,8 +242,11 @@ class Series:
 def _plain_rows(store: Store, run_id: str) -> Iterator[dict[str, Any]]:
     projection = dict.fromkeys(TIMESERIES_FIELDS, True)
     for doc in store.metrics.iter_for_run(run_id, projection):
-        doc["timestamp"] = iso(doc.get("timestamp"))
-        yield doc
+        # Rebuilt in a fixed order (and with every field, for documents that lack some),
+        # so rows read the same whether or not they were downsampled.
+        row = {key: doc.get(key) for key in TIMESERIES_FIELDS}
+        row["timestamp"] = iso(row["timestamp"])
+        yield row
 
 
 def _bucket_row(bucket: dict[str, Any]) -> dict[str, Any]:
@@ -294,7 +297,9 @@ def request_rows(store: Store, run: LoadTestRun) -> list[dict[str, Any]]:
     for item in items:
         row = dict(item)
         requests = int(row.get("numRequests") or 0)
-        row.setdefault("errorRate", int(row.get("numFailures") or 0) / requests if requests else 0.0)
+        row.setdefault(
+            "errorRate", int(row.get("numFailures") or 0) / requests if requests else 0.0
+        )
         rows.append(row)
     return sorted(rows, key=lambda r: (str(r.get("name", "")), str(r.get("method", ""))))
 

@@ -1,4 +1,4 @@
-"""Reports of one run: a self-contained HTML page for people, JUnit XML for CI.
+"""The report of one run for people: one self-contained HTML page (JUnit: `junit.py`).
 
 The HTML has inline CSS and inline SVG and nothing else: no script, no remote resource
 (its Content-Security-Policy forbids them), so it opens the same offline, from a CI
@@ -7,7 +7,6 @@ artifact store or a mail attachment. Every value from the database is escaped.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html import escape
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr import __version__
 from loadmgr.errors import LoadmgrError
-from loadmgr.models import LoadTestRun, RunStatus
+from loadmgr.models import LoadTestRun
 from loadmgr.service import metrics
 from loadmgr.service.compare import (
     DEFAULT_TOLERANCE,
@@ -116,7 +115,7 @@ def _num(value: Any, digits: int = 0) -> str:
     return "-" if value is None else f"{float(value):,.{digits}f}"
 
 
-def _metric(metric: str, value: Any) -> str:
+def metric_text(metric: str, value: Any) -> str:
     if metric == "error_rate":
         return _pct(value)
     if metric == "rps":
@@ -124,7 +123,7 @@ def _metric(metric: str, value: Any) -> str:
     return _ms(value)
 
 
-def _table(headers: list[str], rows: list[list[str]], numeric_from: int = 99) -> str:
+def _table(headers: list[str], rows: list[list[Any]], numeric_from: int = 99) -> str:
     """Cells are escaped here; headers are ours."""
     head = "".join(
         f'<th class="n">{h}</th>' if i >= numeric_from else f"<th>{h}</th>"
@@ -176,10 +175,10 @@ def _summary_html(data: ReportData) -> str:
     cards += [(f"Latency {label}", _ms(s.get(key))) for label, key in latency]
     items = "".join(f'<div class="card"><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>' for k, v in cards)
     run = data.run
-    facts = [
+    facts: list[list[Any]] = [
         ["Run", f"{run.name} ({run.id})"],
         ["Test", f"{data.test_name or '?'} ({run.loadTestId})"],
-        ["Status", f"{run.status.value}" + (f" ({run.stopReason.value})" if run.stopReason else "")],
+        ["Status", run.status.value + (f" ({run.stopReason.value})" if run.stopReason else "")],
         ["Target", run.targetUrl],
         ["Cluster", run.locustClusterId],
         ["Load", f"{run.targetUsers} users at {run.spawnRate:g}/s for {run.durationSeconds} s"],
@@ -195,7 +194,7 @@ def _thresholds_html(run: LoadTestRun) -> str:
     if not run.thresholdResults:
         return "<p>No thresholds were set for this run.</p>"
     rows = "".join(
-        f"<tr><td>{_e(r.expression)}</td><td class=\"n\">{_e(_metric(r.metric, r.actual))}</td>"
+        f'<tr><td>{_e(r.expression)}</td><td class="n">{_e(metric_text(r.metric, r.actual))}</td>'
         f'<td class="{"ok" if r.passed else "bad"}">{"pass" if r.passed else "FAIL"}</td></tr>'
         for r in run.thresholdResults
     )
@@ -216,8 +215,9 @@ def _baseline_html(data: ReportData) -> str:
         change = "-" if worse is None else ("+∞" if worse == float("inf") else f"{worse:+.1%}")
         verdict = '<td class="bad">worse</td>' if check.regressed else '<td class="ok">ok</td>'
         rows += (
-            f"<tr><td>{_e(check.metric)}</td><td class=\"n\">{_e(_metric(check.metric, check.baseline))}"
-            f'</td><td class="n">{_e(_metric(check.metric, check.actual))}</td>'
+            f"<tr><td>{_e(check.metric)}</td>"
+            f'<td class="n">{_e(metric_text(check.metric, check.baseline))}</td>'
+            f'<td class="n">{_e(metric_text(check.metric, check.actual))}</td>'
             f'<td class="n">{_e(change)}</td><td class="n">{_e(f"{check.allowed:.1%}")}</td>'
             f"{verdict}</tr>"
         )
@@ -236,12 +236,27 @@ def render_html(data: ReportData) -> str:
     badge = f'<span class="badge {_e(verdict)}">{_e(verdict.upper())}</span>'
     charts = "\n".join(
         [
-            line_chart("Requests per second", _elapsed_points(data.series, "totalRPS"),
-                       fmt=lambda v: f"{v:,.0f}", color="#2563eb", css_class="chart rps"),
-            line_chart("p95 latency (ms)", _elapsed_points(data.series, "p95ResponseMs"),
-                       fmt=lambda v: f"{v:,.0f}", color="#c026d3", css_class="chart p95"),
-            line_chart("Users", _elapsed_points(data.series, "currentUsers"),
-                       fmt=lambda v: f"{v:,.0f}", color="#16a34a", css_class="chart users"),
+            line_chart(
+                "Requests per second",
+                _elapsed_points(data.series, "totalRPS"),
+                fmt=lambda v: f"{v:,.0f}",
+                color="#2563eb",
+                css_class="chart rps",
+            ),
+            line_chart(
+                "p95 latency (ms)",
+                _elapsed_points(data.series, "p95ResponseMs"),
+                fmt=lambda v: f"{v:,.0f}",
+                color="#c026d3",
+                css_class="chart p95",
+            ),
+            line_chart(
+                "Users",
+                _elapsed_points(data.series, "currentUsers"),
+                fmt=lambda v: f"{v:,.0f}",
+                color="#16a34a",
+                css_class="chart users",
+            ),
         ]
     )
     request_rows = [
@@ -260,17 +275,36 @@ def render_html(data: ReportData) -> str:
         ]
         for r in data.requests
     ]
-    requests = _table(
-        ["Method", "Name", "Requests", "Failures", "Mean", "Min", "Max", "p50", "p95", "p99",
-         "RPS"],
-        request_rows,
-        numeric_from=2,
-    ) if request_rows else "<p>No requests recorded.</p>"
-    errors = _table(
-        ["Method", "Name", "Error", "Count"],
-        [[e["method"], e["name"], e["error"], _num(e["occurrences"])] for e in data.errors],
-        numeric_from=3,
-    ) if data.errors else "<p>No failures recorded.</p>"
+    requests = (
+        _table(
+            [
+                "Method",
+                "Name",
+                "Requests",
+                "Failures",
+                "Mean",
+                "Min",
+                "Max",
+                "p50",
+                "p95",
+                "p99",
+                "RPS",
+            ],
+            request_rows,
+            numeric_from=2,
+        )
+        if request_rows
+        else "<p>No requests recorded.</p>"
+    )
+    errors = (
+        _table(
+            ["Method", "Name", "Error", "Count"],
+            [[e["method"], e["name"], e["error"], _num(e["occurrences"])] for e in data.errors],
+            numeric_from=3,
+        )
+        if data.errors
+        else "<p>No failures recorded.</p>"
+    )
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -297,71 +331,3 @@ point's merged intervals); users is the highest count in each point.</p></sectio
 </body>
 </html>
 """
-
-
-# -- JUnit ---------------------------------------------------------------------------------
-
-
-def junit_xml(data: ReportData, *, include_baseline: bool = False) -> bytes:
-    """Thresholds (and, if asked, baseline checks) as JUnit test cases.
-
-    A run without thresholds is one test case for its status: a failed run fails it and
-    a run still in progress is skipped, so CI never reads "no tests" as success.
-    """
-    run = data.run
-    suite_name = f"loadmgr.{data.test_name or run.loadTestId}"
-    suites = ET.Element("testsuites", name="loadmgr")
-    suite = ET.SubElement(suites, "testsuite", name=suite_name)
-    properties = ET.SubElement(suite, "properties")
-    for key, value in (
-        ("runId", run.id),
-        ("runName", run.name),
-        ("loadTestId", run.loadTestId),
-        ("status", run.status.value),
-        ("verdict", run.verdict.value if run.verdict else ""),
-        ("targetUrl", run.targetUrl),
-    ):
-        ET.SubElement(properties, "property", name=key, value=value)
-    duration = f"{data.summary.get('durationSec') or 0:.3f}"
-    cases: list[ET.Element] = []
-    for result in run.thresholdResults:
-        case = ET.Element("testcase", classname=f"{suite_name}.thresholds", name=result.expression)
-        case.set("time", duration)
-        if not result.passed:
-            actual = "no value" if result.actual is None else _metric(result.metric, result.actual)
-            failure = ET.SubElement(case, "failure", type="threshold")
-            failure.set("message", f"{result.expression}: actual {actual}")
-            failure.text = f"threshold {result.expression} failed: actual {actual}"
-        cases.append(case)
-    if include_baseline:
-        for check in (c for c in data.checks if c.metric in data.judged):
-            case = ET.Element(
-                "testcase", classname=f"{suite_name}.baseline", name=f"{check.metric} regression"
-            )
-            if check.regressed:
-                failure = ET.SubElement(case, "failure", type="regression")
-                failure.set("message", check.describe())
-                failure.text = check.describe()
-            cases.append(case)
-    if not run.thresholdResults:
-        case = ET.Element("testcase", classname=f"{suite_name}.run", name=f"run {run.name}")
-        case.set("time", duration)
-        if run.status == RunStatus.FAILED:
-            failure = ET.SubElement(case, "failure", type="run")
-            failure.set("message", f"run failed: {run.error or (run.stopReason and run.stopReason.value) or 'unknown'}")
-        elif run.status.is_active:
-            ET.SubElement(case, "skipped", message=f"run is still {run.status.value}")
-        cases.insert(0, case)
-    suite.extend(cases)
-    failures = sum(1 for c in cases if c.find("failure") is not None)
-    skipped = sum(1 for c in cases if c.find("skipped") is not None)
-    for element in (suites, suite):
-        element.set("tests", str(len(cases)))
-        element.set("failures", str(failures))
-        element.set("errors", "0")
-    suite.set("skipped", str(skipped))
-    suite.set("time", duration)
-    if run.startedAt is not None:
-        suite.set("timestamp", run.startedAt.strftime("%Y-%m-%dT%H:%M:%S"))
-    ET.indent(suites)
-    return ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n"

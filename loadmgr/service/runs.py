@@ -131,6 +131,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
     try:
         run = LoadTestRun(
             loadTestId=test.id,
+            testName=test.name,
             name=options.name or f"{test.name} {now:%Y-%m-%d %H:%M:%S}",
             tenantId=test.tenantId,
             envId=test.envId,

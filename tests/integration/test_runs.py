@@ -351,3 +351,32 @@ def test_locust_lost_mid_run(cli, mongo_db, target_server, tmp_path):
     assert mongo_db.cluster_leases.find_one({"_id": "frail"})["runId"] is None
     follow = cli("runs", "follow", run["id"])
     assert follow.exit_code == 6
+
+
+def test_if_busy_wait_queues_until_the_lease_frees(
+    cli, mongo_db, target_server, locust_standalone
+):
+    locust = locust_standalone(DEMO_LOCUSTFILE)
+    assert cli("clusters", "add", "queue", "--url", locust.base_url, "-q").exit_code == 0
+    create_test(cli, target_server.url, "queued", "--cluster", "queue", "--duration", "3s")
+    mongo_db.cluster_leases.insert_one(
+        {"_id": "queue", "runId": "someone-else", "expiresAt": _in_seconds(3)}
+    )
+    result = cli("runs", "start", "queued", "--if-busy", "wait", "--wait-timeout", "60s",
+                 "--interval", "2", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "waiting" in result.stderr
+    assert result.json()["status"] == "Finished"
+
+
+def test_follow_watches_a_live_run_to_its_end(cli, mongo_db, target_server, locust_standalone):
+    locust = locust_standalone(DEMO_LOCUSTFILE)
+    assert cli("clusters", "add", "watch", "--url", locust.base_url, "-q").exit_code == 0
+    create_test(cli, target_server.url, "watched", "--cluster", "watch", "--duration", "6s")
+    run = start_detached(cli, "watched")
+    followed = cli("runs", "follow", run["id"], "-o", "json")
+    assert followed.exit_code == 0, followed.stderr
+    doc = followed.json()
+    assert doc["status"] == "Finished" and doc["id"] == run["id"]
+    assert "taking over" not in followed.stderr
+    assert "requests=" in followed.stderr  # the intervals were shown as they came
