@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Register remote Locust masters (the built-in 'local' needs no registration).",
     no_args_is_help=True,
 )

@@ -10,6 +10,7 @@ from loadmgr.cli.context import app_context
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, notice
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Manage the embedded store used when no MongoDB URI is configured.",
     no_args_is_help=True,
 )

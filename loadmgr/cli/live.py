@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-import click
+import typer
 
 from loadmgr.cli.output import sanitize
 
@@ -45,11 +45,11 @@ class PlainObserver:
         self._start = time.monotonic()
 
     def message(self, text: str) -> None:
-        click.echo(sanitize(text), err=True)
+        typer.echo(sanitize(text), err=True)
 
     def started(self, run: LoadTestRun) -> None:
         self._start = time.monotonic()
-        click.echo(
+        typer.echo(
             sanitize(
                 f"run {run.id} started: {run.targetUsers} users on {run.locustClusterId} "
                 f"against {run.targetUrl} for {run.durationSeconds}s"
@@ -58,13 +58,13 @@ class PlainObserver:
         )
 
     def interval(self, run: LoadTestRun, snapshot: MetricSnapshot) -> None:
-        click.echo(interval_line(run, snapshot, time.monotonic() - self._start), err=True)
+        typer.echo(interval_line(run, snapshot, time.monotonic() - self._start), err=True)
 
     def finished(self, run: LoadTestRun) -> None:
         verdict = f", verdict {run.verdict.value}" if run.verdict else ""
         reason = f" ({run.stopReason.value})" if run.stopReason else ""
         error = f": {run.error}" if run.error else ""
-        click.echo(sanitize(f"run {run.id} {run.status.value}{reason}{verdict}{error}"), err=True)
+        typer.echo(sanitize(f"run {run.id} {run.status.value}{reason}{verdict}{error}"), err=True)
 
 
 class LiveObserver(PlainObserver):

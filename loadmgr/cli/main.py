@@ -12,6 +12,7 @@ from loadmgr.cli.app import RootGroup
 from loadmgr.cli.context import AppContext, config_path
 
 app = typer.Typer(
+    rich_markup_mode=None,
     cls=RootGroup,
     name="loadmgr",
     help=(

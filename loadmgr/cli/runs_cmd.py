@@ -18,7 +18,11 @@ if TYPE_CHECKING:
     from loadmgr.models import LoadTestRun
     from loadmgr.service.collector import RunObserver
 
-app = typer.Typer(help="Run tests on Locust clusters and see every run.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None,
+    help="Run tests on Locust clusters and see every run.",
+    no_args_is_help=True,
+)
 
 RunRef = Annotated[str, typer.Argument(help="The run's id.", show_default=False)]
 DETACH_START_TIMEOUT_SEC = 150.0

@@ -22,7 +22,9 @@ from loadmgr.errors import ValidationFailed
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-app = typer.Typer(help="Define load tests once; run them many times.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None, help="Define load tests once; run them many times.", no_args_is_help=True
+)
 
 TestRef = Annotated[str, typer.Argument(help="The test's id or name.", show_default=False)]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Unique name in the tenant/env.")]
