@@ -188,7 +188,10 @@ def start(
     ] = 5.0,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", help="Local cluster: worker processes (default: one per core)."),
+        typer.Option(
+            "--workers",
+            help="Local cluster: worker processes (default: one a core; 0: standalone Locust).",
+        ),
     ] = None,
     lost_timeout: Annotated[
         str,

@@ -103,8 +103,8 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
         raise ValidationFailed(f"invalid --spawn-rate: {options.spawn_rate:g} (must be above 0)")
     if options.duration is not None and options.duration <= 0:
         raise ValidationFailed("invalid --duration: must be above 0")
-    if options.workers is not None and options.workers < 1:
-        raise ValidationFailed("invalid --workers: at least 1")
+    if options.workers is not None and options.workers < 0:
+        raise ValidationFailed("invalid --workers: 0 (one standalone Locust) or more")
     test = get_test(store, test_ref)
     duration = options.duration if options.duration is not None else test.defaultDurationSec
     if test.maxDurationSec is not None and duration > test.maxDurationSec:

@@ -107,11 +107,11 @@ def test_run_on_master_with_two_workers_matches_locust(
 
 def test_thresholds_decide_the_exit_code(cli, target_server):
     create_test(cli, target_server.url, "judged", "--threshold", "error_rate<50%")
-    passed = cli("runs", "start", "judged", "--interval", "2", "--workers", "1", "-o", "json")
+    passed = cli("runs", "start", "judged", "--interval", "2", "--workers", "0", "-o", "json")
     assert passed.exit_code == 0, passed.stderr
     assert passed.json()["verdict"] == "passed"
     failed = cli(
-        "runs", "start", "judged", "--interval", "2", "--workers", "1",
+        "runs", "start", "judged", "--interval", "2", "--workers", "0",
         "--threshold", "max<0.001ms", "-o", "json",
     )
     assert failed.exit_code == 1, failed.stderr
@@ -217,7 +217,7 @@ def collector_pid(mongo_db: Any, run_id: str) -> int:
 
 def test_detached_run_stopped_by_runs_stop(cli, mongo_db, target_server, isolated_env):
     create_test(cli, target_server.url, "long", "--duration", "60s")
-    run = start_detached(cli, "long", "--workers", "1")
+    run = start_detached(cli, "long", "--workers", "0")
     pid = collector_pid(mongo_db, run["id"])
     assert pid_alive(pid)
     assert (isolated_env / "logs" / f"run-{run['id']}.log").exists()
