@@ -1,7 +1,274 @@
-"""`loadmgr metrics`: show, export, compare."""
+"""`loadmgr metrics`: show, export, compare, report."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
 
+from loadmgr.cli.context import app_context
+from loadmgr.cli.output import OutputOption, QuietOption, Renderer, notice
+from loadmgr.errors import ExitCode, ValidationFailed
+
+if TYPE_CHECKING:
+    from loadmgr.store import Store
+
 app = typer.Typer(help="What a run measured, and how runs compare.", no_args_is_help=True)
+
+RunRef = Annotated[str, typer.Argument(help="The run's id.", show_default=False)]
+MaxRegressionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--max-regression",
+        help="METRIC=PERCENT: how much worse than the first run (or the baseline) a metric "
+        "may be, e.g. p95=10% (repeatable; p50 p90 p95 p99 avg max error_rate rps).",
+        show_default=False,
+    ),
+]
+
+# On a terminal a long run is shown as this many rows (and chart columns) unless --points
+# says otherwise; the data formats give every interval unless asked.
+TABLE_POINTS = 60
+
+
+def _renderer(ctx: typer.Context, output: str | None, quiet: bool) -> Renderer:
+    return Renderer(output, quiet, app_context(ctx).settings.output)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    run_id: RunRef,
+    view: Annotated[
+        str,
+        typer.Option("--view", help="summary, timeseries, requests or errors."),
+    ] = "summary",
+    points: Annotated[
+        int | None,
+        typer.Option(
+            "--points",
+            help="timeseries: at most this many rows, intervals merged by the database "
+            f"(default: all; {TABLE_POINTS} in a table).",
+            show_default=False,
+        ),
+    ] = None,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Show what a run measured: its summary, its intervals, per request, or its errors.
+
+    Per interval, RPS and failures/s are deltas between polls, p50/p95 are Locust's
+    rolling ~10 s window; merged points keep the true RPS, the worst p95 and the most
+    users of their intervals.
+    """
+    from loadmgr.service import metrics
+
+    chosen = metrics.check_view(view)
+    metrics.check_points(points)
+    renderer = _renderer(ctx, output, quiet)
+    store = app_context(ctx).store
+    run = metrics.find_run(store, run_id)
+    if chosen == "summary":
+        from loadmgr.cli.metrics_views import summary_view
+
+        renderer.one(metrics.summary(store, run), summary_view, id_key="runId")
+    elif chosen == "timeseries":
+        _show_timeseries(store, renderer, run.id, points)
+    elif chosen == "requests":
+        from loadmgr.cli.metrics_views import REQUEST_COLUMNS
+
+        rows = metrics.request_rows(store, run)
+        renderer.many(rows, REQUEST_COLUMNS, id_key="name", empty="no requests recorded yet")
+    else:
+        from loadmgr.cli.metrics_views import ERROR_COLUMNS
+
+        rows = metrics.error_rows(run)
+        empty = (
+            "no failures recorded" if run.finalStats else "failures are listed once the run ends"
+        )
+        renderer.many(rows, ERROR_COLUMNS, id_key="error", empty=empty)
+
+
+def _show_timeseries(store: Store, renderer: Renderer, run_id: str, points: int | None) -> None:
+    from loadmgr.service import metrics
+
+    if not renderer.is_table:
+        from loadmgr.cli.streaming import write_rows
+
+        series = metrics.timeseries(store, run_id, points)
+        write_rows(
+            renderer.format,
+            series.rows,
+            series.fields,
+            quiet_key="seq" if renderer.quiet else None,
+        )
+        return
+    from rich.console import Group
+
+    from loadmgr.cli.metrics_views import MERGED_COLUMN, TIMESERIES_COLUMNS, timeseries_charts
+    from loadmgr.cli.output import stdout_console
+
+    series = metrics.timeseries(store, run_id, points or TABLE_POINTS)
+    rows = list(series.rows)
+    if not rows:
+        notice("no intervals recorded yet")
+        return
+    if series.step > 1:
+        notice(
+            f"{series.last_seq} intervals shown as {len(rows)} rows of up to {series.step} "
+            "(--points to change)"
+        )
+    console = stdout_console()
+    width = min(console.width, 120) if sys.stdout.isatty() else 100
+    console.print(Group(timeseries_charts(rows, width)))
+    columns = [*TIMESERIES_COLUMNS, MERGED_COLUMN] if series.step > 1 else TIMESERIES_COLUMNS
+    renderer.many(rows, columns, id_key="seq")
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    run_id: RunRef,
+    requests: Annotated[
+        bool, typer.Option("--requests", help="One row per interval and request.")
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Every interval of a run, flattened, as csv (default), json or jsonl, streamed."""
+    from loadmgr.cli.streaming import DATA_FORMATS, write_rows
+    from loadmgr.service import metrics
+
+    fmt = (output or "").strip().lower()
+    if not fmt:
+        configured = app_context(ctx).settings.output
+        fmt = configured if configured in DATA_FORMATS else "csv"
+    if fmt not in DATA_FORMATS:
+        raise ValidationFailed(
+            f"invalid --output {output!r} for export (one of {', '.join(DATA_FORMATS)})"
+        )
+    store = app_context(ctx).store
+    run = metrics.find_run(store, run_id)
+    if requests:
+        count = write_rows(
+            fmt, metrics.export_request_intervals(store, run.id), metrics.REQUEST_EXPORT_FIELDS
+        )
+    else:
+        count = write_rows(fmt, metrics.export_intervals(store, run.id), metrics.EXPORT_FIELDS)
+    if count == 0:
+        notice(f"run {run.id} has no intervals recorded yet")
+
+
+@app.command("compare")
+def compare(
+    ctx: typer.Context,
+    runs: Annotated[
+        list[str], typer.Argument(help="Two or more run ids; the first is the reference.")
+    ],
+    tolerance: Annotated[
+        str,
+        typer.Option("--tolerance", help="Changes worse than this are marked (any metric)."),
+    ] = "5%",
+    max_regression: MaxRegressionOpt = None,
+    fail_on_regression: Annotated[
+        bool, typer.Option("--fail-on-regression", help="Exit 1 when a regression is marked.")
+    ] = False,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Runs side by side, per metric and per request, with each change against the first.
+
+    Higher latency or error rate and lower RPS beyond the allowance are marked as
+    regressions. Runs of different tests may be compared; a notice says so.
+    """
+    from loadmgr.service.compare import compare_runs, parse_max_regressions
+
+    if len(runs) < 2:
+        raise ValidationFailed("give at least two runs to compare", hint="metrics compare A B")
+    allowed = parse_max_regressions(list(max_regression or []))
+    allowance = _percent(tolerance, "--tolerance")
+    renderer = _renderer(ctx, output, quiet)
+    store = app_context(ctx).store
+    comparison = compare_runs(store, runs, tolerance=allowance, max_regression=allowed)
+    if comparison.different_tests:
+        notice("note: these runs belong to different tests; their numbers may not be comparable")
+    for run_id in comparison.without_final:
+        notice(f"note: run {run_id} has no final stats (not finished); its values are empty")
+    if renderer.quiet:
+        # Ids of the runs compared, once each (rows repeat them per metric).
+        renderer.many([{"id": run.id} for run in comparison.runs], [])
+    elif renderer.is_table:
+        from loadmgr.cli.metrics_views import compare_view
+        from loadmgr.cli.output import stdout_console
+
+        stdout_console().print(compare_view(comparison))
+    else:
+        renderer.many(comparison.rows, [], id_key="runId")
+    regressions = [r for r in comparison.rows if r["regression"]]
+    if regressions:
+        names = sorted({f"{r['metric']} ({r['request']})" for r in regressions})
+        notice(f"{len(regressions)} regression(s): {', '.join(names[:8])}")
+        if fail_on_regression:
+            raise typer.Exit(ExitCode.THRESHOLD_FAILED)
+
+
+def _percent(text: str, option: str) -> float:
+    cleaned = text.strip().rstrip("%").strip()
+    try:
+        value = float(cleaned) / 100.0
+    except ValueError:
+        raise ValidationFailed(f"invalid {option} {text!r}: a percentage such as 5%") from None
+    if not 0 <= value < float("inf"):
+        raise ValidationFailed(f"invalid {option} {text!r}: must be 0% or more")
+    return value
+
+
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    run_id: RunRef,
+    html: Annotated[
+        str | None, typer.Option("--html", help="Write a self-contained HTML report here.")
+    ] = None,
+    junit: Annotated[
+        str | None,
+        typer.Option("--junit", help="Write the thresholds as JUnit XML here ('-': stdout)."),
+    ] = None,
+    max_regression: MaxRegressionOpt = None,
+) -> None:
+    """Reports of a run for people (HTML, with charts) and for CI (JUnit XML).
+
+    With --max-regression, the comparison with the test's baseline becomes JUnit test
+    cases too; the HTML always shows it when the test has a baseline.
+    """
+    from loadmgr.service import junit as junit_report
+    from loadmgr.service import reports
+    from loadmgr.service.compare import parse_max_regressions
+
+    if not html and not junit:
+        raise ValidationFailed("nothing to write: give --html FILE and/or --junit FILE")
+    allowed = parse_max_regressions(list(max_regression or []))
+    store = app_context(ctx).store
+    data = reports.gather(store, run_id, max_regression=allowed)
+    if html:
+        _write(html, reports.render_html(data).encode("utf-8"))
+    if junit:
+        _write(junit, junit_report.junit_xml(data, include_baseline=bool(allowed)))
+
+
+def _write(target: str, content: bytes) -> None:
+    if target == "-":
+        sys.stdout.buffer.write(content)
+        sys.stdout.flush()
+        return
+    path = Path(target).expanduser()
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        # Written aside and renamed, so a CI job never picks up half a report.
+        partial.write_bytes(content)
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ValidationFailed(f"cannot write {target}: {exc.strerror or exc}") from None
+    notice(f"wrote {path}")

@@ -10,6 +10,7 @@ from loadmgr.cli.output import Column, field, key_value_view, sanitize
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+    from rich.text import Text
 
     from loadmgr.service.compare import Comparison
 
@@ -216,7 +217,7 @@ def _change_cell(metric: str, row: dict[str, Any], direction: int) -> Text:
 
     text = Text(fmt_metric(metric, row["value"]))
     change, relative = row.get("change"), row.get("relativeChange")
-    if change is None:
+    if change is None or change == 0:
         return text
     shown = fmt_metric(metric, abs(change))
     sign = "+" if change > 0 else "-" if change < 0 else "±"

@@ -39,6 +39,10 @@ REGRESSION_METRICS = ("p50", "p90", "p95", "p99", "avg", "max", "error_rate", "r
 # Runs of the same load differ by a few percent by chance: `metrics compare` and the report
 # mark a change as a regression only beyond this, unless a metric's allowance is given.
 DEFAULT_TOLERANCE = 0.05
+# What `--compare-baseline` judges when no `--max-regression` is given: the two numbers a
+# nightly run is usually about. Error rate is left out: from a baseline of 0 errors, any
+# single error would be an infinite regression.
+DEFAULT_MAX_REGRESSION = {"p95": 0.10, "rps": 0.10}
 TOTAL = "Aggregated"
 
 _MAX_REGRESSION = re.compile(r"^\s*(?P<metric>[A-Za-z0-9_]+)\s*=\s*(?P<value>.*?)\s*$")
@@ -122,7 +126,10 @@ def _value(stats: dict[str, Any] | None, metric: str, request: str | None) -> fl
             count = item.get("numRequests") or 0
             return (item.get("numFailures") or 0) / count if count else 0.0
         found = item.get(request_key)
-    return None if found is None else float(found)
+    if found is None:
+        return None
+    # Counts stay integers so `-o csv/json` reads 10000, not 10000.0.
+    return int(found) if metric in ("requests", "failures") else float(found)
 
 
 # -- metrics compare -----------------------------------------------------------------------

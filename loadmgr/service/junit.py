@@ -57,9 +57,13 @@ def junit_xml(data: ReportData, *, include_baseline: bool = False) -> bytes:
             actual = (
                 "no value" if result.actual is None else metric_text(result.metric, result.actual)
             )
+            limit = f"{result.op} {metric_text(result.metric, result.limit)}"
+            if result.scope:
+                limit += f" for {result.scope}"
+            message = f"{result.expression}: actual {actual} (limit {limit})"
             failure = ET.SubElement(case, "failure", type="threshold")
-            failure.set("message", f"{result.expression}: actual {actual}")
-            failure.text = f"threshold {result.expression} failed: actual {actual}"
+            failure.set("message", message)
+            failure.text = f"threshold failed: {message}"
         cases.append(case)
     if include_baseline:
         for check in (c for c in data.checks if c.metric in data.judged):

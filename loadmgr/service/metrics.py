@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ValidationFailed
-from loadmgr.models import LoadTestRun, RunStatus
+from loadmgr.models import LoadTestRun
 from loadmgr.service.runs import get_run
 
 if TYPE_CHECKING:
@@ -102,14 +102,14 @@ _REQUEST_FIELDS = REQUEST_EXPORT_FIELDS[3:]
 # The summary's peak RPS and users come from the run document when the collector keeps
 # them (`lastMetrics.maxRPS`/`maxUsers`); for runs recorded before it did, the database
 # computes them, but only for runs short enough that this stays cheap.
-PEAK_SCAN_MAX_INTERVALS = 2_000
+PEAK_SCAN_MAX_INTERVALS = 1_000
 
 
 def iso(value: Any) -> Any:
     """A stored date as ISO-8601 UTC with `Z` (BSON dates may come back naive)."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+        if value.tzinfo is None:  # pymongo's default: naive, and UTC
+            return value.isoformat() + "Z"
         return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
     return value
 
@@ -147,7 +147,10 @@ def _peaks(store: Store, run: LoadTestRun) -> tuple[float | None, float | None]:
     users = last.get("maxUsers")
     if rps is not None and users is not None:
         return float(rps), float(users)
-    if store.metrics.last_seq(run.id) > PEAK_SCAN_MAX_INTERVALS:
+    # The run's own length says how many intervals it has, without asking the database
+    # (which, on a server without the index, would scan them just to count).
+    interval = float((run.collector or {}).get("interval") or 5.0)
+    if run.durationSeconds / max(interval, 1.0) > PEAK_SCAN_MAX_INTERVALS:
         return rps, users
     found = store.metrics.peaks(run.id, ["totalRPS", "currentUsers"])
     return (
@@ -357,7 +360,3 @@ def export_request_intervals(store: Store, run_id: str) -> Iterator[dict[str, An
 def find_run(store: Store, run_id: str) -> LoadTestRun:
     """The run, or NotFound (exit 4); ids are matched as plain strings."""
     return get_run(store, run_id)
-
-
-def is_finished(run: LoadTestRun) -> bool:
-    return run.status == RunStatus.FINISHED and run.finalStats is not None

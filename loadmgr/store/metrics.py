@@ -26,6 +26,8 @@ class MetricsRepository(Repository):
         """Store intervals idempotently: writing one twice leaves one document."""
         if not snapshots:
             return
+        for snapshot in snapshots:
+            self.check_in_scope({"tenantId": snapshot.tenantId, "envId": snapshot.envId})
         operations = [
             UpdateOne(
                 {"loadTestRunId": s.loadTestRunId, "seq": s.seq},
@@ -46,7 +48,8 @@ class MetricsRepository(Repository):
 
     @mapped_errors
     def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return list(self.collection.aggregate(pipeline))
+        """Run `pipeline` on the intervals in scope only (a `$match` goes first)."""
+        return list(self.collection.aggregate([{"$match": self.scoped()}, *pipeline]))
 
     @mapped_errors
     def count_for_run(self, run_id: str) -> int:

@@ -1,0 +1,191 @@
+"""Synthetic tests, runs and intervals, stored straight into a database (no Locust needed).
+
+The shapes are the collector's: `MetricSnapshot` documents with seq 1, 2, 3… and a run
+whose `finalStats` has the shape `loadmgr.locust.stats.final_stats` builds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from loadmgr.models import LoadTest, LoadTestRun, MetricSnapshot, RequestStats, RunStatus
+
+START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+REQUESTS = (("GET", "/api/items"), ("POST", "/api/orders"))
+
+
+def make_test(name: str = "checkout", **fields: Any) -> LoadTest:
+    return LoadTest.model_validate(
+        {"name": name, "targetUrl": "http://127.0.0.1:8089", "createdBy": "tester", **fields}
+    )
+
+
+def final_stats(
+    *,
+    requests: int = 10_000,
+    failures: int = 100,
+    rps: float = 100.0,
+    avg: float = 50.0,
+    p50: float = 40.0,
+    p90: float | None = 90.0,
+    p95: float = 120.0,
+    p99: float = 250.0,
+    max_ms: float = 900.0,
+    per_request: list[dict[str, Any]] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A run's `finalStats`; the requests split the totals evenly unless given."""
+    if per_request is None:
+        share = len(REQUESTS)
+        per_request = [
+            {
+                "method": method,
+                "name": name,
+                "numRequests": requests // share,
+                "numFailures": failures // share,
+                "errorRate": (failures // share) / (requests // share) if requests else 0.0,
+                "avgResponseTimeMs": avg,
+                "minResponseTimeMs": 2.0,
+                "maxResponseTimeMs": max_ms,
+                "p50ResponseMs": p50,
+                "p90ResponseMs": p90,
+                "p95ResponseMs": p95,
+                "p99ResponseMs": p99,
+                "requestsPerSec": rps / share,
+                "failuresPerSec": 0.1,
+                "avgContentLength": 512.0,
+            }
+            for method, name in REQUESTS
+        ]
+    return {
+        "state": "stopped",
+        "userCount": 0,
+        "workerCount": None,
+        "totals": {
+            "requests": requests,
+            "failures": failures,
+            "errorRate": failures / requests if requests else 0.0,
+            "rps": rps,
+            "failuresPerSec": failures / 100.0,
+            "avgResponseMs": avg,
+            "minResponseMs": 2.0,
+            "maxResponseMs": max_ms,
+            "p50ResponseMs": p50,
+            "p90ResponseMs": p90,
+            "p95ResponseMs": p95,
+            "p99ResponseMs": p99,
+            "avgContentLength": 512.0,
+        },
+        "requestStats": per_request,
+        "errors": errors
+        if errors is not None
+        else [
+            {"method": "POST", "name": "/api/orders", "error": "HTTPError(500)", "occurrences": 70},
+            {"method": "GET", "name": "/api/items", "error": "ConnectionError", "occurrences": 30},
+        ],
+    }
+
+
+def make_run(test: LoadTest, *, final: dict[str, Any] | None = None, **fields: Any) -> LoadTestRun:
+    """A finished run of `test` (override `status`, `finalStats`… through `fields`)."""
+    document: dict[str, Any] = {
+        "loadTestId": test.id,
+        "name": f"{test.name} nightly",
+        "tenantId": test.tenantId,
+        "envId": test.envId,
+        "targetUsers": 20,
+        "spawnRate": 5.0,
+        "durationSeconds": 600,
+        "status": RunStatus.FINISHED,
+        "startedAt": START,
+        "finishedAt": START + timedelta(seconds=600),
+        "stopReason": "duration",
+        "targetUrl": test.targetUrl,
+        "finalStats": final if final is not None else final_stats(),
+        "createdBy": "tester",
+        **fields,
+    }
+    return LoadTestRun.model_validate(document)
+
+
+def snapshots(
+    run: LoadTestRun,
+    count: int,
+    *,
+    interval: float = 5.0,
+    requests_per_interval: int = 500,
+    failures_every: int = 10,
+    with_requests: bool = True,
+) -> list[MetricSnapshot]:
+    """`count` intervals of `run`: users ramp to the target, p95 is 100 + seq % 50."""
+    made = []
+    total_requests = total_failures = 0
+    for seq in range(1, count + 1):
+        failures = 1 if seq % failures_every == 0 else 0
+        total_requests += requests_per_interval
+        total_failures += failures
+        stats = []
+        if with_requests:
+            half = requests_per_interval // 2
+            stats = [
+                RequestStats(
+                    method=method,
+                    name=name,
+                    numRequests=half * seq,
+                    numFailures=total_failures if index else 0,
+                    avgResponseTimeMs=40.0 + index,
+                    minResponseTimeMs=2.0,
+                    maxResponseTimeMs=300.0,
+                    p50ResponseMs=40.0,
+                    p95ResponseMs=100.0 + index,
+                    p99ResponseMs=200.0,
+                    requestsPerSec=half / interval,
+                    intervalRequests=half,
+                    intervalFailures=failures if index else 0,
+                )
+                for index, (method, name) in enumerate(REQUESTS)
+            ]
+        made.append(
+            MetricSnapshot(
+                loadTestRunId=run.id,
+                timestamp=START + timedelta(seconds=interval * seq),
+                tenantId=run.tenantId,
+                envId=run.envId,
+                seq=seq,
+                intervalSec=interval,
+                totalRPS=requests_per_interval / interval,
+                failuresPerSec=failures / interval,
+                intervalRequests=requests_per_interval,
+                intervalFailures=failures,
+                errorRate=failures / requests_per_interval,
+                avgResponseMs=45.0,
+                totalRequests=total_requests,
+                totalFailures=total_failures,
+                p50ResponseMs=None if seq == 3 else 40.0 + seq % 7,
+                p95ResponseMs=100.0 + seq % 50,
+                p99ResponseMs=200.0,
+                minResponseMs=2.0,
+                maxResponseMs=300.0,
+                currentUsers=min(run.targetUsers, seq),
+                state="running",
+                requestStats=stats,
+                metadata={"final": True} if seq == count else {},
+            )
+        )
+    return made
+
+
+def store_all(
+    db: Any,
+    test: LoadTest | None = None,
+    runs: list[LoadTestRun] | None = None,
+    intervals: list[MetricSnapshot] | None = None,
+) -> None:
+    """Insert documents as the collector would have (pymongo or mongomock database)."""
+    if test is not None:
+        db["load_tests"].insert_one(test.to_document())
+    for run in runs or ():
+        db["load_test_runs"].insert_one(run.model_dump(mode="python"))
+    if intervals:
+        db["metrics_timeseries"].insert_many([s.model_dump(mode="python") for s in intervals])

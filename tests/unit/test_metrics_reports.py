@@ -1,0 +1,163 @@
+"""The HTML report, the JUnit XML, the SVG and the terminal charts, on mongomock."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+import mongomock
+import pytest
+
+from loadmgr.cli.charts import bar_rows, chart_floor, resample, sparkline
+from loadmgr.models import Scope, ThresholdResult
+from loadmgr.service import compare, junit, reports
+from loadmgr.service.svg import elapsed_label, line_chart, nice_ceiling
+from loadmgr.store import Store
+from tests.metrics_data import final_stats, make_run, make_test, snapshots, store_all
+
+HOSTILE = '<script>alert("x")</script>&\x1b[31m'
+
+
+@pytest.fixture
+def store() -> Store:
+    made = Store(mongomock.MongoClient()["db"], Scope(), "mongodb://x")
+    made.ensure_indexes()
+    return made
+
+
+def _results(*passed: bool) -> list[ThresholdResult]:
+    return [
+        ThresholdResult(
+            expression=f"p95<{100 + i}ms", metric="p95", op="<", limit=100.0 + i,
+            actual=120.0, passed=ok,
+        )
+        for i, ok in enumerate(passed)
+    ]
+
+
+def test_html_is_self_contained_with_charts_numbers_and_escaped_data(store: Store) -> None:
+    test = make_test(HOSTILE.replace("\x1b", ""))
+    errors = [{"method": "GET", "name": HOSTILE, "error": HOSTILE, "occurrences": 12_345}]
+    run = make_run(
+        test,
+        name=HOSTILE,
+        final=final_stats(requests=98_765, errors=errors),
+        thresholdResults=_results(True, False),
+        verdict="failed",
+    )
+    store_all(store.db, test, [run], snapshots(run, 500))
+    html = reports.render_html(reports.gather(store, run.id))
+    assert html.count("<svg") == 3
+    for chart in ("chart rps", "chart p95", "chart users"):
+        assert f'class="{chart}"' in html
+    assert "<path d=" in html
+    for svg in re.findall(r"<svg.*?</svg>", html, re.S):
+        ET.fromstring(svg)  # each chart is well-formed on its own
+    assert "98,765" in html and "12,345" in html and "120 ms" in html
+    assert "p95&lt;101ms" in html and "FAIL" in html
+    assert "<script" not in html and "&lt;script&gt;" in html
+    assert not re.search(r"""(src|href)\s*=|url\(|@import|https?://(?!127\.0\.0\.1:8089)""", html)
+    assert "Content-Security-Policy" in html
+
+
+def test_html_of_a_run_without_intervals_or_final_stats(store: Store) -> None:
+    test = make_test()
+    run = make_run(test, status="Pending", finalStats=None, startedAt=None, finishedAt=None)
+    store_all(store.db, test, [run])
+    html = reports.render_html(reports.gather(store, run.id))
+    assert html.count("<svg") == 3 and html.count("no data") == 3
+    assert "No requests recorded." in html
+
+
+def test_html_and_junit_show_the_baseline(store: Store) -> None:
+    test = make_test()
+    base = make_run(test, final=final_stats(p95=100.0))
+    run = make_run(test, final=final_stats(p95=150.0))
+    store_all(store.db, test, [base, run])
+    compare.set_baseline(store, test.id, base.id, "tester")
+    data = reports.gather(store, run.id, max_regression={"p95": 0.1})
+    html = reports.render_html(data)
+    assert base.id in html and "+50.0%" in html and "worse" in html
+    suite = ET.fromstring(junit.junit_xml(data, include_baseline=True)).find("testsuite")
+    assert suite is not None
+    names = [case.get("name") for case in suite.iter("testcase")]
+    assert names == [f"run {run.name}", "p95 regression"]
+    assert suite.get("failures") == "1"
+    # Without --max-regression, CI is judged on thresholds only.
+    plain = ET.fromstring(junit.junit_xml(data)).find("testsuite")
+    assert plain is not None and plain.get("failures") == "0"
+
+
+def test_junit_one_case_per_threshold(store: Store) -> None:
+    test = make_test()
+    run = make_run(test, thresholdResults=_results(True, False, False), verdict="failed")
+    store_all(store.db, test, [run])
+    root = ET.fromstring(junit.junit_xml(reports.gather(store, run.id)))
+    suite = root.find("testsuite")
+    assert suite is not None
+    cases = list(suite.iter("testcase"))
+    assert [c.get("name") for c in cases] == ["p95<100ms", "p95<101ms", "p95<102ms"]
+    assert (suite.get("tests"), suite.get("failures")) == ("3", "2")
+    assert (root.get("tests"), root.get("failures")) == ("3", "2")
+    failure = cases[1].find("failure")
+    assert failure is not None
+    assert "actual 120 ms (limit < 101 ms)" in (failure.get("message") or "")
+    assert cases[0].find("failure") is None
+
+
+@pytest.mark.parametrize(
+    ("status", "expect"),
+    [("Finished", None), ("Failed", "failure"), ("Running", "skipped")],
+)
+def test_junit_without_thresholds_is_the_run_status(
+    store: Store, status: str, expect: str | None
+) -> None:
+    test = make_test()
+    run = make_run(test, status=status, error="Locust lost" if status == "Failed" else None)
+    store_all(store.db, test, [run])
+    suite = ET.fromstring(junit.junit_xml(reports.gather(store, run.id))).find("testsuite")
+    assert suite is not None
+    cases = list(suite.iter("testcase"))
+    assert len(cases) == 1 and cases[0].get("name") == f"run {run.name}"
+    children = [child.tag for child in cases[0]]
+    assert children == ([] if expect is None else [expect])
+
+
+def test_junit_is_well_formed_whatever_the_names(store: Store) -> None:
+    test = make_test("t\x00\x01")
+    result = ThresholdResult(
+        expression=f"{HOSTILE}\x02:p95<1", metric="p95", op="<", limit=1, actual=None,
+        passed=False,
+    )
+    run = make_run(test, name=HOSTILE, thresholdResults=[result])
+    store_all(store.db, test, [run])
+    text = junit.junit_xml(reports.gather(store, run.id))
+    case = ET.fromstring(text).find("testsuite/testcase")
+    assert case is not None and "\\x02" in (case.get("name") or "")
+    failure = case.find("failure")
+    assert failure is not None and "no value" in (failure.get("message") or "")
+
+
+def test_svg_chart() -> None:
+    svg = line_chart("RPS <x>", [(0, 1.0), (5, None), (10, 3.0), (15, 4.0)])
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert "RPS &lt;x&gt;" in svg and "<x>" not in svg
+    assert svg.count("<path") == 1 and svg.count("<circle") == 1  # the gap splits the line
+    assert "xmlns" not in svg and "http" not in svg
+    assert "no data" in line_chart("empty", [])
+    assert (nice_ceiling(0), nice_ceiling(7), nice_ceiling(120), nice_ceiling(0.3)) == (
+        1.0, 10.0, 200.0, 0.5,
+    )
+    assert (elapsed_label(65), elapsed_label(3725)) == ("1:05", "1:02:05")
+
+
+def test_terminal_charts() -> None:
+    assert sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"
+    assert sparkline([None, 1.0]) == "·▁"
+    assert sparkline([]) == ""
+    assert len(resample(list(range(1000)), 50)) == 50
+    assert resample([1.0, None], 4) == [1.0, 1.0, None, None]
+    assert resample([None, None, 2.0, 4.0], 2) == [None, 3.0]
+    rows = bar_rows([0.0, 5.0, 10.0, None], height=2, top=10.0)
+    assert rows == ["  █ ", " ██·"]
+    assert chart_floor(0, 10) == 0 and chart_floor(120, 150) == 105
