@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.cli.context import AppContext, app_context
-from loadmgr.cli.output import Column, OutputOption, QuietOption, Renderer, ago, field, notice
+from loadmgr.cli.output import (
+    Column,
+    OutputOption,
+    QuietOption,
+    Renderer,
+    ago,
+    field,
+    notice,
+    sanitize,
+)
 from loadmgr.errors import ExitCode, ValidationFailed
 
 if TYPE_CHECKING:
@@ -123,7 +132,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
             actual = result.get("actual")
             shown = "-" if actual is None else f"{actual:,.4g}"
             table.add_row(
-                Text(result.get("expression", "")),
+                Text(sanitize(str(result.get("expression", "")), in_cell=True)),
                 shown,
                 Text("pass", style="green") if result.get("passed") else Text("FAIL", style="red"),
             )
@@ -201,6 +210,22 @@ def start(
         bool,
         typer.Option("--abort-on-fail", help="Stop as soon as a threshold can no longer pass."),
     ] = False,
+    compare_baseline: Annotated[
+        bool,
+        typer.Option(
+            "--compare-baseline",
+            help="Compare with the test's baseline run; exit 1 on a regression beyond "
+            "--max-regression (default: p95=10%, rps=10%).",
+        ),
+    ] = False,
+    max_regression: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--max-regression",
+            help="METRIC=PERCENT a metric may be worse than the baseline, e.g. p95=10% "
+            "(repeatable; implies --compare-baseline).",
+        ),
+    ] = None,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -210,9 +235,11 @@ def start(
     6 when the cluster failed, 130 when interrupted (the run is stopped and recorded).
     """
     from loadmgr.models import parse_duration, parse_meta
+    from loadmgr.service.compare import parse_max_regressions
     from loadmgr.service.runs import RunOptions
 
     context = app_context(ctx)
+    allowed = parse_max_regressions(max_regression or [])
     renderer = Renderer(output, quiet, context.settings.output)
     try:
         parsed_duration = parse_duration(duration) if duration is not None else None
@@ -246,11 +273,24 @@ def start(
         workers=workers,
         abort_on_fail=abort_on_fail,
     )
-    _start(context, renderer, test, options, detach=detach, quiet=quiet)
+    baseline = allowed if (compare_baseline or allowed) else None
+    if baseline is not None and detach:
+        raise ValidationFailed(
+            "--compare-baseline needs the run in the foreground",
+            hint="drop --detach, or compare later with 'loadmgr metrics compare'",
+        )
+    _start(context, renderer, test, options, detach=detach, quiet=quiet, baseline=baseline)
 
 
 def _start(
-    context: AppContext, renderer: Renderer, test: str, options: Any, *, detach: bool, quiet: bool
+    context: AppContext,
+    renderer: Renderer,
+    test: str,
+    options: Any,
+    *,
+    detach: bool,
+    quiet: bool,
+    baseline: dict[str, float] | None = None,
 ) -> None:
     from loadmgr.service.collector import Collector, CollectorSettings
     from loadmgr.service.runs import lease_id, plan_run, record_pending, take_lease
@@ -258,6 +298,16 @@ def _start(
     store = context.store
     settings = context.settings
     plan = plan_run(store, test, options, settings.user)
+    if baseline is not None:
+        from loadmgr.service.compare import DEFAULT_MAX_REGRESSION, baseline_run
+
+        baseline_run(store, plan.test.id)  # no baseline → exit 2/4 before any load
+        baseline = baseline or dict(DEFAULT_MAX_REGRESSION)
+        plan.run.metadata.setdefault("compareBaseline", "true")
+    if plan.cluster is not None:
+        from loadmgr.cli.clusters_cmd import warn_if_unverified
+
+        warn_if_unverified(plan.cluster.baseUrl, plan.cluster.verifyTls)
     collector_settings = CollectorSettings(
         interval=options.interval,
         lost_timeout=options.lost_timeout,
@@ -299,7 +349,30 @@ def _start(
             if not collector.run.status.is_active:
                 renderer.one(collector.run, run_view)  # recorded Failed, with the reason
             raise
-    _finish(context, renderer, final, collector.interrupted)
+    regressed = False
+    if baseline is not None and final.status.value == "Finished":
+        final, regressed = _check_baseline(context, final, baseline)
+    renderer.one(final, run_view)
+    code = run_exit_code(final, collector.interrupted)
+    raise typer.Exit(ExitCode.THRESHOLD_FAILED if regressed and code == 0 else code)
+
+
+def _check_baseline(
+    context: AppContext, run: LoadTestRun, allowed: dict[str, float]
+) -> tuple[LoadTestRun, bool]:
+    """Compare a finished run with its test's baseline; store and tell the result."""
+    from loadmgr.service.compare import baseline_checks
+
+    checks = baseline_checks(context.store, run, allowed)
+    bad = [check for check in checks if check.regressed]
+    for check in bad:
+        notice(f"regression: {check.describe()}")
+    if not bad:
+        notice("no regression against the baseline")
+    updated = context.store.runs.update(
+        run.id, {"baselineChecks": [check.to_document() for check in checks]}
+    )
+    return updated or run, bool(bad)
 
 
 def _detach(context: AppContext, renderer: Renderer, run_id: str) -> None:

@@ -98,6 +98,15 @@ def _seconds(option: str, text: str) -> int:
         raise ValidationFailed(f"invalid {option}: {exc}") from None
 
 
+def _parse_meta(pairs: list[str]) -> dict[str, str]:
+    from loadmgr.models import parse_meta
+
+    try:
+        return parse_meta(pairs)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from None
+
+
 def _given_fields(
     *,
     name: str | None,
@@ -114,7 +123,7 @@ def _given_fields(
     thresholds: list[str] | None,
 ) -> dict[str, Any]:
     """The stored fields for the options that were given, parsed and checked."""
-    from loadmgr.models import parse_meta, parse_threshold
+    from loadmgr.models import parse_threshold
 
     fields: dict[str, Any] = {}
     if name is not None:
@@ -138,10 +147,7 @@ def _given_fields(
     if scenario is not None:
         fields["scenarioId"] = scenario
     if meta:
-        try:
-            fields["metadata"] = parse_meta(meta)
-        except ValueError as exc:
-            raise ValidationFailed(str(exc)) from None
+        fields["metadata"] = _parse_meta(meta)
     if thresholds:
         for expression in thresholds:
             try:
@@ -341,29 +347,13 @@ def update(
         changes["thresholds"] = []
     if clear_tags:
         changes["tags"] = []
+    metadata = _parse_meta(meta) if meta else None
     store = context.store
-    if meta or locustfile is not None:
-        current = get_test(store, test)
-        if meta:
-            extra = _given_fields(
-                name=None,
-                target_url=None,
-                cluster=None,
-                description=None,
-                tags=None,
-                users=None,
-                spawn_rate=None,
-                duration=None,
-                max_duration=None,
-                scenario=None,
-                meta=meta,
-                thresholds=None,
-            )
-            changes["metadata"] = {**current.metadata, **extra["metadata"]}
-        if locustfile is not None:
-            cluster_id = changes.get("locustClusterId", current.locustClusterId)
-            changes.update(locustfile_fields(read_locustfile(locustfile, cluster_id)))
-    renderer.one(update_test(store, context.settings.user, test, changes), test_view)
+    if locustfile is not None:
+        cluster_id = changes.get("locustClusterId") or get_test(store, test).locustClusterId
+        changes.update(locustfile_fields(read_locustfile(locustfile, cluster_id)))
+    updated = update_test(store, context.settings.user, test, changes, metadata=metadata)
+    renderer.one(updated, test_view)
 
 
 @app.command("delete")
@@ -395,3 +385,29 @@ def delete(
     else:
         extra = f" with {result.runs_deleted} run(s)" if result.runs_deleted else ""
         notice(f"deleted test {result.test.name!r} ({result.test.id}){extra}")
+
+
+@app.command("baseline")
+def baseline(
+    ctx: typer.Context,
+    test: TestRef,
+    run: Annotated[
+        str | None,
+        typer.Argument(help="The finished run to compare later runs with.", show_default=False),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the baseline.")] = False,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Mark a finished run as the test's baseline (`runs start --compare-baseline`)."""
+    from loadmgr.service.compare import clear_baseline, set_baseline
+
+    context = app_context(ctx)
+    renderer = Renderer(output, quiet, context.settings.output)
+    if clear == (run is not None):
+        raise ValidationFailed("give a RUN to set the baseline, or --clear to remove it")
+    store, user = context.store, context.settings.user
+    updated = (
+        clear_baseline(store, test, user) if run is None else set_baseline(store, test, run, user)
+    )
+    renderer.one(updated, test_view)

@@ -76,6 +76,8 @@ def parse_threshold(text: str) -> Threshold:
     if number is None:
         raise ValueError(f"invalid threshold {text!r}: bad value {raw_value!r}")
     value = float(number.group("num"))
+    if not math.isfinite(value):
+        raise ValueError(f"invalid threshold {text!r}: value {raw_value!r} is out of range")
     unit = number.group("unit")
     if metric in LATENCY_METRICS:
         factors = {"": 1.0, "ms": 1.0, "s": 1000.0}

@@ -334,7 +334,13 @@ class Collector:
         self._flush()
         changes: dict[str, Any] = {"heartbeatAt": now}
         if snapshot is not None:
-            changes["lastMetrics"] = last_metrics(snapshot)
+            # Running peaks, so a summary never has to scan every interval.
+            previous = self.run.lastMetrics
+            changes["lastMetrics"] = {
+                **last_metrics(snapshot),
+                "maxRPS": max(float(previous.get("maxRPS") or 0.0), snapshot.totalRPS),
+                "maxUsers": max(int(previous.get("maxUsers") or 0), snapshot.currentUsers),
+            }
         updated = self.store.runs.update(self.run.id, changes)
         self.store.leases.renew(
             lease_id(self.run.locustClusterId), self.run.id, now, lease_ttl(self.settings.interval)

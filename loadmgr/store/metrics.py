@@ -44,7 +44,8 @@ class MetricsRepository(Repository):
     ) -> list[dict[str, Any]]:
         query = self.scoped({"loadTestRunId": run_id})
         cursor = self.collection.find(query, {**NO_OBJECT_ID, **(projection or {})})
-        return list(cursor.sort([("timestamp", 1), ("seq", 1)]))
+        # (run, seq) is unique and indexed: sorting on it needs no in-memory sort.
+        return list(cursor.sort([("seq", 1)]))
 
     @mapped_errors
     def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:

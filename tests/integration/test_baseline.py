@@ -1,0 +1,46 @@
+"""Baselines end to end: a nightly run compared with the test's baseline run."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.test_runs import create_test
+from tests.locust_servers import DEMO_LOCUSTFILE
+
+pytestmark = pytest.mark.integration
+
+
+def test_regression_against_the_baseline_exits_1(cli, mongo_db, target_server, locust_standalone):
+    locust = locust_standalone(DEMO_LOCUSTFILE)
+    assert cli("clusters", "add", "solo", "--url", locust.base_url, "-q").exit_code == 0
+    create_test(cli, target_server.url, "nightly", "--cluster", "solo", "--duration", "4s")
+    assert cli("runs", "start", "nightly", "--compare-baseline").exit_code == 2  # none yet
+    first = cli("runs", "start", "nightly", "--interval", "2", "--users", "8", "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    baseline_id = first.json()["id"]
+    marked = cli("tests", "baseline", "nightly", baseline_id, "-o", "json")
+    assert marked.exit_code == 0, marked.stderr
+    assert marked.json()["baselineRunId"] == baseline_id
+    # A quarter of the users: the throughput falls far more than the 10% allowed.
+    second = cli(
+        "runs",
+        "start",
+        "nightly",
+        "--interval",
+        "2",
+        "--users",
+        "2",
+        "--max-regression",
+        "rps=10%",
+        "-o",
+        "json",
+    )
+    assert second.exit_code == 1, second.stderr
+    assert "regression: rps" in second.stderr
+    run = second.json()
+    assert run["status"] == "Finished"
+    checks = run["baselineChecks"]
+    assert [c["metric"] for c in checks] == ["rps"] and checks[0]["regressed"] is True
+    assert cli("runs", "start", "nightly", "--compare-baseline", "--detach").exit_code == 2
+    assert cli("runs", "start", "nightly", "--max-regression", "p95=lots").exit_code == 2
+    assert mongo_db.load_test_runs.count_documents({}) == 2
