@@ -70,7 +70,7 @@ def summary_view(data: dict[str, Any]) -> RenderableType:
     so_far = " so far" if data.get("source") == "lastInterval" else ""
     fields = {
         "run": f"{data.get('name')} ({data.get('runId')})",
-        "test": data.get("loadTestId"),
+        "test": f"{data.get('testName') or '?'} ({data.get('loadTestId')})",
         "status": data.get("status"),
         "verdict": data.get("verdict") or "-",
         "stop reason": data.get("stopReason") or "-",

@@ -170,6 +170,7 @@ def summary(store: Store, run: LoadTestRun) -> dict[str, Any]:
         "runId": run.id,
         "name": run.name,
         "loadTestId": run.loadTestId,
+        "testName": run.testName,
         "status": run.status.value,
         "verdict": run.verdict.value if run.verdict else None,
         "stopReason": run.stopReason.value if run.stopReason else None,
