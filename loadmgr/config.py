@@ -101,6 +101,8 @@ def load_profile(path: Path, name: str | None, *, explicit: bool) -> dict[str, A
     if not isinstance(profiles, dict):
         raise ConfigError(f"config file {path}: [profiles] must be a table")
     chosen = name or data.get("default_profile")
+    if chosen is not None and not isinstance(chosen, str):
+        raise ConfigError(f"config file {path}: default_profile must be a string")
     if chosen is None:
         chosen = "default" if "default" in profiles else None
     if chosen is None:

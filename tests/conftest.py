@@ -19,7 +19,7 @@ import typer.testing
 from typer.testing import CliRunner
 
 from loadmgr.cli.main import app
-from loadmgr.store.embedded import free_port, port_open
+from loadmgr.store.embedded import free_port, port_open, signal_main_thread
 from tests.locust_servers import (  # noqa: F401 - fixtures shared by every test module
     locust_master_with_workers,
     locust_standalone,
@@ -31,8 +31,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No LOADMGR_* from the developer's shell; a private LOADMGR_HOME per test."""
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """No LOADMGR_* from the developer's shell; a private LOADMGR_HOME per test.
+
+    A test that reached the database without `mongo_uri` started an embedded server in
+    this home: it is stopped here, so no test leaves a server behind.
+    """
     for name in list(os.environ):
         if name.startswith("LOADMGR_"):
             monkeypatch.delenv(name)
@@ -41,7 +45,11 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("LOADMGR_USER", "tester")
     monkeypatch.setenv("LOADMGR_SERVER_SELECTION_TIMEOUT_MS", "5000")
     monkeypatch.delenv("NO_COLOR", raising=False)
-    return home
+    yield home
+    if (home / "db" / "server.json").exists():
+        from loadmgr.store.embedded import EmbeddedServer
+
+        EmbeddedServer(home).stop()
 
 
 @dataclass
@@ -75,8 +83,9 @@ def start_secantus(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[bytes]
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM aimed at the main thread (SecantusDB ignores one its other threads get)."""
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        signal_main_thread(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -73,13 +73,24 @@ def debug_enabled(args: Sequence[str]) -> bool:
     return "--debug" in args or os.environ.get("LOADMGR_DEBUG", "") not in ("", "0", "false")
 
 
+# An error line quotes what the user typed; a 100 kB argument is not worth echoing whole.
+ERROR_LINE_MAX = 1_000
+
+
 def print_error(message: str, hint: str | None = None) -> None:
-    """`error: …` (and `hint: …`) on stderr, control characters made visible."""
+    """`error: …` (and `hint: …`) on stderr, control characters made visible, bounded."""
     from loadmgr.cli.output import sanitize
 
-    typer.echo(f"error: {sanitize(message)}", err=True)
+    typer.echo(f"error: {_bounded(sanitize(message))}", err=True)
     if hint:
-        typer.echo(f"hint: {sanitize(hint)}", err=True)
+        typer.echo(f"hint: {_bounded(sanitize(hint))}", err=True)
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= ERROR_LINE_MAX:
+        return text
+    half = ERROR_LINE_MAX // 2
+    return f"{text[:half]}…{text[-half:]}"
 
 
 class RootGroup(typer.core.TyperGroup):

@@ -132,6 +132,8 @@ def add(
             "passwordEnv": login_password_env,
             "loginPath": login_path,
         }
+    if insecure and ca_bundle:
+        raise ValidationFailed("give --ca-bundle or --insecure, not both")
     if insecure:
         notice("warning: https certificates of this cluster will not be verified")
     fields = {
@@ -195,4 +197,12 @@ def check(
 
     context = app_context(ctx)
     renderer = Renderer(output, quiet, context.settings.output)
-    renderer.one(check_cluster(context.store, cluster_id))
+    report = check_cluster(context.store, cluster_id)
+    warn_if_unverified(report["baseUrl"], report["verifyTls"])
+    renderer.one(report)
+
+
+def warn_if_unverified(url: str, verify_tls: bool) -> None:
+    """Every use of a cluster registered with --insecure says so on stderr."""
+    if not verify_tls and url.lower().startswith("https:"):
+        notice(f"warning: the https certificate of {url} is not verified (--insecure)")

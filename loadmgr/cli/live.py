@@ -58,7 +58,9 @@ class PlainObserver:
         )
 
     def interval(self, run: LoadTestRun, snapshot: MetricSnapshot) -> None:
-        typer.echo(interval_line(run, snapshot, time.monotonic() - self._start), err=True)
+        # `state` comes from Locust: sanitized like any data before it reaches a terminal.
+        line = interval_line(run, snapshot, time.monotonic() - self._start)
+        typer.echo(sanitize(line), err=True)
 
     def finished(self, run: LoadTestRun) -> None:
         verdict = f", verdict {run.verdict.value}" if run.verdict else ""

@@ -38,9 +38,9 @@ OutputOption = Annotated[
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids, one a line.")]
 
-# Control characters (C0, DEL, C1) and bidirectional overrides: data must never steer the
-# terminal, so they are shown escaped.
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# Control characters (C0 but newline, DEL, C1) and bidirectional overrides: data must never
+# steer the terminal, so they are shown escaped. In a table cell newlines are escaped too.
+_UNSAFE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _UNSAFE_IN_CELL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -188,7 +188,8 @@ class Renderer:
     ) -> None:
         """A list: JSON array, one JSON document a line, CSV rows, or a table."""
         if self.quiet:
-            self._write_lines(str(jsonable(d).get(id_key, "")) for d in documents)
+            ids = (jsonable(d).get(id_key) for d in documents)
+            self._write_lines(str(i) for i in ids if i is not None)
             return
         if self.format in ("json", "jsonl", "csv"):
             self._write_data([jsonable(d) for d in documents], many=True)
@@ -217,7 +218,8 @@ class Renderer:
         """One document: as stored (JSON), a one-row CSV, or a view for people."""
         data = jsonable(document)
         if self.quiet:
-            self._write_lines([str(data.get(id_key, ""))])
+            # Nothing at all (not "None") when there is no id, e.g. `db status -q` when stopped.
+            self._write_lines([] if data.get(id_key) is None else [str(data[id_key])])
         elif self.format in ("json", "jsonl", "csv"):
             self._write_data([data], many=False)
         elif view is not None:

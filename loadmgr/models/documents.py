@@ -87,7 +87,9 @@ class Named(Audited):
             if not key or key.startswith("$") or "." in key:
                 raise ValueError(f"metadata key {key!r} must be non-empty, without '$' or '.'")
             if len(item) > META_VALUE_MAX:
-                raise ValueError(f"metadata value for {key!r} longer than {META_VALUE_MAX}")
+                raise ValueError(
+                    f"metadata value for {key!r} longer than {META_VALUE_MAX} characters"
+                )
         return value
 
 
@@ -343,3 +345,10 @@ class LocustCluster(Audited):
     @classmethod
     def _check_url(cls, value: str) -> str:
         return _check_http_url(value).rstrip("/")
+
+    @field_validator("description")
+    @classmethod
+    def _check_description(cls, value: str) -> str:
+        if len(value) > DESCRIPTION_MAX:
+            raise ValueError(f"longer than {DESCRIPTION_MAX} characters")
+        return value

@@ -66,7 +66,12 @@ def check_cluster(store: Store, cluster_id: str) -> dict[str, Any]:
     cluster = get_cluster(store, cluster_id)
     with LocustClient.from_cluster(cluster) as client:
         status = client.check()
-    report = {"id": cluster.id, "baseUrl": cluster.baseUrl, **status.to_dict()}
+    report = {
+        "id": cluster.id,
+        "baseUrl": cluster.baseUrl,
+        "verifyTls": cluster.verifyTls,
+        **status.to_dict(),
+    }
     if not status.reachable:
         raise ClusterError(f"cluster {cluster.id!r} is not reachable: {status.error}")
     return report

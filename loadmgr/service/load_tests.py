@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from loadmgr.errors import Conflict, NotFound, ValidationFailed
 from loadmgr.models import LOCAL_CLUSTER_ID, LoadTest, RunStatus, utcnow
-from loadmgr.models.documents import LOCUSTFILE_MAX_BYTES
+from loadmgr.models.documents import LOCUSTFILE_MAX_BYTES, NAME_MAX
 from loadmgr.service.validation import validation_failed
 
 if TYPE_CHECKING:
@@ -114,26 +114,42 @@ def list_tests(
 ) -> list[dict[str, Any]]:
     if limit < 0:
         raise ValidationFailed("invalid --limit: must be 0 (all) or more")
+    if name_contains is not None and len(name_contains) > NAME_MAX:
+        return []  # no name is that long; and servers cap the size of a regex
     return store.tests.find_many(
         tags=tags, name_contains=name_contains, cluster=cluster, limit=limit
     )
 
 
-def update_test(store: Store, user: str, ref: str, changes: dict[str, Any]) -> LoadTest:
-    """Apply `changes`; a concurrent change to other fields is kept, to the same ones → 5."""
-    if not changes:
+def update_test(
+    store: Store,
+    user: str,
+    ref: str,
+    changes: dict[str, Any],
+    *,
+    metadata: dict[str, str] | None = None,
+) -> LoadTest:
+    """Apply `changes`; a concurrent change to other fields is kept, to the same ones → 5.
+
+    `metadata` keys are merged into the stored metadata on every attempt, so two people
+    setting different keys at once both keep theirs; the same key at once → 5.
+    """
+    if not changes and not metadata:
         raise ValidationFailed("nothing to update: give at least one option to change")
     current = get_test(store, ref)
     if "locustClusterId" in changes:
         check_cluster_exists(store, changes["locustClusterId"])
     for _ in range(UPDATE_ATTEMPTS):
         before = current.model_dump()
+        wanted = dict(changes)
+        if metadata:
+            wanted["metadata"] = {**current.metadata, **metadata}
         try:
-            updated = LoadTest.model_validate({**before, **changes})
+            updated = LoadTest.model_validate({**before, **wanted})
         except ValidationError as exc:
             raise validation_failed(exc) from None
         after = updated.model_dump()
-        to_set = {key: after[key] for key in changes}
+        to_set = {key: after[key] for key in wanted}
         to_set.update(updatedAt=utcnow(), updatedBy=user)
         stored = store.tests.update(current.id, current.version, to_set)
         if stored is not None:
@@ -143,6 +159,11 @@ def update_test(store: Store, user: str, ref: str, changes: dict[str, Any]) -> L
             raise NotFound(f"test {ref!r} was deleted while being updated")
         fresh_doc = fresh.model_dump()
         clashing = [key for key in changes if fresh_doc.get(key) != before.get(key)]
+        clashing += [
+            f"metadata.{key}"
+            for key in metadata or {}
+            if fresh.metadata.get(key) != current.metadata.get(key)
+        ]
         if clashing:
             raise Conflict(
                 f"test {current.name!r} was changed by someone else "

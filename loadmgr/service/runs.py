@@ -112,7 +112,8 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             f"invalid --duration: {format_duration(duration)} is above the test's maximum "
             f"of {format_duration(test.maxDurationSec)}"
         )
-    cluster_id = (options.cluster or test.locustClusterId).strip()
+    # An empty --cluster names no cluster (exit 4), never silently the test's own.
+    cluster_id = (test.locustClusterId if options.cluster is None else options.cluster).strip()
     cluster = None
     if cluster_id != LOCAL_CLUSTER_ID:
         cluster = store.clusters.find_by_id(cluster_id)
@@ -244,7 +245,7 @@ def list_runs(
         if match is None:
             raise ValidationFailed(f"invalid --status {status!r} (one of {', '.join(valid)})")
         normalized.append(match)
-    test_id = get_test(store, test_ref).id if test_ref else None
+    test_id = get_test(store, test_ref).id if test_ref is not None else None
     runs = store.runs.find_many(test_id=test_id, statuses=normalized, since=since, limit=limit)
     now = datetime.now(timezone.utc)
     for run in runs:

@@ -19,8 +19,10 @@ class ClusterRepository(Repository):
 
     @mapped_errors
     def insert(self, cluster: LocustCluster) -> LocustCluster:
+        document = cluster.to_document()
+        self.check_in_scope(document)
         try:
-            self.collection.insert_one(cluster.to_document())
+            self.collection.insert_one(document)
         except pymongo.errors.DuplicateKeyError:
             raise Conflict(f"a cluster with id {cluster.id!r} already exists") from None
         return cluster

@@ -15,6 +15,8 @@ from pymongo.database import Database
 from loadmgr.errors import Conflict, DatabaseError, ValidationFailed
 
 _SCHEME = re.compile(r"^(?P<scheme>mongodb(?:\+srv)?://)(?P<rest>.*)$", re.S)
+# Words of the ssl module's errors: a handshake that failed, not a server that is down.
+_TLS_MARKERS = ("SSL", "CERTIFICATE", "violation of protocol", "TLS")
 _QUERY_SECRETS = re.compile(
     r"((?:password|tlsCertificateKeyFilePassword|authMechanismProperties)=)[^&]*", re.I
 )
@@ -103,9 +105,16 @@ def translate_errors(uri: str) -> Iterator[None]:
     except pymongo.errors.DuplicateKeyError as exc:
         raise Conflict(f"duplicate key: {_first_line(str(exc))}") from None
     except pymongo.errors.ServerSelectionTimeoutError as exc:
+        why = _short(redact_text(str(exc), uri))
+        tls = any(marker in why for marker in _TLS_MARKERS)
         raise DatabaseError(
-            f"cannot reach MongoDB at {redact_uri(uri)}: {_short(redact_text(str(exc), uri))}",
-            hint="check --mongo-uri / LOADMGR_MONGO_URI and that the server is running",
+            f"cannot reach MongoDB at {redact_uri(uri)}: {why}",
+            hint=(
+                "TLS failed: check --mongo-tls-ca-file (the CA of the server's certificate) "
+                "and --mongo-tls-cert-key-file (when it wants a client certificate)"
+                if tls
+                else "check --mongo-uri / LOADMGR_MONGO_URI and that the server is running"
+            ),
         ) from None
     except pymongo.errors.OperationFailure as exc:
         if exc.code in (13, 18):  # Unauthorized, AuthenticationFailed
@@ -127,7 +136,7 @@ def _first_line(text: str) -> str:
 def _short(text: str, limit: int = 300) -> str:
     """One line, bounded: pymongo's topology descriptions run to kilobytes."""
     line = _first_line(text)
-    line = line.split(", Timeout:")[0]
+    line = line.split(", Timeout:")[0].split(" (configured timeouts:")[0]
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

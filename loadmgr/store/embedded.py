@@ -219,10 +219,34 @@ class EmbeddedServer:
             self.state_file.unlink(missing_ok=True)
             if not state.running or pid is None:
                 return False
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_TIMEOUT_SEC
-            while time.monotonic() < deadline and pid_alive(pid):
-                time.sleep(0.05)
-            if pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+            _terminate(pid)
             return True
+
+
+def _terminate(pid: int) -> None:
+    """SIGTERM the server and wait for it to exit cleanly; SIGKILL only as a last resort."""
+    signal_main_thread(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_SEC
+    while time.monotonic() < deadline and pid_alive(pid):
+        time.sleep(0.05)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def signal_main_thread(pid: int, signum: int) -> None:
+    """Send `signum` to the process's main thread, where Python runs signal handlers.
+
+    SecantusDB waits for its stop event on its main thread. A process-wide SIGTERM that
+    the kernel hands to one of its other threads (most of them, on a busy server) is
+    noted but never acted on, and the server would run until SIGKILLed. Linux's tgkill
+    aims the signal at the main thread; elsewhere a plain kill is the best there is.
+    """
+    try:
+        import ctypes
+
+        tgkill = getattr(ctypes.CDLL(None, use_errno=True), "tgkill", None)
+    except (ImportError, OSError):
+        tgkill = None
+    if tgkill is not None and tgkill(pid, pid, int(signum)) == 0:
+        return
+    os.kill(pid, signum)

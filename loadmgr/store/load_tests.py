@@ -29,8 +29,10 @@ class LoadTestRepository(Repository):
 
     @mapped_errors
     def insert(self, test: LoadTest) -> LoadTest:
+        document = test.to_document()
+        self.check_in_scope(document)
         try:
-            self.collection.insert_one(test.to_document())
+            self.collection.insert_one(document)
         except pymongo.errors.DuplicateKeyError:
             raise Conflict(
                 f"a test named {test.name!r} already exists{self.scope.describe()}",
@@ -76,6 +78,7 @@ class LoadTestRepository(Repository):
         self, test_id: str, expected_version: int, changes: dict[str, Any]
     ) -> LoadTest | None:
         """Apply `changes` if the stored version is still `expected_version`; else None."""
+        self.check_in_scope(changes, partial=True)
         try:
             # The document as it was, with the update applied here: exactly what is stored
             # (top-level $set and one increment), in one atomic round trip. Asking for the

@@ -24,7 +24,9 @@ class RunRepository(Repository):
 
     @mapped_errors
     def insert(self, run: LoadTestRun) -> LoadTestRun:
-        self.collection.insert_one(run.model_dump(mode="python"))
+        document = run.model_dump(mode="python")
+        self.check_in_scope(document)
+        self.collection.insert_one(document)
         return run
 
     @mapped_errors
@@ -64,6 +66,7 @@ class RunRepository(Repository):
         only_if_status: list[str] | None = None,
     ) -> LoadTestRun | None:
         """Set fields; with `only_if_status`, only while the run is in one of those."""
+        self.check_in_scope(changes, partial=True)
         query: dict[str, Any] = {"id": run_id}
         if only_if_status:
             query["status"] = {"$in": only_if_status}
@@ -80,6 +83,7 @@ class RunRepository(Repository):
         self, run_id: str, last_heartbeat: datetime | None, changes: dict[str, Any]
     ) -> LoadTestRun | None:
         """Take over a run's collection if nobody beat us to it (its heartbeat unchanged)."""
+        self.check_in_scope(changes, partial=True)
         query = {"id": run_id, "heartbeatAt": last_heartbeat, "status": {"$in": ACTIVE_STATUSES}}
         doc = self.collection.find_one_and_update(
             self.scoped(query),

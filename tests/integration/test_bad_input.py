@@ -14,6 +14,12 @@ from tests.conftest import CliResult
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(autouse=True)
+def _real_server(mongo_uri: str) -> str:
+    """Every test here talks to the real server, never to an embedded one."""
+    return mongo_uri
+
 Cli = Callable[..., CliResult]
 
 COLLECTIONS = ("load_tests", "load_test_runs", "metrics_timeseries", "locust_clusters")

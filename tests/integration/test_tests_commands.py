@@ -24,6 +24,12 @@ from tests.conftest import CliResult, loadmgr_command
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(autouse=True)
+def _real_server(mongo_uri: str) -> str:
+    """Every test here talks to the real server, never to an embedded one."""
+    return mongo_uri
+
 Cli = Callable[..., CliResult]
 
 
@@ -438,6 +444,32 @@ def test_concurrent_change_to_the_same_field_is_a_conflict(
     fresh = store.tests.find_by_id(doc["id"])
     assert fresh is not None
     assert (fresh.defaultUsers, fresh.version) == (3, 2)
+
+
+def test_concurrent_metadata_keys_merge(
+    cli: Cli, create: Callable[..., dict[str, Any]], store: Store,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = create("api", "--meta", "team=core")
+    _race_before_first_write(
+        monkeypatch, store, lambda: ok(cli("tests", "update", "api", "--meta", "b=2")) and None
+    )
+    updated = update_test(store, "me", doc["id"], {}, metadata={"a": "1"})
+    assert updated.metadata == {"team": "core", "a": "1", "b": "2"}
+
+
+def test_concurrent_change_to_the_same_metadata_key_is_a_conflict(
+    cli: Cli, create: Callable[..., dict[str, Any]], store: Store,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = create("api")
+    _race_before_first_write(
+        monkeypatch, store, lambda: ok(cli("tests", "update", "api", "--meta", "a=2")) and None
+    )
+    with pytest.raises(Conflict, match="metadata.a"):
+        update_test(store, "me", doc["id"], {}, metadata={"a": "1"})
+    fresh = store.tests.find_by_id(doc["id"])
+    assert fresh is not None and fresh.metadata == {"a": "2"}
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:

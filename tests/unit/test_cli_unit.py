@@ -7,6 +7,7 @@ the command resolved, so precedence is checked on what the command really used.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -370,3 +371,13 @@ def test_help_does_not_import_pymongo_requests_or_locust() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_shell_completion_works() -> None:
+    script = Path(sys.executable).parent / "loadmgr"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "loadmgr"]
+    env = {**os.environ, "_LOADMGR_COMPLETE": "complete_bash", "COMP_WORDS": "loadmgr te",
+           "COMP_CWORD": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["tests"]

@@ -106,7 +106,8 @@ def test_scope_filters_reads_updates_and_deletes(make_store: Callable[..., Store
 
 
 def test_env_scope_within_a_tenant(make_store: Callable[..., Store]) -> None:
-    prod, staging, whole_tenant = make_store("a", "prod"), make_store("a", "staging"), make_store("a")
+    prod, staging = make_store("a", "prod"), make_store("a", "staging")
+    whole_tenant = make_store("a")
     test = prod.tests.insert(_test(prod))
     assert staging.tests.find_by_id(test.id) is None
     assert whole_tenant.tests.find_by_id(test.id) == test
