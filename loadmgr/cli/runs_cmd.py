@@ -16,6 +16,7 @@ from loadmgr.cli.output import (
     Renderer,
     ago,
     field,
+    jsonable,
     notice,
     sanitize,
 )
@@ -621,7 +622,7 @@ def show(
     context = app_context(ctx)
     renderer = Renderer(output, quiet, context.settings.output)
     run = get_run(context.store, run_id)
-    data = run.model_dump(mode="json")
+    data = jsonable(run)
     if renderer.is_table:
         data["stale"] = is_stale(run)
     renderer.one(run if not renderer.is_table else data, run_view)

@@ -105,7 +105,7 @@ def test_run_on_master_with_two_workers_matches_locust(
     assert lease_of(mongo_db, run["id"]) is None
 
 
-def test_thresholds_decide_the_exit_code(cli, target_server):
+def test_thresholds_decide_the_exit_code(cli, mongo_uri, target_server):
     create_test(cli, target_server.url, "judged", "--threshold", "error_rate<50%")
     passed = cli("runs", "start", "judged", "--interval", "2", "--workers", "0", "-o", "json")
     assert passed.exit_code == 0, passed.stderr
@@ -142,7 +142,7 @@ def test_impossible_overrides_store_nothing(cli, mongo_db, target_server, args, 
     assert mongo_db.cluster_leases.count_documents({"runId": {"$ne": None}}) == 0
 
 
-def test_unknown_test_and_cluster(cli, target_server):
+def test_unknown_test_and_cluster(cli, mongo_uri, target_server):
     assert cli("runs", "start", "nope").exit_code == 4
     create_test(cli, target_server.url)
     assert cli("runs", "start", "demo", "--cluster", "ghost").exit_code == 4
