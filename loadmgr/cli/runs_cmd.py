@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from loadmgr.cli.context import AppContext, app_context
-from loadmgr.cli.output import (
-    Column,
-    OutputOption,
-    QuietOption,
-    Renderer,
-    ago,
-    field,
-    jsonable,
-    notice,
-    sanitize,
-)
+from loadmgr.cli.output import OutputOption, QuietOption, Renderer, jsonable, notice
+from loadmgr.cli.run_views import LIST_COLUMNS, PERCENTILE_NOTE, run_exit_code, run_view
 from loadmgr.errors import ExitCode, ValidationFailed
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
-
     from loadmgr.models import LoadTestRun
     from loadmgr.service.collector import RunObserver
 
@@ -36,109 +24,6 @@ app = typer.Typer(
 
 RunRef = Annotated[str, typer.Argument(help="The run's id.", show_default=False)]
 DETACH_START_TIMEOUT_SEC = 150.0
-
-LIST_COLUMNS = [
-    field("id"),
-    field("testName", "TEST"),
-    Column(
-        "STATUS",
-        lambda d: f"{d.get('status')} (stale)" if d.get("stale") else d.get("status"),
-    ),
-    field("verdict", "VERDICT"),
-    field("locustClusterId", "CLUSTER"),
-    field("targetUsers", "USERS", "right"),
-    Column("REQUESTS", lambda d: (d.get("lastMetrics") or {}).get("totalRequests"), "right"),
-    Column("STARTED", lambda d: ago(d.get("startedAt") or d.get("createdAt"))),
-    field("createdBy", "BY"),
-]
-
-PERCENTILE_NOTE = (
-    "Per interval: RPS and failures/s are deltas between polls; p50/p95 are Locust's rolling "
-    "~10 s window; p99, min and max are cumulative since the run started."
-)
-
-
-def run_exit_code(run: LoadTestRun, interrupted: bool = False) -> int:
-    """DESIGN §2: 0 passed, 1 a threshold failed, 6 the run failed, 130 interrupted."""
-    from loadmgr.models import RunStatus, Verdict
-
-    if interrupted:
-        return ExitCode.INTERRUPTED
-    if run.status == RunStatus.FAILED:
-        return ExitCode.CLUSTER
-    if run.verdict == Verdict.FAILED:
-        return ExitCode.THRESHOLD_FAILED
-    return ExitCode.OK
-
-
-def run_view(data: dict[str, Any]) -> RenderableType:
-    """A run for people: its load, its life, its numbers, its verdict."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    from loadmgr.cli.live import fmt_ms, fmt_pct
-    from loadmgr.cli.output import audit_line, key_value_view
-
-    final = data.get("finalStats") or {}
-    totals = final.get("totals") or {}
-    last = data.get("lastMetrics") or {}
-    status = data.get("status")
-    if data.get("stale"):
-        status = f"{status} (stale: its collector stopped reporting)"
-    summary: dict[str, Any] = {
-        "id": data.get("id"),
-        "test": f"{data.get('testName') or '?'} ({data.get('loadTestId')})",
-        "status": status,
-        "verdict": data.get("verdict") or "-",
-        "stop reason": data.get("stopReason") or "-",
-        "error": data.get("error") or "-",
-        "cluster": data.get("locustClusterId"),
-        "target": data.get("targetUrl"),
-        "load": f"{data.get('targetUsers')} users at {data.get('spawnRate')}/s "
-        f"for {data.get('durationSeconds')}s",
-        "started": data.get("startedAt") or "-",
-        "finished": data.get("finishedAt") or "-",
-        "created": audit_line(data, "created"),
-    }
-    if totals:
-        summary.update(
-            {
-                "requests": f"{totals.get('requests'):,} ({totals.get('failures'):,} failed, "
-                f"{fmt_pct(totals.get('errorRate'))})",
-                "rps": f"{totals.get('rps') or 0:,.1f}",
-                "latency": f"avg {fmt_ms(totals.get('avgResponseMs'))}  "
-                f"p50 {fmt_ms(totals.get('p50ResponseMs'))}  "
-                f"p95 {fmt_ms(totals.get('p95ResponseMs'))}  "
-                f"p99 {fmt_ms(totals.get('p99ResponseMs'))}  "
-                f"max {fmt_ms(totals.get('maxResponseMs'))}",
-            }
-        )
-    elif last:
-        summary.update(
-            {
-                "requests": f"{last.get('totalRequests', 0):,} "
-                f"({last.get('totalFailures', 0):,} failed) so far",
-                "last interval": f"rps {last.get('totalRPS', 0):,.1f}  "
-                f"p95 {fmt_ms(last.get('p95ResponseMs'))}  users {last.get('currentUsers')}",
-            }
-        )
-    parts: list[Any] = [key_value_view(summary, title=f"run {data.get('name')}")]
-    results = data.get("thresholdResults") or []
-    if results:
-        table = Table(title="thresholds", box=None, header_style="bold", title_justify="left")
-        for header in ("threshold", "actual", "result"):
-            table.add_column(header)
-        for result in results:
-            actual = result.get("actual")
-            shown = "-" if actual is None else f"{actual:,.4g}"
-            table.add_row(
-                Text(sanitize(str(result.get("expression", "")), in_cell=True)),
-                shown,
-                Text("pass", style="green") if result.get("passed") else Text("FAIL", style="red"),
-            )
-        parts.append(table)
-    return Group(*parts)
 
 
 def _observer(quiet: bool) -> RunObserver:
@@ -293,7 +178,7 @@ def _start(
     quiet: bool,
     baseline: dict[str, float] | None = None,
 ) -> None:
-    from loadmgr.service.collector import Collector, CollectorSettings
+    from loadmgr.service.collector import CollectorSettings
     from loadmgr.service.runs import lease_id, plan_run, record_pending, take_lease
 
     store = context.store
@@ -329,18 +214,19 @@ def _start(
     if detach:
         _detach(context, renderer, run.id)
         return
-    stop_event = threading.Event()
     from loadmgr.errors import ClusterError
+    from loadmgr.service.run_control import collector_for
     from loadmgr.service.signals import stop_on_signals
 
-    collector = Collector(
+    stop_event = threading.Event()
+    collector = collector_for(
         store,
         run,
-        cluster=plan.cluster,
-        settings=collector_settings,
         home=settings.home,
         observer=_observer(quiet),
         stop_event=stop_event,
+        settings=collector_settings,
+        cluster=plan.cluster,
         locustfile=plan.test.locustfileContent,
     )
     with stop_on_signals(stop_event):
@@ -378,56 +264,35 @@ def _check_baseline(
 
 def _detach(context: AppContext, renderer: Renderer, run_id: str) -> None:
     """Hand the run to a background collector; return once the load runs (or failed)."""
+    from loadmgr.errors import ClusterError
     from loadmgr.models import RunStatus
     from loadmgr.service.background import spawn_collector
-    from loadmgr.service.runs import get_run
+    from loadmgr.service.run_control import wait_while_pending
 
     log = spawn_collector(context.settings, run_id)
     notice(f"collecting in the background; log: {log}")
-    deadline = time.monotonic() + DETACH_START_TIMEOUT_SEC
-    run = get_run(context.store, run_id)
-    while run.status == RunStatus.PENDING and time.monotonic() < deadline:
-        time.sleep(0.25)
-        run = get_run(context.store, run_id)
-    if run.status == RunStatus.FAILED:
-        renderer.one(run, run_view)
-        from loadmgr.errors import ClusterError
-
-        raise ClusterError(f"run {run.id} failed to start: {run.error}", hint=f"see {log}")
+    run = wait_while_pending(context.store, run_id, DETACH_START_TIMEOUT_SEC)
     renderer.one(run, run_view)
+    if run.status == RunStatus.FAILED:
+        raise ClusterError(f"run {run.id} failed to start: {run.error}", hint=f"see {log}")
 
 
 @app.command("collect", hidden=True)
 def collect(ctx: typer.Context, run_id: RunRef) -> None:
     """Collect a detached run (started by `runs start --detach`)."""
-    from loadmgr.service.collector import Collector, CollectorSettings
+    from loadmgr.cli.live import PlainObserver
+    from loadmgr.service.run_control import collector_for
     from loadmgr.service.runs import get_run
     from loadmgr.service.signals import stop_on_signals
 
     context = app_context(ctx)
-    store = context.store
-    run = get_run(store, run_id)
-    from loadmgr.models import LOCAL_CLUSTER_ID
-    from loadmgr.service.load_tests import get_test
-
-    test = get_test(store, run.loadTestId)
-    cluster = None
-    if run.locustClusterId != LOCAL_CLUSTER_ID:
-        from loadmgr.service.clusters import get_cluster
-
-        cluster = get_cluster(store, run.locustClusterId)
     stop_event = threading.Event()
-    from loadmgr.cli.live import PlainObserver
-
-    collector = Collector(
-        store,
-        run,
-        cluster=cluster,
-        settings=CollectorSettings.from_run(run),
+    collector = collector_for(
+        context.store,
+        get_run(context.store, run_id),
         home=context.settings.home,
         observer=PlainObserver(),
         stop_event=stop_event,
-        locustfile=test.locustfileContent,
     )
     with stop_on_signals(stop_event):
         final = collector.execute()
@@ -458,32 +323,15 @@ def follow(
 
 
 def _take_over(context: AppContext, renderer: Renderer, run: LoadTestRun, quiet: bool) -> None:
-    from loadmgr.errors import Conflict
-    from loadmgr.models import LOCAL_CLUSTER_ID, utcnow
-    from loadmgr.service.collector import Collector, CollectorSettings
+    from loadmgr.service.run_control import claim_stale_run, collector_for
     from loadmgr.service.signals import stop_on_signals
 
-    store = context.store
-    settings = CollectorSettings.from_run(run)
-    claimed = store.runs.claim(
-        run.id,
-        run.heartbeatAt,
-        {"collector": settings.to_document(), "heartbeatAt": utcnow()},
-    )
-    if claimed is None:
-        raise Conflict(f"run {run.id} was taken over by someone else first")
+    claimed = claim_stale_run(context.store, run)
     notice(f"run {run.id}: its collector stopped reporting; taking over")
-    cluster = None
-    if run.locustClusterId != LOCAL_CLUSTER_ID:
-        from loadmgr.service.clusters import get_cluster
-
-        cluster = get_cluster(store, run.locustClusterId)
     stop_event = threading.Event()
-    collector = Collector(
-        store,
+    collector = collector_for(
+        context.store,
         claimed,
-        cluster=cluster,
-        settings=settings,
         home=context.settings.home,
         observer=_observer(quiet),
         stop_event=stop_event,
@@ -495,33 +343,17 @@ def _take_over(context: AppContext, renderer: Renderer, run: LoadTestRun, quiet:
 
 def _watch(context: AppContext, renderer: Renderer, run: LoadTestRun, quiet: bool) -> None:
     """Show a run another collector records, until it ends (Ctrl-C only stops watching)."""
-    from loadmgr.models import MetricSnapshot
     from loadmgr.service.collector import CollectorSettings
-    from loadmgr.service.runs import get_run, is_stale
+    from loadmgr.service.run_control import watch_run
 
-    store = context.store
-    observer = _observer(quiet)
-    observer.started(run)
     interval = CollectorSettings.from_run(run).interval
-    last_seq = -1
     try:
-        while run.status.is_active:
-            latest = store.metrics.latest(run.id)
-            if latest is not None and latest.get("seq", 0) != last_seq:
-                snapshot = MetricSnapshot.model_validate(latest)
-                last_seq = snapshot.seq
-                observer.interval(run, snapshot)
-            time.sleep(min(interval, 2.0))
-            run = get_run(store, run.id)
-            if run.status.is_active and is_stale(run):
-                observer.finished(run)
-                notice("its collector stopped reporting; taking over")
-                _take_over(context, renderer, run, quiet)
-                return
+        run = watch_run(context.store, run, _observer(quiet), interval)
     except KeyboardInterrupt:
-        observer.message("stopped watching; the run goes on")
+        notice("stopped watching; the run goes on")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
-    observer.finished(run)
+    if run.status.is_active:  # its collector died while we watched
+        _take_over(context, renderer, run, quiet)
     _finish(context, renderer, run, False)
 
 
@@ -533,57 +365,23 @@ def stop(
     quiet: QuietOption = False,
 ) -> None:
     """Stop a run: the load stops, the run is recorded `Finished` (stopReason user)."""
-    from loadmgr.errors import ClusterError
-    from loadmgr.models import LOCAL_CLUSTER_ID, RunStatus, StopReason, utcnow
-    from loadmgr.service.collector import client_for, finalize_orphan
-    from loadmgr.service.runs import get_run, is_stale
+    from loadmgr.service.run_control import stop_run
+    from loadmgr.service.runs import get_run
 
     context = app_context(ctx)
     renderer = Renderer(output, quiet, context.settings.output)
-    store = context.store
-    run = get_run(store, run_id)
+    run = get_run(context.store, run_id)
     if not run.status.is_active:
         notice(f"run {run.id} is already {run.status.value}")
-        renderer.one(run, run_view)
-        return
-    active = [s.value for s in RunStatus if s.is_active]
-    marked = store.runs.update(
-        run.id,
-        {
-            "status": RunStatus.STOPPING.value,
-            "stopRequested": True,
-            "updatedAt": utcnow(),
-            "updatedBy": context.settings.user,
-        },
-        only_if_status=active,
-    )
-    run = marked or get_run(store, run.id)
-    cluster = None
-    if run.locustClusterId != LOCAL_CLUSTER_ID:
-        from loadmgr.service.clusters import get_cluster
-
-        cluster = get_cluster(store, run.locustClusterId)
-    if run.locustUrl or cluster is not None:
-        try:
-            with client_for(cluster, run.locustUrl) as client:
-                client.stop()
-        except ClusterError as exc:
-            notice(f"could not reach Locust to stop it: {exc.message}")
-    if is_stale(run):
-        notice("no live collector: recording the end of the run")
-        run = finalize_orphan(store, run, cluster, context.settings.home, StopReason.USER)
     else:
-        deadline = time.monotonic() + 150
-        while run.status.is_active and time.monotonic() < deadline:
-            time.sleep(0.5)
-            run = get_run(store, run.id)
-            if run.status.is_active and is_stale(run):
-                run = finalize_orphan(store, run, cluster, context.settings.home, StopReason.USER)
+        run = stop_run(
+            context.store,
+            run,
+            user=context.settings.user,
+            home=context.settings.home,
+            notify=notice,
+        )
     renderer.one(run, run_view)
-    if run.status.is_active:
-        from loadmgr.errors import Conflict
-
-        raise Conflict(f"run {run.id} is still {run.status.value}; its collector has not ended it")
 
 
 @app.command("list")

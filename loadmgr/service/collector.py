@@ -493,6 +493,19 @@ class Collector:
         except DatabaseError:
             pass  # the original error is the one to report
 
+    def finish_orphan(self, reason: StopReason) -> LoadTestRun:
+        """Record the end of a run whose collector is gone (`runs stop` on a stale run)."""
+        try:
+            self.replay_spool()
+            try:
+                self._client = client_for(self.cluster, self.run.locustUrl)
+                self._client.stats()
+            except ClusterError as exc:
+                return self._finalize(StopReason.LOST, error=f"Locust unreachable: {exc.message}")
+            return self._finalize(reason)
+        finally:
+            self._cleanup()
+
     def _cleanup(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -526,30 +539,3 @@ def _final_last_metrics(final: dict[str, Any]) -> dict[str, Any]:
         "currentUsers": final.get("userCount", 0),
         "state": final.get("state"),
     }
-
-
-def finalize_orphan(
-    store: Store,
-    run: LoadTestRun,
-    cluster: LocustCluster | None,
-    home: Path,
-    reason: StopReason,
-) -> LoadTestRun:
-    """Record the end of a run whose collector is gone (for `runs stop`)."""
-    collector = Collector(
-        store, run, cluster=cluster, settings=CollectorSettings.from_run(run), home=home
-    )
-    collector.replay_spool()
-    try:
-        collector._client = client_for(cluster, run.locustUrl)
-        collector._client.stats()
-    except ClusterError as exc:
-        return collector._finalize(StopReason.LOST, error=f"Locust unreachable: {exc.message}")
-    try:
-        return collector._finalize(reason)
-    finally:
-        collector._cleanup()
-
-
-def run_started_at(run: LoadTestRun) -> datetime:
-    return run.startedAt or run.createdAt
