@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 .venv/bin/ruff check loadmgr tests examples bench
 .venv/bin/mypy
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Integration tests mostly wait on servers, so three workers fit two cores.
+.venv/bin/python -m pytest -q -p no:cacheprovider -n 3 "$@"
