@@ -55,9 +55,10 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 @dataclass(frozen=True)
 class Timed:
-    """One finished command: wall seconds, peak RSS in bytes, exit code, output files."""
+    """One finished command: wall and CPU seconds, peak RSS in bytes, exit code, outputs."""
 
     seconds: float
+    cpu: float
     max_rss: int
     returncode: int
     stdout: Path
@@ -76,11 +77,21 @@ class Timed:
         return self
 
 
-def timed(command: Sequence[str], env: dict[str, str], workdir: Path) -> Timed:
-    """Run `command` to its end; wall time and its own peak RSS (wait4 on this child)."""
+def timed(
+    command: Sequence[str], env: dict[str, str], workdir: Path, *, rss: bool = False
+) -> Timed:
+    """Run `command` to its end: wall and CPU time (wait4 on this child), exit code, output.
+
+    With `rss`, also its peak RSS, measured through bench/rss.py (which adds a small
+    launcher's start-up to the wall time); without, `max_rss` is 0.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     fd_out, out_name = tempfile.mkstemp(prefix="out-", dir=workdir)
     fd_err, err_name = tempfile.mkstemp(prefix="err-", dir=workdir)
+    rss_file = Path(out_name + ".rss")
+    if rss:
+        command = [sys.executable, str(Path(__file__).with_name("rss.py")), str(rss_file),
+                   *command]
     with os.fdopen(fd_out, "wb") as out, os.fdopen(fd_err, "wb") as err:
         start = time.perf_counter()
         process = subprocess.Popen(
@@ -89,14 +100,29 @@ def timed(command: Sequence[str], env: dict[str, str], workdir: Path) -> Timed:
         try:
             _, status, usage = os.wait4(process.pid, 0)
         except BaseException:
-            process.kill()
-            process.wait()
+            # Interrupted: let loadmgr stop and record what it runs (it handles SIGTERM).
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
             raise
         seconds = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, not Popen
-    # ru_maxrss is in KiB on Linux.
-    return Timed(seconds, usage.ru_maxrss * 1024, process.returncode, Path(out_name),
-                 Path(err_name))
+    cpu = usage.ru_utime + usage.ru_stime
+    # A child's own ru_maxrss would count this (big) process's memory: see bench/rss.py.
+    max_rss = 0
+    if rss:
+        max_rss = int(rss_file.read_text() or 0) if rss_file.exists() else 0
+        rss_file.unlink(missing_ok=True)
+    return Timed(seconds, cpu, max_rss, process.returncode, Path(out_name), Path(err_name))
+
+
+# Where every process of the run keeps its bytecode (set by the runner to a temp dir):
+# an installed loadmgr has its .pyc files, even where PYTHONDONTWRITEBYTECODE is set for
+# development, and the warm-up runs write them there, never into the source tree.
+PYCACHE_PREFIX: dict[str, str] = {}
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -104,8 +130,10 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("LOADMGR_", "LOCUST_")) and key != "NO_COLOR"
+        if not key.startswith(("LOADMGR_", "LOCUST_"))
+        and key not in ("NO_COLOR", "PYTHONDONTWRITEBYTECODE")
     }
+    env.update(PYCACHE_PREFIX)
     env.update(extra)
     return env
 
@@ -130,7 +158,7 @@ class Processes:
         self._running.append(process)
         return process
 
-    def stop(self, process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    def stop(self, process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         if process.poll() is None:
             try:
                 process.send_signal(signal.SIGTERM)
@@ -148,6 +176,11 @@ class Processes:
             self.stop(process)
 
 
+def _listening(port: int, process: subprocess.Popen[bytes]) -> Callable[[], bool]:
+    """Ready to check: the port answers, or the process has exited (and will not)."""
+    return lambda: port_open(port) or process.poll() is not None
+
+
 def start_wire_server(processes: Processes, data_dir: Path) -> str:
     """SecantusDB (`secantusd-py`) on a free loopback port; returns its URI."""
     for _ in range(5):
@@ -163,7 +196,7 @@ def start_wire_server(processes: Processes, data_dir: Path) -> str:
             data_dir.parent / f"secantus-{port}.log",
         )
         try:
-            wait_until(lambda: port_open(port) or process.poll() is not None, 60, "SecantusDB")
+            wait_until(_listening(port, process), 60, "SecantusDB")
         except RuntimeError:
             processes.stop(process)
             raise
@@ -173,8 +206,8 @@ def start_wire_server(processes: Processes, data_dir: Path) -> str:
     raise RuntimeError("SecantusDB did not start")
 
 
-def start_demo_target(processes: Processes, log: Path) -> str:
-    """examples/demo_target.py on a free loopback port; returns its base URL."""
+def start_demo_target(processes: Processes, log: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """examples/demo_target.py on a free loopback port: its base URL and its process."""
     for _ in range(5):
         port = free_port()
         process = processes.start(
@@ -182,8 +215,8 @@ def start_demo_target(processes: Processes, log: Path) -> str:
              "--host", LOOPBACK, "--port", str(port)],
             log,
         )
-        wait_until(lambda: port_open(port) or process.poll() is not None, 30, "demo target")
+        wait_until(_listening(port, process), 30, "demo target")
         if process.poll() is None:
-            return f"http://{LOOPBACK}:{port}"
+            return f"http://{LOOPBACK}:{port}", process
         processes.stop(process)
     raise RuntimeError("the demo target did not start")
