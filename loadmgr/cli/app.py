@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 import typer
 import typer.core
+import typer.main
 
 from loadmgr.errors import ExitCode, LoadmgrError
 
@@ -94,7 +95,32 @@ def _bounded(text: str) -> str:
 
 
 class RootGroup(typer.core.TyperGroup):
-    """Turns every failure into one `error:` line and the exit code of DESIGN §2."""
+    """Turns every failure into one `error:` line and the exit code of DESIGN §2.
+
+    Its command groups are loaded on use (see `loadmgr.cli.groups`): building all of them
+    costs more than a command takes to start.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        from loadmgr.cli.groups import GROUPS
+
+        return list(GROUPS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        from loadmgr.cli.groups import GROUPS, group_app
+
+        if cmd_name not in GROUPS:
+            return None
+        group = typer.main.get_group(group_app(cmd_name))
+        group.name = cmd_name
+        return group
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        from loadmgr.cli.groups import GROUPS
+
+        rows = [(name, help_text) for name, (_, help_text) in GROUPS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def main(  # type: ignore[override]
         self,

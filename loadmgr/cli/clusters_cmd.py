@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.cli.context import app_context
+from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import (
     Column,
     OutputOption,
@@ -21,11 +22,7 @@ from loadmgr.errors import ValidationFailed
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-app = typer.Typer(
-    rich_markup_mode=None,
-    help="Register remote Locust masters (the built-in 'local' needs no registration).",
-    no_args_is_help=True,
-)
+app = typer.Typer(rich_markup_mode=None, help=group_help("clusters"), no_args_is_help=True)
 
 ClusterId = Annotated[str, typer.Argument(help="The cluster's id.", show_default=False)]
 

@@ -7,13 +7,10 @@ from typing import Any
 import typer
 
 from loadmgr.cli.context import app_context
+from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, notice
 
-app = typer.Typer(
-    rich_markup_mode=None,
-    help="Manage the embedded store used when no MongoDB URI is configured.",
-    no_args_is_help=True,
-)
+app = typer.Typer(rich_markup_mode=None, help=group_help("db"), no_args_is_help=True)
 
 
 def _state_document(ctx: typer.Context) -> dict[str, Any]:

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from loadmgr.cli.context import app_context
+from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, notice
 from loadmgr.errors import ExitCode, ValidationFailed
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
 
-app = typer.Typer(help="What a run measured, and how runs compare.", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help=group_help("metrics"), no_args_is_help=True)
 
 RunRef = Annotated[str, typer.Argument(help="The run's id.", show_default=False)]
 MaxRegressionOpt = Annotated[

@@ -77,6 +77,17 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def _json_default(value: Any) -> Any:
+    """What json.dumps cannot write itself, written as `jsonable` would."""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Enum):
+        return value.value
+    if hasattr(value, "model_dump"):
+        return jsonable(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
 def ago(value: datetime | str | None, now: datetime | None = None) -> str:
     """`3 h ago`, for people; the exact date stays in JSON."""
     if value is None:
@@ -191,7 +202,11 @@ class Renderer:
             ids = (jsonable(d).get(id_key) for d in documents)
             self._write_lines(str(i) for i in ids if i is not None)
             return
-        if self.format in ("json", "jsonl", "csv"):
+        if self.format in ("json", "jsonl"):
+            # Straight from the stored documents: no copy of thousands of them first.
+            self._write_data(list(documents), many=True)
+            return
+        if self.format == "csv":
             self._write_data([jsonable(d) for d in documents], many=True)
             return
         if not documents:
@@ -237,10 +252,11 @@ class Renderer:
         out = sys.stdout
         if self.format == "json":
             payload = rows if many else rows[0]
-            out.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+            out.write(json.dumps(payload, indent=2, ensure_ascii=False, default=_json_default))
+            out.write("\n")
         elif self.format == "jsonl":
             for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                out.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
         else:
             flat = [flatten(row) for row in rows]
             headers: dict[str, None] = {}

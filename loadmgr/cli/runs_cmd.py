@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.cli.context import AppContext, app_context
+from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, jsonable, notice
 from loadmgr.cli.run_views import LIST_COLUMNS, PERCENTILE_NOTE, run_exit_code, run_view
 from loadmgr.errors import ExitCode, ValidationFailed
@@ -16,11 +17,7 @@ if TYPE_CHECKING:
     from loadmgr.models import LoadTestRun
     from loadmgr.service.collector import RunObserver
 
-app = typer.Typer(
-    rich_markup_mode=None,
-    help="Run tests on Locust clusters and see every run.",
-    no_args_is_help=True,
-)
+app = typer.Typer(rich_markup_mode=None, help=group_help("runs"), no_args_is_help=True)
 
 RunRef = Annotated[str, typer.Argument(help="The run's id.", show_default=False)]
 DETACH_START_TIMEOUT_SEC = 150.0

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.cli.context import app_context
+from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import (
     Column,
     OutputOption,
@@ -22,9 +23,7 @@ from loadmgr.errors import ValidationFailed
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-app = typer.Typer(
-    rich_markup_mode=None, help="Define load tests once; run them many times.", no_args_is_help=True
-)
+app = typer.Typer(rich_markup_mode=None, help=group_help("tests"), no_args_is_help=True)
 
 TestRef = Annotated[str, typer.Argument(help="The test's id or name.", show_default=False)]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Unique name in the tenant/env.")]

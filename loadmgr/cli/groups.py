@@ -1,0 +1,38 @@
+"""The command groups: where each lives and what it is for, known without importing it.
+
+The root lists and loads groups from this table, so `loadmgr --help` and `--version` build
+no group at all, and a command builds only its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import typer
+
+# name → (module, one-line help). The modules' Typer apps take their help from here.
+GROUPS: dict[str, tuple[str, str]] = {
+    "tests": ("loadmgr.cli.tests_cmd", "Define load tests once; run them many times."),
+    "runs": ("loadmgr.cli.runs_cmd", "Run tests on Locust clusters and see every run."),
+    "metrics": ("loadmgr.cli.metrics_cmd", "What a run measured, and how runs compare."),
+    "clusters": (
+        "loadmgr.cli.clusters_cmd",
+        "Register remote Locust masters (the built-in 'local' needs no registration).",
+    ),
+    "db": (
+        "loadmgr.cli.db_cmd",
+        "Manage the embedded store used when no MongoDB URI is configured.",
+    ),
+}
+
+
+def group_help(name: str) -> str:
+    return GROUPS[name][1]
+
+
+def group_app(name: str) -> typer.Typer:
+    """The Typer app of one group, imported now."""
+    app: typer.Typer = importlib.import_module(GROUPS[name][0]).app
+    return app
