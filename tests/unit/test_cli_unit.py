@@ -34,8 +34,12 @@ def _commands() -> Iterator[tuple[list[str], Any]]:
 
     def walk(command: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
         yield path, command
-        for name, sub in sorted(getattr(command, "commands", {}).items()):
-            yield from walk(sub, [*path, name])
+        if not hasattr(command, "list_commands"):
+            return
+        # Through click's API: the root loads its groups on use, so `.commands` is empty.
+        ctx = command.make_context(command.name or "loadmgr", [], resilient_parsing=True)
+        for name in sorted(command.list_commands(ctx)):
+            yield from walk(command.get_command(ctx, name), [*path, name])
 
     yield from walk(root, [])
 
