@@ -67,7 +67,7 @@ def collector(bench: Bench) -> list[Row]:
         rows = [
             _limit_row(f"build+save, {entries} entries (CPU)", build_save, floor),
             _limit_row("  whole collector interval (CPU)", interval, floor,
-                       note="+ spool fsync, run heartbeat and lease"),
+                       note="+ spool, run heartbeat and lease"),
             _hour(bench, store, run),
         ]
     finally:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from loadmgr.locust.protocol import AGGREGATED, is_distributed
-from loadmgr.models import MetricSnapshot
+from loadmgr.models import MetricSnapshot, RequestStats
 
 Key = tuple[str, str]  # (method, name)
 Counters = tuple[int, int, float]  # num_requests, num_failures, avg_response_time
@@ -123,7 +123,9 @@ class SnapshotBuilder:
         has_requests = total_now[0] > 0
         # A fresh Locust reports 0 for its rolling window: no requests is no data, not 0 ms.
         current = (payload.get("current_response_time_percentiles") or {}) if has_requests else {}
-        snapshot = MetricSnapshot(
+        # Built from numbers this code computed, so validation would only re-check them
+        # (a tenth of the collector's time per interval); tests round-trip the result.
+        snapshot = MetricSnapshot.model_construct(
             loadTestRunId=self.run_id,
             timestamp=now,
             tenantId=self.tenant_id,
@@ -147,7 +149,9 @@ class SnapshotBuilder:
             workerCount=int(payload.get("worker_count") or 0) if is_distributed(payload) else None,
             state=payload.get("state"),
             requestStats=[
-                _interval_request(entry, counters[key], before.get(key, _ZERO), seconds)
+                RequestStats.model_construct(
+                    **_interval_request(entry, counters[key], before.get(key, _ZERO), seconds)
+                )
                 for key, entry in entries.items()
             ],
             metadata={"reset": True} if reset else {},

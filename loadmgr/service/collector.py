@@ -341,14 +341,14 @@ class Collector:
                 "maxRPS": max(float(previous.get("maxRPS") or 0.0), snapshot.totalRPS),
                 "maxUsers": max(int(previous.get("maxUsers") or 0), snapshot.currentUsers),
             }
-        updated = self.store.runs.update(self.run.id, changes)
+            self.run.lastMetrics = changes["lastMetrics"]
+        state = self.store.runs.heartbeat(self.run.id, changes)
         self.store.leases.renew(
             lease_id(self.run.locustClusterId), self.run.id, now, lease_ttl(self.settings.interval)
         )
-        if updated is None:
+        if state is None:
             return False
-        self.run = updated
-        return updated.stopRequested or updated.status == RunStatus.STOPPING
+        return bool(state.get("stopRequested")) or state.get("status") == RunStatus.STOPPING.value
 
     def _note_workers(self, snapshot: MetricSnapshot, payload: dict[str, Any]) -> None:
         """Say so when a worker joins or disappears; the snapshot records the count."""

@@ -79,6 +79,20 @@ class RunRepository(Repository):
         return LoadTestRun.model_validate(doc) if doc else None
 
     @mapped_errors
+    def heartbeat(self, run_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Set the collector's fields; return only what it checks (status, stop request).
+
+        Called every interval: no whole document comes back, and none is validated.
+        """
+        self.check_in_scope(changes, partial=True)
+        return self.collection.find_one_and_update(
+            self.scoped({"id": run_id}),
+            {"$set": changes},
+            projection={"_id": False, "status": True, "stopRequested": True},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    @mapped_errors
     def claim(
         self, run_id: str, last_heartbeat: datetime | None, changes: dict[str, Any]
     ) -> LoadTestRun | None:

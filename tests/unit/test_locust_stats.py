@@ -548,3 +548,24 @@ def test_repeated_payloads_emit_one_snapshot_each_change(repeats: list[int]) -> 
             now = T0 + timedelta(seconds=index * 10 + copy_index + 1)
             emitted += build.build(copy.deepcopy(body), now) is not None
     assert emitted == len(repeats)
+
+
+def test_built_snapshots_are_valid_documents_that_round_trip() -> None:
+    """`build` skips validation for speed: what it makes must still be a valid document."""
+    import warnings
+
+    b = builder()
+    first = b.build(
+        payload(entry("/", requests=100, failures=10, avg=4.0)), T0 + timedelta(seconds=4)
+    )
+    second = b.build(
+        payload(entry("/", requests=300, failures=12, avg=5.0)), T0 + timedelta(seconds=8)
+    )
+    for snapshot in (first, second):
+        assert snapshot is not None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a serializer warning means a malformed field
+            stored = snapshot.model_dump()
+            as_json = snapshot.model_dump_json()
+        assert MetricSnapshot.model_validate(stored) == snapshot
+        assert MetricSnapshot.model_validate_json(as_json) == snapshot
