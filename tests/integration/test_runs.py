@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,25 @@ pytestmark = pytest.mark.integration
 
 def create_test(cli: Any, target_url: str, name: str = "demo", *extra: str) -> dict[str, Any]:
     result = cli(
-        "tests", "create", "--name", name, "--target-url", target_url,
-        "--locustfile", str(DEMO_LOCUSTFILE), "--users", "4", "--spawn-rate", "4",
-        "--duration", "5s", "--max-duration", "2m", *extra, "-o", "json",
+        "tests",
+        "create",
+        "--name",
+        name,
+        "--target-url",
+        target_url,
+        "--locustfile",
+        str(DEMO_LOCUSTFILE),
+        "--users",
+        "4",
+        "--spawn-rate",
+        "4",
+        "--duration",
+        "5s",
+        "--max-duration",
+        "2m",
+        *extra,
+        "-o",
+        "json",
     )
     assert result.exit_code == 0, result.stderr
     return result.json()  # type: ignore[no-any-return]
@@ -111,8 +128,17 @@ def test_thresholds_decide_the_exit_code(cli, mongo_uri, target_server):
     assert passed.exit_code == 0, passed.stderr
     assert passed.json()["verdict"] == "passed"
     failed = cli(
-        "runs", "start", "judged", "--interval", "2", "--workers", "0",
-        "--threshold", "max<0.001ms", "-o", "json",
+        "runs",
+        "start",
+        "judged",
+        "--interval",
+        "2",
+        "--workers",
+        "0",
+        "--threshold",
+        "max<0.001ms",
+        "-o",
+        "json",
     )
     assert failed.exit_code == 1, failed.stderr
     run = failed.json()
@@ -191,7 +217,8 @@ def test_racing_starts_have_one_winner(cli, mongo_db, target_server, locust_stan
     processes = [
         subprocess.Popen(
             [*loadmgr_command(), "runs", "start", "racer", "--interval", "2", "-q"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for _ in range(4)
     ]
@@ -236,9 +263,20 @@ def test_detached_run_stopped_by_runs_stop(cli, mongo_db, target_server, isolate
 def test_ctrl_c_stops_and_records_the_run(cli, mongo_db, target_server, isolated_env):
     create_test(cli, target_server.url, "interrupted", "--duration", "60s")
     process = subprocess.Popen(
-        [*loadmgr_command(), "runs", "start", "interrupted", "--interval", "2",
-         "--workers", "1", "-o", "json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            *loadmgr_command(),
+            "runs",
+            "start",
+            "interrupted",
+            "--interval",
+            "2",
+            "--workers",
+            "1",
+            "-o",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         assert wait_for(
@@ -264,7 +302,8 @@ def test_sigterm_behaves_like_ctrl_c(cli, mongo_db, target_server, locust_standa
     create_test(cli, target_server.url, "terminated", "--cluster", "term", "--duration", "60s")
     process = subprocess.Popen(
         [*loadmgr_command(), "runs", "start", "terminated", "--interval", "2", "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         assert wait_for(
@@ -319,9 +358,7 @@ def test_killed_collector_finalised_by_stop(
     create_test(cli, target_server.url, "orphan2", "--cluster", "solo", "--duration", "60s")
     run = start_detached(cli, "orphan2")
     os.kill(collector_pid(mongo_db, run["id"]), signal.SIGKILL)
-    assert wait_for(
-        lambda: cli("runs", "list", "-o", "json").json()[0].get("stale"), timeout=30
-    )
+    assert wait_for(lambda: cli("runs", "list", "-o", "json").json()[0].get("stale"), timeout=30)
     stopped = cli("runs", "stop", run["id"], "-o", "json")
     assert stopped.exit_code == 0, stopped.stderr
     doc = stopped.json()
@@ -353,17 +390,26 @@ def test_locust_lost_mid_run(cli, mongo_db, target_server, tmp_path):
     assert follow.exit_code == 6
 
 
-def test_if_busy_wait_queues_until_the_lease_frees(
-    cli, mongo_db, target_server, locust_standalone
-):
+def test_if_busy_wait_queues_until_the_lease_frees(cli, mongo_db, target_server, locust_standalone):
     locust = locust_standalone(DEMO_LOCUSTFILE)
     assert cli("clusters", "add", "queue", "--url", locust.base_url, "-q").exit_code == 0
     create_test(cli, target_server.url, "queued", "--cluster", "queue", "--duration", "3s")
     mongo_db.cluster_leases.insert_one(
         {"_id": "queue", "runId": "someone-else", "expiresAt": _in_seconds(3)}
     )
-    result = cli("runs", "start", "queued", "--if-busy", "wait", "--wait-timeout", "60s",
-                 "--interval", "2", "-o", "json")
+    result = cli(
+        "runs",
+        "start",
+        "queued",
+        "--if-busy",
+        "wait",
+        "--wait-timeout",
+        "60s",
+        "--interval",
+        "2",
+        "-o",
+        "json",
+    )
     assert result.exit_code == 0, result.stderr
     assert "waiting" in result.stderr
     assert result.json()["status"] == "Finished"
@@ -380,3 +426,30 @@ def test_follow_watches_a_live_run_to_its_end(cli, mongo_db, target_server, locu
     assert doc["status"] == "Finished" and doc["id"] == run["id"]
     assert "taking over" not in followed.stderr
     assert "requests=" in followed.stderr  # the intervals were shown as they came
+
+
+def test_abort_on_fail_stops_a_doomed_run_early(cli, mongo_db, target_server, locust_standalone):
+    locust = locust_standalone(DEMO_LOCUSTFILE)
+    assert cli("clusters", "add", "strict", "--url", locust.base_url, "-q").exit_code == 0
+    create_test(cli, target_server.url, "doomed-max", "--cluster", "strict", "--duration", "90s")
+    result = cli(
+        "runs",
+        "start",
+        "doomed-max",
+        "--interval",
+        "2",
+        "--threshold",
+        "max<0.001ms",
+        "--abort-on-fail",
+        "-o",
+        "json",
+    )
+    assert result.exit_code == 1, result.stderr
+    run = result.json()
+    assert run["status"] == "Finished" and run["stopReason"] == "threshold"
+    assert run["verdict"] == "failed"
+    started = datetime.fromisoformat(run["startedAt"].replace("Z", "+00:00"))
+    finished = datetime.fromisoformat(run["finishedAt"].replace("Z", "+00:00"))
+    assert (finished - started).total_seconds() < 45  # far short of the 90 s asked for
+    with locust.client() as client:
+        assert client.stats()["state"] == "stopped"
