@@ -44,6 +44,16 @@ _UNSAFE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2
 _UNSAFE_IN_CELL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+# In JSON text these can only stand inside strings, where `\u0085` means the same: written
+# so, no C1 control or bidi override from data reaches a terminal through `-o json` either.
+_UNSAFE_IN_JSON = re.compile(r"[\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def json_safe(text: str) -> str:
+    """JSON text with DEL, C1 controls and bidi overrides as `\\uXXXX` escapes."""
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def sanitize(text: str, *, in_cell: bool = False) -> str:
     """`text` with control and bidi characters shown as escapes (`\\x1b`)."""
     pattern = _UNSAFE_IN_CELL if in_cell else _UNSAFE
@@ -252,11 +262,13 @@ class Renderer:
         out = sys.stdout
         if self.format == "json":
             payload = rows if many else rows[0]
-            out.write(json.dumps(payload, indent=2, ensure_ascii=False, default=_json_default))
+            text = json.dumps(payload, indent=2, ensure_ascii=False, default=_json_default)
+            out.write(json_safe(text))
             out.write("\n")
         elif self.format == "jsonl":
             for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+                line = json.dumps(row, ensure_ascii=False, default=_json_default)
+                out.write(json_safe(line) + "\n")
         else:
             flat = [flatten(row) for row in rows]
             headers: dict[str, None] = {}

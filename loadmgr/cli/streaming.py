@@ -14,11 +14,15 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from loadmgr.cli.output import sanitize
+from loadmgr.cli.output import json_safe, sanitize
 
 DATA_FORMATS = ("json", "jsonl", "csv")
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+_JSON = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _encode(row: object) -> str:
+    return json_safe(_JSON(row))
 
 
 def write_rows(
@@ -43,12 +47,12 @@ def write_rows(
     elif fmt == "json":
         stream.write("[")
         for row in rows:
-            stream.write(("\n  " if count == 0 else ",\n  ") + _ENCODE(row))
+            stream.write(("\n  " if count == 0 else ",\n  ") + _encode(row))
             count += 1
         stream.write("\n]\n" if count else "]\n")
     elif fmt == "jsonl":
         for row in rows:
-            stream.write(_ENCODE(row) + "\n")
+            stream.write(_encode(row) + "\n")
             count += 1
     elif fmt == "csv":
         writer = csv.DictWriter(
