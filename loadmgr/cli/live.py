@@ -63,6 +63,9 @@ class PlainObserver:
         typer.echo(sanitize(line), err=True)
 
     def finished(self, run: LoadTestRun) -> None:
+        totals = (run.finalStats or {}).get("totals") or {}
+        if totals.get("requests") and totals.get("failures") == totals.get("requests"):
+            typer.echo("warning: every request failed; is the target up?", err=True)
         verdict = f", verdict {run.verdict.value}" if run.verdict else ""
         reason = f" ({run.stopReason.value})" if run.stopReason else ""
         error = f": {run.error}" if run.error else ""

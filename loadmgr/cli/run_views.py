@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from loadmgr.models import LoadTestRun
 
 LIST_COLUMNS = [
-    field("id"),
+    field("id", "ID"),
     field("testName", "TEST"),
     Column(
         "STATUS",

@@ -447,7 +447,8 @@ class Collector:
             last = self._builder.build(payload, utcnow(), force=True)
             if last is not None:
                 last.metadata["final"] = True
-                self.observer.interval(self.run, last)
+                if last.intervalRequests:  # requests the last poll had not seen yet
+                    self.observer.interval(self.run, last)
                 try:
                     self._keep(last)
                 except SpoolError:
