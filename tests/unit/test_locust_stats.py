@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import statistics
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -379,23 +377,22 @@ def test_recorded_payload_builds_and_round_trips() -> None:
     assert MetricSnapshot.model_validate(stored) == snapshot
 
 
-def test_500_entries_build_well_under_20ms() -> None:
+def test_500_entries_are_all_kept() -> None:
+    # How fast this is belongs to the benchmark (bench/, case 4), not to a timed test.
     def big(step: int) -> dict[str, Any]:
         return payload(
             *(entry(f"/p{i}", requests=step * (i + 1), avg=2.0 + i % 7) for i in range(500))
         )
 
-    bodies = [big(step) for step in range(1, 12)]
     build = builder()
-    durations = []
-    for index, body in enumerate(bodies):
-        started = time.perf_counter()
-        assert build.build(body, T0 + timedelta(seconds=index + 1)) is not None
-        durations.append(time.perf_counter() - started)
-    assert statistics.median(durations) < 0.020
-    started = time.perf_counter()
-    final_stats(bodies[-1])
-    assert time.perf_counter() - started < 0.020
+    first = build.build(big(1), T0 + timedelta(seconds=1))
+    second = build.build(big(2), T0 + timedelta(seconds=2))
+    assert first is not None and second is not None
+    assert len(second.requestStats) == 500
+    by_name = {r.name: r.intervalRequests for r in second.requestStats}
+    assert [by_name[f"/p{i}"] for i in (0, 1, 499)] == [1, 2, 500]
+    final = final_stats(big(2))
+    assert len(final["requestStats"]) == 500
 
 
 # -- final_stats -------------------------------------------------------------------------
