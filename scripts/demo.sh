@@ -31,5 +31,5 @@ echo
 loadmgr runs show "$run"
 loadmgr metrics show "$run" --view requests 2>/dev/null || true
 echo
-echo "Recorded. Try: loadmgr runs list    loadmgr runs show $run -o json"
+echo "Recorded. Try: .venv/bin/loadmgr runs list    .venv/bin/loadmgr runs show $run -o json"
 exit $status
