@@ -67,9 +67,21 @@ def start_secantus(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[bytes]
         port = free_port()
         log = open(data_dir.parent / f"secantus-{port}.log", "ab")  # noqa: SIM115
         process = subprocess.Popen(
-            [str(executable), "--host", "127.0.0.1", "--port", str(port),
-             "--storage-path", str(data_dir), "--log-level", "WARNING", *extra],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(executable),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--storage-path",
+                str(data_dir),
+                "--log-level",
+                "WARNING",
+                *extra,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
 
@@ -150,6 +162,23 @@ class CliResult:
         import json
 
         return json.loads(self.stdout)
+
+
+def ok(result: CliResult) -> CliResult:
+    """`result`, after checking the command succeeded without a traceback."""
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def error_line(result: CliResult, code: int) -> str:
+    """The one `error:` line (only `hint:` lines may follow) of a command that exited `code`."""
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines and lines[0].startswith("error: "), lines
+    assert all(line.startswith("hint: ") for line in lines[1:]), lines
+    return lines[0]
 
 
 @functools.cache

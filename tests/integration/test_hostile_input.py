@@ -16,17 +16,33 @@ from typing import Any
 import pytest
 
 from loadmgr.models.documents import DESCRIPTION_MAX, META_VALUE_MAX, NAME_MAX, TAG_MAX, URL_MAX
-from tests.conftest import CliResult
+from tests.conftest import CliResult, ok
+from tests.conftest import error_line as refused
 
 pytestmark = pytest.mark.integration
 
 Cli = Callable[..., CliResult]
 
-COLLECTIONS = ("load_tests", "load_test_runs", "metrics_timeseries", "locust_clusters",
-               "cluster_leases")
+COLLECTIONS = (
+    "load_tests",
+    "load_test_runs",
+    "metrics_timeseries",
+    "locust_clusters",
+    "cluster_leases",
+)
 INJECTIONS = [
-    '{"$gt": ""}', '{"$ne": null}', "$where", "this.name.length > 0", "a.b", "$regex",
-    '{"$regex": ".*"}', ".*", "^", "$", "id", "",
+    '{"$gt": ""}',
+    '{"$ne": null}',
+    "$where",
+    "this.name.length > 0",
+    "a.b",
+    "$regex",
+    '{"$regex": ".*"}',
+    ".*",
+    "^",
+    "$",
+    "id",
+    "",
 ]
 # Characters a terminal would act on: escape sequences, bell, carriage return, C1 CSI,
 # and a bidirectional override that reorders what follows.
@@ -46,24 +62,12 @@ def locustfile(tmp_path: Path) -> Path:
     return path
 
 
-def ok(result: CliResult) -> CliResult:
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return result
-
-
-def refused(result: CliResult, code: int) -> str:
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert lines and lines[0].startswith("error: "), lines
-    assert all(line.startswith("hint: ") for line in lines[1:]), lines
-    return lines[0]
-
-
 def snapshot(mongo_db: Any) -> dict[str, list[str]]:
     return {
-        name: sorted(json.dumps(d, sort_keys=True, default=str)
-                     for d in mongo_db[name].find({}, {"_id": False}))
+        name: sorted(
+            json.dumps(d, sort_keys=True, default=str)
+            for d in mongo_db[name].find({}, {"_id": False})
+        )
         for name in COLLECTIONS
     }
 
@@ -71,22 +75,60 @@ def snapshot(mongo_db: Any) -> dict[str, list[str]]:
 @pytest.fixture
 def seeded(cli: Cli, mongo_db: Any, locustfile: Path) -> dict[str, str]:
     """A test, a cluster, a finished run with intervals: things an injection must not reach."""
-    test = ok(cli("tests", "create", "--name", "api", "--target-url", "http://127.0.0.1:1",
-                  "--locustfile", str(locustfile), "--tag", "nightly", "-o", "json")).json()
+    test = ok(
+        cli(
+            "tests",
+            "create",
+            "--name",
+            "api",
+            "--target-url",
+            "http://127.0.0.1:1",
+            "--locustfile",
+            str(locustfile),
+            "--tag",
+            "nightly",
+            "-o",
+            "json",
+        )
+    ).json()
     ok(cli("clusters", "add", "k8s", "--url", "http://127.0.0.1:1"))
     assert isinstance(test, dict)
     now = datetime.now(timezone.utc)
-    mongo_db.load_test_runs.insert_one({
-        "id": "run-1", "loadTestId": test["id"], "testName": "api", "name": "api run",
-        "tenantId": None, "envId": None, "targetUsers": 1, "spawnRate": 1.0,
-        "durationSeconds": 5, "status": "Finished", "stopReason": "duration",
-        "locustClusterId": "k8s", "createdAt": now, "createdBy": "t", "updatedAt": now,
-        "updatedBy": "t", "metadata": {}, "lastMetrics": {}, "startedAt": now, "finishedAt": now,
-    })
-    mongo_db.metrics_timeseries.insert_one({
-        "loadTestRunId": "run-1", "seq": 1, "timestamp": now, "tenantId": None, "envId": None,
-        "totalRPS": 1.0, "requestStats": [],
-    })
+    mongo_db.load_test_runs.insert_one(
+        {
+            "id": "run-1",
+            "loadTestId": test["id"],
+            "testName": "api",
+            "name": "api run",
+            "tenantId": None,
+            "envId": None,
+            "targetUsers": 1,
+            "spawnRate": 1.0,
+            "durationSeconds": 5,
+            "status": "Finished",
+            "stopReason": "duration",
+            "locustClusterId": "k8s",
+            "createdAt": now,
+            "createdBy": "t",
+            "updatedAt": now,
+            "updatedBy": "t",
+            "metadata": {},
+            "lastMetrics": {},
+            "startedAt": now,
+            "finishedAt": now,
+        }
+    )
+    mongo_db.metrics_timeseries.insert_one(
+        {
+            "loadTestRunId": "run-1",
+            "seq": 1,
+            "timestamp": now,
+            "tenantId": None,
+            "envId": None,
+            "totalRPS": 1.0,
+            "requestStats": [],
+        }
+    )
     return {"test": test["id"], "run": "run-1", "cluster": "k8s"}
 
 
@@ -104,15 +146,33 @@ def unchanged(mongo_db: Any, seeded: dict[str, str]) -> Iterator[None]:
 @pytest.mark.parametrize("value", INJECTIONS)
 def test_injected_refs_find_nothing_and_change_nothing(cli: Cli, value: str) -> None:
     commands = [
-        ("tests", "show", value), ("tests", "update", value, "--users", "3"),
-        ("tests", "delete", value, "--yes"), ("tests", "delete", value, "--yes", "--force"),
-        ("runs", "show", value), ("runs", "stop", value), ("runs", "follow", value),
-        ("runs", "start", value), ("runs", "list", "--test", value),
-        ("metrics", "show", value), ("metrics", "export", value),
-        ("clusters", "show", value), ("clusters", "remove", value), ("clusters", "check", value),
+        ("tests", "show", value),
+        ("tests", "update", value, "--users", "3"),
+        ("tests", "delete", value, "--yes"),
+        ("tests", "delete", value, "--yes", "--force"),
+        ("runs", "show", value),
+        ("runs", "stop", value),
+        ("runs", "follow", value),
+        ("runs", "start", value),
+        ("runs", "list", "--test", value),
+        ("metrics", "show", value),
+        ("metrics", "export", value),
+        ("clusters", "show", value),
+        ("clusters", "remove", value),
+        ("clusters", "check", value),
         ("runs", "start", "api", "--cluster", value),
-        ("tests", "create", "--name", "new", "--target-url", "http://h", "--cluster", value,
-         "--locustfile", "x.py"),
+        (
+            "tests",
+            "create",
+            "--name",
+            "new",
+            "--target-url",
+            "http://h",
+            "--cluster",
+            value,
+            "--locustfile",
+            "x.py",
+        ),
         ("tests", "update", "api", "--cluster", value),
     ]
     for args in commands:
@@ -135,11 +195,28 @@ def test_injected_filters_list_nothing(cli: Cli, value: str) -> None:
 def test_operator_looking_values_are_stored_as_plain_strings(
     cli: Cli, mongo_db: Any, locustfile: Path, seeded: dict[str, str]
 ) -> None:
-    created = ok(cli(
-        "tests", "create", "--name", '{"$gt": ""}', "--target-url", "http://127.0.0.1:1",
-        "--locustfile", str(locustfile), "--tag", "$where", "--tag", "a.b",
-        "--description", '{"$ne": null}', "--meta", 'query={"$gt": ""}', "-o", "json",
-    )).json()
+    created = ok(
+        cli(
+            "tests",
+            "create",
+            "--name",
+            '{"$gt": ""}',
+            "--target-url",
+            "http://127.0.0.1:1",
+            "--locustfile",
+            str(locustfile),
+            "--tag",
+            "$where",
+            "--tag",
+            "a.b",
+            "--description",
+            '{"$ne": null}',
+            "--meta",
+            'query={"$gt": ""}',
+            "-o",
+            "json",
+        )
+    ).json()
     assert isinstance(created, dict)
     stored = mongo_db.load_tests.find_one({"id": created["id"]})
     assert stored["name"] == '{"$gt": ""}' and stored["tags"] == ["$where", "a.b"]
@@ -155,8 +232,18 @@ def test_operator_looking_values_are_stored_as_plain_strings(
 @pytest.mark.parametrize("pair", ["$where=1", "$set=x", "a.b=1", ".x=1", "=v", "novalue"])
 def test_operator_looking_meta_keys_are_refused(cli: Cli, locustfile: Path, pair: str) -> None:
     for args in (
-        ("tests", "create", "--name", "meta", "--target-url", "http://127.0.0.1:1",
-         "--locustfile", str(locustfile), "--meta", pair),
+        (
+            "tests",
+            "create",
+            "--name",
+            "meta",
+            "--target-url",
+            "http://127.0.0.1:1",
+            "--locustfile",
+            str(locustfile),
+            "--meta",
+            pair,
+        ),
         ("tests", "update", "api", "--meta", pair),
         ("runs", "start", "api", "--meta", pair),
     ):
@@ -177,11 +264,28 @@ def test_odd_characters_are_stored_intact_and_shown_safely(
     description = f"line one\nline two {ODD}"
     tag = "\x1b]0;title\x07tag🚀"
     meta_value = f"{ODD}\x00nul"
-    created = ok(cli(
-        "tests", "create", "--name", ODD, "--target-url", "http://127.0.0.1:1",
-        "--locustfile", str(locustfile), "--description", description, "--tag", tag,
-        "--meta", f"owner={meta_value}", "--threshold", f"GET /{ODD}:p95<1s", "-o", "json",
-    ))
+    created = ok(
+        cli(
+            "tests",
+            "create",
+            "--name",
+            ODD,
+            "--target-url",
+            "http://127.0.0.1:1",
+            "--locustfile",
+            str(locustfile),
+            "--description",
+            description,
+            "--tag",
+            tag,
+            "--meta",
+            f"owner={meta_value}",
+            "--threshold",
+            f"GET /{ODD}:p95<1s",
+            "-o",
+            "json",
+        )
+    )
     doc = created.json()
     assert isinstance(doc, dict)
     stored = mongo_db.load_tests.find_one({"id": doc["id"]})
@@ -192,8 +296,11 @@ def test_odd_characters_are_stored_intact_and_shown_safely(
     assert stored["thresholds"] == [f"GET /{ODD}:p95<1s"]
 
     # JSON is the stored document: control characters escaped, the rest as it is.
-    for output in (created, ok(cli("tests", "show", doc["id"], "-o", "json")),
-                   ok(cli("tests", "list", "-o", "jsonl"))):
+    for output in (
+        created,
+        ok(cli("tests", "show", doc["id"], "-o", "json")),
+        ok(cli("tests", "list", "-o", "jsonl")),
+    ):
         assert "\x1b" not in output.stdout and "\x07" not in output.stdout
         assert "\r" not in output.stdout and "\\u001b" in output.stdout
     assert ok(cli("tests", "show", doc["id"], "-o", "json")).json()["name"] == ODD  # type: ignore[index]
@@ -218,17 +325,40 @@ def test_odd_run_and_cluster_data_are_shown_safely(
 ) -> None:
     """Data written by anyone (another tool, the Go service) is shown safely too."""
     now = datetime.now(timezone.utc)
-    mongo_db.load_test_runs.insert_one({
-        "id": "odd-run", "loadTestId": seeded["test"], "testName": ODD, "name": ODD,
-        "targetUsers": 1, "spawnRate": 1.0, "durationSeconds": 5, "status": "Failed",
-        "stopReason": "error", "error": f"boom {ODD}", "verdict": "failed",
-        "locustClusterId": "k8s", "targetUrl": "http://127.0.0.1:1",
-        "thresholdResults": [{"expression": f"GET /{ODD}:p95<1s", "metric": "p95",
-                              "scope": ODD, "op": "<", "limit": 1000.0, "actual": 2000.0,
-                              "passed": False}],
-        "createdAt": now, "createdBy": ODD, "updatedAt": now, "updatedBy": ODD,
-        "metadata": {"k": ODD}, "lastMetrics": {},
-    })
+    mongo_db.load_test_runs.insert_one(
+        {
+            "id": "odd-run",
+            "loadTestId": seeded["test"],
+            "testName": ODD,
+            "name": ODD,
+            "targetUsers": 1,
+            "spawnRate": 1.0,
+            "durationSeconds": 5,
+            "status": "Failed",
+            "stopReason": "error",
+            "error": f"boom {ODD}",
+            "verdict": "failed",
+            "locustClusterId": "k8s",
+            "targetUrl": "http://127.0.0.1:1",
+            "thresholdResults": [
+                {
+                    "expression": f"GET /{ODD}:p95<1s",
+                    "metric": "p95",
+                    "scope": ODD,
+                    "op": "<",
+                    "limit": 1000.0,
+                    "actual": 2000.0,
+                    "passed": False,
+                }
+            ],
+            "createdAt": now,
+            "createdBy": ODD,
+            "updatedAt": now,
+            "updatedBy": ODD,
+            "metadata": {"k": ODD},
+            "lastMetrics": {},
+        }
+    )
     ok(cli("clusters", "add", "odd", "--url", "http://127.0.0.1:2", "--description", ODD))
     outputs = [
         ok(cli("runs", "show", "odd-run")),
@@ -252,19 +382,39 @@ def _long_cases() -> list[Any]:
     return [
         pytest.param("--name", "n" * NAME_MAX, "n" * (NAME_MAX + 1), "name", id="name"),
         pytest.param("--name", "🚀" * NAME_MAX, "🚀" * (NAME_MAX + 1), "name", id="emoji-name"),
-        pytest.param("--description", "d" * DESCRIPTION_MAX, "d" * (DESCRIPTION_MAX + 1),
-                     "description", id="description"),
+        pytest.param(
+            "--description",
+            "d" * DESCRIPTION_MAX,
+            "d" * (DESCRIPTION_MAX + 1),
+            "description",
+            id="description",
+        ),
         pytest.param("--tag", "t" * TAG_MAX, "t" * (TAG_MAX + 1), "tags", id="tag"),
-        pytest.param("--meta", "k=" + "v" * META_VALUE_MAX,
-                     "k=" + "v" * (META_VALUE_MAX + 1), "metadata", id="meta"),
-        pytest.param("--target-url", url_head + "u" * (URL_MAX - len(url_head)),
-                     url_head + "u" * (URL_MAX - len(url_head) + 1), "targetUrl", id="url"),
+        pytest.param(
+            "--meta",
+            "k=" + "v" * META_VALUE_MAX,
+            "k=" + "v" * (META_VALUE_MAX + 1),
+            "metadata",
+            id="meta",
+        ),
+        pytest.param(
+            "--target-url",
+            url_head + "u" * (URL_MAX - len(url_head)),
+            url_head + "u" * (URL_MAX - len(url_head) + 1),
+            "targetUrl",
+            id="url",
+        ),
     ]
 
 
 @pytest.mark.parametrize(("option", "longest", "too_long", "stored_as"), _long_cases())
 def test_long_values_up_to_the_limit(
-    cli: Cli, mongo_db: Any, locustfile: Path, option: str, longest: str, too_long: str,
+    cli: Cli,
+    mongo_db: Any,
+    locustfile: Path,
+    option: str,
+    longest: str,
+    too_long: str,
     stored_as: str,
 ) -> None:
     def create(value: str, name: str) -> CliResult:
@@ -294,8 +444,10 @@ def test_long_values_up_to_the_limit(
     ("args", "needle"),
     [
         (("c" * (NAME_MAX + 1), "--url", "http://127.0.0.1:1"), "ID"),
-        (("c", "--url", "http://127.0.0.1:1", "--description", "d" * (DESCRIPTION_MAX + 1)),
-         "--description"),
+        (
+            ("c", "--url", "http://127.0.0.1:1", "--description", "d" * (DESCRIPTION_MAX + 1)),
+            "--description",
+        ),
     ],
 )
 def test_long_cluster_values_are_refused(
@@ -303,8 +455,17 @@ def test_long_cluster_values_are_refused(
 ) -> None:
     assert needle in refused(cli("clusters", "add", *args), 2)
     assert mongo_db.locust_clusters.count_documents({}) == 0
-    ok(cli("clusters", "add", "c" * NAME_MAX, "--url", "http://127.0.0.1:1",
-           "--description", "d" * DESCRIPTION_MAX))
+    ok(
+        cli(
+            "clusters",
+            "add",
+            "c" * NAME_MAX,
+            "--url",
+            "http://127.0.0.1:1",
+            "--description",
+            "d" * DESCRIPTION_MAX,
+        )
+    )
 
 
 @pytest.mark.usefixtures("unchanged")
@@ -330,7 +491,11 @@ def test_huge_refs_are_simply_not_found(cli: Cli) -> None:
     ],
 )
 def test_malformed_config_names_the_file_and_the_line(
-    cli: Cli, mongo_db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str,
+    cli: Cli,
+    mongo_db: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
     line: int,
 ) -> None:
     path = tmp_path / "odd config.toml"
@@ -338,8 +503,19 @@ def test_malformed_config_names_the_file_and_the_line(
     for args in (["--config", str(path)], []):
         if not args:
             monkeypatch.setenv("LOADMGR_CONFIG", str(path))
-        result = cli(*args, "tests", "create", "--name", "n", "--target-url", "http://h",
-                     "--cluster", "k", "--locustfile", "x.py")
+        result = cli(
+            *args,
+            "tests",
+            "create",
+            "--name",
+            "n",
+            "--target-url",
+            "http://h",
+            "--cluster",
+            "k",
+            "--locustfile",
+            "x.py",
+        )
         message = refused(result, 2)
         assert str(path) in message and f"line {line}" in message
         assert "\x1b" not in result.stderr

@@ -17,7 +17,8 @@ from typing import Any
 import pymongo
 import pytest
 
-from tests.conftest import CliResult
+from tests.conftest import CliResult, ok
+from tests.conftest import error_line as one_error
 from tests.locust_servers import DEMO_LOCUSTFILE, pid_alive, running_locust, running_target
 from tests.polling import wait_for
 from tests.secure_servers import (
@@ -64,9 +65,7 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureMong
 
 
 @pytest.fixture
-def auth_mongo(
-    auth_server: SecureMongo, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[SecureMongo]:
+def auth_mongo(auth_server: SecureMongo, monkeypatch: pytest.MonkeyPatch) -> Iterator[SecureMongo]:
     """loadmgr pointed at the `--auth` server as `writer`; the database emptied afterwards."""
     monkeypatch.setenv("LOADMGR_MONGO_URI", auth_server.uri("writer"))
     monkeypatch.setenv("LOADMGR_DATABASE", DB)
@@ -112,21 +111,6 @@ def locust(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 # --- helpers -----------------------------------------------------------------------------
 
 
-def ok(result: CliResult) -> CliResult:
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return result
-
-
-def one_error(result: CliResult, code: int) -> str:
-    """The single `error:` line (a `hint:` may follow) of a failed command."""
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert lines and lines[0].startswith("error: "), lines
-    assert all(line.startswith("hint: ") for line in lines[1:]), lines
-    return lines[0]
-
-
 def assert_no_secret(*texts: str) -> None:
     for text in texts:
         for secret in SECRETS:
@@ -134,11 +118,29 @@ def assert_no_secret(*texts: str) -> None:
 
 
 def remote_test(cli: Cli, name: str, target_url: str, cluster: str, *extra: str) -> dict[str, Any]:
-    result = ok(cli(
-        "tests", "create", "--name", name, "--target-url", target_url, "--cluster", cluster,
-        "--locustfile", "deployed.py", "--users", "2", "--spawn-rate", "2", "--duration", "3s",
-        *extra, "-o", "json",
-    ))
+    result = ok(
+        cli(
+            "tests",
+            "create",
+            "--name",
+            name,
+            "--target-url",
+            target_url,
+            "--cluster",
+            cluster,
+            "--locustfile",
+            "deployed.py",
+            "--users",
+            "2",
+            "--spawn-rate",
+            "2",
+            "--duration",
+            "3s",
+            *extra,
+            "-o",
+            "json",
+        )
+    )
     doc = result.json()
     assert isinstance(doc, dict)
     return doc
@@ -150,8 +152,20 @@ def remote_test(cli: Cli, name: str, target_url: str, cluster: str, *extra: str)
 def test_loadmgr_works_with_scram_credentials(
     cli: Cli, auth_mongo: SecureMongo, tmp_path: Path
 ) -> None:
-    created = ok(cli("tests", "create", "--name", "authed", "--target-url", "http://127.0.0.1:1",
-                     "--locustfile", str(DEMO_LOCUSTFILE), "-o", "json"))
+    created = ok(
+        cli(
+            "tests",
+            "create",
+            "--name",
+            "authed",
+            "--target-url",
+            "http://127.0.0.1:1",
+            "--locustfile",
+            str(DEMO_LOCUSTFILE),
+            "-o",
+            "json",
+        )
+    )
     listed = ok(cli("tests", "list", "-o", "json"))
     assert [t["name"] for t in listed.json()] == ["authed"]  # type: ignore[union-attr]
     shown = ok(cli("tests", "show", "authed"))
@@ -194,14 +208,32 @@ def test_missing_credentials_are_refused(
 def test_read_only_role_can_read_but_not_write(
     cli: Cli, auth_mongo: SecureMongo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ok(cli("tests", "create", "--name", "readable", "--target-url", "http://127.0.0.1:1",
-           "--locustfile", str(DEMO_LOCUSTFILE)))
+    ok(
+        cli(
+            "tests",
+            "create",
+            "--name",
+            "readable",
+            "--target-url",
+            "http://127.0.0.1:1",
+            "--locustfile",
+            str(DEMO_LOCUSTFILE),
+        )
+    )
     monkeypatch.setenv("LOADMGR_MONGO_URI", auth_mongo.uri("reader"))
     assert ok(cli("tests", "list", "-q")).stdout.strip()
     ok(cli("tests", "show", "readable"))
     ok(cli("runs", "list"))
-    refused = cli("tests", "create", "--name", "nope", "--target-url", "http://127.0.0.1:1",
-                  "--locustfile", str(DEMO_LOCUSTFILE))
+    refused = cli(
+        "tests",
+        "create",
+        "--name",
+        "nope",
+        "--target-url",
+        "http://127.0.0.1:1",
+        "--locustfile",
+        str(DEMO_LOCUSTFILE),
+    )
     line = one_error(refused, 3)
     assert "MongoDB refused the request" in line and "not authorized" in line
     assert_no_secret(refused.stderr)
@@ -225,8 +257,19 @@ def test_tls_through_the_options(
     monkeypatch.setenv("LOADMGR_MONGO_URI", tls_server.uri())
     monkeypatch.setenv("LOADMGR_DATABASE", f"lm_{uuid.uuid4().hex[:8]}")
     ca = ("--mongo-tls-ca-file", str(certificates.ca_file))
-    ok(cli(*ca, "tests", "create", "--name", "tls", "--target-url", "http://127.0.0.1:1",
-           "--locustfile", str(DEMO_LOCUSTFILE)))
+    ok(
+        cli(
+            *ca,
+            "tests",
+            "create",
+            "--name",
+            "tls",
+            "--target-url",
+            "http://127.0.0.1:1",
+            "--locustfile",
+            str(DEMO_LOCUSTFILE),
+        )
+    )
     assert ok(cli("tests", "list", "-o", "json", *ca)).json()[0]["name"] == "tls"  # type: ignore[index]
     monkeypatch.setenv("LOADMGR_MONGO_TLS_CA_FILE", str(certificates.ca_file))
     ok(cli("tests", "show", "tls"))
@@ -251,9 +294,7 @@ def test_tls_through_the_uri_and_a_profile(
     ok(cli("--config", str(config), "--profile", "secure", "tests", "list"))
 
 
-@pytest.mark.parametrize(
-    "how", ["no CA", "another CA", "plain client"]
-)
+@pytest.mark.parametrize("how", ["no CA", "another CA", "plain client"])
 def test_tls_without_the_right_ca_is_exit_3(
     cli: Cli,
     tls_server: SecureMongo,
@@ -263,8 +304,12 @@ def test_tls_without_the_right_ca_is_exit_3(
 ) -> None:
     args = {
         "no CA": ["--mongo-uri", tls_server.uri(tls="true")],
-        "another CA": ["--mongo-uri", tls_server.uri(),
-                       "--mongo-tls-ca-file", str(certificates.other_ca_file)],
+        "another CA": [
+            "--mongo-uri",
+            tls_server.uri(),
+            "--mongo-tls-ca-file",
+            str(certificates.other_ca_file),
+        ],
         "plain client": ["--mongo-uri", tls_server.uri()],
     }[how]
     result = cli(*args, "--server-selection-timeout", "1000", "tests", "list")
@@ -282,8 +327,11 @@ def test_client_certificate(
     monkeypatch.setenv("LOADMGR_DATABASE", f"lm_{uuid.uuid4().hex[:8]}")
     ca = ("--mongo-tls-ca-file", str(certificates.ca_file))
     ok(cli(*ca, "--mongo-tls-cert-key-file", str(certificates.client_file), "tests", "list"))
-    uri = mtls_server.uri(tls="true", tlsCAFile=str(certificates.ca_file),
-                          tlsCertificateKeyFile=str(certificates.client_file))
+    uri = mtls_server.uri(
+        tls="true",
+        tlsCAFile=str(certificates.ca_file),
+        tlsCertificateKeyFile=str(certificates.client_file),
+    )
     ok(cli("--mongo-uri", uri, "tests", "list"))
     # The server hangs up on a client without a certificate (how depends on the TLS
     # version's timing): either way one line, and a hint naming the option.
@@ -302,8 +350,7 @@ def collector_cmdline(db: Any, run_id: str) -> tuple[int, str]:
 
 def run_detached_to_the_end(cli: Cli, db: Any, test: str) -> tuple[list[CliResult], str, str]:
     """Start a detached run with debugging on; its outputs, collector command line and log."""
-    started = ok(cli("--debug", "runs", "start", test, "--detach", "--interval", "2", "-o",
-                     "json"))
+    started = ok(cli("--debug", "runs", "start", test, "--detach", "--interval", "2", "-o", "json"))
     run = started.json()
     assert isinstance(run, dict)
     pid, cmdline = collector_cmdline(db, run["id"])
@@ -328,11 +375,26 @@ def test_header_secret_never_appears(
 ) -> None:
     monkeypatch.setenv("TOKEN_ENV", TOKEN)
     monkeypatch.setenv("LOADMGR_DEBUG", "1")  # the detached collector inherits it
-    with LocustProxy(locust.base_url, certificate=certificates.server,
-                     header=("X-Token", TOKEN)) as proxy:
-        added = ok(cli("clusters", "add", "guarded", "--url", proxy.url, "--header-name",
-                       "X-Token", "--header-env", "TOKEN_ENV", "--ca-bundle",
-                       str(certificates.ca_file), "-o", "json"))
+    with LocustProxy(
+        locust.base_url, certificate=certificates.server, header=("X-Token", TOKEN)
+    ) as proxy:
+        added = ok(
+            cli(
+                "clusters",
+                "add",
+                "guarded",
+                "--url",
+                proxy.url,
+                "--header-name",
+                "X-Token",
+                "--header-env",
+                "TOKEN_ENV",
+                "--ca-bundle",
+                str(certificates.ca_file),
+                "-o",
+                "json",
+            )
+        )
         db = admin_db(auth_mongo)
         stored = db.locust_clusters.find_one({"id": "guarded"}, {"_id": False})
         assert stored["auth"]["secretEnv"] == "TOKEN_ENV"
@@ -366,9 +428,21 @@ def test_login_secrets_never_appear(
     monkeypatch.setenv("LM_LOGIN_PASSWORD", LOGIN_PASSWORD)
     monkeypatch.setenv("LOADMGR_DEBUG", "1")
     with LocustProxy(locust.base_url, login=(LOGIN_USER, LOGIN_PASSWORD)) as proxy:
-        added = ok(cli("clusters", "add", "behind-login", "--url", proxy.url,
-                       "--login-user-env", "LM_LOGIN_USER",
-                       "--login-password-env", "LM_LOGIN_PASSWORD", "-o", "json"))
+        added = ok(
+            cli(
+                "clusters",
+                "add",
+                "behind-login",
+                "--url",
+                proxy.url,
+                "--login-user-env",
+                "LM_LOGIN_USER",
+                "--login-password-env",
+                "LM_LOGIN_PASSWORD",
+                "-o",
+                "json",
+            )
+        )
         db = admin_db(auth_mongo)
         stored = db.locust_clusters.find_one({"id": "behind-login"}, {"_id": False})
         outputs = [
@@ -416,9 +490,7 @@ def test_mongodb_password_never_printed_anywhere(
 
 
 @pytest.fixture
-def https_locust(
-    locust: Any, certificates: Certificates, mongo_uri: str
-) -> Iterator[LocustProxy]:
+def https_locust(locust: Any, certificates: Certificates, mongo_uri: str) -> Iterator[LocustProxy]:
     with LocustProxy(locust.base_url, certificate=certificates.server) as proxy:
         yield proxy
 
@@ -426,8 +498,17 @@ def https_locust(
 def test_https_cluster_with_a_ca_bundle(
     cli: Cli, https_locust: LocustProxy, certificates: Certificates
 ) -> None:
-    ok(cli("clusters", "add", "tls", "--url", https_locust.url,
-           "--ca-bundle", str(certificates.ca_file)))
+    ok(
+        cli(
+            "clusters",
+            "add",
+            "tls",
+            "--url",
+            https_locust.url,
+            "--ca-bundle",
+            str(certificates.ca_file),
+        )
+    )
     checked = ok(cli("clusters", "check", "tls", "-o", "json"))
     report = checked.json()
     assert isinstance(report, dict)
@@ -441,8 +522,17 @@ def test_https_cluster_without_the_ca_is_exit_6(
     ok(cli("clusters", "add", "untrusted", "--url", https_locust.url))
     line = one_error(cli("clusters", "check", "untrusted"), 6)
     assert "TLS certificate verification failed" in line
-    ok(cli("clusters", "add", "wrong-ca", "--url", https_locust.url,
-           "--ca-bundle", str(certificates.other_ca_file)))
+    ok(
+        cli(
+            "clusters",
+            "add",
+            "wrong-ca",
+            "--url",
+            https_locust.url,
+            "--ca-bundle",
+            str(certificates.other_ca_file),
+        )
+    )
     assert "TLS certificate verification failed" in one_error(
         cli("clusters", "check", "wrong-ca"), 6
     )
@@ -460,8 +550,19 @@ def test_insecure_https_works_but_warns(cli: Cli, https_locust: LocustProxy) -> 
 
 
 def test_ca_bundle_and_insecure_together_are_refused(cli: Cli, mongo_db: Any) -> None:
-    line = one_error(cli("clusters", "add", "both", "--url", "https://127.0.0.1:1",
-                         "--ca-bundle", "ca.pem", "--insecure"), 2)
+    line = one_error(
+        cli(
+            "clusters",
+            "add",
+            "both",
+            "--url",
+            "https://127.0.0.1:1",
+            "--ca-bundle",
+            "ca.pem",
+            "--insecure",
+        ),
+        2,
+    )
     assert "--insecure" in line
     assert mongo_db.locust_clusters.count_documents({}) == 0
 
@@ -475,37 +576,81 @@ def _theirs(mongo_db: Any) -> dict[str, Any]:
     audit = {"createdAt": now, "createdBy": "b", "updatedAt": now, "updatedBy": "b"}
     docs: dict[str, Any] = {}
     for test_id, tenant, env in (("t-b", "b", "x"), ("t-ay", "a", "y")):
-        mongo_db.load_tests.insert_one({
-            "id": test_id, "name": "shared", "tenantId": tenant, "envId": env, "tags": ["t"],
-            "targetUrl": "http://127.0.0.1:1", "locustClusterId": "c-b", "version": 1,
-            "defaultUsers": 1, "defaultSpawnRate": 1.0, "defaultDurationSec": 5, "metadata": {},
-            "description": "", "thresholds": [], **audit,
-        })
+        mongo_db.load_tests.insert_one(
+            {
+                "id": test_id,
+                "name": "shared",
+                "tenantId": tenant,
+                "envId": env,
+                "tags": ["t"],
+                "targetUrl": "http://127.0.0.1:1",
+                "locustClusterId": "c-b",
+                "version": 1,
+                "defaultUsers": 1,
+                "defaultSpawnRate": 1.0,
+                "defaultDurationSec": 5,
+                "metadata": {},
+                "description": "",
+                "thresholds": [],
+                **audit,
+            }
+        )
         run_id = f"r-{test_id}"
-        mongo_db.load_test_runs.insert_one({
-            "id": run_id, "loadTestId": test_id, "name": "their run", "tenantId": tenant,
-            "envId": env, "targetUsers": 1, "spawnRate": 1.0, "durationSeconds": 5,
-            "status": "Running", "heartbeatAt": now, "locustClusterId": "c-b",
-            "collector": {"interval": 5}, "metadata": {}, "lastMetrics": {}, **audit,
-        })
+        mongo_db.load_test_runs.insert_one(
+            {
+                "id": run_id,
+                "loadTestId": test_id,
+                "name": "their run",
+                "tenantId": tenant,
+                "envId": env,
+                "targetUsers": 1,
+                "spawnRate": 1.0,
+                "durationSeconds": 5,
+                "status": "Running",
+                "heartbeatAt": now,
+                "locustClusterId": "c-b",
+                "collector": {"interval": 5},
+                "metadata": {},
+                "lastMetrics": {},
+                **audit,
+            }
+        )
         for seq in (1, 2):
-            mongo_db.metrics_timeseries.insert_one({
-                "loadTestRunId": run_id, "seq": seq, "timestamp": now, "tenantId": tenant,
-                "envId": env, "totalRPS": 5.0, "currentUsers": 1, "requestStats": [],
-            })
+            mongo_db.metrics_timeseries.insert_one(
+                {
+                    "loadTestRunId": run_id,
+                    "seq": seq,
+                    "timestamp": now,
+                    "tenantId": tenant,
+                    "envId": env,
+                    "totalRPS": 5.0,
+                    "currentUsers": 1,
+                    "requestStats": [],
+                }
+            )
         docs[test_id] = run_id
-    mongo_db.locust_clusters.insert_one({
-        "id": "c-b", "baseUrl": "http://127.0.0.1:1", "tenantId": "b", "envId": "x",
-        "auth": {"type": "none"}, "verifyTls": True, "description": "", **audit,
-    })
+    mongo_db.locust_clusters.insert_one(
+        {
+            "id": "c-b",
+            "baseUrl": "http://127.0.0.1:1",
+            "tenantId": "b",
+            "envId": "x",
+            "auth": {"type": "none"},
+            "verifyTls": True,
+            "description": "",
+            **audit,
+        }
+    )
     return docs
 
 
 def _snapshot(mongo_db: Any) -> dict[str, list[dict[str, Any]]]:
     names = ("load_tests", "load_test_runs", "metrics_timeseries", "locust_clusters")
     return {
-        name: sorted(mongo_db[name].find({}, {"_id": False}), key=lambda d: json.dumps(
-            d, sort_keys=True, default=str))
+        name: sorted(
+            mongo_db[name].find({}, {"_id": False}),
+            key=lambda d: json.dumps(d, sort_keys=True, default=str),
+        )
         for name in names
     }
 
@@ -518,8 +663,7 @@ def test_repositories_never_reach_outside_their_scope(mongo_uri: str, mongo_db: 
     _theirs(mongo_db)
     scoped = Store(mongo_db, Scope("a", "x"), mongo_uri)
     scoped.ensure_indexes()
-    ours = scoped.tests.insert(LoadTest(name="ours", targetUrl="http://h", tenantId="a",
-                                        envId="x"))
+    ours = scoped.tests.insert(LoadTest(name="ours", targetUrl="http://h", tenantId="a", envId="x"))
     before = _snapshot(mongo_db)
 
     for test_id in ("t-b", "t-ay"):
@@ -557,13 +701,21 @@ def test_repositories_never_reach_outside_their_scope(mongo_uri: str, mongo_db: 
     with pytest.raises(ValidationFailed):
         scoped.tests.update(ours.id, ours.version, {"tenantId": "b"})
     with pytest.raises(ValidationFailed):
-        scoped.runs.insert(LoadTestRun(loadTestId=ours.id, targetUsers=1, spawnRate=1,
-                                       durationSeconds=5, **outside))
+        scoped.runs.insert(
+            LoadTestRun(
+                loadTestId=ours.id, targetUsers=1, spawnRate=1, durationSeconds=5, **outside
+            )
+        )
     with pytest.raises(ValidationFailed):
         scoped.clusters.insert(LocustCluster(id="planted", baseUrl="http://h", **outside))
     with pytest.raises(ValidationFailed):
-        scoped.metrics.save([MetricSnapshot(loadTestRunId="r-t-b", seq=3,
-                                            timestamp=datetime.now(timezone.utc), **outside)])
+        scoped.metrics.save(
+            [
+                MetricSnapshot(
+                    loadTestRunId="r-t-b", seq=3, timestamp=datetime.now(timezone.utc), **outside
+                )
+            ]
+        )
     assert _snapshot(mongo_db) == before
 
     # The same calls in tenant b's scope do reach them: the checks above are not vacuous.
@@ -580,15 +732,35 @@ def test_cli_with_a_scope_sees_and_touches_nothing_outside(
     before = _snapshot(mongo_db)
     scope = ("--tenant", "a", "--env", "x")
     not_found = [
-        ("tests", "show", "t-b"), ("tests", "show", "shared"), ("tests", "show", "t-ay"),
-        ("tests", "update", "t-b", "--users", "9"), ("tests", "update", "shared", "--tag", "z"),
-        ("tests", "delete", "t-b", "--yes", "--force"), ("tests", "delete", "shared", "--yes"),
-        ("runs", "show", "r-t-b"), ("runs", "stop", "r-t-b"), ("runs", "follow", "r-t-b"),
-        ("runs", "list", "--test", "t-b"), ("runs", "start", "shared"),
-        ("metrics", "show", "r-t-b"), ("metrics", "export", "r-t-b"),
-        ("clusters", "show", "c-b"), ("clusters", "remove", "c-b"), ("clusters", "check", "c-b"),
-        ("tests", "create", "--name", "new", "--target-url", "http://h", "--cluster", "c-b",
-         "--locustfile", "x.py"),
+        ("tests", "show", "t-b"),
+        ("tests", "show", "shared"),
+        ("tests", "show", "t-ay"),
+        ("tests", "update", "t-b", "--users", "9"),
+        ("tests", "update", "shared", "--tag", "z"),
+        ("tests", "delete", "t-b", "--yes", "--force"),
+        ("tests", "delete", "shared", "--yes"),
+        ("runs", "show", "r-t-b"),
+        ("runs", "stop", "r-t-b"),
+        ("runs", "follow", "r-t-b"),
+        ("runs", "list", "--test", "t-b"),
+        ("runs", "start", "shared"),
+        ("metrics", "show", "r-t-b"),
+        ("metrics", "export", "r-t-b"),
+        ("clusters", "show", "c-b"),
+        ("clusters", "remove", "c-b"),
+        ("clusters", "check", "c-b"),
+        (
+            "tests",
+            "create",
+            "--name",
+            "new",
+            "--target-url",
+            "http://h",
+            "--cluster",
+            "c-b",
+            "--locustfile",
+            "x.py",
+        ),
     ]
     for args in not_found:
         line = one_error(cli(*scope, *args), 4)
@@ -599,8 +771,21 @@ def test_cli_with_a_scope_sees_and_touches_nothing_outside(
     assert _snapshot(mongo_db) == before
 
     # What is created in the scope is stamped with it, even with a name taken elsewhere.
-    created = ok(cli(*scope, "tests", "create", "--name", "shared", "--target-url",
-                     "http://127.0.0.1:1", "--locustfile", str(DEMO_LOCUSTFILE), "-o", "json"))
+    created = ok(
+        cli(
+            *scope,
+            "tests",
+            "create",
+            "--name",
+            "shared",
+            "--target-url",
+            "http://127.0.0.1:1",
+            "--locustfile",
+            str(DEMO_LOCUSTFILE),
+            "-o",
+            "json",
+        )
+    )
     doc = created.json()
     assert isinstance(doc, dict)
     assert (doc["tenantId"], doc["envId"]) == ("a", "x")
@@ -617,8 +802,20 @@ def test_cli_with_a_scope_sees_and_touches_nothing_outside(
 def test_created_by_and_updated_by_follow_user_and_environment(
     cli: Cli, mongo_db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ok(cli("--user", "alice", "tests", "create", "--name", "audited", "--target-url",
-           "http://127.0.0.1:1", "--locustfile", str(DEMO_LOCUSTFILE)))
+    ok(
+        cli(
+            "--user",
+            "alice",
+            "tests",
+            "create",
+            "--name",
+            "audited",
+            "--target-url",
+            "http://127.0.0.1:1",
+            "--locustfile",
+            str(DEMO_LOCUSTFILE),
+        )
+    )
     monkeypatch.setenv("LOADMGR_USER", "bob")
     ok(cli("tests", "update", "audited", "--users", "3"))
     stored = mongo_db.load_tests.find_one({"name": "audited"})

@@ -20,7 +20,8 @@ from loadmgr.errors import Conflict
 from loadmgr.models import Scope
 from loadmgr.service.load_tests import update_test
 from loadmgr.store import Store
-from tests.conftest import CliResult, loadmgr_command
+from tests.conftest import CliResult, loadmgr_command, ok
+from tests.conftest import error_line as fails
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.integration
 def _real_server(mongo_uri: str) -> str:
     """Every test here talks to the real server, never to an embedded one."""
     return mongo_uri
+
 
 Cli = Callable[..., CliResult]
 
@@ -45,27 +47,25 @@ def create(cli: Cli, locustfile: Path) -> Callable[..., dict[str, Any]]:
     """`create("api", "--tag", "x")` → the stored document, as printed by `-o json`."""
 
     def make(name: str, *extra: str) -> dict[str, Any]:
-        result = cli("tests", "create", "--name", name, "--target-url", "http://127.0.0.1:1",
-                     "--locustfile", str(locustfile), "-o", "json", *extra)
+        result = cli(
+            "tests",
+            "create",
+            "--name",
+            name,
+            "--target-url",
+            "http://127.0.0.1:1",
+            "--locustfile",
+            str(locustfile),
+            "-o",
+            "json",
+            *extra,
+        )
         assert result.exit_code == 0, result.stderr
         doc = result.json()
         assert isinstance(doc, dict)
         return doc
 
     return make
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    return result
-
-
-def fails(result: CliResult, code: int) -> str:
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: ")
-    return result.stderr.splitlines()[0]
 
 
 def stored(mongo_db: Any, test_id: str) -> dict[str, Any]:
@@ -88,10 +88,31 @@ def parse_iso(text: str) -> datetime:
 def test_create_prints_the_stored_document(
     create: Callable[..., dict[str, Any]], mongo_db: Any, locustfile: Path
 ) -> None:
-    doc = create("api", "--description", "the API", "--tag", "smoke", "--tag", "nightly",
-                 "--users", "20", "--spawn-rate", "2.5", "--duration", "5m",
-                 "--max-duration", "1h30m", "--scenario", "sc-1", "--meta", "team=core",
-                 "--threshold", "p95<500ms", "--threshold", "GET /api/items:p95<300ms")
+    doc = create(
+        "api",
+        "--description",
+        "the API",
+        "--tag",
+        "smoke",
+        "--tag",
+        "nightly",
+        "--users",
+        "20",
+        "--spawn-rate",
+        "2.5",
+        "--duration",
+        "5m",
+        "--max-duration",
+        "1h30m",
+        "--scenario",
+        "sc-1",
+        "--meta",
+        "team=core",
+        "--threshold",
+        "p95<500ms",
+        "--threshold",
+        "GET /api/items:p95<300ms",
+    )
     db_doc = stored(mongo_db, doc["id"])
     assert doc["name"] == "api"
     assert doc["tags"] == ["smoke", "nightly"]
@@ -172,8 +193,9 @@ def test_output_format_from_the_environment(
 
 
 def test_json_on_stdout_notices_on_stderr(cli: Cli) -> None:
-    result = ok(cli("clusters", "add", "k8s", "--url", "https://m:8089", "--insecure",
-                    "-o", "json"))
+    result = ok(
+        cli("clusters", "add", "k8s", "--url", "https://m:8089", "--insecure", "-o", "json")
+    )
     assert json.loads(result.stdout)["verifyTls"] is False
     assert "not be verified" in result.stderr
     empty = ok(cli("tests", "list", "-o", "json"))
@@ -206,12 +228,22 @@ def test_list_filters(cli: Cli, create: Callable[..., dict[str, Any]]) -> None:
 
 def test_list_limit_default_50_and_0_for_all(cli: Cli, mongo_db: Any) -> None:
     base = datetime(2024, 1, 1, tzinfo=timezone.utc)
-    mongo_db["load_tests"].insert_many([
-        {"id": f"id-{i:02d}", "name": f"t{i:02d}", "targetUrl": "http://h", "tags": [],
-         "createdAt": base + timedelta(minutes=i), "updatedAt": base, "version": 1,
-         "tenantId": None, "envId": None}
-        for i in range(55)
-    ])
+    mongo_db["load_tests"].insert_many(
+        [
+            {
+                "id": f"id-{i:02d}",
+                "name": f"t{i:02d}",
+                "targetUrl": "http://h",
+                "tags": [],
+                "createdAt": base + timedelta(minutes=i),
+                "updatedAt": base,
+                "version": 1,
+                "tenantId": None,
+                "envId": None,
+            }
+            for i in range(55)
+        ]
+    )
     default = ok(cli("tests", "list", "-q")).stdout.split()
     assert len(default) == 50
     assert default[:3] == ["id-54", "id-53", "id-52"]  # newest first
@@ -223,16 +255,28 @@ def test_update_changes_only_the_given_fields(
     cli: Cli, create: Callable[..., dict[str, Any]], mongo_db: Any
 ) -> None:
     before = create("api", "--tag", "x", "--description", "old", "--meta", "a=1")
-    after = ok(cli("tests", "update", "api", "--users", "7", "--description", "new",
-                   "--user", "bob", "-o", "json")).json()
+    after = ok(
+        cli(
+            "tests",
+            "update",
+            "api",
+            "--users",
+            "7",
+            "--description",
+            "new",
+            "--user",
+            "bob",
+            "-o",
+            "json",
+        )
+    ).json()
     assert isinstance(after, dict)
     assert (after["defaultUsers"], after["description"]) == (7, "new")
     assert after["version"] == before["version"] + 1
     assert after["updatedBy"] == "bob"
     assert parse_iso(after["updatedAt"]) > parse_iso(before["updatedAt"])
     assert (after["createdAt"], after["createdBy"]) == (before["createdAt"], "tester")
-    unchanged = set(before) - {"defaultUsers", "description", "version", "updatedAt",
-                               "updatedBy"}
+    unchanged = set(before) - {"defaultUsers", "description", "version", "updatedAt", "updatedBy"}
     assert {k: after[k] for k in unchanged} == {k: before[k] for k in unchanged}
     assert after == ok(cli("tests", "show", before["id"], "-o", "json")).json()
     assert stored(mongo_db, before["id"])["defaultUsers"] == 7
@@ -242,15 +286,31 @@ def test_update_by_id_meta_merges_tags_replace(
     cli: Cli, create: Callable[..., dict[str, Any]]
 ) -> None:
     doc = create("api", "--tag", "x", "--meta", "a=1", "--threshold", "p95<1s")
-    updated = ok(cli("tests", "update", doc["id"], "--meta", "b=2", "--tag", "y",
-                     "--threshold", "rps>=10", "--name", "renamed", "-o", "json")).json()
+    updated = ok(
+        cli(
+            "tests",
+            "update",
+            doc["id"],
+            "--meta",
+            "b=2",
+            "--tag",
+            "y",
+            "--threshold",
+            "rps>=10",
+            "--name",
+            "renamed",
+            "-o",
+            "json",
+        )
+    ).json()
     assert isinstance(updated, dict)
     assert updated["metadata"] == {"a": "1", "b": "2"}
     assert updated["tags"] == ["y"]
     assert updated["thresholds"] == ["rps>=10"]
     assert updated["name"] == "renamed"
-    cleared = ok(cli("tests", "update", "renamed", "--clear-tags", "--clear-thresholds",
-                     "-o", "json")).json()
+    cleared = ok(
+        cli("tests", "update", "renamed", "--clear-tags", "--clear-thresholds", "-o", "json")
+    ).json()
     assert isinstance(cleared, dict)
     assert (cleared["tags"], cleared["thresholds"]) == ([], [])
     fails(cli("tests", "show", "api"), 4)
@@ -306,10 +366,19 @@ def test_delete_refuses_a_test_with_runs_unless_force(
     now = datetime.now(timezone.utc)
     runs, metrics = mongo_db["load_test_runs"], mongo_db["metrics_timeseries"]
     for run_id, test_id in (("run-1", doc["id"]), ("run-2", doc["id"]), ("run-x", other["id"])):
-        runs.insert_one({"id": run_id, "loadTestId": test_id, "status": "Finished",
-                         "tenantId": None, "envId": None, "createdAt": now})
-        metrics.insert_one({"loadTestRunId": run_id, "timestamp": now, "seq": 1,
-                            "tenantId": None, "envId": None})
+        runs.insert_one(
+            {
+                "id": run_id,
+                "loadTestId": test_id,
+                "status": "Finished",
+                "tenantId": None,
+                "envId": None,
+                "createdAt": now,
+            }
+        )
+        metrics.insert_one(
+            {"loadTestRunId": run_id, "timestamp": now, "seq": 1, "tenantId": None, "envId": None}
+        )
 
     line = fails(cli("tests", "delete", "api", "--yes"), 5)
     assert "2 run(s)" in line
@@ -331,8 +400,14 @@ def test_delete_force_refuses_a_run_in_progress(
 ) -> None:
     doc = create("api")
     mongo_db["load_test_runs"].insert_one(
-        {"id": "run-live", "loadTestId": doc["id"], "status": "Running", "tenantId": None,
-         "envId": None, "createdAt": datetime.now(timezone.utc)}
+        {
+            "id": "run-live",
+            "loadTestId": doc["id"],
+            "status": "Running",
+            "tenantId": None,
+            "envId": None,
+            "createdAt": datetime.now(timezone.utc),
+        }
     )
     assert "in progress" in fails(cli("tests", "delete", "api", "--force", "--yes"), 5)
     assert mongo_db["load_tests"].count_documents({}) == 1
@@ -342,13 +417,26 @@ def test_delete_force_refuses_a_run_in_progress(
 # --- tenant and environment scope --------------------------------------------------------
 
 
-def test_scope_stamps_and_isolates(
-    cli: Cli, locustfile: Path, mongo_db: Any
-) -> None:
+def test_scope_stamps_and_isolates(cli: Cli, locustfile: Path, mongo_db: Any) -> None:
     def create_in(tenant: str, env: str, name: str) -> dict[str, Any]:
-        result = ok(cli("--tenant", tenant, "--env", env, "tests", "create", "--name", name,
-                        "--target-url", "http://127.0.0.1:1", "--locustfile", str(locustfile),
-                        "-o", "json"))
+        result = ok(
+            cli(
+                "--tenant",
+                tenant,
+                "--env",
+                env,
+                "tests",
+                "create",
+                "--name",
+                name,
+                "--target-url",
+                "http://127.0.0.1:1",
+                "--locustfile",
+                str(locustfile),
+                "-o",
+                "json",
+            )
+        )
         doc = result.json()
         assert isinstance(doc, dict)
         return doc
@@ -416,12 +504,12 @@ def _race_before_first_write(
 
 
 def test_concurrent_change_to_other_fields_is_kept(
-    cli: Cli, create: Callable[..., dict[str, Any]], store: Store,
-    monkeypatch: pytest.MonkeyPatch
+    cli: Cli, create: Callable[..., dict[str, Any]], store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     doc = create("api")
     _race_before_first_write(
-        monkeypatch, store,
+        monkeypatch,
+        store,
         lambda: ok(cli("tests", "update", "api", "--description", "theirs")) and None,
     )
     updated = update_test(store, "me", doc["id"], {"defaultUsers": 7})
@@ -432,8 +520,7 @@ def test_concurrent_change_to_other_fields_is_kept(
 
 
 def test_concurrent_change_to_the_same_field_is_a_conflict(
-    cli: Cli, create: Callable[..., dict[str, Any]], store: Store,
-    monkeypatch: pytest.MonkeyPatch
+    cli: Cli, create: Callable[..., dict[str, Any]], store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     doc = create("api")
     _race_before_first_write(
@@ -447,8 +534,7 @@ def test_concurrent_change_to_the_same_field_is_a_conflict(
 
 
 def test_concurrent_metadata_keys_merge(
-    cli: Cli, create: Callable[..., dict[str, Any]], store: Store,
-    monkeypatch: pytest.MonkeyPatch
+    cli: Cli, create: Callable[..., dict[str, Any]], store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     doc = create("api", "--meta", "team=core")
     _race_before_first_write(
@@ -459,8 +545,7 @@ def test_concurrent_metadata_keys_merge(
 
 
 def test_concurrent_change_to_the_same_metadata_key_is_a_conflict(
-    cli: Cli, create: Callable[..., dict[str, Any]], store: Store,
-    monkeypatch: pytest.MonkeyPatch
+    cli: Cli, create: Callable[..., dict[str, Any]], store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     doc = create("api")
     _race_before_first_write(
@@ -474,7 +559,10 @@ def test_concurrent_change_to_the_same_metadata_key_is_a_conflict(
 
 def _spawn(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*loadmgr_command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [*loadmgr_command(), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env=dict(os.environ),
     )
 
@@ -488,8 +576,12 @@ def test_concurrent_processes_updating_different_fields_all_land(
     create: Callable[..., dict[str, Any]], mongo_db: Any
 ) -> None:
     doc = create("api")
-    changes = [("--users", "3"), ("--spawn-rate", "2.5"), ("--description", "d"),
-               ("--scenario", "sc")]
+    changes = [
+        ("--users", "3"),
+        ("--spawn-rate", "2.5"),
+        ("--description", "d"),
+        ("--scenario", "sc"),
+    ]
     processes = [_spawn("tests", "update", doc["id"], *change, "-q") for change in changes]
     results = [_finish(p) for p in processes]
     for result in results:
@@ -525,8 +617,19 @@ def test_concurrent_processes_updating_the_same_field_never_lose_silently(
 
 
 def test_clusters_add_list_show_remove(cli: Cli, mongo_db: Any) -> None:
-    added = ok(cli("clusters", "add", "k8s", "--url", "http://127.0.0.1:8089/",
-                   "--description", "the big one", "-o", "json")).json()
+    added = ok(
+        cli(
+            "clusters",
+            "add",
+            "k8s",
+            "--url",
+            "http://127.0.0.1:8089/",
+            "--description",
+            "the big one",
+            "-o",
+            "json",
+        )
+    ).json()
     assert isinstance(added, dict)
     assert (added["id"], added["baseUrl"]) == ("k8s", "http://127.0.0.1:8089")
     assert added["createdBy"] == "tester"
@@ -561,14 +664,32 @@ def test_cluster_header_auth_stores_only_the_variable_name(
     cli: Cli, mongo_db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LOCUST_PROXY_TOKEN", "s3cret-token-value")
-    result = ok(cli("clusters", "add", "k8s", "--url", "https://127.0.0.1:8443",
-                    "--header-name", "X-Token", "--header-env", "LOCUST_PROXY_TOKEN",
-                    "-o", "json"))
+    result = ok(
+        cli(
+            "clusters",
+            "add",
+            "k8s",
+            "--url",
+            "https://127.0.0.1:8443",
+            "--header-name",
+            "X-Token",
+            "--header-env",
+            "LOCUST_PROXY_TOKEN",
+            "-o",
+            "json",
+        )
+    )
     assert "s3cret-token-value" not in result.stdout + result.stderr
     doc = mongo_db["locust_clusters"].find_one({"id": "k8s"}, {"_id": False})
-    assert doc["auth"] == {"type": "header", "headerName": "X-Token",
-                           "secretEnv": "LOCUST_PROXY_TOKEN", "secretFile": None,
-                           "usernameEnv": None, "passwordEnv": None, "loginPath": None}
+    assert doc["auth"] == {
+        "type": "header",
+        "headerName": "X-Token",
+        "secretEnv": "LOCUST_PROXY_TOKEN",
+        "secretFile": None,
+        "usernameEnv": None,
+        "passwordEnv": None,
+        "loginPath": None,
+    }
     assert "s3cret-token-value" not in json.dumps(doc, default=str)
     shown = ok(cli("clusters", "show", "k8s"))
     assert "LOCUST_PROXY_TOKEN" in shown.stdout
@@ -580,8 +701,19 @@ def test_cluster_login_auth_stores_only_variable_names(
 ) -> None:
     monkeypatch.setenv("LM_USER", "alice")
     monkeypatch.setenv("LM_PASS", "hunter2-secret")
-    ok(cli("clusters", "add", "k8s", "--url", "http://127.0.0.1:8089",
-           "--login-user-env", "LM_USER", "--login-password-env", "LM_PASS"))
+    ok(
+        cli(
+            "clusters",
+            "add",
+            "k8s",
+            "--url",
+            "http://127.0.0.1:8089",
+            "--login-user-env",
+            "LM_USER",
+            "--login-password-env",
+            "LM_PASS",
+        )
+    )
     doc = mongo_db["locust_clusters"].find_one({"id": "k8s"}, {"_id": False})
     assert doc["auth"]["type"] == "login"
     assert (doc["auth"]["usernameEnv"], doc["auth"]["passwordEnv"]) == ("LM_USER", "LM_PASS")
