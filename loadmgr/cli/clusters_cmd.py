@@ -12,7 +12,6 @@ from loadmgr.cli.output import (
     Column,
     OutputOption,
     QuietOption,
-    Renderer,
     audit_line,
     field,
     notice,
@@ -105,7 +104,7 @@ def add(
     from loadmgr.service.clusters import add_cluster
 
     context = app_context(ctx)
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     auth: dict[str, Any] = {"type": "none"}
     if header_name or header_env or header_file:
         if not header_name or bool(header_env) == bool(header_file):
@@ -150,7 +149,7 @@ def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = 
     from loadmgr.service.clusters import list_clusters
 
     context = app_context(ctx)
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     renderer.many(list_clusters(context.store), LIST_COLUMNS, empty="no clusters registered")
 
 
@@ -165,7 +164,7 @@ def show(
     from loadmgr.service.clusters import get_cluster
 
     context = app_context(ctx)
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     renderer.one(get_cluster(context.store, cluster_id), cluster_view)
 
 
@@ -193,7 +192,7 @@ def check(
     from loadmgr.service.clusters import check_cluster
 
     context = app_context(ctx)
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     report = check_cluster(context.store, cluster_id)
     warn_if_unverified(report["baseUrl"], report["verifyTls"])
     renderer.one(report)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
+    from loadmgr.cli.output import Renderer
     from loadmgr.config import Settings
     from loadmgr.store import Store
 
@@ -37,6 +38,12 @@ class AppContext:
 
             self._store = open_store(self.settings)
         return self._store
+
+    def renderer(self, output: str | None, quiet: bool) -> Renderer:
+        """The command's renderer: -o (or LOADMGR_OUTPUT), else the profile's, else table."""
+        from loadmgr.cli.output import Renderer
+
+        return Renderer(output, quiet, self.settings.output)
 
     def close(self) -> None:
         if self._store is not None:

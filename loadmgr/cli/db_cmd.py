@@ -8,7 +8,7 @@ import typer
 
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import group_help
-from loadmgr.cli.output import OutputOption, QuietOption, Renderer, notice
+from loadmgr.cli.output import OutputOption, QuietOption, notice
 
 app = typer.Typer(rich_markup_mode=None, help=group_help("db"), no_args_is_help=True)
 
@@ -33,7 +33,7 @@ def _state_document(ctx: typer.Context) -> dict[str, Any]:
 def status(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = False) -> None:
     """Whether the embedded store is running, where, and where its data lives."""
     context = app_context(ctx)
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     renderer.one(_state_document(ctx), id_key="uri")
 
 
@@ -43,7 +43,7 @@ def start(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = 
     from loadmgr.store.embedded import EmbeddedServer
 
     context = app_context(ctx)
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     EmbeddedServer(context.settings.home).ensure_running()
     renderer.one(_state_document(ctx), id_key="uri")
 

@@ -35,7 +35,7 @@ TABLE_POINTS = 60
 
 
 def _renderer(ctx: typer.Context, output: str | None, quiet: bool) -> Renderer:
-    return Renderer(output, quiet, app_context(ctx).settings.output)
+    return app_context(ctx).renderer(output, quiet)
 
 
 @app.command("show")

@@ -29,7 +29,8 @@ def _observer(quiet: bool) -> RunObserver:
     return make_observer(quiet)
 
 
-def _finish(context: AppContext, renderer: Renderer, run: LoadTestRun, interrupted: bool) -> None:
+def _finish(renderer: Renderer, run: LoadTestRun, interrupted: bool) -> None:
+    """Print the run and exit with its code."""
     renderer.one(run, run_view)
     raise typer.Exit(run_exit_code(run, interrupted))
 
@@ -123,7 +124,7 @@ def start(
 
     context = app_context(ctx)
     allowed = parse_max_regressions(max_regression or [])
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     try:
         parsed_duration = parse_duration(duration) if duration is not None else None
     except ValueError as exc:
@@ -307,12 +308,12 @@ def follow(
     from loadmgr.service.runs import get_run, is_stale
 
     context = app_context(ctx)
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     store = context.store
     run = get_run(store, run_id)
     if not run.status.is_active:
         notice(f"run {run.id} is {run.status.value}")
-        _finish(context, renderer, run, False)
+        _finish(renderer, run, False)
     if is_stale(run):
         _take_over(context, renderer, run, quiet)
     else:
@@ -335,7 +336,7 @@ def _take_over(context: AppContext, renderer: Renderer, run: LoadTestRun, quiet:
     )
     with stop_on_signals(stop_event):
         final = collector.take_over()
-    _finish(context, renderer, final, collector.interrupted)
+    _finish(renderer, final, collector.interrupted)
 
 
 def _watch(context: AppContext, renderer: Renderer, run: LoadTestRun, quiet: bool) -> None:
@@ -351,7 +352,7 @@ def _watch(context: AppContext, renderer: Renderer, run: LoadTestRun, quiet: boo
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     if run.status.is_active:  # its collector died while we watched
         _take_over(context, renderer, run, quiet)
-    _finish(context, renderer, run, False)
+    _finish(renderer, run, False)
 
 
 @app.command("stop")
@@ -366,7 +367,7 @@ def stop(
     from loadmgr.service.runs import get_run
 
     context = app_context(ctx)
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     run = get_run(context.store, run_id)
     if not run.status.is_active:
         notice(f"run {run.id} is already {run.status.value}")
@@ -401,7 +402,7 @@ def list_(
     from loadmgr.service.runs import list_runs, since_cutoff
 
     context = app_context(ctx)
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     cutoff = since_cutoff(since) if since else None
     runs = list_runs(context.store, test_ref=test, statuses=status, since=cutoff, limit=limit)
     renderer.many(runs, LIST_COLUMNS, empty="no runs found")
@@ -415,7 +416,7 @@ def show(
     from loadmgr.service.runs import get_run, is_stale
 
     context = app_context(ctx)
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     run = get_run(context.store, run_id)
     data = jsonable(run)
     if renderer.is_table:

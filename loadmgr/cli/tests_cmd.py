@@ -13,7 +13,6 @@ from loadmgr.cli.output import (
     Column,
     OutputOption,
     QuietOption,
-    Renderer,
     audit_line,
     field,
     notice,
@@ -213,7 +212,7 @@ def create(
     from loadmgr.service.load_tests import create_test, locustfile_fields, read_locustfile
 
     context = app_context(ctx)
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     if name is None:
         raise ValidationFailed("missing --name", hint="e.g. --name checkout-api")
     if target_url is None:
@@ -264,7 +263,7 @@ def list_(
     from loadmgr.service.load_tests import list_tests
 
     context = app_context(ctx)
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     tests = list_tests(context.store, tags=tag, name_contains=name, cluster=cluster, limit=limit)
     renderer.many(tests, LIST_COLUMNS, empty="no tests found")
 
@@ -277,7 +276,7 @@ def show(
     from loadmgr.service.load_tests import get_test
 
     context = app_context(ctx)
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     renderer.one(get_test(context.store, test), test_view)
 
 
@@ -323,7 +322,7 @@ def update(
     )
 
     context = app_context(ctx)
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     if clear_thresholds and threshold:
         raise ValidationFailed("give --threshold or --clear-thresholds, not both")
     if clear_tags and tag:
@@ -402,7 +401,7 @@ def baseline(
     from loadmgr.service.compare import clear_baseline, set_baseline
 
     context = app_context(ctx)
-    renderer = Renderer(output, quiet, context.settings.output)
+    renderer = context.renderer(output, quiet)
     if clear == (run is not None):
         raise ValidationFailed("give a RUN to set the baseline, or --clear to remove it")
     store, user = context.store, context.settings.user
