@@ -192,16 +192,21 @@ def get_run(store: Store, run_id: str) -> LoadTestRun:
     return run
 
 
+def _seconds_since(value: object, now: datetime | None) -> float | None:
+    """Seconds from a stored or JSON date to `now`; None when there is no date."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return ((now or datetime.now(timezone.utc)) - value).total_seconds()
+
+
 def heartbeat_age(run: LoadTestRun | dict[str, Any], now: datetime | None = None) -> float | None:
     """Seconds since the collector last reported, None if it never did."""
     beat = run.get("heartbeatAt") if isinstance(run, dict) else run.heartbeatAt
-    if isinstance(beat, str):
-        beat = datetime.fromisoformat(beat.replace("Z", "+00:00"))
-    if not isinstance(beat, datetime):
-        return None
-    if beat.tzinfo is None:
-        beat = beat.replace(tzinfo=timezone.utc)
-    return ((now or datetime.now(timezone.utc)) - beat).total_seconds()
+    return _seconds_since(beat, now)
 
 
 def is_stale(run: LoadTestRun | dict[str, Any], now: datetime | None = None) -> bool:
@@ -214,16 +219,11 @@ def is_stale(run: LoadTestRun | dict[str, Any], now: datetime | None = None) -> 
     interval = float((data.get("collector") or {}).get("interval") or DEFAULT_INTERVAL_SEC)
     age = heartbeat_age(data, now)
     if age is None:
-        created = data.get("createdAt")
-        if isinstance(created, str):
-            created = datetime.fromisoformat(created.replace("Z", "+00:00"))
-        if not isinstance(created, datetime):
+        since_created = _seconds_since(data.get("createdAt"), now)
+        if since_created is None:
             return True
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=timezone.utc)
-        age = ((now or datetime.now(timezone.utc)) - created).total_seconds()
         # A Pending run gets time to start its cluster before it counts as abandoned.
-        return age > stale_after(interval) + 120
+        return since_created > stale_after(interval) + 120
     return age > stale_after(interval)
 
 
