@@ -229,35 +229,28 @@ def _baseline_html(data: ReportData) -> str:
     )
 
 
+# Charts over time: title, interval field, colour, CSS class.
+_CHARTS = (
+    ("Requests per second", "totalRPS", "#2563eb", "rps"),
+    ("p95 latency (ms)", "p95ResponseMs", "#c026d3", "p95"),
+    ("Users", "currentUsers", "#16a34a", "users"),
+)
+
+
 def render_html(data: ReportData) -> str:
     """The whole report as one HTML document."""
     run = data.run
     verdict = run.verdict.value if run.verdict else "none"
     badge = f'<span class="badge {_e(verdict)}">{_e(verdict.upper())}</span>'
     charts = "\n".join(
-        [
-            line_chart(
-                "Requests per second",
-                _elapsed_points(data.series, "totalRPS"),
-                fmt=lambda v: f"{v:,.0f}",
-                color="#2563eb",
-                css_class="chart rps",
-            ),
-            line_chart(
-                "p95 latency (ms)",
-                _elapsed_points(data.series, "p95ResponseMs"),
-                fmt=lambda v: f"{v:,.0f}",
-                color="#c026d3",
-                css_class="chart p95",
-            ),
-            line_chart(
-                "Users",
-                _elapsed_points(data.series, "currentUsers"),
-                fmt=lambda v: f"{v:,.0f}",
-                color="#16a34a",
-                css_class="chart users",
-            ),
-        ]
+        line_chart(
+            title,
+            _elapsed_points(data.series, field),
+            fmt=lambda v: f"{v:,.0f}",
+            color=color,
+            css_class=f"chart {css}",
+        )
+        for title, field, color, css in _CHARTS
     )
     request_rows = [
         [
