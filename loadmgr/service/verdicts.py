@@ -5,7 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from loadmgr.locust.stats import metric_value
-from loadmgr.models import ThresholdResult, Verdict, parse_threshold
+from loadmgr.models import Threshold, ThresholdResult, Verdict, parse_threshold
+
+
+def _result(threshold: Threshold, actual: float | None) -> ThresholdResult:
+    return ThresholdResult(
+        expression=threshold.expression,
+        metric=threshold.metric,
+        scope=threshold.scope,
+        op=threshold.op,
+        limit=threshold.limit,
+        actual=actual,
+        passed=threshold.passes(actual),
+    )
 
 
 def evaluate(expressions: list[str], final: dict[str, Any]) -> list[ThresholdResult]:
@@ -13,18 +25,7 @@ def evaluate(expressions: list[str], final: dict[str, Any]) -> list[ThresholdRes
     results = []
     for expression in expressions:
         threshold = parse_threshold(expression)
-        actual = metric_value(final, threshold.metric, threshold.scope)
-        results.append(
-            ThresholdResult(
-                expression=threshold.expression,
-                metric=threshold.metric,
-                scope=threshold.scope,
-                op=threshold.op,
-                limit=threshold.limit,
-                actual=actual,
-                passed=threshold.passes(actual),
-            )
-        )
+        results.append(_result(threshold, metric_value(final, threshold.metric, threshold.scope)))
     return results
 
 
@@ -42,13 +43,5 @@ def doomed(expressions: list[str], snapshot_totals: dict[str, Any]) -> Threshold
             continue
         actual = metric_value({"totals": snapshot_totals}, threshold.metric)
         if threshold.can_no_longer_pass(actual):
-            return ThresholdResult(
-                expression=threshold.expression,
-                metric=threshold.metric,
-                scope=None,
-                op=threshold.op,
-                limit=threshold.limit,
-                actual=actual,
-                passed=False,
-            )
+            return _result(threshold, actual)  # passes() is False: that is what doomed means
     return None
