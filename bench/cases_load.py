@@ -131,18 +131,22 @@ def _handwritten(collection: Any, run_id: str) -> Callable[[bytes, int], object]
 def _collector_interval(bench: Bench, store: Any, run: Any) -> Callable[[bytes, int], object]:
     """What the collector does per poll after fetching: build, spool, store, heartbeat."""
     from loadmgr.locust.stats import SnapshotBuilder
-    from loadmgr.service.collector import Collector, CollectorSettings
+    from loadmgr.service.collection import Collector, CollectorSettings
 
     home = bench.tmp / "collector-home"
     collector = Collector(
-        store, run, cluster=None, settings=CollectorSettings(interval=POLL_SEC), home=home
+        store, run, cluster=None, settings=CollectorSettings(interval=int(POLL_SEC)), home=home
     )
     builder = SnapshotBuilder(run.id, started_at=START, seq=1)
     offset = store.metrics.last_seq(run.id)
 
+    from loadmgr.locust.validation import check_stats
+
     def work(raw: bytes, step: int) -> None:
-        snapshot = builder.build(json.loads(raw), _at(offset + step))
-        collector._heartbeat(snapshot)
+        snapshot = builder.build(check_stats(json.loads(raw)), _at(offset + step))
+        assert snapshot is not None
+        collector.writer.keep(snapshot)
+        collector._beat(snapshot)
 
     return work
 

@@ -50,6 +50,10 @@ class DatabaseError(LoadmgrError):
     exit_code = ExitCode.DATABASE
 
 
+class DatabaseRefused(DatabaseError):
+    """MongoDB answered but refused this write or query: retrying the same will not help."""
+
+
 class NotFound(LoadmgrError):
     """A test, run or cluster does not exist (in the current scope)."""
 

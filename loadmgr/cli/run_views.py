@@ -28,8 +28,8 @@ LIST_COLUMNS = [
 ]
 
 PERCENTILE_NOTE = (
-    "Per interval: RPS and failures/s are deltas between polls; p50/p95 are Locust's rolling "
-    "~10 s window; p99, min and max are cumulative since the run started."
+    "RPS and failures/s are deltas between real changes of Locust's counters; p50/p95 are "
+    "Locust's rolling ~10 s window; p99, min and max are cumulative since the run started."
 )
 
 

@@ -15,7 +15,7 @@ from loadmgr.errors import ExitCode, ValidationFailed
 
 if TYPE_CHECKING:
     from loadmgr.models import LoadTestRun
-    from loadmgr.service.collector import RunObserver
+    from loadmgr.service.collection import RunObserver
 
 app = typer.Typer(rich_markup_mode=None, help=group_help("runs"), no_args_is_help=True)
 
@@ -76,9 +76,11 @@ def start(
     interval: Annotated[
         float,
         typer.Option(
-            "--interval", help=f"Seconds between metric polls (at least 2). {PERCENTILE_NOTE}"
+            "--interval",
+            help="Seconds per stored interval, 1 to 60 (whole seconds). With the loadmgr "
+            f"plugin each is an exact window; without it, {PERCENTILE_NOTE}",
         ),
-    ] = 5.0,
+    ] = 5,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -88,7 +90,10 @@ def start(
     ] = None,
     lost_timeout: Annotated[
         str,
-        typer.Option("--lost-timeout", help="Fail the run when Locust is silent this long."),
+        typer.Option(
+            "--lost-timeout",
+            help="Fail the run when Locust is silent (or answers nonsense) this long: 5s to 10m.",
+        ),
     ] = "30s",
     abort_on_fail: Annotated[
         bool,
@@ -119,6 +124,7 @@ def start(
     6 when the cluster failed, 130 when interrupted (the run is stopped and recorded).
     """
     from loadmgr.models import parse_duration, parse_meta
+    from loadmgr.service.collection.settings import check_interval
     from loadmgr.service.compare import parse_max_regressions
     from loadmgr.service.runs import RunOptions
 
@@ -150,10 +156,10 @@ def start(
         cluster=cluster,
         metadata=metadata,
         thresholds=list(threshold or []),
-        interval=interval,
+        interval=check_interval(interval),
         if_busy=if_busy.strip().lower(),
         wait_timeout=float(waits),
-        lost_timeout=float(max(lost, 1)),
+        lost_timeout=float(lost),
         workers=workers,
         abort_on_fail=abort_on_fail,
     )
@@ -176,7 +182,7 @@ def _start(
     quiet: bool,
     baseline: dict[str, float] | None = None,
 ) -> None:
-    from loadmgr.service.collector import CollectorSettings
+    from loadmgr.service.collection import CollectorSettings
     from loadmgr.service.runs import lease_id, plan_run, record_pending, take_lease
 
     store = context.store
@@ -193,7 +199,7 @@ def _start(
 
         warn_if_unverified(plan.cluster.baseUrl, plan.cluster.verifyTls)
     collector_settings = CollectorSettings(
-        interval=options.interval,
+        interval=int(options.interval),
         lost_timeout=options.lost_timeout,
         workers=options.workers,
         abort_on_fail=options.abort_on_fail,
@@ -314,7 +320,7 @@ def follow(
     if not run.status.is_active:
         notice(f"run {run.id} is {run.status.value}")
         _finish(renderer, run, False)
-    if is_stale(run):
+    if is_stale(run, store.server_now()):
         _take_over(context, renderer, run, quiet)
     else:
         _watch(context, renderer, run, quiet)
@@ -341,7 +347,7 @@ def _take_over(context: AppContext, renderer: Renderer, run: LoadTestRun, quiet:
 
 def _watch(context: AppContext, renderer: Renderer, run: LoadTestRun, quiet: bool) -> None:
     """Show a run another collector records, until it ends (Ctrl-C only stops watching)."""
-    from loadmgr.service.collector import CollectorSettings
+    from loadmgr.service.collection import CollectorSettings
     from loadmgr.service.run_control import watch_run
 
     interval = CollectorSettings.from_run(run).interval
@@ -420,5 +426,5 @@ def show(
     run = get_run(context.store, run_id)
     data = jsonable(run)
     if renderer.is_table:
-        data["stale"] = is_stale(run)
+        data["stale"] = is_stale(run, context.store.server_now())
     renderer.one(run if not renderer.is_table else data, run_view)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import time
 import warnings
@@ -32,6 +33,7 @@ from loadmgr.locust.protocol import (
 )
 from loadmgr.models import ClusterAuth, LocustCluster
 
+MAX_BODY_BYTES = 32_000_000  # a real master's full answer is a few MB at most
 _VERSION = re.compile(r'"version":\s*"([^"\\]+)"')
 _MESSAGE_MAX = 200
 _TITLE = re.compile(r"<title>.*?</title>", re.IGNORECASE | re.DOTALL)
@@ -155,6 +157,24 @@ class LocustClient:
             message = _one_line(str(payload.get("message") or "no reason given"))
             raise ClusterError(f"Locust at {self.display_url} refused the swarm: {message}")
         return payload
+
+    def seconds(self, after: int | None = None, limit: int = 600) -> dict[str, Any]:
+        """GET /loadmgr/v1/seconds: the loadmgr plugin's complete seconds after `after`."""
+        query = f"?limit={int(limit)}" + (f"&after={int(after)}" if after is not None else "")
+        return self._json("GET", "/loadmgr/v1/seconds" + query)
+
+    def plugin_version(self) -> int | None:
+        """The loadmgr plugin's protocol version; None when the cluster lacks the plugin."""
+        try:
+            payload = self._json("GET", "/loadmgr/v1/info")
+        except ClusterError as exc:
+            if "HTTP 404" in exc.message:
+                return None
+            raise
+        version = payload.get("version")
+        if payload.get("plugin") != "loadmgr" or isinstance(version, bool):
+            return None
+        return version if isinstance(version, int) else None
 
     def stop(self) -> dict[str, Any]:
         """POST /stop; blocks until users are stopped, hence the long read timeout."""
@@ -324,8 +344,9 @@ class LocustClient:
         # A login page or an auth error page comes back as 200 text/html (LOCUST_API §7).
         if "json" not in response.headers.get("Content-Type", ""):
             raise self._not_api(response, path, "JSON")
+        body = self._capped_body(response, path)
         try:
-            payload = response.json()
+            payload = json.loads(body)
         except ValueError:
             raise ClusterError(
                 f"Locust at {self.display_url} sent invalid JSON for {path}"
@@ -393,6 +414,7 @@ class LocustClient:
                 timeout=(self.timeout, read_timeout or self.timeout),
                 verify=self._verify,
                 allow_redirects=False,
+                stream=True,
             )
         except requests.exceptions.ReadTimeout as exc:
             seconds = read_timeout or self.timeout
@@ -402,6 +424,20 @@ class LocustClient:
         except (requests.exceptions.RequestException, OSError) as exc:
             reason = _connection_reason(exc, self.timeout)
             raise ClusterError(f"cannot reach Locust at {self.display_url}: {reason}") from exc
+
+    def _capped_body(self, response: requests.Response, path: str) -> bytes:
+        """The body, refused past MAX_BODY_BYTES: a lying server must not exhaust memory."""
+        chunks, size = [], 0
+        for chunk in response.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                response.close()
+                raise ClusterError(
+                    f"Locust at {self.display_url} sent more than "
+                    f"{MAX_BODY_BYTES // 1_000_000} MB for {path}"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _not_api(self, response: requests.Response, path: str, expected: str) -> ClusterError:
         content_type = response.headers.get("Content-Type", "").split(";")[0] or "no type"

@@ -91,6 +91,27 @@ class SnapshotBuilder:
         self._payload: dict[str, Any] | None = None
         self._total: Counters = _ZERO
         self._entries: dict[Key, Counters] = {}
+        self._gap = False
+
+    def resume(self, last: dict[str, Any] | None, at: datetime) -> None:
+        """Continue after the last stored interval `last` (taken at `at`) of a run whose
+        collector died: the next snapshot covers every request since then, marked a gap
+        (nobody saw when within it they came)."""
+        self._at = at
+        self._payload = None
+        if last:
+            self._total = (
+                int(last.get("totalRequests") or 0), int(last.get("totalFailures") or 0), 0.0
+            )
+            self._entries = {
+                (str(item.get("method") or ""), str(item.get("name") or "")): (
+                    int(item.get("numRequests") or 0),
+                    int(item.get("numFailures") or 0),
+                    float(item.get("avgResponseTimeMs") or 0.0),
+                )
+                for item in last.get("requestStats") or []
+            }
+        self._gap = True
 
     @property
     def last_payload(self) -> dict[str, Any] | None:
@@ -132,12 +153,16 @@ class SnapshotBuilder:
             envId=self.env_id,
             seq=self.seq,
             intervalSec=seconds,
+            windowStart=self._at,
+            windowEnd=now,
+            percentileWindow="rolling",
+            gap=self._gap,
             totalRPS=_rate(requests, seconds),
             failuresPerSec=_rate(failures, seconds),
             intervalRequests=requests,
             intervalFailures=failures,
             errorRate=failures / requests if requests else 0.0,
-            avgResponseMs=_interval_mean(total_now, before_total),
+            avgResponseMs=None if self._gap else _interval_mean(total_now, before_total),
             totalRequests=total_now[0],
             totalFailures=total_now[1],
             p50ResponseMs=_number(current.get(_CURRENT_P50)),
@@ -157,8 +182,14 @@ class SnapshotBuilder:
             metadata={"reset": True} if reset else {},
         )
         self.seq += 1
+        self._gap = False
         self._remember(payload, now, total, entries, total_now, counters)
         return snapshot
+
+    def is_reset(self, payload: dict[str, Any]) -> bool:
+        """Whether `payload`'s counters are below the last ones this builder took."""
+        entries, total = split_entries(payload)
+        return self._is_reset(_counters(total), {k: _counters(e) for k, e in entries.items()})
 
     def _is_reset(self, total: Counters, entries: dict[Key, Counters]) -> bool:
         """Whether any counter went down: a new swarm or /stats/reset began a new series."""

@@ -108,6 +108,7 @@ class LoadTest(Named):
     defaultDurationSec: int = Field(default=60, gt=0)
     maxDurationSec: int | None = Field(default=None, gt=0)
     # loadmgr's additions
+    warmupSec: int = Field(default=0, ge=0)  # left out of thresholds and comparisons
     locustfileContent: str | None = None
     locustfileSha256: str | None = None
     thresholds: list[str] = Field(default_factory=list)
@@ -210,20 +211,23 @@ class RequestStats(BaseModel):
     requestsPerSec: float = 0.0
     # loadmgr's additions
     p99ResponseMs: float | None = None
+    p90ResponseMs: float | None = None
     failuresPerSec: float = 0.0
     intervalRequests: int = 0
     intervalFailures: int = 0
     avgContentLength: float = 0.0
+    hist: str | None = None  # the window's histogram, "ms:count,…" (plugin intervals only)
 
 
 class MetricSnapshot(Document):
     """One collected interval of a run (collection `metrics_timeseries`).
 
-    Interval values (`totalRPS`, `failuresPerSec`, `errorRate`, `avgResponseMs`,
-    `intervalRequests`) come from counter deltas since the previous poll; `totalRequests`
-    and `totalFailures` are cumulative; `p50ResponseMs`/`p95ResponseMs` are Locust's
-    rolling ~10 s window (null when Locust has none); `p99`, `min` and `max` are
-    cumulative since the run started.
+    Every interval covers `windowStart`..`windowEnd` (`intervalSec` long); `totalRPS`,
+    `failuresPerSec`, `errorRate`, `intervalRequests` and `intervalFailures` are that
+    window's; `totalRequests` and `totalFailures` are cumulative. `percentileWindow` says
+    what the latencies are: `interval` (exact, from the loadmgr plugin's histograms, kept
+    in `hist`) or `rolling` (Locust's own ~10 s window for p50/p95 and cumulative p99,
+    min and max, when the cluster lacks the plugin). docs/metrics.md has every field.
     """
 
     loadTestRunId: str
@@ -251,11 +255,19 @@ class MetricSnapshot(Document):
     failuresPerSec: float = 0.0
     workerCount: int | None = None
     state: str | None = None
+    windowStart: datetime | None = None
+    windowEnd: datetime | None = None
+    percentileWindow: str | None = None  # interval | rolling
+    p90ResponseMs: float | None = None
+    hist: str | None = None  # the window's histogram, "ms:count,…" (plugin intervals only)
+    gap: bool = False  # covers seconds no collector saw (a take-over without the plugin)
 
-    @field_validator("timestamp", mode="after")
+    @field_validator("timestamp", "windowStart", "windowEnd", mode="after")
     @classmethod
-    def _as_utc(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    def _as_utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
 
 
 class ThresholdResult(BaseModel):
@@ -298,6 +310,9 @@ class LoadTestRun(Named):
     collector: dict[str, Any] | None = None
     locustUrl: str | None = None
     stopRequested: bool = False
+    collectionMode: str | None = None  # plugin | stats: where the intervals came from
+    collectorEpoch: int = 0  # fencing token: bumped by every take-over, checked by every write
+    warmupSec: int = 0  # left out of thresholds, baseline checks and comparisons
 
     @field_validator("startedAt", "finishedAt", "heartbeatAt", mode="after")
     @classmethod

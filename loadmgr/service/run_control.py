@@ -18,7 +18,7 @@ from loadmgr.models import (
     StopReason,
     utcnow,
 )
-from loadmgr.service.collector import Collector, CollectorSettings, RunObserver, client_for
+from loadmgr.service.collection import Collector, CollectorSettings, RunObserver, client_for
 from loadmgr.service.runs import get_run, is_stale
 
 if TYPE_CHECKING:
@@ -72,8 +72,9 @@ def collector_for(
 def claim_stale_run(store: Store, run: LoadTestRun) -> LoadTestRun:
     """Become the collector of a run whose collector died; exactly one claimant wins."""
     settings = CollectorSettings.from_run(run)
+    document = {**(run.collector or {}), **settings.to_document()}
     claimed = store.runs.claim(
-        run.id, run.heartbeatAt, {"collector": settings.to_document(), "heartbeatAt": utcnow()}
+        run.id, run.collectorEpoch, {"collector": document, "heartbeatAt": store.server_now()}
     )
     if claimed is None:
         raise Conflict(f"run {run.id} was taken over by someone else first")
@@ -118,7 +119,7 @@ def stop_run(
             notify(f"could not reach Locust to stop it: {exc.message}")
     deadline = time.monotonic() + STOP_WAIT_SEC
     while run.status.is_active:
-        if is_stale(run):
+        if is_stale(run, store.server_now()):
             notify("no live collector: recording the end of the run")
             orphan = Collector(
                 store, run, cluster=cluster, settings=CollectorSettings.from_run(run), home=home
@@ -139,7 +140,7 @@ def watch_run(
     """Show the intervals another collector records until the run ends or goes stale."""
     observer.started(run)
     last_seq = -1
-    while run.status.is_active and not is_stale(run):
+    while run.status.is_active and not is_stale(run, store.server_now()):
         latest = store.metrics.latest(run.id)
         if latest is not None and latest.get("seq", 0) != last_seq:
             snapshot = MetricSnapshot.model_validate(latest)

@@ -28,14 +28,13 @@ from loadmgr.service.validation import validation_failed
 if TYPE_CHECKING:
     from loadmgr.store import Store
 
-MIN_INTERVAL_SEC = 2.0  # Locust memoizes stats for 2 s: polling faster reads the same data
-DEFAULT_INTERVAL_SEC = 5.0
+DEFAULT_INTERVAL_SEC = 5
 BUSY_POLICIES = ("fail", "wait", "skip")
 
 
 def lease_ttl(interval: float) -> float:
-    """How long a lease lives without a heartbeat: a few missed polls, at least 30 s."""
-    return max(30.0, 4 * interval)
+    """How long a lease lives without a heartbeat (one at least every 5 s): 30 s."""
+    return 30.0
 
 
 def stale_after(interval: float) -> float:
@@ -46,7 +45,8 @@ def stale_after(interval: float) -> float:
             return max(1.0, float(override))
         except ValueError:
             pass
-    return max(15.0, 3 * interval)
+    # Heartbeats come at least every 5 s, whatever the interval: three missed is dead.
+    return 15.0
 
 
 def lease_id(cluster_id: str) -> str:
@@ -67,7 +67,7 @@ class RunOptions:
     cluster: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     thresholds: list[str] = field(default_factory=list)
-    interval: float = DEFAULT_INTERVAL_SEC
+    interval: int = DEFAULT_INTERVAL_SEC
     if_busy: str = "fail"
     wait_timeout: float = 600.0
     lost_timeout: float = 30.0
@@ -91,10 +91,10 @@ class RunPlan:
 
 def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> RunPlan:
     """Resolve test and overrides, refusing an impossible override before anything is stored."""
-    if options.interval < MIN_INTERVAL_SEC:
-        raise ValidationFailed(
-            f"invalid --interval: at least {MIN_INTERVAL_SEC:g} s (Locust caches its stats for 2 s)"
-        )
+    from loadmgr.service.collection.settings import check_interval, check_lost_timeout
+
+    check_interval(options.interval)
+    check_lost_timeout(options.lost_timeout)
     if options.if_busy not in BUSY_POLICIES:
         raise ValidationFailed(f"invalid --if-busy {options.if_busy!r} (one of fail, wait, skip)")
     if options.users is not None and options.users < 1:
@@ -216,6 +216,10 @@ def is_stale(run: LoadTestRun | dict[str, Any], now: datetime | None = None) -> 
     status = status.value if isinstance(status, RunStatus) else status
     if status not in [s.value for s in RunStatus if s.is_active]:
         return False
+    from loadmgr.service.collection.settings import collector_gone
+
+    if collector_gone(data.get("collector")):
+        return True  # its process on this machine is gone: no need to wait for silence
     interval = float((data.get("collector") or {}).get("interval") or DEFAULT_INTERVAL_SEC)
     age = heartbeat_age(data, now)
     if age is None:
@@ -247,7 +251,7 @@ def list_runs(
         normalized.append(match)
     test_id = get_test(store, test_ref).id if test_ref is not None else None
     runs = store.runs.find_many(test_id=test_id, statuses=normalized, since=since, limit=limit)
-    now = datetime.now(timezone.utc)
+    now = store.server_now()
     for run in runs:
         run["stale"] = is_stale(run, now)
     return runs

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pymongo
 from pymongo.database import Database
 
-from loadmgr.models import Scope
+from loadmgr.models import Scope, utcnow
 from loadmgr.store.clusters import ClusterRepository
 from loadmgr.store.connection import get_database, open_client, redact_uri, translate_errors
 from loadmgr.store.leases import LeaseRepository
@@ -40,6 +42,8 @@ class Store:
         self.clusters = ClusterRepository(database["locust_clusters"], scope, uri)
         self.leases = LeaseRepository(database["cluster_leases"], Scope(), uri)
         self._indexed = False
+        self._clock_offset: timedelta | None = None
+        self._clock_measured = 0.0
 
     @classmethod
     def connect(
@@ -71,6 +75,34 @@ class Store:
         """Every operation inside gives up after `seconds` (a collector must keep polling)."""
         with pymongo.timeout(seconds):
             yield
+
+    def server_now(self) -> datetime:
+        """Now on the database server's clock, so that heartbeats, leases and staleness
+        mean the same to every host, whatever their own clocks say.
+
+        The offset of the server's clock (`hello`'s localTime) is measured once a minute;
+        where the server does not say (or cannot be asked), the host's clock is used.
+        """
+        if self._clock_offset is None or time.monotonic() - self._clock_measured > 60:
+            self._clock_offset = self._measure_offset()
+            self._clock_measured = time.monotonic()
+        return utcnow() + self._clock_offset
+
+    def _measure_offset(self) -> timedelta:
+        try:
+            with pymongo.timeout(2.0):
+                before = time.time()
+                answer = self.db.client.admin.command("hello")
+                after = time.time()
+        except Exception:  # mongomock, or a server that is away: the host clock will do
+            return self._clock_offset or timedelta(0)
+        server = answer.get("localTime")
+        if not isinstance(server, datetime):
+            return timedelta(0)
+        if server.tzinfo is None:
+            server = server.replace(tzinfo=timezone.utc)
+        middle = datetime.fromtimestamp((before + after) / 2, tz=timezone.utc)
+        return server - middle
 
     def ping(self) -> None:
         """Fail with DatabaseError (exit 3) unless the server answers."""

@@ -8,11 +8,12 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
+import bson.errors
 import pymongo
 import pymongo.errors
 from pymongo.database import Database
 
-from loadmgr.errors import Conflict, DatabaseError, ValidationFailed
+from loadmgr.errors import Conflict, DatabaseError, DatabaseRefused, ValidationFailed
 
 _SCHEME = re.compile(r"^(?P<scheme>mongodb(?:\+srv)?://)(?P<rest>.*)$", re.S)
 # Words of the ssl module's errors: a handshake that failed, not a server that is down.
@@ -124,7 +125,10 @@ def translate_errors(uri: str) -> Iterator[None]:
                 f"{_short(redact_text(str(reason), uri))}",
                 hint="check the user, password and roles in the MongoDB URI",
             ) from None
-        raise DatabaseError(f"MongoDB error: {_short(redact_text(str(exc), uri))}") from None
+        raise DatabaseRefused(f"MongoDB error: {_short(redact_text(str(exc), uri))}") from None
+    except (bson.errors.BSONError, OverflowError) as exc:
+        # A document MongoDB cannot hold (an 8-byte int overflow, a 16 MB document).
+        raise DatabaseRefused(f"MongoDB cannot store it: {_short(str(exc))}") from None
     except pymongo.errors.PyMongoError as exc:
         raise DatabaseError(f"MongoDB error: {_short(redact_text(str(exc), uri))}") from None
 

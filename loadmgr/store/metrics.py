@@ -63,6 +63,28 @@ class MetricsRepository(Repository):
         )
 
     @mapped_errors
+    def request_totals(self, run_id: str) -> dict[tuple[str, str], tuple[int, int]]:
+        """Each request's summed interval requests and failures over a run (server side)."""
+        pipeline: list[dict[str, Any]] = [
+            {"$match": self.scoped({"loadTestRunId": run_id})},
+            {"$unwind": "$requestStats"},
+            {
+                "$group": {
+                    "_id": {"method": "$requestStats.method", "name": "$requestStats.name"},
+                    "requests": {"$sum": "$requestStats.intervalRequests"},
+                    "failures": {"$sum": "$requestStats.intervalFailures"},
+                }
+            },
+        ]
+        return {
+            (str(row["_id"].get("method") or ""), str(row["_id"].get("name") or "")): (
+                int(row["requests"] or 0),
+                int(row["failures"] or 0),
+            )
+            for row in self.collection.aggregate(pipeline)
+        }
+
+    @mapped_errors
     def last_seq(self, run_id: str) -> int:
         doc = self.collection.find_one(
             self.scoped({"loadTestRunId": run_id}), {"seq": True}, sort=[("seq", -1)]

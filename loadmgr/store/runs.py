@@ -64,12 +64,16 @@ class RunRepository(Repository):
         changes: dict[str, Any],
         *,
         only_if_status: list[str] | None = None,
+        epoch: int | None = None,
     ) -> LoadTestRun | None:
-        """Set fields; with `only_if_status`, only while the run is in one of those."""
+        """Set fields; with `only_if_status`, only while the run is in one of those; with
+        `epoch`, only while that collector still holds the run."""
         self.check_in_scope(changes, partial=True)
         query: dict[str, Any] = {"id": run_id}
         if only_if_status:
             query["status"] = {"$in": only_if_status}
+        if epoch is not None:
+            query.update(_epoch_is(epoch))
         doc = self.collection.find_one_and_update(
             self.scoped(query),
             {"$set": changes},
@@ -79,29 +83,41 @@ class RunRepository(Repository):
         return LoadTestRun.model_validate(doc) if doc else None
 
     @mapped_errors
-    def heartbeat(self, run_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
-        """Set the collector's fields; return only what it checks (status, stop request).
+    def heartbeat(self, run_id: str, epoch: int, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Set the collector's fields while it still holds `epoch`; None once fenced off.
 
-        Called every interval: no whole document comes back, and none is validated.
+        Returns only what the collector checks (status, stop request): called every
+        interval, so no whole document comes back, and none is validated.
         """
         self.check_in_scope(changes, partial=True)
         return self.collection.find_one_and_update(
-            self.scoped({"id": run_id}),
+            self.scoped({"id": run_id, **_epoch_is(epoch)}),
             {"$set": changes},
             projection={"_id": False, "status": True, "stopRequested": True},
             return_document=ReturnDocument.AFTER,
         )
 
     @mapped_errors
-    def claim(
-        self, run_id: str, last_heartbeat: datetime | None, changes: dict[str, Any]
-    ) -> LoadTestRun | None:
-        """Take over a run's collection if nobody beat us to it (its heartbeat unchanged)."""
+    def epoch_of(self, run_id: str) -> int | None:
+        """The run's current fencing epoch (None when the run is gone)."""
+        doc = self.collection.find_one(self.scoped({"id": run_id}), {"collectorEpoch": True})
+        if doc is None:
+            return None
+        value = doc.get("collectorEpoch")
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    @mapped_errors
+    def claim(self, run_id: str, epoch: int, changes: dict[str, Any]) -> LoadTestRun | None:
+        """Become the run's collector if nobody beat us to it: the epoch moves on by one.
+
+        Every write of the previous collector carries the old epoch, so from here on it
+        matches nothing: it is fenced off, however long it was paused.
+        """
         self.check_in_scope(changes, partial=True)
-        query = {"id": run_id, "heartbeatAt": last_heartbeat, "status": {"$in": ACTIVE_STATUSES}}
+        query = {"id": run_id, "status": {"$in": ACTIVE_STATUSES}, **_epoch_is(epoch)}
         doc = self.collection.find_one_and_update(
             self.scoped(query),
-            {"$set": changes},
+            {"$set": {**changes, "collectorEpoch": epoch + 1}},
             projection=NO_OBJECT_ID,
             return_document=ReturnDocument.AFTER,
         )
@@ -121,3 +137,10 @@ class RunRepository(Repository):
     @mapped_errors
     def delete_for_test(self, test_id: str) -> int:
         return self.collection.delete_many(self.scoped({"loadTestId": test_id})).deleted_count
+
+
+def _epoch_is(epoch: int) -> dict[str, Any]:
+    """Match a run's fencing epoch; a run written before epochs existed counts as 0."""
+    if epoch == 0:
+        return {"$or": [{"collectorEpoch": 0}, {"collectorEpoch": {"$exists": False}}]}
+    return {"collectorEpoch": epoch}

@@ -1,0 +1,177 @@
+"""The loadmgr plugin's per-second data (`GET /loadmgr/v1/seconds`), checked before use.
+
+Everything a Locust master (or a proxy in front of it) sends is untrusted: wrong types,
+non-finite or negative numbers, huge integers and oversized lists are refused here with
+one `InvalidPayload`, so nothing downstream ever sees them (docs/plugin.md has the format).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from loadmgr.errors import ClusterError
+from loadmgr.models.histogram import MAX_BUCKET_MS, MAX_COUNT, Histogram
+
+SUPPORTED_VERSIONS = frozenset({1})
+MAX_SECONDS = 3600  # per answer; the collector asks for at most this many
+MAX_ENTRIES = 5000  # (method, name) keys in one second
+MAX_BUCKETS = 5000  # histogram buckets in one entry
+MAX_TEXT = 10_000  # characters of a method or name
+MAX_EPOCH = 2**40  # seconds: far beyond any real clock, far below float trouble
+KNOWN_STATES = frozenset(
+    {"ready", "spawning", "running", "cleanup", "stopping", "stopped", "missing"}
+)
+
+
+class InvalidPayload(ClusterError):
+    """Locust (or something in front of it) answered with data that cannot be true."""
+
+
+@dataclass(frozen=True)
+class SecondEntry:
+    """One (method, name)'s requests that completed within one second."""
+
+    method: str
+    name: str
+    requests: int
+    failures: int
+    histogram: Histogram
+
+
+@dataclass(frozen=True)
+class Second:
+    t: int
+    entries: tuple[SecondEntry, ...]
+
+
+@dataclass(frozen=True)
+class SecondsBatch:
+    """One answer of the plugin: complete seconds after the cursor, and the cluster's state."""
+
+    version: int
+    now: float
+    complete: int  # every second before this is final: no more data will come for it
+    oldest: int | None
+    test_started: float | None
+    state: str
+    user_count: int
+    worker_count: int | None
+    seconds: tuple[Second, ...]
+    more: bool
+
+
+def _fail(what: str) -> InvalidPayload:
+    return InvalidPayload(f"the loadmgr plugin sent an invalid answer: {what}")
+
+
+def _int(value: Any, what: str, *, low: int = 0, high: int = MAX_COUNT) -> int:
+    # bool is an int in Python, and 2.0 is a valid JSON integer for some encoders.
+    if isinstance(value, bool):
+        raise _fail(f"{what} is not a number")
+    if isinstance(value, float):
+        if not math.isfinite(value) or value != int(value):
+            raise _fail(f"{what} is not a whole number")
+        value = int(value)
+    if not isinstance(value, int):
+        raise _fail(f"{what} is not a number")
+    if not low <= value <= high:
+        raise _fail(f"{what} {value} is out of range")
+    return value
+
+
+def _float(value: Any, what: str, *, high: float = float(MAX_EPOCH)) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(f"{what} is not a number")
+    number = float(value)
+    if not math.isfinite(number) or not 0 <= number <= high:
+        raise _fail(f"{what} {value!r} is out of range")
+    return number
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise _fail(f"{what} is not a short string")
+    return value
+
+
+def _histogram(value: Any, what: str) -> Histogram:
+    if not isinstance(value, list) or len(value) > MAX_BUCKETS:
+        raise _fail(f"{what} histogram is not a list of [ms, count] pairs")
+    histogram: Histogram = {}
+    for pair in value:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise _fail(f"{what} histogram is not a list of [ms, count] pairs")
+        ms = _int(pair[0], f"{what} response time", high=MAX_BUCKET_MS)
+        histogram[ms] = histogram.get(ms, 0) + _int(pair[1], f"{what} count")
+    return histogram
+
+
+def _entry(value: Any, t: int) -> SecondEntry:
+    if not isinstance(value, list) or len(value) != 5:
+        raise _fail(f"an entry of second {t} is not [method, name, requests, failures, hist]")
+    method = _text(value[0], "a method")
+    name = _text(value[1], "a name")
+    what = f"{method} {name} at {t}"
+    requests = _int(value[2], f"{what} requests")
+    failures = _int(value[3], f"{what} failures")
+    if failures > requests:
+        raise _fail(f"{what} has more failures ({failures}) than requests ({requests})")
+    histogram = _histogram(value[4], what)
+    if sum(histogram.values()) > requests:
+        raise _fail(f"{what} histogram counts more requests than the entry")
+    return SecondEntry(method, name, requests, failures, histogram)
+
+
+def parse_seconds(payload: Any, after: int | None = None) -> SecondsBatch:
+    """A checked `SecondsBatch`; InvalidPayload for anything the plugin would never send."""
+    if not isinstance(payload, dict) or payload.get("plugin") != "loadmgr":
+        raise _fail("not a loadmgr plugin answer")
+    version = payload.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise _fail("no protocol version")
+    if version not in SUPPORTED_VERSIONS:
+        raise InvalidPayload(
+            f"the cluster's loadmgr plugin speaks protocol {version}, which this loadmgr "
+            f"cannot read (it reads {', '.join(map(str, sorted(SUPPORTED_VERSIONS)))})",
+            hint="install the matching plugin: 'loadmgr clusters plugin --write PATH'",
+        )
+    state = payload.get("state")
+    if not isinstance(state, str) or state not in KNOWN_STATES:
+        raise _fail(f"unknown state {str(state)[:40]!r}")
+    complete = _int(payload.get("complete"), "complete", high=MAX_EPOCH)
+    raw_seconds = payload.get("seconds")
+    if not isinstance(raw_seconds, list) or len(raw_seconds) > MAX_SECONDS:
+        raise _fail("seconds is not a list of at most 3600 items")
+    seconds: list[Second] = []
+    previous = -1 if after is None else after
+    for item in raw_seconds:
+        if not isinstance(item, dict):
+            raise _fail("a second is not an object")
+        t = _int(item.get("t"), "a second's t", high=MAX_EPOCH)
+        if t <= previous or t >= complete:
+            raise _fail(f"second {t} is out of order or not yet complete")
+        entries = item.get("entries")
+        if not isinstance(entries, list) or len(entries) > MAX_ENTRIES:
+            raise _fail(f"second {t} has no list of at most {MAX_ENTRIES} entries")
+        seconds.append(Second(t, tuple(_entry(entry, t) for entry in entries)))
+        previous = t
+    worker_count = payload.get("worker_count")
+    oldest = payload.get("oldest")
+    started = payload.get("test_started")
+    more = payload.get("more", False)
+    if not isinstance(more, bool):
+        raise _fail("more is not true or false")
+    return SecondsBatch(
+        version=version,
+        now=_float(payload.get("now"), "now"),
+        complete=complete,
+        oldest=None if oldest is None else _int(oldest, "oldest", high=MAX_EPOCH),
+        test_started=None if started is None else _float(started, "test_started"),
+        state=state,
+        user_count=_int(payload.get("user_count"), "user_count", high=10**9),
+        worker_count=None if worker_count is None else _int(worker_count, "worker_count"),
+        seconds=tuple(seconds),
+        more=more,
+    )

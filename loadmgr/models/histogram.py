@@ -1,0 +1,100 @@
+"""Response-time histograms: exact percentiles over any set of seconds or intervals.
+
+A histogram maps a rounded response time in whole milliseconds (Locust's own rounding:
+1 ms below 100 ms, 10 ms below 1 s, 100 ms below 10 s, 1 s above) to a request count.
+Stored compactly as text, `"ms:count,ms:count"` in ascending ms (docs/metrics.md), so that
+merging the histograms of any run window gives that window's exact percentiles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+Histogram = dict[int, int]
+
+MAX_BUCKET_MS = 10**9  # ~11.6 days: anything above is not a response time
+MAX_COUNT = 2**53  # counts stay exact as JSON numbers
+
+
+class HistogramError(ValueError):
+    """A histogram text or value that is not one loadmgr wrote."""
+
+
+def encode(histogram: Mapping[int, int]) -> str:
+    """The compact text of a histogram (empty buckets left out)."""
+    return ",".join(f"{ms}:{count}" for ms, count in sorted(histogram.items()) if count)
+
+
+def decode(text: str | None) -> Histogram:
+    """The histogram of `encode`'s text; HistogramError for anything else."""
+    histogram: Histogram = {}
+    if not text:
+        return histogram
+    for pair in text.split(","):
+        ms_text, sep, count_text = pair.partition(":")
+        if not sep or not ms_text.isdigit() or not count_text.isdigit():
+            raise HistogramError(f"malformed histogram pair {pair[:40]!r}")
+        ms, count = int(ms_text), int(count_text)
+        if ms > MAX_BUCKET_MS or count > MAX_COUNT:
+            raise HistogramError(f"histogram pair out of range {pair[:40]!r}")
+        histogram[ms] = histogram.get(ms, 0) + count
+    return histogram
+
+
+def merge_into(target: Histogram, source: Mapping[int, int]) -> Histogram:
+    """Add `source`'s counts to `target` (in place) and return it."""
+    for ms, count in source.items():
+        target[ms] = target.get(ms, 0) + count
+    return target
+
+
+def merged(histograms: Iterable[Mapping[int, int]]) -> Histogram:
+    """One histogram holding the counts of all of them."""
+    total: Histogram = {}
+    for histogram in histograms:
+        merge_into(total, histogram)
+    return total
+
+
+def count(histogram: Mapping[int, int]) -> int:
+    return sum(histogram.values())
+
+
+def percentile(histogram: Mapping[int, int], fraction: float) -> float | None:
+    """The nearest-rank percentile (`fraction` 0..1) in ms; None for an empty histogram."""
+    total = count(histogram)
+    if total <= 0:
+        return None
+    rank = max(1, math.ceil(fraction * total))
+    seen = 0
+    for ms in sorted(histogram):
+        seen += histogram[ms]
+        if seen >= rank:
+            return float(ms)
+    return float(max(histogram))
+
+
+def mean(histogram: Mapping[int, int]) -> float | None:
+    """The mean of the rounded response times, in ms."""
+    total = count(histogram)
+    if total <= 0:
+        return None
+    return sum(ms * n for ms, n in histogram.items()) / total
+
+
+def summary(histogram: Mapping[int, int]) -> dict[str, float | None]:
+    """min, max, avg and p50/p90/p95/p99 of a histogram, keyed as stored documents name them."""
+    if not histogram or count(histogram) <= 0:
+        keys = ("min", "max", "avg", "p50", "p90", "p95", "p99")
+        return dict.fromkeys(keys)
+    present = [ms for ms, n in histogram.items() if n > 0]
+    return {
+        "min": float(min(present)),
+        "max": float(max(present)),
+        "avg": mean(histogram),
+        "p50": percentile(histogram, 0.50),
+        "p90": percentile(histogram, 0.90),
+        "p95": percentile(histogram, 0.95),
+        "p99": percentile(histogram, 0.99),
+    }

@@ -1,0 +1,28 @@
+"""Collecting a run: sources (plugin or stats API), windows, the writer, and the run's life.
+
+- `settings`: how a collector behaves, what it shows, who it is.
+- `sources`: the loadmgr plugin's seconds, or `/stats/requests` deltas.
+- `windows`: exact intervals from the plugin's per-second histograms.
+- `writer`: spool, fenced heartbeats, interval writes that never block the end.
+- `life`: launch, follow, take over, finalise.
+"""
+
+from loadmgr.service.collection.life import Collector, LocalFilesError, last_metrics
+from loadmgr.service.collection.settings import (
+    CollectorSettings,
+    QuietObserver,
+    RunObserver,
+    client_for,
+)
+from loadmgr.service.collection.writer import Fenced
+
+__all__ = [
+    "Collector",
+    "CollectorSettings",
+    "Fenced",
+    "LocalFilesError",
+    "QuietObserver",
+    "RunObserver",
+    "client_for",
+    "last_metrics",
+]

@@ -1,0 +1,151 @@
+"""Where a collector's intervals come from: the loadmgr plugin, or `/stats/requests`.
+
+Both are polled every second and hand back the intervals that became complete, so a
+collector's loop is the same for both. The plugin gives exact windows of whole seconds;
+without it, intervals are counter deltas between real changes of the master's counters,
+stored at the requested cadence, never a cached duplicate (LOCUST_API §6).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from loadmgr.locust.protocol import IDLE_STATES
+from loadmgr.locust.seconds import InvalidPayload, SecondsBatch, parse_seconds
+from loadmgr.models import MetricSnapshot, utcnow
+from loadmgr.service.collection.windows import WindowBuilder
+
+if TYPE_CHECKING:
+    from loadmgr.locust.client import LocustClient
+    from loadmgr.locust.stats import SnapshotBuilder
+
+POLL_SEC = 1.0
+SECONDS_PER_ASK = 3600
+MAX_ASKS = 4  # per poll: a take-over after an hour catches up in one poll
+
+
+@dataclass
+class Poll:
+    """What one poll found: complete intervals, and the cluster's state."""
+
+    snapshots: list[MetricSnapshot]
+    state: str
+    users: int
+    workers: int | None
+    payload: dict[str, Any] = field(default_factory=dict)  # /stats/requests only
+
+    @property
+    def idle(self) -> bool:
+        return self.state in IDLE_STATES
+
+
+class PluginSource:
+    """Exact windows from the plugin's per-second histograms."""
+
+    kind = "plugin"
+
+    def __init__(self, client: LocustClient, builder: WindowBuilder) -> None:
+        self.client = client
+        self.builder = builder
+        self.last_batch: SecondsBatch | None = None
+
+    @classmethod
+    def first_batch(cls, client: LocustClient) -> SecondsBatch:
+        """The plugin's current answer (for the test's start second), nothing consumed."""
+        return parse_seconds(client.seconds(after=None, limit=1))
+
+    def _fetch(self) -> SecondsBatch:
+        batch: SecondsBatch | None = None
+        for _ in range(MAX_ASKS):
+            after = self.builder.cursor
+            batch = parse_seconds(self.client.seconds(after=after, limit=SECONDS_PER_ASK), after)
+            if batch.oldest is not None and batch.oldest > after + 1 and after >= 0:
+                self.builder.lost_seconds += batch.oldest - after - 1
+            self.builder.add(batch)
+            if not batch.more:
+                break
+        assert batch is not None
+        self.last_batch = batch
+        return batch
+
+    def poll(self) -> Poll:
+        batch = self._fetch()
+        return Poll(self.builder.ready(batch), batch.state, batch.user_count, batch.worker_count)
+
+    def final(self, deadline_sec: float = 30.0) -> list[MetricSnapshot]:
+        """The last windows, once the test stopped and every worker's last report is in."""
+        deadline = time.monotonic() + deadline_sec
+        batch = self._fetch()
+        while batch.state not in IDLE_STATES and time.monotonic() < deadline:
+            time.sleep(0.2)
+            batch = self._fetch()
+        # After the stop the watermark covers every second there is: one more answer is final.
+        batch = self._fetch()
+        return self.builder.ready(batch, final=True)
+
+
+class StatsSource:
+    """Counter deltas of `/stats/requests`, at the requested cadence."""
+
+    kind = "stats"
+
+    def __init__(self, client: LocustClient, builder: SnapshotBuilder, interval: float) -> None:
+        self.client = client
+        self.builder = builder
+        self.interval = interval
+        self._seen: dict[str, Any] | None = None  # the newest distinct payload
+        self._seen_at = utcnow()  # when it first appeared: when its counters really changed
+        self._emitted_at = time.monotonic()
+
+    def _fetch(self) -> dict[str, Any]:
+        from loadmgr.locust.validation import check_stats
+
+        payload = check_stats(self.client.stats())
+        if payload != self._seen:
+            if self._seen is not None and self.builder.is_reset(payload):
+                raise InvalidPayload(
+                    "Locust's counters went backwards (its stats were reset outside loadmgr?)"
+                )
+            self._seen, self._seen_at = payload, utcnow()
+        return payload
+
+    def poll(self) -> Poll:
+        payload = self._fetch()
+        snapshots = []
+        due = time.monotonic() - self._emitted_at >= self.interval
+        # A cached (identical) payload is no interval: wait for the counters to move.
+        if due and payload != self.builder.last_payload:
+            snapshot = self.builder.build(payload, self._seen_at)
+            if snapshot is not None:
+                snapshots.append(snapshot)
+                self._emitted_at = time.monotonic()
+        return _stats_poll(payload, snapshots)
+
+    def final(self, payload: dict[str, Any]) -> list[MetricSnapshot]:
+        """The interval of the requests no poll had seen yet, from the final payload."""
+        last = self.builder.build(payload, utcnow(), force=True)
+        if last is None:
+            return []
+        last.metadata["final"] = True
+        return [last]
+
+
+def _stats_poll(payload: dict[str, Any], snapshots: list[MetricSnapshot]) -> Poll:
+    workers = payload.get("worker_count")
+    return Poll(
+        snapshots,
+        str(payload.get("state")),
+        int(payload.get("user_count") or 0),
+        int(workers) if isinstance(workers, (int, float)) else None,
+        payload,
+    )
+
+
+def moment(value: Any, fallback: datetime) -> datetime:
+    """A stored date as an aware datetime, or `fallback`."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return fallback

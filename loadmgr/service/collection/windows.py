@@ -1,0 +1,205 @@
+"""Intervals from the plugin's seconds: aligned windows of whole seconds, exact numbers.
+
+Window k of a run covers the seconds [origin + k·interval, origin + (k+1)·interval), where
+`origin` is the second the test started on the master. A window is stored once every
+second in it is complete (the plugin's watermark), so its counts, rates and percentiles are
+those of exactly that window: no cache, no aliasing. The window's histogram is kept in the
+document (`hist`), so percentiles over any run window can be merged later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from loadmgr.locust.protocol import AGGREGATED
+from loadmgr.locust.seconds import SecondsBatch
+from loadmgr.models import MetricSnapshot, RequestStats
+from loadmgr.models.histogram import Histogram, encode, merge_into, summary
+
+Key = tuple[str, str]  # (method, name)
+
+
+@dataclass
+class _Counts:
+    requests: int = 0
+    failures: int = 0
+    histogram: Histogram = field(default_factory=dict)
+
+    def add(self, requests: int, failures: int, histogram: Histogram) -> None:
+        self.requests += requests
+        self.failures += failures
+        merge_into(self.histogram, histogram)
+
+
+def _moment(second: int) -> datetime:
+    return datetime.fromtimestamp(second, tz=timezone.utc)
+
+
+class WindowBuilder:
+    """Folds the plugin's seconds into window documents, in order, each exactly once."""
+
+    def __init__(
+        self,
+        run_id: str,
+        *,
+        origin: int,
+        interval: int,
+        tenant_id: str | None = None,
+        env_id: str | None = None,
+        next_index: int = 0,
+        totals: tuple[int, int] = (0, 0),
+        request_totals: dict[Key, tuple[int, int]] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.origin = origin
+        self.interval = interval
+        self.tenant_id = tenant_id
+        self.env_id = env_id
+        self.next_index = next_index  # windows before this one are stored already
+        self.cursor = origin + next_index * interval - 1  # the last second folded in
+        self.total_requests, self.total_failures = totals
+        self._request_totals: dict[Key, tuple[int, int]] = dict(request_totals or {})
+        self._open: dict[int, dict[Key, _Counts]] = {}
+        self.late_seconds = 0  # seconds that arrived for a window already stored
+        self.lost_seconds = 0  # seconds the plugin had evicted before anyone read them
+        self.last_data_second: int | None = None
+
+    def window_of(self, second: int) -> int:
+        return max(0, (second - self.origin) // self.interval)
+
+    def window_end(self, index: int) -> int:
+        return self.origin + (index + 1) * self.interval
+
+    def add(self, batch: SecondsBatch) -> None:
+        """Fold a batch's complete seconds into their windows."""
+        for second in batch.seconds:
+            if second.t <= self.cursor:
+                continue  # already folded (an overlapping answer after a retry)
+            index = self.window_of(second.t)
+            if index < self.next_index:
+                # Cannot happen with the plugin's watermark unless a clock jumped: keep the
+                # requests (the sums must hold) in the next window, and say so.
+                self.late_seconds += 1
+                index = self.next_index
+            window = self._open.setdefault(index, {})
+            for entry in second.entries:
+                counts = window.setdefault((entry.method, entry.name), _Counts())
+                counts.add(entry.requests, entry.failures, entry.histogram)
+            self.cursor = second.t
+            if second.entries:
+                self.last_data_second = second.t
+        self.cursor = max(self.cursor, batch.complete - 1)
+
+    def ready(
+        self, batch: SecondsBatch, *, final: bool = False, end: int | None = None
+    ) -> list[MetricSnapshot]:
+        """Every window complete by `batch.complete` (with `final`, the rest too), in order."""
+        snapshots = []
+        while True:
+            index = self.next_index
+            window_end = self.window_end(index)
+            if window_end <= batch.complete:
+                snapshots.append(self._emit(index, window_end, batch))
+                continue
+            if not final or not any(i >= index for i in self._open):
+                break
+            # The last, partial window ends with its last second of data (or the run's end).
+            last = max(self.last_data_second or 0, (end or 0) - 1, self.window_end(index - 1))
+            snapshots.append(self._emit(index, min(window_end, last + 1), batch))
+        return snapshots
+
+    def _emit(self, index: int, window_end: int, batch: SecondsBatch) -> MetricSnapshot:
+        window = self._open.pop(index, {})
+        window_start = self.origin + index * self.interval
+        seconds = max(1, window_end - window_start)
+        aggregate = _Counts()
+        items = []
+        for key in sorted(window):
+            counts = window[key]
+            aggregate.add(counts.requests, counts.failures, counts.histogram)
+            before = self._request_totals.get(key, (0, 0))
+            cumulative = (before[0] + counts.requests, before[1] + counts.failures)
+            self._request_totals[key] = cumulative
+            items.append(_request_item(key, counts, cumulative, seconds))
+        self.total_requests += aggregate.requests
+        self.total_failures += aggregate.failures
+        numbers = summary(aggregate.histogram)
+        self.next_index = index + 1
+        # Built from numbers checked at the boundary; tests round-trip the result.
+        return MetricSnapshot.model_construct(
+            loadTestRunId=self.run_id,
+            timestamp=_moment(window_end),
+            tenantId=self.tenant_id,
+            envId=self.env_id,
+            seq=index + 1,
+            windowStart=_moment(window_start),
+            windowEnd=_moment(window_end),
+            intervalSec=float(seconds),
+            percentileWindow="interval",
+            totalRPS=aggregate.requests / seconds,
+            failuresPerSec=aggregate.failures / seconds,
+            intervalRequests=aggregate.requests,
+            intervalFailures=aggregate.failures,
+            errorRate=aggregate.failures / aggregate.requests if aggregate.requests else 0.0,
+            totalRequests=self.total_requests,
+            totalFailures=self.total_failures,
+            avgResponseMs=numbers["avg"],
+            minResponseMs=numbers["min"],
+            maxResponseMs=numbers["max"],
+            p50ResponseMs=numbers["p50"],
+            p90ResponseMs=numbers["p90"],
+            p95ResponseMs=numbers["p95"],
+            p99ResponseMs=numbers["p99"],
+            hist=encode(aggregate.histogram),
+            currentUsers=batch.user_count,
+            workerCount=batch.worker_count,
+            state=batch.state,
+            requestStats=items,
+            metadata={},
+        )
+
+
+def _request_item(
+    key: Key, counts: _Counts, cumulative: tuple[int, int], seconds: int
+) -> RequestStats:
+    numbers = summary(counts.histogram)
+    method, name = key
+    return RequestStats.model_construct(
+        method=method,
+        name=name if name or method else AGGREGATED,
+        numRequests=cumulative[0],
+        numFailures=cumulative[1],
+        avgResponseTimeMs=numbers["avg"] or 0.0,
+        minResponseTimeMs=numbers["min"] or 0.0,
+        maxResponseTimeMs=numbers["max"] or 0.0,
+        p50ResponseMs=numbers["p50"],
+        p90ResponseMs=numbers["p90"],
+        p95ResponseMs=numbers["p95"],
+        p99ResponseMs=numbers["p99"],
+        requestsPerSec=counts.requests / seconds,
+        failuresPerSec=counts.failures / seconds,
+        intervalRequests=counts.requests,
+        intervalFailures=counts.failures,
+        avgContentLength=0.0,
+        hist=encode(counts.histogram),
+    )
+
+
+def resume_state(last: dict[str, Any] | None) -> dict[str, Any]:
+    """WindowBuilder arguments that continue after the last stored window `last`."""
+    if not last:
+        return {"next_index": 0, "totals": (0, 0), "request_totals": {}}
+    request_totals = {
+        (str(item.get("method") or ""), str(item.get("name") or "")): (
+            int(item.get("numRequests") or 0),
+            int(item.get("numFailures") or 0),
+        )
+        for item in last.get("requestStats") or []
+    }
+    return {
+        "next_index": int(last.get("seq") or 0),
+        "totals": (int(last.get("totalRequests") or 0), int(last.get("totalFailures") or 0)),
+        "request_totals": request_totals,
+    }

@@ -1,0 +1,172 @@
+"""Storing a run's intervals: spooled first, written in order, fenced, never blocking.
+
+Every interval is appended to the run's spool file before anything else, so neither a
+MongoDB outage nor a crash loses it; the spool empties once MongoDB has it. Every write
+carries the collector's fencing epoch: after a take-over, the previous collector's writes
+match nothing, and it learns it was fenced off at its next heartbeat.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loadmgr.errors import DatabaseError, DatabaseRefused, ExitCode, LoadmgrError
+from loadmgr.models import LoadTestRun, MetricSnapshot, RunStatus
+from loadmgr.service.collection.settings import RunObserver
+from loadmgr.service.runs import lease_id, lease_ttl
+from loadmgr.service.spool import Spool, SpoolError, spool_path
+
+if TYPE_CHECKING:
+    from loadmgr.store import Store
+
+
+class Fenced(LoadmgrError):
+    """Another collector took the run over: this one must write nothing more."""
+
+    exit_code = ExitCode.CONFLICT
+
+
+class IntervalWriter:
+    """The only path from a collector to MongoDB for one run."""
+
+    def __init__(
+        self,
+        store: Store,
+        run: LoadTestRun,
+        *,
+        home: Path,
+        interval: float,
+        observer: RunObserver,
+    ) -> None:
+        self.store = store
+        self.run = run
+        self.epoch = run.collectorEpoch
+        self.interval = interval
+        self.observer = observer
+        self.home = home
+        self.spool = Spool(spool_path(home, run.id))
+        self.pending: list[MetricSnapshot] = []  # kept, not yet stored (MongoDB away)
+        self.fenced = False
+        self.rejected = 0
+
+    def keep(self, snapshot: MetricSnapshot) -> None:
+        """Spool an interval before anything else, so no failure after this loses it.
+
+        With the spool unwritable (disk full), the interval is stored straight away if
+        MongoDB takes it, and SpoolError is raised after: the run goes on no further blind.
+        """
+        self.pending.append(snapshot)
+        try:
+            self.spool.append(snapshot)
+        except SpoolError:
+            try:
+                self._save_pending()
+            except DatabaseError:
+                pass  # still in memory; the caller stops the run and retries the end
+            raise
+
+    def heartbeat(self, last_metrics: dict[str, Any] | None) -> bool:
+        """Prove this collector still holds the run, then store what is pending.
+
+        Returns whether someone asked (`runs stop`) for the run to stop. Raises Fenced
+        when another collector took the run over. A MongoDB outage is survived: the
+        intervals wait in the spool and in memory for the next attempt.
+        """
+        if self.fenced:
+            raise Fenced(f"run {self.run.id} was taken over by another collector")
+        try:
+            with self.store.bounded(max(1.0, self.interval * 0.8)):
+                now = self.store.server_now()
+                state = self._beat(now, last_metrics)
+                self._save_pending()
+                self.store.leases.renew(
+                    lease_id(self.run.locustClusterId), self.run.id, now, lease_ttl(self.interval)
+                )
+        except DatabaseError as exc:
+            self.observer.message(
+                f"MongoDB unavailable ({exc.message}); keeping {len(self.pending)} interval(s)"
+            )
+            return False
+        if state is None:
+            return False
+        return bool(state.get("stopRequested")) or state.get("status") == RunStatus.STOPPING.value
+
+    def _beat(self, now: datetime, last_metrics: dict[str, Any] | None) -> dict[str, Any] | None:
+        changes: dict[str, Any] = {"heartbeatAt": now}
+        if last_metrics is not None:
+            changes["lastMetrics"] = last_metrics
+        state = self.store.runs.heartbeat(self.run.id, self.epoch, changes)
+        if state is None:
+            current = self.store.runs.epoch_of(self.run.id)
+            if current is not None and current != self.epoch:
+                self.fenced = True
+                self.pending.clear()  # the new collector refills these seconds itself
+                raise Fenced(
+                    f"run {self.run.id} was taken over by another collector (epoch "
+                    f"{current}, this one {self.epoch}); this collector stops writing"
+                )
+        return state
+
+    def _save_pending(self) -> None:
+        """Store the kept intervals in order (idempotently) and empty the spool."""
+        if not self.pending:
+            self.spool.clear()
+            return
+        try:
+            self.store.metrics.save(self.pending)
+        except DatabaseRefused as exc:
+            # MongoDB will never take these as they are: set them aside, never block.
+            self._set_aside(exc)
+        self.pending = []
+        self.spool.clear()
+
+    def _set_aside(self, exc: DatabaseRefused) -> None:
+        for snapshot in self.pending:
+            try:
+                self.store.metrics.save([snapshot])
+            except DatabaseRefused:
+                self.rejected += 1
+                where = self._keep_aside(snapshot)
+                self.observer.message(
+                    f"MongoDB refused interval {snapshot.seq} ({exc.message}); {where}"
+                )
+
+    def _keep_aside(self, snapshot: MetricSnapshot) -> str:
+        """Write a refused interval next to the spool, for a person to look at."""
+        aside = self.spool.path.with_suffix(".rejected.jsonl")
+        try:
+            with open(aside, "a", encoding="utf-8") as handle:
+                handle.write(snapshot.model_dump_json() + "\n")
+        except OSError as error:
+            return f"could not keep it aside: {error.strerror or error}"
+        return f"kept in {aside}"
+
+    def flush(self) -> None:
+        """Store what is pending now (the end of a run); DatabaseError if MongoDB is away."""
+        self._save_pending()
+
+    def replay_spool(self) -> int:
+        """Take over intervals a dead collector on this machine spooled but never stored."""
+        try:
+            spooled = self.spool.load()
+        except SpoolError as exc:
+            self.observer.message(exc.message)
+            return 0
+        if spooled:
+            self.pending = spooled + self.pending
+            self._save_pending()
+        return len(spooled)
+
+    def write_final(self, changes: dict[str, Any]) -> LoadTestRun | None:
+        """Store the run's end if this collector still holds it; None if someone else did."""
+        self._save_pending()
+        updated = self.store.runs.update(
+            self.run.id,
+            changes,
+            only_if_status=[s.value for s in RunStatus if s.is_active],
+            epoch=self.epoch,
+        )
+        self.store.leases.release(lease_id(self.run.locustClusterId), self.run.id)
+        return updated
