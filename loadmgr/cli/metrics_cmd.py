@@ -55,32 +55,52 @@ def show(
             show_default=False,
         ),
     ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="summary, requests: only from this offset into the run (30s, 2m).",
+            show_default=False,
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="summary, requests: only up to this offset into the run.",
+            show_default=False,
+        ),
+    ] = None,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Show what a run measured: its summary, its intervals, per request, or its errors.
 
-    Per interval, RPS and failures/s are deltas between polls, p50/p95 are Locust's
-    rolling ~10 s window; merged points keep the true RPS, the worst p95 and the most
-    users of their intervals.
+    With the loadmgr plugin every interval is an exact window of whole seconds, and
+    --from/--to give exact percentiles over any part of the run (whole intervals inside
+    it). Without it, RPS is a delta between changes of Locust's counters and p50/p95 are
+    Locust's rolling ~10 s window. Merged points keep the true RPS, the worst p95 and the
+    most users of their intervals.
     """
     from loadmgr.service import metrics
 
     chosen = metrics.check_view(view)
     metrics.check_points(points)
+    window = metrics.parse_window(start, end)
+    if not window.whole and chosen not in ("summary", "requests"):
+        raise ValidationFailed("--from/--to go with --view summary or requests")
     renderer = _renderer(ctx, output, quiet)
     store = app_context(ctx).store
     run = metrics.find_run(store, run_id)
     if chosen == "summary":
         from loadmgr.cli.metrics_views import summary_view
 
-        renderer.one(metrics.summary(store, run), summary_view, id_key="runId")
+        renderer.one(metrics.summary(store, run, window), summary_view, id_key="runId")
     elif chosen == "timeseries":
         _show_timeseries(store, renderer, run.id, points)
     elif chosen == "requests":
         from loadmgr.cli.metrics_views import REQUEST_COLUMNS
 
-        rows = metrics.request_rows(store, run)
+        rows = metrics.request_rows(store, run, window)
         renderer.many(rows, REQUEST_COLUMNS, id_key="name", empty="no requests recorded yet")
     else:
         from loadmgr.cli.metrics_views import ERROR_COLUMNS

@@ -99,6 +99,13 @@ def start(
         bool,
         typer.Option("--abort-on-fail", help="Stop as soon as a threshold can no longer pass."),
     ] = False,
+    warmup: Annotated[
+        str | None,
+        typer.Option(
+            "--warmup",
+            help="Leave the run's first part out of thresholds (default: the test's; 0s: none).",
+        ),
+    ] = None,
     compare_baseline: Annotated[
         bool,
         typer.Option(
@@ -136,6 +143,7 @@ def start(
     except ValueError as exc:
         raise ValidationFailed(f"invalid --duration: {exc}") from None
     try:
+        warmup_sec = parse_duration(warmup) if warmup is not None else None
         waits = parse_duration(wait_timeout)
         lost = parse_duration(lost_timeout)
         metadata = parse_meta(meta or [])
@@ -162,6 +170,7 @@ def start(
         lost_timeout=float(lost),
         workers=workers,
         abort_on_fail=abort_on_fail,
+        warmup=warmup_sec,
     )
     baseline = allowed if (compare_baseline or allowed) else None
     if baseline is not None and detach:

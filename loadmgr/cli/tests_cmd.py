@@ -54,6 +54,14 @@ MaxDurationOpt = Annotated[
     str | None,
     typer.Option("--max-duration", help="Longest duration a run may ask for."),
 ]
+WarmupOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--warmup",
+        help="Left out of thresholds at the start of each run (30s, 2m; exact with the "
+        "loadmgr plugin).",
+    ),
+]
 ScenarioOpt = Annotated[str | None, typer.Option("--scenario", help="Scenario id.")]
 MetaOpt = Annotated[
     list[str] | None,
@@ -119,6 +127,7 @@ def _given_fields(
     scenario: str | None,
     meta: list[str] | None,
     thresholds: list[str] | None,
+    warmup: str | None = None,
 ) -> dict[str, Any]:
     """The stored fields for the options that were given, parsed and checked."""
     from loadmgr.models import parse_threshold
@@ -142,6 +151,8 @@ def _given_fields(
         fields["defaultDurationSec"] = _seconds("--duration", duration)
     if max_duration is not None:
         fields["maxDurationSec"] = _seconds("--max-duration", max_duration)
+    if warmup is not None:
+        fields["warmupSec"] = _seconds("--warmup", warmup)
     if scenario is not None:
         fields["scenarioId"] = scenario
     if meta:
@@ -172,6 +183,7 @@ def test_view(data: dict[str, Any]) -> RenderableType:
         "spawn rate": f"{data.get('defaultSpawnRate')}/s",
         "duration": _duration(data.get("defaultDurationSec")),
         "max duration": _duration(data.get("maxDurationSec")),
+        "warm-up": _duration(data.get("warmupSec")) if data.get("warmupSec") else "-",
         "tags": data.get("tags") or "-",
         "thresholds": data.get("thresholds") or "-",
         "baseline run": data.get("baselineRunId") or "-",
@@ -201,6 +213,7 @@ def create(
         str, typer.Option("--duration", help="Default duration: 300, 300s, 5m, 1h30m.")
     ] = "60s",
     max_duration: MaxDurationOpt = None,
+    warmup: WarmupOpt = None,
     scenario: ScenarioOpt = None,
     meta: MetaOpt = None,
     threshold: ThresholdOpt = None,
@@ -229,6 +242,7 @@ def create(
         spawn_rate=spawn_rate,
         duration=duration,
         max_duration=max_duration,
+        warmup=warmup,
         scenario=scenario,
         meta=meta,
         thresholds=threshold,
@@ -297,6 +311,7 @@ def update(
     spawn_rate: SpawnOpt = None,
     duration: DurationOpt = None,
     max_duration: MaxDurationOpt = None,
+    warmup: WarmupOpt = None,
     scenario: ScenarioOpt = None,
     meta: Annotated[
         list[str] | None,
@@ -337,6 +352,7 @@ def update(
         spawn_rate=spawn_rate,
         duration=duration,
         max_duration=max_duration,
+        warmup=warmup,
         scenario=scenario,
         meta=None,
         thresholds=threshold,

@@ -31,6 +31,7 @@ from loadmgr.locust.protocol import (
     poll_until,
     redact_url,
 )
+from loadmgr.locust.seconds import InvalidPayload
 from loadmgr.models import ClusterAuth, LocustCluster
 
 MAX_BODY_BYTES = 32_000_000  # a real master's full answer is a few MB at most
@@ -139,7 +140,7 @@ class LocustClient:
         """GET /stats/requests (memoized 2 s by Locust)."""
         payload = self._json("GET", "/stats/requests")
         if not isinstance(payload.get("stats"), list) or "state" not in payload:
-            raise ClusterError(f"Locust at {self.display_url} sent an unexpected stats payload")
+            raise InvalidPayload(f"Locust at {self.display_url} sent an unexpected stats payload")
         return payload
 
     def swarm(
@@ -348,11 +349,11 @@ class LocustClient:
         try:
             payload = json.loads(body)
         except ValueError:
-            raise ClusterError(
+            raise InvalidPayload(
                 f"Locust at {self.display_url} sent invalid JSON for {path}"
             ) from None
         if not isinstance(payload, dict):
-            raise ClusterError(f"Locust at {self.display_url} sent an unexpected {path} answer")
+            raise InvalidPayload(f"Locust at {self.display_url} sent an unexpected {path} answer")
         return payload
 
     def _request(

@@ -160,6 +160,11 @@ class LoadTest(Named):
                 f"default duration ({self.defaultDurationSec}s) is above the maximum "
                 f"({self.maxDurationSec}s)"
             )
+        if self.warmupSec and self.warmupSec >= self.defaultDurationSec:
+            raise ValueError(
+                f"warm-up ({self.warmupSec}s) must be shorter than the default duration "
+                f"({self.defaultDurationSec}s)"
+            )
         return self
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ValidationFailed
 from loadmgr.models import LoadTestRun
+from loadmgr.service.run_window import Window, window_stats
 from loadmgr.service.runs import get_run
 
 if TYPE_CHECKING:
@@ -121,6 +122,22 @@ def check_view(view: str) -> str:
     return cleaned
 
 
+def parse_window(start: str | None, end: str | None) -> Window:
+    """`--from`/`--to` offsets into a run (`30s`, `2m`, `90`)."""
+    from loadmgr.models import parse_duration
+
+    offsets: list[float | None] = []
+    for flag, text in (("--from", start), ("--to", end)):
+        if text is None:
+            offsets.append(None)
+            continue
+        try:
+            offsets.append(float(parse_duration(text)))
+        except ValueError as exc:
+            raise ValidationFailed(f"invalid {flag} {text!r}: {exc}") from None
+    return Window(offsets[0], offsets[1])
+
+
 def check_points(points: int | None) -> int | None:
     if points is not None and points < 1:
         raise ValidationFailed(f"invalid --points {points}: at least 1")
@@ -159,10 +176,15 @@ def _peaks(store: Store, run: LoadTestRun) -> tuple[float | None, float | None]:
     )
 
 
-def summary(store: Store, run: LoadTestRun) -> dict[str, Any]:
-    """Load, volume, rates, latency, verdict and thresholds of one run, from its document."""
+def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dict[str, Any]:
+    """Load, volume, rates, latency, verdict and thresholds of one run, from its document;
+    with a `window`, volume, rates and latency are those of that part of the run."""
     final = run.finalStats or {}
     totals = final.get("totals") or {}
+    part = None
+    if window is not None and not window.whole:
+        part = window_stats(store, run, window)
+        totals = part["totals"]
     last = run.lastMetrics or {}
     duration = _duration(run)
     peak_rps, peak_users = _peaks(store, run)
@@ -180,7 +202,19 @@ def summary(store: Store, run: LoadTestRun) -> dict[str, Any]:
         "targetUsers": run.targetUsers,
         "maxUsers": None if peak_users is None else int(peak_users),
     }
-    if totals:
+    if part is not None:
+        data.update(
+            source="window",
+            window=part["window"],
+            exactPercentiles=part["exact"],
+            requests=totals.get("requests"),
+            failures=totals.get("failures"),
+            errorRate=totals.get("errorRate"),
+            rpsMean=totals.get("rps"),
+            rpsMax=peak_rps,
+            **{key: totals.get(key) for key in _LATENCY_KEYS},
+        )
+    elif totals:
         data.update(
             source="final",
             requests=totals.get("requests"),
@@ -291,9 +325,14 @@ def timeseries(store: Store, run_id: str, points: int | None = None) -> Series:
 # -- per request and errors ----------------------------------------------------------------
 
 
-def request_rows(store: Store, run: LoadTestRun) -> list[dict[str, Any]]:
-    """The per-request table: the final stats, or the latest interval while it runs."""
+def request_rows(
+    store: Store, run: LoadTestRun, window: Window | None = None
+) -> list[dict[str, Any]]:
+    """The per-request table: the final stats (or a window's), or the latest interval
+    while it runs."""
     items = (run.finalStats or {}).get("requestStats")
+    if window is not None and not window.whole:
+        items = window_stats(store, run, window)["requestStats"]
     if items is None:
         latest = store.metrics.latest(run.id) or {}
         items = latest.get("requestStats") or []

@@ -73,6 +73,7 @@ class RunOptions:
     lost_timeout: float = 30.0
     workers: int | None = None
     abort_on_fail: bool = False
+    warmup: int | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,12 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             f"invalid --duration: {format_duration(duration)} is above the test's maximum "
             f"of {format_duration(test.maxDurationSec)}"
         )
+    warmup = options.warmup if options.warmup is not None else test.warmupSec
+    if warmup < 0 or warmup >= duration:
+        raise ValidationFailed(
+            f"invalid --warmup: {format_duration(warmup)} must be shorter than the run "
+            f"({format_duration(duration)})"
+        )
     # An empty --cluster names no cluster (exit 4), never silently the test's own.
     cluster_id = (test.locustClusterId if options.cluster is None else options.cluster).strip()
     cluster = None
@@ -147,6 +154,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             targetUrl=test.targetUrl,
             locustfileSha256=test.locustfileSha256,
             thresholds=thresholds,
+            warmupSec=warmup,
             createdAt=now,
             createdBy=user,
             updatedAt=now,

@@ -155,7 +155,13 @@ def test_thresholds_decide_the_exit_code(cli, mongo_uri, target_server):
         (["--users", "-1"], "--users"),
         (["--duration", "soon"], "--duration"),
         (["--threshold", "p95<<3"], "p95<<3"),
-        (["--interval", "1"], "--interval"),
+        (["--interval", "0.5"], "--interval"),
+        (["--interval", "61"], "--interval"),
+        (["--interval", "100000"], "--interval"),
+        (["--interval", "nan"], "--interval"),
+        (["--interval", "inf"], "--interval"),
+        (["--lost-timeout", "1s"], "--lost-timeout"),
+        (["--lost-timeout", "2h"], "--lost-timeout"),
         (["--if-busy", "maybe"], "--if-busy"),
     ],
 )
@@ -375,7 +381,7 @@ def test_locust_lost_mid_run(cli, mongo_db, target_server, tmp_path):
     try:
         assert cli("clusters", "add", "frail", "--url", locust.base_url, "-q").exit_code == 0
         create_test(cli, target_server.url, "lost", "--cluster", "frail", "--duration", "60s")
-        run = start_detached(cli, "lost", "--lost-timeout", "4s")
+        run = start_detached(cli, "lost", "--lost-timeout", "5s")
         locust.stop()  # the master vanishes mid-run
         assert wait_for(
             lambda: mongo_db.load_test_runs.find_one({"id": run["id"]})["status"] == "Failed",

@@ -673,7 +673,7 @@ def test_repositories_never_reach_outside_their_scope(mongo_uri: str, mongo_db: 
         assert scoped.tests.delete(test_id) is False
         assert scoped.runs.find_by_id(run_id) is None
         assert scoped.runs.update(run_id, {"status": "Failed"}) is None
-        assert scoped.runs.claim(run_id, None, {"heartbeatAt": None}) is None
+        assert scoped.runs.claim(run_id, 0, {"heartbeatAt": None}) is None
         assert scoped.runs.count_for_test(test_id) == 0
         assert scoped.runs.ids_for_test(test_id) == []
         assert scoped.runs.delete_for_test(test_id) == 0

@@ -389,6 +389,7 @@ class Collector:
                 StopReason.ERROR,
                 error=f"Locust kept answering nonsense for {silent:.0f}s: {exc.message}",
                 failed=True,
+                trust_locust=False,
             )
         return self._finalize(
             StopReason.LOST, error=f"Locust lost: no answer for {silent:.0f}s ({exc.message})"
@@ -455,17 +456,21 @@ class Collector:
         error: str | None = None,
         note: str | None = None,
         failed: bool = False,
+        trust_locust: bool = True,
     ) -> LoadTestRun:
-        """Record final stats, thresholds, verdict and status; release the lease."""
+        """Record final stats, thresholds, verdict and status; release the lease.
+
+        Final stats come from Locust unless it was lost or answers nonsense."""
         final: dict[str, Any] | None = None
-        if reason != StopReason.LOST and self._client is not None:
+        if reason != StopReason.LOST and trust_locust and self._client is not None:
             try:
                 payload = self._client.wait_final_stats(FINAL_STATS_TIMEOUT_SEC)
                 final = self._final_stats(payload)
             except ClusterError as exc:
                 error = error or f"final stats unavailable: {exc.message}"
         status = RunStatus.FINISHED if final is not None and not failed else RunStatus.FAILED
-        results = evaluate(self.run.thresholds, final) if final is not None else []
+        judged = self._judged_stats(final)
+        results = evaluate(self.run.thresholds, judged) if judged is not None else []
         verdict = verdict_of(results)
         changes: dict[str, Any] = {
             "status": status.value,
@@ -479,9 +484,30 @@ class Collector:
         }
         if final is not None:
             changes["lastMetrics"] = {**self.run.lastMetrics, **_final_last_metrics(final)}
+        if judged is not final and judged is not None:
+            changes["judgedStats"] = judged
         self.run = self._write_final(changes)
         self.observer.finished(self.run)
         return self.run
+
+    def _judged_stats(self, final: dict[str, Any] | None) -> dict[str, Any] | None:
+        """What thresholds judge: the whole run, or, with a warm-up, the part after it
+        (exact from the intervals' histograms; without the plugin, the whole run)."""
+        if final is None or not self.run.warmupSec:
+            return final
+        if not isinstance(self._source, PluginSource):
+            self.observer.message(
+                "the warm-up is not left out: it needs the loadmgr plugin's intervals"
+            )
+            return final
+        from loadmgr.service.run_window import Window, window_stats
+
+        try:
+            self.writer.flush()
+            return window_stats(self.store, self.run, Window(start=float(self.run.warmupSec)))
+        except DatabaseError as exc:
+            self.observer.message(f"the warm-up is not left out: {exc.message}")
+            return final
 
     def _final_stats(self, payload: dict[str, Any]) -> dict[str, Any]:
         from loadmgr.locust.stats import final_stats
