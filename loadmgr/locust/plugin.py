@@ -41,3 +41,14 @@ def plugin_version(source: str) -> int:
         ):
             return node.value.value
     raise ValueError("no PLUGIN_VERSION = <integer> at the top level")
+
+
+def plugin_support_problem(version: int | None) -> str | None:
+    """Why a cluster's plugin cannot be read by this loadmgr (None: readable, or absent)."""
+    if version is None or version in SUPPORTED_VERSIONS:
+        return None
+    readable = ", ".join(str(v) for v in sorted(SUPPORTED_VERSIONS))
+    return (
+        f"its loadmgr plugin speaks protocol version {version}, which this loadmgr cannot "
+        f"read (it reads version {readable})"
+    )

@@ -59,9 +59,10 @@ def remove_cluster(store: Store, cluster_id: str) -> LocustCluster:
 
 
 def check_cluster(store: Store, cluster_id: str) -> dict[str, Any]:
-    """Reachability, Locust version, state and workers; ClusterError when unreachable."""
+    """Reachability, Locust version, state, workers, plugin; ClusterError when unreachable."""
     from loadmgr.errors import ClusterError
     from loadmgr.locust.client import LocustClient
+    from loadmgr.locust.plugin import SUPPORTED_VERSIONS
 
     cluster = get_cluster(store, cluster_id)
     with LocustClient.from_cluster(cluster) as client:
@@ -71,6 +72,10 @@ def check_cluster(store: Store, cluster_id: str) -> dict[str, Any]:
         "baseUrl": cluster.baseUrl,
         "verifyTls": cluster.verifyTls,
         **status.to_dict(),
+        # Whether this loadmgr can read the cluster's plugin (None: no plugin there).
+        "pluginSupported": None
+        if status.pluginVersion is None
+        else status.pluginVersion in SUPPORTED_VERSIONS,
     }
     if not status.reachable:
         raise ClusterError(f"cluster {cluster.id!r} is not reachable: {status.error}")
