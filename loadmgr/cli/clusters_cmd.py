@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -195,7 +196,59 @@ def check(
     renderer = context.renderer(output, quiet)
     report = check_cluster(context.store, cluster_id)
     warn_if_unverified(report["baseUrl"], report["verifyTls"])
+    warn_about_plugin(cluster_id, report.get("pluginVersion"))
     renderer.one(report)
+
+
+@app.command("plugin")
+def plugin(
+    write: Annotated[
+        str | None,
+        typer.Option(
+            "--write",
+            metavar="PATH",
+            help="Write it to PATH (a file, or a directory to put loadmgr_plugin.py in) "
+            "instead of printing it.",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --write: replace a different existing file.")
+    ] = False,
+) -> None:
+    """Print the loadmgr Locust plugin, for exact per-second numbers from a remote cluster.
+
+    Load it on the master and on every worker, with the locustfile:
+
+    \b
+        locust -f locustfile.py,loadmgr_plugin.py --master ...
+        locust -f locustfile.py,loadmgr_plugin.py --worker --master-host ...
+
+    or add `import loadmgr_plugin` to the locustfile. The built-in `local` cluster always
+    loads it. `clusters check` shows whether a cluster has it.
+    """
+    from loadmgr.service.clusters import export_plugin
+
+    if force and write is None:
+        raise ValidationFailed("--force applies only with --write")
+    exported = export_plugin(write, force=force)
+    if exported.path is None:
+        sys.stdout.write(exported.source)
+        sys.stdout.flush()
+    elif exported.unchanged:
+        notice(f"{exported.path} is already this plugin (protocol version {exported.version})")
+    else:
+        notice(f"wrote {exported.path} (loadmgr plugin, protocol version {exported.version})")
+
+
+def warn_about_plugin(cluster_id: str, version: int | None) -> None:
+    """Say on stderr when a cluster's plugin cannot be read by this loadmgr."""
+    from loadmgr.locust.plugin import plugin_support_problem
+
+    problem = plugin_support_problem(version)
+    if problem:
+        notice(f"warning: cluster {cluster_id!r}: {problem}")
+        notice("hint: load this loadmgr's plugin there (loadmgr clusters plugin), "
+               "or use the loadmgr that matches it")
 
 
 def warn_if_unverified(url: str, verify_tls: bool) -> None:

@@ -19,7 +19,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "metrics": ("loadmgr.cli.metrics_cmd", "What a run measured, and how runs compare."),
     "clusters": (
         "loadmgr.cli.clusters_cmd",
-        "Register remote Locust masters (the built-in 'local' needs no registration).",
+        "Register remote Locust masters ('local' is built in); get the plugin they load.",
     ),
     "db": (
         "loadmgr.cli.db_cmd",

@@ -14,10 +14,11 @@ import re
 import time
 import warnings
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
-from loadmgr.errors import ClusterBusy, ClusterError
+from loadmgr.errors import ClusterBusy, ClusterError, ValidationFailed
 from loadmgr.locust.auth import auth_headers, check_auth, login_rejected, login_request
 from loadmgr.locust.protocol import (
     ACTIVE_STATES,
@@ -36,6 +37,8 @@ from loadmgr.models import ClusterAuth, LocustCluster
 
 MAX_BODY_BYTES = 32_000_000  # a real master's full answer is a few MB at most
 _VERSION = re.compile(r'"version":\s*"([^"\\]+)"')
+PLUGIN_ROUTE = "/loadmgr/v1"  # the loadmgr plugin's routes (docs/plugin.md)
+PLUGIN_MAX_LIMIT = 3600
 _MESSAGE_MAX = 200
 _TITLE = re.compile(r"<title>.*?</title>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
@@ -62,8 +65,17 @@ def _one_line(text: str) -> str:
 def _body_summary(response: requests.Response) -> str:
     """An error body as one short line; Flask's HTML error pages lose their markup."""
     text = response.text
-    if "html" in response.headers.get("Content-Type", ""):
+    content_type = response.headers.get("Content-Type", "")
+    if "html" in content_type:
         text = _TAG.sub(" ", _TITLE.sub(" ", text))
+    elif "json" in content_type:
+        # The loadmgr plugin answers a bad query with {"error": "..."}.
+        try:
+            error = json.loads(text).get("error")
+        except (ValueError, AttributeError):
+            error = None
+        if isinstance(error, str):
+            text = error
     return _one_line(text)
 
 
@@ -217,8 +229,40 @@ class LocustClient:
         items = self._json("GET", "/exceptions").get("exceptions")
         return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
+    def plugin_version(self) -> int | None:
+        """The loadmgr plugin's protocol version (GET info); None when the cluster lacks it."""
+        path = f"{PLUGIN_ROUTE}/info"
+        response = self._request("GET", path, missing_ok=True)
+        if response.status_code == 404:
+            return None
+        payload = self._payload(response, path)
+        version = payload.get("version")
+        if payload.get("plugin") != "loadmgr" or type(version) is not int:
+            raise ClusterError(f"Locust at {self.display_url} sent an unexpected {path} answer")
+        return version
+
+    def seconds(self, after: int | None = None, limit: int = 600) -> dict[str, Any]:
+        """GET the plugin's per-second data: seconds after `after`, up to `limit` of them."""
+        # Uncached on the master, unlike /stats/requests; see docs/plugin.md for the fields.
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise ValidationFailed(f"limit must be a whole number, got {limit!r}")
+        if not 1 <= limit <= PLUGIN_MAX_LIMIT:
+            raise ValidationFailed(f"limit must be between 1 and {PLUGIN_MAX_LIMIT}, got {limit}")
+        query = {"limit": str(limit)}
+        if after is not None:
+            query = {"after": str(int(after)), **query}
+        path = f"{PLUGIN_ROUTE}/seconds?{urlencode(query)}"
+        payload = self._json("GET", path)
+        if (
+            payload.get("plugin") != "loadmgr"
+            or not isinstance(payload.get("seconds"), list)
+            or type(payload.get("complete")) is not int
+        ):
+            raise ClusterError(f"Locust at {self.display_url} sent an unexpected {path} answer")
+        return payload
+
     def check(self) -> ClusterStatus:
-        """Whether the API answers, with version, state, workers and users; never raises."""
+        """Whether the API answers, with version, state, workers, users, plugin; never raises."""
         try:
             payload = self.stats()
         except ClusterError as exc:
@@ -227,6 +271,10 @@ class LocustClient:
             version = self.version()
         except ClusterError:
             version = None
+        try:
+            plugin = self.plugin_version()
+        except ClusterError:
+            plugin = None  # unreadable counts as absent: runs then poll /stats/requests
         distributed = is_distributed(payload)
         return ClusterStatus(
             reachable=True,
@@ -235,6 +283,7 @@ class LocustClient:
             workerCount=int(payload.get("worker_count") or 0) if distributed else None,
             userCount=int(payload.get("user_count") or 0),
             isDistributed=distributed,
+            pluginVersion=plugin,
         )
 
     # -- helpers built on the API ----------------------------------------------------------
@@ -342,6 +391,10 @@ class LocustClient:
         read_timeout: float | None = None,
     ) -> dict[str, Any]:
         response = self._request(method, path, data=data, read_timeout=read_timeout)
+        return self._payload(response, path)
+
+    def _payload(self, response: requests.Response, path: str) -> dict[str, Any]:
+        """The JSON object of a response, or a ClusterError saying what came instead."""
         # A login page or an auth error page comes back as 200 text/html (LOCUST_API §7).
         if "json" not in response.headers.get("Content-Type", ""):
             raise self._not_api(response, path, "JSON")
@@ -363,7 +416,9 @@ class LocustClient:
         *,
         data: list[tuple[str, str]] | None = None,
         read_timeout: float | None = None,
+        missing_ok: bool = False,
     ) -> requests.Response:
+        """A response with a 2xx status (or 404 if `missing_ok`); ClusterError otherwise."""
         if self.auth.type == "login" and not self._logged_in:
             self._login()
         response = self._send(method, path, data=data, read_timeout=read_timeout)
@@ -384,9 +439,13 @@ class LocustClient:
                 f"HTTP {response.status_code} (authentication failed)"
             )
         if response.status_code == 404:
+            if missing_ok:
+                return response
             raise ClusterError(
                 f"Locust at {self.display_url} has no {path} (HTTP 404)",
-                hint="check the URL and base path of the Locust web UI",
+                hint="load the loadmgr plugin on the master and workers (loadmgr clusters plugin)"
+                if path.startswith(PLUGIN_ROUTE)
+                else "check the URL and base path of the Locust web UI",
             )
         if response.status_code >= 400:
             body = _body_summary(response) or response.reason or "no details"

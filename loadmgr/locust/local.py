@@ -1,8 +1,10 @@
 """The built-in `local` cluster: a Locust master and its workers on loopback, run by loadmgr.
 
-Every process is started in its own session (Ctrl-C in the terminal reaches loadmgr only,
-which then stops the swarm and records the run) and, on Linux, asks the kernel to SIGTERM
-it when its parent dies, so a killed loadmgr leaves no Locust behind.
+Every process loads the test's locustfile and the loadmgr plugin (`-f locustfile,plugin`),
+so the master serves exact per-second numbers. Every process is started in its own session
+(Ctrl-C in the terminal reaches loadmgr only, which then stops the swarm and records the
+run) and, on Linux, asks the kernel to SIGTERM it when its parent dies, so a killed loadmgr
+leaves no Locust behind.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from types import TracebackType
 
 from loadmgr.errors import ClusterError
 from loadmgr.locust.client import LocustClient
+from loadmgr.locust.plugin import plugin_path
 from loadmgr.locust.protocol import poll_until
 
 LOOPBACK = "127.0.0.1"
@@ -100,8 +103,9 @@ class LocalCluster:
 
     # `workers=0` runs one standalone Locust; `distributed=True` with `workers=0` a bare
     # master (for tests). Without `log_dir`, logs go to a temporary directory that a clean
-    # stop removes. On Linux the processes die with the *thread* that started them
-    # (PR_SET_PDEATHSIG), so start the cluster from a long-lived thread.
+    # stop removes. `web_base_path` serves the web UI under a path (`base_url` includes it).
+    # On Linux the processes die with the *thread* that started them (PR_SET_PDEATHSIG), so
+    # start the cluster from a long-lived thread.
 
     def __init__(
         self,
@@ -112,8 +116,11 @@ class LocalCluster:
         distributed: bool | None = None,
         start_timeout: float = 60.0,
         stop_grace: float = 10.0,
+        web_base_path: str = "",
     ) -> None:
         self.locustfile = Path(locustfile_path).resolve()
+        self.plugin = plugin_path()
+        self.web_base_path = web_base_path.rstrip("/")
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self.distributed = self.workers > 0 if distributed is None else distributed
         self._own_log_dir = log_dir is None
@@ -158,6 +165,16 @@ class LocalCluster:
             raise ClusterError(f"locustfile {self.locustfile} not found")
         if self.workers < 0:
             raise ClusterError(f"worker count must be >= 0, got {self.workers}")
+        for path in (self.locustfile, self.plugin):
+            if "," in str(path):
+                # Locust splits -f on commas: this path would name files that do not exist.
+                raise ClusterError(f"Locust cannot load a file whose path has a comma: {path}")
+        if self.web_base_path and not self.web_base_path.startswith("/"):
+            raise ClusterError(f"web base path must start with '/', got {self.web_base_path!r}")
+        if not self.plugin.is_file():
+            raise ClusterError(
+                f"the loadmgr Locust plugin {self.plugin} is missing", hint="reinstall loadmgr"
+            )
         self.log_dir.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.start_timeout
         try:
@@ -189,8 +206,10 @@ class LocalCluster:
             shutil.rmtree(self.log_dir, ignore_errors=True)
 
     def _start_master(self, master_port: int, web_port: int) -> subprocess.Popen[bytes]:
-        self.base_url = f"http://{LOOPBACK}:{web_port}"
+        self.base_url = f"http://{LOOPBACK}:{web_port}{self.web_base_path}"
         web = ["--web-host", LOOPBACK, "--web-port", str(web_port)]
+        if self.web_base_path:
+            web += ["--web-base-path", self.web_base_path]
         if not self.distributed:
             return self._spawn("locust", web)
         bind = ["--master-bind-host", LOOPBACK, "--master-bind-port", str(master_port)]
@@ -200,7 +219,9 @@ class LocalCluster:
         log_path = self.log_dir / f"{role}.log"
         env = {key: value for key, value in os.environ.items() if key not in _SCRUBBED_ENV}
         env["PYTHONUNBUFFERED"] = "1"
-        command = [sys.executable, "-m", "locust", "-f", str(self.locustfile), *args]
+        # The plugin on every process: workers record, the master (or standalone) serves.
+        files = f"{self.locustfile},{self.plugin}"
+        command = [sys.executable, "-m", "locust", "-f", files, *args]
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 command,

@@ -33,6 +33,7 @@ class ClusterStatus:
     workerCount: int | None = None
     userCount: int | None = None
     isDistributed: bool | None = None
+    pluginVersion: int | None = None  # the loadmgr plugin's protocol version; None: absent
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,7 +1,12 @@
-"""Registered Locust clusters: add, find, list, remove, check."""
+"""Registered Locust clusters: add, find, list, remove, check; the plugin they can load."""
 
 from __future__ import annotations
 
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -59,9 +64,10 @@ def remove_cluster(store: Store, cluster_id: str) -> LocustCluster:
 
 
 def check_cluster(store: Store, cluster_id: str) -> dict[str, Any]:
-    """Reachability, Locust version, state and workers; ClusterError when unreachable."""
+    """Reachability, Locust version, state, workers, plugin; ClusterError when unreachable."""
     from loadmgr.errors import ClusterError
     from loadmgr.locust.client import LocustClient
+    from loadmgr.locust.plugin import SUPPORTED_VERSIONS
 
     cluster = get_cluster(store, cluster_id)
     with LocustClient.from_cluster(cluster) as client:
@@ -71,7 +77,108 @@ def check_cluster(store: Store, cluster_id: str) -> dict[str, Any]:
         "baseUrl": cluster.baseUrl,
         "verifyTls": cluster.verifyTls,
         **status.to_dict(),
+        # Whether this loadmgr can read the cluster's plugin (None: no plugin there).
+        "pluginSupported": None
+        if status.pluginVersion is None
+        else status.pluginVersion in SUPPORTED_VERSIONS,
     }
     if not status.reachable:
         raise ClusterError(f"cluster {cluster.id!r} is not reachable: {status.error}")
     return report
+
+
+@dataclass(frozen=True)
+class PluginExport:
+    """The loadmgr Locust plugin's source, and where it was written (None: nowhere)."""
+
+    source: str
+    version: int
+    path: Path | None = None
+    unchanged: bool = False  # the file was already there with this very content
+
+
+def export_plugin(destination: str | Path | None = None, *, force: bool = False) -> PluginExport:
+    """The plugin's source; written to `destination` (a file, or a directory) when given.
+
+    An existing different file is replaced only with `force`. The file is written whole to
+    a temporary file beside it, then renamed: it is never seen half-written.
+    """
+    from loadmgr.locust.plugin import PLUGIN_FILENAME, plugin_source, plugin_version
+
+    source = plugin_source()
+    version = plugin_version(source)
+    if destination is None:
+        return PluginExport(source, version)
+    target = _plugin_target(str(destination), PLUGIN_FILENAME)
+    content = source.encode("utf-8")
+    try:
+        existing = target.stat()
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise ValidationFailed(f"cannot write {target}: {_reason(exc)}") from None
+    if existing is not None:
+        if not stat.S_ISREG(existing.st_mode):
+            raise ValidationFailed(f"cannot write {target}: it exists and is not a file")
+        try:
+            same = target.read_bytes() == content
+        except OSError as exc:
+            raise ValidationFailed(f"cannot read {target}: {_reason(exc)}") from None
+        if same:
+            return PluginExport(source, version, target, unchanged=True)
+        if not force:
+            raise ValidationFailed(
+                f"{target} exists and differs from this loadmgr's plugin",
+                hint="add --force to replace it",
+            )
+    mode = stat.S_IMODE(existing.st_mode) if existing is not None else _default_file_mode()
+    _write_atomically(target, content, mode)
+    return PluginExport(source, version, target)
+
+
+def _plugin_target(raw: str, filename: str) -> Path:
+    """The file to write: `raw` itself, or `filename` inside it when it is a directory."""
+    if not raw.strip():
+        raise ValidationFailed("--write needs a path")
+    path = Path(raw).expanduser()
+    if path.is_dir():
+        return path / filename
+    if raw.endswith(("/", os.sep)):
+        raise ValidationFailed(f"cannot write into {raw}: no such directory")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise ValidationFailed(f"cannot write {path}: directory {parent} {what}")
+    return path
+
+
+def _write_atomically(target: Path, content: bytes, mode: int) -> None:
+    temporary: str | None = None
+    try:
+        handle, temporary = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+        )
+        with os.fdopen(handle, "wb") as file:
+            file.write(content)
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+        temporary = None
+    except OSError as exc:
+        raise ValidationFailed(f"cannot write {target}: {_reason(exc)}") from None
+    finally:
+        if temporary is not None:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+
+
+def _default_file_mode() -> int:
+    """What open() would give a new file under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or type(exc).__name__).lower()

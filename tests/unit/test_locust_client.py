@@ -213,6 +213,7 @@ def test_check_reports_a_master(mock: responses.RequestsMock) -> None:
         "workerCount": 2,
         "userCount": 10,
         "isDistributed": True,
+        "pluginVersion": None,
         "error": None,
     }
 
@@ -222,6 +223,21 @@ def test_check_reports_a_standalone_without_worker_count(mock: responses.Request
     mock.get(f"{BASE}/", body="<html></html>", content_type="text/html")
     status = LocustClient(BASE).check()
     assert status.reachable and status.isDistributed is False and status.workerCount is None
+
+
+def test_check_reports_the_plugin_version(mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/stats/requests", json=stats_payload())
+    mock.get(f"{BASE}/", body=INDEX_HTML, content_type="text/html")
+    mock.get(f"{BASE}/loadmgr/v1/info", json={"plugin": "loadmgr", "version": 7})
+    assert LocustClient(BASE).check().pluginVersion == 7
+
+
+def test_check_counts_an_unreadable_plugin_as_absent(mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/stats/requests", json=stats_payload())
+    mock.get(f"{BASE}/", body=INDEX_HTML, content_type="text/html")
+    mock.get(f"{BASE}/loadmgr/v1/info", body="boom", status=500)
+    status = LocustClient(BASE).check()
+    assert status.reachable and status.pluginVersion is None
 
 
 def test_check_never_raises(mock: responses.RequestsMock) -> None:
@@ -598,3 +614,116 @@ def test_wait_final_stats_gives_up(mock: responses.RequestsMock) -> None:
     mock.get(f"{BASE}/stats/requests", json=stats_payload("running"))
     with pytest.raises(ClusterError, match=r"did not stop within 0.05s \(state running\)"):
         LocustClient(BASE).wait_final_stats(0.05, poll_interval=0.01)
+
+
+# -- the loadmgr plugin's routes ---------------------------------------------------------
+
+SECONDS_BODY: dict[str, Any] = {
+    "plugin": "loadmgr",
+    "version": 1,
+    "now": 1795471460.25,
+    "complete": 1795471460,
+    "oldest": 1795471455,
+    "test_started": 1795471454.5,
+    "state": "running",
+    "user_count": 5,
+    "worker_count": 2,
+    "workers_without_plugin": 0,
+    "seconds": [{"t": 1795471455, "entries": [["GET", "/", 3, 1, [[2, 2], [40, 1]]]]}],
+    "more": False,
+}
+
+
+def test_plugin_version_reads_the_info_route(mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/locust/loadmgr/v1/info", json={"plugin": "loadmgr", "version": 1})
+    assert LocustClient(f"{BASE}/locust").plugin_version() == 1
+
+
+def test_plugin_version_is_none_without_the_plugin(mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/loadmgr/v1/info", body="<h1>Not Found</h1>", status=404,
+             content_type="text/html")
+    assert LocustClient(BASE).plugin_version() is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"status": 500, "body": "boom"}, "HTTP 500: boom"),
+        ({"status": 302, "headers": {"Location": "/login"}}, "requires authentication"),
+        ({"json": {"plugin": "other", "version": 1}}, "unexpected /loadmgr/v1/info answer"),
+        ({"json": {"plugin": "loadmgr", "version": "1"}}, "unexpected /loadmgr/v1/info answer"),
+        ({"body": "<html>login</html>", "content_type": "text/html"}, "text/html, not JSON"),
+    ],
+)
+def test_plugin_version_other_failures_raise(
+    mock: responses.RequestsMock, answer: dict[str, Any], expected: str
+) -> None:
+    mock.get(f"{BASE}/loadmgr/v1/info", **answer)
+    with pytest.raises(ClusterError) as caught:
+        LocustClient(BASE).plugin_version()
+    assert expected in caught.value.message
+
+
+def test_plugin_version_unreachable_raises(mock: responses.RequestsMock) -> None:
+    with pytest.raises(ClusterError, match="connection refused"):
+        LocustClient(BASE).plugin_version()
+
+
+def test_seconds_returns_the_raw_answer(mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/loadmgr/v1/seconds", json=SECONDS_BODY)
+    assert LocustClient(BASE).seconds() == SECONDS_BODY
+    assert parse_qsl(mock.calls[0].request.url.split("?", 1)[1]) == [("limit", "600")]
+
+
+def test_seconds_sends_after_and_limit(mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/locust/loadmgr/v1/seconds", json=SECONDS_BODY)
+    LocustClient(f"{BASE}/locust/").seconds(after=1795471454, limit=3600)
+    query = parse_qsl(mock.calls[0].request.url.split("?", 1)[1])
+    assert query == [("after", "1795471454"), ("limit", "3600")]
+
+
+@pytest.mark.parametrize("limit", [0, 3601, -1, True, 2.5])
+def test_seconds_refuses_a_bad_limit_before_sending(
+    mock: responses.RequestsMock, limit: Any
+) -> None:
+    with pytest.raises(ValidationFailed, match="limit"):
+        LocustClient(BASE).seconds(limit=limit)
+    assert not mock.calls
+
+
+def test_seconds_bad_query_error_is_one_line(mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/loadmgr/v1/seconds", status=400,
+             json={"error": "after must be an integer, got 'x'"})
+    with pytest.raises(ClusterError) as caught:
+        LocustClient(BASE).seconds(after=1)
+    assert caught.value.exit_code == ExitCode.CLUSTER
+    assert caught.value.message.endswith("HTTP 400: after must be an integer, got 'x'")
+
+
+def test_seconds_without_the_plugin_hints_at_it(mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/loadmgr/v1/seconds", status=404, body="Not Found")
+    with pytest.raises(ClusterError) as caught:
+        LocustClient(BASE).seconds()
+    assert "HTTP 404" in caught.value.message
+    assert caught.value.hint and "loadmgr clusters plugin" in caught.value.hint
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**SECONDS_BODY, "plugin": "other"},
+        {**SECONDS_BODY, "seconds": None},
+        {**SECONDS_BODY, "complete": 1.5},
+        [SECONDS_BODY],
+    ],
+)
+def test_seconds_unexpected_answer(mock: responses.RequestsMock, body: Any) -> None:
+    mock.get(f"{BASE}/loadmgr/v1/seconds", json=body)
+    with pytest.raises(ClusterError, match="unexpected"):
+        LocustClient(BASE).seconds()
+
+
+def test_seconds_behind_a_login_page(mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/loadmgr/v1/seconds", status=302, headers={"Location": "/login"})
+    with pytest.raises(ClusterError, match="requires authentication"):
+        LocustClient(BASE).seconds()
