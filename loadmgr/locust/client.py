@@ -171,24 +171,6 @@ class LocustClient:
             raise ClusterError(f"Locust at {self.display_url} refused the swarm: {message}")
         return payload
 
-    def seconds(self, after: int | None = None, limit: int = 600) -> dict[str, Any]:
-        """GET /loadmgr/v1/seconds: the loadmgr plugin's complete seconds after `after`."""
-        query = f"?limit={int(limit)}" + (f"&after={int(after)}" if after is not None else "")
-        return self._json("GET", "/loadmgr/v1/seconds" + query)
-
-    def plugin_version(self) -> int | None:
-        """The loadmgr plugin's protocol version; None when the cluster lacks the plugin."""
-        try:
-            payload = self._json("GET", "/loadmgr/v1/info")
-        except ClusterError as exc:
-            if "HTTP 404" in exc.message:
-                return None
-            raise
-        version = payload.get("version")
-        if payload.get("plugin") != "loadmgr" or isinstance(version, bool):
-            return None
-        return version if isinstance(version, int) else None
-
     def stop(self) -> dict[str, Any]:
         """POST /stop; blocks until users are stopped, hence the long read timeout."""
         return self._json("POST", "/stop", read_timeout=self.stop_timeout)
@@ -258,7 +240,7 @@ class LocustClient:
             or not isinstance(payload.get("seconds"), list)
             or type(payload.get("complete")) is not int
         ):
-            raise ClusterError(f"Locust at {self.display_url} sent an unexpected {path} answer")
+            raise InvalidPayload(f"Locust at {self.display_url} sent an unexpected {path} answer")
         return payload
 
     def check(self) -> ClusterStatus:

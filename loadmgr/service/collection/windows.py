@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from loadmgr.locust.protocol import AGGREGATED
+from loadmgr.locust.protocol import AGGREGATED, IDLE_STATES
 from loadmgr.locust.seconds import SecondsBatch
 from loadmgr.models import MetricSnapshot, RequestStats
 from loadmgr.models.histogram import Histogram, encode, merge_into, summary
@@ -92,22 +92,26 @@ class WindowBuilder:
                 self.last_data_second = second.t
         self.cursor = max(self.cursor, batch.complete - 1)
 
-    def ready(
-        self, batch: SecondsBatch, *, final: bool = False, end: int | None = None
-    ) -> list[MetricSnapshot]:
-        """Every window complete by `batch.complete` (with `final`, the rest too), in order."""
+    def ready(self, batch: SecondsBatch, *, final: bool = False) -> list[MetricSnapshot]:
+        """Every window complete by `batch.complete`, in order.
+
+        Once the test has stopped (or with `final`), windows end with the last second of
+        data: no empty window after the run, and the last one only as long as it lasted.
+        """
+        ended = final or batch.state in IDLE_STATES
         snapshots = []
         while True:
             index = self.next_index
+            window_start = self.origin + index * self.interval
             window_end = self.window_end(index)
-            if window_end <= batch.complete:
-                snapshots.append(self._emit(index, window_end, batch))
-                continue
-            if not final or not any(i >= index for i in self._open):
+            if ended:
+                last = self.last_data_second
+                if last is None or window_start > last:
+                    break
+                window_end = min(window_end, last + 1)
+            if window_end > batch.complete and not final:
                 break
-            # The last, partial window ends with its last second of data (or the run's end).
-            last = max(self.last_data_second or 0, (end or 0) - 1, self.window_end(index - 1))
-            snapshots.append(self._emit(index, min(window_end, last + 1), batch))
+            snapshots.append(self._emit(index, window_end, batch))
         return snapshots
 
     def _emit(self, index: int, window_end: int, batch: SecondsBatch) -> MetricSnapshot:

@@ -1,0 +1,97 @@
+"""Recorded intervals are the truth (issue 9): with the loadmgr plugin on a real master with
+two workers, every interval matches what the target itself counted, a latency step shows in
+the first window after it, and the intervals add up to Locust's own total."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tests.exact_target import exact_target, write_locustfile
+from tests.polling import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _create(cli: Any, cluster_url: str, target_url: str, name: str = "exact") -> None:
+    assert cli("clusters", "add", "remote", "--url", cluster_url).exit_code == 0
+    result = cli(
+        "tests", "create", "--name", name, "--target-url", target_url, "--cluster", "remote",
+        "--users", "10", "--spawn-rate", "10", "--duration", "30s",
+    )
+    assert result.exit_code == 0, result.stderr
+
+
+def _intervals(mongo_db: Any) -> list[dict[str, Any]]:
+    return list(mongo_db.metrics_timeseries.find({}, {"_id": False}).sort("seq", 1))
+
+
+def test_every_interval_matches_the_target_and_adds_up(
+    cli, mongo_db, tmp_path, locust_master_with_workers
+):
+    with exact_target() as target:
+        cluster = locust_master_with_workers(write_locustfile(tmp_path), workers=2)
+        _create(cli, cluster.base_url, target.url)
+        result = cli("runs", "start", "exact", "--interval", "2", "-o", "json")
+        assert result.exit_code == 0, result.stderr
+        run = result.json()
+        assert run["collectionMode"] == "plugin"
+        intervals = _intervals(mongo_db)
+        assert len(intervals) >= 14
+        assert all(i["percentileWindow"] == "interval" for i in intervals)
+        # Whole windows only (the first holds the ramp-up, the last may be partial).
+        for interval in intervals[1:-1]:
+            start = interval["windowStart"].timestamp()
+            end = interval["windowEnd"].timestamp()
+            assert end - start == 2 == interval["intervalSec"]
+            truth = target.hits_between(start, end)
+            assert truth > 0
+            assert abs(interval["intervalRequests"] - truth) <= max(2, 0.05 * truth), (
+                interval["seq"], interval["intervalRequests"], truth
+            )
+        total = run["finalStats"]["totals"]["requests"]
+        assert sum(i["intervalRequests"] for i in intervals) == total
+        assert intervals[-1]["totalRequests"] == total
+        # Flat once every user runs at its constant throughput: no aliasing zigzag.
+        rates = [i["totalRPS"] for i in intervals[3:-1]]
+        assert max(rates) - min(rates) <= 0.1 * max(rates), rates
+
+
+def test_a_latency_step_shows_in_the_first_window_after_it(
+    cli, mongo_db, tmp_path, locust_standalone
+):
+    with exact_target() as target:
+        target.delay = 0.01
+        cluster = locust_standalone(write_locustfile(tmp_path))
+        _create(cli, cluster.base_url, target.url, "step")
+        stepped: list[float] = []
+
+        def step_when_running() -> None:
+            wait_for(lambda: mongo_db.metrics_timeseries.count_documents({}) >= 4, timeout=60)
+            stepped.append(time.time())
+            target.delay = 0.1
+
+        helper = threading.Thread(target=step_when_running, daemon=True)
+        helper.start()
+        result = cli("runs", "start", "step", "--interval", "1", "--duration", "20s")
+        helper.join(timeout=5)
+        assert result.exit_code == 0, result.stderr
+        assert stepped, "the latency never stepped"
+        step = stepped[0]
+        intervals = [i for i in _intervals(mongo_db) if i["intervalRequests"]]
+        before = [i for i in intervals if i["windowEnd"].timestamp() <= step]
+        after = [i for i in intervals if i["windowStart"].timestamp() >= step + 0.2]
+        assert before and after
+        assert all(i["p50ResponseMs"] <= 30 for i in before), [i["p50ResponseMs"] for i in before]
+        assert after[0]["p50ResponseMs"] >= 90, after[0]
+        # Percentiles over a part of the run are exact too: the part after the step.
+        offset = int(step - intervals[0]["windowStart"].timestamp()) + 1
+        run_id = mongo_db.load_test_runs.find_one({})["id"]
+        shown = cli("metrics", "show", run_id, "--from", f"{offset}s", "-o", "json")
+        assert shown.exit_code == 0, shown.stderr
+        window = shown.json()
+        assert window["source"] == "window" and window["exactPercentiles"] is True
+        assert window["p50ResponseMs"] >= 90
