@@ -155,6 +155,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             locustfileSha256=test.locustfileSha256,
             thresholds=thresholds,
             warmupSec=warmup,
+            collectorEpoch=1,  # the first collector's; each take-over moves it on
             createdAt=now,
             createdBy=user,
             updatedAt=now,

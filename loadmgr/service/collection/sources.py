@@ -73,7 +73,9 @@ class PluginSource:
 
     def poll(self) -> Poll:
         batch = self._fetch()
-        return Poll(self.builder.ready(batch), batch.state, batch.user_count, batch.worker_count)
+        # Once the test stopped, the last windows wait for `final` (after the settle).
+        ready = [] if batch.state in IDLE_STATES else self.builder.ready(batch)
+        return Poll(ready, batch.state, batch.user_count, batch.worker_count)
 
     def final(self, deadline_sec: float = 30.0) -> list[MetricSnapshot]:
         """The last windows, once the test stopped and every worker's last report is in."""

@@ -90,7 +90,11 @@ class WindowBuilder:
             self.cursor = second.t
             if second.entries:
                 self.last_data_second = second.t
-        self.cursor = max(self.cursor, batch.complete - 1)
+        if batch.state not in IDLE_STATES:
+            # Nothing more will come for the seconds before the watermark. Once the test
+            # has stopped, workers' last reports may still be on their way: the cursor
+            # stays at the last second received, so they are asked for again.
+            self.cursor = max(self.cursor, batch.complete - 1)
 
     def ready(self, batch: SecondsBatch, *, final: bool = False) -> list[MetricSnapshot]:
         """Every window complete by `batch.complete`, in order.

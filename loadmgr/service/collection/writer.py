@@ -57,6 +57,7 @@ class IntervalWriter:
         With the spool unwritable (disk full), the interval is stored straight away if
         MongoDB takes it, and SpoolError is raised after: the run goes on no further blind.
         """
+        snapshot.metadata["epoch"] = self.epoch  # which collector wrote it (tests, forensics)
         self.pending.append(snapshot)
         try:
             self.spool.append(snapshot)
