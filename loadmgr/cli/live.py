@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from loadmgr.cli.output import sanitize
+from loadmgr.models.formatting import format_ms as fmt_ms
+from loadmgr.models.formatting import format_percent as fmt_pct
+from loadmgr.models.formatting import format_rps
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -17,23 +20,15 @@ if TYPE_CHECKING:
     from loadmgr.models import LoadTestRun, MetricSnapshot
 
 
-def fmt_ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}ms"
-
-
-def fmt_pct(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.2f}%"
-
-
 def interval_line(run: LoadTestRun, snapshot: MetricSnapshot, elapsed: float) -> str:
     """One interval in one line, for cron logs and pipes."""
     workers = "" if snapshot.workerCount is None else f" workers={snapshot.workerCount}"
     return (
         f"{snapshot.timestamp:%H:%M:%S} run {run.id[:8]} "
         f"{elapsed:.0f}/{run.durationSeconds}s state={snapshot.state} "
-        f"users={snapshot.currentUsers}{workers} rps={snapshot.totalRPS:.1f} "
+        f"users={snapshot.currentUsers}{workers} rps={format_rps(snapshot.totalRPS)} "
         f"p50={fmt_ms(snapshot.p50ResponseMs)} p95={fmt_ms(snapshot.p95ResponseMs)} "
-        f"fail/s={snapshot.failuresPerSec:.1f} errors={fmt_pct(snapshot.errorRate)} "
+        f"fails={format_rps(snapshot.failuresPerSec)} errors={fmt_pct(snapshot.errorRate)} "
         f"requests={snapshot.totalRequests} failures={snapshot.totalFailures}"
     )
 
@@ -135,7 +130,7 @@ class LiveObserver(PlainObserver):
             workers = "" if snap.workerCount is None else f"   workers {snap.workerCount}"
             figures.add_row(
                 Text(f"users {snap.currentUsers}/{run.targetUsers}{workers}"),
-                Text(f"rps {snap.totalRPS:,.1f}"),
+                Text(f"rps {format_rps(snap.totalRPS)}"),
                 Text(f"p95 {fmt_ms(snap.p95ResponseMs)}"),
                 Text(f"failures {fmt_pct(snap.errorRate)}"),
                 Text(f"requests {snap.totalRequests:,}"),
@@ -151,7 +146,7 @@ class LiveObserver(PlainObserver):
                     Text(sanitize(f"{item.method} {item.name}".strip(), in_cell=True)),
                     f"{item.numRequests:,}",
                     f"{item.numFailures:,}",
-                    f"{item.requestsPerSec:,.1f}",
+                    format_rps(item.requestsPerSec),
                     fmt_ms(item.avgResponseTimeMs),
                     fmt_ms(item.p95ResponseMs),
                 )
