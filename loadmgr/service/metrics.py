@@ -173,6 +173,7 @@ def summary(store: Store, run: LoadTestRun) -> dict[str, Any]:
         "testName": run.testName,
         "status": run.status.value,
         "verdict": run.verdict.value if run.verdict else None,
+        "verdictReasons": [r.model_dump(mode="json") for r in run.verdictReasons],
         "stopReason": run.stopReason.value if run.stopReason else None,
         "startedAt": iso(run.startedAt),
         "finishedAt": iso(run.finishedAt),
@@ -213,6 +214,7 @@ def summary(store: Store, run: LoadTestRun) -> dict[str, Any]:
             **dict.fromkeys(_LATENCY_KEYS),
         )
     data["thresholdResults"] = [r.model_dump(mode="json") for r in run.thresholdResults]
+    data["baselineChecks"] = run.baselineChecks
     return data
 
 
