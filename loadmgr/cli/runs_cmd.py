@@ -367,7 +367,11 @@ def stop(
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Stop a run: the load stops, the run is recorded `Finished` (stopReason user)."""
+    """Stop a run: the load stops, the run is recorded `Finished` (stopReason user).
+
+    Its verdict is `aborted`; this command exits 0 once it is stopped, while the `runs
+    start` or `runs follow` that was following it exits 7.
+    """
     from loadmgr.service.run_control import stop_run
     from loadmgr.service.runs import get_run
 
@@ -395,6 +399,13 @@ def list_(
         list[str] | None,
         typer.Option("--status", help="Only with this status (repeatable)."),
     ] = None,
+    verdict: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--verdict",
+            help="Only with this verdict: passed, failed, aborted, error, or none (repeatable).",
+        ),
+    ] = None,
     since: Annotated[
         str | None,
         typer.Option("--since", help="Only created since: 2h, 7d, or an ISO date."),
@@ -409,7 +420,14 @@ def list_(
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
     cutoff = since_cutoff(since) if since else None
-    runs = list_runs(context.store, test_ref=test, statuses=status, since=cutoff, limit=limit)
+    runs = list_runs(
+        context.store,
+        test_ref=test,
+        statuses=status,
+        verdicts=verdict,
+        since=cutoff,
+        limit=limit,
+    )
     renderer.many(runs, LIST_COLUMNS, empty="no runs found")
 
 

@@ -40,15 +40,21 @@ class RunRepository(Repository):
         *,
         test_id: str | None = None,
         statuses: list[str] | None = None,
+        verdicts: list[str | None] | None = None,
         since: datetime | None = None,
         limit: int = 50,
     ) -> list[dict[str, Any]]:
-        """Raw documents, newest first, without the bulky final stats."""
+        """Raw documents, newest first, without the bulky final stats.
+
+        `verdicts`: None in the list matches runs without a verdict (null or absent).
+        """
         query: dict[str, Any] = {}
         if test_id:
             query["loadTestId"] = test_id
         if statuses:
             query["status"] = {"$in": list(statuses)}
+        if verdicts:
+            query["verdict"] = {"$in": list(verdicts)}
         if since:
             query["createdAt"] = {"$gte": since}
         cursor = self.collection.find(self.scoped(query), {**NO_OBJECT_ID, "finalStats": False})
