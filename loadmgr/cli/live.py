@@ -14,23 +14,44 @@ from loadmgr.models.formatting import format_percent as fmt_pct
 from loadmgr.models.formatting import format_rps
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rich.console import RenderableType
     from rich.live import Live
 
     from loadmgr.models import LoadTestRun, MetricSnapshot
+    from loadmgr.service.abort_judge import ThresholdState
 
 
-def interval_line(run: LoadTestRun, snapshot: MetricSnapshot, elapsed: float) -> str:
-    """One interval in one line, for cron logs and pipes."""
+def interval_line(
+    run: LoadTestRun,
+    snapshot: MetricSnapshot,
+    elapsed: float,
+    states: Sequence[ThresholdState] = (),
+) -> str:
+    """One interval in one line, for cron logs and pipes; thresholds' states at the end."""
     workers = "" if snapshot.workerCount is None else f" workers={snapshot.workerCount}"
+    judged = f" thresholds: {'; '.join(s.text() for s in states)}" if states else ""
     return (
         f"{snapshot.timestamp:%H:%M:%S} run {run.id[:8]} "
         f"{elapsed:.0f}/{run.durationSeconds}s state={snapshot.state} "
         f"users={snapshot.currentUsers}{workers} rps={format_rps(snapshot.totalRPS)} "
         f"p50={fmt_ms(snapshot.p50ResponseMs)} p95={fmt_ms(snapshot.p95ResponseMs)} "
         f"fails={format_rps(snapshot.failuresPerSec)} errors={fmt_pct(snapshot.errorRate)} "
-        f"requests={snapshot.totalRequests} failures={snapshot.totalFailures}"
+        f"requests={snapshot.totalRequests} failures={snapshot.totalFailures}{judged}"
     )
+
+
+def verdict_lines(run: LoadTestRun) -> list[str]:
+    """How a run ended and why, as every view says it: `run … Finished (duration): failed`."""
+    from loadmgr.models.verdicts import explain
+
+    label, why = explain(run.model_dump())
+    reason = f" ({run.stopReason.value})" if run.stopReason else ""
+    head = f"run {run.id} {run.status.value}{reason}: verdict {label}"
+    if run.error and not run.verdictReasons:
+        head += f"; {run.error}"
+    return [head, *(f"  why: {line}" for line in why)]
 
 
 class PlainObserver:
@@ -38,6 +59,11 @@ class PlainObserver:
 
     def __init__(self) -> None:
         self._start = time.monotonic()
+        self._states: list[ThresholdState] = []
+
+    def thresholds(self, states: Sequence[ThresholdState]) -> None:
+        """Each threshold's state now (an AbortJudge's); shown with the next interval."""
+        self._states = list(states)
 
     def message(self, text: str) -> None:
         typer.echo(sanitize(text), err=True)
@@ -54,17 +80,15 @@ class PlainObserver:
 
     def interval(self, run: LoadTestRun, snapshot: MetricSnapshot) -> None:
         # `state` comes from Locust: sanitized like any data before it reaches a terminal.
-        line = interval_line(run, snapshot, time.monotonic() - self._start)
+        line = interval_line(run, snapshot, time.monotonic() - self._start, self._states)
         typer.echo(sanitize(line), err=True)
 
     def finished(self, run: LoadTestRun) -> None:
         totals = (run.finalStats or {}).get("totals") or {}
         if totals.get("requests") and totals.get("failures") == totals.get("requests"):
             typer.echo("warning: every request failed; is the target up?", err=True)
-        verdict = f", verdict {run.verdict.value}" if run.verdict else ""
-        reason = f" ({run.stopReason.value})" if run.stopReason else ""
-        error = f": {run.error}" if run.error else ""
-        typer.echo(sanitize(f"run {run.id} {run.status.value}{reason}{verdict}{error}"), err=True)
+        for line in verdict_lines(run):
+            typer.echo(sanitize(line), err=True)
 
 
 class LiveObserver(PlainObserver):
@@ -97,6 +121,10 @@ class LiveObserver(PlainObserver):
 
     def interval(self, run: LoadTestRun, snapshot: MetricSnapshot) -> None:
         self._run, self._snapshot = run, snapshot
+        self._refresh()
+
+    def thresholds(self, states: Sequence[ThresholdState]) -> None:
+        super().thresholds(states)
         self._refresh()
 
     def finished(self, run: LoadTestRun) -> None:
@@ -151,6 +179,17 @@ class LiveObserver(PlainObserver):
                     fmt_ms(item.p95ResponseMs),
                 )
             parts.append(table)
+        if self._states:
+            # One line that wraps: a run may have many thresholds.
+            judged = Text("thresholds  ")
+            styles = {"ok": "green", "breached": "bold red"}
+            for index, state in enumerate(self._states):
+                if index:
+                    judged.append("   ")
+                judged.append(
+                    sanitize(state.text(), in_cell=True), style=styles.get(state.state, "dim")
+                )
+            parts.append(judged)
         parts.extend(Text(m, style="yellow") for m in self._messages)
         title = Text(sanitize(f"run {run.id[:8]} · {run.name} · {run.status.value}"))
         return Panel(Group(*parts), title=title, title_align="left")
