@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 
 from loadmgr.models import LoadTestRun, RunStatus
 from loadmgr.store.base import NO_OBJECT_ID, Repository, mapped_errors
@@ -127,3 +127,26 @@ class RunRepository(Repository):
     @mapped_errors
     def delete_for_test(self, test_id: str) -> int:
         return self.collection.delete_many(self.scoped({"loadTestId": test_id})).deleted_count
+
+    # -- migrations: whole-collection passes over raw documents --------------------------
+
+    @mapped_errors
+    def ended_page(self, after: Any, fields: list[str], limit: int = 500) -> list[dict[str, Any]]:
+        """Raw documents of runs that ended, in `_id` order after `after` (None: from the
+        start), with `_id` and `fields` only. Any run, of any age or origin."""
+        query: dict[str, Any] = {"status": {"$nin": ACTIVE_STATUSES}}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        projection: dict[str, Any] = dict.fromkeys(fields, True)
+        cursor = self.collection.find(self.scoped(query), projection).sort("_id", 1).limit(limit)
+        return list(cursor)
+
+    @mapped_errors
+    def set_fields(self, changes: list[tuple[Any, dict[str, Any]]]) -> int:
+        """`$set` each `(_id, fields)`; the number of documents changed."""
+        if not changes:
+            return 0
+        requests = [
+            UpdateOne(self.scoped({"_id": key}), {"$set": fields}) for key, fields in changes
+        ]
+        return self.collection.bulk_write(requests, ordered=False).modified_count
