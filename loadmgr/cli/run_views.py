@@ -66,7 +66,9 @@ def run_exit_code(run: LoadTestRun, interrupted: bool = False) -> int:
 
     if interrupted:
         return ExitCode.INTERRUPTED
-    if run.verdict == Verdict.ERROR or run.status == RunStatus.FAILED:
+    if run.verdict == Verdict.ERROR or (
+        run.status == RunStatus.FAILED and run.verdict != Verdict.ABORTED
+    ):
         if error_source(run.verdictReasons) == "database":
             return ExitCode.DATABASE
         return ExitCode.CLUSTER

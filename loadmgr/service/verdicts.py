@@ -193,7 +193,8 @@ def decide_verdict(
 ) -> tuple[Verdict | None, list[VerdictReason]]:
     """The verdict of a run that ended, and its reasons (most decisive first).
 
-    - `status`, `stop_reason`: as recorded; an active status gives (None, []).
+    - `status`, `stop_reason`: as recorded; an active status gives (None, []). `Failed`
+      is an error unless the run was stopped early (`user`, `interrupted`) without one.
     - `threshold_results`: the thresholds judged on the final stats (`evaluate`).
     - `baseline_checks`, `trend_checks`: every metric compared (regressed or not).
     - `final_totals`: `finalStats.totals`, for the no-successful-request check.
@@ -213,7 +214,14 @@ def decide_verdict(
     reason = _stop_reason(stop_reason)
     causes: list[VerdictReason] = []
     verdict: Verdict | None = None
-    if error is not None or reason in ("error", "lost") or state == "failed":
+    stopped_early = interrupted or reason == "user"
+    # A run recorded Failed because a signal stopped it before it could swarm was stopped,
+    # not broken: without an error of its own, it is aborted.
+    if (
+        error is not None
+        or reason in ("error", "lost")
+        or (state == "failed" and not stopped_early)
+    ):
         source = "locust" if reason == "lost" else _error_source(error, error_source)
         text = str(error.message if isinstance(error, LoadmgrError) else error or "")
         if not text:
@@ -230,7 +238,7 @@ def decide_verdict(
         )
         verdict = Verdict.ERROR
     # "stopped" is the Go control plane's status of a run stopped early.
-    elif interrupted or reason == "user" or state == "stopped":
+    elif stopped_early or state == "stopped":
         if abort_note:
             text = abort_note
         elif interrupted:
@@ -341,12 +349,13 @@ def recompute_verdict(doc: Mapping[str, Any]) -> tuple[Verdict | None, list[Verd
     error: str | None = None
     source: str | None = None
     note: str | None = None
+    interrupted = False
     for item in earlier:
         if item.kind == ReasonKind.ERROR:
             error, source = item.message, item.detail("source")
         elif item.kind == ReasonKind.ABORTED:
-            note = item.message
-    if failed or stop in ("error", "lost"):
+            note, interrupted = item.message, bool(item.detail("interrupted"))
+    if stop in ("error", "lost") or (failed and stop != "user"):
         error = error or stored_error
     elif stop == "user":
         # The collector has kept its note on an early stop in `error`.
@@ -367,6 +376,7 @@ def recompute_verdict(doc: Mapping[str, Any]) -> tuple[Verdict | None, list[Verd
         final_totals=totals if isinstance(totals, Mapping) else None,
         error=error,
         error_source=source,
+        interrupted=interrupted,
         abort_breach=_recorded_breach(earlier),
         abort_note=note,
     )

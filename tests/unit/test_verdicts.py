@@ -104,6 +104,17 @@ def test_stopped_early_is_aborted(given: dict[str, Any]) -> None:
     assert verdict == Verdict.ABORTED and kinds(reasons) == ["aborted"]
 
 
+def test_a_signal_before_the_swarm_is_aborted_even_if_recorded_failed() -> None:
+    verdict, reasons = decide(
+        status="Failed", stop_reason="user", interrupted=True, final_totals=None
+    )
+    assert verdict == Verdict.ABORTED and kinds(reasons) == ["aborted"]
+    assert reasons[0].message.startswith("interrupted (Ctrl-C or SIGTERM)")
+    doc = run_document(status="Failed", stopReason="user", **verdict_changes(verdict, reasons))
+    assert recompute_verdict(doc) == (verdict, reasons)
+    assert run_exit_code(LoadTestRun.model_validate(doc)) == ExitCode.ABORTED
+
+
 def test_aborted_beats_failed_but_keeps_the_failed_checks() -> None:
     verdict, reasons = decide(
         stop_reason="user",
