@@ -102,12 +102,13 @@ def format_number(value: Any) -> str:
 
 
 def _unit(threshold: Threshold) -> str:
-    """What a threshold's values are written in: `ms`, `s`, `%`, `fraction` or `/s`."""
+    """What a threshold's values are written in: `ms`, `s`, `%`, `fraction`, `/s`, `number`."""
     if threshold.metric in LATENCY_METRICS:
         return "s" if threshold.unit == "s" else "ms"
     if threshold.metric == "error_rate":
         return "%" if threshold.unit == "%" else "fraction"
-    return "/s"
+    # A metric we do not know (a document written by something else): a bare number.
+    return "/s" if threshold.metric == "rps" else "number"
 
 
 def _shown(unit: str, value: float) -> float:
@@ -123,14 +124,14 @@ def _write(unit: str, shown: float, places: int, *, trim: bool) -> str:
     text = f"{shown:,.{places}f}"
     if trim:
         text = _trim(text)
-    return text + ("" if unit == "fraction" else unit)
+    return text + ("" if unit in ("fraction", "number") else unit)
 
 
 def _usual_places(unit: str, shown: float) -> int:
     """The precision every view uses for this unit (the canonical ones match format_*)."""
     if unit == "ms":
         return _ms_decimals(shown)
-    if unit == "fraction":
+    if unit in ("fraction", "number"):
         places = 3
         # Two significant digits of a small fraction: 0.00049, not 0.000.
         while places < 6 and 0 < abs(shown) < 10 ** -(places - 1):
@@ -165,7 +166,7 @@ def threshold_value(threshold: Threshold, value: Any) -> str:
         return "no value"
     unit = _unit(threshold)
     shown = _shown(unit, number)
-    trim = unit in ("s", "fraction")
+    trim = unit in ("s", "fraction", "number")
     places = _usual_places(unit, shown)
     limit = _shown(unit, threshold.limit)
     for extra in range(MAX_EXTRA_DECIMALS + 1):

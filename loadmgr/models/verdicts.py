@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from loadmgr.models.formatting import format_metric
+from loadmgr.models.formatting import format_metric, threshold_line
 
 
 class Verdict(str, Enum):
@@ -228,4 +228,44 @@ def explain(doc: Mapping[str, Any]) -> tuple[str, list[str]]:
         baseline=len(checks) if isinstance(checks, list) else 0,
         finished=finished,
     )
+    if finished and not reasons:
+        lines = _unreasoned(doc, verdict, status) or lines
     return verdict_label(verdict, reasons), lines
+
+
+def _unreasoned(doc: Mapping[str, Any], verdict: Any, status: Any) -> list[str]:
+    """Why, for a run recorded without reasons (by an older loadmgr, before `db migrate`):
+    what it recorded says it, rather than "nothing went wrong" next to a failure."""
+    if status == "Failed" and verdict != Verdict.ABORTED.value:
+        error = doc.get("error")
+        return [f"the run could not complete: {error}" if error else "the run could not complete"]
+    if verdict != Verdict.FAILED.value:
+        return []
+    lines = [
+        threshold_line(
+            str(r.get("expression", "")),
+            str(r.get("metric", "")),
+            str(r.get("op", "<")),
+            _float_or_zero(r.get("limit")),
+            r.get("scope") if isinstance(r.get("scope"), str) else None,
+            r.get("actual"),
+        )
+        for r in _items(doc.get("thresholdResults"))
+        if r.get("passed") is False
+    ]
+    for item in _items(doc.get("baselineChecks")):
+        check = Regression.from_document(item)
+        if check is not None and check.regressed:
+            lines.append(check.describe())
+    return lines
+
+
+def _float_or_zero(value: Any) -> float:
+    try:
+        return float(value or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _items(value: Any) -> list[Mapping[str, Any]]:
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []

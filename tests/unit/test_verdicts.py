@@ -341,6 +341,22 @@ def test_label_and_explanation() -> None:
     assert verdict_label(None, []) == "-"
 
 
+def test_a_run_recorded_without_reasons_is_still_explained() -> None:
+    """Recorded by an older loadmgr (before db migrate): what it recorded says why."""
+    failed = run(
+        verdict="failed", thresholdResults=[result(passed=False, actual=812.0).model_dump()]
+    )
+    assert explain(failed.model_dump())[1] == ["p95<500ms: 812ms (limit < 500ms)"]
+    broken = run(status="Failed", stopReason="error", error="swarm refused").model_dump()
+    assert explain(broken) == ("-", ["the run could not complete: swarm refused"])
+    odd = {
+        "status": "Finished",
+        "verdict": "failed",
+        "thresholdResults": [{"passed": False, "limit": "x"}],
+    }
+    assert explain(odd)[1] == [": no value (limit < 0)"]
+
+
 def test_regression_documents_round_trip() -> None:
     infinite = Regression("error_rate", 0.0, 0.2, math.inf, 0.1, True)
     doc = infinite.to_document()
