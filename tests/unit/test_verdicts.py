@@ -365,3 +365,11 @@ def test_regression_documents_round_trip() -> None:
     assert back is not None and back.worse_by == math.inf and back.regressed
     assert Regression.from_document({"metric": 3}) is None
     assert Regression.from_document({"metric": "p95", "allowed": "x"}) is None
+
+
+@pytest.mark.parametrize("args", [(), ("runs", "start"), ("runs", "follow"), ("runs", "stop")])
+def test_help_says_what_exit_7_is(cli: Any, args: tuple[str, ...]) -> None:
+    result = cli(*args, "--help")
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "7" in text and "abort" in text
