@@ -16,9 +16,9 @@ How each kind is judged (defaults in `JudgeSettings`):
   above 1 %, and a histogram's `p95<300ms` only when the share of requests at or above
   300 ms is, at that confidence, above 5 %. So 2 failures in the first 100 requests do not
   stop a run whose real error rate is 0.5 %, and 10 % errors stop it at once.
-- `rps`: only once spawning has completed (the caller sets `spawn_complete`), over a full
-  window of intervals that began after it (the interval in which spawning ended is left
-  out: part of it was ramp-up).
+- `rps`: only once spawning has completed (the caller sets `spawn_complete` when Locust
+  reports `running`), over a full window of intervals observed after it; the first one
+  observed after the flag is set is left out, since it may hold the end of the ramp-up.
 - `max<`/`max<=` (and `min>`/`min>=`): at once, on any interval, since a run's maximum only
   grows (its minimum only shrinks). The other directions can only become true, never
   break for good, so they are never breached mid-run.
@@ -198,7 +198,7 @@ def _violates(threshold: Threshold, value: float) -> bool:
 
 
 @dataclass
-class _Verdict:
+class _Judgment:
     state: str
     value: float | None
     intervals: int | None = None
@@ -244,7 +244,7 @@ class AbortJudge:
         # Complete from the start (a take-over of a running run): every interval counts.
         self._spawn_complete = spawn_complete
         self._skip_next_for_rps = False
-        self._verdicts: list[_Verdict] = [_Verdict(NOT_JUDGED, None) for _ in self.thresholds]
+        self._verdicts: list[_Judgment] = [_Judgment(NOT_JUDGED, None) for _ in self.thresholds]
 
     @classmethod
     def from_settings(
@@ -331,7 +331,7 @@ class AbortJudge:
             current = self._min[scope]
             self._min[scope] = min(lows) if current is None else min(current, *lows)
 
-    def _judge(self, threshold: Threshold) -> _Verdict:
+    def _judge(self, threshold: Threshold) -> _Judgment:
         metric = threshold.metric
         if metric in ("max", "min"):
             return self._judge_extreme(threshold)
@@ -351,21 +351,21 @@ class AbortJudge:
         broken: bool,
         samples: list[_Sample],
         n: int,
-    ) -> _Verdict:
+    ) -> _Judgment:
         if value is None or n < self.settings.min_requests:
-            return _Verdict(NOT_JUDGED, value, len(samples), n)
+            return _Judgment(NOT_JUDGED, value, len(samples), n)
         if broken:
-            return _Verdict(BREACHED, value, len(samples), n)
+            return _Judgment(BREACHED, value, len(samples), n)
         # Over the limit by the numbers, but not significantly: "ok" would read wrong next
         # to the value, "breached" would stop a run on chance. Not judged yet.
         state = NOT_JUDGED if _violates(threshold, value) else OK
-        return _Verdict(state, value, len(samples), n)
+        return _Judgment(state, value, len(samples), n)
 
-    def _judge_error_rate(self, threshold: Threshold, samples: list[_Sample]) -> _Verdict:
+    def _judge_error_rate(self, threshold: Threshold, samples: list[_Sample]) -> _Judgment:
         n = sum(s.requests for s in samples)
         failures = min(n, sum(s.failures for s in samples))
         if n == 0:
-            return _Verdict(NOT_JUDGED, None, len(samples), 0)
+            return _Judgment(NOT_JUDGED, None, len(samples), 0)
         rate = failures / n
         low, high = wilson_bounds(failures, n, self._z)
         # Broken when the rate is wrong even at the favourable end of its interval.
@@ -374,7 +374,7 @@ class AbortJudge:
         )
         return self._judged(threshold, rate, broken, samples, n)
 
-    def _judge_percentile(self, threshold: Threshold, samples: list[_Sample]) -> _Verdict:
+    def _judge_percentile(self, threshold: Threshold, samples: list[_Sample]) -> _Judgment:
         q = PERCENTILES[threshold.metric]
         hists = [s.hist for s in samples]
         if samples and all(h is not None for h in hists):
@@ -382,7 +382,7 @@ class AbortJudge:
             n = sum(merged.values())
             value = hist_percentile(merged, q)
             if value is None:
-                return _Verdict(NOT_JUDGED, None, len(samples), 0)
+                return _Judgment(NOT_JUDGED, None, len(samples), 0)
             limit = threshold.limit
             # Requests on the wrong side of the limit, and the share the percentile allows.
             if threshold.op == "<":
@@ -401,7 +401,7 @@ class AbortJudge:
             threshold, value, value is not None and _violates(threshold, value), samples, n
         )
 
-    def _judge_mean(self, threshold: Threshold, samples: list[_Sample]) -> _Verdict:
+    def _judge_mean(self, threshold: Threshold, samples: list[_Sample]) -> _Judgment:
         value, n = _weighted(samples, threshold.metric)
         if value is None and samples and all(s.hist for s in samples):
             merged = merge_hists(s.hist for s in samples if s.hist)
@@ -411,29 +411,29 @@ class AbortJudge:
             threshold, value, value is not None and _violates(threshold, value), samples, n
         )
 
-    def _judge_extreme(self, threshold: Threshold) -> _Verdict:
+    def _judge_extreme(self, threshold: Threshold) -> _Judgment:
         seen = (
             self._max[threshold.scope] if threshold.metric == "max" else self._min[threshold.scope]
         )
         if seen is None:
-            return _Verdict(NOT_JUDGED, None)
+            return _Judgment(NOT_JUDGED, None)
         # Only a max below a limit (a min above one) can break for good.
         for_good = (threshold.metric == "max") == (threshold.op in _UPPER)
         if _violates(threshold, seen):
-            return _Verdict(BREACHED if for_good else NOT_JUDGED, seen)
-        return _Verdict(OK, seen)
+            return _Judgment(BREACHED if for_good else NOT_JUDGED, seen)
+        return _Judgment(OK, seen)
 
-    def _judge_rps(self, threshold: Threshold) -> _Verdict:
+    def _judge_rps(self, threshold: Threshold) -> _Judgment:
         samples = list(self._after_spawn[threshold.scope])
         if not self._spawn_complete or len(samples) < self.settings.window_intervals:
             current = self._rps(list(self._recent[threshold.scope]))
-            return _Verdict(NOT_JUDGED, current, len(samples))
+            return _Judgment(NOT_JUDGED, current, len(samples))
         value = self._rps(samples)
         if value is None:
-            return _Verdict(NOT_JUDGED, None, len(samples))
+            return _Judgment(NOT_JUDGED, None, len(samples))
         requests = sum(s.requests for s in samples)
         state = BREACHED if _violates(threshold, value) else OK
-        return _Verdict(state, value, len(samples), requests)
+        return _Judgment(state, value, len(samples), requests)
 
     @staticmethod
     def _rps(samples: list[_Sample]) -> float | None:
