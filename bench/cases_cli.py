@@ -34,13 +34,16 @@ def _contains(word: str) -> Any:
 
 
 def _ensure_indexes(bench: Bench, database: str) -> None:
-    """The indexes loadmgr creates on its first write, so both sides read the same way."""
+    """The indexes loadmgr creates on its first write, so both sides read the same way, and
+    the schema version its first command records, so no timed command migrates."""
     from loadmgr.models import Scope
+    from loadmgr.service.migrations import ensure_schema
     from loadmgr.store import Store
 
     store = Store.connect(bench.uri, database, Scope(), 10_000)
     try:
         store.ensure_indexes()
+        ensure_schema(store, "bench", lambda _: None)
     finally:
         store.close()
 

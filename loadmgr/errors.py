@@ -18,6 +18,9 @@ class ExitCode(IntEnum):
     NOT_FOUND = 4
     CONFLICT = 5
     CLUSTER = 6
+    # The run was stopped before its duration by someone or something else (`runs stop`
+    # from elsewhere, Locust stopped outside loadmgr): verdict `aborted`.
+    ABORTED = 7
     INTERRUPTED = 130
 
 

@@ -182,7 +182,13 @@ def store_all(
     runs: list[LoadTestRun] | None = None,
     intervals: list[MetricSnapshot] | None = None,
 ) -> None:
-    """Insert documents as the collector would have (pymongo or mongomock database)."""
+    """Insert documents as the collector would have (pymongo or mongomock database), in a
+    database at this loadmgr's schema (so no command migrates them)."""
+    from loadmgr.service.migrations import SCHEMA_VERSION
+
+    db["loadmgr_meta"].update_one(
+        {"_id": "schema"}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True
+    )
     if test is not None:
         db["load_tests"].insert_one(test.to_document())
     for run in runs or ():

@@ -33,6 +33,19 @@ class AppContext:
 
     @property
     def store(self) -> Store:
+        """The store, its schema brought up to this loadmgr's on first use (one read when
+        it already is: see `loadmgr.service.migrations.ensure_schema`)."""
+        if self._store is None:
+            store = self.unmigrated_store()
+            from loadmgr.cli.output import notice
+            from loadmgr.service.migrations import ensure_schema
+
+            ensure_schema(store, self.settings.user, notice)
+        assert self._store is not None
+        return self._store
+
+    def unmigrated_store(self) -> Store:
+        """The store as it is, for `db migrate` (which says itself what it does)."""
         if self._store is None:
             from loadmgr.service.context import open_store
 

@@ -1,8 +1,9 @@
-"""`loadmgr db`: the embedded MongoDB-wire store (SecantusDB) on this machine."""
+"""`loadmgr db`: the embedded MongoDB-wire store (SecantusDB) on this machine, and the
+schema of the database in use (`migrate`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -58,3 +59,35 @@ def stop(ctx: typer.Context) -> None:
         notice("embedded store stopped")
     else:
         notice("embedded store was not running")
+
+
+@app.command("migrate")
+def migrate(
+    ctx: typer.Context,
+    rerun: Annotated[
+        bool,
+        typer.Option("--rerun", help="Run every step again, not only the pending ones."),
+    ] = False,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Bring the database's documents to this loadmgr's schema (safe to run again).
+
+    Works on the configured database (the embedded store without a MongoDB URI), on all
+    of it whatever --tenant/--env say: a database has one schema. Today's step recomputes
+    every ended run's verdict and verdictReasons from what it recorded. A newer loadmgr
+    also runs the pending steps by itself on its first use of an older database.
+    """
+    from loadmgr.service.migrations import migrate as run_migrations
+
+    context = app_context(ctx)
+    renderer = context.renderer(output, quiet)
+    report = run_migrations(context.unmigrated_store(), context.settings.user, rerun=rerun)
+    if not report.steps:
+        notice(f"the database is already at schema {report.to_version}; nothing to do")
+    for step in report.steps:
+        notice(
+            f"schema {step.version}: {step.description}: {step.examined} examined, "
+            f"{step.changed} changed"
+        )
+    renderer.one(report.to_document(), id_key="toVersion")

@@ -23,7 +23,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     ),
     "db": (
         "loadmgr.cli.db_cmd",
-        "Manage the embedded store used when no MongoDB URI is configured.",
+        "Manage the embedded store used when no MongoDB URI is configured; migrate a database.",
     ),
 }
 

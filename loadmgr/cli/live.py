@@ -9,33 +9,49 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from loadmgr.cli.output import sanitize
+from loadmgr.models.formatting import format_ms as fmt_ms
+from loadmgr.models.formatting import format_percent as fmt_pct
+from loadmgr.models.formatting import format_rps
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rich.console import RenderableType
     from rich.live import Live
 
     from loadmgr.models import LoadTestRun, MetricSnapshot
+    from loadmgr.service.abort_judge import ThresholdState
 
 
-def fmt_ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}ms"
-
-
-def fmt_pct(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.2f}%"
-
-
-def interval_line(run: LoadTestRun, snapshot: MetricSnapshot, elapsed: float) -> str:
-    """One interval in one line, for cron logs and pipes."""
+def interval_line(
+    run: LoadTestRun,
+    snapshot: MetricSnapshot,
+    elapsed: float,
+    states: Sequence[ThresholdState] = (),
+) -> str:
+    """One interval in one line, for cron logs and pipes; thresholds' states at the end."""
     workers = "" if snapshot.workerCount is None else f" workers={snapshot.workerCount}"
+    judged = f" thresholds: {'; '.join(s.text() for s in states)}" if states else ""
     return (
         f"{snapshot.timestamp:%H:%M:%S} run {run.id[:8]} "
         f"{elapsed:.0f}/{run.durationSeconds}s state={snapshot.state} "
-        f"users={snapshot.currentUsers}{workers} rps={snapshot.totalRPS:.1f} "
+        f"users={snapshot.currentUsers}{workers} rps={format_rps(snapshot.totalRPS)} "
         f"p50={fmt_ms(snapshot.p50ResponseMs)} p95={fmt_ms(snapshot.p95ResponseMs)} "
-        f"fail/s={snapshot.failuresPerSec:.1f} errors={fmt_pct(snapshot.errorRate)} "
-        f"requests={snapshot.totalRequests} failures={snapshot.totalFailures}"
+        f"fails={format_rps(snapshot.failuresPerSec)} errors={fmt_pct(snapshot.errorRate)} "
+        f"requests={snapshot.totalRequests} failures={snapshot.totalFailures}{judged}"
     )
+
+
+def verdict_lines(run: LoadTestRun) -> list[str]:
+    """How a run ended and why, as every view says it: `run … Finished (duration): failed`."""
+    from loadmgr.models.verdicts import explain
+
+    label, why = explain(run.model_dump())
+    reason = f" ({run.stopReason.value})" if run.stopReason else ""
+    head = f"run {run.id} {run.status.value}{reason}: verdict {label}"
+    if run.error and not run.verdictReasons:
+        head += f"; {run.error}"
+    return [head, *(f"  why: {line}" for line in why)]
 
 
 class PlainObserver:
@@ -43,6 +59,11 @@ class PlainObserver:
 
     def __init__(self) -> None:
         self._start = time.monotonic()
+        self._states: list[ThresholdState] = []
+
+    def thresholds(self, states: Sequence[ThresholdState]) -> None:
+        """Each threshold's state now (an AbortJudge's); shown with the next interval."""
+        self._states = list(states)
 
     def message(self, text: str) -> None:
         typer.echo(sanitize(text), err=True)
@@ -59,17 +80,15 @@ class PlainObserver:
 
     def interval(self, run: LoadTestRun, snapshot: MetricSnapshot) -> None:
         # `state` comes from Locust: sanitized like any data before it reaches a terminal.
-        line = interval_line(run, snapshot, time.monotonic() - self._start)
+        line = interval_line(run, snapshot, time.monotonic() - self._start, self._states)
         typer.echo(sanitize(line), err=True)
 
     def finished(self, run: LoadTestRun) -> None:
         totals = (run.finalStats or {}).get("totals") or {}
         if totals.get("requests") and totals.get("failures") == totals.get("requests"):
             typer.echo("warning: every request failed; is the target up?", err=True)
-        verdict = f", verdict {run.verdict.value}" if run.verdict else ""
-        reason = f" ({run.stopReason.value})" if run.stopReason else ""
-        error = f": {run.error}" if run.error else ""
-        typer.echo(sanitize(f"run {run.id} {run.status.value}{reason}{verdict}{error}"), err=True)
+        for line in verdict_lines(run):
+            typer.echo(sanitize(line), err=True)
 
 
 class LiveObserver(PlainObserver):
@@ -104,6 +123,10 @@ class LiveObserver(PlainObserver):
         self._run, self._snapshot = run, snapshot
         self._refresh()
 
+    def thresholds(self, states: Sequence[ThresholdState]) -> None:
+        super().thresholds(states)
+        self._refresh()
+
     def finished(self, run: LoadTestRun) -> None:
         self._run = run
         if self._live is not None:
@@ -135,7 +158,7 @@ class LiveObserver(PlainObserver):
             workers = "" if snap.workerCount is None else f"   workers {snap.workerCount}"
             figures.add_row(
                 Text(f"users {snap.currentUsers}/{run.targetUsers}{workers}"),
-                Text(f"rps {snap.totalRPS:,.1f}"),
+                Text(f"rps {format_rps(snap.totalRPS)}"),
                 Text(f"p95 {fmt_ms(snap.p95ResponseMs)}"),
                 Text(f"failures {fmt_pct(snap.errorRate)}"),
                 Text(f"requests {snap.totalRequests:,}"),
@@ -151,11 +174,22 @@ class LiveObserver(PlainObserver):
                     Text(sanitize(f"{item.method} {item.name}".strip(), in_cell=True)),
                     f"{item.numRequests:,}",
                     f"{item.numFailures:,}",
-                    f"{item.requestsPerSec:,.1f}",
+                    format_rps(item.requestsPerSec),
                     fmt_ms(item.avgResponseTimeMs),
                     fmt_ms(item.p95ResponseMs),
                 )
             parts.append(table)
+        if self._states:
+            # One line that wraps: a run may have many thresholds.
+            judged = Text("thresholds  ")
+            styles = {"ok": "green", "breached": "bold red"}
+            for index, state in enumerate(self._states):
+                if index:
+                    judged.append("   ")
+                judged.append(
+                    sanitize(state.text(), in_cell=True), style=styles.get(state.state, "dim")
+                )
+            parts.append(judged)
         parts.extend(Text(m, style="yellow") for m in self._messages)
         title = Text(sanitize(f"run {run.id[:8]} · {run.name} · {run.status.value}"))
         return Panel(Group(*parts), title=title, title_align="left")

@@ -260,8 +260,11 @@ def report(
 ) -> None:
     """Reports of a run for people (HTML, with charts) and for CI (JUnit XML).
 
-    With --max-regression, the comparison with the test's baseline becomes JUnit test
-    cases too; the HTML always shows it when the test has a baseline.
+    Both show the run's stored verdict and its reasons. The comparison with the baseline
+    is judged with the limits the run was started with (`runs start --max-regression`),
+    or with this command's --max-regression when given; the HTML shows the other metrics
+    too, unjudged. JUnit: a failed threshold or regression is a failure, an aborted run
+    a failure, a run that could not complete an error.
     """
     from loadmgr.service import junit as junit_report
     from loadmgr.service import reports
@@ -275,7 +278,7 @@ def report(
     if html:
         _write(html, reports.render_html(data).encode("utf-8"))
     if junit:
-        _write(junit, junit_report.junit_xml(data, include_baseline=bool(allowed)))
+        _write(junit, junit_report.junit_xml(data))
 
 
 def _write(target: str, content: bytes) -> None:

@@ -7,28 +7,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.cli.output import Column, field, key_value_view, sanitize
+from loadmgr.models.formatting import format_count as fmt_count
+from loadmgr.models.formatting import format_metric as fmt_metric
+from loadmgr.models.formatting import format_ms as fmt_ms
+from loadmgr.models.formatting import format_percent as fmt_pct
+from loadmgr.models.formatting import format_rps as fmt_rate
+from loadmgr.models.formatting import stored_threshold_value
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.text import Text
 
     from loadmgr.service.compare import Comparison
-
-
-def fmt_ms(value: Any) -> str:
-    return "-" if value is None else f"{float(value):,.0f}ms"
-
-
-def fmt_pct(value: Any) -> str:
-    return "-" if value is None else f"{float(value) * 100:.2f}%"
-
-
-def fmt_rate(value: Any) -> str:
-    return "-" if value is None else f"{float(value):,.1f}"
-
-
-def fmt_count(value: Any) -> str:
-    return "-" if value is None else f"{int(value):,}"
 
 
 def fmt_duration(seconds: Any) -> str:
@@ -47,18 +37,6 @@ def clock(value: Any) -> str:
         return sanitize(value, in_cell=True)
 
 
-METRIC_FORMATS = {
-    "requests": fmt_count,
-    "failures": fmt_count,
-    "error_rate": fmt_pct,
-    "rps": fmt_rate,
-}
-
-
-def fmt_metric(metric: str, value: Any) -> str:
-    return METRIC_FORMATS.get(metric, fmt_ms)(value)
-
-
 # -- summary -------------------------------------------------------------------------------
 
 
@@ -67,12 +45,14 @@ def summary_view(data: dict[str, Any]) -> RenderableType:
     from rich.table import Table
     from rich.text import Text
 
+    from loadmgr.cli.run_views import verdict_cell, verdict_view
+
     so_far = " so far" if data.get("source") == "lastInterval" else ""
     fields = {
         "run": f"{data.get('name')} ({data.get('runId')})",
         "test": f"{data.get('testName') or '?'} ({data.get('loadTestId')})",
         "status": data.get("status"),
-        "verdict": data.get("verdict") or "-",
+        "verdict": verdict_cell(data),
         "stop reason": data.get("stopReason") or "-",
         "duration": fmt_duration(data.get("durationSec")),
         "users": f"{data.get('targetUsers')} target, {fmt_count(data.get('maxUsers'))} peak",
@@ -91,18 +71,16 @@ def summary_view(data: dict[str, Any]) -> RenderableType:
             )
         ),
     }
-    parts: list[Any] = [key_value_view(fields, title="summary")]
+    parts: list[Any] = [key_value_view(fields, title="summary"), verdict_view(data)]
     results = data.get("thresholdResults") or []
     if results:
         table = Table(title="thresholds", box=None, header_style="bold", title_justify="left")
         for header in ("THRESHOLD", "ACTUAL", "RESULT"):
             table.add_column(header)
         for result in results:
-            actual = result.get("actual")
-            metric = result.get("metric", "")
             table.add_row(
                 Text(sanitize(str(result.get("expression", "")), in_cell=True)),
-                "-" if actual is None else fmt_metric(metric, actual),
+                Text(sanitize(stored_threshold_value(result), in_cell=True)),
                 Text("pass", style="green") if result.get("passed") else Text("FAIL", style="red"),
             )
         parts.append(table)

@@ -19,7 +19,7 @@ LIST_COLUMNS = [
         "STATUS",
         lambda d: f"{d.get('status')} (stale)" if d.get("stale") else d.get("status"),
     ),
-    field("verdict", "VERDICT"),
+    Column("VERDICT", lambda d: verdict_cell(d)),
     field("locustClusterId", "CLUSTER"),
     field("targetUsers", "USERS", "right"),
     Column("REQUESTS", lambda d: (d.get("lastMetrics") or {}).get("totalRequests"), "right"),
@@ -33,14 +33,47 @@ PERCENTILE_NOTE = (
 )
 
 
+def verdict_cell(data: dict[str, Any]) -> str:
+    """`failed (p95<500ms, +1)`: the verdict and what decided it, in one cell."""
+    from loadmgr.models.verdicts import explain
+
+    return explain(data)[0]
+
+
+def verdict_view(data: dict[str, Any]) -> RenderableType:
+    """The verdict's reasons, one a line, as every view words them."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from loadmgr.models.verdicts import explain
+
+    table = Table(title="verdict", box=None, show_header=False, title_justify="left")
+    table.add_column()
+    for line in explain(data)[1]:
+        table.add_row(Text(sanitize(line, in_cell=True)))
+    return table
+
+
 def run_exit_code(run: LoadTestRun, interrupted: bool = False) -> int:
-    """DESIGN §2: 0 passed, 1 a threshold failed, 6 the run failed, 130 interrupted."""
+    """The exit code of a run that ended, from its stored verdict (DESIGN §2).
+
+    passed or null 0, failed 1, aborted 7, error 6 (3 when MongoDB failed it); 130 when
+    this process was interrupted (Ctrl-C, SIGTERM) and stopped the run itself. A `Failed`
+    run recorded without a verdict (by an older loadmgr) is an error too: it never exits 0.
+    """
     from loadmgr.models import RunStatus, Verdict
+    from loadmgr.models.verdicts import error_source
 
     if interrupted:
         return ExitCode.INTERRUPTED
-    if run.status == RunStatus.FAILED:
+    if run.verdict == Verdict.ERROR or (
+        run.status == RunStatus.FAILED and run.verdict != Verdict.ABORTED
+    ):
+        if error_source(run.verdictReasons) == "database":
+            return ExitCode.DATABASE
         return ExitCode.CLUSTER
+    if run.verdict == Verdict.ABORTED:
+        return ExitCode.ABORTED
     if run.verdict == Verdict.FAILED:
         return ExitCode.THRESHOLD_FAILED
     return ExitCode.OK
@@ -52,8 +85,10 @@ def run_view(data: dict[str, Any]) -> RenderableType:
     from rich.table import Table
     from rich.text import Text
 
-    from loadmgr.cli.live import fmt_ms, fmt_pct
     from loadmgr.cli.output import audit_line, key_value_view
+    from loadmgr.models.formatting import format_ms as fmt_ms
+    from loadmgr.models.formatting import format_percent as fmt_pct
+    from loadmgr.models.formatting import format_rps, stored_threshold_value
 
     final = data.get("finalStats") or {}
     totals = final.get("totals") or {}
@@ -65,7 +100,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
         "id": data.get("id"),
         "test": f"{data.get('testName') or '?'} ({data.get('loadTestId')})",
         "status": status,
-        "verdict": data.get("verdict") or "-",
+        "verdict": verdict_cell(data),
         "stop reason": data.get("stopReason") or "-",
         "error": data.get("error") or "-",
         "cluster": data.get("locustClusterId"),
@@ -81,7 +116,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
             {
                 "requests": f"{totals.get('requests'):,} ({totals.get('failures'):,} failed, "
                 f"{fmt_pct(totals.get('errorRate'))})",
-                "rps": f"{totals.get('rps') or 0:,.1f}",
+                "rps": format_rps(totals.get("rps")),
                 "latency": f"avg {fmt_ms(totals.get('avgResponseMs'))}  "
                 f"p50 {fmt_ms(totals.get('p50ResponseMs'))}  "
                 f"p95 {fmt_ms(totals.get('p95ResponseMs'))}  "
@@ -94,22 +129,23 @@ def run_view(data: dict[str, Any]) -> RenderableType:
             {
                 "requests": f"{last.get('totalRequests', 0):,} "
                 f"({last.get('totalFailures', 0):,} failed) so far",
-                "last interval": f"rps {last.get('totalRPS', 0):,.1f}  "
+                "last interval": f"rps {format_rps(last.get('totalRPS'))}  "
                 f"p95 {fmt_ms(last.get('p95ResponseMs'))}  users {last.get('currentUsers')}",
             }
         )
-    parts: list[Any] = [key_value_view(summary, title=f"run {data.get('name')}")]
+    parts: list[Any] = [
+        key_value_view(summary, title=f"run {data.get('name')}"),
+        verdict_view(data),
+    ]
     results = data.get("thresholdResults") or []
     if results:
         table = Table(title="thresholds", box=None, header_style="bold", title_justify="left")
         for header in ("threshold", "actual", "result"):
             table.add_column(header)
         for result in results:
-            actual = result.get("actual")
-            shown = "-" if actual is None else f"{actual:,.4g}"
             table.add_row(
                 Text(sanitize(str(result.get("expression", "")), in_cell=True)),
-                shown,
+                Text(sanitize(stored_threshold_value(result), in_cell=True)),
                 Text("pass", style="green") if result.get("passed") else Text("FAIL", style="red"),
             )
         parts.append(table)

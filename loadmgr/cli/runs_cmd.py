@@ -110,8 +110,8 @@ def start(
         bool,
         typer.Option(
             "--compare-baseline",
-            help="Compare with the test's baseline run; exit 1 on a regression beyond "
-            "--max-regression (default: p95=10%, rps=10%).",
+            help="Compare with the test's baseline run; a regression beyond "
+            "--max-regression (default: p95=10%, rps=10%) fails the run (exit 1).",
         ),
     ] = False,
     max_regression: Annotated[
@@ -127,8 +127,11 @@ def start(
 ) -> None:
     """Run a test: put the load on, record every interval, print the run when it ends.
 
-    Exit code 0 when it finished and every threshold passed, 1 when a threshold failed,
-    6 when the cluster failed, 130 when interrupted (the run is stopped and recorded).
+    The exit code follows the run's verdict: 0 passed (or nothing to check), 1 failed (a
+    threshold, a baseline regression, or no successful request), 7 aborted (stopped
+    before its duration from elsewhere: runs stop, Locust stopped outside loadmgr), 6 error
+    (the cluster failed or was lost; 3 when MongoDB failed), 130 interrupted here (the run
+    is stopped and recorded first).
     """
     from loadmgr.models import parse_duration, parse_meta
     from loadmgr.service.collection.settings import check_interval
@@ -260,19 +263,17 @@ def _start(
 def _check_baseline(
     context: AppContext, run: LoadTestRun, allowed: dict[str, float]
 ) -> tuple[LoadTestRun, bool]:
-    """Compare a finished run with its test's baseline; store and tell the result."""
-    from loadmgr.service.compare import baseline_checks
+    """Compare a finished run with its test's baseline; the result joins its verdict."""
+    from loadmgr.service.compare import apply_baseline
 
-    checks = baseline_checks(context.store, run, allowed)
-    bad = [check for check in checks if check.regressed]
-    for check in bad:
-        notice(f"regression: {check.describe()}")
-    if not bad:
+    updated = apply_baseline(context.store, run, allowed)
+    checks = [check for check in updated.baselineChecks or [] if check.get("regressed")]
+    for reason in updated.verdictReasons:
+        if reason.kind.value == "baseline":
+            notice(f"regression: {reason.message}")
+    if not checks:
         notice("no regression against the baseline")
-    updated = context.store.runs.update(
-        run.id, {"baselineChecks": [check.to_document() for check in checks]}
-    )
-    return updated or run, bool(bad)
+    return updated, bool(checks)
 
 
 def _detach(context: AppContext, renderer: Renderer, run_id: str) -> None:
@@ -319,7 +320,11 @@ def follow(
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Watch a run live; take over collecting if its collector died. Exits like `start`."""
+    """Watch a run live; take over collecting if its collector died.
+
+    Exits like `start`, with the run's verdict: 0 passed, 1 failed, 7 aborted, 6 error
+    (3 when MongoDB failed); 130 when Ctrl-C stops the watching (the run goes on).
+    """
     from loadmgr.service.runs import get_run, is_stale
 
     context = app_context(ctx)
@@ -377,7 +382,11 @@ def stop(
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Stop a run: the load stops, the run is recorded `Finished` (stopReason user)."""
+    """Stop a run: the load stops, the run is recorded `Finished` (stopReason user).
+
+    Its verdict is `aborted`; this command exits 0 once it is stopped, while the `runs
+    start` or `runs follow` that was following it exits 7.
+    """
     from loadmgr.service.run_control import stop_run
     from loadmgr.service.runs import get_run
 
@@ -405,6 +414,13 @@ def list_(
         list[str] | None,
         typer.Option("--status", help="Only with this status (repeatable)."),
     ] = None,
+    verdict: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--verdict",
+            help="Only with this verdict: passed, failed, aborted, error, or none (repeatable).",
+        ),
+    ] = None,
     since: Annotated[
         str | None,
         typer.Option("--since", help="Only created since: 2h, 7d, or an ISO date."),
@@ -419,7 +435,14 @@ def list_(
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
     cutoff = since_cutoff(since) if since else None
-    runs = list_runs(context.store, test_ref=test, statuses=status, since=cutoff, limit=limit)
+    runs = list_runs(
+        context.store,
+        test_ref=test,
+        statuses=status,
+        verdicts=verdict,
+        since=cutoff,
+        limit=limit,
+    )
     renderer.many(runs, LIST_COLUMNS, empty="no runs found")
 
 

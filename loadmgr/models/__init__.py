@@ -11,7 +11,6 @@ from loadmgr.models.documents import (
     RunStatus,
     StopReason,
     ThresholdResult,
-    Verdict,
     new_id,
     utcnow,
 )
@@ -19,6 +18,7 @@ from loadmgr.models.durations import format_duration, parse_duration
 from loadmgr.models.meta import parse_meta
 from loadmgr.models.scope import Scope
 from loadmgr.models.thresholds import Threshold, merge_thresholds, parse_threshold
+from loadmgr.models.verdicts import ReasonKind, Regression, Verdict, VerdictReason
 
 __all__ = [
     "LOCAL_CLUSTER_ID",
@@ -27,6 +27,8 @@ __all__ = [
     "LoadTestRun",
     "LocustCluster",
     "MetricSnapshot",
+    "ReasonKind",
+    "Regression",
     "RequestStats",
     "RunStatus",
     "Scope",
@@ -34,6 +36,7 @@ __all__ = [
     "Threshold",
     "ThresholdResult",
     "Verdict",
+    "VerdictReason",
     "format_duration",
     "merge_thresholds",
     "new_id",

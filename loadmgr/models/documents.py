@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loadmgr.models.thresholds import parse_threshold
+from loadmgr.models.verdicts import Verdict, VerdictReason, parse_reasons
 
 NAME_MAX = 200
 DESCRIPTION_MAX = 10_000
@@ -192,13 +193,6 @@ class StopReason(str, Enum):
     LOST = "lost"
 
 
-class Verdict(str, Enum):
-    """Whether every threshold passed; null on a run without thresholds."""
-
-    PASSED = "passed"
-    FAILED = "failed"
-
-
 class RequestStats(BaseModel):
     """One request's stats in a snapshot (`requestStats[]`)."""
 
@@ -307,9 +301,15 @@ class LoadTestRun(Named):
     locustfileSha256: str | None = None
     stopReason: StopReason | None = None
     verdict: Verdict | None = None
+    # What decided the verdict, most decisive first; empty when it passed or is null.
+    verdictReasons: list[VerdictReason] = Field(default_factory=list)
     error: str | None = None
     thresholds: list[str] = Field(default_factory=list)
     thresholdResults: list[ThresholdResult] = Field(default_factory=list)
+    # The comparison with the test's baseline run (`--compare-baseline`), with the limits
+    # used; `baselineRunId` is the run it was compared with (the test's may change later).
+    baselineChecks: list[dict[str, Any]] | None = None
+    baselineRunId: str | None = None
     finalStats: dict[str, Any] | None = None
     heartbeatAt: datetime | None = None
     collector: dict[str, Any] | None = None
@@ -318,6 +318,21 @@ class LoadTestRun(Named):
     collectionMode: str | None = None  # plugin | stats: where the intervals came from
     collectorEpoch: int = 0  # fencing token: bumped by every take-over, checked by every write
     warmupSec: int = 0  # left out of thresholds, baseline checks and comparisons
+
+    @field_validator("verdict", mode="before")
+    @classmethod
+    def _known_verdict(cls, value: Any) -> Any:
+        # Another tool's `PASSED` is ours; a verdict we do not know reads as none rather
+        # than making the whole run unreadable (`db migrate` recomputes it).
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return value if value in {v.value for v in Verdict} else None
+        return value
+
+    @field_validator("verdictReasons", mode="before")
+    @classmethod
+    def _readable_reasons(cls, value: Any) -> list[VerdictReason]:
+        return parse_reasons(value)
 
     @field_validator("startedAt", "finishedAt", "heartbeatAt", mode="after")
     @classmethod

@@ -6,7 +6,7 @@ import math
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "avg", "min", "max")
 METRICS = (*LATENCY_METRICS, "error_rate", "rps")
@@ -28,13 +28,19 @@ _NUMBER = re.compile(r"^(?P<num>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[a-z%/]*)$")
 
 @dataclass(frozen=True)
 class Threshold:
-    """One parsed threshold; `limit` is in ms for latencies, a fraction for error_rate."""
+    """One parsed threshold; `limit` is in ms for latencies, a fraction for error_rate.
+
+    `unit` is the unit the expression was written in (`ms`, `s`, `%`, `` for a bare number
+    or a fraction): values are shown back in it, so `p95<1s` reads `1.24s`, never `1240`.
+    """
 
     expression: str
     metric: str
     op: str
     limit: float
     scope: str | None = None
+    # How it was written, not what it means: `p95<1s` and `p95<1000ms` are the same limit.
+    unit: str = field(default="", compare=False)
 
     def passes(self, actual: float | None) -> bool:
         """Whether `actual` satisfies the threshold; an unknown value never passes."""
@@ -99,7 +105,7 @@ def parse_threshold(text: str) -> Threshold:
     scope = scope.strip() if scope else None
     if scope == "":
         raise ValueError(f"invalid threshold {text!r}: empty request name before ':'")
-    return Threshold(expression, metric, match.group("op"), value, scope)
+    return Threshold(expression, metric, match.group("op"), value, scope, unit)
 
 
 def merge_thresholds(base: list[str], overrides: list[str]) -> list[str]:

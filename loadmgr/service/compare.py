@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import NotFound, ValidationFailed
 from loadmgr.locust.stats import find_request
-from loadmgr.models import LoadTest, LoadTestRun, RunStatus
+from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus, utcnow
 from loadmgr.service.load_tests import get_test, update_test
 from loadmgr.service.runs import get_run
+from loadmgr.service.verdicts import recompute_verdict, verdict_changes
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -249,62 +250,14 @@ def baseline_run(store: Store, test_ref: str) -> LoadTestRun:
     return run
 
 
-@dataclass(frozen=True)
-class Regression:
-    """One metric of a run against its baseline; `regressed` when worse than allowed."""
-
-    metric: str
-    baseline: float | None
-    actual: float | None
-    worse_by: float | None  # fraction; inf from a zero baseline; None when unknown
-    allowed: float
-    regressed: bool
-
-    def describe(self) -> str:
-        """`p95 is 23.0% worse than the baseline (120ms → 148ms; allowed 10%)`."""
-        if self.worse_by is None:
-            return f"{self.metric}: not compared (no value in the run or the baseline)"
-        amount = "infinitely" if math.isinf(self.worse_by) else f"{abs(self.worse_by):.1%}"
-        how = "worse" if self.worse_by > 0 else "better"
-        return (
-            f"{self.metric} is {amount} {how} than the baseline "
-            f"({_fmt(self.metric, self.baseline)} → {_fmt(self.metric, self.actual)}; "
-            f"allowed {self.allowed:.1%})"
-        )
-
-    def to_document(self) -> dict[str, Any]:
-        worse = self.worse_by
-        return {
-            "metric": self.metric,
-            "baseline": self.baseline,
-            "actual": self.actual,
-            # JSON has no infinity: a regression from a zero baseline reads as null + flag.
-            "worseBy": None if worse is None or math.isinf(worse) else worse,
-            "allowed": self.allowed,
-            "regressed": self.regressed,
-        }
-
-
-def _fmt(metric: str, value: float | None) -> str:
-    if value is None:
-        return "-"
-    if metric == "error_rate":
-        return f"{value:.2%}"
-    if metric == "rps":
-        return f"{value:,.1f}/s"
-    return f"{value:,.0f}ms"
-
-
-def baseline_checks(
-    store: Store, run: LoadTestRun, max_regression: dict[str, float]
+def compare_with_baseline(
+    base: LoadTestRun, run: LoadTestRun, max_regression: dict[str, float]
 ) -> list[Regression]:
-    """Each metric in `max_regression` of a finished run against its test's baseline."""
-    if not run.finalStats:
-        raise ValidationFailed(f"run {run.id} has no final stats to compare with a baseline")
+    """Each metric in `max_regression` of `run` against `base` (no lookup, no judgment of
+    whether `base` is the test's baseline). An allowance of inf compares without judging."""
     unknown = sorted(set(max_regression) - set(REGRESSION_METRICS))
     if unknown:
         raise ValidationFailed(f"cannot judge a regression of {', '.join(unknown)}")
-    base = baseline_run(store, run.loadTestId)
     checks = []
     for metric, allowed in max_regression.items():
         before = _value(base.finalStats, metric, None)
@@ -314,6 +267,41 @@ def baseline_checks(
             Regression(metric, before, after, worse, allowed, worse is not None and worse > allowed)
         )
     return checks
+
+
+def baseline_checks(
+    store: Store, run: LoadTestRun, max_regression: dict[str, float]
+) -> list[Regression]:
+    """Each metric in `max_regression` of a finished run against its test's baseline."""
+    if not run.finalStats:
+        raise ValidationFailed(f"run {run.id} has no final stats to compare with a baseline")
+    return compare_with_baseline(baseline_run(store, run.loadTestId), run, max_regression)
+
+
+def apply_baseline(store: Store, run: LoadTestRun, allowed: dict[str, float]) -> LoadTestRun:
+    """Compare a finished run with its test's baseline and make the result part of its
+    verdict: the checks (with the limits used and the baseline run compared with) and the
+    recomputed verdict and reasons are stored in one update. Returns the updated run.
+
+    `allowed`: metric → the fraction it may be worse (`{"p95": 0.10}`).
+    """
+    if not run.finalStats:
+        raise ValidationFailed(f"run {run.id} has no final stats to compare with a baseline")
+    base = baseline_run(store, run.loadTestId)
+    checks = compare_with_baseline(base, run, allowed)
+    changes: dict[str, Any] = {
+        "baselineChecks": [check.to_document() for check in checks],
+        "baselineRunId": base.id,
+    }
+    # Judged on the run as stored, with the new checks: the same function `db migrate`
+    # uses, so the verdict reads the same whichever wrote it.
+    document = {**run.model_dump(mode="python"), **changes}
+    verdict, reasons = recompute_verdict(document)
+    changes.update(verdict_changes(verdict, reasons), updatedAt=utcnow())
+    updated = store.runs.update(run.id, changes)
+    if updated is None:
+        raise NotFound(f"run {run.id} no longer exists")
+    return updated
 
 
 def check_regressions(

@@ -1,4 +1,4 @@
-"""A run's thresholds (and baseline checks) as JUnit XML, so CI systems show them.
+"""A run's verdict, thresholds and baseline checks as JUnit XML, so CI systems show them.
 
 Built with xml.etree, so the file is well-formed whatever the data holds.
 """
@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from loadmgr.models import RunStatus
-from loadmgr.service.reports import ReportData, metric_text
+from loadmgr.models import ReasonKind, RunStatus, Verdict
+from loadmgr.models.formatting import threshold_line
+from loadmgr.service.reports import ReportData
 
 # Characters XML 1.0 cannot carry at all, even escaped: shown as `\x1b` so the file stays
 # well-formed whatever a request name or error message contains.
@@ -28,11 +29,50 @@ def _xml_safe(root: ET.Element) -> None:
             element.set(key, _xml_text(value))
 
 
-def junit_xml(data: ReportData, *, include_baseline: bool = False) -> bytes:
-    """Thresholds (and, if asked, baseline checks) as JUnit test cases.
+def _run_case(suite_name: str, data: ReportData, duration: str) -> ET.Element | None:
+    """The run itself as a test case, when its verdict is more than its thresholds say.
 
-    A run without thresholds is one test case for its status: a failed run fails it and
-    a run still in progress is skipped, so CI never reads "no tests" as success.
+    An `error` verdict is a JUnit error; `aborted` and "no successful request" are
+    failures (CI must not read a run stopped half-way as a pass); a run still going is
+    skipped; a run without thresholds gets a case anyway, so CI never reads "no tests".
+    """
+    run = data.run
+    case = ET.Element("testcase", classname=f"{suite_name}.run", name=f"run {run.name}")
+    case.set("time", duration)
+    run_reasons = [
+        r
+        for r in run.verdictReasons
+        if r.kind in (ReasonKind.ERROR, ReasonKind.ABORTED, ReasonKind.NO_SUCCESS)
+    ]
+    if run.status.is_active:
+        ET.SubElement(case, "skipped", message=f"run is still {run.status.value}")
+    elif run.verdict == Verdict.ERROR or (run.status == RunStatus.FAILED and not run_reasons):
+        message = "; ".join(r.message for r in run_reasons) or (
+            run.error or (run.stopReason.value if run.stopReason else "unknown")
+        )
+        error = ET.SubElement(case, "error", type="error")
+        error.set("message", f"run could not complete: {message}")
+        error.text = error.get("message")
+    elif run_reasons:
+        kind = run_reasons[0].kind.value
+        failure = ET.SubElement(case, "failure", type=kind)
+        failure.set(
+            "message",
+            f"run {run.verdict.value if run.verdict else kind}: "
+            + "; ".join(r.message for r in run_reasons),
+        )
+        failure.text = failure.get("message")
+    elif run.thresholdResults:
+        return None
+    return case
+
+
+def junit_xml(data: ReportData) -> bytes:
+    """Thresholds, baseline checks and the run's verdict as JUnit test cases.
+
+    One case per threshold; one per baseline metric judged (by the limits the run used,
+    or the report's --max-regression); and one for the run itself when its verdict
+    needs it (see `_run_case`).
     """
     run = data.run
     suite_name = f"loadmgr.{data.test_name or run.loadTestId}"
@@ -54,44 +94,38 @@ def junit_xml(data: ReportData, *, include_baseline: bool = False) -> bytes:
         case = ET.Element("testcase", classname=f"{suite_name}.thresholds", name=result.expression)
         case.set("time", duration)
         if not result.passed:
-            actual = (
-                "no value" if result.actual is None else metric_text(result.metric, result.actual)
+            message = threshold_line(
+                result.expression,
+                result.metric,
+                result.op,
+                result.limit,
+                result.scope,
+                result.actual,
             )
-            limit = f"{result.op} {metric_text(result.metric, result.limit)}"
-            if result.scope:
-                limit += f" for {result.scope}"
-            message = f"{result.expression}: actual {actual} (limit {limit})"
             failure = ET.SubElement(case, "failure", type="threshold")
             failure.set("message", message)
             failure.text = f"threshold failed: {message}"
         cases.append(case)
-    if include_baseline:
-        for check in (c for c in data.checks if c.metric in data.judged):
-            case = ET.Element(
-                "testcase", classname=f"{suite_name}.baseline", name=f"{check.metric} regression"
-            )
-            if check.regressed:
-                failure = ET.SubElement(case, "failure", type="regression")
-                failure.set("message", check.describe())
-                failure.text = check.describe()
-            cases.append(case)
-    if not run.thresholdResults:
-        case = ET.Element("testcase", classname=f"{suite_name}.run", name=f"run {run.name}")
-        case.set("time", duration)
-        if run.status == RunStatus.FAILED:
-            failure = ET.SubElement(case, "failure", type="run")
-            reason = run.error or (run.stopReason.value if run.stopReason else "unknown")
-            failure.set("message", f"run failed: {reason}")
-        elif run.status.is_active:
-            ET.SubElement(case, "skipped", message=f"run is still {run.status.value}")
-        cases.insert(0, case)
+    for check in data.checks:
+        case = ET.Element(
+            "testcase", classname=f"{suite_name}.baseline", name=f"{check.metric} regression"
+        )
+        if check.regressed:
+            failure = ET.SubElement(case, "failure", type="regression")
+            failure.set("message", check.describe())
+            failure.text = check.describe()
+        cases.append(case)
+    run_case = _run_case(suite_name, data, duration)
+    if run_case is not None:
+        cases.insert(0, run_case)
     suite.extend(cases)
     failures = sum(1 for c in cases if c.find("failure") is not None)
+    errors = sum(1 for c in cases if c.find("error") is not None)
     skipped = sum(1 for c in cases if c.find("skipped") is not None)
     for element in (suites, suite):
         element.set("tests", str(len(cases)))
         element.set("failures", str(failures))
-        element.set("errors", "0")
+        element.set("errors", str(errors))
     suite.set("skipped", str(skipped))
     suite.set("time", duration)
     if run.startedAt is not None:

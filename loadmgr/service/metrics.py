@@ -195,6 +195,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
         "testName": run.testName,
         "status": run.status.value,
         "verdict": run.verdict.value if run.verdict else None,
+        "verdictReasons": [r.model_dump(mode="json") for r in run.verdictReasons],
         "stopReason": run.stopReason.value if run.stopReason else None,
         "startedAt": iso(run.startedAt),
         "finishedAt": iso(run.finishedAt),
@@ -247,6 +248,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             **dict.fromkeys(_LATENCY_KEYS),
         )
     data["thresholdResults"] = [r.model_dump(mode="json") for r in run.thresholdResults]
+    data["baselineChecks"] = run.baselineChecks
     return data
 
 

@@ -7,21 +7,26 @@ artifact store or a mail attachment. Every value from the database is escaped.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 from loadmgr import __version__
-from loadmgr.errors import LoadmgrError
-from loadmgr.models import LoadTestRun
-from loadmgr.service import metrics
-from loadmgr.service.compare import (
-    DEFAULT_TOLERANCE,
-    REGRESSION_METRICS,
-    Regression,
-    baseline_checks,
+from loadmgr.models import LoadTestRun, Regression, format_duration
+from loadmgr.models.formatting import (
+    format_count,
+    format_metric,
+    format_ms,
+    format_percent,
+    format_rps,
+    threshold_of,
+    threshold_value,
 )
+from loadmgr.models.verdicts import verdict_summary
+from loadmgr.service import metrics
+from loadmgr.service.compare import REGRESSION_METRICS, compare_with_baseline
 from loadmgr.service.svg import line_chart
 
 if TYPE_CHECKING:
@@ -42,8 +47,12 @@ class ReportData:
     errors: list[dict[str, Any]]
     baseline_id: str | None = None
     baseline_note: str | None = None
+    # The checks that judge the run against its baseline: those the run stored (with the
+    # limits it used), or this report's --max-regression; `judged_by` says which.
     checks: list[Regression] = field(default_factory=list)
-    judged: set[str] = field(default_factory=set)  # metrics given with --max-regression
+    judged_by: str | None = None  # "run" | "report" | None
+    # The other metrics against the same baseline, for people: shown, never judged.
+    others: list[Regression] = field(default_factory=list)
 
 
 def gather(
@@ -51,9 +60,12 @@ def gather(
     run_id: str,
     *,
     max_regression: dict[str, float] | None = None,
-    tolerance: float = DEFAULT_TOLERANCE,
 ) -> ReportData:
-    """Read the run, its downsampled series and, if its test has one, its baseline."""
+    """Read the run, its downsampled series and, if it has one, its baseline comparison.
+
+    The baseline is the run the run was compared with when it has stored checks, else
+    its test's current baseline.
+    """
     run = metrics.find_run(store, run_id)
     test = store.tests.find_by_id(run.loadTestId)
     data = ReportData(
@@ -65,15 +77,35 @@ def gather(
         errors=metrics.error_rows(run),
     )
     given = max_regression or {}
-    data.judged = set(given)
-    if test is not None and test.baselineRunId and test.baselineRunId != run.id and run.finalStats:
-        # People see every metric against the baseline; CI is judged on the ones asked for.
-        allowed = {m: given.get(m, tolerance) for m in REGRESSION_METRICS}
-        data.baseline_id = test.baselineRunId
-        try:
-            data.checks = baseline_checks(store, run, allowed)
-        except LoadmgrError as exc:  # the baseline run was deleted: report the rest
-            data.baseline_note = exc.message
+    stored = [
+        check
+        for check in (Regression.from_document(doc) for doc in run.baselineChecks or [])
+        if check is not None
+    ]
+    base_id = run.baselineRunId or (test.baselineRunId if test is not None else None)
+    if given or not stored:
+        if not base_id or base_id == run.id or not run.finalStats:
+            return data
+    data.baseline_id = base_id
+    if given:
+        data.judged_by = "report"
+    elif stored:
+        data.checks, data.judged_by = stored, "run"
+    base = store.runs.find_by_id(base_id) if base_id else None
+    if base is None or not run.finalStats:
+        # The stored checks still say how the run was judged; only the rest is missing.
+        data.baseline_note = (
+            f"the baseline run {base_id} no longer exists"
+            if base_id
+            else "the run compared with is not recorded"
+        )
+        return data
+    if given:
+        data.checks = compare_with_baseline(base, run, given)
+    judged = {check.metric for check in data.checks}
+    # Shown for people, judged by nobody: an allowance of inf never regresses.
+    unjudged = {metric: math.inf for metric in REGRESSION_METRICS if metric not in judged}
+    data.others = compare_with_baseline(base, run, unjudged)
     return data
 
 
@@ -85,7 +117,8 @@ margin:0 auto;max-width:980px;padding:24px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid
 #e5e7eb;padding-bottom:4px}.sub{color:#6b7280;margin:0}
 .badge{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:600;color:#fff}
-.passed{background:#16a34a}.failed{background:#dc2626}.none{background:#6b7280}
+.passed{background:#16a34a}.failed{background:#dc2626}.aborted{background:#d97706}
+.error{background:#7c3aed}.none{background:#6b7280}.muted{color:#6b7280}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:0}.card{border:1px solid #e5e7eb;
 border-radius:8px;padding:8px 14px;min-width:120px}.card dt{color:#6b7280;font-size:12px}
 .card dd{margin:0;font-size:18px;font-weight:600}
@@ -101,26 +134,6 @@ td.n,th.n{text-align:right}.ok{color:#16a34a;font-weight:600}.bad{color:#dc2626;
 
 def _e(value: Any) -> str:
     return escape("-" if value is None else str(value), quote=True)
-
-
-def _ms(value: Any) -> str:
-    return "-" if value is None else f"{float(value):,.0f} ms"
-
-
-def _pct(value: Any) -> str:
-    return "-" if value is None else f"{float(value) * 100:.2f}%"
-
-
-def _num(value: Any, digits: int = 0) -> str:
-    return "-" if value is None else f"{float(value):,.{digits}f}"
-
-
-def metric_text(metric: str, value: Any) -> str:
-    if metric == "error_rate":
-        return _pct(value)
-    if metric == "rps":
-        return _num(value, 1)
-    return _ms(value)
 
 
 def _table(headers: list[str], rows: list[list[Any]], numeric_from: int = 99) -> str:
@@ -158,11 +171,14 @@ def _elapsed_points(series: list[dict[str, Any]], key: str) -> list[tuple[float,
 def _summary_html(data: ReportData) -> str:
     s = data.summary
     cards = [
-        ("Requests", _num(s.get("requests"))),
-        ("Failures", f"{_num(s.get('failures'))} ({_pct(s.get('errorRate'))})"),
-        ("RPS mean / max", f"{_num(s.get('rpsMean'), 1)} / {_num(s.get('rpsMax'), 1)}"),
-        ("Users target / peak", f"{_num(s.get('targetUsers'))} / {_num(s.get('maxUsers'))}"),
-        ("Duration", _num(s.get("durationSec")) + " s"),
+        ("Requests", format_count(s.get("requests"))),
+        ("Failures", f"{format_count(s.get('failures'))} ({format_percent(s.get('errorRate'))})"),
+        ("RPS mean / max", f"{format_rps(s.get('rpsMean'))} / {format_rps(s.get('rpsMax'))}"),
+        (
+            "Users target / peak",
+            f"{format_count(s.get('targetUsers'))} / {format_count(s.get('maxUsers'))}",
+        ),
+        ("Duration", format_duration(s.get("durationSec"))),
     ]
     latency = [
         ("avg", "avgResponseMs"),
@@ -172,7 +188,7 @@ def _summary_html(data: ReportData) -> str:
         ("p99", "p99ResponseMs"),
         ("max", "maxResponseMs"),
     ]
-    cards += [(f"Latency {label}", _ms(s.get(key))) for label, key in latency]
+    cards += [(f"Latency {label}", format_ms(s.get(key))) for label, key in latency]
     items = "".join(f'<div class="card"><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>' for k, v in cards)
     run = data.run
     facts: list[list[Any]] = [
@@ -190,42 +206,82 @@ def _summary_html(data: ReportData) -> str:
     return f'<dl class="cards">{items}</dl>' + _table(["", ""], facts)
 
 
+def _verdict_html(run: LoadTestRun) -> str:
+    lines = verdict_summary(
+        run.verdict,
+        run.verdictReasons,
+        thresholds=len(run.thresholdResults),
+        baseline=len(run.baselineChecks or []),
+        finished=not run.status.is_active,
+    )
+    items = "".join(f"<li>{_e(line)}</li>" for line in lines)
+    return f"<p>{_badge(run)}</p><ul>{items}</ul>"
+
+
+def _badge(run: LoadTestRun) -> str:
+    verdict = run.verdict.value if run.verdict else "none"
+    return f'<span class="badge {_e(verdict)}">{_e(verdict.upper())}</span>'
+
+
 def _thresholds_html(run: LoadTestRun) -> str:
     if not run.thresholdResults:
         return "<p>No thresholds were set for this run.</p>"
-    rows = "".join(
-        f'<tr><td>{_e(r.expression)}</td><td class="n">{_e(metric_text(r.metric, r.actual))}</td>'
-        f'<td class="{"ok" if r.passed else "bad"}">{"pass" if r.passed else "FAIL"}</td></tr>'
-        for r in run.thresholdResults
-    )
+    rows = ""
+    for r in run.thresholdResults:
+        threshold = threshold_of(r.expression, r.metric, r.op, r.limit, r.scope)
+        rows += (
+            f'<tr><td>{_e(r.expression)}</td><td class="n">'
+            f"{_e(threshold_value(threshold, r.actual))}</td>"
+            f'<td class="{"ok" if r.passed else "bad"}">{"pass" if r.passed else "FAIL"}</td></tr>'
+        )
     return (
         '<table><thead><tr><th>Threshold</th><th class="n">Actual</th><th>Result</th></tr>'
         f"</thead><tbody>{rows}</tbody></table>"
     )
 
 
+def _change(check: Regression) -> str:
+    worse = check.worse_by
+    if worse is None:
+        return "-"
+    return "+∞" if worse == math.inf else f"{worse:+.1%}"
+
+
 def _baseline_html(data: ReportData) -> str:
     if not data.baseline_id:
         return "<p>The test has no baseline to compare with.</p>"
-    if data.baseline_note:
-        return f"<p>{_e(data.baseline_note)}</p>"
+    if data.judged_by == "run":
+        how = "Judged with the limits this run was started with (--max-regression)."
+    elif data.judged_by == "report":
+        how = "Judged with the limits given to this report (--max-regression)."
+    else:
+        how = "This run was not judged against the baseline: the changes are for information."
+    note = f"<p>{_e(data.baseline_note)}</p>" if data.baseline_note else ""
     rows = ""
     for check in data.checks:
-        worse = check.worse_by
-        change = "-" if worse is None else ("+∞" if worse == float("inf") else f"{worse:+.1%}")
-        verdict = '<td class="bad">worse</td>' if check.regressed else '<td class="ok">ok</td>'
-        rows += (
-            f"<tr><td>{_e(check.metric)}</td>"
-            f'<td class="n">{_e(metric_text(check.metric, check.baseline))}</td>'
-            f'<td class="n">{_e(metric_text(check.metric, check.actual))}</td>'
-            f'<td class="n">{_e(change)}</td><td class="n">{_e(f"{check.allowed:.1%}")}</td>'
-            f"{verdict}</tr>"
-        )
-    return (
-        f"<p>Baseline run {_e(data.baseline_id)}; change is how much worse (negative: better)."
-        '</p><table><thead><tr><th>Metric</th><th class="n">Baseline</th><th class="n">'
+        result = '<td class="bad">worse</td>' if check.regressed else '<td class="ok">ok</td>'
+        rows += _baseline_row(check, f"{check.allowed:.1%}", result)
+    for check in data.others:
+        rows += _baseline_row(check, "-", '<td class="muted">not judged</td>')
+    table = (
+        '<table><thead><tr><th>Metric</th><th class="n">Baseline</th><th class="n">'
         'This run</th><th class="n">Worse by</th><th class="n">Allowed</th><th>Result</th>'
         f"</tr></thead><tbody>{rows}</tbody></table>"
+        if rows
+        else ""
+    )
+    return (
+        f"<p>Baseline run {_e(data.baseline_id)}; change is how much worse (negative: better). "
+        f"{_e(how)}</p>{note}{table}"
+    )
+
+
+def _baseline_row(check: Regression, allowed: str, result: str) -> str:
+    return (
+        f"<tr><td>{_e(check.metric)}</td>"
+        f'<td class="n">{_e(format_metric(check.metric, check.baseline))}</td>'
+        f'<td class="n">{_e(format_metric(check.metric, check.actual))}</td>'
+        f'<td class="n">{_e(_change(check))}</td><td class="n">{_e(allowed)}</td>{result}</tr>'
     )
 
 
@@ -240,8 +296,7 @@ _CHARTS = (
 def render_html(data: ReportData) -> str:
     """The whole report as one HTML document."""
     run = data.run
-    verdict = run.verdict.value if run.verdict else "none"
-    badge = f'<span class="badge {_e(verdict)}">{_e(verdict.upper())}</span>'
+    badge = _badge(run)
     charts = "\n".join(
         line_chart(
             title,
@@ -256,15 +311,15 @@ def render_html(data: ReportData) -> str:
         [
             r.get("method", ""),
             r.get("name", ""),
-            _num(r.get("numRequests")),
-            _num(r.get("numFailures")),
-            _ms(r.get("avgResponseTimeMs")),
-            _ms(r.get("minResponseTimeMs")),
-            _ms(r.get("maxResponseTimeMs")),
-            _ms(r.get("p50ResponseMs")),
-            _ms(r.get("p95ResponseMs")),
-            _ms(r.get("p99ResponseMs")),
-            _num(r.get("requestsPerSec"), 1),
+            format_count(r.get("numRequests")),
+            format_count(r.get("numFailures")),
+            format_ms(r.get("avgResponseTimeMs")),
+            format_ms(r.get("minResponseTimeMs")),
+            format_ms(r.get("maxResponseTimeMs")),
+            format_ms(r.get("p50ResponseMs")),
+            format_ms(r.get("p95ResponseMs")),
+            format_ms(r.get("p99ResponseMs")),
+            format_rps(r.get("requestsPerSec")),
         ]
         for r in data.requests
     ]
@@ -292,7 +347,10 @@ def render_html(data: ReportData) -> str:
     errors = (
         _table(
             ["Method", "Name", "Error", "Count"],
-            [[e["method"], e["name"], e["error"], _num(e["occurrences"])] for e in data.errors],
+            [
+                [e["method"], e["name"], e["error"], format_count(e["occurrences"])]
+                for e in data.errors
+            ],
             numeric_from=3,
         )
         if data.errors
@@ -311,6 +369,7 @@ def render_html(data: ReportData) -> str:
 <body>
 <header><h1>{_e(run.name)} {badge}</h1>
 <p class="sub">Test {_e(data.test_name or run.loadTestId)} · run {_e(run.id)}</p></header>
+<section id="verdict"><h2>Verdict</h2>{_verdict_html(run)}</section>
 <section id="summary"><h2>Summary</h2>{_summary_html(data)}</section>
 <section id="thresholds"><h2>Thresholds</h2>{_thresholds_html(run)}</section>
 <section id="baseline"><h2>Against the baseline</h2>{_baseline_html(data)}</section>

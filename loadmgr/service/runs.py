@@ -18,6 +18,7 @@ from loadmgr.models import (
     LoadTestRun,
     LocustCluster,
     RunStatus,
+    Verdict,
     format_duration,
     merge_thresholds,
     utcnow,
@@ -245,10 +246,14 @@ def list_runs(
     *,
     test_ref: str | None = None,
     statuses: list[str] | None = None,
+    verdicts: list[str] | None = None,
     since: datetime | None = None,
     limit: int = 50,
 ) -> list[dict[str, Any]]:
-    """Runs, newest first, each with `stale` computed."""
+    """Runs, newest first, each with `stale` computed.
+
+    `verdicts`: passed, failed, aborted, error, or none (runs without a verdict).
+    """
     if limit < 0:
         raise ValidationFailed("invalid --limit: must be 0 (all) or more")
     valid = [s.value for s in RunStatus]
@@ -258,12 +263,28 @@ def list_runs(
         if match is None:
             raise ValidationFailed(f"invalid --status {status!r} (one of {', '.join(valid)})")
         normalized.append(match)
+    wanted = [parse_verdict_filter(verdict) for verdict in verdicts or []]
     test_id = get_test(store, test_ref).id if test_ref is not None else None
-    runs = store.runs.find_many(test_id=test_id, statuses=normalized, since=since, limit=limit)
+    runs = store.runs.find_many(
+        test_id=test_id, statuses=normalized, verdicts=wanted, since=since, limit=limit
+    )
     now = store.server_now()
     for run in runs:
         run["stale"] = is_stale(run, now)
     return runs
+
+
+VERDICT_FILTERS = (*(v.value for v in Verdict), "none")
+
+
+def parse_verdict_filter(text: str) -> str | None:
+    """`--verdict`: a verdict's value, or None for `none` (runs without one)."""
+    cleaned = text.strip().lower()
+    if cleaned not in VERDICT_FILTERS:
+        raise ValidationFailed(
+            f"invalid --verdict {text!r} (one of {', '.join(VERDICT_FILTERS)})"
+        )
+    return None if cleaned == "none" else cleaned
 
 
 def since_cutoff(text: str) -> datetime:

@@ -16,6 +16,7 @@ from loadmgr.store.clusters import ClusterRepository
 from loadmgr.store.connection import get_database, open_client, redact_uri, translate_errors
 from loadmgr.store.leases import LeaseRepository
 from loadmgr.store.load_tests import LoadTestRepository
+from loadmgr.store.meta import MetaRepository
 from loadmgr.store.metrics import MetricsRepository
 from loadmgr.store.runs import RunRepository
 
@@ -41,6 +42,7 @@ class Store:
         self.metrics = MetricsRepository(database["metrics_timeseries"], scope, uri)
         self.clusters = ClusterRepository(database["locust_clusters"], scope, uri)
         self.leases = LeaseRepository(database["cluster_leases"], Scope(), uri)
+        self.meta = MetaRepository(database["loadmgr_meta"], Scope(), uri)
         self._indexed = False
         self._clock_offset: timedelta | None = None
         self._clock_measured = 0.0
@@ -69,6 +71,13 @@ class Store:
             for repository in (self.tests, self.runs, self.metrics, self.clusters, self.leases):
                 repository.ensure_indexes()
         self._indexed = True
+
+    def unscoped(self) -> Store:
+        """The same database seen whole, for what concerns all of it (a migration).
+
+        Shares this store's client, which only this store closes.
+        """
+        return Store(self.db, Scope(), self.uri)
 
     @contextmanager
     def bounded(self, seconds: float) -> Iterator[None]:

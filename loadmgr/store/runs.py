@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 
 from loadmgr.models import LoadTestRun, RunStatus
 from loadmgr.store.base import NO_OBJECT_ID, Repository, mapped_errors
@@ -40,15 +40,21 @@ class RunRepository(Repository):
         *,
         test_id: str | None = None,
         statuses: list[str] | None = None,
+        verdicts: list[str | None] | None = None,
         since: datetime | None = None,
         limit: int = 50,
     ) -> list[dict[str, Any]]:
-        """Raw documents, newest first, without the bulky final stats."""
+        """Raw documents, newest first, without the bulky final stats.
+
+        `verdicts`: None in the list matches runs without a verdict (null or absent).
+        """
         query: dict[str, Any] = {}
         if test_id:
             query["loadTestId"] = test_id
         if statuses:
             query["status"] = {"$in": list(statuses)}
+        if verdicts:
+            query["verdict"] = {"$in": list(verdicts)}
         if since:
             query["createdAt"] = {"$gte": since}
         cursor = self.collection.find(self.scoped(query), {**NO_OBJECT_ID, "finalStats": False})
@@ -138,6 +144,28 @@ class RunRepository(Repository):
     def delete_for_test(self, test_id: str) -> int:
         return self.collection.delete_many(self.scoped({"loadTestId": test_id})).deleted_count
 
+    # -- migrations: whole-collection passes over raw documents --------------------------
+
+    @mapped_errors
+    def ended_page(self, after: Any, fields: list[str], limit: int = 500) -> list[dict[str, Any]]:
+        """Raw documents of runs that ended, in `_id` order after `after` (None: from the
+        start), with `_id` and `fields` only. Any run, of any age or origin."""
+        query: dict[str, Any] = {"status": {"$nin": ACTIVE_STATUSES}}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        projection: dict[str, Any] = dict.fromkeys(fields, True)
+        cursor = self.collection.find(self.scoped(query), projection).sort("_id", 1).limit(limit)
+        return list(cursor)
+
+    @mapped_errors
+    def set_fields(self, changes: list[tuple[Any, dict[str, Any]]]) -> int:
+        """`$set` each `(_id, fields)`; the number of documents changed."""
+        if not changes:
+            return 0
+        requests = [
+            UpdateOne(self.scoped({"_id": key}), {"$set": fields}) for key, fields in changes
+        ]
+        return self.collection.bulk_write(requests, ordered=False).modified_count
 
 def _epoch_is(epoch: int) -> dict[str, Any]:
     """Match a run's fencing epoch; a run written before epochs existed counts as 0."""

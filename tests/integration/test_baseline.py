@@ -10,7 +10,9 @@ from tests.locust_servers import DEMO_LOCUSTFILE
 pytestmark = pytest.mark.integration
 
 
-def test_regression_against_the_baseline_exits_1(cli, mongo_db, target_server, locust_standalone):
+def test_regression_against_the_baseline_exits_1(
+    cli, mongo_db, target_server, locust_standalone, tmp_path
+):
     locust = locust_standalone(DEMO_LOCUSTFILE)
     assert cli("clusters", "add", "solo", "--url", locust.base_url, "-q").exit_code == 0
     create_test(cli, target_server.url, "nightly", "--cluster", "solo", "--duration", "4s")
@@ -41,6 +43,20 @@ def test_regression_against_the_baseline_exits_1(cli, mongo_db, target_server, l
     assert run["status"] == "Finished"
     checks = run["baselineChecks"]
     assert [c["metric"] for c in checks] == ["rps"] and checks[0]["regressed"] is True
+    # The regression is the run's verdict, stored and shown everywhere, not a side note.
+    assert run["verdict"] == "failed" and run["baselineRunId"] == baseline_id
+    assert [r["kind"] for r in run["verdictReasons"]] == ["baseline"]
+    assert run["verdictReasons"][0]["message"].startswith("rps is ")
+    assert mongo_db.load_test_runs.find_one({"id": run["id"]})["verdict"] == "failed"
+    listed = cli("runs", "list", "--verdict", "failed", "-q")
+    assert listed.stdout.split() == [run["id"]]
+    assert "failed (rps vs baseline)" in cli("runs", "show", run["id"]).stdout
+    report = tmp_path / "report.html"
+    assert cli("metrics", "report", run["id"], "--html", str(report)).exit_code == 0
+    html = report.read_text(encoding="utf-8")
+    assert '<span class="badge failed">FAILED</span>' in html
+    assert "limits this run was started with" in html and "allowed 10.0%" in html
+    assert cli("runs", "follow", run["id"]).exit_code == 1
     assert cli("runs", "start", "nightly", "--compare-baseline", "--detach").exit_code == 2
     assert cli("runs", "start", "nightly", "--max-regression", "p95=lots").exit_code == 2
     assert mongo_db.load_test_runs.count_documents({}) == 2

@@ -288,7 +288,7 @@ def test_html_report(cli: Any, stored: dict[str, Any], tmp_path: Path) -> None:
     assert result.stdout == "" and str(path) in result.stderr
     html = path.read_text(encoding="utf-8")
     assert html.count("<svg") == 3 and html.count("<path d=") >= 3
-    for number in ("10,000", "120 ms", "250 ms", "error_rate&lt;0.5%", "/api/orders"):
+    for number in ("10,000", "120ms", "250ms", "error_rate&lt;0.5%", "/api/orders"):
         assert number in html
     # Nothing to fetch: no scripts, no external resources (the target URL is only text).
     assert "<script" not in html

@@ -53,7 +53,7 @@ def test_html_is_self_contained_with_charts_numbers_and_escaped_data(store: Stor
     assert "<path d=" in html
     for svg in re.findall(r"<svg.*?</svg>", html, re.S):
         ET.fromstring(svg)  # each chart is well-formed on its own
-    assert "98,765" in html and "12,345" in html and "120 ms" in html
+    assert "98,765" in html and "12,345" in html and "120ms" in html
     assert "p95&lt;101ms" in html and "FAIL" in html
     assert "<script" not in html and "&lt;script&gt;" in html
     assert not re.search(r"""(src|href)\s*=|url\(|@import|https?://(?!127\.0\.0\.1:8089)""", html)
@@ -78,13 +78,17 @@ def test_html_and_junit_show_the_baseline(store: Store) -> None:
     data = reports.gather(store, run.id, max_regression={"p95": 0.1})
     html = reports.render_html(data)
     assert base.id in html and "+50.0%" in html and "worse" in html
-    suite = ET.fromstring(junit.junit_xml(data, include_baseline=True)).find("testsuite")
+    assert "limits given to this report" in html
+    suite = ET.fromstring(junit.junit_xml(data)).find("testsuite")
     assert suite is not None
     names = [case.get("name") for case in suite.iter("testcase")]
     assert names == [f"run {run.name}", "p95 regression"]
     assert suite.get("failures") == "1"
-    # Without --max-regression, CI is judged on thresholds only.
-    plain = ET.fromstring(junit.junit_xml(data)).find("testsuite")
+    # A run never judged against the baseline: the changes are shown, judged by nobody.
+    unjudged = reports.gather(store, run.id)
+    html = reports.render_html(unjudged)
+    assert "+50.0%" in html and ">worse<" not in html and "not judged" in html
+    plain = ET.fromstring(junit.junit_xml(unjudged)).find("testsuite")
     assert plain is not None and plain.get("failures") == "0"
 
 
@@ -101,13 +105,13 @@ def test_junit_one_case_per_threshold(store: Store) -> None:
     assert (root.get("tests"), root.get("failures")) == ("3", "2")
     failure = cases[1].find("failure")
     assert failure is not None
-    assert "actual 120 ms (limit < 101 ms)" in (failure.get("message") or "")
+    assert failure.get("message") == "p95<101ms: 120ms (limit < 101ms)"
     assert cases[0].find("failure") is None
 
 
 @pytest.mark.parametrize(
     ("status", "expect"),
-    [("Finished", None), ("Failed", "failure"), ("Running", "skipped")],
+    [("Finished", None), ("Failed", "error"), ("Running", "skipped")],
 )
 def test_junit_without_thresholds_is_the_run_status(
     store: Store, status: str, expect: str | None
@@ -121,6 +125,83 @@ def test_junit_without_thresholds_is_the_run_status(
     assert len(cases) == 1 and cases[0].get("name") == f"run {run.name}"
     children = [child.tag for child in cases[0]]
     assert children == ([] if expect is None else [expect])
+
+
+def test_a_baseline_regression_is_the_stored_verdict_in_html_and_junit(store: Store) -> None:
+    """Judged with the limits the run used, not a flat 5 %; the badge is the stored verdict."""
+    test = make_test()
+    base = make_run(test, final=final_stats(p50=1.0, p95=100.0, rps=100.0))
+    run = make_run(test, final=final_stats(p50=2.0, p95=105.0, rps=50.0))
+    store_all(store.db, test, [base, run])
+    compare.set_baseline(store, test.id, base.id, "tester")
+    updated = compare.apply_baseline(store, run, {"p95": 0.10, "rps": 0.10})
+    assert updated.verdict is not None and updated.verdict.value == "failed"
+    assert updated.baselineRunId == base.id
+    assert [r.kind.value for r in updated.verdictReasons] == ["baseline"]
+    stored = store.runs.find_by_id(run.id)
+    assert stored is not None and stored.verdict == updated.verdict
+    data = reports.gather(store, run.id)
+    assert data.judged_by == "run" and [c.metric for c in data.checks] == ["p95", "rps"]
+    html = reports.render_html(data)
+    assert '<span class="badge failed">FAILED</span>' in html
+    assert "rps is 50.0% worse than the baseline (100.0/s → 50.0/s; allowed 10.0%)" in html
+    assert "limits this run was started with" in html
+    rows = dict(re.findall(r"<tr><td>(\w+)</td>.*?<td[^>]*>(worse|ok|not judged)</td></tr>", html))
+    # p50 doubled (1 ms → 2 ms) but was not judged; p95 is within its 10 %.
+    assert rows == {
+        "p95": "ok", "rps": "worse", "p50": "not judged", "p90": "not judged",
+        "p99": "not judged", "avg": "not judged", "max": "not judged",
+        "error_rate": "not judged",
+    }
+    suite = ET.fromstring(junit.junit_xml(data)).find("testsuite")
+    assert suite is not None
+    names = [case.get("name") for case in suite.iter("testcase")]
+    assert names == [f"run {run.name}", "p95 regression", "rps regression"]
+    assert suite.get("failures") == "1"
+
+
+@pytest.mark.parametrize(
+    ("fields", "badge", "tag", "kind"),
+    [
+        ({"stopReason": "user", "verdict": "aborted", "verdictReasons": [
+            {"kind": "aborted", "message": "stopped by alice", "stopReason": "user"}]},
+         "ABORTED", "failure", "aborted"),
+        ({"status": "Failed", "stopReason": "lost", "verdict": "error", "verdictReasons": [
+            {"kind": "error", "message": "Locust was lost", "source": "locust"}]},
+         "ERROR", "error", "error"),
+        ({"verdict": "failed", "verdictReasons": [
+            {"kind": "no_success", "message": "every one of the 10 requests failed"}]},
+         "FAILED", "failure", "no_success"),
+    ],
+)
+def test_aborted_error_and_no_success_in_html_and_junit(
+    store: Store, fields: dict[str, object], badge: str, tag: str, kind: str
+) -> None:
+    test = make_test()
+    run = make_run(test, thresholdResults=_results(True), **fields)
+    store_all(store.db, test, [run])
+    data = reports.gather(store, run.id)
+    html = reports.render_html(data)
+    assert f'class="badge {badge.lower()}">{badge}</span>' in html
+    message = run.verdictReasons[0].message
+    assert f"<li>{message}</li>" in html
+    suite = ET.fromstring(junit.junit_xml(data)).find("testsuite")
+    assert suite is not None
+    case = next(suite.iter("testcase"))
+    assert case.get("name") == f"run {run.name}"
+    element = case.find(tag)
+    assert element is not None and message in (element.get("message") or "")
+    assert tag != "failure" or element.get("type") == kind
+    counts = (suite.get("failures"), suite.get("errors"))
+    assert counts == (("0", "1") if tag == "error" else ("1", "0"))
+
+
+def test_a_passed_run_says_every_check_held(store: Store) -> None:
+    test = make_test()
+    run = make_run(test, thresholdResults=_results(True, True), verdict="passed")
+    store_all(store.db, test, [run])
+    html = reports.render_html(reports.gather(store, run.id))
+    assert "<li>every check held (2 thresholds)</li>" in html
 
 
 def test_junit_is_well_formed_whatever_the_names(store: Store) -> None:

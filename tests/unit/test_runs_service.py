@@ -133,6 +133,24 @@ def test_list_runs_validates_filters(store, test_doc):
     assert list_runs(store, statuses=["running", "FINISHED"]) == []
 
 
+def test_list_runs_filters_on_the_verdict(store, test_doc):
+    verdicts = {"a": "passed", "b": "failed", "c": "aborted", "d": "error", "e": None}
+    for name, verdict in verdicts.items():
+        plan = plan_run(store, "api", RunOptions(name=name), "ann")
+        store.runs.insert(plan.run.model_copy(update={"verdict": verdict and Verdict(verdict)}))
+    store.runs.collection.update_one({"name": "e"}, {"$unset": {"verdict": ""}})  # absent
+
+    def names(*wanted: str) -> list[str]:
+        return sorted(r["name"] for r in list_runs(store, verdicts=list(wanted)))
+
+    assert names("failed") == ["b"]
+    assert names("ABORTED", " error ") == ["c", "d"]
+    assert names("none") == ["e"]
+    assert names() == ["a", "b", "c", "d", "e"]
+    with pytest.raises(ValidationFailed, match="one of passed, failed, aborted, error, none"):
+        list_runs(store, verdicts=["green"])
+
+
 def test_since_cutoff():
     now = datetime.now(timezone.utc)
     assert abs((now - since_cutoff("2h")).total_seconds() - 7200) < 5

@@ -23,6 +23,7 @@ from loadmgr.models import (
     MetricSnapshot,
     RunStatus,
     StopReason,
+    ThresholdResult,
     utcnow,
 )
 from loadmgr.service.collection.settings import (
@@ -35,11 +36,12 @@ from loadmgr.service.collection.sources import POLL_SEC, PluginSource, StatsSour
 from loadmgr.service.collection.windows import WindowBuilder, resume_state
 from loadmgr.service.collection.writer import Fenced, IntervalWriter
 from loadmgr.service.spool import SpoolError
-from loadmgr.service.verdicts import doomed, evaluate, verdict_of
+from loadmgr.service.verdicts import decide_verdict, evaluate, verdict_changes
 
 if TYPE_CHECKING:
     from loadmgr.locust.client import LocustClient
     from loadmgr.locust.local import LocalCluster
+    from loadmgr.service.abort_judge import AbortJudge
     from loadmgr.store import Store
 
 START_TIMEOUT_SEC = 60.0
@@ -88,6 +90,14 @@ class Collector:
         self._workers: int | None = None
         self._started_mono = time.monotonic()
         self._last_stop_sent = 0.0
+        self._breach: ThresholdResult | None = None
+        self._abort_note: str | None = None
+        self.judge: AbortJudge | None = None
+        if settings.abort_on_fail and run.thresholds:
+            from loadmgr.service.abort_judge import AbortJudge
+
+            # A taken-over run has finished spawning long ago: every interval counts.
+            self.judge = AbortJudge(run.thresholds, spawn_complete=run.status != RunStatus.PENDING)
 
     # -- the whole life ------------------------------------------------------------------
 
@@ -361,25 +371,32 @@ class Collector:
             for snapshot in poll.snapshots:
                 self.observer.interval(self.run, snapshot)
             if stop_requested:
+                self._abort_note = "stopped with 'loadmgr runs stop'"
                 self._stop_locust()
                 return self._finalize(StopReason.USER)
             if poll.idle:
                 early = elapsed < duration - 2
+                if early:
+                    self._abort_note = "Locust was stopped outside loadmgr"
                 return self._finalize(
                     StopReason.USER if early else StopReason.DURATION,
-                    note="Locust was stopped outside loadmgr" if early else None,
+                    note=self._abort_note,
                 )
             if elapsed > duration + OVERRUN_GRACE_SEC:
                 # run_time should have stopped it; someone's /swarm may have cancelled it.
                 self.observer.message("Locust did not stop at the duration; stopping it")
                 self._stop_locust()
                 return self._finalize(StopReason.DURATION)
-            if self.settings.abort_on_fail and poll.snapshots:
-                broken = doomed(self.run.thresholds, _snapshot_totals(poll.snapshots[-1]))
-                if broken is not None:
-                    self.observer.message(f"threshold {broken.expression} failed; stopping")
-                    self._stop_locust()
-                    return self._finalize(StopReason.THRESHOLD)
+            if self.judge is not None:
+                if poll.state == "running" and not self.judge.spawn_complete:
+                    self.judge.spawn_complete = True
+                for snapshot in poll.snapshots:
+                    broken = self.judge.observe(snapshot.model_dump(mode="python"))
+                    if broken is not None:
+                        self._breach = broken
+                        self.observer.message(f"threshold {broken.expression} failed; stopping")
+                        self._stop_locust()
+                        return self._finalize(StopReason.THRESHOLD)
 
     def _give_up(self, exc: ClusterError, silent: float) -> LoadTestRun:
         """Locust was silent, or talked nonsense, for the whole --lost-timeout."""
@@ -471,12 +488,21 @@ class Collector:
         status = RunStatus.FINISHED if final is not None and not failed else RunStatus.FAILED
         judged = self._judged_stats(final)
         results = evaluate(self.run.thresholds, judged) if judged is not None else []
-        verdict = verdict_of(results)
+        verdict, reasons = decide_verdict(
+            status=status,
+            stop_reason=reason,
+            threshold_results=results,
+            final_totals=(judged or {}).get("totals"),
+            error=error,
+            interrupted=self.interrupted,
+            abort_breach=self._breach,
+            abort_note=self._abort_note or note,
+        )
         changes: dict[str, Any] = {
             "status": status.value,
             "finishedAt": utcnow(),
             "stopReason": reason.value,
-            "verdict": verdict.value if verdict else None,
+            **verdict_changes(verdict, reasons),
             "thresholdResults": [r.model_dump() for r in results],
             "finalStats": final,
             "error": error or note,
@@ -568,14 +594,22 @@ class Collector:
 
     def _record_failure(self, exc: LoadmgrError) -> None:
         """A run that could not start: `Failed` with the reason, the lease released."""
+        interrupted = self.stop_event.is_set()
+        verdict, reasons = decide_verdict(
+            status=RunStatus.FAILED,
+            stop_reason=StopReason.USER if interrupted else StopReason.ERROR,
+            error=None if interrupted else exc,
+            interrupted=interrupted,
+        )
         try:
             self.run = self._write_final(
                 {
                     "status": RunStatus.FAILED.value,
                     "finishedAt": utcnow(),
-                    "stopReason": StopReason.ERROR.value,
+                    "stopReason": (StopReason.USER if interrupted else StopReason.ERROR).value,
                     "error": exc.message,
                     "updatedAt": utcnow(),
+                    **verdict_changes(verdict, reasons),
                 }
             )
             self.observer.finished(self.run)
@@ -588,15 +622,6 @@ class Collector:
         if self._local is not None:
             self._local.stop()
             self._local = None
-
-
-def _snapshot_totals(snapshot: MetricSnapshot) -> dict[str, Any]:
-    return {
-        "requests": snapshot.totalRequests,
-        "failures": snapshot.totalFailures,
-        "maxResponseMs": snapshot.maxResponseMs,
-        "minResponseMs": snapshot.minResponseMs,
-    }
 
 
 def last_metrics(snapshot: MetricSnapshot) -> dict[str, Any]:

@@ -1,0 +1,220 @@
+"""One way to write a metric's value, for every view: tables, plain lines, HTML, JUnit.
+
+Latencies in milliseconds (`812ms`, with one decimal below 10 ms), rates as percentages
+(`29.80%`), throughput per second (`1,234.5/s`), counts with thousands separators.
+
+A threshold's values are written in the unit its expression was written in (`p95<1s` →
+`1.24s`, `error_rate<1%` → `29.80%`, `error_rate<0.01` → `0.298`), and with as many
+decimals as it takes for a value and its limit never to read the same when they differ
+(`500.4ms (limit < 500ms)`, not `500ms (limit < 500ms)` next to FAIL).
+
+Stored numbers stay numbers: only views call these.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from loadmgr.models.thresholds import LATENCY_METRICS, Threshold, parse_threshold
+
+NONE = "-"
+# Enough to tell 99.99999999 from 100; the loop stops at the first that differs.
+MAX_EXTRA_DECIMALS = 10
+
+
+def _number(value: Any) -> float | None:
+    """`value` as a finite float; None for null, a bool, text or NaN (odd stored data)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _trim(text: str) -> str:
+    """`1.20` → `1.2`, `500.0` → `500`: a limit reads as it was written."""
+    if "." not in text:
+        return text
+    return text.rstrip("0").rstrip(".")
+
+
+def _ms_decimals(value: float) -> int:
+    # Locust's latencies are whole milliseconds above 10 ms; below, a decimal matters.
+    return 1 if abs(value) < 10 and value != int(value) else 0
+
+
+def format_ms(value: Any, decimals: int | None = None) -> str:
+    """`812ms`, `2.5ms`; `-` when unknown."""
+    number = _number(value)
+    if number is None:
+        return NONE
+    places = _ms_decimals(number) if decimals is None else decimals
+    return f"{number:,.{places}f}ms"
+
+
+def format_percent(value: Any, decimals: int = 2) -> str:
+    """A fraction as a percentage: `0.298` → `29.80%`; a tiny non-zero rate never reads 0."""
+    number = _number(value)
+    if number is None:
+        return NONE
+    text = f"{number * 100:,.{decimals}f}%"
+    if number > 0 and float(text[:-1].replace(",", "")) == 0:
+        return f"<{10**-decimals:.{decimals}f}%"
+    return text
+
+
+def format_rps(value: Any, decimals: int = 1) -> str:
+    """Requests per second: `1,234.5/s`."""
+    number = _number(value)
+    return NONE if number is None else f"{number:,.{decimals}f}/s"
+
+
+def format_count(value: Any) -> str:
+    """`12,345`."""
+    number = _number(value)
+    return NONE if number is None else f"{int(number):,}"
+
+
+def format_metric(metric: str, value: Any) -> str:
+    """A metric in its canonical unit; `metric` as thresholds and comparisons name it."""
+    if metric in ("requests", "failures"):
+        return format_count(value)
+    if metric == "error_rate":
+        return format_percent(value)
+    if metric == "rps":
+        return format_rps(value)
+    if metric in LATENCY_METRICS:
+        return format_ms(value)
+    return format_number(value)
+
+
+def format_number(value: Any) -> str:
+    """A number of no known unit: `12.345`, `1,200`."""
+    number = _number(value)
+    return NONE if number is None else _trim(f"{number:,.3f}")
+
+
+# -- thresholds ----------------------------------------------------------------------------
+
+
+def _unit(threshold: Threshold) -> str:
+    """What a threshold's values are written in: `ms`, `s`, `%`, `fraction`, `/s`, `number`."""
+    if threshold.metric in LATENCY_METRICS:
+        return "s" if threshold.unit == "s" else "ms"
+    if threshold.metric == "error_rate":
+        return "%" if threshold.unit == "%" else "fraction"
+    # A metric we do not know (a document written by something else): a bare number.
+    return "/s" if threshold.metric == "rps" else "number"
+
+
+def _shown(unit: str, value: float) -> float:
+    """The number a stored value (ms, fraction, per second) is written as in `unit`."""
+    if unit == "s":
+        return value / 1000
+    if unit == "%":
+        return value * 100
+    return value
+
+
+def _write(unit: str, shown: float, places: int, *, trim: bool) -> str:
+    text = f"{shown:,.{places}f}"
+    if trim:
+        text = _trim(text)
+    return text + ("" if unit in ("fraction", "number") else unit)
+
+
+def _usual_places(unit: str, shown: float) -> int:
+    """The precision every view uses for this unit (the canonical ones match format_*)."""
+    if unit == "ms":
+        return _ms_decimals(shown)
+    if unit in ("fraction", "number"):
+        places = 3
+        # Two significant digits of a small fraction: 0.00049, not 0.000.
+        while places < 6 and 0 < abs(shown) < 10 ** -(places - 1):
+            places += 1
+        return places
+    return 1 if unit == "/s" else 2
+
+
+def _exact_places(shown: float) -> int:
+    """The fewest decimals that write `shown` exactly (a limit reads as it was written)."""
+    for places in range(7):
+        if math.isclose(round(shown, places), shown, rel_tol=0, abs_tol=1e-9):
+            return places
+    return 6
+
+
+def _limit_text(threshold: Threshold) -> str:
+    unit = _unit(threshold)
+    shown = _shown(unit, threshold.limit)
+    return _write(unit, shown, _exact_places(shown), trim=False)
+
+
+def threshold_limit(threshold: Threshold) -> str:
+    """`< 500ms`, `<= 1.5s`, `< 1%`, `< 0.01`, `>= 100/s`."""
+    return f"{threshold.op} {_limit_text(threshold)}"
+
+
+def threshold_value(threshold: Threshold, value: Any) -> str:
+    """A value of the threshold's metric in its unit; never reads like the limit unless equal."""
+    number = _number(value)
+    if number is None:
+        return "no value"
+    unit = _unit(threshold)
+    shown = _shown(unit, number)
+    trim = unit in ("s", "fraction", "number")
+    places = _usual_places(unit, shown)
+    limit = _shown(unit, threshold.limit)
+    for extra in range(MAX_EXTRA_DECIMALS + 1):
+        if number == threshold.limit or round(shown, places + extra) != round(
+            limit, places + extra
+        ):
+            break
+    else:
+        extra = MAX_EXTRA_DECIMALS
+    return _write(unit, shown, places + extra, trim=trim)
+
+
+def threshold_of(
+    expression: str, metric: str, op: str, limit: float, scope: str | None
+) -> Threshold:
+    """The threshold a stored result was judged on; its unit from the expression if it parses."""
+    try:
+        return parse_threshold(expression)
+    except ValueError:  # a document written by something else: canonical units
+        return Threshold(expression, metric, op, limit, scope)
+
+
+def threshold_line(
+    expression: str,
+    metric: str,
+    op: str,
+    limit: float,
+    scope: str | None,
+    actual: Any,
+) -> str:
+    """`p95<500ms: 812ms (limit < 500ms)`: one threshold's outcome in one line."""
+    threshold = threshold_of(expression, metric, op, limit, scope)
+    # The expression names the request when scoped: no need to say it twice.
+    return (
+        f"{expression}: {threshold_value(threshold, actual)} (limit {threshold_limit(threshold)})"
+    )
+
+
+def stored_threshold_value(result: Mapping[str, Any]) -> str:
+    """A stored threshold result's actual value (a `thresholdResults[]` item as read)."""
+    limit = _number(result.get("limit"))
+    if limit is None:
+        return format_number(result.get("actual"))
+    threshold = threshold_of(
+        str(result.get("expression", "")),
+        str(result.get("metric", "")),
+        str(result.get("op", "<")),
+        limit,
+        result.get("scope") if isinstance(result.get("scope"), str) else None,
+    )
+    return threshold_value(threshold, result.get("actual"))

@@ -1,0 +1,271 @@
+"""A run's verdict, the reasons stored with it, and the checks against a reference run.
+
+The verdict is what cron jobs and CI act on (through the exit code) and what the history
+shows, so it is stored once, with its reasons, and every view reads the same two fields.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from loadmgr.models.formatting import format_metric, threshold_line
+
+
+class Verdict(str, Enum):
+    """How a run went (DESIGN §1); null only when nothing was checked and nothing went wrong.
+
+    - `passed`: every check held (thresholds, baseline, trend).
+    - `failed`: a threshold, a baseline or trend regression, or no successful request.
+    - `aborted`: stopped before its duration by someone or something else.
+    - `error`: the run could not complete (it failed to start, or Locust was lost).
+    """
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    ERROR = "error"
+
+
+class ReasonKind(str, Enum):
+    """What a verdict reason is about."""
+
+    THRESHOLD = "threshold"
+    BASELINE = "baseline"
+    TREND = "trend"
+    NO_SUCCESS = "no_success"
+    ABORTED = "aborted"
+    ERROR = "error"
+
+
+class VerdictReason(BaseModel):
+    """One entry of `verdictReasons[]`: its kind, a sentence for people, and the details.
+
+    The details depend on the kind (a threshold's `expression`, `limit` and `actual`; a
+    regression's `metric`, `baseline`, `actual`, `worseBy` and `allowed`; an error's
+    `source`…) and are stored as they are, so a reader needs nothing but the document.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: ReasonKind
+    message: str
+
+    def detail(self, key: str, default: Any = None) -> Any:
+        """A detail field, or `default` when this reason has none of that name."""
+        return (self.model_extra or {}).get(key, default)
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One metric of a run against a reference (its test's baseline run, or its trend).
+
+    `regressed` when worse than `allowed` (fractions; `worse_by` is inf from a reference
+    of 0 that got worse, None when either value is unknown).
+    """
+
+    metric: str
+    baseline: float | None
+    actual: float | None
+    worse_by: float | None
+    allowed: float
+    regressed: bool
+    reference: str = "the baseline"
+
+    def describe(self) -> str:
+        """`p95 is 23.0% worse than the baseline (120ms → 148ms; allowed 10%)`."""
+        if self.worse_by is None:
+            return f"{self.metric}: not compared (no value in the run or {self.reference})"
+        amount = "infinitely" if math.isinf(self.worse_by) else f"{abs(self.worse_by):.1%}"
+        how = "worse" if self.worse_by > 0 else "better"
+        return (
+            f"{self.metric} is {amount} {how} than {self.reference} "
+            f"({format_metric(self.metric, self.baseline)} → "
+            f"{format_metric(self.metric, self.actual)}; allowed {self.allowed:.1%})"
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        worse = self.worse_by
+        return {
+            "metric": self.metric,
+            "baseline": self.baseline,
+            "actual": self.actual,
+            # JSON has no infinity: a regression from a zero baseline reads as null + flag.
+            "worseBy": None if worse is None or math.isinf(worse) else worse,
+            "allowed": self.allowed,
+            "regressed": self.regressed,
+        }
+
+    @classmethod
+    def from_document(cls, doc: Any, reference: str = "the baseline") -> Regression | None:
+        """A stored check back; None when the document is not one (written by anything)."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("metric"), str):
+            return None
+        try:
+            allowed = float(doc.get("allowed") or 0.0)
+            baseline = _optional_float(doc.get("baseline"))
+            actual = _optional_float(doc.get("actual"))
+            worse = _optional_float(doc.get("worseBy"))
+        except (TypeError, ValueError):
+            return None
+        regressed = bool(doc.get("regressed"))
+        if worse is None and regressed:
+            worse = math.inf  # stored as null + flag: worse from a reference of 0
+        return cls(doc["metric"], baseline, actual, worse, allowed, regressed, reference)
+
+
+def _optional_float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    return float(value)
+
+
+_SHORT = {
+    ReasonKind.NO_SUCCESS: "no successful request",
+    ReasonKind.ABORTED: "stopped early",
+}
+
+
+def reason_label(reason: VerdictReason) -> str:
+    """A reason in a few words, for a table cell: `p95<500ms`, `rps vs baseline`."""
+    if reason.kind == ReasonKind.THRESHOLD:
+        return str(reason.detail("expression") or "threshold")
+    if reason.kind == ReasonKind.BASELINE:
+        return f"{reason.detail('metric') or '?'} vs baseline"
+    if reason.kind == ReasonKind.TREND:
+        return f"{reason.detail('metric') or '?'} vs trend"
+    if reason.kind == ReasonKind.ERROR:
+        return "Locust lost" if reason.detail("stopReason") == "lost" else "error"
+    return _SHORT[reason.kind]
+
+
+def verdict_label(verdict: Verdict | str | None, reasons: list[VerdictReason]) -> str:
+    """`failed (p95<500ms, +1)`, `aborted (stopped early)`, `passed`, `-`: one table cell."""
+    if verdict is None:
+        return "-"
+    text = verdict.value if isinstance(verdict, Verdict) else str(verdict)
+    if not reasons:
+        return text
+    more = f", +{len(reasons) - 1}" if len(reasons) > 1 else ""
+    return f"{text} ({reason_label(reasons[0])}{more})"
+
+
+def parse_reasons(items: Any) -> list[VerdictReason]:
+    """Stored reasons, leaving out any that is not one (a document written by anything)."""
+    reasons = []
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, VerdictReason):
+            reasons.append(item)
+            continue
+        try:
+            reasons.append(VerdictReason.model_validate(item))
+        except ValueError:
+            continue
+    return reasons
+
+
+def error_source(reasons: list[VerdictReason]) -> str | None:
+    """Where the error of an `error` verdict came from (`database`, `locust`…), if said."""
+    for reason in reasons:
+        if reason.kind == ReasonKind.ERROR:
+            source = reason.detail("source")
+            return str(source) if source else None
+    return None
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def verdict_summary(
+    verdict: Verdict | str | None,
+    reasons: list[VerdictReason],
+    *,
+    thresholds: int,
+    baseline: int,
+    finished: bool = True,
+) -> list[str]:
+    """Why a run got its verdict, one sentence a line: every view says it the same way."""
+    if not finished:
+        return ["not decided yet: the run is still going"]
+    if reasons:
+        return [reason.message for reason in reasons]
+    value = verdict.value if isinstance(verdict, Verdict) else verdict
+    if value == Verdict.PASSED.value:
+        held = []
+        if thresholds:
+            held.append(_plural(thresholds, "threshold"))
+        if baseline:
+            held.append(f"{_plural(baseline, 'metric')} against the baseline")
+        return [f"every check held ({' and '.join(held)})" if held else "every check held"]
+    if value is None:
+        return ["nothing was checked (no threshold, no baseline) and nothing went wrong"]
+    return [f"{value} (no reason recorded)"]
+
+
+ACTIVE_STATUSES = ("Pending", "Running", "Stopping")
+
+
+def explain(doc: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """A stored run (or its JSON) → its verdict cell and the sentences saying why."""
+    reasons = parse_reasons(doc.get("verdictReasons"))
+    verdict = doc.get("verdict")
+    verdict = verdict.value if isinstance(verdict, Verdict) else verdict
+    status = doc.get("status")
+    status = getattr(status, "value", status)
+    finished = status not in ACTIVE_STATUSES
+    thresholds = doc.get("thresholdResults")
+    checks = doc.get("baselineChecks")
+    lines = verdict_summary(
+        verdict,
+        reasons,
+        thresholds=len(thresholds) if isinstance(thresholds, list) else 0,
+        baseline=len(checks) if isinstance(checks, list) else 0,
+        finished=finished,
+    )
+    if finished and not reasons:
+        lines = _unreasoned(doc, verdict, status) or lines
+    return verdict_label(verdict, reasons), lines
+
+
+def _unreasoned(doc: Mapping[str, Any], verdict: Any, status: Any) -> list[str]:
+    """Why, for a run recorded without reasons (by an older loadmgr, before `db migrate`):
+    what it recorded says it, rather than "nothing went wrong" next to a failure."""
+    if status == "Failed" and verdict != Verdict.ABORTED.value:
+        error = doc.get("error")
+        return [f"the run could not complete: {error}" if error else "the run could not complete"]
+    if verdict != Verdict.FAILED.value:
+        return []
+    lines = [
+        threshold_line(
+            str(r.get("expression", "")),
+            str(r.get("metric", "")),
+            str(r.get("op", "<")),
+            _float_or_zero(r.get("limit")),
+            r.get("scope") if isinstance(r.get("scope"), str) else None,
+            r.get("actual"),
+        )
+        for r in _items(doc.get("thresholdResults"))
+        if r.get("passed") is False
+    ]
+    for item in _items(doc.get("baselineChecks")):
+        check = Regression.from_document(item)
+        if check is not None and check.regressed:
+            lines.append(check.describe())
+    return lines
+
+
+def _float_or_zero(value: Any) -> float:
+    try:
+        return float(value or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _items(value: Any) -> list[Mapping[str, Any]]:
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []

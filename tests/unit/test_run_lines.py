@@ -1,0 +1,122 @@
+"""What a run prints as it goes and when it ends: plain lines and the live view."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from loadmgr.cli.live import LiveObserver, PlainObserver, interval_line, verdict_lines
+from loadmgr.models import LoadTestRun, MetricSnapshot
+from loadmgr.service.abort_judge import AbortJudge
+from loadmgr.service.verdicts import decide_verdict, verdict_changes
+
+
+def make_run(**fields: Any) -> LoadTestRun:
+    return LoadTestRun.model_validate(
+        {
+            "id": "0123456789abcdef",
+            "loadTestId": "t",
+            "name": "nightly",
+            "targetUsers": 10,
+            "spawnRate": 5.0,
+            "durationSeconds": 60,
+            "status": "Finished",
+            "stopReason": "duration",
+            **fields,
+        }
+    )
+
+
+def snapshot() -> MetricSnapshot:
+    return MetricSnapshot(
+        loadTestRunId="0123456789abcdef",
+        timestamp=datetime(2026, 3, 1, 12, 0, 5, tzinfo=timezone.utc),
+        totalRPS=40.0,
+        failuresPerSec=4.0,
+        intervalRequests=200,
+        intervalFailures=20,
+        errorRate=0.1,
+        p50ResponseMs=12.0,
+        p95ResponseMs=51.6,
+        totalRequests=200,
+        totalFailures=20,
+        currentUsers=10,
+        state="running",
+    )
+
+
+def judged_states() -> Any:
+    judge = AbortJudge(["error_rate<1%", "p95<500ms", "rps>=100"])
+    judge.observe(snapshot().model_dump())
+    return judge.states()
+
+
+def test_interval_line_shows_each_thresholds_state() -> None:
+    line = interval_line(make_run(), snapshot(), 5.0, judged_states())
+    assert "rps=40.0/s" in line and "p95=52ms" in line and "errors=10.00%" in line
+    assert line.endswith(
+        "thresholds: error_rate<1% BREACHED (10.00%); p95<500ms ok (52ms); "
+        "rps>=100 not judged (40.0/s)"
+    )
+    assert "thresholds" not in interval_line(make_run(), snapshot(), 5.0)
+
+
+@pytest.mark.parametrize(
+    ("given", "head", "why"),
+    [
+        (
+            {"stop_reason": "user", "abort_note": "stopped by alice with runs stop"},
+            "Finished (user): verdict aborted (stopped early)",
+            ["  why: stopped by alice with runs stop"],
+        ),
+        (
+            {"status": "Failed", "stop_reason": "lost", "error": "no answer for 30s"},
+            "Failed (lost): verdict error (Locust lost)",
+            ["  why: no answer for 30s"],
+        ),
+        (
+            {"final_totals": {"requests": 12, "failures": 12}},
+            "Finished (duration): verdict failed (no successful request)",
+            ["  why: every one of the 12 requests failed"],
+        ),
+        ({}, "Finished (duration): verdict -", ["  why: nothing was checked"]),
+    ],
+)
+def test_the_end_of_a_run_says_its_verdict_and_why(
+    given: dict[str, Any], head: str, why: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments: dict[str, Any] = {"status": "Finished", "stop_reason": "duration", **given}
+    verdict, reasons = decide_verdict(**arguments)
+    run = make_run(
+        status=arguments["status"],
+        stopReason=arguments["stop_reason"],
+        **verdict_changes(verdict, reasons),
+    )
+    lines = verdict_lines(run)
+    assert lines[0] == f"run {run.id} {head}"
+    assert [line[: len(w)] for line, w in zip(lines[1:], why, strict=True)] == why
+    PlainObserver().finished(run)
+    assert capsys.readouterr().err.splitlines()[-len(lines) :] == lines
+
+
+def test_plain_observer_remembers_the_states_for_the_next_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    observer = PlainObserver()
+    observer.thresholds(judged_states())
+    observer.interval(make_run(status="Running"), snapshot())
+    assert "error_rate<1% BREACHED (10.00%)" in capsys.readouterr().err
+
+
+def test_live_view_shows_the_states() -> None:
+    observer = LiveObserver()
+    observer._run = make_run(status="Running")  # as started() sets it, without a terminal
+    observer._snapshot = snapshot()
+    observer.thresholds(judged_states())
+    console = Console(record=True, width=200)
+    console.print(observer._render())
+    text = console.export_text()
+    assert "error_rate<1% BREACHED (10.00%)" in text and "p95<500ms ok (52ms)" in text
