@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 app = typer.Typer(rich_markup_mode=None, help=group_help("runs"), no_args_is_help=True)
 
 RunRef = Annotated[str, typer.Argument(help="The run's id.", show_default=False)]
-DETACH_START_TIMEOUT_SEC = 150.0
 
 
 def _observer(quiet: bool) -> RunObserver:
@@ -194,101 +193,29 @@ def _start(
     quiet: bool,
     baseline: dict[str, float] | None = None,
 ) -> None:
-    from loadmgr.service.collection import CollectorSettings
-    from loadmgr.service.runs import lease_id, plan_run, record_pending, take_lease
+    """One service call for the run's whole life; print it and exit with its code."""
+    from loadmgr.service.run_start import StartFailed, start_run
 
-    store = context.store
-    settings = context.settings
-    plan = plan_run(store, test, options, settings.user)
-    if baseline is not None:
-        from loadmgr.service.compare import DEFAULT_MAX_REGRESSION, baseline_run
-
-        baseline_run(store, plan.test.id)  # no baseline → exit 2/4 before any load
-        baseline = baseline or dict(DEFAULT_MAX_REGRESSION)
-        plan.run.metadata.setdefault("compareBaseline", "true")
-    if plan.cluster is not None:
-        from loadmgr.cli.clusters_cmd import warn_if_unverified
-
-        warn_if_unverified(plan.cluster.baseUrl, plan.cluster.verifyTls)
-    collector_settings = CollectorSettings(
-        interval=int(options.interval),
-        lost_timeout=options.lost_timeout,
-        workers=options.workers,
-        abort_on_fail=options.abort_on_fail,
-    )
-    plan.run.collector = collector_settings.to_document()
-    store.ensure_indexes()
-    if not take_lease(store, plan, notice):
-        notice(f"skipped: cluster {plan.cluster_id!r} is busy (--if-busy skip)")
-        raise typer.Exit(ExitCode.OK)
     try:
-        run = record_pending(store, plan)
-    except BaseException:
-        store.leases.release(lease_id(plan.cluster_id), plan.run.id)
+        outcome = start_run(
+            context.store,
+            context.settings,
+            test,
+            options,
+            observer=_observer(quiet),
+            notify=notice,
+            detach=detach,
+            baseline=baseline,
+        )
+    except StartFailed as failed:
+        renderer.one(failed.run, run_view)  # recorded Failed, with the reason
         raise
-    notice(f"run {run.id} of test {plan.test.name!r} recorded")
+    if outcome.run is None:  # --if-busy skip
+        raise typer.Exit(ExitCode.OK)
+    renderer.one(outcome.run, run_view)
     if detach:
-        _detach(context, renderer, run.id)
         return
-    from loadmgr.errors import ClusterError
-    from loadmgr.service.run_control import collector_for
-    from loadmgr.service.signals import stop_on_signals
-
-    stop_event = threading.Event()
-    collector = collector_for(
-        store,
-        run,
-        home=settings.home,
-        observer=_observer(quiet),
-        stop_event=stop_event,
-        settings=collector_settings,
-        cluster=plan.cluster,
-        locustfile=plan.test.locustfileContent,
-    )
-    with stop_on_signals(stop_event):
-        try:
-            final = collector.execute()
-        except ClusterError:
-            if not collector.run.status.is_active:
-                renderer.one(collector.run, run_view)  # recorded Failed, with the reason
-            raise
-    regressed = False
-    if baseline is not None and final.status.value == "Finished":
-        final, regressed = _check_baseline(context, final, baseline)
-    renderer.one(final, run_view)
-    code = run_exit_code(final, collector.interrupted)
-    raise typer.Exit(ExitCode.THRESHOLD_FAILED if regressed and code == 0 else code)
-
-
-def _check_baseline(
-    context: AppContext, run: LoadTestRun, allowed: dict[str, float]
-) -> tuple[LoadTestRun, bool]:
-    """Compare a finished run with its test's baseline; the result joins its verdict."""
-    from loadmgr.service.compare import apply_baseline
-
-    updated = apply_baseline(context.store, run, allowed)
-    checks = [check for check in updated.baselineChecks or [] if check.get("regressed")]
-    for reason in updated.verdictReasons:
-        if reason.kind.value == "baseline":
-            notice(f"regression: {reason.message}")
-    if not checks:
-        notice("no regression against the baseline")
-    return updated, bool(checks)
-
-
-def _detach(context: AppContext, renderer: Renderer, run_id: str) -> None:
-    """Hand the run to a background collector; return once the load runs (or failed)."""
-    from loadmgr.errors import ClusterError
-    from loadmgr.models import RunStatus
-    from loadmgr.service.background import spawn_collector
-    from loadmgr.service.run_control import wait_while_pending
-
-    log = spawn_collector(context.settings, run_id)
-    notice(f"collecting in the background; log: {log}")
-    run = wait_while_pending(context.store, run_id, DETACH_START_TIMEOUT_SEC)
-    renderer.one(run, run_view)
-    if run.status == RunStatus.FAILED:
-        raise ClusterError(f"run {run.id} failed to start: {run.error}", hint=f"see {log}")
+    raise typer.Exit(run_exit_code(outcome.run, outcome.interrupted))
 
 
 @app.command("collect", hidden=True)

@@ -174,7 +174,8 @@ def take_lease(store: Store, plan: RunPlan, notify: Any = None) -> bool:
     deadline = time.monotonic() + plan.options.wait_timeout
     announced = False
     while True:
-        if store.leases.acquire(key, plan.run.id, utcnow(), ttl):
+        # The server's clock: a host clock behind or ahead must neither steal nor keep a lease.
+        if store.leases.acquire(key, plan.run.id, store.server_now(), ttl):
             return True
         holder = store.leases.holder(key) or {}
         busy = f"cluster {plan.cluster_id!r} is busy with run {holder.get('runId')}"

@@ -4,16 +4,19 @@
 - `sources`: the loadmgr plugin's seconds, or `/stats/requests` deltas.
 - `windows`: exact intervals from the plugin's per-second histograms.
 - `writer`: spool, fenced heartbeats, interval writes that never block the end.
+- `startup`: a local Locust, the plugin's version, a new or resumed source.
 - `life`: launch, follow, take over, finalise.
 """
 
-from loadmgr.service.collection.life import Collector, LocalFilesError, last_metrics
+from loadmgr.service.collection.ending import last_metrics
+from loadmgr.service.collection.life import Collector
 from loadmgr.service.collection.settings import (
     CollectorSettings,
     QuietObserver,
     RunObserver,
     client_for,
 )
+from loadmgr.service.collection.startup import LocalFilesError
 from loadmgr.service.collection.writer import Fenced
 
 __all__ = [

@@ -13,6 +13,7 @@ from loadmgr.models import LoadTestRun, LocustCluster, MetricSnapshot
 
 if TYPE_CHECKING:
     from loadmgr.locust.client import LocustClient
+    from loadmgr.service.abort_judge import ThresholdState
 
 INTERVAL_RANGE = (1, 60)  # whole seconds: an interval is a window of whole seconds
 LOST_TIMEOUT_RANGE = (5.0, 600.0)  # seconds Locust may stay silent before the run fails
@@ -31,6 +32,8 @@ class RunObserver(Protocol):
 
     def finished(self, run: LoadTestRun) -> None: ...
 
+    def thresholds(self, states: list[ThresholdState]) -> None: ...
+
 
 class QuietObserver:
     """Shows nothing."""
@@ -45,6 +48,9 @@ class QuietObserver:
         pass
 
     def finished(self, run: LoadTestRun) -> None:
+        pass
+
+    def thresholds(self, states: list[ThresholdState]) -> None:
         pass
 
 
@@ -118,8 +124,11 @@ class CollectorSettings:
     abort_on_fail: bool = False
 
     def to_document(self, **extra: Any) -> dict[str, Any]:
+        from loadmgr.service.abort_judge import JudgeSettings
+
         pid = os.getpid()
         return {
+            **JudgeSettings().to_document(),
             "interval": self.interval,
             "lostTimeout": self.lost_timeout,
             "workers": self.workers,

@@ -1,0 +1,217 @@
+"""The end of a run: final stats, the last intervals, thresholds, verdict, the record.
+
+A mixin of the Collector: it needs the collector's client, source, writer and run, and
+is kept apart so each file reads in one sitting.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from loadmgr.errors import ClusterError, DatabaseError, LoadmgrError
+from loadmgr.models import (
+    LoadTestRun,
+    MetricSnapshot,
+    RunStatus,
+    StopReason,
+    ThresholdResult,
+    utcnow,
+)
+from loadmgr.service.collection.settings import RunObserver
+from loadmgr.service.collection.sources import PluginSource, StatsSource
+from loadmgr.service.collection.writer import IntervalWriter
+from loadmgr.service.spool import SpoolError
+from loadmgr.service.verdicts import decide_verdict, evaluate, verdict_changes
+
+if TYPE_CHECKING:
+    import threading
+
+    from loadmgr.locust.client import LocustClient
+    from loadmgr.store import Store
+
+FINAL_STATS_TIMEOUT_SEC = 90.0
+FINALIZE_RETRY_SEC = 120.0
+
+
+class RunEnding:
+    """How a collector records the end of its run."""
+
+    store: Store
+    run: LoadTestRun
+    observer: RunObserver
+    writer: IntervalWriter
+    stop_event: threading.Event
+    interrupted: bool
+    _client: LocustClient | None
+    _source: PluginSource | StatsSource | None
+    _breach: ThresholdResult | None
+    _abort_note: str | None
+
+    def _finalize(
+        self,
+        reason: StopReason,
+        *,
+        error: str | LoadmgrError | None = None,
+        note: str | None = None,
+        failed: bool = False,
+        trust_locust: bool = True,
+    ) -> LoadTestRun:
+        """Record final stats, thresholds, verdict and status; release the lease.
+
+        Final stats come from Locust unless it was lost or answers nonsense."""
+        final: dict[str, Any] | None = None
+        if reason != StopReason.LOST and trust_locust and self._client is not None:
+            try:
+                payload = self._client.wait_final_stats(FINAL_STATS_TIMEOUT_SEC)
+                final = self._final_stats(payload)
+            except ClusterError as exc:
+                error = error or f"final stats unavailable: {exc.message}"
+        status = RunStatus.FINISHED if final is not None and not failed else RunStatus.FAILED
+        judged = self._judged_stats(final)
+        results = evaluate(self.run.thresholds, judged) if judged is not None else []
+        verdict, reasons = decide_verdict(
+            status=status,
+            stop_reason=reason,
+            threshold_results=results,
+            final_totals=(judged or {}).get("totals"),
+            error=error,
+            interrupted=self.interrupted,
+            abort_breach=self._breach,
+            abort_note=self._abort_note or note,
+        )
+        changes: dict[str, Any] = {
+            "status": status.value,
+            "finishedAt": utcnow(),
+            "stopReason": reason.value,
+            **verdict_changes(verdict, reasons),
+            "thresholdResults": [r.model_dump() for r in results],
+            "finalStats": final,
+            "error": (error.message if isinstance(error, LoadmgrError) else error) or note,
+            "updatedAt": utcnow(),
+        }
+        if final is not None:
+            changes["lastMetrics"] = {**self.run.lastMetrics, **_final_last_metrics(final)}
+        if judged is not final and judged is not None:
+            changes["judgedStats"] = judged
+        self.run = self._write_final(changes)
+        self.observer.finished(self.run)
+        return self.run
+
+    def _judged_stats(self, final: dict[str, Any] | None) -> dict[str, Any] | None:
+        """What thresholds judge: the whole run, or, with a warm-up, the part after it
+        (exact from the intervals' histograms; without the plugin, the whole run)."""
+        if final is None or not self.run.warmupSec:
+            return final
+        if not isinstance(self._source, PluginSource):
+            self.observer.message(
+                "the warm-up is not left out: it needs the loadmgr plugin's intervals"
+            )
+            return final
+        from loadmgr.service.run_window import Window, window_stats
+
+        try:
+            self.writer.flush()
+            return window_stats(self.store, self.run, Window(start=float(self.run.warmupSec)))
+        except DatabaseError as exc:
+            self.observer.message(f"the warm-up is not left out: {exc.message}")
+            return final
+
+    def _final_stats(self, payload: dict[str, Any]) -> dict[str, Any]:
+        from loadmgr.locust.stats import final_stats
+        from loadmgr.locust.validation import check_stats
+
+        assert self._client is not None
+        check_stats(payload)
+        try:
+            rows = self._client.requests_csv()
+        except ClusterError:
+            rows = None  # p90 is a bonus; the JSON payload has everything else
+        final = final_stats(payload, rows)
+        last: list[MetricSnapshot] = []
+        try:
+            if isinstance(self._source, PluginSource):
+                last = self._source.final()
+                self._check_sums(final)
+            elif isinstance(self._source, StatsSource):
+                last = self._source.final(payload)
+        except ClusterError as exc:
+            self.observer.message(f"the last seconds could not be read: {exc.message}")
+        for snapshot in last:
+            if snapshot.intervalRequests:  # requests the last poll had not seen yet
+                self.observer.interval(self.run, snapshot)
+            try:
+                self.writer.keep(snapshot)
+            except SpoolError:
+                pass  # kept in memory: the end is near, and write_final stores it
+        return final
+
+    def _check_sums(self, final: dict[str, Any]) -> None:
+        """Say so if the intervals' requests do not add up to Locust's own total."""
+        assert isinstance(self._source, PluginSource)
+        builder = self._source.builder
+        locust_total = int((final.get("totals") or {}).get("requests") or 0)
+        if builder.total_requests != locust_total:
+            final["intervalRequests"] = builder.total_requests
+            self.observer.message(
+                f"the intervals hold {builder.total_requests} requests, Locust counted "
+                f"{locust_total} (lost seconds: {builder.lost_seconds})"
+            )
+
+    def _write_final(self, changes: dict[str, Any]) -> LoadTestRun:
+        """Store the end of the run, retrying through a MongoDB outage for a while."""
+        deadline = time.monotonic() + FINALIZE_RETRY_SEC
+        while True:
+            try:
+                updated = self.writer.write_final(changes)
+                if updated is None:  # someone else recorded the end first, or fenced us
+                    fresh = self.store.runs.find_by_id(self.run.id)
+                    return fresh or self.run
+                return updated
+            except DatabaseError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                self.observer.message(f"MongoDB unavailable ({exc.message}); retrying")
+                time.sleep(2.0)
+
+    def _record_failure(self, exc: LoadmgrError) -> None:
+        """A run that could not start: `Failed` with the reason, the lease released."""
+        interrupted = self.stop_event.is_set()
+        verdict, reasons = decide_verdict(
+            status=RunStatus.FAILED,
+            stop_reason=StopReason.USER if interrupted else StopReason.ERROR,
+            error=None if interrupted else exc,
+            interrupted=interrupted,
+        )
+        try:
+            self.run = self._write_final(
+                {
+                    "status": RunStatus.FAILED.value,
+                    "finishedAt": utcnow(),
+                    "stopReason": (StopReason.USER if interrupted else StopReason.ERROR).value,
+                    "error": exc.message,
+                    "updatedAt": utcnow(),
+                    **verdict_changes(verdict, reasons),
+                }
+            )
+            self.observer.finished(self.run)
+        except DatabaseError:
+            pass  # the original error is the one to report
+
+
+def last_metrics(snapshot: MetricSnapshot) -> dict[str, Any]:
+    """The run's `lastMetrics`: the latest interval's aggregate numbers, no per-request."""
+    return snapshot.model_dump(
+        mode="python",
+        exclude={"requestStats", "loadTestRunId", "tenantId", "envId", "metadata", "hist"},
+    )
+
+
+def _final_last_metrics(final: dict[str, Any]) -> dict[str, Any]:
+    totals = final.get("totals") or {}
+    return {
+        "totalRequests": totals.get("requests"),
+        "totalFailures": totals.get("failures"),
+        "currentUsers": final.get("userCount", 0),
+        "state": final.get("state"),
+    }

@@ -1,0 +1,157 @@
+"""What a collector needs before it follows a run: a local Locust, the plugin's version,
+and the source of its intervals (new, or resumed right after the last stored interval)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from loadmgr.errors import ClusterError, ExitCode, LoadmgrError, ValidationFailed
+from loadmgr.models import LoadTestRun, utcnow
+from loadmgr.service.collection.settings import CollectorSettings, RunObserver
+from loadmgr.service.collection.sources import PluginSource, StatsSource, moment
+from loadmgr.service.collection.windows import WindowBuilder, resume_state
+
+if TYPE_CHECKING:
+    from loadmgr.locust.client import LocustClient
+    from loadmgr.locust.local import LocalCluster
+    from loadmgr.store import Store
+
+Source = PluginSource | StatsSource
+
+
+class LocalFilesError(LoadmgrError):
+    """LOADMGR_HOME cannot hold the run's files (disk full, read-only, not a directory)."""
+
+    exit_code = ExitCode.DATABASE
+
+
+def start_local_cluster(
+    home: Path,
+    run: LoadTestRun,
+    locustfile: str | None,
+    settings: CollectorSettings,
+    observer: RunObserver,
+    stop_event: threading.Event,
+) -> LocalCluster:
+    """The built-in cluster for `run`, started, with its files under `home`/runs/RUN.
+
+    `cluster.stop()` is the caller's once it is returned; if starting fails, nothing is
+    left running. A signal that arrived meanwhile stops it before any swarm.
+    """
+    if not locustfile:
+        raise ClusterError("the test has no stored locustfile to run locally")
+    from loadmgr.locust.local import LocalCluster
+
+    run_dir = home / "runs" / run.id
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path = run_dir / "locustfile.py"
+        path.write_text(locustfile, encoding="utf-8")
+        observer.message("starting a local Locust (master and workers)")
+        cluster = LocalCluster(path, workers=settings.workers, log_dir=run_dir)
+        if stop_event.is_set():
+            raise ClusterError("interrupted before the local Locust started")
+        cluster.start()
+    except (NotADirectoryError, FileExistsError) as exc:
+        raise ValidationFailed(
+            f"cannot keep the run's files under {home}: {exc.strerror or exc} ({exc.filename})",
+            hint="LOADMGR_HOME must be a directory loadmgr can write",
+        ) from None
+    except OSError as exc:
+        raise LocalFilesError(
+            f"cannot keep the run's files under {home}: {exc.strerror or exc}",
+            hint="free disk space or fix permissions under LOADMGR_HOME",
+        ) from None
+    if stop_event.is_set():
+        cluster.stop()
+        raise ClusterError("interrupted while the local Locust started; no load was sent")
+    return cluster
+
+
+def plugin_version(client: LocustClient, observer: RunObserver) -> int | None:
+    """The cluster's plugin protocol (None without the plugin); refuses an unknown one."""
+    from loadmgr.locust.seconds import SUPPORTED_VERSIONS
+
+    version = client.plugin_version()
+    if version is not None and version not in SUPPORTED_VERSIONS:
+        raise ClusterError(
+            f"the cluster's loadmgr plugin speaks protocol {version}, which this loadmgr "
+            "cannot read",
+            hint="install the matching plugin: 'loadmgr clusters plugin --write PATH'",
+        )
+    if version is None:
+        observer.message(
+            "the cluster lacks the loadmgr plugin: intervals come from /stats/requests "
+            "(percentiles are Locust's rolling window); see 'loadmgr clusters plugin'"
+        )
+    return version
+
+
+def new_source(
+    client: LocustClient,
+    run: LoadTestRun,
+    settings: CollectorSettings,
+    plugin: int | None,
+    sent_at: datetime,
+) -> Source:
+    """The source of a run that has just been swarmed."""
+    if plugin is None:
+        from loadmgr.locust.stats import SnapshotBuilder
+
+        builder = SnapshotBuilder(
+            run.id, started_at=sent_at, tenant_id=run.tenantId, env_id=run.envId, seq=1
+        )
+        return StatsSource(client, builder, settings.interval)
+    first = PluginSource.first_batch(client)
+    # The master's own clock says when the test began; the seconds are on that clock too.
+    origin = int(first.test_started if first.test_started is not None else sent_at.timestamp())
+    windows = WindowBuilder(
+        run.id,
+        origin=origin,
+        interval=settings.interval,
+        tenant_id=run.tenantId,
+        env_id=run.envId,
+    )
+    return PluginSource(client, windows)
+
+
+def resumed_source(
+    store: Store, client: LocustClient, run: LoadTestRun, settings: CollectorSettings
+) -> Source:
+    """The source that continues right after the last interval stored for `run`.
+
+    With the plugin, the missed seconds are read back from its buffer; without it, the
+    next interval covers the time since the last one, marked a gap.
+    """
+    last = store.metrics.latest(run.id)
+    origin = (run.collector or {}).get("origin")
+    if run.collectionMode == "plugin" and isinstance(origin, int) and not isinstance(origin, bool):
+        state = resume_state(last)
+        state["request_totals"] = store.metrics.request_totals(run.id)
+        windows = WindowBuilder(
+            run.id,
+            origin=origin,
+            interval=settings.interval,
+            tenant_id=run.tenantId,
+            env_id=run.envId,
+            **state,
+        )
+        return PluginSource(client, windows)
+    from loadmgr.locust.stats import SnapshotBuilder
+
+    builder = SnapshotBuilder(
+        run.id,
+        started_at=utcnow(),
+        tenant_id=run.tenantId,
+        env_id=run.envId,
+        seq=(int(last.get("seq") or 0) if last else 0) + 1,
+    )
+    since = run.startedAt or run.createdAt
+    if last:
+        since = moment(last.get("windowEnd") or last.get("timestamp"), since)
+    builder.resume(last, since)
+    client.stats()  # Locust must answer before the run is taken for ours
+    return StatsSource(client, builder, settings.interval)

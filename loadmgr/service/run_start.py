@@ -1,0 +1,142 @@
+"""`runs start` as one service call: plan, lease, record, then collect here or detach.
+
+The CLI parses options and renders; everything a run's life needs between those two is
+here, so that a cron job, a schedule tick or a test drives a run the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from loadmgr.errors import ClusterError
+from loadmgr.models import LoadTestRun, RunStatus
+from loadmgr.service.collection import CollectorSettings, RunObserver
+from loadmgr.service.runs import RunOptions, lease_id, plan_run, record_pending, take_lease
+
+if TYPE_CHECKING:
+    from loadmgr.config import Settings
+    from loadmgr.store import Store
+
+DETACH_START_TIMEOUT_SEC = 150.0
+
+Notify = Callable[[str], None]
+
+
+@dataclass
+class StartOutcome:
+    """How `start_run` ended: the run as recorded (None when skipped)."""
+
+    run: LoadTestRun | None
+    skipped: bool = False
+    interrupted: bool = False
+    log: Path | None = None  # the background collector's log, with --detach
+
+
+class StartFailed(ClusterError):
+    """The run was recorded Failed before or while it started; `run` is that record."""
+
+    def __init__(self, error: ClusterError, run: LoadTestRun) -> None:
+        super().__init__(error.message, hint=error.hint)
+        self.exit_code = error.exit_code
+        self.run = run
+
+
+def start_run(
+    store: Store,
+    settings: Settings,
+    test_ref: str,
+    options: RunOptions,
+    *,
+    observer: RunObserver,
+    notify: Notify,
+    detach: bool = False,
+    baseline: dict[str, float] | None = None,
+) -> StartOutcome:
+    """Run a test from its plan to its recorded end (or, detached, until its load runs).
+
+    Raises before anything is stored for an impossible plan (ValidationFailed, NotFound),
+    ClusterBusy when the cluster is busy and `--if-busy fail`, and StartFailed (with the
+    Failed run) when the cluster could not start it. With `baseline`, the finished run is
+    compared with the test's baseline and the result joins its verdict.
+    """
+    plan = plan_run(store, test_ref, options, settings.user)
+    if baseline is not None:
+        from loadmgr.service.compare import DEFAULT_MAX_REGRESSION, baseline_run
+
+        baseline_run(store, plan.test.id)  # no baseline → exit 2/4 before any load
+        baseline = baseline or dict(DEFAULT_MAX_REGRESSION)
+        plan.run.metadata.setdefault("compareBaseline", "true")
+    if plan.cluster is not None and not plan.cluster.verifyTls:
+        if plan.cluster.baseUrl.lower().startswith("https:"):
+            notify(
+                f"warning: the https certificate of {plan.cluster.baseUrl} is not verified "
+                "(--insecure)"
+            )
+    collector_settings = CollectorSettings(
+        interval=int(options.interval),
+        lost_timeout=options.lost_timeout,
+        workers=options.workers,
+        abort_on_fail=options.abort_on_fail,
+    )
+    plan.run.collector = collector_settings.to_document()
+    store.ensure_indexes()
+    if not take_lease(store, plan, notify):
+        notify(f"skipped: cluster {plan.cluster_id!r} is busy (--if-busy skip)")
+        return StartOutcome(None, skipped=True)
+    try:
+        run = record_pending(store, plan)
+    except BaseException:
+        store.leases.release(lease_id(plan.cluster_id), plan.run.id)
+        raise
+    notify(f"run {run.id} of test {plan.test.name!r} recorded")
+    if detach:
+        return _detach(store, settings, run.id, notify)
+    from loadmgr.service.run_control import collector_for
+    from loadmgr.service.signals import stop_on_signals
+
+    stop_event = threading.Event()
+    collector = collector_for(
+        store,
+        run,
+        home=settings.home,
+        observer=observer,
+        stop_event=stop_event,
+        settings=collector_settings,
+        cluster=plan.cluster,
+        locustfile=plan.test.locustfileContent,
+    )
+    with stop_on_signals(stop_event):
+        try:
+            final = collector.execute()
+        except ClusterError as exc:
+            if not collector.run.status.is_active:
+                raise StartFailed(exc, collector.run) from None
+            raise
+    if baseline is not None and final.status == RunStatus.FINISHED:
+        from loadmgr.service.compare import apply_baseline
+
+        final = apply_baseline(store, final, baseline)
+        for reason in final.verdictReasons:
+            if reason.kind.value == "baseline":
+                notify(f"regression: {reason.message}")
+        if not any(check.get("regressed") for check in final.baselineChecks or []):
+            notify("no regression against the baseline")
+    return StartOutcome(final, interrupted=collector.interrupted)
+
+
+def _detach(store: Store, settings: Settings, run_id: str, notify: Notify) -> StartOutcome:
+    """Hand the run to a background collector; return once the load runs (or failed)."""
+    from loadmgr.service.background import spawn_collector
+    from loadmgr.service.run_control import wait_while_pending
+
+    log = spawn_collector(settings, run_id)
+    notify(f"collecting in the background; log: {log}")
+    run = wait_while_pending(store, run_id, DETACH_START_TIMEOUT_SEC)
+    if run.status == RunStatus.FAILED:
+        error = ClusterError(f"run {run.id} failed to start: {run.error}", hint=f"see {log}")
+        raise StartFailed(error, run)
+    return StartOutcome(run, log=log)
