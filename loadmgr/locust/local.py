@@ -117,9 +117,12 @@ class LocalCluster:
         start_timeout: float = 60.0,
         stop_grace: float = 10.0,
         web_base_path: str = "",
+        with_plugin: bool = True,
     ) -> None:
         self.locustfile = Path(locustfile_path).resolve()
         self.plugin = plugin_path()
+        # False only to stand in for a remote cluster that lacks the plugin (tests, bench).
+        self.with_plugin = with_plugin
         self.web_base_path = web_base_path.rstrip("/")
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self.distributed = self.workers > 0 if distributed is None else distributed
@@ -220,7 +223,7 @@ class LocalCluster:
         env = {key: value for key, value in os.environ.items() if key not in _SCRUBBED_ENV}
         env["PYTHONUNBUFFERED"] = "1"
         # The plugin on every process: workers record, the master (or standalone) serves.
-        files = f"{self.locustfile},{self.plugin}"
+        files = f"{self.locustfile},{self.plugin}" if self.with_plugin else str(self.locustfile)
         command = [sys.executable, "-m", "locust", "-f", files, *args]
         with log_path.open("wb") as log:
             process = subprocess.Popen(

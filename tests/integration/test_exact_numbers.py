@@ -146,3 +146,35 @@ def test_a_paused_collector_is_fenced_off_and_nothing_is_missing(
         total = final["finalStats"]["totals"]["requests"]
         assert sum(i["intervalRequests"] for i in intervals) == total
         assert sorted(i["seq"] for i in intervals) == list(range(1, len(intervals) + 1))
+
+
+def test_without_the_plugin_a_take_over_writes_one_gap_and_the_sums_hold(
+    cli, mongo_db, tmp_path, locust_master_with_workers
+):
+    """A cluster that lacks the plugin: intervals are rolling-percentile deltas; after a
+    killed collector, the one that takes over covers the unwatched time with a gap."""
+    import os
+    import signal
+
+    with exact_target() as target:
+        cluster = locust_master_with_workers(
+            write_locustfile(tmp_path), workers=2, with_plugin=False
+        )
+        _create(cli, cluster.base_url, target.url, "noplugin")
+        started = cli("runs", "start", "noplugin", "--detach", "--duration", "16s",
+                      "--interval", "2", "-o", "json")
+        assert started.exit_code == 0, started.stderr
+        run_id = started.json()["id"]
+        runs = mongo_db.load_test_runs
+        assert wait_for(lambda: mongo_db.metrics_timeseries.count_documents({}) >= 2, 30)
+        os.kill(runs.find_one({"id": run_id})["collector"]["pid"], signal.SIGKILL)
+        followed = cli("runs", "follow", run_id, "-o", "json")
+        assert followed.exit_code == 0, followed.stderr
+        run = followed.json()
+    assert run["collectionMode"] == "stats"
+    intervals = list(mongo_db.metrics_timeseries.find({"loadTestRunId": run_id}).sort("seq", 1))
+    assert all(i["percentileWindow"] == "rolling" for i in intervals)
+    assert sum(1 for i in intervals if i.get("gap")) == 1
+    total = run["finalStats"]["totals"]["requests"]
+    assert sum(i["intervalRequests"] for i in intervals) == total
+    assert [i["seq"] for i in intervals] == list(range(1, len(intervals) + 1))

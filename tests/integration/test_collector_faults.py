@@ -1,0 +1,104 @@
+"""One writer per run, on the server's clock, and nothing that blocks a run's end
+(issue 9, item 4 and 5): skewed host clocks, fencing epochs, refused intervals."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+import loadmgr.store as store_module
+from loadmgr.models import LoadTestRun, MetricSnapshot, RunStatus, Scope
+from loadmgr.service.collection import Fenced, QuietObserver
+from loadmgr.service.collection.writer import IntervalWriter
+from loadmgr.service.runs import is_stale
+from loadmgr.store import Store
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def store(mongo_uri):
+    opened = Store.connect(mongo_uri, os.environ["LOADMGR_DATABASE"], Scope(), 5000)
+    opened.ensure_indexes()
+    yield opened
+    opened.close()
+
+
+def _skew(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """This host's clock `seconds` off (both the date and the epoch loadmgr reads)."""
+    real_time = time.time
+    real_now = store_module.utcnow
+    monkeypatch.setattr(store_module.time, "time", lambda: real_time() + seconds)
+    monkeypatch.setattr(
+        store_module, "utcnow", lambda: real_now() + timedelta(seconds=seconds)
+    )
+
+
+def _run(store: Store, beat_age: float) -> LoadTestRun:
+    beat = store.server_now() - timedelta(seconds=beat_age)
+    run = LoadTestRun(
+        loadTestId="t", targetUsers=1, spawnRate=1, durationSeconds=600,
+        status=RunStatus.RUNNING, heartbeatAt=beat, collectorEpoch=1,
+        collector={"host": "another-host", "pid": 1, "interval": 5},
+    )
+    store.runs.insert(run)
+    return run
+
+
+@pytest.mark.parametrize("skew", [-45.0, 600.0])
+def test_a_skewed_host_clock_neither_steals_a_live_run_nor_freezes_a_dead_one(
+    store, monkeypatch, skew
+):
+    live = _run(store, beat_age=1)
+    dead = _run(store, beat_age=60)
+    holder = store.server_now()
+    assert store.leases.acquire("remote", live.id, holder, 30)
+    _skew(monkeypatch, skew)
+    store._clock_offset = None  # this process measures its (now skewed) clock again
+    now = store.server_now()
+    assert abs((now - datetime.now(timezone.utc)).total_seconds()) < 5, "not the server's time"
+    assert not is_stale(live, now)
+    assert is_stale(dead, now)
+    assert not store.leases.acquire("remote", "thief", now, 30)
+
+
+def test_a_fenced_writer_writes_nothing_more(store, tmp_path: Path):
+    run = _run(store, beat_age=0)
+    old = IntervalWriter(store, run, home=tmp_path, interval=1, observer=QuietObserver())
+    assert old.heartbeat(None) is False
+    claimed = store.runs.claim(run.id, 1, {"heartbeatAt": store.server_now()})
+    assert claimed is not None and claimed.collectorEpoch == 2
+    assert store.runs.claim(run.id, 1, {}) is None  # a second claimant of epoch 1 loses
+    snapshot = MetricSnapshot(loadTestRunId=run.id, timestamp=datetime.now(timezone.utc), seq=1)
+    old.keep(snapshot)
+    with pytest.raises(Fenced):
+        old.heartbeat(None)
+    assert store.metrics.count_for_run(run.id) == 0
+    assert old.write_final({"status": "Finished"}) is None
+    assert store.runs.find_by_id(run.id).status == RunStatus.RUNNING
+
+
+def test_an_interval_mongodb_refuses_is_set_aside_and_never_blocks(store, tmp_path: Path):
+    run = _run(store, beat_age=0)
+    writer = IntervalWriter(store, run, home=tmp_path, interval=1, observer=QuietObserver())
+    at = datetime.now(timezone.utc)
+    good = MetricSnapshot(loadTestRunId=run.id, timestamp=at, seq=1, totalRequests=5)
+    # An 8-byte overflow: MongoDB (and BSON) cannot hold it, however often it is retried.
+    bad = MetricSnapshot.model_construct(
+        **{**good.model_dump(), "seq": 2, "totalRequests": 10**30}
+    )
+    later = MetricSnapshot(loadTestRunId=run.id, timestamp=at, seq=3, totalRequests=9)
+    for snapshot in (good, bad, later):
+        writer.keep(snapshot)
+    assert writer.heartbeat(None) is False
+    assert [d["seq"] for d in store.metrics.find_for_run(run.id)] == [1, 3]
+    assert writer.rejected == 1
+    aside = writer.spool.path.with_suffix(".rejected.jsonl")
+    assert aside.exists() and "1000000000000000000000000000000" in aside.read_text()
+    assert not writer.spool.path.exists()  # the spool no longer holds it: nothing replays it
+    finished = writer.write_final({"status": RunStatus.FINISHED.value})
+    assert finished is not None and finished.status == RunStatus.FINISHED
