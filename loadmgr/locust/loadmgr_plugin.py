@@ -31,13 +31,15 @@ Routes, on the master's (or standalone's) web UI, under --web-base-path and behi
 
     GET <base>/loadmgr/v1/info     -> {"plugin": "loadmgr", "version": 1}
     GET <base>/loadmgr/v1/seconds?after=<int, default -1>&limit=<1..3600, default 600>
-        -> {"plugin", "version", "now", "complete", "oldest", "test_started", "state",
-            "user_count", "worker_count", "workers_without_plugin", "seconds", "more"}
+        -> {"plugin", "version", "now", "complete", "final", "oldest", "test_started",
+            "state", "user_count", "worker_count", "workers_without_plugin", "seconds",
+            "more"}
            seconds: [{"t": T, "entries": [[method, name, requests, failures,
                                              [[ms, count], ...]], ...]}, ...]
            ascending, only after < T < complete, only seconds with data, at most `limit`;
            `more` is true when the limit cut the list. A bad query answers HTTP 400
-           {"error": "..."}.
+           {"error": "..."}. `worker_count` and `workers_without_plugin` (connected workers
+           whose reports carry no data of this plugin version) are null on a standalone.
 
 Complete. Every second t < `complete` is final: no more data for it will arrive.
   * Standalone: everything before the current second while the test runs; after a stop,
@@ -50,7 +52,9 @@ Complete. Every second t < `complete` is final: no more data for it will arrive.
     built after its users stopped (or went missing, or has not been heard of for 10 s),
     max(now, last second + 1); until then the smallest watermark of those still owing one.
     A worker's last report comes up to 3 s after the master says "stopped".
-  `complete` never goes backwards within a test.
+  `complete` never goes backwards within a test. `final` is true once the test is over and
+  nothing more will arrive for it (standalone: stopped; master: the "max(now, ...)" case
+  above), so a reader knows when it has every second of a test.
 
 Clocks. Seconds are stamped with the clock of the process that made the request, like
 Locust's own per-second counters, so one second on the master adds up requests that
@@ -447,21 +451,26 @@ class LoadmgrPlugin:
 
     def complete(self, now: float) -> int:
         """Every second before this one is final (see the module docstring)."""
+        return self.completeness(now)[0]
+
+    def completeness(self, now: float) -> tuple[int, bool]:
+        """`complete`, and whether the test's data is all in (nothing more will arrive)."""
         newest = self.buffer.newest
         after_all = max(int(now), newest + 1 if newest is not None else 0)
         state = self.runner.state
         if self.role != "master":
-            value = int(now) if state in _RUNNING else after_all
+            final = state not in _RUNNING
+            value = after_all if final else int(now)
         elif self.test_started is None:
-            value = after_all  # no test yet: nothing can arrive
+            value, final = after_all, True  # no test yet: nothing can arrive
         else:
-            value = self._master_complete(state, after_all)
+            value, final = self._master_complete(state, after_all)
         if self._floor is not None and value < self._floor:
             value = self._floor
         self._floor = value
-        return value
+        return value, final
 
-    def _master_complete(self, state: str, after_all: int) -> int:
+    def _master_complete(self, state: str, after_all: int) -> tuple[int, bool]:
         now = time.monotonic()
         clients = self.runner.clients
         for worker_id, node in clients.items():
@@ -472,15 +481,15 @@ class LoadmgrPlugin:
         if state in _OVER:
             owing = [w for w in self._expected if not self._settled(w, clients, now)]
             if not owing:
-                return after_all
+                return after_all, True
         else:
             owing = [w for w, node in clients.items() if node.state != "missing"]
             owing += [
                 w for w in self._expected if w not in clients and not self._settled(w, clients, now)
             ]
         if not owing:
-            return self._floor if self._floor is not None else start
-        return min(self._watermark(worker_id, start) for worker_id in owing)
+            return (self._floor if self._floor is not None else start), False
+        return min(self._watermark(worker_id, start) for worker_id in owing), False
 
     def _watermark(self, worker_id: str, start: int) -> int:
         mark = self._marks.get(worker_id)
@@ -502,7 +511,7 @@ class LoadmgrPlugin:
     def seconds_page(self, after: int, limit: int) -> dict[str, Any]:
         """The body of GET /loadmgr/v1/seconds."""
         now = time.time()
-        complete = self.complete(now)
+        complete, final = self.completeness(now)
         if self.role == "master":
             self.buffer.freeze_before(complete)
         seconds, more = self.buffer.page(after, complete, limit)
@@ -519,6 +528,7 @@ class LoadmgrPlugin:
             "user_count": int(runner.user_count),
             "worker_count": int(runner.worker_count) if master else None,
             "workers_without_plugin": self._connected_without_plugin() if master else None,
+            "final": final,
             "seconds": seconds,
             "more": more,
         }

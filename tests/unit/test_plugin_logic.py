@@ -337,7 +337,7 @@ def test_master_complete_follows_the_slowest_connected_worker(
     master: tuple[Any, FakeRunner], clock: Clock
 ) -> None:
     state, runner = master
-    assert state.complete(clock.now) == T0  # no test yet: everything up to now
+    assert state.completeness(clock.now) == (T0, True)  # no test yet: everything up to now
     clock.advance(5)
     test = start_test(state, runner)
     start = T0 + 5
@@ -348,7 +348,7 @@ def test_master_complete_follows_the_slowest_connected_worker(
     assert state.complete(clock.now) == start  # w2 still silent
     state.on_worker_report(client_id="w2", data=worker_report(test, start + 2, [
         [start + 1, [["GET", "/a", 1, 0, [6, 1]]]]]))
-    assert state.complete(clock.now) == start + 2
+    assert state.completeness(clock.now) == (start + 2, False)
     runner.clients["w2"].state = "missing"  # excluded while missing
     assert state.complete(clock.now) == start + 3
     runner.clients["w2"].state = "running"  # back: complete never goes backwards
@@ -373,10 +373,11 @@ def test_after_a_stop_complete_waits_for_every_last_report(
     assert state.complete(clock.now) == T0 + 3
     state.on_worker_report(client_id="w2", data=worker_report(test, T0 + 4, [
         [T0 + 3, [["GET", "/a", 1, 0, [5, 1]]]]], stopped=True))
-    assert state.complete(clock.now) == T0 + 3  # w1 still owes its last report
+    assert state.completeness(clock.now) == (T0 + 3, False)  # w1 still owes its last report
     state.on_worker_report(client_id="w1", data=worker_report(test, T0 + 4, [
         [T0 + 4, [["GET", "/a", 2, 1, [5, 2]]]]], stopped=True))
-    assert state.complete(clock.now) == T0 + 5  # everything: max(now, last second + 1)
+    # Everything: max(now, last second + 1), and the test's data is all in.
+    assert state.completeness(clock.now) == (T0 + 5, True)
     assert totals(state.seconds_page(-1, 600)["seconds"]) == (3, 1, 3)
 
 
@@ -451,14 +452,15 @@ def test_standalone_complete(plugin: Any, clock: Clock) -> None:
     runner.state = "running"
     record = plugin.request_listener(state.buffer)
     record(request_type="GET", name="/a", response_time=4)
-    assert state.complete(clock.now) == T0
+    assert state.completeness(clock.now) == (T0, False)
     clock.advance(1)
     record(request_type="GET", name="/a", response_time=4)
     assert state.complete(clock.now) == T0 + 1
     assert T0 in state.buffer.cold  # the previous second is packed once the next one starts
     runner.state = "stopped"
     body = state.seconds_page(-1, 600)
-    assert body["complete"] == T0 + 2 and body["worker_count"] is None
+    assert body["complete"] == T0 + 2 and body["final"] is True
+    assert body["worker_count"] is None
     assert [s["t"] for s in body["seconds"]] == [T0, T0 + 1]
     assert body["workers_without_plugin"] is None and body["oldest"] == T0
 
@@ -507,7 +509,7 @@ def test_routes_under_the_base_path(plugin: Any, clock: Clock, base_path: str) -
     answer = client.get(f"{base_path}/loadmgr/v1/seconds?after=5&limit=1")
     assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
     assert set(answer.get_json()) == {
-        "plugin", "version", "now", "complete", "oldest", "test_started", "state",
+        "plugin", "version", "now", "complete", "final", "oldest", "test_started", "state",
         "user_count", "worker_count", "workers_without_plugin", "seconds", "more"}
     if base_path:
         assert client.get("/loadmgr/v1/info").status_code == 404
