@@ -81,9 +81,16 @@ def running_locust(
     *,
     log_dir: Path | None = None,
     distributed: bool | None = None,
+    web_base_path: str = "",
 ) -> Iterator[LocalCluster]:
     """Locust on free loopback ports: standalone (workers=0) or a master with workers."""
-    cluster = LocalCluster(locustfile, workers=workers, log_dir=log_dir, distributed=distributed)
+    cluster = LocalCluster(
+        locustfile,
+        workers=workers,
+        log_dir=log_dir,
+        distributed=distributed,
+        web_base_path=web_base_path,
+    )
     cluster.start()
     pids = cluster.pids
     try:
@@ -109,12 +116,14 @@ def _locust_factory(tmp_path: Path, default_workers: int) -> Iterator[Callable[.
         workers: int = default_workers,
         *,
         distributed: bool | None = None,
+        web_base_path: str = "",
     ) -> LocalCluster:
         context = running_locust(
             locustfile,
             workers,
             log_dir=tmp_path / f"locust-{len(clusters)}",
             distributed=distributed,
+            web_base_path=web_base_path,
         )
         cluster = context.__enter__()
         clusters.append(context)
