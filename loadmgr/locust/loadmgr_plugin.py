@@ -593,11 +593,18 @@ def request_listener(buffer: SecondsBuffer) -> Callable[..., None]:
     entry_of = buffer.entry
     clock = time.time
 
+    # Every argument Locust fires with is named: binding them is cheaper than gathering
+    # them into a **kwargs dict on each request (a third of this listener's cost).
     def on_request(
         request_type: str,
         name: str,
         response_time: float | None,
+        response_length: object = None,
+        response: object = None,
+        context: object = None,
         exception: object = None,
+        start_time: object = None,
+        url: object = None,
         **_kwargs: Any,
     ) -> None:
         t = int(clock())
