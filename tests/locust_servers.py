@@ -82,6 +82,7 @@ def running_locust(
     log_dir: Path | None = None,
     distributed: bool | None = None,
     with_plugin: bool = True,
+    web_base_path: str = "",
 ) -> Iterator[LocalCluster]:
     """Locust on free loopback ports: standalone (workers=0) or a master with workers."""
     cluster = LocalCluster(
@@ -90,6 +91,7 @@ def running_locust(
         log_dir=log_dir,
         distributed=distributed,
         with_plugin=with_plugin,
+        web_base_path=web_base_path,
     )
     cluster.start()
     pids = cluster.pids
@@ -117,6 +119,7 @@ def _locust_factory(tmp_path: Path, default_workers: int) -> Iterator[Callable[.
         *,
         distributed: bool | None = None,
         with_plugin: bool = True,
+        web_base_path: str = "",
     ) -> LocalCluster:
         context = running_locust(
             locustfile,
@@ -124,6 +127,7 @@ def _locust_factory(tmp_path: Path, default_workers: int) -> Iterator[Callable[.
             log_dir=tmp_path / f"locust-{len(clusters)}",
             distributed=distributed,
             with_plugin=with_plugin,
+            web_base_path=web_base_path,
         )
         cluster = context.__enter__()
         clusters.append(context)

@@ -623,6 +623,7 @@ SECONDS_BODY: dict[str, Any] = {
     "version": 1,
     "now": 1795471460.25,
     "complete": 1795471460,
+    "final": False,
     "oldest": 1795471455,
     "test_started": 1795471454.5,
     "state": "running",
