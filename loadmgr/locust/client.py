@@ -99,6 +99,19 @@ def _connection_reason(exc: BaseException, timeout: float) -> str:
     return "connection failed" if isinstance(exc, requests.ConnectionError) else type(exc).__name__
 
 
+def _total_requests(payload: dict[str, Any]) -> int | None:
+    """The Aggregated entry's request count of a /stats/requests payload."""
+    for entry in payload.get("stats") or ():
+        if (
+            isinstance(entry, dict)
+            and entry.get("name") == "Aggregated"
+            and not entry.get("method")
+        ):
+            count = entry.get("num_requests")
+            return count if isinstance(count, int) else None
+    return None
+
+
 class LocustClient:
     """A Locust master's (or standalone Locust's) web API."""
 
@@ -337,7 +350,11 @@ class LocustClient:
         return payload
 
     def wait_final_stats(
-        self, deadline_sec: float = 30.0, *, poll_interval: float = 0.5
+        self,
+        deadline_sec: float = 30.0,
+        *,
+        poll_interval: float = 0.5,
+        expected_requests: int | None = None,
     ) -> dict[str, Any]:
         """The stats once the test has stopped and its last numbers have arrived."""
         # A standalone Locust's first `stopped` payload is final. A master gets the workers'
@@ -351,6 +368,8 @@ class LocustClient:
                 return False
             now = time.monotonic()
             stopped_since[:] = stopped_since or [now]
+            if expected_requests is not None and _total_requests(payload) == expected_requests:
+                return True  # the plugin's exact count says every report is in: no settle
             settle = WORKER_REPORT_SEC + STATS_CACHE_SEC if is_distributed(payload) else 0.0
             return now - stopped_since[0] >= settle
 

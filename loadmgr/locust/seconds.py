@@ -60,6 +60,8 @@ class SecondsBatch:
     worker_count: int | None
     seconds: tuple[Second, ...]
     more: bool
+    final: bool = False  # the test is over and every worker's last report is in
+    workers_without_plugin: int | None = None
 
 
 def _fail(what: str) -> InvalidPayload:
@@ -161,8 +163,10 @@ def parse_seconds(payload: Any, after: int | None = None) -> SecondsBatch:
     oldest = payload.get("oldest")
     started = payload.get("test_started")
     more = payload.get("more", False)
-    if not isinstance(more, bool):
-        raise _fail("more is not true or false")
+    final = payload.get("final", False)
+    if not isinstance(more, bool) or not isinstance(final, bool):
+        raise _fail("more or final is not true or false")
+    lacking = payload.get("workers_without_plugin")
     return SecondsBatch(
         version=version,
         now=_float(payload.get("now"), "now"),
@@ -174,4 +178,6 @@ def parse_seconds(payload: Any, after: int | None = None) -> SecondsBatch:
         worker_count=None if worker_count is None else _int(worker_count, "worker_count"),
         seconds=tuple(seconds),
         more=more,
+        final=final,
+        workers_without_plugin=None if lacking is None else _int(lacking, "workers_without_plugin"),
     )

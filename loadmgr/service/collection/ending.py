@@ -63,8 +63,16 @@ class RunEnding:
         final: dict[str, Any] | None = None
         if reason != StopReason.LOST and trust_locust and self._client is not None:
             try:
-                payload = self._client.wait_final_stats(FINAL_STATS_TIMEOUT_SEC)
-                final = self._final_stats(payload)
+                last = self._last_windows()
+                expected = (
+                    self._source.builder.total_requests
+                    if isinstance(self._source, PluginSource)
+                    else None
+                )
+                payload = self._client.wait_final_stats(
+                    FINAL_STATS_TIMEOUT_SEC, poll_interval=0.25, expected_requests=expected
+                )
+                final = self._final_stats(payload, last)
             except ClusterError as exc:
                 error = error or f"final stats unavailable: {exc.message}"
         status = RunStatus.FINISHED if final is not None and not failed else RunStatus.FAILED
@@ -117,7 +125,17 @@ class RunEnding:
             self.observer.message(f"the warm-up is not left out: {exc.message}")
             return final
 
-    def _final_stats(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def _last_windows(self) -> list[MetricSnapshot]:
+        """With the plugin, the windows of the run's last seconds, once all are in."""
+        if not isinstance(self._source, PluginSource):
+            return []
+        try:
+            return self._source.final()
+        except ClusterError as exc:
+            self.observer.message(f"the last seconds could not be read: {exc.message}")
+            return []
+
+    def _final_stats(self, payload: dict[str, Any], last: list[MetricSnapshot]) -> dict[str, Any]:
         from loadmgr.locust.stats import final_stats
         from loadmgr.locust.validation import check_stats
 
@@ -128,15 +146,10 @@ class RunEnding:
         except ClusterError:
             rows = None  # p90 is a bonus; the JSON payload has everything else
         final = final_stats(payload, rows)
-        last: list[MetricSnapshot] = []
-        try:
-            if isinstance(self._source, PluginSource):
-                last = self._source.final()
-                self._check_sums(final)
-            elif isinstance(self._source, StatsSource):
-                last = self._source.final(payload)
-        except ClusterError as exc:
-            self.observer.message(f"the last seconds could not be read: {exc.message}")
+        if isinstance(self._source, PluginSource):
+            self._check_sums(final)
+        elif isinstance(self._source, StatsSource):
+            last = self._source.final(payload)
         for snapshot in last:
             if snapshot.intervalRequests:  # requests the last poll had not seen yet
                 self.observer.interval(self.run, snapshot)

@@ -77,15 +77,14 @@ class PluginSource:
         ready = [] if batch.state in IDLE_STATES else self.builder.ready(batch)
         return Poll(ready, batch.state, batch.user_count, batch.worker_count)
 
-    def final(self, deadline_sec: float = 30.0) -> list[MetricSnapshot]:
-        """The last windows, once the test stopped and every worker's last report is in."""
+    def final(self, deadline_sec: float = 15.0) -> list[MetricSnapshot]:
+        """The last windows, once the test stopped and every worker's last report is in
+        (the plugin says `final`; a worker's last report comes up to 3 s after the stop)."""
         deadline = time.monotonic() + deadline_sec
         batch = self._fetch()
-        while batch.state not in IDLE_STATES and time.monotonic() < deadline:
+        while not (batch.final and batch.state in IDLE_STATES) and time.monotonic() < deadline:
             time.sleep(0.2)
             batch = self._fetch()
-        # After the stop the watermark covers every second there is: one more answer is final.
-        batch = self._fetch()
         return self.builder.ready(batch, final=True)
 
 
