@@ -85,7 +85,10 @@ class PluginSource:
         while not (batch.final and batch.state in IDLE_STATES) and time.monotonic() < deadline:
             time.sleep(0.2)
             batch = self._fetch()
-        return self.builder.ready(batch, final=True)
+        last = self.builder.ready(batch, final=True)
+        if last:
+            last[-1].metadata["final"] = True  # the run's last interval
+        return last
 
 
 class StatsSource:
