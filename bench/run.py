@@ -5,8 +5,8 @@
 Starts its own SecantusDB on a free loopback port, generates its data, runs each case
 after a warm-up, and prints per case the median of loadmgr, the median of its floor, the
 ratio and the goal. Timings are reported, never asserted: the exit code is 0 unless a case
-could not run at all. Cases: startup, tests-list, metrics, collector, local, embedded
-(or their numbers, 1-6). Every process it starts is stopped and its temp dir removed.
+could not run at all. Cases: startup, tests-list, metrics, collector, local, embedded,
+plugin (or their numbers, 1-7). Every process it starts is stopped and its temp dir removed.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from bench import cases_cli, cases_load
+from bench import cases_cli, cases_load, cases_plugin
 from bench.harness import SIZES, Bench, Row
 from bench.procs import PYCACHE_PREFIX, Processes, start_wire_server
 from bench.report import machine, table, write_json
@@ -34,6 +34,7 @@ CASES: dict[str, tuple[str, Callable[[Bench], list[Row]]]] = {
     "collector": ("4 collector", cases_load.collector),
     "local": ("5 local cluster", cases_load.local_cluster),
     "embedded": ("6 embedded", cases_cli.embedded),
+    "plugin": ("7 plugin", cases_plugin.plugin_cost),
 }
 
 
@@ -43,9 +44,11 @@ def _selected(only: list[str] | None) -> list[str]:
     names = list(CASES)
     chosen = []
     for item in (part.strip() for value in only for part in value.split(",")):
-        name = names[int(item) - 1] if item.isdigit() and 1 <= int(item) <= 6 else item
+        name = names[int(item) - 1] if item.isdigit() and 1 <= int(item) <= len(names) else item
         if name not in CASES:
-            raise SystemExit(f"error: unknown case {item!r} (one of {', '.join(names)}, or 1-6)")
+            raise SystemExit(
+                f"error: unknown case {item!r} (one of {', '.join(names)}, or 1-{len(names)})"
+            )
         if name not in chosen:
             chosen.append(name)
     return [name for name in names if name in chosen]
@@ -60,7 +63,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=None,
                         help="measured runs per case after the warm-up (default 5; tiny 1)")
     parser.add_argument("--only", action="append", metavar="CASE",
-                        help=f"run only this case (repeatable): {', '.join(CASES)} or 1-6")
+                        help=f"run only this case (repeatable): {', '.join(CASES)} "
+                        f"or 1-{len(CASES)}")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results here")
     args = parser.parse_args(argv)
     if args.repeat is None:
