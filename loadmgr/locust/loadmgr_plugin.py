@@ -374,6 +374,7 @@ class LoadmgrPlugin:
         elif isinstance(runner, WorkerRunner):
             self.role = "worker"
             events.report_to_master.add_listener(self.on_report_to_master)
+            events.test_stop.add_listener(self.on_worker_test_stop)
         else:
             self.role = "standalone"
             self.buffer.freeze_on_rollover = True
@@ -406,6 +407,18 @@ class LoadmgrPlugin:
                 if node.state != "missing"
             }
             self._heard = dict.fromkeys(self._expected, now)
+
+    def on_worker_test_stop(self, **_kwargs: Any) -> None:
+        # Locust's worker tells the master it stopped without sending its last numbers;
+        # they would follow with the next periodic report, up to 3 s later. Sending them
+        # now (before "client_stopped") makes the master's "stopped" mean every request is
+        # counted, in Locust's own stats and in this plugin's seconds alike.
+        send = getattr(self.runner, "_send_stats", None)
+        if callable(send):
+            try:
+                send()
+            except Exception:  # noqa: BLE001 - a private API of Locust's: never break a stop
+                pass
 
     def on_test_stopping(self, **_kwargs: Any) -> None:
         self._stop_requested = time.monotonic()

@@ -142,6 +142,10 @@ class LocalCluster:
         """Process ids of the master (first) and the workers."""
         return [process.pid for process in self._processes]
 
+    def master_exited(self) -> bool:
+        """Whether the master (or standalone Locust) process has ended."""
+        return bool(self._processes) and self._processes[0].poll() is not None
+
     @property
     def log_paths(self) -> list[Path]:
         """Log files of the master (first) and the workers."""

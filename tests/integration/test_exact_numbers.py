@@ -178,3 +178,34 @@ def test_without_the_plugin_a_take_over_writes_one_gap_and_the_sums_hold(
     total = run["finalStats"]["totals"]["requests"]
     assert sum(i["intervalRequests"] for i in intervals) == total
     assert [i["seq"] for i in intervals] == list(range(1, len(intervals) + 1))
+
+
+def test_a_killed_local_master_takes_its_workers_with_it(cli, mongo_db, tmp_path, isolated_env):
+    """The `local` cluster's master SIGKILLed mid-run: every process stops at once, no
+    request reaches the target more than 3 s later, the run is recorded as lost."""
+    import os
+    import signal
+
+    from tests.integration.test_runs import local_locust_pids
+
+    with exact_target() as target:
+        locustfile = write_locustfile(tmp_path)
+        result = cli(
+            "tests", "create", "--name", "frail", "--target-url", target.url, "--locustfile",
+            str(locustfile), "--users", "10", "--spawn-rate", "10", "--duration", "60s",
+        )
+        assert result.exit_code == 0, result.stderr
+        started = cli("runs", "start", "frail", "--detach", "--workers", "2", "-o", "json")
+        assert started.exit_code == 0, started.stderr
+        run_id = started.json()["id"]
+        assert wait_for(lambda: target.total() > 50, 30)
+        master = min(local_locust_pids(isolated_env))  # started first
+        os.kill(master, signal.SIGKILL)
+        killed_at = time.time()
+        runs = mongo_db.load_test_runs
+        assert wait_for(lambda: runs.find_one({"id": run_id})["status"] == "Failed", 30)
+        assert wait_for(lambda: not local_locust_pids(isolated_env), 15)
+        assert not target.last_hit_after(killed_at + 3), "load went on after the master died"
+    run = runs.find_one({"id": run_id})
+    assert run["stopReason"] == "lost" and run["verdict"] == "error"
+    assert mongo_db.cluster_leases.find_one({"runId": run_id}) is None

@@ -237,6 +237,14 @@ class Collector(RunEnding):
             # After a stall (a paused process), carry on from now: no burst of catch-up polls.
             next_poll = max(next_poll + POLL_SEC, time.monotonic())
             elapsed = time.monotonic() - self._started_mono
+            if self._local is not None and self._local.master_exited():
+                # Workers without their master would go on loading the target until they
+                # noticed: stop every process now, so no load outlives the run.
+                self._local.stop()
+                self._local = None
+                return self._finalize(
+                    StopReason.LOST, error="the local Locust master ended unexpectedly"
+                )
             try:
                 if self._source is None:
                     self._source = resumed_source(self.store, self._client, self.run, self.settings)
@@ -282,8 +290,15 @@ class Collector(RunEnding):
                 return self._finalize(StopReason.USER)
             if poll.idle:
                 early = elapsed < duration - 2
+                if early and not stop_requested:
+                    # `runs stop` stops Locust itself: ask before blaming someone else.
+                    stop_requested = self._beat(None)
                 if early:
-                    self._abort_note = "Locust was stopped outside loadmgr"
+                    self._abort_note = (
+                        "stopped with 'loadmgr runs stop'"
+                        if stop_requested
+                        else "Locust was stopped outside loadmgr"
+                    )
                 return self._finalize(
                     StopReason.USER if early else StopReason.DURATION,
                     note=self._abort_note,
