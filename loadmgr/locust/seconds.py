@@ -102,6 +102,19 @@ def _histogram(value: Any, what: str) -> Histogram:
     if not isinstance(value, list) or len(value) > MAX_BUCKETS:
         raise _fail(f"{what} histogram is not a list of [ms, count] pairs")
     histogram: Histogram = {}
+    # The common case in one comprehension: pairs of plain ints within range.
+    if all(
+        type(pair) is list
+        and len(pair) == 2
+        and type(pair[0]) is int
+        and type(pair[1]) is int
+        and 0 <= pair[0] <= MAX_BUCKET_MS
+        and 0 <= pair[1] <= MAX_COUNT
+        for pair in value
+    ):
+        for ms, count in value:
+            histogram[ms] = histogram.get(ms, 0) + count
+        return histogram
     for pair in value:
         if not isinstance(pair, list) or len(pair) != 2:
             raise _fail(f"{what} histogram is not a list of [ms, count] pairs")

@@ -1,0 +1,172 @@
+"""Case 8: exact intervals (issue 9): the collector's CPU per plugin interval with 500
+request names, the stored size of an interval, and window percentiles over 10,000 stored
+intervals against a raw pymongo fetch of the same documents.
+
+The plugin's data grows with requests, not only with names: the load is 2,000 requests a
+second spread over the names, with log-normal response times rounded as Locust rounds
+them, and 5-s intervals."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Any
+
+import bson
+
+from bench.harness import Bench, Row, median, ratio_row
+
+CASE8 = "8 exact windows"
+ORIGIN = 1_800_000_000
+INTERVAL = 5
+STORED_INTERVALS = {"tiny": 300, "full": 10_000}
+
+
+RPS = 2_000  # spread over the names: 500 names get 4 requests a second each
+
+
+def _second(t: int, names: int, rng: random.Random) -> dict[str, Any]:
+    entries = []
+    per_name = max(1, RPS // names)
+    for index in range(names):
+        counts: dict[int, int] = {}
+        for _ in range(per_name):
+            ms = int(rng.lognormvariate(3, 0.8))  # ~20 ms median, a long tail
+            ms = ms if ms < 100 else ms // 10 * 10
+            counts[ms] = counts.get(ms, 0) + 1
+        histogram = [[ms, count] for ms, count in sorted(counts.items())]
+        entries.append(["GET", f"/api/item/{index}", per_name, rng.randint(0, 1), histogram])
+    return {"t": t, "entries": entries}
+
+
+def _answer(first: int, seconds: int, names: int, rng: random.Random) -> bytes:
+    """A plugin answer holding `seconds` complete seconds of `names` requests each."""
+    return json.dumps({
+        "plugin": "loadmgr", "version": 1, "now": float(first + seconds + 1),
+        "complete": first + seconds, "final": False, "oldest": ORIGIN,
+        "test_started": float(ORIGIN), "state": "running", "user_count": 50,
+        "worker_count": 2, "more": False,
+        "seconds": [_second(first + i, names, rng) for i in range(seconds)],
+    }).encode()
+
+
+def _collector_cpu(bench: Bench, store: Any) -> Row:
+    """Parse + windows + spool + store + heartbeat for one 5-s interval of 500 names."""
+    from loadmgr.locust.seconds import parse_seconds
+    from loadmgr.models import LoadTestRun, RunStatus
+    from loadmgr.service.collection import Collector, CollectorSettings
+    from loadmgr.service.collection.windows import WindowBuilder
+
+    names = bench.size.payload_entries
+    rng = random.Random(8)
+    run = LoadTestRun(
+        loadTestId="bench", targetUsers=50, spawnRate=10.0, durationSeconds=3600,
+        status=RunStatus.RUNNING, collectorEpoch=1,
+    )
+    store.runs.insert(run)
+    collector = Collector(
+        store, run, cluster=None, settings=CollectorSettings(interval=INTERVAL),
+        home=bench.tmp / "windows-home",
+    )
+    builder = WindowBuilder(run.id, origin=ORIGIN, interval=INTERVAL)
+    warm = 2
+    raws = [
+        _answer(ORIGIN + k * INTERVAL, INTERVAL, names, rng)
+        for k in range(bench.size.cpu_payloads + warm)
+    ]
+    samples = []
+    for index, raw in enumerate(raws):
+        start = time.process_time()
+        batch = parse_seconds(json.loads(raw), builder.cursor)
+        builder.add(batch)
+        for snapshot in builder.ready(batch):
+            collector.writer.keep(snapshot)
+            collector._beat(snapshot)
+        spent = (time.process_time() - start) * 1000
+        if index >= warm:
+            samples.append(spent)
+    value = median(samples)
+    return Row(CASE8, f"plugin interval, {names} names (CPU)", "ms", value,
+               goal="< 20 ms", passed=value < 20.0, samples={"loadmgr": samples},
+               note="parse + window + spool + store + heartbeat")
+
+
+def _sizes() -> list[Row]:
+    from loadmgr.locust.seconds import parse_seconds
+    from loadmgr.service.collection.windows import WindowBuilder
+
+    rows = []
+    for names in (20, 200):
+        rng = random.Random(names)
+        builder = WindowBuilder("size", origin=ORIGIN, interval=INTERVAL)
+        batch = parse_seconds(json.loads(_answer(ORIGIN, INTERVAL, names, rng)))
+        builder.add(batch)
+        (snapshot,) = builder.ready(batch)
+        size = len(bson.encode(snapshot.model_dump(mode="python")))
+        rows.append(Row(CASE8, f"stored interval, {names} names", "KB", size / 1000,
+                        note=f"BSON, 5-s window at {RPS} req/s"))
+    return rows
+
+
+def _window_percentiles(bench: Bench, store: Any) -> Row:
+    from loadmgr.locust.seconds import parse_seconds
+    from loadmgr.models import LoadTestRun, RunStatus
+    from loadmgr.service.collection.windows import WindowBuilder
+    from loadmgr.service.run_window import _PROJECTION, Window, window_stats
+
+    count = STORED_INTERVALS["tiny" if bench.size_name == "tiny" else "full"]
+    run = LoadTestRun(
+        loadTestId="bench", targetUsers=50, spawnRate=10.0, durationSeconds=count * INTERVAL,
+        status=RunStatus.FINISHED, collector={"origin": ORIGIN}, collectionMode="plugin",
+    )
+    store.runs.insert(run)
+    rng = random.Random(10)
+    template = json.loads(_answer(ORIGIN, INTERVAL, 20, rng))
+    builder = WindowBuilder(run.id, origin=ORIGIN, interval=INTERVAL)
+    batch: list[Any] = []
+    for k in range(count):
+        # The same 5 s of data shifted in time: generating 10,000 distinct windows would
+        # time the generator, not the read.
+        first = ORIGIN + k * INTERVAL
+        answer = dict(template, complete=first + INTERVAL,
+                      seconds=[{**s, "t": first + i} for i, s in enumerate(template["seconds"])])
+        parsed = parse_seconds(answer, builder.cursor)
+        builder.add(parsed)
+        batch.extend(builder.ready(parsed))
+        if len(batch) >= 500:
+            store.metrics.save(batch)
+            batch = []
+    store.metrics.save(batch)
+    window = Window(start=float(INTERVAL * 10))
+    collection = store.metrics.collection
+
+    def raw() -> None:
+        list(collection.find({"loadTestRunId": run.id}, {"_id": False, **_PROJECTION}))
+
+    def mine() -> None:
+        stats = window_stats(store, run, window)
+        assert stats["exact"] and stats["totals"]["requests"] > 0
+
+    timings: dict[str, list[float]] = {"raw": [], "mine": []}
+    for _ in range(bench.repeat + 1):
+        for name, work in (("raw", raw), ("mine", mine)):
+            start = time.perf_counter()
+            work()
+            timings[name].append(time.perf_counter() - start)
+    return ratio_row(CASE8, f"window percentiles over {count} intervals", timings["mine"][1:],
+                     timings["raw"][1:], "pymongo find of the same documents", at_most=1.5)
+
+
+def exact_windows(bench: Bench) -> list[Row]:
+    from loadmgr.models import Scope
+    from loadmgr.store import Store
+
+    database = "bench_windows"
+    store = Store.connect(bench.uri, database, Scope(), 10_000)
+    try:
+        store.db.client.drop_database(database)
+        store.ensure_indexes()
+        return [_collector_cpu(bench, store), *_sizes(), _window_percentiles(bench, store)]
+    finally:
+        store.close()
