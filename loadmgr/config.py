@@ -22,6 +22,8 @@ else:  # pragma: no cover - Python 3.10
 
 DEFAULT_DATABASE = "loadmgr"
 DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 10_000
+# An hour: longer is a typo, and pymongo refuses a billion or more with a URI-shaped error.
+MAX_SERVER_SELECTION_TIMEOUT_MS = 3_600_000
 OUTPUT_FORMATS = ("table", "json", "jsonl", "csv")
 
 # Keys a profile may set, with the type each must have.
@@ -143,6 +145,14 @@ def resolve_settings(
     debug: bool = False,
 ) -> Settings:
     """Settings from options/env values (already merged by the CLI), a profile, defaults."""
+    for option, what, scope in (("tenant", "tenant", tenant), ("env", "environment", env)):
+        # Given, but empty: typically `--tenant "$TEAM"` with $TEAM unset. Falling back to
+        # every tenant (or to the profile's) would silently widen the scope.
+        if scope is not None and not scope.strip():
+            raise ConfigError(
+                f"--{option} (or LOADMGR_{option.upper()}) is given but empty",
+                hint=f"leave --{option} out to work across every {what}, or give one",
+            )
     config_path = config or default_config_path()
     values = load_profile(config_path, profile, explicit=config is not None)
     given = {
@@ -168,8 +178,12 @@ def resolve_settings(
         raise ConfigError(
             f"unknown output format {settings.output!r} (one of {', '.join(OUTPUT_FORMATS)})"
         )
-    if settings.server_selection_timeout_ms <= 0:
-        raise ConfigError("server selection timeout must be positive")
+    timeout_ms = settings.server_selection_timeout_ms
+    if not 0 < timeout_ms <= MAX_SERVER_SELECTION_TIMEOUT_MS:
+        raise ConfigError(
+            f"server selection timeout must be 1 to {MAX_SERVER_SELECTION_TIMEOUT_MS} ms, "
+            f"got {timeout_ms}"
+        )
     for label, value in (("tenant", settings.tenant), ("env", settings.env)):
         if value is not None and (not value.strip() or len(value) > 200):
             raise ConfigError(f"{label} must have 1 to 200 characters")

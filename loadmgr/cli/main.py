@@ -108,8 +108,8 @@ def root(
         options={
             "mongo_uri": mongo_uri,
             "database": database,
-            "tenant": tenant,
-            "env": env,
+            "tenant": _given_empty(tenant, "LOADMGR_TENANT"),
+            "env": _given_empty(env, "LOADMGR_ENV"),
             "user": user,
             "profile": profile,
             "config": config_path(config),
@@ -121,6 +121,16 @@ def root(
     )
     ctx.obj = context
     ctx.call_on_close(context.close)
+
+
+def _given_empty(value: str | None, variable: str) -> str | None:
+    """The option's value; "" when its variable is set but empty, which click ignores.
+
+    `LOADMGR_TENANT=$TEAM` with $TEAM unset must not mean "every tenant".
+    """
+    if value is None and os.environ.get(variable) == "":
+        return ""
+    return value
 
 
 def run() -> None:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from loadmgr.errors import Conflict, NotFound, ValidationFailed
 from loadmgr.models import LOCAL_CLUSTER_ID, LoadTest, RunStatus, utcnow
 from loadmgr.models.documents import LOCUSTFILE_MAX_BYTES, NAME_MAX
-from loadmgr.service.validation import validation_failed
+from loadmgr.service.validation import check_list_limit, validation_failed
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -112,8 +112,7 @@ def list_tests(
     cluster: str | None = None,
     limit: int = 50,
 ) -> list[dict[str, Any]]:
-    if limit < 0:
-        raise ValidationFailed("invalid --limit: must be 0 (all) or more")
+    check_list_limit(limit)
     if name_contains is not None and len(name_contains) > NAME_MAX:
         return []  # no name is that long; and servers cap the size of a regex
     return store.tests.find_many(

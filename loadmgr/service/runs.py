@@ -23,7 +23,7 @@ from loadmgr.models import (
     utcnow,
 )
 from loadmgr.service.load_tests import get_test
-from loadmgr.service.validation import validation_failed
+from loadmgr.service.validation import check_list_limit, validation_failed
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -236,8 +236,7 @@ def list_runs(
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Runs, newest first, each with `stale` computed."""
-    if limit < 0:
-        raise ValidationFailed("invalid --limit: must be 0 (all) or more")
+    check_list_limit(limit)
     valid = [s.value for s in RunStatus]
     normalized = []
     for status in statuses or []:
@@ -259,7 +258,12 @@ def since_cutoff(text: str) -> datetime:
 
     cleaned = text.strip().lower()
     if cleaned.endswith("d") and cleaned[:-1].isdigit():
-        return datetime.now(timezone.utc) - timedelta(days=int(cleaned[:-1]))
+        try:
+            return datetime.now(timezone.utc) - timedelta(days=int(cleaned[:-1]))
+        except OverflowError:  # further back than year 1, or than timedelta can count
+            raise ValidationFailed(
+                f"invalid --since {text!r}: further back than dates go", hint="e.g. 7d or 2h"
+            ) from None
     try:
         return datetime.now(timezone.utc) - timedelta(seconds=parse_duration(cleaned))
     except ValueError:

@@ -27,6 +27,18 @@ OPTION_NAMES = {
 }
 
 
+# Far beyond any listing anyone reads, and well inside the 8-byte integer MongoDB takes.
+MAX_LIST_LIMIT = 1_000_000_000
+
+
+def check_list_limit(limit: int) -> None:
+    """`--limit` of a list: 0 (all) up to MAX_LIST_LIMIT."""
+    if not 0 <= limit <= MAX_LIST_LIMIT:
+        raise ValidationFailed(
+            f"invalid --limit: {limit} (0 for all, else at most {MAX_LIST_LIMIT:,})"
+        )
+
+
 def validation_failed(exc: ValidationError) -> ValidationFailed:
     """One `invalid --users: …; invalid --name: …` line for every field error."""
     parts = []
