@@ -44,6 +44,7 @@ GLOBAL_OPTIONS = {
     "--server-selection-timeout": True,
     "--mongo-tls-ca-file": True,
     "--mongo-tls-cert-key-file": True,
+    "--mongo-password-file": True,
     "--debug": False,
 }
 

@@ -92,6 +92,14 @@ def root(
             help="Client certificate and key (PEM) for MongoDB TLS (turns TLS on).",
         ),
     ] = None,
+    mongo_password_file: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LOADMGR_MONGO_PASSWORD_FILE",
+            help="File holding the password of the MongoDB URI's user, readable by you "
+            "only (chmod 600); or set LOADMGR_MONGO_PASSWORD. Keeps it off command lines.",
+        ),
+    ] = None,
     debug: Annotated[
         bool,
         typer.Option(envvar="LOADMGR_DEBUG", help="Show tracebacks and debug logs."),
@@ -116,6 +124,9 @@ def root(
             "server_selection_timeout_ms": server_selection_timeout,
             "mongo_tls_ca_file": mongo_tls_ca_file,
             "mongo_tls_cert_key_file": mongo_tls_cert_key_file,
+            "mongo_password_file": mongo_password_file,
+            # Only from the environment: an option would put it in the process list.
+            "mongo_password": os.environ.get("LOADMGR_MONGO_PASSWORD"),
             "debug": debug,
         }
     )

@@ -4,6 +4,7 @@ nothing written (or, where something must change, exactly that)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -214,3 +215,134 @@ def test_empty_scope_never_falls_back_to_the_profile(
     # Leaving it out uses the profile's tenant: `api` (no tenant) is not listed.
     assert ok(cli("--config", str(config), "tests", "list", "-o", "json")).json() == []
     assert existing["tenantId"] is None
+
+
+# -- 2. a MongoDB URI of any shape never shows its password; a malformed one is exit 2 ------
+
+PASSWORD = "s3cret-7d1f"
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        f"MONGODB://bob:{PASSWORD}@127.0.0.1:1/",
+        f"Mongodb://bob:{PASSWORD}@127.0.0.1:1/",
+        f"mongo://bob:{PASSWORD}@127.0.0.1:1/",
+        f"bob:{PASSWORD}@127.0.0.1:1",
+        f"https://bob:{PASSWORD}@127.0.0.1:1/",
+        f"\tMONGODB://bob:{PASSWORD}@127.0.0.1:1/",
+        f"mongodb+srv://bob:{PASSWORD}@cluster.example.com:27017/",  # no port with +srv
+        f"mongodb://bob:{PASSWORD}@127.0.0.1:notaport/",
+        f"mongodb://bob:{PASSWORD}@127.0.0.1:1/?tlsCAfile=x&password={PASSWORD}",
+        f"mongodb://127.0.0.1:1/?authMechanism=BAD&tlsCertificateKeyFilePassword={PASSWORD}",
+        f"mongodb://bob:{PASSWORD}@127.0.0.1:1/?authMechanism=MONGODB-X509",
+        "notauri",
+        f"notauri?password={PASSWORD}",
+    ],
+)
+@pytest.mark.usefixtures("unchanged")
+def test_malformed_uri_is_a_usage_error_and_never_shows_its_password(
+    cli: Cli, uri: str, debug: bool
+) -> None:
+    args = ["--mongo-uri", uri, "--server-selection-timeout", "60000"]
+    # A usage error at once: no server selection (60 s here) is waited for.
+    result = cli(*(["--debug"] if debug else []), *args, "tests", "list")
+    assert result.exit_code == 2, result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+    assert "invalid MongoDB URI" in result.stderr or "MongoDB TLS file" in result.stderr
+    if not debug:
+        refused(result)
+    if "invalid MongoDB URI" in result.stderr and ("@" in uri or "password=" in uri):
+        assert "***" in result.stderr
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_malformed_uri_in_a_profile(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LOADMGR_MONGO_URI")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[profiles.default]\nmongo_uri = " MONGODB://bob:{PASSWORD}@h/"\n')
+    line = refused(cli("--config", str(config), "tests", "list"))
+    assert PASSWORD not in line and "bob:***@h" in line
+    debugged = cli("--config", str(config), "--debug", "tests", "list")
+    assert debugged.exit_code == 2 and "Traceback" in debugged.stderr
+    assert PASSWORD not in debugged.stdout + debugged.stderr
+
+
+def test_blanks_around_a_good_uri_are_ignored(
+    cli: Cli, mongo_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LOADMGR_MONGO_URI")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[profiles.default]\nmongo_uri = "  {mongo_uri}\\n"\n')
+    ok(cli("--config", str(config), "tests", "list"))
+
+
+# -- 11. a password apart from the URI: refused when it cannot be used safely --------------
+
+
+def user_uri(mongo_uri: str, user: str = "bob") -> str:
+    return mongo_uri.replace("mongodb://", f"mongodb://{user}@", 1)
+
+
+@pytest.fixture
+def password_file(tmp_path: Path) -> Path:
+    path = tmp_path / "mongo-password"
+    path.write_text(PASSWORD + "\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620, 0o660])
+def test_password_file_others_may_read_is_refused(
+    cli: Cli, mongo_uri: str, password_file: Path, mode: int
+) -> None:
+    password_file.chmod(mode)
+    result = cli(
+        "--mongo-uri", user_uri(mongo_uri), "--mongo-password-file", str(password_file),
+        "tests", "create", "--name", "x", "--target-url", "http://127.0.0.1:1",
+    )
+    line = refused(result)
+    assert "may be read or changed by other users" in line and f"mode {mode:04o}" in line
+    assert f"hint: chmod 600 {password_file}" in result.stderr
+    assert PASSWORD not in result.stderr
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_password_that_cannot_be_merged_is_refused(
+    cli: Cli, mongo_uri: str, password_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file_args = ("--mongo-password-file", str(password_file))
+    cases = {
+        "names no user": ("--mongo-uri", mongo_uri, *file_args),
+        "already holds one": ("--mongo-uri", user_uri(mongo_uri, "bob:other"), *file_args),
+        "is a directory": ("--mongo-uri", user_uri(mongo_uri), "--mongo-password-file", "."),
+        "not found": ("--mongo-uri", user_uri(mongo_uri), "--mongo-password-file", "nope"),
+    }
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    empty.chmod(0o600)
+    cases["is empty"] = ("--mongo-uri", user_uri(mongo_uri), "--mongo-password-file", str(empty))
+    for needle, args in cases.items():
+        result = cli(*args, "tests", "list")
+        assert needle in refused(result), result.stderr
+        assert PASSWORD not in result.stderr
+    monkeypatch.setenv("LOADMGR_MONGO_PASSWORD", "")  # `=$PW` with $PW unset
+    assert "set but empty" in refused(cli("--mongo-uri", user_uri(mongo_uri), "tests", "list"))
+    monkeypatch.setenv("LOADMGR_MONGO_PASSWORD", PASSWORD)
+    monkeypatch.delenv("LOADMGR_MONGO_URI")
+    assert "no MongoDB URI" in refused(cli("tests", "list"))
+
+
+def test_password_file_that_is_a_fifo_never_blocks(
+    cli: Cli, mongo_uri: str, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o600)
+    line = refused(
+        cli("--mongo-uri", user_uri(mongo_uri), "--mongo-password-file", str(fifo), "tests", "list")
+    )
+    assert "is a named pipe (FIFO), not a file" in line
