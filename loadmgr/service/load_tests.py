@@ -12,7 +12,11 @@ from pydantic import ValidationError
 from loadmgr.errors import Conflict, NotFound, ValidationFailed
 from loadmgr.models import LOCAL_CLUSTER_ID, LoadTest, RunStatus, utcnow
 from loadmgr.models.documents import LOCUSTFILE_MAX_BYTES, NAME_MAX
-from loadmgr.service.validation import check_list_limit, validation_failed
+from loadmgr.service.validation import (
+    check_list_limit,
+    refuse_url_credentials,
+    validation_failed,
+)
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -70,6 +74,7 @@ def check_cluster_exists(store: Store, cluster_id: str) -> None:
 
 def create_test(store: Store, user: str, fields: dict[str, Any]) -> LoadTest:
     """Validate and store a new test; the name must be free in the scope."""
+    refuse_url_credentials("--target-url", fields.get("targetUrl"))
     now = utcnow()
     document = {
         **fields,
@@ -135,6 +140,7 @@ def update_test(
     """
     if not changes and not metadata:
         raise ValidationFailed("nothing to update: give at least one option to change")
+    refuse_url_credentials("--target-url", changes.get("targetUrl"))
     current = get_test(store, ref)
     if "locustClusterId" in changes:
         check_cluster_exists(store, changes["locustClusterId"])

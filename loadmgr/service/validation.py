@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from loadmgr.errors import ValidationFailed
+from loadmgr.uris import url_has_credentials
 
 # Stored field → the option a user types, so messages speak the CLI's language.
 OPTION_NAMES = {
@@ -48,3 +49,30 @@ def validation_failed(exc: ValidationError) -> ValidationFailed:
         message = error["msg"].removeprefix("Value error, ")
         parts.append(f"invalid {field}: {message}" if location else message)
     return ValidationFailed("; ".join(parts))
+
+
+def refuse_url_credentials(option: str, url: object) -> None:
+    """Refuse `user:password@` in a URL we would store: it would be shown in clear.
+
+    Tests, runs, reports and cluster listings all print their URLs; a secret has no
+    place in one (DESIGN §1: secrets are stored by reference only).
+    """
+    if not isinstance(url, str) or not url_has_credentials(url):
+        return
+    if option == "--url":
+        hint = (
+            "register the cluster with its header or login authentication instead: "
+            "--header-name NAME --header-env VAR (or --header-file), or "
+            "--login-user-env VAR --login-password-env VAR"
+        )
+    else:
+        hint = (
+            "let the locustfile authenticate to the target (e.g. with a secret from an "
+            "environment variable); a Locust cluster's own login goes in 'clusters add' "
+            "(--header-env, --login-user-env / --login-password-env)"
+        )
+    raise ValidationFailed(
+        f"invalid {option}: a URL with a user name or password (user:password@) would be "
+        "stored and shown in clear",
+        hint=hint,
+    )

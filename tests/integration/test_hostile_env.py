@@ -346,3 +346,42 @@ def test_password_file_that_is_a_fifo_never_blocks(
         cli("--mongo-uri", user_uri(mongo_uri), "--mongo-password-file", str(fifo), "tests", "list")
     )
     assert "is a named pipe (FIFO), not a file" in line
+
+
+# -- 3. credentials in URLs are refused, never stored ---------------------------------------
+
+URLS_WITH_CREDENTIALS = [
+    f"http://u:{PASSWORD}@127.0.0.1:1/",
+    f"https://admin:{PASSWORD}@example.com",
+    f"http://{PASSWORD}@example.com/path",
+    f"HTTP://u:{PASSWORD}@example.com:8089/base",
+    f"http://u:p@ss{PASSWORD}@example.com/",
+]
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("url", URLS_WITH_CREDENTIALS)
+def test_target_url_with_credentials_is_refused(cli: Cli, locustfile: Path, url: str) -> None:
+    for args in (
+        ("tests", "create", "--name", "new", "--target-url", url, "--locustfile", str(locustfile)),
+        ("tests", "update", "api", "--target-url", url),
+    ):
+        result = cli(*args)
+        line = refused(result)
+        assert line.startswith("error: invalid --target-url: a URL with a user name or password")
+        assert "hint: let the locustfile authenticate" in result.stderr
+        assert PASSWORD not in result.stderr
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("url", URLS_WITH_CREDENTIALS)
+def test_cluster_url_with_credentials_is_refused(cli: Cli, url: str) -> None:
+    result = cli("clusters", "add", "k8s", "--url", url)
+    assert refused(result).startswith("error: invalid --url: a URL with a user name or password")
+    assert "--header-env" in result.stderr and "--login-user-env" in result.stderr
+    assert PASSWORD not in result.stderr
+
+
+def test_an_at_sign_in_the_path_or_query_is_no_credential(cli: Cli, locustfile: Path) -> None:
+    ok(create(cli, locustfile, "--target-url", "http://example.com/users/@me?x=a@b"))
+    ok(cli("clusters", "add", "k8s", "--url", "http://127.0.0.1:1/@base"))
