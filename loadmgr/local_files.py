@@ -37,22 +37,20 @@ def read_regular_file(path: Path, what: str, *, max_bytes: int, private: bool = 
     """
     shown = repr(str(path))
     try:
-        # O_NONBLOCK: if the path is (or was just swapped for) a FIFO, open returns at once
-        # instead of waiting for a writer; fstat then tells what was opened.
+        # What it is, before opening it: opening a socket fails, a FIFO would block.
+        _check_kind(os.stat(path).st_mode, what, shown)
+        # O_NONBLOCK: if the path was just swapped for a FIFO, open returns at once instead
+        # of waiting for a writer, and fstat below tells what was really opened.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         raise ValidationFailed(f"{what} {shown} not found") from None
-    except IsADirectoryError:
-        raise ValidationFailed(f"{what} {shown} is a directory, not a file") from None
     except PermissionError:
         raise ValidationFailed(f"cannot read {what} {shown}: permission denied") from None
     except OSError as exc:
         raise ValidationFailed(f"cannot read {what} {shown}: {exc.strerror or exc}") from None
     try:
         status = os.fstat(fd)
-        kind = not_a_file(status.st_mode)
-        if kind is not None:
-            raise ValidationFailed(f"{what} {shown} is {kind}, not a file")
+        _check_kind(status.st_mode, what, shown)
         if private and status.st_mode & 0o077:
             raise ValidationFailed(
                 f"{what} {shown} may be read or changed by other users "
@@ -70,6 +68,12 @@ def read_regular_file(path: Path, what: str, *, max_bytes: int, private: bool = 
     if len(data) > max_bytes:  # it grew while we read it
         raise ValidationFailed(f"{what} {shown} is larger than {_size(max_bytes)}")
     return data
+
+
+def _check_kind(mode: int, what: str, shown: str) -> None:
+    kind = not_a_file(mode)
+    if kind is not None:
+        raise ValidationFailed(f"{what} {shown} is {kind}, not a file")
 
 
 def _size(limit: int) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from loadmgr.errors import Conflict, NotFound, ValidationFailed
+from loadmgr.local_files import read_regular_file
 from loadmgr.models import LOCAL_CLUSTER_ID, LoadTest, RunStatus, utcnow
 from loadmgr.models.documents import LOCUSTFILE_MAX_BYTES, NAME_MAX
 from loadmgr.service.validation import (
@@ -34,26 +37,46 @@ class Locustfile:
 
 
 def read_locustfile(path_text: str, cluster_id: str) -> Locustfile:
-    """Read a local locustfile; on a remote cluster a name deployed there is allowed."""
+    """Read and check a local locustfile; on a remote cluster a name deployed there is allowed.
+
+    A path that exists must be a readable regular UTF-8 file whose Python compiles: a
+    directory, a FIFO, a device, an unreadable file or a syntax error is refused now,
+    not when a run starts. The file is compiled, never imported or run.
+    """
     path = Path(path_text).expanduser()
-    if not path.is_file():
+    if not os.path.exists(path):
         if cluster_id == LOCAL_CLUSTER_ID:
             raise ValidationFailed(
                 f"locustfile {path_text!r} not found",
                 hint="the local cluster runs a locustfile from this machine: give its path",
             )
         return Locustfile(path_text, None, None)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValidationFailed(f"cannot read locustfile {path_text!r}: {exc.strerror}") from None
-    if len(data) > LOCUSTFILE_MAX_BYTES:
-        raise ValidationFailed(f"locustfile {path_text!r} is larger than 1 MB")
+    data = read_regular_file(path, "locustfile", max_bytes=LOCUSTFILE_MAX_BYTES)
     try:
         content = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationFailed(f"locustfile {path_text!r} is not UTF-8 text") from None
+    check_python(data, path_text)
     return Locustfile(path_text, content, hashlib.sha256(data).hexdigest())
+
+
+def check_python(source: bytes, name: str) -> None:
+    """ValidationFailed unless `source` compiles; it is compiled only, never executed."""
+    try:
+        with warnings.catch_warnings():
+            # e.g. an invalid escape sequence: Locust's own import will say so, not us.
+            warnings.simplefilter("ignore")
+            compile(source, name, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        where = f" at line {exc.lineno}" if exc.lineno else ""
+        raise ValidationFailed(
+            f"locustfile {name!r} has a syntax error{where}: {exc.msg}",
+            hint=f"check it with: python -m py_compile {name}",
+        ) from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
+        raise ValidationFailed(
+            f"locustfile {name!r} cannot be compiled: {exc or type(exc).__name__}"
+        ) from None
 
 
 def locustfile_fields(locustfile: Locustfile) -> dict[str, Any]:

@@ -385,3 +385,77 @@ def test_cluster_url_with_credentials_is_refused(cli: Cli, url: str) -> None:
 def test_an_at_sign_in_the_path_or_query_is_no_credential(cli: Cli, locustfile: Path) -> None:
     ok(create(cli, locustfile, "--target-url", "http://example.com/users/@me?x=a@b"))
     ok(cli("clusters", "add", "k8s", "--url", "http://127.0.0.1:1/@base"))
+
+
+# -- 9. odd locustfiles: each says what is wrong; a syntax error is caught at definition -----
+
+
+def odd_locustfiles(tmp_path: Path) -> dict[str, tuple[str, str]]:
+    """name → (path, what the error line must say)."""
+    fifo = tmp_path / "fifo.py"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer comes
+    broken = tmp_path / "broken.py"
+    broken.write_text("from locust import HttpUser\n\n\nclass Web(HttpUser:\n    pass\n")
+    nul = tmp_path / "nul.py"
+    nul.write_bytes(b"x = 1\x00\n")
+    latin = tmp_path / "latin.py"
+    latin.write_bytes(b"# caf\xe9\n")
+    return {
+        "directory": (str(tmp_path), "is a directory, not a file"),
+        "fifo": (str(fifo), "is a named pipe (FIFO), not a file"),
+        "dev-null": (os.devnull, "is a character device, not a file"),
+        "syntax": (str(broken), "has a syntax error at line 4: "),
+        "nul": (str(nul), "cannot contain null bytes"),
+        "latin-1": (str(latin), "is not UTF-8 text"),
+    }
+
+
+@pytest.mark.timeout(60)  # a FIFO that blocked would hang here, not pass
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize("cluster", ["local", "remote"])
+def test_odd_locustfiles_are_refused_for_what_they_are(
+    cli: Cli, tmp_path: Path, mongo_db: Any, cluster: str
+) -> None:
+    if cluster == "remote":
+        # A registered cluster: a path that does not exist here names a file deployed there,
+        # but one that exists here is read, and must be right.
+        mongo_db.locust_clusters.insert_one(
+            {"id": "remote", "baseUrl": "http://127.0.0.1:1", "auth": {"type": "none"}}
+        )
+    for name, (path, needle) in odd_locustfiles(tmp_path).items():
+        for args in (
+            ("tests", "create", "--name", "new", "--target-url", "http://127.0.0.1:1",
+             "--cluster", cluster, "--locustfile", path),
+            ("tests", "update", "api", "--cluster", cluster, "--locustfile", path),
+        ):
+            result = cli(*args)
+            line = refused(result)
+            assert line.startswith(f"error: locustfile {path!r} "), (name, line)
+            assert needle in line, (name, line)
+            assert "not found" not in line
+    mongo_db.locust_clusters.delete_many({})
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_syntax_error_names_the_line_and_runs_nothing(
+    cli: Cli, tmp_path: Path
+) -> None:
+    marker = tmp_path / "imported"
+    # Valid until line 6; were the file run (or imported) the first line would leave a mark.
+    source = f"open({str(marker)!r}, 'w').close()\n" + "x = 1\n" * 4 + "def broken(:\n"
+    bad = tmp_path / "bad.py"
+    bad.write_text(source)
+    result = cli("tests", "update", "api", "--locustfile", str(bad))
+    assert "has a syntax error at line 6" in refused(result)
+    assert "hint: check it with: python -m py_compile" in result.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+@pytest.mark.usefixtures("unchanged")
+def test_unreadable_locustfile_says_so(cli: Cli, tmp_path: Path) -> None:
+    secret = tmp_path / "private.py"
+    secret.write_text("x = 1\n")
+    secret.chmod(0)
+    line = refused(cli("tests", "update", "api", "--locustfile", str(secret)))
+    assert line == f"error: cannot read locustfile {str(secret)!r}: permission denied"
