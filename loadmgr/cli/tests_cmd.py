@@ -54,6 +54,14 @@ MaxDurationOpt = Annotated[
     str | None,
     typer.Option("--max-duration", help="Longest duration a run may ask for."),
 ]
+MaxUsersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-users",
+        help="Most users a run of this test may ask for (default limit: 100000; "
+        "at most 10000000).",
+    ),
+]
 ScenarioOpt = Annotated[str | None, typer.Option("--scenario", help="Scenario id.")]
 MetaOpt = Annotated[
     list[str] | None,
@@ -116,6 +124,7 @@ def _given_fields(
     spawn_rate: float | None,
     duration: str | None,
     max_duration: str | None,
+    max_users: int | None,
     scenario: str | None,
     meta: list[str] | None,
     thresholds: list[str] | None,
@@ -142,6 +151,8 @@ def _given_fields(
         fields["defaultDurationSec"] = _seconds("--duration", duration)
     if max_duration is not None:
         fields["maxDurationSec"] = _seconds("--max-duration", max_duration)
+    if max_users is not None:
+        fields["maxUsers"] = max_users
     if scenario is not None:
         fields["scenarioId"] = scenario
     if meta:
@@ -169,6 +180,7 @@ def test_view(data: dict[str, Any]) -> RenderableType:
         "locustfile": f"{data.get('locustfile') or '-'}"
         + (f"  (sha256 {sha[:12]}…)" if sha else ""),
         "users": data.get("defaultUsers"),
+        "max users": data.get("maxUsers") or "-",
         "spawn rate": f"{data.get('defaultSpawnRate')}/s",
         "duration": _duration(data.get("defaultDurationSec")),
         "max duration": _duration(data.get("maxDurationSec")),
@@ -201,6 +213,7 @@ def create(
         str, typer.Option("--duration", help="Default duration: 300, 300s, 5m, 1h30m.")
     ] = "60s",
     max_duration: MaxDurationOpt = None,
+    max_users: MaxUsersOpt = None,
     scenario: ScenarioOpt = None,
     meta: MetaOpt = None,
     threshold: ThresholdOpt = None,
@@ -229,6 +242,7 @@ def create(
         spawn_rate=spawn_rate,
         duration=duration,
         max_duration=max_duration,
+        max_users=max_users,
         scenario=scenario,
         meta=meta,
         thresholds=threshold,
@@ -297,6 +311,7 @@ def update(
     spawn_rate: SpawnOpt = None,
     duration: DurationOpt = None,
     max_duration: MaxDurationOpt = None,
+    max_users: MaxUsersOpt = None,
     scenario: ScenarioOpt = None,
     meta: Annotated[
         list[str] | None,
@@ -337,6 +352,7 @@ def update(
         spawn_rate=spawn_rate,
         duration=duration,
         max_duration=max_duration,
+        max_users=max_users,
         scenario=scenario,
         meta=None,
         thresholds=threshold,

@@ -22,6 +22,9 @@ TAG_MAX = 100
 META_VALUE_MAX = 2_000
 URL_MAX = 2_048
 LOCUSTFILE_MAX_BYTES = 1_000_000
+# The most users any test may allow (its `maxUsers`); runs are bounded lower by default,
+# see loadmgr/service/load_limits.py.
+MAX_USERS_CEILING = 10_000_000
 
 LOCAL_CLUSTER_ID = "local"
 
@@ -103,11 +106,12 @@ class LoadTest(Named):
     targetUrl: str
     locustfile: str = ""
     scenarioId: str | None = None
-    defaultUsers: int = Field(default=10, ge=1, le=10_000_000)
+    defaultUsers: int = Field(default=10, ge=1, le=MAX_USERS_CEILING)
     defaultSpawnRate: float = Field(default=1.0, gt=0, le=1_000_000, allow_inf_nan=False)
     defaultDurationSec: int = Field(default=60, gt=0)
     maxDurationSec: int | None = Field(default=None, gt=0)
     # loadmgr's additions
+    maxUsers: int | None = Field(default=None, ge=1, le=MAX_USERS_CEILING)  # None: default bound
     locustfileContent: str | None = None
     locustfileSha256: str | None = None
     thresholds: list[str] = Field(default_factory=list)

@@ -15,6 +15,7 @@ from loadmgr.errors import Conflict, NotFound, ValidationFailed
 from loadmgr.local_files import read_regular_file
 from loadmgr.models import LOCAL_CLUSTER_ID, LoadTest, RunStatus, utcnow
 from loadmgr.models.documents import LOCUSTFILE_MAX_BYTES, NAME_MAX
+from loadmgr.service.load_limits import check_test_load
 from loadmgr.service.validation import (
     check_list_limit,
     refuse_url_credentials,
@@ -111,6 +112,7 @@ def create_test(store: Store, user: str, fields: dict[str, Any]) -> LoadTest:
         test = LoadTest.model_validate(document)
     except ValidationError as exc:
         raise validation_failed(exc) from None
+    check_test_load(test, {"defaultUsers", "defaultSpawnRate", "maxUsers"})
     check_cluster_exists(store, test.locustClusterId)
     store.ensure_indexes()
     return store.tests.insert(test)
@@ -176,6 +178,7 @@ def update_test(
             updated = LoadTest.model_validate({**before, **wanted})
         except ValidationError as exc:
             raise validation_failed(exc) from None
+        check_test_load(updated, wanted)
         after = updated.model_dump()
         to_set = {key: after[key] for key in wanted}
         to_set.update(updatedAt=utcnow(), updatedBy=user)

@@ -22,6 +22,7 @@ from loadmgr.models import (
     merge_thresholds,
     utcnow,
 )
+from loadmgr.service.load_limits import check_run_load
 from loadmgr.service.load_tests import get_test
 from loadmgr.service.validation import check_list_limit, validation_failed
 
@@ -106,6 +107,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
     if options.workers is not None and options.workers < 0:
         raise ValidationFailed("invalid --workers: 0 (one standalone Locust) or more")
     test = get_test(store, test_ref)
+    check_run_load(test, options.users, options.spawn_rate)
     duration = options.duration if options.duration is not None else test.defaultDurationSec
     if test.maxDurationSec is not None and duration > test.maxDurationSec:
         raise ValidationFailed(

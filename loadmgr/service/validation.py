@@ -18,6 +18,7 @@ OPTION_NAMES = {
     "defaultSpawnRate": "--spawn-rate",
     "defaultDurationSec": "--duration",
     "maxDurationSec": "--max-duration",
+    "maxUsers": "--max-users",
     "metadata": "--meta",
     "thresholds": "--threshold",
     "targetUsers": "--users",

@@ -459,3 +459,64 @@ def test_unreadable_locustfile_says_so(cli: Cli, tmp_path: Path) -> None:
     secret.chmod(0)
     line = refused(cli("tests", "update", "api", "--locustfile", str(secret)))
     assert line == f"error: cannot read locustfile {str(secret)!r}: permission denied"
+
+
+# -- 10. load sanity: users and spawn rate within documented bounds ------------------------
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (("--users", "10000000"), "invalid --users: 10000000 (1 to 100,000)"),
+        (("--users", "100001"), "invalid --users: 100001 (1 to 100,000)"),
+        (("--users", "99999999999999999999"), "--users"),
+        (("--spawn-rate", "1e-300"), "invalid --spawn-rate: 1e-300 users/s (0.01 to 10000)"),
+        (("--spawn-rate", "0.009"), "invalid --spawn-rate"),
+        (("--spawn-rate", "10000.5"), "invalid --spawn-rate"),
+        (("--spawn-rate", "inf"), "--spawn-rate"),
+        (("--spawn-rate", "nan"), "--spawn-rate"),
+        (("--max-users", "0"), "--max-users"),
+        (("--max-users", "10000001"), "--max-users"),
+        (("--max-users", "5"), "invalid --max-users: 5 is below the test's default of 10"),
+        (("--max-users", "50", "--users", "51"), "invalid --max-users: 50 is below"),
+    ],
+)
+def test_load_beyond_the_bounds_is_refused(
+    cli: Cli, locustfile: Path, extra: tuple[str, ...], needle: str
+) -> None:
+    assert needle in refused(create(cli, locustfile, *extra))
+    assert needle in refused(cli("tests", "update", "api", *extra))
+
+
+def test_max_users_allows_more_and_is_stored(
+    cli: Cli, locustfile: Path, mongo_db: Any
+) -> None:
+    big = ok(create(cli, locustfile, "--max-users", "500000", "--users", "200000", "-o", "json"))
+    doc = big.json()
+    assert isinstance(doc, dict) and (doc["maxUsers"], doc["defaultUsers"]) == (500000, 200000)
+    ok(cli("tests", "update", "new", "--users", "500000", "--spawn-rate", "0.01"))
+    line = refused(cli("tests", "update", "new", "--users", "500001"))
+    assert "invalid --users: 500001 (1 to 500,000)" in line
+    assert "max users" in ok(cli("tests", "show", "new")).stdout
+    stored = mongo_db.load_tests.find_one({"name": "new"})
+    assert (stored["maxUsers"], stored["defaultUsers"], stored["defaultSpawnRate"]) == (
+        500000, 500000, 0.01,
+    )
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (("--users", "100001"), "invalid --users: 100001 (1 to 100,000)"),
+        (("--users", "0"), "--users"),
+        (("--spawn-rate", "1e-300"), "invalid --spawn-rate"),
+        (("--spawn-rate", "20000"), "invalid --spawn-rate"),
+    ],
+)
+def test_run_overrides_beyond_the_bounds_start_nothing(
+    cli: Cli, extra: tuple[str, ...], needle: str
+) -> None:
+    # Refused before the lease is taken or a run recorded (`unchanged` checks both).
+    assert needle in refused(cli("runs", "start", "api", *extra))
