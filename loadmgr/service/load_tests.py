@@ -215,6 +215,27 @@ class DeleteResult:
 def delete_test(store: Store, ref: str, *, force: bool) -> DeleteResult:
     """Delete a test; with runs only when `force`, which removes them and their metrics."""
     test = get_test(store, ref)
+    _runs_allowing_deletion(store, test, force=force)  # the usual refusal, nothing changed
+    # A `runs start` of this test may be recording its run right now. It inserts its run
+    # and then checks that the test still exists; deleting does the reverse: remove the
+    # test, then look for runs. Whichever of the two comes second sees the other's write,
+    # so a run never outlives its test: the start gives up (and removes its run), or the
+    # test is put back here.
+    stored = store.tests.take(test.id)
+    if stored is None:
+        raise NotFound(f"test {ref!r} not found{store.scope.describe()}")
+    try:
+        run_ids = _runs_allowing_deletion(store, test, force=force)
+    except Conflict:
+        store.tests.restore(stored)
+        raise
+    metrics_deleted = store.metrics.delete_for_runs(run_ids)
+    runs_deleted = store.runs.delete_for_test(test.id)
+    return DeleteResult(test, runs_deleted, metrics_deleted)
+
+
+def _runs_allowing_deletion(store: Store, test: LoadTest, *, force: bool) -> list[str]:
+    """The ids of the test's runs; Conflict while one is active, or any without `force`."""
     run_ids = store.runs.ids_for_test(test.id)
     if run_ids and not force:
         raise Conflict(
@@ -229,8 +250,4 @@ def delete_test(store: Store, ref: str, *, force: bool) -> DeleteResult:
             f"test {test.name!r} has a run in progress ({active[0]['id']})",
             hint="stop it first with 'loadmgr runs stop'",
         )
-    metrics_deleted = store.metrics.delete_for_runs(run_ids)
-    runs_deleted = store.runs.delete_for_test(test.id)
-    if not store.tests.delete(test.id):
-        raise NotFound(f"test {ref!r} not found{store.scope.describe()}")
-    return DeleteResult(test, runs_deleted, metrics_deleted)
+    return run_ids

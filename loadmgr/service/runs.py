@@ -183,8 +183,19 @@ def take_lease(store: Store, plan: RunPlan, notify: Any = None) -> bool:
 
 
 def record_pending(store: Store, plan: RunPlan) -> LoadTestRun:
+    """Record the run `Pending`; NotFound (and no run) if its test was deleted meanwhile.
+
+    `tests delete` removes the test and then looks for runs; this inserts the run and
+    then looks for the test (see `delete_test`): one of the two always sees the other.
+    """
     store.ensure_indexes()
-    return store.runs.insert(plan.run)
+    run = store.runs.insert(plan.run)
+    if store.tests.find_by_id(plan.test.id) is None:
+        store.runs.delete_pending(run.id)
+        raise NotFound(
+            f"test {plan.test.name!r} was deleted while the run was starting; nothing ran"
+        )
+    return run
 
 
 def get_run(store: Store, run_id: str) -> LoadTestRun:
