@@ -302,8 +302,10 @@ class LoadTestRun(Named):
     collector: dict[str, Any] | None = None
     locustUrl: str | None = None
     stopRequested: bool = False
+    # With --if-busy wait: until when its start may wait for a busy cluster.
+    busyWaitUntil: datetime | None = None
 
-    @field_validator("startedAt", "finishedAt", "heartbeatAt", mode="after")
+    @field_validator("startedAt", "finishedAt", "heartbeatAt", "busyWaitUntil", mode="after")
     @classmethod
     def _opt_as_utc(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:

@@ -149,6 +149,9 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             targetUrl=test.targetUrl,
             locustfileSha256=test.locustfileSha256,
             thresholds=thresholds,
+            busyWaitUntil=(
+                now + timedelta(seconds=options.wait_timeout) if options.if_busy == "wait" else None
+            ),
             createdAt=now,
             createdBy=user,
             updatedAt=now,
