@@ -41,8 +41,9 @@ _PROFILE_KEYS: dict[str, type] = {
     "mongo_tls_cert_key_file": str,
     "mongo_password_file": str,
 }
-# A password file holds one line; anything bigger is not one.
+# A password file holds one line; anything bigger is not one. Nor is a config file this big.
 PASSWORD_FILE_MAX_BYTES = 4_096
+CONFIG_MAX_BYTES = 1_000_000
 
 
 def loadmgr_home() -> Path:
@@ -109,11 +110,15 @@ def load_profile(path: Path, name: str | None, *, explicit: bool) -> dict[str, A
         if name:
             raise ConfigError(f"profile {name!r} not found: no config file at {path}")
         return {}
+    if path == Path(os.devnull):  # the usual way to say "no config file"
+        return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # Never a blocking or endless read: `--config` may name a FIFO or /dev/zero.
+        raw = read_regular_file(path, "config file", max_bytes=CONFIG_MAX_BYTES)
+        data = tomllib.loads(raw.decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {path}: cannot read it ({exc})") from None
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict):
@@ -168,13 +173,19 @@ def resolve_settings(
     (--mongo-password-file / LOADMGR_MONGO_PASSWORD_FILE), else `mongo_password`
     (LOADMGR_MONGO_PASSWORD), else the profile's `mongo_password_file`.
     """
-    for option, what, scope in (("tenant", "tenant", tenant), ("env", "environment", env)):
+    for option, variable, text, without in (
+        ("--tenant", "LOADMGR_TENANT", tenant, "work across every tenant"),
+        ("--env", "LOADMGR_ENV", env, "work across every environment"),
+        ("--database", "LOADMGR_DATABASE", database, f"use the {DEFAULT_DATABASE!r} database"),
+        ("--mongo-uri", "LOADMGR_MONGO_URI", mongo_uri, "use the embedded store"),
+    ):
         # Given, but empty: typically `--tenant "$TEAM"` with $TEAM unset. Falling back to
-        # every tenant (or to the profile's) would silently widen the scope.
-        if scope is not None and not scope.strip():
+        # the profile's value or the default would silently widen the scope, or write to
+        # another database than the one meant.
+        if text is not None and not text.strip():
             raise ConfigError(
-                f"--{option} (or LOADMGR_{option.upper()}) is given but empty",
-                hint=f"leave --{option} out to work across every {what}, or give one",
+                f"{option} (or {variable}) is given but empty",
+                hint=f"leave {option} out to {without}, or give one",
             )
     config_path = config or default_config_path()
     values = load_profile(config_path, profile, explicit=config is not None)

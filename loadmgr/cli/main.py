@@ -114,8 +114,8 @@ def root(
     """Keep Locust load tests and their whole history in MongoDB."""
     context = AppContext(
         options={
-            "mongo_uri": mongo_uri,
-            "database": database,
+            "mongo_uri": _given_empty(mongo_uri, "LOADMGR_MONGO_URI"),
+            "database": _given_empty(database, "LOADMGR_DATABASE"),
             "tenant": _given_empty(tenant, "LOADMGR_TENANT"),
             "env": _given_empty(env, "LOADMGR_ENV"),
             "user": user,
@@ -137,7 +137,8 @@ def root(
 def _given_empty(value: str | None, variable: str) -> str | None:
     """The option's value; "" when its variable is set but empty, which click ignores.
 
-    `LOADMGR_TENANT=$TEAM` with $TEAM unset must not mean "every tenant".
+    `LOADMGR_TENANT=$TEAM` with $TEAM unset must not mean "every tenant", nor an unset
+    `LOADMGR_MONGO_URI=$URI` the embedded store.
     """
     if value is None and os.environ.get(variable) == "":
         return ""

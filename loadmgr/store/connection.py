@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ import pymongo.errors
 from pymongo.database import Database
 
 from loadmgr.errors import Conflict, DatabaseError, ValidationFailed
+from loadmgr.local_files import not_a_file
 from loadmgr.uris import check_mongo_uri, redact_text, redact_uri
 
 __all__ = ["get_database", "open_client", "redact_text", "redact_uri", "translate_errors"]
@@ -39,6 +41,14 @@ def open_client(
     if tls_cert_key_file:
         tls["tlsCertificateKeyFile"] = tls_cert_key_file
     uri = check_mongo_uri(uri)
+    for option, path in (
+        ("--mongo-tls-ca-file", tls_ca_file),
+        ("--mongo-tls-cert-key-file", tls_cert_key_file),
+    ):
+        # The ssl module reads these to their end: a FIFO would block, /dev/zero never end.
+        kind = not_a_file(os.stat(path).st_mode) if path and os.path.exists(path) else None
+        if kind is not None:
+            raise ValidationFailed(f"invalid {option}: {path!r} is {kind}, not a file")
     try:
         # pymongo only warns about an unknown option or a bad option value, and goes on
         # without it: a misspelt `tlsCAFile` would silently connect without TLS.

@@ -187,6 +187,9 @@ def test_csv_output_escapes_control_characters(cli: Cli, locustfile: Path) -> No
         ("tests", "list", "--tenant", ""),
         ("--tenant=", "tests", "delete", "api", "--yes", "--force"),
         ("--env", "  ", "tests", "create", "--name", "x", "--target-url", "http://127.0.0.1:1"),
+        # Not the default database, nor the embedded store, in place of the one meant.
+        ("--database", "", "tests", "delete", "api", "--yes"),
+        ("--mongo-uri", "", "tests", "list"),
     ],
 )
 def test_empty_scope_option_is_a_usage_error(cli: Cli, args: tuple[str, ...]) -> None:
@@ -195,7 +198,9 @@ def test_empty_scope_option_is_a_usage_error(cli: Cli, args: tuple[str, ...]) ->
 
 
 @pytest.mark.usefixtures("unchanged")
-@pytest.mark.parametrize("variable", ["LOADMGR_TENANT", "LOADMGR_ENV"])
+@pytest.mark.parametrize(
+    "variable", ["LOADMGR_TENANT", "LOADMGR_ENV", "LOADMGR_DATABASE", "LOADMGR_MONGO_URI"]
+)
 def test_empty_scope_variable_is_a_usage_error(
     cli: Cli, monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
@@ -520,3 +525,16 @@ def test_run_overrides_beyond_the_bounds_start_nothing(
 ) -> None:
     # Refused before the lease is taken or a run recorded (`unchanged` checks both).
     assert needle in refused(cli("runs", "start", "api", *extra))
+
+
+@pytest.mark.timeout(60)  # a blocking or endless read would hang here
+@pytest.mark.usefixtures("unchanged")
+def test_odd_config_and_tls_files_never_hang(cli: Cli, mongo_uri: str, tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path, kind in (("/dev/zero", "a character device"), (str(fifo), "a named pipe (FIFO)")):
+        line = refused(cli("--config", path, "tests", "list"))
+        assert line == f"error: config file {path!r} is {kind}, not a file"
+        line = refused(cli("--mongo-tls-ca-file", path, "tests", "list"))
+        assert line == f"error: invalid --mongo-tls-ca-file: {path!r} is {kind}, not a file"
+    ok(cli("--config", os.devnull, "tests", "list"))  # the usual "no config file"
