@@ -27,13 +27,17 @@ app = typer.Typer(rich_markup_mode=None, help=group_help("tests"), no_args_is_he
 TestRef = Annotated[str, typer.Argument(help="The test's id or name.", show_default=False)]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Unique name in the tenant/env.")]
 TargetOpt = Annotated[
-    str | None, typer.Option("--target-url", help="http(s) URL the load is sent to.")
+    str | None,
+    typer.Option(
+        "--target-url", help="http(s) URL the load is sent to (no user:password@ in it)."
+    ),
 ]
 LocustfileOpt = Annotated[
     str | None,
     typer.Option(
         "--locustfile",
-        help="Path of the locustfile; its content and sha256 are stored with the test.",
+        help="Path of the locustfile; its content and sha256 are stored with the test "
+        "(it must compile; it is never run here).",
     ),
 ]
 ClusterOpt = Annotated[
@@ -43,10 +47,10 @@ DescriptionOpt = Annotated[str | None, typer.Option("--description", help="Free 
 TagOpt = Annotated[
     list[str] | None, typer.Option("--tag", help="A tag (repeatable).", show_default=False)
 ]
-UsersOpt = Annotated[int | None, typer.Option("--users", help="Default number of users.")]
-SpawnOpt = Annotated[
-    float | None, typer.Option("--spawn-rate", help="Default users started per second.")
-]
+USERS_HELP = "Default number of users (1 to 100000, or to --max-users)."
+SPAWN_HELP = "Default users started per second (0.01 to 10000)."
+UsersOpt = Annotated[int | None, typer.Option("--users", help=USERS_HELP)]
+SpawnOpt = Annotated[float | None, typer.Option("--spawn-rate", help=SPAWN_HELP)]
 DurationOpt = Annotated[
     str | None, typer.Option("--duration", help="Default duration: 300, 300s, 5m, 1h30m.")
 ]
@@ -205,10 +209,8 @@ def create(
     cluster: ClusterOpt = None,
     description: DescriptionOpt = None,
     tag: TagOpt = None,
-    users: Annotated[int, typer.Option("--users", help="Default number of users.")] = 10,
-    spawn_rate: Annotated[
-        float, typer.Option("--spawn-rate", help="Default users started per second.")
-    ] = 10.0,
+    users: Annotated[int, typer.Option("--users", help=USERS_HELP)] = 10,
+    spawn_rate: Annotated[float, typer.Option("--spawn-rate", help=SPAWN_HELP)] = 10.0,
     duration: Annotated[
         str, typer.Option("--duration", help="Default duration: 300, 300s, 5m, 1h30m.")
     ] = "60s",
