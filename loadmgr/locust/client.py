@@ -320,8 +320,12 @@ class LocustClient:
                     f"Locust at {self.display_url} is already running a test "
                     f"(state {payload.get('state')}, {payload.get('user_count', 0)} users)"
                     f"{waited}",
-                    hint="it was not started by this run and was left running: wait until it "
-                    "finishes, or use --if-busy wait",
+                    hint="it was not started by this run and was left running; "
+                    + (
+                        "a longer --wait-timeout waits longer"
+                        if wait_busy_sec
+                        else "wait until it finishes, or use --if-busy wait"
+                    ),
                 )
             if while_busy is not None:
                 while_busy(payload)

@@ -64,7 +64,7 @@ def test_failed_start_leaves_their_swarm_running(
     assert errors == [
         f"error: Locust at {theirs.base_url} is already running a test (state running, 3 users)"
     ]
-    assert "hint: it was not started by this run and was left running" in result.stderr
+    assert "hint: it was not started by this run and was left running;" in result.stderr
     assert "Traceback" not in result.stderr
     # Their swarm was neither stopped nor re-swarmed (a /swarm resets the user count).
     assert still_running(theirs)
