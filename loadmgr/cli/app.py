@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any, NoReturn
 
@@ -13,7 +13,7 @@ import typer
 import typer.core
 import typer.main
 
-from loadmgr.errors import ExitCode, LoadmgrError
+from loadmgr.errors import ExitCode, LoadmgrError, ValidationFailed
 
 
 def _click_exceptions() -> ModuleType:
@@ -44,6 +44,7 @@ GLOBAL_OPTIONS = {
     "--server-selection-timeout": True,
     "--mongo-tls-ca-file": True,
     "--mongo-tls-cert-key-file": True,
+    "--mongo-password-file": True,
     "--debug": False,
 }
 
@@ -68,6 +69,47 @@ def hoist_global_options(args: list[str]) -> list[str]:
             rest.append(arg)
         index += 1
     return front + rest
+
+
+def _undecodable(text: str) -> bool:
+    """Whether `text` holds bytes that were not UTF-8 (Python keeps them as surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _as_bytes_text(text: str) -> str:
+    """The original bytes, readable: `bad\\xffutf` for b'bad\\xffutf'."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no byte decodes to (text from elsewhere)
+        return text.encode("utf-8", "backslashreplace").decode("ascii")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def check_utf8(args: Sequence[str], environ: Mapping[str, str]) -> None:
+    """Refuse an argument or LOADMGR_* variable that is not valid UTF-8.
+
+    Such text cannot be stored (BSON strings are UTF-8) nor printed, so it is refused
+    before any command runs, naming the option it was given to.
+    """
+    for index, arg in enumerate(args):
+        if not _undecodable(arg):
+            continue
+        name, sep, value = arg.partition("=")
+        if arg.startswith("--") and sep:
+            label = name
+        elif index and args[index - 1].startswith("-") and args[index - 1] != "--":
+            label, value = args[index - 1], arg
+        else:
+            label, value = f"argument {index + 1}", arg
+        raise ValidationFailed(f"invalid {label}: not valid UTF-8 text ({_as_bytes_text(value)})")
+    for name, value in environ.items():
+        if name.startswith("LOADMGR_") and _undecodable(value):
+            shown = _as_bytes_text(value)
+            raise ValidationFailed(f"invalid {name}: not valid UTF-8 text ({shown})")
 
 
 def debug_enabled(args: Sequence[str]) -> bool:
@@ -134,6 +176,7 @@ class RootGroup(typer.core.TyperGroup):
         argv = hoist_global_options(argv)
         debug = debug_enabled(argv)
         try:
+            check_utf8(argv, os.environ)
             result = super().main(
                 argv, prog_name or "loadmgr", complete_var, standalone_mode=False, **extra
             )

@@ -69,7 +69,14 @@ def cluster_view(data: dict[str, Any]) -> RenderableType:
 def add(
     ctx: typer.Context,
     cluster_id: ClusterId,
-    url: Annotated[str, typer.Option("--url", help="Base URL of the Locust master's web UI.")],
+    url: Annotated[
+        str,
+        typer.Option(
+            "--url",
+            help="Base URL of the Locust master's web UI (no user:password@: use the "
+            "header or login options).",
+        ),
+    ],
     description: Annotated[str, typer.Option("--description", help="Free text.")] = "",
     header_name: Annotated[
         str | None,

@@ -93,6 +93,14 @@ def root(
             help="Client certificate and key (PEM) for MongoDB TLS (turns TLS on).",
         ),
     ] = None,
+    mongo_password_file: Annotated[
+        str | None,
+        typer.Option(
+            envvar="LOADMGR_MONGO_PASSWORD_FILE",
+            help="File holding the password of the MongoDB URI's user, readable by you "
+            "only (chmod 600); or set LOADMGR_MONGO_PASSWORD. Keeps it off command lines.",
+        ),
+    ] = None,
     debug: Annotated[
         bool,
         typer.Option(envvar="LOADMGR_DEBUG", help="Show tracebacks and debug logs."),
@@ -107,21 +115,35 @@ def root(
     """Keep Locust load tests and their whole history in MongoDB."""
     context = AppContext(
         options={
-            "mongo_uri": mongo_uri,
-            "database": database,
-            "tenant": tenant,
-            "env": env,
+            "mongo_uri": _given_empty(mongo_uri, "LOADMGR_MONGO_URI"),
+            "database": _given_empty(database, "LOADMGR_DATABASE"),
+            "tenant": _given_empty(tenant, "LOADMGR_TENANT"),
+            "env": _given_empty(env, "LOADMGR_ENV"),
             "user": user,
             "profile": profile,
             "config": config_path(config),
             "server_selection_timeout_ms": server_selection_timeout,
             "mongo_tls_ca_file": mongo_tls_ca_file,
             "mongo_tls_cert_key_file": mongo_tls_cert_key_file,
+            "mongo_password_file": mongo_password_file,
+            # Only from the environment: an option would put it in the process list.
+            "mongo_password": os.environ.get("LOADMGR_MONGO_PASSWORD"),
             "debug": debug,
         }
     )
     ctx.obj = context
     ctx.call_on_close(context.close)
+
+
+def _given_empty(value: str | None, variable: str) -> str | None:
+    """The option's value; "" when its variable is set but empty, which click ignores.
+
+    `LOADMGR_TENANT=$TEAM` with $TEAM unset must not mean "every tenant", nor an unset
+    `LOADMGR_MONGO_URI=$URI` the embedded store.
+    """
+    if value is None and os.environ.get(variable) == "":
+        return ""
+    return value
 
 
 def run() -> None:

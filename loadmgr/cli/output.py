@@ -40,8 +40,14 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids
 
 # Control characters (C0 but newline, DEL, C1) and bidirectional overrides: data must never
 # steer the terminal, so they are shown escaped. In a table cell newlines are escaped too.
-_UNSAFE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_IN_CELL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# Lone surrogates (undecodable bytes of argv, kept by Python as \udcXX) cannot be written
+# as UTF-8 at all: they are shown escaped too, so an error quoting one can still be printed.
+_UNSAFE = re.compile(
+    r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_UNSAFE_IN_CELL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 # In JSON text these can only stand inside strings, where `\u0085` means the same: written
@@ -274,13 +280,19 @@ class Renderer:
             headers: dict[str, None] = {}
             for row in flat:
                 headers.update(dict.fromkeys(row))
-            writer = csv.DictWriter(out, fieldnames=list(headers), lineterminator="\n")
+            # CSV has no escape of its own: control and bidi characters are written as the
+            # text `\x1b`, as in a table, whether stdout is a terminal or a file that
+            # someone will `cat` later. Newlines stay: CSV quotes them.
+            fieldnames = {name: sanitize(name, in_cell=True) for name in headers}
+            writer = csv.DictWriter(out, fieldnames=list(fieldnames.values()), lineterminator="\n")
             writer.writeheader()
-            terminal = out.isatty()
             for row in flat:
-                if terminal:
-                    row = {k: sanitize(str(v)) if isinstance(v, str) else v for k, v in row.items()}
-                writer.writerow(row)
+                writer.writerow(
+                    {
+                        fieldnames[k]: sanitize(v) if isinstance(v, str) else v
+                        for k, v in row.items()
+                    }
+                )
         out.flush()
 
 

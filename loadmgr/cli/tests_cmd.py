@@ -27,13 +27,17 @@ app = typer.Typer(rich_markup_mode=None, help=group_help("tests"), no_args_is_he
 TestRef = Annotated[str, typer.Argument(help="The test's id or name.", show_default=False)]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Unique name in the tenant/env.")]
 TargetOpt = Annotated[
-    str | None, typer.Option("--target-url", help="http(s) URL the load is sent to.")
+    str | None,
+    typer.Option(
+        "--target-url", help="http(s) URL the load is sent to (no user:password@ in it)."
+    ),
 ]
 LocustfileOpt = Annotated[
     str | None,
     typer.Option(
         "--locustfile",
-        help="Path of the locustfile; its content and sha256 are stored with the test.",
+        help="Path of the locustfile; its content and sha256 are stored with the test "
+        "(it must compile; it is never run here).",
     ),
 ]
 ClusterOpt = Annotated[
@@ -43,10 +47,10 @@ DescriptionOpt = Annotated[str | None, typer.Option("--description", help="Free 
 TagOpt = Annotated[
     list[str] | None, typer.Option("--tag", help="A tag (repeatable).", show_default=False)
 ]
-UsersOpt = Annotated[int | None, typer.Option("--users", help="Default number of users.")]
-SpawnOpt = Annotated[
-    float | None, typer.Option("--spawn-rate", help="Default users started per second.")
-]
+USERS_HELP = "Default number of users (1 to 100000, or to --max-users)."
+SPAWN_HELP = "Default users started per second (0.01 to 10000)."
+UsersOpt = Annotated[int | None, typer.Option("--users", help=USERS_HELP)]
+SpawnOpt = Annotated[float | None, typer.Option("--spawn-rate", help=SPAWN_HELP)]
 DurationOpt = Annotated[
     str | None, typer.Option("--duration", help="Default duration: 300, 300s, 5m, 1h30m.")
 ]
@@ -60,6 +64,14 @@ WarmupOpt = Annotated[
         "--warmup",
         help="Left out of thresholds at the start of each run (30s, 2m; exact with the "
         "loadmgr plugin).",
+    ),
+]
+MaxUsersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-users",
+        help="Most users a run of this test may ask for (default limit: 100000; "
+        "at most 10000000).",
     ),
 ]
 ScenarioOpt = Annotated[str | None, typer.Option("--scenario", help="Scenario id.")]
@@ -124,6 +136,7 @@ def _given_fields(
     spawn_rate: float | None,
     duration: str | None,
     max_duration: str | None,
+    max_users: int | None,
     scenario: str | None,
     meta: list[str] | None,
     thresholds: list[str] | None,
@@ -153,6 +166,8 @@ def _given_fields(
         fields["maxDurationSec"] = _seconds("--max-duration", max_duration)
     if warmup is not None:
         fields["warmupSec"] = _seconds("--warmup", warmup)
+    if max_users is not None:
+        fields["maxUsers"] = max_users
     if scenario is not None:
         fields["scenarioId"] = scenario
     if meta:
@@ -180,6 +195,7 @@ def test_view(data: dict[str, Any]) -> RenderableType:
         "locustfile": f"{data.get('locustfile') or '-'}"
         + (f"  (sha256 {sha[:12]}…)" if sha else ""),
         "users": data.get("defaultUsers"),
+        "max users": data.get("maxUsers") or "-",
         "spawn rate": f"{data.get('defaultSpawnRate')}/s",
         "duration": _duration(data.get("defaultDurationSec")),
         "max duration": _duration(data.get("maxDurationSec")),
@@ -205,15 +221,14 @@ def create(
     cluster: ClusterOpt = None,
     description: DescriptionOpt = None,
     tag: TagOpt = None,
-    users: Annotated[int, typer.Option("--users", help="Default number of users.")] = 10,
-    spawn_rate: Annotated[
-        float, typer.Option("--spawn-rate", help="Default users started per second.")
-    ] = 10.0,
+    users: Annotated[int, typer.Option("--users", help=USERS_HELP)] = 10,
+    spawn_rate: Annotated[float, typer.Option("--spawn-rate", help=SPAWN_HELP)] = 10.0,
     duration: Annotated[
         str, typer.Option("--duration", help="Default duration: 300, 300s, 5m, 1h30m.")
     ] = "60s",
     max_duration: MaxDurationOpt = None,
     warmup: WarmupOpt = None,
+    max_users: MaxUsersOpt = None,
     scenario: ScenarioOpt = None,
     meta: MetaOpt = None,
     threshold: ThresholdOpt = None,
@@ -243,6 +258,7 @@ def create(
         duration=duration,
         max_duration=max_duration,
         warmup=warmup,
+        max_users=max_users,
         scenario=scenario,
         meta=meta,
         thresholds=threshold,
@@ -312,6 +328,7 @@ def update(
     duration: DurationOpt = None,
     max_duration: MaxDurationOpt = None,
     warmup: WarmupOpt = None,
+    max_users: MaxUsersOpt = None,
     scenario: ScenarioOpt = None,
     meta: Annotated[
         list[str] | None,
@@ -353,6 +370,7 @@ def update(
         duration=duration,
         max_duration=max_duration,
         warmup=warmup,
+        max_users=max_users,
         scenario=scenario,
         meta=None,
         thresholds=threshold,

@@ -11,10 +11,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from loadmgr.errors import ClusterError, ValidationFailed
+from loadmgr.local_files import read_regular_file
 from loadmgr.models import ClusterAuth
 
 AUTH_TYPES = ("none", "header", "login")
 DEFAULT_LOGIN_PATH = "/login_submit"
+SECRET_FILE_MAX_BYTES = 64_000
 
 
 def check_auth(auth: ClusterAuth) -> None:
@@ -42,10 +44,13 @@ def read_secret(auth: ClusterAuth) -> str:
         return env_value(auth.secretEnv)
     path = Path(auth.secretFile or "")
     try:
-        value = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ClusterError(f"cluster auth: cannot read secret file {path}: {reason}") from None
+        # Never a blocking or endless read: the file named may be a FIFO or /dev/zero.
+        data = read_regular_file(path, "secret file", max_bytes=SECRET_FILE_MAX_BYTES)
+        value = data.decode("utf-8").strip()
+    except ValidationFailed as exc:
+        raise ClusterError(f"cluster auth: {exc.message}") from None
+    except UnicodeDecodeError:
+        raise ClusterError(f"cluster auth: secret file {path} is not UTF-8 text") from None
     if not value:
         raise ClusterError(f"cluster auth: secret file {path} is empty")
     return value

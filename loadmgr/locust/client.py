@@ -13,6 +13,7 @@ import json
 import re
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -137,6 +138,11 @@ class LocustClient:
             warnings.filterwarnings("ignore", message="Unverified HTTPS request")
         self._session = requests.Session()
         self._logged_in = False
+        # Whether the swarm on Locust is ours: None until start_swarm is called (a client
+        # that only stops or follows), False when our start failed before Locust accepted
+        # our swarm, True once it did. See `stop()`.
+        self._owns_swarm: bool | None = None
+        self.swarm_sent_mono: float | None = None  # time.monotonic() of the last /swarm
 
     @classmethod
     def from_cluster(cls, cluster: LocustCluster, **options: Any) -> LocustClient:
@@ -177,6 +183,9 @@ class LocustClient:
         if host:
             form.append(("host", host.strip()))
         form.append(("run_time", f"{run_time_sec}s"))
+        # Locust's run_time counts from here: a caller that waited for a busy cluster
+        # dates its run from this, not from when it began to wait.
+        self.swarm_sent_mono = time.monotonic()
         payload = self._json("POST", "/swarm", data=form)
         # Validation failures are HTTP 200 with success false (LOCUST_API §3).
         if payload.get("success") is not True:
@@ -185,7 +194,18 @@ class LocustClient:
         return payload
 
     def stop(self) -> dict[str, Any]:
-        """POST /stop; blocks until users are stopped, hence the long read timeout."""
+        """POST /stop; blocks until users are stopped, hence the long read timeout.
+
+        Sends nothing (and answers `success: false`) when this client's `start_swarm`
+        failed before its own swarm was accepted: the test running there, if any, is
+        someone else's, and a clean-up after a failed start must not end it. A client that
+        never tried to start a swarm (`runs stop`, a take-over) stops whatever runs.
+        """
+        if self._owns_swarm is False:
+            return {"success": False, "message": "not stopped: the test there is not ours"}
+        return self._request_stop()
+
+    def _request_stop(self) -> dict[str, Any]:
         return self._json("POST", "/stop", read_timeout=self.stop_timeout)
 
     def reset_stats(self) -> None:
@@ -292,25 +312,33 @@ class LocustClient:
         *,
         start_timeout: float = 30.0,
         worker_wait_sec: float = 0.0,
+        wait_busy_sec: float = 0.0,
+        while_busy: Callable[[dict[str, Any]], None] | None = None,
         poll_interval: float = 0.5,
     ) -> dict[str, Any]:
-        """Swarm an idle Locust that can run it; the first payload showing it started."""
-        # ClusterBusy when a test already runs there; ClusterError when a master has no
-        # workers (after waiting `worker_wait_sec` for some) or the swarm never starts.
+        """Swarm an idle Locust; the first stats payload showing our swarm started.
+
+        It never stops a swarm it did not start:
+
+        - Locust busy with a test before ours is sent (someone else's: another database
+          on the same Locust, a lease that expired under a live run): it waits up to
+          `wait_busy_sec` (at least the stats cache, so a test stopped a moment ago is not
+          taken for a busy one) for that test to end, calling `while_busy(payload)` after
+          each busy poll (it may raise to give up), then raises ClusterBusy. Nothing is
+          sent to Locust.
+        - A master without workers (after `worker_wait_sec`), a refused /swarm, or one
+          whose answer is lost: ClusterError, and nothing is stopped (a refused swarm
+          started nothing; a swarm whose answer was lost, if it started, ends at its
+          run_time).
+        - Our /swarm accepted, but no test running within `start_timeout`: our swarm may
+          start late (a worker connecting), so it is stopped; then ClusterError.
+
+        After any failure here, `stop()` on this client sends nothing: a caller's clean-up
+        cannot end someone else's test.
+        """
+        self._owns_swarm = False
         check_swarm_args(user_count, spawn_rate, host, run_time_sec)
-        # A test stopped a moment ago may still read `running` from the 2-s cache.
-        payload, idle = poll_until(
-            self.stats,
-            lambda p: p.get("state") not in BUSY_STATES,
-            STATS_CACHE_SEC + 1,
-            poll_interval,
-        )
-        if not idle:
-            raise ClusterBusy(
-                f"Locust at {self.display_url} is already running a test "
-                f"(state {payload.get('state')}, {payload.get('user_count', 0)} users)",
-                hint="stop it first, or wait until it finishes",
-            )
+        payload = self._wait_until_idle(wait_busy_sec, while_busy, poll_interval)
         # Swarming a master without workers "succeeds" and does nothing (LOCUST_API §3).
         if is_distributed(payload):
             _, has_workers = poll_until(
@@ -322,15 +350,53 @@ class LocustClient:
                     hint="start workers with `locust --worker --master-host <master>`",
                 )
         self.swarm(user_count, spawn_rate, host, run_time_sec)
+        # Locust was idle a moment ago and accepted our swarm: what starts now is ours.
+        self._owns_swarm = True
         try:
             return self.wait_started(start_timeout, poll_interval=poll_interval)
         except ClusterError:
-            # Stop it anyway, so a late start (a worker connecting) never runs unwatched.
+            # Stop our own swarm, so a late start (a worker connecting) never runs unwatched.
             try:
-                self.stop()
+                self._request_stop()
             except ClusterError:
                 pass  # the original failure is the one worth reporting
+            self._owns_swarm = False  # ours is stopped: whatever runs there next is not
             raise
+
+    def _wait_until_idle(
+        self,
+        wait_busy_sec: float,
+        while_busy: Callable[[dict[str, Any]], None] | None,
+        poll_interval: float,
+    ) -> dict[str, Any]:
+        """The first stats payload showing Locust runs no test; ClusterBusy past the wait."""
+        # A test stopped a moment ago may still read `running` from the 2-s cache.
+        cache_window = STATS_CACHE_SEC + 1
+        started = time.monotonic()
+        deadline = started + max(cache_window, wait_busy_sec)
+        while True:
+            payload = self.stats()
+            if payload.get("state") not in BUSY_STATES:
+                return payload
+            now = time.monotonic()
+            if now >= deadline:
+                waited = f"; gave up after waiting {now - started:.0f}s" if wait_busy_sec else ""
+                raise ClusterBusy(
+                    f"Locust at {self.display_url} is already running a test "
+                    f"(state {payload.get('state')}, {payload.get('user_count', 0)} users)"
+                    f"{waited}",
+                    hint="it was not started by this run and was left running; "
+                    + (
+                        "a longer --wait-timeout waits longer"
+                        if wait_busy_sec
+                        else "wait until it finishes, or use --if-busy wait"
+                    ),
+                )
+            if while_busy is not None:
+                while_busy(payload)
+            # Past the cache window, polling faster than the cache only reads it again.
+            pause = poll_interval if now - started < cache_window else STATS_CACHE_SEC
+            time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
 
     def wait_started(self, deadline_sec: float, *, poll_interval: float = 0.5) -> dict[str, Any]:
         """Poll stats until the state is spawning or running; ClusterError past the deadline."""

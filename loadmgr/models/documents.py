@@ -23,6 +23,9 @@ TAG_MAX = 100
 META_VALUE_MAX = 2_000
 URL_MAX = 2_048
 LOCUSTFILE_MAX_BYTES = 1_000_000
+# The most users any test may allow (its `maxUsers`); runs are bounded lower by default,
+# see loadmgr/service/load_limits.py.
+MAX_USERS_CEILING = 10_000_000
 
 LOCAL_CLUSTER_ID = "local"
 
@@ -104,12 +107,13 @@ class LoadTest(Named):
     targetUrl: str
     locustfile: str = ""
     scenarioId: str | None = None
-    defaultUsers: int = Field(default=10, ge=1, le=10_000_000)
+    defaultUsers: int = Field(default=10, ge=1, le=MAX_USERS_CEILING)
     defaultSpawnRate: float = Field(default=1.0, gt=0, le=1_000_000, allow_inf_nan=False)
     defaultDurationSec: int = Field(default=60, gt=0)
     maxDurationSec: int | None = Field(default=None, gt=0)
     # loadmgr's additions
     warmupSec: int = Field(default=0, ge=0)  # left out of thresholds and comparisons
+    maxUsers: int | None = Field(default=None, ge=1, le=MAX_USERS_CEILING)  # None: default bound
     locustfileContent: str | None = None
     locustfileSha256: str | None = None
     thresholds: list[str] = Field(default_factory=list)
@@ -333,8 +337,10 @@ class LoadTestRun(Named):
     @classmethod
     def _readable_reasons(cls, value: Any) -> list[VerdictReason]:
         return parse_reasons(value)
+    # With --if-busy wait: until when its start may wait for a busy cluster.
+    busyWaitUntil: datetime | None = None
 
-    @field_validator("startedAt", "finishedAt", "heartbeatAt", mode="after")
+    @field_validator("startedAt", "finishedAt", "heartbeatAt", "busyWaitUntil", mode="after")
     @classmethod
     def _opt_as_utc(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:

@@ -40,7 +40,7 @@ def decode(text: str | None) -> Histogram:
     buckets, counts = values[0::2], values[1::2]
     if max(buckets) > MAX_BUCKET_MS or max(counts) > MAX_COUNT:
         raise HistogramError(f"histogram out of range {text[:40]!r}")
-    for ms, count in zip(buckets, counts):
+    for ms, count in zip(buckets, counts, strict=True):
         histogram[ms] = histogram.get(ms, 0) + count
     return histogram
 

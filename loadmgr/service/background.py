@@ -18,7 +18,8 @@ def spawn_collector(settings: Settings, run_id: str) -> Path:
     """Start `loadmgr runs collect RUN` in its own session; returns its log file.
 
     Settings travel in the environment, not the command line, so a MongoDB password is
-    never visible in the process list.
+    never visible in the process list. A password given in a file is passed as the file's
+    path, not its content, so it is not in the collector's environment either.
     """
     log_path = collector_log(settings.home, run_id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -31,8 +32,14 @@ def spawn_collector(settings: Settings, run_id: str) -> Path:
             "LOADMGR_SERVER_SELECTION_TIMEOUT_MS": str(settings.server_selection_timeout_ms),
         }
     )
+    password_file = settings.mongo_password_file
     for name, value in (
         ("LOADMGR_MONGO_URI", settings.mongo_uri),
+        (
+            "LOADMGR_MONGO_PASSWORD_FILE",
+            str(Path(password_file).expanduser().absolute()) if password_file else None,
+        ),
+        ("LOADMGR_MONGO_PASSWORD", None if password_file else settings.mongo_password),
         ("LOADMGR_TENANT", settings.tenant),
         ("LOADMGR_ENV", settings.env),
         ("LOADMGR_MONGO_TLS_CA_FILE", settings.mongo_tls_ca_file),

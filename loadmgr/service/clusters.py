@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from loadmgr.errors import Conflict, NotFound, ValidationFailed
 from loadmgr.models import LOCAL_CLUSTER_ID, LocustCluster, utcnow
-from loadmgr.service.validation import validation_failed
+from loadmgr.service.validation import refuse_url_credentials, validation_failed
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 def add_cluster(store: Store, user: str, fields: dict[str, Any]) -> LocustCluster:
     if str(fields.get("id", "")).strip() == LOCAL_CLUSTER_ID:
         raise ValidationFailed(f"{LOCAL_CLUSTER_ID!r} is the built-in cluster; pick another id")
+    refuse_url_credentials("--url", fields.get("baseUrl"))
     now = utcnow()
     try:
         cluster = LocustCluster.model_validate(

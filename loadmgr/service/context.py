@@ -15,7 +15,7 @@ def open_store(settings: Settings) -> Store:
     """A connected store for `settings`, starting the embedded server when no URI is set."""
     from loadmgr.store import Store
 
-    uri = settings.mongo_uri
+    uri = settings.connection_uri
     if not uri:
         from loadmgr.store.embedded import EmbeddedServer
 

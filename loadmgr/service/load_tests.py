@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,9 +12,15 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from loadmgr.errors import Conflict, NotFound, ValidationFailed
+from loadmgr.local_files import read_regular_file
 from loadmgr.models import LOCAL_CLUSTER_ID, LoadTest, RunStatus, utcnow
 from loadmgr.models.documents import LOCUSTFILE_MAX_BYTES, NAME_MAX
-from loadmgr.service.validation import validation_failed
+from loadmgr.service.load_limits import check_test_load
+from loadmgr.service.validation import (
+    check_list_limit,
+    refuse_url_credentials,
+    validation_failed,
+)
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -30,26 +38,46 @@ class Locustfile:
 
 
 def read_locustfile(path_text: str, cluster_id: str) -> Locustfile:
-    """Read a local locustfile; on a remote cluster a name deployed there is allowed."""
+    """Read and check a local locustfile; on a remote cluster a name deployed there is allowed.
+
+    A path that exists must be a readable regular UTF-8 file whose Python compiles: a
+    directory, a FIFO, a device, an unreadable file or a syntax error is refused now,
+    not when a run starts. The file is compiled, never imported or run.
+    """
     path = Path(path_text).expanduser()
-    if not path.is_file():
+    if not os.path.exists(path):
         if cluster_id == LOCAL_CLUSTER_ID:
             raise ValidationFailed(
                 f"locustfile {path_text!r} not found",
                 hint="the local cluster runs a locustfile from this machine: give its path",
             )
         return Locustfile(path_text, None, None)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValidationFailed(f"cannot read locustfile {path_text!r}: {exc.strerror}") from None
-    if len(data) > LOCUSTFILE_MAX_BYTES:
-        raise ValidationFailed(f"locustfile {path_text!r} is larger than 1 MB")
+    data = read_regular_file(path, "locustfile", max_bytes=LOCUSTFILE_MAX_BYTES)
     try:
         content = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationFailed(f"locustfile {path_text!r} is not UTF-8 text") from None
+    check_python(data, path_text)
     return Locustfile(path_text, content, hashlib.sha256(data).hexdigest())
+
+
+def check_python(source: bytes, name: str) -> None:
+    """ValidationFailed unless `source` compiles; it is compiled only, never executed."""
+    try:
+        with warnings.catch_warnings():
+            # e.g. an invalid escape sequence: Locust's own import will say so, not us.
+            warnings.simplefilter("ignore")
+            compile(source, name, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        where = f" at line {exc.lineno}" if exc.lineno else ""
+        raise ValidationFailed(
+            f"locustfile {name!r} has a syntax error{where}: {exc.msg}",
+            hint=f"check it with: python -m py_compile {name}",
+        ) from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
+        raise ValidationFailed(
+            f"locustfile {name!r} cannot be compiled: {exc or type(exc).__name__}"
+        ) from None
 
 
 def locustfile_fields(locustfile: Locustfile) -> dict[str, Any]:
@@ -70,6 +98,7 @@ def check_cluster_exists(store: Store, cluster_id: str) -> None:
 
 def create_test(store: Store, user: str, fields: dict[str, Any]) -> LoadTest:
     """Validate and store a new test; the name must be free in the scope."""
+    refuse_url_credentials("--target-url", fields.get("targetUrl"))
     now = utcnow()
     document = {
         **fields,
@@ -83,6 +112,7 @@ def create_test(store: Store, user: str, fields: dict[str, Any]) -> LoadTest:
         test = LoadTest.model_validate(document)
     except ValidationError as exc:
         raise validation_failed(exc) from None
+    check_test_load(test, {"defaultUsers", "defaultSpawnRate", "maxUsers"})
     check_cluster_exists(store, test.locustClusterId)
     store.ensure_indexes()
     return store.tests.insert(test)
@@ -112,8 +142,7 @@ def list_tests(
     cluster: str | None = None,
     limit: int = 50,
 ) -> list[dict[str, Any]]:
-    if limit < 0:
-        raise ValidationFailed("invalid --limit: must be 0 (all) or more")
+    check_list_limit(limit)
     if name_contains is not None and len(name_contains) > NAME_MAX:
         return []  # no name is that long; and servers cap the size of a regex
     return store.tests.find_many(
@@ -136,6 +165,7 @@ def update_test(
     """
     if not changes and not metadata:
         raise ValidationFailed("nothing to update: give at least one option to change")
+    refuse_url_credentials("--target-url", changes.get("targetUrl"))
     current = get_test(store, ref)
     if "locustClusterId" in changes:
         check_cluster_exists(store, changes["locustClusterId"])
@@ -148,6 +178,7 @@ def update_test(
             updated = LoadTest.model_validate({**before, **wanted})
         except ValidationError as exc:
             raise validation_failed(exc) from None
+        check_test_load(updated, wanted)
         after = updated.model_dump()
         to_set = {key: after[key] for key in wanted}
         to_set.update(updatedAt=utcnow(), updatedBy=user)
@@ -184,6 +215,27 @@ class DeleteResult:
 def delete_test(store: Store, ref: str, *, force: bool) -> DeleteResult:
     """Delete a test; with runs only when `force`, which removes them and their metrics."""
     test = get_test(store, ref)
+    _runs_allowing_deletion(store, test, force=force)  # the usual refusal, nothing changed
+    # A `runs start` of this test may be recording its run right now. It inserts its run
+    # and then checks that the test still exists; deleting does the reverse: remove the
+    # test, then look for runs. Whichever of the two comes second sees the other's write,
+    # so a run never outlives its test: the start gives up (and removes its run), or the
+    # test is put back here.
+    stored = store.tests.take(test.id)
+    if stored is None:
+        raise NotFound(f"test {ref!r} not found{store.scope.describe()}")
+    try:
+        run_ids = _runs_allowing_deletion(store, test, force=force)
+    except Conflict:
+        store.tests.restore(stored)
+        raise
+    metrics_deleted = store.metrics.delete_for_runs(run_ids)
+    runs_deleted = store.runs.delete_for_test(test.id)
+    return DeleteResult(test, runs_deleted, metrics_deleted)
+
+
+def _runs_allowing_deletion(store: Store, test: LoadTest, *, force: bool) -> list[str]:
+    """The ids of the test's runs; Conflict while one is active, or any without `force`."""
     run_ids = store.runs.ids_for_test(test.id)
     if run_ids and not force:
         raise Conflict(
@@ -198,8 +250,4 @@ def delete_test(store: Store, ref: str, *, force: bool) -> DeleteResult:
             f"test {test.name!r} has a run in progress ({active[0]['id']})",
             hint="stop it first with 'loadmgr runs stop'",
         )
-    metrics_deleted = store.metrics.delete_for_runs(run_ids)
-    runs_deleted = store.runs.delete_for_test(test.id)
-    if not store.tests.delete(test.id):
-        raise NotFound(f"test {ref!r} not found{store.scope.describe()}")
-    return DeleteResult(test, runs_deleted, metrics_deleted)
+    return run_ids

@@ -111,7 +111,9 @@ def stop_run(
     )
     run = marked or get_run(store, run.id)
     cluster = cluster_of(store, run)
-    if run.locustUrl or cluster is not None:
+    # A run that has not swarmed yet (Pending, maybe waiting for a busy Locust) has no load
+    # of its own there: a /stop now would end someone else's test.
+    if run.startedAt is not None and (run.locustUrl or cluster is not None):
         try:
             with client_for(cluster, run.locustUrl) as client:
                 client.stop()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loadmgr.errors import ClusterError
+from loadmgr.errors import ClusterBusy, ClusterError
 from loadmgr.models import LoadTestRun, RunStatus
 from loadmgr.service.collection import CollectorSettings, RunObserver
 from loadmgr.service.runs import RunOptions, lease_id, plan_run, record_pending, take_lease
@@ -109,9 +109,15 @@ def start_run(
         cluster=plan.cluster,
         locustfile=plan.test.locustfileContent,
     )
+    collector.skip_if_busy = options.if_busy == "skip"
     with stop_on_signals(stop_event):
         try:
             final = collector.execute()
+        except ClusterBusy:
+            if collector.skip_if_busy:
+                notify(f"skipped: cluster {plan.cluster_id!r} is busy with another test")
+                return StartOutcome(None, skipped=True)
+            raise
         except ClusterError as exc:
             if not collector.run.status.is_active:
                 raise StartFailed(exc, collector.run) from None

@@ -23,8 +23,9 @@ from loadmgr.models import (
     merge_thresholds,
     utcnow,
 )
+from loadmgr.service.load_limits import check_run_load
 from loadmgr.service.load_tests import get_test
-from loadmgr.service.validation import validation_failed
+from loadmgr.service.validation import check_list_limit, validation_failed
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -108,6 +109,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
     if options.workers is not None and options.workers < 0:
         raise ValidationFailed("invalid --workers: 0 (one standalone Locust) or more")
     test = get_test(store, test_ref)
+    check_run_load(test, options.users, options.spawn_rate)
     duration = options.duration if options.duration is not None else test.defaultDurationSec
     if test.maxDurationSec is not None and duration > test.maxDurationSec:
         raise ValidationFailed(
@@ -157,6 +159,9 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             thresholds=thresholds,
             warmupSec=warmup,
             collectorEpoch=1,  # the first collector's; each take-over moves it on
+            busyWaitUntil=(
+                now + timedelta(seconds=options.wait_timeout) if options.if_busy == "wait" else None
+            ),
             createdAt=now,
             createdBy=user,
             updatedAt=now,
@@ -192,8 +197,19 @@ def take_lease(store: Store, plan: RunPlan, notify: Any = None) -> bool:
 
 
 def record_pending(store: Store, plan: RunPlan) -> LoadTestRun:
+    """Record the run `Pending`; NotFound (and no run) if its test was deleted meanwhile.
+
+    `tests delete` removes the test and then looks for runs; this inserts the run and
+    then looks for the test (see `delete_test`): one of the two always sees the other.
+    """
     store.ensure_indexes()
-    return store.runs.insert(plan.run)
+    run = store.runs.insert(plan.run)
+    if store.tests.find_by_id(plan.test.id) is None:
+        store.runs.delete_pending(run.id)
+        raise NotFound(
+            f"test {plan.test.name!r} was deleted while the run was starting; nothing ran"
+        )
+    return run
 
 
 def get_run(store: Store, run_id: str) -> LoadTestRun:
@@ -255,8 +271,7 @@ def list_runs(
 
     `verdicts`: passed, failed, aborted, error, or none (runs without a verdict).
     """
-    if limit < 0:
-        raise ValidationFailed("invalid --limit: must be 0 (all) or more")
+    check_list_limit(limit)
     valid = [s.value for s in RunStatus]
     normalized = []
     for status in statuses or []:
@@ -294,7 +309,12 @@ def since_cutoff(text: str) -> datetime:
 
     cleaned = text.strip().lower()
     if cleaned.endswith("d") and cleaned[:-1].isdigit():
-        return datetime.now(timezone.utc) - timedelta(days=int(cleaned[:-1]))
+        try:
+            return datetime.now(timezone.utc) - timedelta(days=int(cleaned[:-1]))
+        except OverflowError:  # further back than year 1, or than timedelta can count
+            raise ValidationFailed(
+                f"invalid --since {text!r}: further back than dates go", hint="e.g. 7d or 2h"
+            ) from None
     try:
         return datetime.now(timezone.utc) - timedelta(seconds=parse_duration(cleaned))
     except ValueError:

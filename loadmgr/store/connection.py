@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
+import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote, unquote_plus
 
 import bson.errors
 import pymongo
@@ -14,51 +14,13 @@ import pymongo.errors
 from pymongo.database import Database
 
 from loadmgr.errors import Conflict, DatabaseError, DatabaseRefused, ValidationFailed
+from loadmgr.local_files import not_a_file
+from loadmgr.uris import check_mongo_uri, redact_text, redact_uri
 
-_SCHEME = re.compile(r"^(?P<scheme>mongodb(?:\+srv)?://)(?P<rest>.*)$", re.S)
+__all__ = ["get_database", "open_client", "redact_text", "redact_uri", "translate_errors"]
+
 # Words of the ssl module's errors: a handshake that failed, not a server that is down.
 _TLS_MARKERS = ("SSL", "CERTIFICATE", "violation of protocol", "TLS")
-_QUERY_SECRETS = re.compile(
-    r"((?:password|tlsCertificateKeyFilePassword|authMechanismProperties)=)[^&]*", re.I
-)
-
-
-def _password(uri: str) -> tuple[str, str, str] | None:
-    """(scheme + user, password, rest from the last '@') when the URI carries a password.
-
-    The user information ends at the *last* '@': a password with an unescaped '@' (which
-    pymongo refuses) must still be hidden whole when the refusal is printed.
-    """
-    match = _SCHEME.match(uri)
-    if match is None:
-        return None
-    rest = match["rest"]
-    at = rest.rfind("@")
-    if at == -1:
-        return None
-    user, sep, password = rest[:at].partition(":")
-    if not sep:
-        return None
-    return match["scheme"] + user, password, rest[at:]
-
-
-def redact_uri(uri: str) -> str:
-    """The URI with any password replaced by `***`, safe to print or log."""
-    parts = _password(uri)
-    redacted = f"{parts[0]}:***{parts[2]}" if parts else uri
-    return _QUERY_SECRETS.sub(r"\1***", redacted)
-
-
-def redact_text(text: str, uri: str) -> str:
-    """`text` with the URI, and its password wherever it appears, redacted."""
-    text = text.replace(uri, redact_uri(uri))
-    parts = _password(uri)
-    if parts and parts[1]:
-        password = parts[1]
-        for form in {password, unquote_plus(password), unquote(password)}:
-            if form:
-                text = text.replace(form, "***")
-    return text
 
 
 def open_client(
@@ -79,22 +41,44 @@ def open_client(
         tls["tlsCAFile"] = tls_ca_file
     if tls_cert_key_file:
         tls["tlsCertificateKeyFile"] = tls_cert_key_file
+    uri = check_mongo_uri(uri)
+    for option, path in (
+        ("--mongo-tls-ca-file", tls_ca_file),
+        ("--mongo-tls-cert-key-file", tls_cert_key_file),
+    ):
+        # The ssl module reads these to their end: a FIFO would block, /dev/zero never end.
+        kind = not_a_file(os.stat(path).st_mode) if path and os.path.exists(path) else None
+        if kind is not None:
+            raise ValidationFailed(f"invalid {option}: {path!r} is {kind}, not a file")
     try:
-        return pymongo.MongoClient(
-            uri,
-            serverSelectionTimeoutMS=timeout_ms,
-            connectTimeoutMS=min(timeout_ms, 10_000),
-            tz_aware=True,
-            appname="loadmgr",
-            **tls,
-        )
-    except pymongo.errors.ConfigurationError as exc:
-        raise DatabaseError(
-            f"invalid MongoDB URI {redact_uri(uri)}: {redact_text(str(exc), uri)}"
+        # pymongo only warns about an unknown option or a bad option value, and goes on
+        # without it: a misspelt `tlsCAFile` would silently connect without TLS.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            return pymongo.MongoClient(
+                uri,
+                serverSelectionTimeoutMS=timeout_ms,
+                connectTimeoutMS=min(timeout_ms, 10_000),
+                tz_aware=True,
+                appname="loadmgr",
+                **tls,
+            )
+    except OSError as exc:  # a TLS file named in the options or the URI cannot be read
+        raise ValidationFailed(
+            f"cannot read a MongoDB TLS file: {redact_text(exc.strerror or str(exc), uri)}",
+            hint="check --mongo-tls-ca-file and --mongo-tls-cert-key-file "
+            "(or tlsCAFile and tlsCertificateKeyFile in the URI)",
         ) from None
-    except (ValueError, TypeError) as exc:
-        raise DatabaseError(
-            f"invalid MongoDB URI {redact_uri(uri)}: {redact_text(str(exc), uri)}"
+    except (pymongo.errors.ConfigurationError, ValueError, TypeError, UserWarning) as exc:
+        # All about the URI or the options given with it: a usage error, never exit 3.
+        why = _short(redact_text(str(exc), uri))
+        raise ValidationFailed(
+            f"invalid MongoDB URI {redact_uri(uri)}: {why}",
+            hint=(
+                "give the password with --mongo-password-file or LOADMGR_MONGO_PASSWORD"
+                if "password is required" in why
+                else "see https://www.mongodb.com/docs/manual/reference/connection-string/"
+            ),
         ) from None
 
 

@@ -101,3 +101,21 @@ class LoadTestRepository(Repository):
     @mapped_errors
     def delete(self, test_id: str) -> bool:
         return self.collection.delete_one(self.scoped({"id": test_id})).deleted_count == 1
+
+    @mapped_errors
+    def take(self, test_id: str) -> dict[str, Any] | None:
+        """Delete the test and return its stored document (None if it was not there)."""
+        return self.collection.find_one_and_delete(self.scoped({"id": test_id}))
+
+    @mapped_errors
+    def restore(self, document: dict[str, Any]) -> None:
+        """Put back a document `take` returned, as it was (same `_id`)."""
+        self.check_in_scope(document)
+        try:
+            self.collection.insert_one(document)
+        except pymongo.errors.DuplicateKeyError:
+            raise Conflict(
+                f"test {document.get('name')!r} could not be put back: a test of that name "
+                "was created meanwhile",
+                hint="its runs are kept; rename one of the tests",
+            ) from None

@@ -141,6 +141,12 @@ class RunRepository(Repository):
         ]
 
     @mapped_errors
+    def delete_pending(self, run_id: str) -> bool:
+        """Remove a run that never started (still `Pending`); a started one stays."""
+        query = self.scoped({"id": run_id, "status": RunStatus.PENDING.value})
+        return self.collection.delete_one(query).deleted_count == 1
+
+    @mapped_errors
     def delete_for_test(self, test_id: str) -> int:
         return self.collection.delete_many(self.scoped({"loadTestId": test_id})).deleted_count
 

@@ -42,7 +42,11 @@ READER_PASSWORD = "Re4der-pw-9c1f4a"
 TOKEN = "tok-3b9f0c6e1d2a-SECRET"
 LOGIN_USER = "locust-admin-e5c7"
 LOGIN_PASSWORD = "L0gin-pw-a8d3f1"
-SECRETS = (ADMIN_PASSWORD, WRITER_PASSWORD, READER_PASSWORD, TOKEN, LOGIN_PASSWORD)
+# Every character a URI reserves: merged into one, it must be percent-encoded.
+ODD_PASSWORD = "0dd:p@ss/w%rd?#&= 4e7b"
+SECRETS = (
+    ADMIN_PASSWORD, WRITER_PASSWORD, READER_PASSWORD, TOKEN, LOGIN_PASSWORD, ODD_PASSWORD
+)
 
 
 # --- servers, shared by the module ---------------------------------------------------------
@@ -59,6 +63,7 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureMong
         MongoUser("root", ADMIN_PASSWORD, [{"role": "root", "db": "admin"}]),
         MongoUser("writer", WRITER_PASSWORD, [{"role": "readWrite", "db": DB}]),
         MongoUser("reader", READER_PASSWORD, [{"role": "read", "db": DB}]),
+        MongoUser("odd", ODD_PASSWORD, [{"role": "readWrite", "db": DB}]),
     ]
     with mongo_with_users(tmp_path_factory.mktemp("auth") / "data", users) as server:
         yield server
@@ -481,7 +486,7 @@ def test_mongodb_password_never_printed_anywhere(
     for bad in ("authMechanism=MONGODB-X509", "authSource="):  # refused by pymongo
         monkeypatch.setenv("LOADMGR_MONGO_URI", base + bad)
         results.append(cli("--debug", "tests", "list"))
-        assert results[-1].exit_code == 3 and "invalid MongoDB URI" in results[-1].stderr
+        assert results[-1].exit_code == 2 and "invalid MongoDB URI" in results[-1].stderr
     for result in results:
         assert_no_secret(result.stdout, result.stderr)
 
@@ -827,3 +832,85 @@ def test_created_by_and_updated_by_follow_user_and_environment(
     assert mongo_db.locust_clusters.find_one({"id": "k"})["createdBy"] == "bob"
     shown = ok(cli("tests", "show", "audited"))
     assert "by alice" in shown.stdout and "by carol" in shown.stdout
+
+
+# --- unattended credentials: the password apart from the URI (issue 11) ---------------------
+
+
+def user_only_uri(server: SecureMongo, user: str) -> str:
+    """The server's URI naming `user`, without a password."""
+    return f"mongodb://{user}@127.0.0.1:{server.port}/?authSource=admin&{server.query}"
+
+
+def private_file(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def test_password_file_and_variable_are_merged_in_memory(
+    cli: Cli, auth_mongo: SecureMongo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOADMGR_MONGO_URI", user_only_uri(auth_mongo, "odd"))
+    # No password anywhere: refused at once, with where to give it.
+    results = [cli("tests", "list")]
+    assert "A password is required" in one_error(results[0], 2)
+    assert "hint: give the password with --mongo-password-file" in results[0].stderr
+    password_file = private_file(tmp_path / "mongo-password", ODD_PASSWORD + "\n")
+    results.append(
+        ok(
+            cli(
+                "--debug", "--mongo-password-file", str(password_file),
+                "tests", "create", "--name", "via-file", "--target-url", "http://127.0.0.1:1",
+                "--cluster", "local", "--locustfile", str(DEMO_LOCUSTFILE),
+            )
+        )
+    )
+    monkeypatch.setenv("LOADMGR_MONGO_PASSWORD_FILE", str(password_file))
+    results.append(ok(cli("--debug", "tests", "show", "via-file", "-o", "json")))
+    monkeypatch.delenv("LOADMGR_MONGO_PASSWORD_FILE")
+    monkeypatch.setenv("LOADMGR_MONGO_PASSWORD", ODD_PASSWORD)
+    results.append(ok(cli("--debug", "tests", "list", "-o", "json")))
+    monkeypatch.delenv("LOADMGR_MONGO_PASSWORD")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[profiles.default]\nmongo_password_file = "{password_file}"\n')
+    results.append(ok(cli("--config", str(config), "db", "status", "-o", "json")))
+    results.append(ok(cli("--config", str(config), "tests", "list", "-o", "json")))
+    listed = results[-1].json()
+    assert isinstance(listed, list) and [t["name"] for t in listed] == ["via-file"]
+    # A wrong password in the file: exit 3, and the wrong one is not printed either.
+    wrong = private_file(tmp_path / "wrong", "Wr0ng-pw-31f9d0\n")
+    refused = cli("--debug", "--mongo-password-file", str(wrong), "tests", "list")
+    assert refused.exit_code == 3 and "Wr0ng-pw-31f9d0" not in refused.stderr
+    for result in [*results, refused]:
+        assert_no_secret(result.stdout, result.stderr)
+
+
+def test_detached_collector_gets_the_password_file_not_the_password(
+    cli: Cli,
+    auth_mongo: SecureMongo,
+    locust: Any,
+    target: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LOADMGR_MONGO_URI", user_only_uri(auth_mongo, "writer"))
+    password_file = private_file(tmp_path / "mongo-password", WRITER_PASSWORD + "\n")
+    monkeypatch.setenv("LOADMGR_MONGO_PASSWORD_FILE", str(password_file))
+    ok(cli("clusters", "add", "plain", "--url", locust.base_url))
+    remote_test(cli, "unattended", target.url, "plain")
+    started = ok(cli("runs", "start", "unattended", "--detach", "--interval", "2", "-o", "json"))
+    run = started.json()
+    assert isinstance(run, dict)
+    db = admin_db(auth_mongo)
+    pid = int(db.load_test_runs.find_one({"id": run["id"]})["collector"]["pid"])
+    proc = Path(f"/proc/{pid}")
+    cmdline, environ = (proc / "cmdline").read_bytes(), (proc / "environ").read_bytes()
+    assert wait_for(
+        lambda: db.load_test_runs.find_one({"id": run["id"]})["status"] == "Finished", 60
+    )
+    assert wait_for(lambda: not pid_alive(pid), timeout=30)
+    assert b"LOADMGR_MONGO_PASSWORD_FILE=" + str(password_file).encode() in environ
+    for text in (cmdline, environ):
+        assert WRITER_PASSWORD.encode() not in text
+    assert_no_secret(started.stdout, started.stderr)

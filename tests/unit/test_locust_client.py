@@ -435,7 +435,7 @@ def test_missing_secret_names_where_it_should_be(
     with pytest.raises(ClusterError, match="environment variable NOT_SET_ANYWHERE is not set"):
         LocustClient(BASE, auth=env_auth).stats()
     file_auth = ClusterAuth(type="header", headerName="X-Token", secretFile=str(tmp_path / "nope"))
-    with pytest.raises(ClusterError, match="cannot read secret file .*nope: No such file"):
+    with pytest.raises(ClusterError, match="cluster auth: secret file .*nope. not found"):
         LocustClient(BASE, auth=file_auth).stats()
     assert len(mock.calls) == 0
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loadmgr.cli.output import json_safe
+from loadmgr.cli.output import Renderer, json_safe
 
 UNSAFE = [chr(c) for c in (*range(0x00, 0x20), *range(0x7F, 0xA0))] + [
     "\u200b",
@@ -30,3 +31,27 @@ def test_json_safe_keeps_the_data(value: str) -> None:
     text = json_safe(json.dumps({"v": value}, ensure_ascii=False))
     assert json.loads(text) == {"v": value}
     assert not any(ch in text for ch in UNSAFE if ch not in "\n")
+
+
+def test_csv_output_escapes_controls_even_into_a_file(capsys: Any) -> None:
+    # Not a terminal here (pytest captures stdout): a file someone will `cat` later.
+    hostile = "t\x1b]0;pwned\x07\x1b]8;;http://evil\x1b\\link\x9b2J\x7f\u202eeman"
+    Renderer("csv", quiet=False).many(
+        [{"name": hostile, "tags": [hostile], "metadata": {"k\x1b[31m": hostile}}], []
+    )
+    out = capsys.readouterr().out
+    assert not any(ch in out for ch in UNSAFE if ch != "\n")
+    assert "t\\x1b]0;pwned\\x07" in out
+    assert "\\u202eeman" in out
+    assert "metadata.k\\x1b[31m" in out.splitlines()[0]
+
+
+@given(st.text())
+def test_csv_cells_never_carry_a_control_character(value: str) -> None:
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        Renderer("csv", quiet=False).one({"v": value})
+    assert not any(ch in buffer.getvalue() for ch in UNSAFE if ch != "\n")

@@ -299,3 +299,40 @@ def test_redact_uri_of_anything_never_raises(text: str) -> None:
 )
 def test_secrets_in_query_options_are_redacted(uri: str) -> None:
     assert "hunter22" not in redact_uri(uri)
+
+
+# Whatever its shape (issue 11): a scheme in capitals, none, another one, blanks first.
+any_schemes = st.sampled_from(
+    ["MONGODB://", "Mongodb+SRV://", "mongo://", "https://", "", " mongodb://", "\tmongodb://",
+     "mongodb://", "mongodb+srv://", "x-y.z+w://"]
+)
+
+
+@given(any_schemes, users, passwords, hosts, tails)
+@example(" MONGODB://", "bob", "s3cretpw", "h", "/")
+@example("", "bob", "p@ss:w/rd", "h:1", "")
+def test_redacted_uri_of_any_shape_never_holds_the_password(
+    scheme: str, user: str, password: str, host: str, tail: str
+) -> None:
+    uri = f"{scheme}{user}:{password}@{host}{tail}"
+    assume(password not in f"{scheme}{user}:@{host}{tail}")
+    redacted = redact_uri(uri)
+    assert password not in redacted
+    assert redacted == f"{scheme}{user}:***@{host}{tail}"
+    assert password not in redact_text(f"{uri} refused {password}", uri)
+
+
+@given(
+    st.sampled_from(["password", "PASSWORD", "tlsCertificateKeyFilePassword", "proxyPassword",
+                     "authMechanismProperties", "token", "apiKey", "secret", "sig"]),
+    # No "@": one in a query makes the whole start look like `user:password@` (all hidden).
+    passwords.filter(lambda p: not any(c in p for c in "&;#@")),
+    any_schemes,
+)
+def test_secret_query_options_of_any_name_are_redacted(
+    key: str, secret: str, scheme: str
+) -> None:
+    uri = f"{scheme}h:1/db?authSource=admin&{key}={secret}&w=1"
+    assume(secret not in f"{scheme}h:1/db?authSource=admin&{key}=&w=1")
+    assert secret not in redact_uri(uri)
+    assert f"{key}=***" in redact_uri(uri)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loadmgr.errors import ClusterError, DatabaseError, LoadmgrError
+from loadmgr.errors import ClusterBusy, ClusterError, DatabaseError, LoadmgrError
 from loadmgr.locust.seconds import InvalidPayload
 from loadmgr.models import (
     LOCAL_CLUSTER_ID,
@@ -40,7 +40,9 @@ from loadmgr.service.collection.startup import (
     start_local_cluster,
 )
 from loadmgr.service.collection.writer import Fenced, IntervalWriter
+from loadmgr.service.runs import lease_id
 from loadmgr.service.spool import SpoolError
+from loadmgr.service.swarm_start import start_run_swarm
 
 if TYPE_CHECKING:
     from loadmgr.locust.client import LocustClient
@@ -77,6 +79,7 @@ class Collector(RunEnding):
         self.stop_event = stop_event or threading.Event()
         self.locustfile = locustfile
         self.interrupted = False
+        self.skip_if_busy = False  # --if-busy skip: a busy Locust leaves no run behind
         self.writer = IntervalWriter(
             store, run, home=home, interval=settings.interval, observer=self.observer
         )
@@ -154,19 +157,27 @@ class Collector(RunEnding):
                 f"swarming {self.run.targetUsers} users at {self.run.spawnRate:g}/s "
                 f"for {self.run.durationSeconds}s on {self.run.locustClusterId}"
             )
-            sent_at = utcnow()
-            # Locust's run_time counts from the swarm, so the run's clock does too.
-            self._started_mono = time.monotonic()
-            self._client.start_swarm(
-                self.run.targetUsers,
-                self.run.spawnRate,
-                self.run.targetUrl,
-                self.run.durationSeconds,
+            # With --if-busy wait this also waits for a Locust busy with someone else's
+            # test, and never stops a swarm it did not start.
+            started = start_run_swarm(
+                self.store,
+                self.run,
+                self._client,
                 start_timeout=START_TIMEOUT_SEC,
                 worker_wait_sec=10.0,
+                notify=self.observer.message,
+                stop_event=self.stop_event,
             )
+            # Locust's run_time counts from the swarm, so the run's clock does too.
+            sent_at, self._started_mono = started.sent_at, started.sent_mono
             self._source = new_source(self._client, self.run, self.settings, plugin, sent_at)
         except LoadmgrError as exc:
+            if isinstance(exc, ClusterBusy) and self.skip_if_busy:
+                # --if-busy skip: Locust itself is busy with another test; this run never
+                # started, so it leaves no record, like a skip on a held lease.
+                self.store.runs.delete_pending(self.run.id)
+                self.store.leases.release(lease_id(self.run.locustClusterId), self.run.id)
+                raise
             self._record_failure(exc)
             raise
         running = self.store.runs.update(
