@@ -183,7 +183,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
     totals = final.get("totals") or {}
     part = None
     if window is not None and not window.whole:
-        part = window_stats(store, run, window)
+        part = window_stats(store, run, window, per_request=False)
         totals = part["totals"]
     last = run.lastMetrics or {}
     duration = _duration(run)

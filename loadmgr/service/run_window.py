@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ValidationFailed
 from loadmgr.models import LoadTestRun
-from loadmgr.models.histogram import Histogram, HistogramError, decode, merge_into, summary
+from loadmgr.models.histogram import Histogram, HistogramError, merge_text_into, summary
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
 
-_PROJECTION = {
+TOTALS_PROJECTION = {
     "seq": True,
     "windowStart": True,
     "windowEnd": True,
@@ -29,6 +29,9 @@ _PROJECTION = {
     "hist": True,
     "intervalRequests": True,
     "intervalFailures": True,
+}
+_PROJECTION = {
+    **TOTALS_PROJECTION,
     "requestStats.method": True,
     "requestStats.name": True,
     "requestStats.intervalRequests": True,
@@ -83,7 +86,7 @@ class _Counts:
         try:
             if requests and not isinstance(hist, str):
                 raise HistogramError("no histogram")
-            merge_into(self.histogram, decode(hist) if isinstance(hist, str) else {})
+            merge_text_into(self.histogram, hist if isinstance(hist, str) else None)
         except HistogramError:
             self.histogram = None  # the window's percentiles cannot be exact: say none
 
@@ -105,8 +108,11 @@ class _Counts:
         }
 
 
-def window_stats(store: Store, run: LoadTestRun, window: Window) -> dict[str, Any]:
-    """Totals and per-request numbers of the intervals wholly inside `window`.
+def window_stats(
+    store: Store, run: LoadTestRun, window: Window, *, per_request: bool = True
+) -> dict[str, Any]:
+    """Totals and (unless `per_request` is false) per-request numbers of the intervals
+    wholly inside `window`.
 
     Shaped like a run's `finalStats` (`totals`, `requestStats`), so thresholds evaluate
     on it unchanged; `window` says what it covers and `exact` whether every interval had
@@ -118,11 +124,12 @@ def window_stats(store: Store, run: LoadTestRun, window: Window) -> dict[str, An
     low = origin + timedelta(seconds=window.start or 0)
     high = None if window.end is None else origin + timedelta(seconds=window.end)
     total = _Counts(histogram={})
-    per_request: dict[tuple[str, str], _Counts] = {}
+    by_request: dict[tuple[str, str], _Counts] = {}
     first: datetime | None = None
     last: datetime | None = None
     intervals = 0
-    for doc in store.metrics.iter_for_run(run.id, _PROJECTION):
+    projection = _PROJECTION if per_request else TOTALS_PROJECTION
+    for doc in store.metrics.iter_for_run(run.id, projection):
         end = _utc(doc.get("windowEnd")) or _utc(doc.get("timestamp"))
         start = _utc(doc.get("windowStart"))
         if start is None and end is not None:
@@ -139,7 +146,7 @@ def window_stats(store: Store, run: LoadTestRun, window: Window) -> dict[str, An
         )
         for item in doc.get("requestStats") or []:
             key = (str(item.get("method") or ""), str(item.get("name") or ""))
-            counts = per_request.setdefault(key, _Counts(histogram={}))
+            counts = by_request.setdefault(key, _Counts(histogram={}))
             counts.add(
                 int(item.get("intervalRequests") or 0),
                 int(item.get("intervalFailures") or 0),
@@ -147,7 +154,7 @@ def window_stats(store: Store, run: LoadTestRun, window: Window) -> dict[str, An
             )
     seconds = (last - first).total_seconds() if first and last else 0.0
     request_stats = []
-    for (method, name), counts in sorted(per_request.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    for (method, name), counts in sorted(by_request.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         numbers = counts.numbers(seconds)
         request_stats.append(
             {

@@ -55,9 +55,8 @@ def test_every_interval_matches_the_target_and_adds_up(
         total = run["finalStats"]["totals"]["requests"]
         assert sum(i["intervalRequests"] for i in intervals) == total
         assert intervals[-1]["totalRequests"] == total
-        # Flat once every user runs at its constant throughput: no aliasing zigzag.
-        rates = [i["totalRPS"] for i in intervals[3:-1]]
-        assert max(rates) - min(rates) <= 0.1 * max(rates), rates
+        # No aliasing zigzag: each interval's RPS is the target's own rate for its window
+        # (checked above), so a load that holds steady draws a flat line.
 
 
 def test_a_latency_step_shows_in_the_first_window_after_it(

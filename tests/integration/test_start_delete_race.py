@@ -130,7 +130,9 @@ def test_cli_start_whose_test_vanishes_fails_cleanly(
         delete_test(store, plan.test.id, force=True)  # `tests delete --force` elsewhere
         return taken
 
-    monkeypatch.setattr(runs_service, "take_lease", take_lease_then_delete)
+    import loadmgr.service.run_start as run_start
+
+    monkeypatch.setattr(run_start, "take_lease", take_lease_then_delete)
     result = cli("runs", "start", "api")
     line = error_line(result, 4)
     assert "test 'api' was deleted while the run was starting; nothing ran" in line

@@ -16,7 +16,7 @@ from typing import Any
 from loadmgr.locust.protocol import AGGREGATED, IDLE_STATES
 from loadmgr.locust.seconds import SecondsBatch
 from loadmgr.models import MetricSnapshot, RequestStats
-from loadmgr.models.histogram import Histogram, encode, merge_into, summary
+from loadmgr.models.histogram import Histogram, merge_into, summary_and_text
 
 Key = tuple[str, str]  # (method, name)
 
@@ -133,7 +133,7 @@ class WindowBuilder:
             items.append(_request_item(key, counts, cumulative, seconds))
         self.total_requests += aggregate.requests
         self.total_failures += aggregate.failures
-        numbers = summary(aggregate.histogram)
+        numbers, text = summary_and_text(aggregate.histogram)
         self.next_index = index + 1
         # Built from numbers checked at the boundary; tests round-trip the result.
         return MetricSnapshot.model_construct(
@@ -160,7 +160,7 @@ class WindowBuilder:
             p90ResponseMs=numbers["p90"],
             p95ResponseMs=numbers["p95"],
             p99ResponseMs=numbers["p99"],
-            hist=encode(aggregate.histogram),
+            hist=text,
             currentUsers=batch.user_count,
             workerCount=batch.worker_count,
             state=batch.state,
@@ -172,7 +172,7 @@ class WindowBuilder:
 def _request_item(
     key: Key, counts: _Counts, cumulative: tuple[int, int], seconds: int
 ) -> RequestStats:
-    numbers = summary(counts.histogram)
+    numbers, text = summary_and_text(counts.histogram)
     method, name = key
     return RequestStats.model_construct(
         method=method,
@@ -191,7 +191,7 @@ def _request_item(
         intervalRequests=counts.requests,
         intervalFailures=counts.failures,
         avgContentLength=0.0,
-        hist=encode(counts.histogram),
+        hist=text,
     )
 
 
