@@ -120,7 +120,7 @@ Key = tuple[str, str]
 # A hot entry: [requests, failures, {rounded_ms: count}], still changing.
 HotEntry = list[Any]
 # A packed (cold) entry: (key, requests, failures, array of ms, count, ms, count, ...).
-ColdEntry = tuple[Key, int, int, "array[int]"]
+ColdEntry = tuple[Key, int, int, "array[int] | tuple[int, ...]"]
 
 
 def bucket(response_time: float) -> int:
@@ -135,10 +135,16 @@ def bucket(response_time: float) -> int:
     return int(round(response_time, -3))
 
 
-def _pack(histogram: dict[int, int]) -> array[int]:
+def _pack(histogram: dict[int, int]) -> array[int] | tuple[int, ...]:
     flat = [value for pair in sorted(histogram.items()) for value in pair]
-    # Four bytes an int unless a count (or a response time) does not fit.
-    return array("I" if not flat or max(flat) < 2**32 else "Q", flat)
+    # Four bytes an int, unless a value does not fit (a negative response time from a
+    # custom client, a huge one): then eight, or, for what is no int at all, a tuple.
+    # Packing must never fail: the second is already out of the hot dict.
+    small = not flat or (min(flat) >= 0 and max(flat) < 2**32)
+    try:
+        return array("I" if small else "q", flat)
+    except (OverflowError, TypeError):
+        return tuple(flat)
 
 
 class SecondsBuffer:
@@ -317,7 +323,7 @@ def _flat(histogram: dict[int, int]) -> list[int]:
     return [value for pair in sorted(histogram.items()) for value in pair]
 
 
-def _pairs(flat: array[int]) -> list[list[int]]:
+def _pairs(flat: array[int] | tuple[int, ...]) -> list[list[int]]:
     return [[flat[index], flat[index + 1]] for index in range(0, len(flat), 2)]
 
 
