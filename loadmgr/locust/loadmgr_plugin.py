@@ -17,14 +17,15 @@ per Locust `events` object. `loadmgr clusters plugin` prints this file.
 
 What is recorded. On the process that makes the requests (a worker, or a standalone Locust),
 each `events.request` counts into the second `int(time.time())` at the moment the event
-fires, like Locust's own per-second counters: requests, failures (an exception was given)
-and the response time rounded as Locust's `StatsEntry` rounds it (below 100 ms to 1 ms,
-below 1000 to 10, below 10000 to 100, else to 1000). A response time of None counts the
-request but adds no histogram entry. So after a test the sum over all seconds equals
-Locust's Aggregated num_requests and num_failures exactly. Workers send what they
-recorded with each of Locust's own stats reports (`events.report_to_master`, the same
-message as Locust's stats, also the one sent after a stop) and forget it; the master adds
-every report into its buffer (`events.worker_report`): one second may come in several parts.
+fires, like Locust's own per-second counters: requests, failures (an exception came with
+it, tested as Locust tests it) and the response time rounded as Locust's `StatsEntry`
+rounds it (below 100 ms to 1 ms, below 1000 to 10, below 10000 to 100, else to 1000). A
+response time of None counts the request but adds no histogram entry. So after a test the
+sum over all seconds equals Locust's Aggregated num_requests and num_failures exactly.
+Workers send what they recorded with each of Locust's own stats reports
+(`events.report_to_master`: the same message as Locust's stats, including the first one
+after a stop, which carries a test's last requests) and forget it; the master adds every
+report into its buffer (`events.worker_report`): one second may come in several parts.
 
 Routes, on the master's (or standalone's) web UI, under --web-base-path and behind
 --web-login when that is on (Locust's own `auth_required_if_enabled`), never cached:
