@@ -17,14 +17,15 @@ per Locust `events` object. `loadmgr clusters plugin` prints this file.
 
 What is recorded. On the process that makes the requests (a worker, or a standalone Locust),
 each `events.request` counts into the second `int(time.time())` at the moment the event
-fires, like Locust's own per-second counters: requests, failures (an exception was given)
-and the response time rounded as Locust's `StatsEntry` rounds it (below 100 ms to 1 ms,
-below 1000 to 10, below 10000 to 100, else to 1000). A response time of None counts the
-request but adds no histogram entry. So after a test the sum over all seconds equals
-Locust's Aggregated num_requests and num_failures exactly. Workers send what they
-recorded with each of Locust's own stats reports (`events.report_to_master`, the same
-message as Locust's stats, also the one sent after a stop) and forget it; the master adds
-every report into its buffer (`events.worker_report`): one second may come in several parts.
+fires, like Locust's own per-second counters: requests, failures (an exception came with
+it, tested as Locust tests it) and the response time rounded as Locust's `StatsEntry`
+rounds it (below 100 ms to 1 ms, below 1000 to 10, below 10000 to 100, else to 1000). A
+response time of None counts the request but adds no histogram entry. So after a test the
+sum over all seconds equals Locust's Aggregated num_requests and num_failures exactly.
+Workers send what they recorded with each of Locust's own stats reports
+(`events.report_to_master`: the same message as Locust's stats, including the first one
+after a stop, which carries a test's last requests) and forget it; the master adds every
+report into its buffer (`events.worker_report`): one second may come in several parts.
 
 Routes, on the master's (or standalone's) web UI, under --web-base-path and behind
 --web-login when that is on (Locust's own `auth_required_if_enabled`), never cached:
@@ -120,7 +121,7 @@ Key = tuple[str, str]
 # A hot entry: [requests, failures, {rounded_ms: count}], still changing.
 HotEntry = list[Any]
 # A packed (cold) entry: (key, requests, failures, array of ms, count, ms, count, ...).
-ColdEntry = tuple[Key, int, int, "array[int]"]
+ColdEntry = tuple[Key, int, int, "array[int] | tuple[int, ...]"]
 
 
 def bucket(response_time: float) -> int:
@@ -135,10 +136,16 @@ def bucket(response_time: float) -> int:
     return int(round(response_time, -3))
 
 
-def _pack(histogram: dict[int, int]) -> array[int]:
+def _pack(histogram: dict[int, int]) -> array[int] | tuple[int, ...]:
     flat = [value for pair in sorted(histogram.items()) for value in pair]
-    # Four bytes an int unless a count (or a response time) does not fit.
-    return array("I" if not flat or max(flat) < 2**32 else "Q", flat)
+    # Four bytes an int, unless a value does not fit (a negative response time from a
+    # custom client, a huge one): then eight, or, for what is no int at all, a tuple.
+    # Packing must never fail: the second is already out of the hot dict.
+    small = not flat or (min(flat) >= 0 and max(flat) < 2**32)
+    try:
+        return array("I" if small else "q", flat)
+    except (OverflowError, TypeError):
+        return tuple(flat)
 
 
 class SecondsBuffer:
@@ -317,7 +324,7 @@ def _flat(histogram: dict[int, int]) -> list[int]:
     return [value for pair in sorted(histogram.items()) for value in pair]
 
 
-def _pairs(flat: array[int]) -> list[list[int]]:
+def _pairs(flat: array[int] | tuple[int, ...]) -> list[list[int]]:
     return [[flat[index], flat[index + 1]] for index in range(0, len(flat), 2)]
 
 

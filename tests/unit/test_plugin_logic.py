@@ -191,6 +191,20 @@ def test_packed_seconds_read_as_they_were_written(plugin: Any) -> None:
     assert buffer.page(-1, T0 + 5, 10)[0] == hot
 
 
+def test_odd_response_times_are_kept_when_packed(plugin: Any, clock: Clock) -> None:
+    """A custom client may report a negative or a huge time: packing must not lose a second."""
+    buffer = plugin.SecondsBuffer(freeze_on_rollover=True)
+    record = plugin.request_listener(buffer)
+    for response_time in (-3, 2.0**70, 12):
+        record(request_type="GET", name="/odd", response_time=response_time)
+    clock.advance(1)
+    record(request_type="GET", name="/odd", response_time=5)  # packs the second before
+    assert T0 in buffer.cold
+    [first, _], _ = buffer.page(-1, T0 + 2, 10)
+    assert first["entries"] == [["GET", "/odd", 3, 0,
+                                 [[-3, 1], [12, 1], [plugin.bucket(2.0**70), 1]]]]
+
+
 def test_after_before_and_limit(plugin: Any) -> None:
     buffer = plugin.SecondsBuffer()
     for t in (T0, T0 + 1, T0 + 3, T0 + 4, T0 + 7):  # T0+2, +5, +6 had no requests
