@@ -52,7 +52,8 @@ Complete. Every second t < `complete` is final: no more data for it will arrive.
   * Master, test stopping or stopped: once every worker that took part has sent a report
     built after its users stopped (or went missing, or has not been heard of for 10 s),
     max(now, last second + 1); until then the smallest watermark of those still owing one.
-    A worker's last report comes up to 3 s after the master says "stopped".
+    Workers send their last report as their users stop (see on_worker_test_stop); without
+    it, a worker's last report would come up to 3 s after the master says "stopped".
   `complete` never goes backwards within a test. `final` is true once the test is over and
   nothing more will arrive for it (standalone: stopped; master: the "max(now, ...)" case
   above), so a reader knows when it has every second of a test.

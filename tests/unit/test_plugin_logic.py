@@ -42,8 +42,8 @@ class StubEvents:
     """The hooks the plugin uses, like locust.event.Events (no __getattr__ magic)."""
 
     def __init__(self) -> None:
-        for name in ("init", "request", "test_start", "test_stopping", "report_to_master",
-                     "worker_report"):
+        for name in ("init", "request", "test_start", "test_stopping", "test_stop",
+                     "report_to_master", "worker_report"):
             setattr(self, name, Hook())
 
 
@@ -336,6 +336,32 @@ def test_worker_reports_what_it_recorded_once(plugin: Any, clock: Clock) -> None
     again: dict[str, Any] = {}
     state.on_report_to_master(client_id="w1", data=again)
     assert again["loadmgr"]["seconds"] == [] and again["loadmgr"]["stopped"] is True
+
+
+def test_a_worker_sends_its_last_numbers_as_its_users_stop(plugin: Any, clock: Clock) -> None:
+    """Locust's worker says `client_stopped` without a last report; the plugin sends one
+    first, so the master's `stopped` already holds every request."""
+    runner = FakeRunner("stopped")
+    sent: list[dict[str, Any]] = []
+
+    def send_stats() -> None:
+        data: dict[str, Any] = {}
+        state.on_report_to_master(client_id="w1", data=data)
+        sent.append(data)
+
+    runner._send_stats = send_stats  # type: ignore[attr-defined]
+    state = as_role(plugin, "worker", runner)
+    record = plugin.request_listener(state.buffer)
+    record(request_type="GET", name="/a", response_time=4, exception=None)
+    state.on_worker_test_stop()
+    assert len(sent) == 1 and sent[0]["loadmgr"]["stopped"] is True
+    assert sent[0]["loadmgr"]["seconds"] == [[T0, [["GET", "/a", 1, 0, [4, 1]]]]]
+
+    def broken() -> None:
+        raise RuntimeError("a private API changed")
+
+    runner._send_stats = broken  # type: ignore[attr-defined]
+    state.on_worker_test_stop()  # never breaks a stop
 
 
 def test_a_worker_drops_unsent_data_when_its_next_test_starts(plugin: Any, clock: Clock) -> None:
