@@ -315,6 +315,14 @@ class LoadTestRun(Named):
     baselineChecks: list[dict[str, Any]] | None = None
     baselineRunId: str | None = None
     finalStats: dict[str, Any] | None = None
+    # With a warm-up (and the plugin): the numbers after it, which thresholds, baseline
+    # checks and comparisons judge; `finalStats` stays Locust's own whole-run numbers.
+    judgedStats: dict[str, Any] | None = None
+
+    @property
+    def stats_to_judge(self) -> dict[str, Any] | None:
+        """The numbers this run is judged and compared on (`judgedStats`, else final)."""
+        return self.judgedStats or self.finalStats
     heartbeatAt: datetime | None = None
     collector: dict[str, Any] | None = None
     locustUrl: str | None = None

@@ -172,12 +172,13 @@ def compare_runs(
     runs = [get_run(store, run_id) for run_id in run_ids]
     allowed = max_regression or {}
     rows: list[dict[str, Any]] = []
-    base = runs[0].finalStats
+    # A run with a warm-up is compared on its numbers after it.
+    base = runs[0].stats_to_judge
     for request in [None, *_requests_of(runs)]:
         for metric in COMPARED_METRICS:
             base_value = _value(base, metric, request)
             for position, run in enumerate(runs):
-                value = _value(run.finalStats, metric, request)
+                value = _value(run.stats_to_judge, metric, request)
                 worse = worse_by(metric, base_value, value) if position else None
                 limit = allowed.get(metric, tolerance)
                 rows.append(
@@ -260,8 +261,8 @@ def compare_with_baseline(
         raise ValidationFailed(f"cannot judge a regression of {', '.join(unknown)}")
     checks = []
     for metric, allowed in max_regression.items():
-        before = _value(base.finalStats, metric, None)
-        after = _value(run.finalStats, metric, None)
+        before = _value(base.stats_to_judge, metric, None)
+        after = _value(run.stats_to_judge, metric, None)
         worse = worse_by(metric, before, after)
         checks.append(
             Regression(metric, before, after, worse, allowed, worse is not None and worse > allowed)

@@ -208,3 +208,38 @@ def test_a_killed_local_master_takes_its_workers_with_it(cli, mongo_db, tmp_path
     run = runs.find_one({"id": run_id})
     assert run["stopReason"] == "lost" and run["verdict"] == "error"
     assert mongo_db.cluster_leases.find_one({"runId": run_id}) is None
+
+
+def test_a_warm_up_is_left_out_of_thresholds_and_comparisons(
+    cli, mongo_db, tmp_path, locust_standalone
+):
+    """Slow for the first seconds, then fast: `p95<50ms` fails on the whole run, passes
+    once the warm-up is left out (judged on the exact window after it)."""
+    with exact_target() as target:
+        cluster = locust_standalone(write_locustfile(tmp_path))
+        _create(cli, cluster.base_url, target.url, "warm")
+        runs: dict[bool, dict[str, Any]] = {}
+        for warm in (False, True):
+            target.delay = 0.1
+            mongo_db.metrics_timeseries.delete_many({})
+
+            def speed_up() -> None:
+                wait_for(lambda: mongo_db.metrics_timeseries.count_documents({}) >= 3, 60)
+                target.delay = 0.0
+
+            helper = threading.Thread(target=speed_up, daemon=True)
+            helper.start()
+            extra = ["--warmup", "6s"] if warm else []
+            result = cli("runs", "start", "warm", "--interval", "1", "--duration", "14s",
+                         "--threshold", "p95<50ms", *extra, "-o", "json")
+            helper.join(timeout=5)
+            assert result.exit_code == (0 if warm else 1), result.stderr
+            runs[warm] = result.json()
+    cold, warm_run = runs[False], runs[True]
+    assert cold["verdict"] == "failed" and warm_run["verdict"] == "passed"
+    judged = warm_run["judgedStats"]
+    assert judged["exact"] and judged["window"]["fromSec"] >= 6
+    assert judged["totals"]["p95ResponseMs"] < 50 <= warm_run["finalStats"]["totals"][
+        "p95ResponseMs"]
+    compared = cli("metrics", "compare", cold["id"], warm_run["id"], "-o", "json")
+    assert compared.exit_code in (0, 1), compared.stderr
