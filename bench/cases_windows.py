@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 import bson
@@ -141,8 +142,11 @@ def _window_percentiles(bench: Bench, store: Any) -> Row:
     window = Window(start=float(INTERVAL * 10))
     collection = store.metrics.collection
 
+    low = datetime.fromtimestamp(ORIGIN + (window.start or 0), tz=timezone.utc)
+
     def raw() -> None:
-        list(collection.find({"loadTestRunId": run.id}, {"_id": False, **TOTALS_PROJECTION}))
+        query = {"loadTestRunId": run.id, "windowStart": {"$gte": low}}
+        list(collection.find(query, {"_id": False, **TOTALS_PROJECTION}).sort("seq", 1))
 
     def mine() -> None:
         stats = window_stats(store, run, window, per_request=False)

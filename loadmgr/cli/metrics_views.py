@@ -71,6 +71,17 @@ def summary_view(data: dict[str, Any]) -> RenderableType:
             )
         ),
     }
+    window = data.get("window")
+    if isinstance(window, dict):
+        # `metrics show --from/--to`: say which part of the run these numbers are.
+        exact = "exact percentiles" if data.get("exactPercentiles") else (
+            "no percentiles: the run has no histograms (recorded without the plugin)"
+        )
+        fields["window"] = (
+            f"{fmt_duration(window.get('fromSec'))} to {fmt_duration(window.get('toSec'))} "
+            f"into the run, {fmt_count(window.get('intervals'))} intervals, {exact}"
+        )
+        fields["duration"] = fmt_duration(window.get("seconds"))
     parts: list[Any] = [key_value_view(fields, title="summary"), verdict_view(data)]
     results = data.get("thresholdResults") or []
     if results:

@@ -129,12 +129,22 @@ def window_stats(
     last: datetime | None = None
     intervals = 0
     projection = _PROJECTION if per_request else TOTALS_PROJECTION
-    for doc in store.metrics.iter_for_run(run.id, projection):
+    # The plugin's intervals all say their window: the server picks them. Others (older
+    # runs, other tools) are read whole and judged here.
+    chosen_by_server = run.collectionMode == "plugin"
+    documents = (
+        store.metrics.iter_window(run.id, low, high, projection)
+        if chosen_by_server
+        else store.metrics.iter_for_run(run.id, projection)
+    )
+    for doc in documents:
         end = _utc(doc.get("windowEnd")) or _utc(doc.get("timestamp"))
         start = _utc(doc.get("windowStart"))
         if start is None and end is not None:
             start = end - timedelta(seconds=float(doc.get("intervalSec") or 0))
-        if start is None or end is None or start < low or (high is not None and end > high):
+        if start is None or end is None:
+            continue
+        if not chosen_by_server and (start < low or (high is not None and end > high)):
             continue
         intervals += 1
         first = start if first is None else min(first, start)

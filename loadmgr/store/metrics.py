@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from pymongo import UpdateOne
@@ -110,6 +111,28 @@ class MetricsRepository(Repository):
         raised while iterating are translated too, not only when the query is sent.
         """
         query = self.scoped({"loadTestRunId": run_id})
+        with translate_errors(self._uri):
+            cursor = self.collection.find(query, {**NO_OBJECT_ID, **projection})
+            cursor = cursor.sort([("seq", 1)]).batch_size(batch_size)
+            try:
+                yield from cursor
+            finally:
+                cursor.close()
+
+    def iter_window(
+        self,
+        run_id: str,
+        start: datetime,
+        end: datetime | None,
+        projection: dict[str, Any],
+        batch_size: int = 1000,
+    ) -> Iterator[dict[str, Any]]:
+        """A run's intervals wholly inside [start, end], chosen by the server (intervals
+        that say their window, as the plugin's do), in seq order."""
+        bounds: dict[str, Any] = {"windowStart": {"$gte": start}}
+        if end is not None:
+            bounds["windowEnd"] = {"$lte": end}
+        query = self.scoped({"loadTestRunId": run_id, **bounds})
         with translate_errors(self._uri):
             cursor = self.collection.find(query, {**NO_OBJECT_ID, **projection})
             cursor = cursor.sort([("seq", 1)]).batch_size(batch_size)
