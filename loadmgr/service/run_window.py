@@ -147,8 +147,10 @@ def window_stats(
         if not chosen_by_server and (start < low or (high is not None and end > high)):
             continue
         intervals += 1
-        first = start if first is None else min(first, start)
-        last = end if last is None else max(last, end)
+        if first is None or start < first:
+            first = start
+        if last is None or end > last:
+            last = end
         total.add(
             int(doc.get("intervalRequests") or 0),
             int(doc.get("intervalFailures") or 0),
