@@ -132,3 +132,50 @@ def test_a_home_that_cannot_hold_the_run_fails_it_cleanly(
     if where == "spool":
         # The interval that met the full spool was stored all the same: MongoDB was up.
         assert mongo_db.metrics_timeseries.count_documents({"loadTestRunId": run["id"]}) >= 1
+
+
+SLOW_TO_START = '''
+import time
+
+from locust import HttpUser, constant, task
+
+time.sleep(4)  # a slow import: the local cluster is still starting when the signal comes
+
+
+class Patient(HttpUser):
+    wait_time = constant(0.1)
+
+    @task
+    def index(self):
+        self.client.get("/")
+'''
+
+
+def test_a_signal_while_the_local_cluster_starts_never_swarms(
+    cli, mongo_db, target_server, tmp_path, isolated_env
+):
+    import signal
+
+    create_test(cli, target_server.url, "early", "--duration", "30s")
+    updated = cli("tests", "update", "early", "--locustfile",
+                  str(_locustfile(tmp_path, SLOW_TO_START)))
+    assert updated.exit_code == 0, updated.stderr
+    before = sum(target_server.counts().values())
+    process = subprocess.Popen(
+        [*loadmgr_command(), "runs", "start", "early", "--workers", "1"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        assert wait_for(lambda: bool(local_locust_pids(isolated_env)), 30)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err.decode()
+    run = mongo_db.load_test_runs.find_one({})
+    assert run["verdict"] == "aborted" and run["startedAt"] is None, run
+    assert wait_for(lambda: not local_locust_pids(isolated_env), 15)
+    assert sum(target_server.counts().values()) == before, "load was sent after the signal"
+    assert lease_of(mongo_db, run["id"]) is None

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loadmgr.errors import ClusterError, ExitCode, LoadmgrError, ValidationFailed
+from loadmgr.errors import ClusterError, ExitCode, Interrupted, LoadmgrError, ValidationFailed
 from loadmgr.models import LoadTestRun, utcnow
 from loadmgr.service.collection.settings import CollectorSettings, RunObserver
 from loadmgr.service.collection.sources import PluginSource, StatsSource, moment
@@ -53,7 +53,7 @@ def start_local_cluster(
         observer.message("starting a local Locust (master and workers)")
         cluster = LocalCluster(path, workers=settings.workers, log_dir=run_dir)
         if stop_event.is_set():
-            raise ClusterError("interrupted before the local Locust started")
+            raise Interrupted("interrupted before the local Locust started; no load was sent")
         cluster.start()
     except (NotADirectoryError, FileExistsError) as exc:
         raise ValidationFailed(
@@ -67,7 +67,7 @@ def start_local_cluster(
         ) from None
     if stop_event.is_set():
         cluster.stop()
-        raise ClusterError("interrupted while the local Locust started; no load was sent")
+        raise Interrupted("interrupted while the local Locust started; no load was sent")
     return cluster
 
 
