@@ -24,7 +24,7 @@ NONE = "-"
 MAX_EXTRA_DECIMALS = 10
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
     """`value` as a finite float; None for null, a bool, text or NaN (odd stored data)."""
     if value is None or isinstance(value, bool):
         return None
@@ -49,7 +49,7 @@ def _ms_decimals(value: float) -> int:
 
 def format_ms(value: Any, decimals: int | None = None) -> str:
     """`812ms`, `2.5ms`; `-` when unknown."""
-    number = _number(value)
+    number = finite_number(value)
     if number is None:
         return NONE
     places = _ms_decimals(number) if decimals is None else decimals
@@ -58,7 +58,7 @@ def format_ms(value: Any, decimals: int | None = None) -> str:
 
 def format_percent(value: Any, decimals: int = 2) -> str:
     """A fraction as a percentage: `0.298` → `29.80%`; a tiny non-zero rate never reads 0."""
-    number = _number(value)
+    number = finite_number(value)
     if number is None:
         return NONE
     text = f"{number * 100:,.{decimals}f}%"
@@ -69,13 +69,13 @@ def format_percent(value: Any, decimals: int = 2) -> str:
 
 def format_rps(value: Any, decimals: int = 1) -> str:
     """Requests per second: `1,234.5/s`."""
-    number = _number(value)
+    number = finite_number(value)
     return NONE if number is None else f"{number:,.{decimals}f}/s"
 
 
 def format_count(value: Any) -> str:
     """`12,345`."""
-    number = _number(value)
+    number = finite_number(value)
     return NONE if number is None else f"{int(number):,}"
 
 
@@ -94,7 +94,7 @@ def format_metric(metric: str, value: Any) -> str:
 
 def format_number(value: Any) -> str:
     """A number of no known unit: `12.345`, `1,200`."""
-    number = _number(value)
+    number = finite_number(value)
     return NONE if number is None else _trim(f"{number:,.3f}")
 
 
@@ -161,7 +161,7 @@ def threshold_limit(threshold: Threshold) -> str:
 
 def threshold_value(threshold: Threshold, value: Any) -> str:
     """A value of the threshold's metric in its unit; never reads like the limit unless equal."""
-    number = _number(value)
+    number = finite_number(value)
     if number is None:
         return "no value"
     unit = _unit(threshold)
@@ -207,7 +207,7 @@ def threshold_line(
 
 def stored_threshold_value(result: Mapping[str, Any]) -> str:
     """A stored threshold result's actual value (a `thresholdResults[]` item as read)."""
-    limit = _number(result.get("limit"))
+    limit = finite_number(result.get("limit"))
     if limit is None:
         return format_number(result.get("actual"))
     threshold = threshold_of(

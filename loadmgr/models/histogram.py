@@ -8,7 +8,6 @@ merging the histograms of any run window gives that window's exact percentiles.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 
 Histogram = dict[int, int]
@@ -72,17 +71,10 @@ def count(histogram: Mapping[int, int]) -> int:
 
 
 def percentile(histogram: Mapping[int, int], fraction: float) -> float | None:
-    """The nearest-rank percentile (`fraction` 0..1) in ms; None for an empty histogram."""
-    total = count(histogram)
-    if total <= 0:
-        return None
-    rank = max(1, math.ceil(fraction * total))
-    seen = 0
-    for ms in sorted(histogram):
-        seen += histogram[ms]
-        if seen >= rank:
-            return float(ms)
-    return float(max(histogram))
+    """Locust's percentile (its `calculate_response_time_percentile`): the largest recorded
+    value with at most int(n·fraction) requests below it, so that a run's whole window reads
+    exactly as Locust's own report; None for an empty histogram."""
+    return summary_of(histogram, (("p", fraction),))[0].get("p")
 
 
 def mean(histogram: Mapping[int, int]) -> float | None:
@@ -100,31 +92,41 @@ def summary(histogram: Mapping[int, int]) -> dict[str, float | None]:
 
 def summary_and_text(histogram: Mapping[int, int]) -> tuple[dict[str, float | None], str]:
     """`summary` and `encode` of a histogram with one sort (the collector's hot path)."""
-    buckets = sorted(histogram.items())
-    text = ",".join([f"{ms}:{n}" for ms, n in buckets if n])
+    return summary_of(histogram, _PERCENTILES)
+
+
+def summary_of(
+    histogram: Mapping[int, int], percentiles: tuple[tuple[str, float], ...]
+) -> tuple[dict[str, float | None], str]:
+    """min, max, avg and the named `percentiles` (Locust's rule), with the histogram's text."""
+    buckets = sorted((ms, n) for ms, n in histogram.items() if n > 0)
+    text = ",".join([f"{ms}:{n}" for ms, n in buckets])
     total = 0
     weighted = 0
     for ms, n in buckets:
         total += n
         weighted += ms * n
     if total <= 0:
-        return dict.fromkeys(("min", "max", "avg", "p50", "p90", "p95", "p99")), text
-    present = [ms for ms, n in buckets if n > 0]
+        empty: dict[str, float | None] = dict.fromkeys(("min", "max", "avg"))
+        empty.update((key, None) for key, _ in percentiles)
+        return empty, text
     numbers: dict[str, float | None] = {
-        "min": float(present[0]),
-        "max": float(present[-1]),
+        "min": float(buckets[0][0]),
+        "max": float(buckets[-1][0]),
         "avg": weighted / total,
     }
-    wanted = [(key, max(1, math.ceil(fraction * total))) for key, fraction in _PERCENTILES]
-    seen = 0
-    position = 0
-    for ms, n in buckets:
-        seen += n
-        while position < 4 and seen >= wanted[position][1]:
-            numbers[wanted[position][0]] = float(ms)
-            position += 1
-        if position == 4:
-            break
+    # In ascending order, the values with at most `wanted` requests below them form a
+    # prefix: the answer is the last bucket of that prefix.
+    for key, fraction in percentiles:
+        wanted = int(total * fraction)
+        below = 0
+        answer = buckets[0][0]
+        for ms, n in buckets:
+            if below > wanted:
+                break
+            answer = ms
+            below += n
+        numbers[key] = float(answer)
     return numbers, text
 
 

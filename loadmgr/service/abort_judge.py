@@ -27,7 +27,6 @@ How each kind is judged (defaults in `JudgeSettings`):
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from statistics import NormalDist
 from typing import Any, NamedTuple
 
 from loadmgr.models import Threshold, parse_threshold
-from loadmgr.models.formatting import threshold_value
+from loadmgr.models.formatting import finite_number, threshold_value
 from loadmgr.service.verdicts import Breach
 from loadmgr.service.window_stats import hist_percentile, merge_hists, parse_hist, wilson_bounds
 
@@ -109,18 +108,8 @@ class ThresholdState(NamedTuple):
 # -- one interval, digested once -----------------------------------------------------------
 
 
-def _float(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _int(value: Any) -> int:
-    number = _float(value)
+    number = finite_number(value)
     return max(0, int(number)) if number is not None else 0
 
 
@@ -132,7 +121,7 @@ class _Sample:
     failures: int = 0
     seconds: float | None = None
     rps: float | None = None
-    hist: dict[float, int] | None = None
+    hist: dict[int, int] | None = None
     values: dict[str, float | None] = field(default_factory=dict)  # p50, avg, max…
 
 
@@ -161,10 +150,10 @@ def _sample(
     return _Sample(
         requests=_int(doc.get("intervalRequests")),
         failures=_int(doc.get("intervalFailures")),
-        seconds=_float(seconds),
-        rps=_float(doc.get("totalRPS" if total else "requestsPerSec")),
+        seconds=finite_number(seconds),
+        rps=finite_number(doc.get("totalRPS" if total else "requestsPerSec")),
         hist=parse_hist(doc.get("hist")),
-        values={metric: _float(doc.get(key)) for metric, key in keys.items()},
+        values={metric: finite_number(doc.get(key)) for metric, key in keys.items()},
     )
 
 
@@ -280,7 +269,7 @@ class AbortJudge:
             else:
                 item = _find_item(interval.get("requestStats"), scope)
                 sample = (
-                    _Sample(seconds=_float(seconds), rps=0.0, hist={})
+                    _Sample(seconds=finite_number(seconds), rps=0.0, hist={})
                     if item is None
                     else _sample(item, _REQUEST_KEYS, total=False, seconds=seconds)
                 )

@@ -11,58 +11,37 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from loadmgr.models.histogram import HistogramError, decode, merged, percentile
 
-def parse_hist(value: Any) -> dict[float, int] | None:
-    """`"12:30,15:4"` → {12.0: 30, 15.0: 4}; a mapping is taken as it is.
+
+def parse_hist(value: Any) -> dict[int, int] | None:
+    """`"12:30,15:4"` → {12: 30, 15: 4} (models/histogram's text); a mapping of whole
+    milliseconds is taken as it is.
 
     None when absent or malformed: a histogram judged wrong is worse than none.
     """
     if isinstance(value, Mapping):
-        pairs: Iterable[tuple[Any, Any]] = value.items()
-    elif isinstance(value, str):
-        pairs = []
-        for item in value.split(","):
-            if not item.strip():
-                continue
-            ms, sep, count = item.partition(":")
-            if not sep:
-                return None
-            pairs.append((ms, count))
-    else:
+        try:
+            pairs = {int(ms): int(count) for ms, count in value.items() if float(ms) == int(ms)}
+        except (TypeError, ValueError, OverflowError):
+            return None
+        return pairs if len(pairs) == len(value) and min(pairs.values(), default=0) >= 0 else None
+    if not isinstance(value, str):
         return None
-    hist: dict[float, int] = {}
     try:
-        for ms, count in pairs:
-            key, number = float(ms), int(count)
-            if not math.isfinite(key) or number < 0:
-                return None
-            hist[key] = hist.get(key, 0) + number
-    except (TypeError, ValueError, OverflowError):
+        return decode(value)
+    except HistogramError:
         return None
-    return hist
 
 
-def merge_hists(hists: Iterable[Mapping[float, int]]) -> dict[float, int]:
-    merged: dict[float, int] = {}
-    for hist in hists:
-        for value, count in hist.items():
-            merged[value] = merged.get(value, 0) + count
-    return merged
+def merge_hists(hists: Iterable[Mapping[int, int]]) -> dict[int, int]:
+    return merged(hists)
 
 
-def hist_percentile(hist: Mapping[float, int], q: float) -> float | None:
-    """Locust's percentile of a histogram (its `calculate_response_time_percentile`), so
-    a window's p95 reads as Locust would report it."""
-    total = sum(hist.values())
-    if total <= 0:
-        return None
-    wanted = int(total * q)
-    processed = 0
-    for value in sorted(hist, reverse=True):
-        processed += hist[value]
-        if total - processed <= wanted:
-            return value
-    return min(hist)
+def hist_percentile(hist: Mapping[int, int], q: float) -> float | None:
+    """Locust's percentile of a histogram (the one rule of models/histogram), so a window's
+    p95 reads as Locust would report it."""
+    return percentile(hist, q)
 
 
 def wilson_bounds(successes: int, trials: int, z: float) -> tuple[float, float]:

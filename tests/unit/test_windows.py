@@ -45,11 +45,13 @@ def test_histogram_text_round_trips_and_merges() -> None:
             decode(bad)
 
 
-def test_percentiles_are_nearest_rank() -> None:
+def test_percentiles_follow_locusts_rule() -> None:
+    # The largest value with at most int(n·q) requests below it, as Locust computes them.
     histogram = {10: 90, 100: 10}
     assert percentile(histogram, 0.5) == 10
-    assert percentile(histogram, 0.9) == 10
-    assert percentile(histogram, 0.95) == 100
+    assert percentile(histogram, 0.89) == 10
+    assert percentile(histogram, 0.9) == 100
+    assert percentile(dict.fromkeys(range(1, 101), 1), 0.95) == 96
     assert percentile({}, 0.5) is None
     numbers = summary(histogram)
     assert numbers["min"] == 10 and numbers["max"] == 100 and numbers["avg"] == 19

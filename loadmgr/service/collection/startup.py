@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ClusterError, ExitCode, Interrupted, LoadmgrError, ValidationFailed
 from loadmgr.models import LoadTestRun, utcnow
@@ -108,14 +108,20 @@ def new_source(
     first = PluginSource.first_batch(client)
     # The master's own clock says when the test began; the seconds are on that clock too.
     origin = int(first.test_started if first.test_started is not None else sent_at.timestamp())
-    windows = WindowBuilder(
+    return PluginSource(client, _windows(run, origin, settings))
+
+
+def _windows(
+    run: LoadTestRun, origin: int, settings: CollectorSettings, **resume: Any
+) -> WindowBuilder:
+    return WindowBuilder(
         run.id,
         origin=origin,
         interval=settings.interval,
         tenant_id=run.tenantId,
         env_id=run.envId,
+        **resume,
     )
-    return PluginSource(client, windows)
 
 
 def resumed_source(
@@ -131,15 +137,7 @@ def resumed_source(
     if run.collectionMode == "plugin" and isinstance(origin, int) and not isinstance(origin, bool):
         state = resume_state(last)
         state["request_totals"] = store.metrics.request_totals(run.id)
-        windows = WindowBuilder(
-            run.id,
-            origin=origin,
-            interval=settings.interval,
-            tenant_id=run.tenantId,
-            env_id=run.envId,
-            **state,
-        )
-        return PluginSource(client, windows)
+        return PluginSource(client, _windows(run, origin, settings, **state))
     from loadmgr.locust.stats import SnapshotBuilder
 
     builder = SnapshotBuilder(
