@@ -11,7 +11,7 @@ from pymongo import ReturnDocument
 
 from loadmgr.errors import Conflict
 from loadmgr.models import LoadTest
-from loadmgr.store.base import NO_OBJECT_ID, Repository, mapped_errors
+from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors
 
 # The Go service's fields plus what `tests list` shows; the locustfile's content stays out.
 LIST_PROJECTION = {**NO_OBJECT_ID, "locustfileContent": False}
@@ -20,12 +20,19 @@ LIST_PROJECTION = {**NO_OBJECT_ID, "locustfileContent": False}
 class LoadTestRepository(Repository):
     """Test definitions, unique by (tenantId, envId, name)."""
 
-    def ensure_indexes(self) -> None:
-        self.collection.create_index("id", unique=True, name="id_unique")
-        self.collection.create_index(
-            [("tenantId", 1), ("envId", 1), ("name", 1)], unique=True, name="scope_name_unique"
-        )
-        self.collection.create_index([("createdAt", -1)], name="created_desc")
+    # Where the Go control plane indexes the same keys, its name is used, so that it can
+    # start on a database loadmgr created (it insists on its names). Names are unique
+    # only among loadmgr's tests: those have a `version`, the Go service's never do.
+    INDEXES: list[IndexSpec] = [
+        IndexSpec([("id", 1)], "id_unique_idx", unique=True),
+        IndexSpec(
+            [("tenantId", 1), ("envId", 1), ("name", 1)],
+            "scope_name_unique",
+            unique=True,
+            partialFilterExpression={"version": {"$exists": True}},
+        ),
+        IndexSpec([("createdAt", -1)], "created_at_idx"),
+    ]
 
     @mapped_errors
     def insert(self, test: LoadTest) -> LoadTest:

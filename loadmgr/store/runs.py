@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import ReturnDocument, UpdateOne
 
 from loadmgr.models import LoadTestRun, RunStatus
-from loadmgr.store.base import NO_OBJECT_ID, Repository, mapped_errors
+from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors
 
 ACTIVE_STATUSES = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.STOPPING.value]
 
@@ -16,11 +16,13 @@ ACTIVE_STATUSES = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.S
 class RunRepository(Repository):
     """Runs of tests; each changes status only forward, checked in the update filter."""
 
-    def ensure_indexes(self) -> None:
-        self.collection.create_index("id", unique=True, name="id_unique")
-        self.collection.create_index([("loadTestId", 1), ("createdAt", -1)], name="test_created")
-        self.collection.create_index([("createdAt", -1)], name="created_desc")
-        self.collection.create_index([("status", 1)], name="status")
+    # The Go control plane's names for the same keys (see LoadTestRepository.INDEXES).
+    INDEXES: list[IndexSpec] = [
+        IndexSpec([("id", 1)], "id_unique_idx", unique=True),
+        IndexSpec([("loadTestId", 1), ("createdAt", -1)], "loadtest_created_idx"),
+        IndexSpec([("createdAt", -1)], "created_at_idx"),
+        IndexSpec([("status", 1)], "status_idx"),
+    ]
 
     @mapped_errors
     def insert(self, run: LoadTestRun) -> LoadTestRun:
