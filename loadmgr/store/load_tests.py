@@ -11,6 +11,7 @@ from pymongo import ReturnDocument
 
 from loadmgr.errors import Conflict
 from loadmgr.models import LoadTest
+from loadmgr.models.foreign import newest_first, readable
 from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors
 
 # The Go service's fields plus what `tests list` shows; the locustfile's content stays out.
@@ -78,7 +79,8 @@ class LoadTestRepository(Repository):
         cursor = cursor.sort([("createdAt", -1), ("id", 1)])
         if limit:
             cursor = cursor.limit(limit)
-        return list(cursor)
+        # Go-written tests listed as loadmgr's (keys, dates), not dropped nor crashing.
+        return [readable(doc, LoadTest.model_fields) for doc in newest_first(list(cursor))]
 
     @mapped_errors
     def update(

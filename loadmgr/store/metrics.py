@@ -9,6 +9,7 @@ from typing import Any
 from pymongo import UpdateOne
 
 from loadmgr.models import MetricSnapshot
+from loadmgr.models.foreign import readable_interval
 from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors
 from loadmgr.store.connection import translate_errors
 
@@ -23,9 +24,18 @@ def _numbered(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     result = []
     for number, doc in enumerate(docs, 1):
         if "seq" not in doc:
+            doc = readable_interval(doc)
             doc["seq"] = number
         result.append(doc)
     return result
+
+
+def _with_go_marker(projection: dict[str, Any]) -> dict[str, Any]:
+    """`projection`, also asking for the field that tells a Go interval (to read it in
+    loadmgr's units); no loadmgr interval has it, so it costs nothing there."""
+    if any(value is True for key, value in projection.items() if key != "_id"):
+        return {**projection, "totalRps": True}
+    return projection
 
 
 class MetricsRepository(Repository):
@@ -70,7 +80,8 @@ class MetricsRepository(Repository):
         self, run_id: str, projection: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         query = self.scoped({"loadTestRunId": run_id})
-        cursor = self.collection.find(query, {**NO_OBJECT_ID, **(projection or {})})
+        fields = _with_go_marker({**NO_OBJECT_ID, **(projection or {})})
+        cursor = self.collection.find(query, fields)
         # (run, seq, timestamp) is indexed: sorting on it needs no in-memory sort.
         return _numbered(cursor.sort(IN_ORDER))
 
@@ -85,9 +96,10 @@ class MetricsRepository(Repository):
 
     @mapped_errors
     def latest(self, run_id: str) -> dict[str, Any] | None:
-        return self.collection.find_one(
+        doc = self.collection.find_one(
             self.scoped({"loadTestRunId": run_id}), NO_OBJECT_ID, sort=LATEST_FIRST
         )
+        return readable_interval(doc) if doc else None
 
     @mapped_errors
     def request_totals(self, run_id: str) -> dict[tuple[str, str], tuple[int, int]]:
@@ -143,12 +155,14 @@ class MetricsRepository(Repository):
         """
         query = self.scoped({"loadTestRunId": run_id})
         with translate_errors(self._uri):
-            cursor = self.collection.find(query, {**NO_OBJECT_ID, **projection})
+            cursor = self.collection.find(query, _with_go_marker({**NO_OBJECT_ID, **projection}))
             cursor = cursor.sort(IN_ORDER).batch_size(batch_size)
             try:
                 for number, doc in enumerate(cursor, 1):
-                    if "seq" not in doc and (not projection or "seq" in projection):
-                        doc["seq"] = number
+                    if "seq" not in doc:
+                        doc = readable_interval(doc)  # the Go service's: its units, no seq
+                        if not projection or "seq" in projection:
+                            doc["seq"] = number
                     yield doc
             finally:
                 cursor.close()
@@ -168,7 +182,7 @@ class MetricsRepository(Repository):
             bounds["windowEnd"] = {"$lte": end}
         query = self.scoped({"loadTestRunId": run_id, **bounds})
         with translate_errors(self._uri):
-            cursor = self.collection.find(query, {**NO_OBJECT_ID, **projection})
+            cursor = self.collection.find(query, _with_go_marker({**NO_OBJECT_ID, **projection}))
             cursor = cursor.sort(IN_ORDER)
             try:
                 yield from cursor

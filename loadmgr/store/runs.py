@@ -8,6 +8,7 @@ from typing import Any
 from pymongo import ReturnDocument, UpdateOne
 
 from loadmgr.models import LoadTestRun, RunStatus
+from loadmgr.models.foreign import newest_first, readable
 from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors
 
 ACTIVE_STATUSES = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.STOPPING.value]
@@ -51,19 +52,27 @@ class RunRepository(Repository):
         `verdicts`: None in the list matches runs without a verdict (null or absent).
         """
         query: dict[str, Any] = {}
+        either: list[dict[str, Any]] = []
         if test_id:
-            query["loadTestId"] = test_id
+            # The Go service's runs name their test under `loadtestid`.
+            either.append({"$or": [{"loadTestId": test_id}, {"loadtestid": test_id}]})
         if statuses:
             query["status"] = {"$in": list(statuses)}
         if verdicts:
             query["verdict"] = {"$in": list(verdicts)}
         if since:
-            query["createdAt"] = {"$gte": since}
+            # The Go service's runs have their date under `createdat`, in milliseconds.
+            millis = int(since.timestamp() * 1000)
+            either.append(
+                {"$or": [{"createdAt": {"$gte": since}}, {"createdat": {"$gte": millis}}]}
+            )
+        if either:
+            query["$and"] = either
         cursor = self.collection.find(self.scoped(query), {**NO_OBJECT_ID, "finalStats": False})
         cursor = cursor.sort([("createdAt", -1), ("id", 1)])
         if limit:
             cursor = cursor.limit(limit)
-        return list(cursor)
+        return [readable(doc, LoadTestRun.model_fields) for doc in newest_first(list(cursor))]
 
     @mapped_errors
     def update(
