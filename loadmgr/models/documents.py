@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from loadmgr.models.foreign import readable, readable_interval
+from loadmgr.models.foreign import GO_TEST_ONLY_KEYS, readable, readable_interval
 from loadmgr.models.thresholds import parse_threshold
 from loadmgr.models.verdicts import Verdict, VerdictReason, parse_reasons
 
@@ -129,6 +129,11 @@ class LoadTest(Named):
     thresholds: list[str] = Field(default_factory=list)
     baselineRunId: str | None = None
     version: int = 1
+
+    @property
+    def written_by_go(self) -> bool:
+        """Read from a Go control plane document that `db migrate` has not converted."""
+        return self.version == 0 and bool(set(self.model_extra or {}) & GO_TEST_ONLY_KEYS)
 
     @field_validator("name")
     @classmethod

@@ -24,6 +24,8 @@ from typing import Any
 
 # Keys only the Go service writes on tests and runs (loadmgr writes `createdAt`).
 GO_MARKERS = ("createdat", "loadtestid", "accountid")
+# Keys of a Go test that loadmgr has no field for (they stay lowercase when read).
+GO_TEST_ONLY_KEYS = frozenset({"accountid", "latestrevisionid", "recentruns"})
 DATE_FIELDS = frozenset(
     {"createdAt", "updatedAt", "startedAt", "finishedAt", "heartbeatAt", "timestamp"}
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ok
+from tests.conftest import error_line, ok
 from tests.go_fixtures import create_go_indexes, load_go_documents, require_fixtures
 
 pytestmark = pytest.mark.integration
@@ -65,3 +65,17 @@ def test_go_documents_read_as_loadmgr_s(go_db, cli):
     assert len(intervals) == 4 and stamps == sorted(stamps)
     assert [i["seq"] for i in intervals] == [1, 2, 3, 4]
     assert all(0 <= i["errorRate"] < 1 for i in intervals)
+
+
+def test_acting_on_an_unconverted_go_test_points_to_db_migrate(go_db, cli):
+    ok(cli("tests", "list"))  # the automatic schema upgrade's note is out of the way
+    before = go_db["load_tests"].find_one({}, {"_id": False})
+    for command in (
+        ("tests", "update", GO_TEST, "--description", "changed"),
+        ("runs", "start", GO_TEST, "--detach"),
+    ):
+        line = error_line(cli(*command), 2)
+        assert "Go control plane" in line, line
+        assert "db migrate" in cli(*command).stderr
+    assert go_db["load_tests"].find_one({}, {"_id": False}) == before
+    assert go_db["load_test_runs"].count_documents({}) == 3
