@@ -14,6 +14,7 @@ from pymongo.database import Database
 from loadmgr.models import Scope, utcnow
 from loadmgr.store.clusters import ClusterRepository
 from loadmgr.store.connection import get_database, open_client, redact_uri, translate_errors
+from loadmgr.store.foreign import ForeignDocuments
 from loadmgr.store.leases import LeaseRepository
 from loadmgr.store.load_tests import LoadTestRepository
 from loadmgr.store.meta import MetaRepository
@@ -71,6 +72,10 @@ class Store:
             for repository in (self.tests, self.runs, self.metrics, self.clusters, self.leases):
                 repository.ensure_indexes()
         self._indexed = True
+
+    def foreign(self) -> ForeignDocuments:
+        """The Go control plane's documents in this database, whatever the scope."""
+        return ForeignDocuments(self.db, self.uri)
 
     def unscoped(self) -> Store:
         """The same database seen whole, for what concerns all of it (a migration).

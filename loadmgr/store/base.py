@@ -47,6 +47,28 @@ class Repository:
         for spec in self.INDEXES:
             ensure_index(self.collection, spec.keys, spec.name, **spec.options())
 
+    def replace_outdated_indexes(self) -> int:
+        """For `db migrate`: each index an older loadmgr created with another name or
+        definition (a unique rule that also caught other programs' documents) is dropped
+        and created as today's; another program's index is never touched. The number of
+        indexes replaced."""
+        with translate_errors(self._uri):
+            replaced = 0
+            for spec in self.INDEXES:
+                for name, index in self.collection.index_information().items():
+                    if not _same_keys(index, spec.keys) or name not in OLD_INDEX_NAMES | {
+                        spec.name
+                    }:
+                        continue
+                    if name == spec.name and _same_options(index, spec.options()):
+                        continue
+                    # Dropped first: the server refuses a second index on the same keys.
+                    self.collection.drop_index(name)
+                    self.collection.create_index(spec.keys, name=spec.name, **spec.options())
+                    replaced += 1
+                ensure_index(self.collection, spec.keys, spec.name, **spec.options())
+            return replaced
+
     def __init__(self, collection: Collection[dict[str, Any]], scope: Scope, uri: str) -> None:
         self.collection = collection
         self.scope = scope
@@ -85,6 +107,18 @@ def mapped_errors(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+# Names loadmgr gave its indexes before it used the Go control plane's (issue 12).
+OLD_INDEX_NAMES = frozenset(
+    {
+        "id_unique",
+        "scope_name_unique",
+        "created_desc",
+        "test_created",
+        "status",
+        "run_time",
+        "run_seq_unique",
+    }
+)
 # Server codes for "an index on these keys (or of this name) exists with other options".
 INDEX_CONFLICT_CODES = (85, 86)
 

@@ -1,0 +1,98 @@
+"""`loadmgr db migrate` on the Go control plane's database (issue 12): a dry run changes
+nothing, a run converts every document, a second run changes nothing, and loadmgr's
+commands work on the result."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from tests.conftest import ok
+from tests.go_fixtures import GO_COLLECTIONS, create_go_indexes, load_go_documents, require_fixtures
+
+pytestmark = pytest.mark.integration
+
+GO_TEST = "go-test-3"
+RUN_AUTO = "87027ee1-360c-450d-bf0a-1e0916fe9544"
+RUN_MANUAL = "dd086155-d174-433b-968c-df2fa9104b4f"
+RUN_STOPPED = "3270b5e0-79ad-41ca-96da-14c3e9b7a47b"
+
+
+@pytest.fixture
+def go_db(mongo_db):
+    require_fixtures()
+    create_go_indexes(mongo_db)
+    load_go_documents(mongo_db)
+    return mongo_db
+
+
+def snapshot(db) -> dict[str, list[dict]]:
+    return {name: list(db[name].find().sort("_id", 1)) for name in GO_COLLECTIONS}
+
+
+def test_dry_run_changes_nothing(go_db, cli):
+    before = snapshot(go_db)
+    result = ok(cli("db", "migrate", "--dry-run", "-o", "json"))
+    report = result.json()
+    counts = {c["collection"]: c["converted"] for c in report["goImport"]["collections"]}
+    assert counts == {
+        "load_tests": 1,
+        "load_test_runs": 3,
+        "metrics_timeseries": 13,
+        "script_revisions": 0,
+    }
+    assert "would convert test 'go-test-3'" in result.stderr
+    assert snapshot(go_db) == before
+
+
+def test_migrate_converts_everything_once(go_db, cli):
+    first = ok(cli("db", "migrate", "-o", "json"))
+    assert first.json()["goImport"]["converted"] == 17
+    assert "load_tests: 1 Go documents, converted 1, skipped 0" in first.stderr
+    test = go_db["load_tests"].find_one({}, {"_id": False})
+    assert test["tenantId"] == "acct1" and test["envId"] == "dev" and test["version"] == 1
+    assert test["targetUrl"].startswith("http://127.0.0.1") and "targeturl" not in test
+    assert test["createdAt"].year == 2026
+    assert "class Quick(HttpUser)" in test["locustfileContent"]
+    assert (
+        test["locustfileSha256"] == hashlib.sha256(test["locustfileContent"].encode()).hexdigest()
+    )
+    legacy = json.loads(test["metadata"]["legacy"])
+    assert legacy["orgid"] == "org1" and test["metadata"]["team"] == "payments"
+    stopped = go_db["load_test_runs"].find_one({"id": RUN_STOPPED})
+    assert (stopped["status"], stopped["stopReason"]) == ("Finished", "user")
+    assert stopped["verdict"] == "aborted" and stopped["testName"] == GO_TEST
+    assert 0 < stopped["lastMetrics"]["errorRate"] < 1
+    assert isinstance(stopped["lastMetrics"]["requestStats"], list)
+    intervals = list(go_db["metrics_timeseries"].find({"loadTestRunId": RUN_AUTO}).sort("seq", 1))
+    assert [i["seq"] for i in intervals] == [1, 2, 3, 4]
+    stamps = [i["timestamp"] for i in intervals]
+    assert stamps == sorted(stamps)
+    assert all("totalRps" not in i and 0 <= i["errorRate"] < 1 for i in intervals)
+    assert intervals[0]["tenantId"] == "acct1"
+
+    converted = snapshot(go_db)
+    again = ok(cli("db", "migrate", "-o", "json")).json()
+    assert again["goImport"]["converted"] == 0
+    assert snapshot(go_db) == converted
+
+
+def test_commands_work_on_the_converted_history(go_db, cli, tmp_path):
+    ok(cli("db", "migrate"))
+    runs = ok(cli("runs", "list", "-o", "json")).json()
+    assert {r["status"] for r in runs} == {"Finished"}
+    ok(cli("runs", "show", RUN_STOPPED))
+    ok(cli("metrics", "show", RUN_AUTO))
+    compared = ok(cli("metrics", "compare", RUN_AUTO, RUN_MANUAL, "-o", "json"))
+    assert compared.stdout
+    ok(cli("metrics", "report", RUN_AUTO, "--html", str(tmp_path / "r.html")))
+    assert "go-run-auto" in (tmp_path / "r.html").read_text()
+    ok(cli("tests", "update", GO_TEST, "--description", "now loadmgr's"))
+
+
+def test_tenant_from_org(go_db, cli):
+    ok(cli("db", "migrate", "--tenant-from", "org"))
+    assert go_db["load_tests"].find_one()["tenantId"] == "org1"
+    assert go_db["metrics_timeseries"].find_one()["tenantId"] == "org1"
