@@ -84,3 +84,44 @@ def test_uniqueness_rules_leave_go_documents_alone(go_db):
         [{"id": f"go-{n}", "name": "go-test-3", "createdat": 0} for n in range(2)]
     )
     assert go_db["load_tests"].count_documents({"name": "go-test-3"}) == 3
+
+
+OLD_LOADMGR_INDEXES = {
+    "load_tests": [
+        ([("id", 1)], "id_unique", {"unique": True}),
+        ([("tenantId", 1), ("envId", 1), ("name", 1)], "scope_name_unique", {"unique": True}),
+        ([("createdAt", -1)], "created_desc", {}),
+    ],
+    "load_test_runs": [
+        ([("id", 1)], "id_unique", {"unique": True}),
+        ([("loadTestId", 1), ("createdAt", -1)], "test_created", {}),
+        ([("createdAt", -1)], "created_desc", {}),
+        ([("status", 1)], "status", {}),
+    ],
+    "metrics_timeseries": [
+        ([("loadTestRunId", 1), ("timestamp", 1)], "run_time", {}),
+        ([("loadTestRunId", 1), ("seq", 1)], "run_seq_unique", {"unique": True}),
+    ],
+}
+
+
+def test_db_migrate_replaces_an_older_loadmgr_s_indexes(mongo_db, cli):
+    require_fixtures()
+    for collection, specs in OLD_LOADMGR_INDEXES.items():
+        for keys, name, options in specs:
+            mongo_db[collection].create_index(keys, name=name, **options)
+    # A database at schema 1: the index step is pending.
+    mongo_db["loadmgr_meta"].insert_one({"_id": "schema", "version": 1})
+    migrated = ok(cli("db", "migrate", "-o", "json"))
+    assert "schema 2: indexes" in migrated.stderr
+    metrics = mongo_db["metrics_timeseries"].index_information()
+    assert metrics["run_seq_unique"]["partialFilterExpression"] == {"seq": {"$exists": True}}
+    assert "run_time" not in metrics and "loadtestrun_timestamp_idx" in metrics
+    tests = mongo_db["load_tests"].index_information()
+    assert "partialFilterExpression" in tests["scope_name_unique"]
+    assert {"id_unique_idx", "created_at_idx"} <= set(tests)
+    # The Go service starts on it now, and its documents are all accepted.
+    create_go_indexes(mongo_db)
+    load_go_documents(mongo_db)
+    assert mongo_db["metrics_timeseries"].count_documents({}) == 13
+    assert ok(cli("db", "migrate", "-o", "json")).json()["steps"] == []
