@@ -96,3 +96,35 @@ def test_tenant_from_org(go_db, cli):
     ok(cli("db", "migrate", "--tenant-from", "org"))
     assert go_db["load_tests"].find_one()["tenantId"] == "org1"
     assert go_db["metrics_timeseries"].find_one()["tenantId"] == "org1"
+
+
+def test_a_new_run_of_a_converted_go_test_uses_its_stored_locustfile(go_db, cli, target_server):
+    ok(cli("db", "migrate"))
+    # The Go run's target is gone; the test is loadmgr's now and can be pointed elsewhere.
+    ok(cli("tests", "update", GO_TEST, "--target-url", target_server.url))
+    result = cli(
+        "runs",
+        "start",
+        GO_TEST,
+        "--duration",
+        "3s",
+        "--users",
+        "2",
+        "--spawn-rate",
+        "2",
+        "--interval",
+        "1",
+        "--cluster",
+        "local",  # the Go cluster id is kept as it was: not a cluster loadmgr knows
+        "--workers",
+        "0",
+        "-o",
+        "json",
+    )
+    assert result.exit_code in (0, 1), result.stderr  # /missing fails by design
+    run = result.json()
+    assert run["status"] == "Finished" and run["finalStats"]["totals"]["requests"] > 0
+    test = go_db["load_tests"].find_one({"name": GO_TEST})
+    assert run["locustfileSha256"] == test["locustfileSha256"]
+    last = go_db["load_test_runs"].find_one({"id": run["id"]})["lastMetrics"]
+    assert {r["name"] for r in last["requestStats"]} >= {"/api/items"}
