@@ -31,7 +31,11 @@ COMMANDS = [
     ("runs", "list", "--since", "2020-01-01"),
     ("runs", "show", RUN_AUTO),
     ("runs", "show", RUN_STOPPED),
+    ("runs", "list", "--test", GO_TEST),
     ("metrics", "show", RUN_AUTO),
+    ("metrics", "show", RUN_AUTO, "--view", "timeseries"),
+    ("metrics", "show", RUN_AUTO, "--view", "requests"),
+    ("metrics", "show", RUN_STOPPED, "--view", "errors"),
     ("metrics", "export", RUN_MANUAL),
     ("metrics", "compare", RUN_AUTO, RUN_MANUAL),
 ]
@@ -56,6 +60,7 @@ def test_go_documents_read_as_loadmgr_s(go_db, cli):
     runs = ok(cli("runs", "list", "-o", "json")).json()
     assert [r["name"] for r in runs] == ["go-run-stopped", "go-run-manual", "go-run-auto"]
     assert len(ok(cli("runs", "list", "--since", "2026-12-01", "-o", "json")).json()) == 3
+    assert len(ok(cli("runs", "list", "--test", GO_TEST, "-o", "json")).json()) == 3
     stopped = ok(cli("runs", "show", RUN_STOPPED, "-o", "json")).json()
     assert stopped["status"] == "Stopped"
     assert stopped["startedAt"].startswith("2026-12-02T")
