@@ -128,3 +128,10 @@ def test_a_new_run_of_a_converted_go_test_uses_its_stored_locustfile(go_db, cli,
     assert run["locustfileSha256"] == test["locustfileSha256"]
     last = go_db["load_test_runs"].find_one({"id": run["id"]})["lastMetrics"]
     assert {r["name"] for r in last["requestStats"]} >= {"/api/items"}
+
+
+def test_the_migration_benchmark_runs(mongo_uri):
+    from bench.go_migrate import measure
+
+    result = measure(mongo_uri, runs=2, per_run=30, repeat=1)
+    assert result["intervals"] == 60 and result["ratio"] > 0
