@@ -135,3 +135,36 @@ def test_the_migration_benchmark_runs(mongo_uri):
 
     result = measure(mongo_uri, runs=2, per_run=30, repeat=1)
     assert result["intervals"] == 60 and result["ratio"] > 0
+
+
+def test_a_go_test_whose_name_is_taken_is_skipped_with_why(mongo_db, cli, tmp_path):
+    require_fixtures()
+    locustfile = tmp_path / "locustfile.py"
+    locustfile.write_text("from locust import HttpUser\n")
+    ok(
+        cli(
+            "--tenant",
+            "acct1",
+            "--env",
+            "dev",
+            "tests",
+            "create",
+            "--name",
+            GO_TEST,
+            "--target-url",
+            "http://127.0.0.1:9",
+            "--locustfile",
+            str(locustfile),
+        )
+    )
+    create_go_indexes(mongo_db)
+    load_go_documents(mongo_db)
+    result = ok(cli("db", "migrate", "-o", "json"))
+    tests = result.json()["goImport"]["collections"][0]
+    assert tests["converted"] == 0 and len(tests["skipped"]) == 1
+    assert "same unique key" in tests["skipped"][0]["reason"]
+    assert "skipped 1" in result.stderr and "6ca37aa8" in result.stderr
+    # Left as it was, still readable; the other collections were converted.
+    assert mongo_db["load_tests"].count_documents({"createdat": {"$exists": True}}) == 1
+    assert mongo_db["load_test_runs"].count_documents({"createdat": {"$exists": True}}) == 0
+    ok(cli("tests", "list", "-o", "json"))
