@@ -80,6 +80,14 @@ def migrate(
             "account, org or project.",
         ),
     ] = "account",
+    to_database: Annotated[
+        str | None,
+        typer.Option(
+            "--to-database",
+            help="Copy every document into this new database (same server) and migrate "
+            "the copy; the database in use is left as it is.",
+        ),
+    ] = None,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -114,6 +122,9 @@ def migrate(
             id_key="dryRun",
         )
         return
+    if to_database is not None:
+        store = store.copy_to(to_database)
+        notice(f"copied the database into {to_database!r}; migrating the copy")
     report = run_migrations(store, context.settings.user, rerun=rerun)
     if not report.steps:
         notice(f"the database is already at schema {report.to_version}; nothing to do")

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.conftest import ok
+from tests.conftest import error_line, ok
 from tests.go_fixtures import GO_COLLECTIONS, create_go_indexes, load_go_documents, require_fixtures
 
 pytestmark = pytest.mark.integration
@@ -168,3 +168,19 @@ def test_a_go_test_whose_name_is_taken_is_skipped_with_why(mongo_db, cli, tmp_pa
     assert mongo_db["load_tests"].count_documents({"createdat": {"$exists": True}}) == 1
     assert mongo_db["load_test_runs"].count_documents({"createdat": {"$exists": True}}) == 0
     ok(cli("tests", "list", "-o", "json"))
+
+
+def test_to_database_migrates_a_copy(go_db, cli):
+    before = snapshot(go_db)
+    copy_name = f"{go_db.name}_copy"
+    try:
+        result = ok(cli("db", "migrate", "--to-database", copy_name, "-o", "json"))
+        assert result.json()["goImport"]["converted"] == 17
+        assert snapshot(go_db) == before  # the original is left as it was
+        copy = go_db.client[copy_name]
+        assert copy["load_tests"].find_one()["tenantId"] == "acct1"
+        assert copy["metrics_timeseries"].count_documents({"seq": {"$exists": True}}) == 13
+        again = cli("db", "migrate", "--to-database", copy_name)
+        assert error_line(again, 5).startswith(f"error: database {copy_name!r} already")
+    finally:
+        go_db.client.drop_database(copy_name)
