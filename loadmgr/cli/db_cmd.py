@@ -68,21 +68,64 @@ def migrate(
         bool,
         typer.Option("--rerun", help="Run every step again, not only the pending ones."),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Say what would change; change nothing."),
+    ] = False,
+    tenant_from: Annotated[
+        str,
+        typer.Option(
+            "--tenant-from",
+            help="Which Go control plane id becomes a converted document's tenant: "
+            "account, org or project.",
+        ),
+    ] = "account",
+    to_database: Annotated[
+        str | None,
+        typer.Option(
+            "--to-database",
+            help="Copy every document into this new database (same server) and migrate "
+            "the copy; the database in use is left as it is.",
+        ),
+    ] = None,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Bring the database's documents to this loadmgr's schema (safe to run again).
 
     Works on the configured database (the embedded store without a MongoDB URI), on all
-    of it whatever --tenant/--env say: a database has one schema. Today's step recomputes
-    every ended run's verdict and verdictReasons from what it recorded. A newer loadmgr
-    also runs the pending steps by itself on its first use of an older database.
+    of it whatever --tenant/--env say: a database has one schema. Its steps recompute
+    every ended run's verdict and replace outdated indexes; a newer loadmgr also runs
+    them by itself on its first use of an older database. Only this command converts
+    the Go control plane's tests, runs and metrics to loadmgr's documents (README,
+    "Coming from the Go control plane").
     """
+    from loadmgr.service.go_import import import_go_documents
     from loadmgr.service.migrations import migrate as run_migrations
+    from loadmgr.service.migrations import pending_steps
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    report = run_migrations(context.unmigrated_store(), context.settings.user, rerun=rerun)
+    store = context.unmigrated_store()
+    if dry_run:
+        pending = pending_steps(store, rerun=rerun)
+        for waiting in pending:
+            notice(f"would run schema {waiting.version}: {waiting.description}")
+        imported = import_go_documents(store, tenant_from=tenant_from, dry_run=True, notify=notice)
+        _summary(imported.to_document())
+        renderer.one(
+            {
+                "dryRun": True,
+                "pendingSteps": [s.version for s in pending],
+                "goImport": imported.to_document(),
+            },
+            id_key="dryRun",
+        )
+        return
+    if to_database is not None:
+        store = store.copy_to(to_database)
+        notice(f"copied the database into {to_database!r}; migrating the copy")
+    report = run_migrations(store, context.settings.user, rerun=rerun)
     if not report.steps:
         notice(f"the database is already at schema {report.to_version}; nothing to do")
     for step in report.steps:
@@ -90,4 +133,25 @@ def migrate(
             f"schema {step.version}: {step.description}: {step.examined} examined, "
             f"{step.changed} changed"
         )
-    renderer.one(report.to_document(), id_key="toVersion")
+    imported = import_go_documents(store, tenant_from=tenant_from, notify=notice)
+    _summary(imported.to_document())
+    renderer.one({**report.to_document(), "goImport": imported.to_document()}, id_key="toVersion")
+
+
+def _summary(imported: dict[str, Any]) -> None:
+    """One line per collection of what the Go import did, and why anything was skipped."""
+    verb = "would convert" if imported["dryRun"] else "converted"
+    for item in imported["collections"]:
+        if item["collection"] == "script_revisions":
+            if item["examined"]:
+                notice(
+                    f"script_revisions: {item['examined']} kept as they are (each test's "
+                    "latest becomes its stored locustfile)"
+                )
+            continue
+        notice(
+            f"{item['collection']}: {item['examined']} Go documents, {verb} "
+            f"{item['converted']}, skipped {len(item['skipped'])}"
+        )
+        for skipped in item["skipped"]:
+            notice(f"  skipped {skipped['id']}: {skipped['reason']}")

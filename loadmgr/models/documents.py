@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from loadmgr.models.foreign import GO_TEST_ONLY_KEYS, readable, readable_interval
 from loadmgr.models.thresholds import parse_threshold
 from loadmgr.models.verdicts import Verdict, VerdictReason, parse_reasons
 
@@ -84,13 +85,22 @@ class Named(Audited):
     envId: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _foreign(cls, data: Any) -> Any:
+        # A test or run the Go control plane wrote (lowercase keys, integer dates) reads
+        # as ours, so a shared database never makes a command fail (`db migrate` makes
+        # the change for good).
+        return readable(data, cls.model_fields)
+
     @field_validator("metadata")
     @classmethod
     def _check_metadata(cls, value: dict[str, str]) -> dict[str, str]:
         for key, item in value.items():
             if not key or key.startswith("$") or "." in key:
                 raise ValueError(f"metadata key {key!r} must be non-empty, without '$' or '.'")
-            if len(item) > META_VALUE_MAX:
+            # `legacy` is written by `db migrate` (another tool's values), not by a user.
+            if len(item) > META_VALUE_MAX and key != "legacy":
                 raise ValueError(
                     f"metadata value for {key!r} longer than {META_VALUE_MAX} characters"
                 )
@@ -119,6 +129,11 @@ class LoadTest(Named):
     thresholds: list[str] = Field(default_factory=list)
     baselineRunId: str | None = None
     version: int = 1
+
+    @property
+    def written_by_go(self) -> bool:
+        """Read from a Go control plane document that `db migrate` has not converted."""
+        return self.version == 0 and bool(set(self.model_extra or {}) & GO_TEST_ONLY_KEYS)
 
     @field_validator("name")
     @classmethod
@@ -181,6 +196,9 @@ class RunStatus(str, Enum):
     STOPPING = "Stopping"
     FINISHED = "Finished"
     FAILED = "Failed"
+    # Written only by the Go control plane (a run stopped by a user); shown as it is
+    # until `db migrate` makes it Finished with stopReason `user`.
+    STOPPED = "Stopped"
 
     @property
     def is_active(self) -> bool:
@@ -264,6 +282,12 @@ class MetricSnapshot(Document):
     p90ResponseMs: float | None = None
     hist: str | None = None  # the window's histogram, "ms:count,…" (plugin intervals only)
     gap: bool = False  # covers seconds no collector saw (a take-over without the plugin)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _foreign(cls, data: Any) -> Any:
+        # The Go control plane's interval: `totalRps`, a percentage error rate, no seq.
+        return readable_interval(data)
 
     @field_validator("timestamp", "windowStart", "windowEnd", mode="after")
     @classmethod

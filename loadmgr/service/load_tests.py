@@ -134,6 +134,19 @@ def get_test(store: Store, ref: str) -> LoadTest:
     raise NotFound(f"test {ref!r} not found{store.scope.describe()}")
 
 
+def check_not_foreign(test: LoadTest, action: str) -> None:
+    """Refuse to change or run a test the Go control plane wrote and `db migrate` has not
+    converted: it has no stored locustfile and its keys are not loadmgr's, so a change
+    would leave a document neither program reads whole."""
+    if test.written_by_go:
+        raise ValidationFailed(
+            f"test {test.name!r} was written by the Go control plane and cannot be {action} "
+            "as it is (no stored locustfile, Go field names)",
+            hint="convert the database with 'loadmgr db migrate' (see README, "
+            "'Coming from the Go control plane')",
+        )
+
+
 def list_tests(
     store: Store,
     *,
@@ -167,6 +180,7 @@ def update_test(
         raise ValidationFailed("nothing to update: give at least one option to change")
     refuse_url_credentials("--target-url", changes.get("targetUrl"))
     current = get_test(store, ref)
+    check_not_foreign(current, "updated")
     if "locustClusterId" in changes:
         check_cluster_exists(store, changes["locustClusterId"])
     for _ in range(UPDATE_ATTEMPTS):

@@ -14,6 +14,14 @@ Steps:
 1. Every run that ended gets `verdict` and `verdictReasons` decided by `decide_verdict`
    from what it recorded: aborted and errored runs stop reading `passed`, a baseline
    regression or a run without any successful request reads `failed`.
+2. Indexes an older loadmgr created are replaced by today's: the Go control plane's names
+   where it indexes the same keys (so it can start on the database), and the uniqueness of
+   `(loadTestRunId, seq)` and of a test's name in its scope limited to loadmgr's documents
+   (partial indexes), so that the Go service's documents are never refused. An index is
+   dropped before it is created again (the server refuses two on the same keys): for that
+   moment its rule is not enforced.
+
+Converting the Go control plane's documents is not a step: see `service/go_import.py`.
 """
 
 from __future__ import annotations
@@ -63,6 +71,11 @@ class MigrationReport:
     to_version: int
     steps: list[StepResult] = field(default_factory=list)
 
+    def step(self, version: int) -> StepResult:
+        """What step `version` did (nothing, when it did not run)."""
+        found = [s for s in self.steps if s.version == version]
+        return found[0] if found else StepResult(version, "")
+
     @property
     def examined(self) -> int:
         return sum(step.examined for step in self.steps)
@@ -108,6 +121,14 @@ def recompute_run_verdicts(store: Store) -> tuple[int, int]:
         after = page[-1]["_id"]
 
 
+def replace_outdated_indexes(store: Store) -> tuple[int, int]:
+    """Step 2: loadmgr's indexes as today's; (indexes examined, indexes replaced)."""
+    whole = store.unscoped()
+    repositories = (whole.tests, whole.runs, whole.metrics, whole.clusters)
+    examined = sum(len(r.INDEXES) for r in repositories)
+    return examined, sum(r.replace_outdated_indexes() for r in repositories)
+
+
 @dataclass(frozen=True)
 class Step:
     version: int
@@ -115,8 +136,21 @@ class Step:
     apply: Callable[[Store], tuple[int, int]]
 
 
-STEPS = (Step(1, "runs: verdict and verdictReasons recomputed", recompute_run_verdicts),)
+STEPS = (
+    Step(1, "runs: verdict and verdictReasons recomputed", recompute_run_verdicts),
+    Step(
+        2,
+        "indexes: Go control plane names, uniqueness for loadmgr's documents only",
+        replace_outdated_indexes,
+    ),
+)
 SCHEMA_VERSION = STEPS[-1].version
+
+
+def pending_steps(store: Store, *, rerun: bool = False) -> list[Step]:
+    """The steps `migrate` would run (for `--dry-run`)."""
+    current = store.meta.schema_version()
+    return [step for step in STEPS if rerun or step.version > current]
 
 
 def migrate(store: Store, user: str, *, rerun: bool = False) -> MigrationReport:
@@ -138,8 +172,9 @@ def migrate(store: Store, user: str, *, rerun: bool = False) -> MigrationReport:
             user,
             {
                 "loadmgrVersion": __version__,
-                "runsExamined": report.examined,
-                "runsChanged": report.changed,
+                "runsExamined": report.step(1).examined,
+                "runsChanged": report.step(1).changed,
+                "indexesReplaced": report.step(2).changed,
             },
         )
     return report
@@ -170,8 +205,9 @@ def ensure_schema(store: Store, user: str, notify: Callable[[str], None]) -> Non
             "'loadmgr db migrate' as a user who may write"
         )
         return
-    if report.examined:
-        notify(
-            f"note: upgraded the database from schema {version} to {SCHEMA_VERSION}: "
-            f"recomputed the verdicts of {report.examined} runs ({report.changed} changed)"
-        )
+    runs, indexes = report.step(1), report.step(2)
+    if runs.examined or indexes.changed:
+        done = f"recomputed the verdicts of {runs.examined} runs ({runs.changed} changed)"
+        if indexes.changed:
+            done += f"; replaced {indexes.changed} outdated indexes"
+        notify(f"note: upgraded the database from schema {version} to {SCHEMA_VERSION}: {done}")

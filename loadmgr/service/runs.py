@@ -24,7 +24,7 @@ from loadmgr.models import (
     utcnow,
 )
 from loadmgr.service.load_limits import check_run_load
-from loadmgr.service.load_tests import get_test
+from loadmgr.service.load_tests import check_not_foreign, get_test
 from loadmgr.service.validation import check_list_limit, validation_failed
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
     if options.workers is not None and options.workers < 0:
         raise ValidationFailed("invalid --workers: 0 (one standalone Locust) or more")
     test = get_test(store, test_ref)
+    check_not_foreign(test, "run")
     check_run_load(test, options.users, options.spawn_rate)
     duration = options.duration if options.duration is not None else test.defaultDurationSec
     if test.maxDurationSec is not None and duration > test.maxDurationSec:

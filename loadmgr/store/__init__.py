@@ -11,9 +11,11 @@ from typing import Any
 import pymongo
 from pymongo.database import Database
 
+from loadmgr.errors import Conflict, ValidationFailed
 from loadmgr.models import Scope, utcnow
 from loadmgr.store.clusters import ClusterRepository
 from loadmgr.store.connection import get_database, open_client, redact_uri, translate_errors
+from loadmgr.store.foreign import ForeignDocuments
 from loadmgr.store.leases import LeaseRepository
 from loadmgr.store.load_tests import LoadTestRepository
 from loadmgr.store.meta import MetaRepository
@@ -71,6 +73,39 @@ class Store:
             for repository in (self.tests, self.runs, self.metrics, self.clusters, self.leases):
                 repository.ensure_indexes()
         self._indexed = True
+
+    def foreign(self) -> ForeignDocuments:
+        """The Go control plane's documents in this database, whatever the scope."""
+        return ForeignDocuments(self.db, self.uri)
+
+    def copy_to(self, name: str, batch: int = 1000) -> Store:
+        """Every document of every collection copied, as it is, into database `name` on the
+        same server (`db migrate --to-database`), which must not exist yet; the copy's
+        store. Indexes are not copied: loadmgr creates its own there, the Go service its.
+
+        Shares this store's client, which only this store closes.
+        """
+        with translate_errors(self.uri):
+            if name == self.db.name:
+                raise ValidationFailed(f"--to-database {name!r} is the database in use")
+            target = self.db.client[name]
+            if target.list_collection_names():
+                raise Conflict(
+                    f"database {name!r} already has collections",
+                    hint="choose a new --to-database name, or drop that database first",
+                )
+            for collection in self.db.list_collection_names():
+                if collection.startswith("system."):
+                    continue
+                chunk: list[dict[str, Any]] = []
+                for doc in self.db[collection].find().sort("_id", 1).batch_size(batch):
+                    chunk.append(doc)
+                    if len(chunk) >= batch:
+                        target[collection].insert_many(chunk, ordered=False)
+                        chunk = []
+                if chunk:
+                    target[collection].insert_many(chunk, ordered=False)
+        return Store(target, Scope(), self.uri)
 
     def unscoped(self) -> Store:
         """The same database seen whole, for what concerns all of it (a migration).

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
+import pymongo.errors
 from pymongo.collection import Collection
 
 from loadmgr.errors import ValidationFailed
@@ -19,8 +21,53 @@ R = TypeVar("R")
 NO_OBJECT_ID = {"_id": False}
 
 
+@dataclass(frozen=True)
+class IndexSpec:
+    """One index a repository needs: its keys, the name it gets if created, its options."""
+
+    keys: list[tuple[str, int]]
+    name: str
+    unique: bool = False
+    partialFilterExpression: dict[str, Any] | None = None
+
+    def options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"unique": True} if self.unique else {}
+        if self.partialFilterExpression:
+            options["partialFilterExpression"] = self.partialFilterExpression
+        return options
+
+
 class Repository:
     """One collection, seen through a scope."""
+
+    INDEXES: list[IndexSpec] = []
+
+    def ensure_indexes(self) -> None:
+        """Create this collection's indexes (see `ensure_index`)."""
+        for spec in self.INDEXES:
+            ensure_index(self.collection, spec.keys, spec.name, **spec.options())
+
+    def replace_outdated_indexes(self) -> int:
+        """For `db migrate`: each index an older loadmgr created with another name or
+        definition (a unique rule that also caught other programs' documents) is dropped
+        and created as today's; another program's index is never touched. The number of
+        indexes replaced."""
+        with translate_errors(self._uri):
+            replaced = 0
+            for spec in self.INDEXES:
+                for name, index in self.collection.index_information().items():
+                    if not _same_keys(index, spec.keys) or name not in OLD_INDEX_NAMES | {
+                        spec.name
+                    }:
+                        continue
+                    if name == spec.name and _same_options(index, spec.options()):
+                        continue
+                    # Dropped first: the server refuses a second index on the same keys.
+                    self.collection.drop_index(name)
+                    self.collection.create_index(spec.keys, name=spec.name, **spec.options())
+                    replaced += 1
+                ensure_index(self.collection, spec.keys, spec.name, **spec.options())
+            return replaced
 
     def __init__(self, collection: Collection[dict[str, Any]], scope: Scope, uri: str) -> None:
         self.collection = collection
@@ -58,3 +105,68 @@ def mapped_errors(method: Callable[P, R]) -> Callable[P, R]:
             return method(*args, **kwargs)
 
     return wrapper
+
+
+# Names loadmgr gave its indexes before it used the Go control plane's (issue 12).
+OLD_INDEX_NAMES = frozenset(
+    {
+        "id_unique",
+        "scope_name_unique",
+        "created_desc",
+        "test_created",
+        "status",
+        "run_time",
+        "run_seq_unique",
+    }
+)
+# Server codes for "an index on these keys (or of this name) exists with other options".
+INDEX_CONFLICT_CODES = (85, 86)
+
+
+def _same_keys(index: Mapping[str, Any], keys: list[tuple[str, int]]) -> bool:
+    return [(str(k), int(d)) for k, d in index.get("key", [])] == keys
+
+
+def _same_options(index: Mapping[str, Any], options: Mapping[str, Any]) -> bool:
+    return bool(index.get("unique", False)) == bool(options.get("unique", False)) and (
+        index.get("partialFilterExpression") or None
+    ) == (options.get("partialFilterExpression") or None)
+
+
+def ensure_index(
+    collection: Collection[dict[str, Any]],
+    keys: list[tuple[str, int]],
+    name: str,
+    **options: Any,
+) -> None:
+    """Create an index unless one on the same keys already exists, under any name.
+
+    Another program sharing the database (the Go control plane) creates its own indexes
+    on the same keys under its own names; MongoDB refuses a second index on the same keys
+    (IndexOptionsConflict, 85), so insisting on our name would fail every first write.
+    An index on the same keys with other options (an older loadmgr's, without its
+    partial filter) is left alone here: `loadmgr db migrate` replaces it, because dropping
+    an index is not something a `tests create` should do behind a user's back.
+    """
+    existing = collection.index_information()
+    if any(_same_keys(index, keys) for index in existing.values()):
+        return
+    if name in existing:
+        return  # same name, other keys: someone else's; never fail a write over it
+    try:
+        collection.create_index(keys, name=name, **options)
+    except pymongo.errors.OperationFailure as exc:
+        # A racing process created it (or its equivalent) between our look and our create.
+        if exc.code not in INDEX_CONFLICT_CODES:
+            raise
+
+
+def index_matches(
+    collection: Collection[dict[str, Any]], keys: list[tuple[str, int]], **options: Any
+) -> str | None:
+    """The name of an index on `keys` with exactly `options`' uniqueness and partial
+    filter, else None (`db migrate` uses it to find definitions to replace)."""
+    for index_name, index in collection.index_information().items():
+        if _same_keys(index, keys) and _same_options(index, options):
+            return index_name
+    return None

@@ -8,14 +8,13 @@ import pymongo.errors
 
 from loadmgr.errors import Conflict
 from loadmgr.models import LocustCluster
-from loadmgr.store.base import NO_OBJECT_ID, Repository, mapped_errors
+from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors
 
 
 class ClusterRepository(Repository):
     """Clusters by id; secrets are never stored, only where to find them."""
 
-    def ensure_indexes(self) -> None:
-        self.collection.create_index("id", unique=True, name="id_unique")
+    INDEXES: list[IndexSpec] = [IndexSpec([("id", 1)], "id_unique", unique=True)]
 
     @mapped_errors
     def insert(self, cluster: LocustCluster) -> LocustCluster:

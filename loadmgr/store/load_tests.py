@@ -11,7 +11,8 @@ from pymongo import ReturnDocument
 
 from loadmgr.errors import Conflict
 from loadmgr.models import LoadTest
-from loadmgr.store.base import NO_OBJECT_ID, Repository, mapped_errors
+from loadmgr.models.foreign import newest_first, readable
+from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors
 
 # The Go service's fields plus what `tests list` shows; the locustfile's content stays out.
 LIST_PROJECTION = {**NO_OBJECT_ID, "locustfileContent": False}
@@ -20,12 +21,19 @@ LIST_PROJECTION = {**NO_OBJECT_ID, "locustfileContent": False}
 class LoadTestRepository(Repository):
     """Test definitions, unique by (tenantId, envId, name)."""
 
-    def ensure_indexes(self) -> None:
-        self.collection.create_index("id", unique=True, name="id_unique")
-        self.collection.create_index(
-            [("tenantId", 1), ("envId", 1), ("name", 1)], unique=True, name="scope_name_unique"
-        )
-        self.collection.create_index([("createdAt", -1)], name="created_desc")
+    # Where the Go control plane indexes the same keys, its name is used, so that it can
+    # start on a database loadmgr created (it insists on its names). Names are unique
+    # only among loadmgr's tests: those have a `version`, the Go service's never do.
+    INDEXES: list[IndexSpec] = [
+        IndexSpec([("id", 1)], "id_unique_idx", unique=True),
+        IndexSpec(
+            [("tenantId", 1), ("envId", 1), ("name", 1)],
+            "scope_name_unique",
+            unique=True,
+            partialFilterExpression={"version": {"$exists": True}},
+        ),
+        IndexSpec([("createdAt", -1)], "created_at_idx"),
+    ]
 
     @mapped_errors
     def insert(self, test: LoadTest) -> LoadTest:
@@ -71,7 +79,8 @@ class LoadTestRepository(Repository):
         cursor = cursor.sort([("createdAt", -1), ("id", 1)])
         if limit:
             cursor = cursor.limit(limit)
-        return list(cursor)
+        # Go-written tests listed as loadmgr's (keys, dates), not dropped nor crashing.
+        return [readable(doc, LoadTest.model_fields) for doc in newest_first(list(cursor))]
 
     @mapped_errors
     def update(

@@ -2,25 +2,61 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 from pymongo import UpdateOne
 
 from loadmgr.models import MetricSnapshot
-from loadmgr.store.base import NO_OBJECT_ID, Repository, mapped_errors
+from loadmgr.models.foreign import readable_interval
+from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors
 from loadmgr.store.connection import translate_errors
+
+# Intervals in the order they were collected: by seq, and by time where there is no seq
+# (the Go service's intervals), so every read gets them in the same order.
+IN_ORDER = [("seq", 1), ("timestamp", 1)]
+LATEST_FIRST = [("seq", -1), ("timestamp", -1)]
+
+
+def _numbered(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`docs`, with intervals that lack a seq numbered by their position (1, 2, 3…)."""
+    result = []
+    for number, doc in enumerate(docs, 1):
+        if "seq" not in doc:
+            doc = readable_interval(doc)
+            doc["seq"] = number
+        result.append(doc)
+    return result
+
+
+def _with_go_marker(projection: dict[str, Any]) -> dict[str, Any]:
+    """`projection`, also asking for the field that tells a Go interval (to read it in
+    loadmgr's units); no loadmgr interval has it, so it costs nothing there."""
+    if any(value is True for key, value in projection.items() if key != "_id"):
+        return {**projection, "totalRps": True}
+    return projection
 
 
 class MetricsRepository(Repository):
     """Intervals of runs, keyed by (loadTestRunId, seq) so a retried write is a no-op."""
 
-    def ensure_indexes(self) -> None:
-        self.collection.create_index([("loadTestRunId", 1), ("timestamp", 1)], name="run_time")
-        self.collection.create_index(
-            [("loadTestRunId", 1), ("seq", 1)], unique=True, name="run_seq_unique"
-        )
+    # The Go control plane's name for (run, timestamp); `seq` is loadmgr's alone, so its
+    # uniqueness covers only intervals that have one (Go's have none: a plain unique
+    # index would see each of them as a duplicate null and refuse all but the first).
+    INDEXES: list[IndexSpec] = [
+        IndexSpec([("loadTestRunId", 1), ("timestamp", 1)], "loadtestrun_timestamp_idx"),
+        IndexSpec(
+            [("loadTestRunId", 1), ("seq", 1)],
+            "run_seq_unique",
+            unique=True,
+            partialFilterExpression={"seq": {"$exists": True}},
+        ),
+        # A query on a run does not imply `seq` exists, so the partial index above cannot
+        # serve its sort; this one does, and orders intervals without a `seq` (the Go
+        # service's) by their timestamp.
+        IndexSpec([("loadTestRunId", 1), ("seq", 1), ("timestamp", 1)], "run_seq_time"),
+    ]
 
     @mapped_errors
     def save(self, snapshots: list[MetricSnapshot]) -> None:
@@ -44,9 +80,10 @@ class MetricsRepository(Repository):
         self, run_id: str, projection: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         query = self.scoped({"loadTestRunId": run_id})
-        cursor = self.collection.find(query, {**NO_OBJECT_ID, **(projection or {})})
-        # (run, seq) is unique and indexed: sorting on it needs no in-memory sort.
-        return list(cursor.sort([("seq", 1)]))
+        fields = _with_go_marker({**NO_OBJECT_ID, **(projection or {})})
+        cursor = self.collection.find(query, fields)
+        # (run, seq, timestamp) is indexed: sorting on it needs no in-memory sort.
+        return _numbered(cursor.sort(IN_ORDER))
 
     @mapped_errors
     def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -59,9 +96,10 @@ class MetricsRepository(Repository):
 
     @mapped_errors
     def latest(self, run_id: str) -> dict[str, Any] | None:
-        return self.collection.find_one(
-            self.scoped({"loadTestRunId": run_id}), NO_OBJECT_ID, sort=[("seq", -1)]
+        doc = self.collection.find_one(
+            self.scoped({"loadTestRunId": run_id}), NO_OBJECT_ID, sort=LATEST_FIRST
         )
+        return readable_interval(doc) if doc else None
 
     @mapped_errors
     def request_totals(self, run_id: str) -> dict[tuple[str, str], tuple[int, int]]:
@@ -88,9 +126,14 @@ class MetricsRepository(Repository):
     @mapped_errors
     def last_seq(self, run_id: str) -> int:
         doc = self.collection.find_one(
-            self.scoped({"loadTestRunId": run_id}), {"seq": True}, sort=[("seq", -1)]
+            self.scoped({"loadTestRunId": run_id}), {"seq": True}, sort=LATEST_FIRST
         )
-        return int(doc["seq"]) if doc else 0
+        if doc is None:
+            return 0
+        if not isinstance(doc.get("seq"), int):
+            # Intervals without seq (the Go service's) are numbered 1, 2, 3… as they are read.
+            return self.count_for_run(run_id)
+        return int(doc["seq"])
 
     @mapped_errors
     def delete_for_runs(self, run_ids: list[str]) -> int:
@@ -112,10 +155,15 @@ class MetricsRepository(Repository):
         """
         query = self.scoped({"loadTestRunId": run_id})
         with translate_errors(self._uri):
-            cursor = self.collection.find(query, {**NO_OBJECT_ID, **projection})
-            cursor = cursor.sort([("seq", 1)]).batch_size(batch_size)
+            cursor = self.collection.find(query, _with_go_marker({**NO_OBJECT_ID, **projection}))
+            cursor = cursor.sort(IN_ORDER).batch_size(batch_size)
             try:
-                yield from cursor
+                for number, doc in enumerate(cursor, 1):
+                    if "seq" not in doc:
+                        doc = readable_interval(doc)  # the Go service's: its units, no seq
+                        if not projection or "seq" in projection:
+                            doc["seq"] = number
+                    yield doc
             finally:
                 cursor.close()
 
@@ -134,8 +182,8 @@ class MetricsRepository(Repository):
             bounds["windowEnd"] = {"$lte": end}
         query = self.scoped({"loadTestRunId": run_id, **bounds})
         with translate_errors(self._uri):
-            cursor = self.collection.find(query, {**NO_OBJECT_ID, **projection})
-            cursor = cursor.sort([("seq", 1)])
+            cursor = self.collection.find(query, _with_go_marker({**NO_OBJECT_ID, **projection}))
+            cursor = cursor.sort(IN_ORDER)
             try:
                 yield from cursor
             finally:

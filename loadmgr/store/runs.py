@@ -8,7 +8,8 @@ from typing import Any
 from pymongo import ReturnDocument, UpdateOne
 
 from loadmgr.models import LoadTestRun, RunStatus
-from loadmgr.store.base import NO_OBJECT_ID, Repository, mapped_errors
+from loadmgr.models.foreign import newest_first, readable
+from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors
 
 ACTIVE_STATUSES = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.STOPPING.value]
 
@@ -16,11 +17,13 @@ ACTIVE_STATUSES = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.S
 class RunRepository(Repository):
     """Runs of tests; each changes status only forward, checked in the update filter."""
 
-    def ensure_indexes(self) -> None:
-        self.collection.create_index("id", unique=True, name="id_unique")
-        self.collection.create_index([("loadTestId", 1), ("createdAt", -1)], name="test_created")
-        self.collection.create_index([("createdAt", -1)], name="created_desc")
-        self.collection.create_index([("status", 1)], name="status")
+    # The Go control plane's names for the same keys (see LoadTestRepository.INDEXES).
+    INDEXES: list[IndexSpec] = [
+        IndexSpec([("id", 1)], "id_unique_idx", unique=True),
+        IndexSpec([("loadTestId", 1), ("createdAt", -1)], "loadtest_created_idx"),
+        IndexSpec([("createdAt", -1)], "created_at_idx"),
+        IndexSpec([("status", 1)], "status_idx"),
+    ]
 
     @mapped_errors
     def insert(self, run: LoadTestRun) -> LoadTestRun:
@@ -49,19 +52,27 @@ class RunRepository(Repository):
         `verdicts`: None in the list matches runs without a verdict (null or absent).
         """
         query: dict[str, Any] = {}
+        either: list[dict[str, Any]] = []
         if test_id:
-            query["loadTestId"] = test_id
+            # The Go service's runs name their test under `loadtestid`.
+            either.append({"$or": [{"loadTestId": test_id}, {"loadtestid": test_id}]})
         if statuses:
             query["status"] = {"$in": list(statuses)}
         if verdicts:
             query["verdict"] = {"$in": list(verdicts)}
         if since:
-            query["createdAt"] = {"$gte": since}
+            # The Go service's runs have their date under `createdat`, in milliseconds.
+            millis = int(since.timestamp() * 1000)
+            either.append(
+                {"$or": [{"createdAt": {"$gte": since}}, {"createdat": {"$gte": millis}}]}
+            )
+        if either:
+            query["$and"] = either
         cursor = self.collection.find(self.scoped(query), {**NO_OBJECT_ID, "finalStats": False})
         cursor = cursor.sort([("createdAt", -1), ("id", 1)])
         if limit:
             cursor = cursor.limit(limit)
-        return list(cursor)
+        return [readable(doc, LoadTestRun.model_fields) for doc in newest_first(list(cursor))]
 
     @mapped_errors
     def update(

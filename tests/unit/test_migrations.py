@@ -109,7 +109,7 @@ def test_migrate_recomputes_every_ended_runs_verdict(database: Any) -> None:
     # Started in a scope: a database has one schema, so every tenant's runs are migrated.
     report = migrate(store_of(database, Scope("a", "x")), "admin")
     assert (report.from_version, report.to_version) == (0, SCHEMA_VERSION)
-    assert report.examined == len(OLD_RUNS) + 1
+    assert report.step(1).examined == len(OLD_RUNS) + 1
     found = verdicts(database)
     for run_id, (_, expected) in OLD_RUNS.items():
         assert found[run_id] == expected, run_id
@@ -124,7 +124,7 @@ def test_migrate_recomputes_every_ended_runs_verdict(database: Any) -> None:
     assert "updatedAt" not in regressed and regressed["stopReason"] == "duration"
     meta = database.loadmgr_meta.find_one({"_id": "schema"})
     assert meta["version"] == SCHEMA_VERSION and meta["updatedBy"] == "admin"
-    assert meta["history"][-1]["runsExamined"] == report.examined
+    assert meta["history"][-1]["runsExamined"] == report.step(1).examined
 
 
 def test_migrate_is_idempotent(database: Any) -> None:
@@ -142,7 +142,7 @@ def test_migrate_is_idempotent(database: Any) -> None:
 def test_migrate_pages_through_many_runs(database: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(migrations, "PAGE", 3)
     report = migrate(store_of(database), "admin")
-    assert report.examined == len(OLD_RUNS) + 1
+    assert report.step(1).examined == len(OLD_RUNS) + 1
     assert verdicts(database)["quiet"] is None
 
 

@@ -64,7 +64,7 @@ def test_ensure_indexes_is_idempotent(client: mongomock.MongoClient) -> None:
         store = Store(client["db"], Scope(), "mongodb://x")
         store.ensure_indexes()
     names = set(client["db"]["load_tests"].index_information())
-    assert {"id_unique", "scope_name_unique"} <= names
+    assert {"id_unique_idx", "scope_name_unique"} <= names
 
 
 def test_versioned_update(make_store: Callable[..., Store]) -> None:

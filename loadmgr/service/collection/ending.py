@@ -213,10 +213,21 @@ class RunEnding:
 
 
 def last_metrics(snapshot: MetricSnapshot) -> dict[str, Any]:
-    """The run's `lastMetrics`: the latest interval's aggregate numbers, no per-request."""
+    """The run's `lastMetrics`: the latest interval, with its per-request list shaped like
+    `metrics_timeseries.requestStats[]` (where the Go control plane's API read them).
+
+    Histograms stay out: they are the bulk of an interval and only windows need them.
+    """
     return snapshot.model_dump(
         mode="python",
-        exclude={"requestStats", "loadTestRunId", "tenantId", "envId", "metadata", "hist"},
+        exclude={
+            "loadTestRunId": True,
+            "tenantId": True,
+            "envId": True,
+            "metadata": True,
+            "hist": True,
+            "requestStats": {"__all__": {"hist"}},
+        },
     )
 
 

@@ -1,0 +1,289 @@
+"""Documents the Go control plane wrote, read as loadmgr's (issue 12).
+
+What that service really stored (shared/go-control-plane/README.md): tests and runs with
+all-lowercase keys (`loadtestid`, `createdat`), dates as int64 epoch milliseconds, scope as
+account/org/project ids, `lastmetrics` with `totalrps`, a percentage `errorrate` and
+`requeststats` as a map; metrics intervals camelCase but with `totalRps`, a percentage
+`errorRate`, no `seq`, and 0.0 for latencies it did not know.
+
+Two uses, one set of rules: the models read such documents tolerantly (`readable`, for
+`show`, `list`, `compare` on a shared database), and `loadmgr db migrate` rewrites them for
+good (`convert_*`), keeping what has no loadmgr field under `metadata.legacy` (JSON text:
+metadata values are strings).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+# Keys only the Go service writes on tests and runs (loadmgr writes `createdAt`).
+GO_MARKERS = ("createdat", "loadtestid", "accountid")
+# Keys of a Go test that loadmgr has no field for (they stay lowercase when read).
+GO_TEST_ONLY_KEYS = frozenset({"accountid", "latestrevisionid", "recentruns"})
+DATE_FIELDS = frozenset(
+    {"createdAt", "updatedAt", "startedAt", "finishedAt", "heartbeatAt", "timestamp"}
+)
+TENANT_SOURCES = {"account": "accountid", "org": "orgid", "project": "projectid"}
+# Latencies the Go service stored as 0.0 because it did not know them.
+_UNKNOWN_WHEN_ZERO = ("minResponseMs", "maxResponseMs", "avgResponseMs")
+
+
+def is_go_document(doc: Mapping[str, Any]) -> bool:
+    """A test or run as the Go service wrote it (lowercase keys), not yet migrated."""
+    return any(key in doc for key in GO_MARKERS) and "createdAt" not in doc
+
+
+def is_go_interval(doc: Mapping[str, Any]) -> bool:
+    """A metrics interval as the Go service wrote it: `totalRps`, no `seq`."""
+    return "totalRps" in doc and "totalRPS" not in doc and "seq" not in doc
+
+
+def as_datetime(value: Any) -> Any:
+    """Epoch milliseconds (the Go service's dates) as an aware UTC datetime."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return value
+
+
+def _renamed(doc: Mapping[str, Any], fields: Iterable[str]) -> tuple[dict[str, Any], set[str]]:
+    """`doc` with each lowercase key that names one of `fields` spelled as the field;
+    the keys that were renamed."""
+    by_lower = {name.lower(): name for name in fields}
+    result: dict[str, Any] = {}
+    renamed: set[str] = set()
+    for key, value in doc.items():
+        name = by_lower.get(key, key) if key not in result else key
+        if name != key:
+            renamed.add(key)
+            if name in doc:  # the real field is there too: keep both as they are
+                name = key
+        result[name] = value
+    return result, renamed
+
+
+def readable(doc: Any, fields: Iterable[str]) -> Any:
+    """A stored test or run (raw dict) as loadmgr's models read it: Go keys spelled as
+    loadmgr's fields, integer dates as dates, a missing `version` as 0, `metadata: null`
+    as empty. Anything else (a loadmgr document, not a dict) comes back unchanged."""
+    if not isinstance(doc, Mapping):
+        return doc
+    result = dict(doc)
+    if is_go_document(doc):
+        result, _ = _renamed(doc, fields)
+        if "lastMetrics" in result and isinstance(result["lastMetrics"], Mapping):
+            result["lastMetrics"], _ = last_metrics(result["lastMetrics"])
+        if result.get("scenarioId") == "":
+            result["scenarioId"] = None
+        if "version" in fields:
+            result.setdefault("version", 0)
+    for key in DATE_FIELDS.intersection(result):
+        result[key] = as_datetime(result[key])
+    if "metadata" in result and result["metadata"] is None:
+        result["metadata"] = {}
+    return result
+
+
+def newest_first(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A page the server sorted by `createdAt`, with the Go documents in it (no
+    `createdAt`: they come last) in the order of their own dates too.
+
+    Sorting on the server by both spellings would cost every list a scan of the
+    collection instead of a walk of the `createdAt` index.
+    """
+    go = [doc for doc in docs if is_go_document(doc)]
+    if not go:
+        return docs
+
+    def millis(doc: Mapping[str, Any]) -> int:
+        value = doc.get("createdat")
+        return value if isinstance(value, int) else 0
+
+    go.sort(key=millis, reverse=True)
+    return [doc for doc in docs if not is_go_document(doc)] + go
+
+
+# -- the Go service's lastmetrics and metrics intervals ----------------------------------
+
+_LAST_METRICS_KEYS = {
+    "timestamp": "timestamp",
+    "totalrps": "totalRPS",
+    "totalrequests": "totalRequests",
+    "totalfailures": "totalFailures",
+    "errorrate": "errorRate",
+    "averageresponsems": "avgResponseMs",
+    "minresponsems": "minResponseMs",
+    "maxresponsems": "maxResponseMs",
+    "p50responsems": "p50ResponseMs",
+    "p95responsems": "p95ResponseMs",
+    "p99responsems": "p99ResponseMs",
+    "currentusers": "currentUsers",
+}
+# Per request in `lastmetrics.requeststats`: the *ms fields are always 0.0 there, the
+# real values are in the unsuffixed ones.
+_REQUEST_KEYS = {
+    "method": "method",
+    "name": "name",
+    "numrequests": "numRequests",
+    "numfailures": "numFailures",
+    "avgresponsetime": "avgResponseTimeMs",
+    "minresponsetime": "minResponseTimeMs",
+    "maxresponsetime": "maxResponseTimeMs",
+    "medianresponsetime": "p50ResponseMs",
+    "requestspersec": "requestsPerSec",
+}
+
+
+def _percent(value: Any) -> Any:
+    return value / 100 if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def last_metrics(go: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Go service's `lastmetrics` as loadmgr's `lastMetrics`; and what had no place."""
+    result: dict[str, Any] = {}
+    legacy: dict[str, Any] = {}
+    for key, value in go.items():
+        name = _LAST_METRICS_KEYS.get(key)
+        if name is None:
+            if key != "requeststats" and value not in (0, 0.0, None):
+                legacy[key] = value
+            continue
+        result[name] = value
+    result["timestamp"] = as_datetime(result.get("timestamp"))
+    result["errorRate"] = _percent(result.get("errorRate", 0.0))
+    for name in _UNKNOWN_WHEN_ZERO:
+        if not result.get(name):
+            result[name] = None
+    stats = go.get("requeststats")
+    if isinstance(stats, Mapping):
+        result["requestStats"] = [
+            {new: item.get(old) for old, new in _REQUEST_KEYS.items() if old in item}
+            for item in stats.values()
+            if isinstance(item, Mapping)
+        ]
+    return result, legacy
+
+
+def readable_interval(doc: Any) -> Any:
+    """A Go metrics interval as loadmgr reads one: `totalRPS`, `errorRate` a fraction,
+    latencies it did not know as unknown. A loadmgr interval comes back unchanged."""
+    if not isinstance(doc, Mapping) or not is_go_interval(doc):
+        return doc
+    result = dict(doc)
+    result["totalRPS"] = result.pop("totalRps")
+    result["errorRate"] = _percent(result.get("errorRate", 0.0))
+    for name in _UNKNOWN_WHEN_ZERO:
+        if not result.get(name):
+            result[name] = None
+    for item in result.get("requestStats") or []:
+        if isinstance(item, dict):
+            for name in ("p50ResponseMs", "p95ResponseMs"):
+                if not item.get(name):
+                    item[name] = None
+    return result
+
+
+# -- `db migrate`: a Go document rewritten as loadmgr's ------------------------------------
+
+
+def legacy_metadata(metadata: Any, legacy: Mapping[str, Any]) -> dict[str, str]:
+    """The document's metadata (strings only), with `legacy` as JSON text if any."""
+    result = (
+        {str(k): str(v) for k, v in (metadata or {}).items()}
+        if isinstance(metadata, Mapping)
+        else {}
+    )
+    if legacy:
+        result["legacy"] = json.dumps(legacy, default=str, sort_keys=True)
+    return result
+
+
+def _scope(doc: Mapping[str, Any], tenant_from: str) -> str | None:
+    value = doc.get(TENANT_SOURCES[tenant_from])
+    return str(value) if value else None
+
+
+def convert_test(
+    doc: Mapping[str, Any],
+    fields: Iterable[str],
+    tenant_from: str,
+    revision: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """A Go test as a loadmgr `load_tests` document (keeps `_id`): scope from the account
+    (or org, project), the latest script revision as its stored locustfile."""
+    fields = list(fields)
+    result = readable(doc, fields)
+    known = set(fields) | {"_id"}
+    legacy = {k: v for k, v in result.items() if k not in known and k != "recentruns"}
+    # `recentruns` repeats what the runs themselves hold: not kept.
+    converted = {k: v for k, v in result.items() if k in known}
+    converted["tenantId"] = _scope(doc, tenant_from)
+    converted["version"] = 1
+    converted["updatedAt"] = converted.get("updatedAt") or converted.get("createdAt")
+    content = _script(revision)
+    if content is not None:
+        converted["locustfileContent"] = content
+        converted["locustfileSha256"] = hashlib.sha256(content.encode()).hexdigest()
+        legacy["scriptRevision"] = revision.get("revisionNumber") if revision else None
+    converted["metadata"] = legacy_metadata(result.get("metadata"), legacy)
+    return converted
+
+
+def _script(revision: Mapping[str, Any] | None) -> str | None:
+    """A script revision's content: base64 as the Go service stored it, else as is."""
+    if not revision or not isinstance(revision.get("scriptContent"), str):
+        return None
+    raw = revision["scriptContent"]
+    try:
+        return base64.b64decode(raw, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return str(raw)
+
+
+def convert_run(doc: Mapping[str, Any], fields: Iterable[str], tenant_from: str) -> dict[str, Any]:
+    """A Go run as a loadmgr `load_test_runs` document (keeps `_id`); `Stopped` becomes
+    `Finished` stopped by a user, which is what it was."""
+    fields = list(fields)
+    result = readable(doc, fields)
+    known = set(fields) | {"_id"}
+    legacy = {k: v for k, v in result.items() if k not in known}
+    converted = {k: v for k, v in result.items() if k in known}
+    raw_last = doc.get("lastmetrics")
+    if isinstance(raw_last, Mapping):
+        converted["lastMetrics"], extra = last_metrics(raw_last)
+        if extra:
+            legacy["lastmetrics"] = extra
+    converted["tenantId"] = _scope(doc, tenant_from)
+    if converted.get("status") == "Stopped":
+        converted["status"] = "Finished"
+        converted["stopReason"] = "user"
+        legacy["status"] = "Stopped"
+    elif converted.get("status") == "Finished" and not converted.get("stopReason"):
+        converted["stopReason"] = "duration"
+    converted["updatedAt"] = converted.get("updatedAt") or converted.get("createdAt")
+    converted["metadata"] = legacy_metadata(result.get("metadata"), legacy)
+    return converted
+
+
+def convert_interval(doc: Mapping[str, Any], seq: int, tenant_from: str) -> dict[str, Any]:
+    """A Go metrics interval as loadmgr's (keeps `_id`), numbered `seq` in its run."""
+    converted = readable_interval(doc)
+    assert isinstance(converted, dict)
+    legacy = {
+        key: converted.pop(key) for key in ("accountId", "orgId", "projectId") if key in converted
+    }
+    source = {"account": "accountId", "org": "orgId", "project": "projectId"}[tenant_from]
+    converted["tenantId"] = legacy.get(source) or None
+    converted["seq"] = seq
+    converted["percentileWindow"] = "rolling"  # Locust's own stats, as the Go plugin sent
+    metadata = converted.get("metadata") if isinstance(converted.get("metadata"), dict) else {}
+    converted["metadata"] = legacy_metadata(metadata, legacy)
+    return converted

@@ -1,0 +1,184 @@
+"""Converting the Go control plane's documents to loadmgr's, in place (`db migrate`).
+
+Not a numbered schema step: a newer loadmgr upgrades its own schema by itself on first use,
+but converting the Go service's documents would break that service if it still runs on the
+database, so only an explicit `loadmgr db migrate` does it. Documents are recognised by
+their shape, so a second run finds nothing to do, and a run stopped half-way resumes.
+
+The rules (README, "Coming from the Go control plane"):
+- tests and runs: loadmgr's camelCase keys, BSON dates; `tenantId` from the account id
+  (`--tenant-from org|project` for the others), `envId` from `envid`; `Stopped` becomes
+  `Finished` with `stopReason: user`; a run gets its test's name, target and cluster, and a
+  verdict decided from what it recorded;
+- a test's latest script revision becomes its stored locustfile, with its sha256 (the
+  `script_revisions` collection itself is left as it is: loadmgr has no revisions);
+- intervals: `seq` 1, 2, 3… by time within their run, `totalRPS` from `totalRps`,
+  `errorRate` a fraction instead of a percentage, latencies stored as 0.0 (unknown) unset;
+- what has no loadmgr field goes to `metadata.legacy`, as JSON text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from loadmgr.errors import ValidationFailed
+from loadmgr.models import LoadTest, LoadTestRun
+from loadmgr.models.foreign import TENANT_SOURCES, convert_interval, convert_run, convert_test
+from loadmgr.service.verdicts import recompute_verdict, verdict_changes
+
+if TYPE_CHECKING:
+    from loadmgr.store import Store
+    from loadmgr.store.foreign import ForeignDocuments
+
+Notify = Callable[[str], None]
+
+WRITE_BATCH = 1000
+
+
+@dataclass
+class CollectionResult:
+    """What the import did (or would do) to one collection."""
+
+    collection: str
+    examined: int = 0
+    converted: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "collection": self.collection,
+            "examined": self.examined,
+            "converted": self.converted,
+            "skipped": self.skipped,
+        }
+
+
+@dataclass
+class ImportReport:
+    dry_run: bool
+    tenant_from: str
+    collections: list[CollectionResult] = field(default_factory=list)
+
+    @property
+    def converted(self) -> int:
+        return sum(c.converted for c in self.collections)
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "dryRun": self.dry_run,
+            "tenantFrom": self.tenant_from,
+            "converted": self.converted,
+            "collections": [c.to_document() for c in self.collections],
+        }
+
+
+def import_go_documents(
+    store: Store,
+    *,
+    tenant_from: str = "account",
+    dry_run: bool = False,
+    notify: Callable[[str], None] = lambda _line: None,
+) -> ImportReport:
+    """Convert every Go document of the database; with `dry_run`, only say what would be."""
+    if tenant_from not in TENANT_SOURCES:
+        raise ValidationFailed(
+            f"invalid --tenant-from {tenant_from!r} (one of {', '.join(TENANT_SOURCES)})"
+        )
+    foreign = store.foreign()
+    report = ImportReport(dry_run, tenant_from)
+    verb = "would convert" if dry_run else "converted"
+    report.collections.append(_tests(foreign, tenant_from, dry_run, notify, verb))
+    report.collections.append(_runs(foreign, tenant_from, dry_run, notify, verb))
+    report.collections.append(_intervals(foreign, tenant_from, dry_run, notify, verb))
+    revisions = CollectionResult("script_revisions", foreign.count("script_revisions"))
+    report.collections.append(revisions)
+    return report
+
+
+def _tests(
+    foreign: ForeignDocuments, tenant_from: str, dry_run: bool, notify: Notify, verb: str
+) -> CollectionResult:
+    result = CollectionResult("load_tests")
+    for doc in foreign.go_documents("load_tests"):
+        result.examined += 1
+        test_id = str(doc.get("id") or "")
+        converted = convert_test(
+            doc, LoadTest.model_fields, tenant_from, foreign.latest_revision(test_id)
+        )
+        why = _unreadable(LoadTest, converted)
+        if why is None and not dry_run:
+            why = foreign.replace_one("load_tests", converted)
+        if why is not None:
+            result.skipped.append({"id": test_id, "reason": why})
+            notify(f"skipped test {doc.get('name')!r} ({test_id}): {why}")
+            continue
+        result.converted += 1
+        notify(f"{verb} test {converted.get('name')!r} ({test_id})")
+    return result
+
+
+def _runs(
+    foreign: ForeignDocuments, tenant_from: str, dry_run: bool, notify: Notify, verb: str
+) -> CollectionResult:
+    result = CollectionResult("load_test_runs")
+    tests = foreign.test_summaries()
+    for doc in foreign.go_documents("load_test_runs"):
+        result.examined += 1
+        run_id = str(doc.get("id") or "")
+        converted = convert_run(doc, LoadTestRun.model_fields, tenant_from)
+        test = tests.get(str(converted.get("loadTestId") or ""), {})
+        converted.setdefault("testName", test.get("name"))
+        converted.setdefault("targetUrl", test.get("targetUrl") or test.get("targeturl") or "")
+        cluster = test.get("locustClusterId") or test.get("locustclusterid")
+        if cluster:
+            converted.setdefault("locustClusterId", cluster)
+        verdict, reasons = recompute_verdict(converted)
+        converted.update(verdict_changes(verdict, reasons))
+        why = _unreadable(LoadTestRun, converted)
+        if why is None and not dry_run:
+            why = foreign.replace_one("load_test_runs", converted)
+        if why is not None:
+            result.skipped.append({"id": run_id, "reason": why})
+            notify(f"skipped run {doc.get('name')!r} ({run_id}): {why}")
+            continue
+        result.converted += 1
+        notify(f"{verb} run {converted.get('name')!r} ({run_id}), status {converted['status']}")
+    return result
+
+
+def _intervals(
+    foreign: ForeignDocuments, tenant_from: str, dry_run: bool, notify: Notify, verb: str
+) -> CollectionResult:
+    """Run by run, streamed in time order and written in batches: memory stays flat
+    whatever the number of intervals."""
+    result = CollectionResult("metrics_timeseries")
+    for run_id in foreign.runs_with_go_intervals():
+        batch: list[dict[str, Any]] = []
+        converted_here = 0
+        for seq, doc in enumerate(foreign.intervals_by_time(run_id), 1):
+            if "seq" in doc or "totalRps" not in doc:
+                continue  # already loadmgr's (numbered by the same order)
+            result.examined += 1
+            batch.append(convert_interval(doc, seq, tenant_from))
+            if len(batch) >= WRITE_BATCH:
+                converted_here += len(batch) if dry_run else foreign.replace_intervals(batch)
+                batch = []
+        converted_here += len(batch) if dry_run else foreign.replace_intervals(batch)
+        result.converted += converted_here
+        notify(f"{verb} {converted_here} intervals of run {run_id}")
+    return result
+
+
+def _unreadable(model: Any, doc: dict[str, Any]) -> str | None:
+    """Why loadmgr could not read `doc` once converted (it is then left as it is)."""
+    from pydantic import ValidationError
+
+    try:
+        model.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return f"{where}: {first.get('msg')}"
+    return None
