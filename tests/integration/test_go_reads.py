@@ -78,6 +78,7 @@ def test_acting_on_an_unconverted_go_test_points_to_db_migrate(go_db, cli):
     for command in (
         ("tests", "update", GO_TEST, "--description", "changed"),
         ("runs", "start", GO_TEST, "--detach"),
+        ("tests", "delete", GO_TEST, "--force"),
     ):
         line = error_line(cli(*command), 2)
         assert "Go control plane" in line, line
