@@ -13,7 +13,7 @@ The rules (README, "Coming from the Go control plane"):
 - a test's latest script revision becomes its stored locustfile, with its sha256 (the
   `script_revisions` collection itself is left as it is: loadmgr has no revisions);
 - intervals: `seq` 1, 2, 3… by time within their run, `totalRPS` from `totalRps`,
-  `errorRate` a fraction instead of a percentage, latencies stored as 0.0 (unknown) unset;
+  `errorRate` a fraction instead of a percentage, latencies stored as 0.0 (unknown) null;
 - what has no loadmgr field goes to `metadata.legacy`, as JSON text.
 """
 

@@ -159,14 +159,3 @@ def ensure_index(
         # A racing process created it (or its equivalent) between our look and our create.
         if exc.code not in INDEX_CONFLICT_CODES:
             raise
-
-
-def index_matches(
-    collection: Collection[dict[str, Any]], keys: list[tuple[str, int]], **options: Any
-) -> str | None:
-    """The name of an index on `keys` with exactly `options`' uniqueness and partial
-    filter, else None (`db migrate` uses it to find definitions to replace)."""
-    for index_name, index in collection.index_information().items():
-        if _same_keys(index, keys) and _same_options(index, options):
-            return index_name
-    return None
