@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import pymongo.errors
+from pydantic import BaseModel, ValidationError
 from pymongo.collection import Collection
 
 from loadmgr.errors import ValidationFailed
@@ -105,6 +106,25 @@ def mapped_errors(method: Callable[P, R]) -> Callable[P, R]:
             return method(*args, **kwargs)
 
     return wrapper
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def stored(model: type[M], doc: Mapping[str, Any]) -> M:
+    """`doc` read as `model`; a stored document loadmgr cannot read (another program's,
+    with a value loadmgr refuses) is a usage error naming the field, not a crash."""
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "document"
+        kind = {"LoadTest": "test", "LoadTestRun": "run"}.get(model.__name__, model.__name__)
+        raise ValidationFailed(
+            f"stored {kind} {doc.get('id')!r} cannot be read: {where}: {first.get('msg')}",
+            hint="documents another program wrote (the Go control plane) are converted by "
+            "'loadmgr db migrate'; one it skipped needs fixing by hand",
+        ) from None
 
 
 # Names loadmgr gave its indexes before it used the Go control plane's (issue 12).

@@ -85,3 +85,11 @@ def test_acting_on_an_unconverted_go_test_points_to_db_migrate(go_db, cli):
         assert "db migrate" in cli(*command).stderr
     assert go_db["load_tests"].find_one({}, {"_id": False}) == before
     assert go_db["load_test_runs"].count_documents({}) == 3
+
+
+def test_a_run_loadmgr_cannot_read_is_exit_2_naming_the_field(go_db, cli):
+    ok(cli("runs", "list"))  # the automatic schema upgrade's note is out of the way
+    go_db["load_test_runs"].update_one({"id": RUN_AUTO}, {"$set": {"spawnrate": 0.0}})
+    line = error_line(cli("runs", "show", RUN_AUTO), 2)
+    assert "spawnRate" in line and RUN_AUTO in line
+    ok(cli("runs", "list"))  # the list still shows it
