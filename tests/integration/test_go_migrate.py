@@ -184,3 +184,30 @@ def test_to_database_migrates_a_copy(go_db, cli):
         assert error_line(again, 5).startswith(f"error: database {copy_name!r} already")
     finally:
         go_db.client.drop_database(copy_name)
+
+
+def test_progress_is_reported_per_collection(go_db):
+    from loadmgr.models import Scope
+    from loadmgr.service.go_import import import_go_documents
+    from loadmgr.store import Store
+
+    seen: list[tuple[str, int, int]] = []
+    import_go_documents(Store(go_db, Scope()), progress=lambda *a: seen.append(a))
+    finals = {name: (done, total) for name, done, total in seen}
+    assert finals == {
+        "load_tests": (1, 1),
+        "load_test_runs": (3, 3),
+        "metrics_timeseries": (13, 13),
+    }
+    assert all(done <= total for _, done, total in seen)
+
+
+def test_on_a_terminal_a_bar_replaces_the_per_document_lines(go_db, cli, monkeypatch):
+    from types import SimpleNamespace
+
+    from loadmgr.cli import db_cmd
+
+    monkeypatch.setattr(db_cmd, "sys", SimpleNamespace(stderr=SimpleNamespace(isatty=lambda: True)))
+    result = ok(cli("db", "migrate"))
+    assert "converted test" not in result.stderr
+    assert "metrics_timeseries: 13 Go documents, converted 13, skipped 0" in result.stderr
