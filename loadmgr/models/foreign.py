@@ -54,20 +54,15 @@ def as_datetime(value: Any) -> Any:
     return value
 
 
-def _renamed(doc: Mapping[str, Any], fields: Iterable[str]) -> tuple[dict[str, Any], set[str]]:
-    """`doc` with each lowercase key that names one of `fields` spelled as the field;
-    the keys that were renamed."""
+def _renamed(doc: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """`doc` with each key that is one of `fields` lowercased spelled as that field
+    (unless the field itself is there too: then both stay as they are)."""
     by_lower = {name.lower(): name for name in fields}
     result: dict[str, Any] = {}
-    renamed: set[str] = set()
     for key, value in doc.items():
-        name = by_lower.get(key, key) if key not in result else key
-        if name != key:
-            renamed.add(key)
-            if name in doc:  # the real field is there too: keep both as they are
-                name = key
-        result[name] = value
-    return result, renamed
+        name = by_lower.get(key, key)
+        result[key if name in doc else name] = value
+    return result
 
 
 def readable(doc: Any, fields: Iterable[str]) -> Any:
@@ -78,7 +73,7 @@ def readable(doc: Any, fields: Iterable[str]) -> Any:
         return doc
     result = dict(doc)
     if is_go_document(doc):
-        result, _ = _renamed(doc, fields)
+        result = _renamed(doc, fields)
         if "lastMetrics" in result and isinstance(result["lastMetrics"], Mapping):
             result["lastMetrics"], _ = last_metrics(result["lastMetrics"])
         if result.get("scenarioId") == "":
