@@ -243,6 +243,46 @@ def _script(revision: Mapping[str, Any] | None) -> str | None:
         return str(raw)
 
 
+def final_stats(last: Mapping[str, Any], seconds: float | None) -> dict[str, Any] | None:
+    """A Go run's `finalStats`, from the last snapshot it kept (cumulative counts, Locust's
+    current percentiles), so baselines, comparisons and verdicts have numbers to judge.
+    `source` says where they came from: p90, min and max are unknown, and the percentiles
+    are Locust's recent window, not the whole run's."""
+    requests, failures = last.get("totalRequests"), last.get("totalFailures")
+    if not isinstance(requests, int) or not isinstance(failures, int):
+        return None
+    items = []
+    for item in last.get("requestStats") or []:
+        count, failed = int(item.get("numRequests") or 0), int(item.get("numFailures") or 0)
+        items.append(
+            {
+                **item,
+                "errorRate": failed / count if count else 0.0,
+                "p95ResponseMs": None,
+                "p99ResponseMs": None,
+                "p90ResponseMs": None,
+            }
+        )
+    return {
+        "source": "go-control-plane lastmetrics",
+        "totals": {
+            "requests": requests,
+            "failures": failures,
+            "errorRate": failures / requests if requests else 0.0,
+            "rps": requests / seconds if seconds else last.get("totalRPS"),
+            "avgResponseMs": last.get("avgResponseMs"),
+            "minResponseMs": None,
+            "maxResponseMs": None,
+            "p50ResponseMs": last.get("p50ResponseMs"),
+            "p90ResponseMs": None,
+            "p95ResponseMs": last.get("p95ResponseMs"),
+            "p99ResponseMs": last.get("p99ResponseMs"),
+        },
+        "requestStats": items,
+        "errors": [],
+    }
+
+
 def convert_run(doc: Mapping[str, Any], fields: Iterable[str], tenant_from: str) -> dict[str, Any]:
     """A Go run as a loadmgr `load_test_runs` document (keeps `_id`); `Stopped` becomes
     `Finished` stopped by a user, which is what it was."""
@@ -256,6 +296,13 @@ def convert_run(doc: Mapping[str, Any], fields: Iterable[str], tenant_from: str)
         converted["lastMetrics"], extra = last_metrics(raw_last)
         if extra:
             legacy["lastmetrics"] = extra
+        started, finished = converted.get("startedAt"), converted.get("finishedAt")
+        seconds = (
+            (finished - started).total_seconds()
+            if isinstance(started, datetime) and isinstance(finished, datetime)
+            else None
+        )
+        converted["finalStats"] = final_stats(converted["lastMetrics"], seconds)
     converted["tenantId"] = _scope(doc, tenant_from)
     if converted.get("status") == "Stopped":
         converted["status"] = "Finished"

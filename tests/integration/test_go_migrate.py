@@ -90,6 +90,8 @@ def test_commands_work_on_the_converted_history(go_db, cli, tmp_path):
     ok(cli("metrics", "report", RUN_AUTO, "--html", str(tmp_path / "r.html")))
     assert "go-run-auto" in (tmp_path / "r.html").read_text()
     ok(cli("tests", "update", GO_TEST, "--description", "now loadmgr's"))
+    ok(cli("tests", "baseline", GO_TEST, RUN_AUTO))
+    assert go_db["load_tests"].find_one()["baselineRunId"] == RUN_AUTO
 
 
 def test_tenant_from_org(go_db, cli):
