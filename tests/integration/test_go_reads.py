@@ -65,6 +65,9 @@ def test_go_documents_read_as_loadmgr_s(go_db, cli):
     assert stopped["status"] == "Stopped"
     assert stopped["startedAt"].startswith("2026-12-02T")
     assert stopped["lastMetrics"]["errorRate"] < 1  # a fraction, not Go's percentage
+    summary = ok(cli("metrics", "show", RUN_AUTO)).stdout
+    (rps,) = [line for line in summary.splitlines() if " rps " in line]
+    assert "max -" not in rps, rps  # the peak rps of Go intervals (`totalRps`) is found
     intervals = ok(cli("metrics", "export", RUN_AUTO, "-o", "json")).json()
     stamps = [i["timestamp"] for i in intervals]
     assert len(intervals) == 4 and stamps == sorted(stamps)
