@@ -182,6 +182,9 @@ def test_to_database_migrates_a_copy(go_db, cli):
         copy = go_db.client[copy_name]
         assert copy["load_tests"].find_one()["tenantId"] == "acct1"
         assert copy["metrics_timeseries"].count_documents({"seq": {"$exists": True}}) == 13
+        for bad in ("", "a/b", "x.y", "n" * 64):
+            line = error_line(cli("db", "migrate", "--to-database", bad), 2)
+            assert "invalid --to-database" in line
         again = cli("db", "migrate", "--to-database", copy_name)
         assert error_line(again, 5).startswith(f"error: database {copy_name!r} already")
     finally:
