@@ -103,12 +103,13 @@ def migrate(
     the Go control plane's tests, runs and metrics to loadmgr's documents (README,
     "Coming from the Go control plane").
     """
-    from loadmgr.service.go_import import import_go_documents
+    from loadmgr.service.go_import import check_tenant_from, import_go_documents
     from loadmgr.service.migrations import migrate as run_migrations
     from loadmgr.service.migrations import pending_steps
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
+    check_tenant_from(tenant_from)
     store = context.unmigrated_store()
     if dry_run:
         pending = pending_steps(store, rerun=rerun)

@@ -82,6 +82,14 @@ class ImportReport:
         }
 
 
+def check_tenant_from(tenant_from: str) -> None:
+    """Refuse an unknown `--tenant-from` before anything is migrated or copied."""
+    if tenant_from not in TENANT_SOURCES:
+        raise ValidationFailed(
+            f"invalid --tenant-from {tenant_from!r} (one of {', '.join(TENANT_SOURCES)})"
+        )
+
+
 def import_go_documents(
     store: Store,
     *,
@@ -91,10 +99,7 @@ def import_go_documents(
     progress: Progress = _no_progress,
 ) -> ImportReport:
     """Convert every Go document of the database; with `dry_run`, only say what would be."""
-    if tenant_from not in TENANT_SOURCES:
-        raise ValidationFailed(
-            f"invalid --tenant-from {tenant_from!r} (one of {', '.join(TENANT_SOURCES)})"
-        )
+    check_tenant_from(tenant_from)
     foreign = store.foreign()
     report = ImportReport(dry_run, tenant_from)
     verb = "would convert" if dry_run else "converted"

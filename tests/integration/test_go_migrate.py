@@ -216,3 +216,13 @@ def test_on_a_terminal_a_bar_replaces_the_per_document_lines(go_db, cli, monkeyp
     result = ok(cli("db", "migrate"))
     assert "converted test" not in result.stderr
     assert "metrics_timeseries: 13 Go documents, converted 13, skipped 0" in result.stderr
+
+
+def test_a_bad_tenant_from_changes_nothing(go_db, cli):
+    before = snapshot(go_db)
+    for args in (("--tenant-from", "team"), ("--tenant-from", "team", "--to-database", "x1")):
+        line = error_line(cli("db", "migrate", *args), 2)
+        assert "invalid --tenant-from 'team'" in line
+    assert snapshot(go_db) == before
+    assert "x1" not in go_db.client.list_database_names()
+    assert go_db["loadmgr_meta"].count_documents({}) == 0
