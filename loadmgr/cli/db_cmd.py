@@ -3,6 +3,9 @@ schema of the database in use (`migrate`)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -100,12 +103,13 @@ def migrate(
     the Go control plane's tests, runs and metrics to loadmgr's documents (README,
     "Coming from the Go control plane").
     """
-    from loadmgr.service.go_import import import_go_documents
+    from loadmgr.service.go_import import check_tenant_from, import_go_documents
     from loadmgr.service.migrations import migrate as run_migrations
     from loadmgr.service.migrations import pending_steps
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
+    check_tenant_from(tenant_from)
     store = context.unmigrated_store()
     if dry_run:
         pending = pending_steps(store, rerun=rerun)
@@ -133,9 +137,36 @@ def migrate(
             f"schema {step.version}: {step.description}: {step.examined} examined, "
             f"{step.changed} changed"
         )
-    imported = import_go_documents(store, tenant_from=tenant_from, notify=notice)
+    with _progress_bar(quiet) as (notify, progress):
+        imported = import_go_documents(
+            store, tenant_from=tenant_from, notify=notify, progress=progress
+        )
     _summary(imported.to_document())
     renderer.one({**report.to_document(), "goImport": imported.to_document()}, id_key="toVersion")
+
+
+@contextmanager
+def _progress_bar(
+    quiet: bool,
+) -> Iterator[tuple[Callable[[str], None], Callable[[str, int, int], None]]]:
+    """On a terminal, a bar per collection instead of a line per document (the summary
+    follows either way); elsewhere (cron, pipes) the lines, which logs keep."""
+    if quiet or not sys.stderr.isatty():
+        yield notice, lambda _name, _done, _total: None
+        return
+    from rich.progress import Progress
+
+    from loadmgr.cli.output import stderr_console
+
+    bars: dict[str, Any] = {}
+    with Progress(console=stderr_console(), transient=True) as bar:
+
+        def progress(name: str, done: int, total: int) -> None:
+            if name not in bars:
+                bars[name] = bar.add_task(f"converting {name}", total=max(total, 1))
+            bar.update(bars[name], completed=done if total else 1)
+
+        yield (lambda _line: None), progress
 
 
 def _summary(imported: dict[str, Any]) -> None:

@@ -54,20 +54,15 @@ def as_datetime(value: Any) -> Any:
     return value
 
 
-def _renamed(doc: Mapping[str, Any], fields: Iterable[str]) -> tuple[dict[str, Any], set[str]]:
-    """`doc` with each lowercase key that names one of `fields` spelled as the field;
-    the keys that were renamed."""
+def _renamed(doc: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """`doc` with each key that is one of `fields` lowercased spelled as that field
+    (unless the field itself is there too: then both stay as they are)."""
     by_lower = {name.lower(): name for name in fields}
     result: dict[str, Any] = {}
-    renamed: set[str] = set()
     for key, value in doc.items():
-        name = by_lower.get(key, key) if key not in result else key
-        if name != key:
-            renamed.add(key)
-            if name in doc:  # the real field is there too: keep both as they are
-                name = key
-        result[name] = value
-    return result, renamed
+        name = by_lower.get(key, key)
+        result[key if name in doc else name] = value
+    return result
 
 
 def readable(doc: Any, fields: Iterable[str]) -> Any:
@@ -78,7 +73,7 @@ def readable(doc: Any, fields: Iterable[str]) -> Any:
         return doc
     result = dict(doc)
     if is_go_document(doc):
-        result, _ = _renamed(doc, fields)
+        result = _renamed(doc, fields)
         if "lastMetrics" in result and isinstance(result["lastMetrics"], Mapping):
             result["lastMetrics"], _ = last_metrics(result["lastMetrics"])
         if result.get("scenarioId") == "":
@@ -248,6 +243,46 @@ def _script(revision: Mapping[str, Any] | None) -> str | None:
         return str(raw)
 
 
+def final_stats(last: Mapping[str, Any], seconds: float | None) -> dict[str, Any] | None:
+    """A Go run's `finalStats`, from the last snapshot it kept (cumulative counts, Locust's
+    current percentiles), so baselines, comparisons and verdicts have numbers to judge.
+    `source` says where they came from: p90, min and max are unknown, and the percentiles
+    are Locust's recent window, not the whole run's."""
+    requests, failures = last.get("totalRequests"), last.get("totalFailures")
+    if not isinstance(requests, int) or not isinstance(failures, int):
+        return None
+    items = []
+    for item in last.get("requestStats") or []:
+        count, failed = int(item.get("numRequests") or 0), int(item.get("numFailures") or 0)
+        items.append(
+            {
+                **item,
+                "errorRate": failed / count if count else 0.0,
+                "p95ResponseMs": None,
+                "p99ResponseMs": None,
+                "p90ResponseMs": None,
+            }
+        )
+    return {
+        "source": "go-control-plane lastmetrics",
+        "totals": {
+            "requests": requests,
+            "failures": failures,
+            "errorRate": failures / requests if requests else 0.0,
+            "rps": requests / seconds if seconds else last.get("totalRPS"),
+            "avgResponseMs": last.get("avgResponseMs"),
+            "minResponseMs": None,
+            "maxResponseMs": None,
+            "p50ResponseMs": last.get("p50ResponseMs"),
+            "p90ResponseMs": None,
+            "p95ResponseMs": last.get("p95ResponseMs"),
+            "p99ResponseMs": last.get("p99ResponseMs"),
+        },
+        "requestStats": items,
+        "errors": [],
+    }
+
+
 def convert_run(doc: Mapping[str, Any], fields: Iterable[str], tenant_from: str) -> dict[str, Any]:
     """A Go run as a loadmgr `load_test_runs` document (keeps `_id`); `Stopped` becomes
     `Finished` stopped by a user, which is what it was."""
@@ -261,6 +296,13 @@ def convert_run(doc: Mapping[str, Any], fields: Iterable[str], tenant_from: str)
         converted["lastMetrics"], extra = last_metrics(raw_last)
         if extra:
             legacy["lastmetrics"] = extra
+        started, finished = converted.get("startedAt"), converted.get("finishedAt")
+        seconds = (
+            (finished - started).total_seconds()
+            if isinstance(started, datetime) and isinstance(finished, datetime)
+            else None
+        )
+        converted["finalStats"] = final_stats(converted["lastMetrics"], seconds)
     converted["tenantId"] = _scope(doc, tenant_from)
     if converted.get("status") == "Stopped":
         converted["status"] = "Finished"

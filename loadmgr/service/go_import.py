@@ -13,7 +13,7 @@ The rules (README, "Coming from the Go control plane"):
 - a test's latest script revision becomes its stored locustfile, with its sha256 (the
   `script_revisions` collection itself is left as it is: loadmgr has no revisions);
 - intervals: `seq` 1, 2, 3… by time within their run, `totalRPS` from `totalRps`,
-  `errorRate` a fraction instead of a percentage, latencies stored as 0.0 (unknown) unset;
+  `errorRate` a fraction instead of a percentage, latencies stored as 0.0 (unknown) null;
 - what has no loadmgr field goes to `metadata.legacy`, as JSON text.
 """
 
@@ -27,12 +27,20 @@ from loadmgr.errors import ValidationFailed
 from loadmgr.models import LoadTest, LoadTestRun
 from loadmgr.models.foreign import TENANT_SOURCES, convert_interval, convert_run, convert_test
 from loadmgr.service.verdicts import recompute_verdict, verdict_changes
+from loadmgr.store.foreign import GO_INTERVAL, GO_SHAPED
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
     from loadmgr.store.foreign import ForeignDocuments
 
 Notify = Callable[[str], None]
+# (collection, documents done, documents to do): for a progress bar.
+Progress = Callable[[str, int, int], None]
+
+
+def _no_progress(_collection: str, _done: int, _total: int) -> None:
+    pass
+
 
 WRITE_BATCH = 1000
 
@@ -74,31 +82,53 @@ class ImportReport:
         }
 
 
+def check_tenant_from(tenant_from: str) -> None:
+    """Refuse an unknown `--tenant-from` before anything is migrated or copied."""
+    if tenant_from not in TENANT_SOURCES:
+        raise ValidationFailed(
+            f"invalid --tenant-from {tenant_from!r} (one of {', '.join(TENANT_SOURCES)})"
+        )
+
+
 def import_go_documents(
     store: Store,
     *,
     tenant_from: str = "account",
     dry_run: bool = False,
     notify: Callable[[str], None] = lambda _line: None,
+    progress: Progress = _no_progress,
 ) -> ImportReport:
     """Convert every Go document of the database; with `dry_run`, only say what would be."""
-    if tenant_from not in TENANT_SOURCES:
-        raise ValidationFailed(
-            f"invalid --tenant-from {tenant_from!r} (one of {', '.join(TENANT_SOURCES)})"
-        )
+    check_tenant_from(tenant_from)
     foreign = store.foreign()
     report = ImportReport(dry_run, tenant_from)
     verb = "would convert" if dry_run else "converted"
-    report.collections.append(_tests(foreign, tenant_from, dry_run, notify, verb))
-    report.collections.append(_runs(foreign, tenant_from, dry_run, notify, verb))
-    report.collections.append(_intervals(foreign, tenant_from, dry_run, notify, verb))
+    for name, convert, query in (
+        ("load_tests", _tests, GO_SHAPED),
+        ("load_test_runs", _runs, GO_SHAPED),
+        ("metrics_timeseries", _intervals, GO_INTERVAL),
+    ):
+        total = foreign.count(name, query)
+        progress(name, 0, total)
+
+        def tick(done: int, name: str = name, total: int = total) -> None:
+            progress(name, min(done, total), total)
+
+        result = convert(foreign, tenant_from, dry_run, notify, verb, tick)
+        progress(name, total, total)
+        report.collections.append(result)
     revisions = CollectionResult("script_revisions", foreign.count("script_revisions"))
     report.collections.append(revisions)
     return report
 
 
 def _tests(
-    foreign: ForeignDocuments, tenant_from: str, dry_run: bool, notify: Notify, verb: str
+    foreign: ForeignDocuments,
+    tenant_from: str,
+    dry_run: bool,
+    notify: Notify,
+    verb: str,
+    tick: Callable[[int], None],
 ) -> CollectionResult:
     result = CollectionResult("load_tests")
     for doc in foreign.go_documents("load_tests"):
@@ -116,11 +146,17 @@ def _tests(
             continue
         result.converted += 1
         notify(f"{verb} test {converted.get('name')!r} ({test_id})")
+        tick(result.examined)
     return result
 
 
 def _runs(
-    foreign: ForeignDocuments, tenant_from: str, dry_run: bool, notify: Notify, verb: str
+    foreign: ForeignDocuments,
+    tenant_from: str,
+    dry_run: bool,
+    notify: Notify,
+    verb: str,
+    tick: Callable[[int], None],
 ) -> CollectionResult:
     result = CollectionResult("load_test_runs")
     tests = foreign.test_summaries()
@@ -145,11 +181,17 @@ def _runs(
             continue
         result.converted += 1
         notify(f"{verb} run {converted.get('name')!r} ({run_id}), status {converted['status']}")
+        tick(result.examined)
     return result
 
 
 def _intervals(
-    foreign: ForeignDocuments, tenant_from: str, dry_run: bool, notify: Notify, verb: str
+    foreign: ForeignDocuments,
+    tenant_from: str,
+    dry_run: bool,
+    notify: Notify,
+    verb: str,
+    tick: Callable[[int], None],
 ) -> CollectionResult:
     """Run by run, streamed in time order and written in batches: memory stays flat
     whatever the number of intervals."""
@@ -165,6 +207,7 @@ def _intervals(
             if len(batch) >= WRITE_BATCH:
                 converted_here += len(batch) if dry_run else foreign.replace_intervals(batch)
                 batch = []
+                tick(result.examined)
         converted_here += len(batch) if dry_run else foreign.replace_intervals(batch)
         result.converted += converted_here
         notify(f"{verb} {converted_here} intervals of run {run_id}")

@@ -229,6 +229,9 @@ class DeleteResult:
 def delete_test(store: Store, ref: str, *, force: bool) -> DeleteResult:
     """Delete a test; with runs only when `force`, which removes them and their metrics."""
     test = get_test(store, ref)
+    # Its runs name it under `loadtestid`, which the run queries below do not read: it
+    # would go, and they would stay behind.
+    check_not_foreign(test, "deleted")
     _runs_allowing_deletion(store, test, force=force)  # the usual refusal, nothing changed
     # A `runs start` of this test may be recording its run right now. It inserts its run
     # and then checks that the test still exists; deleting does the reverse: remove the

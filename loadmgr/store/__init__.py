@@ -85,6 +85,12 @@ class Store:
 
         Shares this store's client, which only this store closes.
         """
+        # MongoDB's rules for a database name, checked here so a bad one is a usage error.
+        if not name or len(name.encode()) >= 64 or any(c in name for c in '/\\. "$*<>:|?\0'):
+            raise ValidationFailed(
+                f"invalid --to-database {name!r}: 1 to 63 bytes, without / \\ . space \" $ "
+                "* < > : | ?"
+            )
         with translate_errors(self.uri):
             if name == self.db.name:
                 raise ValidationFailed(f"--to-database {name!r} is the database in use")

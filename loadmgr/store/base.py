@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import pymongo.errors
+from pydantic import BaseModel, ValidationError
 from pymongo.collection import Collection
 
 from loadmgr.errors import ValidationFailed
@@ -107,6 +108,25 @@ def mapped_errors(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def stored(model: type[M], doc: Mapping[str, Any]) -> M:
+    """`doc` read as `model`; a stored document loadmgr cannot read (another program's,
+    with a value loadmgr refuses) is a usage error naming the field, not a crash."""
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "document"
+        kind = {"LoadTest": "test", "LoadTestRun": "run"}.get(model.__name__, model.__name__)
+        raise ValidationFailed(
+            f"stored {kind} {doc.get('id')!r} cannot be read: {where}: {first.get('msg')}",
+            hint="documents another program wrote (the Go control plane) are converted by "
+            "'loadmgr db migrate'; one it skipped needs fixing by hand",
+        ) from None
+
+
 # Names loadmgr gave its indexes before it used the Go control plane's (issue 12).
 OLD_INDEX_NAMES = frozenset(
     {
@@ -159,14 +179,3 @@ def ensure_index(
         # A racing process created it (or its equivalent) between our look and our create.
         if exc.code not in INDEX_CONFLICT_CODES:
             raise
-
-
-def index_matches(
-    collection: Collection[dict[str, Any]], keys: list[tuple[str, int]], **options: Any
-) -> str | None:
-    """The name of an index on `keys` with exactly `options`' uniqueness and partial
-    filter, else None (`db migrate` uses it to find definitions to replace)."""
-    for index_name, index in collection.index_information().items():
-        if _same_keys(index, keys) and _same_options(index, options):
-            return index_name
-    return None

@@ -12,7 +12,7 @@ from pymongo import ReturnDocument
 from loadmgr.errors import Conflict
 from loadmgr.models import LoadTest
 from loadmgr.models.foreign import newest_first, readable
-from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors
+from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors, stored
 
 # The Go service's fields plus what `tests list` shows; the locustfile's content stays out.
 LIST_PROJECTION = {**NO_OBJECT_ID, "locustfileContent": False}
@@ -51,12 +51,12 @@ class LoadTestRepository(Repository):
     @mapped_errors
     def find_by_id(self, test_id: str) -> LoadTest | None:
         doc = self.collection.find_one(self.scoped({"id": test_id}), NO_OBJECT_ID)
-        return LoadTest.model_validate(doc) if doc else None
+        return stored(LoadTest, doc) if doc else None
 
     @mapped_errors
     def find_by_name(self, name: str) -> list[LoadTest]:
         docs = self.collection.find(self.scoped({"name": name.strip()}), NO_OBJECT_ID).limit(3)
-        return [LoadTest.model_validate(doc) for doc in docs]
+        return [stored(LoadTest, doc) for doc in docs]
 
     @mapped_errors
     def find_many(
@@ -105,7 +105,7 @@ class LoadTestRepository(Repository):
             ) from None
         if before is None:
             return None
-        return LoadTest.model_validate({**before, **changes, "version": expected_version + 1})
+        return stored(LoadTest, {**before, **changes, "version": expected_version + 1})
 
     @mapped_errors
     def delete(self, test_id: str) -> bool:

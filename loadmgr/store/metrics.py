@@ -38,6 +38,17 @@ def _with_go_marker(projection: dict[str, Any]) -> dict[str, Any]:
     return projection
 
 
+# loadmgr's interval fields the Go control plane spelled otherwise (in the same unit).
+GO_SPELLING = {"totalRPS": "totalRps"}
+
+
+def _either_spelling(field: str) -> Any:
+    """An aggregation expression for `field`, or its Go spelling where it has one."""
+    if field in GO_SPELLING:
+        return {"$ifNull": [f"${field}", f"${GO_SPELLING[field]}"]}
+    return f"${field}"
+
+
 class MetricsRepository(Repository):
     """Intervals of runs, keyed by (loadTestRunId, seq) so a retried write is a no-op."""
 
@@ -223,7 +234,7 @@ class MetricsRepository(Repository):
         """The largest value of each numeric field over a run's intervals (server side)."""
         pipeline: list[dict[str, Any]] = [
             {"$match": self.scoped({"loadTestRunId": run_id})},
-            {"$group": {"_id": None, **{f: {"$max": f"${f}"} for f in field_names}}},
+            {"$group": {"_id": None, **{f: {"$max": _either_spelling(f)} for f in field_names}}},
         ]
         rows = list(self.collection.aggregate(pipeline))
         found = rows[0] if rows else {}

@@ -9,7 +9,7 @@ from pymongo import ReturnDocument, UpdateOne
 
 from loadmgr.models import LoadTestRun, RunStatus
 from loadmgr.models.foreign import newest_first, readable
-from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors
+from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors, stored
 
 ACTIVE_STATUSES = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.STOPPING.value]
 
@@ -35,7 +35,7 @@ class RunRepository(Repository):
     @mapped_errors
     def find_by_id(self, run_id: str) -> LoadTestRun | None:
         doc = self.collection.find_one(self.scoped({"id": run_id}), NO_OBJECT_ID)
-        return LoadTestRun.model_validate(doc) if doc else None
+        return stored(LoadTestRun, doc) if doc else None
 
     @mapped_errors
     def find_many(
@@ -97,7 +97,7 @@ class RunRepository(Repository):
             projection=NO_OBJECT_ID,
             return_document=ReturnDocument.AFTER,
         )
-        return LoadTestRun.model_validate(doc) if doc else None
+        return stored(LoadTestRun, doc) if doc else None
 
     @mapped_errors
     def heartbeat(self, run_id: str, epoch: int, changes: dict[str, Any]) -> dict[str, Any] | None:
@@ -138,7 +138,7 @@ class RunRepository(Repository):
             projection=NO_OBJECT_ID,
             return_document=ReturnDocument.AFTER,
         )
-        return LoadTestRun.model_validate(doc) if doc else None
+        return stored(LoadTestRun, doc) if doc else None
 
     @mapped_errors
     def count_for_test(self, test_id: str) -> int:
@@ -183,6 +183,7 @@ class RunRepository(Repository):
             UpdateOne(self.scoped({"_id": key}), {"$set": fields}) for key, fields in changes
         ]
         return self.collection.bulk_write(requests, ordered=False).modified_count
+
 
 def _epoch_is(epoch: int) -> dict[str, Any]:
     """Match a run's fencing epoch; a run written before epochs existed counts as 0."""

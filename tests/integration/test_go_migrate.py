@@ -90,6 +90,8 @@ def test_commands_work_on_the_converted_history(go_db, cli, tmp_path):
     ok(cli("metrics", "report", RUN_AUTO, "--html", str(tmp_path / "r.html")))
     assert "go-run-auto" in (tmp_path / "r.html").read_text()
     ok(cli("tests", "update", GO_TEST, "--description", "now loadmgr's"))
+    ok(cli("tests", "baseline", GO_TEST, RUN_AUTO))
+    assert go_db["load_tests"].find_one()["baselineRunId"] == RUN_AUTO
 
 
 def test_tenant_from_org(go_db, cli):
@@ -180,7 +182,47 @@ def test_to_database_migrates_a_copy(go_db, cli):
         copy = go_db.client[copy_name]
         assert copy["load_tests"].find_one()["tenantId"] == "acct1"
         assert copy["metrics_timeseries"].count_documents({"seq": {"$exists": True}}) == 13
+        for bad in ("", "a/b", "x.y", "n" * 64):
+            line = error_line(cli("db", "migrate", "--to-database", bad), 2)
+            assert "invalid --to-database" in line
         again = cli("db", "migrate", "--to-database", copy_name)
         assert error_line(again, 5).startswith(f"error: database {copy_name!r} already")
     finally:
         go_db.client.drop_database(copy_name)
+
+
+def test_progress_is_reported_per_collection(go_db):
+    from loadmgr.models import Scope
+    from loadmgr.service.go_import import import_go_documents
+    from loadmgr.store import Store
+
+    seen: list[tuple[str, int, int]] = []
+    import_go_documents(Store(go_db, Scope()), progress=lambda *a: seen.append(a))
+    finals = {name: (done, total) for name, done, total in seen}
+    assert finals == {
+        "load_tests": (1, 1),
+        "load_test_runs": (3, 3),
+        "metrics_timeseries": (13, 13),
+    }
+    assert all(done <= total for _, done, total in seen)
+
+
+def test_on_a_terminal_a_bar_replaces_the_per_document_lines(go_db, cli, monkeypatch):
+    from types import SimpleNamespace
+
+    from loadmgr.cli import db_cmd
+
+    monkeypatch.setattr(db_cmd, "sys", SimpleNamespace(stderr=SimpleNamespace(isatty=lambda: True)))
+    result = ok(cli("db", "migrate"))
+    assert "converted test" not in result.stderr
+    assert "metrics_timeseries: 13 Go documents, converted 13, skipped 0" in result.stderr
+
+
+def test_a_bad_tenant_from_changes_nothing(go_db, cli):
+    before = snapshot(go_db)
+    for args in (("--tenant-from", "team"), ("--tenant-from", "team", "--to-database", "x1")):
+        line = error_line(cli("db", "migrate", *args), 2)
+        assert "invalid --tenant-from 'team'" in line
+    assert snapshot(go_db) == before
+    assert "x1" not in go_db.client.list_database_names()
+    assert go_db["loadmgr_meta"].count_documents({}) == 0

@@ -65,6 +65,9 @@ def test_go_documents_read_as_loadmgr_s(go_db, cli):
     assert stopped["status"] == "Stopped"
     assert stopped["startedAt"].startswith("2026-12-02T")
     assert stopped["lastMetrics"]["errorRate"] < 1  # a fraction, not Go's percentage
+    summary = ok(cli("metrics", "show", RUN_AUTO)).stdout
+    (rps,) = [line for line in summary.splitlines() if " rps " in line]
+    assert "max -" not in rps, rps  # the peak rps of Go intervals (`totalRps`) is found
     intervals = ok(cli("metrics", "export", RUN_AUTO, "-o", "json")).json()
     stamps = [i["timestamp"] for i in intervals]
     assert len(intervals) == 4 and stamps == sorted(stamps)
@@ -78,9 +81,18 @@ def test_acting_on_an_unconverted_go_test_points_to_db_migrate(go_db, cli):
     for command in (
         ("tests", "update", GO_TEST, "--description", "changed"),
         ("runs", "start", GO_TEST, "--detach"),
+        ("tests", "delete", GO_TEST, "--force"),
     ):
         line = error_line(cli(*command), 2)
         assert "Go control plane" in line, line
         assert "db migrate" in cli(*command).stderr
     assert go_db["load_tests"].find_one({}, {"_id": False}) == before
     assert go_db["load_test_runs"].count_documents({}) == 3
+
+
+def test_a_run_loadmgr_cannot_read_is_exit_2_naming_the_field(go_db, cli):
+    ok(cli("runs", "list"))  # the automatic schema upgrade's note is out of the way
+    go_db["load_test_runs"].update_one({"id": RUN_AUTO}, {"$set": {"spawnrate": 0.0}})
+    line = error_line(cli("runs", "show", RUN_AUTO), 2)
+    assert "spawnRate" in line and RUN_AUTO in line
+    ok(cli("runs", "list"))  # the list still shows it
