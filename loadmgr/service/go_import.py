@@ -137,16 +137,10 @@ def _tests(
         converted = convert_test(
             doc, LoadTest.model_fields, tenant_from, foreign.latest_revision(test_id)
         )
-        why = _unreadable(LoadTest, converted)
-        if why is None and not dry_run:
-            why = foreign.replace_one("load_tests", converted)
-        if why is not None:
-            result.skipped.append({"id": test_id, "reason": why})
-            notify(f"skipped test {doc.get('name')!r} ({test_id}): {why}")
-            continue
-        result.converted += 1
-        notify(f"{verb} test {converted.get('name')!r} ({test_id})")
-        tick(result.examined)
+        label = f"test {doc.get('name')!r} ({test_id})"
+        if _store(foreign, result, LoadTest, converted, test_id, label, dry_run, notify):
+            notify(f"{verb} test {converted.get('name')!r} ({test_id})")
+            tick(result.examined)
     return result
 
 
@@ -172,17 +166,34 @@ def _runs(
             converted.setdefault("locustClusterId", cluster)
         verdict, reasons = recompute_verdict(converted)
         converted.update(verdict_changes(verdict, reasons))
-        why = _unreadable(LoadTestRun, converted)
-        if why is None and not dry_run:
-            why = foreign.replace_one("load_test_runs", converted)
-        if why is not None:
-            result.skipped.append({"id": run_id, "reason": why})
-            notify(f"skipped run {doc.get('name')!r} ({run_id}): {why}")
-            continue
-        result.converted += 1
-        notify(f"{verb} run {converted.get('name')!r} ({run_id}), status {converted['status']}")
-        tick(result.examined)
+        label = f"run {doc.get('name')!r} ({run_id})"
+        if _store(foreign, result, LoadTestRun, converted, run_id, label, dry_run, notify):
+            notify(f"{verb} run {converted.get('name')!r} ({run_id}), status {converted['status']}")
+            tick(result.examined)
     return result
+
+
+def _store(
+    foreign: ForeignDocuments,
+    result: CollectionResult,
+    model: type[LoadTest] | type[LoadTestRun],
+    converted: dict[str, Any],
+    doc_id: str,
+    label: str,
+    dry_run: bool,
+    notify: Notify,
+) -> bool:
+    """Check a converted test or run and (unless a dry run) store it in place of the Go
+    document; False, with the reason kept in the summary, when it is skipped."""
+    why = _unreadable(model, converted)
+    if why is None and not dry_run:
+        why = foreign.replace_one(result.collection, converted)
+    if why is not None:
+        result.skipped.append({"id": doc_id, "reason": why})
+        notify(f"skipped {label}: {why}")
+        return False
+    result.converted += 1
+    return True
 
 
 def _intervals(
