@@ -256,6 +256,10 @@ def is_stale(run: LoadTestRun | dict[str, Any], now: datetime | None = None) -> 
             return True
         # A Pending run gets time to start its cluster before it counts as abandoned.
         return since_created > stale_after(interval) + 120
+    if status == RunStatus.PENDING.value:
+        # Starting a local cluster (up to a minute) sends no heartbeat; a dead starter on
+        # this machine is caught at once above.
+        return age > stale_after(interval) + 120
     return age > stale_after(interval)
 
 

@@ -119,6 +119,10 @@ def test_stale_runs(store, test_doc):
     running = run.model_copy(update={"status": RunStatus.RUNNING, "heartbeatAt": now})
     assert not is_stale(running, now)
     assert is_stale(running, now + timedelta(seconds=16))
+    # A Pending run is starting its cluster (no heartbeat for up to a minute): not stale.
+    starting = run.model_copy(update={"status": RunStatus.PENDING, "heartbeatAt": now})
+    assert not is_stale(starting, now + timedelta(seconds=60))
+    assert is_stale(starting, now + timedelta(seconds=200))
     finished = running.model_copy(update={"status": RunStatus.FINISHED})
     assert not is_stale(finished, now + timedelta(hours=1))
     listed = list_runs(store, test_ref="api")
