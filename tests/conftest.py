@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from loadmgr.cli.main import app
 from loadmgr.store.embedded import free_port, port_open, signal_main_thread
+from tests.go_fixtures import go_db  # noqa: F401 - a fixture shared by the Go-era tests
 from tests.locust_servers import (  # noqa: F401 - fixtures shared by every test module
     locust_master_with_workers,
     locust_standalone,

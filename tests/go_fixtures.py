@@ -45,3 +45,19 @@ def create_go_indexes(db: Any) -> None:
 def load_go_documents(db: Any) -> None:
     for collection in GO_COLLECTIONS:
         db[collection].insert_many(go_documents(collection))
+
+
+# The ids in the fixtures (shared/go-control-plane/README.md).
+GO_TEST = "go-test-3"
+RUN_AUTO = "87027ee1-360c-450d-bf0a-1e0916fe9544"
+RUN_MANUAL = "dd086155-d174-433b-968c-df2fa9104b4f"
+RUN_STOPPED = "3270b5e0-79ad-41ca-96da-14c3e9b7a47b"
+
+
+@pytest.fixture
+def go_db(mongo_db: Any) -> Any:
+    """This test's database holding what the Go service wrote, with its indexes."""
+    require_fixtures()
+    create_go_indexes(mongo_db)
+    load_go_documents(mongo_db)
+    return mongo_db

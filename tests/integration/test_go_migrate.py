@@ -10,23 +10,18 @@ import json
 import pytest
 
 from tests.conftest import error_line, ok
-from tests.go_fixtures import GO_COLLECTIONS, create_go_indexes, load_go_documents, require_fixtures
+from tests.go_fixtures import (
+    GO_COLLECTIONS,
+    GO_TEST,
+    RUN_AUTO,
+    RUN_MANUAL,
+    RUN_STOPPED,
+    create_go_indexes,
+    load_go_documents,
+    require_fixtures,
+)
 
 pytestmark = pytest.mark.integration
-
-GO_TEST = "go-test-3"
-RUN_AUTO = "87027ee1-360c-450d-bf0a-1e0916fe9544"
-RUN_MANUAL = "dd086155-d174-433b-968c-df2fa9104b4f"
-RUN_STOPPED = "3270b5e0-79ad-41ca-96da-14c3e9b7a47b"
-
-
-@pytest.fixture
-def go_db(mongo_db):
-    require_fixtures()
-    create_go_indexes(mongo_db)
-    load_go_documents(mongo_db)
-    return mongo_db
-
 
 def snapshot(db) -> dict[str, list[dict]]:
     return {name: list(db[name].find().sort("_id", 1)) for name in GO_COLLECTIONS}
