@@ -269,9 +269,19 @@ def _plain_locust(
     workdir.mkdir(parents=True, exist_ok=True)
     copy = workdir / "locustfile.py"
     shutil.copyfile(locustfile, copy)
+    return headless_locust(bench, str(copy), workdir, target, users, workers, seconds)
+
+
+def headless_locust(
+    bench: Bench, files: str, workdir: Path, target: str, users: int, workers: int,
+    seconds: int,
+) -> tuple[float, float]:
+    """`locust --headless` as a master and `workers` workers, run in `workdir` with `-f
+    files`: the Aggregated req/s of its CSV, and the seconds until the master's process
+    ended."""
     port = free_port()
     env = clean_env(PYTHONUNBUFFERED="1")
-    base = [sys.executable, "-m", "locust", "-f", str(copy)]
+    base = [sys.executable, "-m", "locust", "-f", files]
     started_at = time.monotonic()
     master = bench.processes.start(
         [*base, "--headless", "--master", "--master-bind-host", LOOPBACK,
@@ -297,6 +307,6 @@ def _plain_locust(
         for row in csv.DictReader(handle):
             if row["Name"] == "Aggregated":
                 if not int(row["Request Count"]):
-                    raise RuntimeError("plain locust made no requests")
+                    raise RuntimeError(f"locust ({workdir.name}) made no requests")
                 return float(row["Requests/s"]), elapsed
-    raise RuntimeError("plain locust wrote no Aggregated row")
+    raise RuntimeError("locust wrote no Aggregated row")

@@ -12,7 +12,6 @@ through Locust's HttpSession. A worker bound by its CPU loses that share of its 
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -20,8 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.cases_load import headless_locust
 from bench.harness import Bench, Row, ratio_row
-from bench.procs import LOOPBACK, clean_env, free_port, start_demo_target
+from bench.procs import clean_env, start_demo_target
 from loadmgr.locust.plugin import plugin_path
 
 CASE7 = "7 plugin"
@@ -81,36 +81,7 @@ def _locust_rps(
     if plugin:
         shutil.copyfile(PLUGIN, workdir / PLUGIN.name)
         files += f",{workdir / PLUGIN.name}"
-    port = free_port()
-    env = clean_env(PYTHONUNBUFFERED="1")
-    base = [sys.executable, "-m", "locust", "-f", files]
-    master = bench.processes.start(
-        [*base, "--headless", "--master", "--master-bind-host", LOOPBACK,
-         "--master-bind-port", str(port), "--expect-workers", str(workers),
-         "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--host", target,
-         "--csv", str(workdir / "stats"), "--only-summary"],
-        workdir / "master.log", cwd=workdir, env=env,
-    )
-    started = [
-        bench.processes.start(
-            [*base, "--worker", "--master-host", LOOPBACK, "--master-port", str(port)],
-            workdir / f"worker-{n}.log", cwd=workdir, env=env,
-        )
-        for n in range(workers)
-    ]
-    try:
-        master.wait(timeout=seconds + 120)
-    finally:
-        for process in [*started, master]:
-            bench.processes.stop(process)
-    with open(workdir / "stats_stats.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row["Name"] == "Aggregated":
-                if not int(row["Request Count"]):
-                    raise RuntimeError(f"locust ({'with' if plugin else 'without'} the plugin) "
-                                       "made no requests")
-                return float(row["Requests/s"])
-    raise RuntimeError("locust wrote no Aggregated row")
+    return headless_locust(bench, files, workdir, target, users, workers, seconds)[0]
 
 
 def _hook(bench: Bench, target: str) -> Row:
