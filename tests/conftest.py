@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer.main
@@ -180,6 +182,17 @@ def error_line(result: CliResult, code: int) -> str:
     assert lines and lines[0].startswith("error: "), lines
     assert all(line.startswith("hint: ") for line in lines[1:]), lines
     return lines[0]
+
+
+def documents_of(db: Any, collections: Iterable[str]) -> dict[str, list[str]]:
+    """Each collection's documents (without `_id`) as sorted JSON text: what a refused
+    command must leave exactly as it was."""
+    return {
+        name: sorted(
+            json.dumps(d, sort_keys=True, default=str) for d in db[name].find({}, {"_id": False})
+        )
+        for name in collections
+    }
 
 
 @functools.cache

@@ -3,7 +3,6 @@ nothing written (or, where something must change, exactly that)."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CliResult, error_line, ok
+from tests.conftest import CliResult, documents_of, error_line, ok
 
 pytestmark = pytest.mark.integration
 
@@ -38,16 +37,6 @@ def locustfile(tmp_path: Path) -> Path:
     return path
 
 
-def snapshot(mongo_db: Any) -> dict[str, list[str]]:
-    return {
-        name: sorted(
-            json.dumps(d, sort_keys=True, default=str)
-            for d in mongo_db[name].find({}, {"_id": False})
-        )
-        for name in COLLECTIONS
-    }
-
-
 @pytest.fixture
 def existing(cli: Cli, locustfile: Path) -> dict[str, Any]:
     """One test named `api`, which a refused command must leave as it is."""
@@ -64,9 +53,9 @@ def existing(cli: Cli, locustfile: Path) -> dict[str, Any]:
 @pytest.fixture
 def unchanged(mongo_db: Any, existing: dict[str, Any]) -> Iterator[None]:
     """Asserts at the end that no collection gained, lost or changed a document."""
-    before = snapshot(mongo_db)
+    before = documents_of(mongo_db, COLLECTIONS)
     yield
-    assert snapshot(mongo_db) == before
+    assert documents_of(mongo_db, COLLECTIONS) == before
 
 
 def refused(result: CliResult, code: int = 2) -> str:

@@ -7,7 +7,6 @@ the terminal. Limits are the constants of `loadmgr.models.documents`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 
 from loadmgr.models.documents import DESCRIPTION_MAX, META_VALUE_MAX, NAME_MAX, TAG_MAX, URL_MAX
-from tests.conftest import CliResult, ok
+from tests.conftest import CliResult, documents_of, ok
 from tests.conftest import error_line as refused
 
 pytestmark = pytest.mark.integration
@@ -60,16 +59,6 @@ def locustfile(tmp_path: Path) -> Path:
     path = tmp_path / "locustfile.py"
     path.write_text("from locust import HttpUser\n")
     return path
-
-
-def snapshot(mongo_db: Any) -> dict[str, list[str]]:
-    return {
-        name: sorted(
-            json.dumps(d, sort_keys=True, default=str)
-            for d in mongo_db[name].find({}, {"_id": False})
-        )
-        for name in COLLECTIONS
-    }
 
 
 @pytest.fixture
@@ -134,9 +123,9 @@ def seeded(cli: Cli, mongo_db: Any, locustfile: Path) -> dict[str, str]:
 
 @pytest.fixture
 def unchanged(mongo_db: Any, seeded: dict[str, str]) -> Iterator[None]:
-    before = snapshot(mongo_db)
+    before = documents_of(mongo_db, COLLECTIONS)
     yield
-    assert snapshot(mongo_db) == before
+    assert documents_of(mongo_db, COLLECTIONS) == before
 
 
 # --- operator injection ------------------------------------------------------------------
