@@ -113,7 +113,8 @@ def relative_change(base: float | None, value: float | None) -> float | None:
     return (value - base) / abs(base)
 
 
-def _value(stats: dict[str, Any] | None, metric: str, request: str | None) -> float | None:
+def stats_value(stats: dict[str, Any] | None, metric: str, request: str | None) -> float | None:
+    """A metric of stored stats (`finalStats`/`judgedStats`), for the total or one request."""
     if not stats:
         return None
     total_key, request_key, _ = COMPARED_METRICS[metric]
@@ -176,9 +177,9 @@ def compare_runs(
     base = runs[0].stats_to_judge
     for request in [None, *_requests_of(runs)]:
         for metric in COMPARED_METRICS:
-            base_value = _value(base, metric, request)
+            base_value = stats_value(base, metric, request)
             for position, run in enumerate(runs):
-                value = _value(run.stats_to_judge, metric, request)
+                value = stats_value(run.stats_to_judge, metric, request)
                 worse = worse_by(metric, base_value, value) if position else None
                 limit = allowed.get(metric, tolerance)
                 rows.append(
@@ -261,8 +262,8 @@ def compare_with_baseline(
         raise ValidationFailed(f"cannot judge a regression of {', '.join(unknown)}")
     checks = []
     for metric, allowed in max_regression.items():
-        before = _value(base.stats_to_judge, metric, None)
-        after = _value(run.stats_to_judge, metric, None)
+        before = stats_value(base.stats_to_judge, metric, None)
+        after = stats_value(run.stats_to_judge, metric, None)
         worse = worse_by(metric, before, after)
         checks.append(
             Regression(metric, before, after, worse, allowed, worse is not None and worse > allowed)

@@ -212,6 +212,7 @@ def _verdict_html(run: LoadTestRun) -> str:
         run.verdictReasons,
         thresholds=len(run.thresholdResults),
         baseline=len(run.baselineChecks or []),
+        trend=len(run.trendChecks or []),
         finished=not run.status.is_active,
     )
     items = "".join(f"<li>{_e(line)}</li>" for line in lines)

@@ -315,6 +315,19 @@ def _stored_checks(items: Any, reference: str) -> list[Regression]:
     return [check for check in checks if check is not None]
 
 
+def _stored_trend_checks(items: Any, earlier: list[VerdictReason]) -> list[Regression]:
+    """The stored `trendChecks`; for a run judged before they were stored, its trend
+    reasons (the regressed checks only, which is all that decides the verdict)."""
+    if isinstance(items, list):
+        return _stored_checks(items, "its trend")
+    return [
+        check
+        for item in earlier
+        if item.kind == ReasonKind.TREND
+        and (check := Regression.from_document(item.model_extra, "its trend")) is not None
+    ]
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
@@ -367,12 +380,7 @@ def recompute_verdict(doc: Mapping[str, Any]) -> tuple[Verdict | None, list[Verd
         stop_reason=stop,
         threshold_results=_stored_results(doc.get("thresholdResults")),
         baseline_checks=_stored_checks(doc.get("baselineChecks"), "the baseline"),
-        trend_checks=[
-            check
-            for item in earlier
-            if item.kind == ReasonKind.TREND
-            and (check := Regression.from_document(item.model_extra, "its trend")) is not None
-        ],
+        trend_checks=_stored_trend_checks(doc.get("trendChecks"), earlier),
         final_totals=totals if isinstance(totals, Mapping) else None,
         error=error,
         error_source=source,
