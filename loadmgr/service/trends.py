@@ -13,7 +13,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import NotFound, ValidationFailed
@@ -292,7 +292,7 @@ def _history(
             TrendRun(
                 id=str(doc.get("id")),
                 name=str(doc.get("name") or ""),
-                createdAt=created if isinstance(created, datetime) else None,
+                createdAt=_utc(created) if isinstance(created, datetime) else None,
                 load=tuple(doc.get(key) for key in LOAD_FIELDS),
                 stats=stats if isinstance(stats, dict) else {},
             )
@@ -301,6 +301,10 @@ def _history(
         newest = runs[-1].load
         runs = [replace(run, comparable=run.load == newest) for run in runs]
     return runs
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
 def _metric_trend(
