@@ -150,6 +150,7 @@ def _regimes(values: Sequence[float], starts: list[int]) -> list[Regime]:
     return [
         Regime(lo, hi, math.fsum(values[lo:hi]) / (hi - lo))
         for lo, hi in zip(bounds, bounds[1:], strict=False)
+        if hi > lo
     ]
 
 
