@@ -9,6 +9,7 @@ point is a dashed line with the regimes' means drawn across.
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timezone
 from html import escape
 from typing import Any
@@ -35,19 +36,23 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 #e5e7eb;padding-bottom:4px}.sub{color:#6b7280;margin:0}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #f3f4f6}
-td.n,th.n{text-align:right}.bad{color:#dc2626;font-weight:600}.good{color:#16a34a;
-font-weight:600}.other{color:#9ca3af}tr:target{background:#fef3c7}
+td.n,th.n{text-align:right}.bad{color:#dc2626;font-weight:600}.ok{color:#16a34a;
+font-weight:600}.muted{color:#6b7280}tr:target{background:#fef3c7}
 .trend-chart{display:block;margin:8px 0;max-width:100%;height:auto}
-.trend-chart .grid{stroke:#e5e7eb;stroke-width:1}.trend-chart .tick{fill:#6b7280;
-font-size:11px}.trend-chart .chart-title{font-weight:600;font-size:13px;fill:#374151}
-.trend-chart .regime{stroke:#9ca3af;stroke-width:1.5;stroke-dasharray:2 2}
-.trend-chart .change-point{stroke-width:1.5;stroke-dasharray:5 3}
-.trend-chart .empty{fill:#9ca3af}footer{margin-top:32px;color:#9ca3af;font-size:12px}
+footer{margin-top:32px;color:#9ca3af;font-size:12px}
 """
 
 
+_TICK = 'fill="#6b7280" font-size="11"'
+
+
+# Control characters are not allowed in XML (the inline SVG), nor useful in HTML.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _e(value: Any) -> str:
-    return escape("-" if value is None else str(value), quote=True)
+    text = _CONTROL.sub("\ufffd", "-" if value is None else str(value))
+    return escape(text, quote=True)
 
 
 def _day(value: datetime | None) -> str:
@@ -59,8 +64,9 @@ def _relative(change: ChangePoint) -> str:
     return "from 0" if math.isinf(relative) else f"{relative:+.1%}"
 
 
-def trend_chart(trend: Trend, series: MetricTrend) -> str:
-    """One metric over the runs as inline SVG: points linked to runs, shifts marked."""
+def trend_chart(trend: Trend, series: MetricTrend, *, link_runs: bool = True) -> str:
+    """One metric over the runs as inline SVG: points (linked to their runs' rows), the
+    regimes' means, and a dashed line where each change point starts."""
     count = len(trend.runs)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     known = [v for v in series.values if v is not None and math.isfinite(v)]
@@ -73,25 +79,28 @@ def trend_chart(trend: Trend, series: MetricTrend) -> str:
     def sy(value: float) -> float:
         return TOP + plot_h - max(0.0, value) / top * plot_h
 
+    # Styled by attributes, not the page's CSS, so the run report can show it as it is.
     parts = [
         f'<svg class="trend-chart {_e(series.metric)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{_e(title)}">',
+        f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{_e(title)}" '
+        'font-family="system-ui,sans-serif">',
         f"<title>{_e(title)}</title>",
-        f'<text x="{LEFT}" y="16" class="chart-title">{_e(title)}</text>',
+        f'<text x="{LEFT}" y="16" font-weight="600" font-size="13" fill="#374151">'
+        f"{_e(title)}</text>",
     ]
     for i in range(5):
         tick = top * i / 4
         y = sy(tick)
         parts.append(
-            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" class="grid"/>'
-            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">'
+            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" '
+            f'stroke="#e5e7eb"/><text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" {_TICK}>'
             f"{_e(format_metric(series.metric, tick))}</text>"
         )
     if count:
         for index, anchor in ((0, "start"), (count - 1, "end")):
             parts.append(
                 f'<text x="{sx(index):.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}" '
-                f'class="tick">{_e(_day(trend.runs[index].createdAt))}</text>'
+                f"{_TICK}>{_e(_day(trend.runs[index].createdAt))}</text>"
             )
     # The mean of each regime, as a flat line over its runs.
     bounds = [0, *(change.index for change in series.changes), count]
@@ -102,14 +111,16 @@ def trend_chart(trend: Trend, series: MetricTrend) -> str:
             assert mean is not None
             parts.append(
                 f'<line class="regime" x1="{sx(inside[0]):.1f}" y1="{sy(mean):.1f}" '
-                f'x2="{sx(inside[-1]):.1f}" y2="{sy(mean):.1f}"/>'
+                f'x2="{sx(inside[-1]):.1f}" y2="{sy(mean):.1f}" stroke="#9ca3af" '
+                'stroke-width="1.5" stroke-dasharray="2 2"/>'
             )
     for change in series.changes:
         color = "#dc2626" if change.regression else "#16a34a"
         x = sx(change.index - 0.5)
         parts.append(
             f'<line class="change-point" data-run="{_e(change.run_id)}" x1="{x:.1f}" '
-            f'y1="{TOP}" x2="{x:.1f}" y2="{TOP + plot_h}" stroke="{color}">'
+            f'y1="{TOP}" x2="{x:.1f}" y2="{TOP + plot_h}" stroke="{color}" '
+            'stroke-width="1.5" stroke-dasharray="5 3">'
             f"<title>{_e(_change_text(trend, change))}</title></line>"
         )
     path: list[str] = []
@@ -128,15 +139,16 @@ def trend_chart(trend: Trend, series: MetricTrend) -> str:
         label = f"{run.name or run.id} ({_day(run.createdAt)}): " + format_metric(
             series.metric, value
         ) + ("" if run.comparable else " (another load: not searched)")
-        parts.append(
-            f'<a href="#run-{_e(run.id)}"><circle class="point" cx="{sx(index):.1f}" '
+        point = (
+            f'<circle class="point" data-run="{_e(run.id)}" cx="{sx(index):.1f}" '
             f'cy="{sy(value):.1f}" r="3.5" fill="{fill}" stroke="#2563eb">'
-            f"<title>{_e(label)}</title></circle></a>"
+            f"<title>{_e(label)}</title></circle>"
         )
+        parts.append(f'<a href="#run-{_e(run.id)}">{point}</a>' if link_runs else point)
     if not known:
         parts.append(
             f'<text x="{LEFT + plot_w / 2:.1f}" y="{TOP + plot_h / 2:.1f}" '
-            'text-anchor="middle" class="empty">no data</text>'
+            'text-anchor="middle" fill="#9ca3af">no data</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts)
@@ -163,7 +175,7 @@ def _runs_table(trend: Trend) -> str:
             f'<td><a href="#run-{_e(run.id)}">{_e(run.id)}</a><br><span class="sub">'
             f"{_e(run.name)}</span></td>",
             f"<td>{_e(_day(run.createdAt))}</td>",
-            f'<td class="{"" if run.comparable else "other"}">'
+            f'<td class="{"" if run.comparable else "muted"}">'
             f"{_e(load['targetUsers'])} users, {_e(load['spawnRate'])}/s, "
             f"{_e(load['durationSeconds'])} s, {_e(load['locustClusterId'])}"
             f"{'' if run.comparable else ' (another load)'}</td>",
@@ -172,7 +184,7 @@ def _runs_table(trend: Trend) -> str:
             change = starts.get((series.metric, position))
             mark = ""
             if change is not None:
-                css = "bad" if change.regression else "good"
+                css = "bad" if change.regression else "ok"
                 mark = f' <span class="{css}" title="{_e(_change_text(trend, change))}">▲</span>'
             cells.append(
                 f'<td class="n">{_e(format_metric(series.metric, series.values[position]))}'
@@ -185,7 +197,7 @@ def _runs_table(trend: Trend) -> str:
     )
 
 
-def _changes_list(trend: Trend) -> str:
+def _changes_list(trend: Trend, link_runs: bool) -> str:
     if not trend.searched:
         return (
             "<p>Change points were not searched: install the optional extra "
@@ -195,15 +207,17 @@ def _changes_list(trend: Trend) -> str:
     if not changes:
         return "<p>No change point: every series is steady within its noise.</p>"
     items = "".join(
-        f'<li class="{"bad" if c.regression else "good"}">'
-        f'<a href="#run-{_e(c.run_id)}">{_e(_change_text(trend, c))}</a></li>'
+        f'<li class="{"bad" if c.regression else "ok"}">'
+        + (f'<a href="#run-{_e(c.run_id)}">{_e(_change_text(trend, c))}</a>' if link_runs
+           else _e(_change_text(trend, c)))
+        + "</li>"
         for c in changes
     )
     return f'<ul class="change-points">{items}</ul>'
 
 
 def trend_section(trend: Trend) -> str:
-    """The charts, change points and runs: the page's body, and the run report's section."""
+    """The charts, change points and runs: the page's body."""
     if not trend.runs:
         return "<p>No finished run with final numbers yet.</p>"
     charts = "\n".join(trend_chart(trend, series) for series in trend.metrics)
@@ -214,7 +228,7 @@ def trend_section(trend: Trend) -> str:
         else ""
     )
     return (
-        f"{charts}\n{note}<h3>Change points</h3>{_changes_list(trend)}"
+        f"{charts}\n{note}<h3>Change points</h3>{_changes_list(trend, True)}"
         f"<h3>Runs</h3>{_runs_table(trend)}"
     )
 
@@ -244,3 +258,28 @@ sensitivity {detection.sensitivity:g}, p &lt; {detection.p_value:g}, change ≥
 </body>
 </html>
 """
+
+
+def report_section(trend: Trend | None) -> str:
+    """The test's recent trend in a run's report (`metrics report`): charts up to the run
+    and their change points, for context (the run is the last point)."""
+    if trend is None or not trend.runs:
+        return "<p>No trend: the run is not a finished run of a test with final numbers.</p>"
+    charts = "\n".join(trend_chart(trend, series, link_runs=False) for series in trend.metrics)
+    return (
+        f"<p>The last {len(trend.runs)} finished runs of the test up to this one; this run is "
+        f"the last point.</p>{charts}\n{_changes_list(trend, False)}"
+        f'<p class="muted">{_e(_newest_text(trend))}</p>'
+    )
+
+
+def _newest_text(trend: Trend) -> str:
+    regressions = trend.regressions_now()
+    if not trend.searched:
+        return "Change points not searched."
+    if not regressions:
+        return "This run is in no regression regime."
+    return "This run is in a regression regime: " + "; ".join(
+        f"{c.metric} {_relative(c)} since run {trend.runs[c.index].name or c.run_id}"
+        for c in regressions
+    ) + "."
