@@ -11,7 +11,7 @@ is one message, and the run stays as recorded.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import LoadmgrError
 from loadmgr.models import LoadTestRun, RunStatus
@@ -37,6 +37,9 @@ def _checked(store: Store, run: LoadTestRun, message: Message) -> LoadTestRun:
     allowed = run.requestedChecks.get("baseline")
     if isinstance(allowed, dict):
         run = _with_baseline(store, run, allowed, message)
+    trend = run.requestedChecks.get("trend")
+    if isinstance(trend, dict):
+        run = _with_trend(store, run, trend, message)
     return run
 
 
@@ -56,4 +59,23 @@ def _with_baseline(
         message(f"regression: {reason.message}")
     if not regressions:
         message("no regression against the baseline")
+    return run
+
+
+def _with_trend(
+    store: Store, run: LoadTestRun, options: dict[str, Any], message: Message
+) -> LoadTestRun:
+    from loadmgr.models.verdicts import ReasonKind
+    from loadmgr.service.trends import apply_trend
+
+    try:
+        run = apply_trend(store, run, options)
+    except LoadmgrError as exc:
+        message(f"not judged against its trend: {exc.message}")
+        return run
+    regressions = [r for r in run.verdictReasons if r.kind == ReasonKind.TREND]
+    for reason in regressions:
+        message(f"trend regression: {reason.message}")
+    if not regressions:
+        message("no regression against the trend")
     return run
