@@ -65,6 +65,10 @@ def start_run(
     compared with the test's baseline and the result joins its verdict; with `trend` (a
     TrendOptions document), it is judged against the test's recent runs (trends.py).
     """
+    if trend is not None:
+        from loadmgr.service.change_points import require_ruptures
+
+        require_ruptures()  # without the extra: exit 2 before anything is read or run
     plan = plan_run(store, test_ref, options, settings.user)
     if baseline is not None:
         from loadmgr.service.compare import DEFAULT_MAX_REGRESSION, baseline_run
@@ -75,9 +79,6 @@ def start_run(
         # Applied by whichever collector records the end (service/run_end.py).
         plan.run.requestedChecks["baseline"] = baseline
     if trend is not None:
-        from loadmgr.service.change_points import require_ruptures
-
-        require_ruptures()  # without the extra: exit 2 before any load
         plan.run.requestedChecks["trend"] = trend
     if plan.cluster is not None and not plan.cluster.verifyTls:
         if plan.cluster.baseUrl.lower().startswith("https:"):
