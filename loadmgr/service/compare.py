@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import NotFound, ValidationFailed
 from loadmgr.locust.stats import find_request
-from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus, utcnow
+from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus
 from loadmgr.service.load_tests import get_test, update_test
 from loadmgr.service.runs import get_run
-from loadmgr.service.verdicts import recompute_verdict, verdict_changes
+from loadmgr.service.verdicts import store_with_verdict
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -295,15 +295,7 @@ def apply_baseline(store: Store, run: LoadTestRun, allowed: dict[str, float]) ->
         "baselineChecks": [check.to_document() for check in checks],
         "baselineRunId": base.id,
     }
-    # Judged on the run as stored, with the new checks: the same function `db migrate`
-    # uses, so the verdict reads the same whichever wrote it.
-    document = {**run.model_dump(mode="python"), **changes}
-    verdict, reasons = recompute_verdict(document)
-    changes.update(verdict_changes(verdict, reasons), updatedAt=utcnow())
-    updated = store.runs.update(run.id, changes)
-    if updated is None:
-        raise NotFound(f"run {run.id} no longer exists")
-    return updated
+    return store_with_verdict(store, run, changes)
 
 
 def check_regressions(

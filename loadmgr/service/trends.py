@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import NotFound, ValidationFailed
-from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus, utcnow
+from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus
 from loadmgr.service.change_points import (
     Detection,
     detect_shifts,
@@ -28,7 +28,7 @@ from loadmgr.service.change_points import (
 )
 from loadmgr.service.compare import stats_value, worse_by
 from loadmgr.service.load_tests import get_test
-from loadmgr.service.verdicts import recompute_verdict, verdict_changes
+from loadmgr.service.verdicts import store_with_verdict
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -424,11 +424,5 @@ def apply_trend(store: Store, run: LoadTestRun, options: dict[str, Any]) -> Load
     runs = _history(store, test, wanted, until=run.createdAt)
     if not runs or runs[-1].id != run.id:
         raise ValidationFailed(f"run {run.id} is not among its test's finished runs")
-    changes: dict[str, Any] = {"trendChecks": trend_checks(build_trend(test, runs, wanted))}
-    document = {**run.model_dump(mode="python"), **changes}
-    verdict, reasons = recompute_verdict(document)
-    changes.update(verdict_changes(verdict, reasons), updatedAt=utcnow())
-    updated = store.runs.update(run.id, changes)
-    if updated is None:
-        raise NotFound(f"run {run.id} no longer exists")
-    return updated
+    checks = trend_checks(build_trend(test, runs, wanted))
+    return store_with_verdict(store, run, {"trendChecks": checks})
