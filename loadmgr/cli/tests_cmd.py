@@ -22,6 +22,9 @@ from loadmgr.errors import ExitCode, ValidationFailed
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from loadmgr.cli.output import Renderer
+    from loadmgr.service.trends import Trend
+
 app = typer.Typer(rich_markup_mode=None, help=group_help("tests"), no_args_is_help=True)
 
 TestRef = Annotated[str, typer.Argument(help="The test's id or name.", show_default=False)]
@@ -495,7 +498,10 @@ def trend(
     ] = False,
     html: Annotated[
         str | None,
-        typer.Option("--html", help="Also write the trend as a self-contained HTML page here."),
+        typer.Option(
+            "--html",
+            help="Also write the trend as a self-contained HTML page here ('-': stdout only).",
+        ),
     ] = None,
     output: OutputOption = None,
     quiet: QuietOption = False,
@@ -508,8 +514,7 @@ def trend(
     another load than the newest are shown but not searched. -o json|jsonl|csv: one row
     per run and metric. Needs the optional extra: pip install 'loadmgr[trend]'.
     """
-    from loadmgr.cli.output import stdout_console
-    from loadmgr.cli.trend_views import newest_line, trend_view
+    from loadmgr.cli.trend_views import newest_line
     from loadmgr.service.runs import since_cutoff
     from loadmgr.service.trends import trend_of, trend_options
 
@@ -525,25 +530,34 @@ def trend(
         min_change=min_change,
     )
     found = trend_of(context.store, test, options)
-    if found.incomparable:
-        notice(
-            f"{found.incomparable} of {len(found.runs)} runs had another load than the newest "
-            "(users, spawn rate, duration or cluster): shown, but left out of the search"
-        )
     if html:
         from loadmgr.cli.metrics_cmd import _write
         from loadmgr.service.trend_html import render_trend_html
 
         _write(html, render_trend_html(found).encode("utf-8"))
-    if quiet:
+    if found.incomparable:
+        notice(
+            f"{found.incomparable} of {len(found.runs)} runs had another load than the newest "
+            "(users, spawn rate, duration or cluster): shown, but left out of the search"
+        )
+    if html != "-":  # with '-' the page is the output
+        _print_trend(renderer, found)
+    if fail_on_regression and found.regressions_now():
+        if not renderer.is_table:
+            notice(newest_line(found))
+        raise typer.Exit(ExitCode.THRESHOLD_FAILED)
+
+
+def _print_trend(renderer: Renderer, found: Trend) -> None:
+    """The runs' ids (-q), the rows (json, jsonl, csv), or the charts and table."""
+    if renderer.quiet:
         renderer.many([{"id": run.id} for run in found.runs], [])
     elif renderer.is_table:
+        from loadmgr.cli.output import stdout_console
+        from loadmgr.cli.trend_views import trend_view
+
         console = stdout_console()
         width = min(console.width, 120) if sys.stdout.isatty() else 80
         console.print(trend_view(found, width))
     else:
         renderer.many(found.rows(), [])
-    if fail_on_regression and found.regressions_now():
-        if not renderer.is_table:
-            notice(newest_line(found))
-        raise typer.Exit(ExitCode.THRESHOLD_FAILED)

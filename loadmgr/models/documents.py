@@ -346,7 +346,8 @@ class LoadTestRun(Named):
     # checks and comparisons judge; `finalStats` stays Locust's own whole-run numbers.
     judgedStats: dict[str, Any] | None = None
     # Checks asked for at the start and applied once the run has ended, by whichever
-    # collector records the end: `{"baseline": {metric: fraction allowed}}`.
+    # collector records the end: `{"baseline": {metric: fraction allowed}, "trend": {…}}`
+    # (the trend's options: see loadmgr.service.trends.TrendOptions.to_document).
     requestedChecks: dict[str, Any] = Field(default_factory=dict)
 
     @property

@@ -77,6 +77,8 @@ def test_csv_jsonl_quiet_and_table(cli: Any, nightly: list[LoadTestRun]) -> None
     shown = ok(cli("tests", "trend", "nightly", "-o", "table")).stdout
     assert "p95 latency" in shown and "change points:" in shown and "▲ p95" in shown
     assert "regression" in shown and "newest run: in a regression regime" in shown
+    page = ok(cli("tests", "trend", "nightly", "--html", "-")).stdout
+    assert page.startswith("<!DOCTYPE html>") and "change points:" not in page
 
 
 def test_fail_on_regression_only_in_the_regressed_regime(
@@ -129,6 +131,7 @@ def test_as_a_cron_job_would_run_it(nightly: list[LoadTestRun], mongo_uri: str) 
         (["--p-value", "1"], 2, "error: invalid --p-value '1'"),
         (["--request", "GET /nope"], 2, "error: no run of test 'nightly' has a request"),
         (["-o", "yaml"], 2, "error: unknown output format 'yaml'"),
+        (["--html", "/no-such-dir/t.html"], 2, "error: cannot write /no-such-dir/t.html"),
     ],
 )
 def test_bad_input(
