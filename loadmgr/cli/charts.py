@@ -118,14 +118,15 @@ def place_by_time(
     for x, value in ordered:
         known = _finite(value)
         if known is not None and 0 <= x <= end:
-            buckets[min(width - 1, int(x / end * width))].append(known)
+            # A point ends its interval: it belongs to the column its interval ends in.
+            buckets[min(width - 1, max(0, math.ceil(x / end * width) - 1))].append(known)
     columns: list[float | None] = [sum(b) / len(b) if b else None for b in buckets]
     follow = 0
     for column in range(width):
         if columns[column] is not None:
             continue
         start = column * end / width
-        while follow < len(ordered) and ordered[follow][0] < start:
+        while follow < len(ordered) and ordered[follow][0] <= start:
             follow += 1
         if follow < len(ordered):
             x, value = ordered[follow]
@@ -161,7 +162,8 @@ def time_axis(
     axis = ["─"] * width
     labels = [" "] * (width + 8)
     free_from = 0
-    for tick in time_ticks(end):
+    # One label per 10 columns at most, so that labels never run into each other.
+    for tick in time_ticks(end, target=max(2, min(6, width // 10))):
         column = min(width - 1, round(tick / end * width)) if end > 0 else 0
         axis[column] = "┬"
         text = elapsed_label(tick)

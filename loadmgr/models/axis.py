@@ -28,6 +28,11 @@ def _ticks_with(step: float, low: float, high: float) -> list[float]:
     return [round(i * step, digits) for i in range(first, last + 1)]
 
 
+def _flat(low: float, high: float) -> bool:
+    """Too narrow a range to divide (or equal ends): beyond float precision for ticks."""
+    return high - low <= 1e-9 * max(1.0, abs(low), abs(high))
+
+
 def nice_ticks(low: float, high: float, target: int = 5) -> list[float]:
     """Ticks at a 1, 2 or 5 × 10^k step from at or below `low` to at or above `high`:
     3 to 10 of them, as near `target` as a round step allows (the larger step on a tie).
@@ -35,10 +40,10 @@ def nice_ticks(low: float, high: float, target: int = 5) -> list[float]:
     if not (math.isfinite(low) and math.isfinite(high)):
         low, high = 0.0, 1.0
     low, high = min(low, high), max(low, high)
-    if high == low:
+    if _flat(low, high):
         low, high = min(0.0, low), max(0.0, high)
-        if high == low:
-            high = 1.0
+        if _flat(low, high):
+            low, high = low, low + 1.0
     power = math.floor(math.log10(high - low))
     best: list[float] = []
     for exponent in range(power + 1, power - 3, -1):
@@ -125,9 +130,13 @@ def row_ticks(low: float, high: float, intervals: int) -> list[float]:
     multiple of the step: a terminal chart of `intervals` rows (or groups of rows) then has
     a round value on every row edge."""
     intervals = max(1, intervals)
-    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
-        low, high = min(0.0, low if math.isfinite(low) else 0.0), max(high, low, 0.0)
-        high = high if high > low else low + 1.0
+    if not (math.isfinite(low) and math.isfinite(high)):
+        low, high = 0.0, 1.0
+    low, high = min(low, high), max(low, high)
+    if _flat(low, high):
+        low, high = min(0.0, low), max(0.0, high)
+        if _flat(low, high):
+            high = low + 1.0
     step = nice_step_at_least((high - low) / intervals)
     while True:
         first = math.floor(low / step + 1e-9) * step
