@@ -33,17 +33,21 @@ def _flat(low: float, high: float) -> bool:
     return high - low <= 1e-9 * max(1.0, abs(low), abs(high))
 
 
+def _divisible(low: float, high: float) -> tuple[float, float]:
+    """The range an axis shows: in order, reaching to 0 when flat, 0 to 1 when empty."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return 0.0, 1.0
+    low, high = min(low, high), max(low, high)
+    if _flat(low, high):
+        low, high = min(0.0, low), max(0.0, high)
+    return (low, low + 1.0) if _flat(low, high) else (low, high)
+
+
 def nice_ticks(low: float, high: float, target: int = 5) -> list[float]:
     """Ticks at a 1, 2 or 5 × 10^k step from at or below `low` to at or above `high`:
     3 to 10 of them, as near `target` as a round step allows (the larger step on a tie).
     A flat range reaches down to 0 (or up to it); an empty one is 0 to 1."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        low, high = 0.0, 1.0
-    low, high = min(low, high), max(low, high)
-    if _flat(low, high):
-        low, high = min(0.0, low), max(0.0, high)
-        if _flat(low, high):
-            low, high = low, low + 1.0
+    low, high = _divisible(low, high)
     power = math.floor(math.log10(high - low))
     best: list[float] = []
     for exponent in range(power + 1, power - 3, -1):
@@ -130,13 +134,7 @@ def row_ticks(low: float, high: float, intervals: int) -> list[float]:
     multiple of the step: a terminal chart of `intervals` rows (or groups of rows) then has
     a round value on every row edge."""
     intervals = max(1, intervals)
-    if not (math.isfinite(low) and math.isfinite(high)):
-        low, high = 0.0, 1.0
-    low, high = min(low, high), max(low, high)
-    if _flat(low, high):
-        low, high = min(0.0, low), max(0.0, high)
-        if _flat(low, high):
-            high = low + 1.0
+    low, high = _divisible(low, high)
     step = nice_step_at_least((high - low) / intervals)
     while True:
         first = math.floor(low / step + 1e-9) * step
