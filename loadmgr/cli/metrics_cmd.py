@@ -140,13 +140,14 @@ def _show_scatter(store: Store, renderer: Renderer, run: LoadTestRun) -> None:
     from loadmgr.cli.metrics_views import scatter_view
     from loadmgr.cli.output import stdout_console
 
-    drawn = list(points)
-    if not drawn:
+    end = latency_views.run_length(run) or 0.0
+    width = _chart_width()
+    # Two dots a character: at most one point per request and dot column is ever kept.
+    grouped = latency_views.by_request(points, end=end, columns=width * 2)
+    if not any(grouped.values()):
         notice("no intervals with requests recorded yet")
         return
-    end = latency_views.run_length(run) or 0.0
-    view = scatter_view(drawn, _chart_width(), end=end, thresholds=run.thresholds)
-    stdout_console().print(view)
+    stdout_console().print(scatter_view(grouped, width, end=end, thresholds=run.thresholds))
 
 
 def _show_timeseries(

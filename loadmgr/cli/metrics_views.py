@@ -169,18 +169,17 @@ def _fmt_percent(value: float) -> str:
 
 
 def scatter_view(
-    points: Sequence[dict[str, Any]],
+    grouped: dict[tuple[str, str], list[tuple[float, float]]],
     width: int,
     *,
     end: float,
     thresholds: Sequence[str] = (),
 ) -> RenderableType:
-    """Each interval's p95 per request against the time since the run started."""
+    """Each interval's p95 per request (`latency_views.by_request`) against the time since
+    the run started."""
     from loadmgr.cli.scatter_plot import scatter_plot
     from loadmgr.models.axis import threshold_lines
-    from loadmgr.service.latency_views import by_request
 
-    grouped = by_request(points)
     lines = threshold_lines(thresholds, "p95")
     for request in grouped:
         lines += [line for line in threshold_lines(thresholds, "p95", request) if line.request]

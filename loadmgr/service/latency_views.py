@@ -138,18 +138,36 @@ def scatter_points(store: Store, run: LoadTestRun) -> Iterator[dict[str, Any]]:
             }
 
 
-def by_request(points: Iterable[dict[str, Any]], stat: str = SCATTER_STAT) -> dict[
-    tuple[str, str], list[tuple[float, float]]
-]:
-    """(elapsed seconds, value of `stat`) of each request, requests sorted by name."""
-    grouped: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for point in points:
+def by_request(
+    points: Iterable[dict[str, Any]],
+    stat: str = SCATTER_STAT,
+    *,
+    end: float | None = None,
+    columns: int | None = None,
+) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """(elapsed seconds, value of `stat`) of each request, requests sorted by name.
+
+    With `end` and `columns`, at most one point per request and column of time is kept,
+    the highest (so an outlier is never merged away): memory stays bounded by what can be
+    drawn, however long the run.
+    """
+    grouped: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
+    for index, point in enumerate(points):
         x, y = point.get("elapsedSec"), point.get(stat)
-        key = (point["method"], point["name"])
-        grouped.setdefault(key, [])
-        if x is not None and y is not None:
-            grouped[key].append((float(x), float(y)))
-    return dict(sorted(grouped.items(), key=lambda kv: (kv[0][1], kv[0][0])))
+        slots = grouped.setdefault((point["method"], point["name"]), {})
+        if x is None or y is None:
+            continue
+        slot = index
+        if end and columns:
+            # A point ends its interval: its column is the one the interval ends in.
+            slot = min(columns - 1, max(0, math.ceil(float(x) / end * columns) - 1))
+        kept = slots.get(slot)
+        if kept is None or float(y) > kept[1]:
+            slots[slot] = (float(x), float(y))
+    return {
+        key: sorted(slots.values())
+        for key, slots in sorted(grouped.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+    }
 
 
 # -- heatmap -------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ the charts of their metrics."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +26,8 @@ from loadmgr.service.svg_plots import heatmap_chart, scatter_chart
 if TYPE_CHECKING:
     from loadmgr.store import Store
 
-SCATTER_POINTS = 1_000  # per request: beyond, neighbours merge keeping their highest value
+# Per request at most one dot per 1/1000 of the run (the highest): more than a page shows.
+SCATTER_COLUMNS = 1_000
 
 
 @dataclass
@@ -42,24 +42,14 @@ class ReportCharts:
 
 
 def gather_charts(store: Store, run: LoadTestRun, first_timestamp: Any = None) -> ReportCharts:
-    grouped = by_request(scatter_points(store, run))
-    scatter = {key: thin(points, SCATTER_POINTS) for key, points in grouped.items()}
+    x_end = run_length(run)
     return ReportCharts(
         origin=run_start(run, first_timestamp),
-        x_end=run_length(run),
+        x_end=x_end,
         thresholds=list(run.thresholds),
-        scatter=scatter,
+        scatter=by_request(scatter_points(store, run), end=x_end, columns=SCATTER_COLUMNS),
         heatmap=heatmap(store, run),
     )
-
-
-def thin(points: list[tuple[float, float]], most: int) -> list[tuple[float, float]]:
-    """At most `most` points: runs of neighbours become their highest point, so an
-    outlier never disappears from a long run's scatter."""
-    if len(points) <= most:
-        return points
-    step = math.ceil(len(points) / most)
-    return [max(points[i : i + step], key=lambda p: p[1]) for i in range(0, len(points), step)]
 
 
 # Charts over time: title, interval field, colour, CSS class, threshold metric, scale, unit.

@@ -177,6 +177,10 @@ def test_scatter_points_per_interval_and_request(store: Store) -> None:
     grouped = latency_views.by_request(points)
     assert list(grouped) == [("GET", "/api/items"), ("POST", "/api/orders")]
     assert len(grouped[("POST", "/api/orders")]) == 8
+    # Bounded for long runs: one point per request and column of time, the highest.
+    bounded = latency_views.by_request(points, end=16.0, columns=2)
+    assert bounded[("POST", "/api/orders")] == [(8.0, 800.0), (16.0, 800.0)]
+    assert len(bounded[("GET", "/api/items")]) == 2
 
 
 def test_terminal_scatter_draws_each_point(store: Store) -> None:
