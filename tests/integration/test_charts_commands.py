@@ -15,8 +15,8 @@ import pytest
 
 from loadmgr.models import LoadTestRun
 from loadmgr.service.latency_views import SCATTER_FIELDS
-from tests.browser import load_page
 from tests.conftest import documents_of
+from tests.headless_chromium import load_page
 from tests.metrics_data import START, make_run, make_test, plugin_snapshots, snapshots, store_all
 
 pytestmark = pytest.mark.integration
@@ -120,7 +120,6 @@ def test_html_report_in_headless_chromium(
     result = cli("metrics", "report", stored["run"].id, "--html", str(path))
     assert result.exit_code == 0, result.stderr
     page = load_page(path, {
-        "pageHeight": "document.documentElement.scrollHeight",
         "bodyWidth": "document.body.getBoundingClientRect().width",
         "contentWidth": "(() => { const s = getComputedStyle(document.body);"
         " return document.body.clientWidth - parseFloat(s.paddingLeft)"
@@ -134,7 +133,7 @@ def test_html_report_in_headless_chromium(
         "dots": "document.querySelectorAll('svg.scatter circle').length",
         "cells": "document.querySelectorAll('svg.heatmap rect.cell').length",
     }, width=1400)
-    assert page.errors == []
+    assert page.console == []
     charts = {c["cls"]: c for c in page.values["charts"]}
     assert set(charts) == {"chart rps", "chart p95", "chart errors", "chart users",
                            "chart scatter", "chart heatmap"}
@@ -151,12 +150,13 @@ def test_html_report_in_headless_chromium(
     # Each threshold line crosses the whole plot (the plot is 880 of the chart's 960 units).
     assert all(width > 0.9 * content for _, _, width in page.values["thresholds"])
     assert page.values["dots"] >= 2 * INTERVALS and page.values["cells"] > INTERVALS
+    assert page.dom.count('<g class="threshold"') == 5
     assert page.screenshot.startswith(b"\x89PNG")
 
     narrow = load_page(path, {"w": "document.querySelector('svg.chart')"
                               ".getBoundingClientRect().width",
                               "page": "document.documentElement.clientWidth"}, width=700)
-    assert narrow.errors == [] and narrow.values["w"] < narrow.values["page"]
+    assert narrow.console == [] and narrow.values["w"] < narrow.values["page"]
 
 
 def test_html_report_without_histograms(
@@ -169,7 +169,7 @@ def test_html_report_without_histograms(
         "note": "document.querySelector('.heatmap-missing').textContent",
         "scatter": "document.querySelectorAll('svg.scatter circle').length",
     })
-    assert page.errors == []
+    assert page.console == []
     assert page.values["heatmaps"] == 0 and "needs the histograms" in page.values["note"]
     assert page.values["scatter"] >= 20
 
@@ -183,5 +183,6 @@ def test_the_browser_check_sees_console_errors(tmp_path: Path) -> None:
     )
     thrown = tmp_path / "thrown.html"
     thrown.write_text("<!DOCTYPE html><html><body><script>missing()</script></body></html>")
-    assert "Content Security Policy" in " ".join(load_page(bad, {}).errors)
-    assert "Uncaught" in " ".join(load_page(thrown, {}).errors)
+    assert "Content Security Policy" in " ".join(load_page(bad).console)
+    assert "Uncaught" in " ".join(load_page(thrown).console)
+    assert load_page(thrown).dom.startswith("<html><head></head><body><script>")

@@ -1,11 +1,12 @@
-"""A page opened in headless Chromium, as a person's browser would show it.
+"""A page loaded in headless Chromium: its DOM after load, what its console showed, and
+what it lays out.
 
 Talks the DevTools protocol over a pipe (`--remote-debugging-pipe`: JSON messages ending
-in NUL on fds 3 and 4), so it needs no driver, no websocket library and no port. Collects
-what the console shows (errors, CSP refusals, exceptions) while the page loads, and
-evaluates expressions in the loaded page to measure what it lays out.
+in NUL on fds 3 and 4), so it needs no driver, no websocket library and no port, and can
+evaluate expressions in the loaded page (sizes of what it drew, at a given window width)
+as well as collect every console message, exception, CSP refusal and failed load.
 
-Tests using it skip when no Chromium is installed (`apt-get install chromium`; or set
+Tests using it skip when no Chromium is installed (Debian's `chromium`; or set
 LOADMGR_TEST_CHROMIUM to its path).
 """
 
@@ -50,16 +51,22 @@ def require_chromium() -> str:
 
 @dataclass
 class LoadedPage:
-    """What the browser saw: console problems and the answers to the expressions."""
+    """What the browser saw: the DOM after load, every console message (errors, CSP
+    violations, failed loads, exceptions), the answers to the expressions, a screenshot."""
 
-    errors: list[str] = field(default_factory=list)
+    dom: str = ""
+    console: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
     screenshot: bytes = b""
 
 
 class _Pipe:
-    def __init__(self, process: subprocess.Popen[bytes], to_browser: int, from_browser: int):
+    def __init__(
+        self, process: subprocess.Popen[bytes], to_browser: int, from_browser: int,
+        timeout: float,
+    ) -> None:
         self.process = process
+        self.timeout = timeout
         self.to_browser = to_browser
         self.from_browser = from_browser
         self.buffer = b""
@@ -91,7 +98,7 @@ class _Pipe:
                 return event
 
     def _read(self, deadline: float | None = None) -> dict[str, Any]:
-        deadline = deadline or time.monotonic() + TIMEOUT
+        deadline = deadline or time.monotonic() + self.timeout
         while b"\0" not in self.buffer:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -106,17 +113,21 @@ class _Pipe:
         return dict(json.loads(message))
 
 
-def _console_errors(events: list[dict[str, Any]]) -> list[str]:
-    errors = []
+def _console(events: list[dict[str, Any]]) -> list[str]:
+    """Every console message, exception and browser log entry (CSP, failed loads) but the
+    browser's verbose chatter."""
+    lines = []
     for event in events:
         method, params = event.get("method"), event.get("params") or {}
         if method == "Runtime.exceptionThrown":
-            errors.append(json.dumps(params.get("exceptionDetails"))[:300])
-        elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-            errors.append(json.dumps(params.get("args"))[:300])
-        elif method == "Log.entryAdded" and (params.get("entry") or {}).get("level") == "error":
-            errors.append(str(params["entry"].get("text"))[:300])
-    return errors
+            lines.append(json.dumps(params.get("exceptionDetails"))[:300])
+        elif method == "Runtime.consoleAPICalled":
+            lines.append(f"{params.get('type')}: {json.dumps(params.get('args'))[:300]}")
+        elif method == "Log.entryAdded":
+            entry = params.get("entry") or {}
+            if entry.get("level") != "verbose":
+                lines.append(f"{entry.get('level')}: {str(entry.get('text'))[:300]}")
+    return lines
 
 
 def _high(fds: tuple[int, int]) -> tuple[int, int]:
@@ -128,10 +139,15 @@ def _high(fds: tuple[int, int]) -> tuple[int, int]:
 
 
 def load_page(
-    path: Path, expressions: dict[str, str], *, width: int = 1400, height: int = 900
+    path: Path,
+    expressions: dict[str, str] | None = None,
+    *,
+    width: int = 1400,
+    height: int = 900,
+    timeout: float = TIMEOUT,
 ) -> LoadedPage:
-    """Open `path` at a `width`×`height` window, wait for its load event, evaluate each
-    expression (by name) in it, and take a screenshot."""
+    """Open `path` (a file) at a `width`×`height` window, wait for its load event, evaluate
+    each expression (by name) in it, and take a screenshot; every wait has `timeout`."""
     binary = require_chromium()
     to_read, to_browser = _high(os.pipe())  # the browser reads commands on its fd 3
     from_browser, to_write = _high(os.pipe())  # and writes answers on its fd 4
@@ -163,7 +179,7 @@ def load_page(
         )
         os.close(to_read)
         os.close(to_write)
-        pipe = _Pipe(process, to_browser, from_browser)
+        pipe = _Pipe(process, to_browser, from_browser, timeout)
         try:
             target = pipe.send("Target.createTarget", url="about:blank")["targetId"]
             session = pipe.send("Target.attachToTarget", targetId=target, flatten=True)[
@@ -179,7 +195,11 @@ def load_page(
             pipe.send("Page.navigate", session, url=path.resolve().as_uri())
             pipe.wait_for("Page.loadEventFired")
             page = LoadedPage()
-            for name, expression in expressions.items():
+            for name, expression in {
+                "_dom": "document.documentElement.outerHTML",
+                "pageHeight": "document.documentElement.scrollHeight",
+                **(expressions or {}),
+            }.items():
                 answer = pipe.send(
                     "Runtime.evaluate", session, expression=expression, returnByValue=True
                 )
@@ -191,7 +211,8 @@ def load_page(
                                    "height": page.values.get("pageHeight") or height,
                                    "scale": 1})
             page.screenshot = base64.b64decode(shot["data"])
-            page.errors = _console_errors(pipe.events)
+            page.dom = page.values.pop("_dom")
+            page.console = _console(pipe.events)
             return page
         finally:
             os.close(to_browser)
