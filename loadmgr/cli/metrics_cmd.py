@@ -79,7 +79,8 @@ def show(
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Show what a run measured: its summary, its intervals, per request, or its errors.
+    """Show what a run measured: its summary, its intervals, per request, its errors, or
+    each interval's latency per request as a scatter.
 
     With the loadmgr plugin every interval is an exact window of whole seconds, and
     --from/--to give exact percentiles over any part of the run (whole intervals inside
