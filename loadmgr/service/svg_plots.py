@@ -72,21 +72,13 @@ def heatmap_chart(
     rows = len(heatmap.bands)
     height = max(HEIGHT, TOP + 30 + rows * 18)
     xs = [x for column in heatmap.columns for x in column]
-    frame = time_frame(title, xs, x_end, [0.0, float(max(rows, 1))], height=height)
+    # The value axis is the bands' edges: row i spans edges i to i + 1.
+    edges = [low for low, _ in heatmap.bands] + [heatmap.bands[-1][1]] if rows else [0.0, 1.0]
+    frame = time_frame(
+        title, xs, x_end, [float(i) for i in range(len(edges))], height=height,
+        fmt=lambda index: _ms(edges[min(int(index), len(edges) - 1)]) if rows else "",
+    )
     parts = frame.open(css_class)
-    # The value axis is bands, not numbers: replace the frame's numeric labels with edges.
-    parts = [p for p in parts if 'text-anchor="end" class="tick"' not in p]
-    for index, (low, _) in enumerate(heatmap.bands):
-        parts.append(
-            f'<text x="{LEFT - 6}" y="{frame.sy(index) + 4:.1f}" text-anchor="end" '
-            f'class="tick">{escape(_ms(low))}</text>'
-        )
-    if heatmap.bands:
-        top = heatmap.bands[-1][1]
-        parts.append(
-            f'<text x="{LEFT - 6}" y="{frame.sy(rows) + 4:.1f}" text-anchor="end" '
-            f'class="tick">{escape(_ms(top))}</text>'
-        )
     peak = heatmap.peak
     for band, counts in enumerate(heatmap.counts):
         y_top, y_bottom = frame.sy(band + 1), frame.sy(band)
