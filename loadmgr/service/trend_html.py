@@ -16,7 +16,7 @@ from typing import Any
 
 from loadmgr import __version__
 from loadmgr.models.formatting import format_metric
-from loadmgr.service.svg import BOTTOM, HEIGHT, LEFT, RIGHT, TOP, WIDTH, nice_ceiling
+from loadmgr.service.svg import BOTTOM, HEIGHT, LEFT, RIGHT, TOP, WIDTH, value_ticks
 from loadmgr.service.trends import ChangePoint, MetricTrend, Trend
 
 _TITLES = {
@@ -70,7 +70,8 @@ def trend_chart(trend: Trend, series: MetricTrend, *, link_runs: bool = True) ->
     count = len(trend.runs)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     known = [v for v in series.values if v is not None and math.isfinite(v)]
-    top = nice_ceiling(max(known) if known else 0.0)
+    ticks = value_ticks(known)
+    top = ticks[-1] if ticks and ticks[-1] > 0 else 1.0
     title = _TITLES.get(series.metric, series.metric)
 
     def sx(index: float) -> float:
@@ -82,14 +83,13 @@ def trend_chart(trend: Trend, series: MetricTrend, *, link_runs: bool = True) ->
     # Styled by attributes, not the page's CSS, so the run report can show it as it is.
     parts = [
         f'<svg class="trend-chart {_e(series.metric)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{_e(title)}" '
+        f'width="100%" role="img" aria-label="{_e(title)}" '
         'font-family="system-ui,sans-serif">',
         f"<title>{_e(title)}</title>",
         f'<text x="{LEFT}" y="16" font-weight="600" font-size="13" fill="#374151">'
         f"{_e(title)}</text>",
     ]
-    for i in range(5):
-        tick = top * i / 4
+    for tick in ticks:
         y = sy(tick)
         parts.append(
             f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" '
