@@ -288,6 +288,20 @@ def _baseline_row(check: Regression, allowed: str, result: str) -> str:
     )
 
 
+def page_head(title: str, css: str) -> str:
+    """A self-contained page's start, to `</head>`: its Content-Security-Policy allows
+    inline CSS and nothing else, so no script runs and nothing is fetched."""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title>
+<style>{css}</style>
+</head>"""
+
+
 def render_html(data: ReportData) -> str:
     """The whole report as one HTML document."""
     from loadmgr.service.trend_html import report_section
@@ -345,15 +359,7 @@ def render_html(data: ReportData) -> str:
         else "<p>No failures recorded.</p>"
     )
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>loadmgr report: {_e(run.name)}</title>
-<style>{_CSS}</style>
-</head>
+    return f"""{page_head(f"loadmgr report: {run.name}", _CSS)}
 <body>
 <header><h1>{_e(run.name)} {badge}</h1>
 <p class="sub">Test {_e(data.test_name or run.loadTestId)} · run {_e(run.id)}</p></header>

@@ -239,15 +239,9 @@ def render_trend_html(trend: Trend) -> str:
     detection = trend.options.detection
     request = f" · request {_e(trend.options.request)}" if trend.options.request else ""
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>loadmgr trend: {_e(name)}</title>
-<style>{CSS}</style>
-</head>
+    from loadmgr.service.reports import page_head
+
+    return f"""{page_head(f"loadmgr trend: {name}", CSS)}
 <body>
 <header><h1>Trend of {_e(name)}</h1>
 <p class="sub">Test {_e(trend.test.id)} · {len(trend.runs)} finished runs{request} ·
