@@ -107,8 +107,12 @@ def metric_chart(trend: Trend, series: MetricTrend, width: int) -> RenderableTyp
     return Group(*lines)
 
 
+TABLE_ROWS = 60  # the newest runs in the table; every one is in the chart and in -o csv
+
+
 def runs_table(trend: Trend) -> RenderableType:
-    """One row per run: when, the load, each metric (▲ where a regime starts)."""
+    """One row per run (the newest TABLE_ROWS): when, the load, each metric (▲ where a
+    regime starts)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -119,7 +123,10 @@ def runs_table(trend: Trend) -> RenderableType:
     for series in trend.metrics:
         table.add_column(series.metric.upper(), justify="right")
     starts = {(c.metric, c.index): c for c in trend.change_points}
+    first = max(0, len(trend.runs) - TABLE_ROWS)
     for position, run in enumerate(trend.runs):
+        if position < first:
+            continue
         users, rate, duration, cluster = run.load
         load = f"{users} u, {rate:g}/s, {duration} s" if rate is not None else f"{users} u"
         if cluster and cluster != "local":
@@ -154,6 +161,10 @@ def trend_view(trend: Trend, width: int = 80) -> RenderableType:
     parts: list[RenderableType] = [title, Text("")]
     for series in trend.metrics:
         parts += [metric_chart(trend, series, width), Text("")]
+    if len(trend.runs) > TABLE_ROWS:
+        older = len(trend.runs) - TABLE_ROWS
+        parts.append(Text(f"{older} older runs are in the charts, not the table (-o csv: all)",
+                          style="dim"))
     parts += [runs_table(trend), Text("")]
     changes = trend.change_points
     if changes:

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import NotFound, ValidationFailed
-from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus
+from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus, Verdict
 from loadmgr.service.change_points import (
     Detection,
     detect_shifts,
@@ -417,6 +417,8 @@ def apply_trend(store: Store, run: LoadTestRun, options: dict[str, Any]) -> Load
     require_ruptures()
     if run.status != RunStatus.FINISHED or not run.finalStats:
         raise ValidationFailed(f"run {run.id} has no final stats to judge against its trend")
+    if run.verdict == Verdict.ABORTED:
+        raise ValidationFailed(f"run {run.id} was stopped early: its numbers are not comparable")
     test = store.tests.find_by_id(run.loadTestId)
     if test is None:
         raise NotFound(f"the test {run.loadTestId} of run {run.id} no longer exists")

@@ -338,3 +338,41 @@ def test_recompute_reads_any_stored_trend_checks(items: Any) -> None:
         for item in items
     )
     assert (verdict == Verdict.FAILED) is regressed
+
+
+def test_an_aborted_run_is_not_judged_against_its_trend(store: Store) -> None:
+    test = _history(store, noisy(40, 2))
+    newest = store.runs.find_by_id(store.runs.history(test.id, ["id"], limit=1)[0]["id"])
+    assert newest is not None
+    aborted = newest.model_copy(update={"verdict": Verdict.ABORTED})
+    with pytest.raises(ValidationFailed, match="stopped early"):
+        apply_trend(store, aborted, {})
+
+
+def test_run_ended_applies_a_requested_trend_check(store: Store) -> None:
+    from loadmgr.service.run_end import run_ended
+
+    test = _history(store, stepped(40, 30, seed=3))
+    newest_id = store.runs.history(test.id, ["id"], limit=1)[0]["id"]
+    store.runs.update(newest_id, {"requestedChecks": {"trend": TrendOptions().to_document()}})
+    newest = store.runs.find_by_id(newest_id)
+    assert newest is not None
+    said: list[str] = []
+    ended = run_ended(store, newest, said.append)
+    assert ended.verdict == Verdict.FAILED and ended.trendChecks
+    assert said == [ended.verdictReasons[0].message.join(["regression: ", ""])]
+    assert "than its trend" in said[0]
+
+
+def test_the_terminal_view_of_a_long_history(store: Store) -> None:
+    from rich.console import Console
+
+    from loadmgr.cli.trend_views import TABLE_ROWS, trend_view
+
+    _history(store, stepped(TABLE_ROWS + 20, 50, seed=4))
+    trend = trend_of(store, "checkout", trend_options(last=1000))
+    console = Console(width=100, record=True, color_system=None)
+    console.print(trend_view(trend, 100))
+    text = console.export_text()
+    assert "20 older runs are in the charts, not the table" in text
+    assert text.count("2026-") >= TABLE_ROWS and "▲ p95" in text
