@@ -354,6 +354,9 @@ class LoadTestRun(Named):
     collectionMode: str | None = None  # plugin | stats: where the intervals came from
     collectorEpoch: int = 0  # fencing token: bumped by every take-over, checked by every write
     warmupSec: int = 0  # left out of thresholds, baseline checks and comparisons
+    # Webhook deliveries at the run's end (name, events, at, ok, attempts, status, error);
+    # null until the run's end is claimed for notifying (loadmgr/service/notifications.py).
+    notifications: list[dict[str, Any]] | None = None
 
     @field_validator("verdict", mode="before")
     @classmethod
