@@ -134,7 +134,8 @@ Say = Callable[[str], None]
 
 def notify_run_end(store: Store, run: LoadTestRun, message: Say) -> None:
     """Tell every matching subscription that `run` ended, and record how each delivery
-    went on the run (`notifications[]`). Never raises; bounded by NOTIFY_BOUND_SEC."""
+    went on the run (`notifications[]`, also set on `run`). Never raises; bounded by
+    NOTIFY_BOUND_SEC."""
     try:
         _notify(store, run, message)
     except Exception as exc:  # a run end is never failed by its notifications
@@ -152,7 +153,9 @@ def _notify(store: Store, run: LoadTestRun, message: Say) -> None:
         previous: str | None = None  # the previous run's verdict, "none" if it had none
         if any("change" in n.on for n in candidates):
             found = store.runs.previous_ended(run)
-            previous = None if found is None else str(found.get("verdict") or "none")
+            if found is not None:
+                verdict = found.get("verdict")
+                previous = str(getattr(verdict, "value", verdict) or "none")
         tags: list[str] = []
         test_name = run.testName or run.loadTestId
         if any(n.tag for n in candidates) or not run.testName:
@@ -179,6 +182,8 @@ def _notify(store: Store, run: LoadTestRun, message: Say) -> None:
         _say(message, f"notification {outcome['name']!r} ({', '.join(outcome['events'])}): {state}")
     with store.bounded(RECORD_BOUND_SEC):
         store.runs.record_notifications(run.id, outcomes)
+    # The caller's run reads as stored now (`runs start` prints it).
+    run.notifications = [*(run.notifications or []), *outcomes]
 
 
 def run_events(run: LoadTestRun, previous_verdict: str | None) -> set[str]:
