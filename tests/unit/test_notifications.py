@@ -200,7 +200,7 @@ def test_one_notification_per_matching_run_end_recorded_on_the_run(
     assert [{**o, "at": None} for o in run.notifications or []] == [{**outcome, "at": None}]
     assert said == ["notification 'team' (failed): sent"]
     # Called again (a second collector, a retry): the end was announced already.
-    notify_run_end(store, store.runs.find_by_id(run.id), said.append)  # type: ignore[arg-type]
+    notify_run_end(store, store.runs.find_by_id(run.id), said.append)
     assert len(receiver.received) == 1
     assert_secret_nowhere(receiver, everything_stored(client), *said)
 
@@ -280,7 +280,7 @@ def test_failed_deliveries_are_recorded_without_the_url(
         monkeypatch.setenv("HOOK_URL", receiver.url)
         run = add_run(store, test, Verdict.ERROR)
         notify_run_end(store, run, said.append)
-    outcomes = {o["name"]: o for o in store.runs.find_by_id(run.id).notifications or []}  # type: ignore[union-attr]
+    outcomes = {o["name"]: o for o in store.runs.find_by_id(run.id).notifications or []}
     assert outcomes["broken"]["ok"] is False and outcomes["broken"]["status"] == 500
     assert outcomes["broken"]["attempts"] == webhooks.MAX_ATTEMPTS
     assert outcomes["broken"]["error"] == "HTTP 500: oops"
@@ -307,7 +307,7 @@ def test_a_receiver_that_holds_on_is_given_up_at_the_bound(
         notify_run_end(store, run, lambda _: None)
         took = time.monotonic() - started
     assert took < 1.0 + service.JOIN_GRACE_SEC + 0.5
-    outcomes = {o["name"]: o for o in store.runs.find_by_id(run.id).notifications or []}  # type: ignore[union-attr]
+    outcomes = {o["name"]: o for o in store.runs.find_by_id(run.id).notifications or []}
     assert outcomes["slow"]["error"] == "gave up after 1 s" and outcomes["slow"]["attempts"] == 1
     assert outcomes["down"]["ok"] is False
     assert len(receiver.received) == 1
