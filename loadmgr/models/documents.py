@@ -52,6 +52,14 @@ def _check_http_url(value: str) -> str:
     return value
 
 
+def checked_name(value: str) -> str:
+    """A name or id as stored: stripped, 1 to NAME_MAX characters."""
+    value = value.strip()
+    if not value or len(value) > NAME_MAX:
+        raise ValueError(f"must have 1 to {NAME_MAX} characters")
+    return value
+
+
 class Document(BaseModel):
     """Base of every stored document: extra stored fields survive a read-modify-write."""
 
@@ -415,10 +423,7 @@ class LocustCluster(Audited):
     @field_validator("id")
     @classmethod
     def _check_id(cls, value: str) -> str:
-        value = value.strip()
-        if not value or len(value) > NAME_MAX:
-            raise ValueError(f"must have 1 to {NAME_MAX} characters")
-        return value
+        return checked_name(value)
 
     @field_validator("baseUrl")
     @classmethod

@@ -10,7 +10,7 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
-from loadmgr.models.documents import NAME_MAX, TAG_MAX, Audited, new_id
+from loadmgr.models.documents import TAG_MAX, Audited, checked_name, new_id
 
 # What a run end can be: its verdict (`failed`, `error`, `aborted`), a regression against
 # its baseline or trend, or a verdict other than its test's previous run's.
@@ -54,18 +54,10 @@ class Notification(Audited):
     testId: str | None = None  # only runs of this test
     tag: str | None = None  # only runs of tests with this tag
 
-    @property
-    def webhook_reference(self) -> str:
-        """`env:SLACK_URL` or `file:/etc/loadmgr/hook`: what may be shown of the webhook."""
-        return f"env:{self.webhookEnv}" if self.webhookEnv else f"file:{self.webhookFile}"
-
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        value = value.strip()
-        if not value or len(value) > NAME_MAX:
-            raise ValueError(f"must have 1 to {NAME_MAX} characters")
-        return value
+        return checked_name(value)
 
     @field_validator("webhookEnv")
     @classmethod

@@ -15,14 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from loadmgr.errors import LoadmgrError, NotFound, ValidationFailed
+from loadmgr.errors import LoadmgrError, ValidationFailed
 from loadmgr.models import LoadTestRun, utcnow
 from loadmgr.models.notifications import Notification
 from loadmgr.models.verdicts import ReasonKind
+from loadmgr.service.documents import by_id_or_name, new_document
 from loadmgr.service.notification_bodies import Message, body, sample_message
-from loadmgr.service.validation import validation_failed
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -53,20 +51,7 @@ def add_notification(store: Store, user: str, fields: dict[str, Any]) -> Notific
     fields = dict(fields)
     if fields.get("webhookFile"):
         fields["webhookFile"] = str(Path(fields["webhookFile"]).expanduser().absolute())
-    now = utcnow()
-    try:
-        notification = Notification.model_validate(
-            {
-                **fields,
-                **store.scope.stamp(),
-                "createdAt": now,
-                "createdBy": user,
-                "updatedAt": now,
-                "updatedBy": user,
-            }
-        )
-    except ValidationError as exc:
-        raise validation_failed(exc, OPTION_NAMES) from None
+    notification = new_document(Notification, store, user, fields, OPTION_NAMES)
     webhook_url(notification.webhookEnv, notification.webhookFile)
     if notification.testId:
         from loadmgr.service.load_tests import get_test
@@ -79,18 +64,10 @@ def add_notification(store: Store, user: str, fields: dict[str, Any]) -> Notific
 
 def get_notification(store: Store, ref: str) -> Notification:
     """A subscription by id, else by name (unique within tenant and environment)."""
-    found = store.notifications.find_by_id(ref)
-    if found is not None:
-        return found
-    matches = store.notifications.find_by_name(ref)
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise ValidationFailed(
-            f"several notifications are named {ref!r} in different tenants or environments",
-            hint="name it by id, or set --tenant and --env",
-        )
-    raise NotFound(f"notification {ref!r} not found{store.scope.describe()}")
+    repository = store.notifications
+    return by_id_or_name(
+        store, ref, "notification", repository.find_by_id, repository.find_by_name
+    )
 
 
 def list_notifications(store: Store) -> list[Notification]:
