@@ -100,7 +100,7 @@ def slack_body(message: Message) -> dict[str, Any]:
     if message.previous_verdict is not None or "change" in message.events:
         context += f" · previous run: {message.previous_verdict or 'no verdict'}"
     return {
-        "text": f"{_ICONS.get(verdict, '')} {headline}".strip(),
+        "text": f"{_ICONS.get(verdict, '')} {_escape(headline)}".strip(),
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": _cut(summary)}},
             {
@@ -110,7 +110,7 @@ def slack_body(message: Message) -> dict[str, Any]:
                     for name, value in fields
                 ],
             },
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(context)}]},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(_escape(context))}]},
         ],
     }
 

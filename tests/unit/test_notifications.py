@@ -356,7 +356,7 @@ def test_slack_body_is_an_incoming_webhook_message(store: Store) -> None:
     run = add_run(store, test, Verdict.FAILED, reasons=[FAILED, REGRESSED])
     body = slack_body(Message("team", ["failed", "regression"], run, test.name, "passed"))
     assert set(body) == {"text", "blocks"}
-    assert body["text"].startswith(":x: loadmgr: test '<b>&checkout', run ")
+    assert body["text"].startswith(":x: loadmgr: test '&lt;b&gt;&amp;checkout', run ")
     assert body["text"].endswith(" failed")
     summary = body["blocks"][0]["text"]["text"]
     assert "&lt;b&gt;&amp;checkout" in summary and "<b>" not in summary
@@ -374,3 +374,13 @@ def test_the_sample_is_marked_as_one() -> None:
     assert body["sample"] is True and body["events"] == ["test"]
     assert body_keys(body) == documented_keys()
     assert slack_body(message)["text"].startswith(":x: [sample] loadmgr:")
+
+
+def test_nothing_in_a_slack_message_is_read_as_markup(client: mongomock.MongoClient) -> None:
+    store = Store(client["db"], Scope("<!here>", "a&b"), "mongodb://x")
+    test = add_test(store, "<!channel>")
+    run = add_run(store, test, Verdict.FAILED, reasons=[FAILED])
+    # Slack reads `text` and the blocks' mrkdwn alike: `<!channel>` would ping everyone.
+    text = json.dumps(slack_body(Message("team", ["failed"], run, test.name)))
+    assert "<!here>" not in text and "<!channel>" not in text
+    assert "&lt;!here&gt;" in text and "&lt;!channel&gt;" in text
