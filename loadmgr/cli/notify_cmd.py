@@ -97,13 +97,17 @@ def add(
     ] = None,
     fmt: Annotated[
         str,
-        typer.Option("--format", help="Body: json (documented schema) or slack (incoming "
-                     "webhook)."),
+        typer.Option(
+            "--format",
+            metavar="json|slack",
+            help="Body: json (documented schema) or slack (incoming webhook).",
+        ),
     ] = "json",
     on: Annotated[
         list[str] | None,
         typer.Option(
             "--on",
+            metavar="EVENTS",
             help="Events, comma-separated or repeated: failed, error, aborted, regression, "
             "change (verdict differs from the test's previous run) [default: failed,error,"
             "aborted,regression].",
@@ -111,10 +115,11 @@ def add(
         ),
     ] = None,
     test: Annotated[
-        str | None, typer.Option("--test", help="Only runs of this test (id or name).")
+        str | None,
+        typer.Option("--test", metavar="TEST", help="Only runs of this test (id or name)."),
     ] = None,
     tag: Annotated[
-        str | None, typer.Option("--tag", help="Only runs of tests with this tag.")
+        str | None, typer.Option("--tag", metavar="TAG", help="Only runs of tests with this tag.")
     ] = None,
     output: OutputOption = None,
     quiet: QuietOption = False,
