@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ BACKOFF_SEC = 0.5  # then 1 s, 2 s: doubled after each failed attempt
 ANSWER_SHOWN_MAX = 200  # characters of a refusing receiver's answer kept in the outcome
 URL_FILE_MAX_BYTES = 64_000
 MASK = "<webhook>"
+SECRET_PIECE_MIN = 6  # a path segment or query value this long may be a token: masked too
 
 
 @dataclass
@@ -83,11 +85,14 @@ def webhook_url(env: str | None, path: str | None) -> str:
 
 
 def mask(text: str, url: str) -> str:
-    """`text` with the URL, and each part of it that could be its secret, replaced."""
+    """`text` with the URL, and each part of it that could be its secret, replaced: a
+    receiver's error page may quote its path, or only the token at its end."""
     parts = urlsplit(url)
     secrets = [url, url.rstrip("/"), parts.path, parts.query, parts.netloc]
     if parts.password:
         secrets.append(parts.password)
+    pieces = re.split(r"[/?&=#;]", f"{parts.path}?{parts.query}")
+    secrets += [piece for piece in pieces if len(piece) >= SECRET_PIECE_MIN]
     for secret in sorted({s for s in secrets if len(s) > 1}, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text

@@ -140,6 +140,14 @@ def test_mask_replaces_the_url_and_its_secret_parts() -> None:
     assert MASK in masked
 
 
+def test_an_error_page_quoting_the_token_alone_does_not_show_it() -> None:
+    with receiving(Answer(404)) as receiver:
+        receiver.answers[0].body = f"unknown hook {receiver.token}"
+        delivery = post_json(receiver.url, BODY)
+    assert delivery.error == "HTTP 404: unknown hook <webhook>"
+    no_secret(delivery, receiver.url)
+
+
 def test_webhook_url_from_a_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOOK_URL", " https://hooks.example.com/services/T/B/s3cr3t \n")
     assert webhook_url("HOOK_URL", None) == "https://hooks.example.com/services/T/B/s3cr3t"
