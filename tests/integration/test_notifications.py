@@ -168,8 +168,15 @@ def test_notify_test_over_the_wire(cli, mongo_db, monkeypatch):
     assert result.exit_code == 0, result.stderr
     assert result.json()["ok"] is True
     assert [b["sample"] for b in receiver.received] == [True]
+    # Names are unique in a tenant and environment, by the real server's index.
+    again = cli("notify", "add", "team", "--webhook-env", "TEAM_HOOK", "--format", "slack")
+    assert again.exit_code == 5 and "already exists" in again.stderr
     assert mongo_db.notifications.count_documents({}) == 1
-    no_secret(receiver, everything(mongo_db), result.stdout + result.stderr)
+    elsewhere = cli("--tenant", "t2", "notify", "add", "team", "--webhook-env", "TEAM_HOOK")
+    assert elsewhere.exit_code == 0, elsewhere.stderr
+    assert mongo_db.notifications.count_documents({}) == 2
+    outputs = [r.stdout + r.stderr for r in (result, again, elsewhere)]
+    no_secret(receiver, everything(mongo_db), *outputs)
 
 
 def test_the_url_is_not_in_the_database_even_by_accident(cli, mongo_db, monkeypatch, tmp_path):
