@@ -127,7 +127,7 @@ def add(
     """Tell a webhook when matching runs end. The URL must be in the variable or file now;
     only that reference is stored, never the URL."""
     from loadmgr.models.notifications import DEFAULT_EVENTS
-    from loadmgr.service.notifications import add_notification, test_names
+    from loadmgr.service.notifications import add_notification, names_of_tests
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
@@ -142,19 +142,19 @@ def add(
     }
     store = context.store
     notification = add_notification(store, context.settings.user, fields)
-    names = test_names(store, [notification]) if renderer.is_table else {}
+    names = names_of_tests(store, [notification]) if renderer.is_table else {}
     renderer.one(_with_test_name(notification, names), notification_view)
 
 
 @app.command("list")
 def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = False) -> None:
     """List notifications (with where each URL is read from, never the URL)."""
-    from loadmgr.service.notifications import list_notifications, test_names
+    from loadmgr.service.notifications import list_notifications, names_of_tests
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
     notifications = list_notifications(context.store)
-    names = test_names(context.store, notifications) if renderer.is_table else {}
+    names = names_of_tests(context.store, notifications) if renderer.is_table else {}
     renderer.many(
         [_with_test_name(n, names) for n in notifications] if names else notifications,
         LIST_COLUMNS,
@@ -170,12 +170,12 @@ def show(
     quiet: QuietOption = False,
 ) -> None:
     """Show one notification."""
-    from loadmgr.service.notifications import get_notification, test_names
+    from loadmgr.service.notifications import get_notification, names_of_tests
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
     notification = get_notification(context.store, ref)
-    names = test_names(context.store, [notification]) if renderer.is_table else {}
+    names = names_of_tests(context.store, [notification]) if renderer.is_table else {}
     renderer.one(_with_test_name(notification, names), notification_view)
 
 

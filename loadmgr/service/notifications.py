@@ -80,7 +80,7 @@ def remove_notification(store: Store, ref: str) -> Notification:
     return notification
 
 
-def test_names(store: Store, notifications: list[Notification]) -> dict[str, str]:
+def names_of_tests(store: Store, notifications: list[Notification]) -> dict[str, str]:
     """Test id → name, for the subscriptions limited to one test (a deleted one: absent)."""
     names: dict[str, str] = {}
     for test_id in {n.testId for n in notifications if n.testId}:
