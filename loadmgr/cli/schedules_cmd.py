@@ -323,7 +323,9 @@ def _parse_now(text: str | None) -> datetime | None:
 @app.command("tick")
 def tick(
     ctx: typer.Context,
-    now: Annotated[str | None, typer.Option("--now", hidden=True)] = None,
+    now: Annotated[
+        str | None, typer.Option("--now", hidden=True, help="Tests only: tick as at this ISO date.")
+    ] = None,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
