@@ -1,3 +1,4 @@
+# ruff: noqa: F811
 """Schedules without a server: cron and time zones, slots, the commands on mongomock,
 counting failures, and what `schedules install` prints."""
 
@@ -25,6 +26,8 @@ from loadmgr.service.schedule_install import crontab_text, systemd_text
 from loadmgr.service.schedules import schedule_run_ended
 from loadmgr.store import Store
 from tests.conftest import CliResult, documents_of, error_line
+
+# The CLI tests' mongomock store and locustfile fixtures, shared (hence the redefinitions).
 from tests.unit.test_cli_unit import Captured, locustfile, mock_store  # noqa: F401
 
 Cli = Callable[..., CliResult]
@@ -106,7 +109,7 @@ def test_slots_due_includes_the_stored_slot_and_is_bounded() -> None:
 # --- the commands on mongomock -------------------------------------------------------------
 
 
-def _test(cli: Cli, locustfile: Path, *extra: str) -> dict[str, Any]:  # noqa: F811
+def _test(cli: Cli, locustfile: Path, *extra: str) -> dict[str, Any]:
     result = cli(
         "tests",
         "create",
@@ -126,7 +129,7 @@ def _test(cli: Cli, locustfile: Path, *extra: str) -> dict[str, Any]:  # noqa: F
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
-def _db(mock_store: Captured) -> Any:  # noqa: F811
+def _db(mock_store: Captured) -> Any:
     assert mock_store.client is not None and mock_store.settings is not None
     return mock_store.client[mock_store.settings.database]
 
@@ -134,7 +137,7 @@ def _db(mock_store: Captured) -> Any:  # noqa: F811
 def test_add_show_list_pause_resume_remove(
     cli: Cli,
     mock_store: Captured,
-    locustfile: Path,  # noqa: F811
+    locustfile: Path,
 ) -> None:
     test = _test(cli, locustfile)
     added = cli(
@@ -204,7 +207,7 @@ def test_add_show_list_pause_resume_remove(
 def test_add_refuses_bad_input_and_writes_nothing(
     cli: Cli,
     mock_store: Captured,
-    locustfile: Path,  # noqa: F811
+    locustfile: Path,
     args: tuple[str, ...],
     code: int,
     needle: str,
@@ -219,7 +222,7 @@ def test_add_refuses_bad_input_and_writes_nothing(
 def test_unknown_test_or_schedule_is_4_and_duplicate_name_is_5(
     cli: Cli,
     mock_store: Captured,
-    locustfile: Path,  # noqa: F811
+    locustfile: Path,
 ) -> None:
     _test(cli, locustfile)
     assert "test 'nope' not found" in error_line(
@@ -236,7 +239,7 @@ def test_unknown_test_or_schedule_is_4_and_duplicate_name_is_5(
 def test_tick_with_nothing_due_prints_nothing(
     cli: Cli,
     mock_store: Captured,
-    locustfile: Path,  # noqa: F811
+    locustfile: Path,
 ) -> None:
     _test(cli, locustfile)
     assert cli("schedules", "add", "api", "--cron", "0 3 * * *").exit_code == 0
@@ -249,7 +252,7 @@ def test_tick_with_nothing_due_prints_nothing(
 def test_a_slot_whose_test_was_deleted_is_an_error_and_counts(
     cli: Cli,
     mock_store: Captured,
-    locustfile: Path,  # noqa: F811
+    locustfile: Path,
 ) -> None:
     _test(cli, locustfile)
     added = json.loads(
