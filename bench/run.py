@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from bench import cases_cli, cases_load, cases_plugin, cases_windows
+from bench import cases_cli, cases_load, cases_plugin, cases_schedules, cases_windows
 from bench.harness import SIZES, Bench, Row
 from bench.procs import PYCACHE_PREFIX, Processes, start_wire_server
 from bench.report import machine, table, write_json
@@ -36,6 +36,7 @@ CASES: dict[str, tuple[str, Callable[[Bench], list[Row]]]] = {
     "embedded": ("6 embedded", cases_cli.embedded),
     "plugin": ("7 plugin", cases_plugin.plugin_cost),
     "windows": ("8 exact windows", cases_windows.exact_windows),
+    "schedules": ("9 schedules tick", cases_schedules.schedules_tick),
 }
 
 
