@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from loadmgr.config import DEFAULT_DATABASE, Settings
-from loadmgr.uris import redact_uri, user_info
+from loadmgr.uris import redact_uri
 
 UNIT_NAME = "loadmgr-schedules-tick"
 
@@ -29,36 +29,34 @@ def loadmgr_command() -> list[str]:
 def tick_environment(settings: Settings) -> tuple[dict[str, str], list[str]]:
     """The variables a tick needs to reach the same database in the same scope, and notes
     for the person installing it."""
+    from loadmgr.service.background import connection_environment
+
     env: dict[str, str] = {"LOADMGR_HOME": str(settings.home)}
+    if settings.database != DEFAULT_DATABASE:
+        env["LOADMGR_DATABASE"] = settings.database
     notes: list[str] = []
-    if settings.mongo_uri:
-        env["LOADMGR_MONGO_URI"] = redact_uri(settings.mongo_uri)
-        info = user_info(settings.mongo_uri)
-        if env["LOADMGR_MONGO_URI"] != settings.mongo_uri:
-            notes.append(
-                "the URI's secrets are shown as ***, never printed: put the password in a "
-                "file readable by the cron user only (chmod 600) and set "
-                "LOADMGR_MONGO_PASSWORD_FILE to it, instead of writing it here"
-            )
-        elif info is not None and settings.mongo_password_file is None:
-            notes.append("no password is configured for the URI's user")
-    else:
+    for name, value in connection_environment(settings).items():
+        if name == "LOADMGR_MONGO_PASSWORD":
+            if value:
+                notes.append(
+                    "LOADMGR_MONGO_PASSWORD is not printed: put the password in a file only "
+                    "the cron user may read (chmod 600) and set LOADMGR_MONGO_PASSWORD_FILE"
+                )
+        elif name == "LOADMGR_MONGO_URI" and value:
+            env[name] = redact_uri(value)
+            if env[name] != value:
+                notes.append(
+                    "the URI's secrets are shown as ***, never printed: put the password in "
+                    "a file only the cron user may read (chmod 600) and set "
+                    "LOADMGR_MONGO_PASSWORD_FILE to it, instead of writing it here"
+                )
+        elif value:
+            env[name] = value
+    if not settings.mongo_uri:
         notes.append(
             "no MongoDB URI is configured: the tick uses this machine's embedded store, so "
             "schedules run on this machine only; set LOADMGR_MONGO_URI to tick from several"
         )
-    if settings.mongo_password_file:
-        env["LOADMGR_MONGO_PASSWORD_FILE"] = str(Path(settings.mongo_password_file).absolute())
-    if settings.database != DEFAULT_DATABASE:
-        env["LOADMGR_DATABASE"] = settings.database
-    for name, value in (
-        ("LOADMGR_TENANT", settings.tenant),
-        ("LOADMGR_ENV", settings.env),
-        ("LOADMGR_MONGO_TLS_CA_FILE", settings.mongo_tls_ca_file),
-        ("LOADMGR_MONGO_TLS_CERT_KEY_FILE", settings.mongo_tls_cert_key_file),
-    ):
-        if value:
-            env[name] = value
     return env, notes
 
 

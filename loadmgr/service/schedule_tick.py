@@ -50,7 +50,10 @@ def tick(
     """
     now = now or store.server_now()
     handled: list[ScheduleSlot] = []
-    for schedule in store.schedules.find_due(now):
+    due, unreadable = store.schedules.find_due(now)
+    for message in unreadable:
+        notify(f"skipped: {message}")
+    for schedule in due:
         handled.extend(_tick_schedule(store, settings, schedule, now, notify))
     return handled
 

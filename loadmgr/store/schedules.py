@@ -16,7 +16,7 @@ import pymongo
 import pymongo.errors
 from pymongo import ReturnDocument
 
-from loadmgr.errors import Conflict
+from loadmgr.errors import Conflict, ValidationFailed
 from loadmgr.models.schedules import Schedule, ScheduleSlot
 from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors, stored
 
@@ -67,10 +67,18 @@ class ScheduleRepository(Repository):
         return list(cursor.limit(limit) if limit else cursor)
 
     @mapped_errors
-    def find_due(self, now: datetime) -> list[Schedule]:
-        """Unpaused schedules whose next slot is at or before `now` (one indexed query)."""
+    def find_due(self, now: datetime) -> tuple[list[Schedule], list[str]]:
+        """Unpaused schedules whose next slot is at or before `now` (one indexed query), and
+        why any of them cannot be read: such a one must not keep the others from starting."""
         query = self.scoped({"paused": False, "nextSlotAt": {"$lte": now}})
-        return [stored(Schedule, d) for d in self.collection.find(query, NO_OBJECT_ID)]
+        readable: list[Schedule] = []
+        unreadable: list[str] = []
+        for document in self.collection.find(query, NO_OBJECT_ID):
+            try:
+                readable.append(stored(Schedule, document))
+            except ValidationFailed as exc:
+                unreadable.append(exc.message)
+        return readable, unreadable
 
     @mapped_errors
     def claim(self, schedule_id: str, expected_next: datetime, changes: dict[str, Any]) -> bool:

@@ -261,6 +261,16 @@ def test_a_slot_whose_test_was_deleted_is_an_error_and_counts(
         ).stdout
     )
     assert cli("tests", "delete", "api", "--yes").exit_code == 0
+    # A stored schedule loadmgr cannot read does not keep the others from starting.
+    broken = {
+        "id": "broken",
+        "name": "broken",
+        "cron": "nonsense",
+        "paused": False,
+        "loadTestId": "x",
+        "nextSlotAt": datetime(2020, 1, 1, tzinfo=UTC),
+    }
+    _db(mock_store).schedules.insert_one(broken)
     slot = datetime.fromisoformat(added["nextSlotAt"].replace("Z", "+00:00"))
     result = cli(
         "schedules", "tick", "--now", (slot + timedelta(seconds=2)).isoformat(), "-o", "json"
@@ -268,6 +278,7 @@ def test_a_slot_whose_test_was_deleted_is_an_error_and_counts(
     assert result.exit_code == 0, result.stderr
     [handled] = json.loads(result.stdout)
     assert handled["outcome"] == "error" and "not found" in handled["reason"]
+    assert "stored Schedule 'broken' cannot be read" in result.stderr
     stored = _db(mock_store).schedules.find_one({"id": added["id"]})
     assert stored["paused"] is True and "1 failures in a row" in stored["pausedReason"]
 
@@ -347,6 +358,16 @@ def test_crontab_line_masks_the_password(tmp_path: Path) -> None:
     assert line.startswith("* * * * * /") and " schedules tick >> " in line
     assert line.endswith("schedules-tick.log 2>&1")
     assert any("LOADMGR_MONGO_PASSWORD_FILE" in note for note in notes)
+
+
+def test_a_password_from_the_environment_is_never_printed(tmp_path: Path) -> None:
+    settings = Settings(
+        mongo_uri="mongodb://bob@db.example/", mongo_password="pa55word", home=tmp_path
+    )
+    text, notes = crontab_text(settings)
+    assert "pa55word" not in text + " ".join(notes)
+    assert "LOADMGR_MONGO_URI=mongodb://bob@db.example/" in text
+    assert any("LOADMGR_MONGO_PASSWORD is not printed" in note for note in notes)
 
 
 def test_systemd_units_let_the_runs_outlive_the_tick(tmp_path: Path) -> None:
