@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 MISSED_RECORD_MAX = 100
 
 Notify = Callable[[str], None]
+# How long a tick asks a remote Locust whether it is busy before starting a slot there.
+LOCUST_PEEK_TIMEOUT_SEC = 5.0
 
 
 def tick(
@@ -123,6 +125,10 @@ def _start_slot(
         schedule.overrides, if_busy="fail", trigger=trigger_of(schedule.id, claim.slot)
     )
     name = f"schedule {schedule.name!r}: slot {claim.slot:%Y-%m-%d %H:%M}Z"
+    busy = _busy_outside_loadmgr(store, schedule)
+    if busy is not None:
+        notify(f"{name} skipped: {busy}")
+        return claim.model_copy(update={"outcome": SlotOutcome.SKIPPED, "reason": busy})
     try:
         outcome = start_run(
             store,
@@ -145,6 +151,41 @@ def _start_slot(
     assert outcome.run is not None  # --if-busy fail never skips
     notify(f"{name} started run {outcome.run.id}")
     return claim.model_copy(update={"outcome": SlotOutcome.STARTED, "runId": outcome.run.id})
+
+
+def _busy_outside_loadmgr(store: Store, schedule: Schedule) -> str | None:
+    """Why the schedule's remote Locust is busy with a test no loadmgr lease covers
+    (another tool's, another database's), else None.
+
+    A detached run's collector would find it too, but only after the tick returned, and
+    record the run Failed: a busy cluster is a skip, not a failure of the schedule. A
+    held lease, an unreachable Locust or a missing test are left to `start_run`, which
+    says what they are.
+    """
+    from loadmgr.locust.client import LocustClient
+    from loadmgr.locust.protocol import BUSY_STATES
+    from loadmgr.models import LOCAL_CLUSTER_ID
+    from loadmgr.service.runs import lease_id
+
+    test = store.tests.find_by_id(schedule.loadTestId)
+    cluster_id = schedule.overrides.cluster or (test.locustClusterId if test else None)
+    if cluster_id is None or cluster_id == LOCAL_CLUSTER_ID:
+        return None  # a local cluster is started for the run: only its lease can be busy
+    cluster = store.clusters.find_by_id(cluster_id)
+    holder = store.leases.holder(lease_id(cluster_id)) or {}
+    if cluster is None or holder.get("runId"):
+        return None
+    try:
+        with LocustClient.from_cluster(cluster, timeout=LOCUST_PEEK_TIMEOUT_SEC) as client:
+            state = client.stats().get("state")
+    except LoadmgrError:
+        return None
+    if state not in BUSY_STATES:
+        return None
+    return (
+        f"Locust at {cluster.baseUrl} is already running a test loadmgr did not start "
+        f"(state {state})"
+    )
 
 
 def _slot(

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
+from loadmgr.locust.client import LocustClient
 from loadmgr.store.embedded import free_port
 from tests.conftest import loadmgr_command, ok
 from tests.integration.test_runs import create_test
+from tests.locust_servers import DEMO_LOCUSTFILE
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -194,3 +196,23 @@ def test_three_failing_runs_in_a_row_pause_the_schedule(cli, mongo_db, target_se
     assert listed[0]["paused"] is True
     resumed = ok(cli("schedules", "resume", "failing-demo", "-o", "json")).json()
     assert resumed["paused"] is False and resumed["consecutiveFailures"] == 0
+
+
+def test_locust_busy_with_someone_elses_test_records_a_skip(
+    cli, mongo_db, locust_standalone, target_server
+):
+    cluster = locust_standalone(DEMO_LOCUSTFILE)
+    theirs = LocustClient(cluster.base_url)  # another tool's swarm: no loadmgr lease
+    theirs.swarm(3, 10, target_server.url, 60)
+    try:
+        assert wait_for(lambda: theirs.stats()["state"] == "running", timeout=30)
+        ok(cli("clusters", "add", "shared", "--url", cluster.base_url))
+        create_test(cli, target_server.url, "remote-demo", "--cluster", "shared")
+        add_schedule(cli, "remote-demo", "* * * * *")
+        handled = tick(cli, next_slot(cli, "remote-demo") + timedelta(seconds=1))
+        assert [s["outcome"] for s in handled] == ["skipped"]
+        assert "already running a test loadmgr did not start" in handled[0]["reason"]
+        assert mongo_db.load_test_runs.count_documents({}) == 0  # no Failed run behind
+        assert theirs.stats()["user_count"] == 3  # and their test left alone
+    finally:
+        theirs.close()
