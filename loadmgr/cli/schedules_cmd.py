@@ -96,6 +96,16 @@ def _overrides(
         raise validation_failed(exc) from None
 
 
+def _with_local_time(slot: str | None, zone: str | None) -> str:
+    """`2026-12-03T01:30:00.000Z (02:30 Europe/Paris)`: the slot as its cron reads it."""
+    if not slot or not zone or zone == "UTC":
+        return slot or "-"
+    from zoneinfo import ZoneInfo
+
+    moment = datetime.fromisoformat(slot.replace("Z", "+00:00")).astimezone(ZoneInfo(zone))
+    return f"{slot} ({moment:%a %H:%M} {zone})"
+
+
 def schedule_view(data: dict[str, Any]) -> RenderableType:
     """A schedule for people: what it runs, when, and how it has fared."""
     from loadmgr.cli.output import key_value_view
@@ -112,7 +122,10 @@ def schedule_view(data: dict[str, Any]) -> RenderableType:
         "grace": f"{data.get('graceSec')}s",
         "last slot": _last(data),
         "last run": data.get("lastRunId") or "-",
-        "next slots": data.get("nextOccurrences") or data.get("nextSlotAt"),
+        "next slots": "\n".join(
+            _with_local_time(slot, data.get("timezone"))
+            for slot in data.get("nextOccurrences") or [data.get("nextSlotAt")]
+        ),
         "created": audit_line(data, "created"),
         "updated": audit_line(data, "updated"),
     }

@@ -103,6 +103,7 @@ WantedBy=timers.target
 """
     notes.append(
         f"save them as ~/.config/systemd/user/{UNIT_NAME}.service and .timer, then "
-        f"'systemctl --user enable --now {UNIT_NAME}.timer'"
+        f"'systemctl --user enable --now {UNIT_NAME}.timer' (and 'loginctl enable-linger' "
+        "so that it ticks while you are logged out)"
     )
     return service + "\n" + timer, notes

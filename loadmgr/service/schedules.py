@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from loadmgr.store import Store
 
 SHOWN_OCCURRENCES = 5
+CRON_HINT = (
+    'minute hour day-of-month month day-of-week: "0 3 * * *" (03:00 daily), '
+    '"*/15 * * * *", "0 6 * * MON-FRI", or @hourly, @daily, @weekly'
+)
 # Verdicts of a scheduled run that count as one more failure in a row. `aborted` (someone
 # stopped it) neither counts nor resets the count: it says nothing about the test.
 FAILING_VERDICTS = (Verdict.FAILED, Verdict.ERROR)
@@ -58,6 +62,9 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
 
     try:
         cron = check_cron(request.cron)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), hint=CRON_HINT) from None
+    try:
         zone = check_timezone(request.timezone)
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from None
