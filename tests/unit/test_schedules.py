@@ -381,3 +381,26 @@ def test_install_command_prints_without_connecting(cli: Cli) -> None:
     result = cli("schedules", "install")
     assert result.exit_code == 0, result.stderr
     assert "* * * * * " in result.stdout and "note: no MongoDB URI" in result.stderr
+
+
+def test_nothing_outside_the_scope_is_seen_or_ticked(
+    cli: Cli, mock_store: Captured, locustfile: Path
+) -> None:
+    _test(cli, locustfile, "--tenant", "a")
+    added = cli("schedules", "add", "api", "--cron", "* * * * *", "--tenant", "a", "-o", "json")
+    assert added.exit_code == 0, added.stderr
+    schedule = json.loads(added.stdout)
+    assert schedule["tenantId"] == "a"
+    assert json.loads(cli("schedules", "list", "--tenant", "b", "-o", "json").stdout) == []
+    for command in ("show", "pause", "resume", "remove", "history"):
+        assert "not found in tenant 'b'" in error_line(
+            cli("schedules", command, schedule["id"], "--tenant", "b"), 4
+        )
+    assert "test 'api' not found" in error_line(
+        cli("schedules", "add", "api", "--cron", "@daily", "--name", "x", "--tenant", "b"), 4
+    )
+    before = documents_of(_db(mock_store), COLLECTIONS)
+    later = datetime.fromisoformat(schedule["nextSlotAt"].replace("Z", "+00:00"))
+    ticked = cli("schedules", "tick", "--tenant", "b", "--now", later.isoformat(), "-o", "json")
+    assert json.loads(ticked.stdout) == []
+    assert documents_of(_db(mock_store), COLLECTIONS) == before
