@@ -345,7 +345,8 @@ def tick(
     """Start every due slot once (call it every minute, on any number of machines).
 
     Each run starts detached, as `runs start --detach`; the tick does not wait for its
-    load. Prints the slots it handled (nothing when nothing was due).
+    load. Prints the slots it handled (nothing when nothing was due). Exits 0 whatever
+    became of them (`schedules history` says), 3 when MongoDB failed.
     """
     from loadmgr.service.schedule_tick import tick as tick_schedules
 
