@@ -51,8 +51,9 @@ def wait_ended(mongo_db: Any, run_id: str, timeout: float = 120) -> dict[str, An
 
     assert wait_for(ended, timeout=timeout, interval=0.5), f"run {run_id} did not end"
     run = ended()
-    # The end's follow-up (the schedule's count) comes right after the end is stored.
+    # The slot's verdict comes right after the end is stored, the lease's release after it.
     assert wait_for(lambda: _slot_settled(mongo_db, run), timeout=10)
+    assert wait_for(lambda: not mongo_db.cluster_leases.find_one({"runId": run_id}), timeout=30)
     return run  # type: ignore[no-any-return]
 
 
@@ -61,7 +62,18 @@ def _slot_settled(mongo_db: Any, run: dict[str, Any]) -> bool:
     if "schedule" not in trigger:
         return True
     slot = mongo_db.schedule_slots.find_one({"runId": run["id"]})
-    return slot is not None and "verdict" in slot and slot["updatedAt"] >= run["finishedAt"]
+    return slot is not None and slot["verdict"] == run["verdict"]
+
+
+def failures_in_a_row(mongo_db: Any, schedule_id: str, count: int) -> dict[str, Any]:
+    """The schedule once its count is `count` (the count follows the slot's verdict)."""
+
+    def counted() -> Any:
+        stored = mongo_db.schedules.find_one({"id": schedule_id})
+        return stored if stored["consecutiveFailures"] == count else None
+
+    assert wait_for(counted, timeout=10), mongo_db.schedules.find_one({"id": schedule_id})
+    return counted()  # type: ignore[no-any-return]
 
 
 def test_four_ticks_at_once_start_one_real_run(cli, mongo_db, target_server):
@@ -177,8 +189,7 @@ def test_three_failing_runs_in_a_row_pause_the_schedule(cli, mongo_db, target_se
         assert [s["outcome"] for s in handled] == ["started"], handled
         run = wait_ended(mongo_db, handled[0]["runId"])
         assert run["verdict"] == "failed", (run.get("error"), run.get("verdictReasons"))
-        stored = mongo_db.schedules.find_one({"id": schedule["id"]})
-        assert stored["consecutiveFailures"] == number
+        stored = failures_in_a_row(mongo_db, schedule["id"], number)
         if number == 2:
             # A failing run started by hand does not count.
             result = cli(
@@ -187,7 +198,8 @@ def test_three_failing_runs_in_a_row_pause_the_schedule(cli, mongo_db, target_se
             assert result.exit_code == 1
             stored = mongo_db.schedules.find_one({"id": schedule["id"]})
             assert stored["consecutiveFailures"] == 2 and not stored["paused"]
-    assert stored["paused"] is True
+    assert wait_for(lambda: mongo_db.schedules.find_one({"id": schedule["id"]})["paused"])
+    stored = mongo_db.schedules.find_one({"id": schedule["id"]})
     assert "3 failures in a row" in stored["pausedReason"]
     assert [s["verdict"] for s in history(cli, "failing-demo")] == ["failed"] * 3
     # Paused: no more slots are started.
