@@ -4,13 +4,18 @@ busy clusters, and a schedule that pauses itself after failing runs."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-from datetime import datetime, timedelta
+import threading
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from loadmgr.locust.client import LocustClient
+from loadmgr.models import Scope
+from loadmgr.models.schedules import Schedule, ScheduleSlot, SlotOutcome
+from loadmgr.store import Store
 from loadmgr.store.embedded import free_port
 from tests.conftest import loadmgr_command, ok
 from tests.integration.test_runs import create_test
@@ -228,3 +233,36 @@ def test_locust_busy_with_someone_elses_test_records_a_skip(
         assert theirs.stats()["user_count"] == 3  # and their test left alone
     finally:
         theirs.close()
+
+
+def test_the_wire_server_arbitrates_claims_and_slot_records(mongo_uri):
+    """What exactly-once rests on, raced harder than processes can: eight threads claim the
+    same slot at once (one compare-and-set wins), and a slot is recorded once."""
+    store = Store.connect(mongo_uri, os.environ["LOADMGR_DATABASE"], Scope(), 5000)
+    try:
+        store.ensure_schedule_indexes()
+        first = datetime(2026, 1, 1, 3, 0, tzinfo=timezone.utc)
+        schedule = store.schedules.insert(
+            Schedule(name="raced", loadTestId="t", cron="0 3 * * *", nextSlotAt=first)
+        )
+        barrier = threading.Barrier(8)
+        wins: list[bool] = []
+
+        def claim() -> None:
+            barrier.wait()
+            changes = {"nextSlotAt": schedule.nextSlotAt + timedelta(days=1)}
+            wins.append(store.schedules.claim(schedule.id, schedule.nextSlotAt, changes))
+
+        threads = [threading.Thread(target=claim) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert sorted(wins) == [False] * 7 + [True]
+        slot = ScheduleSlot(scheduleId=schedule.id, slot=first, outcome=SlotOutcome.STARTING)
+        assert store.schedule_slots.record(slot) is True
+        again = slot.model_copy(update={"id": "another"})
+        assert store.schedule_slots.record(again) is False
+        assert store.schedule_slots.record_many([again]) == 0
+    finally:
+        store.close()
