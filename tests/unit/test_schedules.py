@@ -95,6 +95,18 @@ def test_dst_overlap_slot_comes_twice() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "night", [datetime(2026, 3, 28, 22, tzinfo=UTC), datetime(2026, 10, 24, 22, tzinfo=UTC)]
+)
+@pytest.mark.parametrize("cron", ["30 2 * * *", "*/30 * * * *", "0 * * * *"])
+def test_slots_due_walked_back_match_the_slots_walked_forward(night: datetime, cron: str) -> None:
+    # A tick walks back from now; `add` and `show` walk forward: across a DST night too.
+    forward = occurrences_after(cron, PARIS, night - timedelta(seconds=1), 30)
+    end = night + timedelta(hours=6)
+    expected = [slot for slot in forward if slot <= end]
+    assert slots_due(cron, PARIS, expected[0], end, 50) == expected
+
+
 def test_slots_due_includes_the_stored_slot_and_is_bounded() -> None:
     first = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
     assert slots_due("0 * * * *", "UTC", first, first, 10) == [first]
