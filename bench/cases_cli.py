@@ -43,6 +43,7 @@ def _ensure_indexes(bench: Bench, database: str) -> None:
     store = Store.connect(bench.uri, database, Scope(), 10_000)
     try:
         store.ensure_indexes()
+        store.ensure_schedule_indexes()
         ensure_schema(store, "bench", lambda _: None)
     finally:
         store.close()

@@ -21,6 +21,10 @@ GROUPS: dict[str, tuple[str, str]] = {
         "loadmgr.cli.clusters_cmd",
         "Register remote Locust masters ('local' is built in); get the plugin they load.",
     ),
+    "schedules": (
+        "loadmgr.cli.schedules_cmd",
+        "Run tests on cron schedules, once per slot whatever machines tick.",
+    ),
     "notify": (
         "loadmgr.cli.notify_cmd",
         "Tell webhooks (Slack or JSON) when runs fail, regress or change verdict.",

@@ -389,6 +389,8 @@ class LoadTestRun(Named):
         return parse_reasons(value)
     # With --if-busy wait: until when its start may wait for a busy cluster.
     busyWaitUntil: datetime | None = None
+    # Who or what started it: {"user": NAME}, or {"schedule": ID, "slot": DATE}.
+    trigger: dict[str, Any] | None = None
 
     @field_validator("startedAt", "finishedAt", "heartbeatAt", "busyWaitUntil", mode="after")
     @classmethod

@@ -14,6 +14,23 @@ def collector_log(home: Path, run_id: str) -> Path:
     return home / "logs" / f"run-{run_id}.log"
 
 
+def connection_environment(settings: Settings) -> dict[str, str | None]:
+    """The LOADMGR_* variables that reach the same database in the same scope (None:
+    unset). A password given in a file is passed as the file's path, not its content."""
+    password_file = settings.mongo_password_file
+    return {
+        "LOADMGR_MONGO_URI": settings.mongo_uri,
+        "LOADMGR_MONGO_PASSWORD_FILE": (
+            str(Path(password_file).expanduser().absolute()) if password_file else None
+        ),
+        "LOADMGR_MONGO_PASSWORD": None if password_file else settings.mongo_password,
+        "LOADMGR_TENANT": settings.tenant,
+        "LOADMGR_ENV": settings.env,
+        "LOADMGR_MONGO_TLS_CA_FILE": settings.mongo_tls_ca_file,
+        "LOADMGR_MONGO_TLS_CERT_KEY_FILE": settings.mongo_tls_cert_key_file,
+    }
+
+
 def spawn_collector(settings: Settings, run_id: str) -> Path:
     """Start `loadmgr runs collect RUN` in its own session; returns its log file.
 
@@ -32,19 +49,7 @@ def spawn_collector(settings: Settings, run_id: str) -> Path:
             "LOADMGR_SERVER_SELECTION_TIMEOUT_MS": str(settings.server_selection_timeout_ms),
         }
     )
-    password_file = settings.mongo_password_file
-    for name, value in (
-        ("LOADMGR_MONGO_URI", settings.mongo_uri),
-        (
-            "LOADMGR_MONGO_PASSWORD_FILE",
-            str(Path(password_file).expanduser().absolute()) if password_file else None,
-        ),
-        ("LOADMGR_MONGO_PASSWORD", None if password_file else settings.mongo_password),
-        ("LOADMGR_TENANT", settings.tenant),
-        ("LOADMGR_ENV", settings.env),
-        ("LOADMGR_MONGO_TLS_CA_FILE", settings.mongo_tls_ca_file),
-        ("LOADMGR_MONGO_TLS_CERT_KEY_FILE", settings.mongo_tls_cert_key_file),
-    ):
+    for name, value in connection_environment(settings).items():
         if value:
             env[name] = value
         else:

@@ -28,10 +28,21 @@ def run_ended(store: Store, run: LoadTestRun, message: Message) -> LoadTestRun:
 
     Returns the run as stored afterwards."""
     run = _checked(store, run, message)
+    _tell_schedule(store, run, message)
     from loadmgr.service.notifications import notify_run_end
 
     notify_run_end(store, run, message)  # last: it tells the verdict as final
     return run
+
+
+def _tell_schedule(store: Store, run: LoadTestRun, message: Message) -> None:
+    """A schedule's run: its slot gets the verdict; its failures in a row are counted."""
+    from loadmgr.service.schedules import schedule_run_ended
+
+    try:
+        schedule_run_ended(store, run)
+    except LoadmgrError as exc:
+        message(f"could not update the run's schedule: {exc.message}")
 
 
 def _checked(store: Store, run: LoadTestRun, message: Message) -> LoadTestRun:

@@ -56,6 +56,7 @@ def start_run(
     detach: bool = False,
     baseline: dict[str, float] | None = None,
     trend: dict[str, Any] | None = None,
+    wait_started: bool = True,
 ) -> StartOutcome:
     """Run a test from its plan to its recorded end (or, detached, until its load runs).
 
@@ -64,6 +65,8 @@ def start_run(
     Failed run) when the cluster could not start it. With `baseline`, the finished run is
     compared with the test's baseline and the result joins its verdict; with `trend` (a
     TrendOptions document), it is judged against the test's recent runs (trends.py).
+    Detached without `wait_started` (a schedule's tick), it returns once the collector is
+    spawned, before the load runs: a failure to start is then the collector's to record.
     """
     if trend is not None:
         from loadmgr.service.change_points import require_ruptures
@@ -104,7 +107,7 @@ def start_run(
         raise
     notify(f"run {run.id} of test {plan.test.name!r} recorded")
     if detach:
-        return _detach(store, settings, run.id, notify)
+        return _detach(store, settings, run, notify, wait_started)
     from loadmgr.service.run_control import collector_for
     from loadmgr.service.signals import stop_on_signals
 
@@ -135,14 +138,18 @@ def start_run(
     return StartOutcome(final, interrupted=collector.interrupted)
 
 
-def _detach(store: Store, settings: Settings, run_id: str, notify: Notify) -> StartOutcome:
+def _detach(
+    store: Store, settings: Settings, run: LoadTestRun, notify: Notify, wait_started: bool
+) -> StartOutcome:
     """Hand the run to a background collector; return once the load runs (or failed)."""
     from loadmgr.service.background import spawn_collector
     from loadmgr.service.run_control import wait_while_pending
 
-    log = spawn_collector(settings, run_id)
+    log = spawn_collector(settings, run.id)
     notify(f"collecting in the background; log: {log}")
-    run = wait_while_pending(store, run_id, DETACH_START_TIMEOUT_SEC)
+    if not wait_started:
+        return StartOutcome(run, log=log)
+    run = wait_while_pending(store, run.id, DETACH_START_TIMEOUT_SEC)
     if run.status == RunStatus.FAILED:
         error = ClusterError(f"run {run.id} failed to start: {run.error}", hint=f"see {log}")
         raise StartFailed(error, run)

@@ -76,6 +76,8 @@ class RunOptions:
     workers: int | None = None
     abort_on_fail: bool = False
     warmup: int | None = None
+    # What started the run (a schedule's slot); None: the acting user.
+    trigger: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             busyWaitUntil=(
                 now + timedelta(seconds=options.wait_timeout) if options.if_busy == "wait" else None
             ),
+            trigger=options.trigger if options.trigger is not None else {"user": user},
             createdAt=now,
             createdBy=user,
             updatedAt=now,

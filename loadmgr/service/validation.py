@@ -26,6 +26,14 @@ OPTION_NAMES = {
     "durationSeconds": "--duration",
     "baseUrl": "--url",
     "id": "ID",
+    # schedules and their overrides
+    "users": "--users",
+    "workers": "--workers",
+    "cluster": "--cluster",
+    "cron": "--cron",
+    "timezone": "--timezone",
+    "graceSec": "--grace",
+    "failureLimit": "--failure-limit",
 }
 
 

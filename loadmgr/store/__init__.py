@@ -22,6 +22,7 @@ from loadmgr.store.meta import MetaRepository
 from loadmgr.store.metrics import MetricsRepository
 from loadmgr.store.notifications import NotificationRepository
 from loadmgr.store.runs import RunRepository
+from loadmgr.store.schedules import ScheduleRepository, ScheduleSlotRepository
 
 __all__ = ["Store", "redact_uri"]
 
@@ -47,6 +48,8 @@ class Store:
         self.leases = LeaseRepository(database["cluster_leases"], Scope(), uri)
         self.meta = MetaRepository(database["loadmgr_meta"], Scope(), uri)
         self.notifications = NotificationRepository(database["notifications"], scope, uri)
+        self.schedules = ScheduleRepository(database["schedules"], scope, uri)
+        self.schedule_slots = ScheduleSlotRepository(database["schedule_slots"], scope, uri)
         self._indexed = False
         self._clock_offset: timedelta | None = None
         self._clock_measured = 0.0
@@ -75,6 +78,13 @@ class Store:
             for repository in (self.tests, self.runs, self.metrics, self.clusters, self.leases):
                 repository.ensure_indexes()
         self._indexed = True
+
+    def ensure_schedule_indexes(self) -> None:
+        """The indexes of schedules and their slots, made by `schedules add` (a tick's query
+        and history rely on them), apart so that a run's start does not pay for them."""
+        with translate_errors(self.uri):
+            self.schedules.ensure_indexes()
+            self.schedule_slots.ensure_indexes()
 
     def foreign(self) -> ForeignDocuments:
         """The Go control plane's documents in this database, whatever the scope."""

@@ -1,0 +1,211 @@
+"""Schedules (collection `schedules`) and their slots (collection `schedule_slots`).
+
+A schedule starts a test at the times its cron expression names, read in its time zone.
+Each such time is a *slot*; every slot a tick handled is recorded once, with its outcome.
+Cron expressions are read by croniter (imported on use: it costs start-up time).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from loadmgr.models.documents import NAME_MAX, Document, Named, new_id, utcnow
+from loadmgr.models.thresholds import parse_threshold
+
+DEFAULT_FAILURE_LIMIT = 3
+FAILURE_LIMIT_MAX = 100
+# A slot no tick saw at its minute (the machine was down, cron was late) is still started
+# this long after; older, it is recorded `missed`.
+DEFAULT_GRACE_SEC = 15 * 60
+GRACE_MAX_SEC = 24 * 3600
+CRON_MAX = 200
+
+
+class SlotOutcome(str, Enum):
+    """What a tick did with a slot."""
+
+    STARTING = "starting"  # claimed; the tick that claimed it has not said more (yet)
+    STARTED = "started"
+    SKIPPED = "skipped"  # the cluster was busy (Azure's skip-if-running)
+    MISSED = "missed"  # no tick saw it within the grace
+    ERROR = "error"  # it could not be started (test deleted, override no longer valid …)
+
+
+def check_cron(expression: str) -> str:
+    """The expression, trimmed, if croniter reads it as five fields (or @daily and the
+    like); ValueError saying what is wrong otherwise."""
+    from croniter import croniter
+
+    cleaned = " ".join(expression.split())
+    if not cleaned:
+        raise ValueError('empty cron expression (e.g. "0 3 * * *": 03:00 every day)')
+    if len(cleaned) > CRON_MAX:
+        raise ValueError(f"cron expression longer than {CRON_MAX} characters")
+    if not cleaned.startswith("@") and len(cleaned.split(" ")) != 5:
+        # croniter also takes a seconds and a year field; a tick runs once a minute.
+        raise ValueError(
+            f"cron expression {cleaned!r} must have 5 fields: minute hour day-of-month "
+            "month day-of-week"
+        )
+    try:
+        iterator = croniter(cleaned, datetime(2000, 1, 1, tzinfo=timezone.utc))
+    except (ValueError, KeyError) as exc:  # croniter's errors are ValueErrors
+        raise ValueError(f"invalid cron expression {cleaned!r}: {exc}") from None
+    try:
+        iterator.get_next(datetime)
+    except ValueError:  # `0 3 31 2 *`: croniter finds no such date
+        raise ValueError(f"cron expression {cleaned!r} names no date that exists") from None
+    return cleaned
+
+
+def check_timezone(name: str) -> str:
+    """An IANA time zone name (`Europe/Paris`, `UTC`); ValueError for one zoneinfo lacks."""
+    cleaned = name.strip()
+    try:
+        if not cleaned or cleaned.startswith(("/", ".")) or ".." in cleaned:
+            raise ValueError
+        ZoneInfo(cleaned)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"unknown time zone {name!r} (an IANA name such as UTC or Europe/Paris)"
+        ) from None
+    return cleaned
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def occurrences_after(cron: str, zone: str, after: datetime, count: int = 1) -> list[datetime]:
+    """The next `count` slots strictly after `after`, as UTC datetimes.
+
+    Times are read in `zone`: at a daylight-saving gap a slot in the skipped hour falls on
+    the first minute after it (02:30 → 03:00); at an overlap a slot in the repeated hour
+    comes twice, once in each offset (croniter's behaviour, see docs/schedules.md).
+    """
+    from croniter import croniter
+
+    local = _as_utc(after).astimezone(ZoneInfo(zone))
+    iterator = croniter(cron, local)
+    return [
+        iterator.get_next(datetime).astimezone(timezone.utc).replace(microsecond=0)
+        for _ in range(count)
+    ]
+
+
+def slots_due(cron: str, zone: str, first: datetime, now: datetime, limit: int) -> list[datetime]:
+    """The slots from `first` (included: it is the stored next slot) to `now`, oldest
+    first, at most the newest `limit` of them."""
+    from croniter import croniter
+
+    first, now = _as_utc(first), _as_utc(now)
+    if first > now:
+        return []
+    # Walk back from now: a schedule left alone for a year is not walked minute by minute.
+    iterator = croniter(cron, (now + timedelta(microseconds=1)).astimezone(ZoneInfo(zone)))
+    found: list[datetime] = []
+    while len(found) < limit:
+        slot = iterator.get_prev(datetime).astimezone(timezone.utc).replace(microsecond=0)
+        if slot < first:
+            break
+        found.append(slot)
+    return found[::-1]
+
+
+class ScheduleOverrides(BaseModel):
+    """What a scheduled run uses instead of the test's defaults (None: the test's)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    users: int | None = Field(default=None, ge=1)
+    spawnRate: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    durationSeconds: int | None = Field(default=None, gt=0)
+    cluster: str | None = None
+    workers: int | None = Field(default=None, ge=0)  # the local cluster's; 0: standalone
+    thresholds: list[str] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _check_thresholds(cls, value: list[str]) -> list[str]:
+        for expression in value:
+            parse_threshold(expression)
+        return value
+
+
+class Schedule(Named):
+    """A test started at every slot of a cron expression (collection `schedules`)."""
+
+    name: str
+    loadTestId: str
+    testName: str | None = None
+    cron: str
+    timezone: str = "UTC"
+    overrides: ScheduleOverrides = Field(default_factory=ScheduleOverrides)
+    graceSec: int = Field(default=DEFAULT_GRACE_SEC, ge=0, le=GRACE_MAX_SEC)
+    failureLimit: int = Field(default=DEFAULT_FAILURE_LIMIT, ge=1, le=FAILURE_LIMIT_MAX)
+    consecutiveFailures: int = 0
+    paused: bool = False
+    pausedReason: str | None = None
+    pausedAt: datetime | None = None
+    # The next slot a tick will handle; a tick claims it by moving it on (compare-and-set).
+    nextSlotAt: datetime
+    lastSlotAt: datetime | None = None
+    lastOutcome: SlotOutcome | None = None
+    lastRunId: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > NAME_MAX:
+            raise ValueError(f"must have 1 to {NAME_MAX} characters")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        return check_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @field_validator("nextSlotAt", "lastSlotAt", "pausedAt", mode="after")
+    @classmethod
+    def _dates_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _as_utc(value)
+
+
+class ScheduleSlot(Document):
+    """One slot of a schedule and what became of it (collection `schedule_slots`)."""
+
+    id: str = Field(default_factory=new_id)
+    scheduleId: str
+    slot: datetime
+    outcome: SlotOutcome
+    runId: str | None = None
+    reason: str | None = None
+    verdict: str | None = None  # the run's, once it ended
+    tenantId: str | None = None
+    envId: str | None = None
+    createdAt: datetime = Field(default_factory=utcnow)
+    createdBy: str = ""
+    updatedAt: datetime = Field(default_factory=utcnow)
+    updatedBy: str = ""
+
+    @field_validator("slot", "createdAt", "updatedAt", mode="after")
+    @classmethod
+    def _dates_utc(cls, value: datetime) -> datetime:
+        return _as_utc(value)
+
+
+def trigger_of(schedule_id: str, slot: datetime) -> dict[str, Any]:
+    """What a scheduled run records as its `trigger`."""
+    return {"schedule": schedule_id, "slot": slot}

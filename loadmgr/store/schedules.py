@@ -1,0 +1,185 @@
+"""The `schedules` and `schedule_slots` collections.
+
+A slot is started exactly once across any number of machines ticking at the same time:
+a tick claims it by moving the schedule's `nextSlotAt` on from the exact value it read
+(a compare-and-set in one `find_one_and_update`); the losers match nothing. The slot's
+record has a unique (scheduleId, slot) index too, so history never holds a slot twice.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import pymongo
+import pymongo.errors
+from pymongo import ReturnDocument
+
+from loadmgr.errors import Conflict, ValidationFailed
+from loadmgr.models.schedules import Schedule, ScheduleSlot
+from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors, stored
+
+
+class ScheduleRepository(Repository):
+    """Schedules, unique by id and by (tenantId, envId, name)."""
+
+    INDEXES: list[IndexSpec] = [
+        IndexSpec([("id", 1)], "id_unique_idx", unique=True),
+        IndexSpec([("tenantId", 1), ("envId", 1), ("name", 1)], "scope_name_unique", unique=True),
+        # A tick's one query: the unpaused schedules whose next slot has come.
+        IndexSpec([("paused", 1), ("nextSlotAt", 1)], "due_idx"),
+    ]
+
+    @mapped_errors
+    def insert(self, schedule: Schedule) -> Schedule:
+        document = schedule.to_document()
+        self.check_in_scope(document)
+        try:
+            self.collection.insert_one(document)
+        except pymongo.errors.DuplicateKeyError:
+            raise Conflict(
+                f"a schedule named {schedule.name!r} already exists{self.scope.describe()}",
+                hint="choose another --name",
+            ) from None
+        return schedule
+
+    @mapped_errors
+    def find_by_id(self, schedule_id: str) -> Schedule | None:
+        doc = self.collection.find_one(self.scoped({"id": schedule_id}), NO_OBJECT_ID)
+        return stored(Schedule, doc) if doc else None
+
+    @mapped_errors
+    def find_by_prefix(self, prefix: str) -> list[Schedule]:
+        query = self.scoped({"id": {"$regex": f"^{re.escape(prefix)}"}})
+        return [stored(Schedule, d) for d in self.collection.find(query, NO_OBJECT_ID).limit(2)]
+
+    @mapped_errors
+    def find_by_name(self, name: str) -> list[Schedule]:
+        docs = self.collection.find(self.scoped({"name": name.strip()}), NO_OBJECT_ID).limit(3)
+        return [stored(Schedule, doc) for doc in docs]
+
+    @mapped_errors
+    def find_many(self, *, test_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"loadTestId": test_id} if test_id else {}
+        cursor = self.collection.find(self.scoped(query), NO_OBJECT_ID)
+        cursor = cursor.sort([("name", 1), ("id", 1)])
+        return list(cursor.limit(limit) if limit else cursor)
+
+    @mapped_errors
+    def find_due(self, now: datetime) -> tuple[list[Schedule], list[str]]:
+        """Unpaused schedules whose next slot is at or before `now` (one indexed query), and
+        why any of them cannot be read: such a one must not keep the others from starting."""
+        query = self.scoped({"paused": False, "nextSlotAt": {"$lte": now}})
+        readable: list[Schedule] = []
+        unreadable: list[str] = []
+        for document in self.collection.find(query, NO_OBJECT_ID):
+            try:
+                readable.append(stored(Schedule, document))
+            except ValidationFailed as exc:
+                unreadable.append(exc.message)
+        return readable, unreadable
+
+    @mapped_errors
+    def claim(self, schedule_id: str, expected_next: datetime, changes: dict[str, Any]) -> bool:
+        """Move `nextSlotAt` on (with `changes`) if it still is `expected_next` and the
+        schedule is not paused; exactly one of racing callers gets True."""
+        before = self.collection.find_one_and_update(
+            self.scoped({"id": schedule_id, "paused": False, "nextSlotAt": expected_next}),
+            {"$set": changes},
+            projection={"_id": True},
+        )
+        return before is not None
+
+    @mapped_errors
+    def update(self, schedule_id: str, changes: dict[str, Any]) -> Schedule | None:
+        self.check_in_scope(changes, partial=True)
+        doc = self.collection.find_one_and_update(
+            self.scoped({"id": schedule_id}),
+            {"$set": changes},
+            projection=NO_OBJECT_ID,
+            return_document=ReturnDocument.AFTER,
+        )
+        return stored(Schedule, doc) if doc else None
+
+    @mapped_errors
+    def count_result(
+        self, schedule_id: str, failed: bool, changes: dict[str, Any]
+    ) -> Schedule | None:
+        """One more failure in a row (`$inc`), or none (a pass resets the count)."""
+        update: dict[str, Any] = (
+            {"$inc": {"consecutiveFailures": 1}, "$set": changes}
+            if failed
+            else {"$set": {**changes, "consecutiveFailures": 0}}
+        )
+        doc = self.collection.find_one_and_update(
+            self.scoped({"id": schedule_id}),
+            update,
+            projection=NO_OBJECT_ID,
+            return_document=ReturnDocument.AFTER,
+        )
+        return stored(Schedule, doc) if doc else None
+
+    @mapped_errors
+    def pause_if_failing(self, schedule_id: str, limit: int, changes: dict[str, Any]) -> bool:
+        """Pause it if it is still unpaused with `limit` failures in a row or more."""
+        result = self.collection.update_one(
+            self.scoped(
+                {"id": schedule_id, "paused": False, "consecutiveFailures": {"$gte": limit}}
+            ),
+            {"$set": {**changes, "paused": True}},
+        )
+        return result.modified_count == 1
+
+    @mapped_errors
+    def delete(self, schedule_id: str) -> bool:
+        return self.collection.delete_one(self.scoped({"id": schedule_id})).deleted_count == 1
+
+
+class ScheduleSlotRepository(Repository):
+    """What became of each slot: one document per (scheduleId, slot)."""
+
+    INDEXES: list[IndexSpec] = [
+        IndexSpec([("scheduleId", 1), ("slot", 1)], "schedule_slot_unique", unique=True),
+    ]
+
+    @mapped_errors
+    def record(self, slot: ScheduleSlot) -> bool:
+        """Insert the slot's record; False if that slot was already recorded."""
+        document = slot.to_document()
+        self.check_in_scope(document)
+        try:
+            self.collection.insert_one(document)
+        except pymongo.errors.DuplicateKeyError:
+            return False
+        return True
+
+    @mapped_errors
+    def record_many(self, slots: list[ScheduleSlot]) -> int:
+        """Insert each record not there yet; the number inserted."""
+        documents = [slot.to_document() for slot in slots]
+        for document in documents:
+            self.check_in_scope(document)
+        if not documents:
+            return 0
+        try:
+            return len(self.collection.insert_many(documents, ordered=False).inserted_ids)
+        except pymongo.errors.BulkWriteError as exc:
+            return int(exc.details.get("nInserted", 0))
+
+    @mapped_errors
+    def update(self, schedule_id: str, slot: datetime, changes: dict[str, Any]) -> bool:
+        result = self.collection.update_one(
+            self.scoped({"scheduleId": schedule_id, "slot": slot}), {"$set": changes}
+        )
+        return result.matched_count == 1
+
+    @mapped_errors
+    def find_many(self, schedule_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        cursor = self.collection.find(self.scoped({"scheduleId": schedule_id}), NO_OBJECT_ID)
+        cursor = cursor.sort([("slot", -1)])
+        return list(cursor.limit(limit) if limit else cursor)
+
+    @mapped_errors
+    def delete_all(self, schedule_id: str) -> int:
+        return self.collection.delete_many(self.scoped({"scheduleId": schedule_id})).deleted_count
