@@ -32,6 +32,8 @@ MaxRegressionOpt = Annotated[
 # On a terminal a long run is shown as this many rows (and chart columns) unless --points
 # says otherwise; the data formats give every interval unless asked.
 TABLE_POINTS = 60
+# `metrics compare` names at most this many regressions on stderr (the rest are counted).
+SUMMARY_NAMES = 8
 
 
 def _renderer(ctx: typer.Context, output: str | None, quiet: bool) -> Renderer:
@@ -195,13 +197,23 @@ def compare(
     fail_on_regression: Annotated[
         bool, typer.Option("--fail-on-regression", help="Exit 1 when a regression is marked.")
     ] = False,
+    include_max: Annotated[
+        bool,
+        typer.Option(
+            "--include-max",
+            help="Count a worse max latency as a regression too (one outlier moves it: by "
+            "default it is shown, not counted).",
+        ),
+    ] = False,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Runs side by side, per metric and per request, with each change against the first.
 
     Higher latency or error rate and lower RPS beyond the allowance are marked as
-    regressions. Runs of different tests may be compared; a notice says so.
+    regressions (max only with --include-max). Changes are computed on the stored values,
+    not the rounded ones shown. A warning says when the runs had different load (users,
+    duration, cluster) or belong to different tests.
     """
     from loadmgr.service.compare import compare_runs, parse_max_regressions
 
@@ -211,9 +223,16 @@ def compare(
     allowance = _percent(tolerance, "--tolerance")
     renderer = _renderer(ctx, output, quiet)
     store = app_context(ctx).store
-    comparison = compare_runs(store, runs, tolerance=allowance, max_regression=allowed)
+    comparison = compare_runs(
+        store, runs, tolerance=allowance, max_regression=allowed, include_max=include_max
+    )
     if comparison.different_tests:
         notice("note: these runs belong to different tests; their numbers may not be comparable")
+    if comparison.different_load:
+        notice(
+            "warning: the runs had different load, so their numbers may differ for that: "
+            + "; ".join(comparison.different_load)
+        )
     for run_id in comparison.without_final:
         notice(f"note: run {run_id} has no final stats (not finished); its values are empty")
     if renderer.quiet:
@@ -226,10 +245,11 @@ def compare(
         stdout_console().print(compare_view(comparison))
     else:
         renderer.many(comparison.rows, [], id_key="runId")
-    regressions = [r for r in comparison.rows if r["regression"]]
-    if regressions:
-        names = sorted({f"{r['metric']} ({r['request']})" for r in regressions})
-        notice(f"{len(regressions)} regression(s): {', '.join(names[:8])}")
+    names = comparison.regressions
+    if names:
+        shown = ", ".join(names[:SUMMARY_NAMES])
+        more = f" and {len(names) - SUMMARY_NAMES} more" if len(names) > SUMMARY_NAMES else ""
+        notice(f"{len(names)} regression(s): {shown}{more}")
         if fail_on_regression:
             raise typer.Exit(ExitCode.THRESHOLD_FAILED)
 

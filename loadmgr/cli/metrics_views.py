@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.cli.output import Column, field, key_value_view, sanitize
 from loadmgr.models.formatting import format_count as fmt_count
-from loadmgr.models.formatting import format_metric as fmt_metric
 from loadmgr.models.formatting import format_ms as fmt_ms
 from loadmgr.models.formatting import format_percent as fmt_pct
 from loadmgr.models.formatting import format_rps as fmt_rate
-from loadmgr.models.formatting import stored_threshold_value
+from loadmgr.models.formatting import side_by_side, stored_threshold_value
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -194,29 +193,29 @@ def compare_view(comparison: Comparison) -> RenderableType:
         label = sanitize(request, in_cell=True) if request != previous_request else ""
         previous_request = request
         direction = COMPARED_METRICS[metric][2]
-        cells: list[Text] = [Text(fmt_metric(metric, group[0]["value"]))]
-        for row in group[1:]:
-            cells.append(_change_cell(metric, row, direction))
+        texts, changes = side_by_side(metric, [row["value"] for row in group])
+        cells: list[Text] = [Text(texts[0])]
+        for row, text, change in zip(group[1:], texts[1:], changes, strict=True):
+            cells.append(_change_cell(row, text, change, direction))
         table.add_row(Text(label), metric, *cells)
     return Group(legend, Text(""), table)
 
 
-def _change_cell(metric: str, row: dict[str, Any], direction: int) -> Text:
+def _change_cell(row: dict[str, Any], text: str, change: str | None, direction: int) -> Text:
+    """`148ms (+28ms +23.3%)`: the value, its change from the first run, and whether worse."""
     from rich.text import Text
 
-    text = Text(fmt_metric(metric, row["value"]))
-    change, relative = row.get("change"), row.get("relativeChange")
-    if change is None or change == 0:
-        return text
-    shown = fmt_metric(metric, abs(change))
-    sign = "+" if change > 0 else "-" if change < 0 else "±"
+    cell = Text(text)
+    if change is None:
+        return cell
+    relative = row.get("relativeChange")
     rel = "" if relative is None else f" {relative:+.1%}"
     style = ""
     if row.get("regression"):
         style = "bold red"
-    elif direction and change * direction < 0:
+    elif direction and (row.get("change") or 0) * direction < 0:
         style = "green"
-    text.append(f" ({sign}{shown}{rel})", style=style or "dim")
+    cell.append(f" ({change}{rel})", style=style or "dim")
     if row.get("regression"):
-        text.append(" ✗ worse", style="bold red")
-    return text
+        cell.append(" ✗ worse", style="bold red")
+    return cell
