@@ -94,24 +94,35 @@ def show(
     store = app_context(ctx).store
     run = metrics.find_run(store, run_id)
     if chosen == "summary":
-        from loadmgr.cli.metrics_views import summary_view
+        from loadmgr.cli.metrics_views import SUMMARY_CSV, summary_view
 
-        renderer.one(metrics.summary(store, run, window), summary_view, id_key="runId")
+        renderer.one(
+            metrics.summary(store, run, window),
+            summary_view,
+            id_key="runId",
+            csv_columns=SUMMARY_CSV,
+        )
     elif chosen == "timeseries":
         _show_timeseries(store, renderer, run.id, points)
     elif chosen == "requests":
-        from loadmgr.cli.metrics_views import REQUEST_COLUMNS
+        from loadmgr.cli.metrics_views import REQUEST_COLUMNS, REQUEST_CSV
 
         rows = metrics.request_rows(store, run, window)
-        renderer.many(rows, REQUEST_COLUMNS, id_key="name", empty="no requests recorded yet")
+        renderer.many(
+            rows,
+            REQUEST_COLUMNS,
+            id_key="name",
+            empty="no requests recorded yet",
+            csv_columns=REQUEST_CSV,
+        )
     else:
-        from loadmgr.cli.metrics_views import ERROR_COLUMNS
+        from loadmgr.cli.metrics_views import ERROR_COLUMNS, ERROR_CSV
 
         rows = metrics.error_rows(run)
         empty = (
             "no failures recorded" if run.finalStats else "failures are listed once the run ends"
         )
-        renderer.many(rows, ERROR_COLUMNS, id_key="error", empty=empty)
+        renderer.many(rows, ERROR_COLUMNS, id_key="error", empty=empty, csv_columns=ERROR_CSV)
 
 
 def _show_timeseries(store: Store, renderer: Renderer, run_id: str, points: int | None) -> None:
@@ -244,7 +255,9 @@ def compare(
 
         stdout_console().print(compare_view(comparison))
     else:
-        renderer.many(comparison.rows, [], id_key="runId")
+        from loadmgr.cli.metrics_views import COMPARE_CSV
+
+        renderer.many(comparison.rows, [], id_key="runId", csv_columns=COMPARE_CSV)
     names = comparison.regressions
     if names:
         shown = ", ".join(names[:SUMMARY_NAMES])

@@ -38,6 +38,46 @@ def clock(value: Any) -> str:
 
 # -- summary -------------------------------------------------------------------------------
 
+# `-o csv` of `metrics show --view summary` (docs/output.md); `window.*` and
+# `exactPercentiles` are filled with --from/--to.
+SUMMARY_CSV = (
+    "runId",
+    "name",
+    "loadTestId",
+    "testName",
+    "status",
+    "verdict",
+    "verdictReasons.kind",
+    "verdictReasons.message",
+    "stopReason",
+    "startedAt",
+    "finishedAt",
+    "durationSec",
+    "targetUsers",
+    "maxUsers",
+    "source",
+    "requests",
+    "failures",
+    "errorRate",
+    "rpsMean",
+    "rpsMax",
+    "avgResponseMs",
+    "minResponseMs",
+    "p50ResponseMs",
+    "p90ResponseMs",
+    "p95ResponseMs",
+    "p99ResponseMs",
+    "maxResponseMs",
+    "window.fromSec",
+    "window.toSec",
+    "window.seconds",
+    "window.intervals",
+    "exactPercentiles",
+    "thresholdResults.expression",
+    "thresholdResults.actual",
+    "thresholdResults.passed",
+)
+
 
 def summary_view(data: dict[str, Any]) -> RenderableType:
     from rich.console import Group
@@ -152,15 +192,48 @@ REQUEST_COLUMNS = [
     Column("RPS", lambda d: fmt_rate(d.get("requestsPerSec")), "right"),
 ]
 
+REQUEST_CSV = (
+    "method",
+    "name",
+    "numRequests",
+    "numFailures",
+    "errorRate",
+    "avgResponseTimeMs",
+    "minResponseTimeMs",
+    "maxResponseTimeMs",
+    "p50ResponseMs",
+    "p90ResponseMs",
+    "p95ResponseMs",
+    "p99ResponseMs",
+    "requestsPerSec",
+    "failuresPerSec",
+    "avgContentLength",
+)
+
 ERROR_COLUMNS = [
     field("method", "METHOD"),
     field("name", "NAME"),
     field("error", "ERROR"),
     Column("COUNT", lambda d: fmt_count(d.get("occurrences")), "right"),
 ]
+ERROR_CSV = ("method", "name", "error", "occurrences")
 
 
 # -- compare -------------------------------------------------------------------------------
+
+# `-o csv` of `metrics compare`: one row per request, metric and run; changes against the
+# first run, computed on the stored values.
+COMPARE_CSV = (
+    "request",
+    "metric",
+    "runId",
+    "position",
+    "value",
+    "baseline",
+    "change",
+    "relativeChange",
+    "regression",
+)
 
 
 def compare_view(comparison: Comparison) -> RenderableType:

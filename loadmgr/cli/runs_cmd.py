@@ -10,7 +10,13 @@ import typer
 from loadmgr.cli.context import AppContext, app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, jsonable, notice
-from loadmgr.cli.run_views import LIST_COLUMNS, PERCENTILE_NOTE, run_exit_code, run_view
+from loadmgr.cli.run_views import (
+    LIST_COLUMNS,
+    PERCENTILE_NOTE,
+    RUN_CSV,
+    run_exit_code,
+    run_view,
+)
 from loadmgr.errors import ExitCode, ValidationFailed
 
 if TYPE_CHECKING:
@@ -30,7 +36,7 @@ def _observer(quiet: bool) -> RunObserver:
 
 def _finish(renderer: Renderer, run: LoadTestRun, interrupted: bool) -> None:
     """Print the run and exit with its code."""
-    renderer.one(run, run_view)
+    renderer.one(run, run_view, csv_columns=RUN_CSV)
     raise typer.Exit(run_exit_code(run, interrupted))
 
 
@@ -208,11 +214,11 @@ def _start(
             baseline=baseline,
         )
     except StartFailed as failed:
-        renderer.one(failed.run, run_view)  # recorded Failed, with the reason
+        renderer.one(failed.run, run_view, csv_columns=RUN_CSV)  # recorded Failed, with the reason
         raise
     if outcome.run is None:  # --if-busy skip
         raise typer.Exit(ExitCode.OK)
-    renderer.one(outcome.run, run_view)
+    renderer.one(outcome.run, run_view, csv_columns=RUN_CSV)
     if detach:
         return
     raise typer.Exit(run_exit_code(outcome.run, outcome.interrupted))
@@ -330,7 +336,7 @@ def stop(
             home=context.settings.home,
             notify=notice,
         )
-    renderer.one(run, run_view)
+    renderer.one(run, run_view, csv_columns=RUN_CSV)
 
 
 @app.command("list")
@@ -370,7 +376,7 @@ def list_(
         since=cutoff,
         limit=limit,
     )
-    renderer.many(runs, LIST_COLUMNS, empty="no runs found")
+    renderer.many(runs, LIST_COLUMNS, empty="no runs found", csv_columns=RUN_CSV)
 
 
 @app.command("show")
@@ -386,4 +392,4 @@ def show(
     data = jsonable(run)
     if renderer.is_table:
         data["stale"] = is_stale(run, context.store.server_now())
-    renderer.one(run if not renderer.is_table else data, run_view)
+    renderer.one(run if not renderer.is_table else data, run_view, csv_columns=RUN_CSV)

@@ -276,16 +276,20 @@ class Series:
 
     @property
     def fields(self) -> tuple[str, ...]:
-        return DOWNSAMPLED_FIELDS if self.step > 1 else TIMESERIES_FIELDS
+        # Asked for at most some points, rows say how many intervals each merges (1 when
+        # the run had few enough): the columns follow the options, never the data.
+        return TIMESERIES_FIELDS if self.last_seq is None else DOWNSAMPLED_FIELDS
 
 
-def _plain_rows(store: Store, run_id: str) -> Iterator[dict[str, Any]]:
+def _plain_rows(store: Store, run_id: str, *, counted: bool = False) -> Iterator[dict[str, Any]]:
     projection = dict.fromkeys(TIMESERIES_FIELDS, True)
     for doc in store.metrics.iter_for_run(run_id, projection):
         # Rebuilt in a fixed order (and with every field, for documents that lack some),
         # so rows read the same whether or not they were downsampled.
         row = {key: doc.get(key) for key in TIMESERIES_FIELDS}
         row["timestamp"] = iso(row["timestamp"])
+        if counted:
+            row["intervals"] = 1
         yield row
 
 
@@ -318,7 +322,7 @@ def timeseries(store: Store, run_id: str, points: int | None = None) -> Series:
         return Series(_plain_rows(store, run_id), 1, None)
     last_seq = store.metrics.last_seq(run_id)
     if last_seq <= points:
-        return Series(_plain_rows(store, run_id), 1, last_seq)
+        return Series(_plain_rows(store, run_id, counted=True), 1, last_seq)
     step = math.ceil(last_seq / points)
     buckets = store.metrics.downsampled(run_id, step, _BUCKET_ACCUMULATORS)
     return Series((_bucket_row(b) for b in buckets), step, last_seq)
