@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.errors import ValidationFailed
+from loadmgr.models.formatting import format_timestamp as iso
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -64,18 +65,6 @@ def sanitize(text: str, *, in_cell: bool = False) -> str:
     """`text` with control and bidi characters shown as escapes (`\\x1b`)."""
     pattern = _UNSAFE_IN_CELL if in_cell else _UNSAFE
     return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
-
-
-def iso(value: datetime) -> str:
-    """ISO-8601 in UTC to the millisecond BSON stores, always the same width.
-
-    `2024-05-01T12:00:00.000Z`, never `…12:00:00Z` for a whole second, so dates printed
-    by any command compare as strings and read the same everywhere.
-    """
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
 
 
 def jsonable(value: Any) -> Any:

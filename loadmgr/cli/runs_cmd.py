@@ -20,18 +20,18 @@ from loadmgr.cli.run_views import (
 from loadmgr.errors import ExitCode, ValidationFailed
 
 if TYPE_CHECKING:
+    from loadmgr.cli.live import PlainObserver
     from loadmgr.models import LoadTestRun
-    from loadmgr.service.collection import RunObserver
 
 app = typer.Typer(rich_markup_mode=None, help=group_help("runs"), no_args_is_help=True)
 
 RunRef = Annotated[str, typer.Argument(help="The run's id.", show_default=False)]
 
 
-def _observer(quiet: bool) -> RunObserver:
+def _observer(quiet: bool, context: AppContext) -> PlainObserver:
     from loadmgr.cli.live import make_observer
 
-    return make_observer(quiet)
+    return make_observer(quiet, context.store.server_now)
 
 
 def _finish(renderer: Renderer, run: LoadTestRun, interrupted: bool) -> None:
@@ -208,7 +208,7 @@ def _start(
             context.settings,
             test,
             options,
-            observer=_observer(quiet),
+            observer=_observer(quiet, context),
             notify=notice,
             detach=detach,
             baseline=baseline,
@@ -238,7 +238,7 @@ def collect(ctx: typer.Context, run_id: RunRef) -> None:
         context.store,
         get_run(context.store, run_id),
         home=context.settings.home,
-        observer=PlainObserver(),
+        observer=PlainObserver(context.store.server_now),
         stop_event=stop_event,
     )
     with stop_on_signals(stop_event):
@@ -284,7 +284,7 @@ def _take_over(context: AppContext, renderer: Renderer, run: LoadTestRun, quiet:
         context.store,
         claimed,
         home=context.settings.home,
-        observer=_observer(quiet),
+        observer=_observer(quiet, context),
         stop_event=stop_event,
     )
     with stop_on_signals(stop_event):
@@ -298,9 +298,11 @@ def _watch(context: AppContext, renderer: Renderer, run: LoadTestRun, quiet: boo
     from loadmgr.service.run_control import watch_run
 
     interval = CollectorSettings.from_run(run).interval
+    observer = _observer(quiet, context)
     try:
-        run = watch_run(context.store, run, _observer(quiet), interval)
+        run = watch_run(context.store, run, observer, interval)
     except KeyboardInterrupt:
+        observer.close()
         notice("stopped watching; the run goes on")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     if run.status.is_active:  # its collector died while we watched

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from loadmgr.models.thresholds import LATENCY_METRICS, Threshold, parse_threshold
@@ -22,6 +23,20 @@ from loadmgr.models.thresholds import LATENCY_METRICS, Threshold, parse_threshol
 NONE = "-"
 # Enough to tell 99.99999999 from 100; the loop stops at the first that differs.
 MAX_EXTRA_DECIMALS = 10
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO-8601 in UTC to the millisecond BSON stores, always the same width, with `Z`.
+
+    `2026-12-02T13:45:01.123Z`, never `…13:45:01Z` for a whole second nor microseconds:
+    every date loadmgr prints (JSON, CSV, messages, log lines) is written by this, so they
+    compare as strings and read the same everywhere. A naive date is taken as UTC (how
+    pymongo returns BSON dates by default).
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc)
+    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
 
 
 def finite_number(value: Any) -> float | None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ValidationFailed
 from loadmgr.models import LoadTestRun
+from loadmgr.models.formatting import format_timestamp
 from loadmgr.service.run_window import Window, window_stats
 from loadmgr.service.runs import get_run
 
@@ -107,12 +108,8 @@ PEAK_SCAN_MAX_INTERVALS = 1_000
 
 
 def iso(value: Any) -> Any:
-    """A stored date as ISO-8601 UTC with `Z` (BSON dates may come back naive)."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:  # pymongo's default: naive, and UTC
-            return value.isoformat() + "Z"
-        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-    return value
+    """A stored date as every output writes dates (`format_timestamp`); others as they are."""
+    return format_timestamp(value) if isinstance(value, datetime) else value
 
 
 def check_view(view: str) -> str:

@@ -21,6 +21,7 @@ from loadmgr.models.formatting import (
     format_ms,
     format_percent,
     format_rps,
+    format_timestamp,
     threshold_of,
     threshold_value,
 )
@@ -356,7 +357,7 @@ def render_html(data: ReportData) -> str:
         if data.errors
         else "<p>No failures recorded.</p>"
     )
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    generated = format_timestamp(datetime.now(timezone.utc))
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
