@@ -48,7 +48,8 @@ def _state_document(ctx: typer.Context) -> dict[str, Any]:
         "uri": state.uri,
         "dataDir": str(state.data_dir),
         "logFile": str(state.log_file),
-        "inUse": not context.settings.mongo_uri,
+        # In use: running, and what loadmgr talks to (no MongoDB URI configured instead).
+        "inUse": state.running and not context.settings.mongo_uri,
     }
 
 

@@ -11,7 +11,7 @@ from loadmgr.models.formatting import format_count as fmt_count
 from loadmgr.models.formatting import format_ms as fmt_ms
 from loadmgr.models.formatting import format_percent as fmt_pct
 from loadmgr.models.formatting import format_rps as fmt_rate
-from loadmgr.models.formatting import side_by_side, stored_threshold_value
+from loadmgr.models.formatting import side_by_side
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -81,10 +81,8 @@ SUMMARY_CSV = (
 
 def summary_view(data: dict[str, Any]) -> RenderableType:
     from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
 
-    from loadmgr.cli.run_views import verdict_cell, verdict_view
+    from loadmgr.cli.run_views import threshold_table, verdict_cell, verdict_view
 
     so_far = " so far" if data.get("source") == "lastInterval" else ""
     fields = {
@@ -124,16 +122,7 @@ def summary_view(data: dict[str, Any]) -> RenderableType:
     parts: list[Any] = [key_value_view(fields, title="summary"), verdict_view(data)]
     results = data.get("thresholdResults") or []
     if results:
-        table = Table(title="thresholds", box=None, header_style="bold", title_justify="left")
-        for header in ("THRESHOLD", "ACTUAL", "RESULT"):
-            table.add_column(header)
-        for result in results:
-            table.add_row(
-                Text(sanitize(str(result.get("expression", "")), in_cell=True)),
-                Text(sanitize(stored_threshold_value(result), in_cell=True)),
-                Text("pass", style="green") if result.get("passed") else Text("FAIL", style="red"),
-            )
-        parts.append(table)
+        parts.append(threshold_table(results))
     return Group(*parts)
 
 

@@ -11,9 +11,9 @@ from loadmgr.cli.context import AppContext, app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, jsonable, notice
 from loadmgr.cli.run_views import (
-    LIST_COLUMNS,
     PERCENTILE_NOTE,
     RUN_CSV,
+    list_columns,
     run_exit_code,
     run_view,
 )
@@ -360,6 +360,19 @@ def list_(
         str | None,
         typer.Option("--since", help="Only created since: 2h, 7d, or an ISO date."),
     ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag", help="Only runs of tests with this tag (repeatable: all must match)."
+        ),
+    ] = None,
+    absolute_time: Annotated[
+        bool,
+        typer.Option(
+            "--absolute-time",
+            help="Table: when each run started as an ISO-8601 UTC date, not '3 h ago'.",
+        ),
+    ] = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many; 0 for all.")] = 50,
     output: OutputOption = None,
     quiet: QuietOption = False,
@@ -377,8 +390,10 @@ def list_(
         verdicts=verdict,
         since=cutoff,
         limit=limit,
+        tags=tag,
     )
-    renderer.many(runs, LIST_COLUMNS, empty="no runs found", csv_columns=RUN_CSV)
+    columns = list_columns(absolute_time=absolute_time)
+    renderer.many(runs, columns, empty="no runs found", csv_columns=RUN_CSV)
 
 
 @app.command("show")

@@ -295,16 +295,30 @@ def threshold_line(
     )
 
 
-def stored_threshold_value(result: Mapping[str, Any]) -> str:
-    """A stored threshold result's actual value (a `thresholdResults[]` item as read)."""
+def _stored_threshold(result: Mapping[str, Any]) -> Threshold | None:
+    """The threshold of a stored result (a `thresholdResults[]` item as read); None
+    without a usable limit."""
     limit = finite_number(result.get("limit"))
     if limit is None:
-        return format_number(result.get("actual"))
-    threshold = threshold_of(
+        return None
+    return threshold_of(
         str(result.get("expression", "")),
         str(result.get("metric", "")),
         str(result.get("op", "<")),
         limit,
         result.get("scope") if isinstance(result.get("scope"), str) else None,
     )
+
+
+def stored_threshold_limit(result: Mapping[str, Any]) -> str:
+    """A stored threshold result's limit with its unit: `< 500ms`, `>= 100/s`."""
+    threshold = _stored_threshold(result)
+    return NONE if threshold is None else threshold_limit(threshold)
+
+
+def stored_threshold_value(result: Mapping[str, Any]) -> str:
+    """A stored threshold result's actual value, in the unit of its limit."""
+    threshold = _stored_threshold(result)
+    if threshold is None:
+        return format_number(result.get("actual"))
     return threshold_value(threshold, result.get("actual"))
