@@ -12,6 +12,7 @@ from loadmgr.models.formatting import format_ms as fmt_ms
 from loadmgr.models.formatting import format_percent as fmt_pct
 from loadmgr.models.formatting import format_rps as fmt_rate
 from loadmgr.models.formatting import side_by_side
+from loadmgr.service.metrics import LATENCY_KEYS
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -61,13 +62,7 @@ SUMMARY_CSV = (
     "errorRate",
     "rpsMean",
     "rpsMax",
-    "avgResponseMs",
-    "minResponseMs",
-    "p50ResponseMs",
-    "p90ResponseMs",
-    "p95ResponseMs",
-    "p99ResponseMs",
-    "maxResponseMs",
+    *LATENCY_KEYS,
     "window.fromSec",
     "window.toSec",
     "window.seconds",

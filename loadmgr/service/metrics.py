@@ -210,7 +210,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             errorRate=totals.get("errorRate"),
             rpsMean=totals.get("rps"),
             rpsMax=peak_rps,
-            **{key: totals.get(key) for key in _LATENCY_KEYS},
+            **{key: totals.get(key) for key in LATENCY_KEYS},
         )
     elif totals:
         data.update(
@@ -220,7 +220,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             errorRate=totals.get("errorRate"),
             rpsMean=totals.get("rps"),
             rpsMax=peak_rps,
-            **{key: totals.get(key) for key in _LATENCY_KEYS},
+            **{key: totals.get(key) for key in LATENCY_KEYS},
         )
     elif last:
         requests = int(last.get("totalRequests") or 0)
@@ -232,7 +232,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             errorRate=failures / requests if requests else 0.0,
             rpsMean=requests / duration if duration else None,
             rpsMax=peak_rps,
-            **{key: last.get(key) for key in _LATENCY_KEYS},
+            **{key: last.get(key) for key in LATENCY_KEYS},
         )
     else:
         data.update(
@@ -242,14 +242,14 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             errorRate=None,
             rpsMean=None,
             rpsMax=None,
-            **dict.fromkeys(_LATENCY_KEYS),
+            **dict.fromkeys(LATENCY_KEYS),
         )
     data["thresholdResults"] = [r.model_dump(mode="json") for r in run.thresholdResults]
     data["baselineChecks"] = run.baselineChecks
     return data
 
 
-_LATENCY_KEYS = (
+LATENCY_KEYS = (
     "avgResponseMs",
     "minResponseMs",
     "p50ResponseMs",
