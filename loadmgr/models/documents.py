@@ -52,6 +52,14 @@ def _check_http_url(value: str) -> str:
     return value
 
 
+def checked_name(value: str) -> str:
+    """A name or id as stored: stripped, 1 to NAME_MAX characters."""
+    value = value.strip()
+    if not value or len(value) > NAME_MAX:
+        raise ValueError(f"must have 1 to {NAME_MAX} characters")
+    return value
+
+
 class Document(BaseModel):
     """Base of every stored document: extra stored fields survive a read-modify-write."""
 
@@ -342,6 +350,9 @@ class LoadTestRun(Named):
     # With a warm-up (and the plugin): the numbers after it, which thresholds, baseline
     # checks and comparisons judge; `finalStats` stays Locust's own whole-run numbers.
     judgedStats: dict[str, Any] | None = None
+    # Checks asked for at the start and applied once the run has ended, by whichever
+    # collector records the end: `{"baseline": {metric: fraction allowed}}`.
+    requestedChecks: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def stats_to_judge(self) -> dict[str, Any] | None:
@@ -354,6 +365,9 @@ class LoadTestRun(Named):
     collectionMode: str | None = None  # plugin | stats: where the intervals came from
     collectorEpoch: int = 0  # fencing token: bumped by every take-over, checked by every write
     warmupSec: int = 0  # left out of thresholds, baseline checks and comparisons
+    # Webhook deliveries at the run's end (name, events, at, ok, attempts, status, error);
+    # null until the run's end is claimed for notifying (loadmgr/service/notifications.py).
+    notifications: list[dict[str, Any]] | None = None
 
     @field_validator("verdict", mode="before")
     @classmethod
@@ -409,10 +423,7 @@ class LocustCluster(Audited):
     @field_validator("id")
     @classmethod
     def _check_id(cls, value: str) -> str:
-        value = value.strip()
-        if not value or len(value) > NAME_MAX:
-            raise ValueError(f"must have 1 to {NAME_MAX} characters")
-        return value
+        return checked_name(value)
 
     @field_validator("baseUrl")
     @classmethod

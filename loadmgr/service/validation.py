@@ -80,16 +80,20 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def validation_failed(exc: ValidationError) -> ValidationFailed:
+def validation_failed(
+    exc: ValidationError, names: dict[str, str] | None = None
+) -> ValidationFailed:
     """One `--users must be at least 1 (got 0); invalid --name: …` line for every field
-    error, each named by the option a user types."""
+    error, each named by the option a user types (`names`: field → option, where a
+    command's differ from OPTION_NAMES)."""
+    names = {**OPTION_NAMES, **(names or {})}
     parts = []
     for error in exc.errors():
         location = [str(p) for p in error["loc"]]
         if not location:
             parts.append(error["msg"].removeprefix("Value error, "))
             continue
-        field = OPTION_NAMES.get(location[0], location[0])
+        field = names.get(location[0], location[0])
         parts.append(option_error(field, error["msg"], error.get("input", _NO_VALUE)))
     return ValidationFailed("; ".join(parts))
 

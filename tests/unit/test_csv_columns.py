@@ -17,6 +17,7 @@ from tests.conftest import REPO, CliResult
 from tests.fake_locust import FakeLocust, fake_locust
 from tests.metrics_data import make_run, make_test, snapshots, store_all
 from tests.unit.test_cli_unit import COMMANDS, Captured, mock_store  # noqa: F401 - a fixture
+from tests.webhook_receiver import receiving
 
 Cli = Callable[..., CliResult]
 
@@ -78,7 +79,7 @@ def _check(result: CliResult, command: str, code: int = 0) -> list[dict[str, str
     return rows
 
 
-EMPTY_STORE = ["tests list", "runs list", "clusters list", "db status"]
+EMPTY_STORE = ["tests list", "runs list", "clusters list", "notify list", "db status"]
 
 
 @pytest.mark.parametrize("command", EMPTY_STORE)
@@ -90,7 +91,11 @@ def test_a_header_even_without_rows(
 
 
 def test_every_data_command_writes_its_documented_columns(
-    cli: Cli, stored: dict[str, str], locust: FakeLocust, tmp_path: Path
+    cli: Cli,
+    stored: dict[str, str],
+    locust: FakeLocust,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     run, empty = stored["run"], stored["empty"]
     locustfile = tmp_path / "locustfile.py"
@@ -151,6 +156,14 @@ def test_every_data_command_writes_its_documented_columns(
     check("clusters add", "gone", "--url", "http://127.0.0.1:1")
     failed = check("runs start", "api", "--cluster", "gone", code=6)[0]
     assert failed["status"] == "Failed"
+
+    with receiving() as receiver:
+        monkeypatch.setenv("HOOK_URL", receiver.url)
+        added = check("notify add", "team", "--webhook-env", "HOOK_URL", "--tag", "smoke")
+        assert added[0]["webhookEnv"] == "HOOK_URL" and added[0]["on"]
+        assert [r["name"] for r in check("notify list")] == ["team"]
+        check("notify show", "team")
+        assert check("notify test", "team")[0]["ok"] == "true"
 
     assert check("db status")[0]["running"] == "false"
     assert check("db migrate --dry-run", "--dry-run")[0]["dryRun"] == "true"
