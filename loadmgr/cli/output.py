@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.errors import ValidationFailed
-from loadmgr.models.formatting import format_timestamp as iso
+from loadmgr.models.formatting import format_timestamp
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -65,6 +65,10 @@ def sanitize(text: str, *, in_cell: bool = False) -> str:
     """`text` with control and bidi characters shown as escapes (`\\x1b`)."""
     pattern = _UNSAFE_IN_CELL if in_cell else _UNSAFE
     return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+# Every date loadmgr prints: ISO-8601 UTC to the millisecond, with `Z` (docs/output.md).
+iso = format_timestamp
 
 
 def jsonable(value: Any) -> Any:

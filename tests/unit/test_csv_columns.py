@@ -121,6 +121,8 @@ def test_every_data_command_writes_its_documented_columns(
     assert listed[1]["tags"] == "smoke;nightly" and listed[1]["metadata"] == "team=core"
     assert check("tests show", "api")[0]["defaultUsers"] == "10"
     assert check("tests baseline", "api", run)[0]["baselineRunId"] == run
+    trend = check("tests trend", "api", "--metric", "p95")
+    assert [(r["runId"], r["metric"], r["value"]) for r in trend] == [(run, "p95", "120.0")]
 
     runs = check("runs list")
     assert {r["id"] for r in runs} == {run, empty}
