@@ -57,8 +57,9 @@ class DemoServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-answer (Locust stopping its users) is no fault of the
-        # target's: say nothing, rather than print a traceback for each.
-        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+        # target's: say nothing, rather than print a traceback for each. ConnectionError:
+        # a broken pipe, a reset or an aborted connection, however the hang-up is seen.
+        if isinstance(sys.exc_info()[1], ConnectionError):
             return
         super().handle_error(request, client_address)
 

@@ -108,6 +108,14 @@ def check_mongo_uri(uri: str) -> str:
             "mongodb+srv:// (lowercase)",
             hint="e.g. mongodb://user@mongo.example.com:27017/?authSource=admin",
         )
+    info = user_info(cleaned, in_authority=True)
+    after_user = info.tail[1:] if info is not None else cleaned.split("://", 1)[1]
+    if re.search(r"\s", re.split(r"[/?#]", after_user, maxsplit=1)[0]):
+        # pymongo would look such a host name up, and fail only after its timeout.
+        raise ValidationFailed(
+            f"invalid MongoDB URI {redact_uri(uri)!r}: a host name cannot hold blanks",
+            hint="e.g. mongodb://user@mongo.example.com:27017/?authSource=admin",
+        )
     return cleaned
 
 

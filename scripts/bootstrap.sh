@@ -24,6 +24,9 @@ fi
 stamp=.venv/.loadmgr-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip >&2
-  .venv/bin/python -m pip install --quiet -e '.[dev]' >&2
+  # setuptools' notes about editable installs reach pip as BuildBackendWarnings (a kind
+  # of UserWarning): a wall of text on every install, about nothing wrong. pip's process
+  # ignores UserWarnings; errors, and pip's own warnings and deprecations, show as ever.
+  .venv/bin/python -W ignore::UserWarning -m pip install --quiet -e '.[dev]' >&2
   touch "$stamp"
 fi

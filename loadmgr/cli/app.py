@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from types import ModuleType
@@ -229,7 +230,14 @@ class RootGroup(typer.core.TyperGroup):
 
 def _message(exc: Exception) -> str:
     format_message = getattr(exc, "format_message", None)
-    return str(format_message() if callable(format_message) else exc)
+    message = str(format_message() if callable(format_message) else exc)
+    # Typer checks numbers with pydantic: its sentences in loadmgr's words, as elsewhere.
+    bad_value = re.fullmatch(r"Invalid value for '([^']+)': (.*)", message, re.S)
+    if bad_value is not None and bad_value[2].startswith(("Input should", "String should")):
+        from loadmgr.service.validation import option_error
+
+        return option_error(bad_value[1], bad_value[2])
+    return message
 
 
 def _exit(code: int, standalone_mode: bool) -> NoReturn:

@@ -48,6 +48,39 @@ LIST_COLUMNS = [
     Column("AUTH", lambda d: _auth_summary(d.get("auth"))),
     field("description", "DESCRIPTION"),
 ]
+# `-o csv` (docs/output.md): of the registered clusters, and of `clusters check`.
+CLUSTER_CSV = (
+    "id",
+    "baseUrl",
+    "description",
+    "auth.type",
+    "auth.headerName",
+    "auth.secretEnv",
+    "auth.secretFile",
+    "auth.usernameEnv",
+    "auth.passwordEnv",
+    "auth.loginPath",
+    "verifyTls",
+    "caBundle",
+    "createdAt",
+    "createdBy",
+    "updatedAt",
+    "updatedBy",
+)
+CHECK_CSV = (
+    "id",
+    "baseUrl",
+    "verifyTls",
+    "reachable",
+    "version",
+    "state",
+    "workerCount",
+    "userCount",
+    "isDistributed",
+    "pluginVersion",
+    "pluginSupported",
+    "error",
+)
 
 
 def cluster_view(data: dict[str, Any]) -> RenderableType:
@@ -148,7 +181,11 @@ def add(
         "caBundle": ca_bundle,
         "verifyTls": not insecure,
     }
-    renderer.one(add_cluster(context.store, context.settings.user, fields), cluster_view)
+    renderer.one(
+        add_cluster(context.store, context.settings.user, fields),
+        cluster_view,
+        csv_columns=CLUSTER_CSV,
+    )
 
 
 @app.command("list")
@@ -158,7 +195,12 @@ def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = 
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    renderer.many(list_clusters(context.store), LIST_COLUMNS, empty="no clusters registered")
+    renderer.many(
+        list_clusters(context.store),
+        LIST_COLUMNS,
+        empty="no clusters registered",
+        csv_columns=CLUSTER_CSV,
+    )
 
 
 @app.command("show")
@@ -173,7 +215,7 @@ def show(
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    renderer.one(get_cluster(context.store, cluster_id), cluster_view)
+    renderer.one(get_cluster(context.store, cluster_id), cluster_view, csv_columns=CLUSTER_CSV)
 
 
 @app.command("remove")
@@ -204,7 +246,7 @@ def check(
     report = check_cluster(context.store, cluster_id)
     warn_if_unverified(report["baseUrl"], report["verifyTls"])
     warn_about_plugin(cluster_id, report.get("pluginVersion"))
-    renderer.one(report)
+    renderer.one(report, csv_columns=CHECK_CSV)
 
 
 @app.command("plugin")

@@ -16,6 +16,25 @@ from loadmgr.cli.output import OutputOption, QuietOption, notice
 
 app = typer.Typer(rich_markup_mode=None, help=group_help("db"), no_args_is_help=True)
 
+# `-o csv` (docs/output.md): `db status`/`db start`, `db migrate` and `db migrate --dry-run`.
+STATUS_CSV = ("running", "inUse", "pid", "port", "uri", "dataDir", "logFile")
+_IMPORTED_CSV = (
+    "goImport.tenantFrom",
+    "goImport.converted",
+    "goImport.collections.collection",
+    "goImport.collections.examined",
+    "goImport.collections.converted",
+)
+MIGRATE_CSV = (
+    "fromVersion",
+    "toVersion",
+    "steps.version",
+    "steps.examined",
+    "steps.changed",
+    *_IMPORTED_CSV,
+)
+MIGRATE_DRY_RUN_CSV = ("dryRun", "pendingSteps", *_IMPORTED_CSV)
+
 
 def _state_document(ctx: typer.Context) -> dict[str, Any]:
     from loadmgr.store.embedded import EmbeddedServer
@@ -29,7 +48,8 @@ def _state_document(ctx: typer.Context) -> dict[str, Any]:
         "uri": state.uri,
         "dataDir": str(state.data_dir),
         "logFile": str(state.log_file),
-        "inUse": not context.settings.mongo_uri,
+        # In use: running, and what loadmgr talks to (no MongoDB URI configured instead).
+        "inUse": state.running and not context.settings.mongo_uri,
     }
 
 
@@ -38,7 +58,7 @@ def status(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption =
     """Whether the embedded store is running, where, and where its data lives."""
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    renderer.one(_state_document(ctx), id_key="uri")
+    renderer.one(_state_document(ctx), id_key="uri", csv_columns=STATUS_CSV)
 
 
 @app.command("start")
@@ -49,7 +69,7 @@ def start(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
     EmbeddedServer(context.settings.home).ensure_running()
-    renderer.one(_state_document(ctx), id_key="uri")
+    renderer.one(_state_document(ctx), id_key="uri", csv_columns=STATUS_CSV)
 
 
 @app.command("stop")
@@ -124,6 +144,7 @@ def migrate(
                 "goImport": imported.to_document(),
             },
             id_key="dryRun",
+            csv_columns=MIGRATE_DRY_RUN_CSV,
         )
         return
     if to_database is not None:
@@ -142,7 +163,11 @@ def migrate(
             store, tenant_from=tenant_from, notify=notify, progress=progress
         )
     _summary(imported.to_document())
-    renderer.one({**report.to_document(), "goImport": imported.to_document()}, id_key="toVersion")
+    renderer.one(
+        {**report.to_document(), "goImport": imported.to_document()},
+        id_key="toVersion",
+        csv_columns=MIGRATE_CSV,
+    )
 
 
 @contextmanager

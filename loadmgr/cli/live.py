@@ -4,23 +4,35 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from loadmgr.cli.output import sanitize
+from loadmgr.models.documents import utcnow
 from loadmgr.models.formatting import format_ms as fmt_ms
 from loadmgr.models.formatting import format_percent as fmt_pct
-from loadmgr.models.formatting import format_rps
+from loadmgr.models.formatting import format_rps, format_timestamp
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from rich.console import RenderableType
     from rich.live import Live
 
     from loadmgr.models import LoadTestRun, MetricSnapshot
     from loadmgr.service.abort_judge import ThresholdState
+
+
+def run_elapsed(run: LoadTestRun, at: datetime | None, fallback: float) -> float:
+    """Seconds of the run gone at `at`, from its `startedAt` (both on the database server's
+    clock), within 0 and its duration: a follower that joins late reads what the collector
+    reads. `fallback` (seconds since this process saw it start) while it has no startedAt."""
+    seconds = fallback
+    if run.startedAt is not None and at is not None:
+        seconds = (at - run.startedAt).total_seconds()
+    return min(max(seconds, 0.0), float(run.durationSeconds))
 
 
 def interval_line(
@@ -32,8 +44,9 @@ def interval_line(
     """One interval in one line, for cron logs and pipes; thresholds' states at the end."""
     workers = "" if snapshot.workerCount is None else f" workers={snapshot.workerCount}"
     judged = f" thresholds: {'; '.join(s.text() for s in states)}" if states else ""
+    elapsed = min(max(elapsed, 0.0), float(run.durationSeconds))
     return (
-        f"{snapshot.timestamp:%H:%M:%S} run {run.id[:8]} "
+        f"{format_timestamp(snapshot.timestamp)} run {run.id[:8]} "
         f"{elapsed:.0f}/{run.durationSeconds}s state={snapshot.state} "
         f"users={snapshot.currentUsers}{workers} rps={format_rps(snapshot.totalRPS)} "
         f"p50={fmt_ms(snapshot.p50ResponseMs)} p95={fmt_ms(snapshot.p95ResponseMs)} "
@@ -57,9 +70,26 @@ def verdict_lines(run: LoadTestRun) -> list[str]:
 class PlainObserver:
     """One line per event on stderr: what a cron log should read like."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], datetime] | None = None) -> None:
         self._start = time.monotonic()
         self._states: list[ThresholdState] = []
+        # The database server's clock (`Store.server_now`), the one `startedAt` is on; its
+        # offset from ours is read on the main thread, so a redraw never waits on MongoDB.
+        self._now = now
+        self._offset: timedelta | None = None
+
+    def _sync_clock(self) -> None:
+        if self._now is not None:
+            self._offset = self._now() - utcnow()
+
+    def elapsed(self, run: LoadTestRun, at: datetime | None = None) -> float:
+        """How far into its duration the run is, at `at` (default: now)."""
+        if at is None and self._offset is not None:
+            at = utcnow() + self._offset
+        return run_elapsed(run, at, time.monotonic() - self._start)
+
+    def close(self) -> None:
+        """Stop showing (Ctrl-C while watching): nothing to undo for plain lines."""
 
     def thresholds(self, states: Sequence[ThresholdState]) -> None:
         """Each threshold's state now (an AbortJudge's); shown with the next interval."""
@@ -70,6 +100,7 @@ class PlainObserver:
 
     def started(self, run: LoadTestRun) -> None:
         self._start = time.monotonic()
+        self._sync_clock()
         typer.echo(
             sanitize(
                 f"run {run.id} started: {run.targetUsers} users on {run.locustClusterId} "
@@ -80,7 +111,9 @@ class PlainObserver:
 
     def interval(self, run: LoadTestRun, snapshot: MetricSnapshot) -> None:
         # `state` comes from Locust: sanitized like any data before it reaches a terminal.
-        line = interval_line(run, snapshot, time.monotonic() - self._start, self._states)
+        # The interval's own end, not the moment it is shown: a follower that catches up
+        # on several intervals at once prints each at its place in the run.
+        line = interval_line(run, snapshot, self.elapsed(run, snapshot.timestamp), self._states)
         typer.echo(sanitize(line), err=True)
 
     def finished(self, run: LoadTestRun) -> None:
@@ -94,8 +127,8 @@ class PlainObserver:
 class LiveObserver(PlainObserver):
     """A live panel on the terminal: progress, users, RPS, p95, failures, per request."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, now: Callable[[], datetime] | None = None) -> None:
+        super().__init__(now)
         self._live: Live | None = None
         self._run: LoadTestRun | None = None
         self._snapshot: MetricSnapshot | None = None
@@ -113,13 +146,19 @@ class LiveObserver(PlainObserver):
         from rich.live import Live
 
         self._start = time.monotonic()
+        self._sync_clock()
         self._run = run
+        # Rendered afresh at each refresh, so the elapsed time moves between intervals.
         self._live = Live(
-            self._render(), console=Console(stderr=True), refresh_per_second=2, transient=False
+            console=Console(stderr=True),
+            get_renderable=self._render,
+            refresh_per_second=2,
+            transient=False,
         )
         self._live.start()
 
     def interval(self, run: LoadTestRun, snapshot: MetricSnapshot) -> None:
+        self._sync_clock()
         self._run, self._snapshot = run, snapshot
         self._refresh()
 
@@ -131,13 +170,19 @@ class LiveObserver(PlainObserver):
         self._run = run
         if self._live is not None:
             self._refresh()
+        self.close()
+        super().finished(run)
+
+    def close(self) -> None:
+        """Stop the live view where it stands (its last state stays on the screen, the
+        cursor is shown again); later output goes below it."""
+        if self._live is not None:
             self._live.stop()
             self._live = None
-        super().finished(run)
 
     def _refresh(self) -> None:
         if self._live is not None:
-            self._live.update(self._render())
+            self._live.refresh()
 
     def _render(self) -> RenderableType:
         from rich.console import Group
@@ -149,7 +194,7 @@ class LiveObserver(PlainObserver):
         run, snap = self._run, self._snapshot
         if run is None:
             return Text("")
-        elapsed = min(time.monotonic() - self._start, float(run.durationSeconds))
+        elapsed = self.elapsed(run)
         bar = ProgressBar(total=float(run.durationSeconds), completed=elapsed, width=40)
         head = Table.grid(padding=(0, 2))
         head.add_row(bar, Text(f"{elapsed:.0f}s / {run.durationSeconds}s"))
@@ -192,11 +237,26 @@ class LiveObserver(PlainObserver):
             parts.append(judged)
         parts.extend(Text(m, style="yellow") for m in self._messages)
         title = Text(sanitize(f"run {run.id[:8]} · {run.name} · {run.status.value}"))
-        return Panel(Group(*parts), title=title, title_align="left")
+        return Panel(
+            Group(*parts), title=title, title_align="left", width=self._panel_width()
+        )
+
+    def _panel_width(self) -> int | None:
+        """Two columns short of the terminal: the terminal echoes Ctrl-C as `^C` after the
+        panel's last line; on a full-width line that wraps, the cursor lands a line lower
+        than Rich knows, and each redraw leaves the panel's top line behind, stale."""
+        console = self._live.console if self._live is not None else None
+        return None if console is None else max(console.width - ECHO_ROOM, 20)
 
 
-def make_observer(quiet: bool) -> PlainObserver:
-    """Live on a terminal, plain lines otherwise; `-q` keeps only the plain lines."""
+# Room left for the terminal's echo of Ctrl-C (`^C`) after the live panel.
+ECHO_ROOM = 2
+
+
+def make_observer(quiet: bool, now: Callable[[], datetime] | None = None) -> PlainObserver:
+    """Live on a terminal, plain lines otherwise; `-q` keeps only the plain lines.
+
+    `now`: the database server's clock, so that elapsed time is the collector's."""
     if sys.stderr.isatty() and not quiet:
-        return LiveObserver()
-    return PlainObserver()
+        return LiveObserver(now)
+    return PlainObserver(now)

@@ -33,6 +33,8 @@ MaxRegressionOpt = Annotated[
 # On a terminal a long run is shown as this many rows (and chart columns) unless --points
 # says otherwise; the data formats give every interval unless asked.
 TABLE_POINTS = 60
+# `metrics compare` names at most this many regressions on stderr (the rest are counted).
+SUMMARY_NAMES = 8
 
 
 def _renderer(ctx: typer.Context, output: str | None, quiet: bool) -> Renderer:
@@ -99,26 +101,37 @@ def show(
     store = app_context(ctx).store
     run = metrics.find_run(store, run_id)
     if chosen == "summary":
-        from loadmgr.cli.metrics_views import summary_view
+        from loadmgr.cli.metrics_views import SUMMARY_CSV, summary_view
 
-        renderer.one(metrics.summary(store, run, window), summary_view, id_key="runId")
+        renderer.one(
+            metrics.summary(store, run, window),
+            summary_view,
+            id_key="runId",
+            csv_columns=SUMMARY_CSV,
+        )
     elif chosen == "timeseries":
         _show_timeseries(store, renderer, run, points)
     elif chosen == "scatter":
         _show_scatter(store, renderer, run)
     elif chosen == "requests":
-        from loadmgr.cli.metrics_views import REQUEST_COLUMNS
+        from loadmgr.cli.metrics_views import REQUEST_COLUMNS, REQUEST_CSV
 
         rows = metrics.request_rows(store, run, window)
-        renderer.many(rows, REQUEST_COLUMNS, id_key="name", empty="no requests recorded yet")
+        renderer.many(
+            rows,
+            REQUEST_COLUMNS,
+            id_key="name",
+            empty="no requests recorded yet",
+            csv_columns=REQUEST_CSV,
+        )
     else:
-        from loadmgr.cli.metrics_views import ERROR_COLUMNS
+        from loadmgr.cli.metrics_views import ERROR_COLUMNS, ERROR_CSV
 
         rows = metrics.error_rows(run)
         empty = (
             "no failures recorded" if run.finalStats else "failures are listed once the run ends"
         )
-        renderer.many(rows, ERROR_COLUMNS, id_key="error", empty=empty)
+        renderer.many(rows, ERROR_COLUMNS, id_key="error", empty=empty, csv_columns=ERROR_CSV)
 
 
 def _chart_width() -> int:
@@ -244,13 +257,23 @@ def compare(
     fail_on_regression: Annotated[
         bool, typer.Option("--fail-on-regression", help="Exit 1 when a regression is marked.")
     ] = False,
+    include_max: Annotated[
+        bool,
+        typer.Option(
+            "--include-max",
+            help="Count a worse max latency as a regression too (one outlier moves it: by "
+            "default it is shown, not counted).",
+        ),
+    ] = False,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Runs side by side, per metric and per request, with each change against the first.
 
     Higher latency or error rate and lower RPS beyond the allowance are marked as
-    regressions. Runs of different tests may be compared; a notice says so.
+    regressions (max only with --include-max). Changes are computed on the stored values,
+    not the rounded ones shown. A warning says when the runs had different load (users,
+    duration, cluster) or belong to different tests.
     """
     from loadmgr.service.compare import compare_runs, parse_max_regressions
 
@@ -260,9 +283,16 @@ def compare(
     allowance = _percent(tolerance, "--tolerance")
     renderer = _renderer(ctx, output, quiet)
     store = app_context(ctx).store
-    comparison = compare_runs(store, runs, tolerance=allowance, max_regression=allowed)
+    comparison = compare_runs(
+        store, runs, tolerance=allowance, max_regression=allowed, include_max=include_max
+    )
     if comparison.different_tests:
         notice("note: these runs belong to different tests; their numbers may not be comparable")
+    if comparison.different_load:
+        notice(
+            "warning: the runs had different load, so their numbers may differ for that: "
+            + "; ".join(comparison.different_load)
+        )
     for run_id in comparison.without_final:
         notice(f"note: run {run_id} has no final stats (not finished); its values are empty")
     if renderer.quiet:
@@ -274,11 +304,14 @@ def compare(
 
         stdout_console().print(compare_view(comparison))
     else:
-        renderer.many(comparison.rows, [], id_key="runId")
-    regressions = [r for r in comparison.rows if r["regression"]]
-    if regressions:
-        names = sorted({f"{r['metric']} ({r['request']})" for r in regressions})
-        notice(f"{len(regressions)} regression(s): {', '.join(names[:8])}")
+        from loadmgr.cli.metrics_views import COMPARE_CSV
+
+        renderer.many(comparison.rows, [], id_key="runId", csv_columns=COMPARE_CSV)
+    names = comparison.regressions
+    if names:
+        shown = ", ".join(names[:SUMMARY_NAMES])
+        more = f" and {len(names) - SUMMARY_NAMES} more" if len(names) > SUMMARY_NAMES else ""
+        notice(f"{len(names)} regression(s): {shown}{more}")
         if fail_on_regression:
             raise typer.Exit(ExitCode.THRESHOLD_FAILED)
 

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.cli.output import Column, field, key_value_view, sanitize
 from loadmgr.models.formatting import format_count as fmt_count
-from loadmgr.models.formatting import format_metric as fmt_metric
 from loadmgr.models.formatting import format_ms as fmt_ms
 from loadmgr.models.formatting import format_percent as fmt_pct
 from loadmgr.models.formatting import format_rps as fmt_rate
-from loadmgr.models.formatting import stored_threshold_value
+from loadmgr.models.formatting import side_by_side
+from loadmgr.service.metrics import LATENCY_KEYS
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -39,13 +39,45 @@ def clock(value: Any) -> str:
 
 # -- summary -------------------------------------------------------------------------------
 
+# `-o csv` of `metrics show --view summary` (docs/output.md); `window.*` and
+# `exactPercentiles` are filled with --from/--to.
+SUMMARY_CSV = (
+    "runId",
+    "name",
+    "loadTestId",
+    "testName",
+    "status",
+    "verdict",
+    "verdictReasons.kind",
+    "verdictReasons.message",
+    "stopReason",
+    "startedAt",
+    "finishedAt",
+    "durationSec",
+    "targetUsers",
+    "maxUsers",
+    "source",
+    "requests",
+    "failures",
+    "errorRate",
+    "rpsMean",
+    "rpsMax",
+    *LATENCY_KEYS,
+    "window.fromSec",
+    "window.toSec",
+    "window.seconds",
+    "window.intervals",
+    "exactPercentiles",
+    "thresholdResults.expression",
+    "thresholdResults.actual",
+    "thresholdResults.passed",
+)
+
 
 def summary_view(data: dict[str, Any]) -> RenderableType:
     from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
 
-    from loadmgr.cli.run_views import verdict_cell, verdict_view
+    from loadmgr.cli.run_views import threshold_table, verdict_cell, verdict_view
 
     so_far = " so far" if data.get("source") == "lastInterval" else ""
     fields = {
@@ -85,16 +117,7 @@ def summary_view(data: dict[str, Any]) -> RenderableType:
     parts: list[Any] = [key_value_view(fields, title="summary"), verdict_view(data)]
     results = data.get("thresholdResults") or []
     if results:
-        table = Table(title="thresholds", box=None, header_style="bold", title_justify="left")
-        for header in ("THRESHOLD", "ACTUAL", "RESULT"):
-            table.add_column(header)
-        for result in results:
-            table.add_row(
-                Text(sanitize(str(result.get("expression", "")), in_cell=True)),
-                Text(sanitize(stored_threshold_value(result), in_cell=True)),
-                Text("pass", style="green") if result.get("passed") else Text("FAIL", style="red"),
-            )
-        parts.append(table)
+        parts.append(threshold_table(results))
     return Group(*parts)
 
 
@@ -206,15 +229,48 @@ REQUEST_COLUMNS = [
     Column("RPS", lambda d: fmt_rate(d.get("requestsPerSec")), "right"),
 ]
 
+REQUEST_CSV = (
+    "method",
+    "name",
+    "numRequests",
+    "numFailures",
+    "errorRate",
+    "avgResponseTimeMs",
+    "minResponseTimeMs",
+    "maxResponseTimeMs",
+    "p50ResponseMs",
+    "p90ResponseMs",
+    "p95ResponseMs",
+    "p99ResponseMs",
+    "requestsPerSec",
+    "failuresPerSec",
+    "avgContentLength",
+)
+
 ERROR_COLUMNS = [
     field("method", "METHOD"),
     field("name", "NAME"),
     field("error", "ERROR"),
     Column("COUNT", lambda d: fmt_count(d.get("occurrences")), "right"),
 ]
+ERROR_CSV = ("method", "name", "error", "occurrences")
 
 
 # -- compare -------------------------------------------------------------------------------
+
+# `-o csv` of `metrics compare`: one row per request, metric and run; changes against the
+# first run, computed on the stored values.
+COMPARE_CSV = (
+    "request",
+    "metric",
+    "runId",
+    "position",
+    "value",
+    "baseline",
+    "change",
+    "relativeChange",
+    "regression",
+)
 
 
 def compare_view(comparison: Comparison) -> RenderableType:
@@ -247,29 +303,29 @@ def compare_view(comparison: Comparison) -> RenderableType:
         label = sanitize(request, in_cell=True) if request != previous_request else ""
         previous_request = request
         direction = COMPARED_METRICS[metric][2]
-        cells: list[Text] = [Text(fmt_metric(metric, group[0]["value"]))]
-        for row in group[1:]:
-            cells.append(_change_cell(metric, row, direction))
+        texts, changes = side_by_side(metric, [row["value"] for row in group])
+        cells: list[Text] = [Text(texts[0])]
+        for row, text, change in zip(group[1:], texts[1:], changes, strict=True):
+            cells.append(_change_cell(row, text, change, direction))
         table.add_row(Text(label), metric, *cells)
     return Group(legend, Text(""), table)
 
 
-def _change_cell(metric: str, row: dict[str, Any], direction: int) -> Text:
+def _change_cell(row: dict[str, Any], text: str, change: str | None, direction: int) -> Text:
+    """`148ms (+28ms +23.3%)`: the value, its change from the first run, and whether worse."""
     from rich.text import Text
 
-    text = Text(fmt_metric(metric, row["value"]))
-    change, relative = row.get("change"), row.get("relativeChange")
-    if change is None or change == 0:
-        return text
-    shown = fmt_metric(metric, abs(change))
-    sign = "+" if change > 0 else "-" if change < 0 else "±"
+    cell = Text(text)
+    if change is None:
+        return cell
+    relative = row.get("relativeChange")
     rel = "" if relative is None else f" {relative:+.1%}"
     style = ""
     if row.get("regression"):
         style = "bold red"
-    elif direction and change * direction < 0:
+    elif direction and (row.get("change") or 0) * direction < 0:
         style = "green"
-    text.append(f" ({sign}{shown}{rel})", style=style or "dim")
+    cell.append(f" ({change}{rel})", style=style or "dim")
     if row.get("regression"):
-        text.append(" ✗ worse", style="bold red")
-    return text
+        cell.append(" ✗ worse", style="bold red")
+    return cell

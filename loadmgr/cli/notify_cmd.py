@@ -45,6 +45,34 @@ LIST_COLUMNS = [
     Column("RUNS OF", _runs_of),
     field("createdBy", "BY"),
 ]
+# `-o csv` (docs/output.md): of the notifications, and of `notify test`'s delivery.
+NOTIFICATION_CSV = (
+    "id",
+    "name",
+    "tenantId",
+    "envId",
+    "webhookEnv",
+    "webhookFile",
+    "format",
+    "on",
+    "testId",
+    "tag",
+    "createdAt",
+    "createdBy",
+    "updatedAt",
+    "updatedBy",
+)
+DELIVERY_CSV = (
+    "name",
+    "notificationId",
+    "events",
+    "at",
+    "ok",
+    "attempts",
+    "status",
+    "error",
+    "seconds",
+)
 
 
 def notification_view(data: dict[str, Any]) -> RenderableType:
@@ -143,7 +171,9 @@ def add(
     store = context.store
     notification = add_notification(store, context.settings.user, fields)
     names = names_of_tests(store, [notification]) if renderer.is_table else {}
-    renderer.one(_with_test_name(notification, names), notification_view)
+    renderer.one(
+        _with_test_name(notification, names), notification_view, csv_columns=NOTIFICATION_CSV
+    )
 
 
 @app.command("list")
@@ -159,6 +189,7 @@ def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = 
         [_with_test_name(n, names) for n in notifications] if names else notifications,
         LIST_COLUMNS,
         empty="no notifications",
+        csv_columns=NOTIFICATION_CSV,
     )
 
 
@@ -176,7 +207,9 @@ def show(
     renderer = context.renderer(output, quiet)
     notification = get_notification(context.store, ref)
     names = names_of_tests(context.store, [notification]) if renderer.is_table else {}
-    renderer.one(_with_test_name(notification, names), notification_view)
+    renderer.one(
+        _with_test_name(notification, names), notification_view, csv_columns=NOTIFICATION_CSV
+    )
 
 
 @app.command("remove")
@@ -206,7 +239,7 @@ def test_(
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
     outcome = send_test(context.store, ref)
-    renderer.one(outcome, id_key="notificationId")
+    renderer.one(outcome, id_key="notificationId", csv_columns=DELIVERY_CSV)
     if not outcome["ok"]:
         raise WebhookError(
             f"notification {outcome['name']!r}: the webhook did not take the sample: "

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.errors import ValidationFailed
+from loadmgr.models.formatting import format_timestamp
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -66,16 +67,8 @@ def sanitize(text: str, *, in_cell: bool = False) -> str:
     return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
-def iso(value: datetime) -> str:
-    """ISO-8601 in UTC to the millisecond BSON stores, always the same width.
-
-    `2024-05-01T12:00:00.000Z`, never `…12:00:00Z` for a whole second, so dates printed
-    by any command compare as strings and read the same everywhere.
-    """
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+# Every date loadmgr prints: ISO-8601 UTC to the millisecond, with `Z` (docs/output.md).
+iso = format_timestamp
 
 
 def jsonable(value: Any) -> Any:
@@ -146,20 +139,62 @@ def cell(value: Any) -> str:
     return sanitize(str(value), in_cell=True)
 
 
+# -- CSV -----------------------------------------------------------------------------------
+# Every command that prints data declares its CSV columns: one tuple of dotted paths per
+# view, next to its table columns (`LIST_CSV` beside `LIST_COLUMNS`), listed in
+# docs/output.md. The header is always those columns, in that order, rows or none.
+
+
+def csv_cell(value: Any) -> Any:
+    """One value as a CSV cell (docs/output.md): null empty, `true`/`false`, a list's items
+    joined by `;`, a map's `key=value` pairs joined by `;` (an object inside a list: by `,`)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return ";".join(f"{k}={_item(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ";".join(_item(v) for v in value)
+    return value
+
+
+def _item(value: Any) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}={_item(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ",".join(_item(v) for v in value)
+    return str(csv_cell(value))
+
+
+def csv_value(document: dict[str, Any], path: str) -> Any:
+    """The field at a dotted path (`lastMetrics.totalRPS`); through a list of objects, that
+    field of each item (`verdictReasons.kind` → `threshold;regression`)."""
+    value: Any = document
+    for key in path.split("."):
+        if isinstance(value, list):
+            value = [item.get(key) if isinstance(item, dict) else None for item in value]
+        elif isinstance(value, dict):
+            value = value.get(key)
+        else:
+            return ""
+    return csv_cell(value)
+
+
 def flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested keys joined with '.', lists of scalars joined with ';' (for CSV)."""
+    """Nested keys joined with '.', lists as `csv_cell` writes them: the columns of a data
+    command that declares none (every command should declare its own)."""
     flat: dict[str, Any] = {}
     for key, value in doc.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             flat.update(flatten(value, f"{name}."))
-        elif isinstance(value, list):
-            if all(not isinstance(v, dict | list) for v in value):
-                flat[name] = ";".join("" if v is None else str(v) for v in value)
-            else:
-                flat[name] = json.dumps(value, ensure_ascii=False)
         else:
-            flat[name] = value
+            flat[name] = csv_cell(value)
     return flat
 
 
@@ -212,8 +247,10 @@ class Renderer:
         id_key: str = "id",
         title: str | None = None,
         empty: str = "nothing found",
+        csv_columns: Sequence[str] | None = None,
     ) -> None:
-        """A list: JSON array, one JSON document a line, CSV rows, or a table."""
+        """A list: JSON array, one JSON document a line, CSV rows (`csv_columns`), or a
+        table."""
         if self.quiet:
             ids = (jsonable(d).get(id_key) for d in documents)
             self._write_lines(str(i) for i in ids if i is not None)
@@ -223,7 +260,7 @@ class Renderer:
             self._write_data(list(documents), many=True)
             return
         if self.format == "csv":
-            self._write_data([jsonable(d) for d in documents], many=True)
+            self._write_csv([jsonable(d) for d in documents], csv_columns)
             return
         if not documents:
             notice(empty)
@@ -245,13 +282,17 @@ class Renderer:
         view: Callable[[dict[str, Any]], RenderableType] | None = None,
         *,
         id_key: str = "id",
+        csv_columns: Sequence[str] | None = None,
     ) -> None:
-        """One document: as stored (JSON), a one-row CSV, or a view for people."""
+        """One document: as stored (JSON), a one-row CSV (`csv_columns`), or a view for
+        people."""
         data = jsonable(document)
         if self.quiet:
             # Nothing at all (not "None") when there is no id, e.g. `db status -q` when stopped.
             self._write_lines([] if data.get(id_key) is None else [str(data[id_key])])
-        elif self.format in ("json", "jsonl", "csv"):
+        elif self.format == "csv":
+            self._write_csv([data], csv_columns)
+        elif self.format in ("json", "jsonl"):
             self._write_data([data], many=False)
         elif view is not None:
             stdout_console().print(view(data))
@@ -275,24 +316,27 @@ class Renderer:
             for row in rows:
                 line = json.dumps(row, ensure_ascii=False, default=_json_default)
                 out.write(json_safe(line) + "\n")
-        else:
+        out.flush()
+
+    def _write_csv(self, rows: list[dict[str, Any]], columns: Sequence[str] | None) -> None:
+        """The declared columns, header first (even without rows); a command that declares
+        none gets the union of its rows' flattened fields."""
+        out = sys.stdout
+        if columns is None:
             flat = [flatten(row) for row in rows]
-            headers: dict[str, None] = {}
-            for row in flat:
-                headers.update(dict.fromkeys(row))
-            # CSV has no escape of its own: control and bidi characters are written as the
-            # text `\x1b`, as in a table, whether stdout is a terminal or a file that
-            # someone will `cat` later. Newlines stay: CSV quotes them.
-            fieldnames = {name: sanitize(name, in_cell=True) for name in headers}
-            writer = csv.DictWriter(out, fieldnames=list(fieldnames.values()), lineterminator="\n")
-            writer.writeheader()
-            for row in flat:
-                writer.writerow(
-                    {
-                        fieldnames[k]: sanitize(v) if isinstance(v, str) else v
-                        for k, v in row.items()
-                    }
-                )
+            names = list({name: None for row in flat for name in row})
+        else:
+            names = list(columns)
+            flat = [{path: csv_value(row, path) for path in names} for row in rows]
+        # CSV has no escape of its own: control and bidi characters are written as the
+        # text `\x1b`, as in a table, whether stdout is a terminal or a file that someone
+        # will `cat` later. Newlines stay: CSV quotes them.
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([sanitize(name, in_cell=True) for name in names])
+        for row in flat:
+            writer.writerow(
+                [sanitize(v) if isinstance(v, str) else v for v in (row.get(n, "") for n in names)]
+            )
         out.flush()
 
 

@@ -12,20 +12,76 @@ if TYPE_CHECKING:
 
     from loadmgr.models import LoadTestRun
 
-LIST_COLUMNS = [
-    field("id", "ID"),
-    field("testName", "TEST"),
-    Column(
-        "STATUS",
-        lambda d: f"{d.get('status')} (stale)" if d.get("stale") else d.get("status"),
-    ),
-    Column("VERDICT", lambda d: verdict_cell(d)),
-    field("locustClusterId", "CLUSTER"),
-    field("targetUsers", "USERS", "right"),
-    Column("REQUESTS", lambda d: (d.get("lastMetrics") or {}).get("totalRequests"), "right"),
-    Column("STARTED", lambda d: ago(d.get("startedAt") or d.get("createdAt"))),
-    field("createdBy", "BY"),
-]
+def list_columns(*, absolute_time: bool = False) -> list[Column]:
+    """`runs list`'s table; STARTED as `3 h ago`, or with `absolute_time` as the date
+    (ISO-8601 UTC, as JSON and CSV write it)."""
+
+    def started(d: dict[str, Any]) -> Any:
+        when = d.get("startedAt") or d.get("createdAt")
+        return (when or "-") if absolute_time else ago(when)
+
+    return [
+        field("id", "ID"),
+        field("testName", "TEST"),
+        Column(
+            "STATUS",
+            lambda d: f"{d.get('status')} (stale)" if d.get("stale") else d.get("status"),
+        ),
+        Column("VERDICT", lambda d: verdict_cell(d)),
+        field("locustClusterId", "CLUSTER"),
+        field("targetUsers", "USERS", "right"),
+        Column("REQUESTS", lambda d: (d.get("lastMetrics") or {}).get("totalRequests"), "right"),
+        Column("STARTED", started),
+        field("createdBy", "BY"),
+    ]
+
+# `-o csv` of every command printing runs (docs/output.md): the numbers so far
+# (`lastMetrics`) and the final ones (`finalStats.totals`); per request: `metrics show`.
+RUN_CSV = (
+    "id",
+    "name",
+    "loadTestId",
+    "testName",
+    "tenantId",
+    "envId",
+    "locustClusterId",
+    "targetUrl",
+    "targetUsers",
+    "spawnRate",
+    "durationSeconds",
+    "warmupSec",
+    "status",
+    "stopReason",
+    "verdict",
+    "verdictReasons.kind",
+    "verdictReasons.message",
+    "error",
+    "thresholds",
+    "thresholdResults.passed",
+    "baselineRunId",
+    "startedAt",
+    "finishedAt",
+    "lastMetrics.timestamp",
+    "lastMetrics.currentUsers",
+    "lastMetrics.totalRequests",
+    "lastMetrics.totalFailures",
+    "lastMetrics.totalRPS",
+    "lastMetrics.p95ResponseMs",
+    "finalStats.totals.requests",
+    "finalStats.totals.failures",
+    "finalStats.totals.errorRate",
+    "finalStats.totals.rps",
+    "finalStats.totals.avgResponseMs",
+    "finalStats.totals.p50ResponseMs",
+    "finalStats.totals.p95ResponseMs",
+    "finalStats.totals.p99ResponseMs",
+    "finalStats.totals.maxResponseMs",
+    "metadata",
+    "createdAt",
+    "createdBy",
+    "updatedAt",
+    "updatedBy",
+)
 
 PERCENTILE_NOTE = (
     "RPS and failures/s are deltas between real changes of Locust's counters; p50/p95 are "
@@ -88,7 +144,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
     from loadmgr.cli.output import audit_line, key_value_view
     from loadmgr.models.formatting import format_ms as fmt_ms
     from loadmgr.models.formatting import format_percent as fmt_pct
-    from loadmgr.models.formatting import format_rps, stored_threshold_value
+    from loadmgr.models.formatting import format_rps
 
     final = data.get("finalStats") or {}
     totals = final.get("totals") or {}
@@ -139,16 +195,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
     ]
     results = data.get("thresholdResults") or []
     if results:
-        table = Table(title="thresholds", box=None, header_style="bold", title_justify="left")
-        for header in ("threshold", "actual", "result"):
-            table.add_column(header)
-        for result in results:
-            table.add_row(
-                Text(sanitize(str(result.get("expression", "")), in_cell=True)),
-                Text(sanitize(stored_threshold_value(result), in_cell=True)),
-                Text("pass", style="green") if result.get("passed") else Text("FAIL", style="red"),
-            )
-        parts.append(table)
+        parts.append(threshold_table(results))
     sent = notification_lines(data.get("notifications"))
     if sent:
         table = Table(title="notifications", box=None, show_header=False, title_justify="left")
@@ -157,6 +204,27 @@ def run_view(data: dict[str, Any]) -> RenderableType:
             table.add_row(Text(sanitize(line, in_cell=True)))
         parts.append(table)
     return Group(*parts)
+
+
+def threshold_table(results: list[dict[str, Any]]) -> RenderableType:
+    """Each threshold with its limit and the actual value, both with their unit (`500ms`,
+    `1%`, `100/s`, as the expression was written), and pass or FAIL."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from loadmgr.models.formatting import stored_threshold_limit, stored_threshold_value
+
+    table = Table(title="thresholds", box=None, header_style="bold", title_justify="left")
+    for header in ("THRESHOLD", "LIMIT", "ACTUAL", "RESULT"):
+        table.add_column(header, justify="right" if header in ("LIMIT", "ACTUAL") else "left")
+    for result in results:
+        table.add_row(
+            Text(sanitize(str(result.get("expression", "")), in_cell=True)),
+            Text(sanitize(stored_threshold_limit(result), in_cell=True)),
+            Text(sanitize(stored_threshold_value(result), in_cell=True)),
+            Text("pass", style="green") if result.get("passed") else Text("FAIL", style="red"),
+        )
+    return table
 
 
 def notification_lines(outcomes: Any) -> list[str]:

@@ -10,27 +10,33 @@ import typer
 from loadmgr.cli.context import AppContext, app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, jsonable, notice
-from loadmgr.cli.run_views import LIST_COLUMNS, PERCENTILE_NOTE, run_exit_code, run_view
+from loadmgr.cli.run_views import (
+    PERCENTILE_NOTE,
+    RUN_CSV,
+    list_columns,
+    run_exit_code,
+    run_view,
+)
 from loadmgr.errors import ExitCode, ValidationFailed
 
 if TYPE_CHECKING:
+    from loadmgr.cli.live import PlainObserver
     from loadmgr.models import LoadTestRun
-    from loadmgr.service.collection import RunObserver
 
 app = typer.Typer(rich_markup_mode=None, help=group_help("runs"), no_args_is_help=True)
 
 RunRef = Annotated[str, typer.Argument(help="The run's id.", show_default=False)]
 
 
-def _observer(quiet: bool) -> RunObserver:
+def _observer(quiet: bool, context: AppContext) -> PlainObserver:
     from loadmgr.cli.live import make_observer
 
-    return make_observer(quiet)
+    return make_observer(quiet, context.store.server_now)
 
 
 def _finish(renderer: Renderer, run: LoadTestRun, interrupted: bool) -> None:
     """Print the run and exit with its code."""
-    renderer.one(run, run_view)
+    renderer.one(run, run_view, csv_columns=RUN_CSV)
     raise typer.Exit(run_exit_code(run, interrupted))
 
 
@@ -220,18 +226,18 @@ def _start(
             context.settings,
             test,
             options,
-            observer=_observer(quiet),
+            observer=_observer(quiet, context),
             notify=notice,
             detach=detach,
             baseline=baseline,
             trend=trend,
         )
     except StartFailed as failed:
-        renderer.one(failed.run, run_view)  # recorded Failed, with the reason
+        renderer.one(failed.run, run_view, csv_columns=RUN_CSV)  # recorded Failed, with the reason
         raise
     if outcome.run is None:  # --if-busy skip
         raise typer.Exit(ExitCode.OK)
-    renderer.one(outcome.run, run_view)
+    renderer.one(outcome.run, run_view, csv_columns=RUN_CSV)
     if detach:
         return
     raise typer.Exit(run_exit_code(outcome.run, outcome.interrupted))
@@ -251,7 +257,7 @@ def collect(ctx: typer.Context, run_id: RunRef) -> None:
         context.store,
         get_run(context.store, run_id),
         home=context.settings.home,
-        observer=PlainObserver(),
+        observer=PlainObserver(context.store.server_now),
         stop_event=stop_event,
     )
     with stop_on_signals(stop_event):
@@ -297,7 +303,7 @@ def _take_over(context: AppContext, renderer: Renderer, run: LoadTestRun, quiet:
         context.store,
         claimed,
         home=context.settings.home,
-        observer=_observer(quiet),
+        observer=_observer(quiet, context),
         stop_event=stop_event,
     )
     with stop_on_signals(stop_event):
@@ -311,9 +317,11 @@ def _watch(context: AppContext, renderer: Renderer, run: LoadTestRun, quiet: boo
     from loadmgr.service.run_control import watch_run
 
     interval = CollectorSettings.from_run(run).interval
+    observer = _observer(quiet, context)
     try:
-        run = watch_run(context.store, run, _observer(quiet), interval)
+        run = watch_run(context.store, run, observer, interval)
     except KeyboardInterrupt:
+        observer.close()
         notice("stopped watching; the run goes on")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     if run.status.is_active:  # its collector died while we watched
@@ -349,7 +357,7 @@ def stop(
             home=context.settings.home,
             notify=notice,
         )
-    renderer.one(run, run_view)
+    renderer.one(run, run_view, csv_columns=RUN_CSV)
 
 
 @app.command("list")
@@ -371,6 +379,19 @@ def list_(
         str | None,
         typer.Option("--since", help="Only created since: 2h, 7d, or an ISO date."),
     ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag", help="Only runs of tests with this tag (repeatable: all must match)."
+        ),
+    ] = None,
+    absolute_time: Annotated[
+        bool,
+        typer.Option(
+            "--absolute-time",
+            help="Table: when each run started as an ISO-8601 UTC date, not '3 h ago'.",
+        ),
+    ] = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many; 0 for all.")] = 50,
     output: OutputOption = None,
     quiet: QuietOption = False,
@@ -388,8 +409,10 @@ def list_(
         verdicts=verdict,
         since=cutoff,
         limit=limit,
+        tags=tag,
     )
-    renderer.many(runs, LIST_COLUMNS, empty="no runs found")
+    columns = list_columns(absolute_time=absolute_time)
+    renderer.many(runs, columns, empty="no runs found", csv_columns=RUN_CSV)
 
 
 @app.command("show")
@@ -405,4 +428,4 @@ def show(
     data = jsonable(run)
     if renderer.is_table:
         data["stale"] = is_stale(run, context.store.server_now())
-    renderer.one(run if not renderer.is_table else data, run_view)
+    renderer.one(run if not renderer.is_table else data, run_view, csv_columns=RUN_CSV)

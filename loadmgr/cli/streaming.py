@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from loadmgr.cli.output import json_safe, sanitize
 
 DATA_FORMATS = ("json", "jsonl", "csv")
+_BOOL = {True: "true", False: "false"}
 
 _JSON = json.JSONEncoder(ensure_ascii=False).encode
 
@@ -60,6 +61,9 @@ def write_rows(
         )
         writer.writeheader()
         for row in rows:
+            # Cells as the renderer writes them (`csv_cell`): these rows hold only scalars,
+            # so only true/false need writing differently; inlined, as rows may be 100,000s.
+            row = {k: _BOOL[v] if v.__class__ is bool else v for k, v in row.items()}
             if terminal:
                 row = {k: sanitize(v) if isinstance(v, str) else v for k, v in row.items()}
             writer.writerow(row)

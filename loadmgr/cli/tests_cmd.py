@@ -102,6 +102,35 @@ LIST_COLUMNS = [
     field("tags", "TAGS"),
     Column("UPDATED", lambda d: audit_line(d, "updated").split(" (")[0]),
 ]
+# `-o csv` of every command printing tests (docs/output.md); the locustfile's content is
+# only in JSON.
+TEST_CSV = (
+    "id",
+    "name",
+    "description",
+    "tags",
+    "tenantId",
+    "envId",
+    "locustClusterId",
+    "targetUrl",
+    "locustfile",
+    "locustfileSha256",
+    "scenarioId",
+    "defaultUsers",
+    "defaultSpawnRate",
+    "defaultDurationSec",
+    "maxDurationSec",
+    "warmupSec",
+    "maxUsers",
+    "thresholds",
+    "baselineRunId",
+    "metadata",
+    "version",
+    "createdAt",
+    "createdBy",
+    "updatedAt",
+    "updatedBy",
+)
 
 
 def _duration(seconds: Any) -> str:
@@ -274,7 +303,7 @@ def create(
             "missing --locustfile", hint="the local cluster needs a locustfile to run"
         )
     test = create_test(context.store, context.settings.user, fields)
-    renderer.one(test, test_view)
+    renderer.one(test, test_view, csv_columns=TEST_CSV)
 
 
 @app.command("list")
@@ -298,7 +327,7 @@ def list_(
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
     tests = list_tests(context.store, tags=tag, name_contains=name, cluster=cluster, limit=limit)
-    renderer.many(tests, LIST_COLUMNS, empty="no tests found")
+    renderer.many(tests, LIST_COLUMNS, empty="no tests found", csv_columns=TEST_CSV)
 
 
 @app.command("show")
@@ -310,7 +339,7 @@ def show(
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    renderer.one(get_test(context.store, test), test_view)
+    renderer.one(get_test(context.store, test), test_view, csv_columns=TEST_CSV)
 
 
 @app.command("update")
@@ -388,7 +417,7 @@ def update(
         cluster_id = changes.get("locustClusterId") or get_test(store, test).locustClusterId
         changes.update(locustfile_fields(read_locustfile(locustfile, cluster_id)))
     updated = update_test(store, context.settings.user, test, changes, metadata=metadata)
-    renderer.one(updated, test_view)
+    renderer.one(updated, test_view, csv_columns=TEST_CSV)
 
 
 @app.command("delete")
@@ -445,7 +474,7 @@ def baseline(
     updated = (
         clear_baseline(store, test, user) if run is None else set_baseline(store, test, run, user)
     )
-    renderer.one(updated, test_view)
+    renderer.one(updated, test_view, csv_columns=TEST_CSV)
 
 
 @app.command("trend")
@@ -560,4 +589,6 @@ def _print_trend(renderer: Renderer, found: Trend) -> None:
         width = min(console.width, 120) if sys.stdout.isatty() else 80
         console.print(trend_view(found, width))
     else:
-        renderer.many(found.rows(), [])
+        from loadmgr.cli.trend_views import TREND_CSV
+
+        renderer.many(found.rows(), [], csv_columns=TREND_CSV)

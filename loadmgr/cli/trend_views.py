@@ -107,6 +107,28 @@ def metric_chart(trend: Trend, series: MetricTrend, width: int) -> RenderableTyp
     return Group(*lines)
 
 
+# `-o csv` of `tests trend` (docs/output.md): one row per run and metric, as `Trend.rows`.
+TREND_CSV = (
+    "runId",
+    "runName",
+    "createdAt",
+    "position",
+    "metric",
+    "request",
+    "value",
+    "targetUsers",
+    "spawnRate",
+    "durationSeconds",
+    "locustClusterId",
+    "comparable",
+    "regimeMean",
+    "startsRegime",
+    "meanBefore",
+    "meanAfter",
+    "relativeChange",
+    "regression",
+    "pValue",
+)
 TABLE_ROWS = 60  # the newest runs in the table; every one is in the chart and in -o csv
 
 

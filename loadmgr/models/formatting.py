@@ -14,7 +14,8 @@ Stored numbers stay numbers: only views call these.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from loadmgr.models.thresholds import LATENCY_METRICS, Threshold, parse_threshold
@@ -22,6 +23,20 @@ from loadmgr.models.thresholds import LATENCY_METRICS, Threshold, parse_threshol
 NONE = "-"
 # Enough to tell 99.99999999 from 100; the loop stops at the first that differs.
 MAX_EXTRA_DECIMALS = 10
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO-8601 in UTC to the millisecond BSON stores, always the same width, with `Z`.
+
+    `2026-12-02T13:45:01.123Z`, never `…13:45:01Z` for a whole second nor microseconds:
+    every date loadmgr prints (JSON, CSV, messages, log lines) is written by this, so they
+    compare as strings and read the same everywhere. A naive date is taken as UTC (how
+    pymongo returns BSON dates by default).
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc)
+    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
 
 
 def finite_number(value: Any) -> float | None:
@@ -97,6 +112,81 @@ def format_number(value: Any) -> str:
     number = finite_number(value)
     return NONE if number is None else _trim(f"{number:,.3f}")
 
+
+
+# -- side by side --------------------------------------------------------------------------
+
+# How many decimals may be added to make numbers side by side add up (then they do, or the
+# difference is below a thousandth of the unit).
+MAX_SIDE_BY_SIDE_EXTRA = 3
+
+
+def _metric_scale(metric: str) -> tuple[float, int] | None:
+    """(factor to the shown unit, usual decimals) of a metric; None for whole counts."""
+    if metric in ("requests", "failures"):
+        return None
+    if metric == "error_rate":
+        return 100.0, 2
+    if metric == "rps":
+        return 1.0, 1
+    if metric in LATENCY_METRICS:
+        return 1.0, 0
+    return 1.0, 3
+
+
+def _metric_text(metric: str, number: float, places: int) -> str:
+    if metric == "error_rate":
+        return f"{number * 100:,.{places}f}%"
+    if metric == "rps":
+        return f"{number:,.{places}f}/s"
+    if metric in LATENCY_METRICS:
+        return f"{number:,.{places}f}ms"
+    return f"{number:,.{places}f}"
+
+
+def side_by_side(metric: str, values: Sequence[Any]) -> tuple[list[str], list[str | None]]:
+    """Values of one metric next to each other, and each later one's change from the first.
+
+    All are written with one number of decimals: the metric's usual (one below 10 ms),
+    more where it takes for the numbers shown to add up, so a change never reads
+    `2ms → 1ms (-0ms)`: it reads `1.53ms → 1.17ms (-0.36ms)`. Changes are computed on the
+    stored, unrounded values; None where a value is unknown or unchanged.
+    """
+    numbers = [finite_number(v) for v in values]
+    base = numbers[0] if numbers else None
+    changes = [
+        None if base is None or n is None or n == base else n - base for n in numbers[1:]
+    ]
+    scale = _metric_scale(metric)
+    if scale is None:
+        texts = [format_count(n) for n in numbers]
+        return texts, [None if c is None else f"{c:+,.0f}" for c in changes]
+    factor, places = scale
+    known = [n for n in numbers if n is not None]
+    if metric in LATENCY_METRICS:
+        places = max((_ms_decimals(n) for n in known), default=0)
+
+    def adds_up(places: int) -> bool:
+        for value, change in zip(numbers[1:], changes, strict=True):
+            if base is None or value is None or change is None:
+                continue
+            shown = round(value * factor, places) - round(base * factor, places)
+            if round(change * factor, places) == 0 or not math.isclose(
+                shown, round(change * factor, places), abs_tol=10**-places / 2
+            ):
+                return False
+        return True
+
+    for _ in range(MAX_SIDE_BY_SIDE_EXTRA):
+        if adds_up(places):
+            break
+        places += 1
+    texts = [NONE if n is None else _metric_text(metric, n, places) for n in numbers]
+    change_texts = [
+        None if c is None else ("+" if c > 0 else "-") + _metric_text(metric, abs(c), places)
+        for c in changes
+    ]
+    return texts, change_texts
 
 # -- thresholds ----------------------------------------------------------------------------
 
@@ -205,16 +295,30 @@ def threshold_line(
     )
 
 
-def stored_threshold_value(result: Mapping[str, Any]) -> str:
-    """A stored threshold result's actual value (a `thresholdResults[]` item as read)."""
+def _stored_threshold(result: Mapping[str, Any]) -> Threshold | None:
+    """The threshold of a stored result (a `thresholdResults[]` item as read); None
+    without a usable limit."""
     limit = finite_number(result.get("limit"))
     if limit is None:
-        return format_number(result.get("actual"))
-    threshold = threshold_of(
+        return None
+    return threshold_of(
         str(result.get("expression", "")),
         str(result.get("metric", "")),
         str(result.get("op", "<")),
         limit,
         result.get("scope") if isinstance(result.get("scope"), str) else None,
     )
+
+
+def stored_threshold_limit(result: Mapping[str, Any]) -> str:
+    """A stored threshold result's limit with its unit: `< 500ms`, `>= 100/s`."""
+    threshold = _stored_threshold(result)
+    return NONE if threshold is None else threshold_limit(threshold)
+
+
+def stored_threshold_value(result: Mapping[str, Any]) -> str:
+    """A stored threshold result's actual value, in the unit of its limit."""
+    threshold = _stored_threshold(result)
+    if threshold is None:
+        return format_number(result.get("actual"))
     return threshold_value(threshold, result.get("actual"))

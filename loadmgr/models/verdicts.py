@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from loadmgr.models.formatting import format_metric, threshold_line
+from loadmgr.models.formatting import side_by_side, threshold_line
 
 
 class Verdict(str, Enum):
@@ -83,10 +83,11 @@ class Regression:
             return f"{self.metric}: not compared (no value in the run or {self.reference})"
         amount = "infinitely" if math.isinf(self.worse_by) else f"{abs(self.worse_by):.1%}"
         how = "worse" if self.worse_by > 0 else "better"
+        # Written so that the two numbers differ as the values do (never `2ms → 2ms`).
+        before, after = side_by_side(self.metric, [self.baseline, self.actual])[0]
         return (
             f"{self.metric} is {amount} {how} than {self.reference} "
-            f"({format_metric(self.metric, self.baseline)} → "
-            f"{format_metric(self.metric, self.actual)}; allowed {self.allowed:.1%})"
+            f"({before} → {after}; allowed {self.allowed:.1%})"
         )
 
     def to_document(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import NotFound, ValidationFailed
 from loadmgr.locust.stats import find_request
-from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus
+from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus, format_duration
 from loadmgr.service.load_tests import get_test, update_test
 from loadmgr.service.runs import get_run
 from loadmgr.service.verdicts import store_with_verdict
@@ -44,6 +44,9 @@ DEFAULT_TOLERANCE = 0.05
 # nightly run is usually about. Error rate is left out: from a baseline of 0 errors, any
 # single error would be an infinite regression.
 DEFAULT_MAX_REGRESSION = {"p95": 0.10, "rps": 0.10}
+# One slow request moves a run's max: `metrics compare` shows it but counts it as a
+# regression only when asked (`--include-max`, or a `--max-regression max=…`).
+OUTLIER_METRICS = ("max",)
 TOTAL = "Aggregated"
 
 _MAX_REGRESSION = re.compile(r"^\s*(?P<metric>[A-Za-z0-9_]+)\s*=\s*(?P<value>.*?)\s*$")
@@ -145,6 +148,35 @@ class Comparison:
     rows: list[dict[str, Any]]
     different_tests: bool
     without_final: list[str]
+    different_load: list[str]
+
+    @property
+    def regressions(self) -> list[str]:
+        """Each regression once, as the summary names it: `p95 (Aggregated)`, with the
+        run's position (`#3`) when more than one run is compared with the first."""
+        several = len(self.runs) > 2
+        labels: dict[str, None] = {}
+        for row in self.rows:
+            if row["regression"]:
+                where = f" #{row['position'] + 1}" if several else ""
+                labels.setdefault(f"{row['metric']} ({row['request']}){where}")
+        return list(labels)
+
+
+def load_differences(runs: list[LoadTestRun]) -> list[str]:
+    """What differs in the load of the runs: `users 20 (#1) vs 40 (#2)`, one per aspect."""
+    aspects = (
+        ("users", lambda run: str(run.targetUsers)),
+        ("duration", lambda run: format_duration(run.durationSeconds)),
+        ("cluster", lambda run: run.locustClusterId),
+    )
+    found = []
+    for label, of in aspects:
+        values = [of(run) for run in runs]
+        if len(set(values)) > 1:
+            shown = " vs ".join(f"{value} (#{index})" for index, value in enumerate(values, 1))
+            found.append(f"{label} {shown}")
+    return found
 
 
 def _requests_of(runs: list[LoadTestRun]) -> list[str]:
@@ -162,11 +194,13 @@ def compare_runs(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     max_regression: dict[str, float] | None = None,
+    include_max: bool = False,
 ) -> Comparison:
     """Each metric of each run against the first run, in absolute and relative terms.
 
     A change is a regression when a judged metric got worse by more than its allowance
-    (`max_regression[metric]`, else `tolerance`), as fractions.
+    (`max_regression[metric]`, else `tolerance`), as fractions. `max` is judged only with
+    `include_max` or its own allowance in `max_regression`.
     """
     if len(run_ids) < 2:
         raise ValidationFailed("give at least two runs to compare")
@@ -180,7 +214,10 @@ def compare_runs(
             base_value = stats_value(base, metric, request)
             for position, run in enumerate(runs):
                 value = stats_value(run.stats_to_judge, metric, request)
-                worse = worse_by(metric, base_value, value) if position else None
+                judged = position and (
+                    metric not in OUTLIER_METRICS or include_max or metric in allowed
+                )
+                worse = worse_by(metric, base_value, value) if judged else None
                 limit = allowed.get(metric, tolerance)
                 rows.append(
                     {
@@ -202,6 +239,7 @@ def compare_runs(
         rows=rows,
         different_tests=len({run.loadTestId for run in runs}) > 1,
         without_final=[run.id for run in runs if not run.finalStats],
+        different_load=load_differences(runs),
     )
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ValidationFailed
 from loadmgr.models import LoadTestRun
+from loadmgr.models.formatting import format_timestamp
 from loadmgr.service.run_window import Window, window_stats
 from loadmgr.service.runs import get_run
 
@@ -107,12 +108,8 @@ PEAK_SCAN_MAX_INTERVALS = 1_000
 
 
 def iso(value: Any) -> Any:
-    """A stored date as ISO-8601 UTC with `Z` (BSON dates may come back naive)."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:  # pymongo's default: naive, and UTC
-            return value.isoformat() + "Z"
-        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-    return value
+    """A stored date as every output writes dates (`format_timestamp`); others as they are."""
+    return format_timestamp(value) if isinstance(value, datetime) else value
 
 
 def check_view(view: str) -> str:
@@ -213,7 +210,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             errorRate=totals.get("errorRate"),
             rpsMean=totals.get("rps"),
             rpsMax=peak_rps,
-            **{key: totals.get(key) for key in _LATENCY_KEYS},
+            **{key: totals.get(key) for key in LATENCY_KEYS},
         )
     elif totals:
         data.update(
@@ -223,7 +220,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             errorRate=totals.get("errorRate"),
             rpsMean=totals.get("rps"),
             rpsMax=peak_rps,
-            **{key: totals.get(key) for key in _LATENCY_KEYS},
+            **{key: totals.get(key) for key in LATENCY_KEYS},
         )
     elif last:
         requests = int(last.get("totalRequests") or 0)
@@ -235,7 +232,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             errorRate=failures / requests if requests else 0.0,
             rpsMean=requests / duration if duration else None,
             rpsMax=peak_rps,
-            **{key: last.get(key) for key in _LATENCY_KEYS},
+            **{key: last.get(key) for key in LATENCY_KEYS},
         )
     else:
         data.update(
@@ -245,7 +242,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             errorRate=None,
             rpsMean=None,
             rpsMax=None,
-            **dict.fromkeys(_LATENCY_KEYS),
+            **dict.fromkeys(LATENCY_KEYS),
         )
     data["thresholdResults"] = [r.model_dump(mode="json") for r in run.thresholdResults]
     data["baselineChecks"] = run.baselineChecks
@@ -253,7 +250,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
     return data
 
 
-_LATENCY_KEYS = (
+LATENCY_KEYS = (
     "avgResponseMs",
     "minResponseMs",
     "p50ResponseMs",
@@ -277,16 +274,20 @@ class Series:
 
     @property
     def fields(self) -> tuple[str, ...]:
-        return DOWNSAMPLED_FIELDS if self.step > 1 else TIMESERIES_FIELDS
+        # Asked for at most some points, rows say how many intervals each merges (1 when
+        # the run had few enough): the columns follow the options, never the data.
+        return TIMESERIES_FIELDS if self.last_seq is None else DOWNSAMPLED_FIELDS
 
 
-def _plain_rows(store: Store, run_id: str) -> Iterator[dict[str, Any]]:
+def _plain_rows(store: Store, run_id: str, *, counted: bool = False) -> Iterator[dict[str, Any]]:
     projection = dict.fromkeys(TIMESERIES_FIELDS, True)
     for doc in store.metrics.iter_for_run(run_id, projection):
         # Rebuilt in a fixed order (and with every field, for documents that lack some),
         # so rows read the same whether or not they were downsampled.
         row = {key: doc.get(key) for key in TIMESERIES_FIELDS}
         row["timestamp"] = iso(row["timestamp"])
+        if counted:
+            row["intervals"] = 1
         yield row
 
 
@@ -319,7 +320,7 @@ def timeseries(store: Store, run_id: str, points: int | None = None) -> Series:
         return Series(_plain_rows(store, run_id), 1, None)
     last_seq = store.metrics.last_seq(run_id)
     if last_seq <= points:
-        return Series(_plain_rows(store, run_id), 1, last_seq)
+        return Series(_plain_rows(store, run_id, counted=True), 1, last_seq)
     step = math.ceil(last_seq / points)
     buckets = store.metrics.downsampled(run_id, step, _BUCKET_ACCUMULATORS)
     return Series((_bucket_row(b) for b in buckets), step, last_seq)

@@ -21,6 +21,8 @@ from loadmgr.models.formatting import (
     format_ms,
     format_percent,
     format_rps,
+    format_timestamp,
+    threshold_limit,
     threshold_of,
     threshold_value,
 )
@@ -233,12 +235,13 @@ def _thresholds_html(run: LoadTestRun) -> str:
     for r in run.thresholdResults:
         threshold = threshold_of(r.expression, r.metric, r.op, r.limit, r.scope)
         rows += (
-            f'<tr><td>{_e(r.expression)}</td><td class="n">'
-            f"{_e(threshold_value(threshold, r.actual))}</td>"
+            f'<tr><td>{_e(r.expression)}</td><td class="n">{_e(threshold_limit(threshold))}</td>'
+            f'<td class="n">{_e(threshold_value(threshold, r.actual))}</td>'
             f'<td class="{"ok" if r.passed else "bad"}">{"pass" if r.passed else "FAIL"}</td></tr>'
         )
     return (
-        '<table><thead><tr><th>Threshold</th><th class="n">Actual</th><th>Result</th></tr>'
+        '<table><thead><tr><th>Threshold</th><th class="n">Limit</th><th class="n">Actual</th>'
+        "<th>Result</th></tr>"
         f"</thead><tbody>{rows}</tbody></table>"
     )
 
@@ -358,7 +361,7 @@ def render_html(data: ReportData) -> str:
         if data.errors
         else "<p>No failures recorded.</p>"
     )
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    generated = format_timestamp(datetime.now(timezone.utc))
     return f"""{page_head(f"loadmgr report: {run.name}", _CSS)}
 <body>
 <header><h1>{_e(run.name)} {badge}</h1>

@@ -143,12 +143,20 @@ def watch_run(
     observer.started(run)
     last_seq = -1
     while run.status.is_active and not is_stale(run, store.server_now()):
-        latest = store.metrics.latest(run.id)
-        if latest is not None and latest.get("seq", 0) != last_seq:
-            snapshot = MetricSnapshot.model_validate(latest)
-            last_seq = snapshot.seq
-            observer.interval(run, snapshot)
+        last_seq = _show_latest(store, run, observer, last_seq)
         time.sleep(min(interval, WATCH_POLL_SEC))
         run = get_run(store, run.id)
+    # The last intervals, recorded as the run ended, before the end is shown.
+    _show_latest(store, run, observer, last_seq)
     observer.finished(run)
     return run
+
+
+def _show_latest(store: Store, run: LoadTestRun, observer: RunObserver, last_seq: int) -> int:
+    """Show the run's latest interval if it is new; returns the seq shown last."""
+    latest = store.metrics.latest(run.id)
+    if latest is None or latest.get("seq", 0) == last_seq:
+        return last_seq
+    snapshot = MetricSnapshot.model_validate(latest)
+    observer.interval(run, snapshot)
+    return snapshot.seq

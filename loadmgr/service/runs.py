@@ -274,10 +274,12 @@ def list_runs(
     verdicts: list[str] | None = None,
     since: datetime | None = None,
     limit: int = 50,
+    tags: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Runs, newest first, each with `stale` computed.
 
     `verdicts`: passed, failed, aborted, error, or none (runs without a verdict).
+    `tags`: only runs of tests that have every one of these tags (as they are now).
     """
     check_list_limit(limit)
     valid = [s.value for s in RunStatus]
@@ -289,8 +291,16 @@ def list_runs(
         normalized.append(match)
     wanted = [parse_verdict_filter(verdict) for verdict in verdicts or []]
     test_id = get_test(store, test_ref).id if test_ref is not None else None
+    tagged = None
+    if tags:
+        tagged = [str(t["id"]) for t in store.tests.find_many(tags=tags, limit=0) if t.get("id")]
     runs = store.runs.find_many(
-        test_id=test_id, statuses=normalized, verdicts=wanted, since=since, limit=limit
+        test_id=test_id,
+        statuses=normalized,
+        verdicts=wanted,
+        since=since,
+        limit=limit,
+        test_ids=tagged,
     )
     now = store.server_now()
     for run in runs:

@@ -15,7 +15,7 @@ from html import escape
 from typing import Any
 
 from loadmgr import __version__
-from loadmgr.models.formatting import format_metric
+from loadmgr.models.formatting import format_metric, format_timestamp
 from loadmgr.service.svg import BOTTOM, HEIGHT, LEFT, RIGHT, TOP, WIDTH, value_ticks
 from loadmgr.service.trends import ChangePoint, MetricTrend, Trend
 
@@ -238,7 +238,7 @@ def render_trend_html(trend: Trend) -> str:
     name = trend.test.name
     detection = trend.options.detection
     request = f" · request {_e(trend.options.request)}" if trend.options.request else ""
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    generated = format_timestamp(datetime.now(timezone.utc))
     from loadmgr.service.reports import page_head
 
     return f"""{page_head(f"loadmgr trend: {name}", CSS)}

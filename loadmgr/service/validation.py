@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from pydantic import ValidationError
 
 from loadmgr.errors import ValidationFailed
@@ -49,18 +52,57 @@ def check_list_limit(limit: int) -> None:
         )
 
 
+# pydantic's sentences (also what Typer says of a bad number) → loadmgr's words.
+_PLAIN_WORDS = (
+    (r"Input should be greater than or equal to (\S+)", r"must be at least \1"),
+    (r"Input should be greater than (\S+)", r"must be more than \1"),
+    (r"Input should be less than or equal to (\S+)", r"must be at most \1"),
+    (r"Input should be less than (\S+)", r"must be less than \1"),
+    (r"Input should be a finite number", "must be a finite number"),
+    (r"Input should be a valid integer.*", "must be a whole number"),
+    (r"Input should be a valid number.*", "must be a number"),
+    (r"Input should be a valid boolean.*", "must be true or false"),
+    (r"String should have at least 1 character", "must not be empty"),
+    (r"String should have at least (\d+) characters", r"must be at least \1 characters long"),
+    (r"String should have at most (\d+) characters", r"must be at most \1 characters long"),
+    (r"Field required", "is required"),
+)
+_NO_VALUE = object()
+
+
+def option_error(option: str, message: str, value: Any = _NO_VALUE) -> str:
+    """A validation message about one option in loadmgr's words: `--users must be at
+    least 1 (got 0)` for pydantic's `Input should be greater than or equal to 1`; other
+    messages (loadmgr's own checks) as `invalid --users: …`."""
+    message = message.removeprefix("Value error, ")
+    for pattern, words in _PLAIN_WORDS:
+        match = re.fullmatch(pattern, message.strip().rstrip("."))
+        if match is not None:
+            got = "" if value is _NO_VALUE or value is None else f" (got {_shown(value)})"
+            return f"{option} {match.expand(words)}{got}"
+    return f"invalid {option}: {message}"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def validation_failed(
     exc: ValidationError, names: dict[str, str] | None = None
 ) -> ValidationFailed:
-    """One `invalid --users: …; invalid --name: …` line for every field error (`names`:
-    field → option, where a command's differ from OPTION_NAMES)."""
+    """One `--users must be at least 1 (got 0); invalid --name: …` line for every field
+    error, each named by the option a user types (`names`: field → option, where a
+    command's differ from OPTION_NAMES)."""
     names = {**OPTION_NAMES, **(names or {})}
     parts = []
     for error in exc.errors():
         location = [str(p) for p in error["loc"]]
-        field = names.get(location[0], location[0]) if location else "value"
-        message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"invalid {field}: {message}" if location else message)
+        if not location:
+            parts.append(error["msg"].removeprefix("Value error, "))
+            continue
+        field = names.get(location[0], location[0])
+        parts.append(option_error(field, error["msg"], error.get("input", _NO_VALUE)))
     return ValidationFailed("; ".join(parts))
 
 

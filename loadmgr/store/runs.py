@@ -46,16 +46,22 @@ class RunRepository(Repository):
         verdicts: list[str | None] | None = None,
         since: datetime | None = None,
         limit: int = 50,
+        test_ids: list[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Raw documents, newest first, without the bulky final stats.
+        """Raw documents, newest first, with the final totals but without the bulky
+        per-request final stats.
 
         `verdicts`: None in the list matches runs without a verdict (null or absent).
+        `test_ids`: only runs of these tests (an empty list: none).
         """
         query: dict[str, Any] = {}
         either: list[dict[str, Any]] = []
         if test_id:
             # The Go service's runs name their test under `loadtestid`.
             either.append({"$or": [{"loadTestId": test_id}, {"loadtestid": test_id}]})
+        if test_ids is not None:
+            ids = list(test_ids)
+            either.append({"$or": [{"loadTestId": {"$in": ids}}, {"loadtestid": {"$in": ids}}]})
         if statuses:
             query["status"] = {"$in": list(statuses)}
         if verdicts:
@@ -68,7 +74,8 @@ class RunRepository(Repository):
             )
         if either:
             query["$and"] = either
-        cursor = self.collection.find(self.scoped(query), {**NO_OBJECT_ID, "finalStats": False})
+        bulky = {"finalStats.requestStats": False, "finalStats.errors": False}
+        cursor = self.collection.find(self.scoped(query), {**NO_OBJECT_ID, **bulky})
         cursor = cursor.sort([("createdAt", -1), ("id", 1)])
         if limit:
             cursor = cursor.limit(limit)

@@ -50,7 +50,7 @@ def test_scatter_points_as_json_jsonl_and_csv(cli: Any, stored: dict[str, Any]) 
     assert (first["elapsedSec"], first["seq"], first["method"], first["name"]) == (
         2.0, 1, "GET", "/api/items",
     )
-    assert first["timestamp"] == "2026-03-01T12:00:02Z" and first["requests"] == 100
+    assert first["timestamp"] == "2026-03-01T12:00:02.000Z" and first["requests"] == 100
     slow = [p for p in points if p["p95ResponseMs"] == 800.0]
     assert [p["seq"] for p in slow] == list(range(4, INTERVALS + 1, 4))
     assert all(p["name"] == "/api/orders" and p["maxResponseMs"] == 800.0 for p in slow)

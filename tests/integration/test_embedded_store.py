@@ -68,14 +68,14 @@ def test_embedded_store_lifecycle(
     assert before["running"] is False
     assert (before["pid"], before["port"]) == (None, None)
     assert before["dataDir"] == str(embedded_home / "db" / "data")
-    assert before["inUse"] is True
+    assert before["inUse"] is False  # stopped: not in use (issue 15), started on first need
     assert "running" in cli("db", "status").stdout
     assert cli("db", "status", "-q").stdout == ""  # no uri while stopped, not "None"
 
     # The first command that needs the database starts it, in the background.
     doc = create(cli, locustfile, "api")
     first = status(cli)
-    assert first["running"] is True
+    assert first["running"] is True and first["inUse"] is True
     assert first["uri"].startswith("mongodb://127.0.0.1:")
     assert server_pids(embedded_home) == [first["pid"]]
     assert (embedded_home / "db" / "data").is_dir()

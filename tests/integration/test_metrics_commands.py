@@ -69,7 +69,7 @@ def test_timeseries_all_and_downsampled(cli: Any, stored: dict[str, Any]) -> Non
     assert everything.exit_code == 0, everything.stderr
     rows = everything.json()
     assert [r["seq"] for r in rows] == list(range(1, INTERVALS + 1))
-    assert rows[0]["timestamp"] == "2026-03-01T12:00:05Z" and rows[0]["totalRPS"] == 100.0
+    assert rows[0]["timestamp"] == "2026-03-01T12:00:05.000Z" and rows[0]["totalRPS"] == 100.0
 
     fewer = cli("metrics", "show", run.id, "--view", "timeseries", "--points", "7", "-o", "json")
     assert fewer.exit_code == 0, fewer.stderr
@@ -170,8 +170,8 @@ def test_export_csv_and_jsonl(cli: Any, stored: dict[str, Any]) -> None:
     assert result.exit_code == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == INTERVALS
-    assert rows[0]["loadTestRunId"] == run.id and rows[0]["timestamp"] == "2026-03-01T12:00:05Z"
-    assert rows[-1]["totalRequests"] == str(500 * INTERVALS) and rows[-1]["final"] == "True"
+    assert rows[0]["loadTestRunId"] == run.id and rows[0]["timestamp"] == "2026-03-01T12:00:05.000Z"
+    assert rows[-1]["totalRequests"] == str(500 * INTERVALS) and rows[-1]["final"] == "true"
     lines = cli("metrics", "export", run.id, "-o", "jsonl").stdout.splitlines()
     assert len(lines) == INTERVALS and json.loads(lines[4])["seq"] == 5
     as_json = cli("metrics", "export", run.id, "-o", "json").json()
@@ -343,7 +343,7 @@ def test_metrics_of_a_real_run(cli: Any, target_server: Any, tmp_path: Path) -> 
     series = cli("metrics", "show", run["id"], "--view", "timeseries", "-o", "json").json()
     assert len(series) >= 2 and sum(r["intervalRequests"] for r in series) > 0
     export = list(csv.DictReader(io.StringIO(cli("metrics", "export", run["id"]).stdout)))
-    assert len(export) == len(series) and export[-1]["final"] == "True"
+    assert len(export) == len(series) and export[-1]["final"] == "true"
 
     junit_path, html_path = tmp_path / "j.xml", tmp_path / "r.html"
     report = cli("metrics", "report", run["id"], "--junit", str(junit_path),

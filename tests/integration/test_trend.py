@@ -69,7 +69,7 @@ def test_csv_jsonl_quiet_and_table(cli: Any, nightly: list[LoadTestRun]) -> None
     assert {"runId", "metric", "value", "startsRegime", "meanBefore", "meanAfter"} <= set(
         table[0]
     )
-    assert [row["startsRegime"] for row in table].count("True") == 1
+    assert [row["startsRegime"] for row in table].count("true") == 1  # docs/output.md
     lines = ok(cli("tests", "trend", "nightly", "--metric", "rps", "-o", "jsonl")).stdout
     assert len(lines.splitlines()) == 30
     ids = ok(cli("tests", "trend", "nightly", "-q")).stdout.split()

@@ -49,7 +49,7 @@ def test_summary_reads_the_run_document_only(
     assert (summary["rpsMean"], summary["rpsMax"], summary["maxUsers"]) == (100.0, 140.0, 20)
     assert summary["p95ResponseMs"] == 120.0 and summary["p99ResponseMs"] == 250.0
     assert summary["durationSec"] == 600.0
-    assert summary["startedAt"] == "2026-03-01T12:00:00Z"
+    assert summary["startedAt"] == "2026-03-01T12:00:00.000Z"
 
 
 def test_summary_computes_peaks_for_short_runs_recorded_without_them(store: Store) -> None:
@@ -130,7 +130,7 @@ def test_timeseries_gives_every_interval_in_order(store: Store) -> None:
     assert series.step == 1
     assert [r["seq"] for r in rows] == list(range(1, 41))
     assert list(rows[0]) == list(metrics.TIMESERIES_FIELDS)
-    assert rows[0]["timestamp"] == "2026-03-01T12:00:05Z"
+    assert rows[0]["timestamp"] == "2026-03-01T12:00:05.000Z"
     assert rows[2]["p50ResponseMs"] is None  # Locust had no window yet: unknown, not 0
     assert rows[-1]["currentUsers"] == 20
 

@@ -50,8 +50,8 @@ def start_local_cluster(
         run_dir.mkdir(parents=True, exist_ok=True)
         path = run_dir / "locustfile.py"
         path.write_text(locustfile, encoding="utf-8")
-        observer.message("starting a local Locust (master and workers)")
         cluster = LocalCluster(path, workers=settings.workers, log_dir=run_dir)
+        observer.message(local_cluster_words(cluster.workers))
         if stop_event.is_set():
             raise Interrupted("interrupted before the local Locust started; no load was sent")
         cluster.start()
@@ -69,6 +69,14 @@ def start_local_cluster(
         cluster.stop()
         raise Interrupted("interrupted while the local Locust started; no load was sent")
     return cluster
+
+
+def local_cluster_words(workers: int) -> str:
+    """What is started for the `local` cluster, as `--workers` asked."""
+    if workers == 0:
+        return "starting a standalone local Locust (one process, no workers: --workers 0)"
+    plural = "worker" if workers == 1 else "workers"
+    return f"starting a local Locust: a master and {workers} {plural}"
 
 
 def plugin_version(client: LocustClient, observer: RunObserver) -> int | None:

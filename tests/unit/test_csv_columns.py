@@ -1,0 +1,184 @@
+"""`-o csv` of every data command: the documented columns, in order, rows or none (issue 15,
+item 4). docs/output.md is the list; this walks every command that takes `--output`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadmgr.cli.output import Renderer
+from tests.conftest import REPO, CliResult
+from tests.fake_locust import FakeLocust, fake_locust
+from tests.metrics_data import make_run, make_test, snapshots, store_all
+from tests.unit.test_cli_unit import COMMANDS, Captured, mock_store  # noqa: F401 - a fixture
+from tests.webhook_receiver import receiving
+
+Cli = Callable[..., CliResult]
+
+
+def documented() -> dict[str, list[str]]:
+    """docs/output.md: each command line of a `### ` heading → the columns of its block."""
+    text = (REPO / "docs" / "output.md").read_text()
+    columns: dict[str, list[str]] = {}
+    for section in text.split("\n### ")[1:]:
+        heading, _, body = section.partition("\n")
+        block = re.search(r"```csv\n(.+?)\n```", body)
+        for command in re.findall(r"`([^`]+)`", heading) if block else ():
+            columns[command] = block[1].split(",")
+    return columns
+
+
+COLUMNS = documented()
+DATA_COMMANDS = sorted(
+    " ".join(path)
+    for path, command in COMMANDS
+    if any("--output" in getattr(p, "opts", ()) for p in getattr(command, "params", ()))
+)
+
+
+def test_every_data_command_is_documented() -> None:
+    listed = {" ".join(c.split()[:2]) for c in COLUMNS}
+    assert set(DATA_COMMANDS) <= listed, set(DATA_COMMANDS) - listed
+    assert listed <= set(DATA_COMMANDS)  # nothing documented that does not exist
+
+
+@pytest.fixture
+def locust() -> Iterator[FakeLocust]:
+    with fake_locust() as fake:
+        yield fake
+
+
+@pytest.fixture
+def stored(mock_store: Captured) -> dict[str, str]:  # noqa: F811
+    """A test with a finished run (intervals, final stats, metadata, tags) and an empty run."""
+    assert mock_store.client is not None
+    test = make_test("api", tags=["smoke", "nightly"], metadata={"team": "core"})
+    run = make_run(test, metadata={"ticket": "42"}, thresholds=["p95<500ms"])
+    empty = make_run(test, finalStats=None, status="Running")
+    store_all(mock_store.client["loadmgr"], test, [run, empty], snapshots(run, 4))
+    return {"test": test.id, "run": run.id, "empty": empty.id}
+
+
+def _rows(result: CliResult) -> tuple[list[str], list[dict[str, str]]]:
+    reader = csv.reader(io.StringIO(result.stdout))
+    header = next(reader)
+    return header, [dict(zip(header, row, strict=True)) for row in reader]
+
+
+def _check(result: CliResult, command: str, code: int = 0) -> list[dict[str, str]]:
+    assert result.exit_code == code, (command, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    header, rows = _rows(result)
+    assert header == COLUMNS[command], command
+    return rows
+
+
+EMPTY_STORE = ["tests list", "runs list", "clusters list", "notify list", "db status"]
+
+
+@pytest.mark.parametrize("command", EMPTY_STORE)
+def test_a_header_even_without_rows(
+    cli: Cli, mock_store: Captured, command: str  # noqa: F811
+) -> None:
+    rows = _check(cli(*command.split(), "-o", "csv"), command)
+    assert rows == [] or command == "db status"
+
+
+def test_every_data_command_writes_its_documented_columns(
+    cli: Cli,
+    stored: dict[str, str],
+    locust: FakeLocust,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run, empty = stored["run"], stored["empty"]
+    locustfile = tmp_path / "locustfile.py"
+    locustfile.write_text("from locust import HttpUser\n")
+    ran: set[str] = set()
+
+    def check(command: str, *args: str, code: int = 0) -> list[dict[str, str]]:
+        """Run the documented `command` (its placeholder option, `--points N`, left out:
+        given in `args`) with `args` after its name."""
+        ran.add(" ".join(command.split()[:2]))
+        words = command.removesuffix(" --points N").split()
+        return _check(cli(*words[:2], *args, *words[2:], "-o", "csv"), command, code)
+
+    created = check(
+        "tests create",
+        "--name", "second", "--target-url", "http://127.0.0.1:1",
+        "--locustfile", str(locustfile), "--tag", "a", "--meta", "k=v",
+    )
+    assert created[0]["tags"] == "a" and created[0]["metadata"] == "k=v"
+    assert check("tests update", "second", "--description", "d")[0]["description"] == "d"
+    listed = check("tests list")
+    assert [r["name"] for r in listed] == ["second", "api"]
+    assert listed[1]["tags"] == "smoke;nightly" and listed[1]["metadata"] == "team=core"
+    assert check("tests show", "api")[0]["defaultUsers"] == "10"
+    assert check("tests baseline", "api", run)[0]["baselineRunId"] == run
+    trend = check("tests trend", "api", "--metric", "p95")
+    assert [(r["runId"], r["metric"], r["value"]) for r in trend] == [(run, "p95", "120.0")]
+
+    runs = check("runs list")
+    assert {r["id"] for r in runs} == {run, empty}
+    shown = check("runs show", run)[0]
+    assert shown["metadata"] == "ticket=42" and shown["thresholds"] == "p95<500ms"
+    assert shown["finalStats.totals.p95ResponseMs"] == "120.0"
+    assert shown["startedAt"] == "2026-03-01T12:00:00.000Z"
+    assert check("runs show", empty)[0]["finalStats.totals.requests"] == ""
+    check("runs follow", run)
+    check("runs stop", run)
+
+    summary = check("metrics show --view summary", run)[0]
+    assert summary["thresholdResults.expression"] == "" and summary["p95ResponseMs"] == "120.0"
+    assert len(check("metrics show --view timeseries", run)) == 4
+    assert check("metrics show --view timeseries", empty) == []
+    assert len(check("metrics show --view timeseries --points N", run, "--points", "2")) == 2
+    assert len(check("metrics show --view timeseries --points N", run, "--points", "9")) == 4
+    assert len(check("metrics show --view requests", run)) == 2
+    assert len(check("metrics show --view errors", run)) == 2
+    assert check("metrics show --view errors", empty) == []
+    assert len(check("metrics export", run)) == 4
+    assert check("metrics export", empty) == []
+    assert len(check("metrics export --requests", run)) == 8
+    compared = check("metrics compare", run, run)
+    assert {r["regression"] for r in compared} == {"false"}
+
+    check("clusters add", "k8s", "--url", locust.url)
+    assert [r["id"] for r in check("clusters list")] == ["k8s"]
+    assert check("clusters show", "k8s")[0]["auth.type"] == "none"
+    assert check("clusters check", "k8s")[0]["reachable"] == "true"
+
+    # A run that cannot start is printed as recorded (Failed) before exit 6.
+    check("clusters add", "gone", "--url", "http://127.0.0.1:1")
+    failed = check("runs start", "api", "--cluster", "gone", code=6)[0]
+    assert failed["status"] == "Failed"
+
+    with receiving() as receiver:
+        monkeypatch.setenv("HOOK_URL", receiver.url)
+        added = check("notify add", "team", "--webhook-env", "HOOK_URL", "--tag", "smoke")
+        assert added[0]["webhookEnv"] == "HOOK_URL" and added[0]["on"]
+        assert [r["name"] for r in check("notify list")] == ["team"]
+        check("notify show", "team")
+        assert check("notify test", "team")[0]["ok"] == "true"
+
+    assert check("db status")[0]["running"] == "false"
+    assert check("db migrate --dry-run", "--dry-run")[0]["dryRun"] == "true"
+    check("db migrate")
+    # `db start` starts a server: its document is `db status`'s (one function writes both).
+    ran.add("db start")
+    assert ran == set(DATA_COMMANDS)
+
+
+def test_columns_follow_the_declaration_not_the_data(capsys: Any) -> None:
+    Renderer("csv", quiet=False).many(
+        [{"b": {"c": 1}, "extra": 2}, {"a": [1, None, True]}],
+        [],
+        csv_columns=("a", "b.c", "missing.deep"),
+    )
+    assert capsys.readouterr().out == "a,b.c,missing.deep\n,1,\n1;;true,,\n"
