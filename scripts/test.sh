@@ -7,4 +7,5 @@ scripts/bootstrap.sh
 .venv/bin/ruff check loadmgr tests examples bench
 .venv/bin/mypy
 # Integration tests mostly wait on servers, so three workers fit two cores.
-.venv/bin/python -m pytest -q -p no:cacheprovider -n 3 "$@"
+# Default verbosity: with -q, pytest-xdist prints its "bringing up nodes..." line twice.
+.venv/bin/python -m pytest -p no:cacheprovider -n 3 "$@"
