@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any, NoReturn
 
@@ -155,6 +156,7 @@ class RootGroup(typer.core.TyperGroup):
             return None
         group = typer.main.get_group(group_app(cmd_name))
         group.name = cmd_name
+        tidy_help(group)
         return group
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
@@ -225,6 +227,35 @@ class RootGroup(typer.core.TyperGroup):
             _exit(70, standalone_mode)
         code = result if isinstance(result, int) else 0
         _exit(code, standalone_mode)
+
+
+def tidy_help(group: Any) -> None:
+    """The same help everywhere, whoever wrote the command: a command's line in its
+    group's list is its whole first sentence (click cuts it at ~45 characters), and a
+    repeatable option shows what one value is (`<str>`), not Typer's `<list[str]>`."""
+    for command in getattr(group, "commands", {}).values():
+        if not command.short_help and command.help:
+            command.short_help = first_sentence(command.help)
+        for param in command.params:
+            descriptor = getattr(param, "type_descriptor", None)
+            if descriptor is not None and descriptor.is_list:
+                # Typer has no setting for this; its help asks the parameter for its type.
+                param.display_type = functools.partial(_one_value_type, param.display_type)
+
+
+def _one_value_type(display_type: Callable[[Any], str], ctx: Any) -> str:
+    """`<str>` for Typer's `<list[str]>`, `<a|b>` for `<list[a|b]>`."""
+    shown = display_type(ctx)
+    if shown.startswith("<list[") and shown.endswith("]>"):
+        return f"<{shown[6:-2]}>"
+    return shown
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a help text's first paragraph, on one line."""
+    paragraph = " ".join(text.split("\n\n", 1)[0].split())
+    end = paragraph.find(". ")
+    return paragraph if end == -1 else paragraph[: end + 1]
 
 
 def _message(exc: Exception) -> str:

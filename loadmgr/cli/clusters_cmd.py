@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loadmgr.cli.completion import ClusterRef
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import (
@@ -164,7 +165,7 @@ def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = 
 @app.command("show")
 def show(
     ctx: typer.Context,
-    cluster_id: ClusterId,
+    cluster_id: ClusterRef,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -177,7 +178,7 @@ def show(
 
 
 @app.command("remove")
-def remove(ctx: typer.Context, cluster_id: ClusterId, quiet: QuietOption = False) -> None:
+def remove(ctx: typer.Context, cluster_id: ClusterRef, quiet: QuietOption = False) -> None:
     """Remove a registered cluster (not while a test uses it)."""
     from loadmgr.service.clusters import remove_cluster
 
@@ -192,7 +193,7 @@ def remove(ctx: typer.Context, cluster_id: ClusterId, quiet: QuietOption = False
 @app.command("check")
 def check(
     ctx: typer.Context,
-    cluster_id: ClusterId,
+    cluster_id: ClusterRef,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:

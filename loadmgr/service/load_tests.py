@@ -119,7 +119,10 @@ def create_test(store: Store, user: str, fields: dict[str, Any]) -> LoadTest:
 
 
 def get_test(store: Store, ref: str) -> LoadTest:
-    """A test by id, else by name (unique within tenant and environment)."""
+    """A test by id, else by name (unique within tenant and environment), else by a unique
+    prefix of its id (8 characters or more)."""
+    from loadmgr.service.refs import id_by_prefix
+
     test = store.tests.find_by_id(ref)
     if test is not None:
         return test
@@ -131,7 +134,11 @@ def get_test(store: Store, ref: str) -> LoadTest:
             f"several tests are named {ref!r} in different tenants or environments",
             hint="name it by id, or set --tenant and --env",
         )
-    raise NotFound(f"test {ref!r} not found{store.scope.describe()}")
+    full_id = id_by_prefix(store.tests, ref, "test", store.scope.describe())
+    test = store.tests.find_by_id(full_id) if full_id else None
+    if test is None:
+        raise NotFound(f"test {ref!r} not found{store.scope.describe()}")
+    return test
 
 
 def check_not_foreign(test: LoadTest, action: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -78,6 +79,17 @@ class Repository:
     def scoped(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         """`query` restricted to the scope; every read and write goes through this."""
         return {**(query or {}), **self.scope.query()}
+
+    def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
+        """Up to `limit` ids in the scope that start with `prefix`, in id order.
+
+        An anchored regex of the escaped prefix: the server walks the unique `id` index
+        over that range only, never the collection; the prefix is text, never a pattern.
+        """
+        query = self.scoped({"id": {"$regex": f"^{re.escape(prefix)}"}})
+        with translate_errors(self._uri):
+            cursor = self.collection.find(query, {"_id": False, "id": True})
+            return [str(doc["id"]) for doc in cursor.sort("id", 1).limit(limit)]
 
     def check_in_scope(self, fields: Mapping[str, Any], *, partial: bool = False) -> None:
         """Refuse to write a document (or, `partial`, changes) that would leave the scope.
