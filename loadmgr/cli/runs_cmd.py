@@ -139,6 +139,23 @@ def start(
             "(repeatable; implies --compare-baseline).",
         ),
     ] = None,
+    locustfile: Annotated[
+        str | None,
+        typer.Option(
+            "--locustfile",
+            metavar="PATH",
+            help="Local cluster: run this file once instead of the test's stored copy (the "
+            "run records its sha256; the test is not changed).",
+        ),
+    ] = None,
+    strict_locustfile: Annotated[
+        bool,
+        typer.Option(
+            "--strict-locustfile",
+            help="Refuse to run (exit 2) when the test's locustfile has changed since the "
+            "test stored it, instead of warning.",
+        ),
+    ] = False,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -191,6 +208,8 @@ def start(
         workers=workers,
         abort_on_fail=abort_on_fail,
         warmup=warmup_sec,
+        locustfile=locustfile,
+        strict_locustfile=strict_locustfile,
     )
     baseline = allowed if (compare_baseline or allowed) else None
     if baseline is not None and detach:

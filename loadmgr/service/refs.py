@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 # Progress lines print a run's first 8 characters: a prefix as short names it.
 MIN_PREFIX = 8
 # Ids are UUIDs (hex and '-'); anything else is no prefix of one, and no pattern either.
-_PREFIX = re.compile(r"[A-Za-z0-9_-]{%d,100}" % MIN_PREFIX)
+_PREFIX = re.compile(rf"[A-Za-z0-9_-]{{{MIN_PREFIX},100}}")
 # How many candidates an ambiguous prefix lists before "…".
 SHOWN_CANDIDATES = 10
 

@@ -64,6 +64,8 @@ def start_run(
     compared with the test's baseline and the result joins its verdict.
     """
     plan = plan_run(store, test_ref, options, settings.user)
+    if plan.locustfile_drift:
+        notify(f"warning: {plan.locustfile_drift}")
     if baseline is not None:
         from loadmgr.service.compare import DEFAULT_MAX_REGRESSION, baseline_run
 
@@ -107,7 +109,7 @@ def start_run(
         stop_event=stop_event,
         settings=collector_settings,
         cluster=plan.cluster,
-        locustfile=plan.test.locustfileContent,
+        locustfile=plan.locustfile,
     )
     collector.skip_if_busy = options.if_busy == "skip"
     with stop_on_signals(stop_event):

@@ -68,7 +68,8 @@ class RunRepository(Repository):
             )
         if either:
             query["$and"] = either
-        cursor = self.collection.find(self.scoped(query), {**NO_OBJECT_ID, "finalStats": False})
+        bulky = {"finalStats": False, "locustfileContent": False}
+        cursor = self.collection.find(self.scoped(query), {**NO_OBJECT_ID, **bulky})
         cursor = cursor.sort([("createdAt", -1), ("id", 1)])
         if limit:
             cursor = cursor.limit(limit)
