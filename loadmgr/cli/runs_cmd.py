@@ -28,7 +28,7 @@ app = typer.Typer(rich_markup_mode=None, help=group_help("runs"), no_args_is_hel
 
 # RunStatus and the verdict filters, as text: this module stays light to import (a unit
 # test checks they match the models).
-STATUSES = ("Pending", "Running", "Stopping", "Finished", "Failed")
+STATUSES = ("Pending", "Running", "Stopping", "Finished", "Failed", "Stopped")
 VERDICTS = ("passed", "failed", "aborted", "error", "none")
 
 
