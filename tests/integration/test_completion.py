@@ -130,6 +130,6 @@ def test_install_completion_for_bash(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert "_LOADMGR_COMPLETE" in (home / ".bashrc").read_text() or any(
-        "_LOADMGR_COMPLETE" in path.read_text() for path in home.rglob("*") if path.is_file()
-    )
+    script = home / ".bash_completions" / "loadmgr.sh"
+    assert "_LOADMGR_COMPLETE=complete_bash" in script.read_text()
+    assert str(script) in (home / ".bashrc").read_text()
