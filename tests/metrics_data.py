@@ -195,3 +195,83 @@ def store_all(
         db["load_test_runs"].insert_one(run.model_dump(mode="python"))
     if intervals:
         db["metrics_timeseries"].insert_many([s.model_dump(mode="python") for s in intervals])
+
+
+def plugin_snapshots(
+    run: LoadTestRun, count: int, *, interval: int = 2, slow_every: int = 4
+) -> list[MetricSnapshot]:
+    """`count` intervals as the loadmgr plugin stores them, each with its histograms.
+
+    GET /api/items answers in 20-40 ms; POST /api/orders is bimodal: 30 ms, and 800 ms
+    for a tenth of its requests in every `slow_every`-th interval. Percentiles are the
+    histograms' own (as the collector computes them); every 5th interval has 2 failures.
+    """
+    from loadmgr.models.histogram import encode, merged, summary
+
+    made = []
+    total_requests = total_failures = 0
+    for seq in range(1, count + 1):
+        shapes = {
+            REQUESTS[0]: {20: 30, 30: 50, 40: 20},
+            REQUESTS[1]: {30: 90, 800: 10} if seq % slow_every == 0 else {30: 95, 50: 5},
+        }
+        failures = 2 if seq % 5 == 0 else 0
+        stats = []
+        for index, ((method, name), histogram) in enumerate(shapes.items()):
+            numbers = summary(histogram)
+            requests = sum(histogram.values())
+            stats.append(
+                RequestStats(
+                    method=method,
+                    name=name,
+                    numRequests=requests * seq,
+                    numFailures=0,
+                    avgResponseTimeMs=numbers["avg"] or 0.0,
+                    minResponseTimeMs=numbers["min"] or 0.0,
+                    maxResponseTimeMs=numbers["max"] or 0.0,
+                    p50ResponseMs=numbers["p50"],
+                    p95ResponseMs=numbers["p95"],
+                    p99ResponseMs=numbers["p99"],
+                    requestsPerSec=requests / interval,
+                    intervalRequests=requests,
+                    intervalFailures=failures if index else 0,
+                    hist=encode(histogram),
+                )
+            )
+        whole = merged(shapes.values())
+        numbers = summary(whole)
+        requests = sum(whole.values())
+        total_requests += requests
+        total_failures += failures
+        end = START + timedelta(seconds=interval * seq)
+        made.append(
+            MetricSnapshot(
+                loadTestRunId=run.id,
+                timestamp=end,
+                windowStart=end - timedelta(seconds=interval),
+                windowEnd=end,
+                percentileWindow="interval",
+                tenantId=run.tenantId,
+                envId=run.envId,
+                seq=seq,
+                intervalSec=interval,
+                totalRPS=requests / interval,
+                failuresPerSec=failures / interval,
+                intervalRequests=requests,
+                intervalFailures=failures,
+                errorRate=failures / requests,
+                totalRequests=total_requests,
+                totalFailures=total_failures,
+                avgResponseMs=numbers["avg"],
+                p50ResponseMs=numbers["p50"],
+                p95ResponseMs=numbers["p95"],
+                p99ResponseMs=numbers["p99"],
+                minResponseMs=numbers["min"],
+                maxResponseMs=numbers["max"],
+                currentUsers=min(run.targetUsers, seq),
+                state="running",
+                requestStats=stats,
+                hist=encode(whole),
+            )
+        )
+    return made

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+    from rich.text import Text
+
+    from loadmgr.models.axis import ThresholdLine
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -96,6 +99,92 @@ def bar_rows(
     return ["".join(row) for row in rows]
 
 
+def place_by_time(
+    points: Sequence[tuple[float, float | None]], end: float, width: int
+) -> list[float | None]:
+    """Values at their time: `width` columns spanning 0..`end` seconds from the run's start.
+
+    A point is an interval's value at the interval's end, so it also fills the columns back
+    to the previous point (within one usual interval): no gaps between points of a run that
+    has fewer points than columns. Columns with several points take their mean; columns
+    nobody measured (before the first interval, after the last) stay unknown.
+    """
+    if width < 1 or not points or end <= 0:
+        return [None] * max(0, width)
+    ordered = sorted((x, v) for x, v in points if math.isfinite(x))
+    gaps = sorted(b[0] - a[0] for a, b in zip(ordered, ordered[1:], strict=False))
+    usual = gaps[len(gaps) // 2] if gaps else ordered[0][0]
+    buckets: list[list[float]] = [[] for _ in range(width)]
+    for x, value in ordered:
+        known = _finite(value)
+        if known is not None and 0 <= x <= end:
+            # A point ends its interval: it belongs to the column its interval ends in.
+            buckets[min(width - 1, max(0, math.ceil(x / end * width) - 1))].append(known)
+    columns: list[float | None] = [sum(b) / len(b) if b else None for b in buckets]
+    follow = 0
+    for column in range(width):
+        if columns[column] is not None:
+            continue
+        start = column * end / width
+        while follow < len(ordered) and ordered[follow][0] <= start:
+            follow += 1
+        if follow < len(ordered):
+            x, value = ordered[follow]
+            if x - start <= max(usual, end / width):
+                columns[column] = _finite(value)
+    return columns
+
+
+def row_labels(
+    ticks: Sequence[float], height: int, fmt: Callable[[float], str]
+) -> tuple[list[str], str]:
+    """The value axis of `row_ticks`: each tick's label on the row whose top edge it is
+    (top row first), and the lowest tick's label, which goes on the time axis line."""
+    labels = [""] * height
+    intervals = max(1, len(ticks) - 1)
+    for index, tick in enumerate(ticks[1:], start=1):
+        row = height - round(index * height / intervals)
+        if 0 <= row < height:
+            labels[row] = fmt(tick)
+    return labels, fmt(ticks[0])
+
+
+def time_axis(
+    end: float, width: int, label_width: int, bottom_label: str = ""
+) -> list[RenderableType]:
+    """Two lines under a chart: the axis (with the value axis' lowest tick on its left and
+    a mark at each time tick) and the ticks' elapsed times (`0:00  1:00  2:00`), from the
+    run's start to its end."""
+    from rich.text import Text
+
+    from loadmgr.models.axis import elapsed_label, time_ticks
+
+    axis = ["─"] * width
+    labels = [" "] * (width + 8)
+    free_from = 0
+    # One label per 10 columns at most, so that labels never run into each other.
+    for tick in time_ticks(end, target=max(2, min(6, width // 10))):
+        column = min(width - 1, round(tick / end * width)) if end > 0 else 0
+        axis[column] = "┬"
+        text = elapsed_label(tick)
+        at = max(0, min(column - len(text) // 2, width - len(text)) if column else 0)
+        if at >= free_from:
+            labels[at : at + len(text)] = text
+            free_from = at + len(text) + 1
+    return [
+        Text(f"{bottom_label:>{label_width}} └" + "".join(axis), style="dim"),
+        Text(" " * (label_width + 2) + "".join(labels).rstrip(), style="dim"),
+    ]
+
+
+def threshold_row(value: float, top: float, bottom: float, height: int) -> int:
+    """The row (from the top) whose span of values holds a threshold's value (a value on a
+    row edge belongs to the row below the edge, whose top edge is labelled with it)."""
+    span = (top - bottom) or 1.0
+    level = max(0.0, min(1.0, (value - bottom) / span)) * height
+    return min(height - 1, max(0, height - math.ceil(level - 1e-9)))
+
+
 def block_chart(
     title: str,
     values: Sequence[float | None],
@@ -106,34 +195,87 @@ def block_chart(
     start_label: str = "",
     end_label: str = "",
     style: str = "cyan",
+    times: Sequence[float] | None = None,
+    end: float | None = None,
+    thresholds: Sequence[ThresholdLine] = (),
+    tick_fmt: Callable[[float], str] | None = None,
+    label_width: int = 0,
+    mark_width: int = 0,
 ) -> RenderableType:
-    """A titled bar chart with its scale on the left and the time span underneath."""
+    """A titled bar chart with round ticks on the left and the time span underneath.
+
+    With `times` (each value's seconds from the run's start) and `end` (the run's length)
+    the columns are placed by time and the axis shows elapsed time from 0 to `end`;
+    otherwise values are spread evenly and `start_label`/`end_label` name the span.
+    `thresholds` are drawn as a red dashed line at their value, labelled on the right.
+    The value axis has a round (1-2-5) value on every row edge; `label_width` and
+    `mark_width` (at least this many columns left and right of the bars) line up the time
+    axes of charts shown one under another.
+    """
     from rich.console import Group
     from rich.text import Text
 
+    from loadmgr.models.axis import row_ticks
+
     known = _known(values)
-    top = max(known) if known else 0.0
     head = Text(title, style="bold")
     if known:
         latest = next(v for v in reversed([_finite(v) for v in values]) if v is not None)
-        head.append(f"  min {fmt(min(known))}  max {fmt(top)}  last {fmt(latest)}", style="dim")
+        head.append(
+            f"  min {fmt(min(known))}  max {fmt(max(known))}  last {fmt(latest)}", style="dim"
+        )
     else:
         head.append("  no data", style="dim")
-    bottom = chart_floor(min(known), top) if known else 0.0
-    labels = [fmt(top) if known else "", *([""] * (height - 2)), fmt(bottom)]
-    label_width = max(len(label) for label in labels)
-    plot_width = max(10, width - label_width - 2)
-    columns = resample(values, plot_width)
-    lines = [head]
-    for label, row in zip(labels, bar_rows(columns, height, top, bottom), strict=False):
-        line = Text(f"{label:>{label_width}} ┤", style="dim")
-        line.append(row, style=style)
-        lines.append(line)
-    axis = Text(" " * label_width + " └" + "─" * len(columns), style="dim")
-    lines.append(axis)
-    if start_label or end_label:
-        gap = max(1, len(columns) - len(start_label) - len(end_label))
-        lines.append(
-            Text(" " * (label_width + 2) + start_label + " " * gap + end_label, style="dim")
-        )
+    high = max([*known, *(line.value for line in thresholds), 0.0])
+    floor = chart_floor(min(known), high) if known else 0.0
+    ticks = row_ticks(floor, high, height)
+    bottom, top = ticks[0], ticks[-1]
+    labels, bottom_label = row_labels(ticks, height, tick_fmt or fmt)
+    label_width = max(label_width, len(bottom_label), *(len(label) for label in labels))
+    marks = [f" {line.label}" for line in thresholds]
+    mark_width = max(mark_width, *(len(mark) for mark in marks)) if marks else mark_width
+    plot_width = max(10, width - label_width - 2 - mark_width)
+    if times is not None and end:
+        end = max(end, *times) if times else end
+        columns = place_by_time(list(zip(times, values, strict=False)), end, plot_width)
+    else:
+        columns = resample(values, plot_width)
+    dashed: list[set[int]] = [set() for _ in range(height)]
+    tails = [Text("") for _ in range(height)]
+    for line, mark in zip(thresholds, marks, strict=True):
+        at = threshold_row(line.value, top, bottom, height)
+        dashed[at].update(range(len(columns)))
+        tails[at].append(mark, style="red")
+    rows = [
+        _styled_row(chars, style, dashed[index])
+        for index, chars in enumerate(bar_rows(columns, height, top, bottom))
+    ]
+    lines: list[RenderableType] = [head]
+    for label, chars, tail in zip(labels, rows, tails, strict=True):
+        text = Text(f"{label:>{label_width}} ┤", style="dim")
+        text.append_text(chars)
+        text.append_text(tail)
+        lines.append(text)
+    if times is not None and end:
+        lines.extend(time_axis(end, len(columns), label_width, bottom_label))
+    else:
+        lines.append(Text(f"{bottom_label:>{label_width}} └" + "─" * len(columns), style="dim"))
+        if start_label or end_label:
+            gap = max(1, len(columns) - len(start_label) - len(end_label))
+            lines.append(
+                Text(" " * (label_width + 2) + start_label + " " * gap + end_label, style="dim")
+            )
     return Group(*lines)
+
+
+def _styled_row(chars: str, style: str, dashed: set[int]) -> Text:
+    """A chart row: bars in `style`, a threshold's dashes (blank cells of `dashed`) in red."""
+    from rich.text import Text
+
+    text = Text()
+    for index, char in enumerate(chars):
+        if index in dashed and char == " ":
+            text.append("╌", style="red")
+        else:
+            text.append(char, style=style)
+    return text

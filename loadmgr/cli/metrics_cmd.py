@@ -15,13 +15,14 @@ from loadmgr.cli.output import OutputOption, QuietOption, Renderer, notice
 from loadmgr.errors import ExitCode, ValidationFailed
 
 if TYPE_CHECKING:
+    from loadmgr.models import LoadTestRun
     from loadmgr.store import Store
 
 app = typer.Typer(rich_markup_mode=None, help=group_help("metrics"), no_args_is_help=True)
 
 # The views and export formats, as text: this module stays light to import (a unit test
 # checks they match loadmgr.service.metrics and loadmgr.cli.streaming).
-VIEWS = ("summary", "timeseries", "requests", "errors")
+VIEWS = ("summary", "timeseries", "requests", "errors", "scatter")
 EXPORT_FORMATS = ("json", "jsonl", "csv")
 MaxRegressionOpt = Annotated[
     list[str] | None,
@@ -48,7 +49,12 @@ def show(
     run_id: RunRef,
     view: Annotated[
         str,
-        typer.Option("--view", help="What to show.", **choices(VIEWS)),
+        typer.Option(
+            "--view",
+            help="timeseries: RPS, p95, error rate, users; scatter: each interval's p95 per "
+            "request against time (-o json/jsonl/csv: the points).",
+            **choices(VIEWS),
+        ),
     ] = "summary",
     points: Annotated[
         int | None,
@@ -77,7 +83,8 @@ def show(
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Show what a run measured: its summary, its intervals, per request, or its errors.
+    """Show what a run measured: its summary, its intervals, per request, its errors, or
+    each interval's latency per request as a scatter.
 
     With the loadmgr plugin every interval is an exact window of whole seconds, and
     --from/--to give exact percentiles over any part of the run (whole intervals inside
@@ -100,7 +107,9 @@ def show(
 
         renderer.one(metrics.summary(store, run, window), summary_view, id_key="runId")
     elif chosen == "timeseries":
-        _show_timeseries(store, renderer, run.id, points)
+        _show_timeseries(store, renderer, run, points)
+    elif chosen == "scatter":
+        _show_scatter(store, renderer, run)
     elif chosen == "requests":
         from loadmgr.cli.metrics_views import REQUEST_COLUMNS
 
@@ -116,9 +125,42 @@ def show(
         renderer.many(rows, ERROR_COLUMNS, id_key="error", empty=empty)
 
 
-def _show_timeseries(store: Store, renderer: Renderer, run_id: str, points: int | None) -> None:
+def _chart_width() -> int:
+    """Charts take the terminal's whole width; 100 columns when stdout is not a terminal."""
+    from loadmgr.cli.output import stdout_console
+
+    return max(40, stdout_console().width) if sys.stdout.isatty() else 100
+
+
+def _show_scatter(store: Store, renderer: Renderer, run: LoadTestRun) -> None:
+    from loadmgr.service import latency_views
+
+    points = latency_views.scatter_points(store, run)
+    if not renderer.is_table:
+        from loadmgr.cli.streaming import write_rows
+
+        quiet_key = "seq" if renderer.quiet else None
+        write_rows(renderer.format, points, latency_views.SCATTER_FIELDS, quiet_key=quiet_key)
+        return
+    from loadmgr.cli.metrics_views import scatter_view
+    from loadmgr.cli.output import stdout_console
+
+    end = latency_views.run_length(run) or 0.0
+    width = _chart_width()
+    # Two dots a character: at most one point per request and dot column is ever kept.
+    grouped = latency_views.by_request(points, end=end, columns=width * 2)
+    if not any(grouped.values()):
+        notice("no intervals with requests recorded yet")
+        return
+    stdout_console().print(scatter_view(grouped, width, end=end, thresholds=run.thresholds))
+
+
+def _show_timeseries(
+    store: Store, renderer: Renderer, run: LoadTestRun, points: int | None
+) -> None:
     from loadmgr.service import metrics
 
+    run_id = run.id
     if not renderer.is_table:
         from loadmgr.cli.streaming import write_rows
 
@@ -145,9 +187,16 @@ def _show_timeseries(store: Store, renderer: Renderer, run_id: str, points: int 
             f"{series.last_seq} intervals shown as {len(rows)} rows of up to {series.step} "
             "(--points to change)"
         )
-    console = stdout_console()
-    width = min(console.width, 120) if sys.stdout.isatty() else 100
-    console.print(Group(timeseries_charts(rows, width)))
+    from loadmgr.service.latency_views import run_length, run_start
+
+    charts = timeseries_charts(
+        rows,
+        _chart_width(),
+        start=run_start(run, rows[0].get("timestamp")),
+        end=run_length(run),
+        thresholds=run.thresholds,
+    )
+    stdout_console().print(Group(charts))
     columns = [*TIMESERIES_COLUMNS, MERGED_COLUMN] if series.step > 1 else TIMESERIES_COLUMNS
     renderer.many(rows, columns, id_key="seq")
 

@@ -112,29 +112,82 @@ TIMESERIES_COLUMNS = [
 MERGED_COLUMN = Column("INTERVALS", lambda d: fmt_count(d.get("intervals")), "right")
 
 
-def timeseries_charts(rows: Sequence[dict[str, Any]], width: int) -> RenderableType:
-    """RPS, p95 and users over the run, one chart under the other."""
+def timeseries_charts(
+    rows: Sequence[dict[str, Any]],
+    width: int,
+    *,
+    start: datetime | None = None,
+    end: float | None = None,
+    thresholds: Sequence[str] = (),
+) -> RenderableType:
+    """RPS, p95, error rate and users over the run, one chart under the other.
+
+    With `start` (the run's first second) and `end` (its length in seconds) the charts
+    share a time axis from 0 to the run's end; the run's `thresholds` on RPS, p95 and
+    error rate are drawn on their charts.
+    """
     from rich.console import Group
     from rich.text import Text
 
     from loadmgr.cli.charts import block_chart
+    from loadmgr.models.axis import ThresholdLine, threshold_lines
+    from loadmgr.service.latency_views import elapsed
 
-    start = clock(rows[0].get("timestamp")) if rows else ""
-    end = clock(rows[-1].get("timestamp")) if rows else ""
+    first = clock(rows[0].get("timestamp")) if rows else ""
+    last = clock(rows[-1].get("timestamp")) if rows else ""
+    times: list[float] | None = None
+    if start is not None and end:
+        moments = [elapsed(r.get("timestamp"), start) for r in rows]
+        times = [m if m is not None else -1.0 for m in moments]
     charts: list[Any] = []
-    for title, key, fmt, style in (
-        ("RPS", "totalRPS", fmt_rate, "cyan"),
-        ("p95 latency", "p95ResponseMs", fmt_ms, "magenta"),
-        ("users", "currentUsers", fmt_count, "green"),
+    marks = [len(expression) + 1 for expression in thresholds]
+    for title, key, fmt, style, metric, scale in (
+        ("RPS", "totalRPS", fmt_rate, "cyan", "rps", 1.0),
+        ("p95 latency", "p95ResponseMs", fmt_ms, "magenta", "p95", 1.0),
+        ("error rate", "errorRate", _fmt_percent, "red", "error_rate", 100.0),
+        ("users", "currentUsers", fmt_count, "green", None, 1.0),
     ):
-        values = [None if r.get(key) is None else float(r[key]) for r in rows]
+        values = [None if r.get(key) is None else float(r[key]) * scale for r in rows]
+        lines = [
+            ThresholdLine(line.value * scale, line.label)
+            for line in (threshold_lines(thresholds, metric) if metric else [])
+        ]
         charts.append(
             block_chart(
-                title, values, width=width, fmt=fmt, start_label=start, end_label=end, style=style
+                title, values, width=width, fmt=fmt, start_label=first, end_label=last,
+                style=style, times=times, end=end, thresholds=lines, label_width=8,
+                mark_width=max(marks, default=0),
             )
         )
         charts.append(Text(""))
     return Group(*charts)
+
+
+def _fmt_percent(value: float) -> str:
+    """An error rate already in percent (the chart's scale), as `fmt_pct` shows fractions."""
+    return fmt_pct(value / 100.0)
+
+
+def scatter_view(
+    grouped: dict[tuple[str, str], list[tuple[float, float]]],
+    width: int,
+    *,
+    end: float,
+    thresholds: Sequence[str] = (),
+) -> RenderableType:
+    """Each interval's p95 per request (`latency_views.by_request`) against the time since
+    the run started."""
+    from loadmgr.cli.scatter_plot import scatter_plot
+    from loadmgr.models.axis import threshold_lines
+
+    lines = threshold_lines(thresholds, "p95")
+    for request in grouped:
+        lines += [line for line in threshold_lines(thresholds, "p95", request) if line.request]
+    groups = [(sanitize(f"{m} {n}", in_cell=True), pts) for (m, n), pts in grouped.items()]
+    return scatter_plot(
+        "p95 latency of each request, per interval (one dot per interval)",
+        groups, end=end, width=width, fmt=fmt_ms, thresholds=lines,
+    )
 
 
 # -- per request and errors ----------------------------------------------------------------

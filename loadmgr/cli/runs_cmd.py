@@ -212,11 +212,6 @@ def start(
         strict_locustfile=strict_locustfile,
     )
     baseline = allowed if (compare_baseline or allowed) else None
-    if baseline is not None and detach:
-        raise ValidationFailed(
-            "--compare-baseline needs the run in the foreground",
-            hint="drop --detach, or compare later with 'loadmgr metrics compare'",
-        )
     _start(context, renderer, test, options, detach=detach, quiet=quiet, baseline=baseline)
 
 

@@ -346,6 +346,9 @@ class LoadTestRun(Named):
     # With a warm-up (and the plugin): the numbers after it, which thresholds, baseline
     # checks and comparisons judge; `finalStats` stays Locust's own whole-run numbers.
     judgedStats: dict[str, Any] | None = None
+    # Checks asked for at the start and applied once the run has ended, by whichever
+    # collector records the end: `{"baseline": {metric: fraction allowed}}`.
+    requestedChecks: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def stats_to_judge(self) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ from loadmgr.service.runs import get_run
 if TYPE_CHECKING:
     from loadmgr.store import Store
 
-VIEWS = ("summary", "timeseries", "requests", "errors")
+VIEWS = ("summary", "timeseries", "requests", "errors", "scatter")
 
 # One timeseries row: the stored fields, named as stored, so `-o json` is a projection of
 # the documents (and costs what a hand-written find with this projection costs).

@@ -27,7 +27,12 @@ from loadmgr.models.formatting import (
 from loadmgr.models.verdicts import verdict_summary
 from loadmgr.service import metrics
 from loadmgr.service.compare import REGRESSION_METRICS, compare_with_baseline
-from loadmgr.service.svg import line_chart
+from loadmgr.service.report_charts import (
+    ReportCharts,
+    gather_charts,
+    latency_html,
+    over_time_html,
+)
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -53,6 +58,8 @@ class ReportData:
     judged_by: str | None = None  # "run" | "report" | None
     # The other metrics against the same baseline, for people: shown, never judged.
     others: list[Regression] = field(default_factory=list)
+    # Time axis, thresholds, scatter and heatmap of the charts.
+    charts: ReportCharts = field(default_factory=ReportCharts)
 
 
 def gather(
@@ -76,6 +83,8 @@ def gather(
         requests=metrics.request_rows(store, run),
         errors=metrics.error_rows(run),
     )
+    first = data.series[0].get("timestamp") if data.series else None
+    data.charts = gather_charts(store, run, first)
     given = max_regression or {}
     stored = [
         check
@@ -113,7 +122,7 @@ def gather(
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1f2937;
-margin:0 auto;max-width:980px;padding:24px}
+margin:0;padding:24px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid
 #e5e7eb;padding-bottom:4px}.sub{color:#6b7280;margin:0}
 .badge{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:600;color:#fff}
@@ -125,10 +134,13 @@ border-radius:8px;padding:8px 14px;min-width:120px}.card dt{color:#6b7280;font-s
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #f3f4f6}
 td.n,th.n{text-align:right}.ok{color:#16a34a;font-weight:600}.bad{color:#dc2626;font-weight:600}
-.chart{display:block;margin:8px 0;max-width:100%;height:auto}
+.chart{display:block;margin:8px 0;width:100%;height:auto}
 .chart .grid{stroke:#e5e7eb;stroke-width:1}.chart .tick{fill:#6b7280;font-size:11px}
 .chart .chart-title{font-weight:600;font-size:13px;fill:#374151}
-.chart .empty{fill:#9ca3af}footer{margin-top:32px;color:#9ca3af;font-size:12px}
+.chart .empty{fill:#9ca3af}
+.chart .threshold line{stroke:#dc2626;stroke-width:1.5;stroke-dasharray:6 4}
+.chart .threshold text{fill:#dc2626;font-size:11px}.chart .cell{fill:#7c3aed}
+footer{margin-top:32px;color:#9ca3af;font-size:12px}
 """
 
 
@@ -152,20 +164,6 @@ def _table(headers: list[str], rows: list[list[Any]], numeric_from: int = 99) ->
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _elapsed_points(series: list[dict[str, Any]], key: str) -> list[tuple[float, float | None]]:
-    points: list[tuple[float, float | None]] = []
-    start: datetime | None = None
-    for row in series:
-        stamp = row.get("timestamp")
-        if not isinstance(stamp, str):
-            continue
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-        start = start or moment
-        value = row.get(key)
-        points.append(((moment - start).total_seconds(), None if value is None else float(value)))
-    return points
 
 
 def _summary_html(data: ReportData) -> str:
@@ -285,28 +283,11 @@ def _baseline_row(check: Regression, allowed: str, result: str) -> str:
     )
 
 
-# Charts over time: title, interval field, colour, CSS class.
-_CHARTS = (
-    ("Requests per second", "totalRPS", "#2563eb", "rps"),
-    ("p95 latency (ms)", "p95ResponseMs", "#c026d3", "p95"),
-    ("Users", "currentUsers", "#16a34a", "users"),
-)
-
-
 def render_html(data: ReportData) -> str:
     """The whole report as one HTML document."""
     run = data.run
     badge = _badge(run)
-    charts = "\n".join(
-        line_chart(
-            title,
-            _elapsed_points(data.series, field),
-            fmt=lambda v: f"{v:,.0f}",
-            color=color,
-            css_class=f"chart {css}",
-        )
-        for title, field, color, css in _CHARTS
-    )
+    charts = over_time_html(data.series, data.charts)
     request_rows = [
         [
             r.get("method", ""),
@@ -375,8 +356,11 @@ def render_html(data: ReportData) -> str:
 <section id="baseline"><h2>Against the baseline</h2>{_baseline_html(data)}</section>
 <section id="charts"><h2>Over time</h2>
 {charts}
-<p class="sub">RPS is per interval; p95 is Locust's rolling ~10 s window (the worst of each
-point's merged intervals); users is the highest count in each point.</p></section>
+<p class="sub">RPS and error rate are per interval; p95 is the interval's own with the loadmgr
+plugin, else Locust's rolling ~10 s window (the worst of each point's merged intervals); users
+is the highest count in each point. Dashed lines are the run's thresholds.</p></section>
+<section id="latency"><h2>Latency per request</h2>
+{latency_html(data.charts)}</section>
 <section id="requests"><h2>Per request</h2>{requests}</section>
 <section id="errors"><h2>Failures</h2>{errors}</section>
 <footer>Generated by loadmgr {_e(__version__)} on {_e(generated)}.</footer>

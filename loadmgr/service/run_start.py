@@ -72,6 +72,8 @@ def start_run(
         baseline_run(store, plan.test.id)  # no baseline → exit 2/4 before any load
         baseline = baseline or dict(DEFAULT_MAX_REGRESSION)
         plan.run.metadata.setdefault("compareBaseline", "true")
+        # Applied by whichever collector records the end (service/run_end.py).
+        plan.run.requestedChecks["baseline"] = baseline
     if plan.cluster is not None and not plan.cluster.verifyTls:
         if plan.cluster.baseUrl.lower().startswith("https:"):
             notify(
@@ -124,15 +126,6 @@ def start_run(
             if not collector.run.status.is_active:
                 raise StartFailed(exc, collector.run) from None
             raise
-    if baseline is not None and final.status == RunStatus.FINISHED:
-        from loadmgr.service.compare import apply_baseline
-
-        final = apply_baseline(store, final, baseline)
-        for reason in final.verdictReasons:
-            if reason.kind.value == "baseline":
-                notify(f"regression: {reason.message}")
-        if not any(check.get("regressed") for check in final.baselineChecks or []):
-            notify("no regression against the baseline")
     return StartOutcome(final, interrupted=collector.interrupted)
 
 

@@ -57,6 +57,16 @@ def test_regression_against_the_baseline_exits_1(
     assert '<span class="badge failed">FAILED</span>' in html
     assert "limits this run was started with" in html and "allowed 10.0%" in html
     assert cli("runs", "follow", run["id"]).exit_code == 1
-    assert cli("runs", "start", "nightly", "--compare-baseline", "--detach").exit_code == 2
     assert cli("runs", "start", "nightly", "--max-regression", "p95=lots").exit_code == 2
     assert mongo_db.load_test_runs.count_documents({}) == 2
+    # Detached, the background collector judges it the same way when the run ends.
+    detached = cli(
+        "runs", "start", "nightly", "--users", "2", "--max-regression", "rps=10%", "--detach", "-q"
+    )
+    assert detached.exit_code == 0, detached.stderr
+    run_id = detached.stdout.strip()
+    assert cli("runs", "follow", run_id).exit_code == 1
+    stored = mongo_db.load_test_runs.find_one({"id": run_id})
+    assert stored["verdict"] == "failed" and stored["baselineRunId"] == baseline_id
+    assert stored["requestedChecks"] == {"baseline": {"rps": 0.1}}
+    assert [c["regressed"] for c in stored["baselineChecks"]] == [True]

@@ -26,6 +26,7 @@ COMMANDS = [
     ("metrics", "show", RUN_AUTO),
     ("metrics", "show", RUN_AUTO, "--view", "timeseries"),
     ("metrics", "show", RUN_AUTO, "--view", "requests"),
+    ("metrics", "show", RUN_AUTO, "--view", "scatter"),
     ("metrics", "show", RUN_STOPPED, "--view", "errors"),
     ("metrics", "export", RUN_MANUAL),
     ("metrics", "compare", RUN_AUTO, RUN_MANUAL),

@@ -47,8 +47,9 @@ def test_html_is_self_contained_with_charts_numbers_and_escaped_data(store: Stor
     )
     store_all(store.db, test, [run], snapshots(run, 500))
     html = reports.render_html(reports.gather(store, run.id))
-    assert html.count("<svg") == 3
-    for chart in ("chart rps", "chart p95", "chart users"):
+    assert html.count("<svg") == 5  # four charts over time and the scatter: no histograms
+    assert "heatmap needs the histograms" in html
+    for chart in ("chart rps", "chart p95", "chart errors", "chart users", "chart scatter"):
         assert f'class="{chart}"' in html
     assert "<path d=" in html
     for svg in re.findall(r"<svg.*?</svg>", html, re.S):
@@ -65,7 +66,7 @@ def test_html_of_a_run_without_intervals_or_final_stats(store: Store) -> None:
     run = make_run(test, status="Pending", finalStats=None, startedAt=None, finishedAt=None)
     store_all(store.db, test, [run])
     html = reports.render_html(reports.gather(store, run.id))
-    assert html.count("<svg") == 3 and html.count("no data") == 3
+    assert html.count("<svg") == 5 and html.count("no data") == 5
     assert "No requests recorded." in html
 
 

@@ -180,12 +180,17 @@ class RunEnding:
                 if updated is None:  # someone else recorded the end first, or fenced us
                     fresh = self.store.runs.find_by_id(self.run.id)
                     return fresh or self.run
-                return updated
+                break
             except DatabaseError as exc:
                 if time.monotonic() >= deadline:
                     raise
                 self.observer.message(f"MongoDB unavailable ({exc.message}); retrying")
                 time.sleep(2.0)
+        # This collector recorded the end: it alone applies the after-run checks and
+        # tells who wants to know, once.
+        from loadmgr.service.run_end import run_ended
+
+        return run_ended(self.store, updated, self.observer.message)
 
     def _record_failure(self, exc: LoadmgrError) -> None:
         """A run that could not start: `Failed` with the reason, the lease released."""

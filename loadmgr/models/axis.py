@@ -1,0 +1,154 @@
+"""Round axis ticks, shared by the terminal charts and the SVG of the HTML report.
+
+Values get 1-2-5 steps (0, 20, 40… or 0, 0.5, 1…): the ticks a person would draw. Elapsed
+time gets clock steps instead (10 s, 30 s, 1 min, 5 min, 15 min, 1 h…), since "0:50, 1:40"
+reads worse than "0:00, 1:00, 2:00", and is labelled `m:ss` or `h:mm:ss` from the run's start.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from loadmgr.models.thresholds import parse_threshold
+
+MIN_TICKS, MAX_TICKS = 3, 10
+
+# Clock steps in seconds, smallest first; past the last, whole multiples of a day.
+TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
+              43200, 86400)
+
+
+def _ticks_with(step: float, low: float, high: float) -> list[float]:
+    first = math.floor(low / step + 1e-9)
+    last = math.ceil(high / step - 1e-9)
+    # Rounded so 0.1 × 3 prints as 0.3, not 0.30000000000000004.
+    digits = max(0, -math.floor(math.log10(step)) + 1)
+    return [round(i * step, digits) for i in range(first, last + 1)]
+
+
+def _flat(low: float, high: float) -> bool:
+    """Too narrow a range to divide (or equal ends): beyond float precision for ticks."""
+    return high - low <= 1e-9 * max(1.0, abs(low), abs(high))
+
+
+def _divisible(low: float, high: float) -> tuple[float, float]:
+    """The range an axis shows: in order, reaching to 0 when flat, 0 to 1 when empty."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return 0.0, 1.0
+    low, high = min(low, high), max(low, high)
+    if _flat(low, high):
+        low, high = min(0.0, low), max(0.0, high)
+    return (low, low + 1.0) if _flat(low, high) else (low, high)
+
+
+def nice_ticks(low: float, high: float, target: int = 5) -> list[float]:
+    """Ticks at a 1, 2 or 5 × 10^k step from at or below `low` to at or above `high`:
+    3 to 10 of them, as near `target` as a round step allows (the larger step on a tie).
+    A flat range reaches down to 0 (or up to it); an empty one is 0 to 1."""
+    low, high = _divisible(low, high)
+    power = math.floor(math.log10(high - low))
+    best: list[float] = []
+    for exponent in range(power + 1, power - 3, -1):
+        for factor in (5.0, 2.0, 1.0):
+            ticks = _ticks_with(factor * 10.0**exponent, low, high)
+            if MIN_TICKS <= len(ticks) <= MAX_TICKS and (
+                not best or abs(len(ticks) - target) < abs(len(best) - target)
+            ):
+                best = ticks
+    return best
+
+
+def time_ticks(end: float, target: int = 6) -> list[float]:
+    """Ticks in seconds from 0 up to `end` (never past it: the axis ends with the run), at
+    the smallest clock step (10 s, 1 min, 5 min…) that gives at most `target` of them."""
+    end = end if math.isfinite(end) and end > 0 else 1.0
+    step = float(TIME_STEPS[-1])
+    for candidate in TIME_STEPS:
+        if math.floor(end / candidate + 1e-9) + 1 <= max(MIN_TICKS, target):
+            step = float(candidate)
+            break
+    else:
+        while math.floor(end / step + 1e-9) + 1 > MAX_TICKS:
+            step += 86400.0
+    return [i * step for i in range(math.floor(end / step + 1e-9) + 1)]
+
+
+def elapsed_label(seconds: float) -> str:
+    """`1:05:00` or `5:00`: time since the run started."""
+    total = int(round(max(0.0, seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@dataclass(frozen=True)
+class ThresholdLine:
+    """A run's threshold drawn across the chart of its metric: at `value` (in the chart's
+    unit: ms, requests/s, or a 0–1 error rate), labelled with its expression."""
+
+    value: float
+    label: str
+    request: str | None = None  # "METHOD name" of a scoped threshold; None: the whole run
+
+
+def threshold_lines(
+    expressions: Iterable[str], metric: str, request: tuple[str, str] | None = None
+) -> list[ThresholdLine]:
+    """The lines of `metric`'s thresholds: the run's unscoped ones, and with `request`
+    (method, name) those scoped to it (by `METHOD name` or the name alone, as they are
+    judged). Expressions that do not parse are left out: a chart never fails on them."""
+    lines = []
+    for expression in expressions:
+        try:
+            threshold = parse_threshold(expression)
+        except ValueError:
+            continue
+        if threshold.metric != metric:
+            continue
+        if threshold.scope is None:
+            lines.append(ThresholdLine(threshold.limit, threshold.expression))
+        elif request is not None and threshold.scope in (f"{request[0]} {request[1]}", request[1]):
+            lines.append(
+                ThresholdLine(threshold.limit, threshold.expression, f"{request[0]} {request[1]}")
+            )
+    return lines
+
+
+def tick_decimals(ticks: list[float]) -> int:
+    """Decimals that tell ticks apart: 0 for steps of 1 or more, 1 for 0.5, 2 for 0.05…"""
+    if len(ticks) < 2:
+        return 0
+    step = abs(ticks[1] - ticks[0])
+    return 0 if step >= 1 or step <= 0 else max(0, -math.floor(math.log10(step) + 1e-9))
+
+
+def tick_label(value: float, ticks: list[float], unit: str = "") -> str:
+    """`1,500`, `0.5`, `2.5%`: a tick as few digits as its neighbours need, with `unit`."""
+    return f"{value:,.{tick_decimals(ticks)}f}{unit}"
+
+
+def row_ticks(low: float, high: float, intervals: int) -> list[float]:
+    """`intervals + 1` ticks at the smallest 1-2-5 step that covers `low`..`high` from a
+    multiple of the step: a terminal chart of `intervals` rows (or groups of rows) then has
+    a round value on every row edge."""
+    intervals = max(1, intervals)
+    low, high = _divisible(low, high)
+    step = nice_step_at_least((high - low) / intervals)
+    while True:
+        first = math.floor(low / step + 1e-9) * step
+        if first + intervals * step >= high * (1 - 1e-12) - 1e-12:
+            break
+        step = nice_step_at_least(step * 1.000001)
+    digits = max(0, -math.floor(math.log10(step)) + 1)
+    return [round(first + i * step, digits) for i in range(intervals + 1)]
+
+
+def nice_step_at_least(value: float) -> float:
+    """The smallest 1, 2 or 5 × 10^k at or above `value`."""
+    power = 10.0 ** math.floor(math.log10(value))
+    for factor in (1.0, 2.0, 5.0, 10.0):
+        if factor * power >= value * (1 - 1e-9):
+            return factor * power
+    return 10.0 * power  # pragma: no cover - the loop always returns
