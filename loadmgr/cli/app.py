@@ -6,7 +6,7 @@ import functools
 import importlib
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from types import ModuleType
 from typing import Any, NoReturn
 
@@ -70,6 +70,35 @@ def hoist_global_options(args: list[str]) -> list[str]:
             rest.append(arg)
         index += 1
     return front + rest
+
+
+def hoist_completion_words(environ: MutableMapping[str, str]) -> None:
+    """The line a shell asks to complete, with its global options hoisted like argv's, so
+    `loadmgr tests show --tenant a <Tab>` completes within tenant a.
+
+    Bash gives the words and the index of the one being completed (COMP_WORDS, COMP_CWORD);
+    zsh, fish and PowerShell the line (_TYPER_COMPLETE_ARGS), its last word the incomplete
+    one unless the line ends with a space. A global option waiting for its value stays last.
+    """
+    import shlex
+
+    def hoisted(words: list[str]) -> list[str]:
+        waiting = words[-1:] if words and GLOBAL_OPTIONS.get(words[-1]) else []
+        return [*words[:1], *hoist_global_options(words[1 : len(words) - len(waiting)]), *waiting]
+
+    try:
+        if "COMP_WORDS" in environ and "COMP_CWORD" in environ:
+            words = shlex.split(environ["COMP_WORDS"])
+            cword = int(environ["COMP_CWORD"])
+            environ["COMP_WORDS"] = shlex.join(hoisted(words[:cword]) + words[cword:])
+        elif "_TYPER_COMPLETE_ARGS" in environ:
+            line = environ["_TYPER_COMPLETE_ARGS"]
+            words = shlex.split(line)
+            rest = [] if line.endswith(" ") or not words else words[-1:]
+            head = hoisted(words[: len(words) - len(rest)])
+            environ["_TYPER_COMPLETE_ARGS"] = shlex.join(head + rest) + (" " if not rest else "")
+    except ValueError:  # an unfinished quote: complete the line as it is
+        return
 
 
 def _undecodable(text: str) -> bool:
@@ -176,6 +205,8 @@ class RootGroup(typer.core.TyperGroup):
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         argv = hoist_global_options(argv)
+        if os.environ.get(complete_var or "_LOADMGR_COMPLETE"):
+            hoist_completion_words(os.environ)
         debug = debug_enabled(argv)
         try:
             check_utf8(argv, os.environ)

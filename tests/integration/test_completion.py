@@ -80,6 +80,10 @@ def test_names_ids_and_clusters_are_completed() -> None:
     # Recent first.
     assert complete("loadmgr runs show ")[0] == [NEW_RUN, OTHER_TENANT_RUN, OLD_RUN]
     assert complete("loadmgr --tenant a metrics show ")[0] == [NEW_RUN, OLD_RUN]
+    # Global options after the command apply too, as they do when the command runs.
+    assert complete("loadmgr runs show --tenant a ")[0] == [NEW_RUN, OLD_RUN]
+    assert complete("loadmgr tests show --env dev --tenant b ")[0] == []
+    assert complete("loadmgr tests show --tenant b s")[0] == ["search"]
     assert complete("loadmgr runs stop 9e")[0] == [NEW_RUN]
     assert complete("loadmgr metrics compare 0l")[0] == [OLD_RUN]
     assert complete("loadmgr tests baseline checkout ")[0] == [NEW_RUN, OTHER_TENANT_RUN, OLD_RUN]
