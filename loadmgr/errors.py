@@ -83,3 +83,10 @@ class Interrupted(LoadmgrError):
     """The user interrupted a command (Ctrl-C or SIGTERM)."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class WebhookError(LoadmgrError):
+    """A webhook receiver did not take a notification (`notify test`): like an unreachable
+    cluster, a remote service's failure (exit 6)."""
+
+    exit_code = ExitCode.CLUSTER

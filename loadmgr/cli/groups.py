@@ -21,6 +21,10 @@ GROUPS: dict[str, tuple[str, str]] = {
         "loadmgr.cli.clusters_cmd",
         "Register remote Locust masters ('local' is built in); get the plugin they load.",
     ),
+    "notify": (
+        "loadmgr.cli.notify_cmd",
+        "Tell webhooks (Slack or JSON) when runs fail, regress or change verdict.",
+    ),
     "db": (
         "loadmgr.cli.db_cmd",
         "Manage the embedded store used when no MongoDB URI is configured; migrate a database.",

@@ -152,4 +152,29 @@ def run_view(data: dict[str, Any]) -> RenderableType:
                 Text("pass", style="green") if result.get("passed") else Text("FAIL", style="red"),
             )
         parts.append(table)
+    sent = notification_lines(data.get("notifications"))
+    if sent:
+        table = Table(title="notifications", box=None, show_header=False, title_justify="left")
+        table.add_column()
+        for line in sent:
+            table.add_row(Text(sanitize(line, in_cell=True)))
+        parts.append(table)
     return Group(*parts)
+
+
+def notification_lines(outcomes: Any) -> list[str]:
+    """One line per webhook delivery recorded at the run's end (never its URL: none is
+    recorded): `team (failed): sent, HTTP 200, 1 attempt, 0.1 s`."""
+    lines = []
+    for item in outcomes if isinstance(outcomes, list) else []:
+        if not isinstance(item, dict):
+            continue
+        attempts = item.get("attempts") or 0
+        how = [f"HTTP {item['status']}"] if item.get("status") is not None else []
+        how.append(f"{attempts} attempt{'s' if attempts != 1 else ''}")
+        if isinstance(item.get("seconds"), int | float):
+            how.append(f"{item['seconds']:.1f} s")
+        state = "sent" if item.get("ok") else f"NOT sent: {item.get('error') or '?'}"
+        events = ", ".join(str(e) for e in item.get("events") or [])
+        lines.append(f"{item.get('name')} ({events}): {state} ({', '.join(how)})")
+    return lines

@@ -52,6 +52,14 @@ def _check_http_url(value: str) -> str:
     return value
 
 
+def checked_name(value: str) -> str:
+    """A name or id as stored: stripped, 1 to NAME_MAX characters."""
+    value = value.strip()
+    if not value or len(value) > NAME_MAX:
+        raise ValueError(f"must have 1 to {NAME_MAX} characters")
+    return value
+
+
 class Document(BaseModel):
     """Base of every stored document: extra stored fields survive a read-modify-write."""
 
@@ -361,6 +369,9 @@ class LoadTestRun(Named):
     collectionMode: str | None = None  # plugin | stats: where the intervals came from
     collectorEpoch: int = 0  # fencing token: bumped by every take-over, checked by every write
     warmupSec: int = 0  # left out of thresholds, baseline checks and comparisons
+    # Webhook deliveries at the run's end (name, events, at, ok, attempts, status, error);
+    # null until the run's end is claimed for notifying (loadmgr/service/notifications.py).
+    notifications: list[dict[str, Any]] | None = None
 
     @field_validator("verdict", mode="before")
     @classmethod
@@ -416,10 +427,7 @@ class LocustCluster(Audited):
     @field_validator("id")
     @classmethod
     def _check_id(cls, value: str) -> str:
-        value = value.strip()
-        if not value or len(value) > NAME_MAX:
-            raise ValueError(f"must have 1 to {NAME_MAX} characters")
-        return value
+        return checked_name(value)
 
     @field_validator("baseUrl")
     @classmethod

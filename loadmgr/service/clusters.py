@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from loadmgr.errors import Conflict, NotFound, ValidationFailed
-from loadmgr.models import LOCAL_CLUSTER_ID, LocustCluster, utcnow
-from loadmgr.service.validation import refuse_url_credentials, validation_failed
+from loadmgr.models import LOCAL_CLUSTER_ID, LocustCluster
+from loadmgr.service.documents import new_document
+from loadmgr.service.validation import refuse_url_credentials
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -26,20 +25,7 @@ def add_cluster(store: Store, user: str, fields: dict[str, Any]) -> LocustCluste
             "no registration: register a remote master under another id"
         )
     refuse_url_credentials("--url", fields.get("baseUrl"))
-    now = utcnow()
-    try:
-        cluster = LocustCluster.model_validate(
-            {
-                **fields,
-                **store.scope.stamp(),
-                "createdAt": now,
-                "createdBy": user,
-                "updatedAt": now,
-                "updatedBy": user,
-            }
-        )
-    except ValidationError as exc:
-        raise validation_failed(exc) from None
+    cluster = new_document(LocustCluster, store, user, fields)
     store.ensure_indexes()
     return store.clusters.insert(cluster)
 

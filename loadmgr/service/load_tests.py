@@ -15,6 +15,7 @@ from loadmgr.errors import Conflict, NotFound, ValidationFailed
 from loadmgr.local_files import read_regular_file
 from loadmgr.models import LOCAL_CLUSTER_ID, LoadTest, RunStatus, utcnow
 from loadmgr.models.documents import LOCUSTFILE_MAX_BYTES, NAME_MAX
+from loadmgr.service.documents import by_id_or_name, new_document
 from loadmgr.service.load_limits import check_test_load
 from loadmgr.service.validation import (
     check_list_limit,
@@ -99,19 +100,7 @@ def check_cluster_exists(store: Store, cluster_id: str) -> None:
 def create_test(store: Store, user: str, fields: dict[str, Any]) -> LoadTest:
     """Validate and store a new test; the name must be free in the scope."""
     refuse_url_credentials("--target-url", fields.get("targetUrl"))
-    now = utcnow()
-    document = {
-        **fields,
-        **store.scope.stamp(),
-        "createdAt": now,
-        "createdBy": user,
-        "updatedAt": now,
-        "updatedBy": user,
-    }
-    try:
-        test = LoadTest.model_validate(document)
-    except ValidationError as exc:
-        raise validation_failed(exc) from None
+    test = new_document(LoadTest, store, user, fields)
     check_test_load(test, {"defaultUsers", "defaultSpawnRate", "maxUsers"})
     check_cluster_exists(store, test.locustClusterId)
     store.ensure_indexes()
@@ -123,22 +112,14 @@ def get_test(store: Store, ref: str) -> LoadTest:
     prefix of its id (8 characters or more)."""
     from loadmgr.service.refs import id_by_prefix
 
-    test = store.tests.find_by_id(ref)
-    if test is not None:
+    try:
+        return by_id_or_name(store, ref, "test", store.tests.find_by_id, store.tests.find_by_name)
+    except NotFound:
+        full_id = id_by_prefix(store.tests, ref, "test", store.scope.describe())
+        test = store.tests.find_by_id(full_id) if full_id else None
+        if test is None:
+            raise
         return test
-    matches = store.tests.find_by_name(ref)
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise ValidationFailed(
-            f"several tests are named {ref!r} in different tenants or environments",
-            hint="name it by id, or set --tenant and --env",
-        )
-    full_id = id_by_prefix(store.tests, ref, "test", store.scope.describe())
-    test = store.tests.find_by_id(full_id) if full_id else None
-    if test is None:
-        raise NotFound(f"test {ref!r} not found{store.scope.describe()}")
-    return test
 
 
 def check_not_foreign(test: LoadTest, action: str) -> None:

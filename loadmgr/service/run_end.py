@@ -27,6 +27,9 @@ def run_ended(store: Store, run: LoadTestRun, message: Message) -> LoadTestRun:
 
     Returns the run as stored afterwards."""
     run = _checked(store, run, message)
+    from loadmgr.service.notifications import notify_run_end
+
+    notify_run_end(store, run, message)  # last: it tells the verdict as final
     return run
 
 

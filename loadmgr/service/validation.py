@@ -41,12 +41,16 @@ def check_list_limit(limit: int) -> None:
         )
 
 
-def validation_failed(exc: ValidationError) -> ValidationFailed:
-    """One `invalid --users: …; invalid --name: …` line for every field error."""
+def validation_failed(
+    exc: ValidationError, names: dict[str, str] | None = None
+) -> ValidationFailed:
+    """One `invalid --users: …; invalid --name: …` line for every field error (`names`:
+    field → option, where a command's differ from OPTION_NAMES)."""
+    names = {**OPTION_NAMES, **(names or {})}
     parts = []
     for error in exc.errors():
         location = [str(p) for p in error["loc"]]
-        field = OPTION_NAMES.get(location[0], location[0]) if location else "value"
+        field = names.get(location[0], location[0]) if location else "value"
         message = error["msg"].removeprefix("Value error, ")
         parts.append(f"invalid {field}: {message}" if location else message)
     return ValidationFailed("; ".join(parts))

@@ -20,6 +20,7 @@ from loadmgr.store.leases import LeaseRepository
 from loadmgr.store.load_tests import LoadTestRepository
 from loadmgr.store.meta import MetaRepository
 from loadmgr.store.metrics import MetricsRepository
+from loadmgr.store.notifications import NotificationRepository
 from loadmgr.store.runs import RunRepository
 
 __all__ = ["Store", "redact_uri"]
@@ -45,6 +46,7 @@ class Store:
         self.clusters = ClusterRepository(database["locust_clusters"], scope, uri)
         self.leases = LeaseRepository(database["cluster_leases"], Scope(), uri)
         self.meta = MetaRepository(database["loadmgr_meta"], Scope(), uri)
+        self.notifications = NotificationRepository(database["notifications"], scope, uri)
         self._indexed = False
         self._clock_offset: timedelta | None = None
         self._clock_measured = 0.0

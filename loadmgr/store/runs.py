@@ -153,6 +153,36 @@ class RunRepository(Repository):
         ]
 
     @mapped_errors
+    def previous_ended(self, run: LoadTestRun) -> dict[str, Any] | None:
+        """The ended run of the same test created just before `run` (raw, verdict only)."""
+        query = {
+            "loadTestId": run.loadTestId,
+            "id": {"$ne": run.id},
+            "status": {"$nin": ACTIVE_STATUSES},
+            "createdAt": {"$lt": run.createdAt},
+        }
+        projection = {"_id": False, "id": True, "verdict": True}
+        cursor = self.collection.find(self.scoped(query), projection)
+        return next(iter(cursor.sort([("createdAt", -1), ("id", -1)]).limit(1)), None)
+
+    @mapped_errors
+    def claim_notifications(self, run_id: str) -> bool:
+        """Whether this caller is the one to notify about the run's end: the first to turn
+        its `notifications` from null to a list, so no run end is announced twice."""
+        claimed = self.collection.update_one(
+            self.scoped({"id": run_id, "notifications": None}), {"$set": {"notifications": []}}
+        )
+        return claimed.modified_count == 1
+
+    @mapped_errors
+    def record_notifications(self, run_id: str, outcomes: list[dict[str, Any]]) -> None:
+        """Append delivery outcomes to the run, touching nothing else of it."""
+        if outcomes:
+            self.collection.update_one(
+                self.scoped({"id": run_id}), {"$push": {"notifications": {"$each": outcomes}}}
+            )
+
+    @mapped_errors
     def delete_pending(self, run_id: str) -> bool:
         """Remove a run that never started (still `Pending`); a started one stays."""
         query = self.scoped({"id": run_id, "status": RunStatus.PENDING.value})

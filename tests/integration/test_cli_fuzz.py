@@ -81,7 +81,7 @@ ODD_VALUES = [
 # that are only read), so nothing is written outside it.
 PATH_OPTIONS = {
     "--locustfile", "--html", "--junit", "--config", "--ca-bundle", "--header-file",
-    "--mongo-password-file", "--mongo-tls-ca-file", "--mongo-tls-cert-key-file",
+    "--mongo-password-file", "--mongo-tls-ca-file", "--mongo-tls-cert-key-file", "--webhook-file",
 }
 PATH_VALUES = [
     "out.html", "out.xml", "../out.html", "missing/dir/out.xml", ".", "..", "", " ",
