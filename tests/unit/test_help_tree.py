@@ -16,8 +16,8 @@ Cli = Callable[..., CliResult]
 
 COMMANDS = [(path, command) for path, command in walk_commands() if not command.hidden]
 IDS = [" ".join(path) or "loadmgr" for path, _ in COMMANDS]
-# A metavar listing the values an option takes: `<table|json|jsonl|csv>`.
-CHOICES_METAVAR = re.compile(r"^<([^<>|\s]+(?:\|[^<>|\s]+)+)>$")
+# A metavar listing the values an option takes: `<table|json|jsonl|csv>` (or `json|slack`).
+CHOICES_METAVAR = re.compile(r"^<?([^<>|\s]+(?:\|[^<>|\s]+)+)>?$")
 # Options that take one of a few values: each must show and complete them.
 FIXED_CHOICE_OPTIONS = [
     (["runs", "start"], "--if-busy"),
@@ -26,6 +26,7 @@ FIXED_CHOICE_OPTIONS = [
     (["metrics", "show"], "--view"),
     (["metrics", "export"], "--output"),
     (["db", "migrate"], "--tenant-from"),
+    (["notify", "add"], "--format"),
 ]
 
 
@@ -66,7 +67,7 @@ def test_fixed_choices_are_shown_and_completed(cli: Cli, path: list[str], comman
         values = _choices(param)
         if not values:
             continue
-        assert f"<{'|'.join(values)}>" in text, (path, param.name)
+        assert "|".join(values) in text, (path, param.name)
         assert _completed(command, param, "") == values, (path, param.name)
         assert _completed(command, param, values[0][:1]) == [
             v for v in values if v.lower().startswith(values[0][:1].lower())
