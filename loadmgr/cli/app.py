@@ -267,6 +267,7 @@ def tidy_help(group: Any) -> None:
     for command in getattr(group, "commands", {}).values():
         if not command.short_help and command.help:
             command.short_help = first_sentence(command.help)
+        tidy_help(command)  # a group within the group
         for param in command.params:
             descriptor = getattr(param, "type_descriptor", None)
             if descriptor is not None and descriptor.is_list:
