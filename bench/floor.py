@@ -7,6 +7,9 @@ loadmgr's and prints what loadmgr prints: a JSON array, indented by 2, dates ISO
   tests URI DB LIMIT            load_tests newest first, without locustfileContent
   timeseries URI DB RUN FIELDS  a run's intervals in seq order, only FIELDS (comma-separated)
   run URI DB RUN                one run document
+  trend URI DB TEST LIMIT       a test's last finished runs, the fields `tests trend` reads,
+                                searched for change points by loadmgr's own search (the
+                                one import of loadmgr's: the same search on both sides)
 """
 
 import json
@@ -38,10 +41,44 @@ def main(argv):
         result = list(cursor.sort([("seq", 1)]))
     elif mode == "run":
         result = db.load_test_runs.find_one({"id": arg}, {"_id": False})
+    elif mode == "trend":
+        result = _trend(db, arg, int(argv[4]))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False, default=_iso) + "\n")
     client.close()
+
+
+_TREND_FIELDS = ["id", "name", "createdAt", "verdict", "targetUsers", "spawnRate",
+                 "durationSeconds", "locustClusterId", "judgedStats.totals", "finalStats.totals"]
+_TREND_KEYS = (("p95", "p95ResponseMs"), ("rps", "rps"), ("error_rate", "errorRate"))
+
+
+def _trend(db, test_name, limit):
+    from loadmgr.service.change_points import Detection, detect_shifts, regimes_of
+
+    test_id = db.load_tests.find_one({"name": test_name}, {"id": True})["id"]
+    query = {"loadTestId": test_id, "status": "Finished", "finalStats": {"$ne": None}}
+    projection = {"_id": False, **dict.fromkeys(_TREND_FIELDS, True)}
+    cursor = db.load_test_runs.find(query, projection)
+    docs = list(cursor.sort([("loadTestId", 1), ("createdAt", -1)]).limit(limit))[::-1]
+    rows = []
+    for metric, key in _TREND_KEYS:
+        values = [float((d.get("judgedStats") or d["finalStats"])["totals"][key]) for d in docs]
+        shifts = detect_shifts(values, Detection())
+        starts = {shift.index: shift for shift in shifts}
+        means = [r.mean for r in regimes_of(values, shifts) for _ in range(r.start, r.end)]
+        for position, (doc, value) in enumerate(zip(docs, values, strict=True)):
+            shift = starts.get(position)
+            rows.append({
+                "runId": doc["id"], "runName": doc["name"], "createdAt": doc["createdAt"],
+                "position": position + 1, "metric": metric, "value": value,
+                "targetUsers": doc["targetUsers"], "regimeMean": means[position],
+                "startsRegime": shift is not None,
+                "meanBefore": shift.before if shift else None,
+                "meanAfter": shift.after if shift else None,
+            })
+    return rows
 
 
 if __name__ == "__main__":

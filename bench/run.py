@@ -6,7 +6,8 @@ Starts its own SecantusDB on a free loopback port, generates its data, runs each
 after a warm-up, and prints per case the median of loadmgr, the median of its floor, the
 ratio and the goal. Timings are reported, never asserted: the exit code is 0 unless a case
 could not run at all. Cases: startup, tests-list, metrics, collector, local, embedded,
-plugin (or their numbers, 1-7). Every process it starts is stopped and its temp dir removed.
+plugin, windows, trend (or their numbers, 1-9). Every process it starts is stopped and its
+temp dir removed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from bench import cases_cli, cases_load, cases_plugin, cases_windows
+from bench import cases_cli, cases_load, cases_plugin, cases_trend, cases_windows
 from bench.harness import SIZES, Bench, Row
 from bench.procs import PYCACHE_PREFIX, Processes, start_wire_server
 from bench.report import machine, table, write_json
@@ -36,6 +37,7 @@ CASES: dict[str, tuple[str, Callable[[Bench], list[Row]]]] = {
     "embedded": ("6 embedded", cases_cli.embedded),
     "plugin": ("7 plugin", cases_plugin.plugin_cost),
     "windows": ("8 exact windows", cases_windows.exact_windows),
+    "trend": ("9 trend", cases_trend.trend),
 }
 
 

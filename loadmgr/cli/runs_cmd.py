@@ -156,13 +156,21 @@ def start(
             "test stored it, instead of warning.",
         ),
     ] = False,
+    check_trend: Annotated[
+        bool,
+        typer.Option(
+            "--check-trend",
+            help="Judge the run against the test's recent runs (tests trend): when it is in a "
+            "regime a regression started, the run fails (exit 1). Needs loadmgr[trend].",
+        ),
+    ] = False,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Run a test: put the load on, record every interval, print the run when it ends.
 
     The exit code follows the run's verdict: 0 passed (or nothing to check), 1 failed (a
-    threshold, a baseline regression, or no successful request), 7 aborted (stopped
+    threshold, a baseline or trend regression, or no successful request), 7 aborted (stopped
     before its duration from elsewhere: runs stop, Locust stopped outside loadmgr), 6 error
     (the cluster failed or was lost; 3 when MongoDB failed), 130 interrupted here (the run
     is stopped and recorded first).
@@ -212,7 +220,21 @@ def start(
         strict_locustfile=strict_locustfile,
     )
     baseline = allowed if (compare_baseline or allowed) else None
-    _start(context, renderer, test, options, detach=detach, quiet=quiet, baseline=baseline)
+    trend: dict[str, Any] | None = None
+    if check_trend:
+        from loadmgr.service.trends import TrendOptions
+
+        trend = TrendOptions().to_document()
+    _start(
+        context,
+        renderer,
+        test,
+        options,
+        detach=detach,
+        quiet=quiet,
+        baseline=baseline,
+        trend=trend,
+    )
 
 
 def _start(
@@ -224,6 +246,7 @@ def _start(
     detach: bool,
     quiet: bool,
     baseline: dict[str, float] | None = None,
+    trend: dict[str, Any] | None = None,
 ) -> None:
     """One service call for the run's whole life; print it and exit with its code."""
     from loadmgr.service.run_start import StartFailed, start_run
@@ -238,6 +261,7 @@ def _start(
             notify=notice,
             detach=detach,
             baseline=baseline,
+            trend=trend,
         )
     except StartFailed as failed:
         renderer.one(failed.run, run_view)  # recorded Failed, with the reason

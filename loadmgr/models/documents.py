@@ -350,12 +350,16 @@ class LoadTestRun(Named):
     # used; `baselineRunId` is the run it was compared with (the test's may change later).
     baselineChecks: list[dict[str, Any]] | None = None
     baselineRunId: str | None = None
+    # The run against its test's recent history (`--check-trend`), shaped as baselineChecks
+    # items (plus the run that started the regime, `changeRunId`, and the runs compared).
+    trendChecks: list[dict[str, Any]] | None = None
     finalStats: dict[str, Any] | None = None
     # With a warm-up (and the plugin): the numbers after it, which thresholds, baseline
     # checks and comparisons judge; `finalStats` stays Locust's own whole-run numbers.
     judgedStats: dict[str, Any] | None = None
     # Checks asked for at the start and applied once the run has ended, by whichever
-    # collector records the end: `{"baseline": {metric: fraction allowed}}`.
+    # collector records the end: `{"baseline": {metric: fraction allowed}, "trend": {…}}`
+    # (the trend's options: see loadmgr.service.trends.TrendOptions.to_document).
     requestedChecks: dict[str, Any] = Field(default_factory=dict)
 
     @property

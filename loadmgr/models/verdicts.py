@@ -189,6 +189,7 @@ def verdict_summary(
     thresholds: int,
     baseline: int,
     finished: bool = True,
+    trend: int = 0,
 ) -> list[str]:
     """Why a run got its verdict, one sentence a line: every view says it the same way."""
     if not finished:
@@ -202,6 +203,8 @@ def verdict_summary(
             held.append(_plural(thresholds, "threshold"))
         if baseline:
             held.append(f"{_plural(baseline, 'metric')} against the baseline")
+        if trend:
+            held.append(f"{_plural(trend, 'metric')} against its trend")
         return [f"every check held ({' and '.join(held)})" if held else "every check held"]
     if value is None:
         return ["nothing was checked (no threshold, no baseline) and nothing went wrong"]
@@ -221,12 +224,14 @@ def explain(doc: Mapping[str, Any]) -> tuple[str, list[str]]:
     finished = status not in ACTIVE_STATUSES
     thresholds = doc.get("thresholdResults")
     checks = doc.get("baselineChecks")
+    trend = doc.get("trendChecks")
     lines = verdict_summary(
         verdict,
         reasons,
         thresholds=len(thresholds) if isinstance(thresholds, list) else 0,
         baseline=len(checks) if isinstance(checks, list) else 0,
         finished=finished,
+        trend=len(trend) if isinstance(trend, list) else 0,
     )
     if finished and not reasons:
         lines = _unreasoned(doc, verdict, status) or lines
@@ -253,10 +258,11 @@ def _unreasoned(doc: Mapping[str, Any], verdict: Any, status: Any) -> list[str]:
         for r in _items(doc.get("thresholdResults"))
         if r.get("passed") is False
     ]
-    for item in _items(doc.get("baselineChecks")):
-        check = Regression.from_document(item)
-        if check is not None and check.regressed:
-            lines.append(check.describe())
+    for key, reference in (("baselineChecks", "the baseline"), ("trendChecks", "its trend")):
+        for item in _items(doc.get(key)):
+            check = Regression.from_document(item, reference)
+            if check is not None and check.regressed:
+                lines.append(check.describe())
     return lines
 
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import NotFound, ValidationFailed
 from loadmgr.locust.stats import find_request
-from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus, utcnow
+from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus
 from loadmgr.service.load_tests import get_test, update_test
 from loadmgr.service.runs import get_run
-from loadmgr.service.verdicts import recompute_verdict, verdict_changes
+from loadmgr.service.verdicts import store_with_verdict
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -113,7 +113,8 @@ def relative_change(base: float | None, value: float | None) -> float | None:
     return (value - base) / abs(base)
 
 
-def _value(stats: dict[str, Any] | None, metric: str, request: str | None) -> float | None:
+def stats_value(stats: dict[str, Any] | None, metric: str, request: str | None) -> float | None:
+    """A metric of stored stats (`finalStats`/`judgedStats`), for the total or one request."""
     if not stats:
         return None
     total_key, request_key, _ = COMPARED_METRICS[metric]
@@ -176,9 +177,9 @@ def compare_runs(
     base = runs[0].stats_to_judge
     for request in [None, *_requests_of(runs)]:
         for metric in COMPARED_METRICS:
-            base_value = _value(base, metric, request)
+            base_value = stats_value(base, metric, request)
             for position, run in enumerate(runs):
-                value = _value(run.stats_to_judge, metric, request)
+                value = stats_value(run.stats_to_judge, metric, request)
                 worse = worse_by(metric, base_value, value) if position else None
                 limit = allowed.get(metric, tolerance)
                 rows.append(
@@ -261,8 +262,8 @@ def compare_with_baseline(
         raise ValidationFailed(f"cannot judge a regression of {', '.join(unknown)}")
     checks = []
     for metric, allowed in max_regression.items():
-        before = _value(base.stats_to_judge, metric, None)
-        after = _value(run.stats_to_judge, metric, None)
+        before = stats_value(base.stats_to_judge, metric, None)
+        after = stats_value(run.stats_to_judge, metric, None)
         worse = worse_by(metric, before, after)
         checks.append(
             Regression(metric, before, after, worse, allowed, worse is not None and worse > allowed)
@@ -294,15 +295,7 @@ def apply_baseline(store: Store, run: LoadTestRun, allowed: dict[str, float]) ->
         "baselineChecks": [check.to_document() for check in checks],
         "baselineRunId": base.id,
     }
-    # Judged on the run as stored, with the new checks: the same function `db migrate`
-    # uses, so the verdict reads the same whichever wrote it.
-    document = {**run.model_dump(mode="python"), **changes}
-    verdict, reasons = recompute_verdict(document)
-    changes.update(verdict_changes(verdict, reasons), updatedAt=utcnow())
-    updated = store.runs.update(run.id, changes)
-    if updated is None:
-        raise NotFound(f"run {run.id} no longer exists")
-    return updated
+    return store_with_verdict(store, run, changes)
 
 
 def check_regressions(

@@ -249,6 +249,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
         )
     data["thresholdResults"] = [r.model_dump(mode="json") for r in run.thresholdResults]
     data["baselineChecks"] = run.baselineChecks
+    data["trendChecks"] = run.trendChecks
     return data
 
 

@@ -47,6 +47,7 @@ _VERDICT_INPUTS = [
     "error",
     "thresholdResults",
     "baselineChecks",
+    "trendChecks",
     "finalStats.totals",
     "verdict",
     "verdictReasons",

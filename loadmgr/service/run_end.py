@@ -17,6 +17,7 @@ from loadmgr.errors import LoadmgrError
 from loadmgr.models import LoadTestRun, RunStatus
 
 if TYPE_CHECKING:
+    from loadmgr.models.verdicts import ReasonKind
     from loadmgr.store import Store
 
 Message = Callable[[str], None]
@@ -34,29 +35,50 @@ def run_ended(store: Store, run: LoadTestRun, message: Message) -> LoadTestRun:
 
 
 def _checked(store: Store, run: LoadTestRun, message: Message) -> LoadTestRun:
-    """The run with its baseline (and trend) checks applied, when it asked for them."""
+    """The run with its baseline and trend checks applied, when it asked for them."""
+    from loadmgr.models.verdicts import ReasonKind
+
     if run.status != RunStatus.FINISHED:
         return run
     allowed = run.requestedChecks.get("baseline")
     if isinstance(allowed, dict):
-        run = _with_baseline(store, run, allowed, message)
+        from loadmgr.service.compare import apply_baseline
+
+        limits = {str(k): float(v) for k, v in allowed.items()}
+        run = _applied(
+            run,
+            lambda ended: apply_baseline(store, ended, limits),
+            ReasonKind.BASELINE,
+            "the baseline",
+            message,
+        )
+    trend = run.requestedChecks.get("trend")
+    if isinstance(trend, dict):
+        from loadmgr.service.trends import apply_trend
+
+        run = _applied(
+            run, lambda ended: apply_trend(store, ended, trend), ReasonKind.TREND, "its trend",
+            message,
+        )
     return run
 
 
-def _with_baseline(
-    store: Store, run: LoadTestRun, allowed: dict[str, float], message: Message
+def _applied(
+    run: LoadTestRun,
+    apply: Callable[[LoadTestRun], LoadTestRun],
+    kind: ReasonKind,
+    reference: str,
+    message: Message,
 ) -> LoadTestRun:
-    from loadmgr.models.verdicts import ReasonKind
-    from loadmgr.service.compare import apply_baseline
-
+    """`apply(run)`, its regressions told; a check that cannot be done is one message."""
     try:
-        run = apply_baseline(store, run, {str(k): float(v) for k, v in allowed.items()})
+        run = apply(run)
     except LoadmgrError as exc:
-        message(f"not compared with the baseline: {exc.message}")
+        message(f"not compared with {reference}: {exc.message}")
         return run
-    regressions = [r for r in run.verdictReasons if r.kind == ReasonKind.BASELINE]
+    regressions = [r for r in run.verdictReasons if r.kind == kind]
     for reason in regressions:
         message(f"regression: {reason.message}")
     if not regressions:
-        message("no regression against the baseline")
+        message(f"no regression against {reference}")
     return run

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ClusterBusy, ClusterError
 from loadmgr.models import LoadTestRun, RunStatus
@@ -55,14 +55,20 @@ def start_run(
     notify: Notify,
     detach: bool = False,
     baseline: dict[str, float] | None = None,
+    trend: dict[str, Any] | None = None,
 ) -> StartOutcome:
     """Run a test from its plan to its recorded end (or, detached, until its load runs).
 
     Raises before anything is stored for an impossible plan (ValidationFailed, NotFound),
     ClusterBusy when the cluster is busy and `--if-busy fail`, and StartFailed (with the
     Failed run) when the cluster could not start it. With `baseline`, the finished run is
-    compared with the test's baseline and the result joins its verdict.
+    compared with the test's baseline and the result joins its verdict; with `trend` (a
+    TrendOptions document), it is judged against the test's recent runs (trends.py).
     """
+    if trend is not None:
+        from loadmgr.service.change_points import require_ruptures
+
+        require_ruptures()  # without the extra: exit 2 before anything is read or run
     plan = plan_run(store, test_ref, options, settings.user)
     if plan.locustfile_drift:
         notify(f"warning: {plan.locustfile_drift}")
@@ -74,6 +80,8 @@ def start_run(
         plan.run.metadata.setdefault("compareBaseline", "true")
         # Applied by whichever collector records the end (service/run_end.py).
         plan.run.requestedChecks["baseline"] = baseline
+    if trend is not None:
+        plan.run.requestedChecks["trend"] = trend
     if plan.cluster is not None and not plan.cluster.verifyTls:
         if plan.cluster.baseUrl.lower().startswith("https:"):
             notify(

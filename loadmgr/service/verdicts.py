@@ -16,11 +16,12 @@ are still listed in `verdictReasons`, after the cause.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loadmgr.errors import ExitCode, LoadmgrError
+from loadmgr.errors import ExitCode, LoadmgrError, NotFound
 from loadmgr.locust.stats import metric_value
 from loadmgr.models import (
+    LoadTestRun,
     ReasonKind,
     Regression,
     RunStatus,
@@ -30,9 +31,13 @@ from loadmgr.models import (
     Verdict,
     VerdictReason,
     parse_threshold,
+    utcnow,
 )
 from loadmgr.models.formatting import format_count, threshold_line, threshold_of, threshold_value
 from loadmgr.models.verdicts import parse_reasons
+
+if TYPE_CHECKING:
+    from loadmgr.store import Store
 
 # Where an error came from; the CLI maps `database` to exit 3 and the others to 6.
 ERROR_SOURCES = ("locust", "database", "loadmgr")
@@ -315,6 +320,19 @@ def _stored_checks(items: Any, reference: str) -> list[Regression]:
     return [check for check in checks if check is not None]
 
 
+def _stored_trend_checks(items: Any, earlier: list[VerdictReason]) -> list[Regression]:
+    """The stored `trendChecks`; for a run judged before they were stored, its trend
+    reasons (the regressed checks only, which is all that decides the verdict)."""
+    if isinstance(items, list):
+        return _stored_checks(items, "its trend")
+    return [
+        check
+        for item in earlier
+        if item.kind == ReasonKind.TREND
+        and (check := Regression.from_document(item.model_extra, "its trend")) is not None
+    ]
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
@@ -367,12 +385,7 @@ def recompute_verdict(doc: Mapping[str, Any]) -> tuple[Verdict | None, list[Verd
         stop_reason=stop,
         threshold_results=_stored_results(doc.get("thresholdResults")),
         baseline_checks=_stored_checks(doc.get("baselineChecks"), "the baseline"),
-        trend_checks=[
-            check
-            for item in earlier
-            if item.kind == ReasonKind.TREND
-            and (check := Regression.from_document(item.model_extra, "its trend")) is not None
-        ],
+        trend_checks=_stored_trend_checks(doc.get("trendChecks"), earlier),
         final_totals=totals if isinstance(totals, Mapping) else None,
         error=error,
         error_source=source,
@@ -380,3 +393,18 @@ def recompute_verdict(doc: Mapping[str, Any]) -> tuple[Verdict | None, list[Verd
         abort_breach=_recorded_breach(earlier),
         abort_note=note,
     )
+
+
+def store_with_verdict(store: Store, run: LoadTestRun, changes: dict[str, Any]) -> LoadTestRun:
+    """`$set` `changes` (new checks) on a run with its verdict decided again, in one update.
+
+    Judged on the run as stored plus the changes, with `recompute_verdict`, the same
+    function `db migrate` uses, so the verdict reads the same whichever wrote it.
+    """
+    document = {**run.model_dump(mode="python"), **changes}
+    verdict, reasons = recompute_verdict(document)
+    update = {**changes, **verdict_changes(verdict, reasons), "updatedAt": utcnow()}
+    updated = store.runs.update(run.id, update)
+    if updated is None:
+        raise NotFound(f"run {run.id} no longer exists")
+    return updated

@@ -76,6 +76,40 @@ class RunRepository(Repository):
         return [readable(doc, LoadTestRun.model_fields) for doc in newest_first(list(cursor))]
 
     @mapped_errors
+    def history(
+        self,
+        test_id: str,
+        fields: list[str],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 30,
+    ) -> list[dict[str, Any]]:
+        """The test's finished runs with final stats, newest first, `fields` only (raw).
+
+        Sorted on the `(loadTestId, createdAt)` index, so reading the last N of a test with
+        years of history reads N documents. `until`: only runs created at or before it.
+        """
+        query: dict[str, Any] = {
+            "loadTestId": test_id,
+            "status": RunStatus.FINISHED.value,
+            "finalStats": {"$ne": None},
+        }
+        created: dict[str, Any] = {}
+        if since is not None:
+            created["$gte"] = since
+        if until is not None:
+            created["$lte"] = until
+        if created:
+            query["createdAt"] = created
+        projection: dict[str, Any] = {**NO_OBJECT_ID, **dict.fromkeys(fields, True)}
+        cursor = self.collection.find(self.scoped(query), projection)
+        cursor = cursor.sort([("loadTestId", 1), ("createdAt", -1)])
+        if limit:
+            cursor = cursor.limit(limit)
+        return list(cursor)
+
+    @mapped_errors
     def update(
         self,
         run_id: str,

@@ -287,7 +287,7 @@ def test_html_report(cli: Any, stored: dict[str, Any], tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "" and str(path) in result.stderr
     html = path.read_text(encoding="utf-8")
-    assert html.count("<svg") == 5 and html.count("<path d=") >= 4
+    assert html.count('<svg class="chart') == 5 and html.count("<path d=") >= 4
     for number in ("10,000", "120ms", "250ms", "error_rate&lt;0.5%", "/api/orders"):
         assert number in html
     # Nothing to fetch: no scripts, no external resources (the target URL is only text).
@@ -352,4 +352,5 @@ def test_metrics_of_a_real_run(cli: Any, target_server: Any, tmp_path: Path) -> 
     suite = ET.parse(junit_path).getroot().find("testsuite")
     assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("2", "1")
     page = html_path.read_text()
-    assert page.count("<svg") == 6 and 'class="chart heatmap"' in page  # plugin: histograms
+    # The charts over time, the scatter and, with the plugin's histograms, the heatmap.
+    assert page.count('<svg class="chart') == 6 and 'class="chart heatmap"' in page

@@ -47,7 +47,9 @@ def test_html_is_self_contained_with_charts_numbers_and_escaped_data(store: Stor
     )
     store_all(store.db, test, [run], snapshots(run, 500))
     html = reports.render_html(reports.gather(store, run.id))
-    assert html.count("<svg") == 5  # four charts over time and the scatter: no histograms
+    # Four charts over time and the scatter (no histograms), then three of the test's recent
+    # trend (its only run here).
+    assert html.count('<svg class="chart') == 5 and html.count('<svg class="trend-chart') == 3
     assert "heatmap needs the histograms" in html
     for chart in ("chart rps", "chart p95", "chart errors", "chart users", "chart scatter"):
         assert f'class="{chart}"' in html
