@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from loadmgr.cli.completion import TestRef, complete_cluster, complete_run
+from loadmgr.cli.completion import TestRef, choices, complete_cluster, complete_run
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import (
@@ -62,6 +62,8 @@ TagOpt = Annotated[
 ]
 USERS_HELP = "Default number of users (1 to 100000, or to --max-users)."
 SPAWN_HELP = "Default users started per second (0.01 to 10000)."
+# A light copy of loadmgr.service.trends.TREND_METRICS, so `--help` imports no service.
+TREND_METRICS = ("p50", "p90", "p95", "p99", "avg", "rps", "error_rate")
 UsersOpt = Annotated[int | None, typer.Option("--users", help=USERS_HELP)]
 SpawnOpt = Annotated[float | None, typer.Option("--spawn-rate", help=SPAWN_HELP)]
 DurationOpt = Annotated[
@@ -509,9 +511,9 @@ def trend(
         list[str] | None,
         typer.Option(
             "--metric",
-            help="p50, p90, p95, p99, avg, rps or error_rate (repeatable) "
-            "[default: p95, rps, error_rate].",
+            help="A metric to show (repeatable) [default: p95, rps, error_rate].",
             show_default=False,
+            **choices(TREND_METRICS),
         ),
     ] = None,
     request: Annotated[

@@ -27,6 +27,7 @@ FIXED_CHOICE_OPTIONS = [
     (["metrics", "export"], "--output"),
     (["db", "migrate"], "--tenant-from"),
     (["notify", "add"], "--format"),
+    (["tests", "trend"], "--metric"),
 ]
 
 
@@ -128,6 +129,10 @@ def test_the_light_copies_of_the_choices_match_the_models() -> None:
     assert runs_cmd.STATUSES == tuple(s.value for s in RunStatus)
     assert runs_cmd.VERDICTS == VERDICT_FILTERS
     assert metrics_cmd.VIEWS == VIEWS and metrics_cmd.EXPORT_FORMATS == DATA_FORMATS
+    from loadmgr.cli import tests_cmd
+    from loadmgr.service.trends import TREND_METRICS
+
+    assert tests_cmd.TREND_METRICS == TREND_METRICS
     assert FORMATS == OUTPUT_FORMATS
     declared = {
         (" ".join(p), o): _choices(next(x for x in c.params if o in x.opts))
