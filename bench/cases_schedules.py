@@ -9,7 +9,7 @@ from bench.cases_cli import _ensure_indexes, _json_list
 from bench.data import insert_batched, run_document, test_documents
 from bench.harness import Bench, Row, process_row
 
-CASE = "9 schedules tick"
+CASE = "10 schedules tick"
 SCHEDULES = 1_000
 RUNS = 50  # what `runs list` shows by default
 

@@ -125,7 +125,9 @@ def test_completion_never_starts_the_embedded_store(isolated_env: Path) -> None:
 def test_install_completion_for_bash(tmp_path: Path) -> None:
     home = tmp_path / "user"
     home.mkdir()
-    env = {**os.environ, "HOME": str(home), "SHELL": "/bin/bash"}
+    # Typer's own switch for tests: the shell is the option's value, not guessed from the
+    # processes above this one (under pytest-xdist, no shell may be found among them).
+    env = {**os.environ, "HOME": str(home), "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
     done = subprocess.run(
         [*loadmgr_command(), "--install-completion", "bash"],
         env=env,
