@@ -50,6 +50,56 @@ HISTORY_COLUMNS = [
     field("verdict", "VERDICT"),
     field("reason", "WHY"),
 ]
+# `-o csv` (docs/output.md): of the schedules (`nextOccurrences`: `show` only), and of
+# their slots (`history`, `tick`).
+SCHEDULE_CSV = (
+    "id",
+    "name",
+    "loadTestId",
+    "testName",
+    "tenantId",
+    "envId",
+    "cron",
+    "timezone",
+    "overrides.users",
+    "overrides.spawnRate",
+    "overrides.durationSeconds",
+    "overrides.cluster",
+    "overrides.workers",
+    "overrides.thresholds",
+    "overrides.metadata",
+    "graceSec",
+    "failureLimit",
+    "consecutiveFailures",
+    "paused",
+    "pausedReason",
+    "pausedAt",
+    "nextSlotAt",
+    "nextOccurrences",
+    "lastSlotAt",
+    "lastOutcome",
+    "lastRunId",
+    "metadata",
+    "createdAt",
+    "createdBy",
+    "updatedAt",
+    "updatedBy",
+)
+SLOT_CSV = (
+    "id",
+    "scheduleId",
+    "slot",
+    "outcome",
+    "runId",
+    "verdict",
+    "reason",
+    "tenantId",
+    "envId",
+    "createdAt",
+    "createdBy",
+    "updatedAt",
+    "updatedBy",
+)
 
 
 def _last(data: dict[str, Any]) -> str:
@@ -216,7 +266,7 @@ def add(
         failure_limit=failure_limit,
     )
     schedule = add_schedule(context.store, request, context.settings.user)
-    renderer.one(schedule, schedule_view)
+    renderer.one(schedule, schedule_view, csv_columns=SCHEDULE_CSV)
     if not quiet:
         upcoming = ", ".join(iso(slot) for slot in next_occurrences(schedule, 3))
         notice(f"next slots: {upcoming}")
@@ -236,7 +286,7 @@ def list_(
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
     schedules = list_schedules(context.store, test_ref=test, limit=limit)
-    renderer.many(schedules, LIST_COLUMNS, empty="no schedules found")
+    renderer.many(schedules, LIST_COLUMNS, empty="no schedules found", csv_columns=SCHEDULE_CSV)
 
 
 @app.command("show")
@@ -255,7 +305,7 @@ def show(
     data = jsonable(found)
     if not found.paused:
         data["nextOccurrences"] = [iso(slot) for slot in next_occurrences(found)]
-    renderer.one(data, schedule_view)
+    renderer.one(data, schedule_view, csv_columns=SCHEDULE_CSV)
 
 
 @app.command("pause")
@@ -272,7 +322,9 @@ def pause(
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
     renderer.one(
-        pause_schedule(context.store, schedule, context.settings.user, reason), schedule_view
+        pause_schedule(context.store, schedule, context.settings.user, reason),
+        schedule_view,
+        csv_columns=SCHEDULE_CSV,
     )
 
 
@@ -288,7 +340,11 @@ def resume(
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    renderer.one(resume_schedule(context.store, schedule, context.settings.user), schedule_view)
+    renderer.one(
+        resume_schedule(context.store, schedule, context.settings.user),
+        schedule_view,
+        csv_columns=SCHEDULE_CSV,
+    )
 
 
 @app.command("remove")
@@ -318,7 +374,7 @@ def history(
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
     slots = schedule_history(context.store, schedule, limit)
-    renderer.many(slots, HISTORY_COLUMNS, empty="no slots yet")
+    renderer.many(slots, HISTORY_COLUMNS, empty="no slots yet", csv_columns=SLOT_CSV)
 
 
 def _parse_now(text: str | None) -> datetime | None:
@@ -354,7 +410,9 @@ def tick(
     renderer = context.renderer(output, quiet)
     handled = tick_schedules(context.store, context.settings, notice, now=_parse_now(now))
     if handled or not renderer.is_table:
-        renderer.many(handled, [field("scheduleId", "SCHEDULE"), *HISTORY_COLUMNS])
+        renderer.many(
+            handled, [field("scheduleId", "SCHEDULE"), *HISTORY_COLUMNS], csv_columns=SLOT_CSV
+        )
 
 
 @app.command("install")
