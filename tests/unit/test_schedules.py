@@ -20,6 +20,7 @@ from loadmgr.models.schedules import (
     check_cron,
     check_timezone,
     occurrences_after,
+    runs_by_elapsed_time,
     slots_due,
 )
 from loadmgr.service.schedule_install import crontab_text, systemd_text
@@ -85,20 +86,68 @@ def test_dst_gap_slot_moves_to_the_first_minute_after_it() -> None:
     ]
 
 
-def test_dst_overlap_slot_comes_twice() -> None:
-    # 2026-10-25: Paris lives 02:00-03:00 twice; a 02:30 slot comes in each offset.
+def test_dst_overlap_fixed_time_slot_comes_once() -> None:
+    # 2026-10-25: Paris lives 02:00-03:00 twice; a 02:30 slot runs in the first pass only
+    # (+02:00), like Vixie cron's fixed-time jobs; croniter alone yields it twice.
     after = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
-    assert occurrences_after("30 2 * * *", PARIS, after, 3) == [
+    assert occurrences_after("30 2 * * *", PARIS, after, 2) == [
         datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
-        datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
         datetime(2026, 10, 26, 1, 30, tzinfo=UTC),
     ]
+    # Several fixed hours: each wall-clock time once, 02:30 in the first pass.
+    assert occurrences_after("30 1-3 * * *", PARIS, after, 3) == [
+        datetime(2026, 10, 24, 23, 30, tzinfo=UTC),
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        datetime(2026, 10, 25, 2, 30, tzinfo=UTC),
+    ]
+    assert occurrences_after("@daily", PARIS, after, 2)[1] == datetime(2026, 10, 25, 23, tzinfo=UTC)
+
+
+def test_a_tick_in_the_second_pass_finds_nothing_due() -> None:
+    first = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 +02:00
+    second_pass = datetime(2026, 10, 25, 1, 45, tzinfo=UTC)  # 02:45 +01:00
+    assert slots_due("30 2 * * *", PARIS, first, second_pass, 10) == [first]
+    following = datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
+    assert occurrences_after("30 2 * * *", PARIS, first, 1) == [following]
+    assert slots_due("30 2 * * *", PARIS, following, second_pass, 10) == []
+
+
+@pytest.mark.parametrize(
+    ("cron", "per_hour"), [("*/15 * * * *", 4), ("0 * * * *", 1), ("@hourly", 1)]
+)
+def test_dst_overlap_elapsed_time_slots_run_through_the_repeated_hour(
+    cron: str, per_hour: int
+) -> None:
+    # From 00:00 to 04:00 Paris time on the fall-back night: five real hours, every one run.
+    start = datetime(2026, 10, 24, 22, 0, tzinfo=UTC)
+    slots = occurrences_after(cron, PARIS, start - timedelta(seconds=1), 5 * per_hour)
+    assert slots == [start + timedelta(minutes=60 // per_hour * i) for i in range(5 * per_hour)]
+    assert slots_due(cron, PARIS, slots[0], slots[-1], 50) == slots
+
+
+@pytest.mark.parametrize(
+    ("cron", "elapsed"),
+    [
+        ("*/15 * * * *", True),
+        ("0 * * * *", True),
+        ("0 */2 * * *", True),
+        ("@hourly", True),
+        ("30 2 * * *", False),
+        ("0,30 1-3 * * *", False),
+        ("0 3 * * MON-FRI", False),
+        ("@daily", False),
+    ],
+)
+def test_which_crons_run_by_elapsed_time(cron: str, elapsed: bool) -> None:
+    assert runs_by_elapsed_time(cron) is elapsed
 
 
 @pytest.mark.parametrize(
     "night", [datetime(2026, 3, 28, 22, tzinfo=UTC), datetime(2026, 10, 24, 22, tzinfo=UTC)]
 )
-@pytest.mark.parametrize("cron", ["30 2 * * *", "*/30 * * * *", "0 * * * *"])
+@pytest.mark.parametrize(
+    "cron", ["30 2 * * *", "*/30 * * * *", "0 * * * *", "0,30 1-3 * * *", "0 */2 * * *"]
+)
 def test_slots_due_walked_back_match_the_slots_walked_forward(night: datetime, cron: str) -> None:
     # A tick walks back from now; `add` and `show` walk forward: across a DST night too.
     forward = occurrences_after(cron, PARIS, night - timedelta(seconds=1), 30)
@@ -259,6 +308,28 @@ def test_tick_with_nothing_due_prints_nothing(
     assert quiet.exit_code == 0 and quiet.stdout == "" and quiet.stderr == ""
     assert json.loads(cli("schedules", "tick", "-o", "json").stdout) == []
     assert "--now" in error_line(cli("schedules", "tick", "--now", "yesterday"), 2)
+
+
+def test_a_stored_second_pass_is_moved_on_without_a_run(
+    cli: Cli,
+    mock_store: Captured,
+    locustfile: Path,
+) -> None:
+    # Stored before fixed-time slots ran once at a fall-back: 02:30 +01:00 on 2026-10-25.
+    _test(cli, locustfile)
+    added = cli("schedules", "add", "api", "--cron", "30 2 * * *", "--timezone", PARIS, "-q")
+    second_pass = datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+    _db(mock_store).schedules.update_one(
+        {"id": added.stdout.strip()}, {"$set": {"nextSlotAt": second_pass}}
+    )
+    now = second_pass + timedelta(seconds=5)
+    result = cli("schedules", "tick", "--now", now.isoformat(), "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    db = _db(mock_store)
+    assert json.loads(result.stdout) == [] and db.schedule_slots.count_documents({}) == 0
+    stored = db.schedules.find_one({"id": added.stdout.strip()})
+    assert stored["nextSlotAt"] == datetime(2026, 10, 26, 1, 30)  # mongomock: naive UTC
+    assert stored["lastOutcome"] is None and stored["lastSlotAt"] is None
 
 
 def test_a_slot_whose_test_was_deleted_is_an_error_and_counts(
