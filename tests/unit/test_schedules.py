@@ -343,7 +343,8 @@ def test_a_slot_whose_test_was_deleted_is_an_error_and_counts(
             "schedules", "add", "api", "--cron", "* * * * *", "--failure-limit", "1", "-o", "json"
         ).stdout
     )
-    assert cli("tests", "delete", "api", "--yes").exit_code == 0
+    # Deleted behind loadmgr's back (`tests delete` refuses while schedules exist).
+    assert _db(mock_store).load_tests.delete_one({"name": "api"}).deleted_count == 1
     # A stored schedule loadmgr cannot read does not keep the others from starting.
     broken = {
         "id": "broken",
@@ -364,6 +365,46 @@ def test_a_slot_whose_test_was_deleted_is_an_error_and_counts(
     assert "stored Schedule 'broken' cannot be read" in result.stderr
     stored = _db(mock_store).schedules.find_one({"id": added["id"]})
     assert stored["paused"] is True and "1 failures in a row" in stored["pausedReason"]
+
+
+def test_deleting_a_test_with_schedules_needs_force_which_removes_them(
+    cli: Cli,
+    mock_store: Captured,
+    locustfile: Path,
+) -> None:
+    _test(cli, locustfile)
+    other = cli(
+        "tests", "create", "--name", "other", "--target-url", "http://127.0.0.1:1",
+        "--locustfile", str(locustfile), "--max-duration", "10m",
+    )
+    assert other.exit_code == 0, other.stderr
+    for name, test in (("nightly", "api"), ("hourly", "api"), ("kept", "other")):
+        added = cli("schedules", "add", test, "--cron", "0 3 * * *", "--name", name)
+        assert added.exit_code == 0, added.stderr
+    # Missed slots in each schedule's history (a day and an hour after now).
+    later = datetime.now(UTC) + timedelta(days=1, hours=1)
+    assert cli("schedules", "tick", "--now", later.isoformat()).exit_code == 0
+    db = _db(mock_store)
+    assert db.schedule_slots.count_documents({}) == 3
+    collections = ["load_tests", "schedules", "schedule_slots"]
+    before = documents_of(db, collections)
+
+    refused = cli("tests", "delete", "api", "--yes")
+    assert error_line(refused, 5) == "error: test 'api' has 2 schedule(s): 'hourly', 'nightly'"
+    assert "hint: loadmgr schedules remove NAME" in refused.stderr
+    assert documents_of(db, collections) == before
+
+    assert cli("schedules", "remove", "hourly").exit_code == 0
+    refused = cli("tests", "delete", "api", "--yes")
+    assert error_line(refused, 5) == "error: test 'api' has 1 schedule(s): 'nightly'"
+    assert "hint: loadmgr schedules remove nightly " in refused.stderr
+
+    deleted = cli("tests", "delete", "api", "--yes", "--force")
+    assert deleted.exit_code == 0, deleted.stderr
+    assert "with 1 schedule(s)" in deleted.stderr
+    assert [s["name"] for s in db.schedules.find()] == ["kept"]
+    kept = db.schedules.find_one({"name": "kept"})["id"]
+    assert [s["scheduleId"] for s in db.schedule_slots.find()] == [kept]
 
 
 # --- counting a schedule's runs ------------------------------------------------------------
