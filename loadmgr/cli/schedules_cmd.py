@@ -19,6 +19,7 @@ from loadmgr.cli.output import (
     jsonable,
     notice,
 )
+from loadmgr.cli.run_options import ClusterOpt, SpawnRateOpt, TestArg, UsersOpt, WorkersOpt
 from loadmgr.errors import ValidationFailed
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ def schedule_view(data: dict[str, Any]) -> RenderableType:
 @app.command("add")
 def add(
     ctx: typer.Context,
-    test: Annotated[str, typer.Argument(help="The test's id or name.", show_default=False)],
+    test: TestArg,
     cron: Annotated[
         str,
         typer.Option(
@@ -202,25 +203,13 @@ def add(
         str | None,
         typer.Option("--name", help="Unique name in the tenant/env (default: the test's)."),
     ] = None,
-    users: Annotated[
-        int | None, typer.Option("--users", help="Users (default: the test's).")
-    ] = None,
-    spawn_rate: Annotated[
-        float | None, typer.Option("--spawn-rate", help="Users started per second.")
-    ] = None,
+    users: UsersOpt = None,
+    spawn_rate: SpawnRateOpt = None,
     duration: Annotated[
         str | None, typer.Option("--duration", help="How long: 300, 5m, 1h30m.")
     ] = None,
-    cluster: Annotated[
-        str | None, typer.Option("--cluster", help="Run on this cluster instead of the test's.")
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            help="Local cluster: worker processes (default: one a core; 0: standalone Locust).",
-        ),
-    ] = None,
+    cluster: ClusterOpt = None,
+    workers: WorkersOpt = None,
     threshold: Annotated[
         list[str] | None,
         typer.Option("--threshold", help="Add or override a threshold (repeatable)."),
