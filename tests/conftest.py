@@ -201,6 +201,21 @@ def _command_tree() -> object:
     return typer.main.get_command(app)
 
 
+def walk_commands() -> Iterator[tuple[list[str], Any]]:
+    """Every command of the tree with its path (`["tests", "create"]`), groups included."""
+
+    def walk(command: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
+        yield path, command
+        if not hasattr(command, "list_commands"):
+            return
+        # Through click's API: the root loads its groups on use, so `.commands` is empty.
+        ctx = command.make_context(command.name or "loadmgr", [], resilient_parsing=True)
+        for name in sorted(command.list_commands(ctx)):
+            yield from walk(command.get_command(ctx, name), [*path, name])
+
+    yield from walk(_command_tree(), [])
+
+
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch) -> object:
     """Run loadmgr in-process: `cli("tests", "list", "-o", "json")` → CliResult."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from types import ModuleType
 from typing import Any, NoReturn
 
@@ -70,6 +71,35 @@ def hoist_global_options(args: list[str]) -> list[str]:
             rest.append(arg)
         index += 1
     return front + rest
+
+
+def hoist_completion_words(environ: MutableMapping[str, str]) -> None:
+    """The line a shell asks to complete, with its global options hoisted like argv's, so
+    `loadmgr tests show --tenant a <Tab>` completes within tenant a.
+
+    Bash gives the words and the index of the one being completed (COMP_WORDS, COMP_CWORD);
+    zsh, fish and PowerShell the line (_TYPER_COMPLETE_ARGS), its last word the incomplete
+    one unless the line ends with a space. A global option waiting for its value stays last.
+    """
+    import shlex
+
+    def hoisted(words: list[str]) -> list[str]:
+        waiting = words[-1:] if words and GLOBAL_OPTIONS.get(words[-1]) else []
+        return [*words[:1], *hoist_global_options(words[1 : len(words) - len(waiting)]), *waiting]
+
+    try:
+        if "COMP_WORDS" in environ and "COMP_CWORD" in environ:
+            words = shlex.split(environ["COMP_WORDS"])
+            cword = int(environ["COMP_CWORD"])
+            environ["COMP_WORDS"] = shlex.join(hoisted(words[:cword]) + words[cword:])
+        elif "_TYPER_COMPLETE_ARGS" in environ:
+            line = environ["_TYPER_COMPLETE_ARGS"]
+            words = shlex.split(line)
+            rest = [] if line.endswith(" ") or not words else words[-1:]
+            head = hoisted(words[: len(words) - len(rest)])
+            environ["_TYPER_COMPLETE_ARGS"] = shlex.join(head + rest) + (" " if not rest else "")
+    except ValueError:  # an unfinished quote: complete the line as it is
+        return
 
 
 def _undecodable(text: str) -> bool:
@@ -156,6 +186,7 @@ class RootGroup(typer.core.TyperGroup):
             return None
         group = typer.main.get_group(group_app(cmd_name))
         group.name = cmd_name
+        tidy_help(group)
         return group
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
@@ -175,6 +206,8 @@ class RootGroup(typer.core.TyperGroup):
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         argv = hoist_global_options(argv)
+        if os.environ.get(complete_var or "_LOADMGR_COMPLETE"):
+            hoist_completion_words(os.environ)
         debug = debug_enabled(argv)
         try:
             check_utf8(argv, os.environ)
@@ -226,6 +259,36 @@ class RootGroup(typer.core.TyperGroup):
             _exit(70, standalone_mode)
         code = result if isinstance(result, int) else 0
         _exit(code, standalone_mode)
+
+
+def tidy_help(group: Any) -> None:
+    """The same help everywhere, whoever wrote the command: a command's line in its
+    group's list is its whole first sentence (click cuts it at ~45 characters), and a
+    repeatable option shows what one value is (`<str>`), not Typer's `<list[str]>`."""
+    for command in getattr(group, "commands", {}).values():
+        if not command.short_help and command.help:
+            command.short_help = first_sentence(command.help)
+        tidy_help(command)  # a group within the group
+        for param in command.params:
+            descriptor = getattr(param, "type_descriptor", None)
+            if descriptor is not None and descriptor.is_list:
+                # Typer has no setting for this; its help asks the parameter for its type.
+                param.display_type = functools.partial(_one_value_type, param.display_type)
+
+
+def _one_value_type(display_type: Callable[[Any], str], ctx: Any) -> str:
+    """`<str>` for Typer's `<list[str]>`, `<a|b>` for `<list[a|b]>`."""
+    shown = display_type(ctx)
+    if shown.startswith("<list[") and shown.endswith("]>"):
+        return f"<{shown[6:-2]}>"
+    return shown
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a help text's first paragraph, on one line."""
+    paragraph = " ".join(text.split("\n\n", 1)[0].split())
+    end = paragraph.find(". ")
+    return paragraph if end == -1 else paragraph[: end + 1]
 
 
 def _message(exc: Exception) -> str:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loadmgr.cli.completion import ClusterRef
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import (
@@ -44,13 +45,14 @@ def _auth_summary(auth: dict[str, Any] | None) -> str:
 
 LIST_COLUMNS = [
     field("id", "ID"),
-    field("baseUrl", "URL"),
+    Column("URL", lambda d: "(built in: this machine)" if d.get("builtIn") else d.get("baseUrl")),
     Column("AUTH", lambda d: _auth_summary(d.get("auth"))),
     field("description", "DESCRIPTION"),
 ]
 # `-o csv` (docs/output.md): of the registered clusters, and of `clusters check`.
 CLUSTER_CSV = (
     "id",
+    "builtIn",
     "baseUrl",
     "description",
     "auth.type",
@@ -79,6 +81,10 @@ CHECK_CSV = (
     "isDistributed",
     "pluginVersion",
     "pluginSupported",
+    "builtIn",
+    "cores",
+    "workers",
+    "pluginLoads",
     "error",
 )
 
@@ -86,6 +92,13 @@ CHECK_CSV = (
 def cluster_view(data: dict[str, Any]) -> RenderableType:
     from loadmgr.cli.output import key_value_view
 
+    if data.get("builtIn"):
+        built_in = {
+            "built in": "yes: not registered, in every tenant and environment",
+            "description": data.get("description"),
+            "workers": f"{data.get('workers')} (one a core)",
+        }
+        return key_value_view(built_in, title=f"cluster {data.get('id')}")
     shown = {
         "url": data.get("baseUrl"),
         "description": data.get("description") or "-",
@@ -190,7 +203,7 @@ def add(
 
 @app.command("list")
 def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = False) -> None:
-    """List registered clusters."""
+    """List the clusters: the built-in `local`, then the registered ones."""
     from loadmgr.service.clusters import list_clusters
 
     context = app_context(ctx)
@@ -206,20 +219,23 @@ def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = 
 @app.command("show")
 def show(
     ctx: typer.Context,
-    cluster_id: ClusterId,
+    cluster_id: ClusterRef,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Show one registered cluster."""
-    from loadmgr.service.clusters import get_cluster
+    """Show one registered cluster, or the built-in `local`."""
+    from loadmgr.service.clusters import get_cluster, is_built_in, local_cluster
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    renderer.one(get_cluster(context.store, cluster_id), cluster_view, csv_columns=CLUSTER_CSV)
+    if is_built_in(cluster_id):
+        renderer.one(local_cluster(), cluster_view, csv_columns=CLUSTER_CSV)
+    else:
+        renderer.one(get_cluster(context.store, cluster_id), cluster_view, csv_columns=CLUSTER_CSV)
 
 
 @app.command("remove")
-def remove(ctx: typer.Context, cluster_id: ClusterId, quiet: QuietOption = False) -> None:
+def remove(ctx: typer.Context, cluster_id: ClusterRef, quiet: QuietOption = False) -> None:
     """Remove a registered cluster (not while a test uses it)."""
     from loadmgr.service.clusters import remove_cluster
 
@@ -234,15 +250,22 @@ def remove(ctx: typer.Context, cluster_id: ClusterId, quiet: QuietOption = False
 @app.command("check")
 def check(
     ctx: typer.Context,
-    cluster_id: ClusterId,
+    cluster_id: ClusterRef,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Check a cluster: reachable, Locust version, state, workers (exit 6 if unreachable)."""
-    from loadmgr.service.clusters import check_cluster
+    """Check a cluster: reachable, Locust version, state, workers (exit 6 if unreachable).
+
+    For the built-in `local`: the Locust installed here, the cores (a local run starts one
+    worker a core), and whether the loadmgr plugin loads in it (exit 6 if not).
+    """
+    from loadmgr.service.clusters import check_cluster, check_local_cluster, is_built_in
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
+    if is_built_in(cluster_id):
+        renderer.one(check_local_cluster(), csv_columns=CHECK_CSV)
+        return
     report = check_cluster(context.store, cluster_id)
     warn_if_unverified(report["baseUrl"], report["verifyTls"])
     warn_about_plugin(cluster_id, report.get("pluginVersion"))

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from loadmgr.cli.completion import choices
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import OutputOption, QuietOption, notice
@@ -99,8 +100,8 @@ def migrate(
         str,
         typer.Option(
             "--tenant-from",
-            help="Which Go control plane id becomes a converted document's tenant: "
-            "account, org or project.",
+            help="Which Go control plane id becomes a converted document's tenant.",
+            **choices(("account", "org", "project")),
         ),
     ] = "account",
     to_database: Annotated[

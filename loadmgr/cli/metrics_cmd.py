@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from loadmgr.cli.completion import RunRef, choices, complete_run
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, notice
@@ -19,7 +20,10 @@ if TYPE_CHECKING:
 
 app = typer.Typer(rich_markup_mode=None, help=group_help("metrics"), no_args_is_help=True)
 
-RunRef = Annotated[str, typer.Argument(help="The run's id.", show_default=False)]
+# The views and export formats, as text: this module stays light to import (a unit test
+# checks they match loadmgr.service.metrics and loadmgr.cli.streaming).
+VIEWS = ("summary", "timeseries", "requests", "errors", "scatter")
+EXPORT_FORMATS = ("json", "jsonl", "csv")
 MaxRegressionOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -49,9 +53,9 @@ def show(
         str,
         typer.Option(
             "--view",
-            help="summary, timeseries (RPS, p95, error rate, users), requests, errors, or "
-            "scatter (each interval's p95 per request against time; -o json/jsonl/csv: the "
-            "points).",
+            help="timeseries: RPS, p95, error rate, users; scatter: each interval's p95 per "
+            "request against time (-o json/jsonl/csv: the points).",
+            **choices(VIEWS),
         ),
     ] = "summary",
     points: Annotated[
@@ -217,7 +221,18 @@ def export(
     requests: Annotated[
         bool, typer.Option("--requests", help="One row per interval and request.")
     ] = False,
-    output: OutputOption = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            envvar="LOADMGR_OUTPUT",
+            help="Format (default: csv) [env: LOADMGR_OUTPUT].",
+            show_default=False,
+            show_envvar=False,
+            **choices(EXPORT_FORMATS),
+        ),
+    ] = None,
 ) -> None:
     """Every interval of a run, flattened, as csv (default), json or jsonl, streamed."""
     from loadmgr.cli.streaming import DATA_FORMATS, write_rows
@@ -247,7 +262,11 @@ def export(
 def compare(
     ctx: typer.Context,
     runs: Annotated[
-        list[str], typer.Argument(help="Two or more run ids; the first is the reference.")
+        list[str],
+        typer.Argument(
+            help="Two or more run ids (or unique prefixes); the first is the reference.",
+            autocompletion=complete_run,
+        ),
     ],
     tolerance: Annotated[
         str,

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loadmgr.cli.completion import choices, complete_test
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import Column, OutputOption, QuietOption, audit_line, field, notice
@@ -127,8 +128,8 @@ def add(
         str,
         typer.Option(
             "--format",
-            metavar="json|slack",
             help="Body: json (documented schema) or slack (incoming webhook).",
+            **choices(("json", "slack")),
         ),
     ] = "json",
     on: Annotated[
@@ -144,7 +145,12 @@ def add(
     ] = None,
     test: Annotated[
         str | None,
-        typer.Option("--test", metavar="TEST", help="Only runs of this test (id or name)."),
+        typer.Option(
+            "--test",
+            metavar="TEST",
+            help="Only runs of this test (id or name).",
+            autocompletion=complete_test,
+        ),
     ] = None,
     tag: Annotated[
         str | None, typer.Option("--tag", metavar="TAG", help="Only runs of tests with this tag.")

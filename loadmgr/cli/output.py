@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loadmgr.cli.completion import choices
 from loadmgr.errors import ValidationFailed
 from loadmgr.models.formatting import format_timestamp
 
@@ -32,9 +33,10 @@ OutputOption = Annotated[
         "--output",
         "-o",
         envvar="LOADMGR_OUTPUT",
-        help="Output format: table, json, jsonl or csv [env: LOADMGR_OUTPUT].",
+        help="Output format [env: LOADMGR_OUTPUT].",
         show_default=False,
         show_envvar=False,
+        **choices(FORMATS),
     ),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids, one a line.")]

@@ -7,13 +7,19 @@ from typing import Annotated
 
 import typer
 
-TestArg = Annotated[str, typer.Argument(help="The test's id or name.", show_default=False)]
+from loadmgr.cli.completion import complete_cluster
+
 UsersOpt = Annotated[int | None, typer.Option("--users", help="Users (default: the test's).")]
 SpawnRateOpt = Annotated[
     float | None, typer.Option("--spawn-rate", help="Users started per second.")
 ]
 ClusterOpt = Annotated[
-    str | None, typer.Option("--cluster", help="Run on this cluster instead of the test's.")
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Run on this cluster instead of the test's.",
+        autocompletion=complete_cluster,
+    ),
 ]
 WorkersOpt = Annotated[
     int | None,

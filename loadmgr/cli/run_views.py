@@ -167,6 +167,9 @@ def run_view(data: dict[str, Any]) -> RenderableType:
         "finished": data.get("finishedAt") or "-",
         "created": audit_line(data, "created"),
     }
+    if data.get("locustfileOverride"):  # `runs start --locustfile`: not the test's copy
+        sha = data.get("locustfileSha256") or ""
+        summary["locustfile"] = f"{data['locustfileOverride']} (given once, sha256 {sha[:12]}…)"
     if totals:
         summary.update(
             {

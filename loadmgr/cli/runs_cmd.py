@@ -7,10 +7,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loadmgr.cli.completion import (
+    RunRef,
+    TestRef,
+    choices,
+    complete_test,
+)
 from loadmgr.cli.context import AppContext, app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, jsonable, notice
-from loadmgr.cli.run_options import ClusterOpt, SpawnRateOpt, TestArg, UsersOpt, WorkersOpt
+from loadmgr.cli.run_options import ClusterOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.cli.run_views import (
     PERCENTILE_NOTE,
     RUN_CSV,
@@ -26,7 +32,10 @@ if TYPE_CHECKING:
 
 app = typer.Typer(rich_markup_mode=None, help=group_help("runs"), no_args_is_help=True)
 
-RunRef = Annotated[str, typer.Argument(help="The run's id.", show_default=False)]
+# RunStatus and the verdict filters, as text: this module stays light to import (a unit
+# test checks they match the models).
+STATUSES = ("Pending", "Running", "Stopping", "Finished", "Failed", "Stopped")
+VERDICTS = ("passed", "failed", "aborted", "error", "none")
 
 
 def _observer(quiet: bool, context: AppContext) -> PlainObserver:
@@ -44,7 +53,7 @@ def _finish(renderer: Renderer, run: LoadTestRun, interrupted: bool) -> None:
 @app.command("start")
 def start(
     ctx: typer.Context,
-    test: TestArg,
+    test: TestRef,
     users: UsersOpt = None,
     spawn_rate: SpawnRateOpt = None,
     duration: Annotated[
@@ -68,7 +77,10 @@ def start(
         typer.Option("--detach", help="Return once the load runs; collect in the background."),
     ] = False,
     if_busy: Annotated[
-        str, typer.Option("--if-busy", help="When the cluster is in use: fail, wait or skip.")
+        str,
+        typer.Option(
+            "--if-busy", help="When the cluster is in use.", **choices(("fail", "wait", "skip"))
+        ),
     ] = "fail",
     wait_timeout: Annotated[
         str, typer.Option("--wait-timeout", help="With --if-busy wait: how long at most.")
@@ -116,6 +128,23 @@ def start(
             "(repeatable; implies --compare-baseline).",
         ),
     ] = None,
+    locustfile: Annotated[
+        str | None,
+        typer.Option(
+            "--locustfile",
+            metavar="PATH",
+            help="Local cluster: run this file once instead of the test's stored copy (the "
+            "run records its sha256; the test is not changed).",
+        ),
+    ] = None,
+    strict_locustfile: Annotated[
+        bool,
+        typer.Option(
+            "--strict-locustfile",
+            help="Refuse to run (exit 2) when the test's locustfile has changed since the "
+            "test stored it, instead of warning.",
+        ),
+    ] = False,
     check_trend: Annotated[
         bool,
         typer.Option(
@@ -176,6 +205,8 @@ def start(
         workers=workers,
         abort_on_fail=abort_on_fail,
         warmup=warmup_sec,
+        locustfile=locustfile,
+        strict_locustfile=strict_locustfile,
     )
     baseline = allowed if (compare_baseline or allowed) else None
     trend: dict[str, Any] | None = None
@@ -352,16 +383,20 @@ def stop(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    test: Annotated[str | None, typer.Option("--test", help="Only runs of this test.")] = None,
+    test: Annotated[
+        str | None,
+        typer.Option("--test", help="Only runs of this test.", autocompletion=complete_test),
+    ] = None,
     status: Annotated[
         list[str] | None,
-        typer.Option("--status", help="Only with this status (repeatable)."),
+        typer.Option("--status", help="Only with this status (repeatable).", **choices(STATUSES)),
     ] = None,
     verdict: Annotated[
         list[str] | None,
         typer.Option(
             "--verdict",
-            help="Only with this verdict: passed, failed, aborted, error, or none (repeatable).",
+            help="Only with this verdict; none: without one (repeatable).",
+            **choices(VERDICTS),
         ),
     ] = None,
     since: Annotated[

@@ -19,7 +19,7 @@ from loadmgr.cli.output import (
     jsonable,
     notice,
 )
-from loadmgr.cli.run_options import ClusterOpt, SpawnRateOpt, TestArg, UsersOpt, WorkersOpt
+from loadmgr.cli.run_options import ClusterOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.errors import ValidationFailed
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ def schedule_view(data: dict[str, Any]) -> RenderableType:
 @app.command("add")
 def add(
     ctx: typer.Context,
-    test: TestArg,
+    test: Annotated[str, typer.Argument(help="The test's id or name.", show_default=False)],
     cron: Annotated[
         str,
         typer.Option(

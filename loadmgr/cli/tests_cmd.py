@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loadmgr.cli.completion import TestRef, complete_cluster, complete_run
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import (
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(rich_markup_mode=None, help=group_help("tests"), no_args_is_help=True)
 
-TestRef = Annotated[str, typer.Argument(help="The test's id or name.", show_default=False)]
 NameOpt = Annotated[str | None, typer.Option("--name", help="Unique name in the tenant/env.")]
 TargetOpt = Annotated[
     str | None,
@@ -44,7 +44,17 @@ LocustfileOpt = Annotated[
     ),
 ]
 ClusterOpt = Annotated[
-    str | None, typer.Option("--cluster", help="Locust cluster id [default: local].")
+    str | None,
+    typer.Option(
+        "--cluster", help="Locust cluster id (default: local).", autocompletion=complete_cluster
+    ),
+]
+# For `update`, which applies no default: only a cluster given moves the test.
+MoveClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster", help="Move the test to this Locust cluster.", autocompletion=complete_cluster
+    ),
 ]
 DescriptionOpt = Annotated[str | None, typer.Option("--description", help="Free text.")]
 TagOpt = Annotated[
@@ -316,7 +326,10 @@ def list_(
     name: Annotated[
         str | None, typer.Option("--name", help="Only names containing this (any case).")
     ] = None,
-    cluster: Annotated[str | None, typer.Option("--cluster", help="Only on this cluster.")] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option("--cluster", help="Only on this cluster.", autocompletion=complete_cluster),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many; 0 for all.")] = 50,
     output: OutputOption = None,
     quiet: QuietOption = False,
@@ -349,7 +362,7 @@ def update(
     name: NameOpt = None,
     target_url: TargetOpt = None,
     locustfile: LocustfileOpt = None,
-    cluster: ClusterOpt = None,
+    cluster: MoveClusterOpt = None,
     description: DescriptionOpt = None,
     tag: Annotated[
         list[str] | None,
@@ -466,7 +479,11 @@ def baseline(
     test: TestRef,
     run: Annotated[
         str | None,
-        typer.Argument(help="The finished run to compare later runs with.", show_default=False),
+        typer.Argument(
+            help="The finished run to compare later runs with (its id or a unique prefix).",
+            show_default=False,
+            autocompletion=complete_run,
+        ),
     ] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the baseline.")] = False,
     output: OutputOption = None,

@@ -10,6 +10,7 @@ leaves no Locust behind.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -313,3 +314,60 @@ class LocalCluster:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+# Imports the plugin the way `locust -f` does (Locust first, then the file as a module) and
+# prints what it found; nothing listens, nothing is sent.
+_PLUGIN_PROBE = """
+import importlib.util, json, sys
+import locust
+spec = importlib.util.spec_from_file_location("loadmgr_plugin", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(json.dumps({"locustVersion": locust.__version__, "pluginVersion": module.PLUGIN_VERSION}))
+"""
+PROBE_TIMEOUT_SEC = 60.0
+
+
+def check_local() -> dict[str, object]:
+    """What a run on the built-in cluster would get on this machine: the Locust version,
+    the cores (one worker each), and whether the loadmgr plugin loads in that Locust.
+
+    ClusterError (exit 6) when Locust or the plugin cannot be loaded: no local run could
+    start. Takes about as long as Locust takes to import (a second or two).
+    """
+    cores = os.cpu_count() or 1
+    report: dict[str, object] = {"id": "local", "builtIn": True, "cores": cores, "workers": cores}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _PLUGIN_PROBE, str(plugin_path())],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=PROBE_TIMEOUT_SEC,
+            cwd=tempfile.gettempdir(),
+            env={k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV},
+        )
+    except subprocess.TimeoutExpired:
+        raise ClusterError(
+            f"the local cluster cannot be used: importing Locust and the loadmgr plugin "
+            f"took over {PROBE_TIMEOUT_SEC:g}s"
+        ) from None
+    lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
+    try:
+        found = json.loads(lines[-1]) if done.returncode == 0 and lines else None
+    except ValueError:
+        found = None
+    if not isinstance(found, dict):
+        errors = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        why = errors[-1] if errors else f"exit code {done.returncode}"
+        raise ClusterError(
+            f"the local cluster cannot be used: Locust with the loadmgr plugin fails to "
+            f"load ({why[-300:]})",
+            hint=f"check the Locust installed for {sys.executable} (pip install locust)",
+        )
+    report.update(
+        version=found.get("locustVersion"),  # the key a remote cluster's check uses
+        pluginVersion=found.get("pluginVersion"),
+        pluginLoads=True,
+    )
+    return report

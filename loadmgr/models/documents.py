@@ -335,6 +335,10 @@ class LoadTestRun(Named):
     locustClusterId: str = LOCAL_CLUSTER_ID
     targetUrl: str = ""
     locustfileSha256: str | None = None
+    # `runs start --locustfile PATH`: the file run this once instead of the test's stored
+    # copy (its path as given, and its content, which a detached collector runs).
+    locustfileOverride: str | None = None
+    locustfileContent: str | None = None
     stopReason: StopReason | None = None
     verdict: Verdict | None = None
     # What decided the verdict, most decisive first; empty when it passed or is null.

@@ -20,11 +20,43 @@ if TYPE_CHECKING:
 
 def add_cluster(store: Store, user: str, fields: dict[str, Any]) -> LocustCluster:
     if str(fields.get("id", "")).strip() == LOCAL_CLUSTER_ID:
-        raise ValidationFailed(f"{LOCAL_CLUSTER_ID!r} is the built-in cluster; pick another id")
+        raise ValidationFailed(
+            f"{LOCAL_CLUSTER_ID!r} is the built-in cluster (Locust on this machine); it needs "
+            "no registration: register a remote master under another id"
+        )
     refuse_url_credentials("--url", fields.get("baseUrl"))
     cluster = new_document(LocustCluster, store, user, fields)
     store.ensure_indexes()
     return store.clusters.insert(cluster)
+
+
+def local_cluster() -> dict[str, Any]:
+    """The built-in cluster as `clusters list` and `show` print it: never stored, in every
+    scope, marked `builtIn` (registered clusters have no such field)."""
+    cores = os.cpu_count() or 1
+    return {
+        "id": LOCAL_CLUSTER_ID,
+        "builtIn": True,
+        "baseUrl": None,
+        "description": "Locust started by loadmgr on this machine for each run, on loopback "
+        "(a master and one worker a core; runs start --workers overrides)",
+        "workers": cores,
+    }
+
+
+def is_built_in(cluster_id: str) -> bool:
+    """Whether `cluster_id` names the built-in cluster (which needs no database)."""
+    return cluster_id.strip() == LOCAL_CLUSTER_ID
+
+
+def check_local_cluster() -> dict[str, Any]:
+    """`clusters check local`: Locust's version, the cores, whether the plugin loads."""
+    from loadmgr.locust.local import check_local
+    from loadmgr.locust.plugin import SUPPORTED_VERSIONS
+
+    report = check_local()
+    report["pluginSupported"] = report.get("pluginVersion") in SUPPORTED_VERSIONS
+    return report
 
 
 def get_cluster(store: Store, cluster_id: str) -> LocustCluster:
@@ -35,10 +67,16 @@ def get_cluster(store: Store, cluster_id: str) -> LocustCluster:
 
 
 def list_clusters(store: Store) -> list[dict[str, Any]]:
-    return store.clusters.find_many()
+    """The built-in `local` first, then the registered clusters of the scope."""
+    return [local_cluster(), *store.clusters.find_many()]
 
 
 def remove_cluster(store: Store, cluster_id: str) -> LocustCluster:
+    if is_built_in(cluster_id):
+        raise ValidationFailed(
+            f"{LOCAL_CLUSTER_ID!r} is the built-in cluster; it is not registered and cannot "
+            "be removed"
+        )
     cluster = get_cluster(store, cluster_id)
     in_use = store.tests.find_many(cluster=cluster.id, limit=1)
     if in_use:

@@ -108,8 +108,18 @@ def create_test(store: Store, user: str, fields: dict[str, Any]) -> LoadTest:
 
 
 def get_test(store: Store, ref: str) -> LoadTest:
-    """A test by id, else by name (unique within tenant and environment)."""
-    return by_id_or_name(store, ref, "test", store.tests.find_by_id, store.tests.find_by_name)
+    """A test by id, else by name (unique within tenant and environment), else by a unique
+    prefix of its id (8 characters or more)."""
+    from loadmgr.service.refs import id_by_prefix
+
+    try:
+        return by_id_or_name(store, ref, "test", store.tests.find_by_id, store.tests.find_by_name)
+    except NotFound:
+        full_id = id_by_prefix(store.tests, ref, "test", store.scope.describe())
+        test = store.tests.find_by_id(full_id) if full_id else None
+        if test is None:
+            raise
+        return test
 
 
 def check_not_foreign(test: LoadTest, action: str) -> None:

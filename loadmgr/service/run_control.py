@@ -56,7 +56,8 @@ def collector_for(
     if locustfile is None and run.status == RunStatus.PENDING and cluster is None:
         from loadmgr.service.load_tests import get_test
 
-        locustfile = get_test(store, run.loadTestId).locustfileContent
+        # A run of `runs start --locustfile` carries the file it runs; others the test's.
+        locustfile = run.locustfileContent or get_test(store, run.loadTestId).locustfileContent
     return Collector(
         store,
         run,

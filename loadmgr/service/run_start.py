@@ -73,6 +73,8 @@ def start_run(
 
         require_ruptures()  # without the extra: exit 2 before anything is read or run
     plan = plan_run(store, test_ref, options, settings.user)
+    if plan.locustfile_drift:
+        notify(f"warning: {plan.locustfile_drift}")
     if baseline is not None:
         from loadmgr.service.compare import DEFAULT_MAX_REGRESSION, baseline_run
 
@@ -120,7 +122,7 @@ def start_run(
         stop_event=stop_event,
         settings=collector_settings,
         cluster=plan.cluster,
-        locustfile=plan.test.locustfileContent,
+        locustfile=plan.locustfile,
     )
     collector.skip_if_busy = options.if_busy == "skip"
     with stop_on_signals(stop_event):

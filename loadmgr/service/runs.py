@@ -25,6 +25,7 @@ from loadmgr.models import (
 )
 from loadmgr.service.load_limits import check_run_load
 from loadmgr.service.load_tests import check_not_foreign, get_test
+from loadmgr.service.run_locustfile import choose_locustfile
 from loadmgr.service.validation import check_list_limit, validation_failed
 
 if TYPE_CHECKING:
@@ -78,6 +79,8 @@ class RunOptions:
     warmup: int | None = None
     # What started the run (a schedule's slot); None: the acting user.
     trigger: dict[str, Any] | None = None
+    locustfile: str | None = None  # a path: run this file once instead of the stored copy
+    strict_locustfile: bool = False  # a stored copy that differs from its file is an error
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class RunPlan:
     cluster: LocustCluster | None  # None: the built-in local cluster
     run: LoadTestRun
     options: RunOptions
+    locustfile: str | None = None  # the content a local cluster runs
+    locustfile_drift: str | None = None  # why the stored copy may not be what is meant
 
     @property
     def cluster_id(self) -> str:
@@ -132,11 +137,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
         cluster = store.clusters.find_by_id(cluster_id)
         if cluster is None:
             raise NotFound(f"cluster {cluster_id!r} not found{store.scope.describe()}")
-    elif not test.locustfileContent:
-        raise ValidationFailed(
-            f"test {test.name!r} has no stored locustfile to run on the local cluster",
-            hint="add one with 'loadmgr tests update --locustfile PATH'",
-        )
+    locustfile = choose_locustfile(test, cluster_id, options)
     try:
         thresholds = merge_thresholds(test.thresholds, options.thresholds)
     except ValueError as exc:
@@ -158,7 +159,9 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             metadata={**options.metadata},
             locustClusterId=cluster_id,
             targetUrl=test.targetUrl,
-            locustfileSha256=test.locustfileSha256,
+            locustfileSha256=locustfile.sha256,
+            locustfileOverride=locustfile.name if options.locustfile is not None else None,
+            locustfileContent=locustfile.content if options.locustfile is not None else None,
             thresholds=thresholds,
             warmupSec=warmup,
             collectorEpoch=1,  # the first collector's; each take-over moves it on
@@ -173,7 +176,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
         )
     except ValidationError as exc:
         raise validation_failed(exc) from None
-    return RunPlan(test, cluster, run, options)
+    return RunPlan(test, cluster, run, options, locustfile.content, locustfile.drift)
 
 
 def take_lease(store: Store, plan: RunPlan, notify: Any = None) -> bool:
@@ -217,7 +220,13 @@ def record_pending(store: Store, plan: RunPlan) -> LoadTestRun:
 
 
 def get_run(store: Store, run_id: str) -> LoadTestRun:
+    """A run by id, else by a unique prefix of its id (8 characters or more)."""
+    from loadmgr.service.refs import id_by_prefix
+
     run = store.runs.find_by_id(run_id)
+    if run is None:
+        full_id = id_by_prefix(store.runs, run_id, "run", store.scope.describe())
+        run = store.runs.find_by_id(full_id) if full_id else None
     if run is None:
         raise NotFound(f"run {run_id!r} not found{store.scope.describe()}")
     return run

@@ -79,6 +79,20 @@ class Repository:
         """`query` restricted to the scope; every read and write goes through this."""
         return {**(query or {}), **self.scope.query()}
 
+    def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
+        """Up to `limit` ids in the scope that start with `prefix`, in id order.
+
+        Asked as the range [prefix, prefix with its last character's successor): the same
+        ids as an anchored regex, but every server (not only MongoDB) walks the unique `id`
+        index over that range only, never the collection; and the prefix stays text, never
+        a pattern. `prefix` must not be empty.
+        """
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        query = self.scoped({"id": {"$gte": prefix, "$lt": upper}})
+        with translate_errors(self._uri):
+            cursor = self.collection.find(query, {"_id": False, "id": True})
+            return [str(doc["id"]) for doc in cursor.sort("id", 1).limit(limit)]
+
     def check_in_scope(self, fields: Mapping[str, Any], *, partial: bool = False) -> None:
         """Refuse to write a document (or, `partial`, changes) that would leave the scope.
 

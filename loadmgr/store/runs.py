@@ -74,7 +74,11 @@ class RunRepository(Repository):
             )
         if either:
             query["$and"] = either
-        bulky = {"finalStats.requestStats": False, "finalStats.errors": False}
+        bulky = {
+            "finalStats.requestStats": False,
+            "finalStats.errors": False,
+            "locustfileContent": False,
+        }
         cursor = self.collection.find(self.scoped(query), {**NO_OBJECT_ID, **bulky})
         cursor = cursor.sort([("createdAt", -1), ("id", 1)])
         if limit:

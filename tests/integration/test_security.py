@@ -770,8 +770,10 @@ def test_cli_with_a_scope_sees_and_touches_nothing_outside(
     for args in not_found:
         line = one_error(cli(*scope, *args), 4)
         assert "not found in tenant 'a', env 'x'" in line, (args, line)
-    for args in (("tests", "list"), ("runs", "list"), ("clusters", "list")):
+    for args in (("tests", "list"), ("runs", "list")):
         assert ok(cli(*scope, *args, "-o", "json")).json() == [], args
+    listed = ok(cli(*scope, "clusters", "list", "-o", "json")).json()
+    assert [cluster["id"] for cluster in listed] == ["local"]  # built in, in every scope
     assert ok(cli(*scope, "tests", "list", "--name", "shared", "-q")).stdout == ""
     assert _snapshot(mongo_db) == before
 

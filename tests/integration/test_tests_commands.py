@@ -634,8 +634,11 @@ def test_clusters_add_list_show_remove(cli: Cli, mongo_db: Any) -> None:
     assert (added["id"], added["baseUrl"]) == ("k8s", "http://127.0.0.1:8089")
     assert added["createdBy"] == "tester"
     assert ok(cli("clusters", "show", "k8s", "-o", "json")).json() == added
-    assert ok(cli("clusters", "list", "-q")).stdout.split() == ["k8s"]
-    assert ok(cli("clusters", "list", "-o", "json")).json() == [added]
+    # The built-in `local` first (issue 15.2), then the registered ones as stored.
+    assert ok(cli("clusters", "list", "-q")).stdout.split() == ["local", "k8s"]
+    built_in, *registered = ok(cli("clusters", "list", "-o", "json")).json()
+    assert built_in["id"] == "local" and built_in["builtIn"] is True
+    assert registered == [added]
     assert "http://127.0.0.1:8089" in ok(cli("clusters", "list")).stdout
     assert "the big one" in ok(cli("clusters", "show", "k8s")).stdout
     ok(cli("clusters", "remove", "k8s"))
@@ -723,7 +726,7 @@ def test_cluster_login_auth_stores_only_variable_names(
 
 def test_clusters_are_scoped(cli: Cli) -> None:
     ok(cli("clusters", "add", "k8s", "--url", "http://127.0.0.1:8089", "--tenant", "b"))
-    assert ok(cli("clusters", "list", "-q", "--tenant", "a")).stdout == ""
+    assert ok(cli("clusters", "list", "-q", "--tenant", "a")).stdout.split() == ["local"]
     fails(cli("clusters", "show", "k8s", "--tenant", "a"), 4)
     fails(cli("clusters", "remove", "k8s", "--tenant", "a"), 4)
-    assert ok(cli("clusters", "list", "-q", "--tenant", "b")).stdout.split() == ["k8s"]
+    assert ok(cli("clusters", "list", "-q", "--tenant", "b")).stdout.split() == ["local", "k8s"]

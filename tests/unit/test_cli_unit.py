@@ -10,41 +10,23 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import mongomock
 import pytest
-import typer
 
 from loadmgr import __version__
-from loadmgr.cli.main import app
 from loadmgr.config import DEFAULT_DATABASE, Settings
 from loadmgr.models import Scope
 from loadmgr.store import Store
-from tests.conftest import REPO, CliResult
+from tests.conftest import REPO, CliResult, walk_commands
 
 Cli = Callable[..., CliResult]
 
 
-def _commands() -> Iterator[tuple[list[str], Any]]:
-    """Every command of the tree, with its path (`["tests", "create"]`)."""
-    root = typer.main.get_command(app)
-
-    def walk(command: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
-        yield path, command
-        if not hasattr(command, "list_commands"):
-            return
-        # Through click's API: the root loads its groups on use, so `.commands` is empty.
-        ctx = command.make_context(command.name or "loadmgr", [], resilient_parsing=True)
-        for name in sorted(command.list_commands(ctx)):
-            yield from walk(command.get_command(ctx, name), [*path, name])
-
-    yield from walk(root, [])
-
-
-COMMANDS = list(_commands())
+COMMANDS = list(walk_commands())
 COMMAND_PATHS = [path for path, _ in COMMANDS]
 COMMAND_IDS = [" ".join(path) or "loadmgr" for path in COMMAND_PATHS]
 
