@@ -17,10 +17,11 @@ from loadmgr.models import Scope
 from loadmgr.models.schedules import Schedule, ScheduleSlot, SlotOutcome
 from loadmgr.store import Store
 from loadmgr.store.embedded import free_port
-from tests.conftest import documents_of, error_line, loadmgr_command, ok
+from tests.conftest import loadmgr_command, ok
 from tests.integration.test_runs import create_test
 from tests.locust_servers import DEMO_LOCUSTFILE
 from tests.polling import wait_for
+from tests.unit.test_schedules import refused_delete
 
 pytestmark = pytest.mark.integration
 
@@ -243,13 +244,9 @@ def test_deleting_a_test_with_schedules_needs_force_which_removes_them(cli, mong
     # A day and an hour after the first slot, a tick records both slots of each missed.
     tick(cli, next_slot(cli, "doomed-nightly") + timedelta(days=1, hours=1))
     assert mongo_db.schedule_slots.count_documents({"scheduleId": doomed["id"]}) == 2
-    collections = ["load_tests", "schedules", "schedule_slots"]
-    before = documents_of(mongo_db, collections)
-
-    refused = cli("tests", "delete", "doomed", "--yes")
-    assert error_line(refused, 5) == "error: test 'doomed' has 1 schedule(s): 'doomed-nightly'"
-    assert "hint: loadmgr schedules remove doomed-nightly " in refused.stderr
-    assert documents_of(mongo_db, collections) == before
+    refused = refused_delete(cli, mongo_db, "doomed")
+    assert refused[0] == "error: test 'doomed' has 1 schedule(s): 'doomed-nightly'"
+    assert refused[1].startswith("hint: loadmgr schedules remove doomed-nightly ")
 
     deleted = ok(cli("tests", "delete", "doomed", "--yes", "--force"))
     assert "with 1 schedule(s)" in deleted.stderr

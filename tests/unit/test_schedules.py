@@ -367,6 +367,17 @@ def test_a_slot_whose_test_was_deleted_is_an_error_and_counts(
     assert stored["paused"] is True and "1 failures in a row" in stored["pausedReason"]
 
 
+def refused_delete(cli: Cli, db: Any, test: str) -> list[str]:
+    """`tests delete TEST --yes` refused for the test's schedules (exit 5, nothing
+    changed): its error and hint lines."""
+    collections = ["load_tests", "schedules", "schedule_slots"]
+    before = documents_of(db, collections)
+    refused = cli("tests", "delete", test, "--yes")
+    error_line(refused, 5)
+    assert documents_of(db, collections) == before
+    return refused.stderr.splitlines()
+
+
 def test_deleting_a_test_with_schedules_needs_force_which_removes_them(
     cli: Cli,
     mock_store: Captured,
@@ -386,18 +397,16 @@ def test_deleting_a_test_with_schedules_needs_force_which_removes_them(
     assert cli("schedules", "tick", "--now", later.isoformat()).exit_code == 0
     db = _db(mock_store)
     assert db.schedule_slots.count_documents({}) == 3
-    collections = ["load_tests", "schedules", "schedule_slots"]
-    before = documents_of(db, collections)
-
-    refused = cli("tests", "delete", "api", "--yes")
-    assert error_line(refused, 5) == "error: test 'api' has 2 schedule(s): 'hourly', 'nightly'"
-    assert "hint: loadmgr schedules remove NAME" in refused.stderr
-    assert documents_of(db, collections) == before
+    refused = refused_delete(cli, db, "api")
+    assert refused[0] == "error: test 'api' has 2 schedule(s): 'hourly', 'nightly'"
+    assert refused[1].startswith("hint: loadmgr schedules remove NAME")
 
     assert cli("schedules", "remove", "hourly").exit_code == 0
-    refused = cli("tests", "delete", "api", "--yes")
-    assert error_line(refused, 5) == "error: test 'api' has 1 schedule(s): 'nightly'"
-    assert "hint: loadmgr schedules remove nightly " in refused.stderr
+    refused = refused_delete(cli, db, "api")
+    assert refused == [
+        "error: test 'api' has 1 schedule(s): 'nightly'",
+        "hint: loadmgr schedules remove nightly (or --force: delete them with the test)",
+    ]
 
     deleted = cli("tests", "delete", "api", "--yes", "--force")
     assert deleted.exit_code == 0, deleted.stderr
