@@ -94,9 +94,9 @@ def runs_by_elapsed_time(cron: str) -> bool:
     Such a job runs through a repeated hour as real time passes; a fixed-time one (`30 2
     * * *`, `0,30 1-3 * * *`, @daily) runs each wall-clock time once (docs/schedules.md).
     """
-    fields = cron.split()
     if cron.startswith("@"):
         return cron.lower() in _ELAPSED_TIME_ALIASES
+    fields = cron.split()
     return len(fields) >= 2 and (fields[0].startswith("*") or fields[1].startswith("*"))
 
 
