@@ -11,12 +11,12 @@ from loadmgr.cli.completion import (
     RunRef,
     TestRef,
     choices,
-    complete_cluster,
     complete_test,
 )
 from loadmgr.cli.context import AppContext, app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, jsonable, notice
+from loadmgr.cli.run_options import ClusterOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.cli.run_views import (
     PERCENTILE_NOTE,
     RUN_CSV,
@@ -54,25 +54,14 @@ def _finish(renderer: Renderer, run: LoadTestRun, interrupted: bool) -> None:
 def start(
     ctx: typer.Context,
     test: TestRef,
-    users: Annotated[
-        int | None, typer.Option("--users", help="Users (default: the test's).")
-    ] = None,
-    spawn_rate: Annotated[
-        float | None, typer.Option("--spawn-rate", help="Users started per second.")
-    ] = None,
+    users: UsersOpt = None,
+    spawn_rate: SpawnRateOpt = None,
     duration: Annotated[
         str | None,
         typer.Option("--duration", help="How long: 300, 300s, 5m, 1h30m (default: the test's)."),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="A name for this run.")] = None,
-    cluster: Annotated[
-        str | None,
-        typer.Option(
-            "--cluster",
-            help="Run on this cluster instead of the test's.",
-            autocompletion=complete_cluster,
-        ),
-    ] = None,
+    cluster: ClusterOpt = None,
     meta: Annotated[
         list[str] | None, typer.Option("--meta", help="KEY=VALUE metadata (repeatable).")
     ] = None,
@@ -104,13 +93,7 @@ def start(
             f"plugin each is an exact window; without it, {PERCENTILE_NOTE}",
         ),
     ] = 5,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            help="Local cluster: worker processes (default: one a core; 0: standalone Locust).",
-        ),
-    ] = None,
+    workers: WorkersOpt = None,
     lost_timeout: Annotated[
         str,
         typer.Option(

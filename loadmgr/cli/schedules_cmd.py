@@ -19,6 +19,7 @@ from loadmgr.cli.output import (
     jsonable,
     notice,
 )
+from loadmgr.cli.run_options import ClusterOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.errors import ValidationFailed
 
 if TYPE_CHECKING:
@@ -50,6 +51,56 @@ HISTORY_COLUMNS = [
     field("verdict", "VERDICT"),
     field("reason", "WHY"),
 ]
+# `-o csv` (docs/output.md): of the schedules (`nextOccurrences`: `show` only), and of
+# their slots (`history`, `tick`).
+SCHEDULE_CSV = (
+    "id",
+    "name",
+    "loadTestId",
+    "testName",
+    "tenantId",
+    "envId",
+    "cron",
+    "timezone",
+    "overrides.users",
+    "overrides.spawnRate",
+    "overrides.durationSeconds",
+    "overrides.cluster",
+    "overrides.workers",
+    "overrides.thresholds",
+    "overrides.metadata",
+    "graceSec",
+    "failureLimit",
+    "consecutiveFailures",
+    "paused",
+    "pausedReason",
+    "pausedAt",
+    "nextSlotAt",
+    "nextOccurrences",
+    "lastSlotAt",
+    "lastOutcome",
+    "lastRunId",
+    "metadata",
+    "createdAt",
+    "createdBy",
+    "updatedAt",
+    "updatedBy",
+)
+SLOT_CSV = (
+    "id",
+    "scheduleId",
+    "slot",
+    "outcome",
+    "runId",
+    "verdict",
+    "reason",
+    "tenantId",
+    "envId",
+    "createdAt",
+    "createdBy",
+    "updatedAt",
+    "updatedBy",
+)
 
 
 def _last(data: dict[str, Any]) -> str:
@@ -152,25 +203,13 @@ def add(
         str | None,
         typer.Option("--name", help="Unique name in the tenant/env (default: the test's)."),
     ] = None,
-    users: Annotated[
-        int | None, typer.Option("--users", help="Users (default: the test's).")
-    ] = None,
-    spawn_rate: Annotated[
-        float | None, typer.Option("--spawn-rate", help="Users started per second.")
-    ] = None,
+    users: UsersOpt = None,
+    spawn_rate: SpawnRateOpt = None,
     duration: Annotated[
         str | None, typer.Option("--duration", help="How long: 300, 5m, 1h30m.")
     ] = None,
-    cluster: Annotated[
-        str | None, typer.Option("--cluster", help="Run on this cluster instead of the test's.")
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            help="Local cluster: worker processes (default: one a core; 0: standalone Locust).",
-        ),
-    ] = None,
+    cluster: ClusterOpt = None,
+    workers: WorkersOpt = None,
     threshold: Annotated[
         list[str] | None,
         typer.Option("--threshold", help="Add or override a threshold (repeatable)."),
@@ -216,7 +255,7 @@ def add(
         failure_limit=failure_limit,
     )
     schedule = add_schedule(context.store, request, context.settings.user)
-    renderer.one(schedule, schedule_view)
+    renderer.one(schedule, schedule_view, csv_columns=SCHEDULE_CSV)
     if not quiet:
         upcoming = ", ".join(iso(slot) for slot in next_occurrences(schedule, 3))
         notice(f"next slots: {upcoming}")
@@ -236,7 +275,7 @@ def list_(
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
     schedules = list_schedules(context.store, test_ref=test, limit=limit)
-    renderer.many(schedules, LIST_COLUMNS, empty="no schedules found")
+    renderer.many(schedules, LIST_COLUMNS, empty="no schedules found", csv_columns=SCHEDULE_CSV)
 
 
 @app.command("show")
@@ -255,7 +294,7 @@ def show(
     data = jsonable(found)
     if not found.paused:
         data["nextOccurrences"] = [iso(slot) for slot in next_occurrences(found)]
-    renderer.one(data, schedule_view)
+    renderer.one(data, schedule_view, csv_columns=SCHEDULE_CSV)
 
 
 @app.command("pause")
@@ -272,7 +311,9 @@ def pause(
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
     renderer.one(
-        pause_schedule(context.store, schedule, context.settings.user, reason), schedule_view
+        pause_schedule(context.store, schedule, context.settings.user, reason),
+        schedule_view,
+        csv_columns=SCHEDULE_CSV,
     )
 
 
@@ -288,7 +329,11 @@ def resume(
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    renderer.one(resume_schedule(context.store, schedule, context.settings.user), schedule_view)
+    renderer.one(
+        resume_schedule(context.store, schedule, context.settings.user),
+        schedule_view,
+        csv_columns=SCHEDULE_CSV,
+    )
 
 
 @app.command("remove")
@@ -318,7 +363,7 @@ def history(
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
     slots = schedule_history(context.store, schedule, limit)
-    renderer.many(slots, HISTORY_COLUMNS, empty="no slots yet")
+    renderer.many(slots, HISTORY_COLUMNS, empty="no slots yet", csv_columns=SLOT_CSV)
 
 
 def _parse_now(text: str | None) -> datetime | None:
@@ -354,7 +399,9 @@ def tick(
     renderer = context.renderer(output, quiet)
     handled = tick_schedules(context.store, context.settings, notice, now=_parse_now(now))
     if handled or not renderer.is_table:
-        renderer.many(handled, [field("scheduleId", "SCHEDULE"), *HISTORY_COLUMNS])
+        renderer.many(
+            handled, [field("scheduleId", "SCHEDULE"), *HISTORY_COLUMNS], csv_columns=SLOT_CSV
+        )
 
 
 @app.command("install")

@@ -440,12 +440,16 @@ def delete(
     ctx: typer.Context,
     test: TestRef,
     force: Annotated[
-        bool, typer.Option("--force", help="Also delete its runs and their metrics.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Also delete its runs and their metrics, and its schedules and their slots.",
+        ),
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Delete a test; one with runs only with --force."""
+    """Delete a test; one with runs or schedules only with --force (exit 5 without)."""
     from loadmgr.service.load_tests import delete_test, get_test
 
     context = app_context(ctx)
@@ -453,16 +457,21 @@ def delete(
     if not yes and sys.stdin.isatty():
         found = get_test(store, test)
         runs = store.runs.count_for_test(found.id)
+        schedules = len(store.schedules.find_many(test_id=found.id, limit=0))
         what = f"test {found.name!r} ({found.id})" + (
             f" and its {runs} run(s)" if runs and force else ""
         )
+        what += f" and its {schedules} schedule(s)" if schedules and force else ""
         if not typer.confirm(f"Delete {what}?", err=True):
             raise typer.Abort()
     result = delete_test(store, test, force=force)
     if quiet:
         typer.echo(result.test.id)
     else:
-        extra = f" with {result.runs_deleted} run(s)" if result.runs_deleted else ""
+        removed = [f"{result.runs_deleted} run(s)"] if result.runs_deleted else []
+        if result.schedules_deleted:
+            removed.append(f"{result.schedules_deleted} schedule(s)")
+        extra = f" with {' and '.join(removed)}" if removed else ""
         notice(f"deleted test {result.test.name!r} ({result.test.id}){extra}")
 
 

@@ -7,8 +7,10 @@ Cron expressions are read by croniter (imported on use: it costs start-up time).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from enum import Enum
+from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -81,37 +83,64 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
-def occurrences_after(cron: str, zone: str, after: datetime, count: int = 1) -> list[datetime]:
-    """The next `count` slots strictly after `after`, as UTC datetimes.
+# Cron fields that make a job run by elapsed time rather than at fixed wall-clock times.
+_ELAPSED_TIME_ALIASES = ("@hourly",)
 
-    Times are read in `zone`: at a daylight-saving gap a slot in the skipped hour falls on
-    the first minute after it (02:30 → 03:00); at an overlap a slot in the repeated hour
-    comes twice, once in each offset (croniter's behaviour, see docs/schedules.md).
+
+def runs_by_elapsed_time(cron: str) -> bool:
+    """Whether the expression's minute or hour field starts with `*` (`*/15 * * * *`,
+    `0 * * * *`, @hourly): Vixie cron's test for a job that is not at a fixed time of day.
+
+    Such a job runs through a repeated hour as real time passes; a fixed-time one (`30 2
+    * * *`, `0,30 1-3 * * *`, @daily) runs each wall-clock time once (docs/schedules.md).
+    """
+    if cron.startswith("@"):
+        return cron.lower() in _ELAPSED_TIME_ALIASES
+    fields = cron.split()
+    return len(fields) >= 2 and (fields[0].startswith("*") or fields[1].startswith("*"))
+
+
+def _repeated_wall_time(slot: datetime, zone: ZoneInfo) -> bool:
+    """The slot is the second pass of its wall-clock time (the repeated hour at a fall-back)."""
+    local = slot.astimezone(zone)
+    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
+
+
+def _slots(cron: str, zone_name: str, start: datetime, backwards: bool) -> Iterator[datetime]:
+    """The schedule's slots from `start` (excluded) on, as UTC datetimes, either way.
+
+    Read in the zone: at a daylight-saving gap a slot in the skipped hour falls on the
+    first minute after it (02:30 → 03:00, croniter's behaviour); at an overlap a fixed-time
+    slot in the repeated hour comes once, in its first pass (croniter yields both).
     """
     from croniter import croniter
 
-    local = _as_utc(after).astimezone(ZoneInfo(zone))
-    iterator = croniter(cron, local)
-    return [
-        iterator.get_next(datetime).astimezone(timezone.utc).replace(microsecond=0)
-        for _ in range(count)
-    ]
+    zone = ZoneInfo(zone_name)
+    once_a_wall_time = not runs_by_elapsed_time(cron)
+    iterator = croniter(cron, _as_utc(start).astimezone(zone))
+    step = iterator.get_prev if backwards else iterator.get_next
+    while True:
+        slot: datetime = step(datetime)
+        if once_a_wall_time and _repeated_wall_time(slot, zone):
+            continue
+        yield slot.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def occurrences_after(cron: str, zone: str, after: datetime, count: int = 1) -> list[datetime]:
+    """The next `count` slots strictly after `after`, as UTC datetimes."""
+    return list(islice(_slots(cron, zone, after, backwards=False), count))
 
 
 def slots_due(cron: str, zone: str, first: datetime, now: datetime, limit: int) -> list[datetime]:
     """The slots from `first` (included: it is the stored next slot) to `now`, oldest
     first, at most the newest `limit` of them."""
-    from croniter import croniter
-
     first, now = _as_utc(first), _as_utc(now)
     if first > now:
         return []
     # Walk back from now: a schedule left alone for a year is not walked minute by minute.
-    iterator = croniter(cron, (now + timedelta(microseconds=1)).astimezone(ZoneInfo(zone)))
     found: list[datetime] = []
-    while len(found) < limit:
-        slot = iterator.get_prev(datetime).astimezone(timezone.utc).replace(microsecond=0)
-        if slot < first:
+    for slot in _slots(cron, zone, now + timedelta(microseconds=1), backwards=True):
+        if slot < first or len(found) >= limit:
             break
         found.append(slot)
     return found[::-1]

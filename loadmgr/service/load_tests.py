@@ -212,15 +212,18 @@ class DeleteResult:
     test: LoadTest
     runs_deleted: int
     metrics_deleted: int
+    schedules_deleted: int = 0
 
 
 def delete_test(store: Store, ref: str, *, force: bool) -> DeleteResult:
-    """Delete a test; with runs only when `force`, which removes them and their metrics."""
+    """Delete a test; with runs or schedules only when `force`, which removes them too (the
+    runs with their metrics, the schedules with their slots' history)."""
     test = get_test(store, ref)
     # Its runs name it under `loadtestid`, which the run queries below do not read: it
     # would go, and they would stay behind.
     check_not_foreign(test, "deleted")
     _runs_allowing_deletion(store, test, force=force)  # the usual refusal, nothing changed
+    _schedules_allowing_deletion(store, test, force=force)
     # A `runs start` of this test may be recording its run right now. It inserts its run
     # and then checks that the test still exists; deleting does the reverse: remove the
     # test, then look for runs. Whichever of the two comes second sees the other's write,
@@ -231,12 +234,32 @@ def delete_test(store: Store, ref: str, *, force: bool) -> DeleteResult:
         raise NotFound(f"test {ref!r} not found{store.scope.describe()}")
     try:
         run_ids = _runs_allowing_deletion(store, test, force=force)
+        schedule_ids = _schedules_allowing_deletion(store, test, force=force)
     except Conflict:
         store.tests.restore(stored)
         raise
     metrics_deleted = store.metrics.delete_for_runs(run_ids)
     runs_deleted = store.runs.delete_for_test(test.id)
-    return DeleteResult(test, runs_deleted, metrics_deleted)
+    for schedule_id in schedule_ids:
+        store.schedules.delete(schedule_id)
+        store.schedule_slots.delete_all(schedule_id)
+    return DeleteResult(test, runs_deleted, metrics_deleted, len(schedule_ids))
+
+
+def _schedules_allowing_deletion(store: Store, test: LoadTest, *, force: bool) -> list[str]:
+    """The ids of the test's schedules; Conflict for any without `force` (left behind, each
+    slot of theirs would record `error` until they paused)."""
+    import shlex
+
+    schedules = store.schedules.find_many(test_id=test.id, limit=0)
+    if schedules and not force:
+        names = [str(s.get("name")) for s in schedules]
+        name = shlex.quote(names[0]) if len(names) == 1 else "NAME"
+        raise Conflict(
+            f"test {test.name!r} has {len(names)} schedule(s): {', '.join(map(repr, names))}",
+            hint=f"loadmgr schedules remove {name} (or --force: delete them with the test)",
+        )
+    return [str(s["id"]) for s in schedules]
 
 
 def _runs_allowing_deletion(store: Store, test: LoadTest, *, force: bool) -> list[str]:

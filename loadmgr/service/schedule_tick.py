@@ -70,17 +70,15 @@ def _tick_schedule(
     ticker = f"tick@{socket.gethostname()}"
     newest = due[-1] if due else None
     late = newest is None or now - newest > timedelta(seconds=schedule.graceSec)
-    claimed = store.schedules.claim(
-        schedule.id,
-        schedule.nextSlotAt,
-        {
-            "nextSlotAt": following,
-            "lastSlotAt": newest,
-            "lastOutcome": (SlotOutcome.MISSED if late else SlotOutcome.STARTING).value,
-            "updatedAt": utcnow(),
-            "updatedBy": ticker,
-        },
-    )
+    changes: dict[str, object] = {
+        "nextSlotAt": following,
+        "updatedAt": utcnow(),
+        "updatedBy": ticker,
+    }
+    if newest is not None:  # none: a stored second pass of a fixed time, which never runs
+        changes["lastSlotAt"] = newest
+        changes["lastOutcome"] = (SlotOutcome.MISSED if late else SlotOutcome.STARTING).value
+    claimed = store.schedules.claim(schedule.id, schedule.nextSlotAt, changes)
     if not claimed:
         return []  # another machine's tick has it
     grace = f"more than {schedule.graceSec}s late (the schedule's grace) when a tick saw it"

@@ -91,7 +91,13 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
     except ValidationError as exc:
         raise validation_failed(exc) from None
     store.ensure_schedule_indexes()
-    return store.schedules.insert(schedule)
+    store.schedules.insert(schedule)
+    # `tests delete` removes the test, then looks for its schedules; adding does the
+    # reverse. Whichever comes second sees the other's write: no schedule outlives its test.
+    if store.tests.find_by_id(test.id) is None:
+        store.schedules.delete(schedule.id)
+        raise NotFound(f"test {request.test_ref!r} not found{store.scope.describe()}")
+    return schedule
 
 
 def run_options(overrides: ScheduleOverrides, **extra: Any) -> RunOptions:

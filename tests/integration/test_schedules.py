@@ -21,6 +21,7 @@ from tests.conftest import loadmgr_command, ok
 from tests.integration.test_runs import create_test
 from tests.locust_servers import DEMO_LOCUSTFILE
 from tests.polling import wait_for
+from tests.unit.test_schedules import refused_delete
 
 pytestmark = pytest.mark.integration
 
@@ -233,6 +234,25 @@ def test_locust_busy_with_someone_elses_test_records_a_skip(
         assert theirs.stats()["user_count"] == 3  # and their test left alone
     finally:
         theirs.close()
+
+
+def test_deleting_a_test_with_schedules_needs_force_which_removes_them(cli, mongo_db):
+    create_test(cli, "http://127.0.0.1:1", "doomed")
+    create_test(cli, "http://127.0.0.1:1", "spared")
+    doomed = add_schedule(cli, "doomed", "0 3 * * *", "--name", "doomed-nightly")
+    spared = add_schedule(cli, "spared", "0 3 * * *")
+    # A day and an hour after the first slot, a tick records both slots of each missed.
+    tick(cli, next_slot(cli, "doomed-nightly") + timedelta(days=1, hours=1))
+    assert mongo_db.schedule_slots.count_documents({"scheduleId": doomed["id"]}) == 2
+    refused = refused_delete(cli, mongo_db, "doomed")
+    assert refused[0] == "error: test 'doomed' has 1 schedule(s): 'doomed-nightly'"
+    assert refused[1].startswith("hint: loadmgr schedules remove doomed-nightly ")
+
+    deleted = ok(cli("tests", "delete", "doomed", "--yes", "--force"))
+    assert "with 1 schedule(s)" in deleted.stderr
+    assert mongo_db.load_tests.count_documents({"name": "doomed"}) == 0
+    assert [s["id"] for s in mongo_db.schedules.find()] == [spared["id"]]
+    assert {s["scheduleId"] for s in mongo_db.schedule_slots.find()} == {spared["id"]}
 
 
 def test_the_wire_server_arbitrates_claims_and_slot_records(mongo_uri):

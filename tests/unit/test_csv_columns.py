@@ -7,6 +7,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,25 @@ def test_every_data_command_writes_its_documented_columns(
     assert [r["id"] for r in check("clusters list")] == ["local", "k8s"]
     assert check("clusters show", "k8s")[0]["auth.type"] == "none"
     assert check("clusters check", "k8s")[0]["reachable"] == "true"
+
+    added = check(
+        "schedules add", "api", "--cron", "0 3 * * *", "--cluster", "k8s", "--meta", "a=b",
+    )[0]
+    assert added["overrides.cluster"] == "k8s" and added["overrides.metadata"] == "a=b"
+    assert added["nextOccurrences"] == "" and added["paused"] == "false"
+    assert [r["name"] for r in check("schedules list")] == ["api"]
+    assert len(check("schedules show", "api")[0]["nextOccurrences"].split(";")) == 5
+    assert check("schedules history", "api") == []
+    assert check("schedules tick", "--now", added["createdAt"]) == []
+    # A day and an hour after its first slot, both slots are past the grace: missed.
+    late = datetime.fromisoformat(added["nextSlotAt"]) + timedelta(days=1, hours=1)
+    ticked = check("schedules tick", "--now", late.isoformat())
+    assert [r["outcome"] for r in ticked] == ["missed", "missed"]
+    assert [r["id"] for r in check("schedules history", "api")] == [
+        r["id"] for r in reversed(ticked)
+    ]
+    assert check("schedules pause", "api")[0]["paused"] == "true"
+    assert check("schedules resume", "api")[0]["paused"] == "false"
 
     # A run that cannot start is printed as recorded (Failed) before exit 6.
     check("clusters add", "gone", "--url", "http://127.0.0.1:1")

@@ -20,6 +20,7 @@ from loadmgr.models.schedules import (
     check_cron,
     check_timezone,
     occurrences_after,
+    runs_by_elapsed_time,
     slots_due,
 )
 from loadmgr.service.schedule_install import crontab_text, systemd_text
@@ -85,20 +86,68 @@ def test_dst_gap_slot_moves_to_the_first_minute_after_it() -> None:
     ]
 
 
-def test_dst_overlap_slot_comes_twice() -> None:
-    # 2026-10-25: Paris lives 02:00-03:00 twice; a 02:30 slot comes in each offset.
+def test_dst_overlap_fixed_time_slot_comes_once() -> None:
+    # 2026-10-25: Paris lives 02:00-03:00 twice; a 02:30 slot runs in the first pass only
+    # (+02:00), like Vixie cron's fixed-time jobs; croniter alone yields it twice.
     after = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
-    assert occurrences_after("30 2 * * *", PARIS, after, 3) == [
+    assert occurrences_after("30 2 * * *", PARIS, after, 2) == [
         datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
-        datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
         datetime(2026, 10, 26, 1, 30, tzinfo=UTC),
     ]
+    # Several fixed hours: each wall-clock time once, 02:30 in the first pass.
+    assert occurrences_after("30 1-3 * * *", PARIS, after, 3) == [
+        datetime(2026, 10, 24, 23, 30, tzinfo=UTC),
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        datetime(2026, 10, 25, 2, 30, tzinfo=UTC),
+    ]
+    assert occurrences_after("@daily", PARIS, after, 2)[1] == datetime(2026, 10, 25, 23, tzinfo=UTC)
+
+
+def test_a_tick_in_the_second_pass_finds_nothing_due() -> None:
+    first = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 +02:00
+    second_pass = datetime(2026, 10, 25, 1, 45, tzinfo=UTC)  # 02:45 +01:00
+    assert slots_due("30 2 * * *", PARIS, first, second_pass, 10) == [first]
+    following = datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
+    assert occurrences_after("30 2 * * *", PARIS, first, 1) == [following]
+    assert slots_due("30 2 * * *", PARIS, following, second_pass, 10) == []
+
+
+@pytest.mark.parametrize(
+    ("cron", "per_hour"), [("*/15 * * * *", 4), ("0 * * * *", 1), ("@hourly", 1)]
+)
+def test_dst_overlap_elapsed_time_slots_run_through_the_repeated_hour(
+    cron: str, per_hour: int
+) -> None:
+    # From 00:00 to 04:00 Paris time on the fall-back night: five real hours, every one run.
+    start = datetime(2026, 10, 24, 22, 0, tzinfo=UTC)
+    slots = occurrences_after(cron, PARIS, start - timedelta(seconds=1), 5 * per_hour)
+    assert slots == [start + timedelta(minutes=60 // per_hour * i) for i in range(5 * per_hour)]
+    assert slots_due(cron, PARIS, slots[0], slots[-1], 50) == slots
+
+
+@pytest.mark.parametrize(
+    ("cron", "elapsed"),
+    [
+        ("*/15 * * * *", True),
+        ("0 * * * *", True),
+        ("0 */2 * * *", True),
+        ("@hourly", True),
+        ("30 2 * * *", False),
+        ("0,30 1-3 * * *", False),
+        ("0 3 * * MON-FRI", False),
+        ("@daily", False),
+    ],
+)
+def test_which_crons_run_by_elapsed_time(cron: str, elapsed: bool) -> None:
+    assert runs_by_elapsed_time(cron) is elapsed
 
 
 @pytest.mark.parametrize(
     "night", [datetime(2026, 3, 28, 22, tzinfo=UTC), datetime(2026, 10, 24, 22, tzinfo=UTC)]
 )
-@pytest.mark.parametrize("cron", ["30 2 * * *", "*/30 * * * *", "0 * * * *"])
+@pytest.mark.parametrize(
+    "cron", ["30 2 * * *", "*/30 * * * *", "0 * * * *", "0,30 1-3 * * *", "0 */2 * * *"]
+)
 def test_slots_due_walked_back_match_the_slots_walked_forward(night: datetime, cron: str) -> None:
     # A tick walks back from now; `add` and `show` walk forward: across a DST night too.
     forward = occurrences_after(cron, PARIS, night - timedelta(seconds=1), 30)
@@ -261,6 +310,28 @@ def test_tick_with_nothing_due_prints_nothing(
     assert "--now" in error_line(cli("schedules", "tick", "--now", "yesterday"), 2)
 
 
+def test_a_stored_second_pass_is_moved_on_without_a_run(
+    cli: Cli,
+    mock_store: Captured,
+    locustfile: Path,
+) -> None:
+    # Stored before fixed-time slots ran once at a fall-back: 02:30 +01:00 on 2026-10-25.
+    _test(cli, locustfile)
+    added = cli("schedules", "add", "api", "--cron", "30 2 * * *", "--timezone", PARIS, "-q")
+    second_pass = datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+    _db(mock_store).schedules.update_one(
+        {"id": added.stdout.strip()}, {"$set": {"nextSlotAt": second_pass}}
+    )
+    now = second_pass + timedelta(seconds=5)
+    result = cli("schedules", "tick", "--now", now.isoformat(), "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    db = _db(mock_store)
+    assert json.loads(result.stdout) == [] and db.schedule_slots.count_documents({}) == 0
+    stored = db.schedules.find_one({"id": added.stdout.strip()})
+    assert stored["nextSlotAt"] == datetime(2026, 10, 26, 1, 30)  # mongomock: naive UTC
+    assert stored["lastOutcome"] is None and stored["lastSlotAt"] is None
+
+
 def test_a_slot_whose_test_was_deleted_is_an_error_and_counts(
     cli: Cli,
     mock_store: Captured,
@@ -272,7 +343,8 @@ def test_a_slot_whose_test_was_deleted_is_an_error_and_counts(
             "schedules", "add", "api", "--cron", "* * * * *", "--failure-limit", "1", "-o", "json"
         ).stdout
     )
-    assert cli("tests", "delete", "api", "--yes").exit_code == 0
+    # Deleted behind loadmgr's back (`tests delete` refuses while schedules exist).
+    assert _db(mock_store).load_tests.delete_one({"name": "api"}).deleted_count == 1
     # A stored schedule loadmgr cannot read does not keep the others from starting.
     broken = {
         "id": "broken",
@@ -293,6 +365,55 @@ def test_a_slot_whose_test_was_deleted_is_an_error_and_counts(
     assert "stored Schedule 'broken' cannot be read" in result.stderr
     stored = _db(mock_store).schedules.find_one({"id": added["id"]})
     assert stored["paused"] is True and "1 failures in a row" in stored["pausedReason"]
+
+
+def refused_delete(cli: Cli, db: Any, test: str) -> list[str]:
+    """`tests delete TEST --yes` refused for the test's schedules (exit 5, nothing
+    changed): its error and hint lines."""
+    collections = ["load_tests", "schedules", "schedule_slots"]
+    before = documents_of(db, collections)
+    refused = cli("tests", "delete", test, "--yes")
+    error_line(refused, 5)
+    assert documents_of(db, collections) == before
+    return refused.stderr.splitlines()
+
+
+def test_deleting_a_test_with_schedules_needs_force_which_removes_them(
+    cli: Cli,
+    mock_store: Captured,
+    locustfile: Path,
+) -> None:
+    _test(cli, locustfile)
+    other = cli(
+        "tests", "create", "--name", "other", "--target-url", "http://127.0.0.1:1",
+        "--locustfile", str(locustfile), "--max-duration", "10m",
+    )
+    assert other.exit_code == 0, other.stderr
+    for name, test in (("nightly", "api"), ("hourly", "api"), ("kept", "other")):
+        added = cli("schedules", "add", test, "--cron", "0 3 * * *", "--name", name)
+        assert added.exit_code == 0, added.stderr
+    # Missed slots in each schedule's history (a day and an hour after now).
+    later = datetime.now(UTC) + timedelta(days=1, hours=1)
+    assert cli("schedules", "tick", "--now", later.isoformat()).exit_code == 0
+    db = _db(mock_store)
+    assert db.schedule_slots.count_documents({}) == 3
+    refused = refused_delete(cli, db, "api")
+    assert refused[0] == "error: test 'api' has 2 schedule(s): 'hourly', 'nightly'"
+    assert refused[1].startswith("hint: loadmgr schedules remove NAME")
+
+    assert cli("schedules", "remove", "hourly").exit_code == 0
+    refused = refused_delete(cli, db, "api")
+    assert refused == [
+        "error: test 'api' has 1 schedule(s): 'nightly'",
+        "hint: loadmgr schedules remove nightly (or --force: delete them with the test)",
+    ]
+
+    deleted = cli("tests", "delete", "api", "--yes", "--force")
+    assert deleted.exit_code == 0, deleted.stderr
+    assert "with 1 schedule(s)" in deleted.stderr
+    assert [s["name"] for s in db.schedules.find()] == ["kept"]
+    kept = db.schedules.find_one({"name": "kept"})["id"]
+    assert [s["scheduleId"] for s in db.schedule_slots.find()] == [kept]
 
 
 # --- counting a schedule's runs ------------------------------------------------------------

@@ -1,0 +1,30 @@
+"""The run options `runs start` and `schedules add` both take, declared once: the same
+name, help and default in both commands (a scheduled slot runs as `runs start` would)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from loadmgr.cli.completion import complete_cluster
+
+UsersOpt = Annotated[int | None, typer.Option("--users", help="Users (default: the test's).")]
+SpawnRateOpt = Annotated[
+    float | None, typer.Option("--spawn-rate", help="Users started per second.")
+]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Run on this cluster instead of the test's.",
+        autocompletion=complete_cluster,
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Local cluster: worker processes (default: one a core; 0: standalone Locust).",
+    ),
+]
