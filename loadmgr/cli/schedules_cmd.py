@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loadmgr.cli.completion import TestRef
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import (
@@ -186,7 +187,7 @@ def schedule_view(data: dict[str, Any]) -> RenderableType:
 @app.command("add")
 def add(
     ctx: typer.Context,
-    test: Annotated[str, typer.Argument(help="The test's id or name.", show_default=False)],
+    test: TestRef,
     cron: Annotated[
         str,
         typer.Option(
