@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from loadmgr.cli.output import Column, ago, field, sanitize
+from loadmgr.cli.output import Column, ago, field, id_field, sanitize
 from loadmgr.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ def list_columns(*, absolute_time: bool = False) -> list[Column]:
         return (when or "-") if absolute_time else ago(when)
 
     return [
-        field("id", "ID"),
+        id_field(),
         field("testName", "TEST"),
         Column(
             "STATUS",

@@ -16,6 +16,7 @@ from loadmgr.cli.output import (
     QuietOption,
     audit_line,
     field,
+    id_field,
     notice,
 )
 from loadmgr.errors import ExitCode, ValidationFailed
@@ -105,7 +106,7 @@ ThresholdOpt = Annotated[
 ]
 
 LIST_COLUMNS = [
-    field("id", "ID"),
+    id_field(),
     field("name", "NAME"),
     field("locustClusterId", "CLUSTER"),
     field("defaultUsers", "USERS", "right"),

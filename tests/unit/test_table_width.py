@@ -1,0 +1,40 @@
+"""Tables on a narrow terminal: ids are cut to their short form, never folded (issue 15)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from loadmgr.cli import output
+from loadmgr.cli.output import Column, Renderer, field, id_field
+
+RUN_ID = "2d1ebd01-2317-47e0-903e-906e4a1cfd46"
+COLUMNS = [id_field(), field("testName", "TEST"), Column("WHY", lambda d: d["why"])]
+
+
+def printed(monkeypatch: pytest.MonkeyPatch, width: int, why: str) -> list[str]:
+    out = io.StringIO()
+    terminal = Console(file=out, width=width, force_terminal=True, no_color=True)
+    monkeypatch.setattr(output, "stdout_console", lambda: terminal)
+    Renderer("table", quiet=False).many(
+        [
+            {"id": RUN_ID, "testName": "checkout", "why": why},
+            {"id": None, "testName": "x", "why": ""},
+        ],
+        COLUMNS,
+    )
+    return [line.rstrip() for line in out.getvalue().splitlines()]
+
+
+def test_a_table_that_fits_shows_whole_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = printed(monkeypatch, 120, "every check held")
+    assert RUN_ID in lines[1]
+
+
+def test_a_narrow_terminal_shows_short_ids_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = printed(monkeypatch, 80, "a long reason " * 4)
+    assert lines[1].startswith("2d1ebd01  checkout")
+    assert RUN_ID not in "".join(lines) and "2317" not in "".join(lines)
+    assert any(line.startswith("-  ") for line in lines)  # no id: still "-"
