@@ -120,3 +120,15 @@ def test_live_view_shows_the_states() -> None:
     console.print(observer._render())
     text = console.export_text()
     assert "error_rate<1% BREACHED (10.00%)" in text and "p95<500ms ok (52ms)" in text
+
+
+@pytest.mark.parametrize("width", [60, 78, 200])
+def test_live_view_keeps_each_figure_on_one_line(width: int) -> None:
+    observer = LiveObserver()
+    observer._run = make_run(status="Running")
+    observer._snapshot = snapshot().model_copy(update={"workerCount": 2})
+    console = Console(record=True, width=width)
+    console.print(observer._render())
+    text = console.export_text()
+    for figure in ("users 10/10", "workers 2", "rps 40.0/s", "p95 52ms", "requests 200"):
+        assert figure in text, (figure, text)
