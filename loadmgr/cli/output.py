@@ -145,6 +145,8 @@ SHORT_ID_LENGTH = 8
 def cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, bool):  # for people, as `clusters show` says it; JSON keeps true
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:,.0f}"
     if isinstance(value, list):

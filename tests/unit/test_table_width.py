@@ -38,3 +38,9 @@ def test_a_narrow_terminal_shows_short_ids_on_one_line(monkeypatch: pytest.Monke
     assert lines[1].startswith("2d1ebd01  checkout")
     assert RUN_ID not in "".join(lines) and "2317" not in "".join(lines)
     assert any(line.startswith("-  ") for line in lines)  # no id: still "-"
+
+
+def test_tables_say_yes_and_no_not_python_booleans() -> None:
+    from loadmgr.cli.output import cell
+
+    assert (cell(True), cell(False), cell(None), cell(0)) == ("yes", "no", "-", "0")
