@@ -77,7 +77,11 @@ def metric_chart(trend: Trend, series: MetricTrend, width: int) -> RenderableTyp
         head.append("  no data", style="dim")
         return head
     top, bottom = max(known), chart_floor(min(known), max(known))
-    labels = [fmt(top), "", "", "", fmt(bottom)]
+    if fmt(top) == fmt(bottom):
+        # A difference the labels cannot show (14.3/s over 14.3/s) is drawn from zero:
+        # bars that look alike, as the numbers are.
+        bottom = 0.0
+    labels = ["" if top == bottom else fmt(top), "", "", "", fmt(bottom)]
     label_width = max(len(label) for label in labels)
     plot_width = max(10, width - label_width - 2)
     columns = resample(shown, plot_width)

@@ -376,3 +376,20 @@ def test_the_terminal_view_of_a_long_history(store: Store) -> None:
     text = console.export_text()
     assert "20 older runs are in the charts, not the table" in text
     assert text.count("2026-") >= TABLE_ROWS and "▲ p95" in text
+
+
+def test_a_chart_never_labels_its_top_and_bottom_alike(store: Store) -> None:
+    """14.28/s and 14.30/s: both read 14.3/s, so the bars start at zero and look alike."""
+    from rich.console import Console
+
+    from loadmgr.cli.trend_views import trend_view
+
+    _history(store, [50.0, 80.0, 50.0, 80.0], rps=[14.28, 14.30, 14.28, 14.30])
+    console = Console(width=80, record=True, color_system=None)
+    console.print(trend_view(trend_of(store, "checkout", trend_options()), 80))
+    text = console.export_text()
+    rps_chart = text.split("requests per second")[1].split("error rate")[0]
+    labels = [line.split("┤")[0].strip() for line in rps_chart.splitlines() if "┤" in line]
+    assert labels[0] == "14.3/s" and labels[-1] == "0.0/s", labels
+    errors_chart = text.split("error rate")[1].split("#  RUN")[0]
+    assert errors_chart.count("0.00%") == 3  # the title's two, then the axis once
