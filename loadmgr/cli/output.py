@@ -128,6 +128,8 @@ class Column:
     # characters: an id folded over four lines can be neither read nor copied, and a
     # prefix of 8 is taken wherever an id is (`runs show 3b966bf1`).
     short: int | None = None
+    # Kept whole when the table must fold: numbers (right-aligned) always, and dates.
+    no_wrap: bool = False
 
 
 def field(name: str, header: str | None = None, justify: str = "left") -> Column:
@@ -221,7 +223,12 @@ def _table(columns: Sequence[Column], rows: list[list[str]], title: str | None) 
 
     table = Table(title=title, box=None, header_style="bold", pad_edge=False)
     for column in columns:
-        table.add_column(column.header, justify=column.justify, overflow="fold")  # type: ignore[arg-type]
+        table.add_column(
+            column.header,
+            justify=column.justify,  # type: ignore[arg-type]
+            overflow="fold",
+            no_wrap=column.no_wrap or column.justify == "right",
+        )
     for row in rows:
         table.add_row(*(Text(value) for value in row))
     return table

@@ -44,3 +44,18 @@ def test_tables_say_yes_and_no_not_python_booleans() -> None:
     from loadmgr.cli.output import cell
 
     assert (cell(True), cell(False), cell(None), cell(0)) == ("yes", "no", "-", "0")
+
+
+def test_numbers_and_their_headers_never_fold(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    terminal = Console(file=out, width=60, force_terminal=True, no_color=True)
+    monkeypatch.setattr(output, "stdout_console", lambda: terminal)
+    columns = [
+        field("name", "NAME"),
+        *(Column(header, lambda d: d["n"], "right") for header in ("REQUESTS", "FAILURES")),
+        *(Column(f"P{n}", lambda d: "12,345ms", "right") for n in (50, 90, 95)),
+    ]
+    Renderer("table", quiet=False).many([{"name": "/api/items/" * 3, "n": "1,234,567"}], columns)
+    lines = out.getvalue().splitlines()
+    assert "REQUESTS  FAILURES" in lines[0] and lines[1].count("1,234,567") == 2
+    assert lines[1].count("12,345ms") == 3
