@@ -16,7 +16,7 @@ COLUMNS = [id_field(), field("testName", "TEST"), Column("WHY", lambda d: d["why
 
 def printed(monkeypatch: pytest.MonkeyPatch, width: int, why: str) -> list[str]:
     out = io.StringIO()
-    terminal = Console(file=out, width=width, force_terminal=True, no_color=True)
+    terminal = Console(file=out, width=width, force_terminal=True, color_system=None)
     monkeypatch.setattr(output, "stdout_console", lambda: terminal)
     Renderer("table", quiet=False).many(
         [
@@ -48,7 +48,7 @@ def test_tables_say_yes_and_no_not_python_booleans() -> None:
 
 def test_numbers_and_their_headers_never_fold(monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
-    terminal = Console(file=out, width=60, force_terminal=True, no_color=True)
+    terminal = Console(file=out, width=60, force_terminal=True, color_system=None)
     monkeypatch.setattr(output, "stdout_console", lambda: terminal)
     columns = [
         field("name", "NAME"),
@@ -57,5 +57,6 @@ def test_numbers_and_their_headers_never_fold(monkeypatch: pytest.MonkeyPatch) -
     ]
     Renderer("table", quiet=False).many([{"name": "/api/items/" * 3, "n": "1,234,567"}], columns)
     lines = out.getvalue().splitlines()
-    assert "REQUESTS  FAILURES" in lines[0] and lines[1].count("1,234,567") == 2
+    assert "REQUESTS" in lines[0] and "FAILURES" in lines[0]
+    assert lines[1].count("1,234,567") == 2
     assert lines[1].count("12,345ms") == 3
