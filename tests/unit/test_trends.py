@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from loadmgr.errors import ValidationFailed
 from loadmgr.models import LoadTest, Regression, Scope, Verdict
+from loadmgr.models.formatting import format_timestamp
 from loadmgr.models.verdicts import explain
 from loadmgr.service import change_points
 from loadmgr.service.change_points import Detection, detect_shifts
@@ -244,6 +245,9 @@ def test_the_page_links_every_run_and_marks_the_change(store: Store) -> None:
     for run in trend.runs:
         assert f'id="run-{run.id}"' in page and f'href="#run-{run.id}"' in page
     assert page.count('class="change-point"') == 1
+    # Each run's date as every output writes dates (the axis alone keeps a short form).
+    first = trend.runs[0].createdAt
+    assert f"<td>{format_timestamp(first)}</td>" in page and f"({format_timestamp(first)})" in page
     assert "<script" not in page and "http://" not in page and "https://" not in page
 
 
