@@ -153,12 +153,9 @@ def _duration(seconds: Any) -> str:
 
 
 def _seconds(option: str, text: str) -> int:
-    from loadmgr.models import parse_duration
+    from loadmgr.service.validation import duration_option
 
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise ValidationFailed(f"invalid {option}: {exc}") from None
+    return duration_option(option, text)
 
 
 def _parse_meta(pairs: list[str]) -> dict[str, str]:
