@@ -158,7 +158,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
         "status": status,
         "verdict": verdict_cell(data),
         "stop reason": data.get("stopReason") or "-",
-        "error": data.get("error") or "-",
+        _error_label(data): data.get("error") or "-",
         "cluster": data.get("locustClusterId"),
         "target": data.get("targetUrl"),
         "load": f"{data.get('targetUsers')} users at {data.get('spawnRate')}/s "
@@ -246,3 +246,10 @@ def notification_lines(outcomes: Any) -> list[str]:
         events = ", ".join(str(e) for e in item.get("events") or [])
         lines.append(f"{item.get('name')} ({events}): {state} ({', '.join(how)})")
     return lines
+
+
+def _error_label(data: dict[str, Any]) -> str:
+    """`note` for what the stored `error` says of a run that did not fail (`stopped with
+    'loadmgr runs stop'`): under `error` it read as something gone wrong."""
+    failed = data.get("status") == "Failed" or data.get("verdict") == "error"
+    return "note" if data.get("error") and not failed else "error"
