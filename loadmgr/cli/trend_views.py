@@ -57,7 +57,8 @@ def metric_chart(trend: Trend, series: MetricTrend, width: int) -> RenderableTyp
     from rich.console import Group
     from rich.text import Text
 
-    from loadmgr.cli.charts import bar_rows, chart_floor, resample
+    from loadmgr.cli.charts import bar_rows, chart_floor, resample, row_labels
+    from loadmgr.models.axis import row_ticks
 
     def fmt(value: float) -> str:
         return format_metric(series.metric, value)
@@ -76,13 +77,12 @@ def metric_chart(trend: Trend, series: MetricTrend, width: int) -> RenderableTyp
     if not known:
         head.append("  no data", style="dim")
         return head
-    top, bottom = max(known), chart_floor(min(known), max(known))
-    if fmt(top) == fmt(bottom):
-        # A difference the labels cannot show (14.3/s over 14.3/s) is drawn from zero:
-        # bars that look alike, as the numbers are.
-        bottom = 0.0
-    labels = ["" if top == bottom else fmt(top), "", "", "", fmt(bottom)]
-    label_width = max(len(label) for label in labels)
+    height = 5
+    # Round (1-2-5) values on the row edges, as on a run's own charts.
+    ticks = row_ticks(chart_floor(min(known), max(known)), max(known), height)
+    bottom, top = ticks[0], ticks[-1]
+    labels, bottom_label = row_labels(ticks, height, fmt)
+    label_width = max(len(bottom_label), *(len(label) for label in labels))
     plot_width = max(10, width - label_width - 2)
     columns = resample(shown, plot_width)
     lines: list[RenderableType] = [head]
@@ -101,7 +101,7 @@ def metric_chart(trend: Trend, series: MetricTrend, width: int) -> RenderableTyp
         column = _column_of(change.index, len(trend.runs), len(columns))
         marks[column] = CHANGE_MARK
         styles[column] = "bold red" if change.regression else "bold green"
-    axis = Text(" " * label_width + " └", style="dim")
+    axis = Text(f"{bottom_label:>{label_width}} └", style="dim")
     for column, mark in enumerate(marks):
         axis.append(mark if mark != " " else "─", style=styles.get(column, "dim"))
     lines.append(axis)
