@@ -57,8 +57,7 @@ def metric_chart(trend: Trend, series: MetricTrend, width: int) -> RenderableTyp
     from rich.console import Group
     from rich.text import Text
 
-    from loadmgr.cli.charts import bar_rows, chart_floor, resample, row_labels
-    from loadmgr.models.axis import row_ticks
+    from loadmgr.cli.charts import bar_rows, labelled_ticks, resample, row_labels
 
     def fmt(value: float) -> str:
         return format_metric(series.metric, value)
@@ -79,7 +78,7 @@ def metric_chart(trend: Trend, series: MetricTrend, width: int) -> RenderableTyp
         return head
     height = 5
     # Round (1-2-5) values on the row edges, as on a run's own charts.
-    ticks = row_ticks(chart_floor(min(known), max(known)), max(known), height)
+    ticks = labelled_ticks(min(known), max(known), height, fmt)
     bottom, top = ticks[0], ticks[-1]
     labels, bottom_label = row_labels(ticks, height, fmt)
     label_width = max(len(bottom_label), *(len(label) for label in labels))
