@@ -235,7 +235,9 @@ def test_without_ruptures_a_trend_is_a_usage_error(
     with pytest.raises(ValidationFailed) as caught:
         trend_of(store, "checkout", trend_options())
     assert caught.value.message == "trends need the optional 'trend' extra"
-    assert caught.value.hint == "pip install 'loadmgr[trend]'"
+    assert caught.value.hint == (
+        "pip install 'loadmgr[trend]' (in a clone of loadmgr: pip install -e '.[trend]')"
+    )
 
 
 def test_the_page_links_every_run_and_marks_the_change(store: Store) -> None:
