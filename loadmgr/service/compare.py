@@ -325,15 +325,20 @@ def apply_baseline(store: Store, run: LoadTestRun, allowed: dict[str, float]) ->
 
     `allowed`: metric → the fraction it may be worse (`{"p95": 0.10}`).
     """
+    return store_with_verdict(store, run, baseline_changes(store, run, allowed))
+
+
+def baseline_changes(store: Store, run: LoadTestRun, allowed: dict[str, float]) -> dict[str, Any]:
+    """The checks of a finished run against its test's baseline (with the limits used and
+    the baseline run compared with), not stored: the fields `apply_baseline` sets."""
     if not run.finalStats:
         raise ValidationFailed(f"run {run.id} has no final stats to compare with a baseline")
     base = baseline_run(store, run.loadTestId)
     checks = compare_with_baseline(base, run, allowed)
-    changes: dict[str, Any] = {
+    return {
         "baselineChecks": [check.to_document() for check in checks],
         "baselineRunId": base.id,
     }
-    return store_with_verdict(store, run, changes)
 
 
 def check_regressions(

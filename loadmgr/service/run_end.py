@@ -1,33 +1,85 @@
 """What follows a run's recorded end, wherever it was collected.
 
-The collector that recorded a run's end (in the foreground or in the background, or one
-that took the run over) calls `run_ended` exactly once, after the end is stored: the checks
-the run asked for at its start (`requestedChecks`) join its verdict here, so a detached
-run is judged like a foreground one, and only then is anyone told (schedules, webhooks),
-so they hear the final verdict. Nothing here may fail the run: a step that cannot be done
-is one message, and the run stays as recorded.
+The collector that records a run's end (in the foreground or in the background, or one
+that took the run over) judges the checks the run asked for at its start
+(`requestedChecks`) with `judged_checks` and stores them with the end, in one write, so a
+detached run is judged like a foreground one and nobody reads a verdict that is about to
+change. Then, once the end is stored, it calls `run_ended` exactly once, and those who
+want to know are told (schedules, webhooks). Nothing here may fail the run: a step that
+cannot be done is one message, and the run stays as recorded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import LoadmgrError
 from loadmgr.models import LoadTestRun, RunStatus
 
 if TYPE_CHECKING:
-    from loadmgr.models.verdicts import ReasonKind
     from loadmgr.store import Store
 
 Message = Callable[[str], None]
 
 
+def judged_checks(store: Store, ended: LoadTestRun, message: Message) -> dict[str, Any]:
+    """The checks a finished run asked for (`requestedChecks`: baseline, trend), with the
+    verdict they make: the fields to store with the run's end, in the same write, so no
+    reader ever sees its verdict without them. Empty when it asked for none, or did not
+    finish. A check that cannot be done is one message, and the verdict stands without it.
+    """
+    from loadmgr.models.verdicts import ReasonKind
+    from loadmgr.service.verdicts import recompute_verdict, verdict_changes
+
+    if ended.status != RunStatus.FINISHED:
+        return {}
+    changes: dict[str, Any] = {}
+    allowed = ended.requestedChecks.get("baseline")
+    if isinstance(allowed, dict):
+        from loadmgr.service.compare import baseline_changes
+
+        limits = {str(k): float(v) for k, v in allowed.items()}
+        changes.update(
+            _check(lambda: baseline_changes(store, ended, limits), "the baseline", message)
+        )
+    trend = ended.requestedChecks.get("trend")
+    if isinstance(trend, dict):
+        from loadmgr.service.trends import trend_changes
+
+        changes.update(_check(lambda: trend_changes(store, ended, trend), "its trend", message))
+    if not changes:
+        return {}
+    verdict, reasons = recompute_verdict({**ended.model_dump(mode="python"), **changes})
+    changes.update(verdict_changes(verdict, reasons))
+    for kind, reference, field in (
+        (ReasonKind.BASELINE, "the baseline", "baselineChecks"),
+        (ReasonKind.TREND, "its trend", "trendChecks"),
+    ):
+        if field not in changes:
+            continue
+        regressions = [r for r in reasons if r.kind == kind]
+        for reason in regressions:
+            message(f"regression: {reason.message}")
+        if not regressions:
+            message(f"no regression against {reference}")
+    return changes
+
+
+def _check(
+    judge: Callable[[], dict[str, Any]], reference: str, message: Message
+) -> dict[str, Any]:
+    try:
+        return judge()
+    except LoadmgrError as exc:
+        message(f"not compared with {reference}: {exc.message}")
+        return {}
+
+
 def run_ended(store: Store, run: LoadTestRun, message: Message) -> LoadTestRun:
-    """Apply the run's requested checks to its verdict, then tell who wants to know.
+    """Tell who wants to know that the run ended, with its final verdict.
 
     Returns the run as stored afterwards."""
-    run = _checked(store, run, message)
     _tell_schedule(store, run, message)
     from loadmgr.service.notifications import notify_run_end
 
@@ -43,53 +95,3 @@ def _tell_schedule(store: Store, run: LoadTestRun, message: Message) -> None:
         schedule_run_ended(store, run)
     except LoadmgrError as exc:
         message(f"could not update the run's schedule: {exc.message}")
-
-
-def _checked(store: Store, run: LoadTestRun, message: Message) -> LoadTestRun:
-    """The run with its baseline and trend checks applied, when it asked for them."""
-    from loadmgr.models.verdicts import ReasonKind
-
-    if run.status != RunStatus.FINISHED:
-        return run
-    allowed = run.requestedChecks.get("baseline")
-    if isinstance(allowed, dict):
-        from loadmgr.service.compare import apply_baseline
-
-        limits = {str(k): float(v) for k, v in allowed.items()}
-        run = _applied(
-            run,
-            lambda ended: apply_baseline(store, ended, limits),
-            ReasonKind.BASELINE,
-            "the baseline",
-            message,
-        )
-    trend = run.requestedChecks.get("trend")
-    if isinstance(trend, dict):
-        from loadmgr.service.trends import apply_trend
-
-        run = _applied(
-            run, lambda ended: apply_trend(store, ended, trend), ReasonKind.TREND, "its trend",
-            message,
-        )
-    return run
-
-
-def _applied(
-    run: LoadTestRun,
-    apply: Callable[[LoadTestRun], LoadTestRun],
-    kind: ReasonKind,
-    reference: str,
-    message: Message,
-) -> LoadTestRun:
-    """`apply(run)`, its regressions told; a check that cannot be done is one message."""
-    try:
-        run = apply(run)
-    except LoadmgrError as exc:
-        message(f"not compared with {reference}: {exc.message}")
-        return run
-    regressions = [r for r in run.verdictReasons if r.kind == kind]
-    for reason in regressions:
-        message(f"regression: {reason.message}")
-    if not regressions:
-        message(f"no regression against {reference}")
-    return run

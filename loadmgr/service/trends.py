@@ -273,15 +273,23 @@ class Trend:
 
 
 def _history(
-    store: Store, test: LoadTest, options: TrendOptions, until: datetime | None = None
+    store: Store,
+    test: LoadTest,
+    options: TrendOptions,
+    until: datetime | None = None,
+    ended: LoadTestRun | None = None,
 ) -> list[TrendRun]:
-    """The test's runs to show, oldest first, each marked comparable with the newest."""
+    """The test's runs to show, oldest first, each marked comparable with the newest.
+
+    `ended`: a run whose end is not stored yet, taken as the newest."""
     stats_fields = ["totals"] if options.request is None else ["totals", "requestStats"]
     fields = [*_READ_FIELDS, *(f"{kind}.{part}" for kind in ("judgedStats", "finalStats")
                                for part in stats_fields)]
     docs = store.runs.history(
         test.id, fields, since=options.since, until=until, limit=options.last
     )
+    if ended is not None and not any(doc.get("id") == ended.id for doc in docs):
+        docs = [ended.model_dump(mode="python"), *docs][: options.last]
     runs = []
     for doc in reversed(docs):
         if doc.get("verdict") == "aborted":
@@ -414,6 +422,14 @@ def apply_trend(store: Store, run: LoadTestRun, options: dict[str, Any]) -> Load
     its verdict: `trendChecks` and the recomputed verdict and reasons in one update, like
     `apply_baseline`. `options`: a run's `requestedChecks.trend` (TrendOptions' document).
     """
+    return store_with_verdict(store, run, trend_changes(store, run, options))
+
+
+def trend_changes(store: Store, run: LoadTestRun, options: dict[str, Any]) -> dict[str, Any]:
+    """The `trendChecks` of a finished run against its test's recent history, not stored.
+
+    The run may be one whose end is not stored yet (its collector judges it before the
+    write, so its verdict is never seen without its checks): it joins the history read."""
     require_ruptures()
     if run.status != RunStatus.FINISHED or not run.finalStats:
         raise ValidationFailed(f"run {run.id} has no final stats to judge against its trend")
@@ -423,8 +439,7 @@ def apply_trend(store: Store, run: LoadTestRun, options: dict[str, Any]) -> Load
     if test is None:
         raise NotFound(f"the test {run.loadTestId} of run {run.id} no longer exists")
     wanted = TrendOptions.from_document(options)
-    runs = _history(store, test, wanted, until=run.createdAt)
+    runs = _history(store, test, wanted, until=run.createdAt, ended=run)
     if not runs or runs[-1].id != run.id:
         raise ValidationFailed(f"run {run.id} is not among its test's finished runs")
-    checks = trend_checks(build_trend(test, runs, wanted))
-    return store_with_verdict(store, run, {"trendChecks": checks})
+    return {"trendChecks": trend_checks(build_trend(test, runs, wanted))}

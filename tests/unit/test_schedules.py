@@ -366,7 +366,7 @@ def test_a_slot_whose_test_was_deleted_is_an_error_and_counts(
     # The slot is written as every date is (issue 15: one format).
     assert f"schedule 'api': slot {added['nextSlotAt']} could not start" in result.stderr
     stored = _db(mock_store).schedules.find_one({"id": added["id"]})
-    assert stored["paused"] is True and "1 failures in a row" in stored["pausedReason"]
+    assert stored["paused"] is True and "1 failure in a row" in stored["pausedReason"]
 
 
 def refused_delete(cli: Cli, db: Any, test: str) -> list[str]:

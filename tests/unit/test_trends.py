@@ -355,18 +355,21 @@ def test_an_aborted_run_is_not_judged_against_its_trend(store: Store) -> None:
         apply_trend(store, aborted, {})
 
 
-def test_run_ended_applies_a_requested_trend_check(store: Store) -> None:
-    from loadmgr.service.run_end import run_ended
+def test_a_requested_trend_check_is_judged_with_the_end(store: Store) -> None:
+    """The collector judges the trend before it stores the end (service/run_end.py): the
+    newest run, not yet stored as ended, joins the history it is judged against."""
+    from loadmgr.service.run_end import judged_checks
 
     test = _history(store, stepped(40, 30, seed=3))
     newest_id = store.runs.history(test.id, ["id"], limit=1)[0]["id"]
-    store.runs.update(newest_id, {"requestedChecks": {"trend": TrendOptions().to_document()}})
     newest = store.runs.find_by_id(newest_id)
     assert newest is not None
+    store.runs.update(newest_id, {"status": "Running", "finalStats": None})
+    ended = newest.model_copy(update={"requestedChecks": {"trend": TrendOptions().to_document()}})
     said: list[str] = []
-    ended = run_ended(store, newest, said.append)
-    assert ended.verdict == Verdict.FAILED and ended.trendChecks
-    assert said == [ended.verdictReasons[0].message.join(["regression: ", ""])]
+    changes = judged_checks(store, ended, said.append)
+    assert changes["verdict"] == "failed" and changes["trendChecks"]
+    assert said == [changes["verdictReasons"][0]["message"].join(["regression: ", ""])]
     assert "than its trend" in said[0]
 
 

@@ -1,59 +1,57 @@
-"""A watcher shows a run's verdict once the checks it asked for are in (issue 15 trial).
+"""A run's requested checks are judged before its end is stored, and stored with it.
 
-The collector stores a run's end, then applies its baseline and trend checks: `runs
-follow` reading in between used to exit 0 on a run about to be `failed`."""
+The collector used to store a run's end, then apply its baseline and trend checks: `runs
+follow` (or any script) reading in between saw `passed` on a run about to be `failed`
+(issue 15 trial). `judged_checks` gives the fields the end is written with, verdict
+included, so there is no in-between to read."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import mongomock
 
-from loadmgr.models import Scope
-from loadmgr.service.run_control import with_its_checks
-from loadmgr.service.runs import get_run
+from loadmgr.models import LoadTestRun, Scope
+from loadmgr.service.run_end import judged_checks
 from loadmgr.store import Store
-from tests.metrics_data import make_run, make_test, store_all
+from tests.metrics_data import final_stats, make_run, make_test, store_all
 
 
-def _store_with(**fields: object) -> tuple[Store, str]:
+def _store() -> Store:
     store = Store(mongomock.MongoClient()["db"], Scope(), "mongodb://x")
     store.ensure_indexes()
-    test = make_test("checkout")
-    run = make_run(test, **fields)
-    store_all(store.db, test, [run])
-    return store, run.id
+    return store
 
 
-def test_the_verdict_shown_is_the_one_after_the_checks() -> None:
-    store, run_id = _store_with(requestedChecks={"baseline": {"rps": 0.1}}, verdict="passed")
-
-    def collector_applies_the_baseline() -> None:
-        time.sleep(0.3)
-        store.db.load_test_runs.update_one(
-            {"id": run_id}, {"$set": {"baselineChecks": [], "verdict": "failed"}}
-        )
-
-    applying = threading.Thread(target=collector_applies_the_baseline)
-    applying.start()
-    try:
-        shown = with_its_checks(store, get_run(store, run_id))
-    finally:
-        applying.join()
-    assert shown.verdict is not None and shown.verdict.value == "failed"
+def _ended(store: Store, **fields: object) -> LoadTestRun:
+    """A test with a stored baseline run (100/s), and a run of it ending at 50/s that is
+    not stored yet, as the collector holds it just before its final write."""
+    baseline = make_run(make_test("checkout"), final=final_stats(rps=100.0))
+    test = make_test("checkout", baselineRunId=baseline.id)
+    baseline = baseline.model_copy(update={"loadTestId": test.id})
+    store_all(store.db, test, [baseline])
+    return make_run(test, final=final_stats(rps=50.0), verdict="passed", **fields)
 
 
-def test_without_requested_checks_nothing_is_waited_for() -> None:
-    store, run_id = _store_with(verdict="passed")
-    started = time.monotonic()
-    assert with_its_checks(store, get_run(store, run_id), wait=30).verdict.value == "passed"
-    assert time.monotonic() - started < 1
+def test_a_regression_is_in_the_verdict_written_with_the_end() -> None:
+    store = _store()
+    ended = _ended(store, requestedChecks={"baseline": {"rps": 0.1}})
+    said: list[str] = []
+    changes = judged_checks(store, ended, said.append)
+    assert [check["regressed"] for check in changes["baselineChecks"]] == [True]
+    assert changes["verdict"] == "failed"
+    assert [reason["kind"] for reason in changes["verdictReasons"]] == ["baseline"]
+    assert said and said[0].startswith("regression: rps")
+    assert store.db.load_test_runs.count_documents({"id": ended.id}) == 0  # nothing written
 
 
-def test_a_check_that_never_comes_is_waited_for_a_bounded_time() -> None:
-    store, run_id = _store_with(requestedChecks={"trend": {}}, verdict="passed")
-    started = time.monotonic()
-    shown = with_its_checks(store, get_run(store, run_id), wait=0.5)
-    assert shown.verdict is not None and shown.verdict.value == "passed"
-    assert 0.5 <= time.monotonic() - started < 5
+def test_without_requested_checks_the_end_is_written_as_decided() -> None:
+    store = _store()
+    assert judged_checks(store, _ended(store), lambda _: None) == {}
+
+
+def test_a_check_that_cannot_be_done_is_said_and_leaves_the_verdict() -> None:
+    store = _store()
+    ended = _ended(store, requestedChecks={"baseline": {"rps": 0.1}})
+    store.db.load_tests.update_many({}, {"$set": {"baselineRunId": None}})
+    said: list[str] = []
+    assert judged_checks(store, ended, said.append) == {}
+    assert said == [f"not compared with the baseline: test {'checkout'!r} has no baseline"]

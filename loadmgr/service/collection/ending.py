@@ -102,9 +102,22 @@ class RunEnding:
             changes["lastMetrics"] = {**self.run.lastMetrics, **_final_last_metrics(final)}
         if judged is not final and judged is not None:
             changes["judgedStats"] = judged
+        changes.update(self._requested_checks(changes))
         self.run = self._write_final(changes)
         self.observer.finished(self.run)
         return self.run
+
+    def _requested_checks(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """The baseline and trend checks the run asked for, judged on the run as it is
+        about to be stored, with the verdict they make (service/run_end.py)."""
+        from loadmgr.service.run_end import judged_checks
+
+        try:
+            ended = LoadTestRun.model_validate({**self.run.model_dump(mode="python"), **changes})
+        except ValueError as exc:  # cannot happen with our own fields; never lose the end
+            self.observer.message(f"the requested checks were not judged: {exc}")
+            return {}
+        return judged_checks(self.store, ended, self.observer.message)
 
     def _judged_stats(self, final: dict[str, Any] | None) -> dict[str, Any] | None:
         """What thresholds judge: the whole run, or, with a warm-up, the part after it
