@@ -142,6 +142,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
     from rich.text import Text
 
     from loadmgr.cli.output import audit_line, key_value_view
+    from loadmgr.models.formatting import format_count as fmt_count
     from loadmgr.models.formatting import format_ms as fmt_ms
     from loadmgr.models.formatting import format_percent as fmt_pct
     from loadmgr.models.formatting import format_rps
@@ -173,7 +174,8 @@ def run_view(data: dict[str, Any]) -> RenderableType:
     if totals:
         summary.update(
             {
-                "requests": f"{totals.get('requests'):,} ({totals.get('failures'):,} failed, "
+                "requests": f"{fmt_count(totals.get('requests'))} "
+                f"({fmt_count(totals.get('failures'))} failed, "
                 f"{fmt_pct(totals.get('errorRate'))})",
                 "rps": format_rps(totals.get("rps")),
                 "latency": f"avg {fmt_ms(totals.get('avgResponseMs'))}  "

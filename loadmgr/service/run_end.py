@@ -11,9 +11,9 @@ is one message, and the run stays as recorded.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from loadmgr.errors import LoadmgrError
+from loadmgr.errors import LoadmgrError, ValidationFailed
 from loadmgr.models import LoadTestRun, RunStatus
 
 if TYPE_CHECKING:
@@ -41,8 +41,8 @@ def _tell_schedule(store: Store, run: LoadTestRun, message: Message) -> None:
 
     try:
         schedule_run_ended(store, run)
-    except LoadmgrError as exc:
-        message(f"could not update the run's schedule: {exc.message}")
+    except Exception as exc:  # the run's end is recorded: nothing here may undo or crash it
+        message(f"could not update the run's schedule: {_why(exc)}")
 
 
 def _checked(store: Store, run: LoadTestRun, message: Message) -> LoadTestRun:
@@ -55,10 +55,9 @@ def _checked(store: Store, run: LoadTestRun, message: Message) -> LoadTestRun:
     if isinstance(allowed, dict):
         from loadmgr.service.compare import apply_baseline
 
-        limits = {str(k): float(v) for k, v in allowed.items()}
         run = _applied(
             run,
-            lambda ended: apply_baseline(store, ended, limits),
+            lambda ended: apply_baseline(store, ended, _limits(allowed)),
             ReasonKind.BASELINE,
             "the baseline",
             message,
@@ -84,8 +83,8 @@ def _applied(
     """`apply(run)`, its regressions told; a check that cannot be done is one message."""
     try:
         run = apply(run)
-    except LoadmgrError as exc:
-        message(f"not compared with {reference}: {exc.message}")
+    except Exception as exc:  # a check that cannot be done leaves the verdict as recorded
+        message(f"not compared with {reference}: {_why(exc)}")
         return run
     regressions = [r for r in run.verdictReasons if r.kind == kind]
     for reason in regressions:
@@ -93,3 +92,19 @@ def _applied(
     if not regressions:
         message(f"no regression against {reference}")
     return run
+
+
+def _limits(allowed: dict[Any, Any]) -> dict[str, float]:
+    """`requestedChecks.baseline` as limits; a stored value that is no number is refused."""
+    limits: dict[str, float] = {}
+    for metric, value in allowed.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationFailed(f"the stored limit of {metric!r} is not a number")
+        limits[str(metric)] = float(value)
+    return limits
+
+
+def _why(exc: Exception) -> str:
+    """A failure in our words: a LoadmgrError's message, else the exception's kind only
+    (its text may quote anything, a webhook URL included)."""
+    return exc.message if isinstance(exc, LoadmgrError) else f"unexpected {type(exc).__name__}"

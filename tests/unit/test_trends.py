@@ -376,3 +376,40 @@ def test_the_terminal_view_of_a_long_history(store: Store) -> None:
     text = console.export_text()
     assert "20 older runs are in the charts, not the table" in text
     assert text.count("2026-") >= TABLE_ROWS and "▲ p95" in text
+
+
+def test_run_ended_survives_a_check_it_cannot_do_and_still_tells(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stored limit that is no number (any program may write a run), or a bug in a check,
+    # must not crash the collector after the end is recorded: the schedule and the
+    # webhooks would never hear of the run.
+    from loadmgr.service import notifications, run_end
+
+    told: list[str] = []
+    monkeypatch.setattr(notifications, "notify_run_end", lambda _s, run, _m: told.append(run.id))
+    test = _history(store, noisy(10, 2))
+    newest_id = store.runs.history(test.id, ["id"], limit=1)[0]["id"]
+    store.runs.update(newest_id, {"requestedChecks": {"baseline": {"p95": "ten"}}})
+    newest = store.runs.find_by_id(newest_id)
+    assert newest is not None
+    said: list[str] = []
+    ended = run_end.run_ended(store, newest, said.append)
+    assert said == ["not compared with the baseline: the stored limit of 'p95' is not a number"]
+    assert told == [newest_id] and ended.verdict == newest.verdict
+
+    def broken(*_args: Any) -> None:
+        raise KeyError("https://hooks.example/secret")  # its text must not be shown
+
+    monkeypatch.setattr("loadmgr.service.trends.apply_trend", broken)
+    monkeypatch.setattr("loadmgr.service.schedules.schedule_run_ended", broken)
+    store.runs.update(newest_id, {"requestedChecks": {"trend": TrendOptions().to_document()}})
+    newest = store.runs.find_by_id(newest_id)
+    assert newest is not None
+    said.clear()
+    run_end.run_ended(store, newest, said.append)
+    assert said == [
+        "not compared with its trend: unexpected KeyError",
+        "could not update the run's schedule: unexpected KeyError",
+    ]
+    assert told == [newest_id, newest_id]
