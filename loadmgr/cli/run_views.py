@@ -168,6 +168,15 @@ def run_view(data: dict[str, Any]) -> RenderableType:
         "finished": data.get("finishedAt") or "-",
         "created": audit_line(data, "created"),
     }
+    steps = data.get("endSteps")
+    if steps in ("pending", "running") and data.get("status") in ("Finished", "Failed"):
+        # Its collector died between the end and what follows it (checks, webhooks, the
+        # schedule's count): say so rather than show a verdict as if it were final.
+        summary["after the end"] = (
+            "NOT done: requested checks, schedule count and notifications "
+            + ("(`loadmgr runs follow RUN` does them)" if steps == "pending" else
+               "in progress, or their collector died while doing them")
+        )
     if data.get("locustfileOverride"):  # `runs start --locustfile`: not the test's copy
         sha = data.get("locustfileSha256") or ""
         summary["locustfile"] = f"{data['locustfileOverride']} (given once, sha256 {sha[:12]}…)"

@@ -377,6 +377,10 @@ class LoadTestRun(Named):
     # Webhook deliveries at the run's end (name, events, at, ok, attempts, status, error);
     # null until the run's end is claimed for notifying (loadmgr/service/notifications.py).
     notifications: list[dict[str, Any]] | None = None
+    # What follows the recorded end (requested checks, the schedule's count, webhooks:
+    # service/run_end.py): `pending` is written with the end, `running` once a collector
+    # claimed them, `done` after. Null on runs ended before it existed.
+    endSteps: str | None = None
 
     @field_validator("verdict", mode="before")
     @classmethod

@@ -26,13 +26,34 @@ Message = Callable[[str], None]
 def run_ended(store: Store, run: LoadTestRun, message: Message) -> LoadTestRun:
     """Apply the run's requested checks to its verdict, then tell who wants to know.
 
-    Returns the run as stored afterwards."""
+    Returns the run as stored afterwards. Done once: the caller that moves the run's
+    `endSteps` from `pending` to `running` does them (another finds nothing to do).
+    """
+    try:
+        if not store.runs.claim_end_steps(run.id):
+            return run  # another collector, or `runs follow`, has done or is doing them
+    except LoadmgrError as exc:  # MongoDB unavailable: try the steps all the same
+        message(f"the run's end steps could not be claimed: {exc.message}")
     run = _checked(store, run, message)
     _tell_schedule(store, run, message)
     from loadmgr.service.notifications import notify_run_end
 
     notify_run_end(store, run, message)  # last: it tells the verdict as final
+    try:
+        store.runs.end_steps_done(run.id)
+        run.endSteps = "done"
+    except LoadmgrError as exc:
+        message(f"the run's end steps could not be marked done: {exc.message}")
     return run
+
+
+def finish_end_steps(store: Store, run: LoadTestRun, message: Message) -> LoadTestRun:
+    """A run whose collector recorded its end and died before what follows it (`endSteps`
+    still `pending`): do that now (`runs follow`). Otherwise the run as it is."""
+    if run.status.is_active or run.endSteps != "pending":
+        return run
+    message("its collector stopped right after recording the end: doing what follows it now")
+    return run_ended(store, run, message)
 
 
 def _tell_schedule(store: Store, run: LoadTestRun, message: Message) -> None:

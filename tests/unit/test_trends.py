@@ -403,7 +403,10 @@ def test_run_ended_survives_a_check_it_cannot_do_and_still_tells(
 
     monkeypatch.setattr("loadmgr.service.trends.apply_trend", broken)
     monkeypatch.setattr("loadmgr.service.schedules.schedule_run_ended", broken)
-    store.runs.update(newest_id, {"requestedChecks": {"trend": TrendOptions().to_document()}})
+    store.runs.update(
+        newest_id,
+        {"requestedChecks": {"trend": TrendOptions().to_document()}, "endSteps": "pending"},
+    )
     newest = store.runs.find_by_id(newest_id)
     assert newest is not None
     said.clear()
