@@ -179,6 +179,8 @@ def csv_cell(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""  # a stored NaN or infinity: unknown, as JSON's null
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, Enum):

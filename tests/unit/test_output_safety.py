@@ -73,3 +73,5 @@ def test_json_output_writes_nan_and_infinity_as_null(capsys: Any) -> None:
     write_rows("jsonl", iter([row]), [])
     text = capsys.readouterr().out
     assert "NaN" not in text and "Infinity" not in text and json.loads(text) == finite
+    Renderer("csv", False).many([row], [])
+    assert capsys.readouterr().out.splitlines() == ["p95,rps,n", ',1.5;;,3']
