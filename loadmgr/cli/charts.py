@@ -78,6 +78,20 @@ def chart_floor(low: float, high: float) -> float:
     return max(0.0, low - (high - low) / 2)
 
 
+def labelled_ticks(
+    low: float, high: float, height: int, fmt: Callable[[float], str]
+) -> list[float]:
+    """Round ticks for `height` rows from `chart_floor` up to `high`; from zero when their
+    labels would not tell them apart (`14.3/s` on every row over 14.28..14.30): bars that
+    look alike then, as the numbers do."""
+    from loadmgr.models.axis import row_ticks
+
+    ticks = row_ticks(chart_floor(low, high), high, height)
+    if len({fmt(tick) for tick in ticks}) < len(ticks):
+        ticks = row_ticks(0.0, high, height)
+    return ticks
+
+
 def bar_rows(
     values: Sequence[float | None], height: int, top: float, bottom: float = 0.0
 ) -> list[str]:
@@ -215,8 +229,6 @@ def block_chart(
     from rich.console import Group
     from rich.text import Text
 
-    from loadmgr.models.axis import row_ticks
-
     known = _known(values)
     head = Text(title, style="bold")
     if known:
@@ -227,8 +239,7 @@ def block_chart(
     else:
         head.append("  no data", style="dim")
     high = max([*known, *(line.value for line in thresholds), 0.0])
-    floor = chart_floor(min(known), high) if known else 0.0
-    ticks = row_ticks(floor, high, height)
+    ticks = labelled_ticks(min(known) if known else 0.0, high, height, tick_fmt or fmt)
     bottom, top = ticks[0], ticks[-1]
     labels, bottom_label = row_labels(ticks, height, tick_fmt or fmt)
     label_width = max(label_width, len(bottom_label), *(len(label) for label in labels))

@@ -185,6 +185,7 @@ class LiveObserver(PlainObserver):
             self._live.refresh()
 
     def _render(self) -> RenderableType:
+        from rich.columns import Columns
         from rich.console import Group
         from rich.panel import Panel
         from rich.progress_bar import ProgressBar
@@ -198,17 +199,20 @@ class LiveObserver(PlainObserver):
         bar = ProgressBar(total=float(run.durationSeconds), completed=elapsed, width=40)
         head = Table.grid(padding=(0, 2))
         head.add_row(bar, Text(f"{elapsed:.0f}s / {run.durationSeconds}s"))
-        figures = Table.grid(padding=(0, 3))
+        parts: list[Any] = [head]
         if snap is not None:
-            workers = "" if snap.workerCount is None else f"   workers {snap.workerCount}"
-            figures.add_row(
-                Text(f"users {snap.currentUsers}/{run.targetUsers}{workers}"),
-                Text(f"rps {format_rps(snap.totalRPS)}"),
-                Text(f"p95 {fmt_ms(snap.p95ResponseMs)}"),
-                Text(f"failures {fmt_pct(snap.errorRate)}"),
-                Text(f"requests {snap.totalRequests:,}"),
-            )
-        parts: list[Any] = [head, figures]
+            # Each figure whole: on a narrow terminal the figures flow onto a second line,
+            # never `workers` on one line and its number on the next.
+            workers = [] if snap.workerCount is None else [f"workers {snap.workerCount}"]
+            figures = [
+                f"users {snap.currentUsers}/{run.targetUsers}",
+                *workers,
+                f"rps {format_rps(snap.totalRPS)}",
+                f"p95 {fmt_ms(snap.p95ResponseMs)}",
+                f"failures {fmt_pct(snap.errorRate)}",
+                f"requests {snap.totalRequests:,}",
+            ]
+            parts.append(Columns([Text(f) for f in figures], padding=(0, 2)))
         if snap is not None and snap.requestStats:
             table = Table(box=None, header_style="bold", pad_edge=False)
             for header in ("request", "requests", "failures", "rps", "avg", "p95"):

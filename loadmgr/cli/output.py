@@ -25,6 +25,7 @@ from loadmgr.models.formatting import format_timestamp
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
+    from rich.table import Table
 
 FORMATS = ("table", "json", "jsonl", "csv")
 
@@ -148,15 +149,31 @@ class Column:
     header: str
     value: Callable[[dict[str, Any]], Any]
     justify: str = "left"
+    # On a terminal too narrow for the whole table, only the cell's first `short`
+    # characters: an id folded over four lines can be neither read nor copied, and a
+    # prefix of 8 is taken wherever an id is (`runs show 3b966bf1`).
+    short: int | None = None
+    # Kept whole when the table must fold: numbers (right-aligned) always, and dates.
+    no_wrap: bool = False
 
 
 def field(name: str, header: str | None = None, justify: str = "left") -> Column:
     return Column(header or name, lambda doc: doc.get(name), justify)
 
 
+def id_field(header: str = "ID") -> Column:
+    """The `id` column of tests and runs: their short id when the table would not fit."""
+    return Column(header, lambda doc: doc.get("id"), short=SHORT_ID_LENGTH)
+
+
+SHORT_ID_LENGTH = 8
+
+
 def cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, bool):  # for people, as `clusters show` says it; JSON keeps true
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:,.0f}"
     if isinstance(value, list):
@@ -227,6 +244,37 @@ def flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _table(columns: Sequence[Column], rows: list[list[str]], title: str | None) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, box=None, header_style="bold", pad_edge=False)
+    for column in columns:
+        table.add_column(
+            column.header,
+            justify=column.justify,  # type: ignore[arg-type]
+            overflow="fold",
+            no_wrap=column.no_wrap or column.justify == "right",
+        )
+    for row in rows:
+        table.add_row(*(Text(value) for value in row))
+    return table
+
+
+def _shortened(columns: Sequence[Column], row: list[str]) -> list[str]:
+    return [
+        value[: column.short] if column.short and value != "-" else value
+        for column, value in zip(columns, row, strict=True)
+    ]
+
+
+def _natural_width(console: Console, table: Table) -> int:
+    """What the table needs to print without folding a cell."""
+    from rich.measure import Measurement
+
+    return Measurement.get(console, console.options.update_width(100_000), table).maximum
+
+
 def stdout_console() -> Console:
     """Rich console on stdout: colour only on a terminal and without NO_COLOR."""
     from rich.console import Console
@@ -294,16 +342,12 @@ class Renderer:
         if not documents:
             notice(empty)
             return
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table(title=title, box=None, header_style="bold", pad_edge=False)
-        for column in columns:
-            table.add_column(column.header, justify=column.justify, overflow="fold")  # type: ignore[arg-type]
-        for document in documents:
-            data = jsonable(document)
-            table.add_row(*(Text(cell(c.value(data))) for c in columns))
-        stdout_console().print(table)
+        rows = [[cell(c.value(data)) for c in columns] for data in map(jsonable, documents)]
+        console = stdout_console()
+        table = _table(columns, rows, title)
+        if console.is_terminal and _natural_width(console, table) > console.width:
+            table = _table(columns, [_shortened(columns, row) for row in rows], title)
+        console.print(table)
 
     def one(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from loadmgr.cli.output import Column, ago, field, sanitize
+from loadmgr.cli.output import Column, ago, field, id_field, sanitize
 from loadmgr.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ def list_columns(*, absolute_time: bool = False) -> list[Column]:
         return (when or "-") if absolute_time else ago(when)
 
     return [
-        field("id", "ID"),
+        id_field(),
         field("testName", "TEST"),
         Column(
             "STATUS",
@@ -159,7 +159,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
         "status": status,
         "verdict": verdict_cell(data),
         "stop reason": data.get("stopReason") or "-",
-        "error": data.get("error") or "-",
+        _error_label(data): data.get("error") or "-",
         "cluster": data.get("locustClusterId"),
         "target": data.get("targetUrl"),
         "load": f"{data.get('targetUsers')} users at {data.get('spawnRate')}/s "
@@ -257,3 +257,10 @@ def notification_lines(outcomes: Any) -> list[str]:
         events = ", ".join(str(e) for e in item.get("events") or [])
         lines.append(f"{item.get('name')} ({events}): {state} ({', '.join(how)})")
     return lines
+
+
+def _error_label(data: dict[str, Any]) -> str:
+    """`note` for what the stored `error` says of a run that did not fail (`stopped with
+    'loadmgr runs stop'`): under `error` it read as something gone wrong."""
+    failed = data.get("status") == "Failed" or data.get("verdict") == "error"
+    return "note" if data.get("error") and not failed else "error"

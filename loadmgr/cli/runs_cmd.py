@@ -164,7 +164,7 @@ def start(
     (the cluster failed or was lost; 3 when MongoDB failed), 130 interrupted here (the run
     is stopped and recorded first).
     """
-    from loadmgr.models import parse_duration, parse_meta
+    from loadmgr.models import parse_meta
     from loadmgr.service.collection.settings import check_interval
     from loadmgr.service.compare import parse_max_regressions
     from loadmgr.service.runs import RunOptions
@@ -172,14 +172,13 @@ def start(
     context = app_context(ctx)
     allowed = parse_max_regressions(max_regression or [])
     renderer = context.renderer(output, quiet)
+    from loadmgr.service.validation import duration_option
+
+    parsed_duration = duration_option("--duration", duration) if duration is not None else None
+    warmup_sec = duration_option("--warmup", warmup) if warmup is not None else None
+    waits = duration_option("--wait-timeout", wait_timeout)
+    lost = duration_option("--lost-timeout", lost_timeout)
     try:
-        parsed_duration = parse_duration(duration) if duration is not None else None
-    except ValueError as exc:
-        raise ValidationFailed(f"invalid --duration: {exc}") from None
-    try:
-        warmup_sec = parse_duration(warmup) if warmup is not None else None
-        waits = parse_duration(wait_timeout)
-        lost = parse_duration(lost_timeout)
         metadata = parse_meta(meta or [])
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from None

@@ -122,14 +122,11 @@ def _overrides(
 ) -> ScheduleOverrides:
     from pydantic import ValidationError
 
-    from loadmgr.models import parse_duration, parse_meta
+    from loadmgr.models import parse_meta
     from loadmgr.models.schedules import ScheduleOverrides
-    from loadmgr.service.validation import validation_failed
+    from loadmgr.service.validation import duration_option, validation_failed
 
-    try:
-        seconds = parse_duration(duration) if duration is not None else None
-    except ValueError as exc:
-        raise ValidationFailed(f"invalid --duration: {exc}") from None
+    seconds = duration_option("--duration", duration) if duration is not None else None
     try:
         metadata = parse_meta(meta or [])
     except ValueError as exc:
@@ -237,15 +234,12 @@ def add(
     checks them. Exit 2 for a bad cron, time zone or override, 4 for an unknown test or
     cluster, 5 for a duplicate name.
     """
-    from loadmgr.models import parse_duration
     from loadmgr.service.schedules import ScheduleRequest, add_schedule, next_occurrences
+    from loadmgr.service.validation import duration_option
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    try:
-        grace_sec = parse_duration(grace)
-    except ValueError as exc:
-        raise ValidationFailed(f"invalid --grace: {exc}") from None
+    grace_sec = duration_option("--grace", grace)
     request = ScheduleRequest(
         test_ref=test,
         cron=cron,

@@ -16,6 +16,7 @@ from loadmgr.cli.output import (
     QuietOption,
     audit_line,
     field,
+    id_field,
     notice,
 )
 from loadmgr.errors import ExitCode, ValidationFailed
@@ -105,7 +106,7 @@ ThresholdOpt = Annotated[
 ]
 
 LIST_COLUMNS = [
-    field("id", "ID"),
+    id_field(),
     field("name", "NAME"),
     field("locustClusterId", "CLUSTER"),
     field("defaultUsers", "USERS", "right"),
@@ -152,12 +153,9 @@ def _duration(seconds: Any) -> str:
 
 
 def _seconds(option: str, text: str) -> int:
-    from loadmgr.models import parse_duration
+    from loadmgr.service.validation import duration_option
 
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise ValidationFailed(f"invalid {option}: {exc}") from None
+    return duration_option(option, text)
 
 
 def _parse_meta(pairs: list[str]) -> dict[str, str]:

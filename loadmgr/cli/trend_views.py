@@ -57,7 +57,7 @@ def metric_chart(trend: Trend, series: MetricTrend, width: int) -> RenderableTyp
     from rich.console import Group
     from rich.text import Text
 
-    from loadmgr.cli.charts import bar_rows, chart_floor, resample
+    from loadmgr.cli.charts import bar_rows, labelled_ticks, resample, row_labels
 
     def fmt(value: float) -> str:
         return format_metric(series.metric, value)
@@ -76,9 +76,12 @@ def metric_chart(trend: Trend, series: MetricTrend, width: int) -> RenderableTyp
     if not known:
         head.append("  no data", style="dim")
         return head
-    top, bottom = max(known), chart_floor(min(known), max(known))
-    labels = [fmt(top), "", "", "", fmt(bottom)]
-    label_width = max(len(label) for label in labels)
+    height = 5
+    # Round (1-2-5) values on the row edges, as on a run's own charts.
+    ticks = labelled_ticks(min(known), max(known), height, fmt)
+    bottom, top = ticks[0], ticks[-1]
+    labels, bottom_label = row_labels(ticks, height, fmt)
+    label_width = max(len(bottom_label), *(len(label) for label in labels))
     plot_width = max(10, width - label_width - 2)
     columns = resample(shown, plot_width)
     lines: list[RenderableType] = [head]
@@ -97,7 +100,7 @@ def metric_chart(trend: Trend, series: MetricTrend, width: int) -> RenderableTyp
         column = _column_of(change.index, len(trend.runs), len(columns))
         marks[column] = CHANGE_MARK
         styles[column] = "bold red" if change.regression else "bold green"
-    axis = Text(" " * label_width + " └", style="dim")
+    axis = Text(f"{bottom_label:>{label_width}} └", style="dim")
     for column, mark in enumerate(marks):
         axis.append(mark if mark != " " else "─", style=styles.get(column, "dim"))
     lines.append(axis)

@@ -49,7 +49,8 @@ def require_ruptures() -> None:
     """Fail with a usage error (exit 2) naming the extra when ruptures is not installed."""
     if not ruptures_installed():
         raise ValidationFailed(
-            "trends need the optional 'trend' extra", hint="pip install 'loadmgr[trend]'"
+            "trends need the optional 'trend' extra",
+            hint="pip install 'loadmgr[trend]' (in a clone of loadmgr: pip install -e '.[trend]')",
         )
 
 

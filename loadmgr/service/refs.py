@@ -32,3 +32,11 @@ def id_by_prefix(repository: Repository, ref: str, kind: str, scope_text: str) -
         f"{kind} id prefix {prefix!r} is ambiguous{scope_text}: {shown}",
         hint="give more characters of the id",
     )
+
+
+def too_short_hint(ref: str) -> str | None:
+    """For a ref that could be the start of an id but is shorter than a prefix may be."""
+    ref = ref.strip()
+    if re.fullmatch(rf"[0-9a-fA-F-]{{1,{MIN_PREFIX - 1}}}", ref):
+        return f"an id prefix has {MIN_PREFIX} characters or more, as progress lines print it"
+    return None

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 STOP_WAIT_SEC = 150.0  # a live collector gets this long to record the end after /stop
 WATCH_POLL_SEC = 2.0
+# How long a watcher waits, once a run has ended, for the checks it asked for (baseline,
+# trend) to join its verdict; a check that cannot be done leaves no result, hence a bound.
+CHECKS_WAIT_SEC = 20.0
 
 Notify = Callable[[str], None]
 
@@ -134,7 +137,7 @@ def stop_run(
             )
         time.sleep(0.5)
         run = get_run(store, run.id)
-    return run
+    return with_its_checks(store, run)
 
 
 def watch_run(
@@ -149,8 +152,33 @@ def watch_run(
         run = get_run(store, run.id)
     # The last intervals, recorded as the run ended, before the end is shown.
     _show_latest(store, run, observer, last_seq)
+    run = with_its_checks(store, run)
     observer.finished(run)
     return run
+
+
+def with_its_checks(
+    store: Store, run: LoadTestRun, wait: float = CHECKS_WAIT_SEC
+) -> LoadTestRun:
+    """The ended run once the checks it asked for are in its verdict.
+
+    The collector records the end first (whoever records it first wins) and applies the
+    baseline and trend checks just after: a watcher reading the run in between would show,
+    and exit by, a verdict that is not the final one."""
+    deadline = time.monotonic() + wait
+    while _checks_pending(run) and time.monotonic() < deadline:
+        time.sleep(0.25)
+        run = get_run(store, run.id)
+    return run
+
+
+def _checks_pending(run: LoadTestRun) -> bool:
+    if run.status != RunStatus.FINISHED:  # only a finished run is checked (run_end.py)
+        return False
+    asked = run.requestedChecks
+    return ("baseline" in asked and run.baselineChecks is None) or (
+        "trend" in asked and run.trendChecks is None
+    )
 
 
 def _show_latest(store: Store, run: LoadTestRun, observer: RunObserver, last_seq: int) -> int:

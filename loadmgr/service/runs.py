@@ -221,14 +221,16 @@ def record_pending(store: Store, plan: RunPlan) -> LoadTestRun:
 
 def get_run(store: Store, run_id: str) -> LoadTestRun:
     """A run by id, else by a unique prefix of its id (8 characters or more)."""
-    from loadmgr.service.refs import id_by_prefix
+    from loadmgr.service.refs import id_by_prefix, too_short_hint
 
     run = store.runs.find_by_id(run_id)
     if run is None:
         full_id = id_by_prefix(store.runs, run_id, "run", store.scope.describe())
         run = store.runs.find_by_id(full_id) if full_id else None
     if run is None:
-        raise NotFound(f"run {run_id!r} not found{store.scope.describe()}")
+        raise NotFound(
+            f"run {run_id!r} not found{store.scope.describe()}", hint=too_short_hint(run_id)
+        )
     return run
 
 

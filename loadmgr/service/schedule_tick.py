@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from loadmgr.errors import ClusterBusy, DatabaseError, LoadmgrError
 from loadmgr.models import utcnow
+from loadmgr.models.formatting import format_timestamp
 from loadmgr.models.schedules import (
     Schedule,
     ScheduleSlot,
@@ -88,7 +89,7 @@ def _tick_schedule(
     ]
     store.schedule_slots.record_many(missed)
     for record in missed:
-        notify(f"schedule {schedule.name!r}: slot {record.slot:%Y-%m-%d %H:%M}Z missed")
+        notify(f"schedule {schedule.name!r}: slot {format_timestamp(record.slot)} missed")
     if late or newest is None:
         return missed
     claim = _slot(schedule, newest, SlotOutcome.STARTING, ticker)
@@ -106,7 +107,7 @@ def _tick_schedule(
         schedule.id, {"lastOutcome": started.outcome.value, "lastRunId": started.runId}
     )
     if started.outcome == SlotOutcome.ERROR:
-        count_result(store, schedule.id, True, f"slot {newest:%Y-%m-%d %H:%M}Z: {started.reason}")
+        count_result(store, schedule.id, True, f"slot {format_timestamp(newest)}: {started.reason}")
     return [*missed, started]
 
 
@@ -122,7 +123,7 @@ def _start_slot(
     options = run_options(
         schedule.overrides, if_busy="fail", trigger=trigger_of(schedule.id, claim.slot)
     )
-    name = f"schedule {schedule.name!r}: slot {claim.slot:%Y-%m-%d %H:%M}Z"
+    name = f"schedule {schedule.name!r}: slot {format_timestamp(claim.slot)}"
     busy = _busy_outside_loadmgr(store, schedule)
     if busy is not None:
         notify(f"{name} skipped: {busy}")

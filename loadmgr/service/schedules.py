@@ -252,9 +252,15 @@ def count_result(store: Store, schedule_id: str, failed: bool, what: str) -> Non
             schedule_id,
             schedule.failureLimit,
             {
-                "pausedReason": f"{schedule.consecutiveFailures} failures in a row (last: {what})",
+                "pausedReason": (
+                    f"{_failures(schedule.consecutiveFailures)} in a row (last: {what})"
+                ),
                 "pausedAt": now,
                 "updatedAt": now,
                 "updatedBy": "loadmgr",
             },
         )
+
+
+def _failures(count: int) -> str:
+    return "1 failure" if count == 1 else f"{count} failures"

@@ -55,6 +55,11 @@ def _e(value: Any) -> str:
     return escape(text, quote=True)
 
 
+def _when(value: datetime | None) -> str:
+    """A run's date as every output writes dates; `_day` is the axis's short form."""
+    return format_timestamp(value) if value else "-"
+
+
 def _day(value: datetime | None) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else "-"
 
@@ -136,7 +141,7 @@ def trend_chart(trend: Trend, series: MetricTrend, *, link_runs: bool = True) ->
         if value is None or not math.isfinite(value):
             continue
         fill = "#2563eb" if run.comparable else "#ffffff"
-        label = f"{run.name or run.id} ({_day(run.createdAt)}): " + format_metric(
+        label = f"{run.name or run.id} ({_when(run.createdAt)}): " + format_metric(
             series.metric, value
         ) + ("" if run.comparable else " (another load: not searched)")
         point = (
@@ -160,7 +165,7 @@ def _change_text(trend: Trend, change: ChangePoint) -> str:
     return (
         f"{change.metric}: {format_metric(change.metric, change.before)} → "
         f"{format_metric(change.metric, change.after)} ({_relative(change)}) from run "
-        f"{run.name or run.id} ({_day(run.createdAt)}), {kind}, p={change.p_value:.2g}"
+        f"{run.name or run.id} ({_when(run.createdAt)}), {kind}, p={change.p_value:.2g}"
     )
 
 
@@ -174,7 +179,7 @@ def _runs_table(trend: Trend) -> str:
             f'<td class="n">{position + 1}</td>',
             f'<td><a href="#run-{_e(run.id)}">{_e(run.id)}</a><br><span class="sub">'
             f"{_e(run.name)}</span></td>",
-            f"<td>{_e(_day(run.createdAt))}</td>",
+            f"<td>{_e(_when(run.createdAt))}</td>",
             f'<td class="{"" if run.comparable else "muted"}">'
             f"{_e(load['targetUsers'])} users, {_e(load['spawnRate'])}/s, "
             f"{_e(load['durationSeconds'])} s, {_e(load['locustClusterId'])}"

@@ -80,7 +80,18 @@ def option_error(option: str, message: str, value: Any = _NO_VALUE) -> str:
         if match is not None:
             got = "" if value is _NO_VALUE or value is None else f" (got {_shown(value)})"
             return f"{option} {match.expand(words)}{got}"
-    return f"invalid {option}: {message}"
+    # "invalid --duration: duration '5x' …", not "invalid --duration: invalid duration …".
+    return f"invalid {option}: {message.removeprefix('invalid ')}"
+
+
+def duration_option(option: str, text: str) -> int:
+    """`parse_duration` for an option: a bad value is exit 2 naming the option."""
+    from loadmgr.models import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValidationFailed(option_error(option, str(exc))) from None
 
 
 def _shown(value: Any) -> str:

@@ -86,6 +86,10 @@ def test_full_run_on_local_cluster(cli, mongo_db, target_server, isolated_env):
     assert len(intervals) >= 2
     assert [i["seq"] for i in intervals] == sorted({i["seq"] for i in intervals})
     assert intervals[-1]["totalRequests"] == totals["requests"]
+    # lastMetrics is the run's last interval (the seconds read at its end), not an earlier
+    # one's rates beside the final totals.
+    assert run["lastMetrics"]["seq"] == max(i["seq"] for i in intervals)
+    assert run["lastMetrics"]["totalRequests"] == totals["requests"]
     # Nothing left: the lease is free and no Locust process of ours is alive.
     assert lease_of(mongo_db, run["id"]) is None
     assert wait_for(lambda: not local_locust_pids(isolated_env), timeout=15)

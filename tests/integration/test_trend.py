@@ -156,7 +156,9 @@ def test_without_the_extra(
     monkeypatch.setattr(change_points, "ruptures_installed", lambda: False)
     result = cli("tests", "trend", "nightly")
     assert error_line(result, 2) == "error: trends need the optional 'trend' extra"
-    assert result.stderr.splitlines()[1] == "hint: pip install 'loadmgr[trend]'"
+    assert result.stderr.splitlines()[1] == (
+        "hint: pip install 'loadmgr[trend]' (in a clone of loadmgr: pip install -e '.[trend]')"
+    )
     before = documents_of(mongo_db, COLLECTIONS)
     started = cli("runs", "start", "nightly", "--check-trend")
     assert error_line(started, 2) == "error: trends need the optional 'trend' extra"

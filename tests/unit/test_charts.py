@@ -256,3 +256,18 @@ def test_report_without_histograms_says_the_heatmap_needs_the_plugin(store: Stor
     html = reports.render_html(reports.gather(store, run.id))
     assert 'class="chart heatmap"' not in html and "heatmap needs the histograms" in html
     assert 'class="chart scatter"' in html and html.count('data-request="') == 2
+
+
+def test_a_nearly_flat_series_is_drawn_from_zero_with_distinct_labels() -> None:
+    """Between 14.28 and 14.30 every round tick above the floor reads `14.3/s`: the axis
+    starts at zero instead, so each row's label says something (fresh-clone trial)."""
+    console = Console(width=80, record=True, color_system=None)
+    chart = block_chart("RPS", [14.28, 14.3, 14.29, 14.3], width=80, fmt=lambda v: f"{v:.1f}/s")
+    console.print(chart)
+    labels = [
+        line.split("┤" if "┤" in line else "└")[0].strip()
+        for line in console.export_text().splitlines()
+        if "┤" in line or "└" in line
+    ]
+    shown = [label for label in labels if label]
+    assert len(shown) == len(set(shown)) and shown[-1] == "0.0/s", labels

@@ -29,3 +29,18 @@ def test_last_metrics_has_request_stats_without_histograms() -> None:
     ]
     assert all("hist" not in r for r in last["requestStats"])
     assert last["requestStats"][0]["intervalRequests"] == 4
+
+
+def test_metrics_with_peaks_keeps_the_runs_peaks() -> None:
+    from loadmgr.service.collection.ending import metrics_with_peaks
+
+    def at(seq: int, rps: float, users: int) -> MetricSnapshot:
+        when = datetime(2026, 12, 2, tzinfo=timezone.utc)
+        return MetricSnapshot(
+            loadTestRunId="r1", timestamp=when, seq=seq, totalRPS=rps, currentUsers=users
+        )
+
+    first = metrics_with_peaks({}, at(1, 40.0, 5))
+    last = metrics_with_peaks(first, at(2, 10.0, 0))
+    assert last["seq"] == 2 and last["totalRPS"] == 10.0
+    assert last["maxRPS"] == 40.0 and last["maxUsers"] == 5

@@ -59,6 +59,7 @@ def test_a_malformed_mongo_uri_is_refused_before_any_connection(
         ("--spawn-rate", "0", "error: --spawn-rate must be more than 0 (got 0.0)"),
         ("--spawn-rate", "nan", "error: --spawn-rate must be a finite number"),
         ("--duration", "0", "error: --duration must be more than 0 (got 0)"),
+        ("--duration", "5x", "error: invalid --duration: duration '5x' (expected e.g. 300"),
         ("--max-users", "0", "error: --max-users must be at least 1 (got 0)"),
         ("--threshold", "p95<", "error: invalid threshold 'p95<': expected METRIC OP VALUE"),
         ("--meta", "novalue", "error: invalid --meta 'novalue': expected KEY=VALUE"),
@@ -79,6 +80,20 @@ def test_validation_speaks_of_options_not_of_pydantic(
     assert mock_store.client is None or mock_store.client["loadmgr"]["load_tests"].count_documents(
         {}
     ) == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("runs", "start", "api", "--lost-timeout", "5x"),
+        ("runs", "start", "api", "--duration", "5x"),
+        ("schedules", "add", "api", "--cron", "0 3 * * *", "--grace", "5x"),
+    ],
+)
+def test_a_bad_duration_names_its_option_once(cli: Cli, args: tuple[str, ...]) -> None:
+    option = args[-2]
+    line = error_line(cli(*args), 2)
+    assert line.startswith(f"error: invalid {option}: duration '5x' (expected e.g."), line
 
 
 def test_a_bad_number_of_any_command_is_in_our_words(cli: Cli) -> None:

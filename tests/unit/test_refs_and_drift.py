@@ -52,6 +52,13 @@ def test_run_prefixes(client: mongomock.MongoClient) -> None:
     for ref in ("abcdef1", "abcdef1.", "........", "^abcdef12", "abcdef12$"):
         with pytest.raises(NotFound):
             get_run(store, ref)
+    # Seven characters of an id: the hint says how long a prefix must be; not for others.
+    with pytest.raises(NotFound) as short:
+        get_run(store, "fedcba9")
+    assert short.value.hint is not None and "8 characters or more" in short.value.hint
+    with pytest.raises(NotFound) as other:
+        get_run(store, "nightly")
+    assert other.value.hint is None
 
 
 def test_test_ids_names_then_prefixes(client: mongomock.MongoClient) -> None:

@@ -120,3 +120,32 @@ def test_live_view_shows_the_states() -> None:
     console.print(observer._render())
     text = console.export_text()
     assert "error_rate<1% BREACHED (10.00%)" in text and "p95<500ms ok (52ms)" in text
+
+
+@pytest.mark.parametrize("width", [60, 78, 200])
+def test_live_view_keeps_each_figure_on_one_line(width: int) -> None:
+    observer = LiveObserver()
+    observer._run = make_run(status="Running")
+    observer._snapshot = snapshot().model_copy(update={"workerCount": 2})
+    console = Console(record=True, width=width)
+    console.print(observer._render())
+    text = console.export_text()
+    for figure in ("users 10/10", "workers 2", "rps 40.0/s", "p95 52ms", "requests 200"):
+        assert figure in text, (figure, text)
+
+
+@pytest.mark.parametrize(
+    ("fields", "label"),
+    [
+        ({"verdict": "aborted", "error": "stopped with 'loadmgr runs stop'"}, "note"),
+        ({"status": "Failed", "verdict": "error", "error": "Locust lost"}, "error"),
+        ({"verdict": "passed"}, "error"),
+    ],
+)
+def test_runs_show_calls_a_stop_note_a_note(fields: dict[str, Any], label: str) -> None:
+    from loadmgr.cli.run_views import run_view
+
+    console = Console(record=True, width=120)
+    console.print(run_view(make_run(**fields).model_dump(mode="json")))
+    lines = console.export_text().splitlines()
+    assert any(line.strip("│ ").startswith(f"{label} ") for line in lines), lines

@@ -363,6 +363,8 @@ def test_a_slot_whose_test_was_deleted_is_an_error_and_counts(
     [handled] = json.loads(result.stdout)
     assert handled["outcome"] == "error" and "not found" in handled["reason"]
     assert "stored Schedule 'broken' cannot be read" in result.stderr
+    # The slot is written as every date is (issue 15: one format).
+    assert f"schedule 'api': slot {added['nextSlotAt']} could not start" in result.stderr
     stored = _db(mock_store).schedules.find_one({"id": added["id"]})
     assert stored["paused"] is True and "1 failures in a row" in stored["pausedReason"]
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from loadmgr.errors import ValidationFailed
 from loadmgr.models import LoadTest, Regression, Scope, Verdict
+from loadmgr.models.formatting import format_timestamp
 from loadmgr.models.verdicts import explain
 from loadmgr.service import change_points
 from loadmgr.service.change_points import Detection, detect_shifts
@@ -234,7 +235,9 @@ def test_without_ruptures_a_trend_is_a_usage_error(
     with pytest.raises(ValidationFailed) as caught:
         trend_of(store, "checkout", trend_options())
     assert caught.value.message == "trends need the optional 'trend' extra"
-    assert caught.value.hint == "pip install 'loadmgr[trend]'"
+    assert caught.value.hint == (
+        "pip install 'loadmgr[trend]' (in a clone of loadmgr: pip install -e '.[trend]')"
+    )
 
 
 def test_the_page_links_every_run_and_marks_the_change(store: Store) -> None:
@@ -244,6 +247,9 @@ def test_the_page_links_every_run_and_marks_the_change(store: Store) -> None:
     for run in trend.runs:
         assert f'id="run-{run.id}"' in page and f'href="#run-{run.id}"' in page
     assert page.count('class="change-point"') == 1
+    # Each run's date as every output writes dates (the axis alone keeps a short form).
+    first = trend.runs[0].createdAt
+    assert f"<td>{format_timestamp(first)}</td>" in page and f"({format_timestamp(first)})" in page
     assert "<script" not in page and "http://" not in page and "https://" not in page
 
 
@@ -416,3 +422,24 @@ def test_run_ended_survives_a_check_it_cannot_do_and_still_tells(
         "could not update the run's schedule: unexpected KeyError",
     ]
     assert told == [newest_id, newest_id]
+
+
+def test_a_chart_never_labels_its_top_and_bottom_alike(store: Store) -> None:
+    """14.28/s and 14.30/s: rows labelled 14.3/s, 14.3/s… say nothing; the bars start at
+    zero then, and look alike, as the numbers are."""
+    from rich.console import Console
+
+    from loadmgr.cli.trend_views import trend_view
+
+    _history(store, [50.0, 80.0, 50.0, 80.0], rps=[14.28, 14.30, 14.28, 14.30])
+    console = Console(width=80, record=True, color_system=None)
+    console.print(trend_view(trend_of(store, "checkout", trend_options()), 80))
+    text = console.export_text()
+    rps_chart = text.split("requests per second")[1].split("error rate")[0]
+    labels = [
+        line.split("┤" if "┤" in line else "└")[0].strip()
+        for line in rps_chart.splitlines()
+        if "┤" in line or "└" in line
+    ]
+    shown = [label for label in labels if label]
+    assert len(shown) == len(set(shown)) and shown[-1] == "0.0/s", labels

@@ -157,6 +157,9 @@ class RunEnding:
                 self.writer.keep(snapshot)
             except SpoolError:
                 pass  # kept in memory: the end is near, and write_final stores it
+            # The run's last seconds are its latest interval: `lastMetrics` would otherwise
+            # keep an earlier one's rates beside the final totals, numbers that disagree.
+            self.run.lastMetrics = metrics_with_peaks(self.run.lastMetrics, snapshot)
         return final
 
     def _check_sums(self, final: dict[str, Any]) -> None:
@@ -236,6 +239,16 @@ def last_metrics(snapshot: MetricSnapshot) -> dict[str, Any]:
             "requestStats": {"__all__": {"hist"}},
         },
     )
+
+
+def metrics_with_peaks(previous: dict[str, Any], snapshot: MetricSnapshot) -> dict[str, Any]:
+    """`lastMetrics` for a new interval, with the run's peaks so far (so a summary never
+    has to scan every interval)."""
+    return {
+        **last_metrics(snapshot),
+        "maxRPS": max(float(previous.get("maxRPS") or 0.0), snapshot.totalRPS),
+        "maxUsers": max(int(previous.get("maxUsers") or 0), snapshot.currentUsers),
+    }
 
 
 def _final_last_metrics(final: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from loadmgr.models import (
     ThresholdResult,
     utcnow,
 )
-from loadmgr.service.collection.ending import RunEnding, last_metrics
+from loadmgr.service.collection.ending import RunEnding, metrics_with_peaks
 from loadmgr.service.collection.settings import (
     CollectorSettings,
     QuietObserver,
@@ -353,13 +353,7 @@ class Collector(RunEnding):
     def _beat(self, snapshot: MetricSnapshot | None) -> bool:
         metrics = None
         if snapshot is not None:
-            # Running peaks, so a summary never has to scan every interval.
-            previous = self.run.lastMetrics
-            metrics = {
-                **last_metrics(snapshot),
-                "maxRPS": max(float(previous.get("maxRPS") or 0.0), snapshot.totalRPS),
-                "maxUsers": max(int(previous.get("maxUsers") or 0), snapshot.currentUsers),
-            }
+            metrics = metrics_with_peaks(self.run.lastMetrics, snapshot)
             self.run.lastMetrics = metrics
         return self.writer.heartbeat(metrics)
 
