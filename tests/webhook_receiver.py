@@ -14,12 +14,15 @@ from typing import Any
 
 @dataclass
 class Answer:
-    """One scripted answer: a status, headers, or `hang` (accept, read, never answer)."""
+    """One scripted answer: a status, headers, or `hang` (accept, read, never answer), or
+    `trickle` (the answer a byte every `trickle` seconds: each read is quick, the whole
+    answer takes minutes)."""
 
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: str = "ok"
     hang: bool = False
+    trickle: float = 0.0
 
 
 class Receiver:
@@ -44,6 +47,14 @@ class Receiver:
                     answer = receiver.answers[turn - 1]
                 if answer.hang:
                     receiver.release.wait(120)
+                    return
+                if answer.trickle:
+                    head = f"HTTP/1.1 {answer.status} OK\r\n" + "X-Slow: " + "a" * 200
+                    for byte in head.encode():
+                        if receiver.release.wait(answer.trickle):
+                            return
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
                     return
                 data = answer.body.encode()
                 self.send_response(answer.status)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -100,6 +101,30 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
+def json_text(payload: Any, indent: int | None = None) -> str:
+    """`payload` as JSON. NaN and infinity (a stored document may hold them: BSON doubles
+    can) are written as null: `NaN` is not JSON, and jq or a JSON.parse would reject the
+    whole output for it."""
+    try:
+        return json.dumps(
+            payload, indent=indent, ensure_ascii=False, default=_json_default, allow_nan=False
+        )
+    except ValueError:
+        return json.dumps(
+            _finite(jsonable(payload)), indent=indent, ensure_ascii=False, default=_json_default
+        )
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def ago(value: datetime | str | None, now: datetime | None = None) -> str:
     """`3 h ago`, for people; the exact date stays in JSON."""
     if value is None:
@@ -171,6 +196,8 @@ def csv_cell(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""  # a stored NaN or infinity: unknown, as JSON's null
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, Enum):
@@ -355,13 +382,11 @@ class Renderer:
         out = sys.stdout
         if self.format == "json":
             payload = rows if many else rows[0]
-            text = json.dumps(payload, indent=2, ensure_ascii=False, default=_json_default)
-            out.write(json_safe(text))
+            out.write(json_safe(json_text(payload, indent=2)))
             out.write("\n")
         elif self.format == "jsonl":
             for row in rows:
-                line = json.dumps(row, ensure_ascii=False, default=_json_default)
-                out.write(json_safe(line) + "\n")
+                out.write(json_safe(json_text(row)) + "\n")
         out.flush()
 
     def _write_csv(self, rows: list[dict[str, Any]], columns: Sequence[str] | None) -> None:

@@ -142,6 +142,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
     from rich.text import Text
 
     from loadmgr.cli.output import audit_line, key_value_view
+    from loadmgr.models.formatting import format_count as fmt_count
     from loadmgr.models.formatting import format_ms as fmt_ms
     from loadmgr.models.formatting import format_percent as fmt_pct
     from loadmgr.models.formatting import format_rps
@@ -167,13 +168,23 @@ def run_view(data: dict[str, Any]) -> RenderableType:
         "finished": data.get("finishedAt") or "-",
         "created": audit_line(data, "created"),
     }
+    steps = data.get("endSteps")
+    if steps in ("pending", "running") and data.get("status") in ("Finished", "Failed"):
+        # Its collector died between the end and what follows it (checks, webhooks, the
+        # schedule's count): say so rather than show a verdict as if it were final.
+        summary["after the end"] = (
+            "NOT done: requested checks, schedule count and notifications "
+            + ("(`loadmgr runs follow RUN` does them)" if steps == "pending" else
+               "in progress, or their collector died while doing them")
+        )
     if data.get("locustfileOverride"):  # `runs start --locustfile`: not the test's copy
         sha = data.get("locustfileSha256") or ""
         summary["locustfile"] = f"{data['locustfileOverride']} (given once, sha256 {sha[:12]}…)"
     if totals:
         summary.update(
             {
-                "requests": f"{totals.get('requests'):,} ({totals.get('failures'):,} failed, "
+                "requests": f"{fmt_count(totals.get('requests'))} "
+                f"({fmt_count(totals.get('failures'))} failed, "
                 f"{fmt_pct(totals.get('errorRate'))})",
                 "rps": format_rps(totals.get("rps")),
                 "latency": f"avg {fmt_ms(totals.get('avgResponseMs'))}  "

@@ -304,7 +304,9 @@ def follow(
     run = get_run(store, run_id)
     if not run.status.is_active:
         notice(f"run {run.id} is {run.status.value}")
-        _finish(renderer, run, False)
+        from loadmgr.service.run_end import finish_end_steps
+
+        _finish(renderer, finish_end_steps(store, run, notice), False)
     if is_stale(run, store.server_now()):
         _take_over(context, renderer, run, quiet)
     else:

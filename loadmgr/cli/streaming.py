@@ -14,16 +14,19 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from loadmgr.cli.output import json_safe, sanitize
+from loadmgr.cli.output import json_safe, json_text, sanitize
 
 DATA_FORMATS = ("json", "jsonl", "csv")
 _BOOL = {True: "true", False: "false"}
 
-_JSON = json.JSONEncoder(ensure_ascii=False).encode
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
 
 def _encode(row: object) -> str:
-    return json_safe(_JSON(row))
+    try:
+        return json_safe(_JSON(row))
+    except ValueError:  # NaN or infinity in a stored document: written as null
+        return json_safe(json_text(row))
 
 
 def write_rows(

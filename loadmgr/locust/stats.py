@@ -331,22 +331,45 @@ METRIC_KEYS = {
 
 
 def find_request(stats: dict[str, Any], scope: str) -> dict[str, Any] | None:
-    """The `requestStats` item named `METHOD name`, or `name` alone when only one matches."""
-    items = stats.get("requestStats") or []
+    """The `requestStats` item named `METHOD name`, or `name` alone when only one matches.
+
+    Stored stats may have been written by anything (the Go control plane, a hand, a bug):
+    an item that is not an object with text names is no request."""
+    found = stats.get("requestStats") if isinstance(stats, dict) else None
+    items = [
+        item
+        for item in (found if isinstance(found, list) else ())
+        if isinstance(item, dict) and isinstance(item.get("name"), str)
+    ]
     scope = scope.strip()
     for item in items:
-        if f"{item['method']} {item['name']}" == scope:
+        if f"{item.get('method') or ''} {item['name']}" == scope:
             return dict(item)
     named = [item for item in items if item["name"] == scope]
     return dict(named[0]) if len(named) == 1 else None
+
+
+def stored_totals(stats: Any) -> dict[str, Any]:
+    """The `totals` object of stored stats; empty when there is none or it is no object."""
+    totals = stats.get("totals") if isinstance(stats, dict) else None
+    return totals if isinstance(totals, dict) else {}
+
+
+def stored_number(value: Any) -> float | None:
+    """A stored metric as a number to judge: None for anything but a finite number of 0 or
+    more (a string, a bool, NaN, infinity, a negative latency or rate mean nothing)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def metric_value(stats: dict[str, Any], metric: str, scope: str | None = None) -> float | None:
     """A threshold metric read from `final_stats` output; None when unknown or no data."""
     total_key, request_key = METRIC_KEYS[metric]
     if scope is None:
-        value = (stats.get("totals") or {}).get(total_key)
+        value = stored_totals(stats).get(total_key)
     else:
         item = find_request(stats, scope)
         value = item.get(request_key) if item else None
-    return None if value is None else float(value)
+    return stored_number(value)

@@ -12,9 +12,10 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from loadmgr.models.foreign import GO_TEST_ONLY_KEYS, readable, readable_interval
+from loadmgr.models.stored_stats import readable_stats
 from loadmgr.models.thresholds import parse_threshold
 from loadmgr.models.verdicts import Verdict, VerdictReason, parse_reasons
 
@@ -376,6 +377,10 @@ class LoadTestRun(Named):
     # Webhook deliveries at the run's end (name, events, at, ok, attempts, status, error);
     # null until the run's end is claimed for notifying (loadmgr/service/notifications.py).
     notifications: list[dict[str, Any]] | None = None
+    # What follows the recorded end (requested checks, the schedule's count, webhooks:
+    # service/run_end.py): `pending` is written with the end, `running` once a collector
+    # claimed them, `done` after. Null on runs ended before it existed.
+    endSteps: str | None = None
 
     @field_validator("verdict", mode="before")
     @classmethod
@@ -391,6 +396,12 @@ class LoadTestRun(Named):
     @classmethod
     def _readable_reasons(cls, value: Any) -> list[VerdictReason]:
         return parse_reasons(value)
+
+    @field_validator("finalStats", "judgedStats", "lastMetrics", mode="before")
+    @classmethod
+    def _readable_stats(cls, value: Any, info: ValidationInfo) -> Any:
+        # Any program may have written them: nonsense reads as unknown, never as a crash.
+        return readable_stats(info.field_name or "", value)
     # With --if-busy wait: until when its start may wait for a busy cluster.
     busyWaitUntil: datetime | None = None
     # Who or what started it: {"user": NAME}, or {"schedule": ID, "slot": DATE}.

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from loadmgr.models.stored_stats import STATS_FIELDS, readable_stats
+
 # Keys only the Go service writes on tests and runs (loadmgr writes `createdAt`).
 GO_MARKERS = ("createdat", "loadtestid", "accountid")
 # Keys of a Go test that loadmgr has no field for (they stay lowercase when read).
@@ -84,6 +86,10 @@ def readable(doc: Any, fields: Iterable[str]) -> Any:
         result[key] = as_datetime(result[key])
     if "metadata" in result and result["metadata"] is None:
         result["metadata"] = {}
+    if "lastMetrics" in fields:  # a run: its numbers as the model reads them
+        for key in STATS_FIELDS:
+            if key in result:
+                result[key] = readable_stats(key, result[key])
     return result
 
 

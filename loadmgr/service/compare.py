@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import NotFound, ValidationFailed
-from loadmgr.locust.stats import find_request
+from loadmgr.locust.stats import find_request, stored_number, stored_totals
 from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus, format_duration
 from loadmgr.service.load_tests import get_test, update_test
 from loadmgr.service.runs import get_run
@@ -122,19 +122,20 @@ def stats_value(stats: dict[str, Any] | None, metric: str, request: str | None) 
         return None
     total_key, request_key, _ = COMPARED_METRICS[metric]
     if request is None:
-        found = (stats.get("totals") or {}).get(total_key)
+        found = stored_totals(stats).get(total_key)
     else:
         item = find_request(stats, request)
         if item is None:
             return None
         if metric == "error_rate" and item.get("errorRate") is None:
-            count = item.get("numRequests") or 0
-            return (item.get("numFailures") or 0) / count if count else 0.0
+            count = stored_number(item.get("numRequests")) or 0
+            return (stored_number(item.get("numFailures")) or 0) / count if count else 0.0
         found = item.get(request_key)
-    if found is None:
+    number = stored_number(found)
+    if number is None:
         return None
     # Counts stay integers so `-o csv/json` reads 10000, not 10000.0.
-    return int(found) if metric in ("requests", "failures") else float(found)
+    return int(number) if metric in ("requests", "failures") else number
 
 
 # -- metrics compare -----------------------------------------------------------------------

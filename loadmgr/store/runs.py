@@ -210,6 +210,20 @@ class RunRepository(Repository):
         return next(iter(cursor.sort([("createdAt", -1), ("id", -1)]).limit(1)), None)
 
     @mapped_errors
+    def claim_end_steps(self, run_id: str) -> bool:
+        """Whether this caller is the one to do what follows the run's recorded end: the
+        first to move `endSteps` from `pending` (or unset) to `running`."""
+        claimed = self.collection.update_one(
+            self.scoped({"id": run_id, "endSteps": {"$in": ["pending", None]}}),
+            {"$set": {"endSteps": "running"}},
+        )
+        return claimed.modified_count == 1
+
+    @mapped_errors
+    def end_steps_done(self, run_id: str) -> None:
+        self.collection.update_one(self.scoped({"id": run_id}), {"$set": {"endSteps": "done"}})
+
+    @mapped_errors
     def claim_notifications(self, run_id: str) -> bool:
         """Whether this caller is the one to notify about the run's end: the first to turn
         its `notifications` from null to a list, so no run end is announced twice."""

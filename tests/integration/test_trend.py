@@ -235,3 +235,17 @@ def test_check_trend_fails_a_real_run_in_a_regressed_regime(
     p95 = next(c for c in judged["trendChecks"] if c["metric"] == "p95")
     assert p95["regressed"] is True and p95["changeRunId"]
     assert "failed (p95 vs trend)" in cli("runs", "show", judged["id"]).stdout
+    assert judged["endSteps"] == "done"
+    # As a collector killed right after its final write leaves the run: its check and
+    # verdict stored with the end, the webhooks and the schedule not told yet. `runs show`
+    # says so; `runs follow` tells them (docs/reliability.md).
+    mongo_db.load_test_runs.update_one({"id": judged["id"]}, {"$set": {"endSteps": "pending"}})
+    shown = " ".join(cli("runs", "show", judged["id"]).stdout.split())
+    assert "after the end NOT done" in shown
+    followed = cli("runs", "follow", judged["id"], "-o", "json")
+    assert followed.exit_code == 1, followed.stderr
+    assert "doing what follows it now" in followed.stderr
+    finished = followed.json()
+    assert finished["verdict"] == "failed" and finished["endSteps"] == "done"
+    assert cli("runs", "follow", judged["id"]).exit_code == 1  # nothing more to do
+    assert mongo_db.load_test_runs.find_one({"id": judged["id"]})["endSteps"] == "done"

@@ -111,6 +111,25 @@ def test_notify_test_of_a_refusing_receiver_is_exit_6_without_the_url(
     secret_nowhere(receiver, db, refused, debugged, down, unset)
 
 
+def test_notify_test_of_a_receiver_answering_a_byte_at_a_time_ends_at_the_bound(
+    cli: Cli, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each read gets its byte within the 5 s read timeout, so only a total bound ends it:
+    # before, `notify test` waited for the whole answer (minutes).
+    import time
+
+    monkeypatch.setattr(webhooks, "DELIVERY_BOUND_SEC", 1.0)
+    with receiving(Answer(trickle=0.2)) as receiver:
+        monkeypatch.setenv("TEAM_HOOK", receiver.url)
+        ok(cli("notify", "add", "team", "--webhook-env", "TEAM_HOOK"))
+        started = time.monotonic()
+        slow = cli("notify", "test", "team")
+        took = time.monotonic() - started
+    assert took < 10, took
+    assert error_line(slow, 6).endswith("did not take the sample: gave up after 1 s")
+    secret_nowhere(receiver, db, slow)
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [

@@ -55,3 +55,23 @@ def test_csv_cells_never_carry_a_control_character(value: str) -> None:
     with contextlib.redirect_stdout(buffer):
         Renderer("csv", quiet=False).one({"v": value})
     assert not any(ch in buffer.getvalue() for ch in UNSAFE if ch != "\n")
+
+
+def test_json_output_writes_nan_and_infinity_as_null(capsys: Any) -> None:
+    # BSON doubles can be NaN: a stored interval or document with one must still print
+    # JSON that jq and JSON.parse accept (`NaN` is not JSON).
+    from loadmgr.cli.streaming import write_rows
+
+    row = {"p95": float("nan"), "rps": [1.5, float("inf"), float("-inf")], "n": 3}
+    finite = {"p95": None, "rps": [1.5, None, None], "n": 3}
+    Renderer("json", False).many([row], [])
+    assert json.loads(capsys.readouterr().out) == [finite]
+    Renderer("json", False).one(row)
+    assert json.loads(capsys.readouterr().out) == finite
+    Renderer("jsonl", False).many([row, row], [])
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [finite] * 2
+    write_rows("jsonl", iter([row]), [])
+    text = capsys.readouterr().out
+    assert "NaN" not in text and "Infinity" not in text and json.loads(text) == finite
+    Renderer("csv", False).many([row], [])
+    assert capsys.readouterr().out.splitlines() == ["p95,rps,n", ',1.5;;,3']

@@ -387,6 +387,42 @@ def test_the_terminal_view_of_a_long_history(store: Store) -> None:
     assert text.count("2026-") >= TABLE_ROWS and "▲ p95" in text
 
 
+def test_a_check_it_cannot_do_never_crashes_the_end_and_all_are_still_told(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stored limit that is no number (any program may write a run), or a bug in a check,
+    # must not crash the collector as it records the end: the run, the schedule and the
+    # webhooks would never hear of it.
+    from loadmgr.service import notifications, run_end
+
+    told: list[str] = []
+    monkeypatch.setattr(notifications, "notify_run_end", lambda _s, run, _m: told.append(run.id))
+    test = _history(store, noisy(10, 2))
+    newest_id = store.runs.history(test.id, ["id"], limit=1)[0]["id"]
+    newest = store.runs.find_by_id(newest_id)
+    assert newest is not None
+    said: list[str] = []
+    asked = newest.model_copy(update={"requestedChecks": {"baseline": {"p95": "ten"}}})
+    assert run_end.judged_checks(store, asked, said.append) == {}
+    assert said == ["not compared with the baseline: the stored limit of 'p95' is not a number"]
+
+    def broken(*_args: Any) -> None:
+        raise KeyError("https://hooks.example/secret")  # its text must not be shown
+
+    monkeypatch.setattr("loadmgr.service.trends.trend_changes", broken)
+    monkeypatch.setattr("loadmgr.service.schedules.schedule_run_ended", broken)
+    asked = newest.model_copy(update={"requestedChecks": {"trend": TrendOptions().to_document()}})
+    said.clear()
+    assert run_end.judged_checks(store, asked, said.append) == {}
+    store.runs.update(newest_id, {"endSteps": "pending"})
+    ended = run_end.run_ended(store, newest, said.append)
+    assert said == [
+        "not compared with its trend: unexpected KeyError",
+        "could not update the run's schedule: unexpected KeyError",
+    ]
+    assert told == [newest_id] and ended.verdict == newest.verdict
+
+
 def test_a_chart_never_labels_its_top_and_bottom_alike(store: Store) -> None:
     """14.28/s and 14.30/s: rows labelled 14.3/s, 14.3/s… say nothing; the bars start at
     zero then, and look alike, as the numbers are."""

@@ -192,7 +192,9 @@ class RunEnding:
         deadline = time.monotonic() + FINALIZE_RETRY_SEC
         while True:
             try:
-                updated = self.writer.write_final(changes)
+                # Marked with the end itself, so a collector killed before the end's steps
+                # leaves a run that says so (`runs show`), and `runs follow` does them.
+                updated = self.writer.write_final({**changes, "endSteps": "pending"})
                 if updated is None:  # someone else recorded the end first, or fenced us
                     fresh = self.store.runs.find_by_id(self.run.id)
                     return fresh or self.run

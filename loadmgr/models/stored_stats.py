@@ -1,0 +1,84 @@
+"""A run's stored numbers (`finalStats`, `judgedStats`, `lastMetrics`) made safe to read.
+
+Anything can have written a run document: the Go control plane, a script, a hand in
+mongosh, a bug. A string, a bool, an object, NaN or infinity where a number belongs must
+not crash a reader (`runs list`, `metrics compare`, a trend) nor make `-o json` print
+`NaN`, which is not JSON: such a value reads as unknown (null), a `totals` that is no
+object reads as none, a `requestStats` that is no list as empty, and an item of it that is
+no object is left out. Numbers that are finite stay exactly as stored.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+_COUNTS = frozenset(
+    {
+        "requests",
+        "failures",
+        "rps",
+        "numRequests",
+        "numFailures",
+        "totalRequests",
+        "totalFailures",
+        "currentUsers",
+        "userCount",
+        "workerCount",
+        "avgContentLength",
+    }
+)
+_NUMBER_SUFFIXES = ("Ms", "Sec", "Rate", "RPS", "Rps", "Requests", "Failures")
+
+
+def _numeric_key(key: str) -> bool:
+    return key in _COUNTS or key.endswith(_NUMBER_SUFFIXES)
+
+
+def _number_or_none(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _clean_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """One object of numbers: numeric keys hold a finite number or null; NaN and infinity
+    under any key read as null."""
+    cleaned: dict[str, Any] = {}
+    for key, value in entry.items():
+        if isinstance(key, str) and _numeric_key(key):
+            cleaned[key] = _number_or_none(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            cleaned[key] = None
+        else:
+            cleaned[key] = value
+    return cleaned
+
+
+def clean_stats(value: Any) -> Any:
+    """`finalStats`, `judgedStats` or `lastMetrics` as it can be read (see the module)."""
+    if not isinstance(value, dict):
+        return value  # None stays None; anything else is for the model to refuse or default
+    cleaned = _clean_entry(value)
+    if "totals" in value:
+        totals = value["totals"]
+        cleaned["totals"] = _clean_entry(totals) if isinstance(totals, dict) else None
+    if "requestStats" in value:
+        items = value["requestStats"]
+        cleaned["requestStats"] = [
+            _clean_entry(item) for item in items if isinstance(item, dict)
+        ] if isinstance(items, list) else []
+    return cleaned
+
+
+STATS_FIELDS = ("finalStats", "judgedStats", "lastMetrics")
+
+
+def readable_stats(field: str, value: Any) -> Any:
+    """A run's stats field (one of STATS_FIELDS) as it can be read: cleaned; not an object
+    at all, as none (`lastMetrics`: empty)."""
+    if isinstance(value, dict):
+        return clean_stats(value)
+    return {} if field == "lastMetrics" else None

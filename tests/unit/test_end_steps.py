@@ -1,0 +1,79 @@
+"""What follows a run's recorded end (the schedule's count, webhooks) is done exactly
+once, and a collector killed between the end and those steps leaves a run that says so
+(`runs show`) and that `runs follow` finishes (docs/reliability.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import CliResult, ok
+from tests.metrics_data import make_test, store_all
+from tests.trend_data import nightly_runs, stepped
+from tests.unit.test_cli_unit import Captured, mock_store  # noqa: F401 - the fixture
+
+Cli = Callable[..., CliResult]
+
+
+def test_a_run_whose_collector_died_before_its_end_steps_says_so_and_follow_does_them(
+    cli: Cli, mock_store: Captured, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    told: list[str] = []
+    monkeypatch.setattr(
+        "loadmgr.service.notifications.notify_run_end", lambda _s, run, _m: told.append(run.id)
+    )
+    assert mock_store.client is not None
+    db = mock_store.client["loadmgr"]
+    test = make_test("checkout")
+    runs = nightly_runs(test, stepped(40, 30, seed=3))
+    store_all(db, test, runs)
+    newest = runs[-1].id
+    # As a collector leaves it when killed right after its final write: the verdict (with
+    # any requested check) stored with the end, the webhooks and the schedule not told.
+    db.load_test_runs.update_one({"id": newest}, {"$set": {"endSteps": "pending"}})
+    stored = db.load_test_runs.find_one({"id": newest})
+    shown = ok(cli("runs", "show", newest, "-o", "table")).stdout
+    assert "NOT done" in " ".join(shown.split()) and "runs follow" in shown
+
+    followed = cli("runs", "follow", newest, "-o", "json")
+    assert followed.exit_code == 0, followed.stderr
+    assert "doing what follows it now" in followed.stderr
+    run: dict[str, Any] = followed.json()  # type: ignore[assignment]
+    assert run["verdict"] == stored.get("verdict")
+    assert run["endSteps"] == "done" and told == [newest]
+    assert "NOT done" not in ok(cli("runs", "show", newest, "-o", "table")).stdout
+
+    again = cli("runs", "follow", newest, "-o", "json")  # nothing more to do: once only
+    assert again.exit_code == 0 and "doing what follows" not in again.stderr
+    assert told == [newest]
+
+
+def test_end_steps_are_done_once_whoever_asks(mock_store: Captured) -> None:  # noqa: F811
+    import mongomock
+
+    from loadmgr.models import Scope
+    from loadmgr.service.run_end import run_ended
+    from loadmgr.store import Store
+
+    store = Store(mongomock.MongoClient()["db"], Scope(), "mongodb://x")
+    store.ensure_indexes()
+    test = make_test("checkout")
+    runs = nightly_runs(test, stepped(40, 30, seed=3))
+    store_all(store.db, test, runs)
+    store.runs.update(runs[-1].id, {"endSteps": "pending"})
+    run = store.runs.find_by_id(runs[-1].id)
+    assert run is not None
+    told: list[str] = []
+    import loadmgr.service.notifications as notifications
+
+    original = notifications.notify_run_end
+    notifications.notify_run_end = lambda _s, ended, _m: told.append(ended.id)  # type: ignore[assignment]
+    try:
+        first = run_ended(store, run, lambda _: None)
+        assert first.endSteps == "done" and told == [run.id]
+        second = run_ended(store, run, lambda _: None)  # a second collector racing to the end
+        assert told == [run.id] and second.verdict == run.verdict
+    finally:
+        notifications.notify_run_end = original  # type: ignore[assignment]
