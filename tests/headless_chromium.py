@@ -18,6 +18,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -155,7 +156,12 @@ def load_page(
     # The shell puts the pipes on fds 3 and 4 (and closes their first numbers) for the
     # browser it execs: safer than moving fds between fork and exec ourselves.
     redirect = f'exec "$0" "$@" 3<&{to_read} 4>&{to_write} {to_read}<&- {to_write}>&-'
-    with tempfile.TemporaryDirectory(prefix="loadmgr-chromium-") as profile:
+    # Chromium's helpers (renderer, zygote, crashpad) outlive its main process for a moment
+    # and keep writing to the profile: the whole process group is ended and waited for
+    # before the profile is removed, and a straggler's file never fails the test.
+    with tempfile.TemporaryDirectory(
+        prefix="loadmgr-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         process = subprocess.Popen(
             [
                 "/bin/bash",
@@ -176,6 +182,7 @@ def load_page(
             stdout=subprocess.DEVNULL,
             stderr=None if os.environ.get("LOADMGR_TEST_CHROMIUM_LOG") else subprocess.DEVNULL,
             pass_fds=(to_read, to_write),
+            start_new_session=True,
         )
         os.close(to_read)
         os.close(to_write)
@@ -217,9 +224,24 @@ def load_page(
         finally:
             os.close(to_browser)
             os.close(from_browser)
-            process.terminate()
+            _end_group(process)
+
+
+def _end_group(process: subprocess.Popen[bytes]) -> None:
+    """End the browser and every process of its group; wait, with a deadline, until none is
+    left (SIGTERM first, SIGKILL for what is still there after 10 s)."""
+    group = process.pid
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(group, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            process.poll()  # reap the main process so the group can empty
             try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+                os.killpg(group, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+    process.wait(timeout=15)

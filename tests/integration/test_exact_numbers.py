@@ -83,8 +83,11 @@ def test_a_latency_step_shows_in_the_first_window_after_it(
         intervals = [i for i in _intervals(mongo_db) if i["intervalRequests"]]
         before = [i for i in intervals if i["windowEnd"].timestamp() <= step]
         after = [i for i in intervals if i["windowStart"].timestamp() >= step + 0.2]
-        assert before and after
-        assert all(i["p50ResponseMs"] <= 60 for i in before), [i["p50ResponseMs"] for i in before]
+        # The run's first second holds its users' start (threads, connections), which on a
+        # busy machine can take longer than the target's delay: the steady part is after it.
+        steady = before[1:]
+        assert steady and after
+        assert all(i["p50ResponseMs"] <= 60 for i in steady), [i["p50ResponseMs"] for i in before]
         assert after[0]["p50ResponseMs"] >= 90, after[0]
         # Percentiles over a part of the run are exact too: the part after the step.
         offset = int(step - intervals[0]["windowStart"].timestamp()) + 1
