@@ -170,6 +170,10 @@ def test_ctrl_c_leaves_one_panel_and_no_stale_header(other: OtherCollector) -> N
     other.interval(1, ALREADY)
     pid, master = pty.fork()
     if pid == 0:  # the child: loadmgr on a terminal of its own
+        # As a shell starts it: Ctrl-C's signal at its default. An ignored SIGINT would be
+        # inherited through exec (and Python then installs no KeyboardInterrupt for it),
+        # whatever this test worker's own disposition is.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.environ.update(COLUMNS=str(width), LINES="40", TERM="xterm")
         command = loadmgr_command()
         os.execv(command[0], [*command, "runs", "follow", other.run.id])
@@ -200,7 +204,9 @@ def test_ctrl_c_leaves_one_panel_and_no_stale_header(other: OtherCollector) -> N
         # The panel is up, with an interval in it.
         assert wait_for(lambda: b"requests" in b"".join(chunks), timeout=60), b"".join(chunks)
         os.write(master, b"\x03")  # Ctrl-C typed on the terminal: echoed as ^C, SIGINT sent
-        assert wait_for(exited, timeout=60)
+        assert wait_for(exited, timeout=60), screen_of(
+            b"".join(chunks).decode("utf-8", "replace"), width
+        )
         assert status == [130]
     finally:
         try:
