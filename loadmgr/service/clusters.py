@@ -207,3 +207,31 @@ def _default_file_mode() -> int:
 
 def _reason(exc: OSError) -> str:
     return (exc.strerror or type(exc).__name__).lower()
+
+
+LOCUST_PEEK_TIMEOUT_SEC = 5.0
+
+
+def busy_outside_loadmgr(cluster: LocustCluster) -> str | None:
+    """Why a remote Locust is running a test that no loadmgr lease covers (another tool's,
+    another database's), else None; unreachable counts as not known to be busy (the start
+    itself then says what is wrong).
+
+    A detached run's collector would find it too, but only after `runs start` (or a
+    schedule's tick) returned, and would record the run Failed: with `--if-busy skip`, a
+    busy cluster is a skip, not a failure."""
+    from loadmgr.errors import LoadmgrError
+    from loadmgr.locust.client import LocustClient
+    from loadmgr.locust.protocol import BUSY_STATES
+
+    try:
+        with LocustClient.from_cluster(cluster, timeout=LOCUST_PEEK_TIMEOUT_SEC) as client:
+            state = client.stats().get("state")
+    except LoadmgrError:
+        return None
+    if state not in BUSY_STATES:
+        return None
+    return (
+        f"Locust at {cluster.baseUrl} is already running a test loadmgr did not start "
+        f"(state {state})"
+    )

@@ -102,6 +102,16 @@ def start_run(
     if not take_lease(store, plan, notify):
         notify(f"skipped: cluster {plan.cluster_id!r} is busy (--if-busy skip)")
         return StartOutcome(None, skipped=True)
+    if detach and options.if_busy == "skip" and plan.cluster is not None:
+        from loadmgr.service.clusters import busy_outside_loadmgr
+
+        # In the foreground the collector finds a busy Locust itself and skips; detached, it
+        # would only find it after this returned, and record the run Failed.
+        busy = busy_outside_loadmgr(plan.cluster)
+        if busy is not None:
+            store.leases.release(lease_id(plan.cluster_id), plan.run.id)
+            notify(f"skipped: {busy} (--if-busy skip)")
+            return StartOutcome(None, skipped=True)
     try:
         run = record_pending(store, plan)
     except BaseException:

@@ -41,7 +41,6 @@ MISSED_RECORD_MAX = 100
 
 Notify = Callable[[str], None]
 # How long a tick asks a remote Locust whether it is busy before starting a slot there.
-LOCUST_PEEK_TIMEOUT_SEC = 5.0
 
 
 def tick(
@@ -161,9 +160,8 @@ def _busy_outside_loadmgr(store: Store, schedule: Schedule) -> str | None:
     held lease, an unreachable Locust or a missing test are left to `start_run`, which
     says what they are.
     """
-    from loadmgr.locust.client import LocustClient
-    from loadmgr.locust.protocol import BUSY_STATES
     from loadmgr.models import LOCAL_CLUSTER_ID
+    from loadmgr.service.clusters import busy_outside_loadmgr
     from loadmgr.service.runs import lease_id
 
     test = store.tests.find_by_id(schedule.loadTestId)
@@ -174,17 +172,7 @@ def _busy_outside_loadmgr(store: Store, schedule: Schedule) -> str | None:
     holder = store.leases.holder(lease_id(cluster_id)) or {}
     if cluster is None or holder.get("runId"):
         return None
-    try:
-        with LocustClient.from_cluster(cluster, timeout=LOCUST_PEEK_TIMEOUT_SEC) as client:
-            state = client.stats().get("state")
-    except LoadmgrError:
-        return None
-    if state not in BUSY_STATES:
-        return None
-    return (
-        f"Locust at {cluster.baseUrl} is already running a test loadmgr did not start "
-        f"(state {state})"
-    )
+    return busy_outside_loadmgr(cluster)
 
 
 def _slot(

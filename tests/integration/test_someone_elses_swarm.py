@@ -122,3 +122,19 @@ def test_cli_if_busy_wait_gives_up_within_its_timeout_and_stops_nothing(
     assert result.exit_code == 5
     assert "already running a test" in result.stderr
     assert still_running(theirs)
+
+
+def test_detached_if_busy_skip_skips_their_swarm_and_records_nothing(
+    cli: Cli, mongo_db: Any, theirs: LocustClient, target_server: Any
+) -> None:
+    """Detached, the collector would only find their swarm after `runs start` returned, and
+    record the run Failed: `--if-busy skip` looks first, and skips."""
+    create_remote_test(cli, theirs.base_url, target_server.url)
+    result = cli("runs", "start", "mine", "--detach", "--if-busy", "skip", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    assert "skipped: Locust at" in result.stderr
+    assert "already running a test loadmgr did not start" in result.stderr
+    assert mongo_db.load_test_runs.count_documents({}) == 0
+    assert mongo_db.cluster_leases.find_one({"_id": "shared"})["runId"] is None
+    assert still_running(theirs)
