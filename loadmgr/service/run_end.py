@@ -31,8 +31,8 @@ def judged_checks(store: Store, ended: LoadTestRun, message: Message) -> dict[st
     reader ever sees its verdict without them. Empty when it asked for none, or did not
     finish. A check that cannot be done is one message, and the verdict stands without it.
     """
-    from loadmgr.models.verdicts import ReasonKind
-    from loadmgr.service.verdicts import recompute_verdict, verdict_changes
+    from loadmgr.models.verdicts import ReasonKind, parse_reasons
+    from loadmgr.service.verdicts import with_verdict
 
     if ended.status != RunStatus.FINISHED:
         return {}
@@ -53,8 +53,8 @@ def judged_checks(store: Store, ended: LoadTestRun, message: Message) -> dict[st
         changes.update(_check(lambda: trend_changes(store, ended, trend), "its trend", message))
     if not changes:
         return {}
-    verdict, reasons = recompute_verdict({**ended.model_dump(mode="python"), **changes})
-    changes.update(verdict_changes(verdict, reasons))
+    changes = with_verdict(ended, changes)
+    reasons = parse_reasons(changes["verdictReasons"])
     for kind, reference, field in (
         (ReasonKind.BASELINE, "the baseline", "baselineChecks"),
         (ReasonKind.TREND, "its trend", "trendChecks"),

@@ -395,16 +395,18 @@ def recompute_verdict(doc: Mapping[str, Any]) -> tuple[Verdict | None, list[Verd
     )
 
 
-def store_with_verdict(store: Store, run: LoadTestRun, changes: dict[str, Any]) -> LoadTestRun:
-    """`$set` `changes` (new checks) on a run with its verdict decided again, in one update.
+def with_verdict(run: LoadTestRun, changes: dict[str, Any]) -> dict[str, Any]:
+    """`changes` (new checks) with the verdict and reasons of `run` plus them.
 
-    Judged on the run as stored plus the changes, with `recompute_verdict`, the same
-    function `db migrate` uses, so the verdict reads the same whichever wrote it.
-    """
-    document = {**run.model_dump(mode="python"), **changes}
-    verdict, reasons = recompute_verdict(document)
-    update = {**changes, **verdict_changes(verdict, reasons), "updatedAt": utcnow()}
-    updated = store.runs.update(run.id, update)
+    Judged with `recompute_verdict`, the same function `db migrate` uses, so the verdict
+    reads the same whichever wrote it."""
+    verdict, reasons = recompute_verdict({**run.model_dump(mode="python"), **changes})
+    return {**changes, **verdict_changes(verdict, reasons)}
+
+
+def store_with_verdict(store: Store, run: LoadTestRun, changes: dict[str, Any]) -> LoadTestRun:
+    """`$set` `changes` (new checks) on a run with its verdict decided again, in one update."""
+    updated = store.runs.update(run.id, {**with_verdict(run, changes), "updatedAt": utcnow()})
     if updated is None:
         raise NotFound(f"run {run.id} no longer exists")
     return updated

@@ -112,6 +112,8 @@ class RunEnding:
         about to be stored, with the verdict they make (service/run_end.py)."""
         from loadmgr.service.run_end import judged_checks
 
+        if not self.run.requestedChecks:
+            return {}  # most runs: no need to build the ended run to judge nothing
         try:
             ended = LoadTestRun.model_validate({**self.run.model_dump(mode="python"), **changes})
         except ValueError as exc:  # cannot happen with our own fields; never lose the end
