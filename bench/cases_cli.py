@@ -37,7 +37,7 @@ def _ensure_indexes(bench: Bench, database: str) -> None:
     """The indexes loadmgr creates on its first write, so both sides read the same way, and
     the schema version its first command records, so no timed command migrates."""
     from loadmgr.models import Scope
-    from loadmgr.service.migrations import ensure_schema
+    from loadmgr.service.migration.schema import ensure_schema
     from loadmgr.store import Store
 
     store = Store.connect(bench.uri, database, Scope(), 10_000)
@@ -106,7 +106,7 @@ def _timeseries_fields(bench: Bench) -> tuple[str, ...] | None:
     if help_run.returncode != 0 or "--view" not in help_run.out():
         return None
     try:
-        from loadmgr.service.metrics import TIMESERIES_FIELDS
+        from loadmgr.service.analysis.views import TIMESERIES_FIELDS
     except ImportError:
         return None
     return tuple(TIMESERIES_FIELDS)

@@ -66,7 +66,7 @@ def _rows(expected: int) -> Any:
 
 def trend(bench: Bench) -> list[Row]:
     from bench.cases_cli import _ensure_indexes
-    from loadmgr.service.change_points import Detection, detect_shifts
+    from loadmgr.service.analysis.change_points import Detection, detect_shifts
 
     count = TREND_RUNS[bench.size_name]
     name = _store_history(bench, count)

@@ -113,8 +113,8 @@ def _sizes() -> list[Row]:
 def _window_percentiles(bench: Bench, store: Any) -> Row:
     from loadmgr.locust.seconds import parse_seconds
     from loadmgr.models import LoadTestRun, RunStatus
+    from loadmgr.service.analysis.windows import TOTALS_PROJECTION, Window, window_stats
     from loadmgr.service.collection.windows import WindowBuilder
-    from loadmgr.service.run_window import TOTALS_PROJECTION, Window, window_stats
 
     count = STORED_INTERVALS["tiny" if bench.size_name == "tiny" else "full"]
     run = LoadTestRun(

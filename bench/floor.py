@@ -55,7 +55,7 @@ _TREND_KEYS = (("p95", "p95ResponseMs"), ("rps", "rps"), ("error_rate", "errorRa
 
 
 def _trend(db, test_name, limit):
-    from loadmgr.service.change_points import Detection, detect_shifts, regimes_of
+    from loadmgr.service.analysis.change_points import Detection, detect_shifts, regimes_of
 
     test_id = db.load_tests.find_one({"name": test_name}, {"id": True})["id"]
     query = {"loadTestId": test_id, "status": "Finished", "finalStats": {"$ne": None}}

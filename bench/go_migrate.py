@@ -94,7 +94,7 @@ def floor(db: Any) -> int:
 
 def migrate(uri: str, database: str) -> int:
     from loadmgr.models import Scope
-    from loadmgr.service.go_import import import_go_documents
+    from loadmgr.service.migration.go_import import import_go_documents
     from loadmgr.store import Store
 
     store = Store.connect(uri, database, Scope(), 10_000)

@@ -184,7 +184,7 @@ def store_all(
 ) -> None:
     """Insert documents as the collector would have (pymongo or mongomock database), in a
     database at this loadmgr's schema (so no command migrates them)."""
-    from loadmgr.service.migrations import SCHEMA_VERSION
+    from loadmgr.service.migration.schema import SCHEMA_VERSION
 
     db["loadmgr_meta"].update_one(
         {"_id": "schema"}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True

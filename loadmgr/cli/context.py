@@ -34,11 +34,11 @@ class AppContext:
     @property
     def store(self) -> Store:
         """The store, its schema brought up to this loadmgr's on first use (one read when
-        it already is: see `loadmgr.service.migrations.ensure_schema`)."""
+        it already is: see `loadmgr.service.migration.schema.ensure_schema`)."""
         if self._store is None:
             store = self.unmigrated_store()
             from loadmgr.cli.output import notice
-            from loadmgr.service.migrations import ensure_schema
+            from loadmgr.service.migration.schema import ensure_schema
 
             ensure_schema(store, self.settings.user, notice)
         assert self._store is not None

@@ -14,23 +14,23 @@ if TYPE_CHECKING:
 
 # name → (module, one-line help). The modules' Typer apps take their help from here.
 GROUPS: dict[str, tuple[str, str]] = {
-    "tests": ("loadmgr.cli.tests_cmd", "Define load tests once; run them many times."),
-    "runs": ("loadmgr.cli.runs_cmd", "Run tests on Locust clusters and see every run."),
-    "metrics": ("loadmgr.cli.metrics_cmd", "What a run measured, and how runs compare."),
+    "tests": ("loadmgr.cli.tests.commands", "Define load tests once; run them many times."),
+    "runs": ("loadmgr.cli.runs.commands", "Run tests on Locust clusters and see every run."),
+    "metrics": ("loadmgr.cli.metrics.commands", "What a run measured, and how runs compare."),
     "clusters": (
-        "loadmgr.cli.clusters_cmd",
+        "loadmgr.cli.clusters.commands",
         "Register remote Locust masters ('local' is built in); get the plugin they load.",
     ),
     "schedules": (
-        "loadmgr.cli.schedules_cmd",
+        "loadmgr.cli.schedules.commands",
         "Run tests on cron schedules, once per slot whatever machines tick.",
     ),
     "notify": (
-        "loadmgr.cli.notify_cmd",
+        "loadmgr.cli.notify.commands",
         "Tell webhooks (Slack or JSON) when runs fail, regress or change verdict.",
     ),
     "db": (
-        "loadmgr.cli.db_cmd",
+        "loadmgr.cli.db.commands",
         "Manage the embedded store used when no MongoDB URI is configured; migrate a database.",
     ),
 }

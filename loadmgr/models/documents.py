@@ -26,7 +26,7 @@ META_VALUE_MAX = 2_000
 URL_MAX = 2_048
 LOCUSTFILE_MAX_BYTES = 1_000_000
 # The most users any test may allow (its `maxUsers`); runs are bounded lower by default,
-# see loadmgr/service/load_limits.py.
+# see loadmgr/service/definitions/limits.py.
 MAX_USERS_CEILING = 10_000_000
 
 LOCAL_CLUSTER_ID = "local"
@@ -360,7 +360,7 @@ class LoadTestRun(Named):
     judgedStats: dict[str, Any] | None = None
     # Checks asked for at the start and applied once the run has ended, by whichever
     # collector records the end: `{"baseline": {metric: fraction allowed}, "trend": {…}}`
-    # (the trend's options: see loadmgr.service.trends.TrendOptions.to_document).
+    # (the trend's options: see loadmgr.service.analysis.trends.TrendOptions.to_document).
     requestedChecks: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -375,10 +375,10 @@ class LoadTestRun(Named):
     collectorEpoch: int = 0  # fencing token: bumped by every take-over, checked by every write
     warmupSec: int = 0  # left out of thresholds, baseline checks and comparisons
     # Webhook deliveries at the run's end (name, events, at, ok, attempts, status, error);
-    # null until the run's end is claimed for notifying (loadmgr/service/notifications.py).
+    # null until the run's end is claimed for notifying (service/notifications/).
     notifications: list[dict[str, Any]] | None = None
     # What follows the recorded end (requested checks, the schedule's count, webhooks:
-    # service/run_end.py): `pending` is written with the end, `running` once a collector
+    # service/lifecycle/end.py): `pending` is written with the end, `running` once a collector
     # claimed them, `done` after. Null on runs ended before it existed.
     endSteps: str | None = None
 

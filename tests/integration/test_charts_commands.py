@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from loadmgr.models import LoadTestRun
-from loadmgr.service.latency_views import SCATTER_FIELDS
+from loadmgr.service.analysis.latency import SCATTER_FIELDS
 from tests.conftest import documents_of
 from tests.headless_chromium import load_page
 from tests.metrics_data import START, make_run, make_test, plugin_snapshots, snapshots, store_all

@@ -14,7 +14,7 @@ import loadmgr.store as store_module
 from loadmgr.models import LoadTestRun, MetricSnapshot, RunStatus, Scope
 from loadmgr.service.collection import Fenced, QuietObserver
 from loadmgr.service.collection.writer import IntervalWriter
-from loadmgr.service.runs import is_stale
+from loadmgr.service.runs.lease import is_stale
 from loadmgr.store import Store
 
 pytestmark = pytest.mark.integration

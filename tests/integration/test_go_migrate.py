@@ -188,7 +188,7 @@ def test_to_database_migrates_a_copy(go_db, cli):
 
 def test_progress_is_reported_per_collection(go_db):
     from loadmgr.models import Scope
-    from loadmgr.service.go_import import import_go_documents
+    from loadmgr.service.migration.go_import import import_go_documents
     from loadmgr.store import Store
 
     seen: list[tuple[str, int, int]] = []
@@ -205,7 +205,7 @@ def test_progress_is_reported_per_collection(go_db):
 def test_on_a_terminal_a_bar_replaces_the_per_document_lines(go_db, cli, monkeypatch):
     from types import SimpleNamespace
 
-    from loadmgr.cli import db_cmd
+    from loadmgr.cli.db import commands as db_cmd
 
     monkeypatch.setattr(db_cmd, "sys", SimpleNamespace(stderr=SimpleNamespace(isatty=lambda: True)))
     result = ok(cli("db", "migrate"))

@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 from loadmgr.errors import LoadmgrError
 from loadmgr.models import LocustCluster, RunStatus, Scope
 from loadmgr.service.collection import Collector, CollectorSettings
-from loadmgr.service.runs import RunOptions, lease_id, plan_run, record_pending, take_lease
+from loadmgr.service.runs.lease import lease_id, take_lease
+from loadmgr.service.runs.options import RunOptions
+from loadmgr.service.runs.plan import plan_run, record_pending
 from loadmgr.store import Store
 from tests.fake_locust import stats_payload
 

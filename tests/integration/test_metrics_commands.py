@@ -262,7 +262,7 @@ def test_baseline_and_regressions_on_the_real_server(
 ) -> None:
     import os
 
-    from loadmgr.service.compare import check_regressions, set_baseline
+    from loadmgr.service.analysis.compare import check_regressions, set_baseline
     from loadmgr.store import Store
 
     store = Store.connect(mongo_uri, os.environ["LOADMGR_DATABASE"], Scope(), 5000)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from loadmgr.service.notifications import NOTIFY_BOUND_SEC
+from loadmgr.service.notifications.subscriptions import NOTIFY_BOUND_SEC
 from loadmgr.store.embedded import free_port
 from tests.integration.test_runs import create_test
 from tests.polling import wait_for

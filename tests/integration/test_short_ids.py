@@ -22,7 +22,7 @@ TEST_ID = "7e57a1d0-1111-4111-8111-111111111111"
 
 @pytest.fixture
 def store(mongo_uri: str) -> Iterator[Store]:
-    from loadmgr.service.migrations import ensure_schema
+    from loadmgr.service.migration.schema import ensure_schema
 
     opened = Store.connect(mongo_uri, os.environ["LOADMGR_DATABASE"], Scope(), 5000)
     opened.ensure_indexes()

@@ -13,8 +13,10 @@ import pytest
 from loadmgr.errors import ClusterBusy
 from loadmgr.locust.client import LocustClient
 from loadmgr.models import Scope
-from loadmgr.service.runs import RunOptions, lease_id, plan_run, record_pending, take_lease
-from loadmgr.service.swarm_start import busy_wait_sec, start_run_swarm
+from loadmgr.service.runs.lease import lease_id, take_lease
+from loadmgr.service.runs.options import RunOptions
+from loadmgr.service.runs.plan import plan_run, record_pending
+from loadmgr.service.runs.swarm import busy_wait_sec, start_run_swarm
 from loadmgr.store import Store
 from tests.conftest import CliResult, ok
 from tests.locust_servers import DEMO_LOCUSTFILE

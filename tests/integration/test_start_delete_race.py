@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
-import loadmgr.service.runs as runs_service
+import loadmgr.service.runs.lease as runs_service
 from loadmgr.errors import Conflict, NotFound
 from loadmgr.models import LoadTest, Scope
-from loadmgr.service.load_tests import delete_test
-from loadmgr.service.runs import RunOptions, lease_id, plan_run, record_pending
+from loadmgr.service.definitions.tests import delete_test
+from loadmgr.service.runs.lease import lease_id
+from loadmgr.service.runs.options import RunOptions
+from loadmgr.service.runs.plan import plan_run, record_pending
 from loadmgr.store import Store
 from tests.conftest import CliResult, error_line, ok
 
@@ -130,7 +132,7 @@ def test_cli_start_whose_test_vanishes_fails_cleanly(
         delete_test(store, plan.test.id, force=True)  # `tests delete --force` elsewhere
         return taken
 
-    import loadmgr.service.run_start as run_start
+    import loadmgr.service.lifecycle.start as run_start
 
     monkeypatch.setattr(run_start, "take_lease", take_lease_then_delete)
     result = cli("runs", "start", "api")

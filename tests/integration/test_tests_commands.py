@@ -18,7 +18,7 @@ import pytest
 
 from loadmgr.errors import Conflict
 from loadmgr.models import Scope
-from loadmgr.service.load_tests import update_test
+from loadmgr.service.definitions.tests import update_test
 from loadmgr.store import Store
 from tests.conftest import CliResult, loadmgr_command, ok
 from tests.conftest import error_line as fails

@@ -151,7 +151,7 @@ def test_unknown_test_and_another_scope(cli: Any, nightly: list[LoadTestRun]) ->
 def test_without_the_extra(
     cli: Any, mongo_db: Any, nightly: list[LoadTestRun], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from loadmgr.service import change_points
+    from loadmgr.service.analysis import change_points
 
     monkeypatch.setattr(change_points, "ruptures_installed", lambda: False)
     result = cli("tests", "trend", "nightly")

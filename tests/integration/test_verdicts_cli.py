@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from loadmgr.models import Regression
-from loadmgr.service.migrations import SCHEMA_VERSION
+from loadmgr.service.migration.schema import SCHEMA_VERSION
 from tests.conftest import error_line, ok
 
 pytestmark = pytest.mark.integration

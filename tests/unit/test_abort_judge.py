@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loadmgr.service.abort_judge import (
+from loadmgr.service.judging.abort_judge import (
     BREACHED,
     NOT_JUDGED,
     OK,
@@ -16,8 +16,8 @@ from loadmgr.service.abort_judge import (
     JudgeSettings,
     ThresholdState,
 )
-from loadmgr.service.verdicts import Breach
-from loadmgr.service.window_stats import (
+from loadmgr.service.judging.verdicts import Breach
+from loadmgr.service.judging.window_stats import (
     hist_percentile,
     merge_hists,
     parse_hist,

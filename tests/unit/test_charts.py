@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from loadmgr.cli.charts import block_chart, place_by_time, row_labels, threshold_row
-from loadmgr.cli.scatter_plot import BRAILLE, dot_cells, scatter_plot
+from loadmgr.cli.metrics.scatter import BRAILLE, dot_cells, scatter_plot
 from loadmgr.models import Scope
 from loadmgr.models.axis import (
     TIME_STEPS,
@@ -28,9 +28,10 @@ from loadmgr.models.axis import (
     time_ticks,
 )
 from loadmgr.models.histogram import decode, encode
-from loadmgr.service import latency_views, reports
-from loadmgr.service.latency_views import band_edges, heatmap_matrix
-from loadmgr.service.svg import line_chart
+from loadmgr.service.analysis import latency as latency_views
+from loadmgr.service.analysis.latency import band_edges, heatmap_matrix
+from loadmgr.service.reports import run_html as reports
+from loadmgr.service.reports.svg import line_chart
 from loadmgr.store import Store
 from tests.metrics_data import START, make_run, make_test, plugin_snapshots, snapshots, store_all
 

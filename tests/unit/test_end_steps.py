@@ -22,7 +22,8 @@ def test_a_run_whose_collector_died_before_its_end_steps_says_so_and_follow_does
 ) -> None:
     told: list[str] = []
     monkeypatch.setattr(
-        "loadmgr.service.notifications.notify_run_end", lambda _s, run, _m: told.append(run.id)
+        "loadmgr.service.notifications.subscriptions.notify_run_end",
+        lambda _s, run, _m: told.append(run.id),
     )
     assert mock_store.client is not None
     db = mock_store.client["loadmgr"]
@@ -54,7 +55,7 @@ def test_end_steps_are_done_once_whoever_asks(mock_store: Captured) -> None:  # 
     import mongomock
 
     from loadmgr.models import Scope
-    from loadmgr.service.run_end import run_ended
+    from loadmgr.service.lifecycle.end import run_ended
     from loadmgr.store import Store
 
     store = Store(mongomock.MongoClient()["db"], Scope(), "mongodb://x")
@@ -66,7 +67,7 @@ def test_end_steps_are_done_once_whoever_asks(mock_store: Captured) -> None:  # 
     run = store.runs.find_by_id(runs[-1].id)
     assert run is not None
     told: list[str] = []
-    import loadmgr.service.notifications as notifications
+    import loadmgr.service.notifications.subscriptions as notifications
 
     original = notifications.notify_run_end
     notifications.notify_run_end = lambda _s, ended, _m: told.append(ended.id)  # type: ignore[assignment]

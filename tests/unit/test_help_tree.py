@@ -117,20 +117,22 @@ def test_an_update_shows_no_default(cli: Cli, path: list[str], command: Any) -> 
 
 def test_the_light_copies_of_the_choices_match_the_models() -> None:
     """The CLI modules keep their choices as text so `--help` imports no model."""
-    from loadmgr.cli import metrics_cmd, runs_cmd
+    from loadmgr.cli.metrics import commands as metrics_cmd
     from loadmgr.cli.output import FORMATS
+    from loadmgr.cli.runs import commands as runs_cmd
     from loadmgr.cli.streaming import DATA_FORMATS
     from loadmgr.config import OUTPUT_FORMATS
     from loadmgr.models import RunStatus
     from loadmgr.models.foreign import TENANT_SOURCES
-    from loadmgr.service.metrics import VIEWS
-    from loadmgr.service.runs import BUSY_POLICIES, VERDICT_FILTERS
+    from loadmgr.service.analysis.views import VIEWS
+    from loadmgr.service.runs.lookup import VERDICT_FILTERS
+    from loadmgr.service.runs.options import BUSY_POLICIES
 
     assert runs_cmd.STATUSES == tuple(s.value for s in RunStatus)
     assert runs_cmd.VERDICTS == VERDICT_FILTERS
     assert metrics_cmd.VIEWS == VIEWS and metrics_cmd.EXPORT_FORMATS == DATA_FORMATS
-    from loadmgr.cli import tests_cmd
-    from loadmgr.service.trends import TREND_METRICS
+    from loadmgr.cli.tests import commands as tests_cmd
+    from loadmgr.service.analysis.trends import TREND_METRICS
 
     assert tests_cmd.TREND_METRICS == TREND_METRICS
     assert FORMATS == OUTPUT_FORMATS

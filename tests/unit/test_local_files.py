@@ -11,7 +11,7 @@ import pytest
 from loadmgr import local_files
 from loadmgr.errors import ExitCode, ValidationFailed
 from loadmgr.local_files import read_regular_file
-from loadmgr.service.load_tests import read_locustfile
+from loadmgr.service.definitions.tests import read_locustfile
 
 
 def refusal(path: Path | str, **options: object) -> str:

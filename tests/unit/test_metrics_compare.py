@@ -9,7 +9,7 @@ import pytest
 
 from loadmgr.errors import Conflict, NotFound, ValidationFailed
 from loadmgr.models import LoadTest, Scope
-from loadmgr.service import compare
+from loadmgr.service.analysis import compare
 from loadmgr.store import Store
 from tests.metrics_data import final_stats, make_run, make_test, store_all
 

@@ -10,8 +10,10 @@ import pytest
 
 from loadmgr.cli.charts import bar_rows, chart_floor, resample, sparkline
 from loadmgr.models import Scope, ThresholdResult
-from loadmgr.service import compare, junit, reports
-from loadmgr.service.svg import elapsed_label, line_chart, nice_ceiling
+from loadmgr.service.analysis import compare
+from loadmgr.service.reports import junit
+from loadmgr.service.reports import run_html as reports
+from loadmgr.service.reports.svg import elapsed_label, line_chart, nice_ceiling
 from loadmgr.store import Store
 from tests.metrics_data import final_stats, make_run, make_test, snapshots, store_all
 

@@ -10,7 +10,7 @@ import pytest
 
 from loadmgr.errors import NotFound, ValidationFailed
 from loadmgr.models import Scope
-from loadmgr.service import metrics
+from loadmgr.service.analysis import views as metrics
 from loadmgr.store import Store
 from tests.metrics_data import REQUESTS, final_stats, make_run, make_test, snapshots, store_all
 

@@ -10,8 +10,8 @@ import pytest
 
 from loadmgr.errors import DatabaseError
 from loadmgr.models import Regression, Scope
-from loadmgr.service import migrations
-from loadmgr.service.migrations import SCHEMA_VERSION, ensure_schema, migrate
+from loadmgr.service.migration import schema as migrations
+from loadmgr.service.migration.schema import SCHEMA_VERSION, ensure_schema, migrate
 from loadmgr.store import Store
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

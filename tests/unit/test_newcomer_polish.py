@@ -18,7 +18,7 @@ import pytest
 from rich.console import Console
 
 from loadmgr.cli.output import jsonable
-from loadmgr.cli.run_views import threshold_table
+from loadmgr.cli.runs.views import threshold_table
 from loadmgr.service.collection.startup import local_cluster_words
 from tests.conftest import REPO, CliResult, error_line, ok
 from tests.metrics_data import make_run, make_test, snapshots, store_all

@@ -18,15 +18,19 @@ from loadmgr.errors import DatabaseError
 from loadmgr.models import LoadTest, LoadTestRun, RunStatus, Scope, StopReason, utcnow
 from loadmgr.models.notifications import Notification
 from loadmgr.models.verdicts import ReasonKind, Verdict, VerdictReason
-from loadmgr.service import notifications as service
-from loadmgr.service.notification_bodies import (
+from loadmgr.service.notifications import subscriptions as service
+from loadmgr.service.notifications.bodies import (
     Message,
     json_body,
     sample_message,
     show_command,
     slack_body,
 )
-from loadmgr.service.notifications import matching_events, notify_run_end, run_events
+from loadmgr.service.notifications.subscriptions import (
+    matching_events,
+    notify_run_end,
+    run_events,
+)
 from loadmgr.store import Store
 from tests.webhook_receiver import Answer, Receiver, receiving
 

@@ -10,8 +10,10 @@ import pytest
 
 from loadmgr.errors import Conflict, NotFound, ValidationFailed
 from loadmgr.models import LoadTest, LoadTestRun, Scope
-from loadmgr.service.load_tests import get_test
-from loadmgr.service.runs import RunOptions, get_run, plan_run
+from loadmgr.service.definitions.tests import get_test
+from loadmgr.service.runs.lookup import get_run
+from loadmgr.service.runs.options import RunOptions
+from loadmgr.service.runs.plan import plan_run
 from loadmgr.store import Store
 
 SOURCE = "from locust import HttpUser\n"

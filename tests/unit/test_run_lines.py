@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from loadmgr.cli.live import LiveObserver, PlainObserver, interval_line, verdict_lines
+from loadmgr.cli.runs.live import LiveObserver, PlainObserver, interval_line, verdict_lines
 from loadmgr.models import LoadTestRun, MetricSnapshot
-from loadmgr.service.abort_judge import AbortJudge
-from loadmgr.service.verdicts import decide_verdict, verdict_changes
+from loadmgr.service.judging.abort_judge import AbortJudge
+from loadmgr.service.judging.verdicts import decide_verdict, verdict_changes
 
 
 def make_run(**fields: Any) -> LoadTestRun:
@@ -143,7 +143,7 @@ def test_live_view_keeps_each_figure_on_one_line(width: int) -> None:
     ],
 )
 def test_runs_show_calls_a_stop_note_a_note(fields: dict[str, Any], label: str) -> None:
-    from loadmgr.cli.run_views import run_view
+    from loadmgr.cli.runs.views import run_view
 
     console = Console(record=True, width=120)
     console.print(run_view(make_run(**fields).model_dump(mode="json")))

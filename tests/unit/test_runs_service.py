@@ -10,17 +10,11 @@ import pytest
 
 from loadmgr.errors import ClusterBusy, NotFound, ValidationFailed
 from loadmgr.models import LoadTest, LoadTestRun, RunStatus, Scope, Verdict
-from loadmgr.service.runs import (
-    RunOptions,
-    is_stale,
-    lease_id,
-    list_runs,
-    plan_run,
-    record_pending,
-    since_cutoff,
-    take_lease,
-)
-from loadmgr.service.verdicts import evaluate, verdict_of
+from loadmgr.service.judging.verdicts import evaluate, verdict_of
+from loadmgr.service.runs.lease import is_stale, lease_id, take_lease
+from loadmgr.service.runs.lookup import list_runs, since_cutoff
+from loadmgr.service.runs.options import RunOptions
+from loadmgr.service.runs.plan import plan_run, record_pending
 from loadmgr.store import Store
 
 

@@ -23,8 +23,8 @@ from loadmgr.models.schedules import (
     runs_by_elapsed_time,
     slots_due,
 )
-from loadmgr.service.schedule_install import crontab_text, systemd_text
-from loadmgr.service.schedules import schedule_run_ended
+from loadmgr.service.scheduling.install import crontab_text, systemd_text
+from loadmgr.service.scheduling.schedules import schedule_run_ended
 from loadmgr.store import Store
 from tests.conftest import CliResult, documents_of, error_line
 

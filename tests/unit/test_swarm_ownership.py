@@ -14,12 +14,14 @@ import pytest
 import responses
 
 import loadmgr.locust.client as client_module
-import loadmgr.service.swarm_start as swarm_start
+import loadmgr.service.runs.swarm as swarm_start
 from loadmgr.errors import ClusterBusy, ClusterError, ExitCode, Interrupted
 from loadmgr.locust.client import LocustClient
 from loadmgr.models import LoadTest, Scope, utcnow
-from loadmgr.service.runs import RunOptions, lease_id, plan_run, record_pending, take_lease
-from loadmgr.service.swarm_start import busy_wait_sec, start_run_swarm
+from loadmgr.service.runs.lease import lease_id, take_lease
+from loadmgr.service.runs.options import RunOptions
+from loadmgr.service.runs.plan import plan_run, record_pending
+from loadmgr.service.runs.swarm import busy_wait_sec, start_run_swarm
 from loadmgr.store import Store
 from tests.unit.test_locust_client import BASE, stats_payload
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from loadmgr.locust.stats import METRIC_KEYS
 from loadmgr.models import Threshold, merge_thresholds, parse_threshold
 from loadmgr.models.thresholds import LATENCY_METRICS, METRICS
-from loadmgr.service.verdicts import evaluate, verdict_of
+from loadmgr.service.judging.verdicts import evaluate, verdict_of
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 

@@ -14,10 +14,9 @@ from loadmgr.errors import ValidationFailed
 from loadmgr.models import LoadTest, Regression, Scope, Verdict
 from loadmgr.models.formatting import format_timestamp
 from loadmgr.models.verdicts import explain
-from loadmgr.service import change_points
-from loadmgr.service.change_points import Detection, detect_shifts
-from loadmgr.service.trend_html import render_trend_html
-from loadmgr.service.trends import (
+from loadmgr.service.analysis import change_points
+from loadmgr.service.analysis.change_points import Detection, detect_shifts
+from loadmgr.service.analysis.trends import (
     TrendOptions,
     apply_trend,
     build_trend,
@@ -25,7 +24,8 @@ from loadmgr.service.trends import (
     trend_of,
     trend_options,
 )
-from loadmgr.service.verdicts import recompute_verdict, verdict_changes
+from loadmgr.service.judging.verdicts import recompute_verdict, verdict_changes
+from loadmgr.service.reports.trend_html import render_trend_html
 from loadmgr.store import Store
 from tests.metrics_data import make_test, store_all
 from tests.trend_data import drifting, nightly_runs, noisy, stepped
@@ -356,9 +356,9 @@ def test_an_aborted_run_is_not_judged_against_its_trend(store: Store) -> None:
 
 
 def test_a_requested_trend_check_is_judged_with_the_end(store: Store) -> None:
-    """The collector judges the trend before it stores the end (service/run_end.py): the
+    """The collector judges the trend before it stores the end (service/lifecycle/end.py): the
     newest run, not yet stored as ended, joins the history it is judged against."""
-    from loadmgr.service.run_end import judged_checks
+    from loadmgr.service.lifecycle.end import judged_checks
 
     test = _history(store, stepped(40, 30, seed=3))
     newest_id = store.runs.history(test.id, ["id"], limit=1)[0]["id"]
@@ -376,7 +376,7 @@ def test_a_requested_trend_check_is_judged_with_the_end(store: Store) -> None:
 def test_the_terminal_view_of_a_long_history(store: Store) -> None:
     from rich.console import Console
 
-    from loadmgr.cli.trend_views import TABLE_ROWS, trend_view
+    from loadmgr.cli.tests.trend_views import TABLE_ROWS, trend_view
 
     _history(store, stepped(TABLE_ROWS + 20, 50, seed=4))
     trend = trend_of(store, "checkout", trend_options(last=1000))
@@ -393,7 +393,8 @@ def test_a_check_it_cannot_do_never_crashes_the_end_and_all_are_still_told(
     # A stored limit that is no number (any program may write a run), or a bug in a check,
     # must not crash the collector as it records the end: the run, the schedule and the
     # webhooks would never hear of it.
-    from loadmgr.service import notifications, run_end
+    from loadmgr.service.lifecycle import end as run_end
+    from loadmgr.service.notifications import subscriptions as notifications
 
     told: list[str] = []
     monkeypatch.setattr(notifications, "notify_run_end", lambda _s, run, _m: told.append(run.id))
@@ -409,8 +410,8 @@ def test_a_check_it_cannot_do_never_crashes_the_end_and_all_are_still_told(
     def broken(*_args: Any) -> None:
         raise KeyError("https://hooks.example/secret")  # its text must not be shown
 
-    monkeypatch.setattr("loadmgr.service.trends.trend_changes", broken)
-    monkeypatch.setattr("loadmgr.service.schedules.schedule_run_ended", broken)
+    monkeypatch.setattr("loadmgr.service.analysis.trends.trend_changes", broken)
+    monkeypatch.setattr("loadmgr.service.scheduling.schedules.schedule_run_ended", broken)
     asked = newest.model_copy(update={"requestedChecks": {"trend": TrendOptions().to_document()}})
     said.clear()
     assert run_end.judged_checks(store, asked, said.append) == {}
@@ -428,7 +429,7 @@ def test_a_chart_never_labels_its_top_and_bottom_alike(store: Store) -> None:
     zero then, and look alike, as the numbers are."""
     from rich.console import Console
 
-    from loadmgr.cli.trend_views import trend_view
+    from loadmgr.cli.tests.trend_views import trend_view
 
     _history(store, [50.0, 80.0, 50.0, 80.0], rps=[14.28, 14.30, 14.28, 14.30])
     console = Console(width=80, record=True, color_system=None)

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadmgr.cli.run_views import run_exit_code
+from loadmgr.cli.runs.views import run_exit_code
 from loadmgr.errors import ClusterError, DatabaseError, ExitCode
 from loadmgr.models import LoadTestRun, ReasonKind, Regression, ThresholdResult, Verdict
 from loadmgr.models.verdicts import explain, verdict_label
-from loadmgr.service.spool import SpoolError
-from loadmgr.service.verdicts import (
+from loadmgr.service.collection.spool import SpoolError
+from loadmgr.service.judging.verdicts import (
     Breach,
     decide_verdict,
     recompute_verdict,

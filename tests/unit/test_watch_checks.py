@@ -10,7 +10,7 @@ from __future__ import annotations
 import mongomock
 
 from loadmgr.models import LoadTestRun, Scope
-from loadmgr.service.run_end import judged_checks
+from loadmgr.service.lifecycle.end import judged_checks
 from loadmgr.store import Store
 from tests.metrics_data import final_stats, make_run, make_test, store_all
 

@@ -20,9 +20,9 @@ from loadmgr.models import (
 )
 from loadmgr.service.collection.settings import RunObserver
 from loadmgr.service.collection.sources import PluginSource, StatsSource
+from loadmgr.service.collection.spool import SpoolError
 from loadmgr.service.collection.writer import IntervalWriter
-from loadmgr.service.spool import SpoolError
-from loadmgr.service.verdicts import decide_verdict, evaluate, verdict_changes
+from loadmgr.service.judging.verdicts import decide_verdict, evaluate, verdict_changes
 
 if TYPE_CHECKING:
     import threading
@@ -109,8 +109,8 @@ class RunEnding:
 
     def _requested_checks(self, changes: dict[str, Any]) -> dict[str, Any]:
         """The baseline and trend checks the run asked for, judged on the run as it is
-        about to be stored, with the verdict they make (service/run_end.py)."""
-        from loadmgr.service.run_end import judged_checks
+        about to be stored, with the verdict they make (service/lifecycle/end.py)."""
+        from loadmgr.service.lifecycle.end import judged_checks
 
         if not self.run.requestedChecks:
             return {}  # most runs: no need to build the ended run to judge nothing
@@ -131,7 +131,7 @@ class RunEnding:
                 "the warm-up is not left out: it needs the loadmgr plugin's intervals"
             )
             return final
-        from loadmgr.service.run_window import Window, window_stats
+        from loadmgr.service.analysis.windows import Window, window_stats
 
         try:
             self.writer.flush()
@@ -208,7 +208,7 @@ class RunEnding:
                 time.sleep(2.0)
         # This collector recorded the end: it alone applies the after-run checks and
         # tells who wants to know, once.
-        from loadmgr.service.run_end import run_ended
+        from loadmgr.service.lifecycle.end import run_ended
 
         return run_ended(self.store, updated, self.observer.message)
 

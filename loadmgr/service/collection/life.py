@@ -33,6 +33,7 @@ from loadmgr.service.collection.settings import (
     client_for,
 )
 from loadmgr.service.collection.sources import POLL_SEC, PluginSource, Poll, StatsSource
+from loadmgr.service.collection.spool import SpoolError
 from loadmgr.service.collection.startup import (
     new_source,
     plugin_version,
@@ -40,14 +41,13 @@ from loadmgr.service.collection.startup import (
     start_local_cluster,
 )
 from loadmgr.service.collection.writer import Fenced, IntervalWriter
-from loadmgr.service.runs import lease_id
-from loadmgr.service.spool import SpoolError
-from loadmgr.service.swarm_start import start_run_swarm
+from loadmgr.service.runs.lease import lease_id
+from loadmgr.service.runs.swarm import start_run_swarm
 
 if TYPE_CHECKING:
     from loadmgr.locust.client import LocustClient
     from loadmgr.locust.local import LocalCluster
-    from loadmgr.service.abort_judge import AbortJudge
+    from loadmgr.service.judging.abort_judge import AbortJudge
     from loadmgr.store import Store
 
 START_TIMEOUT_SEC = 60.0
@@ -93,7 +93,7 @@ class Collector(RunEnding):
         self._abort_note: str | None = None
         self.judge: AbortJudge | None = None
         if settings.abort_on_fail and run.thresholds:
-            from loadmgr.service.abort_judge import AbortJudge, JudgeSettings
+            from loadmgr.service.judging.abort_judge import AbortJudge, JudgeSettings
 
             # A taken-over run has finished spawning long ago: every interval counts.
             self.judge = AbortJudge.from_settings(

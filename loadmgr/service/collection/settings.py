@@ -5,20 +5,21 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from loadmgr.errors import ClusterError, ValidationFailed
+from loadmgr.errors import ClusterError
 from loadmgr.models import LoadTestRun, LocustCluster, MetricSnapshot
+from loadmgr.service.runs.lease import process_start_ticks
+from loadmgr.service.runs.options import (
+    DEFAULT_INTERVAL,
+    DEFAULT_LOST_TIMEOUT,
+    INTERVAL_RANGE,
+    LOST_TIMEOUT_RANGE,
+)
 
 if TYPE_CHECKING:
     from loadmgr.locust.client import LocustClient
-    from loadmgr.service.abort_judge import ThresholdState
-
-INTERVAL_RANGE = (1, 60)  # whole seconds: an interval is a window of whole seconds
-LOST_TIMEOUT_RANGE = (5.0, 600.0)  # seconds Locust may stay silent before the run fails
-DEFAULT_INTERVAL = 5
-DEFAULT_LOST_TIMEOUT = 30.0
+    from loadmgr.service.judging.abort_judge import ThresholdState
 
 
 class RunObserver(Protocol):
@@ -54,66 +55,6 @@ class QuietObserver:
         pass
 
 
-def check_interval(value: float) -> int:
-    """`--interval` as whole seconds within INTERVAL_RANGE; ValidationFailed otherwise."""
-    low, high = INTERVAL_RANGE
-    # `value == value` is false for NaN; the range check refuses infinities.
-    in_range = isinstance(value, (int, float)) and value == value and low <= value <= high
-    if not in_range or value != int(value):
-        raise ValidationFailed(
-            f"invalid --interval: {value:g} (whole seconds from {low} to {high})"
-        )
-    return int(value)
-
-
-def check_lost_timeout(value: float) -> float:
-    low, high = LOST_TIMEOUT_RANGE
-    if not (value == value and low <= value <= high):
-        raise ValidationFailed(f"invalid --lost-timeout: {value:g}s (from {low:g}s to {high:g}s)")
-    return float(value)
-
-
-def process_start_ticks(pid: int) -> int | None:
-    """When process `pid` started (clock ticks since boot), to tell a reused pid; Linux only."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    try:
-        # Field 22; the command name before it is parenthesised and may hold spaces.
-        return int(stat.rsplit(")", 1)[1].split()[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def process_gone(pid: int, start_ticks: int | None) -> bool:
-    """Whether process `pid` (started at `start_ticks`) no longer runs on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OverflowError, ValueError):
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        if state in ("Z", "X"):
-            return True
-    except (OSError, IndexError):
-        return False
-    return start_ticks is not None and process_start_ticks(pid) not in (None, start_ticks)
-
-
-def collector_gone(collector: dict[str, Any] | None) -> bool:
-    """Whether a run's recorded collector was on this machine and its process is gone."""
-    if not collector or collector.get("host") != socket.gethostname():
-        return False
-    pid = collector.get("pid")
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
-        return False
-    start = collector.get("pidStart")
-    return process_gone(pid, start if isinstance(start, int) else None)
-
-
 @dataclass(frozen=True)
 class CollectorSettings:
     """How a collector behaves; stored on the run so a take-over behaves the same."""
@@ -124,7 +65,7 @@ class CollectorSettings:
     abort_on_fail: bool = False
 
     def to_document(self, **extra: Any) -> dict[str, Any]:
-        from loadmgr.service.abort_judge import JudgeSettings
+        from loadmgr.service.judging.abort_judge import JudgeSettings
 
         pid = os.getpid()
         return {

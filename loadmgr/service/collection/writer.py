@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from loadmgr.errors import DatabaseError, DatabaseRefused, ExitCode, LoadmgrError
 from loadmgr.models import LoadTestRun, MetricSnapshot, RunStatus
 from loadmgr.service.collection.settings import RunObserver
-from loadmgr.service.runs import lease_id, lease_ttl
-from loadmgr.service.spool import Spool, SpoolError, spool_path
+from loadmgr.service.collection.spool import Spool, SpoolError, spool_path
+from loadmgr.service.runs.lease import lease_id, lease_ttl
 
 if TYPE_CHECKING:
     from loadmgr.store import Store

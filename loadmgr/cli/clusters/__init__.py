@@ -1,0 +1,1 @@
+"""`loadmgr clusters`: register remote Locust masters, get the plugin."""

@@ -1,0 +1,1 @@
+"""`loadmgr db`: the embedded store, and migrating a database."""

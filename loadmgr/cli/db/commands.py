@@ -1,0 +1,214 @@
+"""`loadmgr db`: the embedded MongoDB-wire store (SecantusDB) on this machine, and the
+schema of the database in use (`migrate`)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
+from loadmgr.cli.completion import choices
+from loadmgr.cli.context import app_context
+from loadmgr.cli.groups import group_help
+from loadmgr.cli.output import OutputOption, QuietOption, notice
+
+app = typer.Typer(rich_markup_mode=None, help=group_help("db"), no_args_is_help=True)
+
+# `-o csv` (docs/output.md): `db status`/`db start`, `db migrate` and `db migrate --dry-run`.
+STATUS_CSV = ("running", "inUse", "pid", "port", "uri", "dataDir", "logFile")
+_IMPORTED_CSV = (
+    "goImport.tenantFrom",
+    "goImport.converted",
+    "goImport.collections.collection",
+    "goImport.collections.examined",
+    "goImport.collections.converted",
+)
+MIGRATE_CSV = (
+    "fromVersion",
+    "toVersion",
+    "steps.version",
+    "steps.examined",
+    "steps.changed",
+    *_IMPORTED_CSV,
+)
+MIGRATE_DRY_RUN_CSV = ("dryRun", "pendingSteps", *_IMPORTED_CSV)
+
+
+def _state_document(ctx: typer.Context) -> dict[str, Any]:
+    from loadmgr.store.embedded import EmbeddedServer
+
+    context = app_context(ctx)
+    state = EmbeddedServer(context.settings.home).status()
+    return {
+        "running": state.running,
+        "pid": state.pid,
+        "port": state.port,
+        "uri": state.uri,
+        "dataDir": str(state.data_dir),
+        "logFile": str(state.log_file),
+        # In use: running, and what loadmgr talks to (no MongoDB URI configured instead).
+        "inUse": state.running and not context.settings.mongo_uri,
+    }
+
+
+@app.command("status")
+def status(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = False) -> None:
+    """Whether the embedded store is running, where, and where its data lives."""
+    context = app_context(ctx)
+    renderer = context.renderer(output, quiet)
+    renderer.one(_state_document(ctx), id_key="uri", csv_columns=STATUS_CSV)
+
+
+@app.command("start")
+def start(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = False) -> None:
+    """Start the embedded store (a no-op when it is running)."""
+    from loadmgr.store.embedded import EmbeddedServer
+
+    context = app_context(ctx)
+    renderer = context.renderer(output, quiet)
+    EmbeddedServer(context.settings.home).ensure_running()
+    renderer.one(_state_document(ctx), id_key="uri", csv_columns=STATUS_CSV)
+
+
+@app.command("stop")
+def stop(ctx: typer.Context) -> None:
+    """Stop the embedded store; its data stays for the next start."""
+    from loadmgr.store.embedded import EmbeddedServer
+
+    context = app_context(ctx)
+    if EmbeddedServer(context.settings.home).stop():
+        notice("embedded store stopped")
+    else:
+        notice("embedded store was not running")
+
+
+@app.command("migrate")
+def migrate(
+    ctx: typer.Context,
+    rerun: Annotated[
+        bool,
+        typer.Option("--rerun", help="Run every step again, not only the pending ones."),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Say what would change; change nothing."),
+    ] = False,
+    tenant_from: Annotated[
+        str,
+        typer.Option(
+            "--tenant-from",
+            help="Which Go control plane id becomes a converted document's tenant.",
+            **choices(("account", "org", "project")),
+        ),
+    ] = "account",
+    to_database: Annotated[
+        str | None,
+        typer.Option(
+            "--to-database",
+            help="Copy every document into this new database (same server) and migrate "
+            "the copy; the database in use is left as it is.",
+        ),
+    ] = None,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Bring the database's documents to this loadmgr's schema (safe to run again).
+
+    Works on the configured database (the embedded store without a MongoDB URI), on all
+    of it whatever --tenant/--env say: a database has one schema. Its steps recompute
+    every ended run's verdict and replace outdated indexes; a newer loadmgr also runs
+    them by itself on its first use of an older database. Only this command converts
+    the Go control plane's tests, runs and metrics to loadmgr's documents (README,
+    "Coming from the Go control plane").
+    """
+    from loadmgr.service.migration.go_import import check_tenant_from, import_go_documents
+    from loadmgr.service.migration.schema import migrate as run_migrations
+    from loadmgr.service.migration.schema import pending_steps
+
+    context = app_context(ctx)
+    renderer = context.renderer(output, quiet)
+    check_tenant_from(tenant_from)
+    store = context.unmigrated_store()
+    if dry_run:
+        pending = pending_steps(store, rerun=rerun)
+        for waiting in pending:
+            notice(f"would run schema {waiting.version}: {waiting.description}")
+        imported = import_go_documents(store, tenant_from=tenant_from, dry_run=True, notify=notice)
+        _summary(imported.to_document())
+        renderer.one(
+            {
+                "dryRun": True,
+                "pendingSteps": [s.version for s in pending],
+                "goImport": imported.to_document(),
+            },
+            id_key="dryRun",
+            csv_columns=MIGRATE_DRY_RUN_CSV,
+        )
+        return
+    if to_database is not None:
+        store = store.copy_to(to_database)
+        notice(f"copied the database into {to_database!r}; migrating the copy")
+    report = run_migrations(store, context.settings.user, rerun=rerun)
+    if not report.steps:
+        notice(f"the database is already at schema {report.to_version}; nothing to do")
+    for step in report.steps:
+        notice(
+            f"schema {step.version}: {step.description}: {step.examined} examined, "
+            f"{step.changed} changed"
+        )
+    with _progress_bar(quiet) as (notify, progress):
+        imported = import_go_documents(
+            store, tenant_from=tenant_from, notify=notify, progress=progress
+        )
+    _summary(imported.to_document())
+    renderer.one(
+        {**report.to_document(), "goImport": imported.to_document()},
+        id_key="toVersion",
+        csv_columns=MIGRATE_CSV,
+    )
+
+
+@contextmanager
+def _progress_bar(
+    quiet: bool,
+) -> Iterator[tuple[Callable[[str], None], Callable[[str, int, int], None]]]:
+    """On a terminal, a bar per collection instead of a line per document (the summary
+    follows either way); elsewhere (cron, pipes) the lines, which logs keep."""
+    if quiet or not sys.stderr.isatty():
+        yield notice, lambda _name, _done, _total: None
+        return
+    from rich.progress import Progress
+
+    from loadmgr.cli.output import stderr_console
+
+    bars: dict[str, Any] = {}
+    with Progress(console=stderr_console(), transient=True) as bar:
+
+        def progress(name: str, done: int, total: int) -> None:
+            if name not in bars:
+                bars[name] = bar.add_task(f"converting {name}", total=max(total, 1))
+            bar.update(bars[name], completed=done if total else 1)
+
+        yield (lambda _line: None), progress
+
+
+def _summary(imported: dict[str, Any]) -> None:
+    """One line per collection of what the Go import did, and why anything was skipped."""
+    verb = "would convert" if imported["dryRun"] else "converted"
+    for item in imported["collections"]:
+        if item["collection"] == "script_revisions":
+            if item["examined"]:
+                notice(
+                    f"script_revisions: {item['examined']} kept as they are (each test's "
+                    "latest becomes its stored locustfile)"
+                )
+            continue
+        notice(
+            f"{item['collection']}: {item['examined']} Go documents, {verb} "
+            f"{item['converted']}, skipped {len(item['skipped'])}"
+        )
+        for skipped in item["skipped"]:
+            notice(f"  skipped {skipped['id']}: {skipped['reason']}")

@@ -1,0 +1,1 @@
+"""`loadmgr metrics`: what a run measured, runs compared, reports."""

@@ -1,0 +1,1 @@
+"""`loadmgr notify`: webhook subscriptions."""

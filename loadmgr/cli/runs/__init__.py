@@ -1,0 +1,1 @@
+"""`loadmgr runs`: start, follow, stop and list runs; the live view."""

@@ -1,0 +1,1 @@
+"""`loadmgr schedules`: cron schedules of runs."""

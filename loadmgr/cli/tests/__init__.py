@@ -1,0 +1,1 @@
+"""`loadmgr tests`: define load tests once, see their history and trend."""

@@ -1,0 +1,445 @@
+"""A test's history as series (one point per finished run), their change points, the gate.
+
+Each point is a run's stored final numbers (`judgedStats` when a warm-up was set, else
+`finalStats`), read with a projection of the few fields needed, newest N on the
+`(loadTestId, createdAt)` index. Runs of another load than the newest (users, spawn rate,
+duration, cluster) are shown but left out of the search: their numbers are not comparable.
+The search itself is in `change_points.py`. docs/trends.md says how it all works.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from loadmgr.errors import NotFound, ValidationFailed
+from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus, Verdict
+from loadmgr.service.analysis.change_points import (
+    Detection,
+    detect_shifts,
+    parse_fraction,
+    parse_sensitivity,
+    regimes_of,
+    require_ruptures,
+)
+from loadmgr.service.analysis.compare import stats_value, worse_by
+from loadmgr.service.definitions.tests import get_test
+from loadmgr.service.judging.verdicts import store_with_verdict
+
+if TYPE_CHECKING:
+    from loadmgr.store import Store
+
+TREND_METRICS = ("p50", "p90", "p95", "p99", "avg", "rps", "error_rate")
+DEFAULT_METRICS = ("p95", "rps", "error_rate")
+DEFAULT_LAST = 30
+MAX_LAST = 100_000
+REFERENCE = "its trend"
+# What makes two runs' numbers comparable: the load they were run with.
+LOAD_FIELDS = ("targetUsers", "spawnRate", "durationSeconds", "locustClusterId")
+_READ_FIELDS = ["id", "name", "createdAt", "verdict", *LOAD_FIELDS]
+
+
+@dataclass(frozen=True)
+class TrendOptions:
+    """Which series of a test, over which runs, searched how."""
+
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    request: str | None = None
+    last: int = DEFAULT_LAST
+    since: datetime | None = None
+    detection: Detection = field(default_factory=Detection)
+
+    def to_document(self) -> dict[str, Any]:
+        """As stored in a run's `requestedChecks.trend` (`runs start --check-trend`)."""
+        return {
+            "metrics": list(self.metrics),
+            "request": self.request,
+            "last": self.last,
+            **self.detection.to_document(),
+        }
+
+    @classmethod
+    def from_document(cls, doc: Any) -> TrendOptions:
+        """Stored options back; what is missing or malformed takes its default."""
+        data = doc if isinstance(doc, dict) else {}
+        metrics = tuple(m for m in data.get("metrics") or () if m in TREND_METRICS)
+        request = data.get("request") if isinstance(data.get("request"), str) else None
+        last = data.get("last")
+        defaults = Detection()
+
+        def number(key: str, default: float) -> float:
+            value = data.get(key)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                return default
+            return float(value) if math.isfinite(value) and value > 0 else default
+
+        return cls(
+            metrics=metrics or DEFAULT_METRICS,
+            request=request,
+            last=last if isinstance(last, int) and 0 < last <= MAX_LAST else DEFAULT_LAST,
+            detection=Detection(
+                sensitivity=number("sensitivity", defaults.sensitivity),
+                p_value=min(number("pValue", defaults.p_value), 1.0),
+                min_change=number("minChange", defaults.min_change),
+            ),
+        )
+
+
+def trend_options(
+    *,
+    metrics: Sequence[str] | None = None,
+    request: str | None = None,
+    last: int = DEFAULT_LAST,
+    since: datetime | None = None,
+    sensitivity: str | None = None,
+    p_value: str | None = None,
+    min_change: str | None = None,
+) -> TrendOptions:
+    """The options as given on the command line, checked (ValidationFailed: exit 2)."""
+    chosen: list[str] = []
+    for text in metrics or ():
+        metric = text.strip().lower()
+        if metric not in TREND_METRICS:
+            raise ValidationFailed(
+                f"unknown --metric {text!r} (one of {', '.join(TREND_METRICS)})"
+            )
+        if metric not in chosen:
+            chosen.append(metric)
+    if not 0 < last <= MAX_LAST:
+        raise ValidationFailed(f"invalid --last {last} (1 to {MAX_LAST})")
+    if request is not None and not request.strip():
+        raise ValidationFailed("invalid --request '' (a request as 'GET /path', or its name)")
+    detection = Detection()
+    if sensitivity is not None:
+        detection = replace(detection, sensitivity=parse_sensitivity(sensitivity))
+    if p_value is not None:
+        detection = replace(detection, p_value=parse_fraction("--p-value", p_value, upper=0.5))
+    if min_change is not None:
+        change = parse_fraction("--min-change", min_change, upper=100.0)
+        detection = replace(detection, min_change=change)
+    return TrendOptions(
+        metrics=tuple(chosen) or DEFAULT_METRICS,
+        request=request.strip() if request else None,
+        last=last,
+        since=since,
+        detection=detection,
+    )
+
+
+@dataclass(frozen=True)
+class TrendRun:
+    """One run of the history: who it is, the load it ran with, its numbers to judge."""
+
+    id: str
+    name: str
+    createdAt: datetime | None
+    load: tuple[Any, ...]
+    stats: dict[str, Any]
+    comparable: bool = True
+
+    def load_document(self) -> dict[str, Any]:
+        return dict(zip(LOAD_FIELDS, self.load, strict=True))
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    """A run where a metric's series moved to a new regime, for good and significantly."""
+
+    metric: str
+    index: int  # position of the run in `Trend.runs`
+    run_id: str
+    before: float
+    after: float
+    p_value: float
+
+    @property
+    def relative_change(self) -> float:
+        if self.before == 0:
+            return 0.0 if self.after == 0 else math.copysign(math.inf, self.after)
+        return (self.after - self.before) / abs(self.before)
+
+    @property
+    def worse_by(self) -> float:
+        """How much worse (negative: better), by the metric's direction."""
+        return worse_by(self.metric, self.before, self.after) or 0.0
+
+    @property
+    def regression(self) -> bool:
+        """Latency or errors up, RPS down."""
+        return self.worse_by > 0
+
+    def to_document(self) -> dict[str, Any]:
+        change = self.relative_change
+        return {
+            "metric": self.metric,
+            "runId": self.run_id,
+            "position": self.index + 1,
+            "before": self.before,
+            "after": self.after,
+            "relativeChange": None if math.isinf(change) else change,
+            "regression": self.regression,
+            "pValue": self.p_value,
+        }
+
+
+@dataclass
+class MetricTrend:
+    """One metric over the runs: values, the mean of each point's regime, the shifts."""
+
+    metric: str
+    values: list[float | None]
+    regime_means: list[float | None]
+    changes: list[ChangePoint]
+    searched: int  # points that took part in the search
+
+    @property
+    def median(self) -> float | None:
+        searched = zip(self.values, self.regime_means, strict=True)
+        known = [v for v, mean in searched if v is not None and mean is not None]
+        known = known or [v for v in self.values if v is not None]
+        return statistics.median(known) if known else None
+
+    @property
+    def latest(self) -> float | None:
+        return self.values[-1] if self.values else None
+
+    def newest_regime_change(self) -> ChangePoint | None:
+        """The change point that started the newest run's regime, if any."""
+        if not self.values or self.regime_means[-1] is None or not self.changes:
+            return None
+        return self.changes[-1]
+
+
+@dataclass
+class Trend:
+    """A test's recent history, per metric, with its change points."""
+
+    test: LoadTest
+    runs: list[TrendRun]
+    metrics: list[MetricTrend]
+    options: TrendOptions
+    searched: bool = True  # False: shown without a search (ruptures is not installed)
+
+    @property
+    def incomparable(self) -> int:
+        return sum(not run.comparable for run in self.runs)
+
+    @property
+    def change_points(self) -> list[ChangePoint]:
+        return sorted((c for m in self.metrics for c in m.changes), key=lambda c: c.index)
+
+    def regressions_now(self) -> list[ChangePoint]:
+        """The metrics whose newest run is in a regime that a regression started."""
+        found = (m.newest_regime_change() for m in self.metrics)
+        return [change for change in found if change is not None and change.regression]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per run and metric (oldest first): the series as `-o json|csv` print it."""
+        starts = {(c.metric, c.index): c for c in self.change_points}
+        rows = []
+        for position, run in enumerate(self.runs):
+            for series in self.metrics:
+                change = starts.get((series.metric, position))
+                rows.append(
+                    {
+                        "runId": run.id,
+                        "runName": run.name,
+                        "createdAt": run.createdAt,
+                        "position": position + 1,
+                        "metric": series.metric,
+                        "request": self.options.request,
+                        "value": series.values[position],
+                        **run.load_document(),
+                        "comparable": run.comparable,
+                        "regimeMean": series.regime_means[position],
+                        "startsRegime": change is not None,
+                        "meanBefore": change.before if change else None,
+                        "meanAfter": change.after if change else None,
+                        "relativeChange": change.to_document()["relativeChange"]
+                        if change
+                        else None,
+                        "regression": change.regression if change else None,
+                        "pValue": change.p_value if change else None,
+                    }
+                )
+        return rows
+
+
+# -- reading and searching -----------------------------------------------------------------
+
+
+def _history(
+    store: Store,
+    test: LoadTest,
+    options: TrendOptions,
+    until: datetime | None = None,
+    ended: LoadTestRun | None = None,
+) -> list[TrendRun]:
+    """The test's runs to show, oldest first, each marked comparable with the newest.
+
+    `ended`: a run whose end is not stored yet, taken as the newest."""
+    stats_fields = ["totals"] if options.request is None else ["totals", "requestStats"]
+    fields = [*_READ_FIELDS, *(f"{kind}.{part}" for kind in ("judgedStats", "finalStats")
+                               for part in stats_fields)]
+    docs = store.runs.history(
+        test.id, fields, since=options.since, until=until, limit=options.last
+    )
+    if ended is not None and not any(doc.get("id") == ended.id for doc in docs):
+        docs = [ended.model_dump(mode="python"), *docs][: options.last]
+    runs = []
+    for doc in reversed(docs):
+        if doc.get("verdict") == "aborted":
+            continue  # stopped early by someone: partial numbers of another length
+        stats = doc.get("judgedStats") or doc.get("finalStats")
+        created = doc.get("createdAt")
+        runs.append(
+            TrendRun(
+                id=str(doc.get("id")),
+                name=str(doc.get("name") or ""),
+                createdAt=_utc(created) if isinstance(created, datetime) else None,
+                load=tuple(doc.get(key) for key in LOAD_FIELDS),
+                stats=stats if isinstance(stats, dict) else {},
+            )
+        )
+    if runs:
+        newest = runs[-1].load
+        runs = [replace(run, comparable=run.load == newest) for run in runs]
+    return runs
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def _metric_trend(
+    metric: str, runs: list[TrendRun], request: str | None, detection: Detection, search: bool
+) -> MetricTrend:
+    values = [stats_value(run.stats, metric, request) for run in runs]
+    positions = [
+        i for i, (run, v) in enumerate(zip(runs, values, strict=True))
+        if run.comparable and v is not None and math.isfinite(v)
+    ]
+    searched = [float(values[i]) for i in positions]  # type: ignore[arg-type]
+    shifts = detect_shifts(searched, detection) if search else []
+    means: list[float | None] = [None] * len(runs)
+    for regime in regimes_of(searched, shifts):
+        for k in range(regime.start, regime.end):
+            means[positions[k]] = regime.mean
+    changes = [
+        ChangePoint(metric, positions[s.index], runs[positions[s.index]].id, s.before, s.after,
+                    s.p_value)
+        for s in shifts
+    ]
+    return MetricTrend(metric, values, means, changes, len(searched))
+
+
+def build_trend(
+    test: LoadTest, runs: list[TrendRun], options: TrendOptions, *, search: bool = True
+) -> Trend:
+    """The series of `runs` (oldest first), searched for change points."""
+    if options.request is not None and runs:
+        from loadmgr.locust.stats import find_request
+
+        if not any(find_request(run.stats, options.request) for run in runs):
+            raise ValidationFailed(
+                f"no run of test {test.name!r} has a request {options.request!r}",
+                hint="name it as 'METHOD /path' (see loadmgr metrics show RUN)",
+            )
+    metrics = [
+        _metric_trend(metric, runs, options.request, options.detection, search)
+        for metric in options.metrics
+    ]
+    return Trend(test, runs, metrics, options, searched=search)
+
+
+def trend_of(store: Store, test_ref: str, options: TrendOptions) -> Trend:
+    """`tests trend`: the test's last runs per metric, with their change points.
+
+    Raises ValidationFailed (2) without the `trend` extra, NotFound (4) for the test.
+    """
+    require_ruptures()
+    test = get_test(store, test_ref)
+    return build_trend(test, _history(store, test, options), options)
+
+
+def report_trend(store: Store, run: LoadTestRun, last: int = DEFAULT_LAST) -> Trend | None:
+    """The recent trend up to `run`, for its report; without ruptures, shown unsearched.
+
+    None when the test is gone or the run is not one of its finished runs.
+    """
+    from loadmgr.service.analysis.change_points import ruptures_installed
+
+    test = store.tests.find_by_id(run.loadTestId)
+    if test is None or run.status != RunStatus.FINISHED or not run.finalStats:
+        return None
+    options = TrendOptions(last=last)
+    runs = _history(store, test, options, until=run.createdAt)
+    if not runs or runs[-1].id != run.id:
+        return None
+    return build_trend(test, runs, options, search=ruptures_installed())
+
+
+# -- the gate ------------------------------------------------------------------------------
+
+
+def trend_checks(trend: Trend) -> list[dict[str, Any]]:
+    """Each metric of the newest run against its trend, shaped as `baselineChecks` items.
+
+    Regressed when the newest run is in a regime that a regression started; otherwise the
+    run's value is set against the mean of its regime, for information.
+    """
+    allowed = trend.options.detection.min_change
+    return [_trend_check(series, allowed) for series in trend.metrics]
+
+
+def _trend_check(series: MetricTrend, allowed: float) -> dict[str, Any]:
+    change = series.newest_regime_change()
+    if change is not None:
+        check = Regression(
+            series.metric, change.before, change.after, change.worse_by, allowed,
+            change.regression, REFERENCE,
+        )
+        extra: dict[str, Any] = {"changeRunId": change.run_id, "pValue": change.p_value}
+    else:
+        mean, value = series.regime_means[-1], series.latest
+        worse = worse_by(series.metric, mean, value) if series.searched >= 2 else None
+        if worse is not None and math.isinf(worse):
+            worse = None  # from a regime of 0 errors, and no change found: not compared
+        check = Regression(
+            series.metric, mean if worse is not None else None, value, worse, allowed, False,
+            REFERENCE,
+        )
+        extra = {}
+    return {**check.to_document(), **extra, "runs": series.searched}
+
+
+def apply_trend(store: Store, run: LoadTestRun, options: dict[str, Any]) -> LoadTestRun:
+    """Judge a finished run against its test's recent history and make the result part of
+    its verdict: `trendChecks` and the recomputed verdict and reasons in one update, like
+    `apply_baseline`. `options`: a run's `requestedChecks.trend` (TrendOptions' document).
+    """
+    return store_with_verdict(store, run, trend_changes(store, run, options))
+
+
+def trend_changes(store: Store, run: LoadTestRun, options: dict[str, Any]) -> dict[str, Any]:
+    """The `trendChecks` of a finished run against its test's recent history, not stored.
+
+    The run may be one whose end is not stored yet (its collector judges it before the
+    write, so its verdict is never seen without its checks): it joins the history read."""
+    require_ruptures()
+    if run.status != RunStatus.FINISHED or not run.finalStats:
+        raise ValidationFailed(f"run {run.id} has no final stats to judge against its trend")
+    if run.verdict == Verdict.ABORTED:
+        raise ValidationFailed(f"run {run.id} was stopped early: its numbers are not comparable")
+    test = store.tests.find_by_id(run.loadTestId)
+    if test is None:
+        raise NotFound(f"the test {run.loadTestId} of run {run.id} no longer exists")
+    wanted = TrendOptions.from_document(options)
+    runs = _history(store, test, wanted, until=run.createdAt, ended=run)
+    if not runs or runs[-1].id != run.id:
+        raise ValidationFailed(f"run {run.id} is not among its test's finished runs")
+    return {"trendChecks": trend_checks(build_trend(test, runs, wanted))}

@@ -1,0 +1,1 @@
+"""What a team defines once: load tests, clusters, and the bounds on the load they may ask for."""

@@ -1,0 +1,281 @@
+"""Test definitions: create, find, list, update (without losing concurrent changes), delete."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from loadmgr.errors import Conflict, NotFound, ValidationFailed
+from loadmgr.local_files import read_regular_file
+from loadmgr.models import LOCAL_CLUSTER_ID, LoadTest, RunStatus, utcnow
+from loadmgr.models.documents import LOCUSTFILE_MAX_BYTES, NAME_MAX
+from loadmgr.service.definitions.limits import check_test_load
+from loadmgr.service.documents import by_id_or_name, new_document
+from loadmgr.service.validation import (
+    check_list_limit,
+    refuse_url_credentials,
+    validation_failed,
+)
+
+if TYPE_CHECKING:
+    from loadmgr.store import Store
+
+UPDATE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Locustfile:
+    """A locustfile as stored with its test: the name given, its content and hash."""
+
+    name: str
+    content: str | None
+    sha256: str | None
+
+
+def read_locustfile(path_text: str, cluster_id: str) -> Locustfile:
+    """Read and check a local locustfile; on a remote cluster a name deployed there is allowed.
+
+    A path that exists must be a readable regular UTF-8 file whose Python compiles: a
+    directory, a FIFO, a device, an unreadable file or a syntax error is refused now,
+    not when a run starts. The file is compiled, never imported or run.
+    """
+    path = Path(path_text).expanduser()
+    if not os.path.exists(path):
+        if cluster_id == LOCAL_CLUSTER_ID:
+            raise ValidationFailed(
+                f"locustfile {path_text!r} not found",
+                hint="the local cluster runs a locustfile from this machine: give its path",
+            )
+        return Locustfile(path_text, None, None)
+    data = read_regular_file(path, "locustfile", max_bytes=LOCUSTFILE_MAX_BYTES)
+    try:
+        content = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationFailed(f"locustfile {path_text!r} is not UTF-8 text") from None
+    check_python(data, path_text)
+    return Locustfile(path_text, content, hashlib.sha256(data).hexdigest())
+
+
+def check_python(source: bytes, name: str) -> None:
+    """ValidationFailed unless `source` compiles; it is compiled only, never executed."""
+    try:
+        with warnings.catch_warnings():
+            # e.g. an invalid escape sequence: Locust's own import will say so, not us.
+            warnings.simplefilter("ignore")
+            compile(source, name, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        where = f" at line {exc.lineno}" if exc.lineno else ""
+        raise ValidationFailed(
+            f"locustfile {name!r} has a syntax error{where}: {exc.msg}",
+            hint=f"check it with: python -m py_compile {name}",
+        ) from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
+        raise ValidationFailed(
+            f"locustfile {name!r} cannot be compiled: {exc or type(exc).__name__}"
+        ) from None
+
+
+def locustfile_fields(locustfile: Locustfile) -> dict[str, Any]:
+    return {
+        "locustfile": locustfile.name,
+        "locustfileContent": locustfile.content,
+        "locustfileSha256": locustfile.sha256,
+    }
+
+
+def check_cluster_exists(store: Store, cluster_id: str) -> None:
+    if cluster_id != LOCAL_CLUSTER_ID and store.clusters.find_by_id(cluster_id) is None:
+        raise NotFound(
+            f"cluster {cluster_id!r} not found{store.scope.describe()}",
+            hint="register it with 'loadmgr clusters add', or use the built-in 'local'",
+        )
+
+
+def create_test(store: Store, user: str, fields: dict[str, Any]) -> LoadTest:
+    """Validate and store a new test; the name must be free in the scope."""
+    refuse_url_credentials("--target-url", fields.get("targetUrl"))
+    test = new_document(LoadTest, store, user, fields)
+    check_test_load(test, {"defaultUsers", "defaultSpawnRate", "maxUsers"})
+    check_cluster_exists(store, test.locustClusterId)
+    store.ensure_indexes()
+    return store.tests.insert(test)
+
+
+def get_test(store: Store, ref: str) -> LoadTest:
+    """A test by id, else by name (unique within tenant and environment), else by a unique
+    prefix of its id (8 characters or more)."""
+    from loadmgr.service.refs import id_by_prefix
+
+    try:
+        return by_id_or_name(store, ref, "test", store.tests.find_by_id, store.tests.find_by_name)
+    except NotFound:
+        full_id = id_by_prefix(store.tests, ref, "test", store.scope.describe())
+        test = store.tests.find_by_id(full_id) if full_id else None
+        if test is None:
+            raise
+        return test
+
+
+def check_not_foreign(test: LoadTest, action: str) -> None:
+    """Refuse to change or run a test the Go control plane wrote and `db migrate` has not
+    converted: it has no stored locustfile and its keys are not loadmgr's, so a change
+    would leave a document neither program reads whole."""
+    if test.written_by_go:
+        raise ValidationFailed(
+            f"test {test.name!r} was written by the Go control plane and cannot be {action} "
+            "as it is (no stored locustfile, Go field names)",
+            hint="convert the database with 'loadmgr db migrate' (see README, "
+            "'Coming from the Go control plane')",
+        )
+
+
+def list_tests(
+    store: Store,
+    *,
+    tags: list[str] | None = None,
+    name_contains: str | None = None,
+    cluster: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    check_list_limit(limit)
+    if name_contains is not None and len(name_contains) > NAME_MAX:
+        return []  # no name is that long; and servers cap the size of a regex
+    return store.tests.find_many(
+        tags=tags, name_contains=name_contains, cluster=cluster, limit=limit
+    )
+
+
+def update_test(
+    store: Store,
+    user: str,
+    ref: str,
+    changes: dict[str, Any],
+    *,
+    metadata: dict[str, str] | None = None,
+) -> LoadTest:
+    """Apply `changes`; a concurrent change to other fields is kept, to the same ones → 5.
+
+    `metadata` keys are merged into the stored metadata on every attempt, so two people
+    setting different keys at once both keep theirs; the same key at once → 5.
+    """
+    if not changes and not metadata:
+        raise ValidationFailed("nothing to update: give at least one option to change")
+    refuse_url_credentials("--target-url", changes.get("targetUrl"))
+    current = get_test(store, ref)
+    check_not_foreign(current, "updated")
+    if "locustClusterId" in changes:
+        check_cluster_exists(store, changes["locustClusterId"])
+    for _ in range(UPDATE_ATTEMPTS):
+        before = current.model_dump()
+        wanted = dict(changes)
+        if metadata:
+            wanted["metadata"] = {**current.metadata, **metadata}
+        try:
+            updated = LoadTest.model_validate({**before, **wanted})
+        except ValidationError as exc:
+            raise validation_failed(exc) from None
+        check_test_load(updated, wanted)
+        after = updated.model_dump()
+        to_set = {key: after[key] for key in wanted}
+        to_set.update(updatedAt=utcnow(), updatedBy=user)
+        stored = store.tests.update(current.id, current.version, to_set)
+        if stored is not None:
+            return stored
+        fresh = store.tests.find_by_id(current.id)
+        if fresh is None:
+            raise NotFound(f"test {ref!r} was deleted while being updated")
+        fresh_doc = fresh.model_dump()
+        clashing = [key for key in changes if fresh_doc.get(key) != before.get(key)]
+        clashing += [
+            f"metadata.{key}"
+            for key in metadata or {}
+            if fresh.metadata.get(key) != current.metadata.get(key)
+        ]
+        if clashing:
+            raise Conflict(
+                f"test {current.name!r} was changed by someone else "
+                f"({', '.join(clashing)}) while you were updating it",
+                hint="show it again and retry your update",
+            )
+        current = fresh  # someone changed other fields: reapply ours on fresh data
+    raise Conflict(f"test {current.name!r} keeps changing; update not applied, try again")
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    test: LoadTest
+    runs_deleted: int
+    metrics_deleted: int
+    schedules_deleted: int = 0
+
+
+def delete_test(store: Store, ref: str, *, force: bool) -> DeleteResult:
+    """Delete a test; with runs or schedules only when `force`, which removes them too (the
+    runs with their metrics, the schedules with their slots' history)."""
+    test = get_test(store, ref)
+    # Its runs name it under `loadtestid`, which the run queries below do not read: it
+    # would go, and they would stay behind.
+    check_not_foreign(test, "deleted")
+    _runs_allowing_deletion(store, test, force=force)  # the usual refusal, nothing changed
+    _schedules_allowing_deletion(store, test, force=force)
+    # A `runs start` of this test may be recording its run right now. It inserts its run
+    # and then checks that the test still exists; deleting does the reverse: remove the
+    # test, then look for runs. Whichever of the two comes second sees the other's write,
+    # so a run never outlives its test: the start gives up (and removes its run), or the
+    # test is put back here.
+    stored = store.tests.take(test.id)
+    if stored is None:
+        raise NotFound(f"test {ref!r} not found{store.scope.describe()}")
+    try:
+        run_ids = _runs_allowing_deletion(store, test, force=force)
+        schedule_ids = _schedules_allowing_deletion(store, test, force=force)
+    except Conflict:
+        store.tests.restore(stored)
+        raise
+    metrics_deleted = store.metrics.delete_for_runs(run_ids)
+    runs_deleted = store.runs.delete_for_test(test.id)
+    for schedule_id in schedule_ids:
+        store.schedules.delete(schedule_id)
+        store.schedule_slots.delete_all(schedule_id)
+    return DeleteResult(test, runs_deleted, metrics_deleted, len(schedule_ids))
+
+
+def _schedules_allowing_deletion(store: Store, test: LoadTest, *, force: bool) -> list[str]:
+    """The ids of the test's schedules; Conflict for any without `force` (left behind, each
+    slot of theirs would record `error` until they paused)."""
+    import shlex
+
+    schedules = store.schedules.find_many(test_id=test.id, limit=0)
+    if schedules and not force:
+        names = [str(s.get("name")) for s in schedules]
+        name = shlex.quote(names[0]) if len(names) == 1 else "NAME"
+        raise Conflict(
+            f"test {test.name!r} has {len(names)} schedule(s): {', '.join(map(repr, names))}",
+            hint=f"loadmgr schedules remove {name} (or --force: delete them with the test)",
+        )
+    return [str(s["id"]) for s in schedules]
+
+
+def _runs_allowing_deletion(store: Store, test: LoadTest, *, force: bool) -> list[str]:
+    """The ids of the test's runs; Conflict while one is active, or any without `force`."""
+    run_ids = store.runs.ids_for_test(test.id)
+    if run_ids and not force:
+        raise Conflict(
+            f"test {test.name!r} has {len(run_ids)} run(s)",
+            hint="use --force to delete it with its runs and their metrics",
+        )
+    active = store.runs.find_many(
+        test_id=test.id, statuses=[s.value for s in RunStatus if s.is_active], limit=1
+    )
+    if active:
+        raise Conflict(
+            f"test {test.name!r} has a run in progress ({active[0]['id']})",
+            hint="stop it first with 'loadmgr runs stop'",
+        )
+    return run_ids

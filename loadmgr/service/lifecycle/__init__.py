@@ -1,0 +1,3 @@
+"""A run's life end to end, composed from the domains below: start, control, end steps, the
+schedule tick.
+"""

@@ -1,0 +1,164 @@
+"""Acting on a run that exists: collecting it, taking it over, stopping it, watching it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from loadmgr.errors import ClusterError, Conflict
+from loadmgr.models import (
+    LOCAL_CLUSTER_ID,
+    LoadTestRun,
+    LocustCluster,
+    MetricSnapshot,
+    RunStatus,
+    StopReason,
+    utcnow,
+)
+from loadmgr.service.collection import Collector, CollectorSettings, RunObserver, client_for
+from loadmgr.service.runs.lease import is_stale
+from loadmgr.service.runs.lookup import get_run
+
+if TYPE_CHECKING:
+    from loadmgr.store import Store
+
+STOP_WAIT_SEC = 150.0  # a live collector gets this long to record the end after /stop
+WATCH_POLL_SEC = 2.0
+
+Notify = Callable[[str], None]
+
+
+def cluster_of(store: Store, run: LoadTestRun) -> LocustCluster | None:
+    """The registered cluster a run is on; None for the built-in local one."""
+    if run.locustClusterId == LOCAL_CLUSTER_ID:
+        return None
+    from loadmgr.service.definitions.clusters import get_cluster
+
+    return get_cluster(store, run.locustClusterId)
+
+
+def collector_for(
+    store: Store,
+    run: LoadTestRun,
+    *,
+    home: Path,
+    observer: RunObserver,
+    stop_event: threading.Event,
+    settings: CollectorSettings | None = None,
+    cluster: LocustCluster | None = None,
+    locustfile: str | None = None,
+) -> Collector:
+    """A collector for `run`, with its cluster, settings and (local) locustfile resolved."""
+    if cluster is None:
+        cluster = cluster_of(store, run)
+    if locustfile is None and run.status == RunStatus.PENDING and cluster is None:
+        from loadmgr.service.definitions.tests import get_test
+
+        # A run of `runs start --locustfile` carries the file it runs; others the test's.
+        locustfile = run.locustfileContent or get_test(store, run.loadTestId).locustfileContent
+    return Collector(
+        store,
+        run,
+        cluster=cluster,
+        settings=settings or CollectorSettings.from_run(run),
+        home=home,
+        observer=observer,
+        stop_event=stop_event,
+        locustfile=locustfile,
+    )
+
+
+def claim_stale_run(store: Store, run: LoadTestRun) -> LoadTestRun:
+    """Become the collector of a run whose collector died; exactly one claimant wins."""
+    settings = CollectorSettings.from_run(run)
+    document = {**(run.collector or {}), **settings.to_document()}
+    claimed = store.runs.claim(
+        run.id, run.collectorEpoch, {"collector": document, "heartbeatAt": store.server_now()}
+    )
+    if claimed is None:
+        raise Conflict(f"run {run.id} was taken over by someone else first")
+    return claimed
+
+
+def wait_while_pending(store: Store, run_id: str, timeout: float) -> LoadTestRun:
+    """The run once it left `Pending` (its load runs, or it failed), or at the timeout."""
+    deadline = time.monotonic() + timeout
+    run = get_run(store, run_id)
+    while run.status == RunStatus.PENDING and time.monotonic() < deadline:
+        time.sleep(0.25)
+        run = get_run(store, run_id)
+    return run
+
+
+def stop_run(
+    store: Store, run: LoadTestRun, *, user: str, home: Path, notify: Notify
+) -> LoadTestRun:
+    """Stop the load and have the run recorded `Finished` (stopReason user).
+
+    A live collector records the end itself; for a run whose collector is gone, this
+    records it. Raises Conflict if a live collector never ends it.
+    """
+    marked = store.runs.update(
+        run.id,
+        {
+            "status": RunStatus.STOPPING.value,
+            "stopRequested": True,
+            "updatedAt": utcnow(),
+            "updatedBy": user,
+        },
+        only_if_status=[s.value for s in RunStatus if s.is_active],
+    )
+    run = marked or get_run(store, run.id)
+    cluster = cluster_of(store, run)
+    # A run that has not swarmed yet (Pending, maybe waiting for a busy Locust) has no load
+    # of its own there: a /stop now would end someone else's test.
+    if run.startedAt is not None and (run.locustUrl or cluster is not None):
+        try:
+            with client_for(cluster, run.locustUrl) as client:
+                client.stop()
+        except ClusterError as exc:
+            notify(f"could not reach Locust to stop it: {exc.message}")
+    deadline = time.monotonic() + STOP_WAIT_SEC
+    while run.status.is_active:
+        if is_stale(run, store.server_now()):
+            notify("no live collector: recording the end of the run")
+            orphan = Collector(
+                store, run, cluster=cluster, settings=CollectorSettings.from_run(run), home=home
+            )
+            return orphan.finish_orphan(StopReason.USER)
+        if time.monotonic() >= deadline:
+            raise Conflict(
+                f"run {run.id} is still {run.status.value}; its collector has not ended it"
+            )
+        time.sleep(0.5)
+        run = get_run(store, run.id)
+    return run
+
+
+def watch_run(
+    store: Store, run: LoadTestRun, observer: RunObserver, interval: float
+) -> LoadTestRun:
+    """Show the intervals another collector records until the run ends or goes stale."""
+    observer.started(run)
+    last_seq = -1
+    while run.status.is_active and not is_stale(run, store.server_now()):
+        last_seq = _show_latest(store, run, observer, last_seq)
+        time.sleep(min(interval, WATCH_POLL_SEC))
+        run = get_run(store, run.id)
+    # The last intervals, recorded as the run ended, before the end is shown.
+    _show_latest(store, run, observer, last_seq)
+    observer.finished(run)
+    return run
+
+
+def _show_latest(store: Store, run: LoadTestRun, observer: RunObserver, last_seq: int) -> int:
+    """Show the run's latest interval if it is new; returns the seq shown last."""
+    latest = store.metrics.latest(run.id)
+    if latest is None or latest.get("seq", 0) == last_seq:
+        return last_seq
+    snapshot = MetricSnapshot.model_validate(latest)
+    observer.interval(run, snapshot)
+    return snapshot.seq

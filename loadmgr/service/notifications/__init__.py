@@ -1,0 +1,1 @@
+"""Webhook subscriptions, what a notification says, and telling them when a run ends."""

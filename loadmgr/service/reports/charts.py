@@ -1,0 +1,116 @@
+"""The charts of a run's HTML report: over time (RPS, latency, error rate, users), the
+latency scatter per request and the latency heatmap, with the run's thresholds drawn on
+the charts of their metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from loadmgr.models import LoadTestRun
+from loadmgr.models.axis import ThresholdLine, threshold_lines
+from loadmgr.service.analysis.latency import (
+    Heatmap,
+    by_request,
+    elapsed,
+    heatmap,
+    run_length,
+    run_start,
+    scatter_points,
+)
+from loadmgr.service.reports.svg import line_chart
+from loadmgr.service.reports.svg_plots import heatmap_chart, scatter_chart
+
+if TYPE_CHECKING:
+    from loadmgr.store import Store
+
+# Per request at most one dot per 1/1000 of the run (the highest): more than a page shows.
+SCATTER_COLUMNS = 1_000
+
+
+@dataclass
+class ReportCharts:
+    """What the charts need beyond the downsampled series, gathered once."""
+
+    origin: datetime | None = None
+    x_end: float | None = None
+    thresholds: list[str] = field(default_factory=list)
+    scatter: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
+    heatmap: Heatmap = field(default_factory=Heatmap)
+
+
+def gather_charts(store: Store, run: LoadTestRun, first_timestamp: Any = None) -> ReportCharts:
+    x_end = run_length(run)
+    return ReportCharts(
+        origin=run_start(run, first_timestamp),
+        x_end=x_end,
+        thresholds=list(run.thresholds),
+        scatter=by_request(scatter_points(store, run), end=x_end, columns=SCATTER_COLUMNS),
+        heatmap=heatmap(store, run),
+    )
+
+
+# Charts over time: title, interval field, colour, CSS class, threshold metric, scale, unit.
+_OVER_TIME = (
+    ("Requests per second", "totalRPS", "#2563eb", "rps", "rps", 1.0, ""),
+    ("p95 latency", "p95ResponseMs", "#c026d3", "p95", "p95", 1.0, " ms"),
+    ("Error rate", "errorRate", "#dc2626", "errors", "error_rate", 100.0, "%"),
+    ("Users", "currentUsers", "#16a34a", "users", None, 1.0, ""),
+)
+
+
+def over_time_html(series: Sequence[dict[str, Any]], charts: ReportCharts) -> str:
+    """RPS, p95, error rate and users, each from the run's start to its end."""
+    out = []
+    for title, key, color, css, metric, scale, unit in _OVER_TIME:
+        points: list[tuple[float, float | None]] = []
+        for row in series:
+            x = elapsed(row.get("timestamp"), charts.origin)
+            if x is None:
+                continue
+            value = row.get(key)
+            points.append((x, None if value is None else float(value) * scale))
+        lines = [
+            ThresholdLine(line.value * scale, line.label)
+            for line in (threshold_lines(charts.thresholds, metric) if metric else [])
+        ]
+        out.append(
+            line_chart(
+                title, points, color=color, css_class=f"chart {css}", x_end=charts.x_end,
+                thresholds=lines, unit=unit,
+            )
+        )
+    return "\n".join(out)
+
+
+def latency_html(charts: ReportCharts) -> str:
+    """The scatter of each request's p95 per interval, and the latency heatmap."""
+    groups = [(f"{method} {name}", points) for (method, name), points in charts.scatter.items()]
+    lines: list[ThresholdLine] = threshold_lines(charts.thresholds, "p95")
+    for request in charts.scatter:
+        lines += [line for line in threshold_lines(charts.thresholds, "p95", request)
+                  if line.request is not None]
+    scatter = scatter_chart(
+        "p95 latency of each request, per interval", groups, x_end=charts.x_end, thresholds=lines
+    )
+    note = (
+        '<p class="sub">Each dot is one interval of one request: its p95 response time. '
+        "Outliers and a second band of latencies show here where a line hides them.</p>"
+    )
+    hm = charts.heatmap
+    if hm.intervals:
+        heat = heatmap_chart("Latency distribution over time", hm, x_end=charts.x_end)
+        if hm.without_histogram:
+            heat += (
+                f'<p class="sub">{hm.without_histogram:,} intervals have no histogram and are '
+                "left out.</p>"
+            )
+    else:
+        heat = (
+            '<p class="heatmap-missing">The latency heatmap needs the histograms the loadmgr '
+            "Locust plugin stores with each interval; this run was recorded without it "
+            "(see <code>loadmgr clusters plugin</code>).</p>"
+        )
+    return f"{scatter}\n{note}\n{heat}"

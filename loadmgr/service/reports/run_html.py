@@ -1,0 +1,386 @@
+"""The report of one run for people: one self-contained HTML page (JUnit: `junit.py`).
+
+The HTML has inline CSS and inline SVG and nothing else: no script, no remote resource
+(its Content-Security-Policy forbids them), so it opens the same offline, from a CI
+artifact store or a mail attachment. Every value from the database is escaped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from loadmgr import __version__
+from loadmgr.models import LoadTestRun, Regression, format_duration
+from loadmgr.models.formatting import (
+    format_count,
+    format_metric,
+    format_ms,
+    format_percent,
+    format_rps,
+    format_timestamp,
+    threshold_limit,
+    threshold_of,
+    threshold_value,
+)
+from loadmgr.models.verdicts import verdict_summary
+from loadmgr.service.analysis import views as metrics
+from loadmgr.service.analysis.compare import REGRESSION_METRICS, compare_with_baseline
+from loadmgr.service.analysis.trends import Trend, report_trend
+from loadmgr.service.reports.charts import (
+    ReportCharts,
+    gather_charts,
+    latency_html,
+    over_time_html,
+)
+
+if TYPE_CHECKING:
+    from loadmgr.store import Store
+
+CHART_POINTS = 300  # enough for a 760-px chart; the database merges the rest
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows, gathered once."""
+
+    run: LoadTestRun
+    test_name: str | None
+    summary: dict[str, Any]
+    series: list[dict[str, Any]]
+    requests: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+    baseline_id: str | None = None
+    baseline_note: str | None = None
+    # The checks that judge the run against its baseline: those the run stored (with the
+    # limits it used), or this report's --max-regression; `judged_by` says which.
+    checks: list[Regression] = field(default_factory=list)
+    judged_by: str | None = None  # "run" | "report" | None
+    # The other metrics against the same baseline, for people: shown, never judged.
+    others: list[Regression] = field(default_factory=list)
+    # Time axis, thresholds, scatter and heatmap of the charts.
+    charts: ReportCharts = field(default_factory=ReportCharts)
+    # The test's recent runs up to this one, with their change points (trends.py).
+    trend: Trend | None = None
+
+
+def gather(
+    store: Store,
+    run_id: str,
+    *,
+    max_regression: dict[str, float] | None = None,
+) -> ReportData:
+    """Read the run, its downsampled series and, if it has one, its baseline comparison.
+
+    The baseline is the run the run was compared with when it has stored checks, else
+    its test's current baseline.
+    """
+    run = metrics.find_run(store, run_id)
+    test = store.tests.find_by_id(run.loadTestId)
+    data = ReportData(
+        run=run,
+        test_name=test.name if test else None,
+        summary=metrics.summary(store, run),
+        series=list(metrics.timeseries(store, run.id, CHART_POINTS).rows),
+        requests=metrics.request_rows(store, run),
+        errors=metrics.error_rows(run),
+    )
+    first = data.series[0].get("timestamp") if data.series else None
+    data.charts = gather_charts(store, run, first)
+    data.trend = report_trend(store, run)
+    given = max_regression or {}
+    stored = [
+        check
+        for check in (Regression.from_document(doc) for doc in run.baselineChecks or [])
+        if check is not None
+    ]
+    base_id = run.baselineRunId or (test.baselineRunId if test is not None else None)
+    if given or not stored:
+        if not base_id or base_id == run.id or not run.finalStats:
+            return data
+    data.baseline_id = base_id
+    if given:
+        data.judged_by = "report"
+    elif stored:
+        data.checks, data.judged_by = stored, "run"
+    base = store.runs.find_by_id(base_id) if base_id else None
+    if base is None or not run.finalStats:
+        # The stored checks still say how the run was judged; only the rest is missing.
+        data.baseline_note = (
+            f"the baseline run {base_id} no longer exists"
+            if base_id
+            else "the run compared with is not recorded"
+        )
+        return data
+    if given:
+        data.checks = compare_with_baseline(base, run, given)
+    judged = {check.metric for check in data.checks}
+    # Shown for people, judged by nobody: an allowance of inf never regresses.
+    unjudged = {metric: math.inf for metric in REGRESSION_METRICS if metric not in judged}
+    data.others = compare_with_baseline(base, run, unjudged)
+    return data
+
+
+# -- HTML ----------------------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1f2937;
+margin:0;padding:24px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid
+#e5e7eb;padding-bottom:4px}.sub{color:#6b7280;margin:0}
+.badge{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:600;color:#fff}
+.passed{background:#16a34a}.failed{background:#dc2626}.aborted{background:#d97706}
+.error{background:#7c3aed}.none{background:#6b7280}.muted{color:#6b7280}
+.cards{display:flex;flex-wrap:wrap;gap:10px;margin:0}.card{border:1px solid #e5e7eb;
+border-radius:8px;padding:8px 14px;min-width:120px}.card dt{color:#6b7280;font-size:12px}
+.card dd{margin:0;font-size:18px;font-weight:600}
+table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
+th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #f3f4f6}
+td.n,th.n{text-align:right}.ok{color:#16a34a;font-weight:600}.bad{color:#dc2626;font-weight:600}
+.chart{display:block;margin:8px 0;width:100%;height:auto}
+.chart .grid{stroke:#e5e7eb;stroke-width:1}.chart .tick{fill:#6b7280;font-size:11px}
+.chart .chart-title{font-weight:600;font-size:13px;fill:#374151}
+.chart .empty{fill:#9ca3af}
+.chart .threshold line{stroke:#dc2626;stroke-width:1.5;stroke-dasharray:6 4}
+.chart .threshold text{fill:#dc2626;font-size:11px}.chart .cell{fill:#7c3aed}
+footer{margin-top:32px;color:#9ca3af;font-size:12px}
+"""
+
+
+def _e(value: Any) -> str:
+    return escape("-" if value is None else str(value), quote=True)
+
+
+def _table(headers: list[str], rows: list[list[Any]], numeric_from: int = 99) -> str:
+    """Cells are escaped here; headers are ours."""
+    head = "".join(
+        f'<th class="n">{h}</th>' if i >= numeric_from else f"<th>{h}</th>"
+        for i, h in enumerate(headers)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="n">{_e(c)}</td>' if i >= numeric_from else f"<td>{_e(c)}</td>"
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _summary_html(data: ReportData) -> str:
+    s = data.summary
+    cards = [
+        ("Requests", format_count(s.get("requests"))),
+        ("Failures", f"{format_count(s.get('failures'))} ({format_percent(s.get('errorRate'))})"),
+        ("RPS mean / max", f"{format_rps(s.get('rpsMean'))} / {format_rps(s.get('rpsMax'))}"),
+        (
+            "Users target / peak",
+            f"{format_count(s.get('targetUsers'))} / {format_count(s.get('maxUsers'))}",
+        ),
+        ("Duration", format_duration(s.get("durationSec"))),
+    ]
+    latency = [
+        ("avg", "avgResponseMs"),
+        ("p50", "p50ResponseMs"),
+        ("p90", "p90ResponseMs"),
+        ("p95", "p95ResponseMs"),
+        ("p99", "p99ResponseMs"),
+        ("max", "maxResponseMs"),
+    ]
+    cards += [(f"Latency {label}", format_ms(s.get(key))) for label, key in latency]
+    items = "".join(f'<div class="card"><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>' for k, v in cards)
+    run = data.run
+    facts: list[list[Any]] = [
+        ["Run", f"{run.name} ({run.id})"],
+        ["Test", f"{data.test_name or '?'} ({run.loadTestId})"],
+        ["Status", run.status.value + (f" ({run.stopReason.value})" if run.stopReason else "")],
+        ["Target", run.targetUrl],
+        ["Cluster", run.locustClusterId],
+        ["Load", f"{run.targetUsers} users at {run.spawnRate:g}/s for {run.durationSeconds} s"],
+        ["Started", s.get("startedAt")],
+        ["Finished", s.get("finishedAt")],
+    ]
+    if run.error:
+        facts.append(["Error", run.error])
+    return f'<dl class="cards">{items}</dl>' + _table(["", ""], facts)
+
+
+def _verdict_html(run: LoadTestRun) -> str:
+    lines = verdict_summary(
+        run.verdict,
+        run.verdictReasons,
+        thresholds=len(run.thresholdResults),
+        baseline=len(run.baselineChecks or []),
+        trend=len(run.trendChecks or []),
+        finished=not run.status.is_active,
+    )
+    items = "".join(f"<li>{_e(line)}</li>" for line in lines)
+    return f"<p>{_badge(run)}</p><ul>{items}</ul>"
+
+
+def _badge(run: LoadTestRun) -> str:
+    verdict = run.verdict.value if run.verdict else "none"
+    return f'<span class="badge {_e(verdict)}">{_e(verdict.upper())}</span>'
+
+
+def _thresholds_html(run: LoadTestRun) -> str:
+    if not run.thresholdResults:
+        return "<p>No thresholds were set for this run.</p>"
+    rows = ""
+    for r in run.thresholdResults:
+        threshold = threshold_of(r.expression, r.metric, r.op, r.limit, r.scope)
+        rows += (
+            f'<tr><td>{_e(r.expression)}</td><td class="n">{_e(threshold_limit(threshold))}</td>'
+            f'<td class="n">{_e(threshold_value(threshold, r.actual))}</td>'
+            f'<td class="{"ok" if r.passed else "bad"}">{"pass" if r.passed else "FAIL"}</td></tr>'
+        )
+    return (
+        '<table><thead><tr><th>Threshold</th><th class="n">Limit</th><th class="n">Actual</th>'
+        "<th>Result</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _change(check: Regression) -> str:
+    worse = check.worse_by
+    if worse is None:
+        return "-"
+    return "+∞" if worse == math.inf else f"{worse:+.1%}"
+
+
+def _baseline_html(data: ReportData) -> str:
+    if not data.baseline_id:
+        return "<p>The test has no baseline to compare with.</p>"
+    if data.judged_by == "run":
+        how = "Judged with the limits this run was started with (--max-regression)."
+    elif data.judged_by == "report":
+        how = "Judged with the limits given to this report (--max-regression)."
+    else:
+        how = "This run was not judged against the baseline: the changes are for information."
+    note = f"<p>{_e(data.baseline_note)}</p>" if data.baseline_note else ""
+    rows = ""
+    for check in data.checks:
+        result = '<td class="bad">worse</td>' if check.regressed else '<td class="ok">ok</td>'
+        rows += _baseline_row(check, f"{check.allowed:.1%}", result)
+    for check in data.others:
+        rows += _baseline_row(check, "-", '<td class="muted">not judged</td>')
+    table = (
+        '<table><thead><tr><th>Metric</th><th class="n">Baseline</th><th class="n">'
+        'This run</th><th class="n">Worse by</th><th class="n">Allowed</th><th>Result</th>'
+        f"</tr></thead><tbody>{rows}</tbody></table>"
+        if rows
+        else ""
+    )
+    return (
+        f"<p>Baseline run {_e(data.baseline_id)}; change is how much worse (negative: better). "
+        f"{_e(how)}</p>{note}{table}"
+    )
+
+
+def _baseline_row(check: Regression, allowed: str, result: str) -> str:
+    return (
+        f"<tr><td>{_e(check.metric)}</td>"
+        f'<td class="n">{_e(format_metric(check.metric, check.baseline))}</td>'
+        f'<td class="n">{_e(format_metric(check.metric, check.actual))}</td>'
+        f'<td class="n">{_e(_change(check))}</td><td class="n">{_e(allowed)}</td>{result}</tr>'
+    )
+
+
+def page_head(title: str, css: str) -> str:
+    """A self-contained page's start, to `</head>`: its Content-Security-Policy allows
+    inline CSS and nothing else, so no script runs and nothing is fetched."""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title>
+<style>{css}</style>
+</head>"""
+
+
+def render_html(data: ReportData) -> str:
+    """The whole report as one HTML document."""
+    from loadmgr.service.reports.trend_html import report_section
+
+    run = data.run
+    badge = _badge(run)
+    charts = over_time_html(data.series, data.charts)
+    request_rows = [
+        [
+            r.get("method", ""),
+            r.get("name", ""),
+            format_count(r.get("numRequests")),
+            format_count(r.get("numFailures")),
+            format_ms(r.get("avgResponseTimeMs")),
+            format_ms(r.get("minResponseTimeMs")),
+            format_ms(r.get("maxResponseTimeMs")),
+            format_ms(r.get("p50ResponseMs")),
+            format_ms(r.get("p95ResponseMs")),
+            format_ms(r.get("p99ResponseMs")),
+            format_rps(r.get("requestsPerSec")),
+        ]
+        for r in data.requests
+    ]
+    requests = (
+        _table(
+            [
+                "Method",
+                "Name",
+                "Requests",
+                "Failures",
+                "Mean",
+                "Min",
+                "Max",
+                "p50",
+                "p95",
+                "p99",
+                "RPS",
+            ],
+            request_rows,
+            numeric_from=2,
+        )
+        if request_rows
+        else "<p>No requests recorded.</p>"
+    )
+    errors = (
+        _table(
+            ["Method", "Name", "Error", "Count"],
+            [
+                [e["method"], e["name"], e["error"], format_count(e["occurrences"])]
+                for e in data.errors
+            ],
+            numeric_from=3,
+        )
+        if data.errors
+        else "<p>No failures recorded.</p>"
+    )
+    generated = format_timestamp(datetime.now(timezone.utc))
+    return f"""{page_head(f"loadmgr report: {run.name}", _CSS)}
+<body>
+<header><h1>{_e(run.name)} {badge}</h1>
+<p class="sub">Test {_e(data.test_name or run.loadTestId)} · run {_e(run.id)}</p></header>
+<section id="verdict"><h2>Verdict</h2>{_verdict_html(run)}</section>
+<section id="summary"><h2>Summary</h2>{_summary_html(data)}</section>
+<section id="thresholds"><h2>Thresholds</h2>{_thresholds_html(run)}</section>
+<section id="baseline"><h2>Against the baseline</h2>{_baseline_html(data)}</section>
+<section id="charts"><h2>Over time</h2>
+{charts}
+<p class="sub">RPS and error rate are per interval; p95 is the interval's own with the loadmgr
+plugin, else Locust's rolling ~10 s window (the worst of each point's merged intervals); users
+is the highest count in each point. Dashed lines are the run's thresholds.</p></section>
+<section id="latency"><h2>Latency per request</h2>
+{latency_html(data.charts)}</section>
+<section id="trend"><h2>Recent trend</h2>{report_section(data.trend)}</section>
+<section id="requests"><h2>Per request</h2>{requests}</section>
+<section id="errors"><h2>Failures</h2>{errors}</section>
+<footer>Generated by loadmgr {_e(__version__)} on {_e(generated)}.</footer>
+</body>
+</html>
+"""

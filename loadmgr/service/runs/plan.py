@@ -1,0 +1,144 @@
+"""A run resolved against its test (the load it will really use), and recorded `Pending`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from loadmgr.errors import NotFound, ValidationFailed
+from loadmgr.models import (
+    LOCAL_CLUSTER_ID,
+    LoadTest,
+    LoadTestRun,
+    LocustCluster,
+    RunStatus,
+    format_duration,
+    merge_thresholds,
+    utcnow,
+)
+from loadmgr.service.definitions.limits import check_run_load
+from loadmgr.service.definitions.tests import check_not_foreign, get_test
+from loadmgr.service.runs.locustfile import choose_locustfile
+from loadmgr.service.runs.options import (
+    BUSY_POLICIES,
+    RunOptions,
+    check_interval,
+    check_lost_timeout,
+)
+from loadmgr.service.validation import validation_failed
+
+if TYPE_CHECKING:
+    from loadmgr.store import Store
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A run resolved against its test: the load it will really use."""
+
+    test: LoadTest
+    cluster: LocustCluster | None  # None: the built-in local cluster
+    run: LoadTestRun
+    options: RunOptions
+    locustfile: str | None = None  # the content a local cluster runs
+    locustfile_drift: str | None = None  # why the stored copy may not be what is meant
+
+    @property
+    def cluster_id(self) -> str:
+        return self.run.locustClusterId
+
+
+def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> RunPlan:
+    """Resolve test and overrides, refusing an impossible override before anything is stored."""
+    check_interval(options.interval)
+    check_lost_timeout(options.lost_timeout)
+    if options.if_busy not in BUSY_POLICIES:
+        raise ValidationFailed(f"invalid --if-busy {options.if_busy!r} (one of fail, wait, skip)")
+    if options.users is not None and options.users < 1:
+        raise ValidationFailed(f"invalid --users: {options.users} (at least 1)")
+    if options.spawn_rate is not None and not options.spawn_rate > 0:
+        raise ValidationFailed(f"invalid --spawn-rate: {options.spawn_rate:g} (must be above 0)")
+    if options.duration is not None and options.duration <= 0:
+        raise ValidationFailed("invalid --duration: must be above 0")
+    if options.workers is not None and options.workers < 0:
+        raise ValidationFailed("invalid --workers: 0 (one standalone Locust) or more")
+    test = get_test(store, test_ref)
+    check_not_foreign(test, "run")
+    check_run_load(test, options.users, options.spawn_rate)
+    duration = options.duration if options.duration is not None else test.defaultDurationSec
+    if test.maxDurationSec is not None and duration > test.maxDurationSec:
+        raise ValidationFailed(
+            f"invalid --duration: {format_duration(duration)} is above the test's maximum "
+            f"of {format_duration(test.maxDurationSec)}"
+        )
+    warmup = options.warmup if options.warmup is not None else test.warmupSec
+    if warmup < 0 or warmup >= duration:
+        raise ValidationFailed(
+            f"invalid --warmup: {format_duration(warmup)} must be shorter than the run "
+            f"({format_duration(duration)})"
+        )
+    # An empty --cluster names no cluster (exit 4), never silently the test's own.
+    cluster_id = (test.locustClusterId if options.cluster is None else options.cluster).strip()
+    cluster = None
+    if cluster_id != LOCAL_CLUSTER_ID:
+        cluster = store.clusters.find_by_id(cluster_id)
+        if cluster is None:
+            raise NotFound(f"cluster {cluster_id!r} not found{store.scope.describe()}")
+    locustfile = choose_locustfile(test, cluster_id, options)
+    try:
+        thresholds = merge_thresholds(test.thresholds, options.thresholds)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from None
+    now = utcnow()
+    try:
+        run = LoadTestRun(
+            loadTestId=test.id,
+            testName=test.name,
+            name=options.name or f"{test.name} {now:%Y-%m-%d %H:%M:%S}",
+            tenantId=test.tenantId,
+            envId=test.envId,
+            targetUsers=options.users if options.users is not None else test.defaultUsers,
+            spawnRate=(
+                options.spawn_rate if options.spawn_rate is not None else test.defaultSpawnRate
+            ),
+            durationSeconds=duration,
+            status=RunStatus.PENDING,
+            metadata={**options.metadata},
+            locustClusterId=cluster_id,
+            targetUrl=test.targetUrl,
+            locustfileSha256=locustfile.sha256,
+            locustfileOverride=locustfile.name if options.locustfile is not None else None,
+            locustfileContent=locustfile.content if options.locustfile is not None else None,
+            thresholds=thresholds,
+            warmupSec=warmup,
+            collectorEpoch=1,  # the first collector's; each take-over moves it on
+            busyWaitUntil=(
+                now + timedelta(seconds=options.wait_timeout) if options.if_busy == "wait" else None
+            ),
+            trigger=options.trigger if options.trigger is not None else {"user": user},
+            createdAt=now,
+            createdBy=user,
+            updatedAt=now,
+            updatedBy=user,
+        )
+    except ValidationError as exc:
+        raise validation_failed(exc) from None
+    return RunPlan(test, cluster, run, options, locustfile.content, locustfile.drift)
+
+
+def record_pending(store: Store, plan: RunPlan) -> LoadTestRun:
+    """Record the run `Pending`; NotFound (and no run) if its test was deleted meanwhile.
+
+    `tests delete` removes the test and then looks for runs; this inserts the run and
+    then looks for the test (see `delete_test`): one of the two always sees the other.
+    """
+    store.ensure_indexes()
+    run = store.runs.insert(plan.run)
+    if store.tests.find_by_id(plan.test.id) is None:
+        store.runs.delete_pending(run.id)
+        raise NotFound(
+            f"test {plan.test.name!r} was deleted while the run was starting; nothing ran"
+        )
+    return run

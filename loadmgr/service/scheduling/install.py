@@ -1,0 +1,109 @@
+"""`schedules install`: the crontab line (or systemd timer and service) that ticks every
+minute on this machine, with the environment it needs. It prints; it installs nothing.
+
+The MongoDB URI is printed with its password as `***`: a crontab or unit file is read by
+more people and tools than the password should be. The password belongs in a file named
+by LOADMGR_MONGO_PASSWORD_FILE (chmod 600), which the tick reads itself.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from loadmgr.config import DEFAULT_DATABASE, Settings
+from loadmgr.uris import redact_uri
+
+UNIT_NAME = "loadmgr-schedules-tick"
+
+
+def loadmgr_command() -> list[str]:
+    """This loadmgr, by absolute path: cron's PATH is not the user's."""
+    script = Path(sys.executable).parent / "loadmgr"
+    if script.exists():
+        return [str(script.absolute())]
+    return [str(Path(sys.executable).absolute()), "-m", "loadmgr"]
+
+
+def tick_environment(settings: Settings) -> tuple[dict[str, str], list[str]]:
+    """The variables a tick needs to reach the same database in the same scope, and notes
+    for the person installing it."""
+    from loadmgr.service.runs.background import connection_environment
+
+    env: dict[str, str] = {"LOADMGR_HOME": str(settings.home)}
+    if settings.database != DEFAULT_DATABASE:
+        env["LOADMGR_DATABASE"] = settings.database
+    notes: list[str] = []
+    for name, value in connection_environment(settings).items():
+        if name == "LOADMGR_MONGO_PASSWORD":
+            if value:
+                notes.append(
+                    "LOADMGR_MONGO_PASSWORD is not printed: put the password in a file only "
+                    "the cron user may read (chmod 600) and set LOADMGR_MONGO_PASSWORD_FILE"
+                )
+        elif name == "LOADMGR_MONGO_URI" and value:
+            env[name] = redact_uri(value)
+            if env[name] != value:
+                notes.append(
+                    "the URI's secrets are shown as ***, never printed: put the password in "
+                    "a file only the cron user may read (chmod 600) and set "
+                    "LOADMGR_MONGO_PASSWORD_FILE to it, instead of writing it here"
+                )
+        elif value:
+            env[name] = value
+    if not settings.mongo_uri:
+        notes.append(
+            "no MongoDB URI is configured: the tick uses this machine's embedded store, so "
+            "schedules run on this machine only; set LOADMGR_MONGO_URI to tick from several"
+        )
+    return env, notes
+
+
+def tick_log(settings: Settings) -> Path:
+    return settings.home / "logs" / "schedules-tick.log"
+
+
+def crontab_text(settings: Settings) -> tuple[str, list[str]]:
+    """The crontab lines (variables, then the every-minute line), and the notes."""
+    env, notes = tick_environment(settings)
+    command = shlex.join([*loadmgr_command(), "schedules", "tick"])
+    log = shlex.quote(str(tick_log(settings)))
+    lines = [f"{name}={value}" for name, value in env.items()]
+    lines.append(f"* * * * * {command} >> {log} 2>&1")
+    return "\n".join(lines) + "\n", notes
+
+
+def systemd_text(settings: Settings) -> tuple[str, list[str]]:
+    """A oneshot service and the timer starting it at every minute, and the notes."""
+    env, notes = tick_environment(settings)
+    command = shlex.join([*loadmgr_command(), "schedules", "tick"])
+    environment = "\n".join(f"Environment={shlex.quote(f'{k}={v}')}" for k, v in env.items())
+    service = f"""# {UNIT_NAME}.service
+[Unit]
+Description=loadmgr: start the schedules' due runs
+
+[Service]
+Type=oneshot
+{environment}
+ExecStart={command}
+# The runs a tick starts are collected by processes of their own: let them outlive it.
+KillMode=process
+"""
+    timer = f"""# {UNIT_NAME}.timer
+[Unit]
+Description=loadmgr: tick the schedules every minute
+
+[Timer]
+OnCalendar=*-*-* *:*:00
+AccuracySec=1s
+
+[Install]
+WantedBy=timers.target
+"""
+    notes.append(
+        f"save them as ~/.config/systemd/user/{UNIT_NAME}.service and .timer, then "
+        f"'systemctl --user enable --now {UNIT_NAME}.timer' (and 'loginctl enable-linger' "
+        "so that it ticks while you are logged out)"
+    )
+    return service + "\n" + timer, notes

@@ -1,0 +1,266 @@
+"""Schedules: add, list, show, pause, resume, remove, history; and counting their runs'
+failures, which pauses a schedule that keeps failing.
+
+A tick (starting the slots that are due) is in `loadmgr.service.lifecycle.tick`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from loadmgr.errors import NotFound, ValidationFailed
+from loadmgr.models import LoadTestRun, RunStatus, Verdict, utcnow
+from loadmgr.models.schedules import (
+    DEFAULT_FAILURE_LIMIT,
+    DEFAULT_GRACE_SEC,
+    Schedule,
+    ScheduleOverrides,
+    check_cron,
+    check_timezone,
+    occurrences_after,
+)
+from loadmgr.service.validation import check_list_limit, validation_failed
+
+if TYPE_CHECKING:
+    from loadmgr.service.runs.options import RunOptions
+    from loadmgr.store import Store
+
+SHOWN_OCCURRENCES = 5
+CRON_HINT = (
+    'minute hour day-of-month month day-of-week: "0 3 * * *" (03:00 daily), '
+    '"*/15 * * * *", "0 6 * * MON-FRI", or @hourly, @daily, @weekly'
+)
+# Verdicts of a scheduled run that count as one more failure in a row. `aborted` (someone
+# stopped it) neither counts nor resets the count: it says nothing about the test.
+FAILING_VERDICTS = (Verdict.FAILED, Verdict.ERROR)
+
+
+@dataclass(frozen=True)
+class ScheduleRequest:
+    """What `schedules add` was given."""
+
+    test_ref: str
+    cron: str
+    timezone: str = "UTC"
+    name: str | None = None
+    overrides: ScheduleOverrides = field(default_factory=ScheduleOverrides)
+    grace_sec: int = DEFAULT_GRACE_SEC
+    failure_limit: int = DEFAULT_FAILURE_LIMIT
+
+
+def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
+    """Store a schedule whose first slot is the first one due after now.
+
+    The overrides are checked as `runs start` would check them (exit 2 for an impossible
+    one, 4 for an unknown test or cluster) before anything is stored.
+    """
+    from loadmgr.service.runs.plan import plan_run
+
+    try:
+        cron = check_cron(request.cron)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), hint=CRON_HINT) from None
+    try:
+        zone = check_timezone(request.timezone)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from None
+    test = plan_run(store, request.test_ref, run_options(request.overrides), user).test
+    now = store.server_now()
+    try:
+        schedule = Schedule(
+            name=request.name if request.name is not None else test.name,
+            loadTestId=test.id,
+            testName=test.name,
+            cron=cron,
+            timezone=zone,
+            overrides=request.overrides,
+            graceSec=request.grace_sec,
+            failureLimit=request.failure_limit,
+            nextSlotAt=occurrences_after(cron, zone, now)[0],
+            tenantId=test.tenantId,
+            envId=test.envId,
+            createdAt=now,
+            createdBy=user,
+            updatedAt=now,
+            updatedBy=user,
+        )
+    except ValidationError as exc:
+        raise validation_failed(exc) from None
+    store.ensure_schedule_indexes()
+    store.schedules.insert(schedule)
+    # `tests delete` removes the test, then looks for its schedules; adding does the
+    # reverse. Whichever comes second sees the other's write: no schedule outlives its test.
+    if store.tests.find_by_id(test.id) is None:
+        store.schedules.delete(schedule.id)
+        raise NotFound(f"test {request.test_ref!r} not found{store.scope.describe()}")
+    return schedule
+
+
+def run_options(overrides: ScheduleOverrides, **extra: Any) -> RunOptions:
+    """The `runs start` options a slot of this schedule runs with."""
+    from loadmgr.service.runs.options import RunOptions
+
+    return RunOptions(
+        users=overrides.users,
+        spawn_rate=overrides.spawnRate,
+        duration=overrides.durationSeconds,
+        cluster=overrides.cluster,
+        workers=overrides.workers,
+        metadata=dict(overrides.metadata),
+        thresholds=list(overrides.thresholds),
+        **extra,
+    )
+
+
+def get_schedule(store: Store, ref: str) -> Schedule:
+    """A schedule by id, unique id prefix (8+ characters), or name."""
+    cleaned = ref.strip()
+    found = store.schedules.find_by_id(cleaned) if cleaned else None
+    if found is not None:
+        return found
+    by_name = store.schedules.find_by_name(cleaned) if cleaned else []
+    if len(by_name) == 1:
+        return by_name[0]
+    if len(by_name) > 1:
+        raise ValidationFailed(
+            f"several schedules are named {ref!r} in different tenants or environments",
+            hint="name it by id, or set --tenant and --env",
+        )
+    if len(cleaned) >= 8:
+        by_prefix = store.schedules.find_by_prefix(cleaned)
+        if len(by_prefix) == 1:
+            return by_prefix[0]
+        if len(by_prefix) > 1:
+            raise ValidationFailed(f"schedule id prefix {ref!r} is ambiguous")
+    raise NotFound(f"schedule {ref!r} not found{store.scope.describe()}")
+
+
+def list_schedules(
+    store: Store, *, test_ref: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    check_list_limit(limit)
+    from loadmgr.service.definitions.tests import get_test
+
+    test_id = get_test(store, test_ref).id if test_ref is not None else None
+    return store.schedules.find_many(test_id=test_id, limit=limit)
+
+
+def next_occurrences(schedule: Schedule, count: int = SHOWN_OCCURRENCES) -> list[datetime]:
+    """The slots a tick will handle next, from the stored next slot on."""
+    later = occurrences_after(schedule.cron, schedule.timezone, schedule.nextSlotAt, count - 1)
+    return [schedule.nextSlotAt, *later]
+
+
+def pause_schedule(store: Store, ref: str, user: str, reason: str | None = None) -> Schedule:
+    schedule = get_schedule(store, ref)
+    now = utcnow()
+    updated = store.schedules.update(
+        schedule.id,
+        {
+            "paused": True,
+            "pausedReason": reason or f"paused by {user}",
+            "pausedAt": now,
+            "updatedAt": now,
+            "updatedBy": user,
+        },
+    )
+    return _found(updated, ref, store)
+
+
+def resume_schedule(store: Store, ref: str, user: str) -> Schedule:
+    """Unpause; its next slot is the first due after now (paused slots are not caught up)
+    and its failures in a row start again from 0."""
+    schedule = get_schedule(store, ref)
+    now = utcnow()
+    updated = store.schedules.update(
+        schedule.id,
+        {
+            "paused": False,
+            "pausedReason": None,
+            "pausedAt": None,
+            "consecutiveFailures": 0,
+            "nextSlotAt": occurrences_after(schedule.cron, schedule.timezone, store.server_now())[
+                0
+            ],
+            "updatedAt": now,
+            "updatedBy": user,
+        },
+    )
+    return _found(updated, ref, store)
+
+
+def remove_schedule(store: Store, ref: str) -> Schedule:
+    """Delete the schedule and its slots' history; runs it started are kept."""
+    schedule = get_schedule(store, ref)
+    if not store.schedules.delete(schedule.id):
+        raise NotFound(f"schedule {ref!r} not found{store.scope.describe()}")
+    store.schedule_slots.delete_all(schedule.id)
+    return schedule
+
+
+def schedule_history(store: Store, ref: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The schedule's slots, newest first, each with its outcome."""
+    check_list_limit(limit)
+    return store.schedule_slots.find_many(get_schedule(store, ref).id, limit)
+
+
+def _found(schedule: Schedule | None, ref: str, store: Store) -> Schedule:
+    if schedule is None:  # removed between the look-up and the change
+        raise NotFound(f"schedule {ref!r} not found{store.scope.describe()}")
+    return schedule
+
+
+def schedule_run_ended(store: Store, run: LoadTestRun) -> None:
+    """A run ended: if a schedule started it, note its verdict on the slot and count it.
+
+    Called once per run end, after the verdict is final. A failed or errored run is one
+    more failure in a row; a passed one (or one with nothing to check) resets the count;
+    an aborted one changes nothing. At the schedule's limit it pauses itself.
+    """
+    trigger = run.trigger or {}
+    schedule_id = trigger.get("schedule")
+    if not isinstance(schedule_id, str):
+        return  # started by hand: never counts
+    slot = trigger.get("slot")
+    verdict = run.verdict
+    now = utcnow()
+    if isinstance(slot, datetime):
+        store.schedule_slots.update(
+            schedule_id,
+            slot,
+            {"verdict": verdict.value if verdict else None, "updatedAt": now},
+        )
+    if verdict == Verdict.ABORTED:
+        return
+    failed = verdict in FAILING_VERDICTS or run.status == RunStatus.FAILED
+    what = f"run {run.id} ended {verdict.value if verdict else run.status.value}"
+    count_result(store, schedule_id, failed, what)
+
+
+def count_result(store: Store, schedule_id: str, failed: bool, what: str) -> None:
+    """Count one result of a schedule's slot; pause it at its limit of failures in a row."""
+    now = utcnow()
+    schedule = store.schedules.count_result(schedule_id, failed, {"updatedAt": now})
+    if schedule is None or not failed or schedule.paused:
+        return
+    if schedule.consecutiveFailures >= schedule.failureLimit:
+        store.schedules.pause_if_failing(
+            schedule_id,
+            schedule.failureLimit,
+            {
+                "pausedReason": (
+                    f"{_failures(schedule.consecutiveFailures)} in a row (last: {what})"
+                ),
+                "pausedAt": now,
+                "updatedAt": now,
+                "updatedBy": "loadmgr",
+            },
+        )
+
+
+def _failures(count: int) -> str:
+    return "1 failure" if count == 1 else f"{count} failures"
