@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pymongo.errors
-
 from loadmgr.errors import Conflict
 from loadmgr.models.notifications import Notification
 from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors, stored
@@ -20,26 +18,21 @@ class NotificationRepository(Repository):
     @mapped_errors
     def insert(self, notification: Notification) -> Notification:
         document = notification.to_document()
-        self.check_in_scope(document)
-        try:
-            self.collection.insert_one(document)
-        except pymongo.errors.DuplicateKeyError:
+        if not self.insert_new(document):
             raise Conflict(
                 f"a notification named {notification.name!r} already exists"
                 f"{self.scope.describe()}",
                 hint="choose another name, or remove the existing one with 'notify remove'",
-            ) from None
+            )
         return notification
 
     @mapped_errors
     def find_by_id(self, notification_id: str) -> Notification | None:
-        doc = self.collection.find_one(self.scoped({"id": notification_id}), NO_OBJECT_ID)
-        return stored(Notification, doc) if doc else None
+        return self.find_one_as(Notification, {"id": notification_id})
 
     @mapped_errors
     def find_by_name(self, name: str) -> list[Notification]:
-        docs = self.collection.find(self.scoped({"name": name.strip()}), NO_OBJECT_ID).limit(3)
-        return [stored(Notification, doc) for doc in docs]
+        return self.find_named(Notification, name)
 
     @mapped_errors
     def find_many(self) -> list[Notification]:

@@ -34,20 +34,16 @@ class ScheduleRepository(Repository):
     @mapped_errors
     def insert(self, schedule: Schedule) -> Schedule:
         document = schedule.to_document()
-        self.check_in_scope(document)
-        try:
-            self.collection.insert_one(document)
-        except pymongo.errors.DuplicateKeyError:
+        if not self.insert_new(document):
             raise Conflict(
                 f"a schedule named {schedule.name!r} already exists{self.scope.describe()}",
                 hint="choose another --name",
-            ) from None
+            )
         return schedule
 
     @mapped_errors
     def find_by_id(self, schedule_id: str) -> Schedule | None:
-        doc = self.collection.find_one(self.scoped({"id": schedule_id}), NO_OBJECT_ID)
-        return stored(Schedule, doc) if doc else None
+        return self.find_one_as(Schedule, {"id": schedule_id})
 
     @mapped_errors
     def find_by_prefix(self, prefix: str) -> list[Schedule]:
@@ -56,8 +52,7 @@ class ScheduleRepository(Repository):
 
     @mapped_errors
     def find_by_name(self, name: str) -> list[Schedule]:
-        docs = self.collection.find(self.scoped({"name": name.strip()}), NO_OBJECT_ID).limit(3)
-        return [stored(Schedule, doc) for doc in docs]
+        return self.find_named(Schedule, name)
 
     @mapped_errors
     def find_many(self, *, test_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -146,13 +141,7 @@ class ScheduleSlotRepository(Repository):
     @mapped_errors
     def record(self, slot: ScheduleSlot) -> bool:
         """Insert the slot's record; False if that slot was already recorded."""
-        document = slot.to_document()
-        self.check_in_scope(document)
-        try:
-            self.collection.insert_one(document)
-        except pymongo.errors.DuplicateKeyError:
-            return False
-        return True
+        return self.insert_new(slot.to_document())
 
     @mapped_errors
     def record_many(self, slots: list[ScheduleSlot]) -> int:
