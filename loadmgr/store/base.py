@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import pymongo.errors
 from pydantic import BaseModel, ValidationError
@@ -142,6 +142,21 @@ def mapped_errors(method: Callable[P, R]) -> Callable[P, R]:
             return method(*args, **kwargs)
 
     return wrapper
+
+
+class ModelRepository(Repository, Generic[M]):
+    """A repository of one model's documents (`MODEL`), found by id and by name."""
+
+    MODEL: type[M]
+
+    @mapped_errors
+    def find_by_id(self, document_id: str) -> M | None:
+        return self.find_one_as(self.MODEL, {"id": document_id})
+
+    @mapped_errors
+    def find_by_name(self, name: str) -> list[M]:
+        """A few documents named `name` (more than one: the name is ambiguous)."""
+        return self.find_named(self.MODEL, name)
 
 
 def stored(model: type[M], doc: Mapping[str, Any]) -> M:

@@ -12,14 +12,22 @@ from pymongo import ReturnDocument
 from loadmgr.errors import Conflict
 from loadmgr.models import LoadTest
 from loadmgr.models.foreign import newest_first, readable
-from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors, stored
+from loadmgr.store.base import (
+    NO_OBJECT_ID,
+    IndexSpec,
+    ModelRepository,
+    mapped_errors,
+    stored,
+)
 
 # The Go service's fields plus what `tests list` shows; the locustfile's content stays out.
 LIST_PROJECTION = {**NO_OBJECT_ID, "locustfileContent": False}
 
 
-class LoadTestRepository(Repository):
+class LoadTestRepository(ModelRepository[LoadTest]):
     """Test definitions, unique by (tenantId, envId, name)."""
+
+    MODEL = LoadTest
 
     # Where the Go control plane indexes the same keys, its name is used, so that it can
     # start on a database loadmgr created (it insists on its names). Names are unique
@@ -44,14 +52,6 @@ class LoadTestRepository(Repository):
                 hint="choose another --name, or change the existing one with 'tests update'",
             )
         return test
-
-    @mapped_errors
-    def find_by_id(self, test_id: str) -> LoadTest | None:
-        return self.find_one_as(LoadTest, {"id": test_id})
-
-    @mapped_errors
-    def find_by_name(self, name: str) -> list[LoadTest]:
-        return self.find_named(LoadTest, name)
 
     @mapped_errors
     def find_many(

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from loadmgr.errors import Conflict
 from loadmgr.models.notifications import Notification
-from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors, stored
+from loadmgr.store.base import (
+    NO_OBJECT_ID,
+    IndexSpec,
+    ModelRepository,
+    mapped_errors,
+    stored,
+)
 
 
-class NotificationRepository(Repository):
+class NotificationRepository(ModelRepository[Notification]):
     """Subscriptions, unique by (tenantId, envId, name)."""
+
+    MODEL = Notification
 
     INDEXES: list[IndexSpec] = [
         IndexSpec([("id", 1)], "id_unique", unique=True),
@@ -25,14 +33,6 @@ class NotificationRepository(Repository):
                 hint="choose another name, or remove the existing one with 'notify remove'",
             )
         return notification
-
-    @mapped_errors
-    def find_by_id(self, notification_id: str) -> Notification | None:
-        return self.find_one_as(Notification, {"id": notification_id})
-
-    @mapped_errors
-    def find_by_name(self, name: str) -> list[Notification]:
-        return self.find_named(Notification, name)
 
     @mapped_errors
     def find_many(self) -> list[Notification]:

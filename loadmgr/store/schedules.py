@@ -18,11 +18,20 @@ from pymongo import ReturnDocument
 
 from loadmgr.errors import Conflict, ValidationFailed
 from loadmgr.models.schedules import Schedule, ScheduleSlot
-from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors, stored
+from loadmgr.store.base import (
+    NO_OBJECT_ID,
+    IndexSpec,
+    ModelRepository,
+    Repository,
+    mapped_errors,
+    stored,
+)
 
 
-class ScheduleRepository(Repository):
+class ScheduleRepository(ModelRepository[Schedule]):
     """Schedules, unique by id and by (tenantId, envId, name)."""
+
+    MODEL = Schedule
 
     INDEXES: list[IndexSpec] = [
         IndexSpec([("id", 1)], "id_unique_idx", unique=True),
@@ -42,17 +51,9 @@ class ScheduleRepository(Repository):
         return schedule
 
     @mapped_errors
-    def find_by_id(self, schedule_id: str) -> Schedule | None:
-        return self.find_one_as(Schedule, {"id": schedule_id})
-
-    @mapped_errors
     def find_by_prefix(self, prefix: str) -> list[Schedule]:
         query = self.scoped({"id": {"$regex": f"^{re.escape(prefix)}"}})
         return [stored(Schedule, d) for d in self.collection.find(query, NO_OBJECT_ID).limit(2)]
-
-    @mapped_errors
-    def find_by_name(self, name: str) -> list[Schedule]:
-        return self.find_named(Schedule, name)
 
     @mapped_errors
     def find_many(self, *, test_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
