@@ -84,22 +84,22 @@ def check_stats(payload: dict[str, Any]) -> dict[str, Any]:
     _number(payload.get("user_count", 0), "user_count", MAX_COUNTER)
     if "worker_count" in payload:
         _number(payload.get("worker_count"), "worker_count", MAX_WORKERS)
-    workers = payload.get("workers", [])
-    if not isinstance(workers, list) or len(workers) > MAX_WORKERS:
-        raise _fail("workers is not a list")
-    for worker in workers:
-        if not isinstance(worker, dict):
-            raise _fail("a worker is not an object")
+    _objects(payload.get("workers", []), "workers", MAX_WORKERS, "a worker")
     current = payload.get("current_response_time_percentiles") or {}
     if not isinstance(current, dict):
         raise _fail("current_response_time_percentiles is not an object")
     for key, value in current.items():
         _number(value, str(key)[:60], MAX_MS, nullable=True)
-    errors = payload.get("errors", [])
-    if not isinstance(errors, list) or len(errors) > MAX_ENTRIES:
-        raise _fail("errors is not a list")
-    for error in errors:
-        if not isinstance(error, dict):
-            raise _fail("an error is not an object")
+    for error in _objects(payload.get("errors", []), "errors", MAX_ENTRIES, "an error"):
         _number(error.get("occurrences", 0), "an error's occurrences", MAX_COUNTER)
     return payload
+
+
+def _objects(value: Any, name: str, limit: int, one: str) -> list[dict[str, Any]]:
+    """`value` as a list of at most `limit` objects; the payload is refused otherwise."""
+    if not isinstance(value, list) or len(value) > limit:
+        raise _fail(f"{name} is not a list")
+    for item in value:
+        if not isinstance(item, dict):
+            raise _fail(f"{one} is not an object")
+    return value

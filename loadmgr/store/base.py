@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import pymongo.errors
 from pydantic import BaseModel, ValidationError
@@ -17,6 +17,7 @@ from loadmgr.store.connection import translate_errors
 
 P = ParamSpec("P")
 R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
 
 # Documents are read without MongoDB's own `_id`: loadmgr's `id` is the identity.
 NO_OBJECT_ID = {"_id": False}
@@ -93,6 +94,27 @@ class Repository:
             cursor = self.collection.find(query, {"_id": False, "id": True})
             return [str(doc["id"]) for doc in cursor.sort("id", 1).limit(limit)]
 
+    def insert_new(self, document: dict[str, Any]) -> bool:
+        """Insert `document` (refused outside the scope); False when a unique index already
+        holds its key, for the caller to say which."""
+        self.check_in_scope(document)
+        try:
+            self.collection.insert_one(document)
+        except pymongo.errors.DuplicateKeyError:
+            return False
+        return True
+
+    def find_one_as(self, model: type[M], query: dict[str, Any]) -> M | None:
+        """The one document in the scope matching `query`, read as `model`."""
+        doc = self.collection.find_one(self.scoped(query), NO_OBJECT_ID)
+        return stored(model, doc) if doc else None
+
+    def find_named(self, model: type[M], name: str, limit: int = 3) -> list[M]:
+        """Up to `limit` documents in the scope named `name` (a few: enough to see that a
+        name is ambiguous)."""
+        docs = self.collection.find(self.scoped({"name": name.strip()}), NO_OBJECT_ID)
+        return [stored(model, doc) for doc in docs.limit(limit)]
+
     def check_in_scope(self, fields: Mapping[str, Any], *, partial: bool = False) -> None:
         """Refuse to write a document (or, `partial`, changes) that would leave the scope.
 
@@ -122,7 +144,19 @@ def mapped_errors(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-M = TypeVar("M", bound=BaseModel)
+class ModelRepository(Repository, Generic[M]):
+    """A repository of one model's documents (`MODEL`), found by id and by name."""
+
+    MODEL: type[M]
+
+    @mapped_errors
+    def find_by_id(self, document_id: str) -> M | None:
+        return self.find_one_as(self.MODEL, {"id": document_id})
+
+    @mapped_errors
+    def find_by_name(self, name: str) -> list[M]:
+        """A few documents named `name` (more than one: the name is ambiguous)."""
+        return self.find_named(self.MODEL, name)
 
 
 def stored(model: type[M], doc: Mapping[str, Any]) -> M:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pymongo.errors
-
 from loadmgr.errors import Conflict
 from loadmgr.models import LocustCluster
 from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors
@@ -19,11 +17,8 @@ class ClusterRepository(Repository):
     @mapped_errors
     def insert(self, cluster: LocustCluster) -> LocustCluster:
         document = cluster.to_document()
-        self.check_in_scope(document)
-        try:
-            self.collection.insert_one(document)
-        except pymongo.errors.DuplicateKeyError:
-            raise Conflict(f"a cluster with id {cluster.id!r} already exists") from None
+        if not self.insert_new(document):
+            raise Conflict(f"a cluster with id {cluster.id!r} already exists")
         return cluster
 
     @mapped_errors

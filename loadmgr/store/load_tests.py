@@ -12,14 +12,22 @@ from pymongo import ReturnDocument
 from loadmgr.errors import Conflict
 from loadmgr.models import LoadTest
 from loadmgr.models.foreign import newest_first, readable
-from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors, stored
+from loadmgr.store.base import (
+    NO_OBJECT_ID,
+    IndexSpec,
+    ModelRepository,
+    mapped_errors,
+    stored,
+)
 
 # The Go service's fields plus what `tests list` shows; the locustfile's content stays out.
 LIST_PROJECTION = {**NO_OBJECT_ID, "locustfileContent": False}
 
 
-class LoadTestRepository(Repository):
+class LoadTestRepository(ModelRepository[LoadTest]):
     """Test definitions, unique by (tenantId, envId, name)."""
+
+    MODEL = LoadTest
 
     # Where the Go control plane indexes the same keys, its name is used, so that it can
     # start on a database loadmgr created (it insists on its names). Names are unique
@@ -38,25 +46,12 @@ class LoadTestRepository(Repository):
     @mapped_errors
     def insert(self, test: LoadTest) -> LoadTest:
         document = test.to_document()
-        self.check_in_scope(document)
-        try:
-            self.collection.insert_one(document)
-        except pymongo.errors.DuplicateKeyError:
+        if not self.insert_new(document):
             raise Conflict(
                 f"a test named {test.name!r} already exists{self.scope.describe()}",
                 hint="choose another --name, or change the existing one with 'tests update'",
-            ) from None
+            )
         return test
-
-    @mapped_errors
-    def find_by_id(self, test_id: str) -> LoadTest | None:
-        doc = self.collection.find_one(self.scoped({"id": test_id}), NO_OBJECT_ID)
-        return stored(LoadTest, doc) if doc else None
-
-    @mapped_errors
-    def find_by_name(self, name: str) -> list[LoadTest]:
-        docs = self.collection.find(self.scoped({"name": name.strip()}), NO_OBJECT_ID).limit(3)
-        return [stored(LoadTest, doc) for doc in docs]
 
     @mapped_errors
     def find_many(
@@ -119,12 +114,9 @@ class LoadTestRepository(Repository):
     @mapped_errors
     def restore(self, document: dict[str, Any]) -> None:
         """Put back a document `take` returned, as it was (same `_id`)."""
-        self.check_in_scope(document)
-        try:
-            self.collection.insert_one(document)
-        except pymongo.errors.DuplicateKeyError:
+        if not self.insert_new(document):
             raise Conflict(
                 f"test {document.get('name')!r} could not be put back: a test of that name "
                 "was created meanwhile",
                 hint="its runs are kept; rename one of the tests",
-            ) from None
+            )

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import pymongo.errors
-
 from loadmgr.errors import Conflict
 from loadmgr.models.notifications import Notification
-from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors, stored
+from loadmgr.store.base import (
+    NO_OBJECT_ID,
+    IndexSpec,
+    ModelRepository,
+    mapped_errors,
+    stored,
+)
 
 
-class NotificationRepository(Repository):
+class NotificationRepository(ModelRepository[Notification]):
     """Subscriptions, unique by (tenantId, envId, name)."""
+
+    MODEL = Notification
 
     INDEXES: list[IndexSpec] = [
         IndexSpec([("id", 1)], "id_unique", unique=True),
@@ -20,26 +26,13 @@ class NotificationRepository(Repository):
     @mapped_errors
     def insert(self, notification: Notification) -> Notification:
         document = notification.to_document()
-        self.check_in_scope(document)
-        try:
-            self.collection.insert_one(document)
-        except pymongo.errors.DuplicateKeyError:
+        if not self.insert_new(document):
             raise Conflict(
                 f"a notification named {notification.name!r} already exists"
                 f"{self.scope.describe()}",
                 hint="choose another name, or remove the existing one with 'notify remove'",
-            ) from None
+            )
         return notification
-
-    @mapped_errors
-    def find_by_id(self, notification_id: str) -> Notification | None:
-        doc = self.collection.find_one(self.scoped({"id": notification_id}), NO_OBJECT_ID)
-        return stored(Notification, doc) if doc else None
-
-    @mapped_errors
-    def find_by_name(self, name: str) -> list[Notification]:
-        docs = self.collection.find(self.scoped({"name": name.strip()}), NO_OBJECT_ID).limit(3)
-        return [stored(Notification, doc) for doc in docs]
 
     @mapped_errors
     def find_many(self) -> list[Notification]:

@@ -34,8 +34,7 @@ class RunRepository(Repository):
 
     @mapped_errors
     def find_by_id(self, run_id: str) -> LoadTestRun | None:
-        doc = self.collection.find_one(self.scoped({"id": run_id}), NO_OBJECT_ID)
-        return stored(LoadTestRun, doc) if doc else None
+        return self.find_one_as(LoadTestRun, {"id": run_id})
 
     @mapped_errors
     def find_many(

@@ -18,11 +18,20 @@ from pymongo import ReturnDocument
 
 from loadmgr.errors import Conflict, ValidationFailed
 from loadmgr.models.schedules import Schedule, ScheduleSlot
-from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors, stored
+from loadmgr.store.base import (
+    NO_OBJECT_ID,
+    IndexSpec,
+    ModelRepository,
+    Repository,
+    mapped_errors,
+    stored,
+)
 
 
-class ScheduleRepository(Repository):
+class ScheduleRepository(ModelRepository[Schedule]):
     """Schedules, unique by id and by (tenantId, envId, name)."""
+
+    MODEL = Schedule
 
     INDEXES: list[IndexSpec] = [
         IndexSpec([("id", 1)], "id_unique_idx", unique=True),
@@ -34,30 +43,17 @@ class ScheduleRepository(Repository):
     @mapped_errors
     def insert(self, schedule: Schedule) -> Schedule:
         document = schedule.to_document()
-        self.check_in_scope(document)
-        try:
-            self.collection.insert_one(document)
-        except pymongo.errors.DuplicateKeyError:
+        if not self.insert_new(document):
             raise Conflict(
                 f"a schedule named {schedule.name!r} already exists{self.scope.describe()}",
                 hint="choose another --name",
-            ) from None
+            )
         return schedule
-
-    @mapped_errors
-    def find_by_id(self, schedule_id: str) -> Schedule | None:
-        doc = self.collection.find_one(self.scoped({"id": schedule_id}), NO_OBJECT_ID)
-        return stored(Schedule, doc) if doc else None
 
     @mapped_errors
     def find_by_prefix(self, prefix: str) -> list[Schedule]:
         query = self.scoped({"id": {"$regex": f"^{re.escape(prefix)}"}})
         return [stored(Schedule, d) for d in self.collection.find(query, NO_OBJECT_ID).limit(2)]
-
-    @mapped_errors
-    def find_by_name(self, name: str) -> list[Schedule]:
-        docs = self.collection.find(self.scoped({"name": name.strip()}), NO_OBJECT_ID).limit(3)
-        return [stored(Schedule, doc) for doc in docs]
 
     @mapped_errors
     def find_many(self, *, test_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -146,13 +142,7 @@ class ScheduleSlotRepository(Repository):
     @mapped_errors
     def record(self, slot: ScheduleSlot) -> bool:
         """Insert the slot's record; False if that slot was already recorded."""
-        document = slot.to_document()
-        self.check_in_scope(document)
-        try:
-            self.collection.insert_one(document)
-        except pymongo.errors.DuplicateKeyError:
-            return False
-        return True
+        return self.insert_new(slot.to_document())
 
     @mapped_errors
     def record_many(self, slots: list[ScheduleSlot]) -> int:

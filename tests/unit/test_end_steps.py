@@ -78,3 +78,96 @@ def test_end_steps_are_done_once_whoever_asks(mock_store: Captured) -> None:  # 
         assert told == [run.id] and second.verdict == run.verdict
     finally:
         notifications.notify_run_end = original  # type: ignore[assignment]
+
+
+def test_a_step_that_raises_is_one_message_and_the_others_still_run(
+    mock_store: Captured,  # noqa: F811
+) -> None:
+    import mongomock
+
+    from loadmgr.errors import ClusterError
+    from loadmgr.models import LoadTestRun, Scope
+    from loadmgr.service.collection import EndStep, run_end_steps
+    from loadmgr.service.collection.end_steps import fields_with_end
+    from loadmgr.store import Store
+
+    store = Store(mongomock.MongoClient()["db"], Scope(), "mongodb://x")
+    test = make_test("checkout")
+    runs = nightly_runs(test, stepped(3, 30, seed=3))
+    store_all(store.db, test, runs)
+    store.runs.update(runs[-1].id, {"endSteps": "pending"})
+    run = store.runs.find_by_id(runs[-1].id)
+    assert run is not None
+    done: list[str] = []
+
+    class Broken(EndStep):
+        name = "do the broken thing"
+
+        def with_end(
+            self, store: Store, run: LoadTestRun, changes: Any, message: Callable[[str], None]
+        ) -> dict[str, Any]:
+            raise ClusterError("no answer")
+
+        def after_end(self, store: Store, run: LoadTestRun, message: Callable[[str], None]) -> None:
+            raise KeyError("https://hooks.example/secret")
+
+    class Counted(EndStep):
+        name = "count"
+
+        def with_end(
+            self, store: Store, run: LoadTestRun, changes: Any, message: Callable[[str], None]
+        ) -> dict[str, Any]:
+            return {"seen": changes.get("status")}
+
+        def after_end(self, store: Store, run: LoadTestRun, message: Callable[[str], None]) -> None:
+            done.append(run.id)
+
+    said: list[str] = []
+    steps = (Broken(), Counted())
+    assert fields_with_end(steps, store, run, {"status": "Finished"}, said.append) == {
+        "seen": "Finished"
+    }
+    ended = run_end_steps(steps, store, run, said.append)
+    assert said == [
+        "could not do the broken thing: no answer",
+        "could not do the broken thing: unexpected KeyError",
+    ]
+    assert done == [run.id] and ended.endSteps == "done"
+    assert run_end_steps(steps, store, run, said.append) is run and done == [run.id]  # once
+
+
+def test_every_collector_gets_the_same_default_end_steps() -> None:
+    from loadmgr.service.lifecycle.end import end_plan
+
+    names = [step.name for step in end_plan().steps]
+    assert names == [
+        "judge the requested checks",
+        "update the run's schedule",
+        "send the run's notifications",
+    ]
+    assert end_plan().warmup_stats is not None
+
+
+def test_observers_compose() -> None:
+    from loadmgr.models import LoadTestRun
+    from loadmgr.service.collection import CompositeObserver, QuietObserver
+    from loadmgr.service.collection.settings import observer_of
+
+    class Recorder(QuietObserver):
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def message(self, text: str) -> None:
+            self.seen.append(text)
+
+        def finished(self, run: LoadTestRun) -> None:
+            self.seen.append(f"finished {run.name}")
+
+    first, second = Recorder(), Recorder()
+    both = observer_of(first, None, second)
+    assert isinstance(both, CompositeObserver)
+    both.message("hello")
+    both.finished(LoadTestRun(loadTestId="t", name="r", targetUsers=1, spawnRate=1.0,
+                              durationSeconds=1))
+    assert first.seen == second.seen == ["hello", "finished r"]
+    assert observer_of(first) is first and isinstance(observer_of(), QuietObserver)

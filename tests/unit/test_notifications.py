@@ -14,7 +14,7 @@ import mongomock
 import pytest
 
 from loadmgr import webhooks
-from loadmgr.errors import DatabaseError
+from loadmgr.errors import DatabaseError, ValidationFailed
 from loadmgr.models import LoadTest, LoadTestRun, RunStatus, Scope, StopReason, utcnow
 from loadmgr.models.notifications import Notification
 from loadmgr.models.verdicts import ReasonKind, Verdict, VerdictReason
@@ -370,6 +370,24 @@ def test_slack_body_is_an_incoming_webhook_message(store: Store) -> None:
     assert "100 (2.00% failed)" in fields and "19.5/s" in fields and "42ms" in fields
     context = body["blocks"][2]["elements"][0]["text"]
     assert show_command(run) in context and "previous run: passed" in context
+
+
+def test_formats_are_a_registry_a_third_party_can_extend(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loadmgr.models.notifications import FORMATS
+    from loadmgr.service.notifications import bodies
+
+    assert bodies.body_formats() == FORMATS  # what a stored notification may say
+    run = add_run(store, add_test(store), Verdict.FAILED, reasons=[FAILED])
+    message = Message("team", ["failed"], run, "checkout")
+    assert bodies.body(" Slack ", message) == slack_body(message)
+    monkeypatch.setattr(bodies, "BODIES", dict(bodies.BODIES))
+    bodies.register_body("plain", lambda m: {"text": m.notification})
+    assert bodies.body("plain", message) == {"text": "team"}
+    assert bodies.body_formats() == (*FORMATS, "plain")
+    with pytest.raises(ValidationFailed, match="formats: json, slack, plain"):
+        bodies.check_format("xml")
 
 
 def test_the_sample_is_marked_as_one() -> None:

@@ -18,6 +18,7 @@ from loadmgr.models import (
     ThresholdResult,
     utcnow,
 )
+from loadmgr.service.collection.end_steps import EndPlan, fields_with_end, run_end_steps
 from loadmgr.service.collection.settings import RunObserver
 from loadmgr.service.collection.sources import PluginSource, StatsSource
 from loadmgr.service.collection.spool import SpoolError
@@ -40,6 +41,7 @@ class RunEnding:
     store: Store
     run: LoadTestRun
     observer: RunObserver
+    end: EndPlan
     writer: IntervalWriter
     stop_event: threading.Event
     interrupted: bool
@@ -102,24 +104,12 @@ class RunEnding:
             changes["lastMetrics"] = {**self.run.lastMetrics, **_final_last_metrics(final)}
         if judged is not final and judged is not None:
             changes["judgedStats"] = judged
-        changes.update(self._requested_checks(changes))
+        changes.update(
+            fields_with_end(self.end.steps, self.store, self.run, changes, self.observer.message)
+        )
         self.run = self._write_final(changes)
         self.observer.finished(self.run)
         return self.run
-
-    def _requested_checks(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """The baseline and trend checks the run asked for, judged on the run as it is
-        about to be stored, with the verdict they make (service/lifecycle/end.py)."""
-        from loadmgr.service.lifecycle.end import judged_checks
-
-        if not self.run.requestedChecks:
-            return {}  # most runs: no need to build the ended run to judge nothing
-        try:
-            ended = LoadTestRun.model_validate({**self.run.model_dump(mode="python"), **changes})
-        except ValueError as exc:  # cannot happen with our own fields; never lose the end
-            self.observer.message(f"the requested checks were not judged: {exc}")
-            return {}
-        return judged_checks(self.store, ended, self.observer.message)
 
     def _judged_stats(self, final: dict[str, Any] | None) -> dict[str, Any] | None:
         """What thresholds judge: the whole run, or, with a warm-up, the part after it
@@ -131,11 +121,11 @@ class RunEnding:
                 "the warm-up is not left out: it needs the loadmgr plugin's intervals"
             )
             return final
-        from loadmgr.service.analysis.windows import Window, window_stats
-
+        if self.end.warmup_stats is None:
+            return final  # a collector built without a plan (tests): the whole run
         try:
             self.writer.flush()
-            return window_stats(self.store, self.run, Window(start=float(self.run.warmupSec)))
+            return self.end.warmup_stats(self.store, self.run, float(self.run.warmupSec))
         except DatabaseError as exc:
             self.observer.message(f"the warm-up is not left out: {exc.message}")
             return final
@@ -206,11 +196,8 @@ class RunEnding:
                     raise
                 self.observer.message(f"MongoDB unavailable ({exc.message}); retrying")
                 time.sleep(2.0)
-        # This collector recorded the end: it alone applies the after-run checks and
-        # tells who wants to know, once.
-        from loadmgr.service.lifecycle.end import run_ended
-
-        return run_ended(self.store, updated, self.observer.message)
+        # This collector recorded the end: it alone does the steps that follow it, once.
+        return run_end_steps(self.end.steps, self.store, updated, self.observer.message)
 
     def _record_failure(self, exc: LoadmgrError) -> None:
         """A run that could not start: `Failed` with the reason, the lease released."""

@@ -25,12 +25,13 @@ from loadmgr.models import (
     ThresholdResult,
     utcnow,
 )
+from loadmgr.service.collection.end_steps import EndPlan
 from loadmgr.service.collection.ending import RunEnding, metrics_with_peaks
 from loadmgr.service.collection.settings import (
     CollectorSettings,
-    QuietObserver,
     RunObserver,
     client_for,
+    observer_of,
 )
 from loadmgr.service.collection.sources import POLL_SEC, PluginSource, Poll, StatsSource
 from loadmgr.service.collection.spool import SpoolError
@@ -69,15 +70,18 @@ class Collector(RunEnding):
         observer: RunObserver | None = None,
         stop_event: threading.Event | None = None,
         locustfile: str | None = None,
+        end: EndPlan | None = None,
     ) -> None:
         self.store = store
         self.run = run
         self.cluster = cluster
         self.settings = settings
         self.home = home
-        self.observer: RunObserver = observer or QuietObserver()
+        self.observer: RunObserver = observer_of(observer)
         self.stop_event = stop_event or threading.Event()
         self.locustfile = locustfile
+        # What follows the recorded end, composed by service/lifecycle/ (end_plan()).
+        self.end = end or EndPlan()
         self.interrupted = False
         self.skip_if_busy = False  # --if-busy skip: a busy Locust leaves no run behind
         self.writer = IntervalWriter(

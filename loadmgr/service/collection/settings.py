@@ -55,6 +55,41 @@ class QuietObserver:
         pass
 
 
+class CompositeObserver:
+    """Several observers as one (the live view, an exporter…), each told in turn."""
+
+    def __init__(self, *observers: RunObserver) -> None:
+        self.observers: tuple[RunObserver, ...] = observers
+
+    def message(self, text: str) -> None:
+        for observer in self.observers:
+            observer.message(text)
+
+    def started(self, run: LoadTestRun) -> None:
+        for observer in self.observers:
+            observer.started(run)
+
+    def interval(self, run: LoadTestRun, snapshot: MetricSnapshot) -> None:
+        for observer in self.observers:
+            observer.interval(run, snapshot)
+
+    def finished(self, run: LoadTestRun) -> None:
+        for observer in self.observers:
+            observer.finished(run)
+
+    def thresholds(self, states: list[ThresholdState]) -> None:
+        for observer in self.observers:
+            observer.thresholds(states)
+
+
+def observer_of(*observers: RunObserver | None) -> RunObserver:
+    """One observer for those given (None left out): quiet, the one, or all in turn."""
+    present = [observer for observer in observers if observer is not None]
+    if not present:
+        return QuietObserver()
+    return present[0] if len(present) == 1 else CompositeObserver(*present)
+
+
 @dataclass(frozen=True)
 class CollectorSettings:
     """How a collector behaves; stored on the run so a take-over behaves the same."""

@@ -19,6 +19,7 @@ from loadmgr.models import (
     utcnow,
 )
 from loadmgr.service.collection import Collector, CollectorSettings, RunObserver, client_for
+from loadmgr.service.lifecycle.end import end_plan
 from loadmgr.service.runs.lease import is_stale
 from loadmgr.service.runs.lookup import get_run
 
@@ -68,6 +69,7 @@ def collector_for(
         observer=observer,
         stop_event=stop_event,
         locustfile=locustfile,
+        end=end_plan(),
     )
 
 
@@ -126,7 +128,12 @@ def stop_run(
         if is_stale(run, store.server_now()):
             notify("no live collector: recording the end of the run")
             orphan = Collector(
-                store, run, cluster=cluster, settings=CollectorSettings.from_run(run), home=home
+                store,
+                run,
+                cluster=cluster,
+                settings=CollectorSettings.from_run(run),
+                home=home,
+                end=end_plan(),
             )
             return orphan.finish_orphan(StopReason.USER)
         if time.monotonic() >= deadline:

@@ -1,28 +1,81 @@
-"""What follows a run's recorded end, wherever it was collected.
+"""What follows a run's recorded end, wherever it was collected: the default end steps.
 
 The collector that records a run's end (in the foreground or in the background, or one
-that took the run over) judges the checks the run asked for at its start
-(`requestedChecks`) with `judged_checks` and stores them with the end, in one write, so a
-detached run is judged like a foreground one and nobody reads a verdict that is about to
-change. Then, once the end is stored (with `endSteps: pending`), it calls `run_ended`, and
-those who want to know are told (schedules, webhooks), once: whoever claims the steps does
-them, and `runs follow` finishes them for a collector that died in between. Nothing here
-may fail the run: a step that cannot be done is one message, and the run stays as
-recorded.
+that took the run over) is handed `end_plan()`, the same ordered list of steps wherever a
+collector is built (service/collection/end_steps.py runs them). Before its write, the
+checks the run asked for at its start (`requestedChecks`) are judged with `judged_checks`
+and stored with the end, in one write, so a detached run is judged like a foreground one
+and nobody reads a verdict that is about to change. Once the end is stored (with
+`endSteps: pending`), those who want to know are told (the schedule, then webhooks), once:
+whoever claims the steps does them, and `runs follow` finishes them for a collector that
+died in between. Nothing here may fail the run: a step that cannot be done is one message,
+and the run stays as recorded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from loadmgr.errors import LoadmgrError, ValidationFailed
+from loadmgr.errors import ValidationFailed
 from loadmgr.models import LoadTestRun, RunStatus
+from loadmgr.service.collection.end_steps import EndPlan, EndStep, run_end_steps, why
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
 
 Message = Callable[[str], None]
+
+
+def end_plan() -> EndPlan:
+    """What every collector does at its run's end, in order: the requested checks with
+    the end's write; then the schedule's bookkeeping, then notifications (last: they tell
+    the verdict as final)."""
+    return EndPlan(
+        steps=(RequestedChecks(), ScheduleBookkeeping(), Notifications()),
+        warmup_stats=_stats_after_warmup,
+    )
+
+
+class RequestedChecks(EndStep):
+    """The baseline and trend checks the run asked for, judged on the run as it is about
+    to be stored, with the verdict they make."""
+
+    name = "judge the requested checks"
+
+    def with_end(
+        self, store: Store, run: LoadTestRun, changes: Mapping[str, Any], message: Message
+    ) -> dict[str, Any]:
+        if not run.requestedChecks:
+            return {}  # most runs: no need to build the ended run to judge nothing
+        try:
+            ended = LoadTestRun.model_validate({**run.model_dump(mode="python"), **changes})
+        except ValueError as exc:  # cannot happen with our own fields; never lose the end
+            message(f"the requested checks were not judged: {exc}")
+            return {}
+        return judged_checks(store, ended, message)
+
+
+class ScheduleBookkeeping(EndStep):
+    """A schedule's run: its slot gets the verdict; its failures in a row are counted."""
+
+    name = "update the run's schedule"
+
+    def after_end(self, store: Store, run: LoadTestRun, message: Message) -> None:
+        from loadmgr.service.scheduling.schedules import schedule_run_ended
+
+        schedule_run_ended(store, run)
+
+
+class Notifications(EndStep):
+    """The webhooks subscribed to the run's end (they record how each delivery went)."""
+
+    name = "send the run's notifications"
+
+    def after_end(self, store: Store, run: LoadTestRun, message: Message) -> None:
+        from loadmgr.service.notifications.subscriptions import notify_run_end
+
+        notify_run_end(store, run, message)
 
 
 def judged_checks(store: Store, ended: LoadTestRun, message: Message) -> dict[str, Any]:
@@ -75,31 +128,15 @@ def _check(
     try:
         return judge()
     except Exception as exc:  # a check that cannot be done leaves the verdict as decided
-        message(f"not compared with {reference}: {_why(exc)}")
+        message(f"not compared with {reference}: {why(exc)}")
         return {}
 
 
 def run_ended(store: Store, run: LoadTestRun, message: Message) -> LoadTestRun:
-    """Tell who wants to know that the run ended, with its final verdict.
+    """Do the default end steps of a run whose end is stored, once (see `run_end_steps`).
 
-    Returns the run as stored afterwards. Done once: the caller that moves the run's
-    `endSteps` from `pending` to `running` does them (another finds nothing to do).
-    """
-    try:
-        if not store.runs.claim_end_steps(run.id):
-            return run  # another collector, or `runs follow`, has done or is doing them
-    except LoadmgrError as exc:  # MongoDB unavailable: try the steps all the same
-        message(f"the run's end steps could not be claimed: {exc.message}")
-    _tell_schedule(store, run, message)
-    from loadmgr.service.notifications.subscriptions import notify_run_end
-
-    notify_run_end(store, run, message)  # last: it tells the verdict as final
-    try:
-        store.runs.end_steps_done(run.id)
-        run.endSteps = "done"
-    except LoadmgrError as exc:
-        message(f"the run's end steps could not be marked done: {exc.message}")
-    return run
+    Returns the run as stored afterwards."""
+    return run_end_steps(end_plan().steps, store, run, message)
 
 
 def finish_end_steps(store: Store, run: LoadTestRun, message: Message) -> LoadTestRun:
@@ -111,14 +148,11 @@ def finish_end_steps(store: Store, run: LoadTestRun, message: Message) -> LoadTe
     return run_ended(store, run, message)
 
 
-def _tell_schedule(store: Store, run: LoadTestRun, message: Message) -> None:
-    """A schedule's run: its slot gets the verdict; its failures in a row are counted."""
-    from loadmgr.service.scheduling.schedules import schedule_run_ended
+def _stats_after_warmup(store: Store, run: LoadTestRun, start: float) -> dict[str, Any]:
+    """The run's stats after its warm-up, exact from its intervals' histograms."""
+    from loadmgr.service.analysis.windows import Window, window_stats
 
-    try:
-        schedule_run_ended(store, run)
-    except Exception as exc:  # the run's end is recorded: nothing here may undo or crash it
-        message(f"could not update the run's schedule: {_why(exc)}")
+    return window_stats(store, run, Window(start=start))
 
 
 def _limits(allowed: dict[Any, Any]) -> dict[str, float]:
@@ -129,9 +163,3 @@ def _limits(allowed: dict[Any, Any]) -> dict[str, float]:
             raise ValidationFailed(f"the stored limit of {metric!r} is not a number")
         limits[str(metric)] = float(value)
     return limits
-
-
-def _why(exc: Exception) -> str:
-    """A failure in our words: a LoadmgrError's message, else the exception's kind only
-    (its text may quote anything, a webhook URL included)."""
-    return exc.message if isinstance(exc, LoadmgrError) else f"unexpected {type(exc).__name__}"

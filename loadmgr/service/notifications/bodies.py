@@ -1,16 +1,19 @@
-"""What a notification says: the documented JSON body, or a Slack incoming-webhook message.
+"""What a notification says, by format: a registry of body builders, `json` and `slack` built in.
 
 docs/notifications.md documents every key of the JSON body (`schema` names its version);
-the Slack message says the same for people.
+the Slack message says the same for people. Another format is one `register_body` call,
+the same the built-ins go through.
 """
 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from loadmgr.errors import ValidationFailed
 from loadmgr.models import LoadTestRun, RunStatus, StopReason, utcnow
 from loadmgr.models.formatting import format_count, format_ms, format_percent, format_rps
 from loadmgr.models.verdicts import ReasonKind, Verdict, VerdictReason, explain
@@ -39,9 +42,36 @@ class Message:
     sample: bool = False  # sent by `notify test`: not about a real run
 
 
+BodyBuilder = Callable[[Message], dict[str, Any]]
+
+# Format name → how its body is built; filled by `register_body` (the built-ins below).
+BODIES: dict[str, BodyBuilder] = {}
+
+
+def register_body(name: str, builder: BodyBuilder) -> None:
+    """Make `name` a notification format whose body `builder` makes."""
+    BODIES[name.strip().lower()] = builder
+
+
+def body_formats() -> tuple[str, ...]:
+    """The formats a notification may have, in the order they were registered."""
+    return tuple(BODIES)
+
+
+def check_format(name: str) -> str:
+    """`name` as a registered format (case and spaces ignored); ValidationFailed naming the
+    formats otherwise."""
+    fmt = name.strip().lower()
+    if fmt not in BODIES:
+        raise ValidationFailed(
+            f"unknown notification format {name!r} (formats: {', '.join(body_formats())})"
+        )
+    return fmt
+
+
 def body(fmt: str, message: Message) -> dict[str, Any]:
-    """The body to POST in format `fmt` (`json` or `slack`)."""
-    return slack_body(message) if fmt == "slack" else json_body(message)
+    """The body to POST in format `fmt` (one of `body_formats()`)."""
+    return BODIES[check_format(fmt)](message)
 
 
 def json_body(message: Message) -> dict[str, Any]:
@@ -113,6 +143,10 @@ def slack_body(message: Message) -> dict[str, Any]:
             {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(_escape(context))}]},
         ],
     }
+
+
+register_body("json", json_body)
+register_body("slack", slack_body)
 
 
 def reason_lines(run: LoadTestRun) -> list[str]:
