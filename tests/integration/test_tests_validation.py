@@ -1,94 +1,19 @@
-"""Every bad input of issue #2: its exit code, one `error:` line on stderr, nothing stored."""
+"""Bad input to `tests` commands: its exit code, one `error:` line on stderr, nothing stored."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from loadmgr.store.embedded import free_port
-from tests.conftest import CliResult, error_line
+from tests.conftest import tests_create
+from tests.integration.conftest import Cli, create, refused
 
-pytestmark = pytest.mark.integration
+# Every test here talks to the real server, never to an embedded one.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("mongo_uri")]
 
-
-@pytest.fixture(autouse=True)
-def _real_server(mongo_uri: str) -> str:
-    """Every test here talks to the real server, never to an embedded one."""
-    return mongo_uri
-
-
-Cli = Callable[..., CliResult]
-
-COLLECTIONS = ("load_tests", "load_test_runs", "metrics_timeseries", "locust_clusters")
 OPERATOR_LOOKING = ['{"$ne": null}', '{"$gt": ""}', "$where", "$ne", "a.b", ".*"]
-
-
-@pytest.fixture
-def locustfile(tmp_path: Path) -> Path:
-    path = tmp_path / "locustfile.py"
-    path.write_text("from locust import HttpUser\n")
-    return path
-
-
-@pytest.fixture
-def existing(cli: Cli, locustfile: Path) -> dict[str, Any]:
-    """One test named `api`, to collide with and to leave untouched."""
-    result = cli(
-        "tests",
-        "create",
-        "--name",
-        "api",
-        "--target-url",
-        "http://127.0.0.1:1",
-        "--locustfile",
-        str(locustfile),
-        "-o",
-        "json",
-    )
-    assert result.exit_code == 0, result.stderr
-    doc = result.json()
-    assert isinstance(doc, dict)
-    return doc
-
-
-@pytest.fixture
-def unchanged(mongo_db: Any, existing: dict[str, Any]) -> Iterator[None]:
-    """Asserts at the end that no collection gained, lost or changed a document."""
-
-    def snapshot() -> dict[str, list[dict[str, Any]]]:
-        return {
-            name: sorted(mongo_db[name].find({}, {"_id": False}), key=lambda d: str(d))
-            for name in COLLECTIONS
-        }
-
-    before = snapshot()
-    assert len(before["load_tests"]) == 1
-    yield
-    assert snapshot() == before
-
-
-def refused(result: CliResult, code: int) -> str:
-    """The one error line, with nothing at all on stdout."""
-    assert result.stdout == "", result.stdout
-    return error_line(result, code)
-
-
-def create(cli: Cli, locustfile: Path, *extra: str, name: str = "new") -> CliResult:
-    return cli(
-        "tests",
-        "create",
-        "--name",
-        name,
-        "--target-url",
-        "http://127.0.0.1:1",
-        "--locustfile",
-        str(locustfile),
-        *extra,
-    )
 
 
 @pytest.mark.usefixtures("unchanged")
@@ -170,14 +95,7 @@ def test_bad_names(cli: Cli, locustfile: Path, name: str) -> None:
         ("tests", "create", "--name", "new"),  # no --target-url
         ("tests", "create", "--name", "new", "--target-url", "http://h"),  # local, no file
         (
-            "tests",
-            "create",
-            "--name",
-            "new",
-            "--target-url",
-            "http://h",
-            "--locustfile",
-            "/nonexistent/locustfile.py",
+            *tests_create("new", "http://h", "/nonexistent/locustfile.py"),
         ),
         ("tests", "update", "api", "--users", "0"),
         ("tests", "update", "api", "--duration", "forever"),
@@ -230,95 +148,3 @@ def test_operator_looking_names_are_stored_as_given(
     assert shown.json()["id"] == result.stdout.strip()  # type: ignore[index]
     assert mongo_db["load_tests"].count_documents({"name": '{"$ne": null}'}) == 1
     assert cli("tests", "list", "-q", "--name", "$ne").stdout.split() == [result.stdout.strip()]
-
-
-# --- MongoDB unreachable -----------------------------------------------------------------
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A loopback port nothing listens on."""
-    return free_port()
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ("tests", "list"),
-        (
-            "tests",
-            "create",
-            "--name",
-            "n",
-            "--target-url",
-            "http://h",
-            "--cluster",
-            "k8s",
-            "--locustfile",
-            "remote.py",
-        ),
-    ],
-)
-def test_unreachable_mongodb_exits_3_within_the_timeout(
-    cli: Cli, closed_port: int, args: tuple[str, ...]
-) -> None:
-    started = time.monotonic()
-    result = cli(
-        "--mongo-uri",
-        f"mongodb://127.0.0.1:{closed_port}/",
-        "--server-selection-timeout",
-        "1000",
-        *args,
-    )
-    elapsed = time.monotonic() - started
-    line = refused(result, 3)
-    assert "cannot reach MongoDB" in line
-    assert elapsed < 5, f"took {elapsed:.1f}s with a 1 s timeout"
-
-
-def test_unreachable_mongodb_timeout_from_the_environment(
-    cli: Cli, closed_port: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LOADMGR_MONGO_URI", f"mongodb://127.0.0.1:{closed_port}/")
-    monkeypatch.setenv("LOADMGR_SERVER_SELECTION_TIMEOUT_MS", "300")
-    started = time.monotonic()
-    refused(cli("tests", "list"), 3)
-    assert time.monotonic() - started < 4
-
-
-@pytest.mark.parametrize("debug", [False, True])
-@pytest.mark.parametrize(
-    ("uri", "password", "code"),
-    [
-        ("mongodb://bob:s3cretpw@127.0.0.1:{port}/", "s3cretpw", 3),
-        ("mongodb://bob:s3cretpw@127.0.0.1:{port}/?authSource=admin", "s3cretpw", 3),
-        ("mongodb://bob:s3c%40retpw@127.0.0.1:{port}/", "retpw", 3),
-        # Malformed URIs are usage errors (issue 11): an unescaped '@', a port that is not.
-        ("mongodb://bob:s3c@retpw@127.0.0.1:{port}/", "retpw", 2),
-        ("mongodb://bob:s3cretpw@127.0.0.1:notaport/", "s3cretpw", 2),
-    ],
-)
-def test_password_is_never_printed(
-    cli: Cli, closed_port: int, uri: str, password: str, code: int, debug: bool
-) -> None:
-    args = ["--mongo-uri", uri.format(port=closed_port), "--server-selection-timeout", "200"]
-    if debug:
-        args.append("--debug")
-    result = cli(*args, "tests", "show", "x")
-    assert result.exit_code == code, result.stderr
-    assert password not in result.stdout
-    assert password not in result.stderr
-    assert "***" in result.stderr
-    if not debug:
-        assert "Traceback" not in result.stderr
-
-
-def test_password_never_printed_with_debug_from_the_environment(
-    cli: Cli, closed_port: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LOADMGR_MONGO_URI", f"mongodb://bob:s3cretpw@127.0.0.1:{closed_port}/")
-    monkeypatch.setenv("LOADMGR_DEBUG", "1")
-    monkeypatch.setenv("LOADMGR_SERVER_SELECTION_TIMEOUT_MS", "200")
-    result = cli("tests", "list")
-    assert result.exit_code == 3
-    assert "s3cretpw" not in result.stdout + result.stderr

@@ -1,19 +1,20 @@
 """The servers and secrets of the security tests: SecantusDB with `--auth` or `--tls-*`, a
 Locust standalone behind an https/auth proxy; certificates come from a throwaway trustme CA.
 
-The servers are shared by the package (one of each per test session and worker), as they
-were by the single module these tests came from.
+The servers are shared by the package's modules (one of each per xdist worker), as they were
+by the single module these tests came from.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pymongo
 import pytest
 
-from tests.conftest import CliResult, ok
+from tests.conftest import CliResult, ok, tests_create
 from tests.locust_servers import DEMO_LOCUSTFILE, running_locust, running_target
 from tests.secure_servers import (
     Certificates,
@@ -70,6 +71,12 @@ def auth_mongo(auth_server: SecureMongo, monkeypatch: pytest.MonkeyPatch) -> Ite
         admin.drop_database(DB)
 
 
+def use_server(server: SecureMongo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """loadmgr pointed at `server` (no user), in a database of this test's own."""
+    monkeypatch.setenv("LOADMGR_MONGO_URI", server.uri())
+    monkeypatch.setenv("LOADMGR_DATABASE", f"lm_{uuid.uuid4().hex[:8]}")
+
+
 def admin_db(server: SecureMongo) -> Any:
     return pymongo.MongoClient(server.uri("root"), serverSelectionTimeoutMS=5000, tz_aware=True)[DB]
 
@@ -116,16 +123,7 @@ def assert_no_secret(*texts: str) -> None:
 def remote_test(cli: Cli, name: str, target_url: str, cluster: str, *extra: str) -> dict[str, Any]:
     result = ok(
         cli(
-            "tests",
-            "create",
-            "--name",
-            name,
-            "--target-url",
-            target_url,
-            "--cluster",
-            cluster,
-            "--locustfile",
-            "deployed.py",
+            *tests_create(name, target_url, "deployed.py", "--cluster", cluster),
             "--users",
             "2",
             "--spawn-rate",

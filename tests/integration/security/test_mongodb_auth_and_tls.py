@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import error_line as one_error
-from tests.conftest import ok
-from tests.integration.security.conftest import DB, Cli, admin_db, assert_no_secret
+from tests.conftest import ok, tests_create
+from tests.integration.security.conftest import DB, Cli, admin_db, assert_no_secret, use_server
 from tests.locust_servers import DEMO_LOCUSTFILE
 from tests.secure_servers import Certificates, SecureMongo
 
@@ -26,14 +26,7 @@ def test_loadmgr_works_with_scram_credentials(
 ) -> None:
     created = ok(
         cli(
-            "tests",
-            "create",
-            "--name",
-            "authed",
-            "--target-url",
-            "http://127.0.0.1:1",
-            "--locustfile",
-            str(DEMO_LOCUSTFILE),
+            *tests_create("authed", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
             "-o",
             "json",
         )
@@ -82,14 +75,7 @@ def test_read_only_role_can_read_but_not_write(
 ) -> None:
     ok(
         cli(
-            "tests",
-            "create",
-            "--name",
-            "readable",
-            "--target-url",
-            "http://127.0.0.1:1",
-            "--locustfile",
-            str(DEMO_LOCUSTFILE),
+            *tests_create("readable", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
         )
     )
     monkeypatch.setenv("LOADMGR_MONGO_URI", auth_mongo.uri("reader"))
@@ -97,14 +83,7 @@ def test_read_only_role_can_read_but_not_write(
     ok(cli("tests", "show", "readable"))
     ok(cli("runs", "list"))
     refused = cli(
-        "tests",
-        "create",
-        "--name",
-        "nope",
-        "--target-url",
-        "http://127.0.0.1:1",
-        "--locustfile",
-        str(DEMO_LOCUSTFILE),
+        *tests_create("nope", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
     )
     line = one_error(refused, 3)
     assert "MongoDB refused the request" in line and "not authorized" in line
@@ -126,20 +105,12 @@ def test_read_only_role_can_read_but_not_write(
 def test_tls_through_the_options(
     cli: Cli, tls_server: SecureMongo, certificates: Certificates, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LOADMGR_MONGO_URI", tls_server.uri())
-    monkeypatch.setenv("LOADMGR_DATABASE", f"lm_{uuid.uuid4().hex[:8]}")
+    use_server(tls_server, monkeypatch)
     ca = ("--mongo-tls-ca-file", str(certificates.ca_file))
     ok(
         cli(
             *ca,
-            "tests",
-            "create",
-            "--name",
-            "tls",
-            "--target-url",
-            "http://127.0.0.1:1",
-            "--locustfile",
-            str(DEMO_LOCUSTFILE),
+            *tests_create("tls", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
         )
     )
     assert ok(cli("tests", "list", "-o", "json", *ca)).json()[0]["name"] == "tls"  # type: ignore[index]
@@ -195,8 +166,7 @@ def test_tls_without_the_right_ca_is_exit_3(
 def test_client_certificate(
     cli: Cli, mtls_server: SecureMongo, certificates: Certificates, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LOADMGR_MONGO_URI", mtls_server.uri())
-    monkeypatch.setenv("LOADMGR_DATABASE", f"lm_{uuid.uuid4().hex[:8]}")
+    use_server(mtls_server, monkeypatch)
     ca = ("--mongo-tls-ca-file", str(certificates.ca_file))
     ok(cli(*ca, "--mongo-tls-cert-key-file", str(certificates.client_file), "tests", "list"))
     uri = mtls_server.uri(

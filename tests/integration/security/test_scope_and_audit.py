@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import error_line as one_error
-from tests.conftest import ok
+from tests.conftest import ok, tests_create
 from tests.integration.security.conftest import Cli
 from tests.locust_servers import DEMO_LOCUSTFILE
 
@@ -201,16 +201,7 @@ def test_cli_with_a_scope_sees_and_touches_nothing_outside(
         ("clusters", "remove", "c-b"),
         ("clusters", "check", "c-b"),
         (
-            "tests",
-            "create",
-            "--name",
-            "new",
-            "--target-url",
-            "http://h",
-            "--cluster",
-            "c-b",
-            "--locustfile",
-            "x.py",
+            *tests_create("new", "http://h", "x.py", "--cluster", "c-b"),
         ),
     ]
     for args in not_found:
@@ -227,14 +218,7 @@ def test_cli_with_a_scope_sees_and_touches_nothing_outside(
     created = ok(
         cli(
             *scope,
-            "tests",
-            "create",
-            "--name",
-            "shared",
-            "--target-url",
-            "http://127.0.0.1:1",
-            "--locustfile",
-            str(DEMO_LOCUSTFILE),
+            *tests_create("shared", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
             "-o",
             "json",
         )
@@ -259,14 +243,7 @@ def test_created_by_and_updated_by_follow_user_and_environment(
         cli(
             "--user",
             "alice",
-            "tests",
-            "create",
-            "--name",
-            "audited",
-            "--target-url",
-            "http://127.0.0.1:1",
-            "--locustfile",
-            str(DEMO_LOCUSTFILE),
+            *tests_create("audited", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
         )
     )
     monkeypatch.setenv("LOADMGR_USER", "bob")
