@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from loadmgr.models.documents import DESCRIPTION_MAX, META_VALUE_MAX, NAME_MAX, TAG_MAX, URL_MAX
-from tests.conftest import CliResult, documents_of, ok, tests_create
+from tests.conftest import CliResult, create_test_argv, documents_of, ok
 from tests.conftest import error_line as refused
 from tests.integration.conftest import COLLECTIONS, Cli
 
@@ -46,7 +46,7 @@ def seeded(cli: Cli, mongo_db: Any, locustfile: Path) -> dict[str, str]:
     """A test, a cluster, a finished run with intervals: things an injection must not reach."""
     test = ok(
         cli(
-            *tests_create("api", "http://127.0.0.1:1", locustfile),
+            *create_test_argv("api", "http://127.0.0.1:1", locustfile),
             "--tag",
             "nightly",
             "-o",
@@ -124,7 +124,7 @@ def test_injected_refs_find_nothing_and_change_nothing(cli: Cli, value: str) -> 
         ("clusters", "check", value),
         ("runs", "start", "api", "--cluster", value),
         (
-            *tests_create("new", "http://h", "x.py", "--cluster", value),
+            *create_test_argv("new", "http://h", "x.py", "--cluster", value),
         ),
         ("tests", "update", "api", "--cluster", value),
     ]
@@ -150,7 +150,7 @@ def test_operator_looking_values_are_stored_as_plain_strings(
 ) -> None:
     created = ok(
         cli(
-            *tests_create('{"$gt": ""}', "http://127.0.0.1:1", locustfile),
+            *create_test_argv('{"$gt": ""}', "http://127.0.0.1:1", locustfile),
             "--tag",
             "$where",
             "--tag",
@@ -179,7 +179,7 @@ def test_operator_looking_values_are_stored_as_plain_strings(
 def test_operator_looking_meta_keys_are_refused(cli: Cli, locustfile: Path, pair: str) -> None:
     for args in (
         (
-            *tests_create("meta", "http://127.0.0.1:1", locustfile),
+            *create_test_argv("meta", "http://127.0.0.1:1", locustfile),
             "--meta",
             pair,
         ),
@@ -205,7 +205,7 @@ def test_odd_characters_are_stored_intact_and_shown_safely(
     meta_value = f"{ODD}\x00nul"
     created = ok(
         cli(
-            *tests_create(ODD, "http://127.0.0.1:1", locustfile),
+            *create_test_argv(ODD, "http://127.0.0.1:1", locustfile),
             "--description",
             description,
             "--tag",
@@ -437,7 +437,7 @@ def test_malformed_config_names_the_file_and_the_line(
             monkeypatch.setenv("LOADMGR_CONFIG", str(path))
         result = cli(
             *args,
-            *tests_create("n", "http://h", "x.py", "--cluster", "k"),
+            *create_test_argv("n", "http://h", "x.py", "--cluster", "k"),
         )
         message = refused(result, 2)
         assert str(path) in message and f"line {line}" in message

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import loadmgr_command, reaped, tests_create
+from tests.conftest import create_test_argv, loadmgr_command, reaped
 from tests.locust_servers import DEMO_LOCUSTFILE, pid_alive
 from tests.polling import wait_for
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 def create_test(cli: Any, target_url: str, name: str = "demo", *extra: str) -> dict[str, Any]:
     result = cli(
-        *tests_create(name, target_url, DEMO_LOCUSTFILE),
+        *create_test_argv(name, target_url, DEMO_LOCUSTFILE),
         "--users",
         "4",
         "--spawn-rate",

@@ -21,7 +21,7 @@ from loadmgr.errors import Conflict
 from loadmgr.models import Scope
 from loadmgr.service.definitions.tests import update_test
 from loadmgr.store import Store
-from tests.conftest import CliResult, loadmgr_command, ok, tests_create
+from tests.conftest import CliResult, create_test_argv, loadmgr_command, ok
 from tests.conftest import error_line as fails
 from tests.integration.conftest import Cli, created
 
@@ -392,7 +392,7 @@ def test_scope_stamps_and_isolates(cli: Cli, locustfile: Path, mongo_db: Any) ->
                 tenant,
                 "--env",
                 env,
-                *tests_create(name, "http://127.0.0.1:1", locustfile),
+                *create_test_argv(name, "http://127.0.0.1:1", locustfile),
                 "-o",
                 "json",
             )

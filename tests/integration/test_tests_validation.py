@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import tests_create
+from tests.conftest import create_test_argv
 from tests.integration.conftest import Cli, create, refused
 
 # Every test here talks to the real server, never to an embedded one.
@@ -95,7 +95,7 @@ def test_bad_names(cli: Cli, locustfile: Path, name: str) -> None:
         ("tests", "create", "--name", "new"),  # no --target-url
         ("tests", "create", "--name", "new", "--target-url", "http://h"),  # local, no file
         (
-            *tests_create("new", "http://h", "/nonexistent/locustfile.py"),
+            *create_test_argv("new", "http://h", "/nonexistent/locustfile.py"),
         ),
         ("tests", "update", "api", "--users", "0"),
         ("tests", "update", "api", "--duration", "forever"),

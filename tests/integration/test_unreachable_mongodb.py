@@ -8,7 +8,7 @@ import time
 import pytest
 
 from loadmgr.store.embedded import free_port
-from tests.conftest import tests_create
+from tests.conftest import create_test_argv
 from tests.integration.conftest import Cli, refused
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ def closed_port() -> int:
     [
         ("tests", "list"),
         (
-            *tests_create("n", "http://h", "remote.py", "--cluster", "k8s"),
+            *create_test_argv("n", "http://h", "remote.py", "--cluster", "k8s"),
         ),
     ],
 )

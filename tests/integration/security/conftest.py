@@ -14,7 +14,7 @@ from typing import Any
 import pymongo
 import pytest
 
-from tests.conftest import CliResult, ok, tests_create
+from tests.conftest import CliResult, create_test_argv, ok
 from tests.locust_servers import DEMO_LOCUSTFILE, running_locust, running_target
 from tests.secure_servers import (
     Certificates,
@@ -123,7 +123,7 @@ def assert_no_secret(*texts: str) -> None:
 def remote_test(cli: Cli, name: str, target_url: str, cluster: str, *extra: str) -> dict[str, Any]:
     result = ok(
         cli(
-            *tests_create(name, target_url, "deployed.py", "--cluster", cluster),
+            *create_test_argv(name, target_url, "deployed.py", "--cluster", cluster),
             "--users",
             "2",
             "--spawn-rate",

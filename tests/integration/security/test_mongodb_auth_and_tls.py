@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import create_test_argv, ok
 from tests.conftest import error_line as one_error
-from tests.conftest import ok, tests_create
 from tests.integration.security.conftest import DB, Cli, admin_db, assert_no_secret, use_server
 from tests.locust_servers import DEMO_LOCUSTFILE
 from tests.secure_servers import Certificates, SecureMongo
@@ -26,7 +26,7 @@ def test_loadmgr_works_with_scram_credentials(
 ) -> None:
     created = ok(
         cli(
-            *tests_create("authed", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
+            *create_test_argv("authed", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
             "-o",
             "json",
         )
@@ -75,7 +75,7 @@ def test_read_only_role_can_read_but_not_write(
 ) -> None:
     ok(
         cli(
-            *tests_create("readable", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
+            *create_test_argv("readable", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
         )
     )
     monkeypatch.setenv("LOADMGR_MONGO_URI", auth_mongo.uri("reader"))
@@ -83,7 +83,7 @@ def test_read_only_role_can_read_but_not_write(
     ok(cli("tests", "show", "readable"))
     ok(cli("runs", "list"))
     refused = cli(
-        *tests_create("nope", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
+        *create_test_argv("nope", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
     )
     line = one_error(refused, 3)
     assert "MongoDB refused the request" in line and "not authorized" in line
@@ -110,7 +110,7 @@ def test_tls_through_the_options(
     ok(
         cli(
             *ca,
-            *tests_create("tls", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
+            *create_test_argv("tls", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
         )
     )
     assert ok(cli("tests", "list", "-o", "json", *ca)).json()[0]["name"] == "tls"  # type: ignore[index]

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import create_test_argv, ok
 from tests.conftest import error_line as one_error
-from tests.conftest import ok, tests_create
 from tests.integration.security.conftest import Cli
 from tests.locust_servers import DEMO_LOCUSTFILE
 
@@ -201,7 +201,7 @@ def test_cli_with_a_scope_sees_and_touches_nothing_outside(
         ("clusters", "remove", "c-b"),
         ("clusters", "check", "c-b"),
         (
-            *tests_create("new", "http://h", "x.py", "--cluster", "c-b"),
+            *create_test_argv("new", "http://h", "x.py", "--cluster", "c-b"),
         ),
     ]
     for args in not_found:
@@ -218,7 +218,7 @@ def test_cli_with_a_scope_sees_and_touches_nothing_outside(
     created = ok(
         cli(
             *scope,
-            *tests_create("shared", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
+            *create_test_argv("shared", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
             "-o",
             "json",
         )
@@ -243,7 +243,7 @@ def test_created_by_and_updated_by_follow_user_and_environment(
         cli(
             "--user",
             "alice",
-            *tests_create("audited", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
+            *create_test_argv("audited", "http://127.0.0.1:1", DEMO_LOCUSTFILE),
         )
     )
     monkeypatch.setenv("LOADMGR_USER", "bob")
