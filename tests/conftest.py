@@ -260,7 +260,9 @@ def embedded_home(isolated_env: Path) -> Iterator[Path]:
     shutil.rmtree(isolated_env, ignore_errors=True)
 
 
-def create_test_argv(name: str, target_url: str, locustfile: object, *extra: str) -> tuple[str, ...]:
+def create_test_argv(
+    name: str, target_url: str, locustfile: object, *extra: str
+) -> tuple[str, ...]:
     """The argv of `tests create`, the command the tests build most: `extra` options last."""
     return (
         "tests", "create", "--name", name, "--target-url", target_url,
