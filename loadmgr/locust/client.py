@@ -1,7 +1,7 @@
 """The Locust web API client: the only module of loadmgr that imports `requests`.
 
 One class owns the base URL (with any base path), timeouts, authentication, TLS and the
-mapping of every failure to a one-line `ClusterError`. LOCUST_API.md says what the API
+mapping of every failure to a one-line `ClusterError`. docs/locust-api.md says what the API
 really does; the comments below name the pitfalls they guard against.
 """
 
@@ -187,7 +187,7 @@ class LocustClient:
         # dates its run from this, not from when it began to wait.
         self.swarm_sent_mono = time.monotonic()
         payload = self._json("POST", "/swarm", data=form)
-        # Validation failures are HTTP 200 with success false (LOCUST_API §3).
+        # Validation failures are HTTP 200 with success false (docs/locust-api.md, "POST /swarm").
         if payload.get("success") is not True:
             message = _one_line(str(payload.get("message") or "no reason given"))
             raise ClusterError(f"Locust at {self.display_url} refused the swarm: {message}")
@@ -339,7 +339,8 @@ class LocustClient:
         self._owns_swarm = False
         check_swarm_args(user_count, spawn_rate, host, run_time_sec)
         payload = self._wait_until_idle(wait_busy_sec, while_busy, poll_interval)
-        # Swarming a master without workers "succeeds" and does nothing (LOCUST_API §3).
+        # Swarming a master without workers "succeeds" and does nothing
+        # (docs/locust-api.md, "POST /swarm").
         if is_distributed(payload):
             _, has_workers = poll_until(
                 self.worker_count, lambda count: count > 0, worker_wait_sec, poll_interval
@@ -462,7 +463,8 @@ class LocustClient:
 
     def _payload(self, response: requests.Response, path: str) -> dict[str, Any]:
         """The JSON object of a response, or a ClusterError saying what came instead."""
-        # A login page or an auth error page comes back as 200 text/html (LOCUST_API §7).
+        # A login page or an auth error page comes back as 200 text/html
+        # (docs/locust-api.md, "Authentication").
         if "json" not in response.headers.get("Content-Type", ""):
             raise self._not_api(response, path, "JSON")
         body = self._capped_body(response, path)
