@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CliResult, documents_of, error_line, ok
+from tests.conftest import CliResult, create_test_argv, documents_of, error_line, ok
 
 Cli = Callable[..., CliResult]
 
@@ -25,20 +25,22 @@ COLLECTIONS = (
 DEAD_TARGET = "http://127.0.0.1:1"
 
 
+# What `locustfile` holds unless the test module sets its own `LOCUSTFILE`: a valid file
+# with one user class, for the tests that define tests but never run them.
+IDLE_LOCUSTFILE = "from locust import HttpUser\n\n\nclass Web(HttpUser):\n    pass\n"
+
+
 @pytest.fixture
-def locustfile(tmp_path: Path) -> Path:
-    """A valid locustfile with one user class; the tests that use it never run it."""
+def locustfile(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """The test module's `LOCUSTFILE` (else `IDLE_LOCUSTFILE`) as `locustfile.py`."""
     path = tmp_path / "locustfile.py"
-    path.write_text("from locust import HttpUser\n\n\nclass Web(HttpUser):\n    pass\n")
+    path.write_text(getattr(request.module, "LOCUSTFILE", IDLE_LOCUSTFILE))
     return path
 
 
 def create(cli: Cli, locustfile: Path, *extra: str, name: str = "new") -> CliResult:
     """`tests create` of a test aimed at a dead target, `extra` options appended."""
-    return cli(
-        "tests", "create", "--name", name, "--target-url", DEAD_TARGET,
-        "--locustfile", str(locustfile), *extra,
-    )
+    return cli(*create_test_argv(name, DEAD_TARGET, locustfile), *extra)
 
 
 def created(cli: Cli, locustfile: Path, name: str, *extra: str) -> dict[str, Any]:

@@ -46,13 +46,6 @@ LOCUSTFILE = locust_servers.WEB_USER_LOCUSTFILE + """
 REPORT_TOTAL = re.compile(r"^\s*Aggregated\s+(\d+)\s+(\d+)\(", re.MULTILINE)
 
 
-@pytest.fixture
-def locustfile(tmp_path: Path) -> Path:
-    path = tmp_path / "locustfile.py"
-    path.write_text(LOCUSTFILE)
-    return path
-
-
 def now() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -32,13 +32,6 @@ RUN_SEC = 8
 
 
 @pytest.fixture
-def locustfile(tmp_path: Path) -> Path:
-    path = tmp_path / "locustfile.py"
-    path.write_text(LOCUSTFILE)
-    return path
-
-
-@pytest.fixture
 def importing_locustfile(tmp_path: Path) -> Path:
     """A locustfile that imports the plugin itself, which sits beside it (as on a remote
     cluster); LocalCluster also passes the package's copy with -f: it must count once."""
