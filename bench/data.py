@@ -58,7 +58,8 @@ def test_documents(count: int, prefix: str = "bench") -> Iterator[dict[str, Any]
 
 
 def stats_payload(entries: int, step: int, users: int = 50) -> dict[str, Any]:
-    """A `/stats/requests` payload (LOCUST_API §4) `step` polls into a steady run."""
+    """A `/stats/requests` payload (docs/locust-api.md, "GET /stats/requests") `step` polls
+    into a steady run."""
     stats = []
     total_requests = total_failures = 0
     for index in range(entries):

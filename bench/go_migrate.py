@@ -26,7 +26,7 @@ BATCH = 1000
 
 
 def go_intervals(runs: int, per_run: int) -> Iterator[dict[str, Any]]:
-    """Intervals shaped like the Go service's (shared/go-control-plane/README.md)."""
+    """Intervals shaped like the Go service's (tests/data/README.md)."""
     start = datetime(2026, 12, 2, tzinfo=timezone.utc)
     for run in range(runs):
         for n in range(per_run):

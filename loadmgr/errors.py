@@ -9,7 +9,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """The exit codes of DESIGN §2, the same for every command."""
+    """The exit codes of docs/design.md ("Exit codes"), the same for every command."""
 
     OK = 0
     THRESHOLD_FAILED = 1

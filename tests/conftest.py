@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -230,6 +231,17 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> object:
     return invoke
 
 
+@contextlib.contextmanager
+def reaped(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """`process`, killed and reaped on the way out when the test left it running."""
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
 def loadmgr_command() -> list[str]:
     """The loadmgr console script as a separate process (for signals and real exits)."""
     script = Path(sys.executable).parent / "loadmgr"
@@ -246,3 +258,13 @@ def embedded_home(isolated_env: Path) -> Iterator[Path]:
 
     EmbeddedServer(isolated_env).stop()
     shutil.rmtree(isolated_env, ignore_errors=True)
+
+
+def create_test_argv(
+    name: str, target_url: str, locustfile: object, *extra: str
+) -> tuple[str, ...]:
+    """The argv of `tests create`, the command the tests build most: `extra` options last."""
+    return (
+        "tests", "create", "--name", name, "--target-url", target_url,
+        "--locustfile", str(locustfile), *extra,
+    )

@@ -1,4 +1,4 @@
-"""The Go control plane's documents and indexes (shared/go-control-plane/), loaded into a
+"""The Go control plane's documents and indexes (tests/data/go-control-plane/), loaded into a
 test database as the Go service left them."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# The fixtures live beside the repository (in the shared folder of the workspace).
-GO_FIXTURES = REPO / ".." / "shared" / "go-control-plane"
+# Documents a real run of the Go service wrote (tests/data/README.md says how).
+GO_FIXTURES = REPO / "tests" / "data" / "go-control-plane"
 GO_COLLECTIONS = ("load_tests", "load_test_runs", "script_revisions", "metrics_timeseries")
 
 
 def require_fixtures() -> Path:
     if not (GO_FIXTURES / "indexes.json").is_file():
-        pytest.skip(f"the Go control plane fixtures are missing ({GO_FIXTURES})")
+        pytest.fail(f"the Go control plane fixtures are missing ({GO_FIXTURES})")
     return GO_FIXTURES
 
 
@@ -47,7 +47,7 @@ def load_go_documents(db: Any) -> None:
         db[collection].insert_many(go_documents(collection))
 
 
-# The ids in the fixtures (shared/go-control-plane/README.md).
+# The ids in the fixtures (tests/data/README.md).
 GO_TEST = "go-test-3"
 RUN_AUTO = "87027ee1-360c-450d-bf0a-1e0916fe9544"
 RUN_MANUAL = "dd086155-d174-433b-968c-df2fa9104b4f"

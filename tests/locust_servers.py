@@ -34,6 +34,23 @@ __all__ = [
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_LOCUSTFILE = EXAMPLES / "locustfile.py"
+# Users of the demo target that fail one request in four (404): the tests that compare
+# counts with Locust's own want failures among them.
+WEB_USER_LOCUSTFILE = """\
+from locust import HttpUser, between, task
+
+
+class WebUser(HttpUser):
+    wait_time = between(0.05, 0.2)
+
+    @task(3)
+    def items(self):
+        self.client.get("/api/items")
+
+    @task(1)
+    def missing(self):
+        self.client.get("/missing")  # 404: a failure Locust records
+"""
 
 
 def demo_target_module() -> ModuleType:

@@ -168,7 +168,7 @@ def _bounded(text: str) -> str:
 
 
 class RootGroup(typer.core.TyperGroup):
-    """Turns every failure into one `error:` line and the exit code of DESIGN §2.
+    """Turns every failure into one `error:` line and its exit code (docs/design.md, "Exit codes").
 
     Its command groups are loaded on use (see `loadmgr.cli.groups`): building all of them
     costs more than a command takes to start.

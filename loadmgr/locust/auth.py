@@ -1,7 +1,7 @@
 """Where a cluster's credentials come from: environment variables or files, read when used.
 
-The stored `ClusterAuth` only names them (DESIGN §1), and nothing here ever puts a secret
-in a message.
+The stored `ClusterAuth` only names them (docs/design.md, "Stored documents"), and nothing
+here ever puts a secret in a message.
 """
 
 from __future__ import annotations

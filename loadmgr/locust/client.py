@@ -78,7 +78,7 @@ class LocustClient(LocustTransport):
         # dates its run from this, not from when it began to wait.
         self.swarm_sent_mono = time.monotonic()
         payload = self._json("POST", "/swarm", data=form)
-        # Validation failures are HTTP 200 with success false (LOCUST_API §3).
+        # Validation failures are HTTP 200 with success false (docs/locust-api.md, "POST /swarm").
         if payload.get("success") is not True:
             message = one_line(str(payload.get("message") or "no reason given"))
             raise ClusterError(f"Locust at {self.display_url} refused the swarm: {message}")
@@ -230,7 +230,8 @@ class LocustClient(LocustTransport):
         self._owns_swarm = False
         check_swarm_args(user_count, spawn_rate, host, run_time_sec)
         payload = self._wait_until_idle(wait_busy_sec, while_busy, poll_interval)
-        # Swarming a master without workers "succeeds" and does nothing (LOCUST_API §3).
+        # Swarming a master without workers "succeeds" and does nothing
+        # (docs/locust-api.md, "POST /swarm").
         if is_distributed(payload):
             _, has_workers = poll_until(
                 self.worker_count, lambda count: count > 0, worker_wait_sec, poll_interval

@@ -1,6 +1,6 @@
 """Facts about Locust's web API that need no I/O: states, timings, and swarm arguments.
 
-See LOCUST_API.md; shared by the client, the stats builder and the local cluster.
+See docs/locust-api.md; shared by the client, the stats builder and the local cluster.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Turn successive /stats/requests payloads into interval snapshots and a run's final stats.
 
 Pure functions, no I/O. Locust gives cumulative counters only, so interval values are
-counter deltas between two polls stamped with the client's clock (LOCUST_API §6).
+counter deltas between two polls stamped with the client's clock (docs/locust-api.md, "Statistics").
 """
 
 from __future__ import annotations

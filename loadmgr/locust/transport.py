@@ -146,7 +146,8 @@ class LocustTransport:
 
     def _payload(self, response: requests.Response, path: str) -> dict[str, Any]:
         """The JSON object of a response, or a ClusterError saying what came instead."""
-        # A login page or an auth error page comes back as 200 text/html (LOCUST_API §7).
+        # A login page or an auth error page comes back as 200 text/html
+        # (docs/locust-api.md, "Authentication").
         if "json" not in response.headers.get("Content-Type", ""):
             raise self._not_api(response, path, "JSON")
         body = self._capped_body(response, path)

@@ -2,7 +2,8 @@
 
 Strings where numbers belong, NaN/Infinity, 10**30, negative counters, a dict as `state`,
 300,000 entries: each is refused with one `InvalidPayload`, so that the stats builder and
-MongoDB only ever see numbers that can be true (LOCUST_API §4 lists the real fields).
+MongoDB only ever see numbers that can be true (docs/locust-api.md, "GET /stats/requests",
+lists the real fields).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The stored documents, with the camelCase field names of the Go control plane.
 
-Field names are the contract (DESIGN §1): they are written as they are stored, never
-aliased, so `model_dump()` is the document and `model_validate(doc)` reads one back.
+Field names are the contract (docs/design.md, "Stored documents"): they are written as they
+are stored, never aliased, so `model_dump()` is the document and `model_validate(doc)` reads
+one back.
 """
 
 from __future__ import annotations

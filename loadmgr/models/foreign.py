@@ -1,6 +1,6 @@
 """Documents the Go control plane wrote, read as loadmgr's (issue 12).
 
-What that service really stored (shared/go-control-plane/README.md): tests and runs with
+What that service really stored (tests/data/README.md): tests and runs with
 all-lowercase keys (`loadtestid`, `createdat`), dates as int64 epoch milliseconds, scope as
 account/org/project ids, `lastmetrics` with `totalrps`, a percentage `errorrate` and
 `requeststats` as a map; metrics intervals camelCase but with `totalRps`, a percentage

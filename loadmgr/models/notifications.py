@@ -1,7 +1,7 @@
 """Webhook subscriptions (collection `notifications`): which run ends to tell, and where.
 
 The webhook URL is a secret: a subscription stores only where to read it (an environment
-variable or a file), read when a message is sent (DESIGN §1).
+variable or a file), read when a message is sent (docs/design.md, "Stored documents").
 """
 
 from __future__ import annotations

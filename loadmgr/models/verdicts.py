@@ -18,7 +18,8 @@ from loadmgr.models.formatting import side_by_side, threshold_line
 
 
 class Verdict(str, Enum):
-    """How a run went (DESIGN §1); null only when nothing was checked and nothing went wrong.
+    """How a run went (docs/design.md, "Stored documents"); null only when nothing was checked
+    and nothing went wrong.
 
     - `passed`: every check held (thresholds, baseline, trend).
     - `failed`: a threshold, a baseline or trend regression, or no successful request.

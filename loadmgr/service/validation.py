@@ -121,7 +121,7 @@ def refuse_url_credentials(option: str, url: object) -> None:
     """Refuse `user:password@` in a URL we would store: it would be shown in clear.
 
     Tests, runs, reports and cluster listings all print their URLs; a secret has no
-    place in one (DESIGN §1: secrets are stored by reference only).
+    place in one (docs/design.md, "Stored documents": secrets are stored by reference only).
     """
     if not isinstance(url, str) or not url_has_credentials(url):
         return

@@ -1,6 +1,6 @@
 """Whole-database passes over the Go control plane's documents, for `db migrate`.
 
-Go documents are found by their shape (README of shared/go-control-plane): tests and runs
+Go documents are found by their shape (tests/data/README.md): tests and runs
 with `createdat` and no `createdAt`; intervals with `totalRps` and no `seq`. A converted
 document no longer has that shape, so every pass finds only what is left to do.
 """

@@ -25,17 +25,8 @@ def test_regression_against_the_baseline_exits_1(
     assert marked.json()["baselineRunId"] == baseline_id
     # A quarter of the users: the throughput falls far more than the 10% allowed.
     second = cli(
-        "runs",
-        "start",
-        "nightly",
-        "--interval",
-        "2",
-        "--users",
-        "2",
-        "--max-regression",
-        "rps=10%",
-        "-o",
-        "json",
+        "runs", "start", "nightly", "--interval", "2", "--users", "2",
+        "--max-regression", "rps=10%", "-o", "json",
     )
     assert second.exit_code == 1, second.stderr
     assert "regression: rps" in second.stderr

@@ -12,6 +12,7 @@ import pytest
 
 from loadmgr.store.embedded import pid_alive, port_open
 from tests.conftest import CliResult, loadmgr_command
+from tests.integration.conftest import created as create
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -19,24 +20,8 @@ pytestmark = pytest.mark.integration
 Cli = Callable[..., CliResult]
 
 
-@pytest.fixture
-def locustfile(tmp_path: Path) -> Path:
-    path = tmp_path / "locustfile.py"
-    path.write_text("from locust import HttpUser\n")
-    return path
-
-
 def status(cli: Cli) -> dict[str, Any]:
     result = cli("db", "status", "-o", "json")
-    assert result.exit_code == 0, result.stderr
-    doc = result.json()
-    assert isinstance(doc, dict)
-    return doc
-
-
-def create(cli: Cli, locustfile: Path, name: str) -> dict[str, Any]:
-    result = cli("tests", "create", "--name", name, "--target-url", "http://127.0.0.1:1",
-                 "--locustfile", str(locustfile), "-o", "json")
     assert result.exit_code == 0, result.stderr
     doc = result.json()
     assert isinstance(doc, dict)

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from loadmgr.models import RunStatus, utcnow
-from tests.conftest import loadmgr_command
+from tests.conftest import loadmgr_command, reaped
 from tests.metrics_data import make_run, make_test, snapshots, store_all
 from tests.polling import wait_for
 
@@ -105,7 +105,7 @@ def test_follow_prints_the_runs_elapsed_time_within_its_duration(other: OtherCol
         daemon=True,
     )
     reader.start()
-    try:
+    with reaped(process):
         assert wait_for(lambda: any(" run " in line for line in lines), timeout=60), lines
         # Joined 10 s in: the first line says so, not 0/30s.
         first = next(line for line in lines if re.search(r" \d+/30s ", line))
@@ -115,10 +115,6 @@ def test_follow_prints_the_runs_elapsed_time_within_its_duration(other: OtherCol
         assert wait_for(lambda: any(f" {DURATION}/{DURATION}s " in x for x in lines), 30), lines
         other.finish()
         assert process.wait(timeout=60) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     reader.join(timeout=5)
     shown = [int(m[1]) for line in lines if (m := re.search(r" (\d+)/30s ", line))]
     assert shown and all(ALREADY <= s <= DURATION for s in shown), lines

@@ -7,7 +7,7 @@ import pytest
 
 from loadmgr.models import Scope
 from loadmgr.store import Store
-from tests.conftest import ok
+from tests.conftest import create_test_argv, ok
 from tests.go_fixtures import create_go_indexes, load_go_documents, require_fixtures
 
 pytestmark = pytest.mark.integration
@@ -29,28 +29,14 @@ def _loadmgr_writes(cli, tmp_path) -> None:
     )
     ok(
         cli(
-            "tests",
-            "create",
-            "--name",
-            "go-test-3",
-            "--target-url",
-            "http://127.0.0.1:9",
-            "--locustfile",
-            str(locustfile),
+            *create_test_argv("go-test-3", "http://127.0.0.1:9", locustfile),
             "-o",
             "json",
         )
     )
     # loadmgr's own names stay unique among its tests.
     again = cli(
-        "tests",
-        "create",
-        "--name",
-        "go-test-3",
-        "--target-url",
-        "http://127.0.0.1:9",
-        "--locustfile",
-        str(locustfile),
+        *create_test_argv("go-test-3", "http://127.0.0.1:9", locustfile),
     )
     assert again.exit_code == 5, again.stderr
     ok(cli("clusters", "add", "remote1", "--url", "http://127.0.0.1:9", "-o", "json"))

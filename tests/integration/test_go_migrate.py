@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.conftest import error_line, ok
+from tests.conftest import create_test_argv, error_line, ok
 from tests.go_fixtures import (
     GO_COLLECTIONS,
     GO_TEST,
@@ -144,14 +144,7 @@ def test_a_go_test_whose_name_is_taken_is_skipped_with_why(mongo_db, cli, tmp_pa
             "acct1",
             "--env",
             "dev",
-            "tests",
-            "create",
-            "--name",
-            GO_TEST,
-            "--target-url",
-            "http://127.0.0.1:9",
-            "--locustfile",
-            str(locustfile),
+            *create_test_argv(GO_TEST, "http://127.0.0.1:9", locustfile),
         )
     )
     create_go_indexes(mongo_db)

@@ -37,34 +37,13 @@ pid_alive = locust_servers.pid_alive
 
 REPO = Path(__file__).resolve().parents[2]
 USERS = 5
-LOCUSTFILE = """\
-from locust import HttpUser, between, task
-
-
-class WebUser(HttpUser):
-    wait_time = between(0.05, 0.2)
-
-    @task(3)
-    def items(self):
-        self.client.get("/api/items")
-
+LOCUSTFILE = locust_servers.WEB_USER_LOCUSTFILE + """
     @task(2)
     def index(self):
         self.client.get("/")
-
-    @task(1)
-    def missing(self):
-        self.client.get("/missing")  # 404: a failure Locust records
 """
 # Locust's own final report, printed at shutdown: "  Aggregated   1610   261(16.21%) | ..."
 REPORT_TOTAL = re.compile(r"^\s*Aggregated\s+(\d+)\s+(\d+)\(", re.MULTILINE)
-
-
-@pytest.fixture
-def locustfile(tmp_path: Path) -> Path:
-    path = tmp_path / "locustfile.py"
-    path.write_text(LOCUSTFILE)
-    return path
 
 
 def now() -> datetime:

@@ -22,34 +22,13 @@ import requests
 from loadmgr.locust.client import LocustClient
 from loadmgr.locust.plugin import PLUGIN_FILENAME, plugin_path
 from loadmgr.locust.protocol import ACTIVE_STATES
+from tests.locust_servers import WEB_USER_LOCUSTFILE as LOCUSTFILE
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
 
 USERS = 5
 RUN_SEC = 8
-LOCUSTFILE = """\
-from locust import HttpUser, between, task
-
-
-class WebUser(HttpUser):
-    wait_time = between(0.05, 0.2)
-
-    @task(3)
-    def items(self):
-        self.client.get("/api/items")
-
-    @task(1)
-    def missing(self):
-        self.client.get("/missing")  # 404: a failure
-"""
-
-
-@pytest.fixture
-def locustfile(tmp_path: Path) -> Path:
-    path = tmp_path / "locustfile.py"
-    path.write_text(LOCUSTFILE)
-    return path
 
 
 @pytest.fixture

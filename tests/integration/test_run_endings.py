@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import loadmgr_command
+from tests.conftest import loadmgr_command, reaped
 from tests.integration.test_runs import create_test, lease_of, local_locust_pids
 from tests.polling import wait_for
 
@@ -61,7 +61,7 @@ def test_a_run_stopped_from_another_terminal_is_aborted_and_exits_7(
         [*loadmgr_command(), "runs", "start", "long", "-o", "json"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
-    try:
+    with reaped(foreground):
         assert wait_for(
             lambda: (mongo_db.load_test_runs.find_one({}) or {}).get("status") == "Running", 60
         )
@@ -69,10 +69,6 @@ def test_a_run_stopped_from_another_terminal_is_aborted_and_exits_7(
         stopped = cli("runs", "stop", run_id, "-o", "json")
         assert stopped.exit_code == 0, stopped.stderr
         _, err = foreground.communicate(timeout=60)
-    finally:
-        if foreground.poll() is None:
-            foreground.kill()
-            foreground.wait()
     assert foreground.returncode == 7, err.decode()
     run = mongo_db.load_test_runs.find_one({"id": run_id})
     assert run["verdict"] == "aborted" and run["stopReason"] == "user"
@@ -165,14 +161,10 @@ def test_a_signal_while_the_local_cluster_starts_never_swarms(
         [*loadmgr_command(), "runs", "start", "early", "--workers", "1"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
-    try:
+    with reaped(process):
         assert wait_for(lambda: bool(local_locust_pids(isolated_env)), 30)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 130, err.decode()
     run = mongo_db.load_test_runs.find_one({})
     assert run["verdict"] == "aborted" and run["startedAt"] is None, run

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import loadmgr_command
+from tests.conftest import create_test_argv, loadmgr_command, reaped
 from tests.locust_servers import DEMO_LOCUSTFILE, pid_alive
 from tests.polling import wait_for
 
@@ -21,14 +21,7 @@ pytestmark = pytest.mark.integration
 
 def create_test(cli: Any, target_url: str, name: str = "demo", *extra: str) -> dict[str, Any]:
     result = cli(
-        "tests",
-        "create",
-        "--name",
-        name,
-        "--target-url",
-        target_url,
-        "--locustfile",
-        str(DEMO_LOCUSTFILE),
+        *create_test_argv(name, target_url, DEMO_LOCUSTFILE),
         "--users",
         "4",
         "--spawn-rate",
@@ -58,6 +51,19 @@ def local_locust_pids(home: Path) -> list[int]:
         if str(home) in cmdline and "locust" in cmdline and pid_alive(int(proc.name)):
             found.append(int(proc.name))
     return found
+
+
+def signal_once_running(
+    process: subprocess.Popen[bytes], mongo_db: Any, signum: int
+) -> tuple[bytes, bytes]:
+    """Sends `signum` to a foreground `runs start` once its run is Running; its output."""
+    with reaped(process):
+        assert wait_for(
+            lambda: mongo_db.load_test_runs.find_one({"status": "Running"}) is not None,
+            timeout=60,
+        )
+        process.send_signal(signum)
+        return process.communicate(timeout=90)
 
 
 def lease_of(mongo_db: Any, run_id: str) -> Any:
@@ -288,17 +294,7 @@ def test_ctrl_c_stops_and_records_the_run(cli, mongo_db, target_server, isolated
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    try:
-        assert wait_for(
-            lambda: mongo_db.load_test_runs.find_one({"status": "Running"}) is not None,
-            timeout=60,
-        )
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=90)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    out, err = signal_once_running(process, mongo_db, signal.SIGINT)
     assert process.returncode == 130, err.decode()
     run = json.loads(out)
     assert run["status"] == "Finished" and run["stopReason"] == "user"
@@ -315,17 +311,7 @@ def test_sigterm_behaves_like_ctrl_c(cli, mongo_db, target_server, locust_standa
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    try:
-        assert wait_for(
-            lambda: mongo_db.load_test_runs.find_one({"status": "Running"}) is not None,
-            timeout=60,
-        )
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=90)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    signal_once_running(process, mongo_db, signal.SIGTERM)
     assert process.returncode == 130
     run = mongo_db.load_test_runs.find_one({})
     assert run["status"] == "Finished" and run["stopReason"] == "user"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -20,52 +21,18 @@ from loadmgr.errors import Conflict
 from loadmgr.models import Scope
 from loadmgr.service.definitions.tests import update_test
 from loadmgr.store import Store
-from tests.conftest import CliResult, loadmgr_command, ok
+from tests.conftest import CliResult, create_test_argv, loadmgr_command, ok
 from tests.conftest import error_line as fails
+from tests.integration.conftest import Cli, created
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _real_server(mongo_uri: str) -> str:
-    """Every test here talks to the real server, never to an embedded one."""
-    return mongo_uri
-
-
-Cli = Callable[..., CliResult]
-
-
-@pytest.fixture
-def locustfile(tmp_path: Path) -> Path:
-    path = tmp_path / "locustfile.py"
-    path.write_text("from locust import HttpUser, task\n")
-    return path
+# Every test here talks to the real server, never to an embedded one.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("mongo_uri")]
 
 
 @pytest.fixture
 def create(cli: Cli, locustfile: Path) -> Callable[..., dict[str, Any]]:
     """`create("api", "--tag", "x")` → the stored document, as printed by `-o json`."""
-
-    def make(name: str, *extra: str) -> dict[str, Any]:
-        result = cli(
-            "tests",
-            "create",
-            "--name",
-            name,
-            "--target-url",
-            "http://127.0.0.1:1",
-            "--locustfile",
-            str(locustfile),
-            "-o",
-            "json",
-            *extra,
-        )
-        assert result.exit_code == 0, result.stderr
-        doc = result.json()
-        assert isinstance(doc, dict)
-        return doc
-
-    return make
+    return functools.partial(created, cli, locustfile)
 
 
 def stored(mongo_db: Any, test_id: str) -> dict[str, Any]:
@@ -425,14 +392,7 @@ def test_scope_stamps_and_isolates(cli: Cli, locustfile: Path, mongo_db: Any) ->
                 tenant,
                 "--env",
                 env,
-                "tests",
-                "create",
-                "--name",
-                name,
-                "--target-url",
-                "http://127.0.0.1:1",
-                "--locustfile",
-                str(locustfile),
+                *create_test_argv(name, "http://127.0.0.1:1", locustfile),
                 "-o",
                 "json",
             )

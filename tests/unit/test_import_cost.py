@@ -1,7 +1,7 @@
 """`loadmgr --help` stays light: it imports none of pymongo, requests or locust.
 
 Structural, not timed: `python -X importtime` lists every module the process imported,
-whatever the machine's speed (DESIGN §5, issue #6 goal 1).
+whatever the machine's speed (docs/design.md, "Start-up time"; issue #6 goal 1).
 """
 
 from __future__ import annotations

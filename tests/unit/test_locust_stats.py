@@ -96,7 +96,8 @@ def payload(
     return body
 
 
-# A real payload from LOCUST_API §4 (standalone, after run_time expiry), lightly trimmed.
+# A real payload of docs/locust-api.md, "GET /stats/requests" (standalone, after run_time
+# expiry), lightly trimmed.
 RECORDED = {
     "current_fail_per_sec": 18.5,
     "current_response_time_percentiles": {

@@ -26,7 +26,7 @@ from loadmgr.models.schedules import (
 from loadmgr.service.scheduling.install import crontab_text, systemd_text
 from loadmgr.service.scheduling.schedules import schedule_run_ended
 from loadmgr.store import Store
-from tests.conftest import CliResult, documents_of, error_line
+from tests.conftest import CliResult, create_test_argv, documents_of, error_line
 
 # The CLI tests' mongomock store and locustfile fixtures, shared (hence the redefinitions).
 from tests.unit.test_cli_unit import Captured, locustfile, mock_store  # noqa: F401
@@ -172,14 +172,7 @@ def test_slots_due_includes_the_stored_slot_and_is_bounded() -> None:
 
 def _test(cli: Cli, locustfile: Path, *extra: str) -> dict[str, Any]:
     result = cli(
-        "tests",
-        "create",
-        "--name",
-        "api",
-        "--target-url",
-        "http://127.0.0.1:1",
-        "--locustfile",
-        str(locustfile),
+        *create_test_argv("api", "http://127.0.0.1:1", locustfile),
         "--max-duration",
         "10m",
         "-o",

@@ -111,7 +111,7 @@ def verdict_view(data: dict[str, Any]) -> RenderableType:
 
 
 def run_exit_code(run: LoadTestRun, interrupted: bool = False) -> int:
-    """The exit code of a run that ended, from its stored verdict (DESIGN §2).
+    """The exit code of a run that ended, from its stored verdict (docs/design.md, "Exit codes").
 
     passed or null 0, failed 1, aborted 7, error 6 (3 when MongoDB failed it); 130 when
     this process was interrupted (Ctrl-C, SIGTERM) and stopped the run itself. A `Failed`

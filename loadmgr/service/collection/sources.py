@@ -3,7 +3,7 @@
 Both are polled every second and hand back the intervals that became complete, so a
 collector's loop is the same for both. The plugin gives exact windows of whole seconds;
 without it, intervals are counter deltas between real changes of the master's counters,
-stored at the requested cadence, never a cached duplicate (LOCUST_API §6).
+stored at the requested cadence, never a cached duplicate (docs/locust-api.md, "Statistics").
 """
 
 from __future__ import annotations

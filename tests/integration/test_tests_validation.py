@@ -1,94 +1,22 @@
-"""Every bad input of issue #2: its exit code, one `error:` line on stderr, nothing stored."""
+"""Bad input to `tests` and `clusters` commands, and an unreachable MongoDB: its exit code, one
+`error:` line on stderr, nothing stored, no password printed."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from loadmgr.store.embedded import free_port
-from tests.conftest import CliResult, error_line
+from tests.conftest import create_test_argv
+from tests.integration.conftest import Cli, create, refused
 
-pytestmark = pytest.mark.integration
+# Every test here talks to the real server, never to an embedded one.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("mongo_uri")]
 
-
-@pytest.fixture(autouse=True)
-def _real_server(mongo_uri: str) -> str:
-    """Every test here talks to the real server, never to an embedded one."""
-    return mongo_uri
-
-
-Cli = Callable[..., CliResult]
-
-COLLECTIONS = ("load_tests", "load_test_runs", "metrics_timeseries", "locust_clusters")
 OPERATOR_LOOKING = ['{"$ne": null}', '{"$gt": ""}', "$where", "$ne", "a.b", ".*"]
-
-
-@pytest.fixture
-def locustfile(tmp_path: Path) -> Path:
-    path = tmp_path / "locustfile.py"
-    path.write_text("from locust import HttpUser\n")
-    return path
-
-
-@pytest.fixture
-def existing(cli: Cli, locustfile: Path) -> dict[str, Any]:
-    """One test named `api`, to collide with and to leave untouched."""
-    result = cli(
-        "tests",
-        "create",
-        "--name",
-        "api",
-        "--target-url",
-        "http://127.0.0.1:1",
-        "--locustfile",
-        str(locustfile),
-        "-o",
-        "json",
-    )
-    assert result.exit_code == 0, result.stderr
-    doc = result.json()
-    assert isinstance(doc, dict)
-    return doc
-
-
-@pytest.fixture
-def unchanged(mongo_db: Any, existing: dict[str, Any]) -> Iterator[None]:
-    """Asserts at the end that no collection gained, lost or changed a document."""
-
-    def snapshot() -> dict[str, list[dict[str, Any]]]:
-        return {
-            name: sorted(mongo_db[name].find({}, {"_id": False}), key=lambda d: str(d))
-            for name in COLLECTIONS
-        }
-
-    before = snapshot()
-    assert len(before["load_tests"]) == 1
-    yield
-    assert snapshot() == before
-
-
-def refused(result: CliResult, code: int) -> str:
-    """The one error line, with nothing at all on stdout."""
-    assert result.stdout == "", result.stdout
-    return error_line(result, code)
-
-
-def create(cli: Cli, locustfile: Path, *extra: str, name: str = "new") -> CliResult:
-    return cli(
-        "tests",
-        "create",
-        "--name",
-        name,
-        "--target-url",
-        "http://127.0.0.1:1",
-        "--locustfile",
-        str(locustfile),
-        *extra,
-    )
 
 
 @pytest.mark.usefixtures("unchanged")
@@ -170,14 +98,7 @@ def test_bad_names(cli: Cli, locustfile: Path, name: str) -> None:
         ("tests", "create", "--name", "new"),  # no --target-url
         ("tests", "create", "--name", "new", "--target-url", "http://h"),  # local, no file
         (
-            "tests",
-            "create",
-            "--name",
-            "new",
-            "--target-url",
-            "http://h",
-            "--locustfile",
-            "/nonexistent/locustfile.py",
+            *create_test_argv("new", "http://h", "/nonexistent/locustfile.py"),
         ),
         ("tests", "update", "api", "--users", "0"),
         ("tests", "update", "api", "--duration", "forever"),
@@ -246,16 +167,7 @@ def closed_port() -> int:
     [
         ("tests", "list"),
         (
-            "tests",
-            "create",
-            "--name",
-            "n",
-            "--target-url",
-            "http://h",
-            "--cluster",
-            "k8s",
-            "--locustfile",
-            "remote.py",
+            *create_test_argv("n", "http://h", "remote.py", "--cluster", "k8s"),
         ),
     ],
 )

@@ -15,7 +15,7 @@ from typing import Any
 import pymongo
 import pytest
 
-from tests.conftest import loadmgr_command, start_secantus, stop_process
+from tests.conftest import loadmgr_command, reaped, start_secantus, stop_process
 from tests.integration.test_runs import collector_pid, create_test, start_detached
 from tests.locust_servers import DEMO_LOCUSTFILE, pid_alive
 from tests.polling import wait_for
@@ -88,17 +88,13 @@ def test_mongodb_outage_mid_run_loses_no_interval(
             [*loadmgr_command(), "runs", "start", "outage", "--interval", "2", "-o", "json"],
             stdout=subprocess.PIPE, stderr=err,
         )
-    try:
+    with reaped(process):
         assert wait_for(lambda: db.metrics_timeseries.count_documents({}) >= 2, timeout=60)
         private_mongo.kill()
         assert wait_for(lambda: "MongoDB unavailable" in stderr_path.read_text(), timeout=30)
         assert wait_for(lambda: stderr_path.read_text().count("MongoDB unavailable") >= 2, 30)
         private_mongo.restart()
         out, _ = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0, stderr_path.read_text()
     run = json.loads(out)
     assert run["status"] == "Finished" and run["stopReason"] == "duration"

@@ -7,7 +7,7 @@ the terminal. Limits are the constants of `loadmgr.models.documents`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,20 +15,12 @@ from typing import Any
 import pytest
 
 from loadmgr.models.documents import DESCRIPTION_MAX, META_VALUE_MAX, NAME_MAX, TAG_MAX, URL_MAX
-from tests.conftest import CliResult, documents_of, ok
+from tests.conftest import CliResult, create_test_argv, documents_of, ok
 from tests.conftest import error_line as refused
+from tests.integration.conftest import COLLECTIONS, Cli
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("mongo_uri")]
 
-Cli = Callable[..., CliResult]
-
-COLLECTIONS = (
-    "load_tests",
-    "load_test_runs",
-    "metrics_timeseries",
-    "locust_clusters",
-    "cluster_leases",
-)
 INJECTIONS = [
     '{"$gt": ""}',
     '{"$ne": null}',
@@ -49,31 +41,12 @@ TERMINAL_BYTES = ("\x1b", "\x07", "\r", "\x9b", "\u202e")
 ODD = "🚀 负载 テスト مرحبا שלום e\u0301 \x1b[31mred\x1b[0m \x07bell\rret \x9b2J \u202eevil"
 
 
-@pytest.fixture(autouse=True)
-def _real_server(mongo_uri: str) -> str:
-    return mongo_uri
-
-
-@pytest.fixture
-def locustfile(tmp_path: Path) -> Path:
-    path = tmp_path / "locustfile.py"
-    path.write_text("from locust import HttpUser\n")
-    return path
-
-
 @pytest.fixture
 def seeded(cli: Cli, mongo_db: Any, locustfile: Path) -> dict[str, str]:
     """A test, a cluster, a finished run with intervals: things an injection must not reach."""
     test = ok(
         cli(
-            "tests",
-            "create",
-            "--name",
-            "api",
-            "--target-url",
-            "http://127.0.0.1:1",
-            "--locustfile",
-            str(locustfile),
+            *create_test_argv("api", "http://127.0.0.1:1", locustfile),
             "--tag",
             "nightly",
             "-o",
@@ -151,16 +124,7 @@ def test_injected_refs_find_nothing_and_change_nothing(cli: Cli, value: str) -> 
         ("clusters", "check", value),
         ("runs", "start", "api", "--cluster", value),
         (
-            "tests",
-            "create",
-            "--name",
-            "new",
-            "--target-url",
-            "http://h",
-            "--cluster",
-            value,
-            "--locustfile",
-            "x.py",
+            *create_test_argv("new", "http://h", "x.py", "--cluster", value),
         ),
         ("tests", "update", "api", "--cluster", value),
     ]
@@ -186,14 +150,7 @@ def test_operator_looking_values_are_stored_as_plain_strings(
 ) -> None:
     created = ok(
         cli(
-            "tests",
-            "create",
-            "--name",
-            '{"$gt": ""}',
-            "--target-url",
-            "http://127.0.0.1:1",
-            "--locustfile",
-            str(locustfile),
+            *create_test_argv('{"$gt": ""}', "http://127.0.0.1:1", locustfile),
             "--tag",
             "$where",
             "--tag",
@@ -222,14 +179,7 @@ def test_operator_looking_values_are_stored_as_plain_strings(
 def test_operator_looking_meta_keys_are_refused(cli: Cli, locustfile: Path, pair: str) -> None:
     for args in (
         (
-            "tests",
-            "create",
-            "--name",
-            "meta",
-            "--target-url",
-            "http://127.0.0.1:1",
-            "--locustfile",
-            str(locustfile),
+            *create_test_argv("meta", "http://127.0.0.1:1", locustfile),
             "--meta",
             pair,
         ),
@@ -255,14 +205,7 @@ def test_odd_characters_are_stored_intact_and_shown_safely(
     meta_value = f"{ODD}\x00nul"
     created = ok(
         cli(
-            "tests",
-            "create",
-            "--name",
-            ODD,
-            "--target-url",
-            "http://127.0.0.1:1",
-            "--locustfile",
-            str(locustfile),
+            *create_test_argv(ODD, "http://127.0.0.1:1", locustfile),
             "--description",
             description,
             "--tag",
@@ -494,16 +437,7 @@ def test_malformed_config_names_the_file_and_the_line(
             monkeypatch.setenv("LOADMGR_CONFIG", str(path))
         result = cli(
             *args,
-            "tests",
-            "create",
-            "--name",
-            "n",
-            "--target-url",
-            "http://h",
-            "--cluster",
-            "k",
-            "--locustfile",
-            "x.py",
+            *create_test_argv("n", "http://h", "x.py", "--cluster", "k"),
         )
         message = refused(result, 2)
         assert str(path) in message and f"line {line}" in message

@@ -1,75 +1,18 @@
-"""Issue 11, hostile environments: each case injected, its exit code, its one line, and
+"""Odd environments, options and files: each case injected, its exit code, its one line, and
 nothing written (or, where something must change, exactly that)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import CliResult, documents_of, error_line, ok
+from tests.conftest import ok
+from tests.integration.conftest import Cli, create, refused
 
-pytestmark = pytest.mark.integration
-
-Cli = Callable[..., CliResult]
-
-COLLECTIONS = (
-    "load_tests",
-    "load_test_runs",
-    "metrics_timeseries",
-    "locust_clusters",
-    "cluster_leases",
-)
-
-
-@pytest.fixture(autouse=True)
-def _real_server(mongo_uri: str) -> str:
-    return mongo_uri
-
-
-@pytest.fixture
-def locustfile(tmp_path: Path) -> Path:
-    path = tmp_path / "locustfile.py"
-    path.write_text("from locust import HttpUser\n\n\nclass Web(HttpUser):\n    pass\n")
-    return path
-
-
-@pytest.fixture
-def existing(cli: Cli, locustfile: Path) -> dict[str, Any]:
-    """One test named `api`, which a refused command must leave as it is."""
-    doc = ok(
-        cli(
-            "tests", "create", "--name", "api", "--target-url", "http://127.0.0.1:1",
-            "--locustfile", str(locustfile), "-o", "json",
-        )
-    ).json()
-    assert isinstance(doc, dict)
-    return doc
-
-
-@pytest.fixture
-def unchanged(mongo_db: Any, existing: dict[str, Any]) -> Iterator[None]:
-    """Asserts at the end that no collection gained, lost or changed a document."""
-    before = documents_of(mongo_db, COLLECTIONS)
-    yield
-    assert documents_of(mongo_db, COLLECTIONS) == before
-
-
-def refused(result: CliResult, code: int = 2) -> str:
-    """The one error line of a refused command, with nothing on stdout."""
-    assert result.stdout == "", result.stdout
-    return error_line(result, code)
-
-
-def create(cli: Cli, locustfile: Path, *extra: str, name: str = "new") -> CliResult:
-    return cli(
-        "tests", "create", "--name", name, "--target-url", "http://127.0.0.1:1",
-        "--locustfile", str(locustfile), *extra,
-    )
-
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("mongo_uri")]
 
 # -- 6. no exit 70 on bad input ------------------------------------------------------------
 
