@@ -288,14 +288,9 @@ class AbortJudge:
             verdict = self._judge(threshold)
             self._verdicts[index] = verdict
             if breach is None and verdict.state == BREACHED:
-                breach = Breach(
-                    expression=threshold.expression,
-                    metric=threshold.metric,
-                    scope=threshold.scope,
-                    op=threshold.op,
-                    limit=threshold.limit,
-                    actual=verdict.value,
-                    passed=False,
+                breach = Breach.of(
+                    threshold,
+                    verdict.value,
                     windowIntervals=verdict.intervals,
                     windowRequests=verdict.requests,
                 )
