@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from loadmgr.models.documents.base import LOCAL_CLUSTER_ID, Document, Named, as_utc
 from loadmgr.models.foreign import readable_interval
-from loadmgr.models.stored_stats import readable_stats
+from loadmgr.models.stats.stored import readable_stats
 from loadmgr.models.thresholds import Threshold
 from loadmgr.models.verdicts import Verdict, VerdictReason, parse_reasons
 

@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ExitCode, LoadmgrError, NotFound
-from loadmgr.locust.stats import metric_value
 from loadmgr.models import (
     LoadTestRun,
     ReasonKind,
@@ -33,6 +32,7 @@ from loadmgr.models import (
     utcnow,
 )
 from loadmgr.models.formatting import format_count, threshold_line, threshold_of, threshold_value
+from loadmgr.models.stats import metric_value
 from loadmgr.models.verdicts import parse_reasons
 
 if TYPE_CHECKING:
