@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from loadmgr.models.stored_stats import STATS_FIELDS, readable_stats
+from loadmgr.models.stats.stored import STATS_FIELDS, readable_stats
 
 # Keys only the Go service writes on tests and runs (loadmgr writes `createdAt`).
 GO_MARKERS = ("createdat", "loadtestid", "accountid")

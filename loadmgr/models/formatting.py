@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from loadmgr.models.thresholds import LATENCY_METRICS, Threshold, parse_threshold
+from loadmgr.models.stats.catalog import unit_of
+from loadmgr.models.thresholds import Threshold, parse_threshold
 
 NONE = "-"
 # Enough to tell 99.99999999 from 100; the loop stops at the first that differs.
@@ -95,14 +96,15 @@ def format_count(value: Any) -> str:
 
 
 def format_metric(metric: str, value: Any) -> str:
-    """A metric in its canonical unit; `metric` as thresholds and comparisons name it."""
-    if metric in ("requests", "failures"):
+    """A metric in its catalog unit; `metric` as thresholds and comparisons name it."""
+    unit = unit_of(metric)
+    if unit == "count":
         return format_count(value)
-    if metric == "error_rate":
+    if unit == "fraction":
         return format_percent(value)
-    if metric == "rps":
+    if unit == "/s":
         return format_rps(value)
-    if metric in LATENCY_METRICS:
+    if unit == "ms":
         return format_ms(value)
     return format_number(value)
 
@@ -123,23 +125,25 @@ MAX_SIDE_BY_SIDE_EXTRA = 3
 
 def _metric_scale(metric: str) -> tuple[float, int] | None:
     """(factor to the shown unit, usual decimals) of a metric; None for whole counts."""
-    if metric in ("requests", "failures"):
+    unit = unit_of(metric)
+    if unit == "count":
         return None
-    if metric == "error_rate":
+    if unit == "fraction":
         return 100.0, 2
-    if metric == "rps":
+    if unit == "/s":
         return 1.0, 1
-    if metric in LATENCY_METRICS:
+    if unit == "ms":
         return 1.0, 0
     return 1.0, 3
 
 
 def _metric_text(metric: str, number: float, places: int) -> str:
-    if metric == "error_rate":
+    unit = unit_of(metric)
+    if unit == "fraction":
         return f"{number * 100:,.{places}f}%"
-    if metric == "rps":
+    if unit == "/s":
         return f"{number:,.{places}f}/s"
-    if metric in LATENCY_METRICS:
+    if unit == "ms":
         return f"{number:,.{places}f}ms"
     return f"{number:,.{places}f}"
 
@@ -163,7 +167,7 @@ def side_by_side(metric: str, values: Sequence[Any]) -> tuple[list[str], list[st
         return texts, [None if c is None else f"{c:+,.0f}" for c in changes]
     factor, places = scale
     known = [n for n in numbers if n is not None]
-    if metric in LATENCY_METRICS:
+    if unit_of(metric) == "ms":
         places = max((_ms_decimals(n) for n in known), default=0)
 
     def adds_up(places: int) -> bool:
@@ -193,12 +197,13 @@ def side_by_side(metric: str, values: Sequence[Any]) -> tuple[list[str], list[st
 
 def _unit(threshold: Threshold) -> str:
     """What a threshold's values are written in: `ms`, `s`, `%`, `fraction`, `/s`, `number`."""
-    if threshold.metric in LATENCY_METRICS:
+    unit = unit_of(threshold.metric)
+    if unit == "ms":
         return "s" if threshold.unit == "s" else "ms"
-    if threshold.metric == "error_rate":
+    if unit == "fraction":
         return "%" if threshold.unit == "%" else "fraction"
     # A metric we do not know (a document written by something else): a bare number.
-    return "/s" if threshold.metric == "rps" else "number"
+    return "/s" if unit == "/s" else "number"
 
 
 def _shown(unit: str, value: float) -> float:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from loadmgr.models.stats.catalog import QUANTILES
+
 Histogram = dict[int, int]
 
 MAX_BUCKET_MS = 10**9  # ~11.6 days: anything above is not a response time
@@ -130,4 +132,5 @@ def summary_of(
     return numbers, text
 
 
-_PERCENTILES = (("p50", 0.50), ("p90", 0.90), ("p95", 0.95), ("p99", 0.99))
+# The catalog's percentiles: (name, quantile).
+_PERCENTILES = tuple((m.name, m.quantile) for m in QUANTILES if m.quantile is not None)

@@ -10,7 +10,7 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
-from loadmgr.models.documents import TAG_MAX, Audited, checked_name, new_id
+from loadmgr.models.documents import TAG_MAX, Audited, Name, new_id
 
 # What a run end can be: its verdict (`failed`, `error`, `aborted`), a regression against
 # its baseline or trend, or a verdict other than its test's previous run's.
@@ -44,7 +44,7 @@ class Notification(Audited):
     """A webhook told when a matching run ends."""
 
     id: str = Field(default_factory=new_id)
-    name: str
+    name: Name
     tenantId: str | None = None
     envId: str | None = None
     webhookEnv: str | None = None  # the name of the variable holding the URL
@@ -53,11 +53,6 @@ class Notification(Audited):
     on: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENTS))
     testId: str | None = None  # only runs of this test
     tag: str | None = None  # only runs of tests with this tag
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str) -> str:
-        return checked_name(value)
 
     @field_validator("webhookEnv")
     @classmethod

@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from loadmgr.models.documents import NAME_MAX, Document, Named, new_id, utcnow
-from loadmgr.models.thresholds import parse_threshold
+from loadmgr.models.documents import Document, Name, Named, Thresholds, as_utc, new_id, utcnow
 
 DEFAULT_FAILURE_LIMIT = 3
 FAILURE_LIMIT_MAX = 100
@@ -79,10 +78,6 @@ def check_timezone(name: str) -> str:
     return cleaned
 
 
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
-
-
 # Cron fields that make a job run by elapsed time rather than at fixed wall-clock times.
 _ELAPSED_TIME_ALIASES = ("@hourly",)
 
@@ -117,7 +112,7 @@ def _slots(cron: str, zone_name: str, start: datetime, backwards: bool) -> Itera
 
     zone = ZoneInfo(zone_name)
     once_a_wall_time = not runs_by_elapsed_time(cron)
-    iterator = croniter(cron, _as_utc(start).astimezone(zone))
+    iterator = croniter(cron, as_utc(start).astimezone(zone))
     step = iterator.get_prev if backwards else iterator.get_next
     while True:
         slot: datetime = step(datetime)
@@ -134,7 +129,7 @@ def occurrences_after(cron: str, zone: str, after: datetime, count: int = 1) -> 
 def slots_due(cron: str, zone: str, first: datetime, now: datetime, limit: int) -> list[datetime]:
     """The slots from `first` (included: it is the stored next slot) to `now`, oldest
     first, at most the newest `limit` of them."""
-    first, now = _as_utc(first), _as_utc(now)
+    first, now = as_utc(first), as_utc(now)
     if first > now:
         return []
     # Walk back from now: a schedule left alone for a year is not walked minute by minute.
@@ -156,21 +151,14 @@ class ScheduleOverrides(BaseModel):
     durationSeconds: int | None = Field(default=None, gt=0)
     cluster: str | None = None
     workers: int | None = Field(default=None, ge=0)  # the local cluster's; 0: standalone
-    thresholds: list[str] = Field(default_factory=list)
+    thresholds: Thresholds = Field(default_factory=list)
     metadata: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("thresholds")
-    @classmethod
-    def _check_thresholds(cls, value: list[str]) -> list[str]:
-        for expression in value:
-            parse_threshold(expression)
-        return value
 
 
 class Schedule(Named):
     """A test started at every slot of a cron expression (collection `schedules`)."""
 
-    name: str
+    name: Name
     loadTestId: str
     testName: str | None = None
     cron: str
@@ -188,14 +176,6 @@ class Schedule(Named):
     lastOutcome: SlotOutcome | None = None
     lastRunId: str | None = None
 
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str) -> str:
-        value = value.strip()
-        if not value or len(value) > NAME_MAX:
-            raise ValueError(f"must have 1 to {NAME_MAX} characters")
-        return value
-
     @field_validator("cron")
     @classmethod
     def _check_cron(cls, value: str) -> str:
@@ -209,7 +189,7 @@ class Schedule(Named):
     @field_validator("nextSlotAt", "lastSlotAt", "pausedAt", mode="after")
     @classmethod
     def _dates_utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _as_utc(value)
+        return None if value is None else as_utc(value)
 
 
 class ScheduleSlot(Document):
@@ -232,7 +212,7 @@ class ScheduleSlot(Document):
     @field_validator("slot", "createdAt", "updatedAt", mode="after")
     @classmethod
     def _dates_utc(cls, value: datetime) -> datetime:
-        return _as_utc(value)
+        return as_utc(value)
 
 
 def trigger_of(schedule_id: str, slot: datetime) -> dict[str, Any]:

@@ -8,8 +8,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-LATENCY_METRICS = ("p50", "p90", "p95", "p99", "avg", "min", "max")
-METRICS = (*LATENCY_METRICS, "error_rate", "rps")
+from loadmgr.models.stats.catalog import BY_NAME, JUDGED, check_metric
+
+# What a threshold may name (the catalog's `judged` metrics), and those of them in ms.
+METRICS = JUDGED
+LATENCY_METRICS = tuple(name for name in METRICS if BY_NAME[name].unit == "ms")
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -59,7 +62,9 @@ class Threshold:
         Only cumulative maxima (`max` upper limits) never improve; everything else may
         still recover before the run ends.
         """
-        return self.metric == "max" and self.op in ("<", "<=") and not self.passes(actual)
+        entry = BY_NAME.get(self.metric)
+        grows = entry is not None and entry.abort == "max"
+        return grows and self.op in ("<", "<=") and not self.passes(actual)
 
 
 def parse_threshold(text: str) -> Threshold:
@@ -71,12 +76,7 @@ def parse_threshold(text: str) -> Threshold:
             f"invalid threshold {text!r}: expected METRIC OP VALUE, e.g. p95<500ms, "
             "error_rate<1%, rps>=100, or 'GET /path:p95<300ms'"
         )
-    metric = match.group("metric").lower()
-    if metric not in METRICS:
-        raise ValueError(
-            f"invalid threshold {text!r}: unknown metric {match.group('metric')!r} "
-            f"(one of {', '.join(METRICS)})"
-        )
+    metric = check_metric(match.group("metric"), METRICS, f"invalid threshold {text!r}")
     raw_value = match.group("value")
     number = _NUMBER.match(raw_value.strip().lower())
     if number is None:
@@ -85,22 +85,23 @@ def parse_threshold(text: str) -> Threshold:
     if not math.isfinite(value):
         raise ValueError(f"invalid threshold {text!r}: value {raw_value!r} is out of range")
     unit = number.group("unit")
-    if metric in LATENCY_METRICS:
+    kind = BY_NAME[metric].unit
+    if kind == "ms":
         factors = {"": 1.0, "ms": 1.0, "s": 1000.0}
         if unit not in factors:
             raise ValueError(
                 f"invalid threshold {text!r}: unit {unit!r} is not a time unit (ms or s)"
             )
         value *= factors[unit]
-    elif metric == "error_rate":
+    elif kind == "fraction":
         if unit == "%":
             value /= 100.0
         elif unit != "":
-            raise ValueError(f"invalid threshold {text!r}: error_rate takes % or a fraction")
+            raise ValueError(f"invalid threshold {text!r}: {metric} takes % or a fraction")
         if value > 1.0:
-            raise ValueError(f"invalid threshold {text!r}: error_rate above 100%")
-    elif unit not in ("", "/s", "rps"):
-        raise ValueError(f"invalid threshold {text!r}: rps takes a plain number")
+            raise ValueError(f"invalid threshold {text!r}: {metric} above 100%")
+    elif unit not in (("", "/s", "rps") if kind == "/s" else ("",)):
+        raise ValueError(f"invalid threshold {text!r}: {metric} takes a plain number")
     scope = match.group("scope")
     scope = scope.strip() if scope else None
     if scope == "":

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadmgr.locust.stats import SnapshotBuilder, final_stats, find_request, metric_value
+from loadmgr.locust.stats import SnapshotBuilder, final_stats
 from loadmgr.models import MetricSnapshot
+from loadmgr.models.stats import find_request, metric_value
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from loadmgr.locust.stats import METRIC_KEYS
 from loadmgr.models import Threshold, merge_thresholds, parse_threshold
+from loadmgr.models.stats.stored import METRIC_KEYS
 from loadmgr.models.thresholds import LATENCY_METRICS, METRICS
 from loadmgr.service.judging.verdicts import evaluate, verdict_of
 

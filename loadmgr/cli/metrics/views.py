@@ -12,6 +12,7 @@ from loadmgr.models.formatting import format_ms as fmt_ms
 from loadmgr.models.formatting import format_percent as fmt_pct
 from loadmgr.models.formatting import format_rps as fmt_rate
 from loadmgr.models.formatting import side_by_side
+from loadmgr.models.stats.catalog import SUMMARY_LATENCIES
 from loadmgr.service.analysis.views import LATENCY_KEYS
 
 if TYPE_CHECKING:
@@ -92,15 +93,7 @@ def summary_view(data: dict[str, Any]) -> RenderableType:
         f"({fmt_count(data.get('failures'))} failed, {fmt_pct(data.get('errorRate'))})",
         "rps": f"mean {fmt_rate(data.get('rpsMean'))}  max {fmt_rate(data.get('rpsMax'))}",
         "latency": "  ".join(
-            f"{label} {fmt_ms(data.get(key))}"
-            for label, key in (
-                ("avg", "avgResponseMs"),
-                ("p50", "p50ResponseMs"),
-                ("p90", "p90ResponseMs"),
-                ("p95", "p95ResponseMs"),
-                ("p99", "p99ResponseMs"),
-                ("max", "maxResponseMs"),
-            )
+            f"{m.name} {fmt_ms(data.get(m.total_key))}" for m in SUMMARY_LATENCIES
         ),
     }
     window = data.get("window")

@@ -20,6 +20,7 @@ from loadmgr.cli.output import (
     notice,
 )
 from loadmgr.errors import ExitCode, ValidationFailed
+from loadmgr.models.stats.catalog import TRENDED
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -63,8 +64,8 @@ TagOpt = Annotated[
 ]
 USERS_HELP = "Default number of users (1 to 100000, or to --max-users)."
 SPAWN_HELP = "Default users started per second (0.01 to 10000)."
-# A light copy of loadmgr.service.analysis.trends.TREND_METRICS, so `--help` imports no service.
-TREND_METRICS = ("p50", "p90", "p95", "p99", "avg", "rps", "error_rate")
+# `--metric`: the catalog's trended metrics (the catalog imports no service).
+TREND_METRICS = TRENDED
 UsersOpt = Annotated[int | None, typer.Option("--users", help=USERS_HELP)]
 SpawnOpt = Annotated[float | None, typer.Option("--spawn-rate", help=SPAWN_HELP)]
 DurationOpt = Annotated[

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from loadmgr.cli.output import iso, sanitize
 from loadmgr.models.formatting import format_metric, format_percent
+from loadmgr.models.stats.catalog import BY_NAME
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -16,15 +17,6 @@ if TYPE_CHECKING:
 
 CHANGE_MARK = "▲"
 OTHER_LOAD_MARK = "≠"
-_TITLES = {
-    "p50": "p50 latency",
-    "p90": "p90 latency",
-    "p95": "p95 latency",
-    "p99": "p99 latency",
-    "avg": "mean latency",
-    "rps": "requests per second",
-    "error_rate": "error rate",
-}
 
 
 def short_date(value: datetime | None) -> str:
@@ -67,7 +59,8 @@ def metric_chart(trend: Trend, series: MetricTrend, width: int) -> RenderableTyp
         for run, value in zip(trend.runs, series.values, strict=True)
     ]
     known = [v for v in shown if v is not None and math.isfinite(v)]
-    head = Text(_TITLES.get(series.metric, series.metric), style="bold")
+    entry = BY_NAME.get(series.metric)
+    head = Text(entry.title if entry else series.metric, style="bold")
     median, latest = series.median, series.latest
     if latest is not None and median is not None:
         relative = (latest - median) / abs(median) if median else None

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import NotFound, ValidationFailed
-from loadmgr.locust.stats import find_request, stored_number, stored_totals
 from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus, format_duration
+from loadmgr.models.stats.catalog import BY_NAME, COMPARED, REGRESSION, check_metric
+from loadmgr.models.stats.stored import find_request, metric_value, stored_number
 from loadmgr.service.definitions.tests import get_test, update_test
 from loadmgr.service.judging.verdicts import store_with_verdict
 from loadmgr.service.runs.lookup import get_run
@@ -22,21 +23,14 @@ from loadmgr.service.runs.lookup import get_run
 if TYPE_CHECKING:
     from loadmgr.store import Store
 
-# metric → (key in finalStats.totals, key in a requestStats item, direction):
-# +1 higher is worse, -1 lower is worse, 0 not judged.
+# metric → (key in finalStats.totals, key in a requestStats item, direction), in the order
+# of `metrics compare`'s rows: +1 higher is worse, -1 lower is worse, 0 not judged.
 COMPARED_METRICS: dict[str, tuple[str, str, int]] = {
-    "requests": ("requests", "numRequests", 0),
-    "failures": ("failures", "numFailures", 0),
-    "error_rate": ("errorRate", "errorRate", 1),
-    "rps": ("rps", "requestsPerSec", -1),
-    "avg": ("avgResponseMs", "avgResponseTimeMs", 1),
-    "p50": ("p50ResponseMs", "p50ResponseMs", 1),
-    "p90": ("p90ResponseMs", "p90ResponseMs", 1),
-    "p95": ("p95ResponseMs", "p95ResponseMs", 1),
-    "p99": ("p99ResponseMs", "p99ResponseMs", 1),
-    "max": ("maxResponseMs", "maxResponseTimeMs", 1),
+    m.name: (m.total_key, m.request_key, m.direction) for m in COMPARED
 }
-REGRESSION_METRICS = ("p50", "p90", "p95", "p99", "avg", "max", "error_rate", "rps")
+# What `--max-regression` and a baseline check may name: the compared metrics with a
+# better side.
+REGRESSION_METRICS = REGRESSION
 # Runs of the same load differ by a few percent by chance: `metrics compare` and the report
 # mark a change as a regression only beyond this, unless a metric's allowance is given.
 DEFAULT_TOLERANCE = 0.05
@@ -46,7 +40,7 @@ DEFAULT_TOLERANCE = 0.05
 DEFAULT_MAX_REGRESSION = {"p95": 0.10, "rps": 0.10}
 # One slow request moves a run's max: `metrics compare` shows it but counts it as a
 # regression only when asked (`--include-max`, or a `--max-regression max=…`).
-OUTLIER_METRICS = ("max",)
+OUTLIER_METRICS = tuple(m.name for m in COMPARED if m.outlier)
 TOTAL = "Aggregated"
 
 _MAX_REGRESSION = re.compile(r"^\s*(?P<metric>[A-Za-z0-9_]+)\s*=\s*(?P<value>.*?)\s*$")
@@ -63,12 +57,9 @@ def parse_max_regression(text: str) -> tuple[str, float]:
         raise ValueError(
             f"invalid --max-regression {text!r}: expected METRIC=PERCENT, e.g. p95=10%"
         )
-    metric = match.group("metric").lower()
-    if metric not in REGRESSION_METRICS:
-        raise ValueError(
-            f"invalid --max-regression {text!r}: unknown metric {match.group('metric')!r} "
-            f"(one of {', '.join(REGRESSION_METRICS)})"
-        )
+    metric = check_metric(
+        match.group("metric"), REGRESSION_METRICS, f"invalid --max-regression {text!r}"
+    )
     value = match.group("value")
     percent = _PERCENT.match(value)
     if percent is None:
@@ -100,7 +91,7 @@ def worse_by(metric: str, base: float | None, value: float | None) -> float | No
     None when either is unknown or the metric is not judged; `inf` when the base is 0
     and the value got worse (an error rate going from 0 to anything).
     """
-    direction = COMPARED_METRICS[metric][2]
+    direction = BY_NAME[metric].direction
     if base is None or value is None or direction == 0:
         return None
     delta = (value - base) * direction
@@ -117,25 +108,21 @@ def relative_change(base: float | None, value: float | None) -> float | None:
 
 
 def stats_value(stats: dict[str, Any] | None, metric: str, request: str | None) -> float | None:
-    """A metric of stored stats (`finalStats`/`judgedStats`), for the total or one request."""
+    """A metric of stored stats (`finalStats`/`judgedStats`), for the total or one request.
+
+    A request without an `errorRate` (another tool's) has it from its counts."""
     if not stats:
         return None
-    total_key, request_key, _ = COMPARED_METRICS[metric]
-    if request is None:
-        found = stored_totals(stats).get(total_key)
-    else:
+    if request is not None and metric == "error_rate":
         item = find_request(stats, request)
-        if item is None:
-            return None
-        if metric == "error_rate" and item.get("errorRate") is None:
+        if item is not None and item.get("errorRate") is None:
             count = stored_number(item.get("numRequests")) or 0
             return (stored_number(item.get("numFailures")) or 0) / count if count else 0.0
-        found = item.get(request_key)
-    number = stored_number(found)
+    number = metric_value(stats, metric, request)
     if number is None:
         return None
     # Counts stay integers so `-o csv/json` reads 10000, not 10000.0.
-    return int(number) if metric in ("requests", "failures") else number
+    return int(number) if BY_NAME[metric].unit == "count" else number
 
 
 # -- metrics compare -----------------------------------------------------------------------

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import NotFound, ValidationFailed
 from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus, Verdict
+from loadmgr.models.stats.catalog import TRENDED
+from loadmgr.models.stats.stored import find_request
 from loadmgr.service.analysis.change_points import (
     Detection,
     detect_shifts,
@@ -33,7 +35,8 @@ from loadmgr.service.judging.verdicts import store_with_verdict
 if TYPE_CHECKING:
     from loadmgr.store import Store
 
-TREND_METRICS = ("p50", "p90", "p95", "p99", "avg", "rps", "error_rate")
+# What `--metric` may name: the catalog's trended metrics.
+TREND_METRICS = TRENDED
 DEFAULT_METRICS = ("p95", "rps", "error_rate")
 DEFAULT_LAST = 30
 MAX_LAST = 100_000
@@ -342,8 +345,6 @@ def build_trend(
 ) -> Trend:
     """The series of `runs` (oldest first), searched for change points."""
     if options.request is not None and runs:
-        from loadmgr.locust.stats import find_request
-
         if not any(find_request(run.stats, options.request) for run in runs):
             raise ValidationFailed(
                 f"no run of test {test.name!r} has a request {options.request!r}",

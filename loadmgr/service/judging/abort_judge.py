@@ -35,6 +35,8 @@ from typing import Any, NamedTuple
 
 from loadmgr.models import Threshold, parse_threshold
 from loadmgr.models.formatting import finite_number, threshold_value
+from loadmgr.models.stats.catalog import METRICS, metric
+from loadmgr.models.stats.stored import find_request
 from loadmgr.service.judging.verdicts import Breach
 from loadmgr.service.judging.window_stats import (
     hist_percentile,
@@ -47,8 +49,17 @@ OK = "ok"
 BREACHED = "breached"
 NOT_JUDGED = "not judged"
 
-PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 _UPPER = ("<", "<=")
+# The latencies an interval carries as values of its own (the catalog's, judged as a
+# quantile, a mean or an extreme), by metric: their keys in the interval's own fields and
+# in its `requestStats[]` items; and where its RPS is.
+_VALUES = ("quantile", "mean", "max", "min")
+_TOTAL_KEYS = {m.name: m.interval_total_key for m in METRICS if m.abort in _VALUES}
+_REQUEST_KEYS = {m.name: m.request_key for m in METRICS if m.abort in _VALUES}
+_RPS = next(m for m in METRICS if m.abort == "throughput")
+# The run's extremes so far: the metrics whose highest (lowest) value is theirs.
+_HIGHS = tuple(m.name for m in METRICS if m.abort == "max")
+_LOWS = tuple(m.name for m in METRICS if m.abort == "min")
 
 
 @dataclass(frozen=True)
@@ -130,25 +141,6 @@ class _Sample:
     values: dict[str, float | None] = field(default_factory=dict)  # p50, avg, max…
 
 
-_TOTAL_KEYS = {
-    "p50": "p50ResponseMs",
-    "p95": "p95ResponseMs",
-    "p99": "p99ResponseMs",
-    "avg": "avgResponseMs",
-    "max": "maxResponseMs",
-    "min": "minResponseMs",
-}
-_REQUEST_KEYS = {
-    "p50": "p50ResponseMs",
-    "p90": "p90ResponseMs",
-    "p95": "p95ResponseMs",
-    "p99": "p99ResponseMs",
-    "avg": "avgResponseTimeMs",
-    "max": "maxResponseTimeMs",
-    "min": "minResponseTimeMs",
-}
-
-
 def _sample(
     doc: Mapping[str, Any], keys: Mapping[str, str], *, total: bool, seconds: Any
 ) -> _Sample:
@@ -156,20 +148,10 @@ def _sample(
         requests=_int(doc.get("intervalRequests")),
         failures=_int(doc.get("intervalFailures")),
         seconds=finite_number(seconds),
-        rps=finite_number(doc.get("totalRPS" if total else "requestsPerSec")),
+        rps=finite_number(doc.get(_RPS.interval_total_key if total else _RPS.request_key)),
         hist=parse_hist(doc.get("hist")),
         values={metric: finite_number(doc.get(key)) for metric, key in keys.items()},
     )
-
-
-def _find_item(items: Any, scope: str) -> Mapping[str, Any] | None:
-    """The request named `METHOD name`, or `name` alone when only one has it."""
-    candidates = [item for item in items or () if isinstance(item, Mapping)]
-    for item in candidates:
-        if f"{item.get('method', '')} {item.get('name', '')}" == scope:
-            return item
-    named = [item for item in candidates if item.get("name") == scope]
-    return named[0] if len(named) == 1 else None
 
 
 def _weighted(samples: list[_Sample], metric: str) -> tuple[float | None, int]:
@@ -272,7 +254,7 @@ class AbortJudge:
             if scope is None:
                 sample = _sample(interval, _TOTAL_KEYS, total=True, seconds=seconds)
             else:
-                item = _find_item(interval.get("requestStats"), scope)
+                item = find_request(interval, scope)
                 sample = (
                     _Sample(seconds=finite_number(seconds), rps=0.0, hist={})
                     if item is None
@@ -288,14 +270,9 @@ class AbortJudge:
             verdict = self._judge(threshold)
             self._verdicts[index] = verdict
             if breach is None and verdict.state == BREACHED:
-                breach = Breach(
-                    expression=threshold.expression,
-                    metric=threshold.metric,
-                    scope=threshold.scope,
-                    op=threshold.op,
-                    limit=threshold.limit,
-                    actual=verdict.value,
-                    passed=False,
+                breach = Breach.of(
+                    threshold,
+                    verdict.value,
                     windowIntervals=verdict.intervals,
                     windowRequests=verdict.requests,
                 )
@@ -311,8 +288,8 @@ class AbortJudge:
     # -- per kind ------------------------------------------------------------------------
 
     def _extremes(self, scope: str | None, sample: _Sample) -> None:
-        highs = [v for v in (sample.values.get("max"),) if v is not None]
-        lows = [v for v in (sample.values.get("min"),) if v is not None]
+        highs = [v for v in (sample.values.get(name) for name in _HIGHS) if v is not None]
+        lows = [v for v in (sample.values.get(name) for name in _LOWS) if v is not None]
         if sample.hist:
             counted = [value for value, count in sample.hist.items() if count > 0]
             if counted:
@@ -326,17 +303,19 @@ class AbortJudge:
             self._min[scope] = min(lows) if current is None else min(current, *lows)
 
     def _judge(self, threshold: Threshold) -> _Judgment:
-        metric = threshold.metric
-        if metric in ("max", "min"):
-            return self._judge_extreme(threshold)
-        if metric == "rps":
+        judged = metric(threshold.metric)
+        if judged.abort in ("max", "min"):
+            return self._judge_extreme(threshold, highest=judged.abort == "max")
+        if judged.abort == "throughput":
             return self._judge_rps(threshold)
         samples = list(self._recent[threshold.scope])
-        if metric == "error_rate":
+        if judged.abort == "rate":
             return self._judge_error_rate(threshold, samples)
-        if metric in PERCENTILES:
-            return self._judge_percentile(threshold, samples)
-        return self._judge_mean(threshold, samples)
+        if judged.abort == "quantile" and judged.quantile is not None:
+            return self._judge_percentile(threshold, samples, judged.quantile)
+        if judged.abort == "mean":
+            return self._judge_mean(threshold, samples)
+        return _Judgment(NOT_JUDGED, None)  # a metric not judged as a run goes on
 
     def _judged(
         self,
@@ -368,8 +347,9 @@ class AbortJudge:
         )
         return self._judged(threshold, rate, broken, samples, n)
 
-    def _judge_percentile(self, threshold: Threshold, samples: list[_Sample]) -> _Judgment:
-        q = PERCENTILES[threshold.metric]
+    def _judge_percentile(
+        self, threshold: Threshold, samples: list[_Sample], q: float
+    ) -> _Judgment:
         hists = [s.hist for s in samples]
         if samples and all(h is not None for h in hists):
             merged = merge_hists(h for h in hists if h is not None)
@@ -405,14 +385,12 @@ class AbortJudge:
             threshold, value, value is not None and _violates(threshold, value), samples, n
         )
 
-    def _judge_extreme(self, threshold: Threshold) -> _Judgment:
-        seen = (
-            self._max[threshold.scope] if threshold.metric == "max" else self._min[threshold.scope]
-        )
+    def _judge_extreme(self, threshold: Threshold, *, highest: bool) -> _Judgment:
+        seen = self._max[threshold.scope] if highest else self._min[threshold.scope]
         if seen is None:
             return _Judgment(NOT_JUDGED, None)
         # Only a max below a limit (a min above one) can break for good.
-        for_good = (threshold.metric == "max") == (threshold.op in _UPPER)
+        for_good = highest == (threshold.op in _UPPER)
         if _violates(threshold, seen):
             return _Judgment(BREACHED if for_good else NOT_JUDGED, seen)
         return _Judgment(OK, seen)

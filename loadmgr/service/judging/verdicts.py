@@ -19,14 +19,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ExitCode, LoadmgrError, NotFound
-from loadmgr.locust.stats import metric_value
 from loadmgr.models import (
     LoadTestRun,
     ReasonKind,
     Regression,
     RunStatus,
     StopReason,
-    Threshold,
     ThresholdResult,
     Verdict,
     VerdictReason,
@@ -34,6 +32,7 @@ from loadmgr.models import (
     utcnow,
 )
 from loadmgr.models.formatting import format_count, threshold_line, threshold_of, threshold_value
+from loadmgr.models.stats import metric_value
 from loadmgr.models.verdicts import parse_reasons
 
 if TYPE_CHECKING:
@@ -50,24 +49,13 @@ class Breach(ThresholdResult):
     windowRequests: int | None = None
 
 
-def _result(threshold: Threshold, actual: float | None) -> ThresholdResult:
-    return ThresholdResult(
-        expression=threshold.expression,
-        metric=threshold.metric,
-        scope=threshold.scope,
-        op=threshold.op,
-        limit=threshold.limit,
-        actual=actual,
-        passed=threshold.passes(actual),
-    )
-
-
 def evaluate(expressions: list[str], final: dict[str, Any]) -> list[ThresholdResult]:
     """Each threshold's result on the final stats."""
     results = []
     for expression in expressions:
         threshold = parse_threshold(expression)
-        results.append(_result(threshold, metric_value(final, threshold.metric, threshold.scope)))
+        actual = metric_value(final, threshold.metric, threshold.scope)
+        results.append(ThresholdResult.of(threshold, actual))
     return results
 
 
@@ -86,7 +74,8 @@ def doomed(expressions: list[str], snapshot_totals: dict[str, Any]) -> Threshold
             continue
         actual = metric_value({"totals": snapshot_totals}, threshold.metric)
         if threshold.can_no_longer_pass(actual):
-            return _result(threshold, actual)  # passes() is False: that is what doomed means
+            # passes() is False: that is what doomed means
+            return ThresholdResult.of(threshold, actual)
     return None
 
 

@@ -22,6 +22,7 @@ from loadmgr.models.formatting import (
     threshold_of,
     threshold_value,
 )
+from loadmgr.models.stats.catalog import SUMMARY_LATENCIES
 from loadmgr.models.verdicts import verdict_summary
 from loadmgr.service.analysis import views as metrics
 from loadmgr.service.analysis.compare import REGRESSION_METRICS, compare_with_baseline
@@ -161,15 +162,7 @@ def _summary_html(data: ReportData) -> str:
         ),
         ("Duration", format_duration(s.get("durationSec"))),
     ]
-    latency = [
-        ("avg", "avgResponseMs"),
-        ("p50", "p50ResponseMs"),
-        ("p90", "p90ResponseMs"),
-        ("p95", "p95ResponseMs"),
-        ("p99", "p99ResponseMs"),
-        ("max", "maxResponseMs"),
-    ]
-    cards += [(f"Latency {label}", format_ms(s.get(key))) for label, key in latency]
+    cards += [(f"Latency {m.name}", format_ms(s.get(m.total_key))) for m in SUMMARY_LATENCIES]
     items = "".join(f'<div class="card"><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>' for k, v in cards)
     run = data.run
     facts: list[list[Any]] = [

@@ -12,6 +12,7 @@ import math
 from datetime import datetime, timezone
 
 from loadmgr.models.formatting import format_metric, format_timestamp
+from loadmgr.models.stats.catalog import BY_NAME
 from loadmgr.service.analysis.trends import ChangePoint, MetricTrend, Trend
 from loadmgr.service.reports.html import escaped_clean as _e
 from loadmgr.service.reports.html import footer, page_head
@@ -24,16 +25,6 @@ from loadmgr.service.reports.svg import (
     WIDTH,
     value_ticks,
 )
-
-_TITLES = {
-    "p50": "p50 latency",
-    "p90": "p90 latency",
-    "p95": "p95 latency",
-    "p99": "p99 latency",
-    "avg": "Mean latency",
-    "rps": "Requests per second",
-    "error_rate": "Error rate",
-}
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1f2937;
@@ -74,7 +65,8 @@ def trend_chart(trend: Trend, series: MetricTrend, *, link_runs: bool = True) ->
     known = [v for v in series.values if v is not None and math.isfinite(v)]
     ticks = value_ticks(known)
     top = ticks[-1] if ticks and ticks[-1] > 0 else 1.0
-    title = _TITLES.get(series.metric, series.metric)
+    entry = BY_NAME.get(series.metric)
+    title = entry.heading if entry else series.metric
 
     def sx(index: float) -> float:
         return LEFT + (index / (count - 1) * plot_w if count > 1 else plot_w / 2)

@@ -1,201 +1,20 @@
-"""The stored documents, with the camelCase field names of the Go control plane.
-
-Field names are the contract (docs/design.md, "Stored documents"): they are written as they
-are stored, never aliased, so `model_dump()` is the document and `model_validate(doc)` reads
-one back.
-"""
+"""What a run stores: the run (`load_test_runs`) and its intervals (`metrics_timeseries`)."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from loadmgr.models.foreign import GO_TEST_ONLY_KEYS, readable, readable_interval
-from loadmgr.models.stored_stats import readable_stats
-from loadmgr.models.thresholds import parse_threshold
+from loadmgr.models.documents.base import LOCAL_CLUSTER_ID, Document, Named, as_utc
+from loadmgr.models.foreign import readable_interval
+from loadmgr.models.stats.stored import readable_stats
+from loadmgr.models.thresholds import Threshold
 from loadmgr.models.verdicts import Verdict, VerdictReason, parse_reasons
 
-NAME_MAX = 200
-DESCRIPTION_MAX = 10_000
-TAG_MAX = 100
-META_VALUE_MAX = 2_000
-URL_MAX = 2_048
-LOCUSTFILE_MAX_BYTES = 1_000_000
-# The most users any test may allow (its `maxUsers`); runs are bounded lower by default,
-# see loadmgr/service/definitions/limits.py.
-MAX_USERS_CEILING = 10_000_000
-
-LOCAL_CLUSTER_ID = "local"
-
-
-def new_id() -> str:
-    """A fresh document id (a UUID4 string, as the Go service used)."""
-    return str(uuid.uuid4())
-
-
-def utcnow() -> datetime:
-    """Now in UTC, truncated to milliseconds: what BSON stores, so output never drifts."""
-    now = datetime.now(timezone.utc)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def _check_http_url(value: str) -> str:
-    value = value.strip()
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"must be an http(s) URL, got {value!r}")
-    if len(value) > URL_MAX:
-        raise ValueError(f"longer than {URL_MAX} characters")
-    return value
-
-
-def checked_name(value: str) -> str:
-    """A name or id as stored: stripped, 1 to NAME_MAX characters."""
-    value = value.strip()
-    if not value or len(value) > NAME_MAX:
-        raise ValueError(f"must have 1 to {NAME_MAX} characters")
-    return value
-
-
-class Document(BaseModel):
-    """Base of every stored document: extra stored fields survive a read-modify-write."""
-
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
-
-    def to_document(self) -> dict[str, Any]:
-        """The dict to store (BSON-ready: datetimes stay datetimes)."""
-        return self.model_dump(exclude={"_id"})
-
-
-class Audited(Document):
-    """Audit fields: created once, updated on every change."""
-
-    createdAt: datetime = Field(default_factory=utcnow)
-    createdBy: str = ""
-    updatedAt: datetime = Field(default_factory=utcnow)
-    updatedBy: str = ""
-
-    @field_validator("createdAt", "updatedAt", mode="after")
-    @classmethod
-    def _as_utc(cls, value: datetime) -> datetime:
-        # BSON dates come back naive or aware depending on the client; always UTC.
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
-
-
-class Named(Audited):
-    """A document scoped to a tenant and environment."""
-
-    id: str = Field(default_factory=new_id)
-    tenantId: str | None = None
-    envId: str | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _foreign(cls, data: Any) -> Any:
-        # A test or run the Go control plane wrote (lowercase keys, integer dates) reads
-        # as ours, so a shared database never makes a command fail (`db migrate` makes
-        # the change for good).
-        return readable(data, cls.model_fields)
-
-    @field_validator("metadata")
-    @classmethod
-    def _check_metadata(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, item in value.items():
-            if not key or key.startswith("$") or "." in key:
-                raise ValueError(f"metadata key {key!r} must be non-empty, without '$' or '.'")
-            # `legacy` is written by `db migrate` (another tool's values), not by a user.
-            if len(item) > META_VALUE_MAX and key != "legacy":
-                raise ValueError(
-                    f"metadata value for {key!r} longer than {META_VALUE_MAX} characters"
-                )
-        return value
-
-
-class LoadTest(Named):
-    """A reusable test definition (collection `load_tests`)."""
-
-    name: str
-    description: str = ""
-    tags: list[str] = Field(default_factory=list)
-    locustClusterId: str = LOCAL_CLUSTER_ID
-    targetUrl: str
-    locustfile: str = ""
-    scenarioId: str | None = None
-    defaultUsers: int = Field(default=10, ge=1, le=MAX_USERS_CEILING)
-    defaultSpawnRate: float = Field(default=1.0, gt=0, le=1_000_000, allow_inf_nan=False)
-    defaultDurationSec: int = Field(default=60, gt=0)
-    maxDurationSec: int | None = Field(default=None, gt=0)
-    # loadmgr's additions
-    warmupSec: int = Field(default=0, ge=0)  # left out of thresholds and comparisons
-    maxUsers: int | None = Field(default=None, ge=1, le=MAX_USERS_CEILING)  # None: default bound
-    locustfileContent: str | None = None
-    locustfileSha256: str | None = None
-    thresholds: list[str] = Field(default_factory=list)
-    baselineRunId: str | None = None
-    version: int = 1
-
-    @property
-    def written_by_go(self) -> bool:
-        """Read from a Go control plane document that `db migrate` has not converted."""
-        return self.version == 0 and bool(set(self.model_extra or {}) & GO_TEST_ONLY_KEYS)
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be empty")
-        if len(value) > NAME_MAX:
-            raise ValueError(f"longer than {NAME_MAX} characters")
-        return value
-
-    @field_validator("description")
-    @classmethod
-    def _check_description(cls, value: str) -> str:
-        if len(value) > DESCRIPTION_MAX:
-            raise ValueError(f"longer than {DESCRIPTION_MAX} characters")
-        return value
-
-    @field_validator("tags")
-    @classmethod
-    def _check_tags(cls, value: list[str]) -> list[str]:
-        tags = [tag.strip() for tag in value]
-        for tag in tags:
-            if not tag or len(tag) > TAG_MAX:
-                raise ValueError(f"each tag must have 1 to {TAG_MAX} characters")
-        return list(dict.fromkeys(tags))
-
-    @field_validator("targetUrl")
-    @classmethod
-    def _check_target(cls, value: str) -> str:
-        return _check_http_url(value)
-
-    @field_validator("thresholds")
-    @classmethod
-    def _check_thresholds(cls, value: list[str]) -> list[str]:
-        for expression in value:
-            parse_threshold(expression)
-        return value
-
-    @model_validator(mode="after")
-    def _check_durations(self) -> LoadTest:
-        if self.maxDurationSec is not None and self.defaultDurationSec > self.maxDurationSec:
-            raise ValueError(
-                f"default duration ({self.defaultDurationSec}s) is above the maximum "
-                f"({self.maxDurationSec}s)"
-            )
-        if self.warmupSec and self.warmupSec >= self.defaultDurationSec:
-            raise ValueError(
-                f"warm-up ({self.warmupSec}s) must be shorter than the default duration "
-                f"({self.defaultDurationSec}s)"
-            )
-        return self
+_Result = TypeVar("_Result", bound="ThresholdResult")
 
 
 class RunStatus(str, Enum):
@@ -302,9 +121,7 @@ class MetricSnapshot(Document):
     @field_validator("timestamp", "windowStart", "windowEnd", mode="after")
     @classmethod
     def _as_utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value
+        return None if value is None else as_utc(value)
 
 
 class ThresholdResult(BaseModel):
@@ -317,6 +134,20 @@ class ThresholdResult(BaseModel):
     limit: float
     actual: float | None = None
     passed: bool
+
+    @classmethod
+    def of(cls: type[_Result], threshold: Threshold, actual: float | None, **extra: Any) -> _Result:
+        """`threshold` judged on `actual` (`extra`: a subclass's own fields)."""
+        return cls(
+            expression=threshold.expression,
+            metric=threshold.metric,
+            scope=threshold.scope,
+            op=threshold.op,
+            limit=threshold.limit,
+            actual=actual,
+            passed=threshold.passes(actual),
+            **extra,
+        )
 
 
 class LoadTestRun(Named):
@@ -411,50 +242,4 @@ class LoadTestRun(Named):
     @field_validator("startedAt", "finishedAt", "heartbeatAt", "busyWaitUntil", mode="after")
     @classmethod
     def _opt_as_utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value
-
-
-class ClusterAuth(BaseModel):
-    """How to authenticate to a Locust master; names where secrets live, never secrets."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: str = "none"  # none | header | login
-    headerName: str | None = None
-    secretEnv: str | None = None
-    secretFile: str | None = None
-    usernameEnv: str | None = None
-    passwordEnv: str | None = None
-    loginPath: str | None = None
-
-
-class LocustCluster(Audited):
-    """A registered Locust master (collection `locust_clusters`)."""
-
-    id: str
-    baseUrl: str
-    description: str = ""
-    auth: ClusterAuth = Field(default_factory=ClusterAuth)
-    caBundle: str | None = None
-    verifyTls: bool = True
-    tenantId: str | None = None
-    envId: str | None = None
-
-    @field_validator("id")
-    @classmethod
-    def _check_id(cls, value: str) -> str:
-        return checked_name(value)
-
-    @field_validator("baseUrl")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        return _check_http_url(value).rstrip("/")
-
-    @field_validator("description")
-    @classmethod
-    def _check_description(cls, value: str) -> str:
-        if len(value) > DESCRIPTION_MAX:
-            raise ValueError(f"longer than {DESCRIPTION_MAX} characters")
-        return value
+        return None if value is None else as_utc(value)

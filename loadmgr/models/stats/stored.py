@@ -1,4 +1,5 @@
-"""A run's stored numbers (`finalStats`, `judgedStats`, `lastMetrics`) made safe to read.
+"""A run's stored numbers (`finalStats`, `judgedStats`, `lastMetrics`): made safe to read,
+and a metric read out of them.
 
 Anything can have written a run document: the Go control plane, a script, a hand in
 mongosh, a bug. A string, a bool, an object, NaN or infinity where a number belongs must
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import math
 from typing import Any
+
+from loadmgr.models.stats.catalog import BY_NAME, METRICS
 
 _COUNTS = frozenset(
     {
@@ -82,3 +85,55 @@ def readable_stats(field: str, value: Any) -> Any:
     if isinstance(value, dict):
         return clean_stats(value)
     return {} if field == "lastMetrics" else None
+
+
+# -- a metric out of stored stats ----------------------------------------------------------
+
+# Metric → (key in `totals`, key in a `requestStats` item), from the catalog.
+METRIC_KEYS: dict[str, tuple[str, str]] = {m.name: (m.total_key, m.request_key) for m in METRICS}
+
+
+def find_request(stats: Any, scope: str) -> dict[str, Any] | None:
+    """The `requestStats` item named `METHOD name`, or `name` alone when only one matches.
+
+    Stored stats may have been written by anything (the Go control plane, a hand, a bug):
+    an item that is not an object with text names is no request."""
+    found = stats.get("requestStats") if isinstance(stats, dict) else None
+    items = [
+        item
+        for item in (found if isinstance(found, list) else ())
+        if isinstance(item, dict) and isinstance(item.get("name"), str)
+    ]
+    scope = scope.strip()
+    for item in items:
+        if f"{item.get('method') or ''} {item['name']}" == scope:
+            return dict(item)
+    named = [item for item in items if item["name"] == scope]
+    return dict(named[0]) if len(named) == 1 else None
+
+
+def stored_totals(stats: Any) -> dict[str, Any]:
+    """The `totals` object of stored stats; empty when there is none or it is no object."""
+    totals = stats.get("totals") if isinstance(stats, dict) else None
+    return totals if isinstance(totals, dict) else {}
+
+
+def stored_number(value: Any) -> float | None:
+    """A stored metric as a number to judge: None for anything but a finite number of 0 or
+    more (a string, a bool, NaN, infinity, a negative latency or rate mean nothing)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def metric_value(stats: Any, metric: str, scope: str | None = None) -> float | None:
+    """A catalog metric read from stored stats (`final_stats` output), for the totals or
+    the request `scope`; None when unknown or no data. KeyError for an unknown metric."""
+    entry = BY_NAME[metric]
+    if scope is None:
+        value = stored_totals(stats).get(entry.total_key)
+    else:
+        item = find_request(stats, scope)
+        value = item.get(entry.request_key) if item else None
+    return stored_number(value)

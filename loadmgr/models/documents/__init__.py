@@ -1,0 +1,69 @@
+"""The stored documents, with the camelCase field names of the Go control plane.
+
+Field names are the contract shared with that service: they are written as they are
+stored, never aliased, so `model_dump()` is the document and `model_validate(doc)` reads
+one back. `base` has what every document shares, `definitions` tests and clusters, `runs`
+runs and their intervals.
+"""
+
+from loadmgr.models.documents.base import (
+    DESCRIPTION_MAX,
+    LOCAL_CLUSTER_ID,
+    LOCUSTFILE_MAX_BYTES,
+    MAX_USERS_CEILING,
+    META_VALUE_MAX,
+    NAME_MAX,
+    TAG_MAX,
+    URL_MAX,
+    Audited,
+    Description,
+    Document,
+    Name,
+    Named,
+    Thresholds,
+    as_utc,
+    check_http_url,
+    checked_name,
+    new_id,
+    utcnow,
+)
+from loadmgr.models.documents.definitions import ClusterAuth, LoadTest, LocustCluster
+from loadmgr.models.documents.runs import (
+    LoadTestRun,
+    MetricSnapshot,
+    RequestStats,
+    RunStatus,
+    StopReason,
+    ThresholdResult,
+)
+
+__all__ = [
+    "DESCRIPTION_MAX",
+    "LOCAL_CLUSTER_ID",
+    "LOCUSTFILE_MAX_BYTES",
+    "MAX_USERS_CEILING",
+    "META_VALUE_MAX",
+    "NAME_MAX",
+    "TAG_MAX",
+    "URL_MAX",
+    "Audited",
+    "ClusterAuth",
+    "Description",
+    "Document",
+    "LoadTest",
+    "LoadTestRun",
+    "LocustCluster",
+    "MetricSnapshot",
+    "Name",
+    "Named",
+    "RequestStats",
+    "RunStatus",
+    "StopReason",
+    "ThresholdResult",
+    "Thresholds",
+    "as_utc",
+    "check_http_url",
+    "checked_name",
+    "new_id",
+    "utcnow",
+]

@@ -1,0 +1,141 @@
+"""What every stored document shares: its base classes, limits, ids and dates.
+
+Field names are the contract shared with the Go control plane: they are written as they
+are stored, never aliased, so `model_dump()` is the document and `model_validate(doc)`
+reads one back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from loadmgr.models.foreign import readable
+from loadmgr.models.thresholds import parse_threshold
+
+NAME_MAX = 200
+DESCRIPTION_MAX = 10_000
+TAG_MAX = 100
+META_VALUE_MAX = 2_000
+URL_MAX = 2_048
+LOCUSTFILE_MAX_BYTES = 1_000_000
+# The most users any test may allow (its `maxUsers`); runs are bounded lower by default,
+# see loadmgr/service/definitions/limits.py.
+MAX_USERS_CEILING = 10_000_000
+
+LOCAL_CLUSTER_ID = "local"
+
+
+def new_id() -> str:
+    """A fresh document id (a UUID4 string, as the Go service used)."""
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    """Now in UTC, truncated to milliseconds: what BSON stores, so output never drifts."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A date in UTC: BSON dates come back naive or aware depending on the client."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def check_http_url(value: str) -> str:
+    """An http(s) URL as stored: stripped, at most URL_MAX characters."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    if len(value) > URL_MAX:
+        raise ValueError(f"longer than {URL_MAX} characters")
+    return value
+
+
+def checked_name(value: str) -> str:
+    """A name or id as stored: stripped, 1 to NAME_MAX characters."""
+    value = value.strip()
+    if not value or len(value) > NAME_MAX:
+        raise ValueError(f"must have 1 to {NAME_MAX} characters")
+    return value
+
+
+class Document(BaseModel):
+    """Base of every stored document: extra stored fields survive a read-modify-write."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    def to_document(self) -> dict[str, Any]:
+        """The dict to store (BSON-ready: datetimes stay datetimes)."""
+        return self.model_dump(exclude={"_id"})
+
+
+class Audited(Document):
+    """Audit fields: created once, updated on every change."""
+
+    createdAt: datetime = Field(default_factory=utcnow)
+    createdBy: str = ""
+    updatedAt: datetime = Field(default_factory=utcnow)
+    updatedBy: str = ""
+
+    @field_validator("createdAt", "updatedAt", mode="after")
+    @classmethod
+    def _as_utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
+
+class Named(Audited):
+    """A document scoped to a tenant and environment."""
+
+    id: str = Field(default_factory=new_id)
+    tenantId: str | None = None
+    envId: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _foreign(cls, data: Any) -> Any:
+        # A test or run the Go control plane wrote (lowercase keys, integer dates) reads
+        # as ours, so a shared database never makes a command fail (`db migrate` makes
+        # the change for good).
+        return readable(data, cls.model_fields)
+
+    @field_validator("metadata")
+    @classmethod
+    def _check_metadata(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if not key or key.startswith("$") or "." in key:
+                raise ValueError(f"metadata key {key!r} must be non-empty, without '$' or '.'")
+            # `legacy` is written by `db migrate` (another tool's values), not by a user.
+            if len(item) > META_VALUE_MAX and key != "legacy":
+                raise ValueError(
+                    f"metadata value for {key!r} longer than {META_VALUE_MAX} characters"
+                )
+        return value
+
+
+def _checked_thresholds(value: list[str]) -> list[str]:
+    for expression in value:
+        parse_threshold(expression)
+    return value
+
+
+# A test's or a schedule's thresholds: each one must parse (`p95<500ms`).
+Thresholds = Annotated[list[str], AfterValidator(_checked_thresholds)]
+# A schedule's, a subscription's or a cluster's name: see checked_name.
+Name = Annotated[str, AfterValidator(checked_name)]
+
+
+def _checked_description(value: str) -> str:
+    if len(value) > DESCRIPTION_MAX:
+        raise ValueError(f"longer than {DESCRIPTION_MAX} characters")
+    return value
+
+
+# A test's or a cluster's description.
+Description = Annotated[str, AfterValidator(_checked_description)]
