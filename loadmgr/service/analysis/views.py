@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from loadmgr.errors import ValidationFailed
 from loadmgr.models import LoadTestRun
 from loadmgr.models.formatting import format_timestamp
+from loadmgr.models.stats.catalog import METRICS
 from loadmgr.service.analysis.windows import Window, window_stats
 from loadmgr.service.runs.lookup import get_run
 
@@ -250,15 +251,8 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
     return data
 
 
-LATENCY_KEYS = (
-    "avgResponseMs",
-    "minResponseMs",
-    "p50ResponseMs",
-    "p90ResponseMs",
-    "p95ResponseMs",
-    "p99ResponseMs",
-    "maxResponseMs",
-)
+# A run's latencies in its summary and export rows: every latency of the catalog, in its order.
+LATENCY_KEYS = tuple(m.total_key for m in METRICS if m.unit == "ms")
 
 
 # -- timeseries ----------------------------------------------------------------------------
