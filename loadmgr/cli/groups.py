@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 # name → (module, one-line help). The modules' Typer apps take their help from here.
 GROUPS: dict[str, tuple[str, str]] = {
-    "tests": ("loadmgr.cli.tests.commands", "Define load tests once; run them many times."),
+    "tests": ("loadmgr.cli.tests.app", "Define load tests once; run them many times."),
     "runs": ("loadmgr.cli.runs.commands", "Run tests on Locust clusters and see every run."),
     "metrics": ("loadmgr.cli.metrics.commands", "What a run measured, and how runs compare."),
     "clusters": (

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from loadmgr.cli.completion import choices
+from loadmgr.cli.choices import choices
 from loadmgr.errors import ValidationFailed
 from loadmgr.models.formatting import format_timestamp
 

@@ -131,7 +131,7 @@ def test_the_light_copies_of_the_choices_match_the_models() -> None:
     assert runs_cmd.STATUSES == tuple(s.value for s in RunStatus)
     assert runs_cmd.VERDICTS == VERDICT_FILTERS
     assert metrics_cmd.VIEWS == VIEWS and metrics_cmd.EXPORT_FORMATS == DATA_FORMATS
-    from loadmgr.cli.tests import commands as tests_cmd
+    from loadmgr.cli.tests import history as tests_cmd
     from loadmgr.service.analysis.trends import TREND_METRICS
 
     assert tests_cmd.TREND_METRICS == TREND_METRICS

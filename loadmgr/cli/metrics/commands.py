@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from loadmgr.cli.completion import RunRef, choices, complete_run
+from loadmgr.cli.choices import choices
+from loadmgr.cli.completion import RunRef, complete_run
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, notice

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from loadmgr.cli.completion import choices, complete_test
+from loadmgr.cli.choices import choices
+from loadmgr.cli.completion import complete_test
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import Column, OutputOption, QuietOption, audit_line, field, notice
@@ -160,25 +161,25 @@ def add(
 ) -> None:
     """Tell a webhook when matching runs end. The URL must be in the variable or file now;
     only that reference is stored, never the URL."""
-    from loadmgr.models.notifications import DEFAULT_EVENTS
     from loadmgr.service.notifications.subscriptions import (
+        NotificationSpec,
         add_notification,
         names_of_tests,
     )
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    fields = {
-        "name": name,
-        "webhookEnv": webhook_env,
-        "webhookFile": webhook_file,
-        "format": fmt,
-        "on": list(on) if on else list(DEFAULT_EVENTS),
-        "testId": test,
-        "tag": tag,
-    }
+    spec = NotificationSpec(
+        name=name,
+        webhook_env=webhook_env,
+        webhook_file=webhook_file,
+        format=fmt,
+        on=on,
+        test=test,
+        tag=tag,
+    )
     store = context.store
-    notification = add_notification(store, context.settings.user, fields)
+    notification = add_notification(store, context.settings.user, spec)
     names = names_of_tests(store, [notification]) if renderer.is_table else {}
     renderer.one(
         _with_test_name(notification, names), notification_view, csv_columns=NOTIFICATION_CSV

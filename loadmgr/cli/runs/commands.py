@@ -7,18 +7,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from loadmgr.cli.completion import (
-    RunRef,
-    TestRef,
-    choices,
-    complete_test,
-)
+from loadmgr.cli.choices import choices
+from loadmgr.cli.completion import RunRef, TestRef, complete_test
 from loadmgr.cli.context import AppContext, app_context
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, jsonable, notice
 from loadmgr.cli.run_options import ClusterOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.cli.runs.views import PERCENTILE_NOTE, RUN_CSV, list_columns, run_exit_code, run_view
-from loadmgr.errors import ExitCode, ValidationFailed
+from loadmgr.errors import ExitCode
 
 if TYPE_CHECKING:
     from loadmgr.cli.runs.live import PlainObserver
@@ -158,43 +154,32 @@ def start(
     (the cluster failed or was lost; 3 when MongoDB failed), 130 interrupted here (the run
     is stopped and recorded first).
     """
-    from loadmgr.models import parse_meta
     from loadmgr.service.analysis.compare import parse_max_regressions
-    from loadmgr.service.runs.options import RunOptions, check_interval
+    from loadmgr.service.runs.options import check_interval, check_thresholds, parse_overrides
+    from loadmgr.service.validation import duration_option
 
     context = app_context(ctx)
     allowed = parse_max_regressions(max_regression or [])
     renderer = context.renderer(output, quiet)
-    from loadmgr.service.validation import duration_option
-
-    parsed_duration = duration_option("--duration", duration) if duration is not None else None
+    overrides = parse_overrides(
+        users=users,
+        spawn_rate=spawn_rate,
+        duration=duration,
+        cluster=cluster,
+        workers=workers,
+        thresholds=threshold,
+        meta=meta,
+    )
     warmup_sec = duration_option("--warmup", warmup) if warmup is not None else None
     waits = duration_option("--wait-timeout", wait_timeout)
     lost = duration_option("--lost-timeout", lost_timeout)
-    try:
-        metadata = parse_meta(meta or [])
-    except ValueError as exc:
-        raise ValidationFailed(str(exc)) from None
-    for expression in threshold or []:
-        from loadmgr.models import parse_threshold
-
-        try:
-            parse_threshold(expression)
-        except ValueError as exc:
-            raise ValidationFailed(str(exc)) from None
-    options = RunOptions(
-        users=users,
-        spawn_rate=spawn_rate,
-        duration=parsed_duration,
+    check_thresholds(threshold)
+    options = overrides.run_options(
         name=name,
-        cluster=cluster,
-        metadata=metadata,
-        thresholds=list(threshold or []),
         interval=check_interval(interval),
         if_busy=if_busy.strip().lower(),
         wait_timeout=float(waits),
         lost_timeout=float(lost),
-        workers=workers,
         abort_on_fail=abort_on_fail,
         warmup=warmup_sec,
         locustfile=locustfile,
@@ -289,59 +274,29 @@ def follow(
     Exits like `start`, with the run's verdict: 0 passed, 1 failed, 7 aborted, 6 error
     (3 when MongoDB failed); 130 when Ctrl-C stops the watching (the run goes on).
     """
-    from loadmgr.service.runs.lease import is_stale
+    from loadmgr.service.lifecycle.control import follow_run
     from loadmgr.service.runs.lookup import get_run
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    store = context.store
-    run = get_run(store, run_id)
-    if not run.status.is_active:
-        notice(f"run {run.id} is {run.status.value}")
-        from loadmgr.service.lifecycle.end import finish_end_steps
+    observers: list[PlainObserver] = []
 
-        _finish(renderer, finish_end_steps(store, run, notice), False)
-    if is_stale(run, store.server_now()):
-        _take_over(context, renderer, run, quiet)
-    else:
-        _watch(context, renderer, run, quiet)
+    def observer() -> PlainObserver:
+        observers.append(_observer(quiet, context))
+        return observers[-1]
 
-
-def _take_over(context: AppContext, renderer: Renderer, run: LoadTestRun, quiet: bool) -> None:
-    from loadmgr.service.lifecycle.control import claim_stale_run, collector_for
-    from loadmgr.service.lifecycle.signals import stop_on_signals
-
-    claimed = claim_stale_run(context.store, run)
-    notice(f"run {run.id}: its collector stopped reporting; taking over")
-    stop_event = threading.Event()
-    collector = collector_for(
+    followed = follow_run(
         context.store,
-        claimed,
+        get_run(context.store, run_id),
         home=context.settings.home,
-        observer=_observer(quiet, context),
-        stop_event=stop_event,
+        observer=observer,
+        notify=notice,
     )
-    with stop_on_signals(stop_event):
-        final = collector.take_over()
-    _finish(renderer, final, collector.interrupted)
-
-
-def _watch(context: AppContext, renderer: Renderer, run: LoadTestRun, quiet: bool) -> None:
-    """Show a run another collector records, until it ends (Ctrl-C only stops watching)."""
-    from loadmgr.service.collection import CollectorSettings
-    from loadmgr.service.lifecycle.control import watch_run
-
-    interval = CollectorSettings.from_run(run).interval
-    observer = _observer(quiet, context)
-    try:
-        run = watch_run(context.store, run, observer, interval)
-    except KeyboardInterrupt:
-        observer.close()
+    if followed.stopped_watching:
+        observers[-1].close()
         notice("stopped watching; the run goes on")
-        raise typer.Exit(ExitCode.INTERRUPTED) from None
-    if run.status.is_active:  # its collector died while we watched
-        _take_over(context, renderer, run, quiet)
-    _finish(renderer, run, False)
+        raise typer.Exit(ExitCode.INTERRUPTED)
+    _finish(renderer, followed.run, followed.interrupted)
 
 
 @app.command("stop")

@@ -26,8 +26,6 @@ from loadmgr.errors import ValidationFailed
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from loadmgr.models.schedules import ScheduleOverrides
-
 app = typer.Typer(rich_markup_mode=None, help=group_help("schedules"), no_args_is_help=True)
 
 ScheduleRef = Annotated[
@@ -109,40 +107,6 @@ def _last(data: dict[str, Any]) -> str:
     if not outcome:
         return "-"
     return f"{outcome} {data.get('lastSlotAt') or ''}".strip()
-
-
-def _overrides(
-    users: int | None,
-    spawn_rate: float | None,
-    duration: str | None,
-    cluster: str | None,
-    workers: int | None,
-    threshold: list[str] | None,
-    meta: list[str] | None,
-) -> ScheduleOverrides:
-    from pydantic import ValidationError
-
-    from loadmgr.models import parse_meta
-    from loadmgr.models.schedules import ScheduleOverrides
-    from loadmgr.service.validation import duration_option, validation_failed
-
-    seconds = duration_option("--duration", duration) if duration is not None else None
-    try:
-        metadata = parse_meta(meta or [])
-    except ValueError as exc:
-        raise ValidationFailed(str(exc)) from None
-    try:
-        return ScheduleOverrides(
-            users=users,
-            spawnRate=spawn_rate,
-            durationSeconds=seconds,
-            cluster=cluster,
-            workers=workers,
-            thresholds=list(threshold or []),
-            metadata=metadata,
-        )
-    except ValidationError as exc:
-        raise validation_failed(exc) from None
 
 
 def _with_local_time(slot: str | None, zone: str | None) -> str:
@@ -234,18 +198,28 @@ def add(
     checks them. Exit 2 for a bad cron, time zone or override, 4 for an unknown test or
     cluster, 5 for a duplicate name.
     """
+    from loadmgr.service.runs.options import parse_overrides
     from loadmgr.service.scheduling.schedules import ScheduleRequest, add_schedule, next_occurrences
     from loadmgr.service.validation import duration_option
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
     grace_sec = duration_option("--grace", grace)
+    overrides = parse_overrides(
+        users=users,
+        spawn_rate=spawn_rate,
+        duration=duration,
+        cluster=cluster,
+        workers=workers,
+        thresholds=threshold,
+        meta=meta,
+    )
     request = ScheduleRequest(
         test_ref=test,
         cron=cron,
         timezone=timezone,
         name=name,
-        overrides=_overrides(users, spawn_rate, duration, cluster, workers, threshold, meta),
+        overrides=overrides,
         grace_sec=grace_sec,
         failure_limit=failure_limit,
     )

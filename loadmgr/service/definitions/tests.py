@@ -97,14 +97,108 @@ def check_cluster_exists(store: Store, cluster_id: str) -> None:
         )
 
 
-def create_test(store: Store, user: str, fields: dict[str, Any]) -> LoadTest:
+@dataclass(frozen=True)
+class TestChanges:
+    """What `tests create` or `tests update` was given, as typed (None: not given).
+
+    Durations are the text given (`5m`), the locustfile a path, metadata `KEY=VALUE`
+    pairs; `stored_fields` parses and checks them into the test's stored fields.
+    """
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    name: str | None = None
+    target_url: str | None = None
+    locustfile: str | None = None
+    cluster: str | None = None
+    description: str | None = None
+    tags: list[str] | None = None
+    users: int | None = None
+    spawn_rate: float | None = None
+    duration: str | None = None
+    max_duration: str | None = None
+    warmup: str | None = None
+    max_users: int | None = None
+    scenario: str | None = None
+    meta: list[str] | None = None
+    thresholds: list[str] | None = None
+    clear_thresholds: bool = False
+    clear_tags: bool = False
+
+
+def stored_fields(changes: TestChanges, *, with_meta: bool = True) -> dict[str, Any]:
+    """The stored fields for the options that were given, parsed and checked (the
+    locustfile, read from disk, is left to the caller); `with_meta`: the metadata too."""
+    from loadmgr.service.runs.options import check_thresholds, optional_duration, parse_metadata
+
+    given: dict[str, Any] = {
+        "name": changes.name,
+        "targetUrl": changes.target_url,
+        "locustClusterId": changes.cluster.strip() if changes.cluster is not None else None,
+        "description": changes.description,
+        "tags": changes.tags or None,
+        "defaultUsers": changes.users,
+        "defaultSpawnRate": changes.spawn_rate,
+        "defaultDurationSec": optional_duration("--duration", changes.duration),
+        "maxDurationSec": optional_duration("--max-duration", changes.max_duration),
+        "warmupSec": optional_duration("--warmup", changes.warmup),
+        "maxUsers": changes.max_users,
+        "scenarioId": changes.scenario,
+        "metadata": parse_metadata(changes.meta) if with_meta and changes.meta else None,
+        "thresholds": check_thresholds(changes.thresholds) or None,
+    }
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def new_test_fields(changes: TestChanges) -> dict[str, Any]:
+    """A new test's stored fields; ValidationFailed for what it cannot do without."""
+    if changes.name is None:
+        raise ValidationFailed("missing --name", hint="e.g. --name checkout-api")
+    if changes.target_url is None:
+        raise ValidationFailed(
+            "missing --target-url", hint="e.g. --target-url https://staging.example.com"
+        )
+    fields = stored_fields(changes)
+    cluster_id = fields.get("locustClusterId", LOCAL_CLUSTER_ID)
+    if changes.locustfile is not None:
+        fields.update(locustfile_fields(read_locustfile(changes.locustfile, cluster_id)))
+    elif cluster_id == LOCAL_CLUSTER_ID:
+        raise ValidationFailed(
+            "missing --locustfile", hint="the local cluster needs a locustfile to run"
+        )
+    return fields
+
+
+def create_test(store: Store, user: str, spec: TestChanges) -> LoadTest:
     """Validate and store a new test; the name must be free in the scope."""
+    fields = new_test_fields(spec)
     refuse_url_credentials("--target-url", fields.get("targetUrl"))
     test = new_document(LoadTest, store, user, fields)
     check_test_load(test, {"defaultUsers", "defaultSpawnRate", "maxUsers"})
     check_cluster_exists(store, test.locustClusterId)
     store.ensure_indexes()
     return store.tests.insert(test)
+
+
+def change_test(store: Store, user: str, ref: str, changes: TestChanges) -> LoadTest:
+    """Apply the options given to `tests update` (see `update_test`): tags and
+    thresholds replaced or cleared, metadata keys merged, a locustfile read again."""
+    if changes.clear_thresholds and changes.thresholds:
+        raise ValidationFailed("give --threshold or --clear-thresholds, not both")
+    if changes.clear_tags and changes.tags:
+        raise ValidationFailed("give --tag or --clear-tags, not both")
+    fields = stored_fields(changes, with_meta=False)
+    if changes.clear_thresholds:
+        fields["thresholds"] = []
+    if changes.clear_tags:
+        fields["tags"] = []
+    from loadmgr.service.runs.options import parse_metadata
+
+    metadata = parse_metadata(changes.meta) if changes.meta else None
+    if changes.locustfile is not None:
+        cluster_id = fields.get("locustClusterId") or get_test(store, ref).locustClusterId
+        fields.update(locustfile_fields(read_locustfile(changes.locustfile, cluster_id)))
+    return update_test(store, user, ref, fields, metadata=metadata)
 
 
 def get_test(store: Store, ref: str) -> LoadTest:
@@ -205,6 +299,22 @@ def update_test(
             )
         current = fresh  # someone changed other fields: reapply ours on fresh data
     raise Conflict(f"test {current.name!r} keeps changing; update not applied, try again")
+
+
+@dataclass(frozen=True)
+class DeletePreview:
+    """What `tests delete --force` would remove with the test, to ask before doing it."""
+
+    test: LoadTest
+    runs: int
+    schedules: int
+
+
+def delete_preview(store: Store, ref: str) -> DeletePreview:
+    test = get_test(store, ref)
+    runs = store.runs.count_for_test(test.id)
+    schedules = len(store.schedules.find_many(test_id=test.id, limit=0))
+    return DeletePreview(test, runs, schedules)
 
 
 @dataclass(frozen=True)

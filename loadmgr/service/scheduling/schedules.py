@@ -23,6 +23,7 @@ from loadmgr.models.schedules import (
     check_timezone,
     occurrences_after,
 )
+from loadmgr.service.runs.options import LoadOverrides
 from loadmgr.service.validation import check_list_limit, validation_failed
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class ScheduleRequest:
     cron: str
     timezone: str = "UTC"
     name: str | None = None
-    overrides: ScheduleOverrides = field(default_factory=ScheduleOverrides)
+    overrides: LoadOverrides = field(default_factory=LoadOverrides)
     grace_sec: int = DEFAULT_GRACE_SEC
     failure_limit: int = DEFAULT_FAILURE_LIMIT
 
@@ -60,6 +61,7 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
     """
     from loadmgr.service.runs.plan import plan_run
 
+    overrides = stored_overrides(request.overrides)
     try:
         cron = check_cron(request.cron)
     except ValueError as exc:
@@ -68,7 +70,7 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
         zone = check_timezone(request.timezone)
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from None
-    test = plan_run(store, request.test_ref, run_options(request.overrides), user).test
+    test = plan_run(store, request.test_ref, run_options(overrides), user).test
     now = store.server_now()
     try:
         schedule = Schedule(
@@ -77,7 +79,7 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
             testName=test.name,
             cron=cron,
             timezone=zone,
-            overrides=request.overrides,
+            overrides=overrides,
             graceSec=request.grace_sec,
             failureLimit=request.failure_limit,
             nextSlotAt=occurrences_after(cron, zone, now)[0],
@@ -100,11 +102,26 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
     return schedule
 
 
+def stored_overrides(load: LoadOverrides) -> ScheduleOverrides:
+    """The overrides as a schedule stores them; ValidationFailed naming the option for an
+    impossible one."""
+    try:
+        return ScheduleOverrides(
+            users=load.users,
+            spawnRate=load.spawn_rate,
+            durationSeconds=load.duration,
+            cluster=load.cluster,
+            workers=load.workers,
+            thresholds=list(load.thresholds),
+            metadata=dict(load.metadata),
+        )
+    except ValidationError as exc:
+        raise validation_failed(exc) from None
+
+
 def run_options(overrides: ScheduleOverrides, **extra: Any) -> RunOptions:
     """The `runs start` options a slot of this schedule runs with."""
-    from loadmgr.service.runs.options import RunOptions
-
-    return RunOptions(
+    load = LoadOverrides(
         users=overrides.users,
         spawn_rate=overrides.spawnRate,
         duration=overrides.durationSeconds,
@@ -112,8 +129,8 @@ def run_options(overrides: ScheduleOverrides, **extra: Any) -> RunOptions:
         workers=overrides.workers,
         metadata=dict(overrides.metadata),
         thresholds=list(overrides.thresholds),
-        **extra,
     )
+    return load.run_options(**extra)
 
 
 def get_schedule(store: Store, ref: str) -> Schedule:

@@ -1,4 +1,4 @@
-"""`loadmgr tests`: create, list, show, update, delete, baseline, trend."""
+"""`loadmgr tests` create, list, show, update and delete: the test definitions."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from loadmgr.cli.completion import TestRef, choices, complete_cluster, complete_run
+from loadmgr.cli.completion import TestRef, complete_cluster
 from loadmgr.cli.context import app_context
-from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import (
     Column,
     OutputOption,
@@ -19,15 +18,12 @@ from loadmgr.cli.output import (
     id_field,
     notice,
 )
-from loadmgr.errors import ExitCode, ValidationFailed
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from loadmgr.cli.output import Renderer
-    from loadmgr.service.analysis.trends import Trend
 
-app = typer.Typer(rich_markup_mode=None, help=group_help("tests"), no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None)  # its commands join `loadmgr.cli.tests.app`
 
 NameOpt = Annotated[str | None, typer.Option("--name", help="Unique name in the tenant/env.")]
 TargetOpt = Annotated[
@@ -63,8 +59,6 @@ TagOpt = Annotated[
 ]
 USERS_HELP = "Default number of users (1 to 100000, or to --max-users)."
 SPAWN_HELP = "Default users started per second (0.01 to 10000)."
-# A light copy of loadmgr.service.analysis.trends.TREND_METRICS, so `--help` imports no service.
-TREND_METRICS = ("p50", "p90", "p95", "p99", "avg", "rps", "error_rate")
 UsersOpt = Annotated[int | None, typer.Option("--users", help=USERS_HELP)]
 SpawnOpt = Annotated[float | None, typer.Option("--spawn-rate", help=SPAWN_HELP)]
 DurationOpt = Annotated[
@@ -152,78 +146,6 @@ def _duration(seconds: Any) -> str:
     return format_duration(seconds) if isinstance(seconds, int | float) else "-"
 
 
-def _seconds(option: str, text: str) -> int:
-    from loadmgr.service.validation import duration_option
-
-    return duration_option(option, text)
-
-
-def _parse_meta(pairs: list[str]) -> dict[str, str]:
-    from loadmgr.models import parse_meta
-
-    try:
-        return parse_meta(pairs)
-    except ValueError as exc:
-        raise ValidationFailed(str(exc)) from None
-
-
-def _given_fields(
-    *,
-    name: str | None,
-    target_url: str | None,
-    cluster: str | None,
-    description: str | None,
-    tags: list[str] | None,
-    users: int | None,
-    spawn_rate: float | None,
-    duration: str | None,
-    max_duration: str | None,
-    max_users: int | None,
-    scenario: str | None,
-    meta: list[str] | None,
-    thresholds: list[str] | None,
-    warmup: str | None = None,
-) -> dict[str, Any]:
-    """The stored fields for the options that were given, parsed and checked."""
-    from loadmgr.models import parse_threshold
-
-    fields: dict[str, Any] = {}
-    if name is not None:
-        fields["name"] = name
-    if target_url is not None:
-        fields["targetUrl"] = target_url
-    if cluster is not None:
-        fields["locustClusterId"] = cluster.strip()
-    if description is not None:
-        fields["description"] = description
-    if tags:
-        fields["tags"] = tags
-    if users is not None:
-        fields["defaultUsers"] = users
-    if spawn_rate is not None:
-        fields["defaultSpawnRate"] = spawn_rate
-    if duration is not None:
-        fields["defaultDurationSec"] = _seconds("--duration", duration)
-    if max_duration is not None:
-        fields["maxDurationSec"] = _seconds("--max-duration", max_duration)
-    if warmup is not None:
-        fields["warmupSec"] = _seconds("--warmup", warmup)
-    if max_users is not None:
-        fields["maxUsers"] = max_users
-    if scenario is not None:
-        fields["scenarioId"] = scenario
-    if meta:
-        fields["metadata"] = _parse_meta(meta)
-    if thresholds:
-        for expression in thresholds:
-            try:
-                parse_threshold(expression)
-            except ValueError as exc:
-                raise ValidationFailed(str(exc)) from None
-        fields["thresholds"] = thresholds
-    return fields
-
-
 def test_view(data: dict[str, Any]) -> RenderableType:
     """A test for people: what it runs, with what load, who made and changed it."""
     from loadmgr.cli.output import key_value_view
@@ -278,20 +200,14 @@ def create(
     quiet: QuietOption = False,
 ) -> None:
     """Create a test definition and print it as stored."""
-    from loadmgr.models import LOCAL_CLUSTER_ID
-    from loadmgr.service.definitions.tests import create_test, locustfile_fields, read_locustfile
+    from loadmgr.service.definitions.tests import TestChanges, create_test
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    if name is None:
-        raise ValidationFailed("missing --name", hint="e.g. --name checkout-api")
-    if target_url is None:
-        raise ValidationFailed(
-            "missing --target-url", hint="e.g. --target-url https://staging.example.com"
-        )
-    fields = _given_fields(
+    spec = TestChanges(
         name=name,
         target_url=target_url,
+        locustfile=locustfile,
         cluster=cluster,
         description=description,
         tags=tag,
@@ -305,14 +221,7 @@ def create(
         meta=meta,
         thresholds=threshold,
     )
-    cluster_id = fields.get("locustClusterId", LOCAL_CLUSTER_ID)
-    if locustfile is not None:
-        fields.update(locustfile_fields(read_locustfile(locustfile, cluster_id)))
-    elif cluster_id == LOCAL_CLUSTER_ID:
-        raise ValidationFailed(
-            "missing --locustfile", hint="the local cluster needs a locustfile to run"
-        )
-    test = create_test(context.store, context.settings.user, fields)
+    test = create_test(context.store, context.settings.user, spec)
     renderer.one(test, test_view, csv_columns=TEST_CSV)
 
 
@@ -391,22 +300,14 @@ def update(
     quiet: QuietOption = False,
 ) -> None:
     """Change only the given fields of a test, and print it as stored."""
-    from loadmgr.service.definitions.tests import (
-        get_test,
-        locustfile_fields,
-        read_locustfile,
-        update_test,
-    )
+    from loadmgr.service.definitions.tests import TestChanges, change_test
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    if clear_thresholds and threshold:
-        raise ValidationFailed("give --threshold or --clear-thresholds, not both")
-    if clear_tags and tag:
-        raise ValidationFailed("give --tag or --clear-tags, not both")
-    changes = _given_fields(
+    changes = TestChanges(
         name=name,
         target_url=target_url,
+        locustfile=locustfile,
         cluster=cluster,
         description=description,
         tags=tag,
@@ -417,19 +318,12 @@ def update(
         warmup=warmup,
         max_users=max_users,
         scenario=scenario,
-        meta=None,
+        meta=meta,
         thresholds=threshold,
+        clear_thresholds=clear_thresholds,
+        clear_tags=clear_tags,
     )
-    if clear_thresholds:
-        changes["thresholds"] = []
-    if clear_tags:
-        changes["tags"] = []
-    metadata = _parse_meta(meta) if meta else None
-    store = context.store
-    if locustfile is not None:
-        cluster_id = changes.get("locustClusterId") or get_test(store, test).locustClusterId
-        changes.update(locustfile_fields(read_locustfile(locustfile, cluster_id)))
-    updated = update_test(store, context.settings.user, test, changes, metadata=metadata)
+    updated = change_test(context.store, context.settings.user, test, changes)
     renderer.one(updated, test_view, csv_columns=TEST_CSV)
 
 
@@ -448,14 +342,13 @@ def delete(
     quiet: QuietOption = False,
 ) -> None:
     """Delete a test; one with runs or schedules only with --force (exit 5 without)."""
-    from loadmgr.service.definitions.tests import delete_test, get_test
+    from loadmgr.service.definitions.tests import delete_preview, delete_test
 
     context = app_context(ctx)
     store = context.store
     if not yes and sys.stdin.isatty():
-        found = get_test(store, test)
-        runs = store.runs.count_for_test(found.id)
-        schedules = len(store.schedules.find_many(test_id=found.id, limit=0))
+        preview = delete_preview(store, test)
+        found, runs, schedules = preview.test, preview.runs, preview.schedules
         what = f"test {found.name!r} ({found.id})" + (
             f" and its {runs} run(s)" if runs and force else ""
         )
@@ -473,148 +366,3 @@ def delete(
         notice(f"deleted test {result.test.name!r} ({result.test.id}){extra}")
 
 
-@app.command("baseline")
-def baseline(
-    ctx: typer.Context,
-    test: TestRef,
-    run: Annotated[
-        str | None,
-        typer.Argument(
-            help="The finished run to compare later runs with (its id or a unique prefix).",
-            show_default=False,
-            autocompletion=complete_run,
-        ),
-    ] = None,
-    clear: Annotated[bool, typer.Option("--clear", help="Remove the baseline.")] = False,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
-) -> None:
-    """Mark a finished run as the test's baseline (`runs start --compare-baseline`)."""
-    from loadmgr.service.analysis.compare import clear_baseline, set_baseline
-
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
-    if clear == (run is not None):
-        raise ValidationFailed("give a RUN to set the baseline, or --clear to remove it")
-    store, user = context.store, context.settings.user
-    updated = (
-        clear_baseline(store, test, user) if run is None else set_baseline(store, test, run, user)
-    )
-    renderer.one(updated, test_view, csv_columns=TEST_CSV)
-
-
-@app.command("trend")
-def trend(
-    ctx: typer.Context,
-    test: TestRef,
-    last: Annotated[
-        int, typer.Option("--last", help="The newest N finished runs (1 to 100000).")
-    ] = 30,
-    since: Annotated[
-        str | None,
-        typer.Option("--since", help="Only runs created since: 30d, 12h, or an ISO date."),
-    ] = None,
-    metric: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--metric",
-            help="A metric to show (repeatable) [default: p95, rps, error_rate].",
-            show_default=False,
-            **choices(TREND_METRICS),
-        ),
-    ] = None,
-    request: Annotated[
-        str | None,
-        typer.Option("--request", help="One request's numbers, e.g. 'GET /api/items'."),
-    ] = None,
-    sensitivity: Annotated[
-        str,
-        typer.Option(
-            "--sensitivity",
-            help="low, medium, high, or a number (medium is 1; higher finds smaller shifts).",
-        ),
-    ] = "medium",
-    p_value: Annotated[
-        str,
-        typer.Option("--p-value", help="A change point's Welch t-test must be below this."),
-    ] = "0.01",
-    min_change: Annotated[
-        str,
-        typer.Option(
-            "--min-change", help="Smallest change kept, relative to the regime before it."
-        ),
-    ] = "5%",
-    fail_on_regression: Annotated[
-        bool,
-        typer.Option(
-            "--fail-on-regression",
-            help="Exit 1 when the newest run is in a regime that a regression started.",
-        ),
-    ] = False,
-    html: Annotated[
-        str | None,
-        typer.Option(
-            "--html",
-            help="Also write the trend as a self-contained HTML page here ('-': stdout only).",
-        ),
-    ] = None,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
-) -> None:
-    """A test's recent runs per metric, and where each series shifted for good.
-
-    One point per finished run (its numbers after the warm-up when one was set), oldest
-    first. Change points are found by ruptures (PELT, mean-shift cost) and kept when the
-    regimes on either side differ significantly (--p-value) and by --min-change; runs of
-    another load than the newest are shown but not searched. -o json|jsonl|csv: one row
-    per run and metric. Needs the optional extra: pip install 'loadmgr[trend]'.
-    """
-    from loadmgr.cli.tests.trend_views import newest_line
-    from loadmgr.service.analysis.trends import trend_of, trend_options
-    from loadmgr.service.runs.lookup import since_cutoff
-
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
-    options = trend_options(
-        metrics=metric,
-        request=request,
-        last=last,
-        since=since_cutoff(since) if since is not None else None,
-        sensitivity=sensitivity,
-        p_value=p_value,
-        min_change=min_change,
-    )
-    found = trend_of(context.store, test, options)
-    if html:
-        from loadmgr.cli.metrics.commands import _write
-        from loadmgr.service.reports.trend_html import render_trend_html
-
-        _write(html, render_trend_html(found).encode("utf-8"))
-    if found.incomparable:
-        notice(
-            f"{found.incomparable} of {len(found.runs)} runs had another load than the newest "
-            "(users, spawn rate, duration or cluster): shown, but left out of the search"
-        )
-    if html != "-":  # with '-' the page is the output
-        _print_trend(renderer, found)
-    if fail_on_regression and found.regressions_now():
-        if not renderer.is_table:
-            notice(newest_line(found))
-        raise typer.Exit(ExitCode.THRESHOLD_FAILED)
-
-
-def _print_trend(renderer: Renderer, found: Trend) -> None:
-    """The runs' ids (-q), the rows (json, jsonl, csv), or the charts and table."""
-    if renderer.quiet:
-        renderer.many([{"id": run.id} for run in found.runs], [])
-    elif renderer.is_table:
-        from loadmgr.cli.output import stdout_console
-        from loadmgr.cli.tests.trend_views import trend_view
-
-        console = stdout_console()
-        width = min(console.width, 120) if sys.stdout.isatty() else 80
-        console.print(trend_view(found, width))
-    else:
-        from loadmgr.cli.tests.trend_views import TREND_CSV
-
-        renderer.many(found.rows(), [], csv_columns=TREND_CSV)
