@@ -10,6 +10,7 @@ import typer
 from loadmgr.cli.completion import ClusterRef
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import group_help
+from loadmgr.cli.inputs import given
 from loadmgr.cli.output import (
     Column,
     OutputOption,
@@ -159,19 +160,7 @@ def add(
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    spec = ClusterSpec(
-        id=cluster_id,
-        url=url,
-        description=description,
-        header_name=header_name,
-        header_env=header_env,
-        header_file=header_file,
-        login_user_env=login_user_env,
-        login_password_env=login_password_env,
-        login_path=login_path,
-        ca_bundle=ca_bundle,
-        insecure=insecure,
-    )
+    spec = given(ClusterSpec, locals())
     cluster = add_cluster(context.store, context.settings.user, spec, notice)
     renderer.one(cluster, cluster_view, csv_columns=CLUSTER_CSV)
 

@@ -10,6 +10,7 @@ from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import complete_test
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import group_help
+from loadmgr.cli.inputs import given
 from loadmgr.cli.output import Column, OutputOption, QuietOption, audit_line, field, notice
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ def add(
             "path.",
         ),
     ] = None,
-    fmt: Annotated[
+    body_format: Annotated[
         str,
         typer.Option(
             "--format",
@@ -169,15 +170,7 @@ def add(
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    spec = NotificationSpec(
-        name=name,
-        webhook_env=webhook_env,
-        webhook_file=webhook_file,
-        format=fmt,
-        on=on,
-        test=test,
-        tag=tag,
-    )
+    spec = given(NotificationSpec, locals())
     store = context.store
     notification = add_notification(store, context.settings.user, spec)
     names = names_of_tests(store, [notification]) if renderer.is_table else {}

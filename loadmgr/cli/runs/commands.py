@@ -11,6 +11,7 @@ from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import RunRef, TestRef, complete_test
 from loadmgr.cli.context import AppContext, app_context
 from loadmgr.cli.groups import group_help
+from loadmgr.cli.inputs import given
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, jsonable, notice
 from loadmgr.cli.run_options import ClusterOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.cli.runs.views import PERCENTILE_NOTE, RUN_CSV, list_columns, run_exit_code, run_view
@@ -55,7 +56,7 @@ def start(
     meta: Annotated[
         list[str] | None, typer.Option("--meta", help="KEY=VALUE metadata (repeatable).")
     ] = None,
-    threshold: Annotated[
+    thresholds: Annotated[
         list[str] | None,
         typer.Option(
             "--threshold",
@@ -161,19 +162,11 @@ def start(
     context = app_context(ctx)
     allowed = parse_max_regressions(max_regression or [])
     renderer = context.renderer(output, quiet)
-    overrides = parse_overrides(
-        users=users,
-        spawn_rate=spawn_rate,
-        duration=duration,
-        cluster=cluster,
-        workers=workers,
-        thresholds=threshold,
-        meta=meta,
-    )
+    overrides = given(parse_overrides, locals())
     warmup_sec = duration_option("--warmup", warmup) if warmup is not None else None
     waits = duration_option("--wait-timeout", wait_timeout)
     lost = duration_option("--lost-timeout", lost_timeout)
-    check_thresholds(threshold)
+    check_thresholds(thresholds)
     options = overrides.run_options(
         name=name,
         interval=check_interval(interval),

@@ -10,6 +10,7 @@ import typer
 from loadmgr.cli.completion import TestRef
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import group_help
+from loadmgr.cli.inputs import given
 from loadmgr.cli.output import (
     Column,
     OutputOption,
@@ -172,7 +173,7 @@ def add(
     ] = None,
     cluster: ClusterOpt = None,
     workers: WorkersOpt = None,
-    threshold: Annotated[
+    thresholds: Annotated[
         list[str] | None,
         typer.Option("--threshold", help="Add or override a threshold (repeatable)."),
     ] = None,
@@ -205,15 +206,7 @@ def add(
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
     grace_sec = duration_option("--grace", grace)
-    overrides = parse_overrides(
-        users=users,
-        spawn_rate=spawn_rate,
-        duration=duration,
-        cluster=cluster,
-        workers=workers,
-        thresholds=threshold,
-        meta=meta,
-    )
+    overrides = given(parse_overrides, locals())
     request = ScheduleRequest(
         test_ref=test,
         cron=cron,

@@ -9,6 +9,7 @@ import typer
 
 from loadmgr.cli.completion import TestRef, complete_cluster
 from loadmgr.cli.context import app_context
+from loadmgr.cli.inputs import given
 from loadmgr.cli.output import (
     Column,
     OutputOption,
@@ -184,7 +185,7 @@ def create(
     locustfile: LocustfileOpt = None,
     cluster: ClusterOpt = None,
     description: DescriptionOpt = None,
-    tag: TagOpt = None,
+    tags: TagOpt = None,
     users: Annotated[int, typer.Option("--users", help=USERS_HELP)] = 10,
     spawn_rate: Annotated[float, typer.Option("--spawn-rate", help=SPAWN_HELP)] = 10.0,
     duration: Annotated[
@@ -195,7 +196,7 @@ def create(
     max_users: MaxUsersOpt = None,
     scenario: ScenarioOpt = None,
     meta: MetaOpt = None,
-    threshold: ThresholdOpt = None,
+    thresholds: ThresholdOpt = None,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -204,23 +205,7 @@ def create(
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    spec = TestChanges(
-        name=name,
-        target_url=target_url,
-        locustfile=locustfile,
-        cluster=cluster,
-        description=description,
-        tags=tag,
-        users=users,
-        spawn_rate=spawn_rate,
-        duration=duration,
-        max_duration=max_duration,
-        warmup=warmup,
-        max_users=max_users,
-        scenario=scenario,
-        meta=meta,
-        thresholds=threshold,
-    )
+    spec = given(TestChanges, locals())
     test = create_test(context.store, context.settings.user, spec)
     renderer.one(test, test_view, csv_columns=TEST_CSV)
 
@@ -273,7 +258,7 @@ def update(
     locustfile: LocustfileOpt = None,
     cluster: MoveClusterOpt = None,
     description: DescriptionOpt = None,
-    tag: Annotated[
+    tags: Annotated[
         list[str] | None,
         typer.Option("--tag", help="Replace the tags with these (repeatable)."),
     ] = None,
@@ -288,7 +273,7 @@ def update(
         list[str] | None,
         typer.Option("--meta", help="KEY=VALUE to set in the metadata (repeatable)."),
     ] = None,
-    threshold: Annotated[
+    thresholds: Annotated[
         list[str] | None,
         typer.Option("--threshold", help="Replace the thresholds with these (repeatable)."),
     ] = None,
@@ -304,25 +289,7 @@ def update(
 
     context = app_context(ctx)
     renderer = context.renderer(output, quiet)
-    changes = TestChanges(
-        name=name,
-        target_url=target_url,
-        locustfile=locustfile,
-        cluster=cluster,
-        description=description,
-        tags=tag,
-        users=users,
-        spawn_rate=spawn_rate,
-        duration=duration,
-        max_duration=max_duration,
-        warmup=warmup,
-        max_users=max_users,
-        scenario=scenario,
-        meta=meta,
-        thresholds=threshold,
-        clear_thresholds=clear_thresholds,
-        clear_tags=clear_tags,
-    )
+    changes = given(TestChanges, locals())
     updated = change_test(context.store, context.settings.user, test, changes)
     renderer.one(updated, test_view, csv_columns=TEST_CSV)
 

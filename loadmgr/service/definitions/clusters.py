@@ -24,7 +24,7 @@ class ClusterSpec:
     """What `clusters add` was given: the master's URL, how to authenticate, how to
     verify its TLS. Only where secrets are read from is kept, never a secret."""
 
-    id: str
+    cluster_id: str
     url: str
     description: str = ""
     header_name: str | None = None
@@ -71,7 +71,7 @@ class ClusterSpec:
         if self.insecure and self.ca_bundle:
             raise ValidationFailed("give --ca-bundle or --insecure, not both")
         return {
-            "id": self.id,
+            "id": self.cluster_id,
             "baseUrl": self.url,
             "description": self.description,
             "auth": auth,

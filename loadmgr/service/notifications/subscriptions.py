@@ -51,7 +51,7 @@ class NotificationSpec:
     name: str
     webhook_env: str | None = None
     webhook_file: str | None = None
-    format: str = "json"
+    body_format: str = "json"
     on: list[str] | None = None
     test: str | None = None  # its id or name
     tag: str | None = None
@@ -71,7 +71,7 @@ def add_notification(store: Store, user: str, spec: NotificationSpec) -> Notific
         "name": spec.name,
         "webhookEnv": spec.webhook_env,
         "webhookFile": webhook_file,
-        "format": spec.format,
+        "format": spec.body_format,
         "on": list(spec.on) if spec.on else list(DEFAULT_EVENTS),
         "testId": spec.test,
         "tag": spec.tag,
