@@ -300,6 +300,14 @@ def notice(message: str) -> None:
     typer.echo(sanitize(message), err=True)
 
 
+def removed(quiet: bool, ident: str, message: str) -> None:
+    """What a command that removed something prints: its id with -q, else a sentence."""
+    if quiet:
+        typer.echo(ident)
+    else:
+        notice(message)
+
+
 class Renderer:
     """Prints documents in the chosen format."""
 

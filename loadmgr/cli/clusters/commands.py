@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.cli.completion import ClusterRef
-from loadmgr.cli.context import app_context
+from loadmgr.cli.context import app_context, rendering
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.inputs import given
 from loadmgr.cli.output import (
@@ -18,6 +18,7 @@ from loadmgr.cli.output import (
     audit_line,
     field,
     notice,
+    removed,
 )
 from loadmgr.errors import ValidationFailed
 
@@ -158,8 +159,7 @@ def add(
     """Register a Locust master. Secrets are never stored: only where to read them."""
     from loadmgr.service.definitions.clusters import ClusterSpec, add_cluster
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     spec = given(ClusterSpec, locals())
     cluster = add_cluster(context.store, context.settings.user, spec, notice)
     renderer.one(cluster, cluster_view, csv_columns=CLUSTER_CSV)
@@ -170,8 +170,7 @@ def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = 
     """List the clusters: the built-in `local`, then the registered ones."""
     from loadmgr.service.definitions.clusters import list_clusters
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     renderer.many(
         list_clusters(context.store),
         LIST_COLUMNS,
@@ -190,8 +189,7 @@ def show(
     """Show one registered cluster, or the built-in `local`."""
     from loadmgr.service.definitions.clusters import get_cluster, is_built_in, local_cluster
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     if is_built_in(cluster_id):
         renderer.one(local_cluster(), cluster_view, csv_columns=CLUSTER_CSV)
     else:
@@ -205,10 +203,7 @@ def remove(ctx: typer.Context, cluster_id: ClusterRef, quiet: QuietOption = Fals
 
     context = app_context(ctx)
     cluster = remove_cluster(context.store, cluster_id)
-    if quiet:
-        typer.echo(cluster.id)
-    else:
-        notice(f"removed cluster {cluster.id!r}")
+    removed(quiet, cluster.id, f"removed cluster {cluster.id!r}")
 
 
 @app.command("check")
@@ -230,8 +225,7 @@ def check(
         is_built_in,
     )
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     if is_built_in(cluster_id):
         renderer.one(check_local_cluster(), csv_columns=CHECK_CSV)
         return

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from loadmgr.cli.choices import choices
-from loadmgr.cli.context import app_context
+from loadmgr.cli.context import app_context, rendering
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.output import OutputOption, QuietOption, notice
 
@@ -52,8 +52,7 @@ def start(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = 
 def _print_state(ctx: typer.Context, output: str | None, quiet: bool, *, start: bool) -> None:
     from loadmgr.service.context import embedded_state
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     state = embedded_state(context.settings, start=start)
     renderer.one(state, id_key="uri", csv_columns=STATUS_CSV)
 
@@ -110,8 +109,7 @@ def migrate(
     """
     from loadmgr.service.migration.database import migrate_database
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     with _progress_bar(quiet or dry_run) as (each, progress):
         migrated = migrate_database(
             context.unmigrated_store(),

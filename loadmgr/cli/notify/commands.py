@@ -8,10 +8,10 @@ import typer
 
 from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import complete_test
-from loadmgr.cli.context import app_context
+from loadmgr.cli.context import app_context, rendering
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.inputs import given
-from loadmgr.cli.output import Column, OutputOption, QuietOption, audit_line, field, notice
+from loadmgr.cli.output import Column, OutputOption, QuietOption, audit_line, field, removed
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -168,8 +168,7 @@ def add(
         names_of_tests,
     )
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     spec = given(NotificationSpec, locals())
     store = context.store
     notification = add_notification(store, context.settings.user, spec)
@@ -187,8 +186,7 @@ def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = 
         names_of_tests,
     )
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     notifications = list_notifications(context.store)
     names = names_of_tests(context.store, notifications) if renderer.is_table else {}
     renderer.many(
@@ -212,8 +210,7 @@ def show(
         names_of_tests,
     )
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     notification = get_notification(context.store, ref)
     names = names_of_tests(context.store, [notification]) if renderer.is_table else {}
     renderer.one(
@@ -227,10 +224,7 @@ def remove(ctx: typer.Context, ref: NotificationRef, quiet: QuietOption = False)
     from loadmgr.service.notifications.subscriptions import remove_notification
 
     notification = remove_notification(app_context(ctx).store, ref)
-    if quiet:
-        typer.echo(notification.id)
-    else:
-        notice(f"removed notification {notification.name!r}")
+    removed(quiet, notification.id, f"removed notification {notification.name!r}")
 
 
 @app.command("test")
@@ -245,8 +239,7 @@ def test_(
     from loadmgr.errors import WebhookError
     from loadmgr.service.notifications.subscriptions import send_test
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     outcome = send_test(context.store, ref)
     renderer.one(outcome, id_key="notificationId", csv_columns=DELIVERY_CSV)
     if not outcome["ok"]:

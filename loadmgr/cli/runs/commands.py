@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import RunRef, TestRef, complete_test
-from loadmgr.cli.context import AppContext, app_context
+from loadmgr.cli.context import AppContext, app_context, rendering
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.inputs import given
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, jsonable, notice
@@ -167,7 +168,8 @@ def start(
     waits = duration_option("--wait-timeout", wait_timeout)
     lost = duration_option("--lost-timeout", lost_timeout)
     check_thresholds(thresholds)
-    options = overrides.run_options(
+    options = replace(
+        overrides,
         name=name,
         interval=check_interval(interval),
         if_busy=if_busy.strip().lower(),
@@ -270,8 +272,7 @@ def follow(
     from loadmgr.service.lifecycle.control import follow_run
     from loadmgr.service.runs.lookup import get_run
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     observers: list[PlainObserver] = []
 
     def observer() -> PlainObserver:
@@ -307,8 +308,7 @@ def stop(
     from loadmgr.service.lifecycle.control import stop_run
     from loadmgr.service.runs.lookup import get_run
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     run = get_run(context.store, run_id)
     if not run.status.is_active:
         notice(f"run {run.id} is already {run.status.value}")
@@ -366,8 +366,7 @@ def list_(
     """List runs, newest first; a run whose collector died is shown as stale."""
     from loadmgr.service.runs.lookup import list_runs, since_cutoff
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     cutoff = since_cutoff(since) if since else None
     runs = list_runs(
         context.store,
@@ -390,8 +389,7 @@ def show(
     from loadmgr.service.runs.lease import is_stale
     from loadmgr.service.runs.lookup import get_run
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     run = get_run(context.store, run_id)
     data = jsonable(run)
     if renderer.is_table:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.cli.completion import TestRef
-from loadmgr.cli.context import app_context
+from loadmgr.cli.context import app_context, rendering
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.inputs import given
 from loadmgr.cli.output import (
@@ -20,6 +20,7 @@ from loadmgr.cli.output import (
     iso,
     jsonable,
     notice,
+    removed,
 )
 from loadmgr.cli.run_options import ClusterOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.errors import ValidationFailed
@@ -203,8 +204,7 @@ def add(
     from loadmgr.service.scheduling.schedules import ScheduleRequest, add_schedule, next_occurrences
     from loadmgr.service.validation import duration_option
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     grace_sec = duration_option("--grace", grace)
     overrides = given(parse_overrides, locals())
     request = ScheduleRequest(
@@ -234,8 +234,7 @@ def list_(
     """List schedules with their next slot and last outcome."""
     from loadmgr.service.scheduling.schedules import list_schedules
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     schedules = list_schedules(context.store, test_ref=test, limit=limit)
     renderer.many(schedules, LIST_COLUMNS, empty="no schedules found", csv_columns=SCHEDULE_CSV)
 
@@ -250,8 +249,7 @@ def show(
     """Show a schedule and its next 5 slots (`nextOccurrences`, computed, not stored)."""
     from loadmgr.service.scheduling.schedules import get_schedule, next_occurrences
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     found = get_schedule(context.store, schedule)
     data = jsonable(found)
     if not found.paused:
@@ -270,8 +268,7 @@ def pause(
     """Pause a schedule: ticks leave it alone until `resume`."""
     from loadmgr.service.scheduling.schedules import pause_schedule
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     renderer.one(
         pause_schedule(context.store, schedule, context.settings.user, reason),
         schedule_view,
@@ -289,8 +286,7 @@ def resume(
     """Resume a schedule from its next slot after now (paused slots are not caught up)."""
     from loadmgr.service.scheduling.schedules import resume_schedule
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     renderer.one(
         resume_schedule(context.store, schedule, context.settings.user),
         schedule_view,
@@ -304,11 +300,8 @@ def remove(ctx: typer.Context, schedule: ScheduleRef, quiet: QuietOption = False
     from loadmgr.service.scheduling.schedules import remove_schedule
 
     context = app_context(ctx)
-    removed = remove_schedule(context.store, schedule)
-    if quiet:
-        typer.echo(removed.id)
-    else:
-        notice(f"removed schedule {removed.name!r} ({removed.id})")
+    gone = remove_schedule(context.store, schedule)
+    removed(quiet, gone.id, f"removed schedule {gone.name!r} ({gone.id})")
 
 
 @app.command("history")
@@ -322,8 +315,7 @@ def history(
     """The schedule's slots, newest first: started (with the run), skipped or missed."""
     from loadmgr.service.scheduling.schedules import schedule_history
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     slots = schedule_history(context.store, schedule, limit)
     renderer.many(slots, HISTORY_COLUMNS, empty="no slots yet", csv_columns=SLOT_CSV)
 
@@ -357,8 +349,7 @@ def tick(
     """
     from loadmgr.service.lifecycle.tick import tick as tick_schedules
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     handled = tick_schedules(context.store, context.settings, notice, now=_parse_now(now))
     if handled or not renderer.is_table:
         renderer.many(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.cli.completion import TestRef, complete_cluster
-from loadmgr.cli.context import app_context
+from loadmgr.cli.context import app_context, rendering
 from loadmgr.cli.inputs import given
 from loadmgr.cli.output import (
     Column,
@@ -17,7 +17,7 @@ from loadmgr.cli.output import (
     audit_line,
     field,
     id_field,
-    notice,
+    removed,
 )
 
 if TYPE_CHECKING:
@@ -203,8 +203,7 @@ def create(
     """Create a test definition and print it as stored."""
     from loadmgr.service.definitions.tests import TestChanges, create_test
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     spec = given(TestChanges, locals())
     test = create_test(context.store, context.settings.user, spec)
     renderer.one(test, test_view, csv_columns=TEST_CSV)
@@ -231,8 +230,7 @@ def list_(
     """List tests, newest first."""
     from loadmgr.service.definitions.tests import list_tests
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     tests = list_tests(context.store, tags=tag, name_contains=name, cluster=cluster, limit=limit)
     renderer.many(tests, LIST_COLUMNS, empty="no tests found", csv_columns=TEST_CSV)
 
@@ -244,8 +242,7 @@ def show(
     """Show one test (by id or name)."""
     from loadmgr.service.definitions.tests import get_test
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     renderer.one(get_test(context.store, test), test_view, csv_columns=TEST_CSV)
 
 
@@ -287,8 +284,7 @@ def update(
     """Change only the given fields of a test, and print it as stored."""
     from loadmgr.service.definitions.tests import TestChanges, change_test
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     changes = given(TestChanges, locals())
     updated = change_test(context.store, context.settings.user, test, changes)
     renderer.one(updated, test_view, csv_columns=TEST_CSV)
@@ -323,13 +319,11 @@ def delete(
         if not typer.confirm(f"Delete {what}?", err=True):
             raise typer.Abort()
     result = delete_test(store, test, force=force)
-    if quiet:
-        typer.echo(result.test.id)
-    else:
-        removed = [f"{result.runs_deleted} run(s)"] if result.runs_deleted else []
-        if result.schedules_deleted:
-            removed.append(f"{result.schedules_deleted} schedule(s)")
-        extra = f" with {' and '.join(removed)}" if removed else ""
-        notice(f"deleted test {result.test.name!r} ({result.test.id}){extra}")
+    also = [f"{result.runs_deleted} run(s)"] if result.runs_deleted else []
+    if result.schedules_deleted:
+        also.append(f"{result.schedules_deleted} schedule(s)")
+    extra = f" with {' and '.join(also)}" if also else ""
+    message = f"deleted test {result.test.name!r} ({result.test.id}){extra}"
+    removed(quiet, result.test.id, message)
 
 

@@ -9,7 +9,7 @@ import typer
 
 from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import TestRef, complete_run
-from loadmgr.cli.context import app_context
+from loadmgr.cli.context import rendering
 from loadmgr.cli.output import OutputOption, QuietOption, notice
 from loadmgr.cli.tests.define import TEST_CSV, test_view
 from loadmgr.errors import ExitCode, ValidationFailed
@@ -43,8 +43,7 @@ def baseline(
     """Mark a finished run as the test's baseline (`runs start --compare-baseline`)."""
     from loadmgr.service.analysis.compare import clear_baseline, set_baseline
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     if clear == (run is not None):
         raise ValidationFailed("give a RUN to set the baseline, or --clear to remove it")
     store, user = context.store, context.settings.user
@@ -124,8 +123,7 @@ def trend(
     from loadmgr.service.analysis.trends import trend_of, trend_options
     from loadmgr.service.runs.lookup import since_cutoff
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     options = trend_options(
         metrics=metric,
         request=request,

@@ -87,33 +87,6 @@ class RunOptions:
     strict_locustfile: bool = False  # a stored copy that differs from its file is an error
 
 
-@dataclass(frozen=True)
-class LoadOverrides:
-    """The load `runs start` and `schedules add` may set instead of the test's (None:
-    the test's), parsed and checked the same way for both."""
-
-    users: int | None = None
-    spawn_rate: float | None = None
-    duration: int | None = None
-    cluster: str | None = None
-    workers: int | None = None
-    thresholds: list[str] = field(default_factory=list)
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    def run_options(self, **extra: Any) -> RunOptions:
-        """The `runs start` options of a run with these overrides, and `extra`."""
-        return RunOptions(
-            users=self.users,
-            spawn_rate=self.spawn_rate,
-            duration=self.duration,
-            cluster=self.cluster,
-            workers=self.workers,
-            metadata=dict(self.metadata),
-            thresholds=list(self.thresholds),
-            **extra,
-        )
-
-
 def parse_overrides(
     *,
     users: int | None = None,
@@ -123,12 +96,13 @@ def parse_overrides(
     workers: int | None = None,
     thresholds: list[str] | None = None,
     meta: list[str] | None = None,
-) -> LoadOverrides:
-    """The overrides as given on the command line (`--duration 5m`, `--meta k=v`);
+) -> RunOptions:
+    """The load `runs start` and `schedules add` may set instead of the test's, as given
+    on the command line (`--duration 5m`, `--meta k=v`);
     ValidationFailed naming the option for a bad duration or pair. The thresholds are
     kept as given: `runs start` checks them with `check_thresholds`, a schedule with its
     stored model."""
-    return LoadOverrides(
+    return RunOptions(
         users=users,
         spawn_rate=spawn_rate,
         duration=optional_duration("--duration", duration),

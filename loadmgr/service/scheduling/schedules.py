@@ -6,6 +6,7 @@ A tick (starting the slots that are due) is in `loadmgr.service.lifecycle.tick`.
 
 from __future__ import annotations
 
+from copy import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -23,11 +24,11 @@ from loadmgr.models.schedules import (
     check_timezone,
     occurrences_after,
 )
-from loadmgr.service.runs.options import LoadOverrides
+from loadmgr.service.documents import audit_stamp
+from loadmgr.service.runs.options import RunOptions
 from loadmgr.service.validation import check_list_limit, validation_failed
 
 if TYPE_CHECKING:
-    from loadmgr.service.runs.options import RunOptions
     from loadmgr.store import Store
 
 SHOWN_OCCURRENCES = 5
@@ -48,7 +49,7 @@ class ScheduleRequest:
     cron: str
     timezone: str = "UTC"
     name: str | None = None
-    overrides: LoadOverrides = field(default_factory=LoadOverrides)
+    overrides: RunOptions = field(default_factory=RunOptions)  # the load overrides only
     grace_sec: int = DEFAULT_GRACE_SEC
     failure_limit: int = DEFAULT_FAILURE_LIMIT
 
@@ -85,10 +86,7 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
             nextSlotAt=occurrences_after(cron, zone, now)[0],
             tenantId=test.tenantId,
             envId=test.envId,
-            createdAt=now,
-            createdBy=user,
-            updatedAt=now,
-            updatedBy=user,
+            **audit_stamp(user, now),
         )
     except ValidationError as exc:
         raise validation_failed(exc) from None
@@ -102,35 +100,32 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
     return schedule
 
 
-def stored_overrides(load: LoadOverrides) -> ScheduleOverrides:
-    """The overrides as a schedule stores them; ValidationFailed naming the option for an
-    impossible one."""
+# A run's overrides as `RunOptions` fields and as a schedule stores them.
+_STORED_AS = {
+    "users": "users",
+    "spawn_rate": "spawnRate",
+    "duration": "durationSeconds",
+    "cluster": "cluster",
+    "workers": "workers",
+    "thresholds": "thresholds",
+    "metadata": "metadata",
+}
+
+
+def stored_overrides(options: RunOptions) -> ScheduleOverrides:
+    """The load overrides of `options` as a schedule stores them; ValidationFailed naming
+    the option for an impossible one."""
+    given = {stored: copy(getattr(options, name)) for name, stored in _STORED_AS.items()}
     try:
-        return ScheduleOverrides(
-            users=load.users,
-            spawnRate=load.spawn_rate,
-            durationSeconds=load.duration,
-            cluster=load.cluster,
-            workers=load.workers,
-            thresholds=list(load.thresholds),
-            metadata=dict(load.metadata),
-        )
+        return ScheduleOverrides.model_validate(given)
     except ValidationError as exc:
         raise validation_failed(exc) from None
 
 
 def run_options(overrides: ScheduleOverrides, **extra: Any) -> RunOptions:
     """The `runs start` options a slot of this schedule runs with."""
-    load = LoadOverrides(
-        users=overrides.users,
-        spawn_rate=overrides.spawnRate,
-        duration=overrides.durationSeconds,
-        cluster=overrides.cluster,
-        workers=overrides.workers,
-        metadata=dict(overrides.metadata),
-        thresholds=list(overrides.thresholds),
-    )
-    return load.run_options(**extra)
+    given = {name: copy(getattr(overrides, stored)) for name, stored in _STORED_AS.items()}
+    return RunOptions(**given, **extra)
 
 
 def get_schedule(store: Store, ref: str) -> Schedule:
