@@ -161,7 +161,9 @@ def add(
 
     context, renderer = rendering(ctx, output, quiet)
     spec = given(ClusterSpec, locals())
-    cluster = add_cluster(context.store, context.settings.user, spec, notice)
+    for warning in spec.warnings():
+        notice(warning)
+    cluster = add_cluster(context.store, context.settings.user, spec)
     renderer.one(cluster, cluster_view, csv_columns=CLUSTER_CSV)
 
 

@@ -13,6 +13,7 @@ import typer
 from loadmgr.cli.choices import choices
 from loadmgr.cli.context import app_context, rendering
 from loadmgr.cli.groups import group_help
+from loadmgr.cli.inputs import given
 from loadmgr.cli.output import OutputOption, QuietOption, notice
 
 app = typer.Typer(rich_markup_mode=None, help=group_help("db"), no_args_is_help=True)
@@ -107,20 +108,14 @@ def migrate(
     the Go control plane's tests, runs and metrics to loadmgr's documents (README,
     "Coming from the Go control plane").
     """
-    from loadmgr.service.migration.database import migrate_database
+    from loadmgr.service.migration.database import MigrateOptions, migrate_database
 
     context, renderer = rendering(ctx, output, quiet)
+    options = given(MigrateOptions, locals())
+    store, user = context.unmigrated_store(), context.settings.user
     with _progress_bar(quiet or dry_run) as (each, progress):
         migrated = migrate_database(
-            context.unmigrated_store(),
-            context.settings.user,
-            tenant_from=tenant_from,
-            rerun=rerun,
-            dry_run=dry_run,
-            to_database=to_database,
-            notify=notice,
-            each=each,
-            progress=progress,
+            store, user, options, notify=notice, each=each, progress=progress
         )
     _summary(migrated["goImport"])
     if dry_run:

@@ -13,8 +13,8 @@ from loadmgr.cli.completion import RunRef, TestRef, complete_test
 from loadmgr.cli.context import AppContext, app_context, rendering
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.inputs import given
+from loadmgr.cli.options import ClusterOpt, LimitOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, jsonable, notice
-from loadmgr.cli.run_options import ClusterOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.cli.runs.views import PERCENTILE_NOTE, RUN_CSV, list_columns, run_exit_code, run_view
 from loadmgr.errors import ExitCode
 
@@ -359,7 +359,7 @@ def list_(
             help="Table: when each run started as an ISO-8601 UTC date, not '3 h ago'.",
         ),
     ] = False,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many; 0 for all.")] = 50,
+    limit: LimitOpt = 50,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:

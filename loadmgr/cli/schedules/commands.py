@@ -11,6 +11,7 @@ from loadmgr.cli.completion import TestRef
 from loadmgr.cli.context import app_context, rendering
 from loadmgr.cli.groups import group_help
 from loadmgr.cli.inputs import given
+from loadmgr.cli.options import ClusterOpt, LimitOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.cli.output import (
     Column,
     OutputOption,
@@ -22,7 +23,6 @@ from loadmgr.cli.output import (
     notice,
     removed,
 )
-from loadmgr.cli.run_options import ClusterOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.errors import ValidationFailed
 
 if TYPE_CHECKING:
@@ -33,7 +33,6 @@ app = typer.Typer(rich_markup_mode=None, help=group_help("schedules"), no_args_i
 ScheduleRef = Annotated[
     str, typer.Argument(help="The schedule's id, id prefix or name.", show_default=False)
 ]
-LimitOpt = Annotated[int, typer.Option("--limit", help="At most this many; 0 for all.")]
 
 LIST_COLUMNS = [
     Column("ID", lambda d: (d.get("id") or "")[:8]),
@@ -207,15 +206,7 @@ def add(
     context, renderer = rendering(ctx, output, quiet)
     grace_sec = duration_option("--grace", grace)
     overrides = given(parse_overrides, locals())
-    request = ScheduleRequest(
-        test_ref=test,
-        cron=cron,
-        timezone=timezone,
-        name=name,
-        overrides=overrides,
-        grace_sec=grace_sec,
-        failure_limit=failure_limit,
-    )
+    request = given(ScheduleRequest, locals())
     schedule = add_schedule(context.store, request, context.settings.user)
     renderer.one(schedule, schedule_view, csv_columns=SCHEDULE_CSV)
     if not quiet:
@@ -269,11 +260,8 @@ def pause(
     from loadmgr.service.scheduling.schedules import pause_schedule
 
     context, renderer = rendering(ctx, output, quiet)
-    renderer.one(
-        pause_schedule(context.store, schedule, context.settings.user, reason),
-        schedule_view,
-        csv_columns=SCHEDULE_CSV,
-    )
+    paused = pause_schedule(context.store, schedule, context.settings.user, reason)
+    renderer.one(paused, schedule_view, csv_columns=SCHEDULE_CSV)
 
 
 @app.command("resume")
@@ -287,11 +275,8 @@ def resume(
     from loadmgr.service.scheduling.schedules import resume_schedule
 
     context, renderer = rendering(ctx, output, quiet)
-    renderer.one(
-        resume_schedule(context.store, schedule, context.settings.user),
-        schedule_view,
-        csv_columns=SCHEDULE_CSV,
-    )
+    resumed = resume_schedule(context.store, schedule, context.settings.user)
+    renderer.one(resumed, schedule_view, csv_columns=SCHEDULE_CSV)
 
 
 @app.command("remove")

@@ -10,6 +10,7 @@ import typer
 from loadmgr.cli.completion import TestRef, complete_cluster
 from loadmgr.cli.context import app_context, rendering
 from loadmgr.cli.inputs import given
+from loadmgr.cli.options import LimitOpt
 from loadmgr.cli.output import (
     Column,
     OutputOption,
@@ -201,10 +202,10 @@ def create(
     quiet: QuietOption = False,
 ) -> None:
     """Create a test definition and print it as stored."""
-    from loadmgr.service.definitions.tests import TestChanges, create_test
+    from loadmgr.service.definitions.tests import TestSpec, create_test
 
     context, renderer = rendering(ctx, output, quiet)
-    spec = given(TestChanges, locals())
+    spec = given(TestSpec, locals())
     test = create_test(context.store, context.settings.user, spec)
     renderer.one(test, test_view, csv_columns=TEST_CSV)
 
@@ -223,7 +224,7 @@ def list_(
         str | None,
         typer.Option("--cluster", help="Only on this cluster.", autocompletion=complete_cluster),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many; 0 for all.")] = 50,
+    limit: LimitOpt = 50,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:

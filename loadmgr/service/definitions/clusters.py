@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +34,29 @@ class ClusterSpec:
     login_path: str = "/login_submit"
     ca_bundle: str | None = None
     insecure: bool = False
+    fields: dict[str, Any] = field(init=False, default_factory=dict)
 
-    def auth(self) -> dict[str, Any]:
+    def __post_init__(self) -> None:
+        """The cluster's stored fields; ValidationFailed for options that contradict."""
+        auth = self._auth()
+        if self.insecure and self.ca_bundle:
+            raise ValidationFailed("give --ca-bundle or --insecure, not both")
+        self.fields.update(
+            id=self.cluster_id,
+            baseUrl=self.url,
+            description=self.description,
+            auth=auth,
+            caBundle=self.ca_bundle,
+            verifyTls=not self.insecure,
+        )
+
+    def warnings(self) -> list[str]:
+        """What registering it warns about on stderr."""
+        if self.insecure:
+            return ["warning: https certificates of this cluster will not be verified"]
+        return []
+
+    def _auth(self) -> dict[str, Any]:
         """The stored `auth`: none, a header read from an env variable or a file, or a
         login form whose user and password are read from env variables."""
         auth: dict[str, Any] = {"type": "none"}
@@ -65,28 +85,10 @@ class ClusterSpec:
             }
         return auth
 
-    def fields(self) -> dict[str, Any]:
-        """The cluster's stored fields; ValidationFailed for options that contradict."""
-        auth = self.auth()
-        if self.insecure and self.ca_bundle:
-            raise ValidationFailed("give --ca-bundle or --insecure, not both")
-        return {
-            "id": self.cluster_id,
-            "baseUrl": self.url,
-            "description": self.description,
-            "auth": auth,
-            "caBundle": self.ca_bundle,
-            "verifyTls": not self.insecure,
-        }
 
-
-def add_cluster(
-    store: Store, user: str, spec: ClusterSpec, notify: Callable[[str], None]
-) -> LocustCluster:
-    """Register a remote master; `notify` is told when its certificates go unverified."""
-    fields = spec.fields()
-    if spec.insecure:
-        notify("warning: https certificates of this cluster will not be verified")
+def add_cluster(store: Store, user: str, spec: ClusterSpec) -> LocustCluster:
+    """Register a remote master (`spec.warnings()`: what to tell first)."""
+    fields = dict(spec.fields)
     if str(fields.get("id", "")).strip() == LOCAL_CLUSTER_ID:
         raise ValidationFailed(
             f"{LOCAL_CLUSTER_ID!r} is the built-in cluster (Locust on this machine); it needs "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,11 +98,12 @@ def check_cluster_exists(store: Store, cluster_id: str) -> None:
 
 
 @dataclass(frozen=True)
-class TestChanges:
-    """What `tests create` or `tests update` was given, as typed (None: not given).
+class _TestOptions:
+    """The options of `tests create` and `tests update`, as typed (None: not given).
 
     Durations are the text given (`5m`), the locustfile a path, metadata `KEY=VALUE`
-    pairs; `stored_fields` parses and checks them into the test's stored fields.
+    pairs. Each subclass checks them when made, before any database is opened, into
+    `fields`: the test's stored fields.
     """
 
     __test__ = False  # not a pytest test class, whatever its name
@@ -122,56 +123,87 @@ class TestChanges:
     scenario: str | None = None
     meta: list[str] | None = None
     thresholds: list[str] | None = None
+    fields: dict[str, Any] = field(init=False, default_factory=dict)
+
+    def _given_fields(self, *, with_meta: bool) -> dict[str, Any]:
+        """The stored fields of the options given (the locustfile aside), parsed and
+        checked; `with_meta`: the metadata too."""
+        from loadmgr.service.runs.options import (
+            check_thresholds,
+            optional_duration,
+            parse_metadata,
+        )
+
+        given: dict[str, Any] = {
+            "name": self.name,
+            "targetUrl": self.target_url,
+            "locustClusterId": self.cluster.strip() if self.cluster is not None else None,
+            "description": self.description,
+            "tags": self.tags or None,
+            "defaultUsers": self.users,
+            "defaultSpawnRate": self.spawn_rate,
+            "defaultDurationSec": optional_duration("--duration", self.duration),
+            "maxDurationSec": optional_duration("--max-duration", self.max_duration),
+            "warmupSec": optional_duration("--warmup", self.warmup),
+            "maxUsers": self.max_users,
+            "scenarioId": self.scenario,
+            "metadata": parse_metadata(self.meta) if with_meta and self.meta else None,
+            "thresholds": check_thresholds(self.thresholds) or None,
+        }
+        return {key: value for key, value in given.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class TestSpec(_TestOptions):
+    """A new test, as `tests create` was given it; its locustfile is read when made."""
+
+    def __post_init__(self) -> None:
+        if self.name is None:
+            raise ValidationFailed("missing --name", hint="e.g. --name checkout-api")
+        if self.target_url is None:
+            raise ValidationFailed(
+                "missing --target-url", hint="e.g. --target-url https://staging.example.com"
+            )
+        fields = self._given_fields(with_meta=True)
+        cluster_id = fields.get("locustClusterId", LOCAL_CLUSTER_ID)
+        if self.locustfile is not None:
+            fields.update(locustfile_fields(read_locustfile(self.locustfile, cluster_id)))
+        elif cluster_id == LOCAL_CLUSTER_ID:
+            raise ValidationFailed(
+                "missing --locustfile", hint="the local cluster needs a locustfile to run"
+            )
+        self.fields.update(fields)
+
+
+@dataclass(frozen=True)
+class TestChanges(_TestOptions):
+    """What `tests update` changes: tags and thresholds replaced or cleared, metadata
+    keys merged (`metadata`), the locustfile read again (in `change_test`, which knows
+    the test's cluster)."""
+
     clear_thresholds: bool = False
     clear_tags: bool = False
+    metadata: dict[str, str] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        from loadmgr.service.runs.options import parse_metadata
+
+        if self.clear_thresholds and self.thresholds:
+            raise ValidationFailed("give --threshold or --clear-thresholds, not both")
+        if self.clear_tags and self.tags:
+            raise ValidationFailed("give --tag or --clear-tags, not both")
+        self.fields.update(self._given_fields(with_meta=False))
+        if self.clear_thresholds:
+            self.fields["thresholds"] = []
+        if self.clear_tags:
+            self.fields["tags"] = []
+        if self.meta:
+            object.__setattr__(self, "metadata", parse_metadata(self.meta))
 
 
-def stored_fields(changes: TestChanges, *, with_meta: bool = True) -> dict[str, Any]:
-    """The stored fields for the options that were given, parsed and checked (the
-    locustfile, read from disk, is left to the caller); `with_meta`: the metadata too."""
-    from loadmgr.service.runs.options import check_thresholds, optional_duration, parse_metadata
-
-    given: dict[str, Any] = {
-        "name": changes.name,
-        "targetUrl": changes.target_url,
-        "locustClusterId": changes.cluster.strip() if changes.cluster is not None else None,
-        "description": changes.description,
-        "tags": changes.tags or None,
-        "defaultUsers": changes.users,
-        "defaultSpawnRate": changes.spawn_rate,
-        "defaultDurationSec": optional_duration("--duration", changes.duration),
-        "maxDurationSec": optional_duration("--max-duration", changes.max_duration),
-        "warmupSec": optional_duration("--warmup", changes.warmup),
-        "maxUsers": changes.max_users,
-        "scenarioId": changes.scenario,
-        "metadata": parse_metadata(changes.meta) if with_meta and changes.meta else None,
-        "thresholds": check_thresholds(changes.thresholds) or None,
-    }
-    return {key: value for key, value in given.items() if value is not None}
-
-
-def new_test_fields(changes: TestChanges) -> dict[str, Any]:
-    """A new test's stored fields; ValidationFailed for what it cannot do without."""
-    if changes.name is None:
-        raise ValidationFailed("missing --name", hint="e.g. --name checkout-api")
-    if changes.target_url is None:
-        raise ValidationFailed(
-            "missing --target-url", hint="e.g. --target-url https://staging.example.com"
-        )
-    fields = stored_fields(changes)
-    cluster_id = fields.get("locustClusterId", LOCAL_CLUSTER_ID)
-    if changes.locustfile is not None:
-        fields.update(locustfile_fields(read_locustfile(changes.locustfile, cluster_id)))
-    elif cluster_id == LOCAL_CLUSTER_ID:
-        raise ValidationFailed(
-            "missing --locustfile", hint="the local cluster needs a locustfile to run"
-        )
-    return fields
-
-
-def create_test(store: Store, user: str, spec: TestChanges) -> LoadTest:
+def create_test(store: Store, user: str, spec: TestSpec) -> LoadTest:
     """Validate and store a new test; the name must be free in the scope."""
-    fields = new_test_fields(spec)
+    fields = dict(spec.fields)
     refuse_url_credentials("--target-url", fields.get("targetUrl"))
     test = new_document(LoadTest, store, user, fields)
     check_test_load(test, {"defaultUsers", "defaultSpawnRate", "maxUsers"})
@@ -181,24 +213,12 @@ def create_test(store: Store, user: str, spec: TestChanges) -> LoadTest:
 
 
 def change_test(store: Store, user: str, ref: str, changes: TestChanges) -> LoadTest:
-    """Apply the options given to `tests update` (see `update_test`): tags and
-    thresholds replaced or cleared, metadata keys merged, a locustfile read again."""
-    if changes.clear_thresholds and changes.thresholds:
-        raise ValidationFailed("give --threshold or --clear-thresholds, not both")
-    if changes.clear_tags and changes.tags:
-        raise ValidationFailed("give --tag or --clear-tags, not both")
-    fields = stored_fields(changes, with_meta=False)
-    if changes.clear_thresholds:
-        fields["thresholds"] = []
-    if changes.clear_tags:
-        fields["tags"] = []
-    from loadmgr.service.runs.options import parse_metadata
-
-    metadata = parse_metadata(changes.meta) if changes.meta else None
+    """Apply what `tests update` was given (see `update_test`)."""
+    fields = dict(changes.fields)
     if changes.locustfile is not None:
         cluster_id = fields.get("locustClusterId") or get_test(store, ref).locustClusterId
         fields.update(locustfile_fields(read_locustfile(changes.locustfile, cluster_id)))
-    return update_test(store, user, ref, fields, metadata=metadata)
+    return update_test(store, user, ref, fields, metadata=changes.metadata)
 
 
 def get_test(store: Store, ref: str) -> LoadTest:

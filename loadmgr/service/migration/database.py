@@ -4,6 +4,7 @@ database in use or on a copy of it."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.service.migration.go_import import (
@@ -27,27 +28,38 @@ def _no_progress(_collection: str, _done: int, _total: int) -> None:
     pass
 
 
+@dataclass(frozen=True)
+class MigrateOptions:
+    """What `db migrate` was asked: which Go id becomes the tenant, every step again or
+    only the pending ones, only saying what would change, or migrating a new copy."""
+
+    tenant_from: str = "account"
+    rerun: bool = False
+    dry_run: bool = False
+    to_database: str | None = None
+
+    def __post_init__(self) -> None:
+        check_tenant_from(self.tenant_from)  # before the store is even opened
+
+
 def migrate_database(
     store: Store,
     user: str,
+    options: MigrateOptions,
     *,
-    tenant_from: str = "account",
-    rerun: bool = False,
-    dry_run: bool = False,
-    to_database: str | None = None,
     notify: Notify = _quiet,
     each: Notify = _quiet,
     progress: Progress = _no_progress,
 ) -> dict[str, Any]:
     """Bring `store`'s database (or, with `to_database`, a new copy of it) to this
     loadmgr's schema and convert its Go documents; with `dry_run`, only say what would be.
+    `options` were checked when made, before anything is copied or changed.
 
     `notify` gets a line per step, `each` a line per converted document and `progress`
-    each collection's count as the conversion goes. An unknown `tenant_from` is refused
-    before anything is copied or changed. Returns what `db migrate` prints.
+    each collection's count as the conversion goes. Returns what `db migrate` prints.
     """
-    check_tenant_from(tenant_from)
-    if dry_run:
+    tenant_from, rerun, to_database = options.tenant_from, options.rerun, options.to_database
+    if options.dry_run:
         pending = pending_steps(store, rerun=rerun)
         for waiting in pending:
             notify(f"would run schema {waiting.version}: {waiting.description}")

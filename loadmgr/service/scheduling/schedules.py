@@ -45,13 +45,18 @@ FAILING_VERDICTS = (Verdict.FAILED, Verdict.ERROR)
 class ScheduleRequest:
     """What `schedules add` was given."""
 
-    test_ref: str
+    test: str  # its id or name
     cron: str
     timezone: str = "UTC"
     name: str | None = None
     overrides: RunOptions = field(default_factory=RunOptions)  # the load overrides only
     grace_sec: int = DEFAULT_GRACE_SEC
     failure_limit: int = DEFAULT_FAILURE_LIMIT
+    stored: ScheduleOverrides = field(init=False, default_factory=ScheduleOverrides)
+
+    def __post_init__(self) -> None:
+        # Checked when made, as `schedules add` parses its options: before any database.
+        object.__setattr__(self, "stored", stored_overrides(self.overrides))
 
 
 def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
@@ -62,7 +67,7 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
     """
     from loadmgr.service.runs.plan import plan_run
 
-    overrides = stored_overrides(request.overrides)
+    overrides = request.stored
     try:
         cron = check_cron(request.cron)
     except ValueError as exc:
@@ -71,7 +76,7 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
         zone = check_timezone(request.timezone)
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from None
-    test = plan_run(store, request.test_ref, run_options(overrides), user).test
+    test = plan_run(store, request.test, run_options(overrides), user).test
     now = store.server_now()
     try:
         schedule = Schedule(
@@ -96,7 +101,7 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
     # reverse. Whichever comes second sees the other's write: no schedule outlives its test.
     if store.tests.find_by_id(test.id) is None:
         store.schedules.delete(schedule.id)
-        raise NotFound(f"test {request.test_ref!r} not found{store.scope.describe()}")
+        raise NotFound(f"test {request.test!r} not found{store.scope.describe()}")
     return schedule
 
 
