@@ -9,7 +9,7 @@ import typer
 
 from loadmgr.cli.completion import ClusterRef
 from loadmgr.cli.context import app_context, rendering
-from loadmgr.cli.groups import group_help
+from loadmgr.cli.groups import new_group
 from loadmgr.cli.inputs import given
 from loadmgr.cli.output import (
     Column,
@@ -25,7 +25,7 @@ from loadmgr.errors import ValidationFailed
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-app = typer.Typer(rich_markup_mode=None, help=group_help("clusters"), no_args_is_help=True)
+app = new_group("clusters")
 
 ClusterId = Annotated[str, typer.Argument(help="The cluster's id.", show_default=False)]
 

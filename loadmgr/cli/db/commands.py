@@ -12,11 +12,11 @@ import typer
 
 from loadmgr.cli.choices import choices
 from loadmgr.cli.context import app_context, rendering
-from loadmgr.cli.groups import group_help
+from loadmgr.cli.groups import new_group
 from loadmgr.cli.inputs import given
 from loadmgr.cli.output import OutputOption, QuietOption, notice
 
-app = typer.Typer(rich_markup_mode=None, help=group_help("db"), no_args_is_help=True)
+app = new_group("db")
 
 # `-o csv` (docs/output.md): `db status`/`db start`, `db migrate` and `db migrate --dry-run`.
 STATUS_CSV = ("running", "inUse", "pid", "port", "uri", "dataDir", "logFile")

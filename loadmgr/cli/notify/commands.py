@@ -9,7 +9,7 @@ import typer
 from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import complete_test
 from loadmgr.cli.context import app_context, rendering
-from loadmgr.cli.groups import group_help
+from loadmgr.cli.groups import new_group
 from loadmgr.cli.inputs import given
 from loadmgr.cli.output import Column, OutputOption, QuietOption, audit_line, field, removed
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from loadmgr.models.notifications import Notification
 
-app = typer.Typer(rich_markup_mode=None, help=group_help("notify"), no_args_is_help=True)
+app = new_group("notify")
 
 NotificationRef = Annotated[
     str, typer.Argument(help="The notification's name or id.", show_default=False)

@@ -9,7 +9,7 @@ import typer
 
 from loadmgr.cli.completion import TestRef
 from loadmgr.cli.context import app_context, rendering
-from loadmgr.cli.groups import group_help
+from loadmgr.cli.groups import new_group
 from loadmgr.cli.inputs import given
 from loadmgr.cli.options import ClusterOpt, LimitOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.cli.output import (
@@ -28,7 +28,7 @@ from loadmgr.errors import ValidationFailed
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-app = typer.Typer(rich_markup_mode=None, help=group_help("schedules"), no_args_is_help=True)
+app = new_group("schedules")
 
 ScheduleRef = Annotated[
     str, typer.Argument(help="The schedule's id, id prefix or name.", show_default=False)

@@ -209,14 +209,20 @@ def follow_run(
 def _take_over(
     store: Store, run: LoadTestRun, home: Path, observer: RunObserver, notify: Notify
 ) -> Followed:
-    from loadmgr.service.lifecycle.signals import stop_on_signals
-
     claimed = claim_stale_run(store, run)
     notify(f"run {run.id}: its collector stopped reporting; taking over")
+    return collect_run(store, claimed, home=home, observer=observer, take_over=True)
+
+
+def collect_run(
+    store: Store, run: LoadTestRun, *, home: Path, observer: RunObserver, take_over: bool = False
+) -> Followed:
+    """Collect `run` here to its end (a detached run's collector; `take_over`: one whose
+    collector died, claimed first), SIGINT and SIGTERM stopping the run."""
+    from loadmgr.service.lifecycle.signals import stop_on_signals
+
     stop_event = threading.Event()
-    collector = collector_for(
-        store, claimed, home=home, observer=observer, stop_event=stop_event
-    )
+    collector = collector_for(store, run, home=home, observer=observer, stop_event=stop_event)
     with stop_on_signals(stop_event):
-        final = collector.take_over()
+        final = collector.take_over() if take_over else collector.execute()
     return Followed(final, collector.interrupted)
