@@ -24,7 +24,7 @@ from loadmgr.models.schedules import (
     check_timezone,
     occurrences_after,
 )
-from loadmgr.service.documents import audit_stamp
+from loadmgr.service.documents import audit_stamp, by_id_or_name
 from loadmgr.service.runs.options import RunOptions
 from loadmgr.service.validation import check_list_limit, validation_failed
 
@@ -134,26 +134,24 @@ def run_options(overrides: ScheduleOverrides, **extra: Any) -> RunOptions:
 
 
 def get_schedule(store: Store, ref: str) -> Schedule:
-    """A schedule by id, unique id prefix (8+ characters), or name."""
+    """A schedule by id, or name, or unique id prefix (8+ characters)."""
     cleaned = ref.strip()
-    found = store.schedules.find_by_id(cleaned) if cleaned else None
-    if found is not None:
-        return found
-    by_name = store.schedules.find_by_name(cleaned) if cleaned else []
-    if len(by_name) == 1:
-        return by_name[0]
-    if len(by_name) > 1:
-        raise ValidationFailed(
-            f"several schedules are named {ref!r} in different tenants or environments",
-            hint="name it by id, or set --tenant and --env",
+    schedules = store.schedules
+    try:
+        return by_id_or_name(
+            store,
+            ref,
+            "schedule",
+            lambda _: schedules.find_by_id(cleaned) if cleaned else None,
+            lambda _: schedules.find_by_name(cleaned) if cleaned else [],
         )
-    if len(cleaned) >= 8:
-        by_prefix = store.schedules.find_by_prefix(cleaned)
-        if len(by_prefix) == 1:
-            return by_prefix[0]
+    except NotFound:
+        by_prefix = schedules.find_by_prefix(cleaned) if len(cleaned) >= 8 else []
         if len(by_prefix) > 1:
-            raise ValidationFailed(f"schedule id prefix {ref!r} is ambiguous")
-    raise NotFound(f"schedule {ref!r} not found{store.scope.describe()}")
+            raise ValidationFailed(f"schedule id prefix {ref!r} is ambiguous") from None
+        if not by_prefix:
+            raise
+        return by_prefix[0]
 
 
 def list_schedules(
