@@ -197,21 +197,26 @@ def follow_run(
         return Followed(finish_end_steps(store, run, notify))
     if not is_stale(run, store.server_now()):
         interval = CollectorSettings.from_run(run).interval
+        watching = observer()
         try:
-            run = watch_run(store, run, observer(), interval)
+            run = watch_run(store, run, watching, interval)
         except KeyboardInterrupt:
             return Followed(run, stopped_watching=True)
         if not run.status.is_active:
             return Followed(run)
-    return _take_over(store, run, home, observer(), notify)
+    return _take_over(store, run, home, observer, notify)
 
 
 def _take_over(
-    store: Store, run: LoadTestRun, home: Path, observer: RunObserver, notify: Notify
+    store: Store,
+    run: LoadTestRun,
+    home: Path,
+    observer: Callable[[], RunObserver],
+    notify: Notify,
 ) -> Followed:
     claimed = claim_stale_run(store, run)
     notify(f"run {run.id}: its collector stopped reporting; taking over")
-    return collect_run(store, claimed, home=home, observer=observer, take_over=True)
+    return collect_run(store, claimed, home=home, observer=observer(), take_over=True)
 
 
 def collect_run(
