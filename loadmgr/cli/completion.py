@@ -1,4 +1,4 @@
-"""Shell completion: test names, run ids, cluster ids, and the values of fixed-choice options.
+"""Shell completion: test names, run ids and cluster ids, read from the database.
 
 Completion runs on every Tab press, so it must be quick and silent: it reads the configured
 database with a short timeout, never starts the embedded store (no server running: no
@@ -11,9 +11,9 @@ every command naming a run, test or cluster completes it the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,24 +27,12 @@ COMPLETION_LIMIT = 50
 Completions = list[tuple[str, str]]
 
 
-def choices(values: Sequence[str]) -> dict[str, Any]:
-    """Settings of an option taking one of `values`: `--help` shows them as its metavar,
-    the shell completes them. The command still checks the value itself, so a bad one is
-    refused with loadmgr's own one-line message (naming the option and the choices)."""
-    fixed = tuple(values)
-
-    def complete(incomplete: str) -> list[str]:
-        return [value for value in fixed if value.lower().startswith(incomplete.lower())]
-
-    return {"metavar": f"<{'|'.join(fixed)}>", "autocompletion": complete}
-
-
 @contextmanager
-def _completion_store(ctx: typer.Context) -> Iterator[Store | None]:
-    """The configured store, or None when there is none to ask without starting one."""
+def _completion_store(ctx: typer.Context) -> Iterator[Store]:
+    """The configured store, asked with a short timeout; never an embedded one started
+    for a Tab press (none running: DatabaseError, so nothing is completed)."""
     from loadmgr.cli.context import AppContext, app_context
-    from loadmgr.models import Scope
-    from loadmgr.store import Store
+    from loadmgr.service.context import open_store
 
     root = ctx.find_root()
     if not isinstance(root.obj, AppContext) and root.command.callback is not None:
@@ -52,23 +40,8 @@ def _completion_store(ctx: typer.Context) -> Iterator[Store | None]:
         # the global options given (--tenant, --mongo-uri, a profile) apply here too.
         root.invoke(root.command.callback, **root.params)
     settings = app_context(ctx).settings
-    uri = settings.connection_uri
-    if not uri:
-        from loadmgr.store.embedded import EmbeddedServer
-
-        uri = EmbeddedServer(settings.home).status().uri
-        if uri is None:
-            yield None
-            return
-    timeout_ms = min(settings.server_selection_timeout_ms, int(COMPLETION_TIMEOUT_SEC * 1000))
-    store = Store.connect(
-        uri,
-        settings.database,
-        Scope(settings.tenant, settings.env),
-        timeout_ms,
-        tls_ca_file=settings.mongo_tls_ca_file if settings.mongo_uri else None,
-        tls_cert_key_file=settings.mongo_tls_cert_key_file if settings.mongo_uri else None,
-    )
+    timeout_ms = int(COMPLETION_TIMEOUT_SEC * 1000)
+    store = open_store(settings, timeout_ms=timeout_ms, start_embedded=False)
     try:
         with store.bounded(COMPLETION_TIMEOUT_SEC):
             yield store
@@ -83,7 +56,7 @@ def _quietly(query: Callable[[Store], Completions]) -> Callable[[typer.Context, 
         del incomplete  # Typer keeps only the values starting with it
         try:
             with _completion_store(ctx) as store:
-                return query(store) if store is not None else []
+                return query(store)
         except Exception:  # a Tab press must never print an error or a traceback
             return []
 

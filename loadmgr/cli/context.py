@@ -73,5 +73,12 @@ def app_context(ctx: typer.Context) -> AppContext:
     return obj
 
 
+def rendering(ctx: typer.Context, output: str | None, quiet: bool) -> tuple[AppContext, Renderer]:
+    """The AppContext and the command's renderer, made first: a bad `-o` is refused
+    before anything is read."""
+    context = app_context(ctx)
+    return context, context.renderer(output, quiet)
+
+
 def config_path(value: str | None) -> Path | None:
     return Path(value).expanduser() if value else None

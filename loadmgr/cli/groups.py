@@ -7,6 +7,7 @@ no group at all, and a command builds only its own.
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,8 +15,8 @@ if TYPE_CHECKING:
 
 # name → (module, one-line help). The modules' Typer apps take their help from here.
 GROUPS: dict[str, tuple[str, str]] = {
-    "tests": ("loadmgr.cli.tests.commands", "Define load tests once; run them many times."),
-    "runs": ("loadmgr.cli.runs.commands", "Run tests on Locust clusters and see every run."),
+    "tests": ("loadmgr.cli.tests.app", "Define load tests once; run them many times."),
+    "runs": ("loadmgr.cli.runs.app", "Run tests on Locust clusters and see every run."),
     "metrics": ("loadmgr.cli.metrics.commands", "What a run measured, and how runs compare."),
     "clusters": (
         "loadmgr.cli.clusters.commands",
@@ -38,6 +39,17 @@ GROUPS: dict[str, tuple[str, str]] = {
 
 def group_help(name: str) -> str:
     return GROUPS[name][1]
+
+
+def new_group(name: str, *parts: ModuleType) -> typer.Typer:
+    """A group's Typer app, its help taken from GROUPS; with `parts`, the modules the
+    group is split into, whose commands it lists in that order."""
+    import typer
+
+    app = typer.Typer(rich_markup_mode=None, help=group_help(name), no_args_is_help=True)
+    for part in parts:
+        app.registered_commands.extend(part.app.registered_commands)
+    return app
 
 
 def group_app(name: str) -> typer.Typer:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from loadmgr.cli.completion import choices
+from loadmgr.cli.choices import choices
 from loadmgr.errors import ValidationFailed
 from loadmgr.models.formatting import format_timestamp
 
@@ -298,6 +298,14 @@ def stderr_console() -> Console:
 def notice(message: str) -> None:
     """Progress, hints and confirmations: stderr, so stdout stays data."""
     typer.echo(sanitize(message), err=True)
+
+
+def removed(quiet: bool, ident: str, message: str) -> None:
+    """What a command that removed something prints: its id with -q, else a sentence."""
+    if quiet:
+        typer.echo(ident)
+    else:
+        notice(message)
 
 
 class Renderer:

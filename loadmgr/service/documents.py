@@ -4,6 +4,7 @@ found by id or by name."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -28,19 +29,17 @@ def new_document(
 ) -> M:
     """`fields` as a new `model` in the store's scope, with its audit fields; one-line
     ValidationFailed naming the options (see `validation_failed`) when invalid."""
-    now = utcnow()
-    document = {
-        **fields,
-        **store.scope.stamp(),
-        "createdAt": now,
-        "createdBy": user,
-        "updatedAt": now,
-        "updatedBy": user,
-    }
+    document = {**fields, **store.scope.stamp(), **audit_stamp(user)}
     try:
         return model.model_validate(document)
     except ValidationError as exc:
         raise validation_failed(exc, option_names) from None
+
+
+def audit_stamp(user: str, now: datetime | None = None) -> dict[str, Any]:
+    """The audit fields of a document `user` creates now: created and updated alike."""
+    now = now or utcnow()
+    return {"createdAt": now, "createdBy": user, "updatedAt": now, "updatedBy": user}
 
 
 def by_id_or_name(

@@ -323,7 +323,7 @@ def test_delete_asks_on_a_terminal(
         def isatty() -> bool:
             return True
 
-    monkeypatch.setattr("loadmgr.cli.tests.commands.sys", type("sys", (), {"stdin": Terminal}))
+    monkeypatch.setattr("loadmgr.cli.tests.define.sys", type("sys", (), {"stdin": Terminal}))
     declined = cli("tests", "delete", "api", input="n\n")
     assert declined.exit_code != 0
     assert "Delete test 'api'" in declined.stderr

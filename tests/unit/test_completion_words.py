@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loadmgr.cli.app import hoist_completion_words
-from loadmgr.cli.completion import choices
+from loadmgr.cli.choices import choices
 
 
 @pytest.mark.parametrize(

@@ -119,7 +119,7 @@ def test_the_light_copies_of_the_choices_match_the_models() -> None:
     """The CLI modules keep their choices as text so `--help` imports no model."""
     from loadmgr.cli.metrics import commands as metrics_cmd
     from loadmgr.cli.output import FORMATS
-    from loadmgr.cli.runs import commands as runs_cmd
+    from loadmgr.cli.runs import watch as runs_cmd
     from loadmgr.cli.streaming import DATA_FORMATS
     from loadmgr.config import OUTPUT_FORMATS
     from loadmgr.models import RunStatus
@@ -131,7 +131,7 @@ def test_the_light_copies_of_the_choices_match_the_models() -> None:
     assert runs_cmd.STATUSES == tuple(s.value for s in RunStatus)
     assert runs_cmd.VERDICTS == VERDICT_FILTERS
     assert metrics_cmd.VIEWS == VIEWS and metrics_cmd.EXPORT_FORMATS == DATA_FORMATS
-    from loadmgr.cli.tests import commands as tests_cmd
+    from loadmgr.cli.tests import history as tests_cmd
     from loadmgr.service.analysis.trends import TREND_METRICS
 
     assert tests_cmd.TREND_METRICS == TREND_METRICS

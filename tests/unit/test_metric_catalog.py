@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from loadmgr.cli.metrics.views import summary_view
-from loadmgr.cli.tests.commands import TREND_METRICS as CLI_TREND_METRICS
+from loadmgr.cli.tests.history import TREND_METRICS as CLI_TREND_METRICS
 from loadmgr.cli.tests.trend_views import metric_chart
 from loadmgr.models import Scope, parse_threshold
 from loadmgr.models.formatting import format_metric, side_by_side, threshold_value

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.cli.completion import ClusterRef
-from loadmgr.cli.context import app_context
-from loadmgr.cli.groups import group_help
+from loadmgr.cli.context import app_context, rendering
+from loadmgr.cli.groups import new_group
+from loadmgr.cli.inputs import given
 from loadmgr.cli.output import (
     Column,
     OutputOption,
@@ -17,13 +18,14 @@ from loadmgr.cli.output import (
     audit_line,
     field,
     notice,
+    removed,
 )
 from loadmgr.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-app = typer.Typer(rich_markup_mode=None, help=group_help("clusters"), no_args_is_help=True)
+app = new_group("clusters")
 
 ClusterId = Annotated[str, typer.Argument(help="The cluster's id.", show_default=False)]
 
@@ -155,50 +157,14 @@ def add(
     quiet: QuietOption = False,
 ) -> None:
     """Register a Locust master. Secrets are never stored: only where to read them."""
-    from loadmgr.service.definitions.clusters import add_cluster
+    from loadmgr.service.definitions.clusters import ClusterSpec, add_cluster
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
-    auth: dict[str, Any] = {"type": "none"}
-    if header_name or header_env or header_file:
-        if not header_name or bool(header_env) == bool(header_file):
-            raise ValidationFailed(
-                "header authentication needs --header-name and one of --header-env, --header-file"
-            )
-        auth = {
-            "type": "header",
-            "headerName": header_name,
-            "secretEnv": header_env,
-            "secretFile": header_file,
-        }
-    if login_user_env or login_password_env:
-        if auth["type"] != "none":
-            raise ValidationFailed("choose header or login authentication, not both")
-        if not (login_user_env and login_password_env):
-            raise ValidationFailed("login needs --login-user-env and --login-password-env")
-        auth = {
-            "type": "login",
-            "usernameEnv": login_user_env,
-            "passwordEnv": login_password_env,
-            "loginPath": login_path,
-        }
-    if insecure and ca_bundle:
-        raise ValidationFailed("give --ca-bundle or --insecure, not both")
-    if insecure:
-        notice("warning: https certificates of this cluster will not be verified")
-    fields = {
-        "id": cluster_id,
-        "baseUrl": url,
-        "description": description,
-        "auth": auth,
-        "caBundle": ca_bundle,
-        "verifyTls": not insecure,
-    }
-    renderer.one(
-        add_cluster(context.store, context.settings.user, fields),
-        cluster_view,
-        csv_columns=CLUSTER_CSV,
-    )
+    context, renderer = rendering(ctx, output, quiet)
+    spec = given(ClusterSpec, locals())
+    for warning in spec.warnings():
+        notice(warning)
+    cluster = add_cluster(context.store, context.settings.user, spec)
+    renderer.one(cluster, cluster_view, csv_columns=CLUSTER_CSV)
 
 
 @app.command("list")
@@ -206,8 +172,7 @@ def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = 
     """List the clusters: the built-in `local`, then the registered ones."""
     from loadmgr.service.definitions.clusters import list_clusters
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     renderer.many(
         list_clusters(context.store),
         LIST_COLUMNS,
@@ -226,8 +191,7 @@ def show(
     """Show one registered cluster, or the built-in `local`."""
     from loadmgr.service.definitions.clusters import get_cluster, is_built_in, local_cluster
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     if is_built_in(cluster_id):
         renderer.one(local_cluster(), cluster_view, csv_columns=CLUSTER_CSV)
     else:
@@ -241,10 +205,7 @@ def remove(ctx: typer.Context, cluster_id: ClusterRef, quiet: QuietOption = Fals
 
     context = app_context(ctx)
     cluster = remove_cluster(context.store, cluster_id)
-    if quiet:
-        typer.echo(cluster.id)
-    else:
-        notice(f"removed cluster {cluster.id!r}")
+    removed(quiet, cluster.id, f"removed cluster {cluster.id!r}")
 
 
 @app.command("check")
@@ -259,16 +220,20 @@ def check(
     For the built-in `local`: the Locust installed here, the cores (a local run starts one
     worker a core), and whether the loadmgr plugin loads in it (exit 6 if not).
     """
-    from loadmgr.service.definitions.clusters import check_cluster, check_local_cluster, is_built_in
+    from loadmgr.service.definitions.clusters import (
+        check_cluster,
+        check_local_cluster,
+        check_warnings,
+        is_built_in,
+    )
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     if is_built_in(cluster_id):
         renderer.one(check_local_cluster(), csv_columns=CHECK_CSV)
         return
     report = check_cluster(context.store, cluster_id)
-    warn_if_unverified(report["baseUrl"], report["verifyTls"])
-    warn_about_plugin(cluster_id, report.get("pluginVersion"))
+    for warning in check_warnings(report):
+        notice(warning)
     renderer.one(report, csv_columns=CHECK_CSV)
 
 
@@ -310,20 +275,3 @@ def plugin(
         notice(f"{exported.path} is already this plugin (protocol version {exported.version})")
     else:
         notice(f"wrote {exported.path} (loadmgr plugin, protocol version {exported.version})")
-
-
-def warn_about_plugin(cluster_id: str, version: int | None) -> None:
-    """Say on stderr when a cluster's plugin cannot be read by this loadmgr."""
-    from loadmgr.locust.plugin import plugin_support_problem
-
-    problem = plugin_support_problem(version)
-    if problem:
-        notice(f"warning: cluster {cluster_id!r}: {problem}")
-        notice("hint: load this loadmgr's plugin there (loadmgr clusters plugin), "
-               "or use the loadmgr that matches it")
-
-
-def warn_if_unverified(url: str, verify_tls: bool) -> None:
-    """Every use of a cluster registered with --insecure says so on stderr."""
-    if not verify_tls and url.lower().startswith("https:"):
-        notice(f"warning: the https certificate of {url} is not verified (--insecure)")

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Annotated, Any
 
 import typer
 
-from loadmgr.cli.completion import choices
-from loadmgr.cli.context import app_context
-from loadmgr.cli.groups import group_help
+from loadmgr.cli.choices import choices
+from loadmgr.cli.context import app_context, rendering
+from loadmgr.cli.groups import new_group
+from loadmgr.cli.inputs import given
 from loadmgr.cli.output import OutputOption, QuietOption, notice
 
-app = typer.Typer(rich_markup_mode=None, help=group_help("db"), no_args_is_help=True)
+app = new_group("db")
 
 # `-o csv` (docs/output.md): `db status`/`db start`, `db migrate` and `db migrate --dry-run`.
 STATUS_CSV = ("running", "inUse", "pid", "port", "uri", "dataDir", "logFile")
@@ -37,49 +38,32 @@ MIGRATE_CSV = (
 MIGRATE_DRY_RUN_CSV = ("dryRun", "pendingSteps", *_IMPORTED_CSV)
 
 
-def _state_document(ctx: typer.Context) -> dict[str, Any]:
-    from loadmgr.store.embedded import EmbeddedServer
-
-    context = app_context(ctx)
-    state = EmbeddedServer(context.settings.home).status()
-    return {
-        "running": state.running,
-        "pid": state.pid,
-        "port": state.port,
-        "uri": state.uri,
-        "dataDir": str(state.data_dir),
-        "logFile": str(state.log_file),
-        # In use: running, and what loadmgr talks to (no MongoDB URI configured instead).
-        "inUse": state.running and not context.settings.mongo_uri,
-    }
-
-
 @app.command("status")
 def status(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = False) -> None:
     """Whether the embedded store is running, where, and where its data lives."""
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
-    renderer.one(_state_document(ctx), id_key="uri", csv_columns=STATUS_CSV)
+    _print_state(ctx, output, quiet, start=False)
 
 
 @app.command("start")
 def start(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = False) -> None:
     """Start the embedded store (a no-op when it is running)."""
-    from loadmgr.store.embedded import EmbeddedServer
+    _print_state(ctx, output, quiet, start=True)
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
-    EmbeddedServer(context.settings.home).ensure_running()
-    renderer.one(_state_document(ctx), id_key="uri", csv_columns=STATUS_CSV)
+
+def _print_state(ctx: typer.Context, output: str | None, quiet: bool, *, start: bool) -> None:
+    from loadmgr.service.context import embedded_state
+
+    context, renderer = rendering(ctx, output, quiet)
+    state = embedded_state(context.settings, start=start)
+    renderer.one(state, id_key="uri", csv_columns=STATUS_CSV)
 
 
 @app.command("stop")
 def stop(ctx: typer.Context) -> None:
     """Stop the embedded store; its data stays for the next start."""
-    from loadmgr.store.embedded import EmbeddedServer
+    from loadmgr.service.context import stop_embedded
 
-    context = app_context(ctx)
-    if EmbeddedServer(context.settings.home).stop():
+    if stop_embedded(app_context(ctx).settings):
         notice("embedded store stopped")
     else:
         notice("embedded store was not running")
@@ -124,51 +108,20 @@ def migrate(
     the Go control plane's tests, runs and metrics to loadmgr's documents (README,
     "Coming from the Go control plane").
     """
-    from loadmgr.service.migration.go_import import check_tenant_from, import_go_documents
-    from loadmgr.service.migration.schema import migrate as run_migrations
-    from loadmgr.service.migration.schema import pending_steps
+    from loadmgr.service.migration.database import MigrateOptions, migrate_database
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
-    check_tenant_from(tenant_from)
-    store = context.unmigrated_store()
+    context, renderer = rendering(ctx, output, quiet)
+    options = given(MigrateOptions, locals())
+    store, user = context.unmigrated_store(), context.settings.user
+    with _progress_bar(quiet or dry_run) as (each, progress):
+        migrated = migrate_database(
+            store, user, options, notify=notice, each=each, progress=progress
+        )
+    _summary(migrated["goImport"])
     if dry_run:
-        pending = pending_steps(store, rerun=rerun)
-        for waiting in pending:
-            notice(f"would run schema {waiting.version}: {waiting.description}")
-        imported = import_go_documents(store, tenant_from=tenant_from, dry_run=True, notify=notice)
-        _summary(imported.to_document())
-        renderer.one(
-            {
-                "dryRun": True,
-                "pendingSteps": [s.version for s in pending],
-                "goImport": imported.to_document(),
-            },
-            id_key="dryRun",
-            csv_columns=MIGRATE_DRY_RUN_CSV,
-        )
-        return
-    if to_database is not None:
-        store = store.copy_to(to_database)
-        notice(f"copied the database into {to_database!r}; migrating the copy")
-    report = run_migrations(store, context.settings.user, rerun=rerun)
-    if not report.steps:
-        notice(f"the database is already at schema {report.to_version}; nothing to do")
-    for step in report.steps:
-        notice(
-            f"schema {step.version}: {step.description}: {step.examined} examined, "
-            f"{step.changed} changed"
-        )
-    with _progress_bar(quiet) as (notify, progress):
-        imported = import_go_documents(
-            store, tenant_from=tenant_from, notify=notify, progress=progress
-        )
-    _summary(imported.to_document())
-    renderer.one(
-        {**report.to_document(), "goImport": imported.to_document()},
-        id_key="toVersion",
-        csv_columns=MIGRATE_CSV,
-    )
+        renderer.one(migrated, id_key="dryRun", csv_columns=MIGRATE_DRY_RUN_CSV)
+    else:
+        renderer.one(migrated, id_key="toVersion", csv_columns=MIGRATE_CSV)
 
 
 @contextmanager
@@ -176,7 +129,8 @@ def _progress_bar(
     quiet: bool,
 ) -> Iterator[tuple[Callable[[str], None], Callable[[str, int, int], None]]]:
     """On a terminal, a bar per collection instead of a line per document (the summary
-    follows either way); elsewhere (cron, pipes) the lines, which logs keep."""
+    follows either way); elsewhere (cron, pipes) the lines, which logs keep. The bar
+    shows from the first collection on, so the schema steps' lines come before it."""
     if quiet or not sys.stderr.isatty():
         yield notice, lambda _name, _done, _total: None
         return
@@ -185,12 +139,16 @@ def _progress_bar(
     from loadmgr.cli.output import stderr_console
 
     bars: dict[str, Any] = {}
-    with Progress(console=stderr_console(), transient=True) as bar:
+    with ExitStack() as stack:
+        shown: list[Progress] = []
 
         def progress(name: str, done: int, total: int) -> None:
+            if not shown:
+                bar = Progress(console=stderr_console(), transient=True)
+                shown.append(stack.enter_context(bar))
             if name not in bars:
-                bars[name] = bar.add_task(f"converting {name}", total=max(total, 1))
-            bar.update(bars[name], completed=done if total else 1)
+                bars[name] = shown[0].add_task(f"converting {name}", total=max(total, 1))
+            shown[0].update(bars[name], completed=done if total else 1)
 
         yield (lambda _line: None), progress
 

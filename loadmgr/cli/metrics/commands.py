@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from loadmgr.cli.completion import RunRef, choices, complete_run
+from loadmgr.cli.choices import choices
+from loadmgr.cli.completion import RunRef, complete_run
 from loadmgr.cli.context import app_context
-from loadmgr.cli.groups import group_help
+from loadmgr.cli.groups import new_group
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, notice
 from loadmgr.errors import ExitCode, ValidationFailed
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from loadmgr.models import LoadTestRun
     from loadmgr.store import Store
 
-app = typer.Typer(rich_markup_mode=None, help=group_help("metrics"), no_args_is_help=True)
+app = new_group("metrics")
 
 # The views and export formats, as text: this module stays light to import (a unit test
 # checks they match loadmgr.service.analysis.views and loadmgr.cli.streaming).

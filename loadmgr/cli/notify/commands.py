@@ -6,17 +6,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from loadmgr.cli.completion import choices, complete_test
-from loadmgr.cli.context import app_context
-from loadmgr.cli.groups import group_help
-from loadmgr.cli.output import Column, OutputOption, QuietOption, audit_line, field, notice
+from loadmgr.cli.choices import choices
+from loadmgr.cli.completion import complete_test
+from loadmgr.cli.context import app_context, rendering
+from loadmgr.cli.groups import new_group
+from loadmgr.cli.inputs import given
+from loadmgr.cli.output import Column, OutputOption, QuietOption, audit_line, field, removed
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from loadmgr.models.notifications import Notification
 
-app = typer.Typer(rich_markup_mode=None, help=group_help("notify"), no_args_is_help=True)
+app = new_group("notify")
 
 NotificationRef = Annotated[
     str, typer.Argument(help="The notification's name or id.", show_default=False)
@@ -124,7 +126,7 @@ def add(
             "path.",
         ),
     ] = None,
-    fmt: Annotated[
+    body_format: Annotated[
         str,
         typer.Option(
             "--format",
@@ -160,25 +162,16 @@ def add(
 ) -> None:
     """Tell a webhook when matching runs end. The URL must be in the variable or file now;
     only that reference is stored, never the URL."""
-    from loadmgr.models.notifications import DEFAULT_EVENTS
     from loadmgr.service.notifications.subscriptions import (
+        NotificationSpec,
         add_notification,
         names_of_tests,
     )
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
-    fields = {
-        "name": name,
-        "webhookEnv": webhook_env,
-        "webhookFile": webhook_file,
-        "format": fmt,
-        "on": list(on) if on else list(DEFAULT_EVENTS),
-        "testId": test,
-        "tag": tag,
-    }
+    context, renderer = rendering(ctx, output, quiet)
+    spec = given(NotificationSpec, locals())
     store = context.store
-    notification = add_notification(store, context.settings.user, fields)
+    notification = add_notification(store, context.settings.user, spec)
     names = names_of_tests(store, [notification]) if renderer.is_table else {}
     renderer.one(
         _with_test_name(notification, names), notification_view, csv_columns=NOTIFICATION_CSV
@@ -193,8 +186,7 @@ def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = 
         names_of_tests,
     )
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     notifications = list_notifications(context.store)
     names = names_of_tests(context.store, notifications) if renderer.is_table else {}
     renderer.many(
@@ -218,8 +210,7 @@ def show(
         names_of_tests,
     )
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     notification = get_notification(context.store, ref)
     names = names_of_tests(context.store, [notification]) if renderer.is_table else {}
     renderer.one(
@@ -233,10 +224,7 @@ def remove(ctx: typer.Context, ref: NotificationRef, quiet: QuietOption = False)
     from loadmgr.service.notifications.subscriptions import remove_notification
 
     notification = remove_notification(app_context(ctx).store, ref)
-    if quiet:
-        typer.echo(notification.id)
-    else:
-        notice(f"removed notification {notification.name!r}")
+    removed(quiet, notification.id, f"removed notification {notification.name!r}")
 
 
 @app.command("test")
@@ -251,8 +239,7 @@ def test_(
     from loadmgr.errors import WebhookError
     from loadmgr.service.notifications.subscriptions import send_test
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     outcome = send_test(context.store, ref)
     renderer.one(outcome, id_key="notificationId", csv_columns=DELIVERY_CSV)
     if not outcome["ok"]:

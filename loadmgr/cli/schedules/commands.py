@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.cli.completion import TestRef
-from loadmgr.cli.context import app_context
-from loadmgr.cli.groups import group_help
+from loadmgr.cli.context import app_context, rendering
+from loadmgr.cli.groups import new_group
+from loadmgr.cli.inputs import given
+from loadmgr.cli.options import ClusterOpt, LimitOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.cli.output import (
     Column,
     OutputOption,
@@ -19,21 +21,18 @@ from loadmgr.cli.output import (
     iso,
     jsonable,
     notice,
+    removed,
 )
-from loadmgr.cli.run_options import ClusterOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from loadmgr.models.schedules import ScheduleOverrides
-
-app = typer.Typer(rich_markup_mode=None, help=group_help("schedules"), no_args_is_help=True)
+app = new_group("schedules")
 
 ScheduleRef = Annotated[
     str, typer.Argument(help="The schedule's id, id prefix or name.", show_default=False)
 ]
-LimitOpt = Annotated[int, typer.Option("--limit", help="At most this many; 0 for all.")]
 
 LIST_COLUMNS = [
     Column("ID", lambda d: (d.get("id") or "")[:8]),
@@ -111,40 +110,6 @@ def _last(data: dict[str, Any]) -> str:
     return f"{outcome} {data.get('lastSlotAt') or ''}".strip()
 
 
-def _overrides(
-    users: int | None,
-    spawn_rate: float | None,
-    duration: str | None,
-    cluster: str | None,
-    workers: int | None,
-    threshold: list[str] | None,
-    meta: list[str] | None,
-) -> ScheduleOverrides:
-    from pydantic import ValidationError
-
-    from loadmgr.models import parse_meta
-    from loadmgr.models.schedules import ScheduleOverrides
-    from loadmgr.service.validation import duration_option, validation_failed
-
-    seconds = duration_option("--duration", duration) if duration is not None else None
-    try:
-        metadata = parse_meta(meta or [])
-    except ValueError as exc:
-        raise ValidationFailed(str(exc)) from None
-    try:
-        return ScheduleOverrides(
-            users=users,
-            spawnRate=spawn_rate,
-            durationSeconds=seconds,
-            cluster=cluster,
-            workers=workers,
-            thresholds=list(threshold or []),
-            metadata=metadata,
-        )
-    except ValidationError as exc:
-        raise validation_failed(exc) from None
-
-
 def _with_local_time(slot: str | None, zone: str | None) -> str:
     """`2026-12-03T01:30:00.000Z (02:30 Europe/Paris)`: the slot as its cron reads it."""
     if not slot or not zone or zone == "UTC":
@@ -208,7 +173,7 @@ def add(
     ] = None,
     cluster: ClusterOpt = None,
     workers: WorkersOpt = None,
-    threshold: Annotated[
+    thresholds: Annotated[
         list[str] | None,
         typer.Option("--threshold", help="Add or override a threshold (repeatable)."),
     ] = None,
@@ -234,21 +199,14 @@ def add(
     checks them. Exit 2 for a bad cron, time zone or override, 4 for an unknown test or
     cluster, 5 for a duplicate name.
     """
+    from loadmgr.service.runs.options import parse_overrides
     from loadmgr.service.scheduling.schedules import ScheduleRequest, add_schedule, next_occurrences
     from loadmgr.service.validation import duration_option
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     grace_sec = duration_option("--grace", grace)
-    request = ScheduleRequest(
-        test_ref=test,
-        cron=cron,
-        timezone=timezone,
-        name=name,
-        overrides=_overrides(users, spawn_rate, duration, cluster, workers, threshold, meta),
-        grace_sec=grace_sec,
-        failure_limit=failure_limit,
-    )
+    overrides = given(parse_overrides, locals())
+    request = given(ScheduleRequest, locals())
     schedule = add_schedule(context.store, request, context.settings.user)
     renderer.one(schedule, schedule_view, csv_columns=SCHEDULE_CSV)
     if not quiet:
@@ -267,8 +225,7 @@ def list_(
     """List schedules with their next slot and last outcome."""
     from loadmgr.service.scheduling.schedules import list_schedules
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     schedules = list_schedules(context.store, test_ref=test, limit=limit)
     renderer.many(schedules, LIST_COLUMNS, empty="no schedules found", csv_columns=SCHEDULE_CSV)
 
@@ -283,8 +240,7 @@ def show(
     """Show a schedule and its next 5 slots (`nextOccurrences`, computed, not stored)."""
     from loadmgr.service.scheduling.schedules import get_schedule, next_occurrences
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     found = get_schedule(context.store, schedule)
     data = jsonable(found)
     if not found.paused:
@@ -303,13 +259,9 @@ def pause(
     """Pause a schedule: ticks leave it alone until `resume`."""
     from loadmgr.service.scheduling.schedules import pause_schedule
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
-    renderer.one(
-        pause_schedule(context.store, schedule, context.settings.user, reason),
-        schedule_view,
-        csv_columns=SCHEDULE_CSV,
-    )
+    context, renderer = rendering(ctx, output, quiet)
+    paused = pause_schedule(context.store, schedule, context.settings.user, reason)
+    renderer.one(paused, schedule_view, csv_columns=SCHEDULE_CSV)
 
 
 @app.command("resume")
@@ -322,13 +274,9 @@ def resume(
     """Resume a schedule from its next slot after now (paused slots are not caught up)."""
     from loadmgr.service.scheduling.schedules import resume_schedule
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
-    renderer.one(
-        resume_schedule(context.store, schedule, context.settings.user),
-        schedule_view,
-        csv_columns=SCHEDULE_CSV,
-    )
+    context, renderer = rendering(ctx, output, quiet)
+    resumed = resume_schedule(context.store, schedule, context.settings.user)
+    renderer.one(resumed, schedule_view, csv_columns=SCHEDULE_CSV)
 
 
 @app.command("remove")
@@ -337,11 +285,8 @@ def remove(ctx: typer.Context, schedule: ScheduleRef, quiet: QuietOption = False
     from loadmgr.service.scheduling.schedules import remove_schedule
 
     context = app_context(ctx)
-    removed = remove_schedule(context.store, schedule)
-    if quiet:
-        typer.echo(removed.id)
-    else:
-        notice(f"removed schedule {removed.name!r} ({removed.id})")
+    gone = remove_schedule(context.store, schedule)
+    removed(quiet, gone.id, f"removed schedule {gone.name!r} ({gone.id})")
 
 
 @app.command("history")
@@ -355,8 +300,7 @@ def history(
     """The schedule's slots, newest first: started (with the run), skipped or missed."""
     from loadmgr.service.scheduling.schedules import schedule_history
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     slots = schedule_history(context.store, schedule, limit)
     renderer.many(slots, HISTORY_COLUMNS, empty="no slots yet", csv_columns=SLOT_CSV)
 
@@ -390,8 +334,7 @@ def tick(
     """
     from loadmgr.service.lifecycle.tick import tick as tick_schedules
 
-    context = app_context(ctx)
-    renderer = context.renderer(output, quiet)
+    context, renderer = rendering(ctx, output, quiet)
     handled = tick_schedules(context.store, context.settings, notice, now=_parse_now(now))
     if handled or not renderer.is_table:
         renderer.many(

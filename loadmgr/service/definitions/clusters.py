@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,77 @@ if TYPE_CHECKING:
     from loadmgr.store import Store
 
 
-def add_cluster(store: Store, user: str, fields: dict[str, Any]) -> LocustCluster:
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What `clusters add` was given: the master's URL, how to authenticate, how to
+    verify its TLS. Only where secrets are read from is kept, never a secret."""
+
+    cluster_id: str
+    url: str
+    description: str = ""
+    header_name: str | None = None
+    header_env: str | None = None
+    header_file: str | None = None
+    login_user_env: str | None = None
+    login_password_env: str | None = None
+    login_path: str = "/login_submit"
+    ca_bundle: str | None = None
+    insecure: bool = False
+    fields: dict[str, Any] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """The cluster's stored fields; ValidationFailed for options that contradict."""
+        auth = self._auth()
+        if self.insecure and self.ca_bundle:
+            raise ValidationFailed("give --ca-bundle or --insecure, not both")
+        self.fields.update(
+            id=self.cluster_id,
+            baseUrl=self.url,
+            description=self.description,
+            auth=auth,
+            caBundle=self.ca_bundle,
+            verifyTls=not self.insecure,
+        )
+
+    def warnings(self) -> list[str]:
+        """What registering it warns about on stderr."""
+        if self.insecure:
+            return ["warning: https certificates of this cluster will not be verified"]
+        return []
+
+    def _auth(self) -> dict[str, Any]:
+        """The stored `auth`: none, a header read from an env variable or a file, or a
+        login form whose user and password are read from env variables."""
+        auth: dict[str, Any] = {"type": "none"}
+        if self.header_name or self.header_env or self.header_file:
+            if not self.header_name or bool(self.header_env) == bool(self.header_file):
+                raise ValidationFailed(
+                    "header authentication needs --header-name and one of --header-env, "
+                    "--header-file"
+                )
+            auth = {
+                "type": "header",
+                "headerName": self.header_name,
+                "secretEnv": self.header_env,
+                "secretFile": self.header_file,
+            }
+        if self.login_user_env or self.login_password_env:
+            if auth["type"] != "none":
+                raise ValidationFailed("choose header or login authentication, not both")
+            if not (self.login_user_env and self.login_password_env):
+                raise ValidationFailed("login needs --login-user-env and --login-password-env")
+            auth = {
+                "type": "login",
+                "usernameEnv": self.login_user_env,
+                "passwordEnv": self.login_password_env,
+                "loginPath": self.login_path,
+            }
+        return auth
+
+
+def add_cluster(store: Store, user: str, spec: ClusterSpec) -> LocustCluster:
+    """Register a remote master (`spec.warnings()`: what to tell first)."""
+    fields = dict(spec.fields)
     if str(fields.get("id", "")).strip() == LOCAL_CLUSTER_ID:
         raise ValidationFailed(
             f"{LOCAL_CLUSTER_ID!r} is the built-in cluster (Locust on this machine); it needs "
@@ -110,6 +180,25 @@ def check_cluster(store: Store, cluster_id: str) -> dict[str, Any]:
     if not status.reachable:
         raise ClusterError(f"cluster {cluster.id!r} is not reachable: {status.error}")
     return report
+
+
+def check_warnings(report: dict[str, Any]) -> list[str]:
+    """What `clusters check` warns about on stderr: certificates not verified, and a
+    plugin this loadmgr cannot read."""
+    from loadmgr.locust.plugin import plugin_support_problem
+
+    warnings = []
+    url = str(report["baseUrl"])
+    if not report["verifyTls"] and url.lower().startswith("https:"):
+        warnings.append(f"warning: the https certificate of {url} is not verified (--insecure)")
+    problem = plugin_support_problem(report.get("pluginVersion"))
+    if problem:
+        warnings.append(f"warning: cluster {report['id']!r}: {problem}")
+        warnings.append(
+            "hint: load this loadmgr's plugin there (loadmgr clusters plugin), "
+            "or use the loadmgr that matches it"
+        )
+    return warnings
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,14 +97,128 @@ def check_cluster_exists(store: Store, cluster_id: str) -> None:
         )
 
 
-def create_test(store: Store, user: str, fields: dict[str, Any]) -> LoadTest:
+@dataclass(frozen=True)
+class _TestOptions:
+    """The options of `tests create` and `tests update`, as typed (None: not given).
+
+    Durations are the text given (`5m`), the locustfile a path, metadata `KEY=VALUE`
+    pairs. Each subclass checks them when made, before any database is opened, into
+    `fields`: the test's stored fields.
+    """
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    name: str | None = None
+    target_url: str | None = None
+    locustfile: str | None = None
+    cluster: str | None = None
+    description: str | None = None
+    tags: list[str] | None = None
+    users: int | None = None
+    spawn_rate: float | None = None
+    duration: str | None = None
+    max_duration: str | None = None
+    warmup: str | None = None
+    max_users: int | None = None
+    scenario: str | None = None
+    meta: list[str] | None = None
+    thresholds: list[str] | None = None
+    fields: dict[str, Any] = field(init=False, default_factory=dict)
+
+    def _given_fields(self, *, with_meta: bool) -> dict[str, Any]:
+        """The stored fields of the options given (the locustfile aside), parsed and
+        checked; `with_meta`: the metadata too."""
+        from loadmgr.service.runs.options import (
+            check_thresholds,
+            optional_duration,
+            parse_metadata,
+        )
+
+        given: dict[str, Any] = {
+            "name": self.name,
+            "targetUrl": self.target_url,
+            "locustClusterId": self.cluster.strip() if self.cluster is not None else None,
+            "description": self.description,
+            "tags": self.tags or None,
+            "defaultUsers": self.users,
+            "defaultSpawnRate": self.spawn_rate,
+            "defaultDurationSec": optional_duration("--duration", self.duration),
+            "maxDurationSec": optional_duration("--max-duration", self.max_duration),
+            "warmupSec": optional_duration("--warmup", self.warmup),
+            "maxUsers": self.max_users,
+            "scenarioId": self.scenario,
+            "metadata": parse_metadata(self.meta) if with_meta and self.meta else None,
+            "thresholds": check_thresholds(self.thresholds) or None,
+        }
+        return {key: value for key, value in given.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class TestSpec(_TestOptions):
+    """A new test, as `tests create` was given it; its locustfile is read when made."""
+
+    def __post_init__(self) -> None:
+        if self.name is None:
+            raise ValidationFailed("missing --name", hint="e.g. --name checkout-api")
+        if self.target_url is None:
+            raise ValidationFailed(
+                "missing --target-url", hint="e.g. --target-url https://staging.example.com"
+            )
+        fields = self._given_fields(with_meta=True)
+        cluster_id = fields.get("locustClusterId", LOCAL_CLUSTER_ID)
+        if self.locustfile is not None:
+            fields.update(locustfile_fields(read_locustfile(self.locustfile, cluster_id)))
+        elif cluster_id == LOCAL_CLUSTER_ID:
+            raise ValidationFailed(
+                "missing --locustfile", hint="the local cluster needs a locustfile to run"
+            )
+        self.fields.update(fields)
+
+
+@dataclass(frozen=True)
+class TestChanges(_TestOptions):
+    """What `tests update` changes: tags and thresholds replaced or cleared, metadata
+    keys merged (`metadata`), the locustfile read again (in `change_test`, which knows
+    the test's cluster)."""
+
+    clear_thresholds: bool = False
+    clear_tags: bool = False
+    metadata: dict[str, str] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        from loadmgr.service.runs.options import parse_metadata
+
+        if self.clear_thresholds and self.thresholds:
+            raise ValidationFailed("give --threshold or --clear-thresholds, not both")
+        if self.clear_tags and self.tags:
+            raise ValidationFailed("give --tag or --clear-tags, not both")
+        self.fields.update(self._given_fields(with_meta=False))
+        if self.clear_thresholds:
+            self.fields["thresholds"] = []
+        if self.clear_tags:
+            self.fields["tags"] = []
+        if self.meta:
+            object.__setattr__(self, "metadata", parse_metadata(self.meta))
+
+
+def create_test(store: Store, user: str, spec: TestSpec) -> LoadTest:
     """Validate and store a new test; the name must be free in the scope."""
+    fields = dict(spec.fields)
     refuse_url_credentials("--target-url", fields.get("targetUrl"))
     test = new_document(LoadTest, store, user, fields)
     check_test_load(test, {"defaultUsers", "defaultSpawnRate", "maxUsers"})
     check_cluster_exists(store, test.locustClusterId)
     store.ensure_indexes()
     return store.tests.insert(test)
+
+
+def change_test(store: Store, user: str, ref: str, changes: TestChanges) -> LoadTest:
+    """Apply what `tests update` was given (see `update_test`)."""
+    fields = dict(changes.fields)
+    if changes.locustfile is not None:
+        cluster_id = fields.get("locustClusterId") or get_test(store, ref).locustClusterId
+        fields.update(locustfile_fields(read_locustfile(changes.locustfile, cluster_id)))
+    return update_test(store, user, ref, fields, metadata=changes.metadata)
 
 
 def get_test(store: Store, ref: str) -> LoadTest:
@@ -205,6 +319,22 @@ def update_test(
             )
         current = fresh  # someone changed other fields: reapply ours on fresh data
     raise Conflict(f"test {current.name!r} keeps changing; update not applied, try again")
+
+
+@dataclass(frozen=True)
+class DeletePreview:
+    """What `tests delete --force` would remove with the test, to ask before doing it."""
+
+    test: LoadTest
+    runs: int
+    schedules: int
+
+
+def delete_preview(store: Store, ref: str) -> DeletePreview:
+    test = get_test(store, ref)
+    runs = store.runs.count_for_test(test.id)
+    schedules = len(store.schedules.find_many(test_id=test.id, limit=0))
+    return DeletePreview(test, runs, schedules)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -169,3 +170,71 @@ def _show_latest(store: Store, run: LoadTestRun, observer: RunObserver, last_seq
     snapshot = MetricSnapshot.model_validate(latest)
     observer.interval(run, snapshot)
     return snapshot.seq
+
+
+@dataclass(frozen=True)
+class Followed:
+    """How `runs follow` left a run: ended (or interrupted while we collected it), or
+    still going when Ctrl-C stopped only the watching."""
+
+    run: LoadTestRun
+    interrupted: bool = False  # we had taken over, and Ctrl-C stopped the run
+    stopped_watching: bool = False  # another collector's run goes on without us
+
+
+def follow_run(
+    store: Store,
+    run: LoadTestRun,
+    *,
+    home: Path,
+    observer: Callable[[], RunObserver],
+    notify: Notify,
+) -> Followed:
+    """Watch a run to its end, taking over its collecting when its collector died.
+
+    An ended run gets its end steps finished (`finish_end_steps`). A stale one (its
+    collector stopped reporting) is claimed and collected here; a live one is watched,
+    and claimed if its collector dies meanwhile. `observer` makes the observer of each
+    phase (watching, then collecting).
+    """
+    if not run.status.is_active:
+        from loadmgr.service.lifecycle.end import finish_end_steps
+
+        notify(f"run {run.id} is {run.status.value}")
+        return Followed(finish_end_steps(store, run, notify))
+    if not is_stale(run, store.server_now()):
+        interval = CollectorSettings.from_run(run).interval
+        watching = observer()
+        try:
+            run = watch_run(store, run, watching, interval)
+        except KeyboardInterrupt:
+            return Followed(run, stopped_watching=True)
+        if not run.status.is_active:
+            return Followed(run)
+    return _take_over(store, run, home, observer, notify)
+
+
+def _take_over(
+    store: Store,
+    run: LoadTestRun,
+    home: Path,
+    observer: Callable[[], RunObserver],
+    notify: Notify,
+) -> Followed:
+    claimed = claim_stale_run(store, run)
+    notify(f"run {run.id}: its collector stopped reporting; taking over")
+    return collect_run(store, claimed, home=home, observer=observer(), take_over=True)
+
+
+def collect_run(
+    store: Store, run: LoadTestRun, *, home: Path, observer: RunObserver, take_over: bool = False
+) -> Followed:
+    """Collect `run` here to its end (a detached run's collector; `take_over`: one whose
+    collector died, claimed first), SIGINT and SIGTERM stopping the run."""
+    from loadmgr.service.lifecycle.signals import stop_on_signals
+
+    stop_event = threading.Event()
+    collector = collector_for(store, run, home=home, observer=observer, stop_event=stop_event)
+    with stop_on_signals(stop_event):
+        final = collector.take_over() if take_over else collector.execute()
+    return Followed(final, collector.interrupted)

@@ -29,6 +29,7 @@ from loadmgr.models.schedules import (
     slots_due,
     trigger_of,
 )
+from loadmgr.service.documents import audit_stamp
 from loadmgr.service.scheduling.schedules import count_result, run_options
 
 if TYPE_CHECKING:
@@ -182,7 +183,6 @@ def _slot(
     ticker: str,
     reason: str | None = None,
 ) -> ScheduleSlot:
-    now = utcnow()
     return ScheduleSlot(
         scheduleId=schedule.id,
         slot=slot,
@@ -190,8 +190,5 @@ def _slot(
         reason=reason,
         tenantId=schedule.tenantId,
         envId=schedule.envId,
-        createdAt=now,
-        createdBy=ticker,
-        updatedAt=now,
-        updatedBy=ticker,
+        **audit_stamp(ticker),
     )

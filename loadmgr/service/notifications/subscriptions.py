@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,15 +43,39 @@ OPTION_NAMES = {
 }
 
 
-def add_notification(store: Store, user: str, fields: dict[str, Any]) -> Notification:
+@dataclass(frozen=True)
+class NotificationSpec:
+    """What `notify add` was given: where the webhook URL is read from, the body's format,
+    the events (None: the default ones) and which runs (one test's, a tag's, all)."""
+
+    name: str
+    webhook_env: str | None = None
+    webhook_file: str | None = None
+    body_format: str = "json"
+    on: list[str] | None = None
+    test: str | None = None  # its id or name
+    tag: str | None = None
+
+
+def add_notification(store: Store, user: str, spec: NotificationSpec) -> Notification:
     """Check and store a subscription. Its webhook must hold an http(s) URL now (a typo in
     a variable's name would otherwise show only when a run fails); `test` is resolved to
     the test's id."""
+    from loadmgr.models.notifications import DEFAULT_EVENTS
     from loadmgr.webhooks import webhook_url
 
-    fields = dict(fields)
-    if fields.get("webhookFile"):
-        fields["webhookFile"] = str(Path(fields["webhookFile"]).expanduser().absolute())
+    webhook_file = spec.webhook_file
+    if webhook_file:
+        webhook_file = str(Path(webhook_file).expanduser().absolute())
+    fields: dict[str, Any] = {
+        "name": spec.name,
+        "webhookEnv": spec.webhook_env,
+        "webhookFile": webhook_file,
+        "format": spec.body_format,
+        "on": list(spec.on) if spec.on else list(DEFAULT_EVENTS),
+        "testId": spec.test,
+        "tag": spec.tag,
+    }
     notification = new_document(Notification, store, user, fields, OPTION_NAMES)
     webhook_url(notification.webhookEnv, notification.webhookFile)
     if notification.testId:

@@ -1,30 +1,20 @@
-"""What `runs start` (and a schedule's slot) may ask of a run, checked before anything is stored."""
+"""What `runs start` (and a schedule's slot) may ask of a run, checked before anything is
+stored; and the overrides `runs start` and `schedules add` both parse, parsed once here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loadmgr.errors import ValidationFailed
-
-if TYPE_CHECKING:
-    pass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
-
+from loadmgr.service.validation import duration_option
 
 INTERVAL_RANGE = (1, 60)  # whole seconds: an interval is a window of whole seconds
-
-
 LOST_TIMEOUT_RANGE = (5.0, 600.0)  # seconds Locust may stay silent before the run fails
-
-
 DEFAULT_INTERVAL = 5
-
-
 DEFAULT_LOST_TIMEOUT = 30.0
+DEFAULT_INTERVAL_SEC = 5
+BUSY_POLICIES = ("fail", "wait", "skip")
 
 
 def check_interval(value: float) -> int:
@@ -46,10 +36,31 @@ def check_lost_timeout(value: float) -> float:
     return float(value)
 
 
-DEFAULT_INTERVAL_SEC = 5
+def optional_duration(option: str, text: str | None) -> int | None:
+    """A duration option in seconds; None when it was not given."""
+    return duration_option(option, text) if text is not None else None
 
 
-BUSY_POLICIES = ("fail", "wait", "skip")
+def parse_metadata(pairs: list[str] | None) -> dict[str, str]:
+    """`--meta KEY=VALUE` options as a dict; ValidationFailed for a bad pair."""
+    from loadmgr.models import parse_meta
+
+    try:
+        return parse_meta(pairs or [])
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from None
+
+
+def check_thresholds(expressions: list[str] | None) -> list[str]:
+    """`--threshold` expressions, each parsed once to refuse a bad one now."""
+    from loadmgr.models import parse_threshold
+
+    for expression in expressions or []:
+        try:
+            parse_threshold(expression)
+        except ValueError as exc:
+            raise ValidationFailed(str(exc)) from None
+    return list(expressions or [])
 
 
 @dataclass(frozen=True)
@@ -74,3 +85,29 @@ class RunOptions:
     trigger: dict[str, Any] | None = None
     locustfile: str | None = None  # a path: run this file once instead of the stored copy
     strict_locustfile: bool = False  # a stored copy that differs from its file is an error
+
+
+def parse_overrides(
+    *,
+    users: int | None = None,
+    spawn_rate: float | None = None,
+    duration: str | None = None,
+    cluster: str | None = None,
+    workers: int | None = None,
+    thresholds: list[str] | None = None,
+    meta: list[str] | None = None,
+) -> RunOptions:
+    """The load `runs start` and `schedules add` may set instead of the test's, as given
+    on the command line (`--duration 5m`, `--meta k=v`);
+    ValidationFailed naming the option for a bad duration or pair. The thresholds are
+    kept as given: `runs start` checks them with `check_thresholds`, a schedule with its
+    stored model."""
+    return RunOptions(
+        users=users,
+        spawn_rate=spawn_rate,
+        duration=optional_duration("--duration", duration),
+        cluster=cluster,
+        workers=workers,
+        metadata=parse_metadata(meta),
+        thresholds=list(thresholds or []),
+    )

@@ -21,6 +21,7 @@ from loadmgr.models import (
 )
 from loadmgr.service.definitions.limits import check_run_load
 from loadmgr.service.definitions.tests import check_not_foreign, get_test
+from loadmgr.service.documents import audit_stamp
 from loadmgr.service.runs.locustfile import choose_locustfile
 from loadmgr.service.runs.options import (
     BUSY_POLICIES,
@@ -118,10 +119,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
                 now + timedelta(seconds=options.wait_timeout) if options.if_busy == "wait" else None
             ),
             trigger=options.trigger if options.trigger is not None else {"user": user},
-            createdAt=now,
-            createdBy=user,
-            updatedAt=now,
-            updatedBy=user,
+            **audit_stamp(user, now),
         )
     except ValidationError as exc:
         raise validation_failed(exc) from None

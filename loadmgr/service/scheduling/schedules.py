@@ -6,6 +6,7 @@ A tick (starting the slots that are due) is in `loadmgr.service.lifecycle.tick`.
 
 from __future__ import annotations
 
+from copy import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -23,10 +24,11 @@ from loadmgr.models.schedules import (
     check_timezone,
     occurrences_after,
 )
+from loadmgr.service.documents import audit_stamp, by_id_or_name
+from loadmgr.service.runs.options import RunOptions
 from loadmgr.service.validation import check_list_limit, validation_failed
 
 if TYPE_CHECKING:
-    from loadmgr.service.runs.options import RunOptions
     from loadmgr.store import Store
 
 SHOWN_OCCURRENCES = 5
@@ -43,13 +45,18 @@ FAILING_VERDICTS = (Verdict.FAILED, Verdict.ERROR)
 class ScheduleRequest:
     """What `schedules add` was given."""
 
-    test_ref: str
+    test: str  # its id or name
     cron: str
     timezone: str = "UTC"
     name: str | None = None
-    overrides: ScheduleOverrides = field(default_factory=ScheduleOverrides)
+    overrides: RunOptions = field(default_factory=RunOptions)  # the load overrides only
     grace_sec: int = DEFAULT_GRACE_SEC
     failure_limit: int = DEFAULT_FAILURE_LIMIT
+    stored: ScheduleOverrides = field(init=False, default_factory=ScheduleOverrides)
+
+    def __post_init__(self) -> None:
+        # Checked when made, as `schedules add` parses its options: before any database.
+        object.__setattr__(self, "stored", stored_overrides(self.overrides))
 
 
 def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
@@ -60,6 +67,7 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
     """
     from loadmgr.service.runs.plan import plan_run
 
+    overrides = request.stored
     try:
         cron = check_cron(request.cron)
     except ValueError as exc:
@@ -68,7 +76,7 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
         zone = check_timezone(request.timezone)
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from None
-    test = plan_run(store, request.test_ref, run_options(request.overrides), user).test
+    test = plan_run(store, request.test, run_options(overrides), user).test
     now = store.server_now()
     try:
         schedule = Schedule(
@@ -77,16 +85,13 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
             testName=test.name,
             cron=cron,
             timezone=zone,
-            overrides=request.overrides,
+            overrides=overrides,
             graceSec=request.grace_sec,
             failureLimit=request.failure_limit,
             nextSlotAt=occurrences_after(cron, zone, now)[0],
             tenantId=test.tenantId,
             envId=test.envId,
-            createdAt=now,
-            createdBy=user,
-            updatedAt=now,
-            updatedBy=user,
+            **audit_stamp(user, now),
         )
     except ValidationError as exc:
         raise validation_failed(exc) from None
@@ -96,47 +101,57 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
     # reverse. Whichever comes second sees the other's write: no schedule outlives its test.
     if store.tests.find_by_id(test.id) is None:
         store.schedules.delete(schedule.id)
-        raise NotFound(f"test {request.test_ref!r} not found{store.scope.describe()}")
+        raise NotFound(f"test {request.test!r} not found{store.scope.describe()}")
     return schedule
+
+
+# A run's overrides as `RunOptions` fields and as a schedule stores them.
+_STORED_AS = {
+    "users": "users",
+    "spawn_rate": "spawnRate",
+    "duration": "durationSeconds",
+    "cluster": "cluster",
+    "workers": "workers",
+    "thresholds": "thresholds",
+    "metadata": "metadata",
+}
+
+
+def stored_overrides(options: RunOptions) -> ScheduleOverrides:
+    """The load overrides of `options` as a schedule stores them; ValidationFailed naming
+    the option for an impossible one."""
+    given = {stored: copy(getattr(options, name)) for name, stored in _STORED_AS.items()}
+    try:
+        return ScheduleOverrides.model_validate(given)
+    except ValidationError as exc:
+        raise validation_failed(exc) from None
 
 
 def run_options(overrides: ScheduleOverrides, **extra: Any) -> RunOptions:
     """The `runs start` options a slot of this schedule runs with."""
-    from loadmgr.service.runs.options import RunOptions
-
-    return RunOptions(
-        users=overrides.users,
-        spawn_rate=overrides.spawnRate,
-        duration=overrides.durationSeconds,
-        cluster=overrides.cluster,
-        workers=overrides.workers,
-        metadata=dict(overrides.metadata),
-        thresholds=list(overrides.thresholds),
-        **extra,
-    )
+    given = {name: copy(getattr(overrides, stored)) for name, stored in _STORED_AS.items()}
+    return RunOptions(**given, **extra)
 
 
 def get_schedule(store: Store, ref: str) -> Schedule:
-    """A schedule by id, unique id prefix (8+ characters), or name."""
+    """A schedule by id, or name, or unique id prefix (8+ characters)."""
     cleaned = ref.strip()
-    found = store.schedules.find_by_id(cleaned) if cleaned else None
-    if found is not None:
-        return found
-    by_name = store.schedules.find_by_name(cleaned) if cleaned else []
-    if len(by_name) == 1:
-        return by_name[0]
-    if len(by_name) > 1:
-        raise ValidationFailed(
-            f"several schedules are named {ref!r} in different tenants or environments",
-            hint="name it by id, or set --tenant and --env",
+    schedules = store.schedules
+    try:
+        return by_id_or_name(
+            store,
+            ref,
+            "schedule",
+            lambda _: schedules.find_by_id(cleaned) if cleaned else None,
+            lambda _: schedules.find_by_name(cleaned) if cleaned else [],
         )
-    if len(cleaned) >= 8:
-        by_prefix = store.schedules.find_by_prefix(cleaned)
-        if len(by_prefix) == 1:
-            return by_prefix[0]
+    except NotFound:
+        by_prefix = schedules.find_by_prefix(cleaned) if len(cleaned) >= 8 else []
         if len(by_prefix) > 1:
-            raise ValidationFailed(f"schedule id prefix {ref!r} is ambiguous")
-    raise NotFound(f"schedule {ref!r} not found{store.scope.describe()}")
+            raise ValidationFailed(f"schedule id prefix {ref!r} is ambiguous") from None
+        if not by_prefix:
+            raise
+        return by_prefix[0]
 
 
 def list_schedules(

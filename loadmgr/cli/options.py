@@ -1,5 +1,8 @@
-"""The run options `runs start` and `schedules add` both take, declared once: the same
-name, help and default in both commands (a scheduled slot runs as `runs start` would)."""
+"""Options several commands take, declared once: the same name, help and default in each.
+
+The run options are shared by `runs start` and `schedules add` (a scheduled slot runs as
+`runs start` would).
+"""
 
 from __future__ import annotations
 
@@ -28,3 +31,4 @@ WorkersOpt = Annotated[
         help="Local cluster: worker processes (default: one a core; 0: standalone Locust).",
     ),
 ]
+LimitOpt = Annotated[int, typer.Option("--limit", help="At most this many; 0 for all.")]

@@ -1,0 +1,170 @@
+"""`loadmgr tests` baseline and trend: a test's runs over time."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from loadmgr.cli.choices import choices
+from loadmgr.cli.completion import TestRef, complete_run
+from loadmgr.cli.context import rendering
+from loadmgr.cli.output import OutputOption, QuietOption, notice
+from loadmgr.cli.tests.define import TEST_CSV, test_view
+from loadmgr.errors import ExitCode, ValidationFailed
+from loadmgr.models.stats.catalog import TRENDED
+
+if TYPE_CHECKING:
+    from loadmgr.cli.output import Renderer
+    from loadmgr.service.analysis.trends import Trend
+
+app = typer.Typer(rich_markup_mode=None)  # its commands join `loadmgr.cli.tests.app`
+
+# `--metric`: the catalog's trended metrics (the catalog imports no service).
+TREND_METRICS = TRENDED
+
+
+@app.command("baseline")
+def baseline(
+    ctx: typer.Context,
+    test: TestRef,
+    run: Annotated[
+        str | None,
+        typer.Argument(
+            help="The finished run to compare later runs with (its id or a unique prefix).",
+            show_default=False,
+            autocompletion=complete_run,
+        ),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the baseline.")] = False,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Mark a finished run as the test's baseline (`runs start --compare-baseline`)."""
+    from loadmgr.service.analysis.compare import clear_baseline, set_baseline
+
+    context, renderer = rendering(ctx, output, quiet)
+    if clear == (run is not None):
+        raise ValidationFailed("give a RUN to set the baseline, or --clear to remove it")
+    store, user = context.store, context.settings.user
+    updated = (
+        clear_baseline(store, test, user) if run is None else set_baseline(store, test, run, user)
+    )
+    renderer.one(updated, test_view, csv_columns=TEST_CSV)
+
+
+@app.command("trend")
+def trend(
+    ctx: typer.Context,
+    test: TestRef,
+    last: Annotated[
+        int, typer.Option("--last", help="The newest N finished runs (1 to 100000).")
+    ] = 30,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only runs created since: 30d, 12h, or an ISO date."),
+    ] = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric",
+            help="A metric to show (repeatable) [default: p95, rps, error_rate].",
+            show_default=False,
+            **choices(TREND_METRICS),
+        ),
+    ] = None,
+    request: Annotated[
+        str | None,
+        typer.Option("--request", help="One request's numbers, e.g. 'GET /api/items'."),
+    ] = None,
+    sensitivity: Annotated[
+        str,
+        typer.Option(
+            "--sensitivity",
+            help="low, medium, high, or a number (medium is 1; higher finds smaller shifts).",
+        ),
+    ] = "medium",
+    p_value: Annotated[
+        str,
+        typer.Option("--p-value", help="A change point's Welch t-test must be below this."),
+    ] = "0.01",
+    min_change: Annotated[
+        str,
+        typer.Option(
+            "--min-change", help="Smallest change kept, relative to the regime before it."
+        ),
+    ] = "5%",
+    fail_on_regression: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-regression",
+            help="Exit 1 when the newest run is in a regime that a regression started.",
+        ),
+    ] = False,
+    html: Annotated[
+        str | None,
+        typer.Option(
+            "--html",
+            help="Also write the trend as a self-contained HTML page here ('-': stdout only).",
+        ),
+    ] = None,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """A test's recent runs per metric, and where each series shifted for good.
+
+    One point per finished run (its numbers after the warm-up when one was set), oldest
+    first. Change points are found by ruptures (PELT, mean-shift cost) and kept when the
+    regimes on either side differ significantly (--p-value) and by --min-change; runs of
+    another load than the newest are shown but not searched. -o json|jsonl|csv: one row
+    per run and metric. Needs the optional extra: pip install 'loadmgr[trend]'.
+    """
+    from loadmgr.cli.tests.trend_views import newest_line
+    from loadmgr.service.analysis.trends import trend_of, trend_options
+    from loadmgr.service.runs.lookup import since_cutoff
+
+    context, renderer = rendering(ctx, output, quiet)
+    options = trend_options(
+        metrics=metric,
+        request=request,
+        last=last,
+        since=since_cutoff(since) if since is not None else None,
+        sensitivity=sensitivity,
+        p_value=p_value,
+        min_change=min_change,
+    )
+    found = trend_of(context.store, test, options)
+    if html:
+        from loadmgr.cli.metrics.commands import _write
+        from loadmgr.service.reports.trend_html import render_trend_html
+
+        _write(html, render_trend_html(found).encode("utf-8"))
+    if found.incomparable:
+        notice(
+            f"{found.incomparable} of {len(found.runs)} runs had another load than the newest "
+            "(users, spawn rate, duration or cluster): shown, but left out of the search"
+        )
+    if html != "-":  # with '-' the page is the output
+        _print_trend(renderer, found)
+    if fail_on_regression and found.regressions_now():
+        if not renderer.is_table:
+            notice(newest_line(found))
+        raise typer.Exit(ExitCode.THRESHOLD_FAILED)
+
+
+def _print_trend(renderer: Renderer, found: Trend) -> None:
+    """The runs' ids (-q), the rows (json, jsonl, csv), or the charts and table."""
+    if renderer.quiet:
+        renderer.many([{"id": run.id} for run in found.runs], [])
+    elif renderer.is_table:
+        from loadmgr.cli.output import stdout_console
+        from loadmgr.cli.tests.trend_views import trend_view
+
+        console = stdout_console()
+        width = min(console.width, 120) if sys.stdout.isatty() else 80
+        console.print(trend_view(found, width))
+    else:
+        from loadmgr.cli.tests.trend_views import TREND_CSV
+
+        renderer.many(found.rows(), [], csv_columns=TREND_CSV)
