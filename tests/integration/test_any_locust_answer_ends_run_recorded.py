@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 import responses
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from loadmgr.errors import LoadmgrError
@@ -55,16 +55,20 @@ def stats_answers(draw: Any) -> dict[str, Any]:
     return payload
 
 
-@st.composite
-def plugin_answers(draw: Any) -> dict[str, Any]:
-    answer: dict[str, Any] = {
+def plugin_answer(**odd: Any) -> dict[str, Any]:
+    """A real-looking plugin answer, with the fields of `odd` instead."""
+    return {
         "plugin": "loadmgr", "version": 1, "now": 1.8e9, "complete": 1_800_000_010,
         "oldest": None, "test_started": 1.8e9, "state": "running", "user_count": 2,
         "worker_count": None, "more": False, "final": False,
         "seconds": [{"t": 1_800_000_001, "entries": [["GET", "/", 5, 0, [[3, 5]]]]}],
+        **odd,
     }
-    answer[draw(st.sampled_from(PLUGIN_KEYS))] = draw(JSON_VALUES)
-    return answer
+
+
+@st.composite
+def plugin_answers(draw: Any) -> dict[str, Any]:
+    return plugin_answer(**{draw(st.sampled_from(PLUGIN_KEYS)): draw(JSON_VALUES)})
 
 
 def _json_reply(body: Any) -> dict[str, Any]:
@@ -159,6 +163,12 @@ def test_any_stats_answer_ends_the_run_recorded(store, tmp_path, answer):
 
 @FUZZ
 @given(answer=plugin_answers())
+# Numbers far apart, each valid alone, once made the collector build a window for every
+# second between them (billions) until the machine ran out of memory.
+@example(answer=plugin_answer(test_started=0.0))  # the test "started" in 1970
+@example(answer=plugin_answer(test_started=1.0, now=1.0))
+@example(answer=plugin_answer(complete=2**40 - 1))  # a watermark 30,000 years ahead
+@example(answer=plugin_answer(seconds=[{"t": 2**40 - 2, "entries": []}], complete=2**40 - 1))
 def test_any_plugin_answer_ends_the_run_recorded(store, tmp_path, answer):
     _run_against(store, tmp_path, True, _json_reply(answer))
 

@@ -106,7 +106,8 @@ def test_follow_prints_the_runs_elapsed_time_within_its_duration(other: OtherCol
     )
     reader.start()
     with reaped(process):
-        assert wait_for(lambda: any(" run " in line for line in lines), timeout=60), lines
+        # The header comes first, the first progress line a poll later: wait for that.
+        assert wait_for(lambda: any(re.search(r" \d+/30s ", x) for x in lines), 60), lines
         # Joined 10 s in: the first line says so, not 0/30s.
         first = next(line for line in lines if re.search(r" \d+/30s ", line))
         assert re.search(rf" {ALREADY}/{DURATION}s ", first), first

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ClusterError, ExitCode, Interrupted, LoadmgrError, ValidationFailed
+from loadmgr.locust.seconds import InvalidPayload
 from loadmgr.models import LoadTestRun, utcnow
 from loadmgr.service.collection.settings import CollectorSettings, RunObserver
 from loadmgr.service.collection.sources import PluginSource, StatsSource, moment
-from loadmgr.service.collection.windows import WindowBuilder, resume_state
+from loadmgr.service.collection.windows import WindowBuilder, max_windows, resume_state
 
 if TYPE_CHECKING:
     from loadmgr.locust.client import LocustClient
@@ -20,6 +21,11 @@ if TYPE_CHECKING:
     from loadmgr.store import Store
 
 Source = PluginSource | StatsSource
+
+# The test was swarmed a moment ago: its start on the master's clock is that close to the
+# master's `now` (the same clock, so no skew between hosts enters).
+MAX_START_AGE_SEC = 3600.0
+START_SKEW_SEC = 60.0
 
 
 class LocalFilesError(LoadmgrError):
@@ -116,6 +122,13 @@ def new_source(
     first = PluginSource.first_batch(client)
     # The master's own clock says when the test began; the seconds are on that clock too.
     origin = int(first.test_started if first.test_started is not None else sent_at.timestamp())
+    if first.test_started is not None and not (
+        -START_SKEW_SEC <= first.now - first.test_started <= MAX_START_AGE_SEC
+    ):
+        raise InvalidPayload(
+            f"the plugin says the test started {first.now - first.test_started:,.0f} s before "
+            "its own clock's now, for a test just swarmed"
+        )
     return PluginSource(client, _windows(run, origin, settings))
 
 
@@ -126,6 +139,7 @@ def _windows(
         run.id,
         origin=origin,
         interval=settings.interval,
+        max_windows=max_windows(run.durationSeconds, settings.interval),
         tenant_id=run.tenantId,
         env_id=run.envId,
         **resume,

@@ -14,11 +14,21 @@ from datetime import datetime, timezone
 from typing import Any
 
 from loadmgr.locust.protocol import AGGREGATED, IDLE_STATES
-from loadmgr.locust.seconds import SecondsBatch
+from loadmgr.locust.seconds import InvalidPayload, SecondsBatch
 from loadmgr.models import MetricSnapshot, RequestStats
 from loadmgr.models.histogram import Histogram, merge_into, summary_and_text
 
 Key = tuple[str, str]  # (method, name)
+
+# How long past its duration a run's seconds may still come (Locust stopping late, the
+# workers' last reports): a second beyond is a lie. It bounds the windows a run can have,
+# so no answer can make the collector build windows without end.
+WINDOW_GRACE_SEC = 600
+
+
+def max_windows(duration_sec: float, interval: int) -> int:
+    """The most windows a run of `duration_sec` can have, at `interval`."""
+    return int((duration_sec + WINDOW_GRACE_SEC) // interval) + 2
 
 
 @dataclass
@@ -51,8 +61,11 @@ class WindowBuilder:
         next_index: int = 0,
         totals: tuple[int, int] = (0, 0),
         request_totals: dict[Key, tuple[int, int]] | None = None,
+        max_windows: int | None = None,
     ) -> None:
         self.run_id = run_id
+        # None: unbounded (tests that fold seconds by hand); a collector always bounds it.
+        self.max_windows = max_windows
         self.origin = origin
         self.interval = interval
         self.tenant_id = tenant_id
@@ -72,8 +85,18 @@ class WindowBuilder:
     def window_end(self, index: int) -> int:
         return self.origin + (index + 1) * self.interval
 
+    def _check_within_run(self, index: int, what: str) -> None:
+        if self.max_windows is not None and index >= self.max_windows:
+            raise InvalidPayload(
+                f"{what} is {(index * self.interval):,} s after the test started, "
+                f"past the run's end by more than {WINDOW_GRACE_SEC} s"
+            )
+
     def add(self, batch: SecondsBatch) -> None:
         """Fold a batch's complete seconds into their windows."""
+        if batch.seconds:  # checked before anything is folded: a lie changes nothing
+            last = batch.seconds[-1].t
+            self._check_within_run(self.window_of(last), f"second {last}")
         for second in batch.seconds:
             if second.t <= self.cursor:
                 continue  # already folded (an overlapping answer after a retry)
@@ -115,6 +138,7 @@ class WindowBuilder:
                 window_end = min(window_end, last + 1)
             if window_end > batch.complete and not final:
                 break
+            self._check_within_run(index, f"the plugin's watermark {batch.complete}")
             snapshots.append(self._emit(index, window_end, batch))
         return snapshots
 
