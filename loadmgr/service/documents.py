@@ -14,6 +14,7 @@ from loadmgr.models import utcnow
 from loadmgr.service.validation import validation_failed
 
 if TYPE_CHECKING:
+    from loadmgr.models.documents.base import Named
     from loadmgr.store import Store
 
 M = TypeVar("M", bound=BaseModel)
@@ -40,6 +41,12 @@ def audit_stamp(user: str, now: datetime | None = None) -> dict[str, Any]:
     """The audit fields of a document `user` creates now: created and updated alike."""
     now = now or utcnow()
     return {"createdAt": now, "createdBy": user, "updatedAt": now, "updatedBy": user}
+
+
+def stamp_for(owner: Named, user: str, now: datetime | None = None) -> dict[str, Any]:
+    """The scope and audit fields of a document `user` creates for `owner` (a run or a
+    schedule of a test, a slot of a schedule): it lives where its owner does."""
+    return {"tenantId": owner.tenantId, "envId": owner.envId, **audit_stamp(user, now)}
 
 
 def by_id_or_name(

@@ -11,8 +11,10 @@ import pymongo.errors
 from pydantic import BaseModel, ValidationError
 from pymongo.collection import Collection
 
-from loadmgr.errors import ValidationFailed
+from loadmgr.errors import Conflict, ValidationFailed
 from loadmgr.models import Scope
+from loadmgr.models.documents.base import Document
+from loadmgr.models.foreign import newest_first, readable
 from loadmgr.store.connection import translate_errors
 
 P = ParamSpec("P")
@@ -103,6 +105,23 @@ class Repository:
         except pymongo.errors.DuplicateKeyError:
             return False
         return True
+
+    def insert_unique(self, document: Document, taken: str, hint: str) -> None:
+        """Insert `document`; Conflict (`taken` already exists in the scope, and what to
+        do) when a unique index already holds its name."""
+        if not self.insert_new(document.to_document()):
+            raise Conflict(f"{taken} already exists{self.scope.describe()}", hint=hint)
+
+    def find_newest(
+        self, model: type[BaseModel], query: dict[str, Any], projection: dict[str, Any], limit: int
+    ) -> list[dict[str, Any]]:
+        """Raw documents of the scope matching `query`, newest first (at most `limit`, 0:
+        all), the Go service's read with `model`'s keys: a list must not pay for validation."""
+        cursor = self.collection.find(self.scoped(query), projection)
+        cursor = cursor.sort([("createdAt", -1), ("id", 1)])
+        if limit:
+            cursor = cursor.limit(limit)
+        return [readable(doc, model.model_fields) for doc in newest_first(list(cursor))]
 
     def find_one_as(self, model: type[M], query: dict[str, Any]) -> M | None:
         """The one document in the scope matching `query`, read as `model`."""

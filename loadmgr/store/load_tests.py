@@ -11,7 +11,6 @@ from pymongo import ReturnDocument
 
 from loadmgr.errors import Conflict
 from loadmgr.models import LoadTest
-from loadmgr.models.foreign import newest_first, readable
 from loadmgr.store.base import (
     NO_OBJECT_ID,
     IndexSpec,
@@ -45,12 +44,11 @@ class LoadTestRepository(ModelRepository[LoadTest]):
 
     @mapped_errors
     def insert(self, test: LoadTest) -> LoadTest:
-        document = test.to_document()
-        if not self.insert_new(document):
-            raise Conflict(
-                f"a test named {test.name!r} already exists{self.scope.describe()}",
-                hint="choose another --name, or change the existing one with 'tests update'",
-            )
+        self.insert_unique(
+            test,
+            f"a test named {test.name!r}",
+            hint="choose another --name, or change the existing one with 'tests update'",
+        )
         return test
 
     @mapped_errors
@@ -70,12 +68,8 @@ class LoadTestRepository(ModelRepository[LoadTest]):
             query["name"] = {"$regex": re.escape(name_contains), "$options": "i"}
         if cluster:
             query["locustClusterId"] = cluster
-        cursor = self.collection.find(self.scoped(query), LIST_PROJECTION)
-        cursor = cursor.sort([("createdAt", -1), ("id", 1)])
-        if limit:
-            cursor = cursor.limit(limit)
         # Go-written tests listed as loadmgr's (keys, dates), not dropped nor crashing.
-        return [readable(doc, LoadTest.model_fields) for doc in newest_first(list(cursor))]
+        return self.find_newest(LoadTest, query, LIST_PROJECTION, limit)
 
     @mapped_errors
     def update(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from loadmgr.errors import Conflict
 from loadmgr.models.notifications import Notification
 from loadmgr.store.base import (
     NO_OBJECT_ID,
@@ -25,13 +24,11 @@ class NotificationRepository(ModelRepository[Notification]):
 
     @mapped_errors
     def insert(self, notification: Notification) -> Notification:
-        document = notification.to_document()
-        if not self.insert_new(document):
-            raise Conflict(
-                f"a notification named {notification.name!r} already exists"
-                f"{self.scope.describe()}",
-                hint="choose another name, or remove the existing one with 'notify remove'",
-            )
+        self.insert_unique(
+            notification,
+            f"a notification named {notification.name!r}",
+            hint="choose another name, or remove the existing one with 'notify remove'",
+        )
         return notification
 
     @mapped_errors

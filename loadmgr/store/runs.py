@@ -8,7 +8,6 @@ from typing import Any
 from pymongo import ReturnDocument, UpdateOne
 
 from loadmgr.models import LoadTestRun, RunStatus
-from loadmgr.models.foreign import newest_first, readable
 from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors, stored
 
 ACTIVE_STATUSES = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.STOPPING.value]
@@ -78,11 +77,7 @@ class RunRepository(Repository):
             "finalStats.errors": False,
             "locustfileContent": False,
         }
-        cursor = self.collection.find(self.scoped(query), {**NO_OBJECT_ID, **bulky})
-        cursor = cursor.sort([("createdAt", -1), ("id", 1)])
-        if limit:
-            cursor = cursor.limit(limit)
-        return [readable(doc, LoadTestRun.model_fields) for doc in newest_first(list(cursor))]
+        return self.find_newest(LoadTestRun, query, {**NO_OBJECT_ID, **bulky}, limit)
 
     @mapped_errors
     def history(

@@ -16,7 +16,7 @@ import pymongo
 import pymongo.errors
 from pymongo import ReturnDocument
 
-from loadmgr.errors import Conflict, ValidationFailed
+from loadmgr.errors import ValidationFailed
 from loadmgr.models.schedules import Schedule, ScheduleSlot
 from loadmgr.store.base import (
     NO_OBJECT_ID,
@@ -42,12 +42,7 @@ class ScheduleRepository(ModelRepository[Schedule]):
 
     @mapped_errors
     def insert(self, schedule: Schedule) -> Schedule:
-        document = schedule.to_document()
-        if not self.insert_new(document):
-            raise Conflict(
-                f"a schedule named {schedule.name!r} already exists{self.scope.describe()}",
-                hint="choose another --name",
-            )
+        self.insert_unique(schedule, f"a schedule named {schedule.name!r}", "choose another --name")
         return schedule
 
     @mapped_errors

@@ -51,21 +51,29 @@ def test_a_run_whose_collector_died_before_its_end_steps_says_so_and_follow_does
     assert told == [newest]
 
 
-def test_end_steps_are_done_once_whoever_asks(mock_store: Captured) -> None:  # noqa: F811
+def ended_with_steps_pending(count: int) -> tuple[Any, Any]:
+    """A store of `count` nightly runs of a test, and its newest run, recorded ended with
+    its end steps still pending (as a collector killed right after its final write leaves it)."""
     import mongomock
 
     from loadmgr.models import Scope
-    from loadmgr.service.lifecycle.end import run_ended
     from loadmgr.store import Store
 
     store = Store(mongomock.MongoClient()["db"], Scope(), "mongodb://x")
     store.ensure_indexes()
     test = make_test("checkout")
-    runs = nightly_runs(test, stepped(40, 30, seed=3))
+    runs = nightly_runs(test, stepped(count, 30, seed=3))
     store_all(store.db, test, runs)
     store.runs.update(runs[-1].id, {"endSteps": "pending"})
     run = store.runs.find_by_id(runs[-1].id)
     assert run is not None
+    return store, run
+
+
+def test_end_steps_are_done_once_whoever_asks(mock_store: Captured) -> None:  # noqa: F811
+    from loadmgr.service.lifecycle.end import run_ended
+
+    store, run = ended_with_steps_pending(40)
     told: list[str] = []
     import loadmgr.service.notifications.subscriptions as notifications
 
@@ -83,21 +91,13 @@ def test_end_steps_are_done_once_whoever_asks(mock_store: Captured) -> None:  # 
 def test_a_step_that_raises_is_one_message_and_the_others_still_run(
     mock_store: Captured,  # noqa: F811
 ) -> None:
-    import mongomock
-
     from loadmgr.errors import ClusterError
-    from loadmgr.models import LoadTestRun, Scope
+    from loadmgr.models import LoadTestRun
     from loadmgr.service.collection import EndStep, run_end_steps
     from loadmgr.service.collection.end_steps import fields_with_end
     from loadmgr.store import Store
 
-    store = Store(mongomock.MongoClient()["db"], Scope(), "mongodb://x")
-    test = make_test("checkout")
-    runs = nightly_runs(test, stepped(3, 30, seed=3))
-    store_all(store.db, test, runs)
-    store.runs.update(runs[-1].id, {"endSteps": "pending"})
-    run = store.runs.find_by_id(runs[-1].id)
-    assert run is not None
+    store, run = ended_with_steps_pending(3)
     done: list[str] = []
 
     class Broken(EndStep):

@@ -239,29 +239,34 @@ def registered(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Iterator[responses.
         yield mock
 
 
-def test_check_reports_a_readable_plugin(
-    cli: Cli, registered: responses.RequestsMock
-) -> None:
-    registered.get(f"{LOCUST}/loadmgr/v1/info", json={"plugin": "loadmgr", "version": 1})
+def check_with_plugin(
+    cli: Cli, registered: responses.RequestsMock, version: int
+) -> tuple[dict[str, Any], str]:
+    """`clusters check` of a master whose plugin speaks `version`: its report and stderr."""
+    registered.get(f"{LOCUST}/loadmgr/v1/info", json={"plugin": "loadmgr", "version": version})
     result = ok(cli("clusters", "check", "remote", "-o", "json"))
     report = result.json()
     assert isinstance(report, dict)
+    return report, result.stderr
+
+
+def test_check_reports_a_readable_plugin(
+    cli: Cli, registered: responses.RequestsMock
+) -> None:
+    report, stderr = check_with_plugin(cli, registered, 1)
     assert report["pluginVersion"] == 1 and report["pluginSupported"] is True
     assert {"id", "baseUrl", "verifyTls", "reachable", "version", "state"} <= set(report)
-    assert result.stderr == ""
+    assert stderr == ""
 
 
 def test_check_says_an_unknown_plugin_version_cannot_be_read(
     cli: Cli, registered: responses.RequestsMock
 ) -> None:
-    registered.get(f"{LOCUST}/loadmgr/v1/info", json={"plugin": "loadmgr", "version": 99})
-    result = ok(cli("clusters", "check", "remote", "-o", "json"))
-    report = result.json()
-    assert isinstance(report, dict)
+    report, stderr = check_with_plugin(cli, registered, 99)
     assert report["pluginVersion"] == 99 and report["pluginSupported"] is False
     assert (
         "warning: cluster 'remote': its loadmgr plugin speaks protocol version 99, which this "
-        "loadmgr cannot read (it reads version 1)" in result.stderr
+        "loadmgr cannot read (it reads version 1)" in stderr
     )
 
 

@@ -56,37 +56,36 @@ def test_busy_locust_is_neither_swarmed_nor_stopped(mock: responses.RequestsMock
     assert (swarm.call_count, stop.call_count) == (0, 0)
 
 
-def test_refused_swarm_stops_nothing(mock: responses.RequestsMock) -> None:
-    mock.get(f"{BASE}/stats/requests", json=stats_payload("stopped"))
-    mock.post(f"{BASE}/swarm", json={"success": False, "message": "Missing user_count"})
+def assert_failed_start_stops_nothing(
+    mock: responses.RequestsMock, match: str | None = None
+) -> None:
+    """The swarm fails to start (ClusterError matching `match`), and the clean-up's
+    stop() that follows sends nothing: no swarm of ours is known to run."""
     stop = mock.post(f"{BASE}/stop", json=STOPPED)
     client = LocustClient(BASE)
-    with pytest.raises(ClusterError, match="refused the swarm"):
+    with pytest.raises(ClusterError, match=match):
         client.start_swarm(5, 1.0, None, 10, poll_interval=0.01)
     client.stop()
     assert stop.call_count == 0
+
+
+def test_refused_swarm_stops_nothing(mock: responses.RequestsMock) -> None:
+    mock.get(f"{BASE}/stats/requests", json=stats_payload("stopped"))
+    mock.post(f"{BASE}/swarm", json={"success": False, "message": "Missing user_count"})
+    assert_failed_start_stops_nothing(mock, "refused the swarm")
 
 
 def test_swarm_whose_answer_is_lost_stops_nothing(mock: responses.RequestsMock) -> None:
     mock.get(f"{BASE}/stats/requests", json=stats_payload("stopped"))
     mock.post(f"{BASE}/swarm", body=ConnectionResetError("reset"))
-    stop = mock.post(f"{BASE}/stop", json=STOPPED)
-    client = LocustClient(BASE)
-    with pytest.raises(ClusterError):
-        client.start_swarm(5, 1.0, None, 10, poll_interval=0.01)
-    client.stop()
-    assert stop.call_count == 0  # if it started, its run_time ends it
+    # Nothing stopped: if it started, its run_time ends it.
+    assert_failed_start_stops_nothing(mock)
 
 
 def test_master_without_workers_stops_nothing(mock: responses.RequestsMock) -> None:
     mock.get(f"{BASE}/stats/requests", json=stats_payload("ready", workers=0))
     mock.get(f"{BASE}/worker-count", json={"worker_count": 0})
-    stop = mock.post(f"{BASE}/stop", json=STOPPED)
-    client = LocustClient(BASE)
-    with pytest.raises(ClusterError, match="no workers"):
-        client.start_swarm(5, 1.0, None, 10, poll_interval=0.01)
-    client.stop()
-    assert stop.call_count == 0
+    assert_failed_start_stops_nothing(mock, "no workers")
 
 
 def test_our_accepted_swarm_that_never_starts_is_stopped_once(
@@ -120,12 +119,20 @@ def test_a_client_that_never_started_stops_whatever_runs(mock: responses.Request
     assert stop.call_count == 1
 
 
-def test_waits_while_locust_is_busy_then_swarms(mock: responses.RequestsMock) -> None:
-    for _ in range(3):
+def busy_then_swarming(
+    mock: responses.RequestsMock, busy_polls: int, state: str, users: int
+) -> None:
+    """Locust runs someone's test for `busy_polls` polls, then is free, accepts the swarm,
+    and reports `state` with `users`."""
+    for _ in range(busy_polls):
         mock.get(f"{BASE}/stats/requests", json=stats_payload("running", users=50))
     mock.get(f"{BASE}/stats/requests", json=stats_payload("stopped"))
     mock.post(f"{BASE}/swarm", json={"success": True, "message": "Swarming started"})
-    mock.get(f"{BASE}/stats/requests", json=stats_payload("spawning", users=1))
+    mock.get(f"{BASE}/stats/requests", json=stats_payload(state, users=users))
+
+
+def test_waits_while_locust_is_busy_then_swarms(mock: responses.RequestsMock) -> None:
+    busy_then_swarming(mock, 3, "spawning", 1)
     seen: list[str] = []
     payload = LocustClient(BASE).start_swarm(
         5, 1.0, None, 10, wait_busy_sec=30, while_busy=lambda p: seen.append(p["state"]),
@@ -180,11 +187,7 @@ def test_start_run_swarm_waits_holding_lease_and_heartbeat(
     monkeypatch.setattr(swarm_start, "RENEW_MIN_SEC", 0.0)
     run = recorded(store, if_busy="wait", wait_timeout=600.0)
     before = store.leases.holder(lease_id("k8s"))
-    for _ in range(4):
-        mock.get(f"{BASE}/stats/requests", json=stats_payload("running", users=50))
-    mock.get(f"{BASE}/stats/requests", json=stats_payload("stopped"))
-    mock.post(f"{BASE}/swarm", json={"success": True, "message": "Swarming started"})
-    mock.get(f"{BASE}/stats/requests", json=stats_payload("running", users=5))
+    busy_then_swarming(mock, 4, "running", 5)
     said: list[str] = []
     started = start_run_swarm(
         store, run, LocustClient(BASE), start_timeout=5, worker_wait_sec=0, notify=said.append

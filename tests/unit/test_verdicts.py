@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from loadmgr.cli.runs.views import run_exit_code
 from loadmgr.errors import ClusterError, DatabaseError, ExitCode
-from loadmgr.models import LoadTestRun, ReasonKind, Regression, ThresholdResult, Verdict
+from loadmgr.models import (
+    LoadTestRun,
+    ReasonKind,
+    Regression,
+    ThresholdResult,
+    Verdict,
+    parse_threshold,
+)
 from loadmgr.models.verdicts import explain, verdict_label
 from loadmgr.service.collection.spool import SpoolError
 from loadmgr.service.judging.verdicts import (
@@ -44,6 +51,13 @@ def decide(**given: Any) -> tuple[Verdict | None, list[Any]]:
         **given,
     }
     return decide_verdict(**arguments)
+
+
+def broken(expression: str, actual: float, *, requests: int) -> Breach:
+    """`expression` broken mid-run by `actual`, over the last 3 intervals."""
+    return Breach.of(
+        parse_threshold(expression), actual, windowIntervals=3, windowRequests=requests
+    )
 
 
 def kinds(reasons: list[Any]) -> list[str]:
@@ -166,24 +180,8 @@ def test_an_active_run_has_no_verdict_yet() -> None:
 
 
 def test_a_breach_fails_the_run_even_if_the_final_numbers_pass() -> None:
-    breach = Breach(
-        expression="error_rate<1%",
-        metric="error_rate",
-        op="<",
-        limit=0.01,
-        actual=0.098,
-        passed=False,
-        windowIntervals=3,
-        windowRequests=612,
-    )
-    passing = ThresholdResult(
-        expression="error_rate<1%",
-        metric="error_rate",
-        op="<",
-        limit=0.01,
-        actual=0.009,
-        passed=True,
-    )
+    breach = broken("error_rate<1%", 0.098, requests=612)
+    passing = ThresholdResult.of(parse_threshold("error_rate<1%"), 0.009)
     verdict, reasons = decide(
         stop_reason="threshold", threshold_results=[passing], abort_breach=breach
     )
@@ -226,16 +224,7 @@ def test_recompute_an_early_stop_with_the_collectors_note() -> None:
 
 
 def test_recompute_keeps_what_happened_and_is_idempotent() -> None:
-    breach = Breach(
-        expression="p95<300ms",
-        metric="p95",
-        op="<",
-        limit=300.0,
-        actual=480.0,
-        passed=False,
-        windowIntervals=3,
-        windowRequests=300,
-    )
+    breach = broken("p95<300ms", 480.0, requests=300)
     verdict, reasons = decide(stop_reason="threshold", abort_breach=breach)
     doc = run_document(stopReason="threshold", **verdict_changes(verdict, reasons))
     assert recompute_verdict(doc) == (verdict, reasons)

@@ -201,21 +201,12 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
         "targetUsers": run.targetUsers,
         "maxUsers": None if peak_users is None else int(peak_users),
     }
-    if part is not None:
+    if part is not None or totals:
+        if part is None:
+            data["source"] = "final"
+        else:
+            data.update(source="window", window=part["window"], exactPercentiles=part["exact"])
         data.update(
-            source="window",
-            window=part["window"],
-            exactPercentiles=part["exact"],
-            requests=totals.get("requests"),
-            failures=totals.get("failures"),
-            errorRate=totals.get("errorRate"),
-            rpsMean=totals.get("rps"),
-            rpsMax=peak_rps,
-            **{key: totals.get(key) for key in LATENCY_KEYS},
-        )
-    elif totals:
-        data.update(
-            source="final",
             requests=totals.get("requests"),
             failures=totals.get("failures"),
             errorRate=totals.get("errorRate"),

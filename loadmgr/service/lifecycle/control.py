@@ -211,16 +211,6 @@ def follow_run(
             return Followed(run, stopped_watching=True)
         if not run.status.is_active:
             return Followed(run)
-    return _take_over(store, run, home, observer, notify)
-
-
-def _take_over(
-    store: Store,
-    run: LoadTestRun,
-    home: Path,
-    observer: Callable[[], RunObserver],
-    notify: Notify,
-) -> Followed:
     claimed = claim_stale_run(store, run)
     notify(f"run {run.id}: its collector stopped reporting; taking over")
     return collect_run(store, claimed, home=home, observer=observer(), take_over=True)

@@ -29,7 +29,7 @@ from loadmgr.models.schedules import (
     slots_due,
     trigger_of,
 )
-from loadmgr.service.documents import audit_stamp
+from loadmgr.service.documents import stamp_for
 from loadmgr.service.scheduling.schedules import count_result, run_options
 
 if TYPE_CHECKING:
@@ -188,7 +188,5 @@ def _slot(
         slot=slot,
         outcome=outcome,
         reason=reason,
-        tenantId=schedule.tenantId,
-        envId=schedule.envId,
-        **audit_stamp(ticker),
+        **stamp_for(schedule, ticker),
     )

@@ -82,6 +82,39 @@ class ImportReport:
         }
 
 
+@dataclass(frozen=True)
+class _Pass:
+    """What converting one collection needs: the documents, the import's options, where
+    to say what was done, and its progress."""
+
+    foreign: ForeignDocuments
+    tenant_from: str
+    dry_run: bool
+    notify: Notify
+    verb: str  # "converted", or "would convert" in a dry run
+    tick: Callable[[int], None]
+
+    def store(
+        self,
+        result: CollectionResult,
+        model: type[LoadTest] | type[LoadTestRun],
+        converted: dict[str, Any],
+        doc_id: str,
+        label: str,
+    ) -> bool:
+        """Check a converted test or run and (unless a dry run) store it in place of the
+        Go document; False, with the reason kept in the summary, when it is skipped."""
+        why = _unreadable(model, converted)
+        if why is None and not self.dry_run:
+            why = self.foreign.replace_one(result.collection, converted)
+        if why is not None:
+            result.skipped.append({"id": doc_id, "reason": why})
+            self.notify(f"skipped {label}: {why}")
+            return False
+        result.converted += 1
+        return True
+
+
 def check_tenant_from(tenant_from: str) -> None:
     """Refuse an unknown `--tenant-from` before anything is migrated or copied."""
     if tenant_from not in TENANT_SOURCES:
@@ -114,7 +147,7 @@ def import_go_documents(
         def tick(done: int, name: str = name, total: int = total) -> None:
             progress(name, min(done, total), total)
 
-        result = convert(foreign, tenant_from, dry_run, notify, verb, tick)
+        result = convert(_Pass(foreign, tenant_from, dry_run, notify, verb, tick))
         progress(name, total, total)
         report.collections.append(result)
     revisions = CollectionResult("script_revisions", foreign.count("script_revisions"))
@@ -122,42 +155,28 @@ def import_go_documents(
     return report
 
 
-def _tests(
-    foreign: ForeignDocuments,
-    tenant_from: str,
-    dry_run: bool,
-    notify: Notify,
-    verb: str,
-    tick: Callable[[int], None],
-) -> CollectionResult:
+def _tests(p: _Pass) -> CollectionResult:
     result = CollectionResult("load_tests")
-    for doc in foreign.go_documents("load_tests"):
+    for doc in p.foreign.go_documents("load_tests"):
         result.examined += 1
         test_id = str(doc.get("id") or "")
         converted = convert_test(
-            doc, LoadTest.model_fields, tenant_from, foreign.latest_revision(test_id)
+            doc, LoadTest.model_fields, p.tenant_from, p.foreign.latest_revision(test_id)
         )
         label = f"test {doc.get('name')!r} ({test_id})"
-        if _store(foreign, result, LoadTest, converted, test_id, label, dry_run, notify):
-            notify(f"{verb} test {converted.get('name')!r} ({test_id})")
-            tick(result.examined)
+        if p.store(result, LoadTest, converted, test_id, label):
+            p.notify(f"{p.verb} test {converted.get('name')!r} ({test_id})")
+            p.tick(result.examined)
     return result
 
 
-def _runs(
-    foreign: ForeignDocuments,
-    tenant_from: str,
-    dry_run: bool,
-    notify: Notify,
-    verb: str,
-    tick: Callable[[int], None],
-) -> CollectionResult:
+def _runs(p: _Pass) -> CollectionResult:
     result = CollectionResult("load_test_runs")
-    tests = foreign.test_summaries()
-    for doc in foreign.go_documents("load_test_runs"):
+    tests = p.foreign.test_summaries()
+    for doc in p.foreign.go_documents("load_test_runs"):
         result.examined += 1
         run_id = str(doc.get("id") or "")
-        converted = convert_run(doc, LoadTestRun.model_fields, tenant_from)
+        converted = convert_run(doc, LoadTestRun.model_fields, p.tenant_from)
         test = tests.get(str(converted.get("loadTestId") or ""), {})
         converted.setdefault("testName", test.get("name"))
         converted.setdefault("targetUrl", test.get("targetUrl") or test.get("targeturl") or "")
@@ -167,61 +186,32 @@ def _runs(
         verdict, reasons = recompute_verdict(converted)
         converted.update(verdict_changes(verdict, reasons))
         label = f"run {doc.get('name')!r} ({run_id})"
-        if _store(foreign, result, LoadTestRun, converted, run_id, label, dry_run, notify):
-            notify(f"{verb} run {converted.get('name')!r} ({run_id}), status {converted['status']}")
-            tick(result.examined)
+        if p.store(result, LoadTestRun, converted, run_id, label):
+            status = converted["status"]
+            p.notify(f"{p.verb} run {converted.get('name')!r} ({run_id}), status {status}")
+            p.tick(result.examined)
     return result
 
 
-def _store(
-    foreign: ForeignDocuments,
-    result: CollectionResult,
-    model: type[LoadTest] | type[LoadTestRun],
-    converted: dict[str, Any],
-    doc_id: str,
-    label: str,
-    dry_run: bool,
-    notify: Notify,
-) -> bool:
-    """Check a converted test or run and (unless a dry run) store it in place of the Go
-    document; False, with the reason kept in the summary, when it is skipped."""
-    why = _unreadable(model, converted)
-    if why is None and not dry_run:
-        why = foreign.replace_one(result.collection, converted)
-    if why is not None:
-        result.skipped.append({"id": doc_id, "reason": why})
-        notify(f"skipped {label}: {why}")
-        return False
-    result.converted += 1
-    return True
-
-
-def _intervals(
-    foreign: ForeignDocuments,
-    tenant_from: str,
-    dry_run: bool,
-    notify: Notify,
-    verb: str,
-    tick: Callable[[int], None],
-) -> CollectionResult:
+def _intervals(p: _Pass) -> CollectionResult:
     """Run by run, streamed in time order and written in batches: memory stays flat
     whatever the number of intervals."""
     result = CollectionResult("metrics_timeseries")
-    for run_id in foreign.runs_with_go_intervals():
+    for run_id in p.foreign.runs_with_go_intervals():
         batch: list[dict[str, Any]] = []
         converted_here = 0
-        for seq, doc in enumerate(foreign.intervals_by_time(run_id), 1):
+        for seq, doc in enumerate(p.foreign.intervals_by_time(run_id), 1):
             if "seq" in doc or "totalRps" not in doc:
                 continue  # already loadmgr's (numbered by the same order)
             result.examined += 1
-            batch.append(convert_interval(doc, seq, tenant_from))
+            batch.append(convert_interval(doc, seq, p.tenant_from))
             if len(batch) >= WRITE_BATCH:
-                converted_here += len(batch) if dry_run else foreign.replace_intervals(batch)
+                converted_here += len(batch) if p.dry_run else p.foreign.replace_intervals(batch)
                 batch = []
-                tick(result.examined)
-        converted_here += len(batch) if dry_run else foreign.replace_intervals(batch)
+                p.tick(result.examined)
+        converted_here += len(batch) if p.dry_run else p.foreign.replace_intervals(batch)
         result.converted += converted_here
-        notify(f"{verb} {converted_here} intervals of run {run_id}")
+        p.notify(f"{p.verb} {converted_here} intervals of run {run_id}")
     return result
 
 

@@ -21,7 +21,7 @@ from loadmgr.models import (
 )
 from loadmgr.service.definitions.limits import check_run_load
 from loadmgr.service.definitions.tests import check_not_foreign, get_test
-from loadmgr.service.documents import audit_stamp
+from loadmgr.service.documents import stamp_for
 from loadmgr.service.runs.locustfile import choose_locustfile
 from loadmgr.service.runs.options import (
     BUSY_POLICIES,
@@ -98,8 +98,6 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             loadTestId=test.id,
             testName=test.name,
             name=options.name or f"{test.name} {now:%Y-%m-%d %H:%M:%S}",
-            tenantId=test.tenantId,
-            envId=test.envId,
             targetUsers=options.users if options.users is not None else test.defaultUsers,
             spawnRate=(
                 options.spawn_rate if options.spawn_rate is not None else test.defaultSpawnRate
@@ -119,7 +117,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
                 now + timedelta(seconds=options.wait_timeout) if options.if_busy == "wait" else None
             ),
             trigger=options.trigger if options.trigger is not None else {"user": user},
-            **audit_stamp(user, now),
+            **stamp_for(test, user, now),
         )
     except ValidationError as exc:
         raise validation_failed(exc) from None

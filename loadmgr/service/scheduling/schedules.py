@@ -24,7 +24,7 @@ from loadmgr.models.schedules import (
     check_timezone,
     occurrences_after,
 )
-from loadmgr.service.documents import audit_stamp, by_id_or_name
+from loadmgr.service.documents import by_id_or_name, stamp_for
 from loadmgr.service.runs.options import RunOptions
 from loadmgr.service.validation import check_list_limit, validation_failed
 
@@ -89,9 +89,7 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
             graceSec=request.grace_sec,
             failureLimit=request.failure_limit,
             nextSlotAt=occurrences_after(cron, zone, now)[0],
-            tenantId=test.tenantId,
-            envId=test.envId,
-            **audit_stamp(user, now),
+            **stamp_for(test, user, now),
         )
     except ValidationError as exc:
         raise validation_failed(exc) from None
