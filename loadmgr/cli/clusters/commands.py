@@ -192,10 +192,8 @@ def show(
     from loadmgr.service.definitions.clusters import get_cluster, is_built_in, local_cluster
 
     context, renderer = rendering(ctx, output, quiet)
-    if is_built_in(cluster_id):
-        renderer.one(local_cluster(), cluster_view, csv_columns=CLUSTER_CSV)
-    else:
-        renderer.one(get_cluster(context.store, cluster_id), cluster_view, csv_columns=CLUSTER_CSV)
+    found = local_cluster() if is_built_in(cluster_id) else get_cluster(context.store, cluster_id)
+    renderer.one(found, cluster_view, csv_columns=CLUSTER_CSV)
 
 
 @app.command("remove")

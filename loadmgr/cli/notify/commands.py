@@ -16,6 +16,8 @@ from loadmgr.cli.output import Column, OutputOption, QuietOption, audit_line, fi
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from loadmgr.cli.context import AppContext
+    from loadmgr.cli.output import Renderer
     from loadmgr.models.notifications import Notification
 
 app = new_group("notify")
@@ -92,6 +94,16 @@ def notification_view(data: dict[str, Any]) -> RenderableType:
     return key_value_view(shown, title=f"notification {data.get('name')}")
 
 
+def _show_one(context: AppContext, renderer: Renderer, notification: Notification) -> None:
+    """Print one notification; a table names its test (the other formats keep the id)."""
+    from loadmgr.service.notifications.subscriptions import names_of_tests
+
+    names = names_of_tests(context.store, [notification]) if renderer.is_table else {}
+    renderer.one(
+        _with_test_name(notification, names), notification_view, csv_columns=NOTIFICATION_CSV
+    )
+
+
 def _with_test_name(notification: Notification, names: dict[str, str]) -> dict[str, Any]:
     """The stored document, with its test's name beside the id for people (tables)."""
     from loadmgr.cli.output import jsonable
@@ -162,20 +174,11 @@ def add(
 ) -> None:
     """Tell a webhook when matching runs end. The URL must be in the variable or file now;
     only that reference is stored, never the URL."""
-    from loadmgr.service.notifications.subscriptions import (
-        NotificationSpec,
-        add_notification,
-        names_of_tests,
-    )
+    from loadmgr.service.notifications.subscriptions import NotificationSpec, add_notification
 
     context, renderer = rendering(ctx, output, quiet)
     spec = given(NotificationSpec, locals())
-    store = context.store
-    notification = add_notification(store, context.settings.user, spec)
-    names = names_of_tests(store, [notification]) if renderer.is_table else {}
-    renderer.one(
-        _with_test_name(notification, names), notification_view, csv_columns=NOTIFICATION_CSV
-    )
+    _show_one(context, renderer, add_notification(context.store, context.settings.user, spec))
 
 
 @app.command("list")
@@ -205,17 +208,10 @@ def show(
     quiet: QuietOption = False,
 ) -> None:
     """Show one notification."""
-    from loadmgr.service.notifications.subscriptions import (
-        get_notification,
-        names_of_tests,
-    )
+    from loadmgr.service.notifications.subscriptions import get_notification
 
     context, renderer = rendering(ctx, output, quiet)
-    notification = get_notification(context.store, ref)
-    names = names_of_tests(context.store, [notification]) if renderer.is_table else {}
-    renderer.one(
-        _with_test_name(notification, names), notification_view, csv_columns=NOTIFICATION_CSV
-    )
+    _show_one(context, renderer, get_notification(context.store, ref))
 
 
 @app.command("remove")
