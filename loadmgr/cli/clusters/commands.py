@@ -201,8 +201,7 @@ def remove(ctx: typer.Context, cluster_id: ClusterRef, quiet: QuietOption = Fals
     """Remove a registered cluster (not while a test uses it)."""
     from loadmgr.service.definitions.clusters import remove_cluster
 
-    context = app_context(ctx)
-    cluster = remove_cluster(context.store, cluster_id)
+    cluster = remove_cluster(app_context(ctx).store, cluster_id)
     removed(quiet, cluster.id, f"removed cluster {cluster.id!r}")
 
 

@@ -284,8 +284,7 @@ def remove(ctx: typer.Context, schedule: ScheduleRef, quiet: QuietOption = False
     """Remove a schedule and its slots' history (the runs it started are kept)."""
     from loadmgr.service.scheduling.schedules import remove_schedule
 
-    context = app_context(ctx)
-    gone = remove_schedule(context.store, schedule)
+    gone = remove_schedule(app_context(ctx).store, schedule)
     removed(quiet, gone.id, f"removed schedule {gone.name!r} ({gone.id})")
 
 
