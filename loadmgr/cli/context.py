@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +82,45 @@ def rendering(ctx: typer.Context, output: str | None, quiet: bool) -> tuple[AppC
     before anything is read."""
     context = app_context(ctx)
     return context, context.renderer(output, quiet)
+
+
+def renders(command: Callable[..., None]) -> Callable[..., None]:
+    """A command that prints documents, given its AppContext and renderer first.
+
+    The command declares its own arguments and options only; the Typer command this
+    returns takes them, then `-o` and `-q` last (as every such command lists them), and
+    makes the renderer before the command runs: a bad `-o` is refused before anything
+    is read. `renderer.quiet` is the `-q` given.
+    """
+    from loadmgr.cli.output import OutputOption, QuietOption, Renderer
+
+    hints = typing.get_type_hints(
+        command, localns={"AppContext": AppContext, "Renderer": Renderer}, include_extras=True
+    )
+    keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    own = list(inspect.signature(command).parameters.values())[2:]
+    signature = inspect.Signature(
+        [
+            inspect.Parameter("ctx", keyword, annotation=typer.Context),
+            *(p.replace(annotation=hints[p.name]) for p in own),
+            inspect.Parameter("output", keyword, default=None, annotation=OutputOption),
+            inspect.Parameter("quiet", keyword, default=False, annotation=QuietOption),
+        ],
+        return_annotation=None,
+    )
+
+    @functools.wraps(command)
+    def command_with_renderer(
+        ctx: typer.Context, output: str | None = None, quiet: bool = False, **params: Any
+    ) -> None:
+        command(*rendering(ctx, output, quiet), **params)
+
+    # Typer reads the parameters from here (not from `command`, which `wraps` points to).
+    command_with_renderer.__signature__ = signature  # type: ignore[attr-defined]
+    command_with_renderer.__annotations__ = {
+        p.name: p.annotation for p in signature.parameters.values()
+    }
+    return command_with_renderer
 
 
 def config_path(value: str | None) -> Path | None:
