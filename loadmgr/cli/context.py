@@ -92,35 +92,70 @@ def renders(command: Callable[..., None]) -> Callable[..., None]:
     makes the renderer before the command runs: a bad `-o` is refused before anything
     is read. `renderer.quiet` is the `-q` given.
     """
-    from loadmgr.cli.output import OutputOption, QuietOption, Renderer
+    from loadmgr.cli.output import OutputOption, QuietOption
+
+    def run(ctx: typer.Context, output: str | None = None, quiet: bool = False, **own: Any) -> None:
+        command(*rendering(ctx, output, quiet), **own)
+
+    return _typer_command(
+        command,
+        run,
+        given=2,
+        last=[
+            inspect.Parameter("output", _KEYWORD, default=None, annotation=OutputOption),
+            inspect.Parameter("quiet", _KEYWORD, default=False, annotation=QuietOption),
+        ],
+    )
+
+
+def removes(command: Callable[..., tuple[str, str]]) -> Callable[..., None]:
+    """A command that removes something, given the AppContext first; it returns the id
+    and the sentence to print. The Typer command this returns takes `-q` last and prints
+    the id with it, else the sentence (`loadmgr.cli.output.removed`)."""
+    from loadmgr.cli.output import QuietOption, removed
+
+    def run(ctx: typer.Context, quiet: bool = False, **own: Any) -> None:
+        removed(quiet, *command(app_context(ctx), **own))
+
+    return _typer_command(
+        command,
+        run,
+        given=1,
+        last=[inspect.Parameter("quiet", _KEYWORD, default=False, annotation=QuietOption)],
+    )
+
+
+_KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
+
+
+def _typer_command(
+    command: Callable[..., Any],
+    run: Callable[..., None],
+    *,
+    given: int,
+    last: list[inspect.Parameter],
+) -> Callable[..., None]:
+    """`run` (which calls `command`) as Typer sees a command: `ctx`, then `command`'s
+    parameters but its first `given` (which `run` passes), then `last`."""
+    from loadmgr.cli.output import Renderer
 
     hints = typing.get_type_hints(
         command, localns={"AppContext": AppContext, "Renderer": Renderer}, include_extras=True
     )
-    keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    own = list(inspect.signature(command).parameters.values())[2:]
+    own = list(inspect.signature(command).parameters.values())[given:]
     signature = inspect.Signature(
         [
-            inspect.Parameter("ctx", keyword, annotation=typer.Context),
+            inspect.Parameter("ctx", _KEYWORD, annotation=typer.Context),
             *(p.replace(annotation=hints[p.name]) for p in own),
-            inspect.Parameter("output", keyword, default=None, annotation=OutputOption),
-            inspect.Parameter("quiet", keyword, default=False, annotation=QuietOption),
+            *last,
         ],
         return_annotation=None,
     )
-
-    @functools.wraps(command)
-    def command_with_renderer(
-        ctx: typer.Context, output: str | None = None, quiet: bool = False, **params: Any
-    ) -> None:
-        command(*rendering(ctx, output, quiet), **params)
-
-    # Typer reads the parameters from here (not from `command`, which `wraps` points to).
-    command_with_renderer.__signature__ = signature  # type: ignore[attr-defined]
-    command_with_renderer.__annotations__ = {
-        p.name: p.annotation for p in signature.parameters.values()
-    }
-    return command_with_renderer
+    functools.update_wrapper(run, command)
+    # Typer reads the parameters from here (not from `command`, which `__wrapped__` is).
+    run.__signature__ = signature  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    return run
 
 
 def config_path(value: str | None) -> Path | None:

@@ -8,16 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.cli.completion import ClusterRef
-from loadmgr.cli.context import app_context, renders
+from loadmgr.cli.context import removes, renders
 from loadmgr.cli.groups import new_group
 from loadmgr.cli.inputs import given
 from loadmgr.cli.output import (
     Column,
-    QuietOption,
     audit_line,
     field,
     notice,
-    removed,
 )
 from loadmgr.errors import ValidationFailed
 
@@ -193,12 +191,13 @@ def show(context: AppContext, renderer: Renderer, cluster_id: ClusterRef) -> Non
 
 
 @app.command("remove")
-def remove(ctx: typer.Context, cluster_id: ClusterRef, quiet: QuietOption = False) -> None:
+@removes
+def remove(context: AppContext, cluster_id: ClusterRef) -> tuple[str, str]:
     """Remove a registered cluster (not while a test uses it)."""
     from loadmgr.service.definitions.clusters import remove_cluster
 
-    cluster = remove_cluster(app_context(ctx).store, cluster_id)
-    removed(quiet, cluster.id, f"removed cluster {cluster.id!r}")
+    cluster = remove_cluster(context.store, cluster_id)
+    return cluster.id, f"removed cluster {cluster.id!r}"
 
 
 @app.command("check")
