@@ -1,4 +1,8 @@
-"""What a command gets from the root: settings, resolved once, and a store, opened once."""
+"""What a command gets from the root: settings, resolved once, and a store, opened once.
+
+`renders` and `removes` hand them to a command, with the options every printing (or
+removing) command takes, so each command declares only its own.
+"""
 
 from __future__ import annotations
 
