@@ -8,22 +8,22 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.cli.completion import ClusterRef
-from loadmgr.cli.context import app_context, rendering
+from loadmgr.cli.context import removes, renders
 from loadmgr.cli.groups import new_group
 from loadmgr.cli.inputs import given
 from loadmgr.cli.output import (
     Column,
-    OutputOption,
-    QuietOption,
     audit_line,
     field,
     notice,
-    removed,
 )
 from loadmgr.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+
+    from loadmgr.cli.context import AppContext
+    from loadmgr.cli.output import Renderer
 
 app = new_group("clusters")
 
@@ -114,8 +114,10 @@ def cluster_view(data: dict[str, Any]) -> RenderableType:
 
 
 @app.command("add")
+@renders
 def add(
-    ctx: typer.Context,
+    context: AppContext,
+    renderer: Renderer,
     cluster_id: ClusterId,
     url: Annotated[
         str,
@@ -153,13 +155,10 @@ def add(
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Do not verify https certificates (warns).")
     ] = False,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
 ) -> None:
     """Register a Locust master. Secrets are never stored: only where to read them."""
     from loadmgr.service.definitions.clusters import ClusterSpec, add_cluster
 
-    context, renderer = rendering(ctx, output, quiet)
     spec = given(ClusterSpec, locals())
     for warning in spec.warnings():
         notice(warning)
@@ -168,11 +167,11 @@ def add(
 
 
 @app.command("list")
-def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = False) -> None:
+@renders
+def list_(context: AppContext, renderer: Renderer) -> None:
     """List the clusters: the built-in `local`, then the registered ones."""
     from loadmgr.service.definitions.clusters import list_clusters
 
-    context, renderer = rendering(ctx, output, quiet)
     renderer.many(
         list_clusters(context.store),
         LIST_COLUMNS,
@@ -182,39 +181,28 @@ def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = 
 
 
 @app.command("show")
-def show(
-    ctx: typer.Context,
-    cluster_id: ClusterRef,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
-) -> None:
+@renders
+def show(context: AppContext, renderer: Renderer, cluster_id: ClusterRef) -> None:
     """Show one registered cluster, or the built-in `local`."""
     from loadmgr.service.definitions.clusters import get_cluster, is_built_in, local_cluster
 
-    context, renderer = rendering(ctx, output, quiet)
-    if is_built_in(cluster_id):
-        renderer.one(local_cluster(), cluster_view, csv_columns=CLUSTER_CSV)
-    else:
-        renderer.one(get_cluster(context.store, cluster_id), cluster_view, csv_columns=CLUSTER_CSV)
+    found = local_cluster() if is_built_in(cluster_id) else get_cluster(context.store, cluster_id)
+    renderer.one(found, cluster_view, csv_columns=CLUSTER_CSV)
 
 
 @app.command("remove")
-def remove(ctx: typer.Context, cluster_id: ClusterRef, quiet: QuietOption = False) -> None:
+@removes
+def remove(context: AppContext, cluster_id: ClusterRef) -> tuple[str, str]:
     """Remove a registered cluster (not while a test uses it)."""
     from loadmgr.service.definitions.clusters import remove_cluster
 
-    context = app_context(ctx)
     cluster = remove_cluster(context.store, cluster_id)
-    removed(quiet, cluster.id, f"removed cluster {cluster.id!r}")
+    return cluster.id, f"removed cluster {cluster.id!r}"
 
 
 @app.command("check")
-def check(
-    ctx: typer.Context,
-    cluster_id: ClusterRef,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
-) -> None:
+@renders
+def check(context: AppContext, renderer: Renderer, cluster_id: ClusterRef) -> None:
     """Check a cluster: reachable, Locust version, state, workers (exit 6 if unreachable).
 
     For the built-in `local`: the Locust installed here, the cores (a local run starts one
@@ -227,7 +215,6 @@ def check(
         is_built_in,
     )
 
-    context, renderer = rendering(ctx, output, quiet)
     if is_built_in(cluster_id):
         renderer.one(check_local_cluster(), csv_columns=CHECK_CSV)
         return

@@ -6,15 +6,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from loadmgr.cli.choices import choices
-from loadmgr.cli.context import app_context, rendering
+from loadmgr.cli.context import app_context, renders
 from loadmgr.cli.groups import new_group
 from loadmgr.cli.inputs import given
-from loadmgr.cli.output import OutputOption, QuietOption, notice
+from loadmgr.cli.output import notice
+
+if TYPE_CHECKING:
+    from loadmgr.cli.context import AppContext
+    from loadmgr.cli.output import Renderer
 
 app = new_group("db")
 
@@ -39,21 +43,22 @@ MIGRATE_DRY_RUN_CSV = ("dryRun", "pendingSteps", *_IMPORTED_CSV)
 
 
 @app.command("status")
-def status(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = False) -> None:
+@renders
+def status(context: AppContext, renderer: Renderer) -> None:
     """Whether the embedded store is running, where, and where its data lives."""
-    _print_state(ctx, output, quiet, start=False)
+    _print_state(context, renderer, start=False)
 
 
 @app.command("start")
-def start(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = False) -> None:
+@renders
+def start(context: AppContext, renderer: Renderer) -> None:
     """Start the embedded store (a no-op when it is running)."""
-    _print_state(ctx, output, quiet, start=True)
+    _print_state(context, renderer, start=True)
 
 
-def _print_state(ctx: typer.Context, output: str | None, quiet: bool, *, start: bool) -> None:
+def _print_state(context: AppContext, renderer: Renderer, *, start: bool) -> None:
     from loadmgr.service.context import embedded_state
 
-    context, renderer = rendering(ctx, output, quiet)
     state = embedded_state(context.settings, start=start)
     renderer.one(state, id_key="uri", csv_columns=STATUS_CSV)
 
@@ -70,8 +75,10 @@ def stop(ctx: typer.Context) -> None:
 
 
 @app.command("migrate")
+@renders
 def migrate(
-    ctx: typer.Context,
+    context: AppContext,
+    renderer: Renderer,
     rerun: Annotated[
         bool,
         typer.Option("--rerun", help="Run every step again, not only the pending ones."),
@@ -96,8 +103,6 @@ def migrate(
             "the copy; the database in use is left as it is.",
         ),
     ] = None,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
 ) -> None:
     """Bring the database's documents to this loadmgr's schema (safe to run again).
 
@@ -110,10 +115,9 @@ def migrate(
     """
     from loadmgr.service.migration.database import MigrateOptions, migrate_database
 
-    context, renderer = rendering(ctx, output, quiet)
     options = given(MigrateOptions, locals())
     store, user = context.unmigrated_store(), context.settings.user
-    with _progress_bar(quiet or dry_run) as (each, progress):
+    with _progress_bar(renderer.quiet or dry_run) as (each, progress):
         migrated = migrate_database(
             store, user, options, notify=notice, each=each, progress=progress
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,11 @@ def clock(value: Any) -> str:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%H:%M:%S")
     except ValueError:
         return sanitize(value, in_cell=True)
+
+
+def number(header: str, key: str, fmt: Callable[[Any], str]) -> Column:
+    """A right-aligned column of one formatted number of the document."""
+    return Column(header, lambda d: fmt(d.get(key)), "right")
 
 
 # -- summary -------------------------------------------------------------------------------
@@ -118,14 +123,14 @@ def summary_view(data: dict[str, Any]) -> RenderableType:
 
 TIMESERIES_COLUMNS = [
     Column("TIME", lambda d: clock(d.get("timestamp"))),
-    Column("USERS", lambda d: fmt_count(d.get("currentUsers")), "right"),
-    Column("RPS", lambda d: fmt_rate(d.get("totalRPS")), "right"),
-    Column("FAIL/S", lambda d: fmt_rate(d.get("failuresPerSec")), "right"),
-    Column("P50", lambda d: fmt_ms(d.get("p50ResponseMs")), "right"),
-    Column("P95", lambda d: fmt_ms(d.get("p95ResponseMs")), "right"),
-    Column("ERRORS", lambda d: fmt_count(d.get("intervalFailures")), "right"),
+    number("USERS", "currentUsers", fmt_count),
+    number("RPS", "totalRPS", fmt_rate),
+    number("FAIL/S", "failuresPerSec", fmt_rate),
+    number("P50", "p50ResponseMs", fmt_ms),
+    number("P95", "p95ResponseMs", fmt_ms),
+    number("ERRORS", "intervalFailures", fmt_count),
 ]
-MERGED_COLUMN = Column("INTERVALS", lambda d: fmt_count(d.get("intervals")), "right")
+MERGED_COLUMN = number("INTERVALS", "intervals", fmt_count)
 
 
 def timeseries_charts(
@@ -211,15 +216,15 @@ def scatter_view(
 REQUEST_COLUMNS = [
     field("method", "METHOD"),
     field("name", "NAME"),
-    Column("REQUESTS", lambda d: fmt_count(d.get("numRequests")), "right"),
-    Column("FAILURES", lambda d: fmt_count(d.get("numFailures")), "right"),
-    Column("MEAN", lambda d: fmt_ms(d.get("avgResponseTimeMs")), "right"),
-    Column("MIN", lambda d: fmt_ms(d.get("minResponseTimeMs")), "right"),
-    Column("MAX", lambda d: fmt_ms(d.get("maxResponseTimeMs")), "right"),
-    Column("P50", lambda d: fmt_ms(d.get("p50ResponseMs")), "right"),
-    Column("P95", lambda d: fmt_ms(d.get("p95ResponseMs")), "right"),
-    Column("P99", lambda d: fmt_ms(d.get("p99ResponseMs")), "right"),
-    Column("RPS", lambda d: fmt_rate(d.get("requestsPerSec")), "right"),
+    number("REQUESTS", "numRequests", fmt_count),
+    number("FAILURES", "numFailures", fmt_count),
+    number("MEAN", "avgResponseTimeMs", fmt_ms),
+    number("MIN", "minResponseTimeMs", fmt_ms),
+    number("MAX", "maxResponseTimeMs", fmt_ms),
+    number("P50", "p50ResponseMs", fmt_ms),
+    number("P95", "p95ResponseMs", fmt_ms),
+    number("P99", "p99ResponseMs", fmt_ms),
+    number("RPS", "requestsPerSec", fmt_rate),
 ]
 
 REQUEST_CSV = (
@@ -244,7 +249,7 @@ ERROR_COLUMNS = [
     field("method", "METHOD"),
     field("name", "NAME"),
     field("error", "ERROR"),
-    Column("COUNT", lambda d: fmt_count(d.get("occurrences")), "right"),
+    number("COUNT", "occurrences", fmt_count),
 ]
 ERROR_CSV = ("method", "name", "error", "occurrences")
 

@@ -8,14 +8,16 @@ import typer
 
 from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import complete_test
-from loadmgr.cli.context import app_context, rendering
+from loadmgr.cli.context import removes, renders
 from loadmgr.cli.groups import new_group
 from loadmgr.cli.inputs import given
-from loadmgr.cli.output import Column, OutputOption, QuietOption, audit_line, field, removed
+from loadmgr.cli.output import Column, audit_line, field
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from loadmgr.cli.context import AppContext
+    from loadmgr.cli.output import Renderer
     from loadmgr.models.notifications import Notification
 
 app = new_group("notify")
@@ -92,6 +94,16 @@ def notification_view(data: dict[str, Any]) -> RenderableType:
     return key_value_view(shown, title=f"notification {data.get('name')}")
 
 
+def _show_one(context: AppContext, renderer: Renderer, notification: Notification) -> None:
+    """Print one notification; a table names its test (the other formats keep the id)."""
+    from loadmgr.service.notifications.subscriptions import names_of_tests
+
+    names = names_of_tests(context.store, [notification]) if renderer.is_table else {}
+    renderer.one(
+        _with_test_name(notification, names), notification_view, csv_columns=NOTIFICATION_CSV
+    )
+
+
 def _with_test_name(notification: Notification, names: dict[str, str]) -> dict[str, Any]:
     """The stored document, with its test's name beside the id for people (tables)."""
     from loadmgr.cli.output import jsonable
@@ -103,8 +115,10 @@ def _with_test_name(notification: Notification, names: dict[str, str]) -> dict[s
 
 
 @app.command("add")
+@renders
 def add(
-    ctx: typer.Context,
+    context: AppContext,
+    renderer: Renderer,
     name: Annotated[
         str, typer.Argument(help="A name, unique in the tenant/env.", show_default=False)
     ],
@@ -157,36 +171,24 @@ def add(
     tag: Annotated[
         str | None, typer.Option("--tag", metavar="TAG", help="Only runs of tests with this tag.")
     ] = None,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
 ) -> None:
     """Tell a webhook when matching runs end. The URL must be in the variable or file now;
     only that reference is stored, never the URL."""
-    from loadmgr.service.notifications.subscriptions import (
-        NotificationSpec,
-        add_notification,
-        names_of_tests,
-    )
+    from loadmgr.service.notifications.subscriptions import NotificationSpec, add_notification
 
-    context, renderer = rendering(ctx, output, quiet)
     spec = given(NotificationSpec, locals())
-    store = context.store
-    notification = add_notification(store, context.settings.user, spec)
-    names = names_of_tests(store, [notification]) if renderer.is_table else {}
-    renderer.one(
-        _with_test_name(notification, names), notification_view, csv_columns=NOTIFICATION_CSV
-    )
+    _show_one(context, renderer, add_notification(context.store, context.settings.user, spec))
 
 
 @app.command("list")
-def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = False) -> None:
+@renders
+def list_(context: AppContext, renderer: Renderer) -> None:
     """List notifications (with where each URL is read from, never the URL)."""
     from loadmgr.service.notifications.subscriptions import (
         list_notifications,
         names_of_tests,
     )
 
-    context, renderer = rendering(ctx, output, quiet)
     notifications = list_notifications(context.store)
     names = names_of_tests(context.store, notifications) if renderer.is_table else {}
     renderer.many(
@@ -198,48 +200,32 @@ def list_(ctx: typer.Context, output: OutputOption = None, quiet: QuietOption = 
 
 
 @app.command("show")
-def show(
-    ctx: typer.Context,
-    ref: NotificationRef,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
-) -> None:
+@renders
+def show(context: AppContext, renderer: Renderer, ref: NotificationRef) -> None:
     """Show one notification."""
-    from loadmgr.service.notifications.subscriptions import (
-        get_notification,
-        names_of_tests,
-    )
+    from loadmgr.service.notifications.subscriptions import get_notification
 
-    context, renderer = rendering(ctx, output, quiet)
-    notification = get_notification(context.store, ref)
-    names = names_of_tests(context.store, [notification]) if renderer.is_table else {}
-    renderer.one(
-        _with_test_name(notification, names), notification_view, csv_columns=NOTIFICATION_CSV
-    )
+    _show_one(context, renderer, get_notification(context.store, ref))
 
 
 @app.command("remove")
-def remove(ctx: typer.Context, ref: NotificationRef, quiet: QuietOption = False) -> None:
+@removes
+def remove(context: AppContext, ref: NotificationRef) -> tuple[str, str]:
     """Remove a notification."""
     from loadmgr.service.notifications.subscriptions import remove_notification
 
-    notification = remove_notification(app_context(ctx).store, ref)
-    removed(quiet, notification.id, f"removed notification {notification.name!r}")
+    notification = remove_notification(context.store, ref)
+    return notification.id, f"removed notification {notification.name!r}"
 
 
 @app.command("test")
-def test_(
-    ctx: typer.Context,
-    ref: NotificationRef,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
-) -> None:
+@renders
+def test_(context: AppContext, renderer: Renderer, ref: NotificationRef) -> None:
     """Send a sample message (marked "sample": true) and show how it went; exit 6 when
     the receiver did not take it, 2 when the variable or file holds no URL."""
     from loadmgr.errors import WebhookError
     from loadmgr.service.notifications.subscriptions import send_test
 
-    context, renderer = rendering(ctx, output, quiet)
     outcome = send_test(context.store, ref)
     renderer.one(outcome, id_key="notificationId", csv_columns=DELIVERY_CSV)
     if not outcome["ok"]:

@@ -8,13 +8,14 @@ import typer
 
 from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import RunRef, complete_test
-from loadmgr.cli.context import rendering
+from loadmgr.cli.context import renders
 from loadmgr.cli.options import LimitOpt
-from loadmgr.cli.output import OutputOption, QuietOption, Renderer, jsonable, notice
+from loadmgr.cli.output import Renderer, jsonable, notice
 from loadmgr.cli.runs.views import RUN_CSV, list_columns, run_exit_code, run_view
 from loadmgr.errors import ExitCode
 
 if TYPE_CHECKING:
+    from loadmgr.cli.context import AppContext
     from loadmgr.cli.runs.live import PlainObserver
     from loadmgr.models import LoadTestRun
 
@@ -33,12 +34,8 @@ def _finish(renderer: Renderer, run: LoadTestRun, interrupted: bool) -> None:
 
 
 @app.command("follow")
-def follow(
-    ctx: typer.Context,
-    run_id: RunRef,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
-) -> None:
+@renders
+def follow(context: AppContext, renderer: Renderer, run_id: RunRef) -> None:
     """Watch a run live; take over collecting if its collector died.
 
     Exits like `start`, with the run's verdict: 0 passed, 1 failed, 7 aborted, 6 error
@@ -47,13 +44,12 @@ def follow(
     from loadmgr.service.lifecycle.control import follow_run
     from loadmgr.service.runs.lookup import get_run
 
-    context, renderer = rendering(ctx, output, quiet)
     observers: list[PlainObserver] = []
 
     def observer() -> PlainObserver:
         from loadmgr.cli.runs.live import make_observer
 
-        observers.append(make_observer(quiet, context.store.server_now))
+        observers.append(make_observer(renderer.quiet, context.store.server_now))
         return observers[-1]
 
     followed = follow_run(
@@ -71,12 +67,8 @@ def follow(
 
 
 @app.command("stop")
-def stop(
-    ctx: typer.Context,
-    run_id: RunRef,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
-) -> None:
+@renders
+def stop(context: AppContext, renderer: Renderer, run_id: RunRef) -> None:
     """Stop a run: the load stops, the run is recorded `Finished` (stopReason user).
 
     Its verdict is `aborted`; this command exits 0 once it is stopped, while the `runs
@@ -85,7 +77,6 @@ def stop(
     from loadmgr.service.lifecycle.control import stop_run
     from loadmgr.service.runs.lookup import get_run
 
-    context, renderer = rendering(ctx, output, quiet)
     run = get_run(context.store, run_id)
     if not run.status.is_active:
         notice(f"run {run.id} is already {run.status.value}")
@@ -101,8 +92,10 @@ def stop(
 
 
 @app.command("list")
+@renders
 def list_(
-    ctx: typer.Context,
+    context: AppContext,
+    renderer: Renderer,
     test: Annotated[
         str | None,
         typer.Option("--test", help="Only runs of this test.", autocompletion=complete_test),
@@ -137,13 +130,10 @@ def list_(
         ),
     ] = False,
     limit: LimitOpt = 50,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
 ) -> None:
     """List runs, newest first; a run whose collector died is shown as stale."""
     from loadmgr.service.runs.lookup import list_runs, since_cutoff
 
-    context, renderer = rendering(ctx, output, quiet)
     cutoff = since_cutoff(since) if since else None
     runs = list_runs(
         context.store,
@@ -159,14 +149,12 @@ def list_(
 
 
 @app.command("show")
-def show(
-    ctx: typer.Context, run_id: RunRef, output: OutputOption = None, quiet: QuietOption = False
-) -> None:
+@renders
+def show(context: AppContext, renderer: Renderer, run_id: RunRef) -> None:
     """Show one run, with a summary of its metrics and thresholds."""
     from loadmgr.service.runs.lease import is_stale
     from loadmgr.service.runs.lookup import get_run
 
-    context, renderer = rendering(ctx, output, quiet)
     run = get_run(context.store, run_id)
     data = jsonable(run)
     if renderer.is_table:

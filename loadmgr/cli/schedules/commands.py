@@ -8,25 +8,25 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.cli.completion import TestRef
-from loadmgr.cli.context import app_context, rendering
+from loadmgr.cli.context import app_context, removes, renders
 from loadmgr.cli.groups import new_group
 from loadmgr.cli.inputs import given
 from loadmgr.cli.options import ClusterOpt, LimitOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.cli.output import (
     Column,
-    OutputOption,
-    QuietOption,
     audit_line,
     field,
     iso,
     jsonable,
     notice,
-    removed,
 )
 from loadmgr.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+
+    from loadmgr.cli.context import AppContext
+    from loadmgr.cli.output import Renderer
 
 app = new_group("schedules")
 
@@ -147,8 +147,10 @@ def schedule_view(data: dict[str, Any]) -> RenderableType:
 
 
 @app.command("add")
+@renders
 def add(
-    ctx: typer.Context,
+    context: AppContext,
+    renderer: Renderer,
     test: TestRef,
     cron: Annotated[
         str,
@@ -190,8 +192,6 @@ def add(
         int,
         typer.Option("--failure-limit", help="Pause after this many failed runs in a row."),
     ] = 3,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
 ) -> None:
     """Start TEST at every slot of a cron expression (ticked by `schedules tick`).
 
@@ -203,44 +203,37 @@ def add(
     from loadmgr.service.scheduling.schedules import ScheduleRequest, add_schedule, next_occurrences
     from loadmgr.service.validation import duration_option
 
-    context, renderer = rendering(ctx, output, quiet)
     grace_sec = duration_option("--grace", grace)
     overrides = given(parse_overrides, locals())
     request = given(ScheduleRequest, locals())
     schedule = add_schedule(context.store, request, context.settings.user)
     renderer.one(schedule, schedule_view, csv_columns=SCHEDULE_CSV)
-    if not quiet:
+    if not renderer.quiet:
         upcoming = ", ".join(iso(slot) for slot in next_occurrences(schedule, 3))
         notice(f"next slots: {upcoming}")
 
 
 @app.command("list")
+@renders
 def list_(
-    ctx: typer.Context,
+    context: AppContext,
+    renderer: Renderer,
     test: Annotated[str | None, typer.Option("--test", help="Only schedules of this test.")] = None,
     limit: LimitOpt = 50,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
 ) -> None:
     """List schedules with their next slot and last outcome."""
     from loadmgr.service.scheduling.schedules import list_schedules
 
-    context, renderer = rendering(ctx, output, quiet)
     schedules = list_schedules(context.store, test_ref=test, limit=limit)
     renderer.many(schedules, LIST_COLUMNS, empty="no schedules found", csv_columns=SCHEDULE_CSV)
 
 
 @app.command("show")
-def show(
-    ctx: typer.Context,
-    schedule: ScheduleRef,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
-) -> None:
+@renders
+def show(context: AppContext, renderer: Renderer, schedule: ScheduleRef) -> None:
     """Show a schedule and its next 5 slots (`nextOccurrences`, computed, not stored)."""
     from loadmgr.service.scheduling.schedules import get_schedule, next_occurrences
 
-    context, renderer = rendering(ctx, output, quiet)
     found = get_schedule(context.store, schedule)
     data = jsonable(found)
     if not found.paused:
@@ -249,58 +242,51 @@ def show(
 
 
 @app.command("pause")
+@renders
 def pause(
-    ctx: typer.Context,
+    context: AppContext,
+    renderer: Renderer,
     schedule: ScheduleRef,
     reason: Annotated[str | None, typer.Option("--reason", help="Why (shown by show).")] = None,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
 ) -> None:
     """Pause a schedule: ticks leave it alone until `resume`."""
     from loadmgr.service.scheduling.schedules import pause_schedule
 
-    context, renderer = rendering(ctx, output, quiet)
     paused = pause_schedule(context.store, schedule, context.settings.user, reason)
     renderer.one(paused, schedule_view, csv_columns=SCHEDULE_CSV)
 
 
 @app.command("resume")
-def resume(
-    ctx: typer.Context,
-    schedule: ScheduleRef,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
-) -> None:
+@renders
+def resume(context: AppContext, renderer: Renderer, schedule: ScheduleRef) -> None:
     """Resume a schedule from its next slot after now (paused slots are not caught up)."""
     from loadmgr.service.scheduling.schedules import resume_schedule
 
-    context, renderer = rendering(ctx, output, quiet)
     resumed = resume_schedule(context.store, schedule, context.settings.user)
     renderer.one(resumed, schedule_view, csv_columns=SCHEDULE_CSV)
 
 
 @app.command("remove")
-def remove(ctx: typer.Context, schedule: ScheduleRef, quiet: QuietOption = False) -> None:
+@removes
+def remove(context: AppContext, schedule: ScheduleRef) -> tuple[str, str]:
     """Remove a schedule and its slots' history (the runs it started are kept)."""
     from loadmgr.service.scheduling.schedules import remove_schedule
 
-    context = app_context(ctx)
     gone = remove_schedule(context.store, schedule)
-    removed(quiet, gone.id, f"removed schedule {gone.name!r} ({gone.id})")
+    return gone.id, f"removed schedule {gone.name!r} ({gone.id})"
 
 
 @app.command("history")
+@renders
 def history(
-    ctx: typer.Context,
+    context: AppContext,
+    renderer: Renderer,
     schedule: ScheduleRef,
     limit: LimitOpt = 50,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
 ) -> None:
     """The schedule's slots, newest first: started (with the run), skipped or missed."""
     from loadmgr.service.scheduling.schedules import schedule_history
 
-    context, renderer = rendering(ctx, output, quiet)
     slots = schedule_history(context.store, schedule, limit)
     renderer.many(slots, HISTORY_COLUMNS, empty="no slots yet", csv_columns=SLOT_CSV)
 
@@ -318,13 +304,13 @@ def _parse_now(text: str | None) -> datetime | None:
 
 
 @app.command("tick")
+@renders
 def tick(
-    ctx: typer.Context,
+    context: AppContext,
+    renderer: Renderer,
     now: Annotated[
         str | None, typer.Option("--now", hidden=True, help="Tests only: tick as at this ISO date.")
     ] = None,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
 ) -> None:
     """Start every due slot once (call it every minute, on any number of machines).
 
@@ -334,7 +320,6 @@ def tick(
     """
     from loadmgr.service.lifecycle.tick import tick as tick_schedules
 
-    context, renderer = rendering(ctx, output, quiet)
     handled = tick_schedules(context.store, context.settings, notice, now=_parse_now(now))
     if handled or not renderer.is_table:
         renderer.many(

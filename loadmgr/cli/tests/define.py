@@ -8,21 +8,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from loadmgr.cli.completion import TestRef, complete_cluster
-from loadmgr.cli.context import app_context, rendering
+from loadmgr.cli.context import removes, renders
 from loadmgr.cli.inputs import given
 from loadmgr.cli.options import LimitOpt
 from loadmgr.cli.output import (
     Column,
-    OutputOption,
-    QuietOption,
     audit_line,
     field,
     id_field,
-    removed,
 )
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+
+    from loadmgr.cli.context import AppContext
+    from loadmgr.cli.output import Renderer
 
 
 app = typer.Typer(rich_markup_mode=None)  # its commands join `loadmgr.cli.tests.app`
@@ -179,8 +179,10 @@ def test_view(data: dict[str, Any]) -> RenderableType:
 
 
 @app.command("create")
+@renders
 def create(
-    ctx: typer.Context,
+    context: AppContext,
+    renderer: Renderer,
     name: NameOpt = None,
     target_url: TargetOpt = None,
     locustfile: LocustfileOpt = None,
@@ -198,21 +200,20 @@ def create(
     scenario: ScenarioOpt = None,
     meta: MetaOpt = None,
     thresholds: ThresholdOpt = None,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
 ) -> None:
     """Create a test definition and print it as stored."""
     from loadmgr.service.definitions.tests import TestSpec, create_test
 
-    context, renderer = rendering(ctx, output, quiet)
     spec = given(TestSpec, locals())
     test = create_test(context.store, context.settings.user, spec)
     renderer.one(test, test_view, csv_columns=TEST_CSV)
 
 
 @app.command("list")
+@renders
 def list_(
-    ctx: typer.Context,
+    context: AppContext,
+    renderer: Renderer,
     tag: Annotated[
         list[str] | None,
         typer.Option("--tag", help="Only tests with this tag (repeatable: all must match)."),
@@ -225,31 +226,28 @@ def list_(
         typer.Option("--cluster", help="Only on this cluster.", autocompletion=complete_cluster),
     ] = None,
     limit: LimitOpt = 50,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
 ) -> None:
     """List tests, newest first."""
     from loadmgr.service.definitions.tests import list_tests
 
-    context, renderer = rendering(ctx, output, quiet)
     tests = list_tests(context.store, tags=tag, name_contains=name, cluster=cluster, limit=limit)
     renderer.many(tests, LIST_COLUMNS, empty="no tests found", csv_columns=TEST_CSV)
 
 
 @app.command("show")
-def show(
-    ctx: typer.Context, test: TestRef, output: OutputOption = None, quiet: QuietOption = False
-) -> None:
+@renders
+def show(context: AppContext, renderer: Renderer, test: TestRef) -> None:
     """Show one test (by id or name)."""
     from loadmgr.service.definitions.tests import get_test
 
-    context, renderer = rendering(ctx, output, quiet)
     renderer.one(get_test(context.store, test), test_view, csv_columns=TEST_CSV)
 
 
 @app.command("update")
+@renders
 def update(
-    ctx: typer.Context,
+    context: AppContext,
+    renderer: Renderer,
     test: TestRef,
     name: NameOpt = None,
     target_url: TargetOpt = None,
@@ -279,21 +277,19 @@ def update(
         bool, typer.Option("--clear-thresholds", help="Remove every threshold.")
     ] = False,
     clear_tags: Annotated[bool, typer.Option("--clear-tags", help="Remove every tag.")] = False,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
 ) -> None:
     """Change only the given fields of a test, and print it as stored."""
     from loadmgr.service.definitions.tests import TestChanges, change_test
 
-    context, renderer = rendering(ctx, output, quiet)
     changes = given(TestChanges, locals())
     updated = change_test(context.store, context.settings.user, test, changes)
     renderer.one(updated, test_view, csv_columns=TEST_CSV)
 
 
 @app.command("delete")
+@removes
 def delete(
-    ctx: typer.Context,
+    context: AppContext,
     test: TestRef,
     force: Annotated[
         bool,
@@ -303,12 +299,10 @@ def delete(
         ),
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    quiet: QuietOption = False,
-) -> None:
+) -> tuple[str, str]:
     """Delete a test; one with runs or schedules only with --force (exit 5 without)."""
     from loadmgr.service.definitions.tests import delete_preview, delete_test
 
-    context = app_context(ctx)
     store = context.store
     if not yes and sys.stdin.isatty():
         preview = delete_preview(store, test)
@@ -324,7 +318,6 @@ def delete(
     if result.schedules_deleted:
         also.append(f"{result.schedules_deleted} schedule(s)")
     extra = f" with {' and '.join(also)}" if also else ""
-    message = f"deleted test {result.test.name!r} ({result.test.id}){extra}"
-    removed(quiet, result.test.id, message)
+    return result.test.id, f"deleted test {result.test.name!r} ({result.test.id}){extra}"
 
 

@@ -9,13 +9,14 @@ import typer
 
 from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import TestRef, complete_run
-from loadmgr.cli.context import rendering
-from loadmgr.cli.output import OutputOption, QuietOption, notice
+from loadmgr.cli.context import renders
+from loadmgr.cli.output import notice
 from loadmgr.cli.tests.define import TEST_CSV, test_view
 from loadmgr.errors import ExitCode, ValidationFailed
 from loadmgr.models.stats.catalog import TRENDED
 
 if TYPE_CHECKING:
+    from loadmgr.cli.context import AppContext
     from loadmgr.cli.output import Renderer
     from loadmgr.service.analysis.trends import Trend
 
@@ -26,8 +27,10 @@ TREND_METRICS = TRENDED
 
 
 @app.command("baseline")
+@renders
 def baseline(
-    ctx: typer.Context,
+    context: AppContext,
+    renderer: Renderer,
     test: TestRef,
     run: Annotated[
         str | None,
@@ -38,13 +41,10 @@ def baseline(
         ),
     ] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the baseline.")] = False,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
 ) -> None:
     """Mark a finished run as the test's baseline (`runs start --compare-baseline`)."""
     from loadmgr.service.analysis.compare import clear_baseline, set_baseline
 
-    context, renderer = rendering(ctx, output, quiet)
     if clear == (run is not None):
         raise ValidationFailed("give a RUN to set the baseline, or --clear to remove it")
     store, user = context.store, context.settings.user
@@ -55,8 +55,10 @@ def baseline(
 
 
 @app.command("trend")
+@renders
 def trend(
-    ctx: typer.Context,
+    context: AppContext,
+    renderer: Renderer,
     test: TestRef,
     last: Annotated[
         int, typer.Option("--last", help="The newest N finished runs (1 to 100000).")
@@ -109,8 +111,6 @@ def trend(
             help="Also write the trend as a self-contained HTML page here ('-': stdout only).",
         ),
     ] = None,
-    output: OutputOption = None,
-    quiet: QuietOption = False,
 ) -> None:
     """A test's recent runs per metric, and where each series shifted for good.
 
@@ -124,7 +124,6 @@ def trend(
     from loadmgr.service.analysis.trends import trend_of, trend_options
     from loadmgr.service.runs.lookup import since_cutoff
 
-    context, renderer = rendering(ctx, output, quiet)
     options = trend_options(
         metrics=metric,
         request=request,
