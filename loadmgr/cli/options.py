@@ -31,4 +31,8 @@ WorkersOpt = Annotated[
         help="Local cluster: worker processes (default: one a core; 0: standalone Locust).",
     ),
 ]
+MetaOpt = Annotated[
+    list[str] | None,
+    typer.Option("--meta", help="KEY=VALUE metadata (repeatable).", show_default=False),
+]
 LimitOpt = Annotated[int, typer.Option("--limit", help="At most this many; 0 for all.")]

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 FORMATS = ("table", "json", "jsonl", "csv")
+# The first `-o csv` columns of what belongs to a test (a run, a schedule): what it is, of
+# which test, in which scope.
+OF_A_TEST_CSV = ("id", "name", "loadTestId", "testName", "tenantId", "envId")
 
 OutputOption = Annotated[
     str | None,

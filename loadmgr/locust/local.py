@@ -27,6 +27,7 @@ from loadmgr.errors import ClusterError
 from loadmgr.locust.client import LocustClient
 from loadmgr.locust.plugin import plugin_path
 from loadmgr.locust.protocol import poll_until
+from loadmgr.processes import start_logged
 
 LOOPBACK = "127.0.0.1"
 PORT_ATTEMPTS = 3
@@ -231,15 +232,12 @@ class LocalCluster:
         files = f"{self.locustfile},{self.plugin}" if self.with_plugin else str(self.locustfile)
         command = [sys.executable, "-m", "locust", "-f", files, *args]
         with log_path.open("wb") as log:
-            process = subprocess.Popen(
+            process = start_logged(
                 command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                log,
                 # A fresh directory: no locust.conf or pyproject.toml of the caller applies.
                 cwd=self.log_dir,
                 env=env,
-                start_new_session=True,
                 preexec_fn=_die_with_parent(),
             )
         self._processes.append(process)

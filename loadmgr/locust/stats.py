@@ -68,7 +68,36 @@ def _interval_mean(now: Counters, before: Counters) -> float | None:
     return max(0.0, mean)
 
 
-class SnapshotBuilder:
+class RunIntervals:
+    """What makes the intervals of one run alike, whoever computes them (from Locust's
+    payloads here, from the plugin's seconds in loadmgr.service.collection.windows): the
+    run and its scope, and the counts and rates of each interval, derived the same way."""
+
+    def __init__(self, run_id: str, tenant_id: str | None, env_id: str | None) -> None:
+        self.run_id = run_id
+        self.tenant_id = tenant_id
+        self.env_id = env_id
+
+    def snapshot(
+        self, requests: int, failures: int, seconds: float, **fields: Any
+    ) -> MetricSnapshot:
+        """The run's interval with `requests` and `failures` in `seconds`, and `fields`."""
+        # Built from numbers this code computed, so validation would only re-check them
+        # (a tenth of the collector's time per interval); tests round-trip the result.
+        return MetricSnapshot.model_construct(
+            loadTestRunId=self.run_id,
+            tenantId=self.tenant_id,
+            envId=self.env_id,
+            totalRPS=_rate(requests, seconds),
+            failuresPerSec=_rate(failures, seconds),
+            intervalRequests=requests,
+            intervalFailures=failures,
+            errorRate=failures / requests if requests else 0.0,
+            **fields,
+        )
+
+
+class SnapshotBuilder(RunIntervals):
     """Builds one `MetricSnapshot` per changed payload of one run."""
 
     # `started_at` is when the swarm was sent: the first payload's delta is taken against
@@ -83,9 +112,7 @@ class SnapshotBuilder:
         env_id: str | None = None,
         seq: int = 0,
     ) -> None:
-        self.run_id = run_id
-        self.tenant_id = tenant_id
-        self.env_id = env_id
+        super().__init__(run_id, tenant_id, env_id)
         self.seq = seq
         self._at = started_at
         self._payload: dict[str, Any] | None = None
@@ -144,24 +171,17 @@ class SnapshotBuilder:
         has_requests = total_now[0] > 0
         # A fresh Locust reports 0 for its rolling window: no requests is no data, not 0 ms.
         current = (payload.get("current_response_time_percentiles") or {}) if has_requests else {}
-        # Built from numbers this code computed, so validation would only re-check them
-        # (a tenth of the collector's time per interval); tests round-trip the result.
-        snapshot = MetricSnapshot.model_construct(
-            loadTestRunId=self.run_id,
+        snapshot = self.snapshot(
+            requests,
+            failures,
+            seconds,
             timestamp=now,
-            tenantId=self.tenant_id,
-            envId=self.env_id,
             seq=self.seq,
             intervalSec=seconds,
             windowStart=self._at,
             windowEnd=now,
             percentileWindow="rolling",
             gap=self._gap,
-            totalRPS=_rate(requests, seconds),
-            failuresPerSec=_rate(failures, seconds),
-            intervalRequests=requests,
-            intervalFailures=failures,
-            errorRate=failures / requests if requests else 0.0,
             avgResponseMs=None if self._gap else _interval_mean(total_now, before_total),
             totalRequests=total_now[0],
             totalFailures=total_now[1],

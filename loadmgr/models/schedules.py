@@ -16,7 +16,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from loadmgr.models.documents import Document, Name, Named, Thresholds, as_utc, new_id, utcnow
+from loadmgr.models.documents import (
+    Document,
+    Name,
+    Named,
+    Thresholds,
+    UtcDatetime,
+    as_utc,
+    new_id,
+    utcnow,
+)
 
 DEFAULT_FAILURE_LIMIT = 3
 FAILURE_LIMIT_MAX = 100
@@ -169,10 +178,10 @@ class Schedule(Named):
     consecutiveFailures: int = 0
     paused: bool = False
     pausedReason: str | None = None
-    pausedAt: datetime | None = None
+    pausedAt: UtcDatetime | None = None
     # The next slot a tick will handle; a tick claims it by moving it on (compare-and-set).
-    nextSlotAt: datetime
-    lastSlotAt: datetime | None = None
+    nextSlotAt: UtcDatetime
+    lastSlotAt: UtcDatetime | None = None
     lastOutcome: SlotOutcome | None = None
     lastRunId: str | None = None
 
@@ -186,34 +195,23 @@ class Schedule(Named):
     def _check_timezone(cls, value: str) -> str:
         return check_timezone(value)
 
-    @field_validator("nextSlotAt", "lastSlotAt", "pausedAt", mode="after")
-    @classmethod
-    def _dates_utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else as_utc(value)
-
 
 class ScheduleSlot(Document):
     """One slot of a schedule and what became of it (collection `schedule_slots`)."""
 
     id: str = Field(default_factory=new_id)
     scheduleId: str
-    slot: datetime
+    slot: UtcDatetime
     outcome: SlotOutcome
     runId: str | None = None
     reason: str | None = None
     verdict: str | None = None  # the run's, once it ended
     tenantId: str | None = None
     envId: str | None = None
-    createdAt: datetime = Field(default_factory=utcnow)
+    createdAt: UtcDatetime = Field(default_factory=utcnow)
     createdBy: str = ""
-    updatedAt: datetime = Field(default_factory=utcnow)
+    updatedAt: UtcDatetime = Field(default_factory=utcnow)
     updatedBy: str = ""
-
-    @field_validator("slot", "createdAt", "updatedAt", mode="after")
-    @classmethod
-    def _dates_utc(cls, value: datetime) -> datetime:
-        return as_utc(value)
-
 
 def trigger_of(schedule_id: str, slot: datetime) -> dict[str, Any]:
     """What a scheduled run records as its `trigger`."""

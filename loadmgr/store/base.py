@@ -20,6 +20,7 @@ from loadmgr.store.connection import translate_errors
 P = ParamSpec("P")
 R = TypeVar("R")
 M = TypeVar("M", bound=BaseModel)
+D = TypeVar("D", bound=Document)
 
 # Documents are read without MongoDB's own `_id`: loadmgr's `id` is the identity.
 NO_OBJECT_ID = {"_id": False}
@@ -106,12 +107,6 @@ class Repository:
             return False
         return True
 
-    def insert_unique(self, document: Document, taken: str, hint: str) -> None:
-        """Insert `document`; Conflict (`taken` already exists in the scope, and what to
-        do) when a unique index already holds its name."""
-        if not self.insert_new(document.to_document()):
-            raise Conflict(f"{taken} already exists{self.scope.describe()}", hint=hint)
-
     def find_newest(
         self, model: type[BaseModel], query: dict[str, Any], projection: dict[str, Any], limit: int
     ) -> list[dict[str, Any]]:
@@ -163,19 +158,41 @@ def mapped_errors(method: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class ModelRepository(Repository, Generic[M]):
-    """A repository of one model's documents (`MODEL`), found by id and by name."""
+class ModelRepository(Repository, Generic[D]):
+    """A repository of one model's named documents (`MODEL`), unique by name in a scope,
+    found by id and by name."""
 
-    MODEL: type[M]
+    MODEL: type[D]
+    # For a name the scope already holds: what a document is called, and what to do.
+    KIND: str
+    TAKEN_HINT: str
 
     @mapped_errors
-    def find_by_id(self, document_id: str) -> M | None:
+    def insert(self, document: D) -> D:
+        """Insert `document`; Conflict when a unique index already holds its name."""
+        fields = document.to_document()
+        if not self.insert_new(fields):
+            raise Conflict(
+                f"a {self.KIND} named {fields['name']!r} already exists{self.scope.describe()}",
+                hint=self.TAKEN_HINT,
+            )
+        return document
+
+    @mapped_errors
+    def find_by_id(self, document_id: str) -> D | None:
         return self.find_one_as(self.MODEL, {"id": document_id})
 
     @mapped_errors
-    def find_by_name(self, name: str) -> list[M]:
+    def find_by_name(self, name: str) -> list[D]:
         """A few documents named `name` (more than one: the name is ambiguous)."""
         return self.find_named(self.MODEL, name)
+
+
+def scope_name_unique(**options: Any) -> IndexSpec:
+    """The index that keeps names unique within a tenant and environment."""
+    return IndexSpec(
+        [("tenantId", 1), ("envId", 1), ("name", 1)], "scope_name_unique", unique=True, **options
+    )
 
 
 def stored(model: type[M], doc: Mapping[str, Any]) -> M:

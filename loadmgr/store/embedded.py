@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadmgr.errors import DatabaseError
+from loadmgr.processes import start_logged
 
 START_TIMEOUT_SEC = 60.0
 STOP_TIMEOUT_SEC = 15.0
@@ -173,14 +173,8 @@ class EmbeddedServer:
             "WARNING",
         ]
         with open(self.log_file, "ab") as log:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.dir,
-                start_new_session=True,  # outlives this command, immune to its Ctrl-C
-            )
+            # It outlives this command, immune to its Ctrl-C.
+            process = start_logged(command, log, cwd=self.dir)
         deadline = time.monotonic() + START_TIMEOUT_SEC
         while time.monotonic() < deadline:
             if process.poll() is not None:

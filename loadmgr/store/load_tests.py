@@ -16,6 +16,7 @@ from loadmgr.store.base import (
     IndexSpec,
     ModelRepository,
     mapped_errors,
+    scope_name_unique,
     stored,
 )
 
@@ -27,29 +28,17 @@ class LoadTestRepository(ModelRepository[LoadTest]):
     """Test definitions, unique by (tenantId, envId, name)."""
 
     MODEL = LoadTest
+    KIND = "test"
+    TAKEN_HINT = "choose another --name, or change the existing one with 'tests update'"
 
     # Where the Go control plane indexes the same keys, its name is used, so that it can
     # start on a database loadmgr created (it insists on its names). Names are unique
     # only among loadmgr's tests: those have a `version`, the Go service's never do.
     INDEXES: list[IndexSpec] = [
         IndexSpec([("id", 1)], "id_unique_idx", unique=True),
-        IndexSpec(
-            [("tenantId", 1), ("envId", 1), ("name", 1)],
-            "scope_name_unique",
-            unique=True,
-            partialFilterExpression={"version": {"$exists": True}},
-        ),
+        scope_name_unique(partialFilterExpression={"version": {"$exists": True}}),
         IndexSpec([("createdAt", -1)], "created_at_idx"),
     ]
-
-    @mapped_errors
-    def insert(self, test: LoadTest) -> LoadTest:
-        self.insert_unique(
-            test,
-            f"a test named {test.name!r}",
-            hint="choose another --name, or change the existing one with 'tests update'",
-        )
-        return test
 
     @mapped_errors
     def find_many(

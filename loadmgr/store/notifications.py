@@ -8,6 +8,7 @@ from loadmgr.store.base import (
     IndexSpec,
     ModelRepository,
     mapped_errors,
+    scope_name_unique,
     stored,
 )
 
@@ -16,20 +17,13 @@ class NotificationRepository(ModelRepository[Notification]):
     """Subscriptions, unique by (tenantId, envId, name)."""
 
     MODEL = Notification
+    KIND = "notification"
+    TAKEN_HINT = "choose another name, or remove the existing one with 'notify remove'"
 
     INDEXES: list[IndexSpec] = [
         IndexSpec([("id", 1)], "id_unique", unique=True),
-        IndexSpec([("tenantId", 1), ("envId", 1), ("name", 1)], "scope_name_unique", unique=True),
+        scope_name_unique(),
     ]
-
-    @mapped_errors
-    def insert(self, notification: Notification) -> Notification:
-        self.insert_unique(
-            notification,
-            f"a notification named {notification.name!r}",
-            hint="choose another name, or remove the existing one with 'notify remove'",
-        )
-        return notification
 
     @mapped_errors
     def find_many(self) -> list[Notification]:

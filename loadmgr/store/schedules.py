@@ -24,6 +24,7 @@ from loadmgr.store.base import (
     ModelRepository,
     Repository,
     mapped_errors,
+    scope_name_unique,
     stored,
 )
 
@@ -32,18 +33,15 @@ class ScheduleRepository(ModelRepository[Schedule]):
     """Schedules, unique by id and by (tenantId, envId, name)."""
 
     MODEL = Schedule
+    KIND = "schedule"
+    TAKEN_HINT = "choose another --name"
 
     INDEXES: list[IndexSpec] = [
         IndexSpec([("id", 1)], "id_unique_idx", unique=True),
-        IndexSpec([("tenantId", 1), ("envId", 1), ("name", 1)], "scope_name_unique", unique=True),
+        scope_name_unique(),
         # A tick's one query: the unpaused schedules whose next slot has come.
         IndexSpec([("paused", 1), ("nextSlotAt", 1)], "due_idx"),
     ]
-
-    @mapped_errors
-    def insert(self, schedule: Schedule) -> Schedule:
-        self.insert_unique(schedule, f"a schedule named {schedule.name!r}", "choose another --name")
-        return schedule
 
     @mapped_errors
     def find_by_prefix(self, prefix: str) -> list[Schedule]:

@@ -12,7 +12,7 @@ from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import RunRef, TestRef
 from loadmgr.cli.context import app_context
 from loadmgr.cli.inputs import given
-from loadmgr.cli.options import ClusterOpt, SpawnRateOpt, UsersOpt, WorkersOpt
+from loadmgr.cli.options import ClusterOpt, MetaOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.cli.output import OutputOption, QuietOption, notice
 from loadmgr.cli.runs.views import PERCENTILE_NOTE, RUN_CSV, run_exit_code, run_view
 from loadmgr.errors import ExitCode
@@ -36,9 +36,7 @@ def start(
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="A name for this run.")] = None,
     cluster: ClusterOpt = None,
-    meta: Annotated[
-        list[str] | None, typer.Option("--meta", help="KEY=VALUE metadata (repeatable).")
-    ] = None,
+    meta: MetaOpt = None,
     thresholds: Annotated[
         list[str] | None,
         typer.Option(

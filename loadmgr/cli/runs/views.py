@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from loadmgr.cli.output import Column, ago, field, id_field, sanitize
+from loadmgr.cli.output import OF_A_TEST_CSV, Column, ago, field, id_field, sanitize
 from loadmgr.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -38,12 +38,7 @@ def list_columns(*, absolute_time: bool = False) -> list[Column]:
 # `-o csv` of every command printing runs (docs/output.md): the numbers so far
 # (`lastMetrics`) and the final ones (`finalStats.totals`); per request: `metrics show`.
 RUN_CSV = (
-    "id",
-    "name",
-    "loadTestId",
-    "testName",
-    "tenantId",
-    "envId",
+    *OF_A_TEST_CSV,
     "locustClusterId",
     "targetUrl",
     "targetUsers",

@@ -13,6 +13,7 @@ from loadmgr.cli.groups import new_group
 from loadmgr.cli.inputs import given
 from loadmgr.cli.options import ClusterOpt, LimitOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.cli.output import (
+    OF_A_TEST_CSV,
     Column,
     audit_line,
     field,
@@ -54,12 +55,7 @@ HISTORY_COLUMNS = [
 # `-o csv` (docs/output.md): of the schedules (`nextOccurrences`: `show` only), and of
 # their slots (`history`, `tick`).
 SCHEDULE_CSV = (
-    "id",
-    "name",
-    "loadTestId",
-    "testName",
-    "tenantId",
-    "envId",
+    *OF_A_TEST_CSV,
     "cron",
     "timezone",
     "overrides.users",

@@ -10,7 +10,7 @@ import typer
 from loadmgr.cli.completion import TestRef, complete_cluster
 from loadmgr.cli.context import removes, renders
 from loadmgr.cli.inputs import given
-from loadmgr.cli.options import LimitOpt
+from loadmgr.cli.options import LimitOpt, MetaOpt
 from loadmgr.cli.output import (
     Column,
     audit_line,
@@ -87,10 +87,6 @@ MaxUsersOpt = Annotated[
     ),
 ]
 ScenarioOpt = Annotated[str | None, typer.Option("--scenario", help="Scenario id.")]
-MetaOpt = Annotated[
-    list[str] | None,
-    typer.Option("--meta", help="KEY=VALUE metadata (repeatable).", show_default=False),
-]
 ThresholdOpt = Annotated[
     list[str] | None,
     typer.Option(

@@ -46,6 +46,10 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
+# A date as read: in UTC (`as_utc`), however the client gave it back.
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
 def check_http_url(value: str) -> str:
     """An http(s) URL as stored: stripped, at most URL_MAX characters."""
     value = value.strip()
@@ -78,15 +82,10 @@ class Document(BaseModel):
 class Audited(Document):
     """Audit fields: created once, updated on every change."""
 
-    createdAt: datetime = Field(default_factory=utcnow)
+    createdAt: UtcDatetime = Field(default_factory=utcnow)
     createdBy: str = ""
-    updatedAt: datetime = Field(default_factory=utcnow)
+    updatedAt: UtcDatetime = Field(default_factory=utcnow)
     updatedBy: str = ""
-
-    @field_validator("createdAt", "updatedAt", mode="after")
-    @classmethod
-    def _as_utc(cls, value: datetime) -> datetime:
-        return as_utc(value)
 
 
 class Named(Audited):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from loadmgr.models.documents.base import LOCAL_CLUSTER_ID, Document, Named, as_utc
+from loadmgr.models.documents.base import LOCAL_CLUSTER_ID, Document, Named, UtcDatetime
 from loadmgr.models.foreign import readable_interval
 from loadmgr.models.stats.stored import readable_stats
 from loadmgr.models.thresholds import Threshold
@@ -81,7 +80,7 @@ class MetricSnapshot(Document):
     """
 
     loadTestRunId: str
-    timestamp: datetime
+    timestamp: UtcDatetime
     tenantId: str | None = None
     envId: str | None = None
     totalRPS: float = 0.0
@@ -105,8 +104,8 @@ class MetricSnapshot(Document):
     failuresPerSec: float = 0.0
     workerCount: int | None = None
     state: str | None = None
-    windowStart: datetime | None = None
-    windowEnd: datetime | None = None
+    windowStart: UtcDatetime | None = None
+    windowEnd: UtcDatetime | None = None
     percentileWindow: str | None = None  # interval | rolling
     p90ResponseMs: float | None = None
     hist: str | None = None  # the window's histogram, "ms:count,…" (plugin intervals only)
@@ -117,11 +116,6 @@ class MetricSnapshot(Document):
     def _foreign(cls, data: Any) -> Any:
         # The Go control plane's interval: `totalRps`, a percentage error rate, no seq.
         return readable_interval(data)
-
-    @field_validator("timestamp", "windowStart", "windowEnd", mode="after")
-    @classmethod
-    def _as_utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else as_utc(value)
 
 
 class ThresholdResult(BaseModel):
@@ -159,8 +153,8 @@ class LoadTestRun(Named):
     spawnRate: float = Field(gt=0, allow_inf_nan=False)
     durationSeconds: int = Field(gt=0)
     status: RunStatus = RunStatus.PENDING
-    startedAt: datetime | None = None
-    finishedAt: datetime | None = None
+    startedAt: UtcDatetime | None = None
+    finishedAt: UtcDatetime | None = None
     lastMetrics: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(default_factory=dict)
     # loadmgr's additions
@@ -199,7 +193,7 @@ class LoadTestRun(Named):
     def stats_to_judge(self) -> dict[str, Any] | None:
         """The numbers this run is judged and compared on (`judgedStats`, else final)."""
         return self.judgedStats or self.finalStats
-    heartbeatAt: datetime | None = None
+    heartbeatAt: UtcDatetime | None = None
     collector: dict[str, Any] | None = None
     locustUrl: str | None = None
     stopRequested: bool = False
@@ -235,11 +229,6 @@ class LoadTestRun(Named):
         # Any program may have written them: nonsense reads as unknown, never as a crash.
         return readable_stats(info.field_name or "", value)
     # With --if-busy wait: until when its start may wait for a busy cluster.
-    busyWaitUntil: datetime | None = None
+    busyWaitUntil: UtcDatetime | None = None
     # Who or what started it: {"user": NAME}, or {"schedule": ID, "slot": DATE}.
     trigger: dict[str, Any] | None = None
-
-    @field_validator("startedAt", "finishedAt", "heartbeatAt", "busyWaitUntil", mode="after")
-    @classmethod
-    def _opt_as_utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else as_utc(value)

@@ -15,6 +15,7 @@ from typing import Any
 
 from loadmgr.locust.protocol import AGGREGATED, IDLE_STATES
 from loadmgr.locust.seconds import InvalidPayload, SecondsBatch
+from loadmgr.locust.stats import RunIntervals
 from loadmgr.models import MetricSnapshot, RequestStats
 from loadmgr.models.histogram import Histogram, merge_into, summary_and_text
 
@@ -47,7 +48,7 @@ def _moment(second: int) -> datetime:
     return datetime.fromtimestamp(second, tz=timezone.utc)
 
 
-class WindowBuilder:
+class WindowBuilder(RunIntervals):
     """Folds the plugin's seconds into window documents, in order, each exactly once."""
 
     def __init__(
@@ -63,13 +64,11 @@ class WindowBuilder:
         request_totals: dict[Key, tuple[int, int]] | None = None,
         max_windows: int | None = None,
     ) -> None:
-        self.run_id = run_id
+        super().__init__(run_id, tenant_id, env_id)
         # None: unbounded (tests that fold seconds by hand); a collector always bounds it.
         self.max_windows = max_windows
         self.origin = origin
         self.interval = interval
-        self.tenant_id = tenant_id
-        self.env_id = env_id
         self.next_index = next_index  # windows before this one are stored already
         self.cursor = origin + next_index * interval - 1  # the last second folded in
         self.total_requests, self.total_failures = totals
@@ -160,21 +159,16 @@ class WindowBuilder:
         numbers, text = summary_and_text(aggregate.histogram)
         self.next_index = index + 1
         # Built from numbers checked at the boundary; tests round-trip the result.
-        return MetricSnapshot.model_construct(
-            loadTestRunId=self.run_id,
+        return self.snapshot(
+            aggregate.requests,
+            aggregate.failures,
+            seconds,
             timestamp=_moment(window_end),
-            tenantId=self.tenant_id,
-            envId=self.env_id,
             seq=index + 1,
             windowStart=_moment(window_start),
             windowEnd=_moment(window_end),
             intervalSec=float(seconds),
             percentileWindow="interval",
-            totalRPS=aggregate.requests / seconds,
-            failuresPerSec=aggregate.failures / seconds,
-            intervalRequests=aggregate.requests,
-            intervalFailures=aggregate.failures,
-            errorRate=aggregate.failures / aggregate.requests if aggregate.requests else 0.0,
             totalRequests=self.total_requests,
             totalFailures=self.total_failures,
             avgResponseMs=numbers["avg"],

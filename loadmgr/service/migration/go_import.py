@@ -20,7 +20,7 @@ The rules (README, "Coming from the Go control plane"):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ValidationFailed
@@ -55,12 +55,7 @@ class CollectionResult:
     skipped: list[dict[str, str]] = field(default_factory=list)
 
     def to_document(self) -> dict[str, Any]:
-        return {
-            "collection": self.collection,
-            "examined": self.examined,
-            "converted": self.converted,
-            "skipped": self.skipped,
-        }
+        return asdict(self)
 
 
 @dataclass

@@ -27,7 +27,7 @@ Converting the Go control plane's documents is not a step: see `service/migratio
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loadmgr import __version__
@@ -89,15 +89,7 @@ class MigrationReport:
         return {
             "fromVersion": self.from_version,
             "toVersion": self.to_version,
-            "steps": [
-                {
-                    "version": s.version,
-                    "description": s.description,
-                    "examined": s.examined,
-                    "changed": s.changed,
-                }
-                for s in self.steps
-            ],
+            "steps": [asdict(step) for step in self.steps],
         }
 
 

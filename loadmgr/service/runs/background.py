@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from loadmgr.config import Settings
+from loadmgr.processes import start_logged
 
 
 def collector_log(home: Path, run_id: str) -> Path:
@@ -58,13 +58,10 @@ def spawn_collector(settings: Settings, run_id: str) -> Path:
     env.pop("LOADMGR_PROFILE", None)
     env["LOADMGR_CONFIG"] = os.devnull
     with open(log_path, "ab") as log:
-        subprocess.Popen(
+        start_logged(
             [sys.executable, "-m", "loadmgr", "runs", "collect", run_id],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            log,
             env=env,
-            start_new_session=True,
             close_fds=True,
         )
     return log_path
