@@ -13,6 +13,8 @@ from typing import Any
 
 from loadmgr.locust.protocol import AGGREGATED, is_distributed
 from loadmgr.models import MetricSnapshot, RequestStats
+from loadmgr.models.stats.catalog import QUANTILES
+from loadmgr.models.stats.order import REQUEST_KEYS, TOTAL_KEYS, at_histogram_resolution
 
 Key = tuple[str, str]  # (method, name)
 Counters = tuple[int, int, float]  # num_requests, num_failures, avg_response_time
@@ -21,7 +23,9 @@ _ZERO: Counters = (0, 0, 0.0)
 _P50 = "median_response_time"
 _P95 = "response_time_percentile_0.95"
 _P99 = "response_time_percentile_0.99"
-_CURRENT_P50, _CURRENT_P95 = "response_time_percentile_0.5", "response_time_percentile_0.95"
+# The rolling window's percentiles Locust charts (`PERCENTILES_TO_CHART`, by default 0.5
+# and 0.95), by the catalog's key: an interval's percentiles all come from that window.
+_CURRENT = tuple((m.total_key, f"response_time_percentile_{m.quantile}") for m in QUANTILES)
 
 
 def split_entries(payload: dict[str, Any]) -> tuple[dict[Key, dict[str, Any]], dict[str, Any]]:
@@ -171,6 +175,17 @@ class SnapshotBuilder(RunIntervals):
         has_requests = total_now[0] > 0
         # A fresh Locust reports 0 for its rolling window: no requests is no data, not 0 ms.
         current = (payload.get("current_response_time_percentiles") or {}) if has_requests else {}
+        # Percentiles from Locust's rolling window only (a cumulative p99 beside a rolling
+        # p95 can read below it); min and max are the run's so far, which hold the window.
+        latencies = at_histogram_resolution(
+            {
+                "avgResponseMs": None if self._gap else _interval_mean(total_now, before_total),
+                "minResponseMs": _number(total.get("min_response_time")) if has_requests else None,
+                "maxResponseMs": _number(total.get("max_response_time")) if has_requests else None,
+                **{key: _number(current.get(name)) for key, name in _CURRENT},
+            },
+            TOTAL_KEYS,
+        )
         snapshot = self.snapshot(
             requests,
             failures,
@@ -182,14 +197,9 @@ class SnapshotBuilder(RunIntervals):
             windowEnd=now,
             percentileWindow="rolling",
             gap=self._gap,
-            avgResponseMs=None if self._gap else _interval_mean(total_now, before_total),
             totalRequests=total_now[0],
             totalFailures=total_now[1],
-            p50ResponseMs=_number(current.get(_CURRENT_P50)),
-            p95ResponseMs=_number(current.get(_CURRENT_P95)),
-            p99ResponseMs=_number(total.get(_P99)) if has_requests else None,
-            minResponseMs=_number(total.get("min_response_time")) if has_requests else None,
-            maxResponseMs=_number(total.get("max_response_time")) if has_requests else None,
+            **latencies,
             currentUsers=int(payload.get("user_count") or 0),
             workerCount=int(payload.get("worker_count") or 0) if is_distributed(payload) else None,
             state=payload.get("state"),
@@ -248,7 +258,7 @@ def _interval_request(
         intervalRequests=requests,
         intervalFailures=failures,
     )
-    return fields
+    return at_histogram_resolution(fields, REQUEST_KEYS)
 
 
 def _request_fields(entry: dict[str, Any]) -> dict[str, Any]:
@@ -297,7 +307,7 @@ def final_stats(
         )
         if not requests:
             fields.update(avgResponseTimeMs=None, minResponseTimeMs=None, maxResponseTimeMs=None)
-        request_stats.append(fields)
+        request_stats.append(at_histogram_resolution(fields, REQUEST_KEYS))
 
     cumulative = _request_fields(total) if total else _request_fields({})
     requests, failures = cumulative["numRequests"], cumulative["numFailures"]
@@ -317,6 +327,7 @@ def final_stats(
         "p99ResponseMs": cumulative["p99ResponseMs"],
         "avgContentLength": cumulative["avgContentLength"],
     }
+    at_histogram_resolution(totals, TOTAL_KEYS)
     errors = [
         {
             "method": str(error.get("method") or ""),

@@ -24,6 +24,7 @@ from loadmgr.locust.client import LocustClient
 from loadmgr.locust.local import LocalCluster, LocalClusterError, free_ports
 from loadmgr.locust.stats import SnapshotBuilder, final_stats
 from loadmgr.models import MetricSnapshot
+from loadmgr.models.stats.order import REQUEST_KEYS, TOTAL_KEYS, out_of_order
 from tests import locust_servers
 from tests.polling import wait_for
 
@@ -41,6 +42,24 @@ LOCUSTFILE = locust_servers.WEB_USER_LOCUSTFILE + """
     @task(2)
     def index(self):
         self.client.get("/")
+"""
+# Requests that take 121–127 ms, recorded through Locust's own `events.request`: its
+# histogram counts them as 120 and 130, its min and max stay exact (issue 20, item 1).
+FIXED_LATENCY_LOCUSTFILE = """\
+import random
+
+from locust import User, constant, task
+
+
+class Fixed(User):
+    wait_time = constant(0.01)
+
+    @task
+    def hit(self):
+        self.environment.events.request.fire(
+            request_type="GET", name="/fixed", response_time=121.0 + random.random() * 6,
+            response_length=0, exception=None, context={},
+        )
 """
 # Locust's own final report, printed at shutdown: "  Aggregated   1610   261(16.21%) | ..."
 REPORT_TOTAL = re.compile(r"^\s*Aggregated\s+(\d+)\s+(\d+)\(", re.MULTILINE)
@@ -65,6 +84,20 @@ def collect_until_stopped(
 
     assert wait_for(stopped, timeout=deadline_sec, interval=0.5), "Locust did not stop by itself"
     return snapshots
+
+
+def check_in_order(snapshots: list[MetricSnapshot], final: dict[str, Any]) -> None:
+    """min ≤ p50 ≤ … ≤ p99 ≤ max and avg within [min, max] in every set written."""
+    sets = [(final["totals"], TOTAL_KEYS, "finalStats")]
+    sets += [(item, REQUEST_KEYS, f"finalStats {item['name']}") for item in final["requestStats"]]
+    for snapshot in snapshots:
+        document = snapshot.model_dump()
+        sets.append((document, TOTAL_KEYS, f"interval {snapshot.seq}"))
+        sets += [(item, REQUEST_KEYS, f"interval {snapshot.seq} {item['name']}")
+                 for item in document["requestStats"]]
+    broken = [f"{where}: {out_of_order(numbers, keys)}" for numbers, keys, where in sets
+              if out_of_order(numbers, keys)]
+    assert not broken, broken
 
 
 def counts_by_entry(rows: list[dict[str, str]]) -> dict[str, tuple[int, int]]:
@@ -132,6 +165,7 @@ def run_and_check(cluster: LocalCluster, target: Any, run_time: int, workers: in
     assert final["errors"][0]["name"] == "/missing" and "404" in final["errors"][0]["error"]
     assert final["errors"][0]["occurrences"] == totals["failures"]
     assert totals["p90ResponseMs"] is not None and totals["p99ResponseMs"] is not None
+    check_in_order(snapshots, final)
     check_final_is_locusts_own(client, final)
     check_target_saw_the_same(target, final)
 
@@ -151,6 +185,24 @@ def test_master_with_two_workers_run_with_run_time(
     cluster = locust_master_with_workers(locustfile, workers=2)
     assert cluster.client().check().workerCount == 2
     run_and_check(cluster, target_server, run_time=5, workers=2)
+
+
+def test_latencies_of_a_121_to_127_ms_target_read_in_order(
+    locust_standalone: Any, tmp_path: Path
+) -> None:
+    locustfile = tmp_path / "fixed.py"
+    locustfile.write_text(FIXED_LATENCY_LOCUSTFILE)
+    client = locust_standalone(locustfile).client()
+    sent_at = now()
+    client.start_swarm(2, 10, "http://127.0.0.1:9", 3, poll_interval=0.2)
+    builder = SnapshotBuilder("run-fixed", started_at=sent_at)
+    snapshots = collect_until_stopped(client, builder, 25)
+    final = final_stats(client.wait_final_stats(30), client.requests_csv())
+    totals = final["totals"]
+    assert totals["requests"] > 20
+    # Locust says min ~121 and max ~127 but p95 120 and p99 130: stored at one resolution.
+    assert (totals["minResponseMs"], totals["maxResponseMs"]) == (120.0, 130.0)
+    check_in_order(snapshots, final)
 
 
 def test_stop_ends_the_load_at_once(

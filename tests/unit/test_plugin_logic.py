@@ -142,6 +142,16 @@ def test_the_inlined_rounding_is_bucket(plugin: Any, clock: Clock) -> None:
         assert histogram == [[plugin.bucket(value), 1]], value
 
 
+def test_loadmgrs_rounding_is_the_plugins(plugin: Any) -> None:
+    """Stored min/max are rounded as the plugin's histograms are (issue 20, item 1)."""
+    from loadmgr.models.stats.order import bucket_ms
+
+    random.seed(8)
+    values = [0, 0.5, 1.5, 2.5, 99.5, 100, 105, 115, 995, 1050, 9950, 10500, 123456.7]
+    for value in values + [random.uniform(0, 20000) for _ in range(2000)]:
+        assert bucket_ms(value) == plugin.bucket(value), value
+
+
 def test_a_second_is_cut_at_the_cap_of_names(plugin: Any, clock: Clock) -> None:
     buffer = plugin.SecondsBuffer(max_keys=3)
     record = plugin.request_listener(buffer)
