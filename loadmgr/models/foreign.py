@@ -8,8 +8,10 @@ account/org/project ids, `lastmetrics` with `totalrps`, a percentage `errorrate`
 
 Two uses, one set of rules: the models read such documents tolerantly (`readable`, for
 `show`, `list`, `compare` on a shared database), and `loadmgr db migrate` rewrites them for
-good (`convert_*`), keeping what has no loadmgr field under `metadata.legacy` (JSON text:
-metadata values are strings).
+good (`convert_*`), keeping what has no loadmgr field under `metadata.legacy` (JSON text).
+`metadata` itself is a free map in the Go model (any JSON value, numbers stored as doubles):
+its values are kept as they are, except a key loadmgr cannot store (empty, `$…`, dotted)
+or an over-long string, which go to `metadata.legacy` too (issue 20, item 7).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from loadmgr.models.meta import metadata_refusal
 from loadmgr.models.stats.stored import STATS_FIELDS, readable_stats
 
 # Keys only the Go service writes on tests and runs (loadmgr writes `createdAt`).
@@ -82,8 +86,14 @@ def readable(doc: Any, fields: Iterable[str]) -> Any:
             result["scenarioId"] = None
         if "version" in fields:
             result.setdefault("version", 0)
+        if "tags" in result and result["tags"] is None:
+            result["tags"] = []
+        if "metadata" in result:
+            result["metadata"] = legacy_metadata(result["metadata"], {})
     for key in DATE_FIELDS.intersection(result):
         result[key] = as_datetime(result[key])
+    if "durationSeconds" in result and result["durationSeconds"] is None:
+        result["durationSeconds"] = _elapsed_seconds(result)
     if "metadata" in result and result["metadata"] is None:
         result["metadata"] = {}
     if "lastMetrics" in fields:  # a run: its numbers as the model reads them
@@ -195,16 +205,30 @@ def readable_interval(doc: Any) -> Any:
 # -- `db migrate`: a Go document rewritten as loadmgr's ------------------------------------
 
 
-def legacy_metadata(metadata: Any, legacy: Mapping[str, Any]) -> dict[str, str]:
-    """The document's metadata (strings only), with `legacy` as JSON text if any."""
-    result = (
-        {str(k): str(v) for k, v in (metadata or {}).items()}
-        if isinstance(metadata, Mapping)
-        else {}
-    )
-    if legacy:
-        result["legacy"] = json.dumps(legacy, default=str, sort_keys=True)
-    return result
+def legacy_metadata(metadata: Any, legacy: Mapping[str, Any]) -> dict[str, Any]:
+    """A Go document's metadata as loadmgr stores it: each value as it is (any JSON value),
+    with what loadmgr cannot store under a key and `legacy` as JSON text in `legacy`."""
+    kept: dict[str, Any] = {}
+    refused: dict[str, Any] = {}
+    for key, value in metadata.items() if isinstance(metadata, Mapping) else ():
+        # `legacy` is the migration's own key: a Go value of that name is kept inside it.
+        if key == "legacy" or metadata_refusal(str(key), value):
+            refused[str(key)] = value
+        else:
+            kept[str(key)] = value
+    everything = {**legacy, "metadata": refused} if refused else dict(legacy)
+    if everything:
+        kept["legacy"] = json.dumps(everything, default=str, sort_keys=True)
+    return kept
+
+
+def _elapsed_seconds(doc: Mapping[str, Any]) -> int | None:
+    """A Go run without a fixed duration (`durationseconds: null`, it ran until stopped):
+    how long it ran, in whole seconds (at least 1), when both its dates are known."""
+    started, finished = doc.get("startedAt"), doc.get("finishedAt")
+    if not isinstance(started, datetime) or not isinstance(finished, datetime):
+        return None
+    return max(1, math.ceil((finished - started).total_seconds()))
 
 
 def _scope(doc: Mapping[str, Any], tenant_from: str) -> str | None:
@@ -234,7 +258,7 @@ def convert_test(
         converted["locustfileContent"] = content
         converted["locustfileSha256"] = hashlib.sha256(content.encode()).hexdigest()
         legacy["scriptRevision"] = revision.get("revisionNumber") if revision else None
-    converted["metadata"] = legacy_metadata(result.get("metadata"), legacy)
+    converted["metadata"] = legacy_metadata(doc.get("metadata"), legacy)
     return converted
 
 
@@ -317,7 +341,9 @@ def convert_run(doc: Mapping[str, Any], fields: Iterable[str], tenant_from: str)
     elif converted.get("status") == "Finished" and not converted.get("stopReason"):
         converted["stopReason"] = "duration"
     converted["updatedAt"] = converted.get("updatedAt") or converted.get("createdAt")
-    converted["metadata"] = legacy_metadata(result.get("metadata"), legacy)
+    if doc.get("durationseconds") is None and "durationseconds" in doc:
+        legacy["durationseconds"] = None  # no fixed duration: it ran until stopped
+    converted["metadata"] = legacy_metadata(doc.get("metadata"), legacy)
     return converted
 
 

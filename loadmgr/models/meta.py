@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+# The longest metadata string a user may set (`legacy`, written by `db migrate`, excepted).
+META_VALUE_MAX = 2_000
+
+
+def metadata_refusal(key: str, value: Any) -> str | None:
+    """Why a stored document may not hold `key: value` in its metadata (None: it may).
+    Any JSON value may be stored; keys are MongoDB field names loadmgr can query."""
+    if not key or key.startswith("$") or "." in key:
+        return f"metadata key {key!r} must be non-empty, without '$' or '.'"
+    if isinstance(value, str) and len(value) > META_VALUE_MAX and key != "legacy":
+        return f"metadata value for {key!r} longer than {META_VALUE_MAX} characters"
+    return None
+
 
 def parse_meta(pairs: list[str]) -> dict[str, str]:
     """`["team=core", "ticket=42"]` → a dict; raises ValueError on a pair without `=`."""

@@ -83,6 +83,30 @@ class Repository:
         """`query` restricted to the scope; every read and write goes through this."""
         return {**(query or {}), **self.scope.query()}
 
+    # In a collection the Go control plane writes too: the filter that leaves its
+    # documents out (store/foreign.py). Empty: nobody else writes the collection.
+    OWN: dict[str, Any] = {}
+
+    def owned(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`query` in the scope and on loadmgr's own documents: every write's filter, so
+        that no command but `db migrate` changes a document another program wrote."""
+        return {**self.scoped(query), **self.OWN}
+
+    def refuse_foreign(self, kind: str, document_id: str) -> None:
+        """After a write by id matched nothing: ValidationFailed when that is because the
+        document is the Go control plane's (the caller would otherwise say something
+        misleading: changed meanwhile, not found)."""
+        if not self.OWN:
+            return
+        foreign = {key: {"$exists": True} for key in self.OWN}
+        if self.collection.find_one(self.scoped({"id": document_id, **foreign}), {"_id": 1}):
+            raise ValidationFailed(
+                f"{kind} {document_id!r} was written by the Go control plane: loadmgr "
+                "changes only its own documents",
+                hint="convert the database with 'loadmgr db migrate' (see README, "
+                "'Coming from the Go control plane')",
+            )
+
     def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
         """Up to `limit` ids in the scope that start with `prefix`, in id order.
 

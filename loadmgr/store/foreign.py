@@ -18,6 +18,12 @@ from loadmgr.store.connection import translate_errors
 
 GO_SHAPED = {"createdat": {"$exists": True}, "createdAt": {"$exists": False}}
 GO_INTERVAL = {"totalRps": {"$exists": True}, "seq": {"$exists": False}}
+# What every write of loadmgr's outside `db migrate` adds to its filter, so that it never
+# changes or deletes a document the Go service wrote (issue 20, item 6): loadmgr never
+# writes `createdat` (it writes `createdAt`) nor `totalRps` (it writes `totalRPS`), and a
+# converted document has neither any more.
+NOT_GO_WRITTEN = {"createdat": {"$exists": False}}
+NOT_GO_INTERVAL = {"totalRps": {"$exists": False}}
 BATCH = 1000
 
 
@@ -42,8 +48,9 @@ class ForeignDocuments:
                 cursor.close()
 
     def test_summaries(self) -> dict[str, dict[str, Any]]:
-        """Every test's id → name, target and cluster, in either spelling."""
+        """Every test's id → name, target, cluster and default duration, in either spelling."""
         fields = ["id", "name", "targetUrl", "targeturl", "locustClusterId", "locustclusterid"]
+        fields += ["defaultDurationSec", "defaultdurationsec"]
         with translate_errors(self._uri):
             docs = self.db["load_tests"].find({}, dict.fromkeys(fields, True))
             return {str(doc["id"]): doc for doc in docs if doc.get("id")}

@@ -19,6 +19,7 @@ from loadmgr.store.base import (
     scope_name_unique,
     stored,
 )
+from loadmgr.store.foreign import NOT_GO_WRITTEN
 
 # The Go service's fields plus what `tests list` shows; the locustfile's content stays out.
 LIST_PROJECTION = {**NO_OBJECT_ID, "locustfileContent": False}
@@ -30,6 +31,8 @@ class LoadTestRepository(ModelRepository[LoadTest]):
     MODEL = LoadTest
     KIND = "test"
     TAKEN_HINT = "choose another --name, or change the existing one with 'tests update'"
+    # Every write goes through `owned()`: the Go service's tests are never changed.
+    OWN = NOT_GO_WRITTEN
 
     # Where the Go control plane indexes the same keys, its name is used, so that it can
     # start on a database loadmgr created (it insists on its names). Names are unique
@@ -72,7 +75,7 @@ class LoadTestRepository(ModelRepository[LoadTest]):
             # AFTER document instead breaks on mongomock, which re-matches the filter
             # (whose version just changed) to find it.
             before = self.collection.find_one_and_update(
-                self.scoped({"id": test_id, "version": expected_version}),
+                self.owned({"id": test_id, "version": expected_version}),
                 {"$set": changes, "$inc": {"version": 1}},
                 projection=NO_OBJECT_ID,
                 return_document=ReturnDocument.BEFORE,
@@ -82,17 +85,24 @@ class LoadTestRepository(ModelRepository[LoadTest]):
                 f"a test named {changes.get('name')!r} already exists{self.scope.describe()}"
             ) from None
         if before is None:
+            self.refuse_foreign("test", test_id)
             return None
         return stored(LoadTest, {**before, **changes, "version": expected_version + 1})
 
     @mapped_errors
     def delete(self, test_id: str) -> bool:
-        return self.collection.delete_one(self.scoped({"id": test_id})).deleted_count == 1
+        if self.collection.delete_one(self.owned({"id": test_id})).deleted_count == 1:
+            return True
+        self.refuse_foreign("test", test_id)
+        return False
 
     @mapped_errors
     def take(self, test_id: str) -> dict[str, Any] | None:
         """Delete the test and return its stored document (None if it was not there)."""
-        return self.collection.find_one_and_delete(self.scoped({"id": test_id}))
+        taken = self.collection.find_one_and_delete(self.owned({"id": test_id}))
+        if taken is None:
+            self.refuse_foreign("test", test_id)
+        return taken
 
     @mapped_errors
     def restore(self, document: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from loadmgr.models import MetricSnapshot
 from loadmgr.models.foreign import readable_interval
 from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors
 from loadmgr.store.connection import translate_errors
+from loadmgr.store.foreign import NOT_GO_INTERVAL
 
 # Intervals in the order they were collected: by seq, and by time where there is no seq
 # (the Go service's intervals), so every read gets them in the same order.
@@ -50,7 +51,10 @@ def _either_spelling(field: str) -> Any:
 
 
 class MetricsRepository(Repository):
-    """Intervals of runs, keyed by (loadTestRunId, seq) so a retried write is a no-op."""
+    """Intervals of runs, keyed by (loadTestRunId, seq) so a retried write is a no-op.
+    Deletions go through `owned()`: the Go service's intervals are never removed."""
+
+    OWN = NOT_GO_INTERVAL
 
     # The Go control plane's name for (run, timestamp); `seq` is loadmgr's alone, so its
     # uniqueness covers only intervals that have one (Go's have none: a plain unique
@@ -76,6 +80,7 @@ class MetricsRepository(Repository):
             return
         for snapshot in snapshots:
             self.check_in_scope({"tenantId": snapshot.tenantId, "envId": snapshot.envId})
+        # Matches by `seq`, which no Go interval has: a Go interval is never changed.
         operations = [
             UpdateOne(
                 {"loadTestRunId": s.loadTestRunId, "seq": s.seq},
@@ -150,7 +155,7 @@ class MetricsRepository(Repository):
     def delete_for_runs(self, run_ids: list[str]) -> int:
         if not run_ids:
             return 0
-        query = self.scoped({"loadTestRunId": {"$in": run_ids}})
+        query = self.owned({"loadTestRunId": {"$in": run_ids}})
         return self.collection.delete_many(query).deleted_count
 
     # -- reads for `metrics show/export/report` (appended; the methods above are the

@@ -9,12 +9,16 @@ from pymongo import ReturnDocument, UpdateOne
 
 from loadmgr.models import LoadTestRun, RunStatus
 from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors, stored
+from loadmgr.store.foreign import NOT_GO_WRITTEN
 
 ACTIVE_STATUSES = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.STOPPING.value]
 
 
 class RunRepository(Repository):
-    """Runs of tests; each changes status only forward, checked in the update filter."""
+    """Runs of tests; each changes status only forward, checked in the update filter.
+    Every write goes through `owned()`: the Go service's runs are never changed."""
+
+    OWN = NOT_GO_WRITTEN
 
     # The Go control plane's names for the same keys (see LoadTestRepository.INDEXES).
     INDEXES: list[IndexSpec] = [
@@ -131,12 +135,15 @@ class RunRepository(Repository):
         if epoch is not None:
             query.update(_epoch_is(epoch))
         doc = self.collection.find_one_and_update(
-            self.scoped(query),
+            self.owned(query),
             {"$set": changes},
             projection=NO_OBJECT_ID,
             return_document=ReturnDocument.AFTER,
         )
-        return stored(LoadTestRun, doc) if doc else None
+        if doc is None:
+            self.refuse_foreign("run", run_id)
+            return None
+        return stored(LoadTestRun, doc)
 
     @mapped_errors
     def heartbeat(self, run_id: str, epoch: int, changes: dict[str, Any]) -> dict[str, Any] | None:
@@ -147,7 +154,7 @@ class RunRepository(Repository):
         """
         self.check_in_scope(changes, partial=True)
         return self.collection.find_one_and_update(
-            self.scoped({"id": run_id, **_epoch_is(epoch)}),
+            self.owned({"id": run_id, **_epoch_is(epoch)}),
             {"$set": changes},
             projection={"_id": False, "status": True, "stopRequested": True},
             return_document=ReturnDocument.AFTER,
@@ -172,12 +179,15 @@ class RunRepository(Repository):
         self.check_in_scope(changes, partial=True)
         query = {"id": run_id, "status": {"$in": ACTIVE_STATUSES}, **_epoch_is(epoch)}
         doc = self.collection.find_one_and_update(
-            self.scoped(query),
+            self.owned(query),
             {"$set": {**changes, "collectorEpoch": epoch + 1}},
             projection=NO_OBJECT_ID,
             return_document=ReturnDocument.AFTER,
         )
-        return stored(LoadTestRun, doc) if doc else None
+        if doc is None:
+            self.refuse_foreign("run", run_id)
+            return None
+        return stored(LoadTestRun, doc)
 
     @mapped_errors
     def count_for_test(self, test_id: str) -> int:
@@ -208,21 +218,21 @@ class RunRepository(Repository):
         """Whether this caller is the one to do what follows the run's recorded end: the
         first to move `endSteps` from `pending` (or unset) to `running`."""
         claimed = self.collection.update_one(
-            self.scoped({"id": run_id, "endSteps": {"$in": ["pending", None]}}),
+            self.owned({"id": run_id, "endSteps": {"$in": ["pending", None]}}),
             {"$set": {"endSteps": "running"}},
         )
         return claimed.modified_count == 1
 
     @mapped_errors
     def end_steps_done(self, run_id: str) -> None:
-        self.collection.update_one(self.scoped({"id": run_id}), {"$set": {"endSteps": "done"}})
+        self.collection.update_one(self.owned({"id": run_id}), {"$set": {"endSteps": "done"}})
 
     @mapped_errors
     def claim_notifications(self, run_id: str) -> bool:
         """Whether this caller is the one to notify about the run's end: the first to turn
         its `notifications` from null to a list, so no run end is announced twice."""
         claimed = self.collection.update_one(
-            self.scoped({"id": run_id, "notifications": None}), {"$set": {"notifications": []}}
+            self.owned({"id": run_id, "notifications": None}), {"$set": {"notifications": []}}
         )
         return claimed.modified_count == 1
 
@@ -231,30 +241,31 @@ class RunRepository(Repository):
         """Append delivery outcomes to the run, touching nothing else of it."""
         if outcomes:
             self.collection.update_one(
-                self.scoped({"id": run_id}), {"$push": {"notifications": {"$each": outcomes}}}
+                self.owned({"id": run_id}), {"$push": {"notifications": {"$each": outcomes}}}
             )
 
     @mapped_errors
     def delete_pending(self, run_id: str) -> bool:
         """Remove a run that never started (still `Pending`); a started one stays."""
-        query = self.scoped({"id": run_id, "status": RunStatus.PENDING.value})
+        query = self.owned({"id": run_id, "status": RunStatus.PENDING.value})
         return self.collection.delete_one(query).deleted_count == 1
 
     @mapped_errors
     def delete_for_test(self, test_id: str) -> int:
-        return self.collection.delete_many(self.scoped({"loadTestId": test_id})).deleted_count
+        return self.collection.delete_many(self.owned({"loadTestId": test_id})).deleted_count
 
     # -- migrations: whole-collection passes over raw documents --------------------------
 
     @mapped_errors
     def ended_page(self, after: Any, fields: list[str], limit: int = 500) -> list[dict[str, Any]]:
         """Raw documents of runs that ended, in `_id` order after `after` (None: from the
-        start), with `_id` and `fields` only. Any run, of any age or origin."""
+        start), with `_id` and `fields` only. Any run of loadmgr's, of any age: not the Go
+        service's (`db migrate` converts those, deciding their verdict then)."""
         query: dict[str, Any] = {"status": {"$nin": ACTIVE_STATUSES}}
         if after is not None:
             query["_id"] = {"$gt": after}
         projection: dict[str, Any] = dict.fromkeys(fields, True)
-        cursor = self.collection.find(self.scoped(query), projection).sort("_id", 1).limit(limit)
+        cursor = self.collection.find(self.owned(query), projection).sort("_id", 1).limit(limit)
         return list(cursor)
 
     @mapped_errors
@@ -263,7 +274,7 @@ class RunRepository(Repository):
         if not changes:
             return 0
         requests = [
-            UpdateOne(self.scoped({"_id": key}), {"$set": fields}) for key, fields in changes
+            UpdateOne(self.owned({"_id": key}), {"$set": fields}) for key, fields in changes
         ]
         return self.collection.bulk_write(requests, ordered=False).modified_count
 

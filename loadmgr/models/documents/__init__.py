@@ -11,7 +11,6 @@ from loadmgr.models.documents.base import (
     LOCAL_CLUSTER_ID,
     LOCUSTFILE_MAX_BYTES,
     MAX_USERS_CEILING,
-    META_VALUE_MAX,
     NAME_MAX,
     TAG_MAX,
     URL_MAX,
@@ -37,6 +36,7 @@ from loadmgr.models.documents.runs import (
     StopReason,
     ThresholdResult,
 )
+from loadmgr.models.meta import META_VALUE_MAX
 
 __all__ = [
     "DESCRIPTION_MAX",

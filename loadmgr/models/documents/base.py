@@ -12,15 +12,23 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
 
 from loadmgr.models.foreign import readable
+from loadmgr.models.meta import metadata_refusal
 from loadmgr.models.thresholds import parse_threshold
 
 NAME_MAX = 200
 DESCRIPTION_MAX = 10_000
 TAG_MAX = 100
-META_VALUE_MAX = 2_000
 URL_MAX = 2_048
 LOCUSTFILE_MAX_BYTES = 1_000_000
 # The most users any test may allow (its `maxUsers`); runs are bounded lower by default,
@@ -94,7 +102,9 @@ class Named(Audited):
     id: str = Field(default_factory=new_id)
     tenantId: str | None = None
     envId: str | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
+    # Any JSON value: what `--meta k=v` writes is a string, but the Go control plane's
+    # metadata is a free map (numbers, lists, objects) and a shared database holds both.
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -106,15 +116,11 @@ class Named(Audited):
 
     @field_validator("metadata")
     @classmethod
-    def _check_metadata(cls, value: dict[str, str]) -> dict[str, str]:
+    def _check_metadata(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
         for key, item in value.items():
-            if not key or key.startswith("$") or "." in key:
-                raise ValueError(f"metadata key {key!r} must be non-empty, without '$' or '.'")
-            # `legacy` is written by `db migrate` (another tool's values), not by a user.
-            if len(item) > META_VALUE_MAX and key != "legacy":
-                raise ValueError(
-                    f"metadata value for {key!r} longer than {META_VALUE_MAX} characters"
-                )
+            why = metadata_refusal(key, item)
+            if why:
+                raise ValueError(why)
         return value
 
 

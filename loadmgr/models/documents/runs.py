@@ -156,7 +156,6 @@ class LoadTestRun(Named):
     startedAt: UtcDatetime | None = None
     finishedAt: UtcDatetime | None = None
     lastMetrics: dict[str, Any] = Field(default_factory=dict)
-    metadata: dict[str, str] = Field(default_factory=dict)
     # loadmgr's additions
     testName: str | None = None
     locustClusterId: str = LOCAL_CLUSTER_ID

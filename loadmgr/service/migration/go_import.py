@@ -14,7 +14,10 @@ The rules (README, "Coming from the Go control plane"):
   `script_revisions` collection itself is left as it is: loadmgr has no revisions);
 - intervals: `seq` 1, 2, 3… by time within their run, `totalRPS` from `totalRps`,
   `errorRate` a fraction instead of a percentage, latencies stored as 0.0 (unknown) null;
-- what has no loadmgr field goes to `metadata.legacy`, as JSON text.
+- `metadata` keeps its values as they are (any JSON value); what has no loadmgr field goes
+  to `metadata.legacy`, as JSON text (with a metadata key loadmgr cannot store);
+- a run without a fixed duration (`durationseconds: null`) gets how long it ran, else its
+  test's default duration; `null` is kept in `metadata.legacy`.
 """
 
 from __future__ import annotations
@@ -178,6 +181,10 @@ def _runs(p: _Pass) -> CollectionResult:
         cluster = test.get("locustClusterId") or test.get("locustclusterid")
         if cluster:
             converted.setdefault("locustClusterId", cluster)
+        if converted.get("durationSeconds") is None:
+            # No fixed duration and never ran to an end: the duration its test plans.
+            planned = test.get("defaultDurationSec") or test.get("defaultdurationsec")
+            converted["durationSeconds"] = planned
         verdict, reasons = recompute_verdict(converted)
         converted.update(verdict_changes(verdict, reasons))
         label = f"run {doc.get('name')!r} ({run_id})"
