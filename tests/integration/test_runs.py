@@ -96,6 +96,15 @@ def test_full_run_on_local_cluster(cli, mongo_db, target_server, isolated_env):
     # one's rates beside the final totals.
     assert run["lastMetrics"]["seq"] == max(i["seq"] for i in intervals)
     assert run["lastMetrics"]["totalRequests"] == totals["requests"]
+    # Its error rate is of those same totals, the run's so far (issue 20, item 2).
+    last = run["lastMetrics"]
+    assert last["errorRate"] == last["totalFailures"] / last["totalRequests"]
+    # Every interval that carried load says so: its own window's users and state, not
+    # those of the poll after the stop that stored it (issue 20, item 3).
+    for interval in intervals:
+        if interval["intervalRequests"]:
+            assert interval["state"] in ("spawning", "running"), interval["seq"]
+            assert interval["currentUsers"] > 0, interval["seq"]
     # Nothing left: the lease is free and no Locust process of ours is alive.
     assert lease_of(mongo_db, run["id"]) is None
     assert wait_for(lambda: not local_locust_pids(isolated_env), timeout=15)

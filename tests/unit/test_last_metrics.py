@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loadmgr.models import MetricSnapshot, RequestStats
 from loadmgr.service.collection import last_metrics
@@ -44,3 +48,63 @@ def test_metrics_with_peaks_keeps_the_runs_peaks() -> None:
     last = metrics_with_peaks(first, at(2, 10.0, 0))
     assert last["seq"] == 2 and last["totalRPS"] == 10.0
     assert last["maxRPS"] == 40.0 and last["maxUsers"] == 5
+
+
+# -- issue 20, item 2: totals and the error rate agree (cumulative) ---------------------------
+
+_counts = st.lists(
+    st.tuples(st.integers(0, 500), st.integers(0, 500)).map(lambda t: (max(t), min(t))),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _interval(seq: int, requests: int, failures: int, total: tuple[int, int]) -> MetricSnapshot:
+    return MetricSnapshot(
+        loadTestRunId="r1",
+        timestamp=datetime(2026, 12, 2, tzinfo=timezone.utc),
+        seq=seq,
+        intervalSec=1.0,
+        totalRPS=float(requests),
+        failuresPerSec=float(failures),
+        intervalRequests=requests,
+        intervalFailures=failures,
+        errorRate=failures / requests if requests else 0.0,
+        totalRequests=total[0],
+        totalFailures=total[1],
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(_counts, st.integers(0, 50), st.integers(0, 50))
+def test_last_metrics_error_rate_is_the_runs_so_far_and_the_intervals_is_named(
+    counts: list[tuple[int, int]], late_requests: int, late_failures: int
+) -> None:
+    """`errorRate` is totalFailures/totalRequests after every interval and at the end (the
+    Go control plane's meaning); the latest interval's own rate is `intervalErrorRate`."""
+    from loadmgr.service.collection.ending import ended_last_metrics, metrics_with_peaks
+
+    last: dict[str, Any] = {}
+    requests = failures = 0
+    for seq, (req, fail) in enumerate(counts, start=1):
+        requests, failures = requests + req, failures + fail
+        last = metrics_with_peaks(last, _interval(seq, req, fail, (requests, failures)))
+        assert last["totalRequests"] == requests and last["totalFailures"] == failures
+        assert last["errorRate"] == (failures / requests if requests else 0.0)
+        assert last["intervalErrorRate"] == (fail / req if req else 0.0)
+    # Locust's final totals may count requests no interval held: they win, and agree.
+    late_failures = min(late_failures, late_requests)
+    total_req, total_fail = requests + late_requests, failures + late_failures
+    final = {
+        "totals": {
+            "requests": total_req,
+            "failures": total_fail,
+            "errorRate": total_fail / total_req if total_req else 0.0,
+        },
+        "userCount": 0,
+        "state": "stopped",
+    }
+    ended = ended_last_metrics(last, final)
+    assert ended["totalRequests"] == total_req and ended["totalFailures"] == total_fail
+    assert ended["errorRate"] == (total_fail / total_req if total_req else 0.0)
+    assert ended["intervalErrorRate"] == last["intervalErrorRate"]

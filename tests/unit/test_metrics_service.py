@@ -39,7 +39,7 @@ def test_summary_reads_the_run_document_only(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     test = make_test()
-    run = make_run(test, lastMetrics={"maxRPS": 140.0, "maxUsers": 20})
+    run = make_run(test, lastMetrics={"maxRPS": 140.0, "maxUsers": 20, "meanRPS": 100.0})
     store_all(store.db, test, [run], snapshots(run, 50))
     _forbid_interval_reads(store, monkeypatch)
     monkeypatch.setattr(store.metrics, "last_seq", lambda *_: pytest.fail("no interval read"))

@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from loadmgr.cli.runs.live import LiveObserver, PlainObserver, interval_line, verdict_lines
@@ -149,3 +151,74 @@ def test_runs_show_calls_a_stop_note_a_note(fields: dict[str, Any], label: str) 
     console.print(run_view(make_run(**fields).model_dump(mode="json")))
     lines = console.export_text().splitlines()
     assert any(line.strip("│ ").startswith(f"{label} ") for line in lines), lines
+
+
+# -- issue 20, item 5: the live view's closing line is the stored run ------------------------
+
+
+def _rendered(observer: LiveObserver) -> str:
+    console = Console(record=True, width=200)
+    console.print(observer._render())
+    return console.export_text()
+
+
+def test_live_views_closing_figures_are_the_stored_runs() -> None:
+    """It ended at "failures 26.92 %" (the last interval's) where the run says 27.20 %."""
+    observer = LiveObserver()
+    observer._run = make_run(status="Running")
+    observer._snapshot = snapshot().model_copy(
+        update={"errorRate": 0.2692, "totalRequests": 990, "totalFailures": 267}
+    )
+    totals = {"requests": 1000, "failures": 272, "errorRate": 0.272, "rps": 33.3,
+              "p95ResponseMs": 120.0}
+    observer.finished(make_run(finalStats={"totals": totals, "requestStats": []}))
+    text = _rendered(observer)
+    for figure in ("failures 27.20%", "requests 1,000", "rps 33.3/s", "p95 120ms"):
+        assert figure in text, (figure, text)
+    assert "26.92" not in text and "990" not in text
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    st.floats(0, 5000),
+    st.one_of(st.none(), st.floats(0, 60_000)),
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    st.floats(0, 1),
+)
+def test_the_live_view_never_mixes_an_intervals_rate_with_the_runs_totals(
+    requests: int,
+    failures: int,
+    rps: float,
+    p95: float | None,
+    so_far: int,
+    failed_so_far: int,
+    interval_rate: float,
+) -> None:
+    """While it runs, the failure share is of the requests shown beside it (the run's so
+    far); once it ended, every figure is the stored run's, as `runs show` prints it."""
+    from loadmgr.models.formatting import format_ms, format_percent, format_rps
+
+    failures, failed_so_far = min(failures, requests), min(failed_so_far, so_far)
+    observer = LiveObserver()
+    observer._run = make_run(status="Running")
+    observer._snapshot = snapshot().model_copy(
+        update={"errorRate": interval_rate, "totalRequests": so_far,
+                "totalFailures": failed_so_far}
+    )
+    running = _rendered(observer)
+    share = failed_so_far / so_far if so_far else 0.0
+    assert f"failures {format_percent(share)}" in running and f"requests {so_far:,}" in running
+    totals = {"requests": requests, "failures": failures, "rps": rps, "p95ResponseMs": p95,
+              "errorRate": failures / requests if requests else 0.0}
+    observer.finished(make_run(finalStats={"totals": totals, "requestStats": []}))
+    ended = _rendered(observer)
+    for figure in (
+        f"failures {format_percent(totals['errorRate'])}",
+        f"requests {requests:,}",
+        f"rps {format_rps(rps)}",
+        f"p95 {format_ms(p95)}",
+    ):
+        assert figure in ended, (figure, ended)

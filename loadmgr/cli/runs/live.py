@@ -11,6 +11,7 @@ import typer
 
 from loadmgr.cli.output import sanitize
 from loadmgr.models.documents import utcnow
+from loadmgr.models.formatting import format_count as fmt_count
 from loadmgr.models.formatting import format_ms as fmt_ms
 from loadmgr.models.formatting import format_percent as fmt_pct
 from loadmgr.models.formatting import format_rps, format_timestamp
@@ -200,32 +201,26 @@ class LiveObserver(PlainObserver):
         head = Table.grid(padding=(0, 2))
         head.add_row(bar, Text(f"{elapsed:.0f}s / {run.durationSeconds}s"))
         parts: list[Any] = [head]
-        if snap is not None:
+        figures = live_figures(run, snap)
+        if figures:
             # Each figure whole: on a narrow terminal the figures flow onto a second line,
             # never `workers` on one line and its number on the next.
-            workers = [] if snap.workerCount is None else [f"workers {snap.workerCount}"]
-            figures = [
-                f"users {snap.currentUsers}/{run.targetUsers}",
-                *workers,
-                f"rps {format_rps(snap.totalRPS)}",
-                f"p95 {fmt_ms(snap.p95ResponseMs)}",
-                f"failures {fmt_pct(snap.errorRate)}",
-                f"requests {snap.totalRequests:,}",
-            ]
             parts.append(Columns([Text(f) for f in figures], padding=(0, 2)))
-        if snap is not None and snap.requestStats:
+        requests = _request_rows(run, snap)
+        if requests:
             table = Table(box=None, header_style="bold", pad_edge=False)
             for header in ("request", "requests", "failures", "rps", "avg", "p95"):
                 table.add_column(header, justify="left" if header == "request" else "right")
-            top = sorted(snap.requestStats, key=lambda r: -r.numRequests)[:10]
+            top = sorted(requests, key=lambda r: -int(r.get("numRequests") or 0))[:10]
             for item in top:
+                name = f"{item.get('method') or ''} {item.get('name') or ''}".strip()
                 table.add_row(
-                    Text(sanitize(f"{item.method} {item.name}".strip(), in_cell=True)),
-                    f"{item.numRequests:,}",
-                    f"{item.numFailures:,}",
-                    format_rps(item.requestsPerSec),
-                    fmt_ms(item.avgResponseTimeMs),
-                    fmt_ms(item.p95ResponseMs),
+                    Text(sanitize(name, in_cell=True)),
+                    f"{int(item.get('numRequests') or 0):,}",
+                    f"{int(item.get('numFailures') or 0):,}",
+                    format_rps(item.get("requestsPerSec")),
+                    fmt_ms(item.get("avgResponseTimeMs")),
+                    fmt_ms(item.get("p95ResponseMs")),
                 )
             parts.append(table)
         if self._states:
@@ -251,6 +246,53 @@ class LiveObserver(PlainObserver):
         than Rich knows, and each redraw leaves the panel's top line behind, stale."""
         console = self._live.console if self._live is not None else None
         return None if console is None else max(console.width - ECHO_ROOM, 20)
+
+
+def _ended_totals(run: LoadTestRun) -> dict[str, Any] | None:
+    """The stored run's totals once it ended: what `runs show` prints (its final stats)."""
+    if run.status.is_active:
+        return None
+    totals = (run.finalStats or {}).get("totals")
+    return totals if isinstance(totals, dict) and totals else None
+
+
+def live_figures(run: LoadTestRun, snap: MetricSnapshot | None) -> list[str]:
+    """The live view's figures. While the run goes: users, rps and p95 of the latest
+    interval, requests and the failure share of the run so far (one pair, never an
+    interval's share beside the run's count). Once it ended: the stored run's own numbers
+    (its final stats), so the closing line reads as `runs show` does."""
+    totals = _ended_totals(run)
+    if snap is None and totals is None:
+        return []
+    users = f"users {snap.currentUsers}/{run.targetUsers}" if snap is not None else None
+    workers = None if snap is None or snap.workerCount is None else f"workers {snap.workerCount}"
+    if totals is not None:
+        rps, p95 = totals.get("rps"), totals.get("p95ResponseMs")
+        rate, requests = totals.get("errorRate"), totals.get("requests")
+    else:
+        assert snap is not None
+        rps, p95, requests = snap.totalRPS, snap.p95ResponseMs, snap.totalRequests
+        rate = snap.totalFailures / requests if requests else 0.0
+    count = f"{requests:,}" if isinstance(requests, int) else fmt_count(requests)
+    figures = [
+        users,
+        workers,
+        f"rps {format_rps(rps)}",
+        f"p95 {fmt_ms(p95)}",
+        f"failures {fmt_pct(rate)}",
+        f"requests {count}",
+    ]
+    return [f for f in figures if f is not None]
+
+
+def _request_rows(run: LoadTestRun, snap: MetricSnapshot | None) -> list[dict[str, Any]]:
+    """Per request: the stored run's final stats once it ended, else the latest interval's."""
+    if _ended_totals(run) is not None:
+        items = (run.finalStats or {}).get("requestStats") or []
+        return [item for item in items if isinstance(item, dict)]
+    if snap is None:
+        return []
+    return [item.model_dump() for item in snap.requestStats]
 
 
 # Room left for the terminal's echo of Ctrl-C (`^C`) after the live panel.

@@ -174,6 +174,28 @@ def _peaks(store: Store, run: LoadTestRun) -> tuple[float | None, float | None]:
     )
 
 
+def _mean_rps(store: Store, run: LoadTestRun, fallback: Any) -> Any:
+    """The run's mean rate by the rule of its peaks: its intervals' requests over their
+    seconds. Kept by the collector (`lastMetrics.meanRPS`); summed by the database for
+    short runs recorded before it was; else `fallback` (Locust's own, for long old runs)."""
+    last = run.lastMetrics or {}
+    if last.get("meanRPS") is not None:
+        return float(last["meanRPS"])
+    interval = float((run.collector or {}).get("interval") or 5.0)
+    if run.durationSeconds / max(interval, 1.0) > PEAK_SCAN_MAX_INTERVALS:
+        return fallback
+    sums: dict[str, dict[str, Any]] = {
+        "requests": {"$sum": "$intervalRequests"},
+        "seconds": {"$sum": {"$cond": [{"$gt": ["$intervalSec", 0]}, "$intervalSec", 0]}},
+        "counted": {
+            "$sum": {"$cond": [{"$gt": ["$intervalSec", 0]}, "$intervalRequests", 0]}
+        },
+    }
+    rows = store.metrics.downsampled(run.id, 2**62, sums)
+    seconds = float(rows[0].get("seconds") or 0) if rows else 0.0
+    return int(rows[0].get("counted") or 0) / seconds if seconds > 0 else fallback
+
+
 def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dict[str, Any]:
     """Load, volume, rates, latency, verdict and thresholds of one run, from its document;
     with a `window`, volume, rates and latency are those of that part of the run."""
@@ -185,7 +207,12 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
         totals = part["totals"]
     last = run.lastMetrics or {}
     duration = _duration(run)
-    peak_rps, peak_users = _peaks(store, run)
+    # Mean, max and peak users over the same intervals, by one rule (docs/metrics.md,
+    # "Rates of a run or a window"): a window's from its intervals only.
+    if part is not None:
+        peak_rps, peak_users = part["peaks"]["rps"], part["peaks"]["users"]
+    else:
+        peak_rps, peak_users = _peaks(store, run)
     data: dict[str, Any] = {
         "runId": run.id,
         "name": run.name,
@@ -210,7 +237,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             requests=totals.get("requests"),
             failures=totals.get("failures"),
             errorRate=totals.get("errorRate"),
-            rpsMean=totals.get("rps"),
+            rpsMean=totals.get("rps") if part else _mean_rps(store, run, totals.get("rps")),
             rpsMax=peak_rps,
             **{key: totals.get(key) for key in LATENCY_KEYS},
         )
@@ -222,7 +249,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             requests=requests,
             failures=failures,
             errorRate=failures / requests if requests else 0.0,
-            rpsMean=requests / duration if duration else None,
+            rpsMean=_mean_rps(store, run, requests / duration if duration else None),
             rpsMax=peak_rps,
             **{key: last.get(key) for key in LATENCY_KEYS},
         )

@@ -29,6 +29,7 @@ TOTALS_PROJECTION = {
     "hist": True,
     "intervalRequests": True,
     "intervalFailures": True,
+    "currentUsers": True,
 }
 _PROJECTION = {
     **TOTALS_PROJECTION,
@@ -128,6 +129,8 @@ def window_stats(
     first: datetime | None = None
     last: datetime | None = None
     intervals = 0
+    peak_rps: float | None = None
+    peak_users: int | None = None
     projection = _PROJECTION if per_request else TOTALS_PROJECTION
     # The plugin's intervals all say their window: the server picks them. Others (older
     # runs, other tools) are read whole and judged here.
@@ -147,6 +150,13 @@ def window_stats(
         if not chosen_by_server and (start < low or (high is not None and end > high)):
             continue
         intervals += 1
+        requests = int(doc.get("intervalRequests") or 0)
+        length = (end - start).total_seconds()
+        if length > 0:  # the window's peaks: of its own intervals, by the run's rule
+            peak_rps = max(peak_rps or 0.0, requests / length)
+        users = doc.get("currentUsers")
+        if isinstance(users, int) and not isinstance(users, bool):
+            peak_users = max(peak_users or 0, users)
         if first is None or start < first:
             first = start
         if last is None or end > last:
@@ -193,6 +203,7 @@ def window_stats(
             "seconds": seconds,
             "intervals": intervals,
         },
+        "peaks": {"rps": peak_rps, "users": peak_users},
         "exact": total.histogram is not None,
         "totals": total.numbers(seconds),
         "requestStats": request_stats,

@@ -101,7 +101,7 @@ class RunEnding:
             "updatedAt": utcnow(),
         }
         if final is not None:
-            changes["lastMetrics"] = {**self.run.lastMetrics, **_final_last_metrics(final)}
+            changes["lastMetrics"] = ended_last_metrics(self.run.lastMetrics, final)
         if judged is not final and judged is not None:
             changes["judgedStats"] = judged
         changes.update(
@@ -244,20 +244,49 @@ def last_metrics(snapshot: MetricSnapshot) -> dict[str, Any]:
 
 
 def metrics_with_peaks(previous: dict[str, Any], snapshot: MetricSnapshot) -> dict[str, Any]:
-    """`lastMetrics` for a new interval, with the run's peaks so far (so a summary never
-    has to scan every interval)."""
+    """`lastMetrics` for a new interval, with the run's peaks and mean rate so far (so a
+    summary never has to scan every interval).
+
+    Its totals are cumulative, and so is `errorRate` (the run's failure ratio so far, as
+    in the Go control plane): the interval's own ratio is `intervalErrorRate`, beside its
+    other rates (`totalRPS`, `failuresPerSec`), which are the latest interval's.
+
+    `meanRPS`, `maxRPS` and `maxUsers` are over the same intervals by one rule (docs/
+    metrics.md, "Rates of a run or a window"): the intervals' requests over their seconds,
+    the highest interval rate, the highest interval users; so the mean is never above the
+    max. `sumIntervalRequests` and `sumIntervalSec` carry the mean on (a take-over too)."""
+    seconds = float(previous.get("sumIntervalSec") or 0.0)
+    requests = int(previous.get("sumIntervalRequests") or 0)
+    if snapshot.intervalSec > 0:  # an interval without length has no rate to add
+        seconds += snapshot.intervalSec
+        requests += snapshot.intervalRequests
     return {
         **last_metrics(snapshot),
+        **_run_error_rate(snapshot.totalRequests, snapshot.totalFailures),
+        "intervalErrorRate": snapshot.errorRate,
         "maxRPS": max(float(previous.get("maxRPS") or 0.0), snapshot.totalRPS),
         "maxUsers": max(int(previous.get("maxUsers") or 0), snapshot.currentUsers),
+        "sumIntervalRequests": requests,
+        "sumIntervalSec": seconds,
+        "meanRPS": requests / seconds if seconds > 0 else 0.0,
     }
 
 
-def _final_last_metrics(final: dict[str, Any]) -> dict[str, Any]:
+def ended_last_metrics(previous: dict[str, Any], final: dict[str, Any]) -> dict[str, Any]:
+    """`lastMetrics` once the run ended: Locust's final totals, and the error rate of
+    those same totals (never the last interval's beside them)."""
     totals = final.get("totals") or {}
+    requests, failures = totals.get("requests"), totals.get("failures")
     return {
-        "totalRequests": totals.get("requests"),
-        "totalFailures": totals.get("failures"),
+        **previous,
+        "totalRequests": requests,
+        "totalFailures": failures,
+        **_run_error_rate(requests, failures),
         "currentUsers": final.get("userCount", 0),
         "state": final.get("state"),
     }
+
+
+def _run_error_rate(requests: Any, failures: Any) -> dict[str, float]:
+    requests, failures = int(requests or 0), int(failures or 0)
+    return {"errorRate": failures / requests if requests > 0 else 0.0}

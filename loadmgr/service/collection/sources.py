@@ -4,6 +4,10 @@ Both are polled every second and hand back the intervals that became complete, s
 collector's loop is the same for both. The plugin gives exact windows of whole seconds;
 without it, intervals are counter deltas between real changes of the master's counters,
 stored at the requested cadence, never a cached duplicate (docs/locust-api.md, "Statistics").
+
+Locust tells its users and state as they are when asked, and a window is stored a poll or
+more after it ended (the run's last ones only after the stop): each source keeps what its
+polls saw (`Sightings`), so an interval's users and state are those of its own window.
 """
 
 from __future__ import annotations
@@ -25,6 +29,58 @@ if TYPE_CHECKING:
 POLL_SEC = 1.0
 SECONDS_PER_ASK = 3600
 MAX_ASKS = 4  # per poll: a take-over after an hour catches up in one poll
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """What one poll saw the cluster doing, and when (seconds since the epoch)."""
+
+    at: float
+    users: int
+    state: str
+    workers: int | None
+
+
+class Sightings:
+    """The polls' sightings of the cluster, to give each interval its own window's users,
+    state and workers (docs/metrics.md, "Intervals"): the last seen within its window while
+    loading; else the last seen within it; else the last seen before it (a window no poll
+    fell in). Without any, the interval keeps what it was built with."""
+
+    def __init__(self) -> None:
+        self._seen: list[Sighting] = []
+
+    def note(self, at: float, users: int, state: str, workers: int | None) -> None:
+        self._seen.append(Sighting(at, users, state, workers))
+
+    def apply(self, snapshots: list[MetricSnapshot]) -> list[MetricSnapshot]:
+        for snapshot in snapshots:
+            if snapshot.windowStart is None or snapshot.windowEnd is None:
+                continue
+            sighting = self._within(
+                snapshot.windowStart.timestamp(), snapshot.windowEnd.timestamp()
+            )
+            if sighting is None:
+                continue
+            snapshot.currentUsers, snapshot.state = sighting.users, sighting.state
+            if snapshot.workerCount is not None and sighting.workers is not None:
+                snapshot.workerCount = sighting.workers
+        if snapshots and snapshots[-1].windowEnd is not None:
+            self._forget_before(snapshots[-1].windowEnd.timestamp())
+        return snapshots
+
+    def _within(self, start: float, end: float) -> Sighting | None:
+        inside = [s for s in self._seen if start <= s.at <= end]
+        loading = [s for s in inside if s.state not in IDLE_STATES]
+        before = [s for s in self._seen if s.at < start]
+        chosen = loading or inside or before
+        return chosen[-1] if chosen else None
+
+    def _forget_before(self, moment: float) -> None:
+        """Keep what later windows may need: the sightings from `moment` on, and the last
+        one before it (a window no poll falls in takes it)."""
+        earlier = [s for s in self._seen if s.at < moment]
+        self._seen = earlier[-1:] + [s for s in self._seen if s.at >= moment]
 
 
 @dataclass
@@ -51,6 +107,7 @@ class PluginSource:
         self.client = client
         self.builder = builder
         self.last_batch: SecondsBatch | None = None
+        self.sightings = Sightings()
 
     @classmethod
     def first_batch(cls, client: LocustClient) -> SecondsBatch:
@@ -65,6 +122,7 @@ class PluginSource:
             if batch.oldest is not None and batch.oldest > after + 1 and after >= 0:
                 self.builder.lost_seconds += batch.oldest - after - 1
             self.builder.add(batch)
+            self.sightings.note(batch.now, batch.user_count, batch.state, batch.worker_count)
             if not batch.more:
                 break
         assert batch is not None
@@ -75,7 +133,7 @@ class PluginSource:
         batch = self._fetch()
         # Once the test stopped, the last windows wait for `final` (after the settle).
         ready = [] if batch.state in IDLE_STATES else self.builder.ready(batch)
-        return Poll(ready, batch.state, batch.user_count, batch.worker_count)
+        return Poll(self.sightings.apply(ready), batch.state, batch.user_count, batch.worker_count)
 
     def final(self, deadline_sec: float = 15.0) -> list[MetricSnapshot]:
         """The last windows, once the test stopped and every worker's last report is in
@@ -85,7 +143,7 @@ class PluginSource:
         while not (batch.final and batch.state in IDLE_STATES) and time.monotonic() < deadline:
             time.sleep(0.2)
             batch = self._fetch()
-        last = self.builder.ready(batch, final=True)
+        last = self.sightings.apply(self.builder.ready(batch, final=True))
         if last:
             last[-1].metadata["final"] = True  # the run's last interval
         return last
@@ -103,6 +161,7 @@ class StatsSource:
         self._seen: dict[str, Any] | None = None  # the newest distinct payload
         self._seen_at = utcnow()  # when it first appeared: when its counters really changed
         self._emitted_at = time.monotonic()
+        self.sightings = Sightings()
 
     def _fetch(self) -> dict[str, Any]:
         from loadmgr.locust.validation import check_stats
@@ -114,6 +173,8 @@ class StatsSource:
                     "Locust's counters went backwards (its stats were reset outside loadmgr?)"
                 )
             self._seen, self._seen_at = payload, utcnow()
+            poll = _stats_poll(payload, [])
+            self.sightings.note(self._seen_at.timestamp(), poll.users, poll.state, poll.workers)
         return payload
 
     def poll(self) -> Poll:
@@ -126,7 +187,7 @@ class StatsSource:
             if snapshot is not None:
                 snapshots.append(snapshot)
                 self._emitted_at = time.monotonic()
-        return _stats_poll(payload, snapshots)
+        return _stats_poll(payload, self.sightings.apply(snapshots))
 
     def final(self, payload: dict[str, Any]) -> list[MetricSnapshot]:
         """The interval of the requests no poll had seen yet, from the final payload."""
@@ -134,7 +195,7 @@ class StatsSource:
         if last is None:
             return []
         last.metadata["final"] = True
-        return [last]
+        return self.sightings.apply([last])
 
 
 def _stats_poll(payload: dict[str, Any], snapshots: list[MetricSnapshot]) -> Poll:
