@@ -422,6 +422,13 @@ class Renderer:
         out.flush()
 
 
+class Lines(tuple[str, ...]):
+    """A field a key-value view shows one item per line (`schedules show`'s next slots).
+
+    A plain string's newline is data and shown escaped like any control character; the
+    line breaks a view means are said by the type, each line still sanitized."""
+
+
 def key_value_view(data: dict[str, Any], title: str | None = None) -> RenderableType:
     """A two-column grid of a document's fields, for people."""
     from rich.table import Table
@@ -431,7 +438,8 @@ def key_value_view(data: dict[str, Any], title: str | None = None) -> Renderable
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
     for key, value in data.items():
-        grid.add_row(Text(sanitize(key, in_cell=True)), Text(cell(value)))
+        shown = "\n".join(cell(line) for line in value) if isinstance(value, Lines) else cell(value)
+        grid.add_row(Text(sanitize(key, in_cell=True)), Text(shown))
     if title is None:
         return grid
     from rich.panel import Panel

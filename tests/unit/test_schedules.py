@@ -532,3 +532,16 @@ def test_nothing_outside_the_scope_is_seen_or_ticked(
     ticked = cli("schedules", "tick", "--tenant", "b", "--now", later.isoformat(), "-o", "json")
     assert json.loads(ticked.stdout) == []
     assert documents_of(_db(mock_store), COLLECTIONS) == before
+
+
+def test_show_prints_each_next_slot_on_its_own_line(
+    cli: Cli, mock_store: Captured, locustfile: Path
+) -> None:
+    """Issue 20, item 12: the next slots were joined by a literal `\\n` (escaped as data)."""
+    _test(cli, locustfile)
+    assert cli("schedules", "add", "api", "--cron", "0 3 * * *").exit_code == 0
+    shown = cli("schedules", "show", "api")
+    assert shown.exit_code == 0, shown.stderr
+    assert "\\n" not in shown.stdout
+    slots = [line for line in shown.stdout.splitlines() if "T03:00:00.000Z" in line]
+    assert len(slots) == 5, shown.stdout

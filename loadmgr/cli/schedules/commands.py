@@ -15,6 +15,7 @@ from loadmgr.cli.options import ClusterOpt, LimitOpt, SpawnRateOpt, UsersOpt, Wo
 from loadmgr.cli.output import (
     OF_A_TEST_CSV,
     Column,
+    Lines,
     audit_line,
     field,
     iso,
@@ -132,7 +133,7 @@ def schedule_view(data: dict[str, Any]) -> RenderableType:
         "grace": f"{data.get('graceSec')}s",
         "last slot": _last(data),
         "last run": data.get("lastRunId") or "-",
-        "next slots": "\n".join(
+        "next slots": Lines(
             _with_local_time(slot, data.get("timezone"))
             for slot in data.get("nextOccurrences") or [data.get("nextSlotAt")]
         ),
