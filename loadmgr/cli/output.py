@@ -21,7 +21,7 @@ import typer
 
 from loadmgr.cli.choices import choices
 from loadmgr.errors import ValidationFailed
-from loadmgr.models.formatting import format_timestamp
+from loadmgr.models.formatting import Lines, format_timestamp
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -420,13 +420,6 @@ class Renderer:
                 [sanitize(v) if isinstance(v, str) else v for v in (row.get(n, "") for n in names)]
             )
         out.flush()
-
-
-class Lines(tuple[str, ...]):
-    """A field a key-value view shows one item per line (`schedules show`'s next slots).
-
-    A plain string's newline is data and shown escaped like any control character; the
-    line breaks a view means are said by the type, each line still sanitized."""
 
 
 def key_value_view(data: dict[str, Any], title: str | None = None) -> RenderableType:

@@ -40,6 +40,13 @@ def format_timestamp(value: datetime) -> str:
     return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
 
 
+class Lines(tuple[str, ...]):
+    """A field a key-value view shows one item per line (`schedules show`'s next slots).
+
+    A plain string's newline is data and shown escaped like any control character; the
+    line breaks a view means are said by the type, each line still sanitized."""
+
+
 def finite_number(value: Any) -> float | None:
     """`value` as a finite float; None for null, a bool, text or NaN (odd stored data)."""
     if value is None or isinstance(value, bool):
