@@ -15,7 +15,6 @@ from loadmgr.cli.options import ClusterOpt, LimitOpt, SpawnRateOpt, UsersOpt, Wo
 from loadmgr.cli.output import (
     OF_A_TEST_CSV,
     Column,
-    Lines,
     audit_line,
     field,
     iso,
@@ -23,6 +22,7 @@ from loadmgr.cli.output import (
     notice,
 )
 from loadmgr.errors import ValidationFailed
+from loadmgr.models.formatting import Lines
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
