@@ -332,11 +332,21 @@ def install(
         typer.Option("--systemd", help="A systemd timer and service instead of a crontab line."),
     ] = False,
 ) -> None:
-    """Print what makes this machine tick every minute (a crontab line); installs nothing."""
-    from loadmgr.service.scheduling.install import crontab_text, systemd_text
+    """Print what makes this machine tick every minute (a crontab line); installs nothing.
 
-    settings = app_context(ctx).settings
-    text, notes = systemd_text(settings) if systemd else crontab_text(settings)
+    The variables the schedules' notifications read their webhooks from are named (never
+    their values) for you to fill in. Exit 3 when MongoDB failed.
+    """
+    from loadmgr.service.scheduling.install import (
+        crontab_text,
+        notification_variables,
+        systemd_text,
+    )
+
+    context = app_context(ctx)
+    settings = context.settings
+    needed = notification_variables(context.store)
+    text, notes = systemd_text(settings, needed) if systemd else crontab_text(settings, needed)
     for note in notes:
         notice(f"note: {note}")
     typer.echo(text, nl=False)
