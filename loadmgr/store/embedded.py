@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadmgr.errors import DatabaseError
+from loadmgr.local_files import ensure_directory
 from loadmgr.processes import start_logged
 
 START_TIMEOUT_SEC = 60.0
@@ -104,7 +105,7 @@ class EmbeddedServer:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            ensure_directory(self.dir)
             handle = open(self.lock_file, "a+")  # noqa: SIM115 - held for the block
         except OSError as exc:
             raise DatabaseError(
@@ -159,7 +160,7 @@ class EmbeddedServer:
             ) from None
 
     def _spawn(self, executable: str) -> ServerState:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_directory(self.data_dir)
         port = free_port()
         command = [
             executable,
