@@ -1,8 +1,11 @@
-"""Reading a file the user named (a locustfile, a password file), whatever it turns out to be.
+"""Reading a file the user named (a locustfile, a password file), whatever it turns out to be,
+and making the directories loadmgr keeps under LOADMGR_HOME.
 
 A path may name a directory, a FIFO (reading it would block until someone writes),
 `/dev/null` or another device, a file we may not read, or a file other users may read.
-Each is reported for what it is, and nothing here ever blocks.
+Each is reported for what it is, and nothing here ever blocks. Where a directory must be
+(`$LOADMGR_HOME/logs`), a file, a dangling symlink or a directory we may not write is
+named the same way, as one usage error, instead of a stray FileExistsError.
 """
 
 from __future__ import annotations
@@ -80,3 +83,54 @@ def _size(limit: int) -> str:
     if limit >= 1_000_000:
         return f"{limit / 1_000_000:g} MB"
     return f"{limit / 1_000:g} kB" if limit >= 1_000 else f"{limit} bytes"
+
+
+HOME_HINT = "LOADMGR_HOME must be a directory loadmgr can write (and each folder in it)"
+
+
+def ensure_directory(path: Path) -> Path:
+    """`path` as a directory loadmgr may write, made with its parents if missing;
+    ValidationFailed naming what stands in the way (a file, a dangling symlink) or the
+    directory not writable."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = _blocker(path)
+        where = "" if blocker == path else f"cannot make {str(path)!r}: "
+        raise ValidationFailed(
+            f"{where}{str(blocker)!r} is {_what(blocker)}, not a directory", hint=HOME_HINT
+        ) from None
+    except PermissionError as exc:
+        denied = exc.filename or path
+        raise ValidationFailed(
+            f"cannot make {str(path)!r}: permission denied on {str(denied)!r}", hint=HOME_HINT
+        ) from None
+    except OSError as exc:
+        raise ValidationFailed(
+            f"cannot make {str(path)!r}: {exc.strerror or exc}", hint=HOME_HINT
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValidationFailed(
+            f"cannot write in {str(path)!r}: permission denied", hint=HOME_HINT
+        )
+    return path
+
+
+def _blocker(path: Path) -> Path:
+    """The first of `path` and its parents, from the top, that is there but no directory."""
+    for part in [*reversed(path.parents), path]:
+        if part.is_symlink() and not part.exists():
+            return part
+        if part.exists() and not part.is_dir():
+            return part
+    return path
+
+
+def _what(path: Path) -> str:
+    if path.is_symlink() and not path.exists():
+        return "a dangling symlink"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "not a directory"
+    return "a file" if stat.S_ISREG(mode) else (not_a_file(mode) or "not a directory")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Annotated
 
 import typer
@@ -153,7 +154,13 @@ def run() -> None:
     background monitor threads would otherwise hold every command up by ~0.5 s at exit.
     Everything that must happen (stopping a local Locust, recording a run) has happened
     in the command itself by then.
+
+    No library's warning reaches the user (scipy's "precision loss" on a near-flat trend,
+    with a file path under it): loadmgr says what matters in its own one-line messages. A
+    developer who asks for them (`python -W …`, PYTHONWARNINGS) still gets them.
     """
+    if not sys.warnoptions:
+        warnings.simplefilter("ignore")
     try:
         app()
         code: object = 0

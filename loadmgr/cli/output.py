@@ -21,7 +21,7 @@ import typer
 
 from loadmgr.cli.choices import choices
 from loadmgr.errors import ValidationFailed
-from loadmgr.models.formatting import format_timestamp
+from loadmgr.models.formatting import Lines, format_timestamp
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -431,7 +431,8 @@ def key_value_view(data: dict[str, Any], title: str | None = None) -> Renderable
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
     for key, value in data.items():
-        grid.add_row(Text(sanitize(key, in_cell=True)), Text(cell(value)))
+        shown = "\n".join(cell(line) for line in value) if isinstance(value, Lines) else cell(value)
+        grid.add_row(Text(sanitize(key, in_cell=True)), Text(shown))
     if title is None:
         return grid
     from rich.panel import Panel

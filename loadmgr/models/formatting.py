@@ -40,6 +40,13 @@ def format_timestamp(value: datetime) -> str:
     return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
 
 
+class Lines(tuple[str, ...]):
+    """A field a key-value view shows one item per line (`schedules show`'s next slots).
+
+    A plain string's newline is data and shown escaped like any control character; the
+    line breaks a view means are said by the type, each line still sanitized."""
+
+
 def finite_number(value: Any) -> float | None:
     """`value` as a finite float; None for null, a bool, text or NaN (odd stored data)."""
     if value is None or isinstance(value, bool):
@@ -222,17 +229,27 @@ def _write(unit: str, shown: float, places: int, *, trim: bool) -> str:
     return text + ("" if unit in ("fraction", "number") else unit)
 
 
+# The most decimals a small actual is given to keep its two significant digits.
+MAX_SMALL_DECIMALS = 10
+
+
 def _usual_places(unit: str, shown: float) -> int:
-    """The precision every view uses for this unit (the canonical ones match format_*)."""
+    """The precision every view uses for this unit (the canonical ones match format_*),
+    more for a small value: two significant digits whatever the unit, so `p95<1s` with
+    2 ms reads `0.002s`, never `0s`, and a rate of 0.00049 never `0.000`."""
     if unit == "ms":
-        return _ms_decimals(shown)
-    if unit in ("fraction", "number"):
+        places = _ms_decimals(shown)
+    elif unit in ("fraction", "number"):
         places = 3
-        # Two significant digits of a small fraction: 0.00049, not 0.000.
-        while places < 6 and 0 < abs(shown) < 10 ** -(places - 1):
-            places += 1
-        return places
-    return 1 if unit == "/s" else 2
+    else:
+        places = 1 if unit == "/s" else 2
+    while (
+        places < MAX_SMALL_DECIMALS
+        and 0 < abs(shown) < 10 ** -(places - 1)
+        and round(shown, places) != shown
+    ):
+        places += 1
+    return places
 
 
 def _exact_places(shown: float) -> int:

@@ -1,4 +1,11 @@
-"""Pass/fail thresholds: `p95<500ms`, `error_rate<1%`, `rps>=100`, `GET /x:p95<300ms`."""
+"""Pass/fail thresholds: `p95<500ms`, `error_rate<1%`, `rps>=100`, `GET /x:p95<300ms`.
+
+`parse_threshold` reads any threshold loadmgr ever stored, so old documents are still
+judged. What a person gives goes through `accept_threshold`, which also refuses a
+direction the metric catalog says makes no sense (`p95>500ms`: lower is better), and is
+stored as its `canonical` form (`p95 < 500` → `p95<500ms`): one spelling per meaning,
+with the unit a bare number was read in said out loud (docs/verdicts.md).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ import math
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from loadmgr.models.stats.catalog import BY_NAME, JUDGED, check_metric
 
@@ -44,6 +51,28 @@ class Threshold:
     scope: str | None = None
     # How it was written, not what it means: `p95<1s` and `p95<1000ms` are the same limit.
     unit: str = field(default="", compare=False)
+
+    @property
+    def canonical(self) -> str:
+        """The expression as it is stored: no blanks around the operator, the metric in
+        lower case, the number without padding zeros, and the unit it was read in
+        (`ms` for a latency written bare; none for a throughput)."""
+        body = f"{self.metric}{self.op}{_plain(self._number)}{self._canonical_unit}"
+        return f"{self.scope}:{body}" if self.scope is not None else body
+
+    @property
+    def _canonical_unit(self) -> str:
+        kind = BY_NAME[self.metric].unit
+        if kind == "ms":
+            return self.unit or "ms"
+        return "%" if kind == "fraction" and self.unit == "%" else ""
+
+    @property
+    def _number(self) -> str:
+        """The number as written (before the unit), from the stored expression."""
+        match = _THRESHOLD.match(self.expression)
+        number = _NUMBER.match(match.group("value").strip().lower()) if match else None
+        return number.group("num") if number else f"{self.limit}"
 
     def passes(self, actual: float | None) -> bool:
         """Whether `actual` satisfies the threshold; an unknown value never passes."""
@@ -107,6 +136,28 @@ def parse_threshold(text: str) -> Threshold:
     if scope == "":
         raise ValueError(f"invalid threshold {text!r}: empty request name before ':'")
     return Threshold(expression, metric, match.group("op"), value, scope, unit)
+
+
+def _plain(number: str) -> str:
+    """`0300` → `300`, `1.50` → `1.5`, `0.0` → `0`: the digits that say the value."""
+    whole, _, fraction = number.partition(".")
+    whole = whole.lstrip("0") or "0"
+    fraction = fraction.rstrip("0")
+    return f"{whole}.{fraction}" if fraction else whole
+
+
+def accept_threshold(text: str) -> Threshold:
+    """A threshold a person gives: parsed, its direction checked against the metric
+    catalog (a limit on what is better lower is an upper bound), and with its expression
+    the canonical form to store. ValueError naming the bad part."""
+    parsed = parse_threshold(text)
+    metric = BY_NAME[parsed.metric]
+    if parsed.op not in metric.threshold_ops:
+        raise ValueError(
+            f"invalid threshold {text!r}: {metric.better} is better for {parsed.metric}, so "
+            f"its limit takes {' or '.join(metric.threshold_ops)}"
+        )
+    return replace(parsed, expression=parsed.canonical, unit=parsed._canonical_unit)
 
 
 def merge_thresholds(base: list[str], overrides: list[str]) -> list[str]:

@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadmgr.errors import DatabaseError
+from loadmgr.errors import DatabaseError, ValidationFailed
+from loadmgr.local_files import ensure_directory
 from loadmgr.processes import start_logged
 
 START_TIMEOUT_SEC = 60.0
@@ -104,11 +105,13 @@ class EmbeddedServer:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            ensure_directory(self.dir)
             handle = open(self.lock_file, "a+")  # noqa: SIM115 - held for the block
-        except OSError as exc:
+        except (OSError, ValidationFailed) as exc:
+            # The store cannot be had: a database failure (exit 3), what stands in the
+            # way named as for every folder of LOADMGR_HOME (a file, a dangling symlink).
             raise DatabaseError(
-                f"cannot use {self.dir} for the embedded store: {exc}",
+                f"cannot use {self.dir} for the embedded store: {_reason(exc)}",
                 hint="set LOADMGR_HOME to a writable directory, or LOADMGR_MONGO_URI to a server",
             ) from None
         with handle:
@@ -151,15 +154,15 @@ class EmbeddedServer:
         executable = server_executable()
         try:
             return self._spawn(executable)
-        except OSError as exc:  # data dir or log not writable, executable not runnable
+        except (OSError, ValidationFailed) as exc:  # data dir or log, executable not runnable
             raise DatabaseError(
-                f"cannot start the embedded MongoDB server under {self.dir}: {exc}",
+                f"cannot start the embedded MongoDB server under {self.dir}: {_reason(exc)}",
                 hint=f"check that {self.dir} is a writable directory (LOADMGR_HOME), "
                 f"or set LOADMGR_MONGO_URI; its log is {self.log_file}",
             ) from None
 
     def _spawn(self, executable: str) -> ServerState:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_directory(self.data_dir)
         port = free_port()
         command = [
             executable,
@@ -244,3 +247,7 @@ def signal_main_thread(pid: int, signum: int) -> None:
     if tgkill is not None and tgkill(pid, pid, int(signum)) == 0:
         return
     os.kill(pid, signum)
+
+
+def _reason(exc: OSError | ValidationFailed) -> str:
+    return exc.message if isinstance(exc, ValidationFailed) else str(exc)

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -355,6 +356,25 @@ def test_killed_collector_is_taken_over_by_follow(
     intervals = list(mongo_db.metrics_timeseries.find({"loadTestRunId": run["id"]}))
     assert sum(i["intervalRequests"] for i in intervals) == aggregated["num_requests"]
     assert sorted(i["seq"] for i in intervals) == list(range(1, len(intervals) + 1))
+    assert lease_of(mongo_db, run["id"]) is None
+
+
+def test_a_local_run_whose_master_is_gone_fails_at_once_on_take_over(
+    cli, mongo_db, target_server, isolated_env
+):
+    """Issue 20, item 9: after kill -9 of a detached local run's collector (its Locust
+    dies with it), `runs follow` retried "cannot reach Locust" for the whole lost-timeout."""
+    create_test(cli, target_server.url, "orphan3", "--duration", "120s")
+    run = start_detached(cli, "orphan3", "--workers", "0", "--lost-timeout", "60s")
+    os.kill(collector_pid(mongo_db, run["id"]), signal.SIGKILL)
+    assert wait_for(lambda: not local_locust_pids(isolated_env), timeout=15)
+    began = time.monotonic()
+    followed = cli("runs", "follow", run["id"], "-o", "json")
+    assert time.monotonic() - began < 20, followed.stderr
+    assert followed.exit_code == 6, followed.stderr
+    doc = mongo_db.load_test_runs.find_one({"id": run["id"]})
+    assert doc["status"] == "Failed" and doc["stopReason"] == "lost"
+    assert "master" in doc["error"] and "retrying" not in followed.stderr
     assert lease_of(mongo_db, run["id"]) is None
 
 

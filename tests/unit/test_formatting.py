@@ -125,3 +125,39 @@ def test_threshold_line_and_stored_results() -> None:
     odd = {"expression": "?!", "metric": "p95", "op": "<", "limit": 5.0, "actual": 7.0}
     assert stored_threshold_value(odd) == "7ms"
     assert stored_threshold_value({"actual": 3}) == "3"
+
+
+@pytest.mark.parametrize(
+    ("expression", "actual", "value"),
+    [
+        ("p95<1s", 2.0, "0.002s"),  # was `0s` (issue 20, item 11)
+        ("p95<1s", 2.345, "0.0023s"),
+        ("error_rate<1%", 0.00001, "0.001%"),
+        ("error_rate<1%", 0.0000123, "0.0012%"),
+        ("rps>=100", 0.04, "0.04/s"),
+        ("avg<500ms", 0.00437, "0.0044ms"),
+    ],
+)
+def test_a_small_actual_keeps_its_digits(expression: str, actual: float, value: str) -> None:
+    assert threshold_value(parse_threshold(expression), actual) == value
+
+
+_SCALE = {"ms": 1.0, "s": 1000.0, "%": 0.01, "/s": 1.0, "": 1.0}
+
+
+@given(
+    expression=st.sampled_from(
+        ["p95<500ms", "p50<=1s", "avg<20", "error_rate<1%", "error_rate<0.05", "rps>=100"]
+    ),
+    actual=st.floats(min_value=1e-4, max_value=1e6, allow_nan=False),
+)
+def test_a_non_zero_actual_reads_within_a_tenth_of_itself(expression: str, actual: float) -> None:
+    """Issue 20, item 11: whatever the unit of the limit, an actual keeps at least two
+    significant digits; it never reads as 0."""
+    threshold = parse_threshold(expression)
+    if threshold.metric == "error_rate":
+        actual = min(actual, 1.0) / 1000  # a fraction, down to 1e-7
+    text = threshold_value(threshold, actual)
+    unit = next(u for u in ("ms", "/s", "s", "%", "") if text.endswith(u))
+    shown = _number(text) * _SCALE[unit]
+    assert shown != 0 and math.isclose(shown, actual, rel_tol=0.1), text

@@ -1,3 +1,4 @@
+# ruff: noqa: F811
 """Files the user names: each odd kind reported for what it is, never a blocking read."""
 
 from __future__ import annotations
@@ -5,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,10 @@ from loadmgr import local_files
 from loadmgr.errors import ExitCode, ValidationFailed
 from loadmgr.local_files import read_regular_file
 from loadmgr.service.definitions.tests import read_locustfile
+from tests.conftest import create_test_argv
+
+# The CLI tests' mongomock store and locustfile fixtures, shared (hence the redefinitions).
+from tests.unit.test_cli_unit import locustfile, mock_store  # noqa: F401
 
 
 def refusal(path: Path | str, **options: object) -> str:
@@ -111,3 +117,96 @@ def test_cluster_secret_file_that_is_a_fifo_is_a_cluster_error(tmp_path: Path) -
     auth = ClusterAuth(type="header", headerName="X-Key", secretFile=str(fifo))
     with pytest.raises(ClusterError, match=r"cluster auth: secret file .* is a named pipe"):
         read_secret(auth)
+
+
+# -- directories under LOADMGR_HOME (issue 20, item 8) -----------------------------------------
+
+_BLOCKERS = {
+    "a file": lambda p: p.write_text("x"),
+    "a dangling symlink": lambda p: p.symlink_to(p.parent / "gone"),
+}
+
+
+@pytest.mark.parametrize("blocker", sorted(_BLOCKERS))
+@pytest.mark.parametrize("depth", [0, 1, 2])
+def test_a_directory_blocked_at_any_depth_is_named(
+    tmp_path: Path, blocker: str, depth: int
+) -> None:
+    """Whatever stands where a directory (or one of its parents) must be, the error names
+    it: one line, exit 2, nothing created."""
+    wanted = tmp_path / "home" / "logs" / "runs"
+    parts = [tmp_path / "home", tmp_path / "home" / "logs", wanted]
+    for part in parts[:depth]:
+        part.mkdir()
+    _BLOCKERS[blocker](parts[depth])
+    with pytest.raises(ValidationFailed) as caught:
+        local_files.ensure_directory(wanted)
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert f"{str(parts[depth])!r} is {blocker}" in caught.value.message
+    assert "LOADMGR_HOME" in (caught.value.hint or "")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_a_directory_not_writable_is_named(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o500)
+    try:
+        with pytest.raises(ValidationFailed, match="permission denied"):
+            local_files.ensure_directory(home / "logs")
+        with pytest.raises(ValidationFailed, match="permission denied"):
+            local_files.ensure_directory(home)
+    finally:
+        home.chmod(0o700)
+
+
+def test_an_existing_directory_is_kept(tmp_path: Path) -> None:
+    wanted = tmp_path / "a" / "b"
+    assert local_files.ensure_directory(wanted) == wanted and wanted.is_dir()
+    assert local_files.ensure_directory(wanted) == wanted
+
+
+def test_detached_start_with_logs_a_file_fails_the_run_and_frees_the_lease(
+    cli: Any, mock_store: Any, locustfile: Path, isolated_env: Path
+) -> None:
+    """Issue 20, item 8: exit 70 "unexpected FileExistsError", the run left Pending and
+    the `local` lease held, so the next start was refused as busy."""
+    created = cli(*create_test_argv("api", "http://127.0.0.1:1", locustfile))
+    assert created.exit_code == 0, created.stderr
+    isolated_env.mkdir(parents=True, exist_ok=True)
+    (isolated_env / "logs").write_text("not a folder")
+    result = cli("runs", "start", "api", "--detach")
+    assert result.exit_code == 2, result.stderr
+    assert "is a file" in result.stderr and "logs" in result.stderr
+    db = mock_store.client[mock_store.settings.database]
+    runs = list(db.load_test_runs.find())
+    assert [r["status"] for r in runs] == ["Failed"] and "logs" in runs[0]["error"]
+    assert all(lease.get("runId") is None for lease in db.cluster_leases.find())
+
+
+def test_no_permission_is_named_whoever_runs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As root the mode bits do not stop us: the kernel's refusal is simulated."""
+
+    def refused(self: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refused)
+    with pytest.raises(ValidationFailed, match="permission denied") as caught:
+        local_files.ensure_directory(tmp_path / "logs")
+    assert caught.value.exit_code == ExitCode.USAGE
+    monkeypatch.undo()
+    monkeypatch.setattr(local_files.os, "access", lambda *_: False)
+    with pytest.raises(ValidationFailed, match="cannot write in .*permission denied"):
+        local_files.ensure_directory(tmp_path)
+
+
+def test_the_embedded_store_under_a_dangling_symlink_is_named(
+    cli: Any, isolated_env: Path
+) -> None:
+    isolated_env.mkdir(parents=True, exist_ok=True)
+    (isolated_env / "db").symlink_to(isolated_env / "nowhere")
+    result = cli("tests", "list")
+    assert result.exit_code == 3, result.stderr  # the store cannot be had: a database error
+    assert "is a dangling symlink, not a directory" in result.stderr
+    assert not (isolated_env / "nowhere").exists()

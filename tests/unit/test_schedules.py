@@ -252,6 +252,7 @@ def test_add_show_list_pause_resume_remove(
         (("--cron", "0 3 * * *", "--duration", "1h"), 2, "above the test's maximum"),
         (("--cron", "0 3 * * *", "--duration", "soon"), 2, "--duration"),
         (("--cron", "0 3 * * *", "--threshold", "p95<<3"), 2, "threshold"),
+        (("--cron", "0 3 * * *", "--threshold", "p95>500ms"), 2, "lower is better"),
         (("--cron", "0 3 * * *", "--meta", "novalue"), 2, "--meta"),
         (("--cron", "0 3 * * *", "--grace", "later"), 2, "--grace"),
         (("--cron", "0 3 * * *", "--failure-limit", "0"), 2, "--failure-limit"),
@@ -532,3 +533,45 @@ def test_nothing_outside_the_scope_is_seen_or_ticked(
     ticked = cli("schedules", "tick", "--tenant", "b", "--now", later.isoformat(), "-o", "json")
     assert json.loads(ticked.stdout) == []
     assert documents_of(_db(mock_store), COLLECTIONS) == before
+
+
+def test_show_prints_each_next_slot_on_its_own_line(
+    cli: Cli, mock_store: Captured, locustfile: Path
+) -> None:
+    """Issue 20, item 12: the next slots were joined by a literal `\\n` (escaped as data)."""
+    _test(cli, locustfile)
+    assert cli("schedules", "add", "api", "--cron", "0 3 * * *").exit_code == 0
+    shown = cli("schedules", "show", "api")
+    assert shown.exit_code == 0, shown.stderr
+    assert "\\n" not in shown.stdout
+    slots = [line for line in shown.stdout.splitlines() if "T03:00:00.000Z" in line]
+    assert len(slots) == 5, shown.stdout
+
+
+def test_thresholds_are_stored_in_their_canonical_form(
+    cli: Cli, mock_store: Captured, locustfile: Path
+) -> None:
+    """Issue 20, item 14: `p95 < 500` was stored verbatim; it is stored as it is meant."""
+    test = _test(cli, locustfile, "--threshold", "p95 < 500", "--threshold", "rps >= 5/s")
+    assert test["thresholds"] == ["p95<500ms", "rps>=5"]
+    added = cli("schedules", "add", "api", "--cron", "@daily", "--threshold", "p99<1 S")
+    assert added.exit_code == 0, added.stderr
+    assert _db(mock_store).schedules.find_one()["overrides"]["thresholds"] == ["p99<1s"]
+
+
+def test_install_names_the_variables_the_notifications_need(
+    cli: Cli, mock_store: Captured, locustfile: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20, item 13: the crontab line ran the tick without the webhook's variable, so
+    every notification under cron was "NOT sent"."""
+    _test(cli, locustfile)
+    assert cli("schedules", "add", "api", "--cron", "@daily").exit_code == 0
+    monkeypatch.setenv("TEAM_HOOK", "https://hooks.example/secret-path")
+    added = cli("notify", "add", "team", "--webhook-env", "TEAM_HOOK", "--on", "failed")
+    assert added.exit_code == 0, added.stderr
+    for argv in (("schedules", "install"), ("schedules", "install", "--systemd")):
+        result = cli(*argv)
+        assert result.exit_code == 0, result.stderr
+        assert "TEAM_HOOK" in result.stdout and "TEAM_HOOK" in result.stderr
+        assert "secret-path" not in result.stdout + result.stderr  # the name only
+    assert "# TEAM_HOOK=\n" in cli("schedules", "install").stdout

@@ -11,8 +11,9 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from loadmgr.models import Threshold, merge_thresholds, parse_threshold
+from loadmgr.models.stats.catalog import BY_NAME
 from loadmgr.models.stats.stored import METRIC_KEYS
-from loadmgr.models.thresholds import LATENCY_METRICS, METRICS
+from loadmgr.models.thresholds import LATENCY_METRICS, METRICS, accept_threshold
 from loadmgr.service.judging.verdicts import evaluate, verdict_of
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -192,3 +193,58 @@ def test_merge_keeps_every_override_and_drops_what_it_replaces(
         assert kept in base
         assert parse_threshold(kept).key not in override_keys
     assert merge_thresholds(merged, overrides) == merged
+
+
+# --- issue 20, item 14: what is accepted is stored in one canonical form ----------------
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("p95 < 500", "p95<500ms"),
+        ("p95<500", "p95<500ms"),
+        ("P95 <= 1.50 S", "p95<=1.5s"),
+        ("GET /x : p99<0300ms", "GET /x:p99<300ms"),
+        ("error_rate < 1 %", "error_rate<1%"),
+        ("error_rate<0.010", "error_rate<0.01"),
+        ("rps >= 100/s", "rps>=100"),
+        ("rps>=100rps", "rps>=100"),
+        ("avg<0.0ms", "avg<0ms"),
+        ("min > 1", "min>1ms"),  # both bounds: faster than possible is a fault
+    ],
+)
+def test_accepted_thresholds_are_stored_canonical(text: str, canonical: str) -> None:
+    assert accept_threshold(text).canonical == canonical
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("p95>500ms", "lower is better"),
+        ("max>=1s", "lower is better"),
+        ("error_rate>1%", "lower is better"),
+        ("rps<100", "higher is better"),
+        ("GET /x:rps<=5", "higher is better"),
+    ],
+)
+def test_a_direction_against_the_metric_is_refused(text: str, named: str) -> None:
+    with pytest.raises(ValueError, match="invalid threshold") as raised:
+        accept_threshold(text)
+    assert named in str(raised.value)
+    parse_threshold(text)  # a stored one (written before) still reads and is judged
+
+
+@given(valid_thresholds())
+def test_the_canonical_form_means_the_same_and_is_a_fixed_point(
+    case: tuple[str, str, str, float, str | None],
+) -> None:
+    text, metric, op, _, _ = case
+    if op not in BY_NAME[metric].threshold_ops:
+        with pytest.raises(ValueError, match="is better"):
+            accept_threshold(text)
+        return
+    parsed = accept_threshold(text)
+    again = accept_threshold(parsed.canonical)
+    assert again == parsed and again.canonical == parsed.canonical == again.expression
+    assert " " not in parsed.canonical.rsplit(":", 1)[-1]
+    assert parsed.canonical.endswith(("ms", "s")) or metric not in LATENCY_METRICS

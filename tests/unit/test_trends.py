@@ -443,3 +443,15 @@ def test_a_chart_never_labels_its_top_and_bottom_alike(store: Store) -> None:
     ]
     shown = [label for label in labels if label]
     assert len(shown) == len(set(shown)) and shown[-1] == "0.0/s", labels
+
+
+def test_a_near_flat_series_raises_no_library_warning() -> None:
+    """Issue 20, item 10: scipy's "Precision loss … nearly identical" leaked on stderr."""
+    import warnings
+
+    from loadmgr.service.analysis.change_points import Detection, detect_shifts
+
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        assert detect_shifts([100.0] * 10 + [100.00000001] * 10, Detection()) == []
+    assert [str(w.message) for w in shown] == []

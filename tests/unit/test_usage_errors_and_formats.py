@@ -255,3 +255,32 @@ def test_the_demo_target_says_nothing_when_clients_hang_up() -> None:
         server.terminate()
         _, stderr = server.communicate(timeout=30)
     assert "Traceback" not in stderr and "Error" not in stderr, stderr
+
+
+# -- library warnings (issue 20, item 10) ------------------------------------------------------
+
+
+def test_no_library_warning_reaches_the_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warning raised under any command (scipy's precision loss on a near-flat trend)
+    is not printed: the user gets one-line errors, not a library's notes with file paths."""
+    import warnings
+
+    from loadmgr.cli import main
+
+    def command() -> None:
+        warnings.warn("Precision loss occurred", RuntimeWarning, stacklevel=1)
+
+    class Ended(Exception):
+        pass
+
+    def end(code: int) -> None:
+        raise Ended(code)
+
+    monkeypatch.setattr(main, "app", command)
+    monkeypatch.setattr(main.os, "_exit", end)
+    monkeypatch.setattr(sys, "warnoptions", [])
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        with pytest.raises(Ended):
+            main.run()
+    assert [str(w.message) for w in shown] == []

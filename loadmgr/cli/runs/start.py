@@ -137,7 +137,7 @@ def start(
     is stopped and recorded first).
     """
     from loadmgr.service.analysis.compare import parse_max_regressions
-    from loadmgr.service.runs.options import check_interval, check_thresholds, parse_overrides
+    from loadmgr.service.runs.options import check_interval, parse_overrides
     from loadmgr.service.validation import duration_option
 
     context = app_context(ctx)
@@ -147,7 +147,6 @@ def start(
     warmup_sec = duration_option("--warmup", warmup) if warmup is not None else None
     waits = duration_option("--wait-timeout", wait_timeout)
     lost = duration_option("--lost-timeout", lost_timeout)
-    check_thresholds(thresholds)
     options = replace(
         overrides,
         name=name,

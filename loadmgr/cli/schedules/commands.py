@@ -22,6 +22,7 @@ from loadmgr.cli.output import (
     notice,
 )
 from loadmgr.errors import ValidationFailed
+from loadmgr.models.formatting import Lines
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -132,7 +133,7 @@ def schedule_view(data: dict[str, Any]) -> RenderableType:
         "grace": f"{data.get('graceSec')}s",
         "last slot": _last(data),
         "last run": data.get("lastRunId") or "-",
-        "next slots": "\n".join(
+        "next slots": Lines(
             _with_local_time(slot, data.get("timezone"))
             for slot in data.get("nextOccurrences") or [data.get("nextSlotAt")]
         ),
@@ -331,11 +332,21 @@ def install(
         typer.Option("--systemd", help="A systemd timer and service instead of a crontab line."),
     ] = False,
 ) -> None:
-    """Print what makes this machine tick every minute (a crontab line); installs nothing."""
-    from loadmgr.service.scheduling.install import crontab_text, systemd_text
+    """Print what makes this machine tick every minute (a crontab line); installs nothing.
 
-    settings = app_context(ctx).settings
-    text, notes = systemd_text(settings) if systemd else crontab_text(settings)
+    The variables the schedules' notifications read their webhooks from are named (never
+    their values) for you to fill in. Exit 3 when MongoDB failed.
+    """
+    from loadmgr.service.scheduling.install import (
+        crontab_text,
+        notification_variables,
+        systemd_text,
+    )
+
+    context = app_context(ctx)
+    settings = context.settings
+    needed = notification_variables(context.store)
+    text, notes = systemd_text(settings, needed) if systemd else crontab_text(settings, needed)
     for note in notes:
         notice(f"note: {note}")
     typer.echo(text, nl=False)

@@ -51,6 +51,18 @@ class Metric:
     outlier: bool = False  # compared, but a regression only when asked (`--include-max`)
     trended: bool = False  # a series of `tests trend` (`--metric`)
     summary: bool = False  # among a run's latencies in `metrics show` and the HTML report
+    # A threshold may bound it on the side that is not better, too: `min>1ms` (an answer
+    # faster than the target can give is a cache or an error page), judged at once.
+    both_bounds: bool = False
+
+    @property
+    def threshold_ops(self) -> tuple[str, ...]:
+        """The operators a threshold on it may take: an upper bound (`<`, `<=`) when lower
+        is better, a lower bound when higher is; both when `both_bounds` or neither is."""
+        upper, lower = ("<", "<="), (">", ">=")
+        if self.both_bounds or self.better is None:
+            return upper + lower
+        return upper if self.better == "lower" else lower
 
     @property
     def interval_total_key(self) -> str:
@@ -140,6 +152,7 @@ METRICS: tuple[Metric, ...] = (
         "minResponseTimeMs",
         judged=True,
         abort="min",
+        both_bounds=True,
     ),
     _percentile(0.50),
     _percentile(0.90),

@@ -199,6 +199,11 @@ class RunEnding:
         # This collector recorded the end: it alone does the steps that follow it, once.
         return run_end_steps(self.end.steps, self.store, updated, self.observer.message)
 
+    def record_start_failure(self, exc: LoadmgrError) -> LoadTestRun:
+        """A run whose collector could not even be started (`runs start --detach`)."""
+        self._record_failure(exc)
+        return self.run
+
     def _record_failure(self, exc: LoadmgrError) -> None:
         """A run that could not start: `Failed` with the reason, the lease released."""
         interrupted = self.stop_event.is_set()

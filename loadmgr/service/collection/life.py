@@ -42,7 +42,7 @@ from loadmgr.service.collection.startup import (
     start_local_cluster,
 )
 from loadmgr.service.collection.writer import Fenced, IntervalWriter
-from loadmgr.service.runs.lease import lease_id
+from loadmgr.service.runs.lease import lease_id, local_master_gone, process_here
 from loadmgr.service.runs.swarm import start_run_swarm
 
 if TYPE_CHECKING:
@@ -208,6 +208,9 @@ class Collector(RunEnding):
         extra: dict[str, Any] = {}
         if isinstance(self._source, PluginSource):
             extra["origin"] = self._source.builder.origin
+        if self._local is not None and self._local.pids:
+            # So that a take-over knows at once when nothing can answer any more.
+            extra["localMaster"] = process_here(self._local.pids[0])
         return self.settings.to_document(**extra)
 
     def _start_cluster(self) -> str | None:
@@ -272,6 +275,12 @@ class Collector(RunEnding):
                     self._stop_locust(every=5.0)  # the duration holds even while polls fail
                 if silent >= self.settings.lost_timeout:
                     return self._give_up(exc, silent)
+                if self._local is None and local_master_gone(self.run.collector):
+                    # Taken over: the local master died with the collector that started
+                    # it; waiting the lost-timeout for it would wait for nothing.
+                    return self._finalize(
+                        StopReason.LOST, error=f"the local Locust master is gone ({exc.message})"
+                    )
                 if exc.message != last_problem:
                     self.observer.message(f"{exc.message}; retrying")
                     last_problem = exc.message

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ClusterError, ExitCode, Interrupted, LoadmgrError, ValidationFailed
+from loadmgr.local_files import ensure_directory
 from loadmgr.locust.seconds import InvalidPayload
 from loadmgr.models import LoadTestRun, utcnow
 from loadmgr.service.collection.settings import CollectorSettings, RunObserver
@@ -53,7 +54,7 @@ def start_local_cluster(
 
     run_dir = home / "runs" / run.id
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        ensure_directory(run_dir)
         path = run_dir / "locustfile.py"
         path.write_text(locustfile, encoding="utf-8")
         cluster = LocalCluster(path, workers=settings.workers, log_dir=run_dir)

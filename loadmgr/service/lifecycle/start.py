@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loadmgr.errors import ClusterBusy, ClusterError
+from loadmgr.errors import ClusterBusy, ClusterError, LoadmgrError
 from loadmgr.models import LoadTestRun, RunStatus
-from loadmgr.service.collection import CollectorSettings, RunObserver
+from loadmgr.service.collection import CollectorSettings, QuietObserver, RunObserver
 from loadmgr.service.runs.lease import lease_id, take_lease
 from loadmgr.service.runs.options import RunOptions
 from loadmgr.service.runs.plan import plan_run, record_pending
@@ -41,7 +41,7 @@ class StartOutcome:
 class StartFailed(ClusterError):
     """The run was recorded Failed before or while it started; `run` is that record."""
 
-    def __init__(self, error: ClusterError, run: LoadTestRun) -> None:
+    def __init__(self, error: LoadmgrError, run: LoadTestRun) -> None:
         super().__init__(error.message, hint=error.hint)
         self.exit_code = error.exit_code
         self.run = run
@@ -152,6 +152,17 @@ def start_run(
     return StartOutcome(final, interrupted=collector.interrupted)
 
 
+def _failed_to_detach(
+    store: Store, settings: Settings, run: LoadTestRun, exc: LoadmgrError
+) -> LoadTestRun:
+    from loadmgr.service.lifecycle.control import collector_for
+
+    collector = collector_for(
+        store, run, home=settings.home, observer=QuietObserver(), stop_event=threading.Event()
+    )
+    return collector.record_start_failure(exc)
+
+
 def _detach(
     store: Store, settings: Settings, run: LoadTestRun, notify: Notify, wait_started: bool
 ) -> StartOutcome:
@@ -159,7 +170,12 @@ def _detach(
     from loadmgr.service.lifecycle.control import wait_while_pending
     from loadmgr.service.runs.background import spawn_collector
 
-    log = spawn_collector(settings, run.id)
+    try:
+        log = spawn_collector(settings, run.id)
+    except LoadmgrError as exc:
+        # Nothing will collect it: the run is recorded Failed and its lease freed, not left
+        # Pending with the cluster held (a file where $LOADMGR_HOME/logs must be).
+        raise StartFailed(exc, _failed_to_detach(store, settings, run, exc)) from None
     notify(f"collecting in the background; log: {log}")
     if not wait_started:
         return StartOutcome(run, log=log)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from loadmgr.config import Settings
+from loadmgr.local_files import ensure_directory
 from loadmgr.processes import start_logged
 
 
@@ -39,7 +40,7 @@ def spawn_collector(settings: Settings, run_id: str) -> Path:
     path, not its content, so it is not in the collector's environment either.
     """
     log_path = collector_log(settings.home, run_id)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_directory(log_path.parent)  # a file there: one usage error, not FileExistsError
     env = dict(os.environ)
     env.update(
         {

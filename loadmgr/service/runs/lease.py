@@ -59,8 +59,25 @@ def process_gone(pid: int, start_ticks: int | None) -> bool:
 
 def collector_gone(collector: dict[str, Any] | None) -> bool:
     """Whether a run's recorded collector was on this machine and its process is gone."""
-    if not collector or collector.get("host") != socket.gethostname():
+    return _gone_here(collector)
+
+
+def process_here(pid: int) -> dict[str, Any]:
+    """A process of this machine as a run records it (`pid`, `pidStart`, `host`)."""
+    return {"pid": pid, "pidStart": process_start_ticks(pid), "host": socket.gethostname()}
+
+
+def local_master_gone(collector: dict[str, Any] | None) -> bool:
+    """Whether a `local` run's Locust master (`collector.localMaster`, recorded by the
+    collector that started it) was on this machine and is gone: nothing can answer."""
+    master = (collector or {}).get("localMaster")
+    return _gone_here(master if isinstance(master, dict) else None)
+
+
+def _gone_here(recorded: dict[str, Any] | None) -> bool:
+    if not recorded or recorded.get("host") != socket.gethostname():
         return False
+    collector = recorded
     pid = collector.get("pid")
     if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
         return False

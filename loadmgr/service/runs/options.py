@@ -52,15 +52,14 @@ def parse_metadata(pairs: list[str] | None) -> dict[str, str]:
 
 
 def check_thresholds(expressions: list[str] | None) -> list[str]:
-    """`--threshold` expressions, each parsed once to refuse a bad one now."""
-    from loadmgr.models import parse_threshold
+    """`--threshold` expressions in the canonical form they are stored in (`p95 < 500` →
+    `p95<500ms`); ValidationFailed now for a bad one or a direction against the metric."""
+    from loadmgr.models.thresholds import accept_threshold
 
-    for expression in expressions or []:
-        try:
-            parse_threshold(expression)
-        except ValueError as exc:
-            raise ValidationFailed(str(exc)) from None
-    return list(expressions or [])
+    try:
+        return [accept_threshold(expression).expression for expression in expressions or []]
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -99,9 +98,8 @@ def parse_overrides(
 ) -> RunOptions:
     """The load `runs start` and `schedules add` may set instead of the test's, as given
     on the command line (`--duration 5m`, `--meta k=v`);
-    ValidationFailed naming the option for a bad duration or pair. The thresholds are
-    kept as given: `runs start` checks them with `check_thresholds`, a schedule with its
-    stored model."""
+    ValidationFailed naming the option for a bad duration, pair or threshold (the
+    thresholds in their canonical form, as `check_thresholds` gives them)."""
     return RunOptions(
         users=users,
         spawn_rate=spawn_rate,
@@ -109,5 +107,5 @@ def parse_overrides(
         cluster=cluster,
         workers=workers,
         metadata=parse_metadata(meta),
-        thresholds=list(thresholds or []),
+        thresholds=check_thresholds(thresholds),
     )

@@ -1,6 +1,10 @@
 """`schedules install`: the crontab line (or systemd timer and service) that ticks every
 minute on this machine, with the environment it needs. It prints; it installs nothing.
 
+The notifications of the schedules' runs read their webhooks from variables the tick must
+have too: their names (never their values) are printed with the line, to be filled in, and
+said in a note; else every notification under cron would be recorded "NOT sent".
+
 The MongoDB URI is printed with its password as `***`: a crontab or unit file is read by
 more people and tools than the password should be. The password belongs in a file named
 by LOADMGR_MONGO_PASSWORD_FILE (chmod 600), which the tick reads itself.
@@ -11,9 +15,13 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loadmgr.config import DEFAULT_DATABASE, Settings
 from loadmgr.uris import redact_uri
+
+if TYPE_CHECKING:
+    from loadmgr.store import Store
 
 UNIT_NAME = "loadmgr-schedules-tick"
 
@@ -60,25 +68,72 @@ def tick_environment(settings: Settings) -> tuple[dict[str, str], list[str]]:
     return env, notes
 
 
+# Schedules read to find the tests whose notifications matter: far more than a team has.
+SCHEDULES_READ = 10_000
+
+
+def notification_variables(store: Store) -> dict[str, list[str]]:
+    """Variable name → the notifications reading their webhook from it, of those that may
+    be told about a run of a schedule (of its test, a tag of its test, or any run)."""
+    schedules = store.schedules.find_many(limit=SCHEDULES_READ)
+    test_ids = {str(s.get("loadTestId")) for s in schedules}
+    tags = {
+        tag
+        for test_id in test_ids
+        if (test := store.tests.find_by_id(test_id)) is not None
+        for tag in test.tags or []
+    }
+    needed: dict[str, list[str]] = {}
+    for notification in store.notifications.find_many() if schedules else []:
+        if notification.webhookEnv is None:
+            continue
+        if notification.testId is not None and notification.testId not in test_ids:
+            continue
+        if notification.tag is not None and notification.tag not in tags:
+            continue
+        needed.setdefault(notification.webhookEnv, []).append(notification.name)
+    return needed
+
+
+def _variable_notes(needed: dict[str, list[str]]) -> list[str]:
+    return [
+        f"{name} must be set for the tick too (the webhook of notification"
+        f"{'s' if len(names) > 1 else ''} {', '.join(repr(n) for n in names)}): fill in its "
+        "value where the text shows it, or every notification under the tick is NOT sent"
+        for name, names in needed.items()
+    ]
+
+
 def tick_log(settings: Settings) -> Path:
     return settings.home / "logs" / "schedules-tick.log"
 
 
-def crontab_text(settings: Settings) -> tuple[str, list[str]]:
-    """The crontab lines (variables, then the every-minute line), and the notes."""
+def crontab_text(
+    settings: Settings, needed: dict[str, list[str]] | None = None
+) -> tuple[str, list[str]]:
+    """The crontab lines (variables, then the every-minute line), and the notes; `needed`:
+    the notifications' variables, shown commented out with no value."""
     env, notes = tick_environment(settings)
     command = shlex.join([*loadmgr_command(), "schedules", "tick"])
     log = shlex.quote(str(tick_log(settings)))
     lines = [f"{name}={value}" for name, value in env.items()]
+    lines += [f"# {name}=" for name in needed or {}]
+    notes += _variable_notes(needed or {})
     lines.append(f"* * * * * {command} >> {log} 2>&1")
     return "\n".join(lines) + "\n", notes
 
 
-def systemd_text(settings: Settings) -> tuple[str, list[str]]:
+def systemd_text(
+    settings: Settings, needed: dict[str, list[str]] | None = None
+) -> tuple[str, list[str]]:
     """A oneshot service and the timer starting it at every minute, and the notes."""
     env, notes = tick_environment(settings)
     command = shlex.join([*loadmgr_command(), "schedules", "tick"])
-    environment = "\n".join(f"Environment={shlex.quote(f'{k}={v}')}" for k, v in env.items())
+    environment = "\n".join(
+        [f"Environment={shlex.quote(f'{k}={v}')}" for k, v in env.items()]
+        + [f"# Environment={name}=" for name in needed or {}]
+    )
+    notes += _variable_notes(needed or {})
     service = f"""# {UNIT_NAME}.service
 [Unit]
 Description=loadmgr: start the schedules' due runs
