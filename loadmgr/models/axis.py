@@ -8,7 +8,7 @@ reads worse than "0:00, 1:00, 2:00", and is labelled `m:ss` or `h:mm:ss` from th
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from loadmgr.models.thresholds import parse_threshold
@@ -152,3 +152,24 @@ def nice_step_at_least(value: float) -> float:
         if factor * power >= value * (1 - 1e-9):
             return factor * power
     return 10.0 * power  # pragma: no cover - the loop always returns
+
+
+def interval_windows(ends: Sequence[float]) -> list[tuple[float, float]]:
+    """Each interval's window (start, end), in seconds from the run's start, from the ends
+    the series rows carry: an interval measured the time since the one before it ended (the
+    collector's windows follow each other), the first from the run's start. Where the gap
+    to the previous end is over 1.5 times the usual one (an interval lost), the window is the
+    usual length, so a hole in the data stays a hole. Charts draw a value over its window:
+    a 10-s run's lines start at 0:00, not at the first interval's end.
+    """
+    gaps = sorted(b - a for a, b in zip(ends, ends[1:], strict=False) if b > a)
+    usual = gaps[(len(gaps) - 1) // 2] if gaps else None
+    windows = []
+    previous = 0.0
+    for end in ends:
+        start = previous
+        if usual is not None and end - start > 1.5 * usual:
+            start = end - usual
+        windows.append((min(start, end), end))
+        previous = max(previous, end)
+    return windows
