@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from loadmgr.cli.output import iso, sanitize
-from loadmgr.models.formatting import format_metric, format_percent
+from loadmgr.models.formatting import format_metric, format_percent, runs_count, span_ends
 from loadmgr.models.stats.catalog import BY_NAME
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def metric_chart(trend: Trend, series: MetricTrend, width: int) -> RenderableTyp
     for column, mark in enumerate(marks):
         axis.append(mark if mark != " " else "─", style=styles.get(column, "dim"))
     lines.append(axis)
-    first, last = short_date(trend.runs[0].createdAt), short_date(trend.runs[-1].createdAt)
+    first, last = span_ends(trend.runs[0].createdAt, trend.runs[-1].createdAt)
     gap = max(1, len(columns) - len(first) - len(last))
     lines.append(Text(" " * (label_width + 2) + first + " " * gap + last, style="dim"))
     return Group(*lines)
@@ -173,7 +173,7 @@ def trend_view(trend: Trend, width: int = 80) -> RenderableType:
 
     name = sanitize(trend.test.name, in_cell=True)
     request = f", request {sanitize(trend.options.request)}" if trend.options.request else ""
-    title = Text(f"test {name}: {len(trend.runs)} finished runs{request}", style="bold")
+    title = Text(f"test {name}: {runs_count(len(trend.runs))}{request}", style="bold")
     if not trend.runs:
         return Group(title, Text("no finished run with final numbers yet", style="dim"))
     parts: list[RenderableType] = [title, Text("")]
@@ -193,10 +193,12 @@ def trend_view(trend: Trend, width: int = 80) -> RenderableType:
     else:
         parts.append(Text("no change point: every series is steady within its noise"))
     parts.append(Text(newest_line(trend)))
-    legend = f"{CHANGE_MARK} a new regime starts"
+    # Only the marks drawn are explained.
+    legend = [f"{CHANGE_MARK} a new regime starts"] if changes else []
     if trend.incomparable:
-        legend += f"; {OTHER_LOAD_MARK} another load than the newest run (not searched)"
-    parts.append(Text(legend, style="dim"))
+        legend.append(f"{OTHER_LOAD_MARK} another load than the newest run (not searched)")
+    if legend:
+        parts.append(Text("; ".join(legend), style="dim"))
     return Group(*parts)
 
 
