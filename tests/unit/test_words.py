@@ -63,6 +63,9 @@ def test_a_failed_run_is_not_called_unfinished(cli: Cli, db: Any) -> None:
     assert "yet" not in series.stderr and "ended Failed" in series.stderr, series.stderr
     exported = cli("metrics", "export", run.id)
     assert "yet" not in exported.stderr and "ended Failed" in exported.stderr
+    for view in ("scatter", "requests"):
+        shown = cli("metrics", "show", run.id, "--view", view)
+        assert "yet" not in shown.stderr and "ended Failed" in shown.stderr, shown.stderr
 
 
 @pytest.mark.parametrize(("typed", "meant"), [(["run", "list"], "runs"),
