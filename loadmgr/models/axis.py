@@ -93,6 +93,17 @@ class ThresholdLine:
     request: str | None = None  # "METHOD name" of a scoped threshold; None: the whole run
 
 
+# A scatter's scale reaches a threshold up to this many times its highest point; one further
+# off is named as off the scale, so the dots keep the plot's height (terminal and HTML).
+THRESHOLD_REACH = 2.0
+
+
+def within_reach(values: Sequence[float], lines: Sequence[ThresholdLine]) -> list[ThresholdLine]:
+    """The thresholds a scatter's scale stretches to show: all of them without points."""
+    reach = THRESHOLD_REACH * max(values) if values else math.inf
+    return [line for line in lines if line.value <= reach]
+
+
 def threshold_lines(
     expressions: Iterable[str], metric: str, request: tuple[str, str] | None = None
 ) -> list[ThresholdLine]:

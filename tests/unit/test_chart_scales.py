@@ -127,3 +127,19 @@ def test_interval_windows_cover_each_interval_up_to_its_end(raw: list[float]) ->
     assert [stop for _, stop in windows] == ends
     assert all(0 <= start <= stop for start, stop in windows)
     assert all(b[0] >= a[1] - 1e-9 for a, b in zip(windows, windows[1:], strict=False))
+
+
+def test_a_far_threshold_does_not_squash_the_html_scatter() -> None:
+    from loadmgr.service.reports.svg_plots import scatter_chart
+
+    points = [(float(t), 10.0 + (t % 7) * 3) for t in range(60)]
+    svg = scatter_chart("p95", [("GET /", points)], x_end=60.0,
+                        thresholds=[ThresholdLine(500.0, "p95<500ms")])
+    assert 'data-threshold="p95&lt;500ms"' not in svg
+    assert "↑ p95&lt;500ms above the scale" in svg
+    ticks = [float(t.replace(",", "").split()[0]) for t in
+             re.findall(r'class="tick">([\d,.]+ ms)<', svg)]
+    assert max(ticks) < 100
+    near = scatter_chart("p95", [("GET /", points)], x_end=60.0,
+                         thresholds=[ThresholdLine(40.0, "p95<40ms")])
+    assert 'data-threshold="p95&lt;40ms"' in near

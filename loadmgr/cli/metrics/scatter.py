@@ -7,7 +7,6 @@ dashed lines, round ticks and the elapsed-time axis of the other charts (`charts
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -57,9 +56,6 @@ def dot_cells(
 # Without colour (`NO_COLOR`, a pipe) a cell shows its group's mark instead of Braille
 # dots, and the legend the same marks: requests stay distinguishable in black and white.
 MARKS = "●○■□▲△◆◇+×"
-# A threshold up to this many times the highest value widens the scale to show its line;
-# one further off is named above the plot, so the dots keep the plot's height.
-THRESHOLD_REACH = 2.0
 
 
 class ScatterPlot:
@@ -120,11 +116,10 @@ def scatter_plot(
     """`groups` are (label, [(seconds from the run's start, value)]), one colour each."""
     from rich.text import Text
 
-    from loadmgr.models.axis import row_ticks
+    from loadmgr.models.axis import row_ticks, within_reach
 
     values = [y for _, points in groups for _, y in points]
-    reach = THRESHOLD_REACH * max(values) if values else math.inf
-    high = max([*values, *(line.value for line in thresholds if line.value <= reach), 0.0])
+    high = max([*values, *(line.value for line in within_reach(values, thresholds)), 0.0])
     # A tick every 2, 3 or 4 rows, whichever reaches least above the highest value.
     splits = [n for n in (6, 4, 3) if height % n == 0] or [height]
     ticks = min((row_ticks(0.0, high, n) for n in splits), key=lambda t: (t[-1], -len(t)))
