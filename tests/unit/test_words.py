@@ -135,3 +135,19 @@ def test_the_html_says_the_sensitivity_as_a_word() -> None:
     page = render_trend_html(_trend(3))
     assert "sensitivity medium" in page and "sensitivity 1," not in page
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", page) is None  # ISO-8601: a T, not a space
+
+
+def test_trend_marks_tell_regressions_from_improvements_without_colour() -> None:
+    from loadmgr.cli.tests.trend_views import BETTER_MARK, CHANGE_MARK, trend_view
+    from loadmgr.service.analysis.trends import ChangePoint
+
+    trend = _trend(6)
+    worse = ChangePoint("p95", 2, trend.runs[2].id, 100.0, 150.0, 0.001)
+    trend.metrics[0].changes.append(worse)
+    text = _text(trend_view(trend))
+    assert f"{CHANGE_MARK} a regression starts" in text
+    assert "improvement" not in text  # none drawn, none explained
+    better = ChangePoint("p95", 4, trend.runs[4].id, 150.0, 90.0, 0.001)
+    trend.metrics[0].changes.append(better)
+    both = _text(trend_view(trend))
+    assert f"{BETTER_MARK} an improvement starts" in both and f"  {BETTER_MARK} p95" in both
