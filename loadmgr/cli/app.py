@@ -189,6 +189,22 @@ class RootGroup(typer.core.TyperGroup):
         tidy_help(group)
         return group
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """As Typer's, with its did-you-mean over the groups: they are loaded on use, so
+        Typer, which looks only at loaded ones, suggests nothing for `loadmgr run list`."""
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as exc:
+            message = getattr(exc, "message", "")
+            if args and message.startswith("No such command") and "Did you mean" not in message:
+                from difflib import get_close_matches
+
+                matches = get_close_matches(args[0], self.list_commands(ctx))
+                if matches:
+                    suggestions = ", ".join(f"{match!r}" for match in matches)
+                    exc.message = f"{message.rstrip('.')}. Did you mean {suggestions}?"  # type: ignore[attr-defined]
+            raise
+
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         from loadmgr.cli.groups import GROUPS
 

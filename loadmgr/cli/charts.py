@@ -116,36 +116,31 @@ def bar_rows(
 def place_by_time(
     points: Sequence[tuple[float, float | None]], end: float, width: int
 ) -> list[float | None]:
-    """Values at their time: `width` columns spanning 0..`end` seconds from the run's start.
+    """Values over their windows: `width` columns spanning 0..`end` seconds from the run's
+    start.
 
-    A point is an interval's value at the interval's end, so it also fills the columns back
-    to the previous point (within one usual interval): no gaps between points of a run that
-    has fewer points than columns. Columns with several points take their mean; columns
-    nobody measured (before the first interval, after the last) stay unknown.
+    A point is an interval's value at the interval's end; it is drawn over the interval's
+    whole window (`interval_windows`), as a step, never as a point at its end. A column
+    takes the mean of the windows it overlaps, weighted by the overlap; columns no window
+    covers (before the first interval, a hole, after the last) stay unknown.
     """
+    from loadmgr.models.axis import interval_windows
+
     if width < 1 or not points or end <= 0:
         return [None] * max(0, width)
-    ordered = sorted((x, v) for x, v in points if math.isfinite(x))
-    gaps = sorted(b[0] - a[0] for a, b in zip(ordered, ordered[1:], strict=False))
-    usual = gaps[len(gaps) // 2] if gaps else ordered[0][0]
-    buckets: list[list[float]] = [[] for _ in range(width)]
-    for x, value in ordered:
-        known = _finite(value)
-        if known is not None and 0 <= x <= end:
-            # A point ends its interval: it belongs to the column its interval ends in.
-            buckets[min(width - 1, max(0, math.ceil(x / end * width) - 1))].append(known)
-    columns: list[float | None] = [sum(b) / len(b) if b else None for b in buckets]
-    follow = 0
+    ordered = sorted((x, v) for x, v in points if math.isfinite(x) and x >= 0)
+    windows = interval_windows([x for x, _ in ordered])
+    columns: list[float | None] = []
     for column in range(width):
-        if columns[column] is not None:
-            continue
-        start = column * end / width
-        while follow < len(ordered) and ordered[follow][0] <= start:
-            follow += 1
-        if follow < len(ordered):
-            x, value = ordered[follow]
-            if x - start <= max(usual, end / width):
-                columns[column] = _finite(value)
+        left, right = column * end / width, (column + 1) * end / width
+        weight = total = 0.0
+        for (start, stop), (_, value) in zip(windows, ordered, strict=True):
+            known = _finite(value)
+            overlap = min(right, stop) - max(left, start)
+            if known is not None and overlap > 1e-9 * end:
+                weight += overlap
+                total += overlap * known
+        columns.append(total / weight if weight else None)
     return columns
 
 
@@ -199,6 +194,24 @@ def threshold_row(value: float, top: float, bottom: float, height: int) -> int:
     return min(height - 1, max(0, height - math.ceil(level - 1e-9)))
 
 
+def on_scale(value: float, top: float, bottom: float) -> bool:
+    """Whether a threshold's value lies within the chart's scale (a row can hold it)."""
+    slack = 1e-9 * max(1.0, abs(top), abs(bottom))
+    return bottom - slack <= value <= top + slack
+
+
+def off_scale_note(lines: Sequence[ThresholdLine], top: float, bottom: float) -> str:
+    """`  ↓ p95<100ms below the scale`: thresholds no row can hold are named in the chart's
+    head, never drawn on its top or bottom row beside a value they are far from."""
+    notes = [
+        f"{'↑' if line.value > top else '↓'} {line.label} "
+        f"{'above' if line.value > top else 'below'} the scale"
+        for line in lines
+        if not on_scale(line.value, top, bottom)
+    ]
+    return "".join(f"  {note}" for note in notes)
+
+
 def block_chart(
     title: str,
     values: Sequence[float | None],
@@ -215,6 +228,7 @@ def block_chart(
     tick_fmt: Callable[[float], str] | None = None,
     label_width: int = 0,
     mark_width: int = 0,
+    from_zero: bool = False,
 ) -> RenderableType:
     """A titled bar chart with round ticks on the left and the time span underneath.
 
@@ -224,7 +238,9 @@ def block_chart(
     `thresholds` are drawn as a red dashed line at their value, labelled on the right.
     The value axis has a round (1-2-5) value on every row edge; `label_width` and
     `mark_width` (at least this many columns left and right of the bars) line up the time
-    axes of charts shown one under another.
+    axes of charts shown one under another. With `from_zero` the bars always rise from 0
+    (rates and users: a bar's height is its value); otherwise the scale may start above 0
+    (`chart_floor`), and a threshold below it is named in the head, not drawn.
     """
     from rich.console import Group
     from rich.text import Text
@@ -239,8 +255,11 @@ def block_chart(
     else:
         head.append("  no data", style="dim")
     high = max([*known, *(line.value for line in thresholds), 0.0])
-    ticks = labelled_ticks(min(known) if known else 0.0, high, height, tick_fmt or fmt)
+    low = 0.0 if from_zero or not known else min(known)
+    ticks = labelled_ticks(low, high, height, tick_fmt or fmt)
     bottom, top = ticks[0], ticks[-1]
+    head.append(off_scale_note(thresholds, top, bottom), style="red")
+    thresholds = [line for line in thresholds if on_scale(line.value, top, bottom)]
     labels, bottom_label = row_labels(ticks, height, tick_fmt or fmt)
     label_width = max(label_width, len(bottom_label), *(len(label) for label in labels))
     marks = [f" {line.label}" for line in thresholds]

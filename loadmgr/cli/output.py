@@ -25,7 +25,6 @@ from loadmgr.models.formatting import Lines, format_timestamp
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
-    from rich.table import Table
 
 FORMATS = ("table", "json", "jsonl", "csv")
 # The first `-o csv` columns of what belongs to a test (a run, a schedule): what it is, of
@@ -170,6 +169,10 @@ def id_field(header: str = "ID") -> Column:
 
 
 SHORT_ID_LENGTH = 8
+# The width a view of one document (`runs show`, `tests show`) wraps its text at when stdout
+# is not a terminal: a long error then wraps instead of making a line hundreds of columns
+# wide. Lists keep their rows on one line each (for grep and cut).
+VIEW_WIDTH = 100
 
 
 def cell(value: Any) -> str:
@@ -247,37 +250,6 @@ def flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _table(columns: Sequence[Column], rows: list[list[str]], title: str | None) -> Table:
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=title, box=None, header_style="bold", pad_edge=False)
-    for column in columns:
-        table.add_column(
-            column.header,
-            justify=column.justify,  # type: ignore[arg-type]
-            overflow="fold",
-            no_wrap=column.no_wrap or column.justify == "right",
-        )
-    for row in rows:
-        table.add_row(*(Text(value) for value in row))
-    return table
-
-
-def _shortened(columns: Sequence[Column], row: list[str]) -> list[str]:
-    return [
-        value[: column.short] if column.short and value != "-" else value
-        for column, value in zip(columns, row, strict=True)
-    ]
-
-
-def _natural_width(console: Console, table: Table) -> int:
-    """What the table needs to print without folding a cell."""
-    from rich.measure import Measurement
-
-    return Measurement.get(console, console.options.update_width(100_000), table).maximum
-
-
 def stdout_console() -> Console:
     """Rich console on stdout: colour only on a terminal and without NO_COLOR."""
     from rich.console import Console
@@ -353,11 +325,11 @@ class Renderer:
         if not documents:
             notice(empty)
             return
+        from loadmgr.cli.tables import fitted_table
+
         rows = [[cell(c.value(data)) for c in columns] for data in map(jsonable, documents)]
         console = stdout_console()
-        table = _table(columns, rows, title)
-        if console.is_terminal and _natural_width(console, table) > console.width:
-            table = _table(columns, [_shortened(columns, row) for row in rows], title)
+        table = fitted_table(console, columns, rows, title)
         console.print(table)
 
     def one(
@@ -378,10 +350,11 @@ class Renderer:
             self._write_csv([data], csv_columns)
         elif self.format in ("json", "jsonl"):
             self._write_data([data], many=False)
-        elif view is not None:
-            stdout_console().print(view(data))
         else:
-            stdout_console().print(key_value_view(data))
+            console = stdout_console()
+            if not console.is_terminal:
+                console.width = min(console.width, VIEW_WIDTH)
+            console.print(key_value_view(data) if view is None else view(data))
 
     def _write_lines(self, lines: Iterable[str]) -> None:
         out = sys.stdout

@@ -8,7 +8,7 @@ reads worse than "0:00, 1:00, 2:00", and is labelled `m:ss` or `h:mm:ss` from th
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from loadmgr.models.thresholds import parse_threshold
@@ -93,6 +93,17 @@ class ThresholdLine:
     request: str | None = None  # "METHOD name" of a scoped threshold; None: the whole run
 
 
+# A scatter's scale reaches a threshold up to this many times its highest point; one further
+# off is named as off the scale, so the dots keep the plot's height (terminal and HTML).
+THRESHOLD_REACH = 2.0
+
+
+def within_reach(values: Sequence[float], lines: Sequence[ThresholdLine]) -> list[ThresholdLine]:
+    """The thresholds a scatter's scale stretches to show: all of them without points."""
+    reach = THRESHOLD_REACH * max(values) if values else math.inf
+    return [line for line in lines if line.value <= reach]
+
+
 def threshold_lines(
     expressions: Iterable[str], metric: str, request: tuple[str, str] | None = None
 ) -> list[ThresholdLine]:
@@ -152,3 +163,24 @@ def nice_step_at_least(value: float) -> float:
         if factor * power >= value * (1 - 1e-9):
             return factor * power
     return 10.0 * power  # pragma: no cover - the loop always returns
+
+
+def interval_windows(ends: Sequence[float]) -> list[tuple[float, float]]:
+    """Each interval's window (start, end), in seconds from the run's start, from the ends
+    the series rows carry: an interval measured the time since the one before it ended (the
+    collector's windows follow each other), the first from the run's start. Where the gap
+    to the previous end is over 1.5 times the usual one (an interval lost), the window is the
+    usual length, so a hole in the data stays a hole. Charts draw a value over its window:
+    a 10-s run's lines start at 0:00, not at the first interval's end.
+    """
+    gaps = sorted(b - a for a, b in zip(ends, ends[1:], strict=False) if b > a)
+    usual = gaps[(len(gaps) - 1) // 2] if gaps else None
+    windows = []
+    previous = 0.0
+    for end in ends:
+        start = previous
+        if usual is not None and end - start > 1.5 * usual:
+            start = end - usual
+        windows.append((min(start, end), end))
+        previous = max(previous, end)
+    return windows

@@ -47,6 +47,27 @@ class Lines(tuple[str, ...]):
     line breaks a view means are said by the type, each line still sanitized."""
 
 
+def span_ends(first: datetime | None, last: datetime | None) -> tuple[str, str]:
+    """The labels of an axis over runs from `first` to `last`, ISO-8601 in UTC: their days
+    (`2026-11-20`), or their minutes (`2026-12-06T08:12Z`) when both fall on one day, so
+    the two ends never read the same for runs of one day."""
+    def moment(value: datetime | None, with_time: bool) -> str:
+        if value is None:
+            return "-"
+        utc = value.astimezone(timezone.utc) if value.tzinfo else value
+        return utc.strftime("%Y-%m-%dT%H:%MZ" if with_time else "%Y-%m-%d")
+
+    same_day = first is not None and last is not None and moment(first, False) == moment(
+        last, False
+    )
+    return moment(first, same_day), moment(last, same_day)
+
+
+def runs_count(count: int, what: str = "finished") -> str:
+    """`1 finished run`, `3 finished runs`."""
+    return f"{count} {what} run{'' if count == 1 else 's'}"
+
+
 def finite_number(value: Any) -> float | None:
     """`value` as a finite float; None for null, a bool, text or NaN (odd stored data)."""
     if value is None or isinstance(value, bool):

@@ -142,7 +142,9 @@ def reason_label(reason: VerdictReason) -> str:
     if reason.kind == ReasonKind.TREND:
         return f"{reason.detail('metric') or '?'} vs trend"
     if reason.kind == ReasonKind.ERROR:
-        return "Locust lost" if reason.detail("stopReason") == "lost" else "error"
+        # Where it came from (`database`, `locust`); never "error" again after the verdict.
+        source = reason.detail("source")
+        return "Locust lost" if reason.detail("stopReason") == "lost" else str(source or "")
     return _SHORT[reason.kind]
 
 
@@ -154,7 +156,10 @@ def verdict_label(verdict: Verdict | str | None, reasons: list[VerdictReason]) -
     if not reasons:
         return text
     more = f", +{len(reasons) - 1}" if len(reasons) > 1 else ""
-    return f"{text} ({reason_label(reasons[0])}{more})"
+    label = reason_label(reasons[0])
+    if not label or label == text:
+        return f"{text} (+{len(reasons) - 1})" if more else text
+    return f"{text} ({label}{more})"
 
 
 def parse_reasons(items: Any) -> list[VerdictReason]:

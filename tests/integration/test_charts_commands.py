@@ -68,7 +68,8 @@ def test_scatter_on_a_terminal(cli: Any, stored: dict[str, Any]) -> None:
     assert result.exit_code == 0, result.stderr
     out = result.stdout
     assert "p95 latency of each request" in out
-    assert sum(1 for ch in out if 0x2800 < ord(ch) <= 0x28FF) > 20  # Braille dots
+    # Piped, without colour: each request's own mark where its dots are (Braille in colour).
+    assert sum(1 for ch in out if ch in "●○") > 20
     for text in ("GET /api/items", "POST /api/orders", "p95<=500ms",
                  "POST /api/orders:p95<700ms", "0:00", "3:00", "800ms", "╌"):
         assert text in out, text
@@ -132,6 +133,10 @@ def test_html_report_in_headless_chromium(
         " g.querySelector('line').getBoundingClientRect().width])",
         "dots": "document.querySelectorAll('svg.scatter circle').length",
         "cells": "document.querySelectorAll('svg.heatmap rect.cell').length",
+        # Where each line over time starts, in the chart's own units (the plot starts at 64).
+        "starts": "[...document.querySelectorAll('svg.chart path')].map(p => {"
+        " const s = p.closest('svg').getBoundingClientRect();"
+        " return (p.getBoundingClientRect().left - s.left) / s.width * 960; })",
     }, width=1400)
     assert page.console == []
     charts = {c["cls"]: c for c in page.values["charts"]}
@@ -151,6 +156,10 @@ def test_html_report_in_headless_chromium(
     assert all(width > 0.9 * content for _, _, width in page.values["thresholds"])
     assert page.values["dots"] >= 2 * INTERVALS and page.values["cells"] > INTERVALS
     assert page.dom.count('<g class="threshold"') == 5
+    # Each interval is drawn over its own window: the lines start at 0:00, not at the
+    # first interval's end (issue 20, item 15).
+    assert len(page.values["starts"]) == 4
+    assert all(start == pytest.approx(64, abs=1) for start in page.values["starts"])
     assert page.screenshot.startswith(b"\x89PNG")
 
     narrow = load_page(path, {"w": "document.querySelector('svg.chart')"

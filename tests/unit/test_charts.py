@@ -189,8 +189,10 @@ def test_terminal_scatter_draws_each_point(store: Store) -> None:
     cells = dot_cells([g[1] for g in groups], columns=30, rows=4, end=60.0, bottom=0, top=1000)
     assert sum(bin(bits).count("1") for bits, _ in cells.values()) == 3
     assert {group for _, group in cells.values()} == {0, 1}
-    text = _plain(scatter_plot("p95", groups, end=60.0, width=60,
+    console = Console(width=120, record=True, color_system="standard")
+    console.print(scatter_plot("p95", groups, end=60.0, width=60,
                                thresholds=[ThresholdLine(500.0, "p95<500ms")]))
+    text = console.export_text()  # in colour: Braille dots (without, marks: test_chart_scales)
     assert sum(1 for ch in text if BRAILLE < ord(ch) <= BRAILLE + 0xFF) == 3
     assert "p95<500ms" in text and "GET /a" in text and "1:00" in text
 

@@ -35,9 +35,9 @@ def test_a_table_that_fits_shows_whole_ids(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_a_narrow_terminal_shows_short_ids_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     lines = printed(monkeypatch, 80, "a long reason " * 4)
-    assert lines[1].startswith("2d1ebd01  checkout")
+    assert lines[1].startswith("2d1ebd01 checkout")  # one space apart when narrow
     assert RUN_ID not in "".join(lines) and "2317" not in "".join(lines)
-    assert any(line.startswith("-  ") for line in lines)  # no id: still "-"
+    assert any(line.startswith("- ") for line in lines)  # no id: still "-"
 
 
 def test_tables_say_yes_and_no_not_python_booleans() -> None:

@@ -16,7 +16,7 @@ from loadmgr.cli.output import OutputOption, QuietOption, Renderer, notice
 from loadmgr.errors import ExitCode, ValidationFailed
 
 if TYPE_CHECKING:
-    from loadmgr.models import LoadTestRun
+    from loadmgr.models import LoadTestRun, RunStatus
     from loadmgr.store import Store
 
 app = new_group("metrics")
@@ -126,7 +126,7 @@ def show(
             rows,
             REQUEST_COLUMNS,
             id_key="name",
-            empty="no requests recorded yet",
+            empty=_nothing("requests", run),
             csv_columns=REQUEST_CSV,
         )
     else:
@@ -164,7 +164,7 @@ def _show_scatter(store: Store, renderer: Renderer, run: LoadTestRun) -> None:
     # Two dots a character: at most one point per request and dot column is ever kept.
     grouped = latency_views.by_request(points, end=end, columns=width * 2)
     if not any(grouped.values()):
-        notice("no intervals with requests recorded yet")
+        notice(_nothing("intervals with requests", run))
         return
     stdout_console().print(scatter_view(grouped, width, end=end, thresholds=run.thresholds))
 
@@ -194,7 +194,7 @@ def _show_timeseries(
     series = metrics.timeseries(store, run_id, points or TABLE_POINTS)
     rows = list(series.rows)
     if not rows:
-        notice("no intervals recorded yet")
+        notice(_nothing("intervals", run))
         return
     if series.step > 1:
         notice(
@@ -256,7 +256,7 @@ def export(
     else:
         count = write_rows(fmt, metrics.export_intervals(store, run.id), metrics.EXPORT_FIELDS)
     if count == 0:
-        notice(f"run {run.id} has no intervals recorded yet")
+        notice(f"run {run.id}: {_nothing('intervals', run)}")
 
 
 @app.command("compare")
@@ -314,7 +314,9 @@ def compare(
             + "; ".join(comparison.different_load)
         )
     for run_id in comparison.without_final:
-        notice(f"note: run {run_id} has no final stats (not finished); its values are empty")
+        status = next((run.status for run in comparison.runs if run.id == run_id), None)
+        notice(f"note: run {run_id} has no final stats ({_unfinished(status)}); its values are "
+               "empty")
     if renderer.quiet:
         # Ids of the runs compared, once each (rows repeat them per metric).
         renderer.many([{"id": run.id} for run in comparison.runs], [])
@@ -398,3 +400,21 @@ def _write(target: str, content: bytes) -> None:
         partial.unlink(missing_ok=True)
         raise ValidationFailed(f"cannot write {target}: {exc.strerror or exc}") from None
     notice(f"wrote {path}")
+
+
+def _nothing(what: str, run: LoadTestRun) -> str:
+    """`no intervals recorded yet` while the run goes on; once it ended, that it never will
+    have them (`… (it ended Failed without them)`)."""
+    if run.status.is_active:
+        return f"no {what} recorded yet"
+    return f"no {what} recorded ({_unfinished(run.status)})"
+
+
+def _unfinished(status: RunStatus | None) -> str:
+    """Why a run has no numbers: `not finished yet` while it runs, `it ended Failed` once
+    it ended without them (a Failed run will never finish)."""
+    from loadmgr.models import RunStatus
+
+    if status is None or RunStatus(status).is_active:
+        return "not finished yet"
+    return f"it ended {RunStatus(status).value} without them"

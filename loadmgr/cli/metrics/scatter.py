@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from loadmgr.cli.charts import row_labels, threshold_row, time_axis
+from loadmgr.cli.charts import off_scale_note, on_scale, row_labels, threshold_row, time_axis
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+    from rich.text import Text
 
     from loadmgr.models.axis import ThresholdLine
 
@@ -52,6 +53,56 @@ def dot_cells(
     return cells
 
 
+# Without colour (`NO_COLOR`, a pipe) a cell shows its group's mark instead of Braille
+# dots, and the legend the same marks: requests stay distinguishable in black and white.
+MARKS = "●○■□▲△◆◇+×"
+
+
+class ScatterPlot:
+    """The plot's lines, drawn with Braille in colour or with marks without it."""
+
+    def __init__(
+        self,
+        head: Text,
+        labels: list[str],
+        cells: dict[tuple[int, int], tuple[int, int]],
+        dashed: dict[int, str],
+        columns: int,
+        footer: list[RenderableType],
+        legend: list[str],
+    ) -> None:
+        self.head, self.labels, self.cells, self.dashed = head, labels, cells, dashed
+        self.columns, self.footer, self.legend = columns, footer, legend
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.text import Text
+
+        plain = console.no_color or console.color_system is None
+        width = max(map(len, self.labels), default=0)
+        yield self.head
+        for row, label in enumerate(self.labels):
+            text = Text(f"{label:>{width}} ┤", style="dim")
+            for column in range(self.columns):
+                bits, group = self.cells.get((row, column), (0, 0))
+                if bits:
+                    char = MARKS[group % len(MARKS)] if plain else chr(BRAILLE + bits)
+                    text.append(char, style=STYLES[group % len(STYLES)])
+                elif row in self.dashed:
+                    text.append("╌", style="red")
+                else:
+                    text.append(" ")
+            if row in self.dashed:
+                text.append(self.dashed[row], style="red")
+            yield text
+        yield from self.footer
+        legend = Text(" " * (width + 2))
+        for index, label in enumerate(self.legend):
+            mark = MARKS[index % len(MARKS)] if plain else "●"
+            legend.append(f"{mark} ", style=STYLES[index % len(STYLES)])
+            legend.append(label + "   ")
+        yield legend
+
+
 def scatter_plot(
     title: str,
     groups: Sequence[tuple[str, Sequence[tuple[float, float]]]],
@@ -63,20 +114,20 @@ def scatter_plot(
     thresholds: Sequence[ThresholdLine] = (),
 ) -> RenderableType:
     """`groups` are (label, [(seconds from the run's start, value)]), one colour each."""
-    from rich.console import Group
     from rich.text import Text
 
-    from loadmgr.models.axis import row_ticks
+    from loadmgr.models.axis import row_ticks, within_reach
 
     values = [y for _, points in groups for _, y in points]
-    high = max([*values, *(line.value for line in thresholds), 0.0])
+    high = max([*values, *(line.value for line in within_reach(values, thresholds)), 0.0])
     # A tick every 2, 3 or 4 rows, whichever reaches least above the highest value.
     splits = [n for n in (6, 4, 3) if height % n == 0] or [height]
     ticks = min((row_ticks(0.0, high, n) for n in splits), key=lambda t: (t[-1], -len(t)))
     bottom, top = ticks[0], ticks[-1]
     labels, bottom_label = row_labels(ticks, height, fmt)
     label_width = max(len(bottom_label), *(len(label) for label in labels))
-    marks = [f" {line.label}" for line in thresholds]
+    shown = [line for line in thresholds if on_scale(line.value, top, bottom)]
+    marks = [f" {line.label}" for line in shown]
     columns = max(10, width - label_width - 2 - max(map(len, marks), default=0))
     end = max(end, max((x for _, points in groups for x, _ in points), default=0.0))
     cells = dot_cells(
@@ -84,30 +135,14 @@ def scatter_plot(
         bottom=bottom, top=top,
     )
     dashed: dict[int, str] = {}
-    for line, mark in zip(thresholds, marks, strict=True):
+    for line, mark in zip(shown, marks, strict=True):
         row = threshold_row(line.value, top, bottom, height)
         dashed[row] = dashed.get(row, "") + mark
     head = Text(title, style="bold")
     if not values:
         head.append("  no data", style="dim")
-    lines: list[RenderableType] = [head]
-    for row in range(height):
-        text = Text(f"{labels[row]:>{label_width}} ┤", style="dim")
-        for column in range(columns):
-            bits, group = cells.get((row, column), (0, 0))
-            if bits:
-                text.append(chr(BRAILLE + bits), style=STYLES[group % len(STYLES)])
-            elif row in dashed:
-                text.append("╌", style="red")
-            else:
-                text.append(" ")
-        if row in dashed:
-            text.append(dashed[row], style="red")
-        lines.append(text)
-    lines.extend(time_axis(end, columns, label_width, bottom_label))
-    legend = Text(" " * (label_width + 2))
-    for index, (label, _) in enumerate(groups):
-        legend.append("● ", style=STYLES[index % len(STYLES)])
-        legend.append(label + "   ")
-    lines.append(legend)
-    return Group(*lines)
+    head.append(off_scale_note(thresholds, top, bottom), style="red")
+    return ScatterPlot(
+        head, [f"{label:>{label_width}}" for label in labels], cells, dashed, columns,
+        time_axis(end, columns, label_width, bottom_label), [label for label, _ in groups],
+    )

@@ -162,11 +162,12 @@ def timeseries_charts(
         times = [m if m is not None else -1.0 for m in moments]
     charts: list[Any] = []
     marks = [len(expression) + 1 for expression in thresholds]
-    for title, key, fmt, style, metric, scale in (
-        ("RPS", "totalRPS", fmt_rate, "cyan", "rps", 1.0),
-        ("p95 latency", "p95ResponseMs", fmt_ms, "magenta", "p95", 1.0),
-        ("error rate", "errorRate", _fmt_percent, "red", "error_rate", 100.0),
-        ("users", "currentUsers", fmt_count, "green", None, 1.0),
+    # Rates and users rise from 0 (a bar's height is its value); latency may be zoomed.
+    for title, key, fmt, style, metric, scale, from_zero in (
+        ("RPS", "totalRPS", fmt_rate, "cyan", "rps", 1.0, True),
+        ("p95 latency", "p95ResponseMs", fmt_ms, "magenta", "p95", 1.0, False),
+        ("error rate", "errorRate", _fmt_percent, "red", "error_rate", 100.0, True),
+        ("users", "currentUsers", fmt_count, "green", None, 1.0, True),
     ):
         values = [None if r.get(key) is None else float(r[key]) * scale for r in rows]
         lines = [
@@ -177,7 +178,7 @@ def timeseries_charts(
             block_chart(
                 title, values, width=width, fmt=fmt, start_label=first, end_label=last,
                 style=style, times=times, end=end, thresholds=lines, label_width=8,
-                mark_width=max(marks, default=0),
+                mark_width=max(marks, default=0), from_zero=from_zero,
             )
         )
         charts.append(Text(""))

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from loadmgr.cli.output import iso, sanitize
-from loadmgr.models.formatting import format_metric, format_percent
+from loadmgr.models.formatting import format_metric, format_percent, runs_count, span_ends
 from loadmgr.models.stats.catalog import BY_NAME
 
 if TYPE_CHECKING:
@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
     from loadmgr.service.analysis.trends import ChangePoint, MetricTrend, Trend
 
-CHANGE_MARK = "▲"
+CHANGE_MARK = "▲"  # a regime that is a regression starts
+BETTER_MARK = "△"  # one that is an improvement: told apart without colour too
 OTHER_LOAD_MARK = "≠"
 
 
@@ -91,13 +92,13 @@ def metric_chart(trend: Trend, series: MetricTrend, width: int) -> RenderableTyp
             styles[column] = "dim"
     for change in series.changes:
         column = _column_of(change.index, len(trend.runs), len(columns))
-        marks[column] = CHANGE_MARK
+        marks[column] = _mark(change)
         styles[column] = "bold red" if change.regression else "bold green"
     axis = Text(f"{bottom_label:>{label_width}} └", style="dim")
     for column, mark in enumerate(marks):
         axis.append(mark if mark != " " else "─", style=styles.get(column, "dim"))
     lines.append(axis)
-    first, last = short_date(trend.runs[0].createdAt), short_date(trend.runs[-1].createdAt)
+    first, last = span_ends(trend.runs[0].createdAt, trend.runs[-1].createdAt)
     gap = max(1, len(columns) - len(first) - len(last))
     lines.append(Text(" " * (label_width + 2) + first + " " * gap + last, style="dim"))
     return Group(*lines)
@@ -160,7 +161,7 @@ def runs_table(trend: Trend) -> RenderableType:
             text = Text(format_metric(series.metric, series.values[position]))
             change = starts.get((series.metric, position))
             if change is not None:
-                text.append(f" {CHANGE_MARK}", style="bold red" if change.regression else "green")
+                text.append(f" {_mark(change)}", style="bold red" if change.regression else "green")
             cells.append(text)
         table.add_row(*cells)
     return table
@@ -173,7 +174,7 @@ def trend_view(trend: Trend, width: int = 80) -> RenderableType:
 
     name = sanitize(trend.test.name, in_cell=True)
     request = f", request {sanitize(trend.options.request)}" if trend.options.request else ""
-    title = Text(f"test {name}: {len(trend.runs)} finished runs{request}", style="bold")
+    title = Text(f"test {name}: {runs_count(len(trend.runs))}{request}", style="bold")
     if not trend.runs:
         return Group(title, Text("no finished run with final numbers yet", style="dim"))
     parts: list[RenderableType] = [title, Text("")]
@@ -189,15 +190,25 @@ def trend_view(trend: Trend, width: int = 80) -> RenderableType:
         parts.append(Text("change points:", style="bold"))
         for change in changes:
             style = "red" if change.regression else "green"
-            parts.append(Text(f"  {CHANGE_MARK} {describe_change(trend, change)}", style=style))
+            parts.append(Text(f"  {_mark(change)} {describe_change(trend, change)}", style=style))
     else:
         parts.append(Text("no change point: every series is steady within its noise"))
     parts.append(Text(newest_line(trend)))
-    legend = f"{CHANGE_MARK} a new regime starts"
+    # Only the marks drawn are explained.
+    legend = []
+    if any(change.regression for change in changes):
+        legend.append(f"{CHANGE_MARK} a regression starts")
+    if any(not change.regression for change in changes):
+        legend.append(f"{BETTER_MARK} an improvement starts")
     if trend.incomparable:
-        legend += f"; {OTHER_LOAD_MARK} another load than the newest run (not searched)"
-    parts.append(Text(legend, style="dim"))
+        legend.append(f"{OTHER_LOAD_MARK} another load than the newest run (not searched)")
+    if legend:
+        parts.append(Text("; ".join(legend), style="dim"))
     return Group(*parts)
+
+
+def _mark(change: ChangePoint) -> str:
+    return CHANGE_MARK if change.regression else BETTER_MARK
 
 
 def newest_line(trend: Trend) -> str:

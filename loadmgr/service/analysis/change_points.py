@@ -187,6 +187,13 @@ def regimes_of(values: Sequence[float], shifts: Sequence[Shift]) -> list[Regime]
     return _regimes(values, [shift.index for shift in shifts])
 
 
+def sensitivity_word(value: float) -> str:
+    """`medium`: a sensitivity as `--sensitivity` takes it (the number when it is none of
+    the words)."""
+    words = [word for word, number in SENSITIVITIES.items() if number == value]
+    return words[0] if words else f"{value:g}"
+
+
 def parse_sensitivity(text: str) -> float:
     """`low`, `medium`, `high`, or a positive number (medium is 1; higher finds more)."""
     cleaned = text.strip().lower()

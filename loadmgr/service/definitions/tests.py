@@ -232,8 +232,18 @@ def get_test(store: Store, ref: str) -> LoadTest:
         full_id = id_by_prefix(store.tests, ref, "test", store.scope.describe())
         test = store.tests.find_by_id(full_id) if full_id else None
         if test is None:
-            raise
+            raise NotFound(f"test {ref!r} not found{store.scope.describe()}",
+                           hint=_did_you_mean(store, ref)) from None
         return test
+
+
+def _did_you_mean(store: Store, ref: str) -> str | None:
+    """`did you mean 'checkout'?`: the names in scope closest to a mistyped one."""
+    from difflib import get_close_matches
+
+    names = [str(doc.get("name")) for doc in store.tests.find_many(limit=1000)]
+    matches = get_close_matches(ref, names, n=3)
+    return f"did you mean {', '.join(repr(m) for m in matches)}?" if matches else None
 
 
 def check_not_foreign(test: LoadTest, action: str) -> None:

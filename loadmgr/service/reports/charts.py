@@ -79,7 +79,7 @@ def over_time_html(series: Sequence[dict[str, Any]], charts: ReportCharts) -> st
         out.append(
             line_chart(
                 title, points, color=color, css_class=f"chart {css}", x_end=charts.x_end,
-                thresholds=lines, unit=unit,
+                thresholds=lines, unit=unit, steps=True,
             )
         )
     return "\n".join(out)

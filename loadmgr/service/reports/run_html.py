@@ -145,7 +145,7 @@ td.n,th.n{text-align:right}.ok{color:#16a34a;font-weight:600}.bad{color:#dc2626;
 .chart .chart-title{font-weight:600;font-size:13px;fill:#374151}
 .chart .empty{fill:#9ca3af}
 .chart .threshold line{stroke:#dc2626;stroke-width:1.5;stroke-dasharray:6 4}
-.chart .threshold text{fill:#dc2626;font-size:11px}.chart .cell{fill:#7c3aed}
+.chart .threshold text,.chart .off-scale{fill:#dc2626;font-size:11px}.chart .cell{fill:#7c3aed}
 footer{margin-top:32px;color:#9ca3af;font-size:12px}
 """
 

@@ -19,6 +19,7 @@ from html import escape
 from loadmgr.models.axis import (
     ThresholdLine,
     elapsed_label,
+    interval_windows,
     nice_ticks,
     tick_label,
     time_ticks,
@@ -157,6 +158,25 @@ def _segments(points: Sequence[tuple[float, float | None]]) -> list[list[tuple[f
     return [s for s in segments if s]
 
 
+def _step_segments(
+    points: Sequence[tuple[float, float | None]],
+) -> list[list[tuple[float, float]]]:
+    """The corners of each interval's step over its window; windows that follow each other
+    join (a vertical rise between them), an unknown value or a hole breaks the line."""
+    ordered = sorted((x, y) for x, y in points if math.isfinite(x) and x >= 0)
+    segments: list[list[tuple[float, float]]] = [[]]
+    last_stop: float | None = None
+    for (start, stop), (_, y) in zip(interval_windows([x for x, _ in ordered]), ordered,
+                                     strict=True):
+        if y is None or not math.isfinite(y) or (last_stop is not None and start > last_stop):
+            if segments[-1]:
+                segments.append([])
+        if y is not None and math.isfinite(y):
+            segments[-1] += [(start, y), (stop, y)]
+        last_stop = stop
+    return [s for s in segments if s]
+
+
 def line_chart(
     title: str,
     points: Sequence[tuple[float, float | None]],
@@ -167,18 +187,23 @@ def line_chart(
     x_end: float | None = None,
     thresholds: Sequence[ThresholdLine] = (),
     unit: str = "",
+    steps: bool = False,
 ) -> str:
     """One chart: `points` are (seconds since start, value or None).
+
+    With `steps`, each point is an interval's value at its window's end and is drawn as a
+    flat step over the whole window (`interval_windows`), from the window's start.
 
     With `x_end` (the run's length) the time axis runs from 0 to it, so charts of one run
     line up; `thresholds` are drawn across it; tick labels get `unit` unless `fmt` is given.
     """
     known = [y for _, y in points if y is not None and math.isfinite(y)]
     frame = time_frame(
-        title, [x for x, _ in points], x_end, value_ticks(known, thresholds), fmt=fmt, unit=unit
+        title, [0.0, *(x for x, _ in points)] if steps else [x for x, _ in points], x_end,
+        value_ticks(known, thresholds), fmt=fmt, unit=unit,
     )
     parts = frame.open(css_class)
-    for segment in _segments(points):
+    for segment in _step_segments(points) if steps else _segments(points):
         if len(segment) == 1:
             x, y = segment[0]
             parts.append(

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-from loadmgr.models.axis import ThresholdLine, elapsed_label
+from loadmgr.models.axis import ThresholdLine, elapsed_label, within_reach
 from loadmgr.service.analysis.latency import Heatmap
 from loadmgr.service.reports.svg import HEIGHT, LEFT, TOP, WIDTH, time_frame, value_ticks
 
@@ -32,8 +32,10 @@ def scatter_chart(
     values = [y for _, points in groups for _, y in points]
     xs = [x for _, points in groups for x, _ in points]
     legend_rows = math.ceil(len(groups) / 3)
+    # A threshold far above every point is named, not drawn: the dots keep the height.
+    shown = within_reach(values, thresholds)
     frame = time_frame(
-        title, xs, x_end, value_ticks(values, thresholds), unit=" ms",
+        title, xs, x_end, value_ticks(values, shown), unit=" ms",
         below=legend_rows * LEGEND_ROW + 8,
     )
     parts = frame.open(css_class)
@@ -46,7 +48,13 @@ def scatter_chart(
             f'<g class="series" fill="{color}" fill-opacity="0.75" '
             f'data-request="{escape(label)}">{dots}</g>'
         )
-    parts.extend(frame.threshold_marks(thresholds))
+    parts.extend(frame.threshold_marks(shown))
+    far = [line.label for line in thresholds if line not in shown]
+    if far:
+        parts.append(
+            f'<text x="{WIDTH - 16}" y="16" text-anchor="end" class="off-scale">'
+            f"↑ {escape(', '.join(far))} above the scale</text>"
+        )
     if not values:
         parts.append(frame.empty())
     for index, (label, _) in enumerate(groups):

@@ -9,10 +9,11 @@ point is a dashed line with the regimes' means drawn across.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime
 
-from loadmgr.models.formatting import format_metric, format_timestamp
+from loadmgr.models.formatting import format_metric, format_timestamp, runs_count, span_ends
 from loadmgr.models.stats.catalog import BY_NAME
+from loadmgr.service.analysis.change_points import sensitivity_word
 from loadmgr.service.analysis.trends import ChangePoint, MetricTrend, Trend
 from loadmgr.service.reports.html import escaped_clean as _e
 from loadmgr.service.reports.html import footer, page_head
@@ -44,12 +45,10 @@ _TICK = 'fill="#6b7280" font-size="11"'
 
 
 def _when(value: datetime | None) -> str:
-    """A run's date as every output writes dates; `_day` is the axis's short form."""
+    """A run's date as every output writes dates; the axis' ends are `span_ends`'."""
     return format_timestamp(value) if value else "-"
 
 
-def _day(value: datetime | None) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 def _relative(change: ChangePoint) -> str:
@@ -91,10 +90,11 @@ def trend_chart(trend: Trend, series: MetricTrend, *, link_runs: bool = True) ->
             f"{_e(format_metric(series.metric, tick))}</text>"
         )
     if count:
-        for index, anchor in ((0, "start"), (count - 1, "end")):
+        ends = span_ends(trend.runs[0].createdAt, trend.runs[-1].createdAt)
+        for index, anchor, label in ((0, "start", ends[0]), (count - 1, "end", ends[1])):
             parts.append(
                 f'<text x="{sx(index):.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}" '
-                f"{_TICK}>{_e(_day(trend.runs[index].createdAt))}</text>"
+                f"{_TICK}>{_e(label)}</text>"
             )
     # The mean of each regime, as a flat line over its runs.
     bounds = [0, *(change.index for change in series.changes), count]
@@ -235,8 +235,8 @@ def render_trend_html(trend: Trend) -> str:
     return f"""{page_head(f"loadmgr trend: {name}", CSS)}
 <body>
 <header><h1>Trend of {_e(name)}</h1>
-<p class="sub">Test {_e(trend.test.id)} · {len(trend.runs)} finished runs{request} ·
-sensitivity {detection.sensitivity:g}, p &lt; {detection.p_value:g}, change ≥
+<p class="sub">Test {_e(trend.test.id)} · {runs_count(len(trend.runs))}{request} ·
+sensitivity {sensitivity_word(detection.sensitivity)}, p &lt; {detection.p_value:g}, change ≥
 {detection.min_change:.0%}</p></header>
 <section id="trend">{trend_section(trend)}</section>
 {footer()}
@@ -252,7 +252,7 @@ def report_section(trend: Trend | None) -> str:
         return "<p>No trend: the run is not a finished run of a test with final numbers.</p>"
     charts = "\n".join(trend_chart(trend, series, link_runs=False) for series in trend.metrics)
     return (
-        f"<p>The last {len(trend.runs)} finished runs of the test up to this one; this run is "
+        f"<p>The last {runs_count(len(trend.runs))} of the test up to this one; this run is "
         f"the last point.</p>{charts}\n{_changes_list(trend, False)}"
         f'<p class="muted">{_e(_newest_text(trend))}</p>'
     )

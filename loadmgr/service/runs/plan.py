@@ -97,7 +97,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
         run = LoadTestRun(
             loadTestId=test.id,
             testName=test.name,
-            name=options.name or f"{test.name} {now:%Y-%m-%d %H:%M:%S}",
+            name=options.name or f"{test.name} {now:%Y-%m-%dT%H:%M:%SZ}",
             targetUsers=options.users if options.users is not None else test.defaultUsers,
             spawnRate=(
                 options.spawn_rate if options.spawn_rate is not None else test.defaultSpawnRate
