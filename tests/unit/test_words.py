@@ -151,3 +151,12 @@ def test_trend_marks_tell_regressions_from_improvements_without_colour() -> None
     trend.metrics[0].changes.append(better)
     both = _text(trend_view(trend))
     assert f"{BETTER_MARK} an improvement starts" in both and f"  {BETTER_MARK} p95" in both
+
+
+@pytest.mark.parametrize(("count", "words"), [(1, "1 interval,"), (3, "3 intervals,")])
+def test_a_windows_interval_count_is_worded_by_its_number(count: int, words: str) -> None:
+    from loadmgr.cli.metrics.views import summary_view
+
+    window = {"fromSec": 5, "toSec": 10, "intervals": count, "seconds": 5}
+    text = _text(summary_view({"window": window, "exactPercentiles": True}))
+    assert words in text

@@ -107,9 +107,10 @@ def summary_view(data: dict[str, Any]) -> RenderableType:
         exact = "exact percentiles" if data.get("exactPercentiles") else (
             "no percentiles: the run has no histograms (recorded without the plugin)"
         )
+        count = window.get("intervals")
         fields["window"] = (
             f"{fmt_duration(window.get('fromSec'))} to {fmt_duration(window.get('toSec'))} "
-            f"into the run, {fmt_count(window.get('intervals'))} intervals, {exact}"
+            f"into the run, {fmt_count(count)} interval{'' if count == 1 else 's'}, {exact}"
         )
         fields["duration"] = fmt_duration(window.get("seconds"))
     parts: list[Any] = [key_value_view(fields, title="summary"), verdict_view(data)]
