@@ -59,31 +59,35 @@ def _nearest_module(target: str) -> str | None:
     return target or None
 
 
-def imports_of(name: str) -> set[str]:
-    """The loadmgr modules `name` imports when it runs (any depth of the module)."""
+def _running_imports(name: str) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The import statements of module `name` that run (any depth, not TYPE_CHECKING)."""
     tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
     skipped = _type_checking_only(tree)
-    found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in skipped:
-            for target in _imported(name, node):
-                module = _nearest_module(target)
-                # A module's own parent packages run first anyway: not an edge.
-                if module and module != name and not name.startswith(module + "."):
-                    found.add(module)
+            yield node
+
+
+def imports_of(name: str) -> set[str]:
+    """The loadmgr modules `name` imports when it runs."""
+    found: set[str] = set()
+    for node in _running_imports(name):
+        for target in _imported(name, node):
+            module = _nearest_module(target)
+            # A module's own parent packages run first anyway: not an edge.
+            if module and module != name and not name.startswith(module + "."):
+                found.add(module)
     return found
 
 
 def external_imports_of(name: str) -> set[str]:
-    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
-    skipped = _type_checking_only(tree)
+    """The top-level packages `name` imports by absolute name when it runs."""
     found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in skipped:
-            if isinstance(node, ast.ImportFrom) and node.level:
-                continue
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
-            found.update((n or "").split(".")[0] for n in names)
+    for node in _running_imports(name):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif not node.level:
+            found.add((node.module or "").split(".")[0])
     return found
 
 
