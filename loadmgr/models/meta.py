@@ -8,10 +8,15 @@ from typing import Any
 META_VALUE_MAX = 2_000
 
 
+def queryable_key(key: str) -> bool:
+    """Whether MongoDB can store and query `key` as a field name: no `$` first, no `.`."""
+    return not key.startswith("$") and "." not in key
+
+
 def metadata_refusal(key: str, value: Any) -> str | None:
     """Why a stored document may not hold `key: value` in its metadata (None: it may).
     Any JSON value may be stored; keys are MongoDB field names loadmgr can query."""
-    if not key or key.startswith("$") or "." in key:
+    if not key or not queryable_key(key):
         return f"metadata key {key!r} must be non-empty, without '$' or '.'"
     if isinstance(value, str) and len(value) > META_VALUE_MAX and key != "legacy":
         return f"metadata value for {key!r} longer than {META_VALUE_MAX} characters"
@@ -26,7 +31,7 @@ def parse_meta(pairs: list[str]) -> dict[str, str]:
         key = key.strip()
         if not sep or not key:
             raise ValueError(f"invalid --meta {pair!r}: expected KEY=VALUE")
-        if key.startswith("$") or "." in key:
+        if not queryable_key(key):
             raise ValueError(f"invalid --meta key {key!r}: no '$' at the start and no '.'")
         result[key] = value
     return result

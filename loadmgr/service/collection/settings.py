@@ -11,7 +11,7 @@ from loadmgr.errors import ClusterError
 from loadmgr.models import LoadTestRun, LocustCluster, MetricSnapshot
 from loadmgr.service.runs.lease import process_start_ticks
 from loadmgr.service.runs.options import (
-    DEFAULT_INTERVAL,
+    DEFAULT_INTERVAL_SEC,
     DEFAULT_LOST_TIMEOUT,
     INTERVAL_RANGE,
     LOST_TIMEOUT_RANGE,
@@ -94,7 +94,7 @@ def observer_of(*observers: RunObserver | None) -> RunObserver:
 class CollectorSettings:
     """How a collector behaves; stored on the run so a take-over behaves the same."""
 
-    interval: int = DEFAULT_INTERVAL
+    interval: int = DEFAULT_INTERVAL_SEC
     lost_timeout: float = DEFAULT_LOST_TIMEOUT
     workers: int | None = None
     abort_on_fail: bool = False
@@ -120,10 +120,10 @@ class CollectorSettings:
         data = run.collector or {}
         low, high = INTERVAL_RANGE
         try:
-            interval = int(float(data.get("interval") or DEFAULT_INTERVAL))
+            interval = int(float(data.get("interval") or DEFAULT_INTERVAL_SEC))
             lost = float(data.get("lostTimeout") or DEFAULT_LOST_TIMEOUT)
         except (TypeError, ValueError, OverflowError):
-            interval, lost = DEFAULT_INTERVAL, DEFAULT_LOST_TIMEOUT
+            interval, lost = DEFAULT_INTERVAL_SEC, DEFAULT_LOST_TIMEOUT
         workers = data.get("workers")
         return cls(
             interval=min(high, max(low, interval)),

@@ -11,9 +11,8 @@ from loadmgr.service.validation import duration_option
 
 INTERVAL_RANGE = (1, 60)  # whole seconds: an interval is a window of whole seconds
 LOST_TIMEOUT_RANGE = (5.0, 600.0)  # seconds Locust may stay silent before the run fails
-DEFAULT_INTERVAL = 5
+DEFAULT_INTERVAL_SEC = 5  # one interval's window, when a run names none
 DEFAULT_LOST_TIMEOUT = 30.0
-DEFAULT_INTERVAL_SEC = 5
 BUSY_POLICIES = ("fail", "wait", "skip")
 
 
