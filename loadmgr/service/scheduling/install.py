@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loadmgr.config import DEFAULT_DATABASE, Settings
+from loadmgr.config import CONTROL_CHARACTERS, DEFAULT_DATABASE, Settings
 from loadmgr.errors import ValidationFailed
 from loadmgr.uris import redact_uri
 
@@ -119,7 +119,6 @@ def tick_log(settings: Settings) -> Path:
 # What may not stand in any value a crontab or unit file holds: a newline ends the line and
 # starts one the value's author chose (a cron job, an `ExecStartPre=`), and no other control
 # character has any business in a path, a URI or a scope either.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PLAIN = re.compile(r"[A-Za-z0-9_./:@*+,=?&-]+")  # written as it is, without quotes
 
@@ -128,7 +127,7 @@ def _checked(env: dict[str, str], needed: dict[str, list[str]] | None) -> list[s
     """ValidationFailed naming the first variable whose value holds a control character;
     the notification variables whose names are names (a stored one may be anything)."""
     for name, value in env.items():
-        if _UNSAFE.search(value):
+        if CONTROL_CHARACTERS.search(value):
             raise ValidationFailed(
                 f"{name} holds a newline or another control character: it cannot be written "
                 "into a crontab or unit file"
