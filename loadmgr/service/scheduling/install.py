@@ -116,15 +116,13 @@ def tick_log(settings: Settings) -> Path:
     return settings.home / "logs" / "schedules-tick.log"
 
 
-# What may not stand in any value a crontab or unit file holds: a newline ends the line and
-# starts one the value's author chose (a cron job, an `ExecStartPre=`), and no other control
-# character has any business in a path, a URI or a scope either.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PLAIN = re.compile(r"[A-Za-z0-9_./:@*+,=?&-]+")  # written as it is, without quotes
 
 
 def _checked(env: dict[str, str], needed: dict[str, list[str]] | None) -> list[str]:
-    """ValidationFailed naming the first variable whose value holds a control character;
+    """ValidationFailed naming the first variable whose value holds a control character
+    (a newline would start a line the value's author chose: a cron job, an `ExecStartPre=`);
     the notification variables whose names are names (a stored one may be anything)."""
     for name, value in env.items():
         if CONTROL_CHARACTERS.search(value):
