@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -44,6 +45,8 @@ _PROFILE_KEYS: dict[str, type] = {
 # A password file holds one line; anything bigger is not one. Nor is a config file this big.
 PASSWORD_FILE_MAX_BYTES = 4_096
 CONFIG_MAX_BYTES = 1_000_000
+# A newline or another control character: never in a value written into a line of text.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def loadmgr_home() -> Path:
@@ -225,6 +228,12 @@ def resolve_settings(
     for label, value in (("tenant", settings.tenant), ("env", settings.env)):
         if value is not None and (not value.strip() or len(value) > 200):
             raise ConfigError(f"{label} must have 1 to 200 characters")
+    scope = (("tenant", settings.tenant), ("env", settings.env), ("database", settings.database))
+    for label, value in scope:
+        # They are written into crontab lines and unit files (`schedules install`), and
+        # into the environment of detached collectors: a newline there starts a new line.
+        if value is not None and CONTROL_CHARACTERS.search(value):
+            raise ConfigError(f"{label} {value!r} holds a newline or another control character")
     return settings
 
 

@@ -19,7 +19,6 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +27,7 @@ import requests
 from loadmgr import __version__
 from loadmgr.errors import ValidationFailed
 from loadmgr.local_files import read_regular_file
+from loadmgr.secret_refs import check_env_reference, check_file_reference, mask_secrets
 
 # One delivery (all its attempts) ends within DELIVERY_BOUND_SEC, whatever the receiver.
 DELIVERY_BOUND_SEC = 10.0
@@ -61,13 +61,15 @@ def webhook_url(env: str | None, path: str | None) -> str:
     """
     import os
 
+    # Whoever writes the database chose these names: read only what this machine allows.
     if env:
+        check_env_reference(env, "webhook")
         value = os.environ.get(env, "").strip()
         where = f"environment variable {env}"
         if not value:
             raise ValidationFailed(f"{where} is not set (it must hold the webhook URL)")
     else:
-        file = Path(path or "")
+        file = check_file_reference(path, "webhook")
         where = f"webhook file {str(file)!r}"
         data = read_regular_file(file, "webhook file", max_bytes=URL_FILE_MAX_BYTES)
         try:
@@ -85,17 +87,14 @@ def webhook_url(env: str | None, path: str | None) -> str:
 
 
 def mask(text: str, url: str) -> str:
-    """`text` with the URL, and each part of it that could be its secret, replaced: a
-    receiver's error page may quote its path, or only the token at its end."""
+    """`text` with the URL, and each part of it that could be its secret, replaced in every
+    form (`secret_refs.mask_secrets`): a receiver's error page may quote its path, or only
+    the token at its end, percent-decoded or not."""
     parts = urlsplit(url)
-    secrets = [url, url.rstrip("/"), parts.path, parts.query, parts.netloc]
-    if parts.password:
-        secrets.append(parts.password)
+    secrets = [url, url.rstrip("/"), parts.path, parts.query, parts.netloc, parts.password]
     pieces = re.split(r"[/?&=#;]", f"{parts.path}?{parts.query}")
     secrets += [piece for piece in pieces if len(piece) >= SECRET_PIECE_MIN]
-    for secret in sorted({s for s in secrets if len(s) > 1}, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
+    return mask_secrets(text, secrets, MASK)
 
 
 def post_json(

@@ -1,18 +1,19 @@
 """Where a cluster's credentials come from: environment variables or files, read when used.
 
 The stored `ClusterAuth` only names them (docs/design.md, "Stored documents"), and nothing
-here ever puts a secret in a message.
+here ever puts a secret in a message. A name is read only if this machine allows it
+(`loadmgr.secret_refs`): whoever writes the database chooses the names.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from loadmgr.errors import ClusterError, ValidationFailed
 from loadmgr.local_files import read_regular_file
 from loadmgr.models import ClusterAuth
+from loadmgr.secret_refs import SecretRefused, check_env_reference, check_file_reference
 
 AUTH_TYPES = ("none", "header", "login")
 DEFAULT_LOGIN_PATH = "/login_submit"
@@ -31,6 +32,19 @@ def check_auth(auth: ClusterAuth) -> None:
         raise ValidationFailed("login auth needs a username env and a password env")
 
 
+def check_references(auth: ClusterAuth) -> None:
+    """SecretRefused (exit 2) naming the first variable or file of `auth` this machine does
+    not allow to be read for a secret; reads nothing."""
+    if auth.type == "header":
+        if auth.secretEnv:
+            check_env_reference(auth.secretEnv, "cluster auth")
+        else:
+            check_file_reference(auth.secretFile, "cluster auth")
+    elif auth.type == "login":
+        check_env_reference(auth.usernameEnv, "cluster auth")
+        check_env_reference(auth.passwordEnv, "cluster auth")
+
+
 def auth_headers(auth: ClusterAuth) -> dict[str, str]:
     """The headers to send with every request (empty unless auth is `header`)."""
     if auth.type != "header" or not auth.headerName:
@@ -42,11 +56,13 @@ def read_secret(auth: ClusterAuth) -> str:
     """The header secret, from `secretEnv` or else `secretFile`, stripped."""
     if auth.secretEnv:
         return env_value(auth.secretEnv)
-    path = Path(auth.secretFile or "")
     try:
+        path = check_file_reference(auth.secretFile, "cluster auth")
         # Never a blocking or endless read: the file named may be a FIFO or /dev/zero.
         data = read_regular_file(path, "secret file", max_bytes=SECRET_FILE_MAX_BYTES)
         value = data.decode("utf-8").strip()
+    except SecretRefused as exc:
+        raise ClusterError(exc.message, hint=exc.hint) from None
     except ValidationFailed as exc:
         raise ClusterError(f"cluster auth: {exc.message}") from None
     except UnicodeDecodeError:
@@ -57,7 +73,12 @@ def read_secret(auth: ClusterAuth) -> str:
 
 
 def env_value(name: str | None, *, strip: bool = True) -> str:
-    """The value of environment variable `name`; ClusterError naming it when unset."""
+    """The value of environment variable `name`; ClusterError naming it when unset, or
+    when this machine does not allow it to be read for a secret."""
+    try:
+        check_env_reference(name, "cluster auth")
+    except SecretRefused as exc:
+        raise ClusterError(exc.message, hint=exc.hint) from None
     value = os.environ.get(name or "", "")
     value = value.strip() if strip else value
     if not name or not value:

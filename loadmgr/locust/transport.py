@@ -19,6 +19,7 @@ from loadmgr.locust.auth import auth_headers, check_auth, login_rejected, login_
 from loadmgr.locust.protocol import redact_url
 from loadmgr.locust.seconds import InvalidPayload
 from loadmgr.models import ClusterAuth, LocustCluster
+from loadmgr.secret_refs import mask_secrets
 
 MAX_BODY_BYTES = 32_000_000  # a real master's full answer is a few MB at most
 PLUGIN_ROUTE = "/loadmgr/v1"  # the loadmgr plugin's routes (docs/plugin.md)
@@ -111,6 +112,7 @@ class LocustTransport:
             warnings.filterwarnings("ignore", message="Unverified HTTPS request")
         self._session = requests.Session()
         self._logged_in = False
+        self._secrets: set[str] = set()  # what was sent that no message may show
 
     @classmethod
     def from_cluster(cls: type[_T], cluster: LocustCluster, **options: Any) -> _T:
@@ -200,7 +202,9 @@ class LocustTransport:
                 else "check the URL and base path of the Locust web UI",
             )
         if response.status_code >= 400:
-            body = _body_summary(response) or response.reason or "no details"
+            # A proxy's error page may echo the header it was sent.
+            body = mask_secrets(_body_summary(response), self._secrets)
+            body = body or response.reason or "no details"
             raise ClusterError(
                 f"Locust at {self.display_url} failed {method} {path}: "
                 f"HTTP {response.status_code}: {body}"
@@ -216,13 +220,15 @@ class LocustTransport:
         read_timeout: float | None = None,
     ) -> requests.Response:
         url = self.base_url + path
+        # Read at request time, so a rotated secret is used without a restart.
+        headers = auth_headers(self.auth)
+        self._secrets.update(headers.values())
         try:
             return self._session.request(
                 method,
                 url,
                 data=data,
-                # Read at request time, so a rotated secret is used without a restart.
-                headers=auth_headers(self.auth),
+                headers=headers,
                 timeout=(self.timeout, read_timeout or self.timeout),
                 verify=self._verify,
                 allow_redirects=False,
@@ -260,6 +266,7 @@ class LocustTransport:
 
     def _login(self) -> None:
         path, form = login_request(self.auth)
+        self._secrets.update(value for _, value in form)
         response = self._send("POST", path, data=form)
         if login_rejected(response.status_code, response.headers.get("Location", "")):
             raise ClusterError(

@@ -15,7 +15,14 @@ from loadmgr.service.notifications.subscriptions import NOTIFY_BOUND_SEC
 from loadmgr.store.embedded import free_port
 from tests.integration.test_runs import create_test
 from tests.polling import wait_for
+from tests.secret_allowance import allow_secrets
 from tests.webhook_receiver import Answer, Receiver, receiving
+
+
+@pytest.fixture(autouse=True)
+def _machine_allows_these_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The variables (and files) these tests name: allowed, as a machine's owner allows them."""
+    allow_secrets(monkeypatch, "TEAM_HOOK", "SILENT_HOOK", "DOWN_HOOK", directory=tmp_path)
 
 pytestmark = pytest.mark.integration
 

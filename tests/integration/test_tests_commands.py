@@ -24,6 +24,13 @@ from loadmgr.store import Store
 from tests.conftest import CliResult, create_test_argv, loadmgr_command, ok
 from tests.conftest import error_line as fails
 from tests.integration.conftest import Cli, created
+from tests.secret_allowance import allow_secrets
+
+
+@pytest.fixture(autouse=True)
+def _machine_allows_these_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables (and files) these tests name: allowed, as a machine's owner allows them."""
+    allow_secrets(monkeypatch, "LOCUST_PROXY_TOKEN", "LM_USER", "LM_PASS")
 
 # Every test here talks to the real server, never to an embedded one.
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("mongo_uri")]

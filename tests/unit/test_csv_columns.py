@@ -17,8 +17,15 @@ from loadmgr.cli.output import Renderer
 from tests.conftest import REPO, CliResult
 from tests.fake_locust import FakeLocust, fake_locust
 from tests.metrics_data import make_run, make_test, snapshots, store_all
+from tests.secret_allowance import allow_secrets
 from tests.unit.test_cli_unit import COMMANDS, Captured, mock_store  # noqa: F401 - a fixture
 from tests.webhook_receiver import receiving
+
+
+@pytest.fixture(autouse=True)
+def _machine_allows_these_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables (and files) these tests name: allowed, as a machine's owner allows them."""
+    allow_secrets(monkeypatch, "HOOK_URL")
 
 Cli = Callable[..., CliResult]
 

@@ -107,12 +107,13 @@ def test_remote_locustfile_that_is_not_here_is_a_name(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_cluster_secret_file_that_is_a_fifo_is_a_cluster_error(tmp_path: Path) -> None:
+def test_cluster_secret_file_that_is_a_fifo_is_a_cluster_error(isolated_env: Path) -> None:
     from loadmgr.errors import ClusterError
     from loadmgr.locust.auth import read_secret
     from loadmgr.models import ClusterAuth
 
-    fifo = tmp_path / "secret"
+    (isolated_env / "secrets").mkdir(parents=True)
+    fifo = isolated_env / "secrets" / "secret"  # where this machine allows secret files
     os.mkfifo(fifo)
     auth = ClusterAuth(type="header", headerName="X-Key", secretFile=str(fifo))
     with pytest.raises(ClusterError, match=r"cluster auth: secret file .* is a named pipe"):

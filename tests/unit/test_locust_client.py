@@ -17,6 +17,17 @@ from loadmgr.errors import ClusterBusy, ClusterError, ExitCode, ValidationFailed
 from loadmgr.locust.client import LocustClient
 from loadmgr.locust.protocol import redact_url
 from loadmgr.models import ClusterAuth, LocustCluster
+from tests.secret_allowance import allow_secrets
+
+
+@pytest.fixture(autouse=True)
+def _machine_allows_these_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The variables (and files) these tests name: allowed, as a machine's owner allows them."""
+    allow_secrets(
+        monkeypatch,
+        "LOCUST_TOKEN", "TOK", "NOT_SET_ANYWHERE", "LOCUST_USER", "LOCUST_PASS", "X", "U",
+        directory=tmp_path,
+    )
 
 BASE = "http://locust.test:8089"
 SECRET = "s3cr3t-token-value"

@@ -32,7 +32,14 @@ from loadmgr.service.notifications.subscriptions import (
     run_events,
 )
 from loadmgr.store import Store
+from tests.secret_allowance import allow_secrets
 from tests.webhook_receiver import Answer, Receiver, receiving
+
+
+@pytest.fixture(autouse=True)
+def _machine_allows_these_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables (and files) these tests name: allowed, as a machine's owner allows them."""
+    allow_secrets(monkeypatch, "HOOK_URL", "DOWN_HOOK", "UNSET_HOOK", "X")
 
 REPO = Path(__file__).resolve().parents[2]
 

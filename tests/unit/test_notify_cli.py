@@ -12,8 +12,15 @@ import pytest
 from loadmgr import webhooks
 from loadmgr.store.embedded import free_port
 from tests.conftest import CliResult, documents_of, error_line, ok
+from tests.secret_allowance import allow_secrets
 from tests.unit.test_cli_unit import Captured, mock_store  # noqa: F401 - the fixture
 from tests.webhook_receiver import Answer, Receiver, receiving
+
+
+@pytest.fixture(autouse=True)
+def _machine_allows_these_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The variables (and files) these tests name: allowed, as a machine's owner allows them."""
+    allow_secrets(monkeypatch, "TEAM_HOOK", "UNSET_HOOK", "NOT_A_URL", directory=tmp_path)
 
 Cli = Callable[..., CliResult]
 
@@ -140,7 +147,7 @@ def test_notify_test_of_a_receiver_answering_a_byte_at_a_time_ends_at_the_bound(
         (("--webhook-env", "NOT_A_URL"), 2,
          "environment variable NOT_A_URL does not hold an http(s) URL"),
         (("--webhook-env", "A-B"), 2, "invalid --webhook-env: must be an environment variable"),
-        (("--webhook-file", "/nonexistent/hook"), 2, "webhook file '/nonexistent/hook' not found"),
+        (("--webhook-file", "/nonexistent/hook"), 2, "/nonexistent/hook' is not in a directory"),
         (("--webhook-env", "TEAM_HOOK", "--on", "failed,boom"), 2,
          "invalid --on: unknown event 'boom' (events: failed, error, aborted, regression, "
          "change)"),

@@ -566,12 +566,15 @@ def test_install_names_the_variables_the_notifications_need(
     every notification under cron was "NOT sent"."""
     _test(cli, locustfile)
     assert cli("schedules", "add", "api", "--cron", "@daily").exit_code == 0
-    monkeypatch.setenv("TEAM_HOOK", "https://hooks.example/secret-path")
-    added = cli("notify", "add", "team", "--webhook-env", "TEAM_HOOK", "--on", "failed")
+    monkeypatch.setenv("LOADMGR_SECRET_TEAM_HOOK", "https://hooks.example/secret-path")
+    added = cli(
+        "notify", "add", "team", "--webhook-env", "LOADMGR_SECRET_TEAM_HOOK", "--on", "failed"
+    )
     assert added.exit_code == 0, added.stderr
     for argv in (("schedules", "install"), ("schedules", "install", "--systemd")):
         result = cli(*argv)
         assert result.exit_code == 0, result.stderr
-        assert "TEAM_HOOK" in result.stdout and "TEAM_HOOK" in result.stderr
+        assert "LOADMGR_SECRET_TEAM_HOOK" in result.stdout
+        assert "LOADMGR_SECRET_TEAM_HOOK" in result.stderr
         assert "secret-path" not in result.stdout + result.stderr  # the name only
-    assert "# TEAM_HOOK=\n" in cli("schedules", "install").stdout
+    assert "# LOADMGR_SECRET_TEAM_HOOK=\n" in cli("schedules", "install").stdout

@@ -13,7 +13,14 @@ from loadmgr import webhooks
 from loadmgr.errors import ValidationFailed
 from loadmgr.store.embedded import free_port
 from loadmgr.webhooks import MASK, mask, post_json, webhook_url
+from tests.secret_allowance import allow_secrets
 from tests.webhook_receiver import Answer, receiving
+
+
+@pytest.fixture(autouse=True)
+def _machine_allows_these_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The variables (and files) these tests name: allowed, as a machine's owner allows them."""
+    allow_secrets(monkeypatch, "HOOK_URL", directory=tmp_path)
 
 BODY = {"schema": "loadmgr.notification/v1", "events": ["failed"], "text": "é ✓"}
 

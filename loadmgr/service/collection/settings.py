@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loadmgr.errors import ClusterError
 from loadmgr.models import LoadTestRun, LocustCluster, MetricSnapshot
-from loadmgr.service.runs.lease import process_start_ticks
+from loadmgr.service.runs.lease import process_here
 from loadmgr.service.runs.options import (
     DEFAULT_INTERVAL_SEC,
     DEFAULT_LOST_TIMEOUT,
@@ -90,6 +90,10 @@ def observer_of(*observers: RunObserver | None) -> RunObserver:
     return present[0] if len(present) == 1 else CompositeObserver(*present)
 
 
+# This process, among every collector that ever was: a pid and a host name repeat.
+INSTANCE = uuid.uuid4().hex
+
+
 @dataclass(frozen=True)
 class CollectorSettings:
     """How a collector behaves; stored on the run so a take-over behaves the same."""
@@ -102,16 +106,14 @@ class CollectorSettings:
     def to_document(self, **extra: Any) -> dict[str, Any]:
         from loadmgr.service.judging.abort_judge import JudgeSettings
 
-        pid = os.getpid()
         return {
             **JudgeSettings().to_document(),
             "interval": self.interval,
             "lostTimeout": self.lost_timeout,
             "workers": self.workers,
             "abortOnFail": self.abort_on_fail,
-            "pid": pid,
-            "pidStart": process_start_ticks(pid),
-            "host": socket.gethostname(),
+            **process_here(os.getpid()),  # pid, start, host, boot and pid namespace
+            "instance": INSTANCE,  # this collector, whatever its pid and its machine
             **extra,
         }
 

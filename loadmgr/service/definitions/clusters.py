@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import Conflict, NotFound, ValidationFailed
 from loadmgr.models import LOCAL_CLUSTER_ID, LocustCluster
+from loadmgr.secret_refs import check_env_reference, check_file_reference
 from loadmgr.service.documents import new_document
 from loadmgr.service.validation import refuse_url_credentials
 
@@ -70,13 +71,20 @@ class ClusterSpec:
                 "type": "header",
                 "headerName": self.header_name,
                 "secretEnv": self.header_env,
-                "secretFile": self.header_file,
+                # As given, but absolute: the path must mean the same to a collector.
+                "secretFile": str(check_file_reference(self.header_file, "--header-file"))
+                if self.header_file
+                else None,
             }
+            if self.header_env:
+                check_env_reference(self.header_env, "--header-env")
         if self.login_user_env or self.login_password_env:
             if auth["type"] != "none":
                 raise ValidationFailed("choose header or login authentication, not both")
             if not (self.login_user_env and self.login_password_env):
                 raise ValidationFailed("login needs --login-user-env and --login-password-env")
+            check_env_reference(self.login_user_env, "--login-user-env")
+            check_env_reference(self.login_password_env, "--login-password-env")
             auth = {
                 "type": "login",
                 "usernameEnv": self.login_user_env,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import socket
+import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ClusterBusy
@@ -20,11 +24,39 @@ from loadmgr.service.runs.plan import RunPlan
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    pass
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+PID_NAMESPACE = Path("/proc/self/ns/pid")
+
+
+@functools.cache
+def machine_identity() -> dict[str, str | None]:
+    """Where this process's pids mean something: the host name, the kernel's boot id and
+    the pid namespace (None where /proc cannot tell, off Linux).
+
+    A host name alone is not enough: containers with a fixed host name (host networking,
+    one image on many nodes) share it, and a pid of one namespace says nothing of another.
+    """
+    try:
+        boot: str | None = BOOT_ID.read_text().strip() or None
+    except OSError:
+        boot = None
+    try:
+        namespace: str | None = os.readlink(PID_NAMESPACE)
+    except OSError:
+        namespace = None
+    return {"host": socket.gethostname(), "bootId": boot, "pidNs": namespace}
+
+
+def same_machine(recorded: dict[str, Any]) -> bool:
+    """Whether a recorded process's pid means the same here: same host, same boot, same
+    pid namespace. On Linux an identity without the boot id or namespace (recorded before
+    they were, or where /proc was not readable) never matches: such a run is judged by its
+    heartbeat's age alone."""
+    mine = machine_identity()
+    if sys.platform.startswith("linux") and None in (mine["bootId"], mine["pidNs"]):
+        return False
+    return all(recorded.get(key) == value for key, value in mine.items())
 
 
 def process_start_ticks(pid: int) -> int | None:
@@ -63,8 +95,9 @@ def collector_gone(collector: dict[str, Any] | None) -> bool:
 
 
 def process_here(pid: int) -> dict[str, Any]:
-    """A process of this machine as a run records it (`pid`, `pidStart`, `host`)."""
-    return {"pid": pid, "pidStart": process_start_ticks(pid), "host": socket.gethostname()}
+    """A process of this machine as a run records it: `pid`, `pidStart` and where the pid
+    means something (`host`, `bootId`, `pidNs`: `machine_identity`)."""
+    return {"pid": pid, "pidStart": process_start_ticks(pid), **machine_identity()}
 
 
 def local_master_gone(collector: dict[str, Any] | None) -> bool:
@@ -75,7 +108,7 @@ def local_master_gone(collector: dict[str, Any] | None) -> bool:
 
 
 def _gone_here(recorded: dict[str, Any] | None) -> bool:
-    if not recorded or recorded.get("host") != socket.gethostname():
+    if not recorded or not same_machine(recorded):
         return False
     collector = recorded
     pid = collector.get("pid")
@@ -103,10 +136,16 @@ def stale_after(interval: float) -> float:
 
 
 def lease_id(cluster_id: str) -> str:
-    """The lease key: a remote cluster is shared; `local` is one per machine."""
-    if cluster_id == LOCAL_CLUSTER_ID:
-        return f"{LOCAL_CLUSTER_ID}@{socket.gethostname()}"
-    return cluster_id
+    """The lease key: a remote cluster is shared; `local` is one per machine, known by its
+    host name, boot and pid namespace (two containers sharing a host name are two)."""
+    if cluster_id != LOCAL_CLUSTER_ID:
+        return cluster_id
+    identity = machine_identity()
+    key = f"{LOCAL_CLUSTER_ID}@{identity['host']}"
+    if identity["bootId"] or identity["pidNs"]:
+        seen = f"{identity['bootId']}|{identity['pidNs']}".encode()
+        key += "#" + hashlib.sha256(seen).hexdigest()[:12]
+    return key
 
 
 def take_lease(store: Store, plan: RunPlan, notify: Any = None) -> bool:

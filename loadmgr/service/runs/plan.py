@@ -87,6 +87,11 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
         cluster = store.clusters.find_by_id(cluster_id)
         if cluster is None:
             raise NotFound(f"cluster {cluster_id!r} not found{store.scope.describe()}")
+        from loadmgr.locust.auth import check_references
+
+        # Before anything is stored or sent: the cluster's auth may name a variable or file
+        # this machine keeps for itself (whoever writes the database chose the names).
+        check_references(cluster.auth)
     locustfile = choose_locustfile(test, cluster_id, options)
     try:
         thresholds = merge_thresholds(test.thresholds, options.thresholds)

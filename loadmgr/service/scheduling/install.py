@@ -12,12 +12,15 @@ by LOADMGR_MONGO_PASSWORD_FILE (chmod 600), which the tick reads itself.
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loadmgr.config import DEFAULT_DATABASE, Settings
+from loadmgr.config import CONTROL_CHARACTERS, DEFAULT_DATABASE, Settings
+from loadmgr.errors import ValidationFailed
 from loadmgr.uris import redact_uri
 
 if TYPE_CHECKING:
@@ -60,6 +63,11 @@ def tick_environment(settings: Settings) -> tuple[dict[str, str], list[str]]:
                 )
         elif value:
             env[name] = value
+    from loadmgr.secret_refs import ALLOWED_SECRET_DIRS_VAR, ALLOWED_SECRETS_VAR
+
+    for name in (ALLOWED_SECRETS_VAR, ALLOWED_SECRET_DIRS_VAR):
+        if os.environ.get(name):  # names and directories, never a secret: the tick needs them
+            env[name] = os.environ[name]
     if not settings.mongo_uri:
         notes.append(
             "no MongoDB URI is configured: the tick uses this machine's embedded store, so "
@@ -108,19 +116,63 @@ def tick_log(settings: Settings) -> Path:
     return settings.home / "logs" / "schedules-tick.log"
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN = re.compile(r"[A-Za-z0-9_./:@*+,=?&-]+")  # written as it is, without quotes
+
+
+def _checked(env: dict[str, str], needed: dict[str, list[str]] | None) -> list[str]:
+    """ValidationFailed naming the first variable whose value holds a control character
+    (a newline would start a line the value's author chose: a cron job, an `ExecStartPre=`);
+    the notification variables whose names are names (a stored one may be anything)."""
+    for name, value in env.items():
+        if CONTROL_CHARACTERS.search(value):
+            raise ValidationFailed(
+                f"{name} holds a newline or another control character: it cannot be written "
+                "into a crontab or unit file"
+            )
+    return [name for name in needed or {} if _NAME.fullmatch(name)]
+
+
+def _cron_value(name: str, value: str) -> str:
+    """A crontab variable line: cron takes the value verbatim, minus one pair of quotes."""
+    if _PLAIN.fullmatch(value):
+        return f"{name}={value}"
+    quote = "'" if '"' in value else '"'
+    if quote in value:
+        raise ValidationFailed(f"{name} holds both kinds of quotes: cron cannot be given it")
+    return f"{name}={quote}{value}{quote}"
+
+
+def _cron_command(argv: list[str]) -> str:
+    """`argv` for cron's command field: quoted for the shell, and every `%` escaped (cron
+    turns a bare `%` into a newline before the shell sees the line)."""
+    return shlex.join(argv).replace("%", "\\%")
+
+
 def crontab_text(
     settings: Settings, needed: dict[str, list[str]] | None = None
 ) -> tuple[str, list[str]]:
     """The crontab lines (variables, then the every-minute line), and the notes; `needed`:
     the notifications' variables, shown commented out with no value."""
     env, notes = tick_environment(settings)
-    command = shlex.join([*loadmgr_command(), "schedules", "tick"])
-    log = shlex.quote(str(tick_log(settings)))
-    lines = [f"{name}={value}" for name, value in env.items()]
-    lines += [f"# {name}=" for name in needed or {}]
+    names = _checked(env, needed)
+    log = str(tick_log(settings))
+    command = _cron_command([*loadmgr_command(), "schedules", "tick"])
+    _checked({"the loadmgr command": command}, None)
+    lines = [_cron_value(name, value) for name, value in env.items()]
+    lines += [f"# {name}=" for name in names]
     notes += _variable_notes(needed or {})
-    lines.append(f"* * * * * {command} >> {log} 2>&1")
+    lines.append(f"* * * * * {command} >> {_cron_command([log])} 2>&1")
     return "\n".join(lines) + "\n", notes
+
+
+def systemd_quote(word: str, *, command: bool = False) -> str:
+    """One word of a unit file's setting, double-quoted: `\\` and `"` escaped, `%` (a
+    specifier) doubled, and in a command `$` (a variable there) doubled."""
+    if _PLAIN.fullmatch(word):
+        return word
+    escaped = word.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return '"' + (escaped.replace("$", "$$") if command else escaped) + '"'
 
 
 def systemd_text(
@@ -128,10 +180,13 @@ def systemd_text(
 ) -> tuple[str, list[str]]:
     """A oneshot service and the timer starting it at every minute, and the notes."""
     env, notes = tick_environment(settings)
-    command = shlex.join([*loadmgr_command(), "schedules", "tick"])
+    names = _checked(env, needed)
+    argv = [*loadmgr_command(), "schedules", "tick"]
+    _checked({"the loadmgr command": " ".join(argv)}, None)
+    command = " ".join(systemd_quote(word, command=True) for word in argv)
     environment = "\n".join(
-        [f"Environment={shlex.quote(f'{k}={v}')}" for k, v in env.items()]
-        + [f"# Environment={name}=" for name in needed or {}]
+        [f"Environment={systemd_quote(f'{k}={v}')}" for k, v in env.items()]
+        + [f"# Environment={name}=" for name in names]
     )
     notes += _variable_notes(needed or {})
     service = f"""# {UNIT_NAME}.service

@@ -63,7 +63,7 @@ def test_header_secret_never_appears(
     target: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("TOKEN_ENV", TOKEN)
+    monkeypatch.setenv("LOADMGR_SECRET_LOCUST_TOKEN", TOKEN)
     monkeypatch.setenv("LOADMGR_DEBUG", "1")  # the detached collector inherits it
     with LocustProxy(
         locust.base_url, certificate=certificates.server, header=("X-Token", TOKEN)
@@ -78,7 +78,7 @@ def test_header_secret_never_appears(
                 "--header-name",
                 "X-Token",
                 "--header-env",
-                "TOKEN_ENV",
+                "LOADMGR_SECRET_LOCUST_TOKEN",
                 "--ca-bundle",
                 str(certificates.ca_file),
                 "-o",
@@ -87,7 +87,7 @@ def test_header_secret_never_appears(
         )
         db = admin_db(auth_mongo)
         stored = db.locust_clusters.find_one({"id": "guarded"}, {"_id": False})
-        assert stored["auth"]["secretEnv"] == "TOKEN_ENV"
+        assert stored["auth"]["secretEnv"] == "LOADMGR_SECRET_LOCUST_TOKEN"
         outputs = [
             added,
             ok(cli("clusters", "show", "guarded", "-o", "json")),
@@ -99,7 +99,7 @@ def test_header_secret_never_appears(
         remote_test(cli, "guarded-test", target.url, "guarded")
         runs, cmdline, log = run_detached_to_the_end(cli, db, "guarded-test")
         # A wrong token: the proxy refuses, and the error names no secret either.
-        monkeypatch.setenv("TOKEN_ENV", "not-the-token")
+        monkeypatch.setenv("LOADMGR_SECRET_LOCUST_TOKEN", "not-the-token")
         refused = cli("--debug", "clusters", "check", "guarded")
         assert refused.exit_code == 6 and "HTTP 401" in refused.stderr
     assert proxy.log.passed and len(proxy.log.refused) == 1  # the header really was sent
@@ -114,8 +114,8 @@ def test_header_secret_never_appears(
 def test_login_secrets_never_appear(
     cli: Cli, auth_mongo: SecureMongo, locust: Any, target: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LM_LOGIN_USER", LOGIN_USER)
-    monkeypatch.setenv("LM_LOGIN_PASSWORD", LOGIN_PASSWORD)
+    monkeypatch.setenv("LOADMGR_SECRET_LOGIN_USER", LOGIN_USER)
+    monkeypatch.setenv("LOADMGR_SECRET_LOGIN_PASSWORD", LOGIN_PASSWORD)
     monkeypatch.setenv("LOADMGR_DEBUG", "1")
     with LocustProxy(locust.base_url, login=(LOGIN_USER, LOGIN_PASSWORD)) as proxy:
         added = ok(
@@ -126,9 +126,9 @@ def test_login_secrets_never_appear(
                 "--url",
                 proxy.url,
                 "--login-user-env",
-                "LM_LOGIN_USER",
+                "LOADMGR_SECRET_LOGIN_USER",
                 "--login-password-env",
-                "LM_LOGIN_PASSWORD",
+                "LOADMGR_SECRET_LOGIN_PASSWORD",
                 "-o",
                 "json",
             )
@@ -143,7 +143,7 @@ def test_login_secrets_never_appear(
         ]
         remote_test(cli, "login-test", target.url, "behind-login")
         runs, cmdline, log = run_detached_to_the_end(cli, db, "login-test")
-        monkeypatch.setenv("LM_LOGIN_PASSWORD", "wrong-password")
+        monkeypatch.setenv("LOADMGR_SECRET_LOGIN_PASSWORD", "wrong-password")
         refused = cli("--debug", "clusters", "check", "behind-login")
         assert refused.exit_code == 6 and "login to Locust" in refused.stderr
     assert any(line == "POST /login_submit" for line in proxy.log.passed)

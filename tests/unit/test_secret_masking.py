@@ -1,0 +1,84 @@
+"""Issue 21, item 10: a secret is masked in every form a receiver may echo it in (raw,
+percent-decoded, plus-decoded, percent-encoded), by the one function every message that
+could quote one goes through (`secret_refs.mask_secrets`)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
+
+import pytest
+import responses
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from loadmgr.errors import ClusterError
+from loadmgr.locust.client import LocustClient
+from loadmgr.models import ClusterAuth
+from loadmgr.secret_refs import MASK, mask_secrets
+from loadmgr.webhooks import MASK as WEBHOOK_MASK
+from loadmgr.webhooks import mask, post_json
+from tests.webhook_receiver import Answer, receiving
+
+SIG = "Zm9v%2BYmFyYmF6%2FcXV4"  # a signature as a URL carries it: base64, percent-encoded
+
+
+def _every_form(secret: str) -> list[str]:
+    return [
+        secret,
+        unquote(secret),
+        unquote_plus(secret),
+        quote(secret, safe=""),
+        quote_plus(secret),
+        quote(secret, safe="").lower(),
+    ]
+
+
+def test_a_signature_echoed_decoded_is_masked() -> None:
+    """The reproduction: `?sig=Zm9v%2BYmFy…`, a 403 echoing `Zm9v+YmFy…`."""
+    url = f"https://hooks.example.com/in?sig={SIG}"
+    for echoed in _every_form(SIG):
+        text = mask(f"HTTP 403: bad signature {echoed}", url)
+        assert unquote(SIG) not in text and SIG not in text and WEBHOOK_MASK in text
+
+
+def test_a_refusing_receiver_echoing_the_decoded_secret_is_masked_in_the_outcome() -> None:
+    with receiving(Answer(403, body=f"signature {unquote(SIG)} is wrong")) as receiver:
+        url = f"{receiver.url}?sig={SIG}"
+        delivery = post_json(url, {"text": "x"}, bound=5.0)
+    assert delivery.status == 403 and delivery.error is not None
+    assert unquote(SIG) not in delivery.error and SIG not in delivery.error
+
+
+def test_a_proxy_echoing_the_cluster_header_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "tok+en/with%2Fodd=chars"
+    monkeypatch.setenv("LOADMGR_SECRET_TOKEN", secret)
+    auth = ClusterAuth(type="header", headerName="X-T", secretEnv="LOADMGR_SECRET_TOKEN")
+    for echoed in _every_form(secret):
+        with responses.RequestsMock() as mock:
+            mock.get("http://l.test/stats/requests", body=f"no: {echoed} here", status=500)
+            with pytest.raises(ClusterError) as caught:
+                LocustClient("http://l.test", auth=auth).stats()
+        assert echoed not in caught.value.message and MASK in caught.value.message
+
+
+SECRET_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=12, max_size=40
+)
+
+
+@given(secret=SECRET_TEXT, before=st.text(max_size=20), after=st.text(max_size=20))
+def test_every_form_of_any_secret_is_masked(secret: str, before: str, after: str) -> None:
+    forms = [f for f in _every_form(secret) if len(f) >= 4 and f.strip()]
+    # A secret the mask itself contains cannot be masked out of existence.
+    assume(not any(f.lower() in MASK.lower() or MASK in f for f in forms))
+    for form in forms:
+        masked = mask_secrets(f"{before}{form}{after}", [secret])
+        assert form.lower() not in masked.lower()
+
+
+@given(secret=SECRET_TEXT)
+def test_every_form_of_a_webhook_query_secret_is_masked(secret: str) -> None:
+    url = f"https://hooks.example.com/in?sig={quote(secret, safe='')}"
+    for form in [f for f in _every_form(secret) if len(f) >= 4 and f.strip()]:
+        assume(form.lower() not in WEBHOOK_MASK.lower())
+        assert form.lower() not in mask(f"echo: {form} end", url).lower()
