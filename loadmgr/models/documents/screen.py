@@ -87,7 +87,9 @@ def screened(model: type[BaseModel], doc: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] | None = None
     for key, value in doc.items():
         check = checks.get(key)
-        if check is None or (value is None and check[1]):
+        # Null is left to the model: as unknown, or read as its default (a Go document's
+        # `metadata: null` is empty) when a whole document is read.
+        if check is None or value is None:
             continue
         adapter, nullable = check
         try:
