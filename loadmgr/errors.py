@@ -90,3 +90,18 @@ class WebhookError(LoadmgrError):
     cluster, a remote service's failure (exit 6)."""
 
     exit_code = ExitCode.CLUSTER
+
+
+class UnreadableDocument(UserWarning):
+    """A stored document a read left out, because a field it needs is of no use (another
+    program wrote it): the CLI says so once on stderr, and shows the rest."""
+
+
+def left_out(collection: str, doc_id: object, why: str) -> None:
+    """Warn that the document `doc_id` of `collection` was left out of a read, and why."""
+    import warnings
+
+    warnings.warn(
+        UnreadableDocument(f"{collection} {doc_id} cannot be read ({why}): left out"),
+        stacklevel=2,
+    )

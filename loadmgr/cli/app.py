@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from types import ModuleType
 from typing import Any, NoReturn
 
@@ -15,7 +17,7 @@ import typer
 import typer.core
 import typer.main
 
-from loadmgr.errors import ExitCode, LoadmgrError, ValidationFailed
+from loadmgr.errors import ExitCode, LoadmgrError, UnreadableDocument, ValidationFailed
 
 
 def _click_exceptions() -> ModuleType:
@@ -227,9 +229,10 @@ class RootGroup(typer.core.TyperGroup):
         debug = debug_enabled(argv)
         try:
             check_utf8(argv, os.environ)
-            result = super().main(
-                argv, prog_name or "loadmgr", complete_var, standalone_mode=False, **extra
-            )
+            with unreadable_documents_said():
+                result = super().main(
+                    argv, prog_name or "loadmgr", complete_var, standalone_mode=False, **extra
+                )
         except LoadmgrError as exc:
             if debug:
                 import traceback
@@ -275,6 +278,28 @@ class RootGroup(typer.core.TyperGroup):
             _exit(70, standalone_mode)
         code = result if isinstance(result, int) else 0
         _exit(code, standalone_mode)
+
+
+@contextlib.contextmanager
+def unreadable_documents_said() -> Iterator[None]:
+    """Each stored document a read left out (`loadmgr.errors.left_out`) said once on
+    stderr, as `warning: …`; every other warning as Python would show it."""
+    seen: set[str] = set()
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+            if not issubclass(category, UnreadableDocument):
+                shown(message, category, *args, **kwargs)
+            elif str(message) not in seen:
+                from loadmgr.cli.output import sanitize
+
+                seen.add(str(message))
+                typer.echo(f"warning: {_bounded(sanitize(str(message)))}", err=True)
+
+        warnings.simplefilter("always", UnreadableDocument)
+        warnings.showwarning = show
+        yield
 
 
 def tidy_help(group: Any) -> None:

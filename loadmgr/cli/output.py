@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -215,6 +215,23 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
+def csv_cells(values: Iterable[Any]) -> list[Any]:
+    """One CSV row's cells as every CSV loadmgr writes them (the renderer's and the
+    streamed `metrics export`/scatter rows alike): `csv_cell`, then control and bidi
+    characters as the text `\\x1b`, whether stdout is a terminal or a file someone will
+    `cat` later (CSV has no escape of its own). Newlines stay: CSV quotes them."""
+    cells: list[Any] = []
+    for value in values:
+        if value.__class__ is str:  # most cells: the quick way, for 100,000s of rows
+            cells.append(sanitize(value))
+            continue
+        written = csv_cell(value)
+        if not isinstance(written, str | int | float):
+            written = str(written)  # anything else csv would write as its str()
+        cells.append(sanitize(written) if isinstance(written, str) else written)
+    return cells
+
+
 def _item(value: Any) -> str:
     if isinstance(value, dict):
         return ",".join(f"{k}={_item(v)}" for k, v in value.items())
@@ -383,16 +400,20 @@ class Renderer:
         else:
             names = list(columns)
             flat = [{path: csv_value(row, path) for path in names} for row in rows]
-        # CSV has no escape of its own: control and bidi characters are written as the
-        # text `\x1b`, as in a table, whether stdout is a terminal or a file that someone
-        # will `cat` later. Newlines stay: CSV quotes them.
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([sanitize(name, in_cell=True) for name in names])
-        for row in flat:
-            writer.writerow(
-                [sanitize(v) if isinstance(v, str) else v for v in (row.get(n, "") for n in names)]
-            )
+        write_csv(out, names, ([row.get(n, "") for n in names] for row in flat))
         out.flush()
+
+
+def write_csv(out: TextIO, header: Sequence[str], rows: Iterable[Iterable[Any]]) -> int:
+    """The one CSV writer: `header`, then each row's cells cleaned by `csv_cells`; how
+    many rows were written."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([sanitize(name, in_cell=True) for name in header])
+    count = 0
+    for row in rows:
+        writer.writerow(csv_cells(row))
+        count += 1
+    return count
 
 
 def key_value_view(data: dict[str, Any], title: str | None = None) -> RenderableType:

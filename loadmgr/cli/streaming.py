@@ -8,16 +8,14 @@ cost more than reading the rows from the database).
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from loadmgr.cli.output import json_safe, json_text, sanitize
+from loadmgr.cli.output import json_safe, json_text, sanitize, write_csv
 
 DATA_FORMATS = ("json", "jsonl", "csv")
-_BOOL = {True: "true", False: "false"}
 
 _JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
@@ -42,7 +40,6 @@ def write_rows(
     With `quiet_key`, only that field of each row, one a line (like `-q` elsewhere).
     """
     stream = out or sys.stdout
-    terminal = stream.isatty()
     count = 0
     if quiet_key is not None:
         for row in rows:
@@ -59,18 +56,9 @@ def write_rows(
             stream.write(_encode(row) + "\n")
             count += 1
     elif fmt == "csv":
-        writer = csv.DictWriter(
-            stream, fieldnames=list(fields), lineterminator="\n", extrasaction="ignore"
-        )
-        writer.writeheader()
-        for row in rows:
-            # Cells as the renderer writes them (`csv_cell`): these rows hold only scalars,
-            # so only true/false need writing differently; inlined, as rows may be 100,000s.
-            row = {k: _BOOL[v] if v.__class__ is bool else v for k, v in row.items()}
-            if terminal:
-                row = {k: sanitize(v) if isinstance(v, str) else v for k, v in row.items()}
-            writer.writerow(row)
-            count += 1
+        # Through the renderer's writer: one cleaning of every cell, terminal or file.
+        names = list(fields)
+        count = write_csv(stream, names, ([row.get(name) for name in names] for row in rows))
     else:  # pragma: no cover - callers choose among DATA_FORMATS
         raise ValueError(f"not a data format: {fmt}")
     stream.flush()

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from loadmgr.errors import ValidationFailed
+from loadmgr.models.documents.base import target_url_refusal
 
 ACTIVE_STATES = frozenset({"spawning", "running"})
 BUSY_STATES = frozenset({"spawning", "running", "stopping", "cleanup"})
@@ -68,8 +69,10 @@ def check_swarm_args(
         raise ValidationFailed(
             f"run time must be a whole number of seconds >= 1, got {run_time_sec!r}"
         )
-    if host is not None and any(char in host for char in "<>\r\n"):
-        raise ValidationFailed(f"host {host!r} contains characters Locust would strip")
+    # The rule `tests create` checked the target with: never refuses what it accepted.
+    why = target_url_refusal(host) if host else None
+    if why is not None:
+        raise ValidationFailed(f"invalid target URL {host!r}: {why}")
 
 
 def poll_until(

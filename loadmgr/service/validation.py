@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from loadmgr.errors import ValidationFailed
+from loadmgr.models.documents.base import target_url_refusal
 from loadmgr.uris import url_has_credentials
 
 # Stored field → the option a user types, so messages speak the CLI's language.
@@ -115,6 +116,18 @@ def validation_failed(
         field = names.get(location[0], location[0])
         parts.append(option_error(field, error["msg"], error.get("input", _NO_VALUE)))
     return ValidationFailed("; ".join(parts))
+
+
+def check_target_url(option: str, url: object) -> None:
+    """A URL a test or a cluster is given (`--target-url`, `--url`): no credentials, and
+    the rule a run's /swarm checks its host with (`target_url_refusal`), so a test that
+    was accepted is never refused when it runs."""
+    if not isinstance(url, str):
+        return
+    refuse_url_credentials(option, url)
+    why = target_url_refusal(url)
+    if why is not None:
+        raise ValidationFailed(f"invalid {option}: {why}")
 
 
 def refuse_url_credentials(option: str, url: object) -> None:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import pymongo.errors
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from pymongo.collection import Collection
 
-from loadmgr.errors import Conflict, ValidationFailed
+from loadmgr.errors import Conflict, ValidationFailed, left_out
 from loadmgr.models import Scope
 from loadmgr.models.documents.base import Document
+from loadmgr.models.documents.screen import Unreadable, read_model, screened
 from loadmgr.models.foreign import newest_first, readable
 from loadmgr.store.connection import translate_errors
 
@@ -136,11 +137,43 @@ class Repository:
     ) -> list[dict[str, Any]]:
         """Raw documents of the scope matching `query`, newest first (at most `limit`, 0:
         all), the Go service's read with `model`'s keys: a list must not pay for validation."""
-        cursor = self.collection.find(self.scoped(query), projection)
+        # With `_id`: a document that cannot be read is named by it.
+        fields = {key: value for key, value in projection.items() if key != "_id"} or None
+        cursor = self.collection.find(self.scoped(query), fields)
         cursor = cursor.sort([("createdAt", -1), ("id", 1)])
         if limit:
             cursor = cursor.limit(limit)
-        return [readable(doc, model.model_fields) for doc in newest_first(list(cursor))]
+        docs = newest_first(list(cursor))
+        return self.screen_all(model, (readable(doc, model.model_fields) for doc in docs))
+
+    def screen_all(self, model: type[BaseModel], docs: Iterable[dict[str, Any]]) -> list[Any]:
+        """`docs` (raw, loadmgr's field names) made safe to show (`screened`): one that
+        cannot be read is left out, with one warning naming it (collection and `_id`)."""
+        return list(self.iter_screened(model, docs))
+
+    def iter_screened(
+        self, model: type[BaseModel], docs: Iterable[dict[str, Any]]
+    ) -> Iterator[dict[str, Any]]:
+        """`screen_all`, one document at a time (a run's intervals may be 100,000s)."""
+        for doc in docs:
+            object_id = doc.pop("_id", None)
+            try:
+                yield screened(model, doc)
+            except Unreadable as exc:
+                named = object_id if object_id is not None else doc.get("id")
+                left_out(self.collection.name, named, str(exc))
+
+    def models_of(self, model: type[M], docs: Iterable[dict[str, Any]]) -> list[M]:
+        """`docs` read as `model`; one that cannot be read is left out with a warning."""
+        read = []
+        for doc in docs:
+            object_id = doc.pop("_id", None)
+            try:
+                read.append(read_model(model, doc))
+            except Unreadable as exc:
+                named = object_id if object_id is not None else doc.get("id")
+                left_out(self.collection.name, named, str(exc))
+        return read
 
     def find_one_as(self, model: type[M], query: dict[str, Any]) -> M | None:
         """The one document in the scope matching `query`, read as `model`."""
@@ -223,13 +256,11 @@ def stored(model: type[M], doc: Mapping[str, Any]) -> M:
     """`doc` read as `model`; a stored document loadmgr cannot read (another program's,
     with a value loadmgr refuses) is a usage error naming the field, not a crash."""
     try:
-        return model.model_validate(doc)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ())) or "document"
+        return read_model(model, dict(doc))
+    except Unreadable as exc:
         kind = {"LoadTest": "test", "LoadTestRun": "run"}.get(model.__name__, model.__name__)
         raise ValidationFailed(
-            f"stored {kind} {doc.get('id')!r} cannot be read: {where}: {first.get('msg')}",
+            f"stored {kind} {doc.get('id')!r} cannot be read: {exc}",
             hint="documents another program wrote (the Go control plane) are converted by "
             "'loadmgr db migrate'; one it skipped needs fixing by hand",
         ) from None

@@ -28,7 +28,7 @@ class ClusterRepository(Repository):
 
     @mapped_errors
     def find_many(self) -> list[dict[str, Any]]:
-        return list(self.collection.find(self.scoped(), NO_OBJECT_ID).sort("id", 1))
+        return self.screen_all(LocustCluster, self.collection.find(self.scoped()).sort("id", 1))
 
     @mapped_errors
     def delete(self, cluster_id: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,7 @@ from pymongo import UpdateOne
 
 from loadmgr.models import MetricSnapshot
 from loadmgr.models.foreign import readable_interval
-from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors
+from loadmgr.store.base import IndexSpec, Repository, mapped_errors
 from loadmgr.store.connection import translate_errors
 from loadmgr.store.foreign import NOT_GO_INTERVAL
 
@@ -37,6 +38,31 @@ def _with_go_marker(projection: dict[str, Any]) -> dict[str, Any]:
     if any(value is True for key, value in projection.items() if key != "_id"):
         return {**projection, "totalRps": True}
     return projection
+
+
+def _named_by_object_id(projection: dict[str, Any]) -> dict[str, Any] | None:
+    """`projection` with `_id`, which names an interval that cannot be read (None: all)."""
+    fields = {key: value for key, value in projection.items() if key != "_id"}
+    return _with_go_marker(fields) if fields else None
+
+
+def _go_numbered(
+    docs: Iterable[dict[str, Any]], projection: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """Intervals in order; the Go service's read in loadmgr's units and numbered."""
+    for number, doc in enumerate(docs, 1):
+        if "seq" not in doc:
+            doc = readable_interval(doc)  # the Go service's: its units, no seq
+            if not projection or "seq" in projection:
+                doc["seq"] = number
+        yield doc
+
+
+def _number(value: Any) -> int | float | None:
+    """A server-side aggregate as the number it is; anything else (text, a list) unknown."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value if math.isfinite(value) else None
 
 
 # loadmgr's interval fields the Go control plane spelled otherwise (in the same unit).
@@ -96,10 +122,10 @@ class MetricsRepository(Repository):
         self, run_id: str, projection: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         query = self.scoped({"loadTestRunId": run_id})
-        fields = _with_go_marker({**NO_OBJECT_ID, **(projection or {})})
+        fields = _named_by_object_id(projection or {})
         cursor = self.collection.find(query, fields)
         # (run, seq, timestamp) is indexed: sorting on it needs no in-memory sort.
-        return _numbered(cursor.sort(IN_ORDER))
+        return self.screen_all(MetricSnapshot, _numbered(cursor.sort(IN_ORDER)))
 
     @mapped_errors
     def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -112,10 +138,11 @@ class MetricsRepository(Repository):
 
     @mapped_errors
     def latest(self, run_id: str) -> dict[str, Any] | None:
-        doc = self.collection.find_one(
-            self.scoped({"loadTestRunId": run_id}), NO_OBJECT_ID, sort=LATEST_FIRST
-        )
-        return readable_interval(doc) if doc else None
+        docs = self.collection.find(self.scoped({"loadTestRunId": run_id}), sort=LATEST_FIRST)
+        # The latest that can be read (one another program spoiled is left out).
+        for doc in self.iter_screened(MetricSnapshot, map(readable_interval, docs)):
+            return doc
+        return None
 
     @mapped_errors
     def request_totals(self, run_id: str) -> dict[tuple[str, str], tuple[int, int]]:
@@ -171,15 +198,10 @@ class MetricsRepository(Repository):
         """
         query = self.scoped({"loadTestRunId": run_id})
         with translate_errors(self._uri):
-            cursor = self.collection.find(query, _with_go_marker({**NO_OBJECT_ID, **projection}))
+            cursor = self.collection.find(query, _named_by_object_id(projection))
             cursor = cursor.sort(IN_ORDER).batch_size(batch_size)
             try:
-                for number, doc in enumerate(cursor, 1):
-                    if "seq" not in doc:
-                        doc = readable_interval(doc)  # the Go service's: its units, no seq
-                        if not projection or "seq" in projection:
-                            doc["seq"] = number
-                    yield doc
+                yield from self.iter_screened(MetricSnapshot, _go_numbered(cursor, projection))
             finally:
                 cursor.close()
 
@@ -198,10 +220,10 @@ class MetricsRepository(Repository):
             bounds["windowEnd"] = {"$lte": end}
         query = self.scoped({"loadTestRunId": run_id, **bounds})
         with translate_errors(self._uri):
-            cursor = self.collection.find(query, _with_go_marker({**NO_OBJECT_ID, **projection}))
+            cursor = self.collection.find(query, _named_by_object_id(projection))
             cursor = cursor.sort(IN_ORDER)
             try:
-                yield from cursor
+                yield from self.iter_screened(MetricSnapshot, cursor)
             finally:
                 cursor.close()
 
@@ -232,7 +254,9 @@ class MetricsRepository(Repository):
             {"$sort": {"_id": 1}},
             {"$project": {"_id": 0}},
         ]
-        return list(self.collection.aggregate(pipeline, allowDiskUse=True))
+        rows = self.collection.aggregate(pipeline, allowDiskUse=True)
+        # `$max` of a field another program filled with text is that text: unknown.
+        return [{k: _number(v) if k in fields else v for k, v in row.items()} for row in rows]
 
     @mapped_errors
     def peaks(self, run_id: str, field_names: list[str]) -> dict[str, float | None]:
@@ -243,4 +267,5 @@ class MetricsRepository(Repository):
         ]
         rows = list(self.collection.aggregate(pipeline))
         found = rows[0] if rows else {}
-        return {f: None if found.get(f) is None else float(found[f]) for f in field_names}
+        peaks = {f: _number(found.get(f)) for f in field_names}
+        return {f: None if value is None else float(value) for f, value in peaks.items()}

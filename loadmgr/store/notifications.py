@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from loadmgr.models.notifications import Notification
 from loadmgr.store.base import (
-    NO_OBJECT_ID,
     IndexSpec,
     ModelRepository,
     mapped_errors,
     scope_name_unique,
-    stored,
 )
 
 
@@ -27,8 +25,8 @@ class NotificationRepository(ModelRepository[Notification]):
 
     @mapped_errors
     def find_many(self) -> list[Notification]:
-        cursor = self.collection.find(self.scoped(), NO_OBJECT_ID).sort([("name", 1), ("id", 1)])
-        return [stored(Notification, doc) for doc in cursor]
+        cursor = self.collection.find(self.scoped()).sort([("name", 1), ("id", 1)])
+        return self.models_of(Notification, cursor)
 
     @mapped_errors
     def for_scope(self, tenant_id: str | None, env_id: str | None) -> list[Notification]:
@@ -36,8 +34,8 @@ class NotificationRepository(ModelRepository[Notification]):
         query = self.scoped({"tenantId": tenant_id, "envId": env_id})
         if query.get("tenantId") != tenant_id or query.get("envId") != env_id:
             return []  # the run is outside this store's scope: nothing of it is reached
-        cursor = self.collection.find(query, NO_OBJECT_ID).sort([("name", 1), ("id", 1)])
-        return [stored(Notification, doc) for doc in cursor]
+        cursor = self.collection.find(query).sort([("name", 1), ("id", 1)])
+        return self.models_of(Notification, cursor)
 
     @mapped_errors
     def delete(self, notification_id: str) -> bool:

@@ -110,12 +110,12 @@ class RunRepository(Repository):
             created["$lte"] = until
         if created:
             query["createdAt"] = created
-        projection: dict[str, Any] = {**NO_OBJECT_ID, **dict.fromkeys(fields, True)}
+        projection: dict[str, Any] = dict.fromkeys(fields, True)
         cursor = self.collection.find(self.scoped(query), projection)
         cursor = cursor.sort([("loadTestId", 1), ("createdAt", -1)])
         if limit:
             cursor = cursor.limit(limit)
-        return list(cursor)
+        return self.screen_all(LoadTestRun, cursor)
 
     @mapped_errors
     def update(

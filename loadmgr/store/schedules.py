@@ -51,9 +51,9 @@ class ScheduleRepository(ModelRepository[Schedule]):
     @mapped_errors
     def find_many(self, *, test_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"loadTestId": test_id} if test_id else {}
-        cursor = self.collection.find(self.scoped(query), NO_OBJECT_ID)
+        cursor = self.collection.find(self.scoped(query))
         cursor = cursor.sort([("name", 1), ("id", 1)])
-        return list(cursor.limit(limit) if limit else cursor)
+        return self.screen_all(Schedule, cursor.limit(limit) if limit else cursor)
 
     @mapped_errors
     def find_due(self, now: datetime) -> tuple[list[Schedule], list[str]]:
@@ -159,9 +159,9 @@ class ScheduleSlotRepository(Repository):
 
     @mapped_errors
     def find_many(self, schedule_id: str, limit: int = 50) -> list[dict[str, Any]]:
-        cursor = self.collection.find(self.scoped({"scheduleId": schedule_id}), NO_OBJECT_ID)
+        cursor = self.collection.find(self.scoped({"scheduleId": schedule_id}))
         cursor = cursor.sort([("slot", -1)])
-        return list(cursor.limit(limit) if limit else cursor)
+        return self.screen_all(ScheduleSlot, cursor.limit(limit) if limit else cursor)
 
     @mapped_errors
     def delete_all(self, schedule_id: str) -> int:

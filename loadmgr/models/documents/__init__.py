@@ -25,6 +25,7 @@ from loadmgr.models.documents.base import (
     check_http_url,
     checked_name,
     new_id,
+    target_url_refusal,
     utcnow,
 )
 from loadmgr.models.documents.definitions import ClusterAuth, LoadTest, LocustCluster
@@ -67,5 +68,6 @@ __all__ = [
     "check_http_url",
     "checked_name",
     "new_id",
+    "target_url_refusal",
     "utcnow",
 ]

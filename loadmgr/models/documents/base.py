@@ -7,6 +7,7 @@ reads one back.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any
@@ -67,6 +68,35 @@ def check_http_url(value: str) -> str:
     if len(value) > URL_MAX:
         raise ValueError(f"longer than {URL_MAX} characters")
     return value
+
+
+# What the host a run's /swarm sends may not hold: `<` and `>`, which Locust's /swarm
+# removes from it (locust/web.py), and what no URL carries unescaped: blanks, control
+# characters, bidirectional and zero-width marks.
+_NOT_IN_A_TARGET = re.compile(r"[<>\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def target_url_refusal(url: str) -> str | None:
+    """Why `url` cannot be a load target (None: it can). The one rule of `tests create`
+    and `update` (`--target-url`), `clusters add --url`, and of the host a run's /swarm
+    sends, so that a run never refuses a URL its test was accepted with. Blanks around it
+    are ignored, as when stored."""
+    value = url.strip()
+    try:
+        check_http_url(value)
+    except ValueError as exc:
+        return str(exc)
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is no port
+    except ValueError:
+        return f"its port is not a number from 0 to 65535: {value!r}"
+    bad = _NOT_IN_A_TARGET.search(value)
+    if bad is not None:
+        return f"holds {bad.group()!r}, which Locust would strip or no request can carry"
+    if not parts.hostname:
+        return f"names no host: {value!r}"
+    return None
 
 
 def checked_name(value: str) -> str:

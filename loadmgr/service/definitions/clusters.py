@@ -13,7 +13,7 @@ from loadmgr.errors import Conflict, NotFound, ValidationFailed
 from loadmgr.models import LOCAL_CLUSTER_ID, LocustCluster
 from loadmgr.secret_refs import check_env_reference, check_file_reference
 from loadmgr.service.documents import new_document
-from loadmgr.service.validation import refuse_url_credentials
+from loadmgr.service.validation import check_target_url
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -102,7 +102,7 @@ def add_cluster(store: Store, user: str, spec: ClusterSpec) -> LocustCluster:
             f"{LOCAL_CLUSTER_ID!r} is the built-in cluster (Locust on this machine); it needs "
             "no registration: register a remote master under another id"
         )
-    refuse_url_credentials("--url", fields.get("baseUrl"))
+    check_target_url("--url", fields.get("baseUrl"))
     cluster = new_document(LocustCluster, store, user, fields)
     store.ensure_indexes()
     return store.clusters.insert(cluster)

@@ -19,7 +19,7 @@ from loadmgr.service.definitions.limits import check_test_load
 from loadmgr.service.documents import by_id_or_name, new_document
 from loadmgr.service.validation import (
     check_list_limit,
-    refuse_url_credentials,
+    check_target_url,
     validation_failed,
 )
 
@@ -204,7 +204,7 @@ class TestChanges(_TestOptions):
 def create_test(store: Store, user: str, spec: TestSpec) -> LoadTest:
     """Validate and store a new test; the name must be free in the scope."""
     fields = dict(spec.fields)
-    refuse_url_credentials("--target-url", fields.get("targetUrl"))
+    check_target_url("--target-url", fields.get("targetUrl"))
     test = new_document(LoadTest, store, user, fields)
     check_test_load(test, {"defaultUsers", "defaultSpawnRate", "maxUsers"})
     check_cluster_exists(store, test.locustClusterId)
@@ -290,7 +290,7 @@ def update_test(
     """
     if not changes and not metadata:
         raise ValidationFailed("nothing to update: give at least one option to change")
-    refuse_url_credentials("--target-url", changes.get("targetUrl"))
+    check_target_url("--target-url", changes.get("targetUrl"))
     current = get_test(store, ref)
     check_not_foreign(current, "updated")
     if "locustClusterId" in changes:

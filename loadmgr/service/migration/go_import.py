@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ValidationFailed
-from loadmgr.models import LoadTest, LoadTestRun
+from loadmgr.models import LoadTest, LoadTestRun, MetricSnapshot
 from loadmgr.models.foreign import TENANT_SOURCES, convert_interval, convert_run, convert_test
 from loadmgr.service.judging.verdicts import recompute_verdict, verdict_changes
 from loadmgr.store.foreign import GO_INTERVAL, GO_SHAPED
@@ -206,7 +206,15 @@ def _intervals(p: _Pass) -> CollectionResult:
             if "seq" in doc or "totalRps" not in doc:
                 continue  # already loadmgr's (numbered by the same order)
             result.examined += 1
-            batch.append(convert_interval(doc, seq, p.tenant_from))
+            converted = convert_interval(doc, seq, p.tenant_from)
+            # Checked as loadmgr reads an interval: one it could not read (a string for a
+            # number) is left as it is, with the reason, as a test or run would be.
+            why = _unreadable(MetricSnapshot, converted)
+            if why is not None:
+                result.skipped.append({"id": str(doc.get("_id")), "reason": why})
+                p.notify(f"skipped interval {doc.get('_id')} of run {run_id}: {why}")
+                continue
+            batch.append(converted)
             if len(batch) >= WRITE_BATCH:
                 converted_here += len(batch) if p.dry_run else p.foreign.replace_intervals(batch)
                 batch = []
