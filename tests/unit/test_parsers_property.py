@@ -205,7 +205,11 @@ def test_generated_profiles_load_or_raise_config_error(
     except ConfigError as exc:
         assert "config" in exc.message or "profile" in exc.message
         return
-    name = chosen or default or ("default" if "default" in written else None)
+    # As the loader reads it: an empty --profile is none given, but an empty
+    # default_profile is a name (TOML allows [profiles.""]).
+    name = chosen or default
+    if name is None:
+        name = "default" if "default" in written else None
     if name is None:
         assert loaded == {}
     else:
