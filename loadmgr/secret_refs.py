@@ -27,6 +27,9 @@ from urllib.parse import quote, quote_plus, unquote, unquote_plus
 from loadmgr.errors import ValidationFailed
 
 SECRET_ENV_PREFIX = "LOADMGR_SECRET_"
+# A locustfile is Python: a schedule on the `local` cluster makes the ticking machine run
+# code from the database. Only a machine whose own environment says so does that.
+TICK_LOCAL_VAR = "LOADMGR_TICK_LOCAL"
 ALLOWED_SECRETS_VAR = "LOADMGR_ALLOWED_SECRETS"
 ALLOWED_SECRET_DIRS_VAR = "LOADMGR_ALLOWED_SECRET_DIRS"
 SECRETS_DIR_NAME = "secrets"  # under LOADMGR_HOME
@@ -40,6 +43,12 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 class SecretRefused(ValidationFailed):
     """A stored reference this machine does not allow to be read (its name, never a value)."""
+
+
+def tick_runs_local_code() -> bool:
+    """Whether this machine's `schedules tick` may start `local` runs (their locustfile is
+    code from the database, run as this machine's user): only when it says so itself."""
+    return os.environ.get(TICK_LOCAL_VAR, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def allowed_env_names() -> frozenset[str]:

@@ -56,6 +56,12 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Pa
         EmbeddedServer(home).stop()
 
 
+@pytest.fixture
+def tick_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This machine's ticks may start `local` runs (code from the database: opt-in)."""
+    monkeypatch.setenv("LOADMGR_TICK_LOCAL", "1")
+
+
 @dataclass
 class MongoServer:
     uri: str

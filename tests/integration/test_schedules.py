@@ -23,7 +23,7 @@ from tests.locust_servers import DEMO_LOCUSTFILE
 from tests.polling import wait_for
 from tests.unit.test_schedules import refused_delete
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("tick_local")]
 
 IMPOSSIBLE = "rps>=1000000"
 

@@ -31,6 +31,9 @@ from tests.conftest import CliResult, create_test_argv, documents_of, error_line
 # The CLI tests' mongomock store and locustfile fixtures, shared (hence the redefinitions).
 from tests.unit.test_cli_unit import Captured, locustfile, mock_store  # noqa: F401
 
+# Most schedules here run on `local`, which a tick starts only where the machine allows it.
+pytestmark = pytest.mark.usefixtures("tick_local")
+
 Cli = Callable[..., CliResult]
 UTC = timezone.utc
 PARIS = "Europe/Paris"
@@ -302,6 +305,34 @@ def test_tick_with_nothing_due_prints_nothing(
     assert quiet.exit_code == 0 and quiet.stdout == "" and quiet.stderr == ""
     assert json.loads(cli("schedules", "tick", "-o", "json").stdout) == []
     assert "--now" in error_line(cli("schedules", "tick", "--now", "yesterday"), 2)
+
+
+def test_a_tick_starts_local_code_only_where_the_machine_allows_it(
+    cli: Cli,
+    mock_store: Captured,
+    locustfile: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Any writer of the database can schedule a `local` run: its locustfile is Python that
+    # would run on the ticking machine. Unless the machine says so, the tick leaves the slot
+    # unclaimed (a machine that allows it may take it) and says why.
+    _test(cli, locustfile)
+    added = json.loads(cli("schedules", "add", "api", "--cron", "0 3 * * *", "-o", "json").stdout)
+    slot = datetime.fromisoformat(added["nextSlotAt"].replace("Z", "+00:00"))
+    later = slot + timedelta(hours=2)  # beyond the grace: missed, never a run
+    db = _db(mock_store)
+    before = documents_of(db, COLLECTIONS)
+    for refused in ("", "0", "no"):
+        monkeypatch.setenv("LOADMGR_TICK_LOCAL", refused)
+        result = cli("schedules", "tick", "--now", later.isoformat(), "-o", "json")
+        assert result.exit_code == 0 and json.loads(result.stdout) == []
+        assert "schedule 'api': not started here" in result.stderr
+        assert "LOADMGR_TICK_LOCAL=1" in result.stderr
+        assert documents_of(db, COLLECTIONS) == before  # not claimed, nothing recorded
+    monkeypatch.setenv("LOADMGR_TICK_LOCAL", "1")
+    result = cli("schedules", "tick", "--now", later.isoformat(), "-o", "json")
+    assert [s["outcome"] for s in json.loads(result.stdout)] == ["missed"]
+    assert db.schedules.find_one({"id": added["id"]})["lastOutcome"] == "missed"
 
 
 def test_a_stored_second_pass_is_moved_on_without_a_run(

@@ -313,7 +313,8 @@ def tick(
 
     Each run starts detached, as `runs start --detach`; the tick does not wait for its
     load. Prints the slots it handled (nothing when nothing was due). Exits 0 whatever
-    became of them (`schedules history` says), 3 when MongoDB failed.
+    became of them (`schedules history` says), 3 when MongoDB failed. Slots on the
+    `local` cluster run code from the database here: only with LOADMGR_TICK_LOCAL=1.
     """
     from loadmgr.service.lifecycle.tick import tick as tick_schedules
 

@@ -67,6 +67,11 @@ def _tick_schedule(
     due = slots_due(
         schedule.cron, schedule.timezone, schedule.nextSlotAt, now, MISSED_RECORD_MAX + 1
     )
+    refusal = _local_code_refused(store, schedule)
+    if refusal is not None:
+        # Not claimed: a machine that allows it may start the slot (else it is missed).
+        notify(f"schedule {schedule.name!r}: not started here: {refusal}")
+        return []
     following = occurrences_after(schedule.cron, schedule.timezone, now)[0]
     ticker = f"tick@{socket.gethostname()}"
     newest = due[-1] if due else None
@@ -152,6 +157,31 @@ def _start_slot(
     return claim.model_copy(update={"outcome": SlotOutcome.STARTED, "runId": outcome.run.id})
 
 
+def _cluster_of(store: Store, schedule: Schedule) -> str | None:
+    """The cluster a slot of the schedule runs on (its override, else its test's)."""
+    if schedule.overrides.cluster:
+        return schedule.overrides.cluster
+    test = store.tests.find_by_id(schedule.loadTestId)
+    return test.locustClusterId if test else None
+
+
+def _local_code_refused(store: Store, schedule: Schedule) -> str | None:
+    """Why this machine will not start the schedule's slot on a `local` cluster, else None.
+
+    Any writer of the database can schedule a `local` run: its locustfile would run here, as
+    this machine's user, with its environment. The machine must allow that itself.
+    """
+    from loadmgr.models import LOCAL_CLUSTER_ID
+    from loadmgr.secret_refs import TICK_LOCAL_VAR, tick_runs_local_code
+
+    if tick_runs_local_code() or _cluster_of(store, schedule) != LOCAL_CLUSTER_ID:
+        return None
+    return (
+        "it runs its locustfile (code from the database) on this machine's `local` cluster; "
+        f"set {TICK_LOCAL_VAR}=1 in the tick's environment where that is wanted"
+    )
+
+
 def _busy_outside_loadmgr(store: Store, schedule: Schedule) -> str | None:
     """Why the schedule's remote Locust is busy with a test no loadmgr lease covers
     (another tool's, another database's), else None.
@@ -165,8 +195,7 @@ def _busy_outside_loadmgr(store: Store, schedule: Schedule) -> str | None:
     from loadmgr.service.definitions.clusters import busy_outside_loadmgr
     from loadmgr.service.runs.lease import lease_id
 
-    test = store.tests.find_by_id(schedule.loadTestId)
-    cluster_id = schedule.overrides.cluster or (test.locustClusterId if test else None)
+    cluster_id = _cluster_of(store, schedule)
     if cluster_id is None or cluster_id == LOCAL_CLUSTER_ID:
         return None  # a local cluster is started for the run: only its lease can be busy
     cluster = store.clusters.find_by_id(cluster_id)

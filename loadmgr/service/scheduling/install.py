@@ -63,9 +63,9 @@ def tick_environment(settings: Settings) -> tuple[dict[str, str], list[str]]:
                 )
         elif value:
             env[name] = value
-    from loadmgr.secret_refs import ALLOWED_SECRET_DIRS_VAR, ALLOWED_SECRETS_VAR
+    from loadmgr.secret_refs import ALLOWED_SECRET_DIRS_VAR, ALLOWED_SECRETS_VAR, TICK_LOCAL_VAR
 
-    for name in (ALLOWED_SECRETS_VAR, ALLOWED_SECRET_DIRS_VAR):
+    for name in (ALLOWED_SECRETS_VAR, ALLOWED_SECRET_DIRS_VAR, TICK_LOCAL_VAR):
         if os.environ.get(name):  # names and directories, never a secret: the tick needs them
             env[name] = os.environ[name]
     if not settings.mongo_uri:
