@@ -87,10 +87,11 @@ def command_line(options: dict[str, str]) -> list[str]:
 
 def swarm_form(options: dict[str, str]) -> list[tuple[str, str]]:
     """The options as fields of Locust's `/swarm` form: a remote master updates every
-    key it already has in its parsed options (custom arguments, tags, exclude_tags; a list
-    from a comma-separated value) and hands them to its workers; other keys are ignored."""
+    key it already has in its parsed options (a custom argument, keeping its type) and
+    hands those to its workers; other keys are ignored. List options are left out: a
+    master started without them would take `tags=a` as a string (the plan refuses them)."""
     return [
         (key.replace("-", "_"), "true" if value == FLAG else value)
         for key, value in options.items()
-        if len(key) > 1
+        if len(key) > 1 and key not in LIST_OPTIONS
     ]

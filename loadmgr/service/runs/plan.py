@@ -93,6 +93,9 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
         if cluster is None:
             raise NotFound(f"cluster {cluster_id!r} not found{store.scope.describe()}")
     locustfile = choose_locustfile(test, cluster_id, options)
+    locust_options = {**test.locustOptions, **options.locust_options}
+    if cluster is not None:
+        check_remote_options(locust_options, cluster_id)
     if options.locust_config is not None and cluster is not None:
         raise ValidationFailed(
             f"--locust-config is read by the local cluster only; cluster {cluster_id!r} "
@@ -121,7 +124,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             locustfileOverride=locustfile.name if options.locustfile is not None else None,
             locustfileContent=locustfile.content if options.locustfile is not None else None,
             locustfileBundle=locustfile.bundle if options.locustfile is not None else None,
-            locustOptions={**test.locustOptions, **options.locust_options},
+            locustOptions=locust_options,
             thresholds=thresholds,
             warmupSec=warmup,
             collectorEpoch=1,  # the first collector's; each take-over moves it on
@@ -134,6 +137,20 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
     except ValidationError as exc:
         raise validation_failed(exc) from None
     return RunPlan(test, cluster, run, options, locustfile.source, locustfile.drift)
+
+
+def check_remote_options(options: dict[str, str], cluster_id: str) -> None:
+    """A remote master takes Locust options through /swarm; not the list ones: a master
+    started without --tags would take `tags=a` for the letters of 'a'."""
+    from loadmgr.models.locust_options import LIST_OPTIONS
+
+    listed = sorted(set(options) & LIST_OPTIONS)
+    if listed:
+        raise ValidationFailed(
+            f"--locust-option {listed[0]} cannot be handed to cluster {cluster_id!r} through "
+            "its web API",
+            hint="start that Locust with the option itself, or run on --cluster local",
+        )
 
 
 def check_locust_config(options: RunOptions) -> None:
