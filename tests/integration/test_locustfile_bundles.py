@@ -6,6 +6,7 @@ the same requests as plain `locust --headless -f DIR` on the same target."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -175,6 +176,8 @@ def test_several_files_and_a_folder_given_once(
         (lambda f: (f / "big.bin").write_bytes(b"\1" * 4_000_001), "larger than 4 MB"),
         (lambda f: (f / "bad.py").write_text("def (:\n"), "syntax error"),
         (lambda f: (f / "data.csv").write_text("a\n"), "no Python file"),
+        (lambda f: os.mkfifo(f / "pipe.py"), "is a named pipe (FIFO), not a file"),
+        (lambda f: (f / "latin.py").write_bytes(b"# caf\xe9\n"), "is not UTF-8 text"),
     ],
 )
 def test_a_folder_past_its_bounds_is_refused(

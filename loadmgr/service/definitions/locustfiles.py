@@ -88,11 +88,7 @@ def read_bundle(paths: list[Path], name: str) -> LocustfileBundle:
                 )
             found[path.relative_to(root).as_posix()] = path
             entries.append(path.relative_to(root).as_posix())
-        if len(found) > BUNDLE_MAX_FILES:
-            raise ValidationFailed(
-                f"locustfile {name!r} has more than {BUNDLE_MAX_FILES} files",
-                hint="give a folder with the locustfile and what it needs only",
-            )
+        _check_count(found, name)
     return LocustfileBundle(entries=list(dict.fromkeys(entries)), files=_read_all(found, name))
 
 
@@ -135,12 +131,16 @@ def _walk(folder: Path, root: Path, name: str) -> dict[str, Path]:
             if path.is_symlink() and not path.resolve().is_file():
                 continue
             found[path.relative_to(root).as_posix()] = path
-            if len(found) > BUNDLE_MAX_FILES:
-                raise ValidationFailed(
-                    f"locustfile {name!r} has more than {BUNDLE_MAX_FILES} files",
-                    hint="give a folder with the locustfile and what it needs only",
-                )
+            _check_count(found, name)
     return found
+
+
+def _check_count(found: dict[str, Path], name: str) -> None:
+    if len(found) > BUNDLE_MAX_FILES:
+        raise ValidationFailed(
+            f"locustfile {name!r} has more than {BUNDLE_MAX_FILES} files",
+            hint="give a folder with the locustfile and what it needs only",
+        )
 
 
 def _python_text(data: bytes, name: str) -> str:
