@@ -11,7 +11,7 @@ import csv
 import io
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,6 +32,8 @@ from loadmgr.locust.transport import PLUGIN_ROUTE, LocustTransport, one_line
 
 _VERSION = re.compile(r'"version":\s*"([^"\\]+)"')
 PLUGIN_MAX_LIMIT = 3600
+# /swarm fields loadmgr sets itself; never taken from a run's Locust options.
+_SWARM_OWN_FIELDS = frozenset({"user_count", "spawn_rate", "host", "run_time", "user_classes"})
 
 
 def _total_requests(payload: dict[str, Any]) -> int | None:
@@ -66,14 +68,24 @@ class LocustClient(LocustTransport):
         return payload
 
     def swarm(
-        self, user_count: int, spawn_rate: float, host: str | None, run_time_sec: int
+        self,
+        user_count: int,
+        spawn_rate: float,
+        host: str | None,
+        run_time_sec: int,
+        extra: Sequence[tuple[str, str]] = (),
     ) -> dict[str, Any]:
-        """POST /swarm, always with run_time so Locust stops the load even if we die."""
+        """POST /swarm, always with run_time so Locust stops the load even if we die.
+
+        `extra`: more form fields (Locust's own options, models/locust_options.py): the
+        master sets those it has among its parsed options and hands them to its workers.
+        """
         check_swarm_args(user_count, spawn_rate, host, run_time_sec)
         form = [("user_count", str(user_count)), ("spawn_rate", repr(float(spawn_rate)))]
         if host:
             form.append(("host", host.strip()))
         form.append(("run_time", f"{run_time_sec}s"))
+        form += [field for field in extra if field[0] not in _SWARM_OWN_FIELDS]
         # Locust's run_time counts from here: a caller that waited for a busy cluster
         # dates its run from this, not from when it began to wait.
         self.swarm_sent_mono = time.monotonic()
@@ -206,6 +218,7 @@ class LocustClient(LocustTransport):
         wait_busy_sec: float = 0.0,
         while_busy: Callable[[dict[str, Any]], None] | None = None,
         poll_interval: float = 0.5,
+        extra: Sequence[tuple[str, str]] = (),
     ) -> dict[str, Any]:
         """Swarm an idle Locust; the first stats payload showing our swarm started.
 
@@ -241,7 +254,7 @@ class LocustClient(LocustTransport):
                     f"Locust master at {self.display_url} has no workers connected",
                     hint="start workers with `locust --worker --master-host <master>`",
                 )
-        self.swarm(user_count, spawn_rate, host, run_time_sec)
+        self.swarm(user_count, spawn_rate, host, run_time_sec, extra)
         # Locust was idle a moment ago and accepted our swarm: what starts now is ours.
         self._owns_swarm = True
         try:

@@ -1,10 +1,13 @@
 """The built-in `local` cluster: a Locust master and its workers on loopback, run by loadmgr.
 
-Every process loads the test's locustfile and the loadmgr plugin (`-f locustfile,plugin`),
-so the master serves exact per-second numbers. Every process is started in its own session
-(Ctrl-C in the terminal reaches loadmgr only, which then stops the swarm and records the
-run) and, on Linux, asks the kernel to SIGTERM it when its parent dies, so a killed loadmgr
-leaves no Locust behind.
+Every process loads the test's locustfile (a file, a folder, or several of them) and the
+loadmgr plugin (`-f locustfile,plugin`), so the master serves exact per-second numbers.
+Locust reads no configuration file of the caller's (`~/.locust.conf`, `./locust.conf`,
+`pyproject.toml`: a personal `headless = true` would break every run), only the one
+`config_file` names; its logs are kept under a size (`logs.py`). Every process is started
+in its own session (Ctrl-C in the terminal reaches loadmgr only, which then stops the swarm
+and records the run) and, on Linux, asks the kernel to SIGTERM it when its parent dies, so
+a killed loadmgr leaves no Locust behind.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
 from loadmgr.errors import ClusterError
 from loadmgr.locust.client import LocustClient
+from loadmgr.locust.logs import DEFAULT_LOG_MAX_BYTES, LogKeeper
 from loadmgr.locust.plugin import plugin_path
 from loadmgr.locust.protocol import poll_until
 from loadmgr.processes import start_logged
@@ -35,7 +39,8 @@ _PR_SET_PDEATHSIG = 1
 _PORT_BUSY = "Address already in use"
 # Settings that would change how Locust runs or where it listens; loadmgr sets those.
 _SCRUBBED_ENV = (
-    "LOCUST_AUTOQUIT LOCUST_AUTOSTART LOCUST_CSV LOCUST_CSV_FULL_HISTORY LOCUST_CONFIG_USERS "
+    "LOCUST_AUTOQUIT LOCUST_AUTOSTART LOCUST_CONFIG LOCUST_CONFIG_USERS LOCUST_CSV "
+    "LOCUST_CSV_FULL_HISTORY "
     "LOCUST_EXPECT_WORKERS LOCUST_EXPECT_WORKERS_MAX_WAIT LOCUST_HEADFUL LOCUST_HEADLESS "
     "LOCUST_HTML LOCUST_LEGACY_UI LOCUST_LOCUSTFILE LOCUST_LOGFILE LOCUST_MASTER_BIND_HOST "
     "LOCUST_MASTER_BIND_PORT LOCUST_MASTER_NODE_HOST LOCUST_MASTER_NODE_PORT LOCUST_MODE_MASTER "
@@ -111,7 +116,7 @@ class LocalCluster:
 
     def __init__(
         self,
-        locustfile_path: Path,
+        locustfile_path: Path | Sequence[Path],
         workers: int | None = None,
         log_dir: Path | None = None,
         *,
@@ -120,8 +125,17 @@ class LocalCluster:
         stop_grace: float = 10.0,
         web_base_path: str = "",
         with_plugin: bool = True,
+        locust_args: Sequence[str] = (),
+        config_file: Path | None = None,
+        log_max_bytes: int = DEFAULT_LOG_MAX_BYTES,
     ) -> None:
-        self.locustfile = Path(locustfile_path).resolve()
+        paths = [locustfile_path] if isinstance(locustfile_path, Path) else locustfile_path
+        # What `-f` is given: files or folders (Locust loads every .py of a folder).
+        self.locustfiles = [Path(path).resolve() for path in paths]
+        self.locustfile = self.locustfiles[0]
+        # Locust's own options (models/locust_options.py), on the master and every worker.
+        self.locust_args = list(locust_args)
+        self.config_file = Path(config_file).resolve() if config_file is not None else None
         self.plugin = plugin_path()
         # False only to stand in for a remote cluster that lacks the plugin (tests, bench).
         self.with_plugin = with_plugin
@@ -138,6 +152,7 @@ class LocalCluster:
         self._processes: list[subprocess.Popen[bytes]] = []
         self._logs: list[Path] = []
         self._failed = False
+        self._log_keeper = LogKeeper(lambda: list(self._logs), log_max_bytes, self.log_dir)
 
     @property
     def pids(self) -> list[int]:
@@ -170,11 +185,12 @@ class LocalCluster:
 
     def start(self) -> LocalCluster:
         """Start every process and wait until the web API answers with all workers in."""
-        if not self.locustfile.is_file():
-            raise ClusterError(f"locustfile {self.locustfile} not found")
+        for locustfile in self.locustfiles:
+            if not (locustfile.is_file() or locustfile.is_dir()):
+                raise ClusterError(f"locustfile {locustfile} not found")
         if self.workers < 0:
             raise ClusterError(f"worker count must be >= 0, got {self.workers}")
-        for path in (self.locustfile, self.plugin):
+        for path in (*self.locustfiles, self.plugin):
             if "," in str(path):
                 # Locust splits -f on commas: this path would name files that do not exist.
                 raise ClusterError(f"Locust cannot load a file whose path has a comma: {path}")
@@ -185,6 +201,7 @@ class LocalCluster:
                 f"the loadmgr Locust plugin {self.plugin} is missing", hint="reinstall loadmgr"
             )
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._log_keeper.start()
         deadline = time.monotonic() + self.start_timeout
         try:
             for attempt in range(1, PORT_ATTEMPTS + 1):
@@ -211,6 +228,7 @@ class LocalCluster:
     def stop(self) -> None:
         """Terminate every process started (SIGTERM, then SIGKILL after `stop_grace`)."""
         self._terminate()
+        self._log_keeper.stop()
         if self._own_log_dir and not self._failed:
             shutil.rmtree(self.log_dir, ignore_errors=True)
 
@@ -229,9 +247,13 @@ class LocalCluster:
         env = {key: value for key, value in os.environ.items() if key not in _SCRUBBED_ENV}
         env["PYTHONUNBUFFERED"] = "1"
         # The plugin on every process: workers record, the master (or standalone) serves.
-        files = f"{self.locustfile},{self.plugin}" if self.with_plugin else str(self.locustfile)
-        command = [sys.executable, "-m", "locust", "-f", files, *args]
-        with log_path.open("wb") as log:
+        paths = [*self.locustfiles, self.plugin] if self.with_plugin else self.locustfiles
+        files = ",".join(str(path) for path in paths)
+        config = ["--config", str(self.config_file)] if self.config_file else []
+        command = [sys.executable, "-c", _LAUNCH, "-f", files, *config, *args, *self.locust_args]
+        # Appended to (O_APPEND), so the log keeper may cut it under the running process.
+        log_path.unlink(missing_ok=True)
+        with log_path.open("ab") as log:
             process = start_logged(
                 command,
                 log,
@@ -312,6 +334,22 @@ class LocalCluster:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+# `locust` itself, reading no default configuration file: Locust's parser reads
+# ~/.locust.conf, ./locust.conf and ./pyproject.toml unless told another list; an explicit
+# `--config` is still read. Should a Locust name that argument otherwise, it runs as it is.
+_LAUNCH = """
+import inspect, sys
+import locust.argument_parser as parser
+for function in (parser.get_empty_argument_parser, parser.get_parser):
+    names = list(inspect.signature(function).parameters)
+    if names and names[-1] == "default_config_files" and function.__defaults__:
+        function.__defaults__ = (*function.__defaults__[:-1], [])
+from locust.main import main
+sys.argv[0] = "locust"
+main()
+"""
 
 
 # Imports the plugin the way `locust -f` does (Locust first, then the file as a module) and

@@ -54,6 +54,9 @@ def embedded_state(settings: Settings, *, start: bool = False) -> dict[str, Any]
     if start:
         server.ensure_running()
     state = server.status()
+    from loadmgr.service.runs.folders import run_folders, runs_folder
+
+    folders = run_folders(settings.home)
     return {
         "running": state.running,
         "pid": state.pid,
@@ -63,6 +66,10 @@ def embedded_state(settings: Settings, *, start: bool = False) -> dict[str, Any]
         "logFile": str(state.log_file),
         # In use: running, and what loadmgr talks to (no MongoDB URI configured instead).
         "inUse": state.running and not settings.mongo_uri,
+        # The local runs' folders (locustfile, Locust logs): what `db prune` removes.
+        "runFolders": folders.count,
+        "runFoldersBytes": folders.bytes,
+        "runFoldersDir": str(runs_folder(settings.home)),
     }
 
 

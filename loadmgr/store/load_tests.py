@@ -22,7 +22,7 @@ from loadmgr.store.base import (
 from loadmgr.store.foreign import NOT_GO_WRITTEN
 
 # The Go service's fields plus what `tests list` shows; the locustfile's content stays out.
-LIST_PROJECTION = {**NO_OBJECT_ID, "locustfileContent": False}
+LIST_PROJECTION = {**NO_OBJECT_ID, "locustfileContent": False, "locustfileBundle": False}
 
 
 class LoadTestRepository(ModelRepository[LoadTest]):

@@ -80,6 +80,7 @@ class RunRepository(Repository):
             "finalStats.requestStats": False,
             "finalStats.errors": False,
             "locustfileContent": False,
+            "locustfileBundle": False,
         }
         return self.find_newest(LoadTestRun, query, {**NO_OBJECT_ID, **bulky}, limit)
 

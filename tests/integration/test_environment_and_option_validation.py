@@ -338,7 +338,6 @@ def odd_locustfiles(tmp_path: Path) -> dict[str, tuple[str, str]]:
     latin = tmp_path / "latin.py"
     latin.write_bytes(b"# caf\xe9\n")
     return {
-        "directory": (str(tmp_path), "is a directory, not a file"),
         "fifo": (str(fifo), "is a named pipe (FIFO), not a file"),
         "dev-null": (os.devnull, "is a character device, not a file"),
         "syntax": (str(broken), "has a syntax error at line 4: "),

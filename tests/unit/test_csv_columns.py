@@ -200,6 +200,7 @@ def test_every_data_command_writes_its_documented_columns(
     assert check("db status")[0]["running"] == "false"
     assert check("db migrate --dry-run", "--dry-run")[0]["dryRun"] == "true"
     check("db migrate")
+    assert check("db prune")[0]["unfinished"] == "false"
     # `db start` starts a server: its document is `db status`'s (one function writes both).
     ran.add("db start")
     assert ran == set(DATA_COMMANDS)

@@ -23,7 +23,19 @@ if TYPE_CHECKING:
 app = new_group("db")
 
 # `-o csv` (docs/output.md): `db status`/`db start`, `db migrate` and `db migrate --dry-run`.
-STATUS_CSV = ("running", "inUse", "pid", "port", "uri", "dataDir", "logFile")
+STATUS_CSV = (
+    "running",
+    "inUse",
+    "pid",
+    "port",
+    "uri",
+    "dataDir",
+    "logFile",
+    "runFolders",
+    "runFoldersBytes",
+    "runFoldersDir",
+)
+PRUNE_CSV = ("removed", "freedBytes", "olderThanSec", "unfinished")
 _IMPORTED_CSV = (
     "goImport.tenantFrom",
     "goImport.converted",
@@ -45,7 +57,8 @@ MIGRATE_DRY_RUN_CSV = ("dryRun", "pendingSteps", *_IMPORTED_CSV)
 @app.command("status")
 @renders
 def status(context: AppContext, renderer: Renderer) -> None:
-    """Whether the embedded store is running, where, and where its data lives."""
+    """Whether the embedded store is running, where, and where its data lives; and the
+    local runs' folders (runs/RUN/: locustfile, Locust logs) with the space they take."""
     _print_state(context, renderer, start=False)
 
 
@@ -61,6 +74,29 @@ def _print_state(context: AppContext, renderer: Renderer, *, start: bool) -> Non
 
     state = embedded_state(context.settings, start=start)
     renderer.one(state, id_key="uri", csv_columns=STATUS_CSV)
+
+
+@app.command("prune")
+@renders
+def prune(
+    context: AppContext,
+    renderer: Renderer,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Remove run folders unchanged for this long: 7d, 12h, 0s (default: "
+            "LOADMGR_RUN_FILES_KEEP, else 7d).",
+        ),
+    ] = None,
+) -> None:
+    """Remove old local run folders (runs/RUN/: the locustfile and Locust logs of a run on
+    the local cluster); a live run's folder is kept, whatever its age. Local runs do this
+    too, briefly, as they start."""
+    from loadmgr.service.runs.folders import prune_old
+
+    result = prune_old(context.store, context.settings.home, older_than)
+    renderer.one(result, id_key="removed", csv_columns=PRUNE_CSV)
 
 
 @app.command("stop")

@@ -105,8 +105,9 @@ def start(
         typer.Option(
             "--locustfile",
             metavar="PATH",
-            help="Local cluster: run this file once instead of the test's stored copy (the "
-            "run records its sha256; the test is not changed).",
+            help="Local cluster: run this locustfile (a file, a folder or a.py,b.py) once "
+            "instead of the test's stored copy (the run records it and its sha256; the "
+            "test is not changed).",
         ),
     ] = None,
     strict_locustfile: Annotated[
@@ -117,6 +118,25 @@ def start(
             "test stored it, instead of warning.",
         ),
     ] = False,
+    locust_options: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--locust-option",
+            metavar="KEY=VALUE",
+            help="One of Locust's own options for this run, over the test's (e.g. "
+            "tags=checkout; repeatable; those loadmgr sets are refused).",
+            show_default=False,
+        ),
+    ] = None,
+    locust_config: Annotated[
+        str | None,
+        typer.Option(
+            "--locust-config",
+            metavar="PATH",
+            help="Local cluster: a Locust config file to read (by default none is: "
+            "~/.locust.conf and ./locust.conf are ignored).",
+        ),
+    ] = None,
     check_trend: Annotated[
         bool,
         typer.Option(
@@ -137,7 +157,11 @@ def start(
     is stopped and recorded first).
     """
     from loadmgr.service.analysis.compare import parse_max_regressions
-    from loadmgr.service.runs.options import check_interval, parse_overrides
+    from loadmgr.service.runs.options import (
+        check_interval,
+        check_locust_options,
+        parse_overrides,
+    )
     from loadmgr.service.validation import duration_option
 
     context = app_context(ctx)
@@ -158,6 +182,8 @@ def start(
         warmup=warmup_sec,
         locustfile=locustfile,
         strict_locustfile=strict_locustfile,
+        locust_options=check_locust_options(locust_options),
+        locust_config=_absolute(locust_config),
     )
     baseline = allowed if (compare_baseline or allowed) else None
     trend: dict[str, Any] | None = None
@@ -175,6 +201,13 @@ def start(
         baseline=baseline,
         trend=trend,
     )
+
+
+def _absolute(path: str | None) -> str | None:
+    """A path as an absolute one: a detached collector runs from another directory."""
+    import os
+
+    return os.path.abspath(os.path.expanduser(path)) if path else None
 
 
 def _start(

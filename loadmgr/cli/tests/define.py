@@ -30,16 +30,27 @@ app = typer.Typer(rich_markup_mode=None)  # its commands join `loadmgr.cli.tests
 NameOpt = Annotated[str | None, typer.Option("--name", help="Unique name in the tenant/env.")]
 TargetOpt = Annotated[
     str | None,
-    typer.Option(
-        "--target-url", help="http(s) URL the load is sent to (no user:password@ in it)."
-    ),
+    typer.Option("--target-url", help="http(s) URL the load is sent to (no user:password@ in it)."),
 ]
 LocustfileOpt = Annotated[
     str | None,
     typer.Option(
         "--locustfile",
-        help="Path of the locustfile; its content and sha256 are stored with the test "
-        "(it must compile; it is never run here).",
+        help="The locustfile as Locust's -f takes it: a file, a folder (a package, or "
+        "modules with data files), or a.py,b.py. Stored whole with the test, with one "
+        "sha256 (Python must compile; nothing is run here; a folder: at most 200 files, "
+        "4 MB).",
+    ),
+]
+LocustOptionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--locust-option",
+        metavar="KEY=VALUE",
+        help="One of Locust's own options for every run, e.g. tags=checkout,search, "
+        "exclude-tags=slow, or a locustfile's custom argument; KEY alone: a flag "
+        "(repeatable; those loadmgr sets, such as users or run-time, are refused).",
+        show_default=False,
     ),
 ]
 ClusterOpt = Annotated[
@@ -82,8 +93,7 @@ MaxUsersOpt = Annotated[
     int | None,
     typer.Option(
         "--max-users",
-        help="Most users a run of this test may ask for (default limit: 100000; "
-        "at most 10000000).",
+        help="Most users a run of this test may ask for (default limit: 100000; at most 10000000).",
     ),
 ]
 ScenarioOpt = Annotated[str | None, typer.Option("--scenario", help="Scenario id.")]
@@ -144,6 +154,17 @@ def _duration(seconds: Any) -> str:
     return format_duration(seconds) if isinstance(seconds, int | float) else "-"
 
 
+def _bundle_words(bundle: Any) -> str:
+    files = bundle.get("files") if isinstance(bundle, dict) else None
+    return f", {len(files)} files" if isinstance(files, list) else ""
+
+
+def _locust_options(options: Any) -> str:
+    if not isinstance(options, dict) or not options:
+        return "-"
+    return " ".join(f"{key}={value}" if value else str(key) for key, value in options.items())
+
+
 def test_view(data: dict[str, Any]) -> RenderableType:
     """A test for people: what it runs, with what load, who made and changed it."""
     from loadmgr.cli.output import key_value_view
@@ -155,7 +176,8 @@ def test_view(data: dict[str, Any]) -> RenderableType:
         "target": data.get("targetUrl"),
         "cluster": data.get("locustClusterId"),
         "locustfile": f"{data.get('locustfile') or '-'}"
-        + (f"  (sha256 {sha[:12]}…)" if sha else ""),
+        + (f"  (sha256 {sha[:12]}…)" if sha else "")
+        + _bundle_words(data.get("locustfileBundle")),
         "users": data.get("defaultUsers"),
         "max users": data.get("maxUsers") or "-",
         "spawn rate": f"{data.get('defaultSpawnRate')}/s",
@@ -163,6 +185,7 @@ def test_view(data: dict[str, Any]) -> RenderableType:
         "max duration": _duration(data.get("maxDurationSec")),
         "warm-up": _duration(data.get("warmupSec")) if data.get("warmupSec") else "-",
         "tags": data.get("tags") or "-",
+        "Locust options": _locust_options(data.get("locustOptions")),
         "thresholds": data.get("thresholds") or "-",
         "baseline run": data.get("baselineRunId") or "-",
         "scenario": data.get("scenarioId") or "-",
@@ -196,6 +219,7 @@ def create(
     scenario: ScenarioOpt = None,
     meta: MetaOpt = None,
     thresholds: ThresholdOpt = None,
+    locust_options: LocustOptionOpt = None,
 ) -> None:
     """Create a test definition and print it as stored."""
     from loadmgr.service.definitions.tests import TestSpec, create_test
@@ -273,6 +297,18 @@ def update(
         bool, typer.Option("--clear-thresholds", help="Remove every threshold.")
     ] = False,
     clear_tags: Annotated[bool, typer.Option("--clear-tags", help="Remove every tag.")] = False,
+    locust_options: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--locust-option",
+            metavar="KEY=VALUE",
+            help="Replace the test's Locust options with these (repeatable; see tests create).",
+            show_default=False,
+        ),
+    ] = None,
+    clear_locust_options: Annotated[
+        bool, typer.Option("--clear-locust-options", help="Remove every Locust option.")
+    ] = False,
 ) -> None:
     """Change only the given fields of a test, and print it as stored."""
     from loadmgr.service.definitions.tests import TestChanges, change_test
@@ -315,5 +351,3 @@ def delete(
         also.append(f"{result.schedules_deleted} schedule(s)")
     extra = f" with {' and '.join(also)}" if also else ""
     return result.test.id, f"deleted test {result.test.name!r} ({result.test.id}){extra}"
-
-

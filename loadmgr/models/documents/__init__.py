@@ -29,6 +29,13 @@ from loadmgr.models.documents.base import (
     utcnow,
 )
 from loadmgr.models.documents.definitions import ClusterAuth, LoadTest, LocustCluster
+from loadmgr.models.documents.locustfiles import (
+    BUNDLE_MAX_BYTES,
+    BUNDLE_MAX_FILES,
+    BundleFile,
+    LocustfileBundle,
+    bundle_sha256,
+)
 from loadmgr.models.documents.runs import (
     LoadTestRun,
     MetricSnapshot,
@@ -40,6 +47,8 @@ from loadmgr.models.documents.runs import (
 from loadmgr.models.meta import META_VALUE_MAX
 
 __all__ = [
+    "BUNDLE_MAX_BYTES",
+    "BUNDLE_MAX_FILES",
     "DESCRIPTION_MAX",
     "LOCAL_CLUSTER_ID",
     "LOCUSTFILE_MAX_BYTES",
@@ -49,12 +58,14 @@ __all__ = [
     "TAG_MAX",
     "URL_MAX",
     "Audited",
+    "BundleFile",
     "ClusterAuth",
     "Description",
     "Document",
     "LoadTest",
     "LoadTestRun",
     "LocustCluster",
+    "LocustfileBundle",
     "MetricSnapshot",
     "Name",
     "Named",
@@ -65,6 +76,7 @@ __all__ = [
     "Thresholds",
     "UtcDatetime",
     "as_utc",
+    "bundle_sha256",
     "check_http_url",
     "checked_name",
     "new_id",

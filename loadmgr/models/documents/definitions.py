@@ -16,6 +16,7 @@ from loadmgr.models.documents.base import (
     Thresholds,
     check_http_url,
 )
+from loadmgr.models.documents.locustfiles import LocustfileBundle
 from loadmgr.models.foreign import GO_TEST_ONLY_KEYS
 
 
@@ -38,6 +39,11 @@ class LoadTest(Named):
     maxUsers: int | None = Field(default=None, ge=1, le=MAX_USERS_CEILING)  # None: default bound
     locustfileContent: str | None = None
     locustfileSha256: str | None = None
+    # A locustfile of several files (a folder, `a.py,b.py`): all of them; then
+    # `locustfileContent` is None and `locustfileSha256` is the bundle's hash.
+    locustfileBundle: LocustfileBundle | None = None
+    # Locust's own options (`--locust-option`), handed to Locust on every run.
+    locustOptions: dict[str, str] = Field(default_factory=dict)
     thresholds: Thresholds = Field(default_factory=list)
     baselineRunId: str | None = None
     version: int = 1
@@ -116,4 +122,3 @@ class LocustCluster(Audited):
     @classmethod
     def _check_url(cls, value: str) -> str:
         return check_http_url(value).rstrip("/")
-

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from loadmgr.models.documents.base import LOCAL_CLUSTER_ID, Document, Named, UtcDatetime
+from loadmgr.models.documents.locustfiles import LocustfileBundle
 from loadmgr.models.foreign import readable_interval
 from loadmgr.models.stats.stored import readable_stats
 from loadmgr.models.thresholds import Threshold
@@ -165,6 +166,9 @@ class LoadTestRun(Named):
     # copy (its path as given, and its content, which a detached collector runs).
     locustfileOverride: str | None = None
     locustfileContent: str | None = None
+    locustfileBundle: LocustfileBundle | None = None  # a folder given once
+    # Locust's own options the run used: the test's, with `runs start --locust-option` over them.
+    locustOptions: dict[str, str] = Field(default_factory=dict)
     stopReason: StopReason | None = None
     verdict: Verdict | None = None
     # What decided the verdict, most decisive first; empty when it passed or is null.
@@ -192,6 +196,7 @@ class LoadTestRun(Named):
     def stats_to_judge(self) -> dict[str, Any] | None:
         """The numbers this run is judged and compared on (`judgedStats`, else final)."""
         return self.judgedStats or self.finalStats
+
     heartbeatAt: UtcDatetime | None = None
     collector: dict[str, Any] | None = None
     locustUrl: str | None = None
@@ -227,6 +232,7 @@ class LoadTestRun(Named):
     def _readable_stats(cls, value: Any, info: ValidationInfo) -> Any:
         # Any program may have written them: nonsense reads as unknown, never as a crash.
         return readable_stats(info.field_name or "", value)
+
     # With --if-busy wait: until when its start may wait for a busy cluster.
     busyWaitUntil: UtcDatetime | None = None
     # Who or what started it: {"user": NAME}, or {"schedule": ID, "slot": DATE}.

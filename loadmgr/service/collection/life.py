@@ -48,6 +48,7 @@ from loadmgr.service.runs.swarm import start_run_swarm
 if TYPE_CHECKING:
     from loadmgr.locust.client import LocustClient
     from loadmgr.locust.local import LocalCluster
+    from loadmgr.models.documents import LocustfileBundle
     from loadmgr.service.judging.abort_judge import AbortJudge
     from loadmgr.store import Store
 
@@ -69,7 +70,7 @@ class Collector(RunEnding):
         home: Path,
         observer: RunObserver | None = None,
         stop_event: threading.Event | None = None,
-        locustfile: str | None = None,
+        locustfile: str | LocustfileBundle | None = None,
         end: EndPlan | None = None,
     ) -> None:
         self.store = store

@@ -102,6 +102,7 @@ class CollectorSettings:
     lost_timeout: float = DEFAULT_LOST_TIMEOUT
     workers: int | None = None
     abort_on_fail: bool = False
+    locust_config: str | None = None  # local cluster: the Locust config file asked for
 
     def to_document(self, **extra: Any) -> dict[str, Any]:
         from loadmgr.service.judging.abort_judge import JudgeSettings
@@ -114,6 +115,7 @@ class CollectorSettings:
             "abortOnFail": self.abort_on_fail,
             **process_here(os.getpid()),  # pid, start, host, boot and pid namespace
             "instance": INSTANCE,  # this collector, whatever its pid and its machine
+            "locustConfig": self.locust_config,
             **extra,
         }
 
@@ -127,11 +129,13 @@ class CollectorSettings:
         except (TypeError, ValueError, OverflowError):
             interval, lost = DEFAULT_INTERVAL_SEC, DEFAULT_LOST_TIMEOUT
         workers = data.get("workers")
+        config = data.get("locustConfig")
         return cls(
             interval=min(high, max(low, interval)),
             lost_timeout=min(LOST_TIMEOUT_RANGE[1], max(LOST_TIMEOUT_RANGE[0], lost)),
             workers=workers if isinstance(workers, int) and not isinstance(workers, bool) else None,
             abort_on_fail=bool(data.get("abortOnFail")),
+            locust_config=config if isinstance(config, str) and config else None,
         )
 
 

@@ -19,6 +19,7 @@ from loadmgr.service.collection.windows import WindowBuilder, max_windows, resum
 if TYPE_CHECKING:
     from loadmgr.locust.client import LocustClient
     from loadmgr.locust.local import LocalCluster
+    from loadmgr.models.documents import LocustfileBundle
     from loadmgr.store import Store
 
 Source = PluginSource | StatsSource
@@ -38,12 +39,13 @@ class LocalFilesError(LoadmgrError):
 def start_local_cluster(
     home: Path,
     run: LoadTestRun,
-    locustfile: str | None,
+    locustfile: str | LocustfileBundle | None,
     settings: CollectorSettings,
     observer: RunObserver,
     stop_event: threading.Event,
 ) -> LocalCluster:
-    """The built-in cluster for `run`, started, with its files under `home`/runs/RUN.
+    """The built-in cluster for `run`, started, with its files under `home`/runs/RUN (a
+    locustfile of several files in runs/RUN/locustfile/), given the run's Locust options.
 
     `cluster.stop()` is the caller's once it is returned; if starting fails, nothing is
     left running. A signal that arrived meanwhile stops it before any swarm.
@@ -51,13 +53,22 @@ def start_local_cluster(
     if not locustfile:
         raise ClusterError("the test has no stored locustfile to run locally")
     from loadmgr.locust.local import LocalCluster
+    from loadmgr.models.locust_options import command_line
+    from loadmgr.service.runs.folders import log_max_bytes, runs_folder, write_locustfile
 
-    run_dir = home / "runs" / run.id
+    run_dir = runs_folder(home) / run.id
     try:
         ensure_directory(run_dir)
-        path = run_dir / "locustfile.py"
-        path.write_text(locustfile, encoding="utf-8")
-        cluster = LocalCluster(path, workers=settings.workers, log_dir=run_dir)
+        paths = write_locustfile(run_dir, locustfile)
+        config = settings.locust_config
+        cluster = LocalCluster(
+            paths,
+            workers=settings.workers,
+            log_dir=run_dir,
+            locust_args=command_line(run.locustOptions),
+            config_file=Path(config) if config else None,
+            log_max_bytes=log_max_bytes(),
+        )
         observer.message(local_cluster_words(cluster.workers))
         if stop_event.is_set():
             raise Interrupted("interrupted before the local Locust started; no load was sent")

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from loadmgr.errors import Conflict, NotFound, ValidationFailed
-from loadmgr.local_files import read_regular_file
 from loadmgr.models import LOCAL_CLUSTER_ID, LoadTest, RunStatus, utcnow
-from loadmgr.models.documents import LOCUSTFILE_MAX_BYTES, NAME_MAX
+from loadmgr.models.documents import NAME_MAX
 from loadmgr.service.definitions.limits import check_test_load
+from loadmgr.service.definitions.locustfiles import (  # noqa: F401 - where callers find them
+    Locustfile,
+    check_python,
+    locustfile_fields,
+    read_locustfile,
+)
 from loadmgr.service.documents import by_id_or_name, new_document
 from loadmgr.service.validation import (
     check_list_limit,
@@ -27,66 +28,6 @@ if TYPE_CHECKING:
     from loadmgr.store import Store
 
 UPDATE_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class Locustfile:
-    """A locustfile as stored with its test: the name given, its content and hash."""
-
-    name: str
-    content: str | None
-    sha256: str | None
-
-
-def read_locustfile(path_text: str, cluster_id: str) -> Locustfile:
-    """Read and check a local locustfile; on a remote cluster a name deployed there is allowed.
-
-    A path that exists must be a readable regular UTF-8 file whose Python compiles: a
-    directory, a FIFO, a device, an unreadable file or a syntax error is refused now,
-    not when a run starts. The file is compiled, never imported or run.
-    """
-    path = Path(path_text).expanduser()
-    if not os.path.exists(path):
-        if cluster_id == LOCAL_CLUSTER_ID:
-            raise ValidationFailed(
-                f"locustfile {path_text!r} not found",
-                hint="the local cluster runs a locustfile from this machine: give its path",
-            )
-        return Locustfile(path_text, None, None)
-    data = read_regular_file(path, "locustfile", max_bytes=LOCUSTFILE_MAX_BYTES)
-    try:
-        content = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValidationFailed(f"locustfile {path_text!r} is not UTF-8 text") from None
-    check_python(data, path_text)
-    return Locustfile(path_text, content, hashlib.sha256(data).hexdigest())
-
-
-def check_python(source: bytes, name: str) -> None:
-    """ValidationFailed unless `source` compiles; it is compiled only, never executed."""
-    try:
-        with warnings.catch_warnings():
-            # e.g. an invalid escape sequence: Locust's own import will say so, not us.
-            warnings.simplefilter("ignore")
-            compile(source, name, "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        where = f" at line {exc.lineno}" if exc.lineno else ""
-        raise ValidationFailed(
-            f"locustfile {name!r} has a syntax error{where}: {exc.msg}",
-            hint=f"check it with: python -m py_compile {name}",
-        ) from None
-    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
-        raise ValidationFailed(
-            f"locustfile {name!r} cannot be compiled: {exc or type(exc).__name__}"
-        ) from None
-
-
-def locustfile_fields(locustfile: Locustfile) -> dict[str, Any]:
-    return {
-        "locustfile": locustfile.name,
-        "locustfileContent": locustfile.content,
-        "locustfileSha256": locustfile.sha256,
-    }
 
 
 def check_cluster_exists(store: Store, cluster_id: str) -> None:
@@ -123,12 +64,14 @@ class _TestOptions:
     scenario: str | None = None
     meta: list[str] | None = None
     thresholds: list[str] | None = None
+    locust_options: list[str] | None = None
     fields: dict[str, Any] = field(init=False, default_factory=dict)
 
     def _given_fields(self, *, with_meta: bool) -> dict[str, Any]:
         """The stored fields of the options given (the locustfile aside), parsed and
         checked; `with_meta`: the metadata too."""
         from loadmgr.service.runs.options import (
+            check_locust_options,
             check_thresholds,
             optional_duration,
             parse_metadata,
@@ -149,6 +92,7 @@ class _TestOptions:
             "scenarioId": self.scenario,
             "metadata": parse_metadata(self.meta) if with_meta and self.meta else None,
             "thresholds": check_thresholds(self.thresholds) or None,
+            "locustOptions": check_locust_options(self.locust_options) or None,
         }
         return {key: value for key, value in given.items() if value is not None}
 
@@ -183,6 +127,7 @@ class TestChanges(_TestOptions):
 
     clear_thresholds: bool = False
     clear_tags: bool = False
+    clear_locust_options: bool = False
     metadata: dict[str, str] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -192,11 +137,15 @@ class TestChanges(_TestOptions):
             raise ValidationFailed("give --threshold or --clear-thresholds, not both")
         if self.clear_tags and self.tags:
             raise ValidationFailed("give --tag or --clear-tags, not both")
+        if self.clear_locust_options and self.locust_options:
+            raise ValidationFailed("give --locust-option or --clear-locust-options, not both")
         self.fields.update(self._given_fields(with_meta=False))
         if self.clear_thresholds:
             self.fields["thresholds"] = []
         if self.clear_tags:
             self.fields["tags"] = []
+        if self.clear_locust_options:
+            self.fields["locustOptions"] = {}
         if self.meta:
             object.__setattr__(self, "metadata", parse_metadata(self.meta))
 
@@ -232,8 +181,9 @@ def get_test(store: Store, ref: str) -> LoadTest:
         full_id = id_by_prefix(store.tests, ref, "test", store.scope.describe())
         test = store.tests.find_by_id(full_id) if full_id else None
         if test is None:
-            raise NotFound(f"test {ref!r} not found{store.scope.describe()}",
-                           hint=_did_you_mean(store, ref)) from None
+            raise NotFound(
+                f"test {ref!r} not found{store.scope.describe()}", hint=_did_you_mean(store, ref)
+            ) from None
         return test
 
 

@@ -25,6 +25,7 @@ from loadmgr.service.runs.lease import is_stale
 from loadmgr.service.runs.lookup import get_run
 
 if TYPE_CHECKING:
+    from loadmgr.models.documents import LocustfileBundle
     from loadmgr.store import Store
 
 STOP_WAIT_SEC = 150.0  # a live collector gets this long to record the end after /stop
@@ -51,7 +52,7 @@ def collector_for(
     stop_event: threading.Event,
     settings: CollectorSettings | None = None,
     cluster: LocustCluster | None = None,
-    locustfile: str | None = None,
+    locustfile: str | LocustfileBundle | None = None,
 ) -> Collector:
     """A collector for `run`, with its cluster, settings and (local) locustfile resolved."""
     if cluster is None:
@@ -59,8 +60,11 @@ def collector_for(
     if locustfile is None and run.status == RunStatus.PENDING and cluster is None:
         from loadmgr.service.definitions.tests import get_test
 
-        # A run of `runs start --locustfile` carries the file it runs; others the test's.
-        locustfile = run.locustfileContent or get_test(store, run.loadTestId).locustfileContent
+        # A run of `runs start --locustfile` carries the files it runs; others the test's.
+        locustfile = run.locustfileBundle or run.locustfileContent
+        if locustfile is None:
+            test = get_test(store, run.loadTestId)
+            locustfile = test.locustfileBundle or test.locustfileContent
     return Collector(
         store,
         run,

@@ -75,6 +75,8 @@ def start_run(
 
         require_ruptures()  # without the extra: exit 2 before anything is read or run
     plan = plan_run(store, test_ref, options, settings.user)
+    if plan.cluster is None:
+        _prune_old_run_folders(store, settings.home, notify)
     if plan.locustfile_drift:
         notify(f"warning: {plan.locustfile_drift}")
     if baseline is not None:
@@ -98,6 +100,7 @@ def start_run(
         lost_timeout=options.lost_timeout,
         workers=options.workers,
         abort_on_fail=options.abort_on_fail,
+        locust_config=options.locust_config,
     )
     plan.run.collector = collector_settings.to_document()
     store.ensure_indexes()
@@ -150,6 +153,22 @@ def start_run(
                 raise StartFailed(exc, collector.run) from None
             raise
     return StartOutcome(final, interrupted=collector.interrupted)
+
+
+def _prune_old_run_folders(store: Store, home: Path, notify: Callable[[str], None]) -> None:
+    """Old run folders removed before a local run (a bounded time); never fails the run."""
+    from loadmgr.service.runs.folders import PRUNE_BUDGET_SEC, keep_sec, prune_run_folders
+
+    try:
+        pruned = prune_run_folders(store, home, older_than=keep_sec(), budget_sec=PRUNE_BUDGET_SEC)
+    except (OSError, LoadmgrError) as exc:
+        notify(f"warning: could not remove old run folders: {exc}")
+        return
+    if pruned.removed:
+        notify(
+            f"removed {len(pruned.removed)} run folder(s) older than the "
+            f"LOADMGR_RUN_FILES_KEEP age ({pruned.freed / 1e6:.1f} MB)"
+        )
 
 
 def _failed_to_detach(

@@ -3,16 +3,14 @@ the stored copy still matches the file it was read from (drift)."""
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loadmgr.errors import ValidationFailed
 from loadmgr.models import LOCAL_CLUSTER_ID, LoadTest
-from loadmgr.models.documents import LOCUSTFILE_MAX_BYTES
-from loadmgr.service.definitions.tests import read_locustfile
+from loadmgr.models.documents import LocustfileBundle
+from loadmgr.service.definitions.locustfiles import read_locustfile
 
 if TYPE_CHECKING:
     from loadmgr.service.runs.options import RunOptions
@@ -20,13 +18,20 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunLocustfile:
-    """The locustfile of one run: its name, content (None on a remote cluster) and hash,
-    and, when the stored copy is used but its file has changed since, a sentence saying so."""
+    """The locustfile of one run: its name, content or bundle (both None on a remote
+    cluster) and hash, and, when the stored copy is used but its files have changed
+    since, a sentence saying so."""
 
     name: str
     content: str | None
     sha256: str | None
     drift: str | None = None
+    bundle: LocustfileBundle | None = None
+
+    @property
+    def source(self) -> str | LocustfileBundle | None:
+        """What a local cluster runs: one file's text, or a bundle."""
+        return self.bundle if self.bundle is not None else self.content
 
 
 def choose_locustfile(test: LoadTest, cluster_id: str, options: RunOptions) -> RunLocustfile:
@@ -44,11 +49,16 @@ def choose_locustfile(test: LoadTest, cluster_id: str, options: RunOptions) -> R
                 hint="deploy the file there, or run it here with --cluster local",
             )
         given = read_locustfile(options.locustfile, LOCAL_CLUSTER_ID)
-        return RunLocustfile(given.name, given.content, given.sha256)
-    stored = RunLocustfile(test.locustfile, test.locustfileContent, test.locustfileSha256)
+        return RunLocustfile(given.name, given.content, given.sha256, bundle=given.bundle)
+    stored = RunLocustfile(
+        test.locustfile,
+        test.locustfileContent,
+        test.locustfileSha256,
+        bundle=test.locustfileBundle,
+    )
     if not local:
         return stored
-    if not test.locustfileContent:
+    if not test.locustfileContent and test.locustfileBundle is None:
         raise ValidationFailed(
             f"test {test.name!r} has no stored locustfile to run on the local cluster",
             hint="add one with 'loadmgr tests update --locustfile PATH'",
@@ -56,31 +66,31 @@ def choose_locustfile(test: LoadTest, cluster_id: str, options: RunOptions) -> R
     drift = locustfile_drift(test)
     if drift and options.strict_locustfile:
         raise ValidationFailed(f"{drift} (--strict-locustfile)")
-    return RunLocustfile(stored.name, stored.content, stored.sha256, drift)
+    return RunLocustfile(stored.name, stored.content, stored.sha256, drift, stored.bundle)
 
 
 def locustfile_drift(test: LoadTest) -> str | None:
-    """A sentence when the file at the test's stored path exists and differs from the
-    stored copy; None when it matches, or cannot be read (another directory, say).
+    """A sentence when the files at the test's stored path exist and differ from the
+    stored copy (any file of a folder: changed, added or removed); None when they match,
+    or cannot be found (another directory, say).
 
     The path is read as stored: a relative one from the current directory, as it was given.
     """
     if not test.locustfile or not test.locustfileSha256:
         return None
-    path = Path(test.locustfile).expanduser()
     try:
-        if not path.is_file():
-            return None
-        with path.open("rb") as file:
-            data = file.read(LOCUSTFILE_MAX_BYTES + 1)
-    except (OSError, ValueError):
+        current = read_locustfile(test.locustfile, "").sha256
+    except ValidationFailed as exc:  # unreadable now, or no longer a locustfile at all
+        return _drift_words(test, f"now refused: {exc.message}")
+    if current is None or current == test.locustfileSha256:
         return None
-    current = hashlib.sha256(data).hexdigest()
-    if current == test.locustfileSha256:
-        return None
+    return _drift_words(test, f"file {current[:8]}…")
+
+
+def _drift_words(test: LoadTest, now: str) -> str:
     name, shown = shlex.quote(test.name), shlex.quote(test.locustfile)
     update = f"loadmgr tests update {name} --locustfile {shown}"
     return (
         f"{test.locustfile} changed since the test stored it (stored sha256 "
-        f"{test.locustfileSha256[:8]}…, file {current[:8]}…); update with: {update}"
+        f"{(test.locustfileSha256 or '')[:8]}…, {now}); update with: {update}"
     )

@@ -50,6 +50,17 @@ def parse_metadata(pairs: list[str] | None) -> dict[str, str]:
         raise ValidationFailed(str(exc)) from None
 
 
+def check_locust_options(pairs: list[str] | None) -> dict[str, str]:
+    """`--locust-option KEY=VALUE` options as a dict; ValidationFailed for a bad pair or an
+    option loadmgr owns (`users`, `run-time`, `master`, `headless`, ...)."""
+    from loadmgr.models.locust_options import parse_locust_options
+
+    try:
+        return parse_locust_options(pairs or [])
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from None
+
+
 def check_thresholds(expressions: list[str] | None) -> list[str]:
     """`--threshold` expressions in the canonical form they are stored in (`p95 < 500` →
     `p95<500ms`); ValidationFailed now for a bad one or a direction against the metric."""
@@ -83,6 +94,9 @@ class RunOptions:
     trigger: dict[str, Any] | None = None
     locustfile: str | None = None  # a path: run this file once instead of the stored copy
     strict_locustfile: bool = False  # a stored copy that differs from its file is an error
+    # Locust's own options for this run, over the test's (`--locust-option`).
+    locust_options: dict[str, str] = field(default_factory=dict)
+    locust_config: str | None = None  # local cluster: a Locust config file to read
 
 
 def parse_overrides(

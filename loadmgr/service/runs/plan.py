@@ -19,6 +19,7 @@ from loadmgr.models import (
     merge_thresholds,
     utcnow,
 )
+from loadmgr.models.documents import LocustfileBundle
 from loadmgr.service.definitions.limits import check_run_load
 from loadmgr.service.definitions.tests import check_not_foreign, get_test
 from loadmgr.service.documents import stamp_for
@@ -43,7 +44,7 @@ class RunPlan:
     cluster: LocustCluster | None  # None: the built-in local cluster
     run: LoadTestRun
     options: RunOptions
-    locustfile: str | None = None  # the content a local cluster runs
+    locustfile: str | LocustfileBundle | None = None  # what a local cluster runs
     locustfile_drift: str | None = None  # why the stored copy may not be what is meant
 
     @property
@@ -65,6 +66,10 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
         raise ValidationFailed("invalid --duration: must be above 0")
     if options.workers is not None and options.workers < 0:
         raise ValidationFailed("invalid --workers: 0 (one standalone Locust) or more")
+    check_locust_config(options)
+    from loadmgr.service.runs.folders import keep_sec, log_max_bytes
+
+    log_max_bytes(), keep_sec()  # a bad setting is exit 2 now, not a Failed run later
     test = get_test(store, test_ref)
     check_not_foreign(test, "run")
     check_run_load(test, options.users, options.spawn_rate)
@@ -93,6 +98,14 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
         # this machine keeps for itself (whoever writes the database chose the names).
         check_references(cluster.auth)
     locustfile = choose_locustfile(test, cluster_id, options)
+    locust_options = {**test.locustOptions, **options.locust_options}
+    if cluster is not None:
+        check_remote_options(locust_options, cluster_id)
+    if options.locust_config is not None and cluster is not None:
+        raise ValidationFailed(
+            f"--locust-config is read by the local cluster only; cluster {cluster_id!r} "
+            "reads its own configuration"
+        )
     try:
         thresholds = merge_thresholds(test.thresholds, options.thresholds)
     except ValueError as exc:
@@ -115,6 +128,8 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             locustfileSha256=locustfile.sha256,
             locustfileOverride=locustfile.name if options.locustfile is not None else None,
             locustfileContent=locustfile.content if options.locustfile is not None else None,
+            locustfileBundle=locustfile.bundle if options.locustfile is not None else None,
+            locustOptions=locust_options,
             thresholds=thresholds,
             warmupSec=warmup,
             collectorEpoch=1,  # the first collector's; each take-over moves it on
@@ -126,7 +141,32 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
         )
     except ValidationError as exc:
         raise validation_failed(exc) from None
-    return RunPlan(test, cluster, run, options, locustfile.content, locustfile.drift)
+    return RunPlan(test, cluster, run, options, locustfile.source, locustfile.drift)
+
+
+def check_remote_options(options: dict[str, str], cluster_id: str) -> None:
+    """A remote master takes Locust options through /swarm; not the list ones: a master
+    started without --tags would take `tags=a` for the letters of 'a'."""
+    from loadmgr.models.locust_options import LIST_OPTIONS
+
+    listed = sorted(set(options) & LIST_OPTIONS)
+    if listed:
+        raise ValidationFailed(
+            f"--locust-option {listed[0]} cannot be handed to cluster {cluster_id!r} through "
+            "its web API",
+            hint="start that Locust with the option itself, or run on --cluster local",
+        )
+
+
+def check_locust_config(options: RunOptions) -> None:
+    """`--locust-config PATH` must name a readable file (the local cluster reads it)."""
+    if options.locust_config is None:
+        return
+    from pathlib import Path
+
+    from loadmgr.local_files import read_regular_file
+
+    read_regular_file(Path(options.locust_config), "Locust config", max_bytes=1_000_000)
 
 
 def record_pending(store: Store, plan: RunPlan) -> LoadTestRun:

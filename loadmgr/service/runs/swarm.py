@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ClusterBusy, Interrupted
-from loadmgr.models import LoadTestRun, format_duration, utcnow
+from loadmgr.models import LOCAL_CLUSTER_ID, LoadTestRun, format_duration, utcnow
+from loadmgr.models.locust_options import swarm_form
 from loadmgr.service.runs.lease import lease_id, lease_ttl
 from loadmgr.service.runs.options import DEFAULT_INTERVAL_SEC
 
@@ -99,6 +100,8 @@ def start_run_swarm(
         worker_wait_sec=worker_wait_sec,
         wait_busy_sec=wait,
         while_busy=while_busy,
+        # The local cluster had them on its command line; a remote master takes them here.
+        extra=swarm_form(run.locustOptions) if run.locustClusterId != LOCAL_CLUSTER_ID else (),
     )
     sent_mono = client.swarm_sent_mono
     assert sent_mono is not None  # start_swarm returns only once its /swarm was accepted
