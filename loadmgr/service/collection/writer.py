@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import DatabaseError, DatabaseRefused, ExitCode, LoadmgrError
 from loadmgr.models import LoadTestRun, MetricSnapshot, RunStatus
+from loadmgr.service.collection.fitting import slimmer_intervals
 from loadmgr.service.collection.settings import RunObserver
 from loadmgr.service.collection.spool import Spool, SpoolError, spool_path
 from loadmgr.service.runs.lease import lease_id, lease_ttl
@@ -135,19 +136,30 @@ class IntervalWriter:
             self.spool.clear()
 
     def _set_aside(self, batch: list[MetricSnapshot], exc: DatabaseRefused) -> None:
-        """One by one: store those MongoDB takes, set aside those it refuses. An outage
-        meanwhile stops here (raised), the rest still pending."""
+        """One by one: store those MongoDB takes, a refused one in a slimmer form (its
+        totals kept, so the sums stay Locust's), and set aside only what no form of it
+        passes. An outage meanwhile stops here (raised), the rest still pending."""
         for snapshot in batch:
             try:
                 self.store.metrics.save([snapshot])
             except DatabaseRefused as refused:
-                self.rejected += 1
-                where = self._keep_aside(snapshot)
-                self.observer.message(
-                    f"MongoDB refused interval {snapshot.seq} ({refused.message or exc.message})"
-                    f"; {where}"
-                )
+                self._store_slimmer(snapshot, refused.message or exc.message)
             self.pending.pop(0)  # `batch` is the head of `pending`
+
+    def _store_slimmer(self, snapshot: MetricSnapshot, why: str) -> None:
+        for slim in slimmer_intervals(snapshot):
+            try:
+                self.store.metrics.save([slim])
+            except DatabaseRefused:
+                continue
+            self.observer.message(
+                f"MongoDB refused interval {snapshot.seq} ({why}); "
+                f"stored it {slim.metadata['slimmed']}"
+            )
+            return
+        self.rejected += 1
+        where = self._keep_aside(snapshot)
+        self.observer.message(f"MongoDB refused interval {snapshot.seq} ({why}); {where}")
 
     def _keep_aside(self, snapshot: MetricSnapshot) -> str:
         """Write a refused interval next to the spool, for a person to look at."""
