@@ -44,6 +44,11 @@ class FakeLocust:
         self.swarms = 0
         self.lie: Body | None = None  # once set, /stats/requests answers with this
         self.lie_after_swarm_sec: float | None = None
+        # Once set (seconds a byte), every answer, headers included, drips one byte at a
+        # time: each read is within any read timeout, the whole never within a minute.
+        self.drip: float | None = None
+        self.dripped: list[str] = []  # "METHOD path" of each answer that dripped
+        self.closed = threading.Event()
         self._swarmed_at: float | None = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -62,11 +67,29 @@ class FakeLocust:
                 pass
 
             def _send(self, status: int, content_type: str, body: bytes) -> None:
+                if fake.drip is not None:
+                    self._drip(fake.drip, status, content_type, body)
+                    return
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _drip(self, pause: float, status: int, content_type: str, body: bytes) -> None:
+                fake.dripped.append(f"{self.command} {self.path}")
+                head = (
+                    f"HTTP/1.1 {status} OK\r\nContent-Type: {content_type}\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                ).encode()
+                try:
+                    for byte in head + body:
+                        if fake.closed.wait(pause):
+                            return
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                except OSError:
+                    return  # the client gave up on us
 
             def _json(self, value: Any) -> None:
                 self._send(200, "application/json", json.dumps(value).encode())
@@ -115,6 +138,7 @@ def fake_locust() -> Iterator[FakeLocust]:
     try:
         yield fake
     finally:
+        fake.closed.set()  # dripping answers end
         fake.server.shutdown()
         fake.server.server_close()
         thread.join(timeout=5)

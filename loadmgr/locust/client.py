@@ -96,8 +96,9 @@ class LocustClient(LocustTransport):
             raise ClusterError(f"Locust at {self.display_url} refused the swarm: {message}")
         return payload
 
-    def stop(self) -> dict[str, Any]:
-        """POST /stop; blocks until users are stopped, hence the long read timeout.
+    def stop(self, within: float | None = None) -> dict[str, Any]:
+        """POST /stop; blocks until users are stopped, hence the long deadline
+        (`stop_timeout`, or `within` seconds).
 
         Sends nothing (and answers `success: false`) when this client's `start_swarm`
         failed before its own swarm was accepted: the test running there, if any, is
@@ -106,10 +107,10 @@ class LocustClient(LocustTransport):
         """
         if self._owns_swarm is False:
             return {"success": False, "message": "not stopped: the test there is not ours"}
-        return self._request_stop()
+        return self._request_stop(within)
 
-    def _request_stop(self) -> dict[str, Any]:
-        return self._json("POST", "/stop", read_timeout=self.stop_timeout)
+    def _request_stop(self, within: float | None = None) -> dict[str, Any]:
+        return self._json("POST", "/stop", read_timeout=within or self.stop_timeout)
 
     def reset_stats(self) -> None:
         """POST /stats/reset (zeroes counters, keeps entry names)."""
@@ -138,9 +139,7 @@ class LocustClient(LocustTransport):
         response = self._request("GET", "/stats/requests/csv")
         if "csv" not in response.headers.get("Content-Type", ""):
             raise self._not_api(response, "/stats/requests/csv", "CSV")
-        # Locust sends no charset; requests would guess Latin-1 for text/* and garble names.
-        text = response.content.decode("utf-8", errors="replace")
-        return list(csv.DictReader(io.StringIO(text)))
+        return list(csv.DictReader(io.StringIO(response.text)))
 
     def exceptions(self) -> list[dict[str, Any]]:
         """GET /exceptions: user-code exceptions with count, msg, traceback, nodes."""

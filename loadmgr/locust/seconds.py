@@ -18,7 +18,10 @@ SUPPORTED_VERSIONS = frozenset({1})
 MAX_SECONDS = 3600  # per answer; the collector asks for at most this many
 MAX_ENTRIES = 5000  # (method, name) keys in one second
 MAX_BUCKETS = 5000  # histogram buckets in one entry
-MAX_TEXT = 10_000  # characters of a method or name
+# Characters of a request name and method: every document loadmgr writes fits MongoDB's
+# 16 MiB at these (service/collection/fitting.py has the sums).
+MAX_NAME = 2_000
+MAX_METHOD = 100
 MAX_EPOCH = 2**40  # seconds: far beyond any real clock, far below float trouble
 KNOWN_STATES = frozenset(
     {"ready", "spawning", "running", "cleanup", "stopping", "stopped", "missing"}
@@ -91,9 +94,9 @@ def _float(value: Any, what: str, *, high: float = float(MAX_EPOCH)) -> float:
     return number
 
 
-def _text(value: Any, what: str) -> str:
-    if not isinstance(value, str) or len(value) > MAX_TEXT:
-        raise _fail(f"{what} is not a short string")
+def _text(value: Any, what: str, limit: int) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise _fail(f"{what} is not a string of at most {limit:,} characters")
     return value
 
 
@@ -131,8 +134,8 @@ def _entry(value: Any, t: int) -> SecondEntry:
     if (
         type(method) is str
         and type(name) is str
-        and len(method) <= MAX_TEXT
-        and len(name) <= MAX_TEXT
+        and len(method) <= MAX_METHOD
+        and len(name) <= MAX_NAME
         and type(requests) is int
         and type(failures) is int
         and 0 <= failures <= requests <= MAX_COUNT
@@ -140,8 +143,8 @@ def _entry(value: Any, t: int) -> SecondEntry:
         histogram = _histogram(hist, name)
         if sum(histogram.values()) <= requests:
             return SecondEntry(method, name, requests, failures, histogram)
-    method = _text(value[0], "a method")
-    name = _text(value[1], "a name")
+    method = _text(value[0], "a method", MAX_METHOD)
+    name = _text(value[1], "a name", MAX_NAME)
     what = f"{method} {name} at {t}"
     requests = _int(value[2], f"{what} requests")
     failures = _int(value[3], f"{what} failures")

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
@@ -22,6 +26,11 @@ from loadmgr.models import ClusterAuth, LocustCluster
 from loadmgr.secret_refs import mask_secrets
 
 MAX_BODY_BYTES = 32_000_000  # a real master's full answer is a few MB at most
+# Once the command is interrupted (Ctrl-C, SIGTERM), each request is given this long for
+# its whole answer, and after one goes unanswered no more are sent: the signal's path
+# (stop the load, record the run) then ends within a few seconds, whatever Locust does.
+INTERRUPTED_ANSWER_SEC = 5.0
+_REDIRECTS = (301, 302, 303, 307, 308)
 PLUGIN_ROUTE = "/loadmgr/v1"  # the loadmgr plugin's routes (docs/plugin.md)
 _MESSAGE_MAX = 200
 _TITLE = re.compile(r"<title>.*?</title>", re.IGNORECASE | re.DOTALL)
@@ -47,7 +56,7 @@ def one_line(text: str) -> str:
     return line if len(line) <= _MESSAGE_MAX else line[: _MESSAGE_MAX - 1] + "…"
 
 
-def _body_summary(response: requests.Response) -> str:
+def _body_summary(response: Answer) -> str:
     """An error body as one short line; Flask's HTML error pages lose their markup."""
     text = response.text
     content_type = response.headers.get("Content-Type", "")
@@ -84,6 +93,37 @@ def _connection_reason(exc: BaseException, timeout: float) -> str:
     return "connection failed" if isinstance(exc, requests.ConnectionError) else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A whole HTTP answer, read within its deadline: nothing of it is read later."""
+
+    status_code: int
+    reason: str
+    headers: Mapping[str, str]  # requests' case-insensitive dict
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        # Locust sends no charset; guessing Latin-1 for text/* would garble names.
+        return self.content.decode("utf-8", errors="replace")
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.status_code in _REDIRECTS and "location" in self.headers
+
+
+class _Exchange:
+    """One request and its whole answer, on a thread of its own, so that the caller can
+    give up on it at its deadline: a server that answers a byte every few seconds keeps
+    every single read within its timeout, and would otherwise hold the caller for ever."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.abandoned = False
+        self.answer: Answer | None = None
+        self.error: BaseException | None = None
+
+
 _T = TypeVar("_T", bound="LocustTransport")
 
 
@@ -113,6 +153,10 @@ class LocustTransport:
         self._session = requests.Session()
         self._logged_in = False
         self._secrets: set[str] = set()  # what was sent that no message may show
+        # Set by the caller (the collector's stop event): once it is set, a request in
+        # flight is given up at once, and later ones get INTERRUPTED_ANSWER_SEC.
+        self.interrupt: threading.Event | None = None
+        self._unanswered_since_interrupt = False
 
     @classmethod
     def from_cluster(cls: type[_T], cluster: LocustCluster, **options: Any) -> _T:
@@ -146,15 +190,14 @@ class LocustTransport:
         response = self._request(method, path, data=data, read_timeout=read_timeout)
         return self._payload(response, path)
 
-    def _payload(self, response: requests.Response, path: str) -> dict[str, Any]:
+    def _payload(self, response: Answer, path: str) -> dict[str, Any]:
         """The JSON object of a response, or a ClusterError saying what came instead."""
         # A login page or an auth error page comes back as 200 text/html
         # (docs/locust-api.md, "Authentication").
         if "json" not in response.headers.get("Content-Type", ""):
             raise self._not_api(response, path, "JSON")
-        body = self._capped_body(response, path)
         try:
-            payload = json.loads(body)
+            payload = json.loads(response.content)
         except ValueError:
             raise InvalidPayload(
                 f"Locust at {self.display_url} sent invalid JSON for {path}"
@@ -171,7 +214,7 @@ class LocustTransport:
         data: list[tuple[str, str]] | None = None,
         read_timeout: float | None = None,
         missing_ok: bool = False,
-    ) -> requests.Response:
+    ) -> Answer:
         """A response with a 2xx status (or 404 if `missing_ok`); ClusterError otherwise."""
         if self.auth.type == "login" and not self._logged_in:
             self._login()
@@ -218,38 +261,107 @@ class LocustTransport:
         *,
         data: list[tuple[str, str]] | None = None,
         read_timeout: float | None = None,
-    ) -> requests.Response:
-        url = self.base_url + path
-        # Read at request time, so a rotated secret is used without a restart.
+    ) -> Answer:
+        """The whole answer (connection, headers, body) within one deadline: the read
+        timeout given (else `timeout`), INTERRUPTED_ANSWER_SEC once interrupted."""
+        seconds = read_timeout or self.timeout
+        interrupt = self.interrupt
+        hurried = interrupt is not None and interrupt.is_set()
+        if hurried:
+            if self._unanswered_since_interrupt:
+                raise ClusterError(
+                    f"Locust at {self.display_url} has not answered since the interrupt; "
+                    f"{method} {path} not sent"
+                )
+            seconds = min(seconds, INTERRUPTED_ANSWER_SEC)
+        # Read at request time, so a rotated secret is used without a restart; on this
+        # thread, so a reference this machine refuses is raised here, not lost on another.
         headers = auth_headers(self.auth)
         self._secrets.update(headers.values())
+        exchange = _Exchange()
+        session = self._session
+        worker = threading.Thread(
+            target=self._exchange,
+            args=(session, exchange, method, path, data, headers, seconds),
+            name="loadmgr-locust-request",
+            daemon=True,  # an abandoned request never keeps the process alive
+        )
+        deadline = time.monotonic() + seconds
+        worker.start()
+        interrupted = False
+        while not exchange.done.wait(max(0.0, min(0.1, deadline - time.monotonic()))):
+            interrupted = not hurried and interrupt is not None and interrupt.is_set()
+            if interrupted or time.monotonic() >= deadline:
+                break
+        if not exchange.done.is_set():
+            # Given up: the thread ends with the server's next byte (or its read timeout)
+            # and closes its session; later requests use a new one.
+            exchange.abandoned = True
+            self._session = requests.Session()
+            # One given its short deadline after the interrupt went unanswered: Locust is
+            # not answering, and asking again would only make the signal's path longer.
+            self._unanswered_since_interrupt = hurried
+            raise ClusterError(
+                f"interrupted while waiting for Locust at {self.display_url} ({method} {path})"
+                if interrupted
+                else f"Locust at {self.display_url} did not answer {method} {path} "
+                f"within {seconds:g}s"
+            )
+        if exchange.error is not None:
+            raise exchange.error
+        assert exchange.answer is not None
+        return exchange.answer
+
+    def _exchange(
+        self,
+        session: requests.Session,
+        exchange: _Exchange,
+        method: str,
+        path: str,
+        data: list[tuple[str, str]] | None,
+        headers: dict[str, str],
+        seconds: float,
+    ) -> None:
+        """On the request's own thread: send, read the whole answer, map failures."""
         try:
-            return self._session.request(
+            response = session.request(
                 method,
-                url,
+                self.base_url + path,
                 data=data,
                 headers=headers,
-                timeout=(self.timeout, read_timeout or self.timeout),
+                timeout=(min(self.timeout, seconds), seconds),
                 verify=self._verify,
                 allow_redirects=False,
                 stream=True,
             )
-        except requests.exceptions.ReadTimeout as exc:
-            seconds = read_timeout or self.timeout
-            raise ClusterError(
+            with response:
+                content = self._capped_body(response, path, exchange)
+            exchange.answer = Answer(
+                response.status_code, response.reason or "", response.headers, content
+            )
+        except requests.exceptions.ReadTimeout:
+            exchange.error = ClusterError(
                 f"Locust at {self.display_url} did not answer {method} {path} within {seconds:g}s"
-            ) from exc
+            )
         except (requests.exceptions.RequestException, OSError) as exc:
-            reason = _connection_reason(exc, self.timeout)
-            raise ClusterError(f"cannot reach Locust at {self.display_url}: {reason}") from exc
+            reason = _connection_reason(exc, min(self.timeout, seconds))
+            exchange.error = ClusterError(f"cannot reach Locust at {self.display_url}: {reason}")
+            exchange.error.__cause__ = exc
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            exchange.error = exc
+        finally:
+            exchange.done.set()
+            if exchange.abandoned:
+                session.close()
 
-    def _capped_body(self, response: requests.Response, path: str) -> bytes:
+    def _capped_body(self, response: requests.Response, path: str, exchange: _Exchange) -> bytes:
         """The body, refused past MAX_BODY_BYTES: a lying server must not exhaust memory."""
         chunks, size = [], 0
         for chunk in response.iter_content(chunk_size=65536):
+            if exchange.abandoned:
+                return b""  # nobody waits for it any more
             size += len(chunk)
             if size > MAX_BODY_BYTES:
-                response.close()
                 raise ClusterError(
                     f"Locust at {self.display_url} sent more than "
                     f"{MAX_BODY_BYTES // 1_000_000} MB for {path}"
@@ -257,7 +369,7 @@ class LocustTransport:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _not_api(self, response: requests.Response, path: str, expected: str) -> ClusterError:
+    def _not_api(self, response: Answer, path: str, expected: str) -> ClusterError:
         content_type = response.headers.get("Content-Type", "").split(";")[0] or "no type"
         return ClusterError(
             f"Locust at {self.display_url} answered {path} with {content_type}, not {expected}",

@@ -11,14 +11,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from loadmgr.locust.seconds import KNOWN_STATES, InvalidPayload
+from loadmgr.locust.seconds import KNOWN_STATES, MAX_METHOD, MAX_NAME, InvalidPayload
 
 MAX_ENTRIES = 10_000  # Locust itself sends at most 500 entries and 500 errors
 MAX_WORKERS = 100_000
 MAX_COUNTER = 2**53
 MAX_MS = 10**9
 MAX_RATE = 10**9
-MAX_TEXT = 10_000
 
 _COUNTERS = ("num_requests", "num_failures")
 _LATENCIES = (
@@ -48,16 +47,16 @@ def _number(value: Any, what: str, high: float, *, nullable: bool = False) -> No
         raise _fail(f"{what} {value!r:.40} is out of range")
 
 
-def _text(value: Any, what: str) -> None:
-    if not isinstance(value, str) or len(value) > MAX_TEXT:
-        raise _fail(f"{what} is not a short string")
+def _text(value: Any, what: str, limit: int) -> None:
+    if not isinstance(value, str) or len(value) > limit:
+        raise _fail(f"{what} is not a string of at most {limit:,} characters")
 
 
 def _entry(entry: Any) -> None:
     if not isinstance(entry, dict):
         raise _fail("a stats entry is not an object")
-    _text(entry.get("name", ""), "an entry's name")
-    _text(entry.get("method") or "", "an entry's method")
+    _text(entry.get("name", ""), "an entry's name", MAX_NAME)
+    _text(entry.get("method") or "", "an entry's method", MAX_METHOD)
     name = f"entry {str(entry.get('name'))[:60]!r}"
     for key in _COUNTERS:
         value = entry.get(key, 0)
@@ -92,6 +91,8 @@ def check_stats(payload: dict[str, Any]) -> dict[str, Any]:
     for key, value in current.items():
         _number(value, str(key)[:60], MAX_MS, nullable=True)
     for error in _objects(payload.get("errors", []), "errors", MAX_ENTRIES, "an error"):
+        _text(error.get("name", ""), "an error's name", MAX_NAME)
+        _text(error.get("method") or "", "an error's method", MAX_METHOD)
         _number(error.get("occurrences", 0), "an error's occurrences", MAX_COUNTER)
     return payload
 

@@ -15,6 +15,7 @@ from pymongo.database import Database
 
 from loadmgr.errors import Conflict, DatabaseError, DatabaseRefused, ValidationFailed
 from loadmgr.local_files import not_a_file
+from loadmgr.store.failures import Failure, classify
 from loadmgr.uris import check_mongo_uri, redact_text, redact_uri
 
 __all__ = ["get_database", "open_client", "redact_text", "redact_uri", "translate_errors"]
@@ -101,20 +102,26 @@ def translate_errors(uri: str) -> Iterator[None]:
                 else "check --mongo-uri / LOADMGR_MONGO_URI and that the server is running"
             ),
         ) from None
-    except pymongo.errors.OperationFailure as exc:
-        if exc.code in (13, 18):  # Unauthorized, AuthenticationFailed
-            reason = exc.details.get("errmsg", exc) if exc.details else exc
-            raise DatabaseError(
-                f"MongoDB refused the request at {redact_uri(uri)}: "
-                f"{_short(redact_text(str(reason), uri))}",
-                hint="check the user, password and roles in the MongoDB URI",
-            ) from None
-        raise DatabaseRefused(f"MongoDB error: {_short(redact_text(str(exc), uri))}") from None
-    except (bson.errors.BSONError, OverflowError) as exc:
-        # A document MongoDB cannot hold (an 8-byte int overflow, a 16 MB document).
-        raise DatabaseRefused(f"MongoDB cannot store it: {_short(str(exc))}") from None
-    except pymongo.errors.PyMongoError as exc:
-        raise DatabaseError(f"MongoDB error: {_short(redact_text(str(exc), uri))}") from None
+    except (pymongo.errors.PyMongoError, bson.errors.BSONError, OverflowError) as exc:
+        raise _ours(exc, uri) from None
+
+
+def _ours(exc: BaseException, uri: str) -> DatabaseError:
+    """pymongo's `exc` as loadmgr's: a refusal (never retried) or an outage (retried)."""
+    failure = classify(exc)
+    if failure is Failure.REFUSAL:
+        if isinstance(exc, (bson.errors.BSONError, OverflowError)):
+            # A document MongoDB cannot hold (an 8-byte int overflow, a 16 MB document).
+            return DatabaseRefused(f"MongoDB cannot store it: {_short(str(exc))}")
+        return DatabaseRefused(f"MongoDB error: {_short(redact_text(str(exc), uri))}")
+    if failure is Failure.DENIED and isinstance(exc, pymongo.errors.OperationFailure):
+        reason = exc.details.get("errmsg", exc) if exc.details else exc
+        return DatabaseError(
+            f"MongoDB refused the request at {redact_uri(uri)}: "
+            f"{_short(redact_text(str(reason), uri))}",
+            hint="check the user, password and roles in the MongoDB URI",
+        )
+    return DatabaseError(f"MongoDB error: {_short(redact_text(str(exc), uri))}")
 
 
 def _first_line(text: str) -> str:

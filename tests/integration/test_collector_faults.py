@@ -12,7 +12,7 @@ import pytest
 
 import loadmgr.store as store_module
 from loadmgr.models import LoadTestRun, MetricSnapshot, RunStatus, Scope
-from loadmgr.service.collection import Fenced, QuietObserver
+from loadmgr.service.collection import Collector, CollectorSettings, Fenced, QuietObserver, ending
 from loadmgr.service.collection.writer import IntervalWriter
 from loadmgr.service.runs.lease import is_stale
 from loadmgr.store import Store
@@ -33,16 +33,19 @@ def _skew(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     real_time = time.time
     real_now = store_module.utcnow
     monkeypatch.setattr(store_module.time, "time", lambda: real_time() + seconds)
-    monkeypatch.setattr(
-        store_module, "utcnow", lambda: real_now() + timedelta(seconds=seconds)
-    )
+    monkeypatch.setattr(store_module, "utcnow", lambda: real_now() + timedelta(seconds=seconds))
 
 
 def _run(store: Store, beat_age: float) -> LoadTestRun:
     beat = store.server_now() - timedelta(seconds=beat_age)
     run = LoadTestRun(
-        loadTestId="t", targetUsers=1, spawnRate=1, durationSeconds=600,
-        status=RunStatus.RUNNING, heartbeatAt=beat, collectorEpoch=1,
+        loadTestId="t",
+        targetUsers=1,
+        spawnRate=1,
+        durationSeconds=600,
+        status=RunStatus.RUNNING,
+        heartbeatAt=beat,
+        collectorEpoch=1,
         collector={"host": "another-host", "pid": 1, "interval": 5},
     )
     store.runs.insert(run)
@@ -88,9 +91,7 @@ def test_an_interval_mongodb_refuses_is_set_aside_and_never_blocks(store, tmp_pa
     at = datetime.now(timezone.utc)
     good = MetricSnapshot(loadTestRunId=run.id, timestamp=at, seq=1, totalRequests=5)
     # An 8-byte overflow: MongoDB (and BSON) cannot hold it, however often it is retried.
-    bad = MetricSnapshot.model_construct(
-        **{**good.model_dump(), "seq": 2, "totalRequests": 10**30}
-    )
+    bad = MetricSnapshot.model_construct(**{**good.model_dump(), "seq": 2, "totalRequests": 10**30})
     later = MetricSnapshot(loadTestRunId=run.id, timestamp=at, seq=3, totalRequests=9)
     for snapshot in (good, bad, later):
         writer.keep(snapshot)
@@ -102,3 +103,30 @@ def test_an_interval_mongodb_refuses_is_set_aside_and_never_blocks(store, tmp_pa
     assert not writer.spool.path.exists()  # the spool no longer holds it: nothing replays it
     finished = writer.write_final({"status": RunStatus.FINISHED.value})
     assert finished is not None and finished.status == RunStatus.FINISHED
+
+
+def test_an_end_mongodb_refuses_is_stored_without_its_per_request_part(
+    store, tmp_path: Path, monkeypatch
+):
+    """Issue 21, item 3: 2,500 names of 9,000 characters make a 22 MB end; MongoDB refuses
+    it. That is not retried (before: two minutes of "retrying", exit 3, the run left
+    `Running`): the end is stored at once without the per-request part, saying why."""
+    monkeypatch.setattr(ending, "FINALIZE_RETRY_SEC", 5.0)
+    run = _run(store, beat_age=0)
+    collector = Collector(store, run, cluster=None, settings=CollectorSettings(), home=tmp_path)
+    items = [{"method": "GET", "name": f"{i}:" + "x" * 9000, "numRequests": 1} for i in range(2500)]
+    changes = {
+        "status": RunStatus.FINISHED.value,
+        "stopReason": "duration",
+        "finalStats": {"totals": {"requests": 2500}, "requestStats": items, "errors": []},
+        "error": None,
+    }
+    started = time.monotonic()
+    ended = collector._write_final(changes)
+    assert time.monotonic() - started < 4.0  # refused once, written once: no retrying
+    assert ended.status == RunStatus.FINISHED
+    stored = store.runs.find_by_id(run.id)
+    assert stored is not None and stored.status == RunStatus.FINISHED
+    assert stored.finalStats["totals"] == {"requests": 2500}
+    assert "requestStats" not in stored.finalStats
+    assert stored.error.startswith("per-request statistics not stored: MongoDB refused")

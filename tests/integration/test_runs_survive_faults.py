@@ -192,3 +192,50 @@ def test_lost_worker_is_recorded(cli, mongo_db, target_server, locust_master_wit
     )
     log = (Path(os.environ["LOADMGR_HOME"]) / "logs" / f"run-{run['id']}.log").read_text()
     assert "workers: 2 → 1" in log
+
+
+def test_a_paused_then_flapping_mongodb_loses_no_interval_and_sets_none_aside(
+    cli, private_mongo, target_server, locust_standalone, tmp_path
+):
+    """Issue 21, item 4: MongoDB SIGSTOPped (pymongo's client-side timeouts, code 50, once
+    set intervals aside), then flapping: the summed intervals are Locust's totals."""
+    locust = locust_standalone(DEMO_LOCUSTFILE)
+    assert cli("clusters", "add", "solo", "--url", locust.base_url, "-q").exit_code == 0
+    create_test(cli, target_server.url, "paused", "--cluster", "solo", "--duration", "40s")
+    db = runs_collection(private_mongo)
+    stderr_path = tmp_path / "run.err"
+
+    def unavailable() -> int:
+        return stderr_path.read_text().count("MongoDB unavailable")
+
+    with open(stderr_path, "wb") as err:
+        process = subprocess.Popen(
+            [*loadmgr_command(), "runs", "start", "paused", "--interval", "1", "-o", "json"],
+            stdout=subprocess.PIPE, stderr=err,
+        )
+    with reaped(process):
+        assert wait_for(lambda: db.metrics_timeseries.count_documents({}) >= 2, timeout=60)
+        private_mongo.process.send_signal(signal.SIGSTOP)
+        try:
+            assert wait_for(lambda: unavailable() >= 4, timeout=60)  # several beats lost
+        finally:
+            private_mongo.process.send_signal(signal.SIGCONT)
+        for _ in range(3):  # flapping: away for a beat, back for an interval
+            stored = db.metrics_timeseries.count_documents({})
+            seen = unavailable()
+            private_mongo.process.send_signal(signal.SIGSTOP)
+            try:
+                assert wait_for(lambda: unavailable() > seen, timeout=30)  # noqa: B023
+            finally:
+                private_mongo.process.send_signal(signal.SIGCONT)
+            assert wait_for(
+                lambda: db.metrics_timeseries.count_documents({}) > stored, timeout=30  # noqa: B023
+            )
+        out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr_path.read_text()
+    run = json.loads(out)
+    assert run["status"] == "Finished", run
+    intervals = assert_no_interval_missing(db, run["id"])
+    assert sum(i["intervalRequests"] for i in intervals) == run["finalStats"]["totals"]["requests"]
+    assert "refused" not in stderr_path.read_text()
+    assert not any((Path(os.environ["LOADMGR_HOME"]) / "spool").glob("*"))

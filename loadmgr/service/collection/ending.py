@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from loadmgr.errors import ClusterError, DatabaseError, LoadmgrError
+from loadmgr.errors import ClusterError, DatabaseError, DatabaseRefused, LoadmgrError
 from loadmgr.models import (
     LoadTestRun,
     MetricSnapshot,
@@ -19,6 +19,11 @@ from loadmgr.models import (
     utcnow,
 )
 from loadmgr.service.collection.end_steps import EndPlan, fields_with_end, run_end_steps
+from loadmgr.service.collection.fitting import (
+    MAX_LIVE_REQUESTS,
+    bounded_stats,
+    without_per_request,
+)
 from loadmgr.service.collection.settings import RunObserver
 from loadmgr.service.collection.sources import PluginSource, StatsSource
 from loadmgr.service.collection.spool import SpoolError
@@ -96,14 +101,15 @@ class RunEnding:
             "stopReason": reason.value,
             **verdict_changes(verdict, reasons),
             "thresholdResults": [r.model_dump() for r in results],
-            "finalStats": final,
+            # Judged on everything above; stored within what a document may hold.
+            "finalStats": bounded_stats(final),
             "error": (error.message if isinstance(error, LoadmgrError) else error) or note,
             "updatedAt": utcnow(),
         }
         if final is not None:
             changes["lastMetrics"] = ended_last_metrics(self.run.lastMetrics, final)
         if judged is not final and judged is not None:
-            changes["judgedStats"] = judged
+            changes["judgedStats"] = bounded_stats(judged)
         changes.update(
             fields_with_end(self.end.steps, self.store, self.run, changes, self.observer.message)
         )
@@ -180,8 +186,12 @@ class RunEnding:
             )
 
     def _write_final(self, changes: dict[str, Any]) -> LoadTestRun:
-        """Store the end of the run, retrying through a MongoDB outage for a while."""
+        """Store the end of the run, retrying through a MongoDB outage for a while.
+
+        A refusal (a document MongoDB will never take as it is) is not retried: the end
+        is written without its per-request part, the reason told in `error`."""
         deadline = time.monotonic() + FINALIZE_RETRY_SEC
+        slimmed = False
         while True:
             try:
                 # Marked with the end itself, so a collector killed before the end's steps
@@ -191,6 +201,15 @@ class RunEnding:
                     fresh = self.store.runs.find_by_id(self.run.id)
                     return fresh or self.run
                 break
+            except DatabaseRefused as exc:
+                if slimmed:
+                    raise
+                slimmed = True
+                self.observer.message(
+                    f"MongoDB refused the run's end ({exc.message}); "
+                    "storing it without the per-request statistics"
+                )
+                changes = without_per_request(changes, f"MongoDB refused them ({exc.message})")
             except DatabaseError as exc:
                 if time.monotonic() >= deadline:
                     raise
@@ -235,7 +254,7 @@ def last_metrics(snapshot: MetricSnapshot) -> dict[str, Any]:
 
     Histograms stay out: they are the bulk of an interval and only windows need them.
     """
-    return snapshot.model_dump(
+    metrics = snapshot.model_dump(
         mode="python",
         exclude={
             "loadTestRunId": True,
@@ -246,6 +265,8 @@ def last_metrics(snapshot: MetricSnapshot) -> dict[str, Any]:
             "requestStats": {"__all__": {"hist"}},
         },
     )
+    # Written with every heartbeat and kept in the run's end: the busiest requests only.
+    return bounded_stats(metrics, MAX_LIVE_REQUESTS) or metrics
 
 
 def metrics_with_peaks(previous: dict[str, Any], snapshot: MetricSnapshot) -> dict[str, Any]:

@@ -120,7 +120,7 @@ class Collector(RunEnding):
     def take_over(self) -> LoadTestRun:
         """Continue collecting a run whose collector died (this one holds the new epoch)."""
         try:
-            self._client = client_for(self.cluster, self.run.locustUrl)
+            self._client = client_for(self.cluster, self.run.locustUrl, self.stop_event)
             self.writer.replay_spool()
             started = self.run.startedAt or self.run.createdAt
             self._started_mono = (
@@ -144,7 +144,7 @@ class Collector(RunEnding):
         try:
             self.writer.replay_spool()
             try:
-                self._client = client_for(self.cluster, self.run.locustUrl)
+                self._client = client_for(self.cluster, self.run.locustUrl, self.stop_event)
                 self._source = resumed_source(self.store, self._client, self.run, self.settings)
             except ClusterError as exc:
                 return self._finalize(StopReason.LOST, error=f"Locust unreachable: {exc.message}")
@@ -156,7 +156,7 @@ class Collector(RunEnding):
         """Start Locust if local, swarm, and mark the run `Running` once users spawn."""
         try:
             base_url = self._start_cluster()
-            self._client = client_for(self.cluster, base_url)
+            self._client = client_for(self.cluster, base_url, self.stop_event)
             plugin = plugin_version(self._client, self.observer)
             self.observer.message(
                 f"swarming {self.run.targetUsers} users at {self.run.spawnRate:g}/s "
@@ -264,13 +264,16 @@ class Collector(RunEnding):
                 return self._finalize(
                     StopReason.LOST, error="the local Locust master ended unexpectedly"
                 )
+            asked = time.monotonic()
             try:
                 if self._source is None:
                     self._source = resumed_source(self.store, self._client, self.run, self.settings)
                 poll = self._source.poll()
                 failing_since, last_problem = None, ""
             except ClusterError as exc:
-                failing_since = failing_since or time.monotonic()
+                # Silent since the question was asked: an answer that drips in until its
+                # deadline counts as no answer for all that time.
+                failing_since = failing_since or asked
                 silent = time.monotonic() - failing_since
                 if elapsed > duration + OVERRUN_GRACE_SEC:
                     self._stop_locust(every=5.0)  # the duration holds even while polls fail
@@ -352,7 +355,8 @@ class Collector(RunEnding):
 
     def _give_up(self, exc: ClusterError, silent: float) -> LoadTestRun:
         """Locust was silent, or talked nonsense, for the whole --lost-timeout."""
-        self._stop_locust()
+        # Worth a try, not a wait: a silent Locust gets an ordinary request's deadline.
+        self._stop_locust(within=self._client.timeout if self._client else None)
         if isinstance(exc, InvalidPayload):
             return self._finalize(
                 StopReason.ERROR,
@@ -401,12 +405,12 @@ class Collector(RunEnding):
             self.observer.message(f"workers: {self._workers} → {count}{detail}")
         self._workers = count
 
-    def _stop_locust(self, every: float = 0.0) -> None:
+    def _stop_locust(self, every: float = 0.0, within: float | None = None) -> None:
         if self._client is None or time.monotonic() - self._last_stop_sent < every:
             return
         self._last_stop_sent = time.monotonic()
         try:
-            self._client.stop()
+            self._client.stop(within)
         except ClusterError as exc:
             self.observer.message(f"could not stop Locust: {exc.message}")
 

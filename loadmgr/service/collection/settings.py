@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -139,11 +140,21 @@ class CollectorSettings:
         )
 
 
-def client_for(cluster: LocustCluster | None, base_url: str | None) -> LocustClient:
+def client_for(
+    cluster: LocustCluster | None,
+    base_url: str | None,
+    interrupt: threading.Event | None = None,
+    **options: Any,
+) -> LocustClient:
+    """The run's Locust client; `interrupt` (a collector's stop event) cuts its requests
+    short once set, so a signal ends the command within seconds, whatever Locust does."""
     from loadmgr.locust.client import LocustClient
 
     if cluster is not None:
-        return LocustClient.from_cluster(cluster)
-    if base_url is None:
+        client = LocustClient.from_cluster(cluster, **options)
+    elif base_url is None:
         raise ClusterError("the run has no Locust address recorded")
-    return LocustClient(base_url)
+    else:
+        client = LocustClient(base_url, **options)
+    client.interrupt = interrupt
+    return client

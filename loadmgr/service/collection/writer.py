@@ -14,12 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import DatabaseError, DatabaseRefused, ExitCode, LoadmgrError
 from loadmgr.models import LoadTestRun, MetricSnapshot, RunStatus
+from loadmgr.service.collection.fitting import slimmer_intervals
 from loadmgr.service.collection.settings import RunObserver
 from loadmgr.service.collection.spool import Spool, SpoolError, spool_path
 from loadmgr.service.runs.lease import lease_id, lease_ttl
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
+
+
+DRAIN_BATCH = 10  # intervals in one write
+DRAIN_BATCHES_PER_BEAT = 3
 
 
 class Fenced(LoadmgrError):
@@ -81,7 +86,9 @@ class IntervalWriter:
             with self.store.bounded(max(1.0, self.interval * 0.8)):
                 now = self.store.server_now()
                 state = self._beat(now, last_metrics)
-                self._save_pending()
+                # A backlog (after an outage) drains a few batches a beat, while the run
+                # goes on: one bulk write of all of it may never fit the bound.
+                self._save_pending(batches=DRAIN_BATCHES_PER_BEAT)
                 self.store.leases.renew(
                     lease_id(self.run.locustClusterId), self.run.id, now, lease_ttl(self.interval)
                 )
@@ -110,29 +117,49 @@ class IntervalWriter:
                 )
         return state
 
-    def _save_pending(self) -> None:
-        """Store the kept intervals in order (idempotently) and empty the spool."""
+    def _save_pending(self, batches: int | None = None) -> None:
+        """Store the kept intervals in order (idempotently), `batches` of DRAIN_BATCH at
+        most (None: all), and empty the spool once nothing is pending.
+
+        An outage (DatabaseError) leaves what is not stored pending; only a refusal
+        (DatabaseRefused: the interval as it is can never be stored) sets one aside.
+        """
+        while self.pending and batches != 0:
+            batch = self.pending[:DRAIN_BATCH]
+            try:
+                self.store.metrics.save(batch)
+                del self.pending[: len(batch)]
+            except DatabaseRefused as exc:
+                self._set_aside(batch, exc)  # removes each from `pending` once settled
+            batches = None if batches is None else batches - 1
         if not self.pending:
             self.spool.clear()
-            return
-        try:
-            self.store.metrics.save(self.pending)
-        except DatabaseRefused as exc:
-            # MongoDB will never take these as they are: set them aside, never block.
-            self._set_aside(exc)
-        self.pending = []
-        self.spool.clear()
 
-    def _set_aside(self, exc: DatabaseRefused) -> None:
-        for snapshot in self.pending:
+    def _set_aside(self, batch: list[MetricSnapshot], exc: DatabaseRefused) -> None:
+        """One by one: store those MongoDB takes, a refused one in a slimmer form (its
+        totals kept, so the sums stay Locust's), and set aside only what no form of it
+        passes. An outage meanwhile stops here (raised), the rest still pending."""
+        for snapshot in batch:
             try:
                 self.store.metrics.save([snapshot])
+            except DatabaseRefused as refused:
+                self._store_slimmer(snapshot, refused.message or exc.message)
+            self.pending.pop(0)  # `batch` is the head of `pending`
+
+    def _store_slimmer(self, snapshot: MetricSnapshot, why: str) -> None:
+        for slim in slimmer_intervals(snapshot):
+            try:
+                self.store.metrics.save([slim])
             except DatabaseRefused:
-                self.rejected += 1
-                where = self._keep_aside(snapshot)
-                self.observer.message(
-                    f"MongoDB refused interval {snapshot.seq} ({exc.message}); {where}"
-                )
+                continue
+            self.observer.message(
+                f"MongoDB refused interval {snapshot.seq} ({why}); "
+                f"stored it {slim.metadata['slimmed']}"
+            )
+            return
+        self.rejected += 1
+        where = self._keep_aside(snapshot)
+        self.observer.message(f"MongoDB refused interval {snapshot.seq} ({why}); {where}")
 
     def _keep_aside(self, snapshot: MetricSnapshot) -> str:
         """Write a refused interval next to the spool, for a person to look at."""

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from loadmgr.store import Store
 
 STOP_WAIT_SEC = 150.0  # a live collector gets this long to record the end after /stop
+# `runs stop` only asks Locust to stop (the collector, live or taken over, asks too, and
+# run_time ends the load regardless): it waits this long for the whole answer, not 90 s.
+STOP_ASK_SEC = 15.0
 WATCH_POLL_SEC = 2.0
 
 Notify = Callable[[str], None]
@@ -124,7 +127,7 @@ def stop_run(
     # of its own there: a /stop now would end someone else's test.
     if run.startedAt is not None and (run.locustUrl or cluster is not None):
         try:
-            with client_for(cluster, run.locustUrl) as client:
+            with client_for(cluster, run.locustUrl, stop_timeout=STOP_ASK_SEC) as client:
                 client.stop()
         except ClusterError as exc:
             notify(f"could not reach Locust to stop it: {exc.message}")

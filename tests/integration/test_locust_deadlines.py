@@ -1,0 +1,76 @@
+"""A Locust that answers one byte every second (issue 21, item 2): each read is within
+its timeout, the whole answer never comes. It counts as no answer toward --lost-timeout,
+and a signal during such a request ends the command within seconds."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from tests.conftest import loadmgr_command, reaped
+from tests.fake_locust import FakeLocust, fake_locust
+from tests.polling import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _define(cli, fake: FakeLocust) -> None:
+    assert cli("clusters", "add", "fake", "--url", fake.url).exit_code == 0
+    created = cli(
+        "tests", "create", "--name", "demo", "--target-url", "http://127.0.0.1:9/",
+        "--cluster", "fake", "--duration", "120s", "-q",
+    )
+    assert created.exit_code == 0, created.stderr
+
+
+def _drip_once_running(fake: FakeLocust) -> threading.Thread:
+    """From the third poll of a running test on, every answer drips a byte a second."""
+
+    def start() -> None:
+        if wait_for(lambda: fake.requests >= 30, timeout=60):
+            fake.drip = 1.0
+
+    thread = threading.Thread(target=start, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_dripping_locust_is_lost_within_the_lost_timeout(cli, mongo_db):
+    with fake_locust() as fake:
+        _define(cli, fake)
+        _drip_once_running(fake)
+        started = time.monotonic()
+        result = cli("runs", "start", "demo", "--interval", "1", "--lost-timeout", "5s")
+        elapsed = time.monotonic() - started
+    assert result.exit_code == 6, result.stderr
+    # The lost-timeout, one stats request's deadline (10 s) and one /stop's (10 s).
+    assert elapsed < 45, elapsed
+    run = mongo_db.load_test_runs.find_one({})
+    assert run["status"] == "Failed" and run["stopReason"] == "lost", run
+    assert "did not answer GET /stats/requests" in run["error"]
+    assert any(d.startswith("POST /stop") for d in fake.dripped), fake.dripped
+
+
+def test_a_signal_during_a_dripping_answer_ends_runs_start_within_seconds(cli, mongo_db):
+    with fake_locust() as fake:
+        _define(cli, fake)
+        _drip_once_running(fake)
+        process = subprocess.Popen(
+            [*loadmgr_command(), "runs", "start", "demo", "--interval", "1",
+             "--lost-timeout", "600s"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        with reaped(process):
+            assert wait_for(lambda: fake.dripped, timeout=60), "Locust never dripped"
+            signalled = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=60)
+            elapsed = time.monotonic() - signalled
+    assert process.returncode == 130, process.stderr.read() if process.stderr else ""
+    assert elapsed < 10, elapsed  # the poll given up at once, /stop given 5 s, no more
+    run = mongo_db.load_test_runs.find_one({})
+    assert run["stopReason"] == "user" and run["status"] not in ("Running", "Pending"), run
