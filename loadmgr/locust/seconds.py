@@ -7,6 +7,7 @@ one `InvalidPayload`, so nothing downstream ever sees them (docs/plugin.md has t
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -22,6 +23,10 @@ MAX_BUCKETS = 5000  # histogram buckets in one entry
 # 16 MiB at these (service/collection/fitting.py has the sums).
 MAX_NAME = 2_000
 MAX_METHOD = 100
+# A real name may be longer (a URL with a long query and no `name=`): such a name is kept,
+# shortened by `stored_name`, not taken for nonsense. Past this it cannot be a real one.
+MAX_RAW_NAME = 100_000
+_DIGEST_CHARS = 16
 MAX_EPOCH = 2**40  # seconds: far beyond any real clock, far below float trouble
 KNOWN_STATES = frozenset(
     {"ready", "spawning", "running", "cleanup", "stopping", "stopped", "missing"}
@@ -64,6 +69,17 @@ class SecondsBatch:
     more: bool
     final: bool = False  # the test is over and every worker's last report is in
     workers_without_plugin: int | None = None
+
+
+def stored_name(name: str) -> str:
+    """`name` as loadmgr keeps it: unchanged up to MAX_NAME characters; a longer one cut,
+    with a digest of the whole, so distinct names stay distinct and every source (the
+    plugin's seconds, `/stats/requests`, its errors) gives the same key for one request."""
+    if len(name) <= MAX_NAME:
+        return name
+    whole = name.encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(whole).hexdigest()[:_DIGEST_CHARS]
+    return f"{name[: MAX_NAME - _DIGEST_CHARS - 2]}…#{digest}"
 
 
 def _fail(what: str) -> InvalidPayload:
@@ -144,8 +160,8 @@ def _entry(value: Any, t: int) -> SecondEntry:
         if sum(histogram.values()) <= requests:
             return SecondEntry(method, name, requests, failures, histogram)
     method = _text(value[0], "a method", MAX_METHOD)
-    name = _text(value[1], "a name", MAX_NAME)
-    what = f"{method} {name} at {t}"
+    name = stored_name(_text(value[1], "a name", MAX_RAW_NAME))
+    what = f"{method} {name[:60]} at {t}"
     requests = _int(value[2], f"{what} requests")
     failures = _int(value[3], f"{what} failures")
     if failures > requests:

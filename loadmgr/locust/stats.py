@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from loadmgr.locust.protocol import AGGREGATED, is_distributed
+from loadmgr.locust.seconds import stored_name
 from loadmgr.models import MetricSnapshot, RequestStats
 from loadmgr.models.stats.catalog import QUANTILES
 from loadmgr.models.stats.order import REQUEST_KEYS, TOTAL_KEYS, at_histogram_resolution
@@ -293,7 +294,10 @@ def final_stats(
     """A run's `finalStats`: totals, per-request stats and errors; `csv_rows` add p90."""
     # Counts are Locust's own (`num_requests`/`num_failures` of each entry and of
     # Aggregated), never recomputed, so they equal its final report exactly.
-    by_key = {(row.get("Type", ""), row.get("Name", "")): row for row in csv_rows or ()}
+    # Keyed as the JSON's names are (a long one shortened), so every row finds its entry.
+    by_key = {
+        (row.get("Type", ""), stored_name(row.get("Name", ""))): row for row in csv_rows or ()
+    }
     entries, total = split_entries(payload)
     request_stats = []
     for (method, name), entry in entries.items():

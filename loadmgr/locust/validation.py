@@ -11,7 +11,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from loadmgr.locust.seconds import KNOWN_STATES, MAX_METHOD, MAX_NAME, InvalidPayload
+from loadmgr.locust.seconds import (
+    KNOWN_STATES,
+    MAX_METHOD,
+    MAX_RAW_NAME,
+    InvalidPayload,
+    stored_name,
+)
 
 MAX_ENTRIES = 10_000  # Locust itself sends at most 500 entries and 500 errors
 MAX_WORKERS = 100_000
@@ -52,10 +58,18 @@ def _text(value: Any, what: str, limit: int) -> None:
         raise _fail(f"{what} is not a string of at most {limit:,} characters")
 
 
+def _named(item: dict[str, Any], what: str) -> None:
+    """Checks the item's name, shortened in place as every source shortens it."""
+    name = item.get("name", "")
+    _text(name, what, MAX_RAW_NAME)
+    if "name" in item:
+        item["name"] = stored_name(name)
+
+
 def _entry(entry: Any) -> None:
     if not isinstance(entry, dict):
         raise _fail("a stats entry is not an object")
-    _text(entry.get("name", ""), "an entry's name", MAX_NAME)
+    _named(entry, "an entry's name")
     _text(entry.get("method") or "", "an entry's method", MAX_METHOD)
     name = f"entry {str(entry.get('name'))[:60]!r}"
     for key in _COUNTERS:
@@ -72,7 +86,8 @@ def _entry(entry: Any) -> None:
 
 
 def check_stats(payload: dict[str, Any]) -> dict[str, Any]:
-    """`payload` unchanged if every field the collector reads can be true; else InvalidPayload."""
+    """`payload` if every field the collector reads can be true (a name past MAX_NAME
+    shortened in place, `stored_name`); else InvalidPayload."""
     state = payload.get("state")
     if not isinstance(state, str) or state not in KNOWN_STATES:
         raise _fail(f"state is {str(state)[:40]!r}")
@@ -91,7 +106,7 @@ def check_stats(payload: dict[str, Any]) -> dict[str, Any]:
     for key, value in current.items():
         _number(value, str(key)[:60], MAX_MS, nullable=True)
     for error in _objects(payload.get("errors", []), "errors", MAX_ENTRIES, "an error"):
-        _text(error.get("name", ""), "an error's name", MAX_NAME)
+        _named(error, "an error's name")
         _text(error.get("method") or "", "an error's method", MAX_METHOD)
         _number(error.get("occurrences", 0), "an error's occurrences", MAX_COUNTER)
     return payload
