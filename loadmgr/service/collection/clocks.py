@@ -89,7 +89,9 @@ class RunClock:
                 if started is None
                 else f"says its test started {started - self.test_started:+,} s from the run's"
             )
-            raise LocustRestarted(f"Locust's master restarted mid-run: it {now}")
+            raise LocustRestarted(
+                f"Locust's master restarted mid-run (or another test was started on it): it {now}"
+            )
 
     def take_events(self) -> list[tuple[str, str]]:
         taken, self.events = self.events, []
