@@ -1,8 +1,14 @@
 """A fake Locust master for fault tests: answers as a real one until told to lie.
 
 It serves what loadmgr uses (`/stats/requests`, `/swarm`, `/stop`, `/worker-count`, `/`,
-and optionally the plugin's routes) on a free loopback port, records every `/stop`, and
-from a chosen moment on answers `/stats/requests` (or the plugin) with a given body.
+and, with `plugin=True`, the plugin's `/loadmgr/v1/info` and `/loadmgr/v1/seconds`) on a
+free loopback port, records every `/stop`, and from a chosen moment on answers
+`/stats/requests` with a given body, has the plugin's answers rewritten (`plugin_lie`), or
+restarts (`restart_after_swarm_sec`: a new master, its counters and test start new).
+
+Its plugin is honest by default: 5 requests in every second of the test, stamped
+`worker_ahead` seconds ahead of its `now` (workers whose clocks run ahead), the watermark
+with them, as docs/plugin.md says a master computes it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 Body = Callable[[], tuple[int, str, bytes]]  # status, content type, body
 
@@ -37,7 +44,7 @@ def stats_payload(state: str, requests: int, users: int = 2) -> dict[str, Any]:
 
 
 class FakeLocust:
-    def __init__(self) -> None:
+    def __init__(self, plugin: bool = False) -> None:
         self.state = "ready"
         self.requests = 0
         self.stops = 0
@@ -50,14 +57,61 @@ class FakeLocust:
         self.dripped: list[str] = []  # "METHOD path" of each answer that dripped
         self.closed = threading.Event()
         self._swarmed_at: float | None = None
+        self.plugin = plugin
+        self.plugin_lie: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+        self.worker_ahead = 0  # seconds the workers' clocks run ahead of the master's
+        self.test_started: float | None = None  # the master's clock at the test's start
+        self.stopped_at: float | None = None
+        self.restart_after_swarm_sec: float | None = None
+        self.restarts = 0
+        self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def _lying(self) -> bool:
-        if self.lie is None or self._swarmed_at is None:
+    def _since_swarm(self, delay: float | None) -> bool:
+        if self._swarmed_at is None:
             return False
-        delay = self.lie_after_swarm_sec or 0.0
-        return time.monotonic() - self._swarmed_at >= delay
+        return time.monotonic() - self._swarmed_at >= (delay or 0.0)
+
+    def _lying(self) -> bool:
+        return self.lie is not None and self._since_swarm(self.lie_after_swarm_sec)
+
+    def _maybe_restart(self) -> None:
+        """A new master: counters from 0, a new test start, the old workers loading."""
+        with self._lock:
+            if self.restart_after_swarm_sec is None or self.restarts:
+                return
+            if self._since_swarm(self.restart_after_swarm_sec):
+                self.restarts += 1
+                self.requests = 0
+                self.test_started = time.time()
+                self.state, self.stopped_at = "running", None
+
+    def plugin_seconds(self, after: int, limit: int) -> dict[str, Any]:
+        """The plugin's answer, honest, then rewritten by `plugin_lie` once lying."""
+        now = time.time()
+        ahead = self.worker_ahead
+        complete = int(now) + ahead
+        seconds = []
+        if self.test_started is not None:
+            first = max(after + 1, int(self.test_started) + ahead)
+            last = int(self.stopped_at or now) + ahead  # the last second with requests
+            seconds = list(range(first, min(complete, last + 1)))
+        stopped = self.state == "stopped"
+        if stopped and seconds:
+            complete = max(complete, seconds[-1] + 1)
+        answer = {
+            "plugin": "loadmgr", "version": 1, "now": now, "complete": complete,
+            "final": stopped, "oldest": None, "test_started": self.test_started,
+            "state": self.state, "user_count": 2 if self.state == "running" else 0,
+            "worker_count": 2, "workers_without_plugin": 0, "more": len(seconds) > limit,
+            "seconds": [
+                {"t": t, "entries": [["GET", "/", 5, 0, [[3, 5]]]]} for t in seconds[:limit]
+            ],
+        }
+        if self.plugin_lie is not None and self._since_swarm(self.lie_after_swarm_sec):
+            answer = self.plugin_lie(answer)
+        return answer
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -95,7 +149,16 @@ class FakeLocust:
                 self._send(200, "application/json", json.dumps(value).encode())
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                if self.path == "/stats/requests":
+                fake._maybe_restart()
+                url = urlsplit(self.path)
+                if fake.plugin and url.path == "/loadmgr/v1/info":
+                    self._json({"plugin": "loadmgr", "version": 1})
+                elif fake.plugin and url.path == "/loadmgr/v1/seconds":
+                    query = parse_qs(url.query)
+                    after = int(query.get("after", ["-1"])[0])
+                    limit = int(query.get("limit", ["600"])[0])
+                    self._json(fake.plugin_seconds(after, limit))
+                elif self.path == "/stats/requests":
                     if fake._lying():
                         assert fake.lie is not None
                         self._send(*fake.lie())
@@ -119,10 +182,12 @@ class FakeLocust:
                     fake.swarms += 1
                     fake.state = "running"
                     fake._swarmed_at = time.monotonic()
+                    fake.test_started, fake.stopped_at = time.time(), None
                     self._json({"success": True, "message": "Swarming started"})
                 elif self.path == "/stop":
                     fake.stops += 1
                     fake.state = "stopped"
+                    fake.stopped_at = fake.stopped_at or time.time()
                     self._json({"success": True, "message": "Test stopped"})
                 else:
                     self._send(404, "text/html", b"not found")
@@ -131,8 +196,8 @@ class FakeLocust:
 
 
 @contextmanager
-def fake_locust() -> Iterator[FakeLocust]:
-    fake = FakeLocust()
+def fake_locust(plugin: bool = False) -> Iterator[FakeLocust]:
+    fake = FakeLocust(plugin)
     thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
     thread.start()
     try:

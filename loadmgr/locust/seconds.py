@@ -37,6 +37,11 @@ class InvalidPayload(ClusterError):
     """Locust (or something in front of it) answered with data that cannot be true."""
 
 
+class LocustRestarted(ClusterError):
+    """The master answering is not the one that ran the run's test: it restarted (its test
+    start changed, or its counters fell). What it says now is not this run's."""
+
+
 class SecondEntry(NamedTuple):
     """One (method, name)'s requests that completed within one second."""
 

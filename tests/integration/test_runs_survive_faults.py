@@ -192,6 +192,14 @@ def test_lost_worker_is_recorded(cli, mongo_db, target_server, locust_master_wit
     )
     log = (Path(os.environ["LOADMGR_HOME"]) / "logs" / f"run-{run['id']}.log").read_text()
     assert "workers: 2 → 1" in log
+    # Recorded on the run, once (issue 21, item 6): not only in a log nobody reads.
+    events = mongo_db.load_test_runs.find_one({"id": run["id"]})["events"]
+    assert [e["kind"] for e in events] == ["worker-lost"], events
+    assert events[0]["detail"].startswith("workers: 2 → 1")
+    shown = cli("runs", "show", run["id"])
+    assert "worker-lost: workers: 2 → 1" in shown.stdout, shown.stdout
+    as_json = cli("runs", "show", run["id"], "-o", "json").json()
+    assert [e["kind"] for e in as_json["events"]] == ["worker-lost"]
 
 
 def test_a_paused_then_flapping_mongodb_loses_no_interval_and_sets_none_aside(

@@ -205,13 +205,16 @@ def run_view(data: dict[str, Any]) -> RenderableType:
     results = data.get("thresholdResults") or []
     if results:
         parts.append(threshold_table(results))
-    sent = notification_lines(data.get("notifications"))
-    if sent:
-        table = Table(title="notifications", box=None, show_header=False, title_justify="left")
-        table.add_column()
-        for line in sent:
-            table.add_row(Text(sanitize(line, in_cell=True)))
-        parts.append(table)
+    for title, lines in (
+        ("events", event_lines(data.get("events"))),
+        ("notifications", notification_lines(data.get("notifications"))),
+    ):
+        if lines:
+            table = Table(title=title, box=None, show_header=False, title_justify="left")
+            table.add_column()
+            for line in lines:
+                table.add_row(Text(sanitize(line, in_cell=True)))
+            parts.append(table)
     return Group(*parts)
 
 
@@ -234,6 +237,20 @@ def threshold_table(results: list[dict[str, Any]]) -> RenderableType:
             Text("pass", style="green") if result.get("passed") else Text("FAIL", style="red"),
         )
     return table
+
+
+def event_lines(events: Any) -> list[str]:
+    """One line per change the run recorded while it ran (`events[]`: a worker lost, the
+    master restarted): `2026-05-01 10:00:03 worker-lost: workers: 2 → 1`."""
+    from datetime import datetime
+
+    lines = []
+    for item in events if isinstance(events, list) else []:
+        if isinstance(item, dict):
+            at = item.get("at")
+            when = at.strftime("%Y-%m-%d %H:%M:%S") if isinstance(at, datetime) else str(at or "?")
+            lines.append(f"{when} {item.get('kind') or '?'}: {item.get('detail') or ''}")
+    return lines
 
 
 def notification_lines(outcomes: Any) -> list[str]:

@@ -211,6 +211,10 @@ class LoadTestRun(Named):
     # service/lifecycle/end.py): `pending` is written with the end, `running` once a collector
     # claimed them, `done` after. Null on runs ended before it existed.
     endSteps: str | None = None
+    # What happened to the cluster while the run ran, one item per change, in order:
+    # {at, kind, detail}; kind `worker-lost`, `worker-joined`, `clock-ahead` or
+    # `locust-restarted` (docs/design.md, "Stored documents").
+    events: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("verdict", mode="before")
     @classmethod

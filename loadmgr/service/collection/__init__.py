@@ -3,6 +3,8 @@
 - `settings`: how a collector behaves, what it shows, who it is.
 - `sources`: the loadmgr plugin's seconds, or `/stats/requests` deltas.
 - `windows`: exact intervals from the plugin's per-second histograms.
+- `clocks`: whether an answer's times can be true (a restart, a lie, workers ahead).
+- `events`: what happened to the cluster while the run ran (`events[]`).
 - `writer`: spool, fenced heartbeats, interval writes that never block the end.
 - `startup`: a local Locust, the plugin's version, a new or resumed source.
 - `ending`: final stats, verdict and the record of the end.

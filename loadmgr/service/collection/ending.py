@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ClusterError, DatabaseError, DatabaseRefused, LoadmgrError
+from loadmgr.locust.seconds import LocustRestarted
 from loadmgr.models import (
     LoadTestRun,
     MetricSnapshot,
@@ -19,6 +20,7 @@ from loadmgr.models import (
     utcnow,
 )
 from loadmgr.service.collection.end_steps import EndPlan, fields_with_end, run_end_steps
+from loadmgr.service.collection.events import RESTARTED
 from loadmgr.service.collection.fitting import (
     MAX_LIVE_REQUESTS,
     bounded_stats,
@@ -142,6 +144,10 @@ class RunEnding:
             return []
         try:
             return self._source.final()
+        except LocustRestarted as exc:
+            # Its final numbers would be another test's: the run keeps its own.
+            self.writer.events.add(RESTARTED, exc.message)
+            raise
         except ClusterError as exc:
             self.observer.message(f"the last seconds could not be read: {exc.message}")
             return []

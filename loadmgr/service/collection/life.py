@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ClusterBusy, ClusterError, DatabaseError, LoadmgrError
-from loadmgr.locust.seconds import InvalidPayload
+from loadmgr.locust.seconds import InvalidPayload, LocustRestarted
 from loadmgr.models import (
     LOCAL_CLUSTER_ID,
     LoadTestRun,
@@ -27,6 +27,7 @@ from loadmgr.models import (
 )
 from loadmgr.service.collection.end_steps import EndPlan
 from loadmgr.service.collection.ending import RunEnding, metrics_with_peaks
+from loadmgr.service.collection.events import RESTARTED, worker_change
 from loadmgr.service.collection.settings import (
     CollectorSettings,
     RunObserver,
@@ -175,7 +176,11 @@ class Collector(RunEnding):
             )
             # Locust's run_time counts from the swarm, so the run's clock does too.
             sent_at, self._started_mono = started.sent_at, started.sent_mono
-            self._source = new_source(self._client, self.run, self.settings, plugin, sent_at)
+            try:
+                self._source = new_source(self._client, self.run, self.settings, plugin, sent_at)
+            except LoadmgrError:
+                self._stop_locust()  # swarmed already: no load outlives a run that failed
+                raise
         except LoadmgrError as exc:
             if isinstance(exc, ClusterBusy) and self.skip_if_busy:
                 # --if-busy skip: Locust itself is busy with another test; this run never
@@ -209,6 +214,9 @@ class Collector(RunEnding):
         extra: dict[str, Any] = {}
         if isinstance(self._source, PluginSource):
             extra["origin"] = self._source.builder.origin
+            clock = self._source.builder.clock
+            if clock is not None and clock.test_started is not None:
+                extra["testStarted"] = clock.test_started  # a restart is told by it
         if self._local is not None and self._local.pids:
             # So that a take-over knows at once when nothing can answer any more.
             extra["localMaster"] = process_here(self._local.pids[0])
@@ -270,6 +278,8 @@ class Collector(RunEnding):
                     self._source = resumed_source(self.store, self._client, self.run, self.settings)
                 poll = self._source.poll()
                 failing_since, last_problem = None, ""
+            except LocustRestarted as exc:
+                return self._restarted(exc)
             except ClusterError as exc:
                 # Silent since the question was asked: an answer that drips in until its
                 # deadline counts as no answer for all that time.
@@ -353,6 +363,19 @@ class Collector(RunEnding):
         self.observer.thresholds(self.judge.states())
         return self._breach
 
+    def _restarted(self, exc: LocustRestarted) -> LoadTestRun:
+        """The master restarted: what it says now is not this run's. The run keeps the
+        numbers collected before, the load the run started is stopped, the end says why."""
+        self.observer.message(f"{exc.message}; stopping the load")
+        self.writer.events.add(RESTARTED, exc.message)
+        self._stop_locust()
+        return self._finalize(
+            StopReason.ERROR,
+            error=f"{exc.message}: the run keeps the numbers collected before it",
+            failed=True,
+            trust_locust=False,
+        )
+
     def _give_up(self, exc: ClusterError, silent: float) -> LoadTestRun:
         """Locust was silent, or talked nonsense, for the whole --lost-timeout."""
         # Worth a try, not a wait: a silent Locust gets an ordinary request's deadline.
@@ -391,19 +414,19 @@ class Collector(RunEnding):
             self.stop_event.wait(2.0)
 
     def _note_workers(self, poll: Poll) -> None:
-        """Say so when a worker joins or disappears (naming the missing, where known)."""
-        count = poll.workers
-        if count is None:
-            return
-        if self._workers is not None and count != self._workers:
-            missing = [
-                str(w.get("id"))
-                for w in poll.payload.get("workers") or []
-                if isinstance(w, dict) and w.get("state") == "missing"
-            ]
-            detail = f" (missing: {', '.join(missing)})" if missing else ""
-            self.observer.message(f"workers: {self._workers} → {count}{detail}")
-        self._workers = count
+        """Say so when a worker joins or disappears (naming the missing, where known), and
+        record it on the run while the test loads; record what the source noticed."""
+        for kind, detail in poll.events:
+            self.observer.message(detail)
+            self.writer.events.add(kind, detail)
+        change = worker_change(self._workers, poll.workers, poll.state, poll.payload)
+        if change is not None:
+            message, event = change
+            self.observer.message(message)
+            if event is not None:
+                self.writer.events.add(*event)
+        if poll.workers is not None:
+            self._workers = poll.workers
 
     def _stop_locust(self, every: float = 0.0, within: float | None = None) -> None:
         if self._client is None or time.monotonic() - self._last_stop_sent < every:

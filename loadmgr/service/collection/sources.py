@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.locust.protocol import IDLE_STATES
-from loadmgr.locust.seconds import InvalidPayload, SecondsBatch, parse_seconds
+from loadmgr.locust.seconds import LocustRestarted, SecondsBatch, parse_seconds
 from loadmgr.models import MetricSnapshot, utcnow
 from loadmgr.service.collection.windows import WindowBuilder
 
@@ -92,6 +92,7 @@ class Poll:
     users: int
     workers: int | None
     payload: dict[str, Any] = field(default_factory=dict)  # /stats/requests only
+    events: list[tuple[str, str]] = field(default_factory=list)  # (kind, detail) for the run
 
     @property
     def idle(self) -> bool:
@@ -133,7 +134,9 @@ class PluginSource:
         batch = self._fetch()
         # Once the test stopped, the last windows wait for `final` (after the settle).
         ready = [] if batch.state in IDLE_STATES else self.builder.ready(batch)
-        return Poll(self.sightings.apply(ready), batch.state, batch.user_count, batch.worker_count)
+        events = [] if self.builder.clock is None else self.builder.clock.take_events()
+        snapshots = self.sightings.apply(ready)
+        return Poll(snapshots, batch.state, batch.user_count, batch.worker_count, events=events)
 
     def final(self, deadline_sec: float = 15.0) -> list[MetricSnapshot]:
         """The last windows, once the test stopped and every worker's last report is in
@@ -169,8 +172,9 @@ class StatsSource:
         payload = check_stats(self.client.stats())
         if payload != self._seen:
             if self._seen is not None and self.builder.is_reset(payload):
-                raise InvalidPayload(
-                    "Locust's counters went backwards (its stats were reset outside loadmgr?)"
+                raise LocustRestarted(
+                    "Locust's counters went backwards mid-run: its master restarted, or its "
+                    "stats were reset outside loadmgr"
                 )
             self._seen, self._seen_at = payload, utcnow()
             poll = _stats_poll(payload, [])

@@ -4,6 +4,7 @@ and the source of its intervals (new, or resumed right after the last stored int
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from loadmgr.errors import ClusterError, ExitCode, Interrupted, LoadmgrError, Va
 from loadmgr.local_files import ensure_directory
 from loadmgr.locust.seconds import InvalidPayload
 from loadmgr.models import LoadTestRun, utcnow
+from loadmgr.service.collection.clocks import RunClock
 from loadmgr.service.collection.settings import CollectorSettings, RunObserver
 from loadmgr.service.collection.sources import PluginSource, StatsSource, moment
 from loadmgr.service.collection.windows import WindowBuilder, max_windows, resume_state
@@ -24,10 +26,10 @@ if TYPE_CHECKING:
 
 Source = PluginSource | StatsSource
 
-# The test was swarmed a moment ago: its start on the master's clock is that close to the
-# master's `now` (the same clock, so no skew between hosts enters).
-MAX_START_AGE_SEC = 3600.0
-START_SKEW_SEC = 60.0
+# The test was swarmed a moment ago: its start on the master's clock is as far before the
+# master's `now` as the swarm is before this machine's now (the same clock on each side, so
+# no skew between hosts enters), within this slack.
+START_SLACK_SEC = 10.0
 
 
 class LocalFilesError(LoadmgrError):
@@ -134,22 +136,26 @@ def new_source(
     first = PluginSource.first_batch(client)
     # The master's own clock says when the test began; the seconds are on that clock too.
     origin = int(first.test_started if first.test_started is not None else sent_at.timestamp())
+    since_swarm = (utcnow() - sent_at).total_seconds()
     if first.test_started is not None and not (
-        -START_SKEW_SEC <= first.now - first.test_started <= MAX_START_AGE_SEC
+        -START_SLACK_SEC <= first.now - first.test_started <= since_swarm + START_SLACK_SEC
     ):
         raise InvalidPayload(
             f"the plugin says the test started {first.now - first.test_started:,.0f} s before "
-            "its own clock's now, for a test just swarmed"
+            f"its own clock's now, for a test swarmed {since_swarm:.0f} s ago"
         )
-    return PluginSource(client, _windows(run, origin, settings))
+    started = None if first.test_started is None else origin
+    clock = RunClock(origin, started, started_wall=sent_at.timestamp())
+    return PluginSource(client, _windows(run, clock, settings))
 
 
 def _windows(
-    run: LoadTestRun, origin: int, settings: CollectorSettings, **resume: Any
+    run: LoadTestRun, clock: RunClock, settings: CollectorSettings, **resume: Any
 ) -> WindowBuilder:
     return WindowBuilder(
         run.id,
-        origin=origin,
+        origin=clock.origin,
+        clock=clock,
         interval=settings.interval,
         max_windows=max_windows(run.durationSeconds, settings.interval),
         tenant_id=run.tenantId,
@@ -167,11 +173,18 @@ def resumed_source(
     next interval covers the time since the last one, marked a gap.
     """
     last = store.metrics.latest(run.id)
-    origin = (run.collector or {}).get("origin")
+    collector = run.collector or {}
+    origin = collector.get("origin")
     if run.collectionMode == "plugin" and isinstance(origin, int) and not isinstance(origin, bool):
         state = resume_state(last)
         state["request_totals"] = store.metrics.request_totals(run.id)
-        return PluginSource(client, _windows(run, origin, settings, **state))
+        started = collector.get("testStarted")
+        clock = RunClock(
+            origin,
+            started if isinstance(started, int) and not isinstance(started, bool) else None,
+            started_wall=_started_here(store, run),
+        )
+        return PluginSource(client, _windows(run, clock, settings, **state))
     from loadmgr.locust.stats import SnapshotBuilder
 
     builder = SnapshotBuilder(
@@ -187,3 +200,11 @@ def resumed_source(
     builder.resume(last, since)
     client.stats()  # Locust must answer before the run is taken for ours
     return StatsSource(client, builder, settings.interval)
+
+
+def _started_here(store: Store, run: LoadTestRun) -> float | None:
+    """The run's start on this machine's wall clock (from the database server's, so
+    another host's clock that started it does not matter)."""
+    if run.startedAt is None:
+        return None
+    return time.time() - (store.server_now() - run.startedAt).total_seconds()

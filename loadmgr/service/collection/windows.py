@@ -18,6 +18,7 @@ from loadmgr.locust.seconds import InvalidPayload, SecondsBatch
 from loadmgr.locust.stats import RunIntervals
 from loadmgr.models import MetricSnapshot, RequestStats
 from loadmgr.models.histogram import Histogram, merge_into, summary_and_text
+from loadmgr.service.collection.clocks import WINDOW_SLACK_SEC, RunClock
 
 Key = tuple[str, str]  # (method, name)
 
@@ -25,6 +26,9 @@ Key = tuple[str, str]  # (method, name)
 # workers' last reports): a second beyond is a lie. It bounds the windows a run can have,
 # so no answer can make the collector build windows without end.
 WINDOW_GRACE_SEC = 600
+# Windows one poll may store: a take-over after an hour catches up over a few polls, and a
+# signal is heard between them.
+MAX_WINDOWS_PER_POLL = 600
 
 
 def max_windows(duration_sec: float, interval: int) -> int:
@@ -63,10 +67,14 @@ class WindowBuilder(RunIntervals):
         totals: tuple[int, int] = (0, 0),
         request_totals: dict[Key, tuple[int, int]] | None = None,
         max_windows: int | None = None,
+        clock: RunClock | None = None,
     ) -> None:
         super().__init__(run_id, tenant_id, env_id)
         # None: unbounded (tests that fold seconds by hand); a collector always bounds it.
         self.max_windows = max_windows
+        # None: answers' clocks taken as they come (tests); a collector always checks them.
+        self.clock = clock
+        self.present: int | None = None  # the master's present second, as last checked
         self.origin = origin
         self.interval = interval
         self.next_index = next_index  # windows before this one are stored already
@@ -92,14 +100,21 @@ class WindowBuilder(RunIntervals):
             )
 
     def add(self, batch: SecondsBatch) -> None:
-        """Fold a batch's complete seconds into their windows."""
-        if batch.seconds:  # checked before anything is folded: a lie changes nothing
-            last = batch.seconds[-1].t
+        """Fold a batch's complete seconds into their windows.
+
+        Everything is checked before anything is folded: a lie changes nothing. A second
+        stamped after the master's present (workers' clocks ahead) counts in the present's
+        window; the cursor keeps the plugin's own numbering."""
+        present = None if self.clock is None else self.clock.check(batch)
+        if batch.seconds:
+            last = batch.seconds[-1].t if present is None else min(batch.seconds[-1].t, present)
             self._check_within_run(self.window_of(last), f"second {last}")
+        self.present = present
         for second in batch.seconds:
             if second.t <= self.cursor:
                 continue  # already folded (an overlapping answer after a retry)
-            index = self.window_of(second.t)
+            stamped = second.t if present is None else min(second.t, present)
+            index = self.window_of(stamped)
             if index < self.next_index:
                 # Cannot happen with the plugin's watermark unless a clock jumped: keep the
                 # requests (the sums must hold) in the next window, and say so.
@@ -111,7 +126,7 @@ class WindowBuilder(RunIntervals):
                 counts.add(entry.requests, entry.failures, entry.histogram)
             self.cursor = second.t
             if second.entries:
-                self.last_data_second = second.t
+                self.last_data_second = stamped
         if batch.state not in IDLE_STATES:
             # Nothing more will come for the seconds before the watermark. Once the test
             # has stopped, workers' last reports may still be on their way: the cursor
@@ -125,7 +140,9 @@ class WindowBuilder(RunIntervals):
         data: no empty window after the run, and the last one only as long as it lasted.
         """
         ended = final or batch.state in IDLE_STATES
-        snapshots = []
+        complete = batch.complete if self.present is None else min(batch.complete, self.present)
+        latest = self._latest_end()
+        snapshots: list[MetricSnapshot] = []
         while True:
             index = self.next_index
             window_start = self.origin + index * self.interval
@@ -135,11 +152,22 @@ class WindowBuilder(RunIntervals):
                 if last is None or window_start > last:
                     break
                 window_end = min(window_end, last + 1)
-            if window_end > batch.complete and not final:
+            if not final and (
+                window_end > complete
+                or window_end > latest
+                or len(snapshots) >= MAX_WINDOWS_PER_POLL
+            ):
                 break
             self._check_within_run(index, f"the plugin's watermark {batch.complete}")
             snapshots.append(self._emit(index, window_end, batch))
         return snapshots
+
+    def _latest_end(self) -> float:
+        """The latest a window may end: where the run is by this machine's wall clock (a
+        little slack). So one poll stores at most the windows that the wall time since the
+        last stored one can hold, whatever the answer says."""
+        expected = None if self.clock is None else self.clock.expected_now()
+        return float("inf") if expected is None else expected + WINDOW_SLACK_SEC
 
     def _emit(self, index: int, window_end: int, batch: SecondsBatch) -> MetricSnapshot:
         window = self._open.pop(index, {})

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import DatabaseError, DatabaseRefused, ExitCode, LoadmgrError
 from loadmgr.models import LoadTestRun, MetricSnapshot, RunStatus
+from loadmgr.service.collection.events import RunEvents
 from loadmgr.service.collection.fitting import slimmer_intervals
 from loadmgr.service.collection.settings import RunObserver
 from loadmgr.service.collection.spool import Spool, SpoolError, spool_path
@@ -55,6 +56,7 @@ class IntervalWriter:
         self.pending: list[MetricSnapshot] = []  # kept, not yet stored (MongoDB away)
         self.fenced = False
         self.rejected = 0
+        self.events = RunEvents(list(run.events))  # stored with the next heartbeat
 
     def keep(self, snapshot: MetricSnapshot) -> None:
         """Spool an interval before anything else, so no failure after this loses it.
@@ -86,6 +88,7 @@ class IntervalWriter:
             with self.store.bounded(max(1.0, self.interval * 0.8)):
                 now = self.store.server_now()
                 state = self._beat(now, last_metrics)
+                self.events.unsaved = False
                 # A backlog (after an outage) drains a few batches a beat, while the run
                 # goes on: one bulk write of all of it may never fit the bound.
                 self._save_pending(batches=DRAIN_BATCHES_PER_BEAT)
@@ -102,7 +105,7 @@ class IntervalWriter:
         return bool(state.get("stopRequested")) or state.get("status") == RunStatus.STOPPING.value
 
     def _beat(self, now: datetime, last_metrics: dict[str, Any] | None) -> dict[str, Any] | None:
-        changes: dict[str, Any] = {"heartbeatAt": now}
+        changes: dict[str, Any] = {"heartbeatAt": now, **self.events.fields()}
         if last_metrics is not None:
             changes["lastMetrics"] = last_metrics
         state = self.store.runs.heartbeat(self.run.id, self.epoch, changes)
@@ -192,7 +195,7 @@ class IntervalWriter:
         self._save_pending()
         updated = self.store.runs.update(
             self.run.id,
-            changes,
+            {**self.events.fields(), **changes},
             only_if_status=[s.value for s in RunStatus if s.is_active],
             epoch=self.epoch,
         )

@@ -1,0 +1,128 @@
+"""A Locust whose plugin answers lie about time, whose workers' clocks run ahead, or whose
+master restarts mid-run (issue 21, items 1 and 5), against a fake master with the plugin's
+routes: the run ends recorded, with the right words, its load stopped, its intervals never
+dated after the run, and a restarted master's numbers never taken for the run's."""
+
+from __future__ import annotations
+
+import time
+from datetime import timezone
+from typing import Any
+
+import pytest
+
+from tests.fake_locust import FakeLocust, fake_locust
+
+pytestmark = pytest.mark.integration
+
+
+def _create(cli: Any, fake: FakeLocust, duration: str = "60s") -> None:
+    assert cli("clusters", "add", "fake", "--url", fake.url).exit_code == 0
+    created = cli(
+        "tests", "create", "--name", "demo", "--target-url", "http://127.0.0.1:9/",
+        "--cluster", "fake", "--duration", duration, "--max-duration", "2h", "-o", "json",
+    )
+    assert created.exit_code == 0, created.stderr
+
+
+def _start(cli: Any) -> Any:
+    return cli("runs", "start", "demo", "--interval", "1", "--lost-timeout", "5s", "-o", "json")
+
+
+def _intervals(mongo_db: Any, run_id: str) -> list[dict[str, Any]]:
+    return list(mongo_db.metrics_timeseries.find({"loadTestRunId": run_id}).sort("seq", 1))
+
+
+def _utc(value: Any) -> float:
+    return float(value.replace(tzinfo=timezone.utc).timestamp())
+
+
+LIES = {
+    # The watermark far ahead: once made 1.8 million empty windows, 12.9 GB of memory.
+    "complete +10,000,000 s": lambda a: {**a, "complete": int(a["now"]) + 10_000_000},
+    # Near enough to pass the run's bounds: 601 empty windows dated 50 minutes ahead.
+    "complete +3000 s": lambda a: {**a, "complete": int(a["now"]) + 3000},
+    # The master's clock and its watermark lying together.
+    "now and complete +3000 s": lambda a: {
+        **a, "now": a["now"] + 3000, "complete": int(a["now"]) + 3000,
+    },
+    "now 1 hour behind": lambda a: {
+        **a, "now": a["now"] - 3600, "complete": int(a["now"]) - 3600, "seconds": [],
+    },
+}
+
+
+@pytest.mark.parametrize("lie", sorted(LIES))
+def test_a_plugin_answer_far_from_the_clock_fails_the_run_as_nonsense(cli, mongo_db, lie):
+    with fake_locust(plugin=True) as fake:
+        fake.plugin_lie = LIES[lie]
+        fake.lie_after_swarm_sec = 2.5
+        _create(cli, fake, duration="1h")  # long enough for the old bound to let +3000 s in
+        began = time.time()
+        result = _start(cli)
+        took = time.time() - began
+        assert result.exit_code == 6, result.stderr
+        assert "nonsense" in result.stderr, result.stderr
+        run = mongo_db.load_test_runs.find_one({})
+        assert run["status"] == "Failed" and run["stopReason"] == "error"
+        assert fake.stops >= 1, "the load was not stopped"
+        intervals = _intervals(mongo_db, run["id"])
+        # The honest seconds before the lie are kept; nothing of the lie is stored.
+        assert intervals and all(i["intervalRequests"] == 5 for i in intervals), intervals
+        assert len(intervals) <= took + 2
+        finished = _utc(run["finishedAt"])
+        assert all(_utc(i["windowEnd"]) <= finished for i in intervals)
+
+
+def test_a_test_start_long_before_the_swarm_fails_the_start_and_stops_the_load(cli, mongo_db):
+    with fake_locust(plugin=True) as fake:
+        fake.plugin_lie = lambda a: {**a, "test_started": a["now"] - 3000}
+        _create(cli, fake)
+        result = _start(cli)
+        assert result.exit_code == 6, result.stderr
+        assert "3,000 s before its own clock's now" in result.stderr, result.stderr
+        run = mongo_db.load_test_runs.find_one({})
+        assert run["status"] == "Failed"
+        assert mongo_db.metrics_timeseries.count_documents({}) == 0
+        assert fake.stops >= 1, "the swarm of a run that failed to start was left loading"
+
+
+def test_workers_ahead_of_the_master_are_counted_and_recorded(cli, mongo_db):
+    with fake_locust(plugin=True) as fake:
+        fake.worker_ahead = 40
+        _create(cli, fake, duration="4s")
+        result = _start(cli)
+        assert result.exit_code == 0, result.stderr
+        run = mongo_db.load_test_runs.find_one({})
+        assert run["status"] == "Finished", run
+        kinds = [e["kind"] for e in run["events"]]
+        assert kinds == ["clock-ahead"], run["events"]
+        assert "40 s ahead" in run["events"][0]["detail"]
+        intervals = _intervals(mongo_db, run["id"])
+        # The last window ends with the stop's second (as without skew), not 40 s ahead.
+        finished = _utc(run["finishedAt"]) + 1
+        assert intervals and all(_utc(i["windowEnd"]) <= finished for i in intervals)
+        assert sum(i["intervalRequests"] for i in intervals) % 5 == 0
+        assert sum(i["intervalRequests"] for i in intervals) >= 5 * 4
+
+
+@pytest.mark.parametrize("plugin", [True, False], ids=["plugin", "stats"])
+def test_a_master_restarted_mid_run_ends_it_with_its_own_numbers(cli, mongo_db, plugin):
+    with fake_locust(plugin=plugin) as fake:
+        fake.restart_after_swarm_sec = 4.0
+        _create(cli, fake)
+        result = _start(cli)
+        assert result.exit_code == 6, result.stderr
+        assert "master restarted" in result.stderr, result.stderr
+        run = mongo_db.load_test_runs.find_one({})
+        assert run["status"] == "Failed" and run["stopReason"] == "error"
+        assert run["verdict"] == "error"
+        assert "restarted" in run["error"]
+        assert [e["kind"] for e in run["events"]] == ["locust-restarted"]
+        assert run["finalStats"] is None, "the new master's numbers were taken for the run's"
+        intervals = _intervals(mongo_db, run["id"])
+        assert intervals, "the numbers collected before the restart were lost"
+        assert run["lastMetrics"]["totalRequests"] == intervals[-1]["totalRequests"]
+        assert fake.restarts == 1 and fake.stops >= 1, "the restarted master was left loading"
+        shown = cli("runs", "show", run["id"])
+        assert "locust-restarted" in shown.stdout, shown.stdout
