@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from loadmgr.errors import ValidationFailed
@@ -83,6 +84,54 @@ def _size(limit: int) -> str:
     if limit >= 1_000_000:
         return f"{limit / 1_000_000:g} MB"
     return f"{limit / 1_000:g} kB" if limit >= 1_000 else f"{limit} bytes"
+
+
+def default_file_mode() -> int:
+    """What open() would give a new file under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_file_atomically(path: Path, content: bytes, *, mode: int | None = None) -> None:
+    """`content` written to `path` whole or not at all: aside, then renamed over it, so
+    nobody (a CI job) ever reads half a file. ValidationFailed saying what is wrong.
+
+    Only a regular file (or nothing) is replaced: renaming over `/dev/null` or a FIFO would
+    replace the device itself, for the whole machine when run as root. Such a path is
+    refused for what it is. `mode` defaults to the existing file's, else the umask's.
+    """
+    shown = repr(str(path))
+    try:
+        existing = os.stat(path)
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise ValidationFailed(f"cannot write {shown}: {exc.strerror or exc}") from None
+    if existing is not None:
+        kind = not_a_file(existing.st_mode)
+        if kind is not None:
+            raise ValidationFailed(f"cannot write {shown}: it is {kind}, not a file")
+    if mode is None:
+        mode = stat.S_IMODE(existing.st_mode) if existing is not None else default_file_mode()
+    temporary: str | None = None
+    try:
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+        with os.fdopen(handle, "wb") as file:
+            file.write(content)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+        temporary = None
+    except OSError as exc:
+        raise ValidationFailed(f"cannot write {shown}: {exc.strerror or exc}") from None
+    finally:
+        if temporary is not None:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
 
 
 HOME_HINT = "LOADMGR_HOME must be a directory loadmgr can write (and each folder in it)"

@@ -34,6 +34,17 @@ from tests.polling import wait_for
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def machine_left_intact() -> Iterator[None]:
+    """The tests run as root in CI: a command that renamed a file over /dev/null (it once
+    did, for `--html /dev/null`) would break every process of the machine. Said loudly."""
+    import stat
+
+    yield
+    mode = os.stat(os.devnull).st_mode
+    assert stat.S_ISCHR(mode), f"{os.devnull} is no longer a device: a test replaced it"
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """No LOADMGR_* from the developer's shell; a private LOADMGR_HOME per test.

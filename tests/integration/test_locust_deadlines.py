@@ -74,3 +74,35 @@ def test_a_signal_during_a_dripping_answer_ends_runs_start_within_seconds(cli, m
     assert elapsed < 10, elapsed  # the poll given up at once, /stop given 5 s, no more
     run = mongo_db.load_test_runs.find_one({})
     assert run["stopReason"] == "user" and run["status"] not in ("Running", "Pending"), run
+
+
+def test_runs_stop_of_a_run_whose_locust_drips_ends_within_its_bounds(cli, mongo_db):
+    """`runs stop` gives /stop 15 s for its whole answer, then waits for the collector,
+    whose own polls are given up at their deadlines: the command and the run both end."""
+    with fake_locust() as fake:
+        _define(cli, fake)
+        started = cli(
+            "runs", "start", "demo", "--detach", "--interval", "1", "--lost-timeout", "600s",
+            "-q",
+        )
+        assert started.exit_code == 0, started.stderr
+        run_id = started.stdout.strip()
+        assert wait_for(
+            lambda: mongo_db.load_test_runs.find_one({"id": run_id})["status"] == "Running",
+            timeout=60,
+        )
+        fake.drip = 1.0
+        assert wait_for(lambda: fake.dripped, timeout=30), "Locust never dripped"
+        before = time.monotonic()
+        stopped = cli("runs", "stop", run_id)
+        elapsed = time.monotonic() - before
+        assert wait_for(
+            lambda: mongo_db.load_test_runs.find_one({"id": run_id})["status"]
+            in ("Finished", "Failed"),
+            timeout=60,
+        )
+    assert stopped.exit_code in (0, 6), stopped.stderr
+    # /stop's 15 s, then the collector's end: its last polls each given up at 10 s.
+    assert elapsed < 90, elapsed
+    run = mongo_db.load_test_runs.find_one({"id": run_id})
+    assert run["stopReason"] in ("user", "lost"), run

@@ -390,15 +390,10 @@ def _write(target: str, content: bytes) -> None:
         sys.stdout.buffer.write(content)
         sys.stdout.flush()
         return
+    from loadmgr.local_files import write_file_atomically
+
     path = Path(target).expanduser()
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        # Written aside and renamed, so a CI job never picks up half a report.
-        partial.write_bytes(content)
-        partial.replace(path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise ValidationFailed(f"cannot write {target}: {exc.strerror or exc}") from None
+    write_file_atomically(path, content)
     notice(f"wrote {path}")
 
 

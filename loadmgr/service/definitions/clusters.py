@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import Conflict, NotFound, ValidationFailed
+from loadmgr.local_files import write_file_atomically
 from loadmgr.models import LOCAL_CLUSTER_ID, LocustCluster
 from loadmgr.secret_refs import check_env_reference, check_file_reference
 from loadmgr.service.documents import new_document
@@ -253,8 +253,7 @@ def export_plugin(destination: str | Path | None = None, *, force: bool = False)
                 f"{target} exists and differs from this loadmgr's plugin",
                 hint="add --force to replace it",
             )
-    mode = stat.S_IMODE(existing.st_mode) if existing is not None else _default_file_mode()
-    _write_atomically(target, content, mode)
+    write_file_atomically(target, content)
     return PluginExport(source, version, target)
 
 
@@ -272,34 +271,6 @@ def _plugin_target(raw: str, filename: str) -> Path:
         what = "is not a directory" if parent.exists() else "does not exist"
         raise ValidationFailed(f"cannot write {path}: directory {parent} {what}")
     return path
-
-
-def _write_atomically(target: Path, content: bytes, mode: int) -> None:
-    temporary: str | None = None
-    try:
-        handle, temporary = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-        )
-        with os.fdopen(handle, "wb") as file:
-            file.write(content)
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
-        temporary = None
-    except OSError as exc:
-        raise ValidationFailed(f"cannot write {target}: {_reason(exc)}") from None
-    finally:
-        if temporary is not None:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-
-
-def _default_file_mode() -> int:
-    """What open() would give a new file under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _reason(exc: OSError) -> str:
