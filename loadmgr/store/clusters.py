@@ -6,7 +6,7 @@ from typing import Any
 
 from loadmgr.errors import Conflict
 from loadmgr.models import LocustCluster
-from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors
+from loadmgr.store.base import IndexSpec, Repository, mapped_errors
 
 
 class ClusterRepository(Repository):
@@ -23,8 +23,7 @@ class ClusterRepository(Repository):
 
     @mapped_errors
     def find_by_id(self, cluster_id: str) -> LocustCluster | None:
-        doc = self.collection.find_one(self.scoped({"id": cluster_id}), NO_OBJECT_ID)
-        return LocustCluster.model_validate(doc) if doc else None
+        return self.find_one_as(LocustCluster, {"id": cluster_id})
 
     @mapped_errors
     def find_many(self) -> list[dict[str, Any]]:
