@@ -36,6 +36,10 @@ _MESSAGE_MAX = 160
 _TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
+class QueryRefused(SourceError):
+    """Prometheus answered, and refused the query itself (its parser or evaluator)."""
+
+
 @dataclass(frozen=True)
 class Credentials:
     """Where a source's credentials are read from (names only; values read when sent)."""
@@ -213,10 +217,10 @@ class PrometheusClient:
             raise SourceError(f"Prometheus at {self.base_url} sent an unexpected answer")
         if payload.get("status") != "success":
             error = one_line(mask_secrets(str(payload.get("error") or ""), self._secrets))
+            if payload.get("errorType") in ("bad_data", "execution"):
+                raise QueryRefused(f"Prometheus refused the query: {error or f'HTTP {status}'}")
             raise SourceError(
-                f"Prometheus refused the query: {error or f'HTTP {status}'}"
-                if payload.get("errorType") in ("bad_data", "execution")
-                else f"Prometheus at {self.base_url} failed {path}: HTTP {status}: {error}"
+                f"Prometheus at {self.base_url} failed {path}: HTTP {status}: {error}"
             )
         data = payload.get("data")
         if not isinstance(data, dict) and path != "/api/v1/status/buildinfo":

@@ -71,3 +71,55 @@ def test_a_name_is_unique_in_its_scope(cli: Cli, mongo_uri: str) -> None:
         cli("sources", "add", "prom", "--prometheus", "http://127.0.0.1:9091"), 5
     )
     assert "not found" in error_line(cli("sources", "show", "nope"), 4)
+
+
+# -- step 2: server metrics on a test, checked by Prometheus' own parser -----------------
+
+CPU = "cpu:cores=sum(rate(process_cpu_seconds_total[$interval]))"
+
+
+def test_a_server_metric_is_checked_by_prometheus_and_stored(
+    cli: Cli, mongo_uri: str, mongo_db: Any, prometheus: Prometheus, locustfile: Path
+) -> None:
+    ok(cli("sources", "add", "prom", "--prometheus", prometheus.url, "-q"))
+    base = ("tests", "create", "--name", "t", "--target-url", "http://127.0.0.1:1",
+            "--locustfile", str(locustfile))  # fmt: skip
+    line = error_line(cli(*base, "--server-metric", "bad=sum(rate(x[", "--source", "prom"), 2)
+    assert "Prometheus refused the query" in line and "parse error" in line
+    assert mongo_db.load_tests.count_documents({}) == 0
+    assert "needs --source" in error_line(cli(*base, "--server-metric", CPU), 2)
+    assert "not found" in error_line(cli(*base, "--server-metric", CPU, "--source", "x"), 4)
+    created: Any = ok(cli(*base, "--server-metric", CPU, "--source", "prom", "-o", "json")).json()
+    assert created["serverMetrics"] == [
+        {
+            "name": "cpu",
+            "unit": "cores",
+            "query": "sum(rate(process_cpu_seconds_total[$interval]))",
+            "source": "prom",
+        }
+    ]
+    assert "used by test 't'" in error_line(cli("sources", "remove", "prom"), 5)
+    ok(cli("tests", "update", "t", "--clear-server-metrics", "-q"))
+    ok(cli("sources", "remove", "prom"))
+
+
+def test_a_source_that_does_not_answer_is_a_warning_and_the_metric_kept(
+    cli: Cli, mongo_uri: str, locustfile: Path
+) -> None:
+    ok(cli("sources", "add", "gone", "--prometheus", f"http://127.0.0.1:{free_port()}", "-q"))
+    result = ok(
+        cli("tests", "create", "--name", "t", "--target-url", "http://127.0.0.1:1",
+            "--locustfile", str(locustfile), "--server-metric", CPU, "--source", "gone", "-q")
+    )  # fmt: skip
+    assert "warning: server metric 'cpu' not checked" in result.stderr
+    assert "connection refused" in result.stderr
+
+
+def test_a_threshold_on_a_server_metric_the_run_does_not_read_is_refused(
+    cli: Cli, mongo_uri: str, mongo_db: Any, locustfile: Path
+) -> None:
+    ok(cli("tests", "create", "--name", "t", "--target-url", "http://127.0.0.1:1",
+           "--locustfile", str(locustfile), "--threshold", "server.cpu<2", "-q"))  # fmt: skip
+    line = error_line(cli("runs", "start", "t"), 2)
+    assert "server.cpu" in line and "does not read" in line
+    assert mongo_db.load_test_runs.count_documents({}) == 0
