@@ -97,6 +97,12 @@ class Collector(RunEnding):
         self._breach: ThresholdResult | None = None
         self._abort_note: str | None = None
         self.judge: AbortJudge | None = None
+        # Server metrics (issue 23): read for each interval on a thread of their own.
+        self.reader = (
+            self.end.interval_reader(store, run, settings.abort_on_fail)
+            if self.end.interval_reader is not None
+            else None
+        )
         if settings.abort_on_fail and run.thresholds:
             from loadmgr.service.judging.abort_judge import AbortJudge, JudgeSettings
 
@@ -301,11 +307,14 @@ class Collector(RunEnding):
                 self._stop_locust()
                 self._finalize(StopReason.ERROR, error=exc, failed=True)
                 raise
+            if self.reader is not None:
+                for snapshot in poll.snapshots:
+                    self.reader.interval(snapshot)  # a put on a queue: never waits
             stop_requested = False
             if poll.snapshots or time.monotonic() - last_beat >= beat_every:
                 last_beat = time.monotonic()
                 stop_requested = self._beat(poll.snapshots[-1] if poll.snapshots else None)
-            breach = self._judge(poll)
+            breach = self._judge(poll) or self._read_breach()
             for snapshot in poll.snapshots:
                 self.observer.interval(self.run, snapshot)
             if breach is not None:
@@ -352,6 +361,25 @@ class Collector(RunEnding):
                 self._breach = breach
         self.observer.thresholds(self.judge.states())
         return self._breach
+
+    def _read_breach(self) -> ThresholdResult | None:
+        """What the interval reader has to tell, and its breach (--abort-on-fail)."""
+        if self.reader is None:
+            return None
+        messages, breach = self.reader.take()
+        for message in messages:
+            self.observer.message(message)
+        if breach is not None and self._breach is None:
+            self._breach = breach
+        return self._breach
+
+    def _finalize(self, reason: StopReason, **options: Any) -> LoadTestRun:
+        """The end, once the interval reader has stopped (what it did not read by
+        then, the end's steps fill)."""
+        if self.reader is not None:
+            self.reader.close(within=float(self.settings.interval))
+            self._read_breach()
+        return super()._finalize(reason, **options)
 
     def _give_up(self, exc: ClusterError, silent: float) -> LoadTestRun:
         """Locust was silent, or talked nonsense, for the whole --lost-timeout."""
