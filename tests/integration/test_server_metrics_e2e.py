@@ -55,7 +55,8 @@ def _test(
     ok(cli("sources", "add", "prom", "--prometheus", prometheus_url, "-q"))
     ok(cli("tests", "create", "--name", "srv", "--target-url", target_url, "--locustfile",
            str(locustfile), "--users", "5", "--spawn-rate", "50", "--duration", "24s",
-           *(f"--server-metric={m}" for m in metrics), "--source", "prom", *extra, "-q"))  # fmt: skip
+           *(f"--server-metric={m}" for m in metrics), "--source", "prom", *extra,
+           "-q"))  # fmt: skip
 
 
 def _intervals(mongo_db: Any) -> list[dict[str, Any]]:
