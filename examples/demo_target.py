@@ -1,14 +1,18 @@
 """A tiny HTTP server to point load tests at: `python examples/demo_target.py --port 8000`.
 
 Paths: `/` 200 text, `/api/items` 200 JSON, `/slow` 200 after ~50 ms, `/missing` 404,
-`/error` 500, anything else 404. It counts the requests it answered per path, so tests can
-compare Locust's numbers with what the target really received. Standard library only.
+`/error` 500, `/metrics` its own counters for Prometheus, anything else 404. It counts the
+requests it answered per path, so tests can compare Locust's numbers with what the target
+really received, and exposes them at `/metrics` (Prometheus' text format):
+`demo_requests_total{path=...}`, `demo_in_flight_requests`, `process_cpu_seconds_total`.
+Standard library only.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -32,6 +36,8 @@ class DemoServer(ThreadingHTTPServer):
         super().__init__((host, port), DemoHandler)
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self.in_flight = 0
+        self.delay = 0.0  # added to every answer but /metrics (a latency step, in tests)
         self._thread: threading.Thread | None = None
 
     @property
@@ -49,6 +55,26 @@ class DemoServer(ThreadingHTTPServer):
         """A copy of the per-path request counts."""
         with self._lock:
             return dict(self._counts)
+
+    def exposition(self) -> bytes:
+        """Its counters in Prometheus' text format (what `/metrics` answers)."""
+        with self._lock:
+            counts, in_flight = dict(self._counts), self.in_flight
+        lines = [
+            "# HELP demo_requests_total Requests answered, by path.",
+            "# TYPE demo_requests_total counter",
+            *(
+                f'demo_requests_total{{path="{_label(path)}"}} {count}'
+                for path, count in sorted(counts.items())
+            ),
+            "# HELP demo_in_flight_requests Requests being answered now.",
+            "# TYPE demo_in_flight_requests gauge",
+            f"demo_in_flight_requests {in_flight}",
+            "# HELP process_cpu_seconds_total CPU time of this process.",
+            "# TYPE process_cpu_seconds_total counter",
+            f"process_cpu_seconds_total {sum(os.times()[:2]):.3f}",
+        ]
+        return ("\n".join(lines) + "\n").encode()
 
     def reset_counts(self) -> None:
         """Forget every count (between two tests sharing one server)."""
@@ -86,6 +112,22 @@ class DemoHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
+        if path == "/metrics":
+            self._reply(200, self.server.exposition(), "text/plain; version=0.0.4")
+            return  # a scrape is not load: not counted
+        with self.server._lock:
+            self.server.in_flight += 1
+        try:
+            self._answer(path)
+        finally:
+            with self.server._lock:
+                self.server.in_flight -= 1
+        # Counted after the reply is written: a request Locust saw answered is counted.
+        self.server.count(path)
+
+    def _answer(self, path: str) -> None:
+        if self.server.delay:
+            time.sleep(self.server.delay)
         if path == "/":
             self._reply(200, b"demo target\n", "text/plain")
         elif path == "/api/items":
@@ -97,8 +139,6 @@ class DemoHandler(BaseHTTPRequestHandler):
             self._reply(500, b"internal error\n", "text/plain")
         else:
             self._reply(404, b"not found\n", "text/plain")
-        # Counted after the reply is written: a request Locust saw answered is counted.
-        self.server.count(path)
 
     def _reply(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -109,6 +149,11 @@ class DemoHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         """Stay quiet: a load test would flood the terminal."""
+
+
+def _label(value: str) -> str:
+    """A label value escaped as Prometheus' text format wants it."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -105,3 +105,10 @@ def left_out(collection: str, doc_id: object, why: str) -> None:
         UnreadableDocument(f"{collection} {doc_id} cannot be read ({why}): left out"),
         stacklevel=2,
     )
+
+
+class SourceError(LoadmgrError):
+    """A source of server-side metrics (Prometheus) could not be asked, or answered
+    nonsense: the one-line reason, never a secret."""
+
+    exit_code = ExitCode.CLUSTER

@@ -22,6 +22,10 @@ GROUPS: dict[str, tuple[str, str]] = {
         "loadmgr.cli.clusters.commands",
         "Register remote Locust masters ('local' is built in); get the plugin they load.",
     ),
+    "sources": (
+        "loadmgr.cli.sources.commands",
+        "Register Prometheus servers that server-side metrics are read from.",
+    ),
     "schedules": (
         "loadmgr.cli.schedules.commands",
         "Run tests on cron schedules, once per slot whatever machines tick.",

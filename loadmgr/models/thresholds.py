@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from loadmgr.models.stats.catalog import BY_NAME, JUDGED, check_metric
+from loadmgr.models.stats.catalog import metric as catalog_metric
 
 # What a threshold may name (the catalog's `judged` metrics), and those of them in ms.
 METRICS = JUDGED
@@ -31,7 +32,7 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
 # The scope is everything before the last ':' that leaves a valid `metric op value`, so a
 # request name may itself contain ':' (`GET http://h:8080/x:p95<1s`).
 _THRESHOLD = re.compile(
-    r"^(?:(?P<scope>.+):)?\s*(?P<metric>[A-Za-z0-9_]+)\s*(?P<op><=|>=|<|>)\s*(?P<value>\S.*?)\s*$"
+    r"^(?:(?P<scope>.+):)?\s*(?P<metric>[A-Za-z0-9_.]+)\s*(?P<op><=|>=|<|>)\s*(?P<value>\S.*?)\s*$"
 )
 _NUMBER = re.compile(r"^(?P<num>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[a-z%/]*)$")
 
@@ -62,7 +63,7 @@ class Threshold:
 
     @property
     def _canonical_unit(self) -> str:
-        kind = BY_NAME[self.metric].unit
+        kind = catalog_metric(self.metric).unit
         if kind == "ms":
             return self.unit or "ms"
         return "%" if kind == "fraction" and self.unit == "%" else ""
@@ -105,7 +106,9 @@ def parse_threshold(text: str) -> Threshold:
             f"invalid threshold {text!r}: expected METRIC OP VALUE, e.g. p95<500ms, "
             "error_rate<1%, rps>=100, or 'GET /path:p95<300ms'"
         )
-    metric = check_metric(match.group("metric"), METRICS, f"invalid threshold {text!r}")
+    metric = check_metric(
+        match.group("metric"), METRICS, f"invalid threshold {text!r}", server=True
+    )
     raw_value = match.group("value")
     number = _NUMBER.match(raw_value.strip().lower())
     if number is None:
@@ -114,7 +117,7 @@ def parse_threshold(text: str) -> Threshold:
     if not math.isfinite(value):
         raise ValueError(f"invalid threshold {text!r}: value {raw_value!r} is out of range")
     unit = number.group("unit")
-    kind = BY_NAME[metric].unit
+    kind = catalog_metric(metric).unit
     if kind == "ms":
         factors = {"": 1.0, "ms": 1.0, "s": 1000.0}
         if unit not in factors:
@@ -151,7 +154,7 @@ def accept_threshold(text: str) -> Threshold:
     catalog (a limit on what is better lower is an upper bound), and with its expression
     the canonical form to store. ValueError naming the bad part."""
     parsed = parse_threshold(text)
-    metric = BY_NAME[parsed.metric]
+    metric = catalog_metric(parsed.metric)
     if parsed.op not in metric.threshold_ops:
         raise ValueError(
             f"invalid threshold {text!r}: {metric.better} is better for {parsed.metric}, so "

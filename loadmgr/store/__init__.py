@@ -13,7 +13,7 @@ from pymongo.database import Database
 
 from loadmgr.errors import Conflict, ValidationFailed
 from loadmgr.models import Scope, utcnow
-from loadmgr.store.clusters import ClusterRepository
+from loadmgr.store.clusters import ClusterRepository, ServerValueRepository, SourceRepository
 from loadmgr.store.connection import get_database, open_client, redact_uri, translate_errors
 from loadmgr.store.foreign import ForeignDocuments
 from loadmgr.store.leases import LeaseRepository
@@ -50,6 +50,8 @@ class Store:
         self.notifications = NotificationRepository(database["notifications"], scope, uri)
         self.schedules = ScheduleRepository(database["schedules"], scope, uri)
         self.schedule_slots = ScheduleSlotRepository(database["schedule_slots"], scope, uri)
+        self.sources = SourceRepository(database["server_sources"], scope, uri)
+        self.server_values = ServerValueRepository(database["metrics_timeseries"], scope, uri)
         self._indexed = False
         self._clock_offset: timedelta | None = None
         self._clock_measured = 0.0
@@ -100,7 +102,7 @@ class Store:
         # MongoDB's rules for a database name, checked here so a bad one is a usage error.
         if not name or len(name.encode()) >= 64 or any(c in name for c in '/\\. "$*<>:|?\0'):
             raise ValidationFailed(
-                f"invalid --to-database {name!r}: 1 to 63 bytes, without / \\ . space \" $ "
+                f'invalid --to-database {name!r}: 1 to 63 bytes, without / \\ . space " $ '
                 "* < > : | ?"
             )
         with translate_errors(self.uri):

@@ -50,6 +50,7 @@ class LoadTestRepository(ModelRepository[LoadTest]):
         tags: list[str] | None = None,
         name_contains: str | None = None,
         cluster: str | None = None,
+        server_source: str | None = None,
         limit: int = 50,
     ) -> list[dict[str, Any]]:
         """Raw documents, newest first: listing thousands must not pay for validation."""
@@ -60,6 +61,8 @@ class LoadTestRepository(ModelRepository[LoadTest]):
             query["name"] = {"$regex": re.escape(name_contains), "$options": "i"}
         if cluster:
             query["locustClusterId"] = cluster
+        if server_source:
+            query["serverMetrics.source"] = server_source
         # Go-written tests listed as loadmgr's (keys, dates), not dropped nor crashing.
         return self.find_newest(LoadTest, query, LIST_PROJECTION, limit)
 

@@ -27,7 +27,7 @@ from bson import ObjectId
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loadmgr.models import LocustCluster
+from loadmgr.models import LocustCluster, ServerSource
 from tests.conftest import CliResult, error_line, ok
 from tests.go_fixtures import RUN_AUTO, go_documents
 from tests.metrics_data import make_run, make_test, snapshots, store_all
@@ -68,6 +68,9 @@ def _valid() -> dict[str, list[dict[str, Any]]]:
         "locust_clusters": [LocustCluster(id="k8s", baseUrl="http://127.0.0.1:1").to_document()],
         "schedules": [_schedule()],
         "cluster_leases": [{"_id": "k8s", "runId": RUN.id, "expiresAt": RUN.startedAt}],
+        "server_sources": [
+            ServerSource(id="prom", baseUrl="http://127.0.0.1:1").to_document()
+        ],
     }
 
 
@@ -126,6 +129,8 @@ def commands(tmp: Path) -> list[list[str]]:
         ["metrics", "show", RUN_AUTO, "--view", "timeseries"],
         ["clusters", "list"],
         ["clusters", "show", "k8s"],
+        ["sources", "list"],
+        ["sources", "show", "prom"],
         ["schedules", "list"],
         ["schedules", "show", "nightly"],
         ["schedules", "history", "nightly"],
@@ -143,6 +148,7 @@ READERS = {
     "load_test_runs": ("runs",),
     "metrics_timeseries": ("metrics",),
     "locust_clusters": ("clusters",),
+    "server_sources": ("sources",),
     "schedules": ("schedules",),
     "schedule_slots": ("schedules",),
 }
@@ -161,6 +167,7 @@ def _seed(db: Any) -> None:
     db["load_test_runs"].insert_one(copy.deepcopy(go_documents("load_test_runs")[0]))
     db["metrics_timeseries"].insert_many(copy.deepcopy(go_documents("metrics_timeseries")))
     db["locust_clusters"].insert_one(VALID["locust_clusters"][0])
+    db["server_sources"].insert_one(VALID["server_sources"][0])
     db["schedules"].insert_one(_schedule())
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import responses
 
 from loadmgr.cli.output import Renderer
 from tests.conftest import REPO, CliResult
@@ -164,6 +165,21 @@ def test_every_data_command_writes_its_documented_columns(
     assert [r["id"] for r in check("clusters list")] == ["local", "k8s"]
     assert check("clusters show", "k8s")[0]["auth.type"] == "none"
     assert check("clusters check", "k8s")[0]["reachable"] == "true"
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as prom:
+        prom.get(
+            "http://prom.test/api/v1/status/buildinfo",
+            json={"status": "success", "data": {"version": "2.42.0"}},
+        )
+        prom.get(
+            "http://prom.test/api/v1/query",
+            json={"status": "success", "data": {"resultType": "scalar", "result": [1.0, "2"]}},
+        )
+        prom.add_passthru("http://127.0.0.1")
+        check("sources add", "prom", "--prometheus", "http://prom.test")
+        assert [r["id"] for r in check("sources list")] == ["prom"]
+        assert check("sources show", "prom")[0]["type"] == "prometheus"
+        assert check("sources check", "prom")[0]["queryOk"] == "true"
 
     added = check(
         "schedules add", "api", "--cron", "0 3 * * *", "--cluster", "k8s", "--meta", "a=b",

@@ -143,6 +143,7 @@ def test_every_collector_gets_the_same_default_end_steps() -> None:
     names = [step.name for step in end_plan().steps]
     assert names == [
         "judge the requested checks",
+        "read the run's server metrics",
         "update the run's schedule",
         "send the run's notifications",
     ]

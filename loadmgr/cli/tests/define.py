@@ -16,6 +16,7 @@ from loadmgr.cli.output import (
     audit_line,
     field,
     id_field,
+    notice,
 )
 
 if TYPE_CHECKING:
@@ -107,6 +108,22 @@ ThresholdOpt = Annotated[
     ),
 ]
 
+ServerMetricOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--server-metric",
+        metavar="NAME[:UNIT]=PROMQL",
+        help="A server-side metric read from --source for every interval of its runs, "
+        "e.g. 'cpu:cores=sum(rate(process_cpu_seconds_total[30s]))'; $interval in the "
+        "query is the interval's window (repeatable; docs/server-metrics.md).",
+        show_default=False,
+    ),
+]
+SourceOpt = Annotated[
+    str | None,
+    typer.Option("--source", help="The source (loadmgr sources) --server-metric reads from."),
+]
+
 LIST_COLUMNS = [
     id_field(),
     field("name", "NAME"),
@@ -165,6 +182,17 @@ def _locust_options(options: Any) -> str:
     return " ".join(f"{key}={value}" if value else str(key) for key, value in options.items())
 
 
+def _server_metrics(items: Any) -> str:
+    if not isinstance(items, list) or not items:
+        return "-"
+    lines = []
+    for item in items:
+        if isinstance(item, dict):
+            unit = f":{item.get('unit')}" if item.get("unit") else ""
+            lines.append(f"{item.get('name')}{unit} = {item.get('query')} ({item.get('source')})")
+    return "\n".join(lines) or "-"
+
+
 def test_view(data: dict[str, Any]) -> RenderableType:
     """A test for people: what it runs, with what load, who made and changed it."""
     from loadmgr.cli.output import key_value_view
@@ -187,6 +215,7 @@ def test_view(data: dict[str, Any]) -> RenderableType:
         "tags": data.get("tags") or "-",
         "Locust options": _locust_options(data.get("locustOptions")),
         "thresholds": data.get("thresholds") or "-",
+        "server metrics": _server_metrics(data.get("serverMetrics")),
         "baseline run": data.get("baselineRunId") or "-",
         "scenario": data.get("scenarioId") or "-",
         "metadata": data.get("metadata") or "-",
@@ -220,12 +249,14 @@ def create(
     meta: MetaOpt = None,
     thresholds: ThresholdOpt = None,
     locust_options: LocustOptionOpt = None,
+    server_metrics: ServerMetricOpt = None,
+    source: SourceOpt = None,
 ) -> None:
     """Create a test definition and print it as stored."""
     from loadmgr.service.definitions.tests import TestSpec, create_test
 
     spec = given(TestSpec, locals())
-    test = create_test(context.store, context.settings.user, spec)
+    test = create_test(context.store, context.settings.user, spec, notice)
     renderer.one(test, test_view, csv_columns=TEST_CSV)
 
 
@@ -309,12 +340,25 @@ def update(
     clear_locust_options: Annotated[
         bool, typer.Option("--clear-locust-options", help="Remove every Locust option.")
     ] = False,
+    server_metrics: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--server-metric",
+            metavar="NAME[:UNIT]=PROMQL",
+            help="Replace the server metrics with these (repeatable; see tests create).",
+            show_default=False,
+        ),
+    ] = None,
+    source: SourceOpt = None,
+    clear_server_metrics: Annotated[
+        bool, typer.Option("--clear-server-metrics", help="Remove every server metric.")
+    ] = False,
 ) -> None:
     """Change only the given fields of a test, and print it as stored."""
     from loadmgr.service.definitions.tests import TestChanges, change_test
 
     changes = given(TestChanges, locals())
-    updated = change_test(context.store, context.settings.user, test, changes)
+    updated = change_test(context.store, context.settings.user, test, changes, notice)
     renderer.one(updated, test_view, csv_columns=TEST_CSV)
 
 

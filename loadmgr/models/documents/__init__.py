@@ -44,6 +44,7 @@ from loadmgr.models.documents.runs import (
     StopReason,
     ThresholdResult,
 )
+from loadmgr.models.documents.server import ServerMetric, ServerSource, server_metric_key
 from loadmgr.models.meta import META_VALUE_MAX
 
 __all__ = [
@@ -71,6 +72,8 @@ __all__ = [
     "Named",
     "RequestStats",
     "RunStatus",
+    "ServerMetric",
+    "ServerSource",
     "StopReason",
     "ThresholdResult",
     "Thresholds",
@@ -80,6 +83,7 @@ __all__ = [
     "check_http_url",
     "checked_name",
     "new_id",
+    "server_metric_key",
     "target_url_refusal",
     "utcnow",
 ]

@@ -17,6 +17,7 @@ from loadmgr.models.documents.base import (
     check_http_url,
 )
 from loadmgr.models.documents.locustfiles import LocustfileBundle
+from loadmgr.models.documents.server import ServerMetric
 from loadmgr.models.foreign import GO_TEST_ONLY_KEYS
 
 
@@ -46,6 +47,8 @@ class LoadTest(Named):
     locustOptions: dict[str, str] = Field(default_factory=dict)
     thresholds: Thresholds = Field(default_factory=list)
     baselineRunId: str | None = None
+    # Server-side metrics read for every interval of its runs (docs/server-metrics.md).
+    serverMetrics: list[ServerMetric] = Field(default_factory=list)
     version: int = 1
 
     @property

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from loadmgr.models.documents.base import LOCAL_CLUSTER_ID, Document, Named, UtcDatetime
 from loadmgr.models.documents.locustfiles import LocustfileBundle
+from loadmgr.models.documents.server import ServerMetric
 from loadmgr.models.foreign import readable_interval
 from loadmgr.models.stats.stored import readable_stats
 from loadmgr.models.thresholds import Threshold
@@ -111,6 +112,10 @@ class MetricSnapshot(Document):
     p90ResponseMs: float | None = None
     hist: str | None = None  # the window's histogram, "ms:count,…" (plugin intervals only)
     gap: bool = False  # covers seconds no collector saw (a take-over without the plugin)
+    # Server-side metrics read for this window (docs/server-metrics.md): each name's value,
+    # or its name in `serverMissing` with the reason it could not be read (never a 0).
+    server: dict[str, float] = Field(default_factory=dict)
+    serverMissing: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -191,6 +196,11 @@ class LoadTestRun(Named):
     # collector records the end: `{"baseline": {metric: fraction allowed}, "trend": {…}}`
     # (the trend's options: see loadmgr.service.analysis.trends.TrendOptions.to_document).
     requestedChecks: dict[str, Any] = Field(default_factory=dict)
+    # Server-side metrics read for each interval (the test's, plus `runs start
+    # --server-metric`), and their summaries once it ended: {name: {avg, min, max, last,
+    # p95, intervals, missing, reason}}.
+    serverMetrics: list[ServerMetric] = Field(default_factory=list)
+    serverStats: dict[str, dict[str, Any]] | None = None
 
     @property
     def stats_to_judge(self) -> dict[str, Any] | None:

@@ -14,14 +14,16 @@ Imports nothing: the CLI reads it to build `--help`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 # How a value is written (models/formatting.py): `ms` as `812ms` (thresholds also take
 # `s`), `fraction` as a percentage (`29.80%`; thresholds take `%` or a fraction), `/s` as
-# `1,234.5/s`, `count` as `12,345`.
-Unit = Literal["ms", "fraction", "/s", "count"]
+# `1,234.5/s`, `count` as `12,345`, `number` (a server-side metric's, in its own unit) as
+# `12.345`.
+Unit = Literal["ms", "fraction", "/s", "count", "number"]
 # How the abort judge reads a metric over the intervals of a running run
 # (service/judging/abort_judge.py): `quantile` from the window's merged histograms,
 # `mean` weighted by requests over the window, `max`/`min` the run's extreme so far (it
@@ -176,9 +178,46 @@ METRICS: tuple[Metric, ...] = (
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 
 
+# A server-side metric a run reads from Prometheus (docs/server-metrics.md) is named
+# `server.NAME`; its entry is made from its name, so every use of the catalog takes it.
+SERVER_PREFIX = "server."
+_SERVER_NAME = re.compile(r"server\.[a-z][a-z0-9_]{0,39}")
+
+
+def is_server_metric(name: str) -> bool:
+    return bool(_SERVER_NAME.fullmatch(name))
+
+
+def server_metric(name: str) -> Metric:
+    """The entry of server metric `server.NAME`: stored under its own name in a run's
+    `serverStats` summary (the mean of its intervals is what a threshold, a comparison and
+    a trend read), in each interval's `server`. Lower is better (CPU, saturation, errors);
+    a threshold may bound it on either side."""
+    short = name.removeprefix(SERVER_PREFIX)
+    key = SERVER_PREFIX + short
+    return Metric(
+        key,
+        f"server {short}",
+        "number",
+        "lower",
+        key,
+        key,
+        judged=True,
+        compared=True,
+        trended=True,
+        both_bounds=True,
+    )
+
+
 def metric(name: str) -> Metric:
-    """The catalog's entry for `name`; KeyError for a metric it does not have."""
-    return BY_NAME[name]
+    """The catalog's entry for `name` (a server metric's made from it); KeyError for a
+    metric it does not have."""
+    found = BY_NAME.get(name)
+    if found is not None:
+        return found
+    if is_server_metric(name):
+        return server_metric(name)
+    raise KeyError(name)
 
 
 def named(metrics: Iterable[Metric]) -> tuple[str, ...]:
@@ -212,10 +251,12 @@ SUMMARY_LATENCIES = tuple(m for m in METRICS if m.summary)
 QUANTILES = tuple(m for m in METRICS if m.quantile is not None)
 
 
-def check_metric(text: str, allowed: tuple[str, ...], invalid: str) -> str:
-    """`text` lowercased when it names one of `allowed`; else ValueError
+def check_metric(text: str, allowed: tuple[str, ...], invalid: str, *, server: bool = False) -> str:
+    """`text` lowercased when it names one of `allowed` (or, with `server`, a server
+    metric `server.NAME`); else ValueError
     `{invalid}: unknown metric 'p42' (one of p50, p90, …)`."""
     name = text.lower()
-    if name not in allowed:
-        raise ValueError(f"{invalid}: unknown metric {text!r} (one of {', '.join(allowed)})")
+    if name not in allowed and not (server and is_server_metric(name)):
+        more = ", server.NAME" if server else ""
+        raise ValueError(f"{invalid}: unknown metric {text!r} (one of {', '.join(allowed)}{more})")
     return name

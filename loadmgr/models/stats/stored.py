@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from loadmgr.models.stats.catalog import BY_NAME, METRICS
+from loadmgr.models.stats.catalog import METRICS
+from loadmgr.models.stats.catalog import metric as catalog_metric
 
 _COUNTS = frozenset(
     {
@@ -130,7 +131,7 @@ def stored_number(value: Any) -> float | None:
 def metric_value(stats: Any, metric: str, scope: str | None = None) -> float | None:
     """A catalog metric read from stored stats (`final_stats` output), for the totals or
     the request `scope`; None when unknown or no data. KeyError for an unknown metric."""
-    entry = BY_NAME[metric]
+    entry = catalog_metric(metric)
     if scope is None:
         value = stored_totals(stats).get(entry.total_key)
     else:

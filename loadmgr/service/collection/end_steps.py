@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loadmgr.errors import LoadmgrError
-from loadmgr.models import LoadTestRun
+from loadmgr.models import LoadTestRun, MetricSnapshot, ThresholdResult
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -25,6 +25,22 @@ if TYPE_CHECKING:
 Message = Callable[[str], None]
 # The stats thresholds judge for a run with a warm-up: those after its first `start` seconds.
 WarmupStats = Callable[["Store", LoadTestRun, float], dict[str, Any]]
+
+
+class IntervalReader(Protocol):
+    """Reads more for each interval on a thread of its own (server metrics, issue 23):
+    handed each spooled interval without waiting, asked what to tell and whether a
+    threshold broke at each poll, closed before the run's end is recorded."""
+
+    def interval(self, snapshot: MetricSnapshot) -> None: ...
+
+    def take(self) -> tuple[list[str], ThresholdResult | None]: ...
+
+    def close(self, within: float) -> None: ...
+
+
+# The reader of a run (its store, the run, --abort-on-fail); None when it reads nothing.
+ReaderFactory = Callable[["Store", LoadTestRun, bool], "IntervalReader | None"]
 
 
 class EndStep(Protocol):
@@ -51,6 +67,7 @@ class EndPlan:
 
     steps: Sequence[EndStep] = ()
     warmup_stats: WarmupStats | None = None
+    interval_reader: ReaderFactory | None = None
 
 
 def fields_with_end(

@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ClusterError, DatabaseError, DatabaseRefused, LoadmgrError
-from loadmgr.locust.seconds import LocustRestarted
+from loadmgr.locust.seconds import InvalidPayload, LocustRestarted
 from loadmgr.models import (
     LoadTestRun,
     MetricSnapshot,
@@ -56,6 +56,44 @@ class RunEnding:
     _source: PluginSource | StatsSource | None
     _breach: ThresholdResult | None
     _abort_note: str | None
+    _last_stop_sent: float
+
+    def _restarted(self, exc: LocustRestarted) -> LoadTestRun:
+        """The master restarted: what it says now is not this run's. The run keeps the
+        numbers collected before, the load the run started is stopped, the end says why."""
+        self.observer.message(f"{exc.message}; stopping the load")
+        self.writer.events.add(RESTARTED, exc.message)
+        self._stop_locust()
+        return self._finalize(
+            StopReason.ERROR,
+            error=f"{exc.message}: the run keeps the numbers collected before it",
+            failed=True,
+            trust_locust=False,
+        )
+
+    def _give_up(self, exc: ClusterError, silent: float) -> LoadTestRun:
+        """Locust was silent, or talked nonsense, for the whole --lost-timeout."""
+        # Worth a try, not a wait: a silent Locust gets an ordinary request's deadline.
+        self._stop_locust(within=self._client.timeout if self._client else None)
+        if isinstance(exc, InvalidPayload):
+            return self._finalize(
+                StopReason.ERROR,
+                error=f"Locust kept answering nonsense for {silent:.0f}s: {exc.message}",
+                failed=True,
+                trust_locust=False,
+            )
+        return self._finalize(
+            StopReason.LOST, error=f"Locust lost: no answer for {silent:.0f}s ({exc.message})"
+        )
+
+    def _stop_locust(self, every: float = 0.0, within: float | None = None) -> None:
+        if self._client is None or time.monotonic() - self._last_stop_sent < every:
+            return
+        self._last_stop_sent = time.monotonic()
+        try:
+            self._client.stop(within)
+        except ClusterError as exc:
+            self.observer.message(f"could not stop Locust: {exc.message}")
 
     def _finalize(
         self,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ClusterBusy, ClusterError, DatabaseError, LoadmgrError
-from loadmgr.locust.seconds import InvalidPayload, LocustRestarted
+from loadmgr.locust.seconds import LocustRestarted
 from loadmgr.models import (
     LOCAL_CLUSTER_ID,
     LoadTestRun,
@@ -27,7 +27,7 @@ from loadmgr.models import (
 )
 from loadmgr.service.collection.end_steps import EndPlan
 from loadmgr.service.collection.ending import RunEnding, metrics_with_peaks
-from loadmgr.service.collection.events import RESTARTED, worker_change
+from loadmgr.service.collection.events import worker_change
 from loadmgr.service.collection.settings import (
     CollectorSettings,
     RunObserver,
@@ -98,6 +98,12 @@ class Collector(RunEnding):
         self._breach: ThresholdResult | None = None
         self._abort_note: str | None = None
         self.judge: AbortJudge | None = None
+        # Server metrics (issue 23): read for each interval on a thread of their own.
+        self.reader = (
+            self.end.interval_reader(store, run, settings.abort_on_fail)
+            if self.end.interval_reader is not None
+            else None
+        )
         if settings.abort_on_fail and run.thresholds:
             from loadmgr.service.judging.abort_judge import AbortJudge, JudgeSettings
 
@@ -311,11 +317,14 @@ class Collector(RunEnding):
                 self._stop_locust()
                 self._finalize(StopReason.ERROR, error=exc, failed=True)
                 raise
+            if self.reader is not None:
+                for snapshot in poll.snapshots:
+                    self.reader.interval(snapshot)  # a put on a queue: never waits
             stop_requested = False
             if poll.snapshots or time.monotonic() - last_beat >= beat_every:
                 last_beat = time.monotonic()
                 stop_requested = self._beat(poll.snapshots[-1] if poll.snapshots else None)
-            breach = self._judge(poll)
+            breach = self._judge(poll) or self._read_breach()
             for snapshot in poll.snapshots:
                 self.observer.interval(self.run, snapshot)
             if breach is not None:
@@ -363,33 +372,24 @@ class Collector(RunEnding):
         self.observer.thresholds(self.judge.states())
         return self._breach
 
-    def _restarted(self, exc: LocustRestarted) -> LoadTestRun:
-        """The master restarted: what it says now is not this run's. The run keeps the
-        numbers collected before, the load the run started is stopped, the end says why."""
-        self.observer.message(f"{exc.message}; stopping the load")
-        self.writer.events.add(RESTARTED, exc.message)
-        self._stop_locust()
-        return self._finalize(
-            StopReason.ERROR,
-            error=f"{exc.message}: the run keeps the numbers collected before it",
-            failed=True,
-            trust_locust=False,
-        )
+    def _read_breach(self) -> ThresholdResult | None:
+        """What the interval reader has to tell, and its breach (--abort-on-fail)."""
+        if self.reader is None:
+            return None
+        messages, breach = self.reader.take()
+        for message in messages:
+            self.observer.message(message)
+        if breach is not None and self._breach is None:
+            self._breach = breach
+        return self._breach
 
-    def _give_up(self, exc: ClusterError, silent: float) -> LoadTestRun:
-        """Locust was silent, or talked nonsense, for the whole --lost-timeout."""
-        # Worth a try, not a wait: a silent Locust gets an ordinary request's deadline.
-        self._stop_locust(within=self._client.timeout if self._client else None)
-        if isinstance(exc, InvalidPayload):
-            return self._finalize(
-                StopReason.ERROR,
-                error=f"Locust kept answering nonsense for {silent:.0f}s: {exc.message}",
-                failed=True,
-                trust_locust=False,
-            )
-        return self._finalize(
-            StopReason.LOST, error=f"Locust lost: no answer for {silent:.0f}s ({exc.message})"
-        )
+    def _finalize(self, reason: StopReason, **options: Any) -> LoadTestRun:
+        """The end, once the interval reader has stopped (what it did not read by
+        then, the end's steps fill)."""
+        if self.reader is not None:
+            self.reader.close(within=float(self.settings.interval))
+            self._read_breach()
+        return super()._finalize(reason, **options)
 
     def _beat(self, snapshot: MetricSnapshot | None) -> bool:
         metrics = None
@@ -427,15 +427,6 @@ class Collector(RunEnding):
                 self.writer.events.add(*event)
         if poll.workers is not None:
             self._workers = poll.workers
-
-    def _stop_locust(self, every: float = 0.0, within: float | None = None) -> None:
-        if self._client is None or time.monotonic() - self._last_stop_sent < every:
-            return
-        self._last_stop_sent = time.monotonic()
-        try:
-            self._client.stop(within)
-        except ClusterError as exc:
-            self.observer.message(f"could not stop Locust: {exc.message}")
 
     def _cleanup(self) -> None:
         if self._client is not None:

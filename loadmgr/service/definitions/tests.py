@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,8 @@ class _TestOptions:
     meta: list[str] | None = None
     thresholds: list[str] | None = None
     locust_options: list[str] | None = None
+    server_metrics: list[str] | None = None  # `NAME[:UNIT]=PROMQL`, read from `source`
+    source: str | None = None
     fields: dict[str, Any] = field(init=False, default_factory=dict)
 
     def _given_fields(self, *, with_meta: bool) -> dict[str, Any]:
@@ -76,6 +79,7 @@ class _TestOptions:
             optional_duration,
             parse_metadata,
         )
+        from loadmgr.service.server_metrics.definitions import parse_server_metrics
 
         given: dict[str, Any] = {
             "name": self.name,
@@ -93,6 +97,7 @@ class _TestOptions:
             "metadata": parse_metadata(self.meta) if with_meta and self.meta else None,
             "thresholds": check_thresholds(self.thresholds) or None,
             "locustOptions": check_locust_options(self.locust_options) or None,
+            "serverMetrics": parse_server_metrics(self.server_metrics, self.source) or None,
         }
         return {key: value for key, value in given.items() if value is not None}
 
@@ -128,6 +133,7 @@ class TestChanges(_TestOptions):
     clear_thresholds: bool = False
     clear_tags: bool = False
     clear_locust_options: bool = False
+    clear_server_metrics: bool = False
     metadata: dict[str, str] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -146,24 +152,43 @@ class TestChanges(_TestOptions):
             self.fields["tags"] = []
         if self.clear_locust_options:
             self.fields["locustOptions"] = {}
+        if self.clear_server_metrics:
+            if self.server_metrics:
+                raise ValidationFailed("give --server-metric or --clear-server-metrics, not both")
+            self.fields["serverMetrics"] = []
         if self.meta:
             object.__setattr__(self, "metadata", parse_metadata(self.meta))
 
 
-def create_test(store: Store, user: str, spec: TestSpec) -> LoadTest:
-    """Validate and store a new test; the name must be free in the scope."""
+def create_test(
+    store: Store, user: str, spec: TestSpec, warn: Callable[[str], None] | None = None
+) -> LoadTest:
+    """Validate and store a new test; the name must be free in the scope. `warn` is told
+    what is stored unchecked (a server metric whose source does not answer now)."""
+    from loadmgr.service.server_metrics.definitions import check_server_metrics
+
     fields = dict(spec.fields)
     check_target_url("--target-url", fields.get("targetUrl"))
     test = new_document(LoadTest, store, user, fields)
     check_test_load(test, {"defaultUsers", "defaultSpawnRate", "maxUsers"})
     check_cluster_exists(store, test.locustClusterId)
+    check_server_metrics(store, test.serverMetrics, warn)
     store.ensure_indexes()
     return store.tests.insert(test)
 
 
-def change_test(store: Store, user: str, ref: str, changes: TestChanges) -> LoadTest:
+def change_test(
+    store: Store,
+    user: str,
+    ref: str,
+    changes: TestChanges,
+    warn: Callable[[str], None] | None = None,
+) -> LoadTest:
     """Apply what `tests update` was given (see `update_test`)."""
+    from loadmgr.service.server_metrics.definitions import check_server_metrics
+
     fields = dict(changes.fields)
+    check_server_metrics(store, fields.get("serverMetrics") or [], warn)
     if changes.locustfile is not None:
         cluster_id = fields.get("locustClusterId") or get_test(store, ref).locustClusterId
         fields.update(locustfile_fields(read_locustfile(changes.locustfile, cluster_id)))

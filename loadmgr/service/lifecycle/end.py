@@ -31,9 +31,14 @@ def end_plan() -> EndPlan:
     """What every collector does at its run's end, in order: the requested checks with
     the end's write; then the schedule's bookkeeping, then notifications (last: they tell
     the verdict as final)."""
+    from loadmgr.service.server_metrics.at_end import ServerMetricsAtEnd
+    from loadmgr.service.server_metrics.live import live_reader
+
     return EndPlan(
-        steps=(RequestedChecks(), ScheduleBookkeeping(), Notifications()),
+        # Server metrics first: the schedule and the webhooks are told the verdict they make.
+        steps=(RequestedChecks(), ServerMetricsAtEnd(), ScheduleBookkeeping(), Notifications()),
         warmup_stats=_stats_after_warmup,
+        interval_reader=live_reader,
     )
 
 
@@ -122,9 +127,7 @@ def judged_checks(store: Store, ended: LoadTestRun, message: Message) -> dict[st
     return changes
 
 
-def _check(
-    judge: Callable[[], dict[str, Any]], reference: str, message: Message
-) -> dict[str, Any]:
+def _check(judge: Callable[[], dict[str, Any]], reference: str, message: Message) -> dict[str, Any]:
     try:
         return judge()
     except Exception as exc:  # a check that cannot be done leaves the verdict as decided

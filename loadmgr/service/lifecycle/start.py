@@ -75,6 +75,12 @@ def start_run(
 
         require_ruptures()  # without the extra: exit 2 before anything is read or run
     plan = plan_run(store, test_ref, options, settings.user)
+    if options.server_metrics:
+        from loadmgr.service.server_metrics.definitions import check_server_metrics
+
+        # The run's own: refused now if Prometheus refuses them (the test's were checked
+        # when defined); a source that does not answer is a warning, the run asks again.
+        check_server_metrics(store, options.server_metrics, notify)
     if plan.cluster is None:
         _prune_old_run_folders(store, settings.home, notify)
     if plan.locustfile_drift:

@@ -97,6 +97,8 @@ class RunOptions:
     # Locust's own options for this run, over the test's (`--locust-option`).
     locust_options: dict[str, str] = field(default_factory=dict)
     locust_config: str | None = None  # local cluster: a Locust config file to read
+    # `--server-metric` for this run only, as stored items (over the test's of the same name).
+    server_metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
 def parse_overrides(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -19,7 +19,7 @@ from loadmgr.models import (
     merge_thresholds,
     utcnow,
 )
-from loadmgr.models.documents import LocustfileBundle
+from loadmgr.models.documents import LocustfileBundle, ServerMetric
 from loadmgr.service.definitions.limits import check_run_load
 from loadmgr.service.definitions.tests import check_not_foreign, get_test
 from loadmgr.service.documents import stamp_for
@@ -110,6 +110,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
         thresholds = merge_thresholds(test.thresholds, options.thresholds)
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from None
+    server_metrics = merged_server_metrics(test.serverMetrics, options.server_metrics, thresholds)
     now = utcnow()
     try:
         run = LoadTestRun(
@@ -131,6 +132,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             locustfileBundle=locustfile.bundle if options.locustfile is not None else None,
             locustOptions=locust_options,
             thresholds=thresholds,
+            serverMetrics=server_metrics,
             warmupSec=warmup,
             collectorEpoch=1,  # the first collector's; each take-over moves it on
             busyWaitUntil=(
@@ -142,6 +144,27 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
     except ValidationError as exc:
         raise validation_failed(exc) from None
     return RunPlan(test, cluster, run, options, locustfile.source, locustfile.drift)
+
+
+def merged_server_metrics(
+    base: list[ServerMetric], overrides: list[dict[str, Any]], thresholds: list[str]
+) -> list[ServerMetric]:
+    """The test's server metrics with the run's over them; ValidationFailed for a
+    threshold on a server metric the run does not read."""
+    from loadmgr.models import parse_threshold
+    from loadmgr.models.documents.server import server_metric_key
+    from loadmgr.service.server_metrics.definitions import merged
+
+    metrics = merged(base, [ServerMetric.model_validate(m) for m in overrides])
+    names = {server_metric_key(m.name) for m in metrics}
+    for expression in thresholds:
+        metric = parse_threshold(expression).metric
+        if metric.startswith("server.") and metric not in names:
+            raise ValidationFailed(
+                f"threshold {expression!r} names {metric}, which the run does not read",
+                hint="add it with --server-metric (and --source)",
+            )
+    return metrics
 
 
 def check_remote_options(options: dict[str, str], cluster_id: str) -> None:

@@ -1,0 +1,1 @@
+"""`loadmgr sources`: register the Prometheus servers server-side metrics come from."""

@@ -1,0 +1,202 @@
+"""A run's server metrics once its end is stored: the holes filled, the summaries, the
+thresholds on them judged.
+
+One range query per metric (from the first interval missing it to the last, the interval
+as its step) reads every window a live query missed: a Prometheus that was down, slow, or
+a collector that died or was taken over leaves no hole once Prometheus answers again.
+The points of a range query are the expression evaluated at `start + k * step`, exactly
+what an instant query at each window's end gives, so live and filled values are the same
+numbers; a window of another length (the run's last, shorter one) is asked on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from loadmgr.errors import LoadmgrError
+from loadmgr.models import LoadTestRun, ReasonKind, ThresholdResult, parse_threshold
+from loadmgr.models.documents.base import as_utc
+from loadmgr.service.collection.end_steps import EndStep
+from loadmgr.service.server_metrics.definitions import expression_for
+
+if TYPE_CHECKING:
+    from loadmgr.models import ServerMetric
+    from loadmgr.prometheus.client import Reading
+    from loadmgr.store import Store
+
+Message = Callable[[str], None]
+END_BUDGET_SEC = 1.0  # what the end's filling may add to it, with Prometheus answering
+SINGLE_WINDOWS_MAX = 5  # windows of another length asked one by one
+
+
+class ServerMetricsAtEnd(EndStep):
+    """Fill the holes, summarise (`serverStats`), judge `server.NAME` thresholds."""
+
+    name = "read the run's server metrics"
+
+    def after_end(self, store: Store, run: LoadTestRun, message: Message) -> None:
+        if not run.serverMetrics:
+            return
+        from loadmgr.service.judging.verdicts import store_with_verdict
+
+        windows = store.server_values.windows(run.id)
+        deadline = time.monotonic() + END_BUDGET_SEC
+        for metric in run.serverMetrics:
+            _fill(store, run, metric, windows, deadline, message)
+        stats = server_stats(run, windows)
+        changes: dict[str, Any] = {"serverStats": stats}
+        changes.update(judged(run, stats))
+        store_with_verdict(store, run, changes)
+
+
+def _fill(
+    store: Store,
+    run: LoadTestRun,
+    metric: ServerMetric,
+    windows: list[dict[str, Any]],
+    deadline: float,
+    message: Message,
+) -> None:
+    from loadmgr.service.server_metrics.sources import client_for, get_source
+
+    holes = [w for w in windows if metric.name not in (w.get("server") or {}) and _end(w)]
+    if not holes:
+        return
+    try:
+        client = client_for(get_source(store, metric.source))
+    except LoadmgrError as exc:
+        _mark(store, run, metric, holes, exc.message)
+        message(f"server metric {metric.name!r} not read: {exc.message}")
+        return
+    step = _usual_length(holes)
+    regular = [w for w in holes if math.isclose(float(w.get("intervalSec") or 0), step)]
+    found: dict[int, Reading] = {}
+    try:
+        points = client.query_range(
+            expression_for(metric, step),
+            min(_end(w) for w in regular),
+            max(_end(w) for w in regular),
+            step,
+        )
+        for window in regular:
+            reading = points.get(round(_end(window), 3))
+            if reading is not None:
+                found[int(window["seq"])] = reading
+        for window in [w for w in holes if int(w["seq"]) not in found][:SINGLE_WINDOWS_MAX]:
+            if time.monotonic() > deadline:
+                break
+            seconds = float(window.get("intervalSec") or step)
+            found[int(window["seq"])] = client.query(
+                expression_for(metric, seconds), at=_end(window)
+            )
+    except LoadmgrError as exc:
+        message(f"server metric {metric.name!r}: the end's range query failed: {exc.message}")
+        _mark(store, run, metric, [w for w in holes if int(w["seq"]) not in found], exc.message)
+    for window in holes:
+        reading = found.get(int(window["seq"]))
+        if reading is None:
+            continue
+        if reading.value is None:
+            _mark(store, run, metric, [window], reading.reason or "no value")
+        else:
+            window.setdefault("server", {})[metric.name] = reading.value
+            (window.get("serverMissing") or {}).pop(metric.name, None)
+            store.server_values.set_values(
+                run.id, int(window["seq"]), {metric.name: reading.value}, {}
+            )
+
+
+def _mark(
+    store: Store, run: LoadTestRun, metric: ServerMetric, windows: list[dict[str, Any]], why: str
+) -> None:
+    for window in windows:
+        if metric.name in (window.get("server") or {}):
+            continue
+        window.setdefault("serverMissing", {})[metric.name] = why
+        store.server_values.set_values(run.id, int(window["seq"]), {}, {metric.name: why})
+
+
+def _end(window: dict[str, Any]) -> float:
+    end = window.get("windowEnd")
+    return as_utc(end).timestamp() if isinstance(end, datetime) else 0.0
+
+
+def _usual_length(windows: list[dict[str, Any]]) -> float:
+    lengths = [round(float(w.get("intervalSec") or 0), 3) for w in windows]
+    return max(set(lengths), key=lengths.count) or 1.0
+
+
+def server_stats(run: LoadTestRun, windows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each metric over the run's intervals: avg, min, max, last, p95 of the values read,
+    how many intervals had one, how many are missing and the latest reason why."""
+    stats: dict[str, dict[str, Any]] = {}
+    for metric in run.serverMetrics:
+        values = [
+            float(w["server"][metric.name])
+            for w in windows
+            if metric.name in (w.get("server") or {})
+        ]
+        reasons = [
+            str(w["serverMissing"][metric.name])
+            for w in windows
+            if metric.name in (w.get("serverMissing") or {})
+            and metric.name not in (w.get("server") or {})
+        ]
+        summary: dict[str, Any] = {
+            "unit": metric.unit,
+            "intervals": len(values),
+            "missing": len(reasons),
+        }
+        if values:
+            ordered = sorted(values)
+            summary.update(
+                avg=sum(values) / len(values),
+                min=ordered[0],
+                max=ordered[-1],
+                last=values[-1],
+                p95=ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)],
+            )
+        if reasons:
+            summary["reason"] = reasons[-1]
+        elif not values:
+            summary["reason"] = "no interval was read"
+        stats[metric.name] = summary
+    return stats
+
+
+def judged(run: LoadTestRun, stats: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`server.NAME` thresholds judged on each metric's mean over the run; a metric that
+    could not be read at all makes the run an error with the reason (a gate never passes
+    on missing data)."""
+    results: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for item in run.thresholdResults:
+        if not item.metric.startswith("server."):
+            results.append(item.model_dump())
+    for expression in run.thresholds:
+        threshold = parse_threshold(expression)
+        if not threshold.metric.startswith("server."):
+            continue
+        summary = stats.get(threshold.metric.removeprefix("server."), {})
+        actual = summary.get("avg")
+        results.append(ThresholdResult.of(threshold, actual).model_dump())
+        if actual is None:
+            why = summary.get("reason") or "not read"
+            errors.append(
+                {
+                    "kind": ReasonKind.ERROR.value,
+                    "message": f"{threshold.metric} could not be read: {why}",
+                    "source": "loadmgr",
+                    "stopReason": run.stopReason.value if run.stopReason else None,
+                }
+            )
+    if not any(e for e in errors) and not any(
+        t.startswith("server.") for t in (parse_threshold(x).metric for x in run.thresholds)
+    ):
+        return {}
+    reasons = [r.model_dump(mode="json") for r in run.verdictReasons]
+    return {"thresholdResults": results, "verdictReasons": errors[:1] + reasons}

@@ -1,0 +1,132 @@
+"""Issue 23, end to end: real Locust (the built-in local cluster), the demo target with
+its own counters at /metrics, and a real Prometheus scraping them every second."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CliResult, ok
+from tests.locust_servers import running_target
+from tests.polling import wait_for
+from tests.prometheus_server import Prometheus, running_prometheus
+
+pytestmark = pytest.mark.integration
+Cli = Callable[..., CliResult]
+
+STEADY = """
+from locust import HttpUser, constant_throughput, task
+
+
+class Steady(HttpUser):
+    wait_time = constant_throughput(10)
+
+    @task
+    def index(self):
+        self.client.get("/")
+"""
+REQUESTS = 'served=sum(increase(demo_requests_total{path="/"}[$interval]))'
+IN_FLIGHT = "busy=max_over_time(demo_in_flight_requests[$interval])"
+
+
+@pytest.fixture
+def target_and_prometheus(tmp_path: Path) -> Iterator[tuple[Any, Prometheus]]:
+    with running_target() as target:
+        host = target.url.split("//", 1)[1]
+        with running_prometheus(tmp_path / "prometheus", [host]) as server:
+            assert wait_for(lambda: server.scraped("process_cpu_seconds_total"), timeout=30)
+            yield target, server
+
+
+def _test(
+    cli: Cli,
+    tmp_path: Path,
+    target_url: str,
+    prometheus_url: str,
+    *extra: str,
+    metrics: tuple[str, ...] = (REQUESTS, IN_FLIGHT),
+) -> None:
+    locustfile = tmp_path / "steady.py"
+    locustfile.write_text(STEADY, encoding="utf-8")
+    ok(cli("sources", "add", "prom", "--prometheus", prometheus_url, "-q"))
+    ok(cli("tests", "create", "--name", "srv", "--target-url", target_url, "--locustfile",
+           str(locustfile), "--users", "5", "--spawn-rate", "50", "--duration", "24s",
+           *(f"--server-metric={m}" for m in metrics), "--source", "prom", *extra,
+           "-q"))  # fmt: skip
+
+
+def _intervals(mongo_db: Any) -> list[dict[str, Any]]:
+    return list(mongo_db.metrics_timeseries.find({}, {"_id": False}).sort("seq", 1))
+
+
+def test_the_targets_own_count_agrees_with_locusts_in_every_steady_interval(
+    cli: Cli, mongo_uri: str, mongo_db: Any, tmp_path: Path, target_and_prometheus: Any
+) -> None:
+    target, prometheus = target_and_prometheus
+    _test(cli, tmp_path, target.url, prometheus.url)
+    run: Any = ok(cli("runs", "start", "srv", "--interval", "4", "-o", "json")).json()
+    stored = mongo_db.load_test_runs.find_one({"id": run["id"]})
+    assert stored["serverStats"]["served"]["intervals"] >= 5, stored["serverStats"]
+    intervals = _intervals(mongo_db)
+    steady = [i for i in intervals[1:-1] if i["intervalSec"] == 4]
+    assert len(steady) >= 3
+    for interval in steady:
+        served = interval["server"]["served"]
+        client = interval["intervalRequests"]
+        assert abs(served - client) <= 0.05 * client, (interval["seq"], served, client)
+        assert "busy" in interval["server"]
+    assert 0 not in [s for s in stored["serverStats"]["served"].values() if s is None]
+
+
+def test_a_server_threshold_fails_and_aborts_the_run(
+    cli: Cli, mongo_uri: str, mongo_db: Any, tmp_path: Path, target_and_prometheus: Any
+) -> None:
+    target, prometheus = target_and_prometheus
+    _test(cli, tmp_path, target.url, prometheus.url, "--threshold", "server.served<5")
+    result = cli("runs", "start", "srv", "--interval", "2", "--abort-on-fail", "-o", "json")
+    assert result.exit_code == 1, result.stderr
+    run: Any = result.json()
+    assert run["stopReason"] == "threshold" and run["verdict"] == "failed"
+    assert run["durationSeconds"] == 24
+    assert any("server.served" in r["message"] for r in run["verdictReasons"])
+
+
+def test_prometheus_down_mid_run_and_back_leaves_no_hole_after_the_end(
+    cli: Cli, mongo_uri: str, mongo_db: Any, tmp_path: Path, target_and_prometheus: Any
+) -> None:
+    """Prometheus keeps what it scraped before it was stopped (its WAL): a query whose
+    range reaches back past the outage has a value for every window once it is back,
+    and the end's range query reads those the live queries missed."""
+    target, prometheus = target_and_prometheus
+    rate = 'served=sum(rate(demo_requests_total{path="/"}[30s]))'
+    _test(cli, tmp_path, target.url, prometheus.url, metrics=(rate,))
+
+    def outage() -> None:
+        wait_for(lambda: mongo_db.metrics_timeseries.count_documents({}) >= 2, timeout=60)
+        prometheus.stop()
+        wait_for(
+            lambda: (
+                mongo_db.metrics_timeseries.count_documents(
+                    {"serverMissing.served": {"$exists": True}}
+                )
+                >= 1
+            ),
+            timeout=30,
+        )
+        prometheus.start()
+
+    helper = threading.Thread(target=outage, daemon=True)
+    helper.start()
+    result = cli("runs", "start", "srv", "--interval", "2")
+    helper.join(timeout=90)
+    assert result.exit_code == 0, result.stderr
+    assert "server metric 'served'" in result.stderr  # the outage was told
+    intervals = _intervals(mongo_db)
+    full = [i for i in intervals if i["intervalSec"] == 2]
+    assert all("served" in i.get("server", {}) for i in full), [
+        (i["seq"], i.get("serverMissing")) for i in full if "served" not in i.get("server", {})
+    ]
