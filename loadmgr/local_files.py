@@ -101,13 +101,13 @@ def write_file_atomically(path: Path, content: bytes, *, mode: int | None = None
     replace the device itself, for the whole machine when run as root. Such a path is
     refused for what it is. `mode` defaults to the existing file's, else the umask's.
     """
-    shown = repr(str(path))
+    shown = str(path)
     try:
         existing = os.stat(path)
     except FileNotFoundError:
         existing = None
     except OSError as exc:
-        raise ValidationFailed(f"cannot write {shown}: {exc.strerror or exc}") from None
+        raise ValidationFailed(f"cannot write {shown}: {_reason(exc)}") from None
     if existing is not None:
         kind = not_a_file(existing.st_mode)
         if kind is not None:
@@ -125,13 +125,17 @@ def write_file_atomically(path: Path, content: bytes, *, mode: int | None = None
         os.replace(temporary, path)
         temporary = None
     except OSError as exc:
-        raise ValidationFailed(f"cannot write {shown}: {exc.strerror or exc}") from None
+        raise ValidationFailed(f"cannot write {shown}: {_reason(exc)}") from None
     finally:
         if temporary is not None:
             try:
                 os.unlink(temporary)
             except OSError:
                 pass
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or type(exc).__name__).lower()
 
 
 HOME_HINT = "LOADMGR_HOME must be a directory loadmgr can write (and each folder in it)"
