@@ -361,6 +361,7 @@ class LoadmgrPlugin:
         self._heard: dict[str, float] = {}
         self._stop_requested: float | None = None
         self._without_plugin: set[str] = set()
+        self._listener: Callable[..., None] | None = None  # the request listener, once made
 
     # -- wiring ----------------------------------------------------------------------------
 
@@ -388,12 +389,36 @@ class LoadmgrPlugin:
             self.buffer.freeze_on_rollover = True
         events.test_start.add_listener(self.on_test_start)
         if self.role != "master":
-            events.request.add_listener(request_listener(self.buffer))
+            self._listener = request_listener(self.buffer)
+            self.place_listener()
         if environment.web_ui is not None:
             self._add_routes(environment.web_ui)
 
+    def place_listener(self) -> None:
+        """Put the request listener right after Locust's own stats listener.
+
+        `EventHook.fire` calls listeners in order and lets StopUser, RescheduleTask and the
+        like propagate: a locustfile's listener that raises one stops the listeners after
+        it. Beside Locust's own, this one sees exactly the requests Locust counts, however
+        the locustfile's listeners were added (module level: before both; `init`: after).
+        Placed again at each test start, in case a listener was put in front since."""
+        listener = self._listener
+        handlers = getattr(self.events.request, "_handlers", None)
+        if listener is None:
+            return
+        if not isinstance(handlers, list):  # not Locust's EventHook: nothing to order
+            self.events.request.add_listener(listener)
+            return
+        if listener in handlers:
+            handlers.remove(listener)
+        position = next(
+            (index + 1 for index, handler in enumerate(handlers) if _counts_stats(handler)), 0
+        )
+        handlers.insert(position, listener)
+
     def on_test_start(self, **_kwargs: Any) -> None:
         self.buffer.clear()
+        self.place_listener()
         if self.role == "worker":
             return  # unsent data of the previous test is dropped, like Locust's own stats
         self.test_started = time.time()
@@ -605,6 +630,14 @@ def _int_argument(
     if (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _counts_stats(handler: Any) -> bool:
+    """Whether `handler` is Locust's own stats listener (made in `Runner.__init__`)."""
+    return bool(
+        getattr(handler, "__module__", None) == "locust.runners"
+        and getattr(handler, "__qualname__", "").endswith("__init__.<locals>.on_request")
+    )
 
 
 def request_listener(buffer: SecondsBuffer) -> Callable[..., None]:
