@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ClusterError, DatabaseError, DatabaseRefused, LoadmgrError
-from loadmgr.locust.seconds import LocustRestarted
+from loadmgr.locust.seconds import InvalidPayload, LocustRestarted
 from loadmgr.models import (
     LoadTestRun,
     MetricSnapshot,
@@ -29,6 +29,7 @@ from loadmgr.service.collection.fitting import (
 from loadmgr.service.collection.settings import RunObserver
 from loadmgr.service.collection.sources import PluginSource, StatsSource
 from loadmgr.service.collection.spool import SpoolError
+from loadmgr.service.collection.user_code import UserExceptions
 from loadmgr.service.collection.writer import IntervalWriter
 from loadmgr.service.judging.verdicts import decide_verdict, evaluate, verdict_changes
 
@@ -56,6 +57,9 @@ class RunEnding:
     _source: PluginSource | StatsSource | None
     _breach: ThresholdResult | None
     _abort_note: str | None
+    user_errors: UserExceptions
+
+    def _stop_locust(self, every: float = 0.0, within: float | None = None) -> None: ...
 
     def _finalize(
         self,
@@ -73,6 +77,7 @@ class RunEnding:
         if reason != StopReason.LOST and trust_locust and self._client is not None:
             try:
                 last = self._last_windows()
+                self._read_user_errors(last)
                 expected = (
                     self._source.builder.total_requests
                     if isinstance(self._source, PluginSource)
@@ -96,6 +101,8 @@ class RunEnding:
             interrupted=self.interrupted,
             abort_breach=self._breach,
             abort_note=self._abort_note or note,
+            user_errors=self.user_errors.total,
+            first_user_error=self.user_errors.items[0] if self.user_errors.items else None,
         )
         changes: dict[str, Any] = {
             "status": status.value,
@@ -118,6 +125,48 @@ class RunEnding:
         self.run = self._write_final(changes)
         self.observer.finished(self.run)
         return self.run
+
+    def _restarted(self, exc: LocustRestarted) -> LoadTestRun:
+        """The master restarted: what it says now is not this run's. The run keeps the
+        numbers collected before, the load the run started is stopped, the end says why."""
+        self.observer.message(f"{exc.message}; stopping the load")
+        self.writer.events.add(RESTARTED, exc.message)
+        self._stop_locust()
+        return self._finalize(
+            StopReason.ERROR,
+            error=f"{exc.message}: the run keeps the numbers collected before it",
+            failed=True,
+            trust_locust=False,
+        )
+
+    def _give_up(self, exc: ClusterError, silent: float) -> LoadTestRun:
+        """Locust was silent, or talked nonsense, for the whole --lost-timeout."""
+        # Worth a try, not a wait: a silent Locust gets an ordinary request's deadline.
+        self._stop_locust(within=self._client.timeout if self._client else None)
+        if isinstance(exc, InvalidPayload):
+            return self._finalize(
+                StopReason.ERROR,
+                error=f"Locust kept answering nonsense for {silent:.0f}s: {exc.message}",
+                failed=True,
+                trust_locust=False,
+            )
+        return self._finalize(
+            StopReason.LOST, error=f"Locust lost: no answer for {silent:.0f}s ({exc.message})"
+        )
+
+    def _read_user_errors(self, last: list[MetricSnapshot]) -> None:
+        """The exceptions Locust holds at the end: stored with it; the last interval gets
+        those first seen since the one before."""
+        if self.user_errors.read(self._client, force=True):
+            self._learn_user_errors()
+        if last:
+            last[-1].exceptionCount += self.user_errors.take_new()
+
+    def _learn_user_errors(self) -> None:
+        """Keep the exceptions on the run (the views show them) and store them."""
+        self.run.exceptions = self.user_errors.items
+        self.run.exceptionCount = self.user_errors.total
+        self.writer.events.learn(self.user_errors.fields())
 
     def _judged_stats(self, final: dict[str, Any] | None) -> dict[str, Any] | None:
         """What thresholds judge: the whole run, or, with a warm-up, the part after it

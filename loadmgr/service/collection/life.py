@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ClusterBusy, ClusterError, DatabaseError, LoadmgrError
-from loadmgr.locust.seconds import InvalidPayload, LocustRestarted
+from loadmgr.locust.seconds import LocustRestarted
 from loadmgr.models import (
     LOCAL_CLUSTER_ID,
     LoadTestRun,
@@ -27,7 +27,7 @@ from loadmgr.models import (
 )
 from loadmgr.service.collection.end_steps import EndPlan
 from loadmgr.service.collection.ending import RunEnding, metrics_with_peaks
-from loadmgr.service.collection.events import RESTARTED, worker_change
+from loadmgr.service.collection.events import worker_change
 from loadmgr.service.collection.settings import (
     CollectorSettings,
     RunObserver,
@@ -41,6 +41,13 @@ from loadmgr.service.collection.startup import (
     plugin_version,
     resumed_source,
     start_local_cluster,
+)
+from loadmgr.service.collection.user_code import (
+    UserExceptions,
+    end_of_test,
+    load_words,
+    seen_shape,
+    shape_in_answer,
 )
 from loadmgr.service.collection.writer import Fenced, IntervalWriter
 from loadmgr.service.runs.lease import lease_id, local_master_gone, process_here
@@ -98,6 +105,7 @@ class Collector(RunEnding):
         self._breach: ThresholdResult | None = None
         self._abort_note: str | None = None
         self.judge: AbortJudge | None = None
+        self.user_errors = UserExceptions(run.exceptions, run.exceptionCount)
         if settings.abort_on_fail and run.thresholds:
             from loadmgr.service.judging.abort_judge import AbortJudge, JudgeSettings
 
@@ -159,10 +167,7 @@ class Collector(RunEnding):
             base_url = self._start_cluster()
             self._client = client_for(self.cluster, base_url, self.stop_event)
             plugin = plugin_version(self._client, self.observer)
-            self.observer.message(
-                f"swarming {self.run.targetUsers} users at {self.run.spawnRate:g}/s "
-                f"for {self.run.durationSeconds}s on {self.run.locustClusterId}"
-            )
+            self.observer.message(load_words(self.run))
             # With --if-busy wait this also waits for a Locust busy with someone else's
             # test, and never stops a swarm it did not start.
             started = start_run_swarm(
@@ -176,6 +181,7 @@ class Collector(RunEnding):
             )
             # Locust's run_time counts from the swarm, so the run's clock does too.
             sent_at, self._started_mono = started.sent_at, started.sent_mono
+            self._learn_shape(shape_in_answer(self._client.swarm_answer))
             try:
                 self._source = new_source(self._client, self.run, self.settings, plugin, sent_at)
             except LoadmgrError:
@@ -303,6 +309,11 @@ class Collector(RunEnding):
                     self._beat(None)
                 continue
             self._note_workers(poll)
+            self._learn_shape(poll.shape)
+            if self.user_errors.read(self._client):
+                self._learn_user_errors()
+            if poll.snapshots:
+                poll.snapshots[0].exceptionCount += self.user_errors.take_new()
             try:
                 for snapshot in poll.snapshots:
                     self.writer.keep(snapshot)
@@ -328,24 +339,30 @@ class Collector(RunEnding):
                 return self._finalize(StopReason.USER)
             if poll.idle:
                 early = elapsed < duration - 2
-                if early and not stop_requested:
-                    # `runs stop` stops Locust itself: ask before blaming someone else.
-                    stop_requested = self._beat(None)
-                if early:
-                    self._abort_note = (
-                        "stopped with 'loadmgr runs stop'"
-                        if stop_requested
-                        else "Locust was stopped outside loadmgr"
-                    )
-                return self._finalize(
-                    StopReason.USER if early else StopReason.DURATION,
-                    note=self._abort_note,
+                # `runs stop` stops Locust itself: ask before blaming someone else.
+                asked = stop_requested or (early and self._beat(None))
+                reason, self._abort_note = end_of_test(
+                    poll.stop_cause, self.run.shape is not None, asked, early
                 )
-            if elapsed > duration + OVERRUN_GRACE_SEC:
+                return self._finalize(reason, note=self._abort_note)
+            # A shape ignores run_time: the duration is the cap loadmgr holds itself.
+            if elapsed > duration + (0.0 if self.run.shape else OVERRUN_GRACE_SEC):
                 # run_time should have stopped it; someone's /swarm may have cancelled it.
-                self.observer.message("Locust did not stop at the duration; stopping it")
+                self.observer.message(
+                    "the duration is up: stopping the load shape"
+                    if self.run.shape
+                    else "Locust did not stop at the duration; stopping it"
+                )
                 self._stop_locust()
                 return self._finalize(StopReason.DURATION)
+
+    def _learn_shape(self, told: str | None) -> None:
+        """Record the shape Locust says it runs, when the locustfile did not tell it."""
+        shape = seen_shape(self.run.shape, told)
+        if shape is not None:
+            self.run.shape = shape
+            self.writer.events.learn({"shape": shape})
+            self.observer.message(f"Locust runs the load shape {told}: it drives the load")
 
     def _judge(self, poll: Poll) -> ThresholdResult | None:
         """Judge each new interval (--abort-on-fail); the first breach, if any.
@@ -362,34 +379,6 @@ class Collector(RunEnding):
                 self._breach = breach
         self.observer.thresholds(self.judge.states())
         return self._breach
-
-    def _restarted(self, exc: LocustRestarted) -> LoadTestRun:
-        """The master restarted: what it says now is not this run's. The run keeps the
-        numbers collected before, the load the run started is stopped, the end says why."""
-        self.observer.message(f"{exc.message}; stopping the load")
-        self.writer.events.add(RESTARTED, exc.message)
-        self._stop_locust()
-        return self._finalize(
-            StopReason.ERROR,
-            error=f"{exc.message}: the run keeps the numbers collected before it",
-            failed=True,
-            trust_locust=False,
-        )
-
-    def _give_up(self, exc: ClusterError, silent: float) -> LoadTestRun:
-        """Locust was silent, or talked nonsense, for the whole --lost-timeout."""
-        # Worth a try, not a wait: a silent Locust gets an ordinary request's deadline.
-        self._stop_locust(within=self._client.timeout if self._client else None)
-        if isinstance(exc, InvalidPayload):
-            return self._finalize(
-                StopReason.ERROR,
-                error=f"Locust kept answering nonsense for {silent:.0f}s: {exc.message}",
-                failed=True,
-                trust_locust=False,
-            )
-        return self._finalize(
-            StopReason.LOST, error=f"Locust lost: no answer for {silent:.0f}s ({exc.message})"
-        )
 
     def _beat(self, snapshot: MetricSnapshot | None) -> bool:
         metrics = None
