@@ -186,6 +186,9 @@ def test_a_shape_shorter_than_the_duration_ends_the_run_normally(
     shown = ok(cli("runs", "show", run["id"][:8])).stdout
     assert "load shape Stages (2 stages, up to 6 users, 6s)" in shown
     assert "reached 6 users" in shown
+    report = tmp_path / "report.html"
+    ok(cli("metrics", "report", run["id"], "--html", str(report)))
+    assert "load shape Stages (2 stages" in report.read_text(encoding="utf-8")
 
 
 def test_a_shape_longer_than_the_duration_is_stopped_at_the_duration(
@@ -245,6 +248,10 @@ def test_users_that_raise_are_stored_and_fail_the_run(cli, mongo_db, target_serv
     assert sum(i.get("exceptionCount", 0) for i in intervals) == run["exceptionCount"]
     shown = ok(cli("runs", "show", run["id"][:8])).stdout
     assert "ValueError at" in shown and "cannot log in" in shown
+    report = tmp_path / "report.html"
+    ok(cli("metrics", "report", run["id"], "--html", str(report)))
+    html = report.read_text(encoding="utf-8")
+    assert '<section id="exceptions">' in html and "cannot log in" in html
 
 
 def test_users_that_all_crash_are_an_error_not_a_pass(cli, mongo_db, target_server, tmp_path):
