@@ -217,6 +217,7 @@ def test_a_shape_that_waits_for_a_user_count(cli, mongo_db, target_server, tmp_p
     result, test = _run(cli, tmp_path, target_server, "waiting", WAITING, "--duration", "40s")
     assert result.exit_code == 0, result.stderr
     assert test["shape"] == {"className": "WaitForUsers", "file": str(tmp_path / "waiting.py")}
+    assert "WaitForUsers" in ok(cli("tests", "show", "waiting")).stdout
     run = result.json()
     assert run["stopReason"] == "shape"
     assert max(i["currentUsers"] for i in _intervals(mongo_db, run["id"])) == 5
