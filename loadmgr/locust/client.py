@@ -57,6 +57,7 @@ class LocustClient(LocustTransport):
     # swarm, True once it did. See `stop()`. Set per instance once known.
     _owns_swarm: bool | None = None
     swarm_sent_mono: float | None = None  # time.monotonic() of the last /swarm
+    swarm_answer: dict[str, Any] | None = None  # what the last accepted /swarm answered
 
     # -- the API ---------------------------------------------------------------------------
 
@@ -94,6 +95,7 @@ class LocustClient(LocustTransport):
         if payload.get("success") is not True:
             message = one_line(str(payload.get("message") or "no reason given"))
             raise ClusterError(f"Locust at {self.display_url} refused the swarm: {message}")
+        self.swarm_answer = payload
         return payload
 
     def stop(self, within: float | None = None) -> dict[str, Any]:

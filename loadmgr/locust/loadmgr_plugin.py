@@ -361,6 +361,9 @@ class LoadmgrPlugin:
         self._heard: dict[str, float] = {}
         self._stop_requested: float | None = None
         self._without_plugin: set[str] = set()
+        self._listener: Callable[..., None] | None = None  # the request listener, once made
+        # Why the last test stopped, as seen where it was stopped (see stop_cause()).
+        self.stop_cause: str | None = None
 
     # -- wiring ----------------------------------------------------------------------------
 
@@ -378,7 +381,6 @@ class LoadmgrPlugin:
         if isinstance(runner, MasterRunner):
             self.role = "master"
             events.worker_report.add_listener(self.on_worker_report)
-            events.test_stopping.add_listener(self.on_test_stopping)
         elif isinstance(runner, WorkerRunner):
             self.role = "worker"
             events.report_to_master.add_listener(self.on_report_to_master)
@@ -387,16 +389,43 @@ class LoadmgrPlugin:
             self.role = "standalone"
             self.buffer.freeze_on_rollover = True
         events.test_start.add_listener(self.on_test_start)
+        if self.role != "worker":
+            events.test_stopping.add_listener(self.on_test_stopping)
         if self.role != "master":
-            events.request.add_listener(request_listener(self.buffer))
+            self._listener = request_listener(self.buffer)
+            self.place_listener()
         if environment.web_ui is not None:
             self._add_routes(environment.web_ui)
 
+    def place_listener(self) -> None:
+        """Put the request listener right after Locust's own stats listener.
+
+        `EventHook.fire` calls listeners in order and lets StopUser, RescheduleTask and the
+        like propagate: a locustfile's listener that raises one stops the listeners after
+        it. Beside Locust's own, this one sees exactly the requests Locust counts, however
+        the locustfile's listeners were added (module level: before both; `init`: after).
+        Placed again at each test start, in case a listener was put in front since."""
+        listener = self._listener
+        handlers = getattr(self.events.request, "_handlers", None)
+        if listener is None:
+            return
+        if not isinstance(handlers, list):  # not Locust's EventHook: nothing to order
+            self.events.request.add_listener(listener)
+            return
+        if listener in handlers:
+            handlers.remove(listener)
+        position = next(
+            (index + 1 for index, handler in enumerate(handlers) if _counts_stats(handler)), 0
+        )
+        handlers.insert(position, listener)
+
     def on_test_start(self, **_kwargs: Any) -> None:
         self.buffer.clear()
+        self.place_listener()
         if self.role == "worker":
             return  # unsent data of the previous test is dropped, like Locust's own stats
         self.test_started = time.time()
+        self.stop_cause = None
         self._floor = None
         if self.role == "master":
             self._marks.clear()
@@ -430,6 +459,8 @@ class LoadmgrPlugin:
 
     def on_test_stopping(self, **_kwargs: Any) -> None:
         self._stop_requested = time.monotonic()
+        if self.stop_cause is None:
+            self.stop_cause = _cause_of_stop(self.environment, self.runner)
 
     def on_report_to_master(self, client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
         options = self.environment.parsed_options
@@ -550,6 +581,8 @@ class LoadmgrPlugin:
             "worker_count": int(runner.worker_count) if master else None,
             "workers_without_plugin": self._connected_without_plugin() if master else None,
             "final": final,
+            "shape": _shape_name(self.environment),
+            "stop_cause": self.stop_cause,
             "seconds": seconds,
             "more": more,
         }
@@ -594,6 +627,32 @@ class LoadmgrPlugin:
         app.add_url_rule(f"{prefix}{ROUTE_PREFIX}/seconds", "loadmgr_seconds", guard(seconds))
 
 
+def _cause_of_stop(environment: Any, runner: Any) -> str:
+    """Who is stopping the test, told by the greenlet that calls the runner's stop():
+    `shape` (the load shape's tick said None), `run_time` (the web UI's run-time timer),
+    `request` (a web request: /stop, or a /swarm), else `locustfile` (its own code called
+    runner.stop() or quit(), as Locust's stop_on_threshold example does)."""
+    from gevent import getcurrent  # type: ignore[import-untyped]
+
+    current = getcurrent()
+    if getattr(runner, "shape_greenlet", None) is current:
+        return "shape"
+    web_ui = getattr(environment, "web_ui", None)
+    timer = getattr(web_ui, "_stop_runners", None)
+    # The timer greenlet runs web_ui._stop_runners (which forgets the greenlet first).
+    if timer is not None and getattr(current, "_run", None) == timer:
+        return "run_time"
+    from flask import has_request_context  # Locust brings it
+
+    return "request" if has_request_context() else "locustfile"
+
+
+def _shape_name(environment: Any) -> str | None:
+    """The class name of the load shape Locust runs (None without one)."""
+    shape = getattr(environment, "shape_class", None)
+    return None if shape is None else type(shape).__name__
+
+
 def _int_argument(
     raw: str | None, name: str, default: int, low: int | None, high: int | None
 ) -> int:
@@ -605,6 +664,14 @@ def _int_argument(
     if (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _counts_stats(handler: Any) -> bool:
+    """Whether `handler` is Locust's own stats listener (made in `Runner.__init__`)."""
+    return bool(
+        getattr(handler, "__module__", None) == "locust.runners"
+        and getattr(handler, "__qualname__", "").endswith("__init__.<locals>.on_request")
+    )
 
 
 def request_listener(buffer: SecondsBuffer) -> Callable[..., None]:

@@ -74,6 +74,9 @@ class SecondsBatch:
     more: bool
     final: bool = False  # the test is over and every worker's last report is in
     workers_without_plugin: int | None = None
+    shape: str | None = None  # the load shape class Locust runs (a newer plugin says)
+    # Who stopped the test: shape, run_time, request, locustfile (a newer plugin says).
+    stop_cause: str | None = None
 
 
 def stored_name(name: str) -> str:
@@ -231,4 +234,13 @@ def parse_seconds(payload: Any, after: int | None = None) -> SecondsBatch:
         more=more,
         final=final,
         workers_without_plugin=None if lacking is None else _int(lacking, "workers_without_plugin"),
+        shape=_word(payload.get("shape")),
+        stop_cause=_word(payload.get("stop_cause")),
     )
+
+
+def _word(value: Any) -> str | None:
+    """A short name the plugin told (a class name, a cause); anything else is unknown."""
+    if isinstance(value, str) and 0 < len(value) <= 200 and value.isprintable():
+        return value
+    return None

@@ -365,3 +365,12 @@ def stored_threshold_value(result: Mapping[str, Any]) -> str:
     if threshold is None:
         return format_number(result.get("actual"))
     return threshold_value(threshold, result.get("actual"))
+
+
+def describe_exception(item: dict[str, Any]) -> str:
+    """`ValueError at locustfile.py:12 in on_start: boom (×38)` for people."""
+    what = item.get("type") or "exception"
+    where = f" at {item['where']}" if item.get("where") else ""
+    message = str(item.get("message") or "").splitlines()
+    text = f": {message[0]}" if message and message[0] else ""
+    return f"{what}{where}{text} (×{format_count(item.get('count'))})"

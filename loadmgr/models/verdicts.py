@@ -42,6 +42,7 @@ class ReasonKind(str, Enum):
     NO_SUCCESS = "no_success"
     ABORTED = "aborted"
     ERROR = "error"
+    EXCEPTION = "exception"  # the locustfile's users raised (Locust's /exceptions)
 
 
 class VerdictReason(BaseModel):
@@ -130,6 +131,7 @@ def _optional_float(value: Any) -> float | None:
 _SHORT = {
     ReasonKind.NO_SUCCESS: "no successful request",
     ReasonKind.ABORTED: "stopped early",
+    ReasonKind.EXCEPTION: "user code raised",
 }
 
 

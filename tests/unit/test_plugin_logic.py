@@ -560,7 +560,9 @@ def test_routes_under_the_base_path(plugin: Any, clock: Clock, base_path: str) -
     assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
     assert set(answer.get_json()) == {
         "plugin", "version", "now", "complete", "final", "oldest", "test_started", "state",
-        "user_count", "worker_count", "workers_without_plugin", "seconds", "more"}
+        "user_count", "worker_count", "workers_without_plugin", "seconds", "more",
+        "shape", "stop_cause",
+    }
     if base_path:
         assert client.get("/loadmgr/v1/info").status_code == 404
 

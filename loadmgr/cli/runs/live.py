@@ -45,6 +45,7 @@ def interval_line(
     """One interval in one line, for cron logs and pipes; thresholds' states at the end."""
     workers = "" if snapshot.workerCount is None else f" workers={snapshot.workerCount}"
     judged = f" thresholds: {'; '.join(s.text() for s in states)}" if states else ""
+    raised = f" exceptions={run.exceptionCount}" if run.exceptionCount else ""
     elapsed = min(max(elapsed, 0.0), float(run.durationSeconds))
     return (
         f"{format_timestamp(snapshot.timestamp)} run {run.id[:8]} "
@@ -52,7 +53,7 @@ def interval_line(
         f"users={snapshot.currentUsers}{workers} rps={format_rps(snapshot.totalRPS)} "
         f"p50={fmt_ms(snapshot.p50ResponseMs)} p95={fmt_ms(snapshot.p95ResponseMs)} "
         f"fails={format_rps(snapshot.failuresPerSec)} errors={fmt_pct(snapshot.errorRate)} "
-        f"requests={snapshot.totalRequests} failures={snapshot.totalFailures}{judged}"
+        f"requests={snapshot.totalRequests} failures={snapshot.totalFailures}{raised}{judged}"
     )
 
 
@@ -264,7 +265,9 @@ def live_figures(run: LoadTestRun, snap: MetricSnapshot | None) -> list[str]:
     totals = _ended_totals(run)
     if snap is None and totals is None:
         return []
-    users = f"users {snap.currentUsers}/{run.targetUsers}" if snap is not None else None
+    # With a load shape, the swarm's user count is not the target: the shape's is.
+    target = " (shape)" if run.shape else f"/{run.targetUsers}"
+    users = f"users {snap.currentUsers}{target}" if snap is not None else None
     workers = None if snap is None or snap.workerCount is None else f"workers {snap.workerCount}"
     if totals is not None:
         rps, p95 = totals.get("rps"), totals.get("p95ResponseMs")
@@ -281,6 +284,7 @@ def live_figures(run: LoadTestRun, snap: MetricSnapshot | None) -> list[str]:
         f"p95 {fmt_ms(p95)}",
         f"failures {fmt_pct(rate)}",
         f"requests {count}",
+        f"exceptions {run.exceptionCount:,}" if run.exceptionCount else None,
     ]
     return [f for f in figures if f is not None]
 

@@ -168,6 +168,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
     from loadmgr.models.formatting import format_ms as fmt_ms
     from loadmgr.models.formatting import format_percent as fmt_pct
     from loadmgr.models.formatting import format_rps
+    from loadmgr.models.shapes import describe_shape
 
     final = data.get("finalStats") or {}
     totals = final.get("totals") or {}
@@ -191,6 +192,15 @@ def run_view(data: dict[str, Any]) -> RenderableType:
         "finished": data.get("finishedAt") or "-",
         "created": audit_line(data, "created"),
     }
+    shape = describe_shape(data.get("shape"))
+    if shape:
+        # The shape drove the load: the swarm's users and spawn rate were not what ran.
+        reached = last.get("maxUsers")
+        summary["load"] = (
+            f"load shape {shape}"
+            + (f", reached {reached} users" if isinstance(reached, int) else "")
+            + f"; capped at {data.get('durationSeconds')}s"
+        )
     steps = data.get("endSteps")
     if steps in ("pending", "running") and data.get("status") in ("Finished", "Failed"):
         # Its collector died between the end and what follows it (checks, webhooks, the
@@ -238,6 +248,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
         parts.append(threshold_table(results))
     for title, lines in (
         ("events", event_lines(data.get("events"))),
+        ("exceptions", exception_lines(data)),
         ("notifications", notification_lines(data.get("notifications"))),
     ):
         if lines:
@@ -281,6 +292,20 @@ def event_lines(events: Any) -> list[str]:
             at = item.get("at")
             when = at.strftime("%Y-%m-%d %H:%M:%S") if isinstance(at, datetime) else str(at or "?")
             lines.append(f"{when} {item.get('kind') or '?'}: {item.get('detail') or ''}")
+    return lines
+
+
+def exception_lines(data: dict[str, Any]) -> list[str]:
+    """What the locustfile's users raised, the most frequent first, and the total:
+    `ValueError at locustfile.py:12 in on_start: boom (×38)`."""
+    from loadmgr.models.formatting import describe_exception, format_count
+
+    items = [i for i in data.get("exceptions") or [] if isinstance(i, dict)]
+    lines = [describe_exception(item) for item in items]
+    total = data.get("exceptionCount")
+    kept = sum(int(i.get("count") or 0) for i in items if isinstance(i.get("count"), int))
+    if isinstance(total, int) and total > kept:
+        lines.append(f"… {format_count(total - kept)} more, of other kinds")
     return lines
 
 

@@ -196,6 +196,7 @@ def _server_metrics(items: Any) -> str:
 def test_view(data: dict[str, Any]) -> RenderableType:
     """A test for people: what it runs, with what load, who made and changed it."""
     from loadmgr.cli.output import key_value_view
+    from loadmgr.models.shapes import describe_shape
 
     sha = data.get("locustfileSha256")
     shown = {
@@ -206,6 +207,8 @@ def test_view(data: dict[str, Any]) -> RenderableType:
         "locustfile": f"{data.get('locustfile') or '-'}"
         + (f"  (sha256 {sha[:12]}…)" if sha else "")
         + _bundle_words(data.get("locustfileBundle")),
+        # With a load shape, the users and spawn rate below are not what runs.
+        "load shape": describe_shape(data.get("shape")) or "-",
         "users": data.get("defaultUsers"),
         "max users": data.get("maxUsers") or "-",
         "spawn rate": f"{data.get('defaultSpawnRate')}/s",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loadmgr.models.documents.base import (
@@ -45,6 +47,8 @@ class LoadTest(Named):
     locustfileBundle: LocustfileBundle | None = None
     # Locust's own options (`--locust-option`), handed to Locust on every run.
     locustOptions: dict[str, str] = Field(default_factory=dict)
+    # The load shape its locustfile declares: {className, file, stages?} (models/shapes.py).
+    shape: dict[str, Any] | None = None
     thresholds: Thresholds = Field(default_factory=list)
     baselineRunId: str | None = None
     # Server-side metrics read for every interval of its runs (docs/server-metrics.md).

@@ -43,6 +43,8 @@ class StopReason(str, Enum):
     THRESHOLD = "threshold"
     ERROR = "error"
     LOST = "lost"
+    SHAPE = "shape"  # the locustfile's load shape ended the test
+    LOCUSTFILE = "locustfile"  # the locustfile's own code stopped it (runner.quit())
 
 
 class RequestStats(BaseModel):
@@ -111,6 +113,9 @@ class MetricSnapshot(Document):
     percentileWindow: str | None = None  # interval | rolling
     p90ResponseMs: float | None = None
     hist: str | None = None  # the window's histogram, "ms:count,…" (plugin intervals only)
+    # Exceptions Locust reported first in this interval (read every few seconds: it may
+    # hold some raised in the interval before).
+    exceptionCount: int = 0
     gap: bool = False  # covers seconds no collector saw (a take-over without the plugin)
     # Server-side metrics read for this window (docs/server-metrics.md): each name's value,
     # or its name in `serverMissing` with the reason it could not be read (never a 0).
@@ -174,6 +179,14 @@ class LoadTestRun(Named):
     locustfileBundle: LocustfileBundle | None = None  # a folder given once
     # Locust's own options the run used: the test's, with `runs start --locust-option` over them.
     locustOptions: dict[str, str] = Field(default_factory=dict)
+    # The load shape that drove it: {className, file, stages?} as its locustfile declares
+    # it, or {className, detectedBy: "locust"} when only Locust said so. With a shape,
+    # targetUsers and spawnRate are not what ran: the intervals' users are.
+    shape: dict[str, Any] | None = None
+    # The exceptions its users raised (Locust's /exceptions: the most frequent, bounded;
+    # service/collection/user_code.py), and how many in all.
+    exceptions: list[dict[str, Any]] = Field(default_factory=list)
+    exceptionCount: int = 0
     stopReason: StopReason | None = None
     verdict: Verdict | None = None
     # What decided the verdict, most decisive first; empty when it passed or is null.

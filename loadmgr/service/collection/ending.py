@@ -19,16 +19,22 @@ from loadmgr.models import (
     ThresholdResult,
     utcnow,
 )
-from loadmgr.service.collection.end_steps import EndPlan, fields_with_end, run_end_steps
+from loadmgr.service.collection.end_steps import (
+    EndPlan,
+    IntervalReader,
+    fields_with_end,
+    run_end_steps,
+)
 from loadmgr.service.collection.events import RESTARTED
 from loadmgr.service.collection.fitting import (
     MAX_LIVE_REQUESTS,
     bounded_stats,
     without_per_request,
 )
-from loadmgr.service.collection.settings import RunObserver
+from loadmgr.service.collection.settings import CollectorSettings, RunObserver
 from loadmgr.service.collection.sources import PluginSource, StatsSource
 from loadmgr.service.collection.spool import SpoolError
+from loadmgr.service.collection.user_code import UserExceptions
 from loadmgr.service.collection.writer import IntervalWriter
 from loadmgr.service.judging.verdicts import decide_verdict, evaluate, verdict_changes
 
@@ -57,6 +63,9 @@ class RunEnding:
     _breach: ThresholdResult | None
     _abort_note: str | None
     _last_stop_sent: float
+    user_errors: UserExceptions
+    reader: IntervalReader | None  # server metrics (issue 23), read on a thread of their own
+    settings: CollectorSettings
 
     def _restarted(self, exc: LocustRestarted) -> LoadTestRun:
         """The master restarted: what it says now is not this run's. The run keeps the
@@ -95,6 +104,17 @@ class RunEnding:
         except ClusterError as exc:
             self.observer.message(f"could not stop Locust: {exc.message}")
 
+    def _read_breach(self) -> ThresholdResult | None:
+        """What the interval reader has to tell, and its breach (--abort-on-fail)."""
+        if self.reader is None:
+            return None
+        messages, breach = self.reader.take()
+        for message in messages:
+            self.observer.message(message)
+        if breach is not None and self._breach is None:
+            self._breach = breach
+        return self._breach
+
     def _finalize(
         self,
         reason: StopReason,
@@ -106,11 +126,16 @@ class RunEnding:
     ) -> LoadTestRun:
         """Record final stats, thresholds, verdict and status; release the lease.
 
-        Final stats come from Locust unless it was lost or answers nonsense."""
+        Final stats come from Locust unless it was lost or answers nonsense. The interval
+        reader is stopped first: what it did not read by then, the end's steps fill."""
+        if self.reader is not None:
+            self.reader.close(within=float(self.settings.interval))
+            self._read_breach()
         final: dict[str, Any] | None = None
         if reason != StopReason.LOST and trust_locust and self._client is not None:
             try:
                 last = self._last_windows()
+                self._read_user_errors(last)
                 expected = (
                     self._source.builder.total_requests
                     if isinstance(self._source, PluginSource)
@@ -134,6 +159,8 @@ class RunEnding:
             interrupted=self.interrupted,
             abort_breach=self._breach,
             abort_note=self._abort_note or note,
+            user_errors=self.user_errors.total,
+            first_user_error=self.user_errors.items[0] if self.user_errors.items else None,
         )
         changes: dict[str, Any] = {
             "status": status.value,
@@ -156,6 +183,20 @@ class RunEnding:
         self.run = self._write_final(changes)
         self.observer.finished(self.run)
         return self.run
+
+    def _read_user_errors(self, last: list[MetricSnapshot]) -> None:
+        """The exceptions Locust holds at the end: stored with it; the last interval gets
+        those first seen since the one before."""
+        if self.user_errors.read(self._client, force=True):
+            self._learn_user_errors()
+        if last:
+            last[-1].exceptionCount += self.user_errors.take_new()
+
+    def _learn_user_errors(self) -> None:
+        """Keep the exceptions on the run (the views show them) and store them."""
+        self.run.exceptions = self.user_errors.items
+        self.run.exceptionCount = self.user_errors.total
+        self.writer.events.learn(self.user_errors.fields())
 
     def _judged_stats(self, final: dict[str, Any] | None) -> dict[str, Any] | None:
         """What thresholds judge: the whole run, or, with a warm-up, the part after it

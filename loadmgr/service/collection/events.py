@@ -21,18 +21,26 @@ LOADING_STATES = frozenset({"spawning", "running"})
 
 @dataclass
 class RunEvents:
-    """The run's events, and whether some are not stored yet."""
+    """The run's events, and whether some are not stored yet; and the other facts learnt
+    while it runs (its load shape, its exceptions: run fields), stored the same way."""
 
     items: list[dict[str, Any]] = field(default_factory=list)
     unsaved: bool = False
+    facts: dict[str, Any] = field(default_factory=dict)
 
     def add(self, kind: str, detail: str) -> None:
         self.items.append({"at": utcnow(), "kind": kind, "detail": detail})
         self.unsaved = True
 
+    def learn(self, facts: dict[str, Any]) -> None:
+        """Run fields to store with the next heartbeat (and with the end)."""
+        if any(self.facts.get(name, self) != value for name, value in facts.items()):
+            self.facts.update(facts)
+            self.unsaved = True
+
     def fields(self) -> dict[str, Any]:
-        """The run's field to store, when something is not stored yet."""
-        return {"events": list(self.items)} if self.unsaved else {}
+        """The run's fields to store, when something is not stored yet."""
+        return {"events": list(self.items), **self.facts} if self.unsaved else {}
 
 
 def worker_change(

@@ -42,6 +42,13 @@ from loadmgr.service.collection.startup import (
     resumed_source,
     start_local_cluster,
 )
+from loadmgr.service.collection.user_code import (
+    UserExceptions,
+    end_of_test,
+    load_words,
+    seen_shape,
+    shape_in_answer,
+)
 from loadmgr.service.collection.writer import Fenced, IntervalWriter
 from loadmgr.service.runs.lease import lease_id, local_master_gone, process_here
 from loadmgr.service.runs.swarm import start_run_swarm
@@ -104,6 +111,7 @@ class Collector(RunEnding):
             if self.end.interval_reader is not None
             else None
         )
+        self.user_errors = UserExceptions(run.exceptions, run.exceptionCount)
         if settings.abort_on_fail and run.thresholds:
             from loadmgr.service.judging.abort_judge import AbortJudge, JudgeSettings
 
@@ -165,10 +173,7 @@ class Collector(RunEnding):
             base_url = self._start_cluster()
             self._client = client_for(self.cluster, base_url, self.stop_event)
             plugin = plugin_version(self._client, self.observer)
-            self.observer.message(
-                f"swarming {self.run.targetUsers} users at {self.run.spawnRate:g}/s "
-                f"for {self.run.durationSeconds}s on {self.run.locustClusterId}"
-            )
+            self.observer.message(load_words(self.run))
             # With --if-busy wait this also waits for a Locust busy with someone else's
             # test, and never stops a swarm it did not start.
             started = start_run_swarm(
@@ -182,6 +187,7 @@ class Collector(RunEnding):
             )
             # Locust's run_time counts from the swarm, so the run's clock does too.
             sent_at, self._started_mono = started.sent_at, started.sent_mono
+            self._learn_shape(shape_in_answer(self._client.swarm_answer))
             try:
                 self._source = new_source(self._client, self.run, self.settings, plugin, sent_at)
             except LoadmgrError:
@@ -309,6 +315,11 @@ class Collector(RunEnding):
                     self._beat(None)
                 continue
             self._note_workers(poll)
+            self._learn_shape(poll.shape)
+            if self.user_errors.read(self._client):
+                self._learn_user_errors()
+            if poll.snapshots:
+                poll.snapshots[0].exceptionCount += self.user_errors.take_new()
             try:
                 for snapshot in poll.snapshots:
                     self.writer.keep(snapshot)
@@ -337,24 +348,30 @@ class Collector(RunEnding):
                 return self._finalize(StopReason.USER)
             if poll.idle:
                 early = elapsed < duration - 2
-                if early and not stop_requested:
-                    # `runs stop` stops Locust itself: ask before blaming someone else.
-                    stop_requested = self._beat(None)
-                if early:
-                    self._abort_note = (
-                        "stopped with 'loadmgr runs stop'"
-                        if stop_requested
-                        else "Locust was stopped outside loadmgr"
-                    )
-                return self._finalize(
-                    StopReason.USER if early else StopReason.DURATION,
-                    note=self._abort_note,
+                # `runs stop` stops Locust itself: ask before blaming someone else.
+                asked = stop_requested or (early and self._beat(None))
+                reason, self._abort_note = end_of_test(
+                    poll.stop_cause, self.run.shape is not None, asked, early
                 )
-            if elapsed > duration + OVERRUN_GRACE_SEC:
+                return self._finalize(reason, note=self._abort_note)
+            # A shape ignores run_time: the duration is the cap loadmgr holds itself.
+            if elapsed > duration + (0.0 if self.run.shape else OVERRUN_GRACE_SEC):
                 # run_time should have stopped it; someone's /swarm may have cancelled it.
-                self.observer.message("Locust did not stop at the duration; stopping it")
+                self.observer.message(
+                    "the duration is up: stopping the load shape"
+                    if self.run.shape
+                    else "Locust did not stop at the duration; stopping it"
+                )
                 self._stop_locust()
                 return self._finalize(StopReason.DURATION)
+
+    def _learn_shape(self, told: str | None) -> None:
+        """Record the shape Locust says it runs, when the locustfile did not tell it."""
+        shape = seen_shape(self.run.shape, told)
+        if shape is not None:
+            self.run.shape = shape
+            self.writer.events.learn({"shape": shape})
+            self.observer.message(f"Locust runs the load shape {told}: it drives the load")
 
     def _judge(self, poll: Poll) -> ThresholdResult | None:
         """Judge each new interval (--abort-on-fail); the first breach, if any.
@@ -371,25 +388,6 @@ class Collector(RunEnding):
                 self._breach = breach
         self.observer.thresholds(self.judge.states())
         return self._breach
-
-    def _read_breach(self) -> ThresholdResult | None:
-        """What the interval reader has to tell, and its breach (--abort-on-fail)."""
-        if self.reader is None:
-            return None
-        messages, breach = self.reader.take()
-        for message in messages:
-            self.observer.message(message)
-        if breach is not None and self._breach is None:
-            self._breach = breach
-        return self._breach
-
-    def _finalize(self, reason: StopReason, **options: Any) -> LoadTestRun:
-        """The end, once the interval reader has stopped (what it did not read by
-        then, the end's steps fill)."""
-        if self.reader is not None:
-            self.reader.close(within=float(self.settings.interval))
-            self._read_breach()
-        return super()._finalize(reason, **options)
 
     def _beat(self, snapshot: MetricSnapshot | None) -> bool:
         metrics = None

@@ -93,6 +93,8 @@ class Poll:
     workers: int | None
     payload: dict[str, Any] = field(default_factory=dict)  # /stats/requests only
     events: list[tuple[str, str]] = field(default_factory=list)  # (kind, detail) for the run
+    stop_cause: str | None = None  # who stopped the test (the plugin only; see SecondsBatch)
+    shape: str | None = None  # the load shape class Locust runs (the plugin only)
 
     @property
     def idle(self) -> bool:
@@ -136,7 +138,15 @@ class PluginSource:
         ready = [] if batch.state in IDLE_STATES else self.builder.ready(batch)
         events = [] if self.builder.clock is None else self.builder.clock.take_events()
         snapshots = self.sightings.apply(ready)
-        return Poll(snapshots, batch.state, batch.user_count, batch.worker_count, events=events)
+        return Poll(
+            snapshots,
+            batch.state,
+            batch.user_count,
+            batch.worker_count,
+            events=events,
+            stop_cause=batch.stop_cause,
+            shape=batch.shape,
+        )
 
     def final(self, deadline_sec: float = 15.0) -> list[MetricSnapshot]:
         """The last windows, once the test stopped and every worker's last report is in

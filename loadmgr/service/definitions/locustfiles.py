@@ -179,4 +179,22 @@ def locustfile_fields(locustfile: Locustfile) -> dict[str, Any]:
         "locustfileContent": locustfile.content,
         "locustfileSha256": locustfile.sha256,
         "locustfileBundle": bundle.model_dump() if bundle is not None else None,
+        "shape": shape_of(locustfile.content, bundle, locustfile.name),
     }
+
+
+def shape_of(
+    content: str | None, bundle: LocustfileBundle | None, name: str = "locustfile.py"
+) -> dict[str, Any] | None:
+    """The load shape a stored locustfile declares (models/shapes.py), None without one."""
+    from loadmgr.models.shapes import find_shape
+
+    if content is not None:
+        return find_shape([(name, content)])
+    if bundle is None:
+        return None
+    return find_shape(
+        (item.path, item.content)
+        for item in bundle.files
+        if item.path.endswith(".py") and item.encoding == "utf-8"
+    )

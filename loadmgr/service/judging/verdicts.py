@@ -31,7 +31,13 @@ from loadmgr.models import (
     parse_threshold,
     utcnow,
 )
-from loadmgr.models.formatting import format_count, threshold_line, threshold_of, threshold_value
+from loadmgr.models.formatting import (
+    describe_exception,
+    format_count,
+    threshold_line,
+    threshold_of,
+    threshold_value,
+)
 from loadmgr.models.stats import metric_value
 from loadmgr.models.verdicts import parse_reasons
 
@@ -171,6 +177,28 @@ def _no_success(totals: Mapping[str, Any] | None, ended_normally: bool) -> Verdi
     )
 
 
+def _requests(totals: Mapping[str, Any] | None) -> int:
+    try:
+        return int((totals or {}).get("requests") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _user_code_reason(count: int, first: Mapping[str, Any] | None) -> VerdictReason | None:
+    """`the locustfile raised 38,790 exceptions; most often ValueError at …: boom (×38,790)`."""
+    if not isinstance(count, int) or count <= 0:
+        return None
+    most = f"; most often {describe_exception(dict(first))}" if isinstance(first, Mapping) else ""
+    plural = "exception" if count == 1 else "exceptions"
+    return VerdictReason.model_validate(
+        {
+            "kind": ReasonKind.EXCEPTION,
+            "message": f"the locustfile's users raised {format_count(count)} {plural}{most}",
+            "count": count,
+        }
+    )
+
+
 def decide_verdict(
     *,
     status: RunStatus | str | None,
@@ -184,6 +212,8 @@ def decide_verdict(
     interrupted: bool = False,
     abort_breach: ThresholdResult | None = None,
     abort_note: str | None = None,
+    user_errors: int = 0,
+    first_user_error: Mapping[str, Any] | None = None,
 ) -> tuple[Verdict | None, list[VerdictReason]]:
     """The verdict of a run that ended, and its reasons (most decisive first).
 
@@ -201,6 +231,10 @@ def decide_verdict(
       is failed all the same.
     - `abort_note`: why the run was stopped early, when known ("Locust was stopped
       outside loadmgr", "stopped by alice with runs stop").
+    - `user_errors`: how many exceptions the locustfile's users raised (Locust's
+      /exceptions), `first_user_error` the most frequent (`run.exceptions[0]`). User code
+      that raised is no passed run: `error` when nothing could be measured (no request),
+      else `failed` with the reason; after the cause of an aborted or errored run.
     """
     state = _status(status)
     if state in {s.value.lower() for s in RunStatus if s.is_active}:
@@ -270,6 +304,12 @@ def decide_verdict(
         _regression_reason(ReasonKind.BASELINE, c) for c in baseline_checks if c.regressed
     )
     failures.extend(_regression_reason(ReasonKind.TREND, c) for c in trend_checks if c.regressed)
+    raised = _user_code_reason(user_errors, first_user_error)
+    if raised is not None and verdict is None and _requests(final_totals) == 0:
+        causes.append(raised)  # the users crashed: nothing could be measured
+        verdict = Verdict.ERROR
+    elif raised is not None:
+        failures.insert(0, raised)
     empty = _no_success(final_totals, ended_normally=verdict is None)
     if empty is not None:
         failures.append(empty)
@@ -322,6 +362,10 @@ def _stored_trend_checks(items: Any, earlier: list[VerdictReason]) -> list[Regre
     ]
 
 
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
@@ -369,6 +413,7 @@ def recompute_verdict(doc: Mapping[str, Any]) -> tuple[Verdict | None, list[Verd
         note = note or stored_error
     final = doc.get("finalStats")
     totals = final.get("totals") if isinstance(final, Mapping) else None
+    raised = doc.get("exceptions")
     return decide_verdict(
         status=status if isinstance(status, str) else None,
         stop_reason=stop,
@@ -381,6 +426,8 @@ def recompute_verdict(doc: Mapping[str, Any]) -> tuple[Verdict | None, list[Verd
         interrupted=interrupted,
         abort_breach=_recorded_breach(earlier),
         abort_note=note,
+        user_errors=_count(doc.get("exceptionCount")),
+        first_user_error=raised[0] if isinstance(raised, list) and raised else None,
     )
 
 

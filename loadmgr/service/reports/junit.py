@@ -42,7 +42,8 @@ def _run_case(suite_name: str, data: ReportData, duration: str) -> ET.Element | 
     run_reasons = [
         r
         for r in run.verdictReasons
-        if r.kind in (ReasonKind.ERROR, ReasonKind.ABORTED, ReasonKind.NO_SUCCESS)
+        if r.kind
+        in (ReasonKind.ERROR, ReasonKind.ABORTED, ReasonKind.EXCEPTION, ReasonKind.NO_SUCCESS)
     ]
     if run.status.is_active:
         ET.SubElement(case, "skipped", message=f"run is still {run.status.value}")

@@ -22,6 +22,7 @@ from loadmgr.models.formatting import (
     threshold_of,
     threshold_value,
 )
+from loadmgr.models.shapes import describe_shape
 from loadmgr.models.stats.catalog import SUMMARY_LATENCIES
 from loadmgr.models.verdicts import verdict_summary
 from loadmgr.service.analysis import views as metrics
@@ -171,13 +172,34 @@ def _summary_html(data: ReportData) -> str:
         ["Status", run.status.value + (f" ({run.stopReason.value})" if run.stopReason else "")],
         ["Target", run.targetUrl],
         ["Cluster", run.locustClusterId],
-        ["Load", f"{run.targetUsers} users at {run.spawnRate:g}/s for {run.durationSeconds} s"],
+        ["Load", _load_text(run)],
         ["Started", s.get("startedAt")],
         ["Finished", s.get("finishedAt")],
     ]
     if run.error:
         facts.append(["Error", run.error])
     return f'<dl class="cards">{items}</dl>' + table(["", ""], facts)
+
+
+def _load_text(run: LoadTestRun) -> str:
+    """The swarm the run asked for, or the load shape that drove it (its users its own)."""
+    shape = describe_shape(run.shape)
+    if shape:
+        return f"load shape {shape}, capped at {run.durationSeconds} s"
+    return f"{run.targetUsers} users at {run.spawnRate:g}/s for {run.durationSeconds} s"
+
+
+def _exceptions_html(run: LoadTestRun) -> str:
+    """What the locustfile's users raised: the most frequent first, where, how often."""
+    if not run.exceptionCount:
+        return "<p>No exception raised by the locustfile's users.</p>"
+    rows = [
+        [item.get("type") or "?", item.get("where") or "?", item.get("message") or "",
+         item.get("nodes") or "", format_count(item.get("count"))]
+        for item in run.exceptions
+    ]
+    head = f"<p>{_e(format_count(run.exceptionCount))} in all.</p>"
+    return head + table(["Type", "Where", "Message", "Nodes", "Count"], rows, numeric_from=4)
 
 
 def _verdict_html(run: LoadTestRun) -> str:
@@ -333,6 +355,7 @@ is the highest count in each point. Dashed lines are the run's thresholds.</p></
 <section id="trend"><h2>Recent trend</h2>{report_section(data.trend)}</section>
 <section id="requests"><h2>Per request</h2>{requests}</section>
 <section id="errors"><h2>Failures</h2>{errors}</section>
+<section id="exceptions"><h2>Exceptions</h2>{_exceptions_html(run)}</section>
 {footer()}
 </body>
 </html>

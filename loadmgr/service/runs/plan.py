@@ -21,6 +21,7 @@ from loadmgr.models import (
 )
 from loadmgr.models.documents import LocustfileBundle, ServerMetric
 from loadmgr.service.definitions.limits import check_run_load
+from loadmgr.service.definitions.locustfiles import shape_of
 from loadmgr.service.definitions.tests import check_not_foreign, get_test
 from loadmgr.service.documents import stamp_for
 from loadmgr.service.runs.locustfile import choose_locustfile
@@ -131,6 +132,9 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             locustfileContent=locustfile.content if options.locustfile is not None else None,
             locustfileBundle=locustfile.bundle if options.locustfile is not None else None,
             locustOptions=locust_options,
+            # The shape its locustfile declares (Locust's own answer may add one at swarm).
+            shape=shape_of(locustfile.content, locustfile.bundle, locustfile.name)
+            or test.shape,
             thresholds=thresholds,
             serverMetrics=server_metrics,
             warmupSec=warmup,
