@@ -112,3 +112,32 @@ def test_a_run_without_server_metrics_says_so(cli: Cli, mock_store: Captured) ->
     assert result.exit_code == 0 and "reads no server metrics" in result.stderr
     data = cli("metrics", "show", run.id, "--view", "server", "-o", "csv")
     assert data.stdout.strip() == ",".join(SERVER_FIELDS)
+
+
+def test_the_html_report_draws_each_server_metric_under_rps_and_p95(
+    mock_store: Captured,  # noqa: F811
+) -> None:
+    import re
+
+    from loadmgr.models import Scope
+    from loadmgr.service.reports import run_html as reports
+    from loadmgr.store import Store
+
+    assert mock_store.client is not None
+    store = Store(mock_store.client["loadmgr"], Scope(), "mongodb://x")
+    run, intervals = server_run()
+    store_all(store.db, make_test("api"), [run], intervals)
+    html = reports.render_html(reports.gather(store, run.id))
+    order = re.findall(r'<svg class="(chart [a-z0-9]+)"', html)
+    assert order[:6] == [
+        "chart rps",
+        "chart p95",
+        "chart server",
+        "chart server",
+        "chart errors",
+        "chart users",
+    ]
+    servers = re.findall(r'<svg class="chart server".*?</svg>', html, re.S)
+    assert "Server cpu (cores)" in servers[0] and 'data-threshold="server.cpu&lt;1.5"' in servers[0]
+    assert "Server pool" in servers[1] and "data-threshold" not in servers[1]
+    assert f"server.pool: 1 interval(s) not read: {DOWN} (1)" in html

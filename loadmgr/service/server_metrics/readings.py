@@ -62,11 +62,14 @@ def metric_names(run: LoadTestRun, windows: list[dict[str, Any]]) -> list[tuple[
     return named + [(name, None) for name in sorted(extra)]
 
 
-def server_rows(store: Store, run: LoadTestRun) -> list[dict[str, Any]]:
+def server_rows(
+    store: Store, run: LoadTestRun, origin: datetime | None = None
+) -> list[dict[str, Any]]:
     """Every interval's value (or missing reason) of every server metric, in interval
-    order, metrics in the run's order."""
+    order, metrics in the run's order; `elapsedSec` from `origin` (default: the run's
+    first second), so they share the time axis of the run's other charts."""
     windows = store.server_values.windows(run.id)
-    origin = run_origin(run)
+    origin = origin or run_origin(run)
     names = metric_names(run, windows)
     rows = []
     for window in windows:
