@@ -23,6 +23,7 @@ from loadmgr.models.formatting import (
     threshold_value,
 )
 from loadmgr.models.stats.catalog import SUMMARY_LATENCIES
+from loadmgr.models.stats.stored import server_metrics_of
 from loadmgr.models.verdicts import verdict_summary
 from loadmgr.service.analysis import views as metrics
 from loadmgr.service.analysis.compare import REGRESSION_METRICS, compare_with_baseline
@@ -119,7 +120,8 @@ def gather(
         data.checks = compare_with_baseline(base, run, given)
     judged = {check.metric for check in data.checks}
     # Shown for people, judged by nobody: an allowance of inf never regresses.
-    unjudged = {metric: math.inf for metric in REGRESSION_METRICS if metric not in judged}
+    shown = [*REGRESSION_METRICS, *server_metrics_of(run.serverStats)]
+    unjudged = {metric: math.inf for metric in shown if metric not in judged}
     data.others = compare_with_baseline(base, run, unjudged)
     return data
 

@@ -50,7 +50,66 @@ class ServerMetricsAtEnd(EndStep):
         stats = server_stats(run, windows)
         changes: dict[str, Any] = {"serverStats": stats}
         changes.update(judged(run, stats))
+        updated = store_with_verdict(store, run, changes)
+        _requested_checks(store, updated, message)
+
+
+def _requested_checks(store: Store, run: LoadTestRun, message: Message) -> None:
+    """The baseline and trend checks the run asked for that name a server metric, judged
+    again now that its `serverStats` are stored: they were judged with the end's write,
+    before Prometheus was read, and a gate never passes on numbers it did not have."""
+    from loadmgr.models import RunStatus
+    from loadmgr.models.stats.catalog import is_server_metric
+    from loadmgr.service.judging.verdicts import store_with_verdict
+
+    if run.status != RunStatus.FINISHED:
+        return
+    changes: dict[str, Any] = {}
+    baseline = run.requestedChecks.get("baseline")
+    if isinstance(baseline, dict) and any(is_server_metric(str(m)) for m in baseline):
+        from loadmgr.service.analysis.compare import baseline_changes
+
+        limits = {
+            str(metric): float(value)
+            for metric, value in baseline.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        }
+        try:
+            changes.update(baseline_changes(store, run, limits))
+            changes.update(_unread(run, changes["baselineChecks"]))
+        except LoadmgrError as exc:
+            message(f"the baseline was not judged on the server metrics: {exc.message}")
+    trend = run.requestedChecks.get("trend")
+    named = trend.get("metrics") if isinstance(trend, dict) else None
+    if isinstance(trend, dict) and any(is_server_metric(str(m)) for m in named or ()):
+        from loadmgr.service.analysis.trends import trend_changes
+
+        try:
+            changes.update(trend_changes(store, run, trend))
+        except LoadmgrError as exc:
+            message(f"its trend was not judged on the server metrics: {exc.message}")
+    if changes:
         store_with_verdict(store, run, changes)
+
+
+def _unread(run: LoadTestRun, checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A baseline check on a server metric the run could not read is an error with the
+    reason, as a threshold on it is: a gate never passes on missing data."""
+    stats = run.serverStats or {}
+    errors = [
+        {
+            "kind": ReasonKind.ERROR.value,
+            "message": f"{check['metric']} could not be read: "
+            f"{stats.get(check['metric'].removeprefix('server.'), {}).get('reason') or 'not read'}",
+            "source": "loadmgr",
+            "stopReason": run.stopReason.value if run.stopReason else None,
+        }
+        for check in checks
+        if str(check.get("metric", "")).startswith("server.") and check.get("actual") is None
+    ]
+    if not errors:
+        return {}
+    return {"verdictReasons": errors[:1] + [r.model_dump(mode="json") for r in run.verdictReasons]}
 
 
 def _fill(
