@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 Message = Callable[[str], None]
 END_BUDGET_SEC = 1.0  # what the end's filling may add to it, with Prometheus answering
+# With Prometheus slow or away, what the end waits for it in all, whatever the number of
+# metrics: each request gets its source's timeout, cut to what is left of this.
+END_WAIT_MAX_SEC = 6.0
 SINGLE_WINDOWS_MAX = 5  # windows of another length asked one by one
 
 
@@ -37,6 +40,7 @@ class ServerMetricsAtEnd(EndStep):
     """Fill the holes, summarise (`serverStats`), judge `server.NAME` thresholds."""
 
     name = "read the run's server metrics"
+    changes_run = True
 
     def after_end(self, store: Store, run: LoadTestRun, message: Message) -> None:
         if not run.serverMetrics:
@@ -44,17 +48,24 @@ class ServerMetricsAtEnd(EndStep):
         from loadmgr.service.judging.verdicts import store_with_verdict
 
         windows = store.server_values.windows(run.id)
-        deadline = time.monotonic() + END_BUDGET_SEC
+        now = time.monotonic()
+        deadline, limit = now + END_BUDGET_SEC, now + END_WAIT_MAX_SEC
         for metric in run.serverMetrics:
-            _fill(store, run, metric, windows, deadline, message)
+            _fill(store, run, metric, windows, (deadline, limit), message)
         stats = server_stats(run, windows)
         changes: dict[str, Any] = {"serverStats": stats}
         changes.update(judged(run, stats))
-        updated = store_with_verdict(store, run, changes)
-        _requested_checks(store, updated, message)
+        updated = _requested_checks(store, store_with_verdict(store, run, changes), message)
+        if updated.verdict != run.verdict:
+            # The end told the verdict without the server numbers: tell the one they make.
+            first = updated.verdictReasons[0].message if updated.verdictReasons else ""
+            verdict = updated.verdict.value if updated.verdict else "none"
+            message(
+                f"verdict {verdict} with the server metrics read" + (f": {first}" if first else "")
+            )
 
 
-def _requested_checks(store: Store, run: LoadTestRun, message: Message) -> None:
+def _requested_checks(store: Store, run: LoadTestRun, message: Message) -> LoadTestRun:
     """The baseline and trend checks the run asked for that name a server metric, judged
     again now that its `serverStats` are stored: they were judged with the end's write,
     before Prometheus was read, and a gate never passes on numbers it did not have."""
@@ -63,7 +74,7 @@ def _requested_checks(store: Store, run: LoadTestRun, message: Message) -> None:
     from loadmgr.service.judging.verdicts import store_with_verdict
 
     if run.status != RunStatus.FINISHED:
-        return
+        return run
     changes: dict[str, Any] = {}
     baseline = run.requestedChecks.get("baseline")
     if isinstance(baseline, dict) and any(is_server_metric(str(m)) for m in baseline):
@@ -88,8 +99,7 @@ def _requested_checks(store: Store, run: LoadTestRun, message: Message) -> None:
             changes.update(trend_changes(store, run, trend))
         except LoadmgrError as exc:
             message(f"its trend was not judged on the server metrics: {exc.message}")
-    if changes:
-        store_with_verdict(store, run, changes)
+    return store_with_verdict(store, run, changes) if changes else run
 
 
 def _unread(run: LoadTestRun, checks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -117,7 +127,7 @@ def _fill(
     run: LoadTestRun,
     metric: ServerMetric,
     windows: list[dict[str, Any]],
-    deadline: float,
+    deadlines: tuple[float, float],
     message: Message,
 ) -> None:
     from loadmgr.service.server_metrics.sources import client_for, get_source
@@ -126,7 +136,13 @@ def _fill(
     if not holes:
         return
     try:
-        client = client_for(get_source(store, metric.source))
+        source = get_source(store, metric.source)
+        left = deadlines[1] - time.monotonic()
+        if left <= 0:
+            raise LoadmgrError(
+                f"not asked: the end waited {END_WAIT_MAX_SEC:g} s for Prometheus already"
+            )
+        client = client_for(source, min(source.timeoutSec, left))
     except LoadmgrError as exc:
         _mark(store, run, metric, holes, exc.message)
         message(f"server metric {metric.name!r} not read: {exc.message}")
@@ -146,7 +162,7 @@ def _fill(
             if reading is not None:
                 found[int(window["seq"])] = reading
         for window in [w for w in holes if int(w["seq"]) not in found][:SINGLE_WINDOWS_MAX]:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadlines[0]:
                 break
             seconds = float(window.get("intervalSec") or step)
             found[int(window["seq"])] = client.query(
