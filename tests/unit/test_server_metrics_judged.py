@@ -204,3 +204,38 @@ def test_tests_trend_names_server_metrics_it_takes(cli: Cli, mock_store: Capture
     assert bad.exit_code == 2 and "server.NAME" in bad.stderr
     with pytest.raises(ValidationFailed):
         trend_options(metrics=["server.CPU!"])
+
+
+def test_a_threshold_on_a_server_metric_never_read_is_an_error_told_and_handed_on(
+    store: Store,
+) -> None:
+    """The end's write judged `server.cpu<1.5` without server numbers (failed: no value);
+    the end step finds it could never be read: the verdict is `error` with the reason, it
+    is told, and the run the steps hand on (to the CLI's output and exit code, to the
+    schedule and the webhooks after it) is that one."""
+    from loadmgr.models import ThresholdResult, parse_threshold
+    from loadmgr.service.collection.end_steps import run_end_steps
+
+    test = make_test()
+    threshold = parse_threshold("server.cpu<1.5")
+    run = make_run(
+        test,
+        durationSeconds=30,
+        finishedAt=START + timedelta(seconds=30),
+        serverMetrics=[CPU],
+        thresholds=["server.cpu<1.5"],
+        thresholdResults=[ThresholdResult.of(threshold, None)],
+        verdict="failed",
+        endSteps="pending",
+    )
+    intervals = snapshots(run, 3)
+    for item in intervals:
+        item.windowEnd = START + timedelta(seconds=10 * item.seq)
+        item.serverMissing = {"cpu": "cannot reach Prometheus: connection refused"}
+    store_all(store.db, test, [run], intervals)
+    said: list[str] = []
+    handed = run_end_steps([ServerMetricsAtEnd()], store, run, said.append)
+    assert handed.verdict == Verdict.ERROR
+    assert handed.verdictReasons[0].message.startswith("server.cpu could not be read: ")
+    assert any(line.startswith("verdict error with the server metrics read") for line in said)
+    assert store.runs.find_by_id(run.id).verdict == Verdict.ERROR  # type: ignore[union-attr]
