@@ -50,8 +50,10 @@ class ServerMetricsAtEnd(EndStep):
         windows = store.server_values.windows(run.id)
         now = time.monotonic()
         deadline, limit = now + END_BUDGET_SEC, now + END_WAIT_MAX_SEC
+        writes: list[tuple[int, dict[str, float], dict[str, str]]] = []
         for metric in run.serverMetrics:
-            _fill(store, run, metric, windows, (deadline, limit), message)
+            _fill(store, metric, windows, (deadline, limit), message, writes)
+        store.server_values.set_many(run.id, _by_interval(writes))
         stats = server_stats(run, windows)
         changes: dict[str, Any] = {"serverStats": stats}
         changes.update(judged(run, stats))
@@ -122,19 +124,44 @@ def _unread(run: LoadTestRun, checks: list[dict[str, Any]]) -> dict[str, Any]:
     return {"verdictReasons": errors[:1] + [r.model_dump(mode="json") for r in run.verdictReasons]}
 
 
+def _by_interval(
+    writes: list[tuple[int, dict[str, float], dict[str, str]]],
+) -> list[tuple[int, dict[str, float], dict[str, str]]]:
+    """One update per interval with every metric's value or mark (the database's time
+    per update is most of the end's, not Prometheus')."""
+    merged: dict[int, tuple[dict[str, float], dict[str, str]]] = {}
+    for seq, values, missing in writes:
+        into = merged.setdefault(seq, ({}, {}))
+        into[0].update(values)
+        into[1].update(missing)
+    return [(seq, values, missing) for seq, (values, missing) in sorted(merged.items())]
+
+
 def _fill(
     store: Store,
-    run: LoadTestRun,
     metric: ServerMetric,
     windows: list[dict[str, Any]],
     deadlines: tuple[float, float],
     message: Message,
+    writes: list[tuple[int, dict[str, float], dict[str, str]]],
+) -> None:
+    """Read the windows missing `metric`: each value or mark set on its window and added
+    to `writes`."""
+    holes = [w for w in windows if metric.name not in (w.get("server") or {}) and _end(w)]
+    if holes:
+        _read_holes(store, metric, holes, deadlines, message, writes)
+
+
+def _read_holes(
+    store: Store,
+    metric: ServerMetric,
+    holes: list[dict[str, Any]],
+    deadlines: tuple[float, float],
+    message: Message,
+    writes: list[tuple[int, dict[str, float], dict[str, str]]],
 ) -> None:
     from loadmgr.service.server_metrics.sources import client_for, get_source
 
-    holes = [w for w in windows if metric.name not in (w.get("server") or {}) and _end(w)]
-    if not holes:
-        return
     try:
         source = get_source(store, metric.source)
         left = deadlines[1] - time.monotonic()
@@ -144,7 +171,7 @@ def _fill(
             )
         client = client_for(source, min(source.timeoutSec, left))
     except LoadmgrError as exc:
-        _mark(store, run, metric, holes, exc.message)
+        _mark(metric, holes, exc.message, writes)
         message(f"server metric {metric.name!r} not read: {exc.message}")
         return
     step = _usual_length(holes)
@@ -170,29 +197,30 @@ def _fill(
             )
     except LoadmgrError as exc:
         message(f"server metric {metric.name!r}: the end's range query failed: {exc.message}")
-        _mark(store, run, metric, [w for w in holes if int(w["seq"]) not in found], exc.message)
+        _mark(metric, [w for w in holes if int(w["seq"]) not in found], exc.message, writes)
     for window in holes:
         reading = found.get(int(window["seq"]))
         if reading is None:
             continue
         if reading.value is None:
-            _mark(store, run, metric, [window], reading.reason or "no value")
+            _mark(metric, [window], reading.reason or "no value", writes)
         else:
             window.setdefault("server", {})[metric.name] = reading.value
             (window.get("serverMissing") or {}).pop(metric.name, None)
-            store.server_values.set_values(
-                run.id, int(window["seq"]), {metric.name: reading.value}, {}
-            )
+            writes.append((int(window["seq"]), {metric.name: reading.value}, {}))
 
 
 def _mark(
-    store: Store, run: LoadTestRun, metric: ServerMetric, windows: list[dict[str, Any]], why: str
+    metric: ServerMetric,
+    windows: list[dict[str, Any]],
+    why: str,
+    writes: list[tuple[int, dict[str, float], dict[str, str]]],
 ) -> None:
     for window in windows:
         if metric.name in (window.get("server") or {}):
             continue
         window.setdefault("serverMissing", {})[metric.name] = why
-        store.server_values.set_values(run.id, int(window["seq"]), {}, {metric.name: why})
+        writes.append((int(window["seq"]), {}, {metric.name: why}))
 
 
 def _end(window: dict[str, Any]) -> float:
