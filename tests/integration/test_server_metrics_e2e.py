@@ -126,7 +126,9 @@ def test_prometheus_down_mid_run_and_back_leaves_no_hole_after_the_end(
     assert result.exit_code == 0, result.stderr
     assert "server metric 'served'" in result.stderr  # the outage was told
     intervals = _intervals(mongo_db)
-    full = [i for i in intervals if i["intervalSec"] == 2]
+    # The first window may end before Prometheus has scraped the target's counter twice:
+    # `rate` has no series there, honestly missing (not a hole the end could fill).
+    full = [i for i in intervals if i["intervalSec"] == 2 and i["seq"] > 1]
     assert all("served" in i.get("server", {}) for i in full), [
         (i["seq"], i.get("serverMissing")) for i in full if "served" not in i.get("server", {})
     ]
