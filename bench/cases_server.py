@@ -55,8 +55,9 @@ class _Prometheus(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def _prometheus() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Prometheus)
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """`handler` on a free loopback port, on threads of this process; its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -208,7 +209,7 @@ def server_metrics(bench: Bench) -> list[Row]:
     try:
         store.db.client.drop_database(database)
         store.ensure_indexes()
-        with _prometheus() as url:
+        with serving(_Prometheus) as url:
             store.sources.insert(ServerSource(id="prom", baseUrl=url))
             return [
                 *_interval_cost(bench, store),

@@ -11,12 +11,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.cases_server import serving
 from loadmgr.service.server_metrics.at_end import END_WAIT_MAX_SEC
 from loadmgr.store.embedded import free_port
 from tests.conftest import CliResult, ok
@@ -62,17 +63,12 @@ class _Slow(BaseHTTPRequestHandler):
 def slow_prometheus() -> Iterator[str]:
     _Slow.released.clear()
     _Slow.asked.clear()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        with serving(_Slow) as url:
+            yield url
+            _Slow.released.set()  # its handlers end before the server is shut down
     finally:
         _Slow.released.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 def _test(cli: Cli, tmp_path: Path, target_url: str, prometheus_url: str, *extra: str) -> None:
