@@ -6,7 +6,7 @@ Starts its own SecantusDB on a free loopback port, generates its data, runs each
 after a warm-up, and prints per case the median of loadmgr, the median of its floor, the
 ratio and the goal. Timings are reported, never asserted: the exit code is 0 unless a case
 could not run at all. Cases: startup, tests-list, metrics, collector, local, embedded,
-plugin, windows, trend, schedules (or their numbers, 1-10). Every process it starts is
+plugin, windows, trend, schedules, server (or their numbers, 1-11). Every process it starts is
 stopped and its temp dir removed.
 """
 
@@ -28,6 +28,7 @@ from bench import (
     cases_load,
     cases_plugin,
     cases_schedules,
+    cases_server,
     cases_trend,
     cases_windows,
 )
@@ -46,6 +47,7 @@ CASES: dict[str, tuple[str, Callable[[Bench], list[Row]]]] = {
     "windows": ("8 exact windows", cases_windows.exact_windows),
     "trend": ("9 trend", cases_trend.trend),
     "schedules": ("10 schedules tick", cases_schedules.schedules_tick),
+    "server": ("11 server metrics", cases_server.server_metrics),
 }
 
 

@@ -46,6 +46,21 @@ def machine_left_intact() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def mongomock_bulk_updates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pymongo 4.11+ passes `sort` to a bulk update, which mongomock does not know yet
+    (every unit test on mongomock may write in bulk)."""
+    from mongomock.collection import BulkOperationBuilder
+
+    original = BulkOperationBuilder.add_update
+
+    def add_update(self: Any, *args: Any, sort: Any = None, **kwargs: Any) -> Any:
+        assert sort is None
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BulkOperationBuilder, "add_update", add_update)
+
+
+@pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """No LOADMGR_* from the developer's shell; a private LOADMGR_HOME per test.
 

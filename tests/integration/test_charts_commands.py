@@ -195,3 +195,40 @@ def test_the_browser_check_sees_console_errors(tmp_path: Path) -> None:
     assert "Content Security Policy" in " ".join(load_page(bad).console)
     assert "Uncaught" in " ".join(load_page(thrown).console)
     assert load_page(thrown).dom.startswith("<html><head></head><body><script>")
+
+
+def test_server_metrics_in_the_html_report_in_headless_chromium(
+    cli: Any, mongo_db: Any, tmp_path: Path
+) -> None:
+    """Each server metric is drawn under RPS and p95, on their time axis: its line starts
+    at the run's 0:00 as theirs do, its threshold crosses the plot, a missing value is a
+    gap with its reason (issue 23)."""
+    from tests.unit.test_server_metrics_shown import DOWN, server_run
+
+    run, intervals = server_run()
+    store_all(mongo_db, make_test("api"), [run], intervals)
+    path = tmp_path / "server.html"
+    assert cli("metrics", "report", run.id, "--html", str(path)).exit_code == 0
+    page = load_page(path, {
+        "order": "[...document.querySelectorAll('svg.chart')].map(s => s.getAttribute('class'))",
+        "widths": "[...document.querySelectorAll('svg.chart')].slice(0, 4)"
+        ".map(s => s.getBoundingClientRect().width)",
+        "thresholds": "[...document.querySelectorAll('svg.server .threshold')]"
+        ".map(g => g.dataset.threshold)",
+        "starts": "[...document.querySelectorAll('svg.chart.rps path, svg.chart.server path')]"
+        ".map(p => { const s = p.closest('svg').getBoundingClientRect();"
+        " return (p.getBoundingClientRect().left - s.left) / s.width * 960; })",
+        "missing": "document.querySelector('.server-missing').textContent",
+    }, width=1200)
+    assert page.console == []
+    assert page.values["order"][:6] == [
+        "chart rps", "chart p95", "chart server", "chart server", "chart errors", "chart users"
+    ]
+    assert len(set(page.values["widths"])) == 1  # the same width: the same time axis
+    assert page.values["thresholds"] == ["server.cpu<1.5"]
+    # RPS, cpu and the two pieces of pool (a gap at its missing interval) start where the
+    # time axis does or later; the first of each chart at 0:00.
+    starts = page.values["starts"]
+    assert len(starts) == 4
+    assert [round(x) for x in starts[:2]] == [64, 64] and starts[3] > starts[2]
+    assert DOWN in page.values["missing"]

@@ -155,6 +155,7 @@ def test_every_data_command_writes_its_documented_columns(
     assert len(check("metrics show --view requests", run)) == 2
     assert len(check("metrics show --view errors", run)) == 2
     assert check("metrics show --view errors", empty) == []
+    assert check("metrics show --view server", run) == []  # it reads none: the header
     assert len(check("metrics export", run)) == 4
     assert check("metrics export", empty) == []
     assert len(check("metrics export --requests", run)) == 8

@@ -71,20 +71,6 @@ OLD_RUNS: dict[str, tuple[dict[str, Any], str | None]] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def mongomock_bulk_updates(monkeypatch: pytest.MonkeyPatch) -> None:
-    """pymongo 4.11+ passes `sort` to a bulk update, which mongomock does not know yet."""
-    from mongomock.collection import BulkOperationBuilder
-
-    original = BulkOperationBuilder.add_update
-
-    def add_update(self: Any, *args: Any, sort: Any = None, **kwargs: Any) -> Any:
-        assert sort is None
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(BulkOperationBuilder, "add_update", add_update)
-
-
 @pytest.fixture
 def database() -> Any:
     db = mongomock.MongoClient()["loadmgr"]

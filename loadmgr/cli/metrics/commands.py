@@ -23,7 +23,7 @@ app = new_group("metrics")
 
 # The views and export formats, as text: this module stays light to import (a unit test
 # checks they match loadmgr.service.analysis.views and loadmgr.cli.streaming).
-VIEWS = ("summary", "timeseries", "requests", "errors", "scatter")
+VIEWS = ("summary", "timeseries", "requests", "errors", "scatter", "server")
 EXPORT_FORMATS = ("json", "jsonl", "csv")
 MaxRegressionOpt = Annotated[
     list[str] | None,
@@ -55,7 +55,8 @@ def show(
         typer.Option(
             "--view",
             help="timeseries: RPS, p95, error rate, users; scatter: each interval's p95 per "
-            "request against time (-o json/jsonl/csv: the points).",
+            "request against time (-o json/jsonl/csv: the points); server: each server "
+            "metric per interval, read from Prometheus.",
             **choices(VIEWS),
         ),
     ] = "summary",
@@ -63,7 +64,7 @@ def show(
         int | None,
         typer.Option(
             "--points",
-            help="timeseries: at most this many rows, intervals merged by the database "
+            help="timeseries (server: its table): at most this many rows, intervals merged "
             f"(default: all; {TABLE_POINTS} in a table).",
             show_default=False,
         ),
@@ -118,6 +119,8 @@ def show(
         _show_timeseries(store, renderer, run, points)
     elif chosen == "scatter":
         _show_scatter(store, renderer, run)
+    elif chosen == "server":
+        _show_server(store, renderer, run, points)
     elif chosen == "requests":
         from loadmgr.cli.metrics.views import REQUEST_COLUMNS, REQUEST_CSV
 
@@ -167,6 +170,33 @@ def _show_scatter(store: Store, renderer: Renderer, run: LoadTestRun) -> None:
         notice(_nothing("intervals with requests", run))
         return
     stdout_console().print(scatter_view(grouped, width, end=end, thresholds=run.thresholds))
+
+
+def _show_server(store: Store, renderer: Renderer, run: LoadTestRun, points: int | None) -> None:
+    from loadmgr.service.server_metrics.readings import SERVER_FIELDS, server_rows
+
+    rows = server_rows(store, run)
+    if not renderer.is_table:
+        from loadmgr.cli.streaming import write_rows
+
+        quiet_key = "seq" if renderer.quiet else None
+        write_rows(renderer.format, rows, SERVER_FIELDS, quiet_key=quiet_key)
+        return
+    if not run.serverMetrics and not rows:
+        notice(f"run {run.id} reads no server metrics (tests create/update --server-metric)")
+        return
+    if not rows:
+        notice(_nothing("intervals", run))
+        return
+    from loadmgr.cli.metrics.server import server_view
+    from loadmgr.cli.output import stdout_console
+    from loadmgr.service.analysis.latency import run_length
+
+    view = server_view(
+        rows, _chart_width(), end=run_length(run), thresholds=run.thresholds,
+        points=points or TABLE_POINTS,
+    )
+    stdout_console().print(view)
 
 
 def _show_timeseries(

@@ -279,7 +279,7 @@ def compare_view(comparison: Comparison) -> RenderableType:
     from rich.table import Table
     from rich.text import Text
 
-    from loadmgr.service.analysis.compare import COMPARED_METRICS
+    from loadmgr.models.stats.catalog import metric as catalog_metric
 
     legend = Table.grid(padding=(0, 2))
     for index, run in enumerate(comparison.runs, start=1):
@@ -302,7 +302,7 @@ def compare_view(comparison: Comparison) -> RenderableType:
             table.add_section()
         label = sanitize(request, in_cell=True) if request != previous_request else ""
         previous_request = request
-        direction = COMPARED_METRICS[metric][2]
+        direction = catalog_metric(metric).direction
         texts, changes = side_by_side(metric, [row["value"] for row in group])
         cells: list[Text] = [Text(texts[0])]
         for row, text, change in zip(group[1:], texts[1:], changes, strict=True):

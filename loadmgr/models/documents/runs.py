@@ -11,7 +11,7 @@ from loadmgr.models.documents.base import LOCAL_CLUSTER_ID, Document, Named, Utc
 from loadmgr.models.documents.locustfiles import LocustfileBundle
 from loadmgr.models.documents.server import ServerMetric
 from loadmgr.models.foreign import readable_interval
-from loadmgr.models.stats.stored import readable_stats
+from loadmgr.models.stats.stored import readable_stats, with_server_means
 from loadmgr.models.thresholds import Threshold
 from loadmgr.models.verdicts import Verdict, VerdictReason, parse_reasons
 
@@ -217,8 +217,12 @@ class LoadTestRun(Named):
 
     @property
     def stats_to_judge(self) -> dict[str, Any] | None:
-        """The numbers this run is judged and compared on (`judgedStats`, else final)."""
-        return self.judgedStats or self.finalStats
+        """The numbers this run is judged and compared on (`judgedStats`, else final), with
+        its server metrics' means in their totals (`with_server_means`)."""
+        stats: dict[str, Any] | None = with_server_means(
+            self.judgedStats or self.finalStats, self.serverStats
+        )
+        return stats
 
     heartbeatAt: UtcDatetime | None = None
     collector: dict[str, Any] | None = None

@@ -188,6 +188,11 @@ def is_server_metric(name: str) -> bool:
     return bool(_SERVER_NAME.fullmatch(name))
 
 
+def named_or_server(name: str, allowed: Iterable[str]) -> bool:
+    """`name` is one of `allowed`, or a server metric (which every use may name)."""
+    return name in allowed or is_server_metric(name)
+
+
 def server_metric(name: str) -> Metric:
     """The entry of server metric `server.NAME`: stored under its own name in a run's
     `serverStats` summary (the mean of its intervals is what a threshold, a comparison and
@@ -256,7 +261,7 @@ def check_metric(text: str, allowed: tuple[str, ...], invalid: str, *, server: b
     metric `server.NAME`); else ValueError
     `{invalid}: unknown metric 'p42' (one of p50, p90, …)`."""
     name = text.lower()
-    if name not in allowed and not (server and is_server_metric(name)):
+    if not (named_or_server(name, allowed) if server else name in allowed):
         more = ", server.NAME" if server else ""
         raise ValueError(f"{invalid}: unknown metric {text!r} (one of {', '.join(allowed)}{more})")
     return name

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from loadmgr.models.stats.catalog import METRICS
+from loadmgr.models.stats.catalog import METRICS, SERVER_PREFIX, is_server_metric
 from loadmgr.models.stats.catalog import metric as catalog_metric
 
 _COUNTS = frozenset(
@@ -138,3 +138,32 @@ def metric_value(stats: Any, metric: str, scope: str | None = None) -> float | N
         item = find_request(stats, scope)
         value = item.get(entry.request_key) if item else None
     return stored_number(value)
+
+
+def with_server_means(stats: Any, server_stats: Any) -> Any:
+    """A run's stored numbers with each server metric's mean over the run (`serverStats`,
+    docs/server-metrics.md) in their totals, under its catalog key (`server.NAME`): so
+    whatever reads a catalog metric out of a run's numbers (comparisons, baseline checks,
+    trends) reads a server metric as it reads p95. Stats that are no object stay as they
+    are (a run without final numbers is compared on none)."""
+    if not isinstance(stats, dict) or not isinstance(server_stats, dict):
+        return stats
+    means = {
+        catalog_metric(SERVER_PREFIX + name).total_key: item.get("avg")
+        for name, item in server_stats.items()
+        if isinstance(item, dict) and is_server_metric(SERVER_PREFIX + str(name))
+    }
+    if not means:
+        return stats
+    return {**stats, "totals": {**stored_totals(stats), **means}}
+
+
+def server_metrics_of(server_stats: Any) -> list[str]:
+    """The catalog names (`server.NAME`) of the server metrics a run summarised."""
+    if not isinstance(server_stats, dict):
+        return []
+    return [
+        SERVER_PREFIX + str(name)
+        for name in server_stats
+        if is_server_metric(SERVER_PREFIX + str(name))
+    ]

@@ -14,8 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import NotFound, ValidationFailed
 from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus, format_duration
-from loadmgr.models.stats.catalog import BY_NAME, COMPARED, REGRESSION, check_metric
-from loadmgr.models.stats.stored import find_request, metric_value, stored_number
+from loadmgr.models.stats.catalog import COMPARED, REGRESSION, check_metric, named_or_server
+from loadmgr.models.stats.catalog import metric as catalog_metric
+from loadmgr.models.stats.stored import (
+    find_request,
+    metric_value,
+    server_metrics_of,
+    stored_number,
+)
 from loadmgr.service.definitions.tests import get_test, update_test
 from loadmgr.service.judging.verdicts import store_with_verdict
 from loadmgr.service.runs.lookup import get_run
@@ -29,7 +35,7 @@ COMPARED_METRICS: dict[str, tuple[str, str, int]] = {
     m.name: (m.total_key, m.request_key, m.direction) for m in COMPARED
 }
 # What `--max-regression` and a baseline check may name: the compared metrics with a
-# better side.
+# better side, and any server metric (`server.NAME`, its mean over the run).
 REGRESSION_METRICS = REGRESSION
 # Runs of the same load differ by a few percent by chance: `metrics compare` and the report
 # mark a change as a regression only beyond this, unless a metric's allowance is given.
@@ -43,7 +49,7 @@ DEFAULT_MAX_REGRESSION = {"p95": 0.10, "rps": 0.10}
 OUTLIER_METRICS = tuple(m.name for m in COMPARED if m.outlier)
 TOTAL = "Aggregated"
 
-_MAX_REGRESSION = re.compile(r"^\s*(?P<metric>[A-Za-z0-9_]+)\s*=\s*(?P<value>.*?)\s*$")
+_MAX_REGRESSION = re.compile(r"^\s*(?P<metric>[A-Za-z0-9_.]+)\s*=\s*(?P<value>.*?)\s*$")
 _PERCENT = re.compile(r"^(?P<num>[0-9]+(?:\.[0-9]+)?)\s*%$")
 
 
@@ -58,7 +64,8 @@ def parse_max_regression(text: str) -> tuple[str, float]:
             f"invalid --max-regression {text!r}: expected METRIC=PERCENT, e.g. p95=10%"
         )
     metric = check_metric(
-        match.group("metric"), REGRESSION_METRICS, f"invalid --max-regression {text!r}"
+        match.group("metric"), REGRESSION_METRICS, f"invalid --max-regression {text!r}",
+        server=True,
     )
     value = match.group("value")
     percent = _PERCENT.match(value)
@@ -91,7 +98,7 @@ def worse_by(metric: str, base: float | None, value: float | None) -> float | No
     None when either is unknown or the metric is not judged; `inf` when the base is 0
     and the value got worse (an error rate going from 0 to anything).
     """
-    direction = BY_NAME[metric].direction
+    direction = catalog_metric(metric).direction
     if base is None or value is None or direction == 0:
         return None
     delta = (value - base) * direction
@@ -122,7 +129,7 @@ def stats_value(stats: dict[str, Any] | None, metric: str, request: str | None) 
     if number is None:
         return None
     # Counts stay integers so `-o csv/json` reads 10000, not 10000.0.
-    return int(number) if BY_NAME[metric].unit == "count" else number
+    return int(number) if catalog_metric(metric).unit == "count" else number
 
 
 # -- metrics compare -----------------------------------------------------------------------
@@ -197,8 +204,13 @@ def compare_runs(
     rows: list[dict[str, Any]] = []
     # A run with a warm-up is compared on its numbers after it.
     base = runs[0].stats_to_judge
+    # Server metrics (their means over the run) are compared on the totals: each one any
+    # of the runs read, in the order the runs name them.
+    server = list(
+        dict.fromkeys(name for run in runs for name in server_metrics_of(run.serverStats))
+    )
     for request in [None, *_requests_of(runs)]:
-        for metric in COMPARED_METRICS:
+        for metric in [*COMPARED_METRICS, *(server if request is None else ())]:
             base_value = stats_value(base, metric, request)
             for position, run in enumerate(runs):
                 value = stats_value(run.stats_to_judge, metric, request)
@@ -283,7 +295,7 @@ def compare_with_baseline(
 ) -> list[Regression]:
     """Each metric in `max_regression` of `run` against `base` (no lookup, no judgment of
     whether `base` is the test's baseline). An allowance of inf compares without judging."""
-    unknown = sorted(set(max_regression) - set(REGRESSION_METRICS))
+    unknown = sorted(m for m in max_regression if not named_or_server(m, REGRESSION_METRICS))
     if unknown:
         raise ValidationFailed(f"cannot judge a regression of {', '.join(unknown)}")
     checks = []

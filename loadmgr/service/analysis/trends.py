@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import NotFound, ValidationFailed
 from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus, Verdict
-from loadmgr.models.stats.catalog import TRENDED
-from loadmgr.models.stats.stored import find_request
+from loadmgr.models.stats.catalog import TRENDED, named_or_server
+from loadmgr.models.stats.stored import find_request, with_server_means
 from loadmgr.service.analysis.change_points import (
     Detection,
     detect_shifts,
@@ -35,7 +35,8 @@ from loadmgr.service.judging.verdicts import store_with_verdict
 if TYPE_CHECKING:
     from loadmgr.store import Store
 
-# What `--metric` may name: the catalog's trended metrics.
+# What `--metric` may name: the catalog's trended metrics, and any server metric
+# (`server.NAME`: its mean over each run).
 TREND_METRICS = TRENDED
 DEFAULT_METRICS = ("p95", "rps", "error_rate")
 DEFAULT_LAST = 30
@@ -69,7 +70,8 @@ class TrendOptions:
     def from_document(cls, doc: Any) -> TrendOptions:
         """Stored options back; what is missing or malformed takes its default."""
         data = doc if isinstance(doc, dict) else {}
-        metrics = tuple(m for m in data.get("metrics") or () if m in TREND_METRICS)
+        named = [m for m in data.get("metrics") or () if isinstance(m, str)]
+        metrics = tuple(m for m in named if named_or_server(m, TREND_METRICS))
         request = data.get("request") if isinstance(data.get("request"), str) else None
         last = data.get("last")
         defaults = Detection()
@@ -106,9 +108,9 @@ def trend_options(
     chosen: list[str] = []
     for text in metrics or ():
         metric = text.strip().lower()
-        if metric not in TREND_METRICS:
+        if not named_or_server(metric, TREND_METRICS):
             raise ValidationFailed(
-                f"unknown --metric {text!r} (one of {', '.join(TREND_METRICS)})"
+                f"unknown --metric {text!r} (one of {', '.join(TREND_METRICS)}, server.NAME)"
             )
         if metric not in chosen:
             chosen.append(metric)
@@ -286,8 +288,8 @@ def _history(
 
     `ended`: a run whose end is not stored yet, taken as the newest."""
     stats_fields = ["totals"] if options.request is None else ["totals", "requestStats"]
-    fields = [*_READ_FIELDS, *(f"{kind}.{part}" for kind in ("judgedStats", "finalStats")
-                               for part in stats_fields)]
+    fields = [*_READ_FIELDS, "serverStats", *(f"{kind}.{part}" for kind in (
+        "judgedStats", "finalStats") for part in stats_fields)]
     docs = store.runs.history(
         test.id, fields, since=options.since, until=until, limit=options.last
     )
@@ -298,6 +300,7 @@ def _history(
         if doc.get("verdict") == "aborted":
             continue  # stopped early by someone: partial numbers of another length
         stats = doc.get("judgedStats") or doc.get("finalStats")
+        stats = with_server_means(stats, doc.get("serverStats"))
         created = doc.get("createdAt")
         runs.append(
             TrendRun(

@@ -24,7 +24,7 @@ from loadmgr.service.runs.lookup import get_run
 if TYPE_CHECKING:
     from loadmgr.store import Store
 
-VIEWS = ("summary", "timeseries", "requests", "errors", "scatter")
+VIEWS = ("summary", "timeseries", "requests", "errors", "scatter", "server")
 
 # One timeseries row: the stored fields, named as stored, so `-o json` is a projection of
 # the documents (and costs what a hand-written find with this projection costs).

@@ -49,6 +49,9 @@ class EndStep(Protocol):
     Subclass it to inherit the defaults: a step usually acts in one of the two moments."""
 
     name: str
+    # Its `after_end` may store new fields on the run (a verdict decided again): the steps
+    # after it, and the caller, are given the run as stored then.
+    changes_run: bool = False
 
     def with_end(
         self, store: Store, run: LoadTestRun, changes: Mapping[str, Any], message: Message
@@ -102,6 +105,8 @@ def run_end_steps(
     for step in steps:
         try:
             step.after_end(store, run, message)
+            if getattr(step, "changes_run", False):
+                run = store.runs.find_by_id(run.id) or run
         except Exception as exc:  # the run's end is recorded: nothing may undo or crash it
             message(f"could not {step.name}: {why(exc)}")
     try:

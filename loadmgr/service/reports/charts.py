@@ -24,6 +24,7 @@ from loadmgr.service.reports.svg import line_chart
 from loadmgr.service.reports.svg_plots import heatmap_chart, scatter_chart
 
 if TYPE_CHECKING:
+    from loadmgr.service.server_metrics.readings import ServerSeries
     from loadmgr.store import Store
 
 # Per request at most one dot per 1/1000 of the run (the highest): more than a page shows.
@@ -39,16 +40,21 @@ class ReportCharts:
     thresholds: list[str] = field(default_factory=list)
     scatter: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
     heatmap: Heatmap = field(default_factory=Heatmap)
+    server: list[ServerSeries] = field(default_factory=list)  # one per server metric
 
 
 def gather_charts(store: Store, run: LoadTestRun, first_timestamp: Any = None) -> ReportCharts:
+    from loadmgr.service.server_metrics.readings import server_rows, server_series
+
     x_end = run_length(run)
+    origin = run_start(run, first_timestamp)
     return ReportCharts(
-        origin=run_start(run, first_timestamp),
+        origin=origin,
         x_end=x_end,
         thresholds=list(run.thresholds),
         scatter=by_request(scatter_points(store, run), end=x_end, columns=SCATTER_COLUMNS),
         heatmap=heatmap(store, run),
+        server=server_series(server_rows(store, run, origin)) if run.serverMetrics else [],
     )
 
 
@@ -62,9 +68,12 @@ _OVER_TIME = (
 
 
 def over_time_html(series: Sequence[dict[str, Any]], charts: ReportCharts) -> str:
-    """RPS, p95, error rate and users, each from the run's start to its end."""
+    """RPS, p95, each server metric under them, error rate and users, each from the run's
+    start to its end."""
     out = []
     for title, key, color, css, metric, scale, unit in _OVER_TIME:
+        if metric == "error_rate":
+            out.extend(_server_html(charts))
         points: list[tuple[float, float | None]] = []
         for row in series:
             x = elapsed(row.get("timestamp"), charts.origin)
@@ -78,11 +87,48 @@ def over_time_html(series: Sequence[dict[str, Any]], charts: ReportCharts) -> st
         ]
         out.append(
             line_chart(
-                title, points, color=color, css_class=f"chart {css}", x_end=charts.x_end,
-                thresholds=lines, unit=unit, steps=True,
+                title,
+                points,
+                color=color,
+                css_class=f"chart {css}",
+                x_end=charts.x_end,
+                thresholds=lines,
+                unit=unit,
+                steps=True,
             )
         )
     return "\n".join(out)
+
+
+def _server_html(charts: ReportCharts) -> list[str]:
+    """A chart per server metric read from Prometheus, its thresholds on it, a gap where a
+    value could not be read, and why."""
+    from loadmgr.models.formatting import format_number
+    from loadmgr.service.reports.html import escaped_clean
+
+    out = []
+    for item in charts.server:
+        unit = f" ({item.unit})" if item.unit else ""
+        points = [(x, y) for x, y in zip(item.times, item.values, strict=True) if x >= 0]
+        out.append(
+            line_chart(
+                f"Server {item.metric.removeprefix('server.')}{unit}",
+                points,
+                fmt=format_number,
+                color="#b45309",
+                css_class="chart server",
+                x_end=charts.x_end,
+                thresholds=threshold_lines(charts.thresholds, item.metric),
+                steps=True,
+            )
+        )
+        if item.reasons:
+            why = "; ".join(f"{reason} ({n})" for reason, n in item.reasons.items())
+            out.append(
+                f'<p class="sub server-missing">{escaped_clean(item.metric)}: '
+                f"{sum(item.reasons.values())} interval(s) not read: {escaped_clean(why)}</p>"
+            )
+    return out
 
 
 def latency_html(charts: ReportCharts) -> str:
@@ -90,8 +136,11 @@ def latency_html(charts: ReportCharts) -> str:
     groups = [(f"{method} {name}", points) for (method, name), points in charts.scatter.items()]
     lines: list[ThresholdLine] = threshold_lines(charts.thresholds, "p95")
     for request in charts.scatter:
-        lines += [line for line in threshold_lines(charts.thresholds, "p95", request)
-                  if line.request is not None]
+        lines += [
+            line
+            for line in threshold_lines(charts.thresholds, "p95", request)
+            if line.request is not None
+        ]
     scatter = scatter_chart(
         "p95 latency of each request, per interval", groups, x_end=charts.x_end, thresholds=lines
     )

@@ -24,6 +24,7 @@ from loadmgr.models.formatting import (
 )
 from loadmgr.models.shapes import describe_shape
 from loadmgr.models.stats.catalog import SUMMARY_LATENCIES
+from loadmgr.models.stats.stored import server_metrics_of
 from loadmgr.models.verdicts import verdict_summary
 from loadmgr.service.analysis import views as metrics
 from loadmgr.service.analysis.compare import REGRESSION_METRICS, compare_with_baseline
@@ -120,7 +121,8 @@ def gather(
         data.checks = compare_with_baseline(base, run, given)
     judged = {check.metric for check in data.checks}
     # Shown for people, judged by nobody: an allowance of inf never regresses.
-    unjudged = {metric: math.inf for metric in REGRESSION_METRICS if metric not in judged}
+    shown = [*REGRESSION_METRICS, *server_metrics_of(run.serverStats)]
+    unjudged = {metric: math.inf for metric in shown if metric not in judged}
     data.others = compare_with_baseline(base, run, unjudged)
     return data
 
@@ -349,7 +351,9 @@ def render_html(data: ReportData) -> str:
 {charts}
 <p class="sub">RPS and error rate are per interval; p95 is the interval's own with the loadmgr
 plugin, else Locust's rolling ~10 s window (the worst of each point's merged intervals); users
-is the highest count in each point. Dashed lines are the run's thresholds.</p></section>
+is the highest count in each point. Server metrics (read from Prometheus) are each interval's
+value over the same window; a gap is an interval that could not be read. Dashed lines are the
+run's thresholds.</p></section>
 <section id="latency"><h2>Latency per request</h2>
 {latency_html(data.charts)}</section>
 <section id="trend"><h2>Recent trend</h2>{report_section(data.trend)}</section>
