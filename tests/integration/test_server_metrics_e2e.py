@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,44 @@ def test_prometheus_down_mid_run_and_back_leaves_no_hole_after_the_end(
     assert all("served" in i.get("server", {}) for i in full), [
         (i["seq"], i.get("serverMissing")) for i in full if "served" not in i.get("server", {})
     ]
+
+
+def test_a_latency_step_shows_in_the_same_interval_client_and_server_side(
+    cli: Cli, mongo_uri: str, mongo_db: Any, tmp_path: Path, target_and_prometheus: Any
+) -> None:
+    """The target answers 300 ms slower from the middle of one window on: that window's
+    client p95 and the server's in-flight requests (Little's law: 5 users now wait there)
+    both jump, in the same interval, on the run's own windows."""
+    target, prometheus = target_and_prometheus
+    _test(cli, tmp_path, target.url, prometheus.url)
+    interval = 4.0
+    stepped: dict[str, datetime] = {}
+
+    def step() -> None:
+        # The middle of the third window: the windows are the run's own (its start + k·4 s).
+        def second_stored() -> Any:
+            return mongo_db.metrics_timeseries.find_one({"seq": 2})
+
+        if not wait_for(second_stored, timeout=60):
+            return
+        middle = second_stored()["windowEnd"] + timedelta(seconds=interval / 2)
+        wait_for(lambda: datetime.now(timezone.utc) >= middle, timeout=30, interval=0.05)
+        target.delay = 0.3
+        stepped["at"] = datetime.now(timezone.utc)
+
+    helper = threading.Thread(target=step, daemon=True)
+    helper.start()
+    try:
+        ok(cli("runs", "start", "srv", "--interval", str(int(interval)), "-o", "json"))
+    finally:
+        helper.join(timeout=60)
+        target.delay = 0.0
+    assert "at" in stepped, "the step was never made"
+    intervals = _intervals(mongo_db)
+    [hit] = [i for i in intervals if i["windowStart"] <= stepped["at"] < i["windowEnd"]]
+    before = next(i for i in intervals if i["seq"] == hit["seq"] - 1)
+    # Client side: half the window's requests now take 300 ms.
+    assert before["p95ResponseMs"] < 100 <= hit["p95ResponseMs"], (before, hit)
+    # Server side, the same window: requests wait in the target (at most 5 users).
+    assert before["server"]["busy"] < hit["server"]["busy"], (before["server"], hit["server"])
+    assert hit["server"]["busy"] >= 3, hit["server"]
