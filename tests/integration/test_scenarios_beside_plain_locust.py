@@ -42,13 +42,18 @@ pytestmark = pytest.mark.integration
 # Shaped scenarios pace each user (constant_pacing): their counts depend on when users
 # start and stop, which differs by a spawn or a report cycle between two runs.
 TIMED_TOLERANCE = 0.35
-ITERATIONS = 10  # requests each user of a fixed-iteration scenario makes, then stops
+ITERATIONS = 10  # requests each user of a fixed-iteration scenario makes, then idles
+# IDLE: a user that has made its requests sleeps instead of raising StopUser. When every
+# user of a master stops by itself, Locust's master turns `stopped` at once; if that comes
+# before loadmgr saw the test running, the run waits 60 s and ends in error (a finding
+# of this module, not yet handled: see the report of issue 22's last part).
 
 LISTENER = """
 import itertools
 
+import gevent
 from locust import HttpUser, constant, events, task
-from locust.exception import RescheduleTask, StopUser
+from locust.exception import RescheduleTask
 
 PATHS = ["/api/items"] * 4 + ["/missing"]  # one request in five fails (404)
 
@@ -73,13 +78,15 @@ class Walker(HttpUser):
     @task
     def walk(self):
         if self.done >= ITERATIONS:
-            raise StopUser()
+            gevent.sleep(3600)  # done: idle until the run stops (see IDLE)
+            return
         path = PATHS[self.done % len(PATHS)]
         self.done += 1  # before the request: a rescheduled task still counts it
         self.client.get(path)
 """
 
 RAISING = """
+import gevent
 from locust import HttpUser, constant, task
 from locust.exception import StopUser
 
@@ -105,7 +112,8 @@ class Walker(HttpUser):
     @task
     def walk(self):
         if self.done >= ITERATIONS:
-            raise StopUser()
+            gevent.sleep(3600)  # done: idle until the run stops (see IDLE)
+            return
         self.done += 1
         self.client.get("/api/items")
         if self.done % 5 == 0:
@@ -167,8 +175,8 @@ class WaitForUsers(LoadTestShape):
 """
 
 TAGGED = """
+import gevent
 from locust import HttpUser, constant, events, tag, task
-from locust.exception import StopUser
 
 
 @events.init_command_line_parser.add_listener
@@ -186,7 +194,8 @@ class TaggedUser(HttpUser):
     @task
     def items(self):
         if self.done >= ITERATIONS:
-            raise StopUser()
+            gevent.sleep(3600)  # done: idle until the run stops (see IDLE)
+            return
         self.done += 1
         self.client.get(self.environment.parsed_options.item_path, name="items")
 
