@@ -93,15 +93,17 @@ def running_target() -> Iterator[Any]:
 
 @contextmanager
 def running_locust(
-    locustfile: Path,
+    locustfile: Path | list[Path],
     workers: int = 0,
     *,
     log_dir: Path | None = None,
     distributed: bool | None = None,
     with_plugin: bool = True,
     web_base_path: str = "",
+    locust_args: tuple[str, ...] = (),
 ) -> Iterator[LocalCluster]:
-    """Locust on free loopback ports: standalone (workers=0) or a master with workers."""
+    """Locust on free loopback ports: standalone (workers=0) or a master with workers;
+    `locust_args` go on the command line of every process (`--tags x`, say)."""
     cluster = LocalCluster(
         locustfile,
         workers=workers,
@@ -109,6 +111,7 @@ def running_locust(
         distributed=distributed,
         with_plugin=with_plugin,
         web_base_path=web_base_path,
+        locust_args=locust_args,
     )
     cluster.start()
     pids = cluster.pids

@@ -31,6 +31,7 @@ from loadmgr.locust.seconds import InvalidPayload
 from loadmgr.locust.transport import PLUGIN_ROUTE, LocustTransport, one_line
 
 _VERSION = re.compile(r'"version":\s*"([^"\\]+)"')
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 PLUGIN_MAX_LIMIT = 3600
 # /swarm fields loadmgr sets itself; never taken from a run's Locust options.
 _SWARM_OWN_FIELDS = frozenset({"user_count", "spawn_rate", "host", "run_time", "user_classes"})
@@ -150,6 +151,12 @@ class LocustClient(LocustTransport):
 
     def plugin_version(self) -> int | None:
         """The loadmgr plugin's protocol version (GET info); None when the cluster lacks it."""
+        info = self.plugin_info()
+        return None if info is None else int(info["version"])
+
+    def plugin_info(self) -> dict[str, Any] | None:
+        """The plugin's info answer (`version`, and `locustfile_sha256`: the hash of what the
+        master's -f named, or None); None when the cluster lacks the plugin."""
         path = f"{PLUGIN_ROUTE}/info"
         response = self._request("GET", path, missing_ok=True)
         if response.status_code == 404:
@@ -158,7 +165,10 @@ class LocustClient(LocustTransport):
         version = payload.get("version")
         if payload.get("plugin") != "loadmgr" or type(version) is not int:
             raise ClusterError(f"Locust at {self.display_url} sent an unexpected {path} answer")
-        return version
+        sha256 = payload.get("locustfile_sha256")
+        if not (isinstance(sha256, str) and _SHA256.fullmatch(sha256)):
+            sha256 = None  # an older plugin, or one that cannot tell: nothing to compare
+        return {"version": version, "locustfile_sha256": sha256}
 
     def seconds(self, after: int | None = None, limit: int = 600) -> dict[str, Any]:
         """GET the plugin's per-second data: seconds after `after`, up to `limit` of them."""

@@ -30,7 +30,10 @@ report into its buffer (`events.worker_report`): one second may come in several 
 Routes, on the master's (or standalone's) web UI, under --web-base-path and behind
 --web-login when that is on (Locust's own `auth_required_if_enabled`), never cached:
 
-    GET <base>/loadmgr/v1/info     -> {"plugin": "loadmgr", "version": 1}
+    GET <base>/loadmgr/v1/info     -> {"plugin": "loadmgr", "version": 1,
+                                       "locustfile_sha256": "<hex>" or null}
+        the hash of what this master's -f named when it started (loadmgr's rule, below
+        locustfile_sha256()), null when it cannot tell
     GET <base>/loadmgr/v1/seconds?after=<int, default -1>&limit=<1..3600, default 600>
         -> {"plugin", "version", "now", "complete", "final", "oldest", "test_started",
             "state", "user_count", "worker_count", "workers_without_plugin", "seconds",
@@ -88,8 +91,10 @@ data; readers check it with the info route.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -115,6 +120,9 @@ _MARKER = "_loadmgr_plugin"  # attribute of the Events object: the installed plu
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
 _RUNNING = frozenset({"spawning", "running", "cleanup"})
 _OVER = frozenset({"stopping", "stopped", "ready"})
+# loadmgr's bounds on a stored locustfile folder: past them it cannot be a test's, so no hash.
+HASH_MAX_FILES = 200
+HASH_MAX_BYTES = 4_000_000
 
 logger = logging.getLogger("loadmgr_plugin")
 
@@ -364,6 +372,8 @@ class LoadmgrPlugin:
         self._listener: Callable[..., None] | None = None  # the request listener, once made
         # Why the last test stopped, as seen where it was stopped (see stop_cause()).
         self.stop_cause: str | None = None
+        # What -f named when Locust started (master or standalone), hashed as loadmgr does.
+        self.locustfile_sha256: str | None = None
 
     # -- wiring ----------------------------------------------------------------------------
 
@@ -395,6 +405,9 @@ class LoadmgrPlugin:
             self._listener = request_listener(self.buffer)
             self.place_listener()
         if environment.web_ui is not None:
+            # At start, so the hash is of the files Locust loaded, not of later edits.
+            option = getattr(getattr(environment, "parsed_options", None), "locustfile", None)
+            self.locustfile_sha256 = locustfile_sha256(option, os.path.abspath(__file__))
             self._add_routes(environment.web_ui)
 
     def place_listener(self) -> None:
@@ -605,7 +618,13 @@ class LoadmgrPlugin:
             )
 
         def info() -> Response:
-            return answer({"plugin": "loadmgr", "version": PLUGIN_VERSION})
+            return answer(
+                {
+                    "plugin": "loadmgr",
+                    "version": PLUGIN_VERSION,
+                    "locustfile_sha256": self.locustfile_sha256,
+                }
+            )
 
         def seconds() -> Response:
             try:
@@ -625,6 +644,78 @@ class LoadmgrPlugin:
         )
         app.add_url_rule(f"{prefix}{ROUTE_PREFIX}/info", "loadmgr_info", guard(info))
         app.add_url_rule(f"{prefix}{ROUTE_PREFIX}/seconds", "loadmgr_seconds", guard(seconds))
+
+
+def locustfile_sha256(option: Any, plugin_file: str) -> str | None:
+    """The hash of what `-f` names, as loadmgr stores a test's (docs/design.md,
+    "Locustfiles"): one file, the sha256 of its bytes; more (a folder, a.py,b.py), one
+    sha256 over every file sorted by its path relative to the folder they share, each as
+    path, NUL, length, NUL, bytes; hidden names, __pycache__, *.pyc and symlinks out of a
+    folder left out. An -f entry that is this plugin (by path, or named loadmgr_plugin.py)
+    is not the locustfile. None when it cannot tell: no -f, a URL or `-`, a path gone,
+    over 200 files or 4 MB."""
+    if not isinstance(option, str):
+        return None
+    entries = []
+    for raw in option.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        if entry == "-" or "://" in entry:
+            return None
+        path = os.path.abspath(entry)
+        if path == plugin_file or os.path.basename(path) == "loadmgr_plugin.py":
+            continue
+        if not os.path.exists(path):
+            return None
+        entries.append(os.path.realpath(path))
+    try:
+        if len(entries) == 1 and os.path.isfile(entries[0]):
+            with open(entries[0], "rb") as file:
+                data = file.read(HASH_MAX_BYTES + 1)
+            return hashlib.sha256(data).hexdigest() if len(data) <= HASH_MAX_BYTES else None
+        return _bundle_sha256(entries) if entries else None
+    except (OSError, ValueError):
+        return None
+
+
+def _bundle_sha256(entries: list[str]) -> str | None:
+    root = os.path.commonpath([e if os.path.isdir(e) else os.path.dirname(e) for e in entries])
+    found: dict[str, str] = {}
+    for entry in entries:
+        if os.path.isdir(entry):
+            for relative, path in _folder_files(entry, root):
+                found[relative] = path
+        else:
+            found[os.path.relpath(entry, root).replace(os.sep, "/")] = entry
+        if len(found) > HASH_MAX_FILES:
+            return None
+    digest = hashlib.sha256()
+    left = HASH_MAX_BYTES
+    for relative in sorted(found):
+        with open(found[relative], "rb") as file:
+            data = file.read(left + 1)
+        left -= len(data)
+        if left < 0:
+            return None
+        digest.update(relative.encode("utf-8") + b"\0" + str(len(data)).encode() + b"\0")
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _folder_files(folder: str, root: str) -> Iterable[tuple[str, str]]:
+    def skipped(name: str) -> bool:
+        return name.startswith(".") or name == "__pycache__" or name.endswith(".pyc")
+
+    for directory, subdirectories, filenames in os.walk(folder):  # never into symlinks
+        subdirectories[:] = [d for d in subdirectories if not skipped(d)]
+        for filename in filenames:
+            path = os.path.join(directory, filename)
+            real = os.path.realpath(path)
+            inside = real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
+            if skipped(filename) or not inside or not os.path.isfile(real):
+                continue  # hidden, compiled, a symlink out of the folder, not a file
+            yield os.path.relpath(path, root).replace(os.sep, "/"), path
 
 
 def _cause_of_stop(environment: Any, runner: Any) -> str:

@@ -162,6 +162,9 @@ class ScheduleOverrides(BaseModel):
     workers: int | None = Field(default=None, ge=0)  # the local cluster's; 0: standalone
     thresholds: Thresholds = Field(default_factory=list)
     metadata: dict[str, str] = Field(default_factory=dict)
+    # Locust's own options for its runs, over the test's (`--locust-option`; checked as
+    # `runs start` checks them). Schedules stored before have none.
+    locustOptions: dict[str, str] = Field(default_factory=dict)
 
 
 class Schedule(Named):

@@ -127,3 +127,32 @@ def test_options_loadmgr_owns_are_refused(cli: Any, mongo_db: Any, key: str) -> 
                           "--locust-option", f"{key}=1"), 2)  # fmt: skip
     assert "is set by loadmgr" in line
     assert documents_of(mongo_db, COLLECTIONS) == before
+
+
+@pytest.mark.usefixtures("tick_local")
+def test_a_schedule_stores_locust_options_and_its_runs_use_them(
+    cli: Any, mongo_db: Any, tagged: Path, target_server: Any
+) -> None:
+    from tests.integration.test_schedules import next_slot, tick, wait_ended
+
+    ok(cli("tests", "create", "--name", "tagged", "--target-url", target_server.url,
+           "--locustfile", str(tagged), "--users", "2", "--spawn-rate", "2", "--duration", "3s",
+           "--locust-option", "item-path=/missing", "-q"))  # fmt: skip
+    ok(cli("clusters", "add", "elsewhere", "--url", "http://127.0.0.1:1", "-q"))
+    before = documents_of(mongo_db, (*COLLECTIONS, "schedules"))
+    for bad, words in (("users=5", "is set by loadmgr"), ("tags=a", "through its web API")):
+        line = error_line(cli("schedules", "add", "tagged", "--cron", "* * * * *",
+                              "--locust-option", bad, "--cluster", "elsewhere"), 2)  # fmt: skip
+        assert words in line
+    assert documents_of(mongo_db, (*COLLECTIONS, "schedules")) == before
+    schedule = ok(cli("schedules", "add", "tagged", "--cron", "* * * * *", "--workers", "0",
+                      "--locust-option", "tags=items", "--locust-option", "item-path=/api/items",
+                      "-o", "json")).json()  # fmt: skip
+    assert schedule["overrides"]["locustOptions"] == {"tags": "items", "item-path": "/api/items"}
+    assert "item-path" in ok(cli("schedules", "show", "tagged")).stdout
+    [slot] = tick(cli, next_slot(cli, "tagged"))
+    assert slot["outcome"] == "started", slot
+    run = wait_ended(mongo_db, slot["runId"])
+    assert run["status"] == "Finished", run.get("error")
+    assert run["locustOptions"] == {"tags": "items", "item-path": "/api/items"}  # over the test's
+    assert _names(run) == {"items": 0}  # only the tagged task, on the schedule's path

@@ -16,14 +16,15 @@ import pytest
 
 from loadmgr.models.documents import bundle_sha256
 from tests.conftest import documents_of, error_line, ok
+from tests.locust_servers import running_locust
 
 pytestmark = pytest.mark.integration
 
 COLLECTIONS = ("load_tests", "load_test_runs", "metrics_timeseries", "cluster_leases")
-# Each user makes one request per CSV row, then stops: the counts do not depend on timing.
+# Each user makes one request per CSV row, then idles: the counts do not depend on timing.
 LOCUSTFILE = """
+import gevent
 from locust import HttpUser, constant, task
-from locust.exception import StopUser
 
 import common
 
@@ -37,7 +38,8 @@ class CsvUser(HttpUser):
     @task
     def walk(self) -> None:
         if not self.rows:
-            raise StopUser()
+            gevent.sleep(3600)  # done: idle until the run stops (users that all stop by
+            return  # themselves can turn a master `stopped` before loadmgr sees it run)
         row = self.rows.pop(0)
         self.client.get(row["path"], name=row["name"])
 """
@@ -191,3 +193,54 @@ def test_a_folder_past_its_bounds_is_refused(
                           "--locustfile", str(folder)), 2)  # fmt: skip
     assert words in line
     assert documents_of(mongo_db, COLLECTIONS) == before
+
+
+def test_a_remote_master_is_checked_by_the_hash_of_what_it_loaded(
+    cli: Any, mongo_db: Any, target_server: Any, tmp_path: Path
+) -> None:
+    """The plugin's info route tells the hash of what the master's -f named (a folder, or
+    one file beside the plugin), by loadmgr's rule; `runs start` on that cluster compares it
+    with the test's: another is a warning and an event, refused with --strict-locustfile."""
+    from loadmgr.locust.client import LocustClient
+
+    folder = write_package(tmp_path / "pkg")
+    single = tmp_path / "single.py"
+    single.write_text(LOCUSTFILE.replace("import common", "import csv as common"))
+    with running_locust(single, workers=0, log_dir=tmp_path / "one") as one:
+        info = LocustClient(one.base_url).plugin_info()
+        assert info is not None and info["locustfile_sha256"] == bundle_free_sha256(single)
+    with running_locust(folder, workers=1, log_dir=tmp_path / "remote") as remote:
+        ok(cli("clusters", "add", "remote", "--url", remote.base_url, "-q"))
+        created = ok(cli(
+            "tests", "create", "--name", "pkg", "--target-url", target_server.url,
+            "--locustfile", str(folder), "--cluster", "remote", "--users", str(USERS),
+            "--spawn-rate", str(USERS), "--duration", "4s", "-o", "json",
+        )).json()  # fmt: skip
+        info = LocustClient(remote.base_url).plugin_info()
+        assert info is not None and info["locustfile_sha256"] == created["locustfileSha256"]
+        same = cli("runs", "start", "pkg", "--strict-locustfile", "-o", "json")
+        assert same.exit_code == 0, same.stderr
+        assert "another locustfile" not in same.stderr
+        assert not [e for e in same.json()["events"] if e["kind"] == "locustfile-mismatch"]
+
+        # The test's copy changes here; the master still runs what it loaded.
+        (folder / "data" / "paths.csv").write_text("name,path\nitems,/api/items\n")
+        ok(cli("tests", "update", "pkg", "--locustfile", str(folder), "-q"))
+        before = documents_of(mongo_db, COLLECTIONS)
+        line = error_line(cli("runs", "start", "pkg", "--strict-locustfile"), 2)
+        assert "runs another locustfile than test 'pkg' stored" in line
+        assert "(--strict-locustfile)" in line
+        assert documents_of(mongo_db, COLLECTIONS) == before
+        warned = cli("runs", "start", "pkg", "-o", "json")
+        assert warned.exit_code == 0, warned.stderr
+        assert "warning: cluster 'remote' runs another locustfile" in warned.stderr
+        kinds = [e["kind"] for e in warned.json()["events"]]
+        assert kinds.count("locustfile-mismatch") == 1
+        assert warned.json()["status"] == "Finished"
+
+
+def bundle_free_sha256(path: Path) -> str:
+    """One file's hash, as loadmgr stores it: the sha256 of its bytes."""
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -32,6 +32,7 @@ CALLS: dict[str, Callable[[LocustClient], Any]] = {
     "requests_csv": lambda c: c.requests_csv(),
     "exceptions": lambda c: c.exceptions(),
     "plugin_version": lambda c: c.plugin_version(),
+    "plugin_info": lambda c: c.plugin_info(),
     "seconds": lambda c: c.seconds(),
     "start_swarm": lambda c: c.start_swarm(1, 1.0, None, 10, start_timeout=0.5),
     "wait_started": lambda c: c.wait_started(0.5),

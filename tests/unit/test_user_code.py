@@ -165,3 +165,20 @@ def test_user_code_that_raised_weighs_in_the_verdict(
         "verdictReasons": [r.model_dump(mode="json") for r in reasons],
     }
     assert recompute_verdict(stored)[0] == verdict
+
+
+# Python 3.11+ prints a line of position markers under the failing expression (`^`, `~`,
+# spaces): the raise it marks is the line above, whatever the markers look like.
+@pytest.mark.parametrize(
+    "markers",
+    ["    ^^^^^^^^^^^^^^^^^^^^^^^", "    ~~~~~~^^^^^^^", "          ^^^^^", "\t~~^~~", ""],
+)
+def test_the_raised_type_is_read_above_pythons_position_markers(markers: str) -> None:
+    traceback = (
+        '  File "/srv/runs/R/locustfile.py", line 30, in walk\n'
+        '    raise KeyError("token")  # twice per user\n'
+        f"{markers}\n"
+    )
+    item = summarize([{"count": 8, "msg": "'token'", "traceback": traceback}])[0][0]
+    assert item["type"] == "KeyError"
+    assert item["where"] == "locustfile.py:30 in walk"

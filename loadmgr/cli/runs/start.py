@@ -173,7 +173,6 @@ def start(
     from loadmgr.service.analysis.compare import parse_max_regressions
     from loadmgr.service.runs.options import (
         check_interval,
-        check_locust_options,
         parse_overrides,
     )
     from loadmgr.service.server_metrics.definitions import parse_server_metrics
@@ -197,7 +196,6 @@ def start(
         warmup=warmup_sec,
         locustfile=locustfile,
         strict_locustfile=strict_locustfile,
-        locust_options=check_locust_options(locust_options),
         locust_config=_absolute(locust_config),
         server_metrics=parse_server_metrics(server_metrics, source),
     )

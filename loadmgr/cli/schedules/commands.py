@@ -66,6 +66,7 @@ SCHEDULE_CSV = (
     "overrides.workers",
     "overrides.thresholds",
     "overrides.metadata",
+    "overrides.locustOptions",
     "graceSec",
     "failureLimit",
     "consecutiveFailures",
@@ -178,6 +179,16 @@ def add(
     ] = None,
     meta: Annotated[
         list[str] | None, typer.Option("--meta", help="KEY=VALUE run metadata (repeatable).")
+    ] = None,
+    locust_options: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--locust-option",
+            metavar="KEY=VALUE",
+            help="One of Locust's own options for its runs, over the test's (e.g. "
+            "tags=checkout; repeatable; those loadmgr sets are refused).",
+            show_default=False,
+        ),
     ] = None,
     grace: Annotated[
         str,

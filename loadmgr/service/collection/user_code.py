@@ -125,8 +125,9 @@ def _where(traceback: str) -> str | None:
 
 def _raised_type(traceback: str) -> str | None:
     """The class a `raise X(...)` on the traceback's last line names (Locust's /exceptions
-    gives the message and the frames, not the type); None when the line says no more."""
-    lines = [line for line in traceback.splitlines() if line.strip()]
+    gives the message and the frames, not the type); None when the line says no more.
+    Python 3.11+ marks the failing expression on a line of its own (`^`, `~`): skipped."""
+    lines = [line for line in traceback.splitlines() if line.strip(" \t^~")]
     found = _RAISE.match(lines[-1]) if lines else None
     return found.group(1)[:MAX_WHERE] if found else None
 

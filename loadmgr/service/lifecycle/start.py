@@ -83,6 +83,10 @@ def start_run(
         check_server_metrics(store, options.server_metrics, notify)
     if plan.cluster is None:
         _prune_old_run_folders(store, settings.home, notify)
+    else:
+        from loadmgr.service.runs.locustfile import check_remote_locustfile
+
+        check_remote_locustfile(plan.cluster, plan.run, options.strict_locustfile, notify)
     if plan.locustfile_drift:
         notify(f"warning: {plan.locustfile_drift}")
     if baseline is not None:

@@ -7,13 +7,19 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from loadmgr.errors import ValidationFailed
-from loadmgr.models import LOCAL_CLUSTER_ID, LoadTest
+from loadmgr.errors import ClusterError, ValidationFailed
+from loadmgr.models import LOCAL_CLUSTER_ID, LoadTest, utcnow
 from loadmgr.models.documents import LocustfileBundle
 from loadmgr.service.definitions.locustfiles import read_locustfile
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from loadmgr.models import LoadTestRun, LocustCluster
     from loadmgr.service.runs.options import RunOptions
+
+LOCUSTFILE_MISMATCH = "locustfile-mismatch"  # the run's event when a master loaded other files
+_INFO_TIMEOUT = 5.0  # asked before the run starts: a master that does not answer is the run's
 
 
 @dataclass(frozen=True)
@@ -94,3 +100,38 @@ def _drift_words(test: LoadTest, now: str) -> str:
         f"{test.locustfile} changed since the test stored it (stored sha256 "
         f"{(test.locustfileSha256 or '')[:8]}…, {now}); update with: {update}"
     )
+
+
+def check_remote_locustfile(
+    cluster: LocustCluster, run: LoadTestRun, strict: bool, notify: Callable[[str], None]
+) -> None:
+    """Whether a remote master loaded the test's locustfile: its plugin tells the hash of
+    what its -f named (docs/plugin.md, the info route), compared with the hash the test
+    stored. Another hash is a warning and a `locustfile-mismatch` event on the run, or
+    refused (exit 2, nothing stored) with `--strict-locustfile`. Nothing to compare (no
+    stored copy, no plugin, a plugin that cannot tell, a master that does not answer: the
+    run itself meets that) says nothing."""
+    stored = run.locustfileSha256
+    if not stored:
+        return
+    from loadmgr.locust.client import LocustClient
+
+    try:
+        with LocustClient.from_cluster(cluster, timeout=_INFO_TIMEOUT) as client:
+            info = client.plugin_info()
+    except ClusterError:
+        return
+    loaded = info["locustfile_sha256"] if info else None
+    if loaded is None or loaded == stored:
+        return
+    mismatch = (
+        f"cluster {cluster.id!r} runs another locustfile than test {run.testName!r} stored "
+        f"(its master loaded sha256 {loaded[:8]}…, the test has {stored[:8]}…)"
+    )
+    if strict:
+        raise ValidationFailed(
+            f"{mismatch} (--strict-locustfile)",
+            hint="deploy the test's locustfile with the master, or update the test's copy",
+        )
+    notify(f"warning: {mismatch}")
+    run.events.append({"at": utcnow(), "kind": LOCUSTFILE_MISMATCH, "detail": mismatch})

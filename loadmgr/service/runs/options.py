@@ -110,11 +110,13 @@ def parse_overrides(
     workers: int | None = None,
     thresholds: list[str] | None = None,
     meta: list[str] | None = None,
+    locust_options: list[str] | None = None,
 ) -> RunOptions:
     """The load `runs start` and `schedules add` may set instead of the test's, as given
-    on the command line (`--duration 5m`, `--meta k=v`);
+    on the command line (`--duration 5m`, `--meta k=v`, `--locust-option tags=a`);
     ValidationFailed naming the option for a bad duration, pair or threshold (the
-    thresholds in their canonical form, as `check_thresholds` gives them)."""
+    thresholds in their canonical form, as `check_thresholds` gives them) or a Locust
+    option loadmgr owns."""
     return RunOptions(
         users=users,
         spawn_rate=spawn_rate,
@@ -123,4 +125,5 @@ def parse_overrides(
         workers=workers,
         metadata=parse_metadata(meta),
         thresholds=check_thresholds(thresholds),
+        locust_options=check_locust_options(locust_options),
     )

@@ -112,6 +112,7 @@ _STORED_AS = {
     "workers": "workers",
     "thresholds": "thresholds",
     "metadata": "metadata",
+    "locust_options": "locustOptions",
 }
 
 
