@@ -109,6 +109,30 @@ def check_file_reference(path: str | None, what: str) -> Path:
     return absolute
 
 
+# A secret or a URL is a line: a file much larger than this is not one (and is not read).
+SECRET_FILE_MAX_BYTES = 64_000
+
+
+def read_file_secret(path: str | None, what: str) -> str:
+    """The one line held by the secret file at `path` (stripped), read only where this
+    machine allows it and never blocking. SecretRefused for a path it does not allow,
+    ValidationFailed `WHAT: …` naming the file (never its content) for one that cannot
+    serve: missing, not a regular file, too large, not UTF-8, empty."""
+    from loadmgr.local_files import read_regular_file
+
+    checked = check_file_reference(path, what)
+    try:
+        data = read_regular_file(checked, "secret file", max_bytes=SECRET_FILE_MAX_BYTES)
+        value = data.decode("utf-8").strip()
+    except ValidationFailed as exc:
+        raise ValidationFailed(f"{what}: {exc.message}", hint=exc.hint) from None
+    except UnicodeDecodeError:
+        raise ValidationFailed(f"{what}: secret file {checked} is not UTF-8 text") from None
+    if not value:
+        raise ValidationFailed(f"{what}: secret file {checked} is empty")
+    return value
+
+
 def _is_under(path: Path, directory: Path) -> bool:
     return path != directory and path.parts[: len(directory.parts)] == directory.parts
 

@@ -11,13 +11,16 @@ import os
 from urllib.parse import urlsplit
 
 from loadmgr.errors import ClusterError, ValidationFailed
-from loadmgr.local_files import read_regular_file
 from loadmgr.models import ClusterAuth
-from loadmgr.secret_refs import SecretRefused, check_env_reference, check_file_reference
+from loadmgr.secret_refs import (
+    SecretRefused,
+    check_env_reference,
+    check_file_reference,
+    read_file_secret,
+)
 
 AUTH_TYPES = ("none", "header", "login")
 DEFAULT_LOGIN_PATH = "/login_submit"
-SECRET_FILE_MAX_BYTES = 64_000
 
 
 def check_auth(auth: ClusterAuth) -> None:
@@ -57,19 +60,9 @@ def read_secret(auth: ClusterAuth) -> str:
     if auth.secretEnv:
         return env_value(auth.secretEnv)
     try:
-        path = check_file_reference(auth.secretFile, "cluster auth")
-        # Never a blocking or endless read: the file named may be a FIFO or /dev/zero.
-        data = read_regular_file(path, "secret file", max_bytes=SECRET_FILE_MAX_BYTES)
-        value = data.decode("utf-8").strip()
-    except SecretRefused as exc:
+        return read_file_secret(auth.secretFile, "cluster auth")
+    except ValidationFailed as exc:  # refused here, or no file that can serve
         raise ClusterError(exc.message, hint=exc.hint) from None
-    except ValidationFailed as exc:
-        raise ClusterError(f"cluster auth: {exc.message}") from None
-    except UnicodeDecodeError:
-        raise ClusterError(f"cluster auth: secret file {path} is not UTF-8 text") from None
-    if not value:
-        raise ClusterError(f"cluster auth: secret file {path} is empty")
-    return value
 
 
 def env_value(name: str | None, *, strip: bool = True) -> str:

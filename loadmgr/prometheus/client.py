@@ -20,18 +20,16 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from loadmgr.errors import SourceError, ValidationFailed
-from loadmgr.local_files import read_regular_file
 from loadmgr.secret_refs import (
     SecretRefused,
     check_env_reference,
-    check_file_reference,
     mask_secrets,
+    read_file_secret,
 )
 
 MAX_BODY_BYTES = 8_000_000  # a range query over a long run is a few hundred kB
 DEFAULT_TIMEOUT_SEC = 5.0
 MAX_REDIRECTS = 3
-SECRET_FILE_MAX_BYTES = 64_000
 _MESSAGE_MAX = 160
 _TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
@@ -76,18 +74,9 @@ def _env_secret(name: str) -> str:
 
 def _file_secret(path: str) -> str:
     try:
-        checked = check_file_reference(path, "source credentials")
-        data = read_regular_file(checked, "secret file", max_bytes=SECRET_FILE_MAX_BYTES)
-        value = data.decode("utf-8").strip()
-    except SecretRefused as exc:
+        return read_file_secret(path, "source credentials")
+    except ValidationFailed as exc:  # refused here, or no file that can serve
         raise SourceError(exc.message, hint=exc.hint) from None
-    except ValidationFailed as exc:
-        raise SourceError(f"source credentials: {exc.message}") from None
-    except UnicodeDecodeError:
-        raise SourceError(f"source credentials: secret file {path} is not UTF-8 text") from None
-    if not value:
-        raise SourceError(f"source credentials: secret file {path} is empty")
-    return value
 
 
 @dataclass(frozen=True)
