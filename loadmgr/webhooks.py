@@ -161,7 +161,7 @@ def _attempt(
             if 200 <= response.status_code < 300:
                 delivery.ok, delivery.error = True, None
                 return None
-            answer = _answer(response)
+            answer = _answer(response, url)
             delivery.error = f"HTTP {response.status_code}{answer}"
             if response.status_code == 429 or response.status_code >= 500:
                 return _retry_after(response.headers.get("Retry-After"))
@@ -185,13 +185,17 @@ def _attempt(
         return None
 
 
-def _answer(response: requests.Response) -> str:
-    """`: <first characters of the body>` of a refusal, one line; read within a limit."""
+def _answer(response: requests.Response, url: str) -> str:
+    """`: <first characters of the body>` of a refusal, one line; read within a limit.
+
+    Masked before it is cut: cut first, a secret the cut runs through would keep its
+    start, which no mask then recognises."""
     try:
-        raw = response.raw.read(ANSWER_SHOWN_MAX * 4, decode_content=True) or b""
+        # Beyond what is shown, enough to hold a whole URL the shown part may begin.
+        raw = response.raw.read(ANSWER_SHOWN_MAX * 4 + len(url) * 3, decode_content=True) or b""
     except Exception:  # the answer is a bonus; its absence is no error of ours
         return ""
-    text = " ".join(raw.decode("utf-8", "replace").split())[:ANSWER_SHOWN_MAX]
+    text = mask(" ".join(raw.decode("utf-8", "replace").split()), url)[:ANSWER_SHOWN_MAX]
     return f": {text}" if text else ""
 
 

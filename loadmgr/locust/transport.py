@@ -57,7 +57,7 @@ def one_line(text: str) -> str:
 
 
 def _body_summary(response: Answer) -> str:
-    """An error body as one short line; Flask's HTML error pages lose their markup."""
+    """An error body on one line (uncut); Flask's HTML error pages lose their markup."""
     text = response.text
     content_type = response.headers.get("Content-Type", "")
     if "html" in content_type:
@@ -70,7 +70,7 @@ def _body_summary(response: Answer) -> str:
             error = None
         if isinstance(error, str):
             text = error
-    return one_line(text)
+    return " ".join(text.split())  # cut only once masked (the caller's one_line)
 
 
 def _connection_reason(exc: BaseException, timeout: float) -> str:
@@ -246,7 +246,8 @@ class LocustTransport:
             )
         if response.status_code >= 400:
             # A proxy's error page may echo the header it was sent.
-            body = mask_secrets(_body_summary(response), self._secrets)
+            # Masked before it is cut: cut first, a secret's start would stay unmasked.
+            body = one_line(mask_secrets(_body_summary(response), self._secrets))
             body = body or response.reason or "no details"
             raise ClusterError(
                 f"Locust at {self.display_url} failed {method} {path}: "

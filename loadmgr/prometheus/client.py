@@ -192,7 +192,8 @@ class PrometheusClient:
         status, content_type, body = self._get(path, params)
         if "json" not in content_type:
             title = _TITLE.search(body.decode("utf-8", "replace"))
-            shown = f" ({one_line(title.group(1))})" if title else ""
+            # An auth proxy's page may echo the token: masked, then cut.
+            shown = f" ({one_line(mask_secrets(title.group(1), self._secrets))})" if title else ""
             raise SourceError(
                 f"Prometheus at {self.base_url} answered {path} with HTTP {status} "
                 f"{content_type.split(';')[0] or 'no type'}{shown}, not JSON",

@@ -82,3 +82,54 @@ def test_every_form_of_a_webhook_query_secret_is_masked(secret: str) -> None:
     for form in [f for f in _every_form(secret) if len(f) >= 4 and f.strip()]:
         assume(form.lower() not in WEBHOOK_MASK.lower())
         assert form.lower() not in mask(f"echo: {form} end", url).lower()
+
+
+# --- masked before cut: every path that shortens an echoed answer -------------------------
+
+TOKEN = "s3cr3t-Tok+en/AB=="
+
+
+def _no_prefix_of(secret: str, text: str) -> bool:
+    """No piece of `secret` of 6 characters or more shows in `text`."""
+    return not any(secret[:n] in text for n in range(6, len(secret) + 1))
+
+
+@pytest.mark.parametrize("offset", [0, 100, 150, 160, 170, 180, 190, 195, 199, 210, 400, 790])
+def test_an_echo_cut_in_its_middle_leaves_no_piece_of_the_secret(
+    monkeypatch: pytest.MonkeyPatch, offset: int
+) -> None:
+    """Each message is cut to a length; cut first and masked after, a secret the cut ran
+    through kept its start (an adversary's 403: 175 × `x` + `bad sig <sig>`). Masked first,
+    whatever the secret's place."""
+    from loadmgr.errors import SourceError
+    from loadmgr.prometheus.client import Credentials, PrometheusClient
+
+    body = "x" * offset + f" bad sig {TOKEN} end"
+    monkeypatch.setenv("LOADMGR_SECRET_TOKEN", TOKEN)
+    # A Locust behind a proxy echoing the header, in text and as an HTML title.
+    auth = ClusterAuth(type="header", headerName="X-T", secretEnv="LOADMGR_SECRET_TOKEN")
+    for kind, text in (("text/plain", body), ("text/html", f"<html><p>{body}</p></html>")):
+        with responses.RequestsMock() as mock:
+            mock.get("http://l.test/stats/requests", body=text, status=500, content_type=kind)
+            with pytest.raises(ClusterError) as caught:
+                LocustClient("http://l.test", auth=auth).stats()
+        assert _no_prefix_of(TOKEN, caught.value.message), caught.value.message
+    # Prometheus behind an auth proxy: the token in the page's title, or in its JSON error.
+    client = PrometheusClient(
+        "http://prom.test", credentials=Credentials(bearer_token_env="LOADMGR_SECRET_TOKEN")
+    )
+    for answer in (
+        {"body": f"<title>{body}</title>", "status": 401, "content_type": "text/html"},
+        {"body": f"<title>{body}</title>", "status": 200, "content_type": "text/html"},
+        {"json": {"status": "error", "errorType": "internal", "error": body}, "status": 500},
+    ):
+        with responses.RequestsMock() as mock:
+            mock.get("http://prom.test/api/v1/query", **answer)  # type: ignore[arg-type]
+            with pytest.raises(SourceError) as raised:
+                client.query("up")
+        assert _no_prefix_of(TOKEN, raised.value.message), raised.value.message
+    # A webhook receiver refusing with the URL's secret in its answer.
+    with receiving(Answer(403, body=body.replace(TOKEN, unquote(SIG)))) as receiver:
+        delivery = post_json(f"{receiver.url}?sig={SIG}", {"text": "x"}, bound=5.0)
+    assert delivery.error is not None
+    assert _no_prefix_of(unquote(SIG), delivery.error), delivery.error
