@@ -2,6 +2,7 @@
 
 from loadmgr.models.documents import (
     LOCAL_CLUSTER_ID,
+    LOCAL_WORKERS_MAX,
     ClusterAuth,
     LoadTest,
     LoadTestRun,
@@ -24,6 +25,7 @@ from loadmgr.models.verdicts import ReasonKind, Regression, Verdict, VerdictReas
 
 __all__ = [
     "LOCAL_CLUSTER_ID",
+    "LOCAL_WORKERS_MAX",
     "ClusterAuth",
     "LoadTest",
     "LoadTestRun",

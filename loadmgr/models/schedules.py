@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loadmgr.models.documents import (
+    LOCAL_WORKERS_MAX,
     Document,
     Name,
     Named,
@@ -159,7 +160,7 @@ class ScheduleOverrides(BaseModel):
     spawnRate: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     durationSeconds: int | None = Field(default=None, gt=0)
     cluster: str | None = None
-    workers: int | None = Field(default=None, ge=0)  # the local cluster's; 0: standalone
+    workers: int | None = Field(default=None, ge=0, le=LOCAL_WORKERS_MAX)  # 0: standalone
     thresholds: Thresholds = Field(default_factory=list)
     metadata: dict[str, str] = Field(default_factory=dict)
     # Locust's own options for its runs, over the test's (`--locust-option`; checked as

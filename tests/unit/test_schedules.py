@@ -609,3 +609,23 @@ def test_install_names_the_variables_the_notifications_need(
         assert "LOADMGR_SECRET_TEAM_HOOK" in result.stderr
         assert "secret-path" not in result.stdout + result.stderr  # the name only
     assert "# LOADMGR_SECRET_TEAM_HOOK=\n" in cli("schedules", "install").stdout
+
+
+def test_a_worker_count_no_machine_can_run_is_refused_everywhere(
+    cli: Cli, mock_store: Captured, locustfile: Path
+) -> None:
+    # Stored by any writer, run by whichever machine ticks: bounded where it is given.
+    _test(cli, locustfile)
+    before = documents_of(_db(mock_store), COLLECTIONS)
+    for argv in (
+        ("schedules", "add", "api", "--cron", "* * * * *", "--workers", "1000000"),
+        ("runs", "start", "api", "--workers", "1000000"),
+        ("runs", "start", "api", "--workers", "-1"),
+    ):
+        assert "--workers" in error_line(cli(*argv), 2) or "workers" in cli(*argv).stderr
+    assert documents_of(_db(mock_store), COLLECTIONS) == before
+    from loadmgr.models import LOCAL_WORKERS_MAX
+    from loadmgr.models.schedules import ScheduleOverrides
+
+    with pytest.raises(ValueError):
+        ScheduleOverrides(workers=LOCAL_WORKERS_MAX + 1)  # a stored one is read as refused

@@ -9,6 +9,7 @@ runs and their intervals.
 from loadmgr.models.documents.base import (
     DESCRIPTION_MAX,
     LOCAL_CLUSTER_ID,
+    LOCAL_WORKERS_MAX,
     LOCUSTFILE_MAX_BYTES,
     MAX_USERS_CEILING,
     NAME_MAX,
@@ -52,6 +53,7 @@ __all__ = [
     "BUNDLE_MAX_FILES",
     "DESCRIPTION_MAX",
     "LOCAL_CLUSTER_ID",
+    "LOCAL_WORKERS_MAX",
     "LOCUSTFILE_MAX_BYTES",
     "MAX_USERS_CEILING",
     "META_VALUE_MAX",

@@ -37,6 +37,10 @@ LOCUSTFILE_MAX_BYTES = 1_000_000
 MAX_USERS_CEILING = 10_000_000
 
 LOCAL_CLUSTER_ID = "local"
+# Worker processes of a local cluster: a machine runs a few per core, and a number beyond
+# this (stored by any writer of the database, run by whichever machine ticks) would only
+# exhaust the machine.
+LOCAL_WORKERS_MAX = 256
 
 
 def new_id() -> str:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from loadmgr.errors import NotFound, ValidationFailed
 from loadmgr.models import (
     LOCAL_CLUSTER_ID,
+    LOCAL_WORKERS_MAX,
     LoadTest,
     LoadTestRun,
     LocustCluster,
@@ -65,8 +66,11 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
         raise ValidationFailed(f"invalid --spawn-rate: {options.spawn_rate:g} (must be above 0)")
     if options.duration is not None and options.duration <= 0:
         raise ValidationFailed("invalid --duration: must be above 0")
-    if options.workers is not None and options.workers < 0:
-        raise ValidationFailed("invalid --workers: 0 (one standalone Locust) or more")
+    if options.workers is not None and not 0 <= options.workers <= LOCAL_WORKERS_MAX:
+        raise ValidationFailed(
+            f"invalid --workers: {options.workers} (0, one standalone Locust, "
+            f"to {LOCAL_WORKERS_MAX})"
+        )
     check_locust_config(options)
     from loadmgr.service.runs.folders import keep_sec, log_max_bytes
 
