@@ -64,6 +64,7 @@ class FakeLocust:
         self.stopped_at: float | None = None
         self.restart_after_swarm_sec: float | None = None
         self.restarts = 0
+        self.never_starts = False  # /swarm says success, the state stays as it was
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -180,6 +181,9 @@ class FakeLocust:
                 self.rfile.read(length)
                 if self.path == "/swarm":
                     fake.swarms += 1
+                    if fake.never_starts:
+                        self._json({"success": True, "message": "Swarming started"})
+                        return
                     fake.state = "running"
                     fake._swarmed_at = time.monotonic()
                     fake.test_started, fake.stopped_at = time.time(), None

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from loadmgr.errors import ClusterBusy, ClusterError, ValidationFailed
+from loadmgr.errors import ClusterBusy, ClusterError, Interrupted, ValidationFailed
 from loadmgr.locust.protocol import (
     ACTIVE_STATES,
     BUSY_STATES,
@@ -270,7 +270,7 @@ class LocustClient(LocustTransport):
         self._owns_swarm = True
         try:
             return self.wait_started(start_timeout, poll_interval=poll_interval)
-        except ClusterError:
+        except (ClusterError, Interrupted):
             # Stop our own swarm, so a late start (a worker connecting) never runs unwatched.
             try:
                 self._request_stop()
@@ -318,9 +318,13 @@ class LocustClient(LocustTransport):
         """Poll stats until the state is spawning or running; ClusterError past the deadline."""
         # `success: true` from /swarm does not mean users started (a master without workers
         # says it too), so only the state reported by /stats/requests is trusted.
-        payload, started = poll_until(
-            self.stats, lambda p: p.get("state") in ACTIVE_STATES, deadline_sec, poll_interval
-        )
+        def begun(payload: dict[str, Any]) -> bool:
+            # A signal (Ctrl-C, SIGTERM) ends the wait at once, not at its deadline.
+            if self.interrupt is not None and self.interrupt.is_set():
+                raise Interrupted("interrupted while Locust was starting the test")
+            return payload.get("state") in ACTIVE_STATES
+
+        payload, started = poll_until(self.stats, begun, deadline_sec, poll_interval)
         if not started:
             no_workers = is_distributed(payload) and not payload.get("worker_count")
             raise ClusterError(

@@ -106,3 +106,31 @@ def test_runs_stop_of_a_run_whose_locust_drips_ends_within_its_bounds(cli, mongo
     assert elapsed < 90, elapsed
     run = mongo_db.load_test_runs.find_one({"id": run_id})
     assert run["stopReason"] in ("user", "lost"), run
+
+
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_locust_has_not_started_the_test_ends_the_command_at_once(
+    cli, mongo_db, sent
+):
+    """`/swarm` answered, the state never `running`: the 60 s wait for the start heard no
+    signal before (the command ended 55 s after it, exit 6). Now: exit 130 within seconds,
+    the swarm stopped, the run recorded as stopped by its user."""
+    with fake_locust() as fake:
+        fake.never_starts = True
+        _define(cli, fake)
+        process = subprocess.Popen(
+            [*loadmgr_command(), "runs", "start", "demo", "--interval", "1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        with reaped(process):
+            assert wait_for(lambda: fake.swarms >= 1, timeout=60), "never swarmed"
+            signalled = time.monotonic()
+            process.send_signal(sent)
+            process.wait(timeout=60)
+            elapsed = time.monotonic() - signalled
+        stops = fake.stops
+    assert process.returncode == 130, process.stderr.read() if process.stderr else ""
+    assert elapsed < 10, elapsed
+    assert stops >= 1  # our own swarm, stopped
+    run = mongo_db.load_test_runs.find_one({})
+    assert run["status"] == "Failed" and run["stopReason"] == "user", run
