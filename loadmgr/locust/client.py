@@ -26,6 +26,7 @@ from loadmgr.locust.protocol import (
     check_swarm_args,
     is_distributed,
     poll_until,
+    ran_since,
 )
 from loadmgr.locust.seconds import InvalidPayload
 from loadmgr.locust.transport import PLUGIN_ROUTE, LocustTransport, one_line
@@ -269,7 +270,7 @@ class LocustClient(LocustTransport):
         # Locust was idle a moment ago and accepted our swarm: what starts now is ours.
         self._owns_swarm = True
         try:
-            return self.wait_started(start_timeout, poll_interval=poll_interval)
+            return self.wait_started(start_timeout, poll_interval=poll_interval, before=payload)
         except (ClusterError, Interrupted):
             # Stop our own swarm, so a late start (a worker connecting) never runs unwatched.
             try:
@@ -314,15 +315,23 @@ class LocustClient(LocustTransport):
             pause = poll_interval if now - started < cache_window else STATS_CACHE_SEC
             time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
 
-    def wait_started(self, deadline_sec: float, *, poll_interval: float = 0.5) -> dict[str, Any]:
-        """Poll stats until the state is spawning or running; ClusterError past the deadline."""
+    def wait_started(
+        self,
+        deadline_sec: float,
+        *,
+        poll_interval: float = 0.5,
+        before: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Poll stats until the state is spawning or running, or the test is seen over
+        already (`before`: the idle payload the swarm was sent on); ClusterError past the
+        deadline."""
         # `success: true` from /swarm does not mean users started (a master without workers
         # says it too), so only the state reported by /stats/requests is trusted.
         def begun(payload: dict[str, Any]) -> bool:
             # A signal (Ctrl-C, SIGTERM) ends the wait at once, not at its deadline.
             if self.interrupt is not None and self.interrupt.is_set():
                 raise Interrupted("interrupted while Locust was starting the test")
-            return payload.get("state") in ACTIVE_STATES
+            return payload.get("state") in ACTIVE_STATES or ran_since(before, payload)
 
         payload, started = poll_until(self.stats, begun, deadline_sec, poll_interval)
         if not started:

@@ -88,3 +88,27 @@ def poll_until(
         if remaining <= 0:
             return value, False
         time.sleep(min(interval, remaining))
+
+
+def _requests(payload: dict[str, Any]) -> int | None:
+    for entry in payload.get("stats") or []:
+        if isinstance(entry, dict) and entry.get("name") == AGGREGATED:
+            count = entry.get("num_requests")
+            return count if isinstance(count, int) else None
+    return None
+
+
+def ran_since(before: dict[str, Any] | None, payload: dict[str, Any]) -> bool:
+    """Whether `payload`, read after a swarm sent on the idle `before`, shows a test that
+    started and is over already (a 1-s run between two polls, users that all stopped).
+
+    A swarm clears Locust's numbers: `stopped` with other numbers than `before` had, or
+    after a Locust that had never run a test (`ready`), is that test over, not one that
+    never started. The same numbers are the cached answer from before the swarm.
+    """
+    if before is None or payload.get("state") != "stopped":
+        return False
+    if before.get("state") == "ready":
+        return True
+    now, then = _requests(payload), _requests(before)
+    return now is not None and then is not None and now != then

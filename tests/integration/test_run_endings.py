@@ -171,3 +171,18 @@ def test_a_signal_while_the_local_cluster_starts_never_swarms(
     assert wait_for(lambda: not local_locust_pids(isolated_env), 15)
     assert sum(target_server.counts().values()) == before, "load was sent after the signal"
     assert lease_of(mongo_db, run["id"]) is None
+
+
+@pytest.mark.parametrize("duration", ["1s", "2s"])
+def test_a_run_over_before_the_first_poll_is_recorded_as_it_ended(
+    cli, mongo_db, target_server, duration
+):
+    """Locust finished a 1-s test before loadmgr's first look (its numbers are cached for
+    2 s): the swarm cleared its numbers and new ones stand, so the test ran. Before, the
+    run waited 60 s for a start that had come and gone, and failed (exit 6)."""
+    create_test(cli, target_server.url, "brief")
+    result = cli("runs", "start", "brief", "--duration", duration, "--workers", "0", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    run = result.json()
+    assert run["status"] == "Finished" and run["stopReason"] == "duration", run
+    assert run["finalStats"]["totals"]["requests"] > 0
