@@ -4,7 +4,8 @@
 Locust's answers at the limits: as many entries and errors as `check_stats` lets through,
 each name and method as long as allowed and made of 4-byte UTF-8 characters, error texts
 of 100,000 characters; the run carries a 1 MB locustfile and THRESHOLDS_MAX thresholds of
-THRESHOLD_MAX_CHARS characters, each failed (a result and a verdict reason for each).
+THRESHOLD_MAX_CHARS characters, each failed (a result and a verdict reason for each), and
+MAX_EVENTS events of MAX_DETAIL characters.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from loadmgr.models import LoadTestRun, MetricSnapshot, RequestStats, RunStatus
 from loadmgr.models.documents.base import LOCUSTFILE_MAX_BYTES
 from loadmgr.models.thresholds import THRESHOLD_MAX_CHARS, THRESHOLDS_MAX, accept_threshold
 from loadmgr.service.collection.ending import ended_last_metrics, metrics_with_peaks
+from loadmgr.service.collection.events import MAX_DETAIL, MAX_EVENTS, RunEvents
 from loadmgr.service.collection.fitting import (
     MAX_LIVE_REQUESTS,
     MAX_METHOD,
@@ -112,6 +114,15 @@ def _worst_thresholds() -> list[str]:
     return expressions
 
 
+def _worst_events() -> dict[str, Any]:
+    """The most events a writer stores, each detail as long as kept (a flapping cluster)."""
+    events = RunEvents()
+    for i in range(MAX_EVENTS * 10):
+        events.add("worker-lost", _text(MAX_DETAIL * 2, i))
+    assert len(events.items) == MAX_EVENTS
+    return events.fields()
+
+
 def _size(document: dict[str, Any]) -> int:
     return len(bson.encode(document))
 
@@ -144,6 +155,7 @@ def test_the_end_of_a_run_fits_mongodb_at_every_limit() -> None:
         "thresholdResults": [r.model_dump(mode="python") for r in results],
         "verdict": verdict,
         "verdictReasons": [r.model_dump(mode="python") for r in reasons],
+        **_worst_events(),
     }
     stored = end["finalStats"]
     assert len(stored["requestStats"]) == MAX_STORED_REQUESTS
