@@ -20,6 +20,14 @@ from loadmgr.models.stats.catalog import metric as catalog_metric
 
 # What a threshold may name (the catalog's `judged` metrics), and those of them in ms.
 METRICS = JUDGED
+
+# What a person may give (`accept_threshold`, and `check_thresholds` for the count): each
+# threshold is stored about four times over a run's end (`thresholds`, its result's
+# expression and scope, a verdict reason), so these keep a run's end inside 16 MiB
+# (tests/unit/test_document_sizes.py). A test, a schedule and one `runs start` each hold
+# at most THRESHOLDS_MAX, and so does the run they make together.
+THRESHOLDS_MAX = 100
+THRESHOLD_MAX_CHARS = 200
 LATENCY_METRICS = tuple(name for name in METRICS if BY_NAME[name].unit == "ms")
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -153,6 +161,10 @@ def accept_threshold(text: str) -> Threshold:
     """A threshold a person gives: parsed, its direction checked against the metric
     catalog (a limit on what is better lower is an upper bound), and with its expression
     the canonical form to store. ValueError naming the bad part."""
+    if len(text.strip()) > THRESHOLD_MAX_CHARS:
+        raise ValueError(
+            f"invalid threshold {text[:40]!r}...: longer than {THRESHOLD_MAX_CHARS} characters"
+        )
     parsed = parse_threshold(text)
     metric = catalog_metric(parsed.metric)
     if parsed.op not in metric.threshold_ops:

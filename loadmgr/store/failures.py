@@ -9,6 +9,7 @@ taking a refusal for an outage blocks for ever (a 16 MB document retried for min
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Any
 
@@ -117,5 +118,12 @@ def _codes(exc: pymongo.errors.OperationFailure) -> tuple[set[int], bool]:
 DOCUMENT_CODES = frozenset({2, 10334, 16837, 17419, 17420, 52, 55, 56, 57, 121})
 
 
+# How a server says a document is past the BSON limit when its code does not: MongoDB's
+# "object to insert too large", and the embedded SecantusDB's `InternalError` (code 1,
+# "DocumentTooLargeError: ... larger than 16777216"), which would otherwise read as an
+# outage and be retried for minutes.
+_TOO_LARGE = re.compile(r"too ?large|larger than (?:the )?(?:max|16777216|16 ?mi?b)", re.I)
+
+
 def _is_too_large(exc: pymongo.errors.OperationFailure) -> bool:
-    return exc.code in DOCUMENT_CODES or "too large" in str(exc).lower()
+    return exc.code in DOCUMENT_CODES or _TOO_LARGE.search(str(exc)) is not None

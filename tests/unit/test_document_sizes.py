@@ -3,7 +3,9 @@
 
 Locust's answers at the limits: as many entries and errors as `check_stats` lets through,
 each name and method as long as allowed and made of 4-byte UTF-8 characters, error texts
-of 100,000 characters; the run carries a 1 MB locustfile.
+of 100,000 characters; the run carries a 1 MB locustfile and THRESHOLDS_MAX thresholds of
+THRESHOLD_MAX_CHARS characters, each failed (a result and a verdict reason for each), and
+MAX_EVENTS events of MAX_DETAIL characters.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from loadmgr.locust.stats import final_stats
 from loadmgr.locust.validation import MAX_ENTRIES, check_stats
 from loadmgr.models import LoadTestRun, MetricSnapshot, RequestStats, RunStatus
 from loadmgr.models.documents.base import LOCUSTFILE_MAX_BYTES
+from loadmgr.models.thresholds import THRESHOLD_MAX_CHARS, THRESHOLDS_MAX, accept_threshold
 from loadmgr.service.collection.ending import ended_last_metrics, metrics_with_peaks
+from loadmgr.service.collection.events import MAX_DETAIL, MAX_EVENTS, RunEvents
 from loadmgr.service.collection.fitting import (
     MAX_LIVE_REQUESTS,
     MAX_METHOD,
@@ -27,6 +31,7 @@ from loadmgr.service.collection.fitting import (
     bounded_stats,
     without_per_request,
 )
+from loadmgr.service.judging.verdicts import decide_verdict, evaluate
 
 MONGODB_MAX = 16 * 1024 * 1024
 MARGIN = 3 * 1024 * 1024  # room for what a later field adds, and the update's envelope
@@ -97,6 +102,27 @@ def _worst_interval(run_id: str) -> MetricSnapshot:
     )
 
 
+def _worst_thresholds() -> list[str]:
+    """THRESHOLDS_MAX distinct thresholds as long as accepted, their scopes of 4-byte
+    characters (a request's name)."""
+    expressions = []
+    for i in range(THRESHOLDS_MAX):
+        body = f"p95<{10**9 - i}ms"
+        scope = _text(THRESHOLD_MAX_CHARS - len(body) - 1, i)
+        expressions.append(accept_threshold(f"{scope}:{body}").expression)
+    assert all(len(e) == THRESHOLD_MAX_CHARS for e in expressions)
+    return expressions
+
+
+def _worst_events() -> dict[str, Any]:
+    """The most events a writer stores, each detail as long as kept (a flapping cluster)."""
+    events = RunEvents()
+    for i in range(MAX_EVENTS * 10):
+        events.add("worker-lost", _text(MAX_DETAIL * 2, i))
+    assert len(events.items) == MAX_EVENTS
+    return events.fields()
+
+
 def _size(document: dict[str, Any]) -> int:
     return len(bson.encode(document))
 
@@ -109,8 +135,15 @@ def test_the_end_of_a_run_fits_mongodb_at_every_limit() -> None:
         durationSeconds=60,
         status=RunStatus.RUNNING,
         locustfileContent="x" * LOCUSTFILE_MAX_BYTES,
+        thresholds=_worst_thresholds(),
     )
     final = final_stats(_worst_payload())
+    # No request is named as the scopes are: every threshold fails, with a reason each.
+    results = evaluate(run.thresholds, final)
+    verdict, reasons = decide_verdict(
+        status="Finished", stop_reason="duration", threshold_results=results
+    )
+    assert len(reasons) >= THRESHOLDS_MAX
     assert len(final["requestStats"]) == MAX_ENTRIES - 1  # nothing was lost before storing
     live = metrics_with_peaks({}, _worst_interval(run.id))
     assert len(live["requestStats"]) == MAX_LIVE_REQUESTS
@@ -119,6 +152,10 @@ def test_the_end_of_a_run_fits_mongodb_at_every_limit() -> None:
         "finalStats": bounded_stats(final),
         "judgedStats": bounded_stats(final),  # a warm-up's: the same shape, as many entries
         "lastMetrics": ended_last_metrics(live, final),
+        "thresholdResults": [r.model_dump(mode="python") for r in results],
+        "verdict": verdict,
+        "verdictReasons": [r.model_dump(mode="python") for r in reasons],
+        **_worst_events(),
     }
     stored = end["finalStats"]
     assert len(stored["requestStats"]) == MAX_STORED_REQUESTS

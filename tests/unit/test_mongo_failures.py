@@ -47,6 +47,13 @@ REFUSALS: list[BaseException] = [
     pymongo.errors.WriteError("Document failed validation", 121),
     pymongo.errors.OperationFailure("Resulting document after update is larger than", 17419),
     pymongo.errors.OperationFailure("object to insert too large", 10334),
+    # The embedded SecantusDB's answer to a document past 16 MiB: an InternalError, code 1.
+    pymongo.errors.OperationFailure(
+        "InternalError: DocumentTooLargeError: document (17000512 bytes) is larger than 16777216",
+        1,
+        {"ok": 0, "code": 1, "codeName": "InternalError"},
+    ),
+    pymongo.errors.OperationFailure("DocumentTooLargeError", 1, {"codeName": "InternalError"}),
 ]
 OUTAGES: list[BaseException] = [
     pymongo.errors.AutoReconnect("connection closed"),
@@ -63,6 +70,8 @@ OUTAGES: list[BaseException] = [
     ),
     pymongo.errors.BulkWriteError({"writeErrors": [{"index": 0, "code": 50, "errmsg": "slow"}]}),
     pymongo.errors.OperationFailure("retry me", 999_999, {"errorLabels": ["RetryableWriteError"]}),
+    # Another InternalError is no refusal: only its size message makes it one.
+    pymongo.errors.OperationFailure("InternalError: lock poisoned", 1),
 ]
 
 

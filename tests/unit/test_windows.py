@@ -165,3 +165,39 @@ def test_an_unknown_protocol_version_is_refused_with_a_hint() -> None:
     with pytest.raises(InvalidPayload) as caught:
         parse_seconds(batch({}, ORIGIN, version=99))
     assert "protocol 99" in caught.value.message and caught.value.hint
+
+
+def test_an_answer_past_its_total_entries_is_refused_before_any_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """590 seconds of 1,100 names, each second within MAX_ENTRIES: refused as a whole,
+    before one entry is built (parsing stays bounded in time and memory)."""
+    from loadmgr.locust import seconds as module
+
+    assert 1_100 <= module.MAX_ENTRIES and 590 * 1_100 > module.MAX_ANSWER_ENTRIES
+    names = [entry(1, name=f"/{i}") for i in range(1_100)]
+    payload = batch({ORIGIN + t: names for t in range(590)}, ORIGIN + 600)
+    built: list[Any] = []
+    real_entry = module._entry
+    monkeypatch.setattr(module, "_entry", lambda *a: built.append(a) or real_entry(*a))
+    with pytest.raises(InvalidPayload) as caught:
+        parse_seconds(payload)
+    assert "entries in one answer" in caught.value.message
+    assert built == []
+    # A real answer at the bound is taken: what the collector asks for, full every second.
+    full = [entry(1, name=f"/{i}") for i in range(module.PLUGIN_KEYS_PER_SECOND)]
+    ask = module.ASK_SECONDS
+    parsed = parse_seconds(batch({ORIGIN + t: full for t in range(ask)}, ORIGIN + ask))
+    assert sum(len(s.entries) for s in parsed.seconds) == module.MAX_ANSWER_ENTRIES
+
+
+def test_the_bound_holds_what_the_plugin_and_the_collector_can_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from loadmgr.locust import seconds as module
+    from loadmgr.service.collection.sources import SECONDS_PER_ASK
+    from tests.unit.test_plugin_logic import StubEvents, load_plugin
+
+    plugin = load_plugin(monkeypatch, StubEvents())
+    assert module.PLUGIN_KEYS_PER_SECOND == plugin.MAX_KEYS_PER_SECOND + 1  # and "(other)"
+    assert SECONDS_PER_ASK * module.PLUGIN_KEYS_PER_SECOND <= module.MAX_ANSWER_ENTRIES

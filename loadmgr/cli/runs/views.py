@@ -281,17 +281,23 @@ def threshold_table(results: list[dict[str, Any]]) -> RenderableType:
     return table
 
 
+# Events `runs show` prints: a run stored by another writer may hold thousands.
+SHOWN_EVENTS = 50
+
+
 def event_lines(events: Any) -> list[str]:
     """One line per change the run recorded while it ran (`events[]`: a worker lost, the
     master restarted): `2026-05-01 10:00:03 worker-lost: workers: 2 → 1`."""
     from datetime import datetime
 
+    items = [i for i in events if isinstance(i, dict)] if isinstance(events, list) else []
     lines = []
-    for item in events if isinstance(events, list) else []:
-        if isinstance(item, dict):
-            at = item.get("at")
-            when = at.strftime("%Y-%m-%d %H:%M:%S") if isinstance(at, datetime) else str(at or "?")
-            lines.append(f"{when} {item.get('kind') or '?'}: {item.get('detail') or ''}")
+    for item in items[:SHOWN_EVENTS]:
+        at = item.get("at")
+        when = at.strftime("%Y-%m-%d %H:%M:%S") if isinstance(at, datetime) else str(at or "?")
+        lines.append(f"{when} {item.get('kind') or '?'}: {str(item.get('detail') or '')[:500]}")
+    if len(items) > SHOWN_EVENTS:
+        lines.append(f"… and {len(items) - SHOWN_EVENTS:,} more (-o json shows them all)")
     return lines
 
 

@@ -4,6 +4,10 @@ One item per change, `{at, kind, detail}`: a worker lost or joined while the tes
 workers' clocks ahead of the master's, the master restarted. The writer stores the list
 with its next heartbeat (and with the end), so a change is written once, and a MongoDB
 outage only delays it.
+
+At most MAX_EVENTS are stored: the first MAX_EVENTS - 1, then one `events-dropped` item
+counting the rest (`dropped`), so a flapping cluster (100,000 worker changes) never grows
+the run's document past what it can hold (tests/unit/test_document_sizes.py).
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from loadmgr.models import utcnow
 WORKER_LOST = "worker-lost"
 WORKER_JOINED = "worker-joined"
 RESTARTED = "locust-restarted"
+DROPPED = "events-dropped"
 LOADING_STATES = frozenset({"spawning", "running"})
+MAX_EVENTS = 100
+MAX_DETAIL = 120  # characters of one event's detail: a list of missing workers is cut
 
 
 @dataclass
@@ -28,9 +35,41 @@ class RunEvents:
     unsaved: bool = False
     facts: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # A run stored before the bound (or by another writer) may hold more: its next
+        # write keeps the first ones and counts the rest.
+        last = self.items[-1] if self.items else {}
+        dropped = last.get("dropped") if last.get("kind") == DROPPED else None
+        if isinstance(dropped, int):
+            self.items.pop()
+        if len(self.items) >= MAX_EVENTS:
+            extra = len(self.items) - (MAX_EVENTS - 1)
+            del self.items[MAX_EVENTS - 1 :]
+            self._drop(extra + (dropped if isinstance(dropped, int) else 0))
+            self.unsaved = True
+        elif isinstance(dropped, int):
+            self._drop(dropped)
+
     def add(self, kind: str, detail: str) -> None:
-        self.items.append({"at": utcnow(), "kind": kind, "detail": detail})
+        if len(self.items) < MAX_EVENTS - 1:
+            self.items.append({"at": utcnow(), "kind": kind, "detail": detail[:MAX_DETAIL]})
+        else:
+            last = self.items[-1] if len(self.items) == MAX_EVENTS else {}
+            self._drop(int(last.get("dropped") or 0) + 1)
         self.unsaved = True
+
+    def _drop(self, count: int) -> None:
+        """Say (as the last item) that `count` events were not stored."""
+        summary = {
+            "at": utcnow(),
+            "kind": DROPPED,
+            "detail": f"{count:,} more events not stored (the first {MAX_EVENTS - 1} are)",
+            "dropped": count,
+        }
+        if len(self.items) == MAX_EVENTS:
+            self.items[-1] = summary
+        else:
+            self.items.append(summary)
 
     def learn(self, facts: dict[str, Any]) -> None:
         """Run fields to store with the next heartbeat (and with the end)."""

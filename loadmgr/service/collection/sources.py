@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.locust.protocol import IDLE_STATES
-from loadmgr.locust.seconds import LocustRestarted, SecondsBatch, parse_seconds
+from loadmgr.locust.seconds import ASK_SECONDS, LocustRestarted, SecondsBatch, parse_seconds
 from loadmgr.models import MetricSnapshot, utcnow
 from loadmgr.service.collection.windows import WindowBuilder
 
@@ -27,8 +27,11 @@ if TYPE_CHECKING:
     from loadmgr.locust.stats import SnapshotBuilder
 
 POLL_SEC = 1.0
-SECONDS_PER_ASK = 3600
-MAX_ASKS = 4  # per poll: a take-over after an hour catches up in one poll
+# Seconds per ask: a real answer then stays within parse_seconds' MAX_ANSWER_ENTRIES.
+SECONDS_PER_ASK = ASK_SECONDS
+# Asks per poll: a take-over after an hour catches up over a few polls, as its windows do
+# (windows.MAX_WINDOWS_PER_POLL), each poll parsing a bounded number of entries.
+MAX_ASKS = 6
 
 
 @dataclass(frozen=True)

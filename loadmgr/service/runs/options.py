@@ -3,6 +3,7 @@ stored; and the overrides `runs start` and `schedules add` both parse, parsed on
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,13 @@ def optional_duration(option: str, text: str | None) -> int | None:
     return duration_option(option, text) if text is not None else None
 
 
+def check_count(option: str, items: Sized, limit: int) -> None:
+    """Refuse more than `limit` of an option that is stored as a list or a map: every list
+    of a test's or run's document is bounded so that the document fits 16 MiB."""
+    if len(items) > limit:
+        raise ValidationFailed(f"too many {option}: {len(items):,} (at most {limit})")
+
+
 def parse_metadata(pairs: list[str] | None) -> dict[str, str]:
     """`--meta KEY=VALUE` options as a dict; ValidationFailed for a bad pair."""
     from loadmgr.models import parse_meta
@@ -64,8 +72,9 @@ def check_locust_options(pairs: list[str] | None) -> dict[str, str]:
 def check_thresholds(expressions: list[str] | None) -> list[str]:
     """`--threshold` expressions in the canonical form they are stored in (`p95 < 500` →
     `p95<500ms`); ValidationFailed now for a bad one or a direction against the metric."""
-    from loadmgr.models.thresholds import accept_threshold
+    from loadmgr.models.thresholds import THRESHOLDS_MAX, accept_threshold
 
+    check_count("--threshold", expressions or [], THRESHOLDS_MAX)
     try:
         return [accept_threshold(expression).expression for expression in expressions or []]
     except ValueError as exc:

@@ -21,6 +21,7 @@ from loadmgr.models import (
     utcnow,
 )
 from loadmgr.models.documents import LocustfileBundle, ServerMetric
+from loadmgr.models.thresholds import THRESHOLDS_MAX
 from loadmgr.service.definitions.limits import check_run_load
 from loadmgr.service.definitions.locustfiles import shape_of
 from loadmgr.service.definitions.tests import check_not_foreign, get_test
@@ -115,6 +116,12 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
         thresholds = merge_thresholds(test.thresholds, options.thresholds)
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from None
+    if len(thresholds) > THRESHOLDS_MAX:
+        raise ValidationFailed(
+            f"too many thresholds: the test's with --threshold make {len(thresholds)} "
+            f"(at most {THRESHOLDS_MAX} a run)",
+            hint="replace some of the test's (same metric and request) rather than adding",
+        )
     server_metrics = merged_server_metrics(test.serverMetrics, options.server_metrics, thresholds)
     now = utcnow()
     try:
@@ -137,8 +144,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             locustfileBundle=locustfile.bundle if options.locustfile is not None else None,
             locustOptions=locust_options,
             # The shape its locustfile declares (Locust's own answer may add one at swarm).
-            shape=shape_of(locustfile.content, locustfile.bundle, locustfile.name)
-            or test.shape,
+            shape=shape_of(locustfile.content, locustfile.bundle, locustfile.name) or test.shape,
             thresholds=thresholds,
             serverMetrics=server_metrics,
             warmupSec=warmup,
