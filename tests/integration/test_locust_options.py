@@ -156,3 +156,23 @@ def test_a_schedule_stores_locust_options_and_its_runs_use_them(
     assert run["status"] == "Finished", run.get("error")
     assert run["locustOptions"] == {"tags": "items", "item-path": "/api/items"}  # over the test's
     assert _names(run) == {"items": 0}  # only the tagged task, on the schedule's path
+
+
+@pytest.mark.parametrize(
+    ("stored", "cluster"),
+    [({"html": "report.html"}, "local"), ({"config": "x.conf"}, "local"), ({"f": "x.py"}, "local"),
+     ({"logf": "x.log"}, "local"), ({"html_file": "report.html"}, "remote"),
+     ({"loglevel": "DEBUG"}, "remote")],
+)  # fmt: skip
+def test_a_stored_option_loadmgr_refuses_fails_the_run_before_anything_is_sent(
+    cli: Any, mongo_db: Any, tagged: Path, stored: dict[str, str], cluster: str
+) -> None:
+    """Whoever writes the database may store any key: checked again when a run is planned."""
+    ok(cli("clusters", "add", "remote", "--url", "http://127.0.0.1:1", "-q"))
+    ok(cli("tests", "create", "--name", "tagged", "--target-url", "http://h",
+           "--locustfile", str(tagged), "--cluster", cluster, "-q"))  # fmt: skip
+    mongo_db.load_tests.update_one({"name": "tagged"}, {"$set": {"locustOptions": stored}})
+    before = documents_of(mongo_db, COLLECTIONS)
+    line = error_line(cli("runs", "start", "tagged"), 2)
+    assert f"--locust-option {next(iter(stored))} " in line
+    assert documents_of(mongo_db, COLLECTIONS) == before

@@ -58,6 +58,10 @@ def start_local_cluster(
     from loadmgr.models.locust_options import command_line
     from loadmgr.service.runs.folders import log_max_bytes, runs_folder, write_locustfile
 
+    try:  # checked again: the run's stored options may have been written after its plan
+        locust_args = command_line(run.locustOptions)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from None
     run_dir = runs_folder(home) / run.id
     try:
         ensure_directory(run_dir)
@@ -67,7 +71,7 @@ def start_local_cluster(
             paths,
             workers=settings.workers,
             log_dir=run_dir,
-            locust_args=command_line(run.locustOptions),
+            locust_args=locust_args,
             config_file=Path(config) if config else None,
             log_max_bytes=log_max_bytes(),
         )

@@ -104,7 +104,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
         # this machine keeps for itself (whoever writes the database chose the names).
         check_references(cluster.auth)
     locustfile = choose_locustfile(test, cluster_id, options)
-    locust_options = {**test.locustOptions, **options.locust_options}
+    locust_options = checked_locust_options(test.locustOptions, options.locust_options)
     if cluster is not None:
         check_remote_options(locust_options, cluster_id)
     if options.locust_config is not None and cluster is not None:
@@ -181,16 +181,29 @@ def merged_server_metrics(
     return metrics
 
 
-def check_remote_options(options: dict[str, str], cluster_id: str) -> None:
-    """A remote master takes Locust options through /swarm; not the list ones: a master
-    started without --tags would take `tags=a` for the letters of 'a'."""
-    from loadmgr.models.locust_options import LIST_OPTIONS
+def checked_locust_options(stored: dict[str, str], given: dict[str, str]) -> dict[str, str]:
+    """The test's Locust options with the run's over them, each checked again: the test's
+    (and a schedule's) come from the database, which need not have gone through the CLI;
+    ValidationFailed (exit 2, nothing sent) for a refused one."""
+    from loadmgr.models.locust_options import check_stored_options
 
-    listed = sorted(set(options) & LIST_OPTIONS)
-    if listed:
+    try:
+        return check_stored_options({**check_stored_options(stored), **check_stored_options(given)})
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from None
+
+
+def check_remote_options(options: dict[str, str], cluster_id: str) -> None:
+    """A remote master takes only a locustfile's custom arguments, through /swarm: it would
+    set any of Locust's own options a field names (`html_file` writes a report there, on
+    the shared master), and take `tags=a` for the letters of 'a'."""
+    from loadmgr.models.locust_options import remote_builtin
+
+    refused = remote_builtin(options)
+    if refused is not None:
         raise ValidationFailed(
-            f"--locust-option {listed[0]} cannot be handed to cluster {cluster_id!r} through "
-            "its web API",
+            f"--locust-option {refused} is Locust's own option and cannot be handed to "
+            f"cluster {cluster_id!r} through its web API",
             hint="start that Locust with the option itself, or run on --cluster local",
         )
 

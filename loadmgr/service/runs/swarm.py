@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from loadmgr.errors import ClusterBusy, Interrupted
+from loadmgr.errors import ClusterBusy, Interrupted, ValidationFailed
 from loadmgr.models import LOCAL_CLUSTER_ID, LoadTestRun, format_duration, utcnow
 from loadmgr.models.locust_options import swarm_form
 from loadmgr.service.runs.lease import lease_id, lease_ttl
@@ -91,6 +91,10 @@ def start_run_swarm(
             last_renewal = time.monotonic()
             _hold_while_waiting(store, run, interval)
 
+    try:  # checked again: the run's stored options may have been written after its plan
+        extra = swarm_form(run.locustOptions) if run.locustClusterId != LOCAL_CLUSTER_ID else []
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from None
     payload = client.start_swarm(
         run.targetUsers,
         run.spawnRate,
@@ -101,7 +105,7 @@ def start_run_swarm(
         wait_busy_sec=wait,
         while_busy=while_busy,
         # The local cluster had them on its command line; a remote master takes them here.
-        extra=swarm_form(run.locustOptions) if run.locustClusterId != LOCAL_CLUSTER_ID else (),
+        extra=extra,
     )
     sent_mono = client.swarm_sent_mono
     assert sent_mono is not None  # start_swarm returns only once its /swarm was accepted
