@@ -155,6 +155,31 @@ def client_for(
     elif base_url is None:
         raise ClusterError("the run has no Locust address recorded")
     else:
+        _check_local_address(base_url)
         client = LocustClient(base_url, **options)
     client.interrupt = interrupt
     return client
+
+
+def _check_local_address(base_url: str) -> None:
+    """A `local` run's Locust listens on this machine's loopback, nowhere else. Its address
+    comes from the run's document, which any writer of the database may have changed: one
+    that is not plain http on loopback is never contacted (`runs stop` would send it a POST)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(base_url)
+        loopback = (
+            parts.scheme == "http"
+            and parts.hostname in ("127.0.0.1", "localhost", "::1")
+            and parts.port is not None
+            and not parts.username
+            and not parts.password
+        )
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ClusterError(
+            f"the run's local Locust address {base_url[:100]!r} is not on this machine's "
+            "loopback: not contacted"
+        )
