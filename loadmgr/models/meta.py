@@ -6,6 +6,10 @@ from typing import Any
 
 # The longest metadata string a user may set (`legacy`, written by `db migrate`, excepted).
 META_VALUE_MAX = 2_000
+# Keys one command may give (`--meta`), and tags (`--tag`): a handful in practice; the
+# bounds keep every document within MongoDB's 16 MiB (tests/unit/test_list_bounds.py).
+META_KEYS_MAX = 20
+TAGS_MAX = 20
 
 
 def queryable_key(key: str) -> bool:
@@ -34,4 +38,6 @@ def parse_meta(pairs: list[str]) -> dict[str, str]:
         if not queryable_key(key):
             raise ValueError(f"invalid --meta key {key!r}: no '$' at the start and no '.'")
         result[key] = value
+    if len(result) > META_KEYS_MAX:
+        raise ValueError(f"at most {META_KEYS_MAX} --meta keys (got {len(result)})")
     return result

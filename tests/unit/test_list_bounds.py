@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from loadmgr.models.meta import META_KEYS_MAX, TAGS_MAX
 from loadmgr.models.thresholds import THRESHOLD_MAX_CHARS, THRESHOLDS_MAX
+from loadmgr.service.server_metrics.definitions import SERVER_METRICS_MAX
 from tests.conftest import CliResult, error_line
 from tests.unit.test_cli_unit import Captured, mock_store  # noqa: F401 - a fixture
 
@@ -38,8 +40,21 @@ def _create(cli: Cli, locustfile: Path, *extra: str) -> CliResult:
 
 
 # (what is given, the option the error names) past each bound.
+def _repeated(option: str, count: int, value: str) -> list[str]:
+    args: list[str] = []
+    for i in range(count):
+        args += [option, value.format(i=i)]
+    return args
+
+
 PAST_THE_BOUND = [
     (_thresholds(THRESHOLDS_MAX + 1), "--threshold"),
+    (_repeated("--tag", TAGS_MAX + 1, "t{i}"), "--tag"),
+    (_repeated("--meta", META_KEYS_MAX + 1, "k{i}=v"), "--meta"),
+    (
+        ["--source", "prom", *_repeated("--server-metric", SERVER_METRICS_MAX + 1, "m{i}=up")],
+        "--server-metric",
+    ),
     (["--threshold", "GET /" + "x" * THRESHOLD_MAX_CHARS + ":p95<1s"], "threshold"),
 ]
 

@@ -39,6 +39,14 @@ def check_cluster_exists(store: Store, cluster_id: str) -> None:
         )
 
 
+def _bounded_tags(tags: list[str] | None) -> list[str] | None:
+    from loadmgr.models.meta import TAGS_MAX
+
+    if tags and len(set(tags)) > TAGS_MAX:
+        raise ValidationFailed(f"at most {TAGS_MAX} --tag values (got {len(set(tags))})")
+    return tags
+
+
 @dataclass(frozen=True)
 class _TestOptions:
     """The options of `tests create` and `tests update`, as typed (None: not given).
@@ -86,7 +94,7 @@ class _TestOptions:
             "targetUrl": self.target_url,
             "locustClusterId": self.cluster.strip() if self.cluster is not None else None,
             "description": self.description,
-            "tags": self.tags or None,
+            "tags": _bounded_tags(self.tags) or None,
             "defaultUsers": self.users,
             "defaultSpawnRate": self.spawn_rate,
             "defaultDurationSec": optional_duration("--duration", self.duration),

@@ -23,10 +23,19 @@ SYNTAX = "NAME[:UNIT]=PROMQL, e.g. 'cpu:cores=sum(rate(process_cpu_seconds_total
 CHECK_WINDOW_SEC = 10.0  # what `$interval` stands for when a query is checked
 
 
+# Each is a query per interval and one at the end: a few tell the story; the bound also
+# keeps the end's range queries and every document within their limits.
+SERVER_METRICS_MAX = 20
+
+
 def parse_server_metrics(texts: Iterable[str] | None, source: str | None) -> list[dict[str, Any]]:
     """`--server-metric` values as stored items; ValidationFailed (exit 2) naming the bad one."""
     items: list[dict[str, Any]] = []
     texts = list(texts or [])
+    if len(texts) > SERVER_METRICS_MAX:
+        raise ValidationFailed(
+            f"at most {SERVER_METRICS_MAX} --server-metric values (got {len(texts)})"
+        )
     if texts and not (source or "").strip():
         raise ValidationFailed("--server-metric needs --source NAME (see 'loadmgr sources list')")
     for text in texts:
