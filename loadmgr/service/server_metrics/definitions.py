@@ -82,15 +82,21 @@ def check_server_metrics(
     from loadmgr.prometheus.client import QueryRefused
     from loadmgr.service.server_metrics.sources import client_for, get_source
 
+    # A source that did not answer is asked no more: each further query would wait out its
+    # timeout the same way (ten metrics on a silent Prometheus held a start for 50 s).
+    silent: dict[str, str] = {}
     for item in metrics:
         metric = item if isinstance(item, ServerMetric) else ServerMetric.model_validate(item)
         source = get_source(store, metric.source)
         try:
+            if source.id in silent:
+                raise SourceError(silent[source.id])
             client_for(source).query(expression_for(metric, CHECK_WINDOW_SEC), at=time.time())
         except QueryRefused as exc:
             raise ValidationFailed(
                 f"invalid --server-metric {metric.name!r}: {exc.message}"
             ) from None
         except SourceError as exc:
+            silent.setdefault(source.id, exc.message)
             if warn is not None:
                 warn(f"warning: server metric {metric.name!r} not checked: {exc.message}")
