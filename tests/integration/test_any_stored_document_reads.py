@@ -235,3 +235,15 @@ def test_any_spoiled_document_never_ends_in_exit_70(
             assert "Traceback" not in result.stderr, said
 
     one()
+
+
+def test_a_go_run_whose_last_numbers_are_no_numbers_is_shown(cli: Cli, mongo_db: Any) -> None:
+    """Found by the fuzzer: `lastmetrics.totalfailures: "yesterday"` on a running Go run
+    made `runs show` exit 70 (a count formatted from nothing); it reads as unknown."""
+    _seed(mongo_db)
+    run = copy.deepcopy(go_documents("load_test_runs")[0])
+    run.update(_id=ObjectId(), id="odd-last", status="Running", finalstats=None)
+    run["lastmetrics"] = {**(run.get("lastmetrics") or {}), "totalfailures": "yesterday"}
+    mongo_db["load_test_runs"].insert_one(run)
+    shown = ok(cli("runs", "show", "odd-last"))
+    assert "failed) so far" in shown.stdout or "requests" in shown.stdout

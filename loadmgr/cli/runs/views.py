@@ -233,8 +233,10 @@ def run_view(data: dict[str, Any]) -> RenderableType:
     elif last:
         summary.update(
             {
-                "requests": f"{last.get('totalRequests', 0):,} "
-                f"({last.get('totalFailures', 0):,} failed) so far",
+                # A stored value may be of any type (another program's document): shown
+                # as a count where it is one, as unknown otherwise.
+                "requests": f"{fmt_count(last.get('totalRequests'))} "
+                f"({fmt_count(last.get('totalFailures'))} failed) so far",
                 "last interval": f"rps {format_rps(last.get('totalRPS'))}  "
                 f"p95 {fmt_ms(last.get('p95ResponseMs'))}  users {last.get('currentUsers')}",
             }
