@@ -128,7 +128,7 @@ def place_by_time(
 
     if width < 1 or not points or end <= 0:
         return [None] * max(0, width)
-    ordered = sorted((x, v) for x, v in points if math.isfinite(x) and x >= 0)
+    ordered = sorted(((x, v) for x, v in points if math.isfinite(x) and x >= 0), key=lambda p: p[0])
     windows = interval_windows([x for x, _ in ordered])
     columns: list[float | None] = []
     for column in range(width):

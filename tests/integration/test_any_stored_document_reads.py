@@ -213,6 +213,9 @@ def test_any_spoiled_document_never_ends_in_exit_70(
         max_examples=EXAMPLES,
         deadline=None,
         database=None,
+        # The same examples on every CI run, so a landing never hangs on the luck of the
+        # draw; LOADMGR_FUZZ_RANDOM=1 (with more LOADMGR_FUZZ_EXAMPLES) hunts for new ones.
+        derandomize=not os.environ.get("LOADMGR_FUZZ_RANDOM"),
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
     @given(case=spoiled(), picked=st.lists(st.sampled_from(argvs), min_size=3, max_size=6))

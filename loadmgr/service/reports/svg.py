@@ -163,7 +163,11 @@ def _step_segments(
 ) -> list[list[tuple[float, float]]]:
     """The corners of each interval's step over its window; windows that follow each other
     join (a vertical rise between them), an unknown value or a hole breaks the line."""
-    ordered = sorted((x, y) for x, y in points if math.isfinite(x) and x >= 0)
+    # By time alone: two intervals of one window (a duplicate stored by anyone), one of
+    # them unknown, must not be compared by value (None < 1.0 is an error).
+    ordered = sorted(
+        ((x, y) for x, y in points if math.isfinite(x) and x >= 0), key=lambda point: point[0]
+    )
     segments: list[list[tuple[float, float]]] = [[]]
     last_stop: float | None = None
     for (start, stop), (_, y) in zip(interval_windows([x for x, _ in ordered]), ordered,
