@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.required_tools import required
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 TIMEOUT = 60.0
@@ -45,12 +45,7 @@ def chromium_path() -> str | None:
 
 
 def require_chromium() -> str:
-    path = chromium_path()
-    if path is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("headless Chromium is not installed, and CI must run these tests (.ci/run)")
-        pytest.skip("headless Chromium is not installed (apt-get install chromium)")
-    return path
+    return required(chromium_path(), "headless Chromium", "chromium")
 
 
 @dataclass

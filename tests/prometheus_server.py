@@ -17,11 +17,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import requests
 
 from loadmgr.store.embedded import free_port
 from tests.polling import wait_for
+from tests.required_tools import required
 
 READY_TIMEOUT = 60.0
 
@@ -34,12 +34,7 @@ def prometheus_path() -> str | None:
 
 
 def require_prometheus() -> str:
-    path = prometheus_path()
-    if path is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("prometheus is not installed, and CI must run these tests (.ci/run)")
-        pytest.skip("Prometheus is not installed (apt-get install prometheus)")
-    return path
+    return required(prometheus_path(), "Prometheus", "prometheus")
 
 
 @dataclass
