@@ -31,6 +31,7 @@ from loadmgr.service.runs.local_master import (
     UntrustedAddress,
     check_local_master,
 )
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -204,3 +205,21 @@ def _run(url: str, master: Any) -> LoadTestRun:
         locustUrl=url,
         collector={"interval": 5, "localMaster": master},
     )
+
+
+def test_a_master_that_exited_unreaped_is_gone(world: dict[str, Any]) -> None:
+    """Found by the take-over test: a master killed with its collector may linger as a
+    zombie (its /proc entry stays, its socket is closed): gone, not an untrusted address."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        record = process_here(process.pid)
+        zombie = wait_for(lambda: _state(process.pid) == "Z", timeout=10)
+        assert zombie
+        with pytest.raises(LocalMasterGone, match="is gone"):
+            check_local_master(_url(world["mine"]), record)
+    finally:
+        process.wait()
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

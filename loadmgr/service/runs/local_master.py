@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loadmgr.errors import ClusterError
-from loadmgr.service.runs.lease import process_start_ticks, same_machine
+from loadmgr.service.runs.lease import process_gone, process_start_ticks, same_machine
 
 PROC_NET_TCP = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
 _LISTEN = "0A"  # the state column of a LISTENing socket (include/net/tcp_states.h)
@@ -80,7 +80,7 @@ def check_local_master(
             f"{shown} is its Locust master's on another machine (or this machine cannot "
             "tell its identity): not contacted"
         )
-    if process_start_ticks(pid) != start:
+    if process_gone(pid, start) or process_start_ticks(pid) != start:  # a zombie is gone
         raise LocalMasterGone(f"the run's local Locust master (pid {pid}) is gone: not contacted")
     listening = listening_inodes(port, tables)
     owned = socket_inodes(pid)
