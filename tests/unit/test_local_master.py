@@ -16,13 +16,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from loadmgr.errors import ClusterError
-from loadmgr.models import LoadTestRun, RunStatus
+from loadmgr.models import LoadTestRun
 from loadmgr.service.collection.settings import recorded_client
 from loadmgr.service.runs import local_master
 from loadmgr.service.runs.lease import process_here
@@ -32,6 +33,7 @@ from loadmgr.service.runs.local_master import (
     check_local_master,
 )
 from tests.polling import wait_for
+from tests.unit.test_collector_identity import _running
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -193,18 +195,8 @@ def test_a_remote_clusters_address_is_not_bound_to_a_process() -> None:
 
 
 def _run(url: str, master: Any) -> LoadTestRun:
-    return LoadTestRun(
-        loadTestId="t",
-        testName="t",
-        name="r",
-        targetUsers=1,
-        spawnRate=1,
-        durationSeconds=60,
-        status=RunStatus.RUNNING,
-        locustClusterId="local",
-        locustUrl=url,
-        collector={"interval": 5, "localMaster": master},
-    )
+    running = _running({"localMaster": master}, datetime.now(timezone.utc))
+    return running.model_copy(update={"locustUrl": url})
 
 
 def test_a_master_that_exited_unreaped_is_gone(world: dict[str, Any]) -> None:
