@@ -26,6 +26,8 @@ from loadmgr.locust.plugin import plugin_path
 
 CASE7 = "7 plugin"
 PLUGIN = plugin_path()
+# Listener fires and requests timed per round, by size.
+HOOK_SIZES = {"smoke": ("2000", "20"), "tiny": ("20000", "100"), "full": ("300000", "2000")}
 LOCUSTFILE = """\
 from locust import HttpUser, constant, task
 
@@ -85,8 +87,7 @@ def _locust_rps(
 
 
 def _hook(bench: Bench, target: str) -> Row:
-    tiny = bench.size_name == "tiny"
-    fires, requests = ("20000", "100") if tiny else ("300000", "2000")
+    fires, requests = HOOK_SIZES[bench.size_name]
     done = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("plugin_hook.py")), str(PLUGIN), target,
          fires, requests],

@@ -24,7 +24,7 @@ from bench.harness import Bench, Row, median
 CASE11 = "11 server metrics"
 METRICS = 10
 INTERVAL = 5
-END_INTERVALS = {"tiny": 60, "full": 360}  # 5 min; half an hour of 5-s intervals
+END_INTERVALS = {"smoke": 12, "tiny": 60, "full": 360}  # 5 min; half an hour of 5-s intervals
 READ_LIVE = 2  # the usual end: all but the last windows were read live
 
 
@@ -172,7 +172,7 @@ def _end_delay(bench: Bench, store: Any, holes: int | None) -> Row:
     metrics."""
     from loadmgr.service.server_metrics.at_end import ServerMetricsAtEnd
 
-    count = END_INTERVALS["tiny" if bench.size_name == "tiny" else "full"]
+    count = END_INTERVALS[bench.size_name]
     step = ServerMetricsAtEnd()
     timings: dict[str, list[float]] = {"with": [], "without": []}
     for _ in range(bench.repeat + 1):

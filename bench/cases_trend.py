@@ -15,7 +15,7 @@ from bench.data import START, insert_batched, run_document, test_documents
 from bench.harness import Bench, Row, median, process_row
 
 CASE9 = "9 trend"
-TREND_RUNS = {"tiny": 100, "full": 1_000}
+TREND_RUNS = {"smoke": 100, "tiny": 100, "full": 1_000}
 DATABASE = "bench_trend"
 METRICS = 3  # p95, rps, error_rate: the command's default
 

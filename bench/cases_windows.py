@@ -21,7 +21,7 @@ from bench.harness import Bench, Row, median, ratio_row
 CASE8 = "8 exact windows"
 ORIGIN = 1_800_000_000
 INTERVAL = 5
-STORED_INTERVALS = {"tiny": 300, "full": 10_000}
+STORED_INTERVALS = {"smoke": 30, "tiny": 300, "full": 10_000}
 
 
 RPS = 2_000  # spread over the names: 500 names get 4 requests a second each
@@ -116,7 +116,7 @@ def _window_percentiles(bench: Bench, store: Any) -> Row:
     from loadmgr.service.analysis.windows import TOTALS_PROJECTION, Window, window_stats
     from loadmgr.service.collection.windows import WindowBuilder
 
-    count = STORED_INTERVALS["tiny" if bench.size_name == "tiny" else "full"]
+    count = STORED_INTERVALS[bench.size_name]
     run = LoadTestRun(
         loadTestId="bench", targetUsers=50, spawnRate=10.0, durationSeconds=count * INTERVAL,
         status=RunStatus.FINISHED, collector={"origin": ORIGIN}, collectionMode="plugin",

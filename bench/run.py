@@ -72,16 +72,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench.run", description=(__doc__ or "").splitlines()[0]
     )
     parser.add_argument("--size", choices=sorted(SIZES), default="full",
-                        help="tiny: seconds, what CI runs; full: the goals' sizes (minutes)")
+                        help="smoke: what the tests run; tiny: a minute; full: the goals' sizes")
     parser.add_argument("--repeat", type=int, default=None,
-                        help="measured runs per case after the warm-up (default 5; tiny 1)")
+                        help="measured runs per case after the warm-up (default 5; smoke, tiny 1)")
     parser.add_argument("--only", action="append", metavar="CASE",
                         help=f"run only this case (repeatable): {', '.join(CASES)} "
                         f"or 1-{len(CASES)}")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results here")
     args = parser.parse_args(argv)
     if args.repeat is None:
-        args.repeat = 1 if args.size == "tiny" else 5
+        args.repeat = 5 if args.size == "full" else 1
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     return args

@@ -12,7 +12,7 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -157,6 +157,9 @@ class LocustTransport:
         # flight is given up at once, and later ones get INTERRUPTED_ANSWER_SEC.
         self.interrupt: threading.Event | None = None
         self._unanswered_since_interrupt = False
+        # Set by the caller: asked before every request, it raises to keep one unsent (a
+        # local run's recorded address is checked to be its master's, each time).
+        self.before_send: Callable[[], None] | None = None
 
     @classmethod
     def from_cluster(cls: type[_T], cluster: LocustCluster, **options: Any) -> _T:
@@ -265,6 +268,8 @@ class LocustTransport:
     ) -> Answer:
         """The whole answer (connection, headers, body) within one deadline: the read
         timeout given (else `timeout`), INTERRUPTED_ANSWER_SEC once interrupted."""
+        if self.before_send is not None:
+            self.before_send()
         seconds = read_timeout or self.timeout
         interrupt = self.interrupt
         hurried = interrupt is not None and interrupt.is_set()

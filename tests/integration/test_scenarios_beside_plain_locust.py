@@ -36,12 +36,14 @@ import pytest
 from tests.conftest import ok
 from tests.integration.test_locustfile_bundles import write_package
 from tests.locust_servers import running_locust, running_target
+from tests.shape_locustfiles import stages, waiting
 
 pytestmark = pytest.mark.integration
 
 # Shaped scenarios pace each user (constant_pacing): their counts depend on when users
 # start and stop, which differs by a spawn or a report cycle between two runs.
 TIMED_TOLERANCE = 0.35
+PACED = "constant_pacing(0.25)"
 ITERATIONS = 10  # requests each user of a fixed-iteration scenario makes, then idles
 # IDLE: a user that has made its requests sleeps instead of raising StopUser. When every
 # user of a master stops by itself, Locust's master turns `stopped` at once; if that comes
@@ -118,60 +120,6 @@ class Walker(HttpUser):
         self.client.get("/api/items")
         if self.done % 5 == 0:
             raise KeyError("token")  # twice per user, after its request
-"""
-
-STAGES = """
-from locust import HttpUser, LoadTestShape, constant_pacing, task
-
-
-class Web(HttpUser):
-    wait_time = constant_pacing(0.25)
-
-    @task
-    def items(self):
-        self.client.get("/api/items")
-
-
-class Stages(LoadTestShape):
-    stages = [
-        {"duration": 2, "users": 2, "spawn_rate": 10},
-        {"duration": STOP_AT, "users": 6, "spawn_rate": 10},
-    ]
-
-    def tick(self):
-        run_time = self.get_run_time()
-        for stage in self.stages:
-            if run_time < stage["duration"]:
-                return stage["users"], stage["spawn_rate"]
-        return None
-"""
-
-WAITING = """
-from locust import HttpUser, LoadTestShape, constant_pacing, task
-
-
-class Web(HttpUser):
-    wait_time = constant_pacing(0.25)
-
-    @task
-    def items(self):
-        self.client.get("/api/items")
-
-
-class WaitForUsers(LoadTestShape):
-    # 2 users, then 5 once 2 really run; ends 3 s after 5 are reached.
-
-    def __init__(self):
-        super().__init__()
-        self.reached = None
-
-    def tick(self):
-        users = self.get_current_user_count()
-        if self.reached is None and users >= 5:
-            self.reached = self.get_run_time()
-        if self.reached is not None:
-            return None if self.get_run_time() - self.reached > 3 else (5, 10)
-        return (5, 10) if users >= 2 else (2, 10)
 """
 
 TAGGED = """
@@ -274,15 +222,15 @@ SCENARIOS = [
              expected={"/api/items": (32, 0), "/missing": (8, 8)}),
     Scenario("raising", _file(RAISING), 5, 3, "duration",
              expected={"/api/items": (40, 0)}, exceptions={"ValueError": 1, "KeyError": 8}),
-    Scenario("shape-short", _file(STAGES.replace("STOP_AT", "5")), 3, 30, "shape",
+    Scenario("shape-short", _file(stages(5, PACED)), 3, 30, "shape",
              fixed=False, shape_users=6),
     # Plain Locust 2.47 --headless never applies -t to a shape (it joins the shape's
     # greenlet before it arms the run-time timer): its reference is the same stages cut at
     # the duration, ended by the shape.
-    Scenario("shape-long", _file(STAGES.replace("STOP_AT", "60")), 3, 4, "duration",
-             fixed=False, shape_users=6, plain_write=_file(STAGES.replace("STOP_AT", "4")),
+    Scenario("shape-long", _file(stages(60, PACED)), 3, 4, "duration",
+             fixed=False, shape_users=6, plain_write=_file(stages(4, PACED)),
              plain_stop_reason="shape"),
-    Scenario("shape-waiting", _file(WAITING), 3, 30, "shape", fixed=False, shape_users=5),
+    Scenario("shape-waiting", _file(waiting(PACED)), 3, 30, "shape", fixed=False, shape_users=5),
     Scenario("package", lambda folder: write_package(folder / "pkg"), 2, 3, "duration",
              expected={"items": (10, 0), "home": (6, 0), "missing": (4, 4)}),
     Scenario("tagged", _file(TAGGED), 3, 3, "duration", options=("item-path=/api/items",),

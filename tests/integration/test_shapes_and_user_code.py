@@ -1,6 +1,6 @@
 """Locustfiles that drive or end their own run, and users that raise (issue 22, items 2, 3),
-on the `local` cluster (real Locust, with the plugin), compared with plain
-`locust --headless` on the same file where that says something.
+on the `local` cluster (real Locust, with the plugin). Plain `locust --headless` on the
+same shapes (tests/shape_locustfiles.py) is compared in test_scenarios_beside_plain_locust.py.
 
 - A stages shape shorter than --duration ends the run normally (`stopReason: shape`,
   verdict by thresholds, exit 0); one longer is stopped at --duration (`duration`), not
@@ -15,8 +15,6 @@ on the `local` cluster (real Locust, with the plugin), compared with plain
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,62 +22,9 @@ import pytest
 
 from tests.conftest import ok
 from tests.integration.test_runs import create_test
+from tests.shape_locustfiles import stages, waiting
 
 pytestmark = pytest.mark.integration
-
-STAGES = '''
-from locust import HttpUser, LoadTestShape, constant, task
-
-
-class Web(HttpUser):
-    wait_time = constant(0.05)
-
-    @task
-    def items(self):
-        self.client.get("/api/items")
-
-
-class Stages(LoadTestShape):
-    stages = [
-        {"duration": 2, "users": 2, "spawn_rate": 10},
-        {"duration": STOP_AT, "users": 6, "spawn_rate": 10},
-    ]
-
-    def tick(self):
-        run_time = self.get_run_time()
-        for stage in self.stages:
-            if run_time < stage["duration"]:
-                return stage["users"], stage["spawn_rate"]
-        return None
-'''
-
-WAITING = '''
-from locust import HttpUser, LoadTestShape, constant, task
-
-
-class Web(HttpUser):
-    wait_time = constant(0.05)
-
-    @task
-    def items(self):
-        self.client.get("/api/items")
-
-
-class WaitForUsers(LoadTestShape):
-    """Steps 2 → 5 users once 2 are really running, ends 3 s after reaching 5."""
-
-    def __init__(self):
-        super().__init__()
-        self.reached = None
-
-    def tick(self):
-        users = self.get_current_user_count()
-        if self.reached is None and users >= 5:
-            self.reached = self.get_run_time()
-        if self.reached is not None:
-            return None if self.get_run_time() - self.reached > 3 else (5, 10)
-        return (5, 10) if users >= 2 else (2, 10)
-'''
 
 STOPS_ITSELF = '''
 import gevent
@@ -171,7 +116,7 @@ def test_a_shape_shorter_than_the_duration_ends_the_run_normally(
     cli, mongo_db, target_server, tmp_path
 ):
     result, test = _run(cli, tmp_path, target_server, "short",
-                        STAGES.replace("STOP_AT", "6"), "--duration", "30s",
+                        stages(6), "--duration", "30s",
                         "--threshold", "error_rate<1%")
     assert result.exit_code == 0, result.stderr
     assert test["shape"]["className"] == "Stages"
@@ -195,7 +140,7 @@ def test_a_shape_longer_than_the_duration_is_stopped_at_the_duration(
     cli, mongo_db, target_server, tmp_path
 ):
     result, _ = _run(cli, tmp_path, target_server, "long",
-                     STAGES.replace("STOP_AT", "60"), "--duration", "5s")
+                     stages(60), "--duration", "5s")
     assert result.exit_code == 0, result.stderr
     run = result.json()
     assert run["stopReason"] == "duration" and run["verdict"] is None
@@ -214,7 +159,7 @@ def _seconds(run: dict[str, Any]) -> float:
 
 
 def test_a_shape_that_waits_for_a_user_count(cli, mongo_db, target_server, tmp_path):
-    result, test = _run(cli, tmp_path, target_server, "waiting", WAITING, "--duration", "40s")
+    result, test = _run(cli, tmp_path, target_server, "waiting", waiting(), "--duration", "40s")
     assert result.exit_code == 0, result.stderr
     assert test["shape"] == {"className": "WaitForUsers", "file": str(tmp_path / "waiting.py")}
     assert "WaitForUsers" in ok(cli("tests", "show", "waiting")).stdout
@@ -262,17 +207,3 @@ def test_users_that_all_crash_are_an_error_not_a_pass(cli, mongo_db, target_serv
     assert run["verdict"] == "error" and run["exceptionCount"] == 5
     assert run["verdictReasons"][0]["kind"] == "exception"
     assert "MULTIPLE_HOSTS is not set" in run["verdictReasons"][0]["message"]
-
-
-def test_plain_locust_agrees_on_the_shape(target_server: Any, tmp_path: Path) -> None:
-    """Plain `locust --headless` on the short stages file ends with the shape, as the run
-    did: its users reached 6, and it says the shape ended it."""
-    path = tmp_path / "stages.py"
-    path.write_text(STAGES.replace("STOP_AT", "6"), encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(path), "--headless", "-H",
-         target_server.url, "--only-summary", "--loglevel", "INFO"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-    )
-    assert "Shape test updating to 6 users" in done.stderr
-    assert "Shape test stopping" in done.stderr

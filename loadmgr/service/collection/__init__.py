@@ -21,6 +21,7 @@ from loadmgr.service.collection.settings import (
     QuietObserver,
     RunObserver,
     client_for,
+    recorded_client,
 )
 from loadmgr.service.collection.startup import LocalFilesError
 from loadmgr.service.collection.writer import Fenced
@@ -36,6 +37,7 @@ __all__ = [
     "QuietObserver",
     "RunObserver",
     "client_for",
+    "recorded_client",
     "run_end_steps",
     "last_metrics",
 ]

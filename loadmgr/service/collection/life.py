@@ -33,6 +33,7 @@ from loadmgr.service.collection.settings import (
     RunObserver,
     client_for,
     observer_of,
+    recorded_client,
 )
 from loadmgr.service.collection.sources import POLL_SEC, PluginSource, Poll, StatsSource
 from loadmgr.service.collection.spool import SpoolError
@@ -51,6 +52,7 @@ from loadmgr.service.collection.user_code import (
 )
 from loadmgr.service.collection.writer import Fenced, IntervalWriter
 from loadmgr.service.runs.lease import lease_id, local_master_gone, process_here
+from loadmgr.service.runs.local_master import LocalMasterGone
 from loadmgr.service.runs.swarm import start_run_swarm
 
 if TYPE_CHECKING:
@@ -135,14 +137,17 @@ class Collector(RunEnding):
     def take_over(self) -> LoadTestRun:
         """Continue collecting a run whose collector died (this one holds the new epoch)."""
         try:
-            self._client = client_for(self.cluster, self.run.locustUrl, self.stop_event)
+            # An address that is not the run's own master's is never contacted (exit 6).
+            connected = self._connect_recorded()
             self.writer.replay_spool()
             started = self.run.startedAt or self.run.createdAt
             self._started_mono = (
                 time.monotonic() - (self.store.server_now() - started).total_seconds()
             )
             try:
-                self._source = resumed_source(self.store, self._client, self.run, self.settings)
+                if isinstance(connected, LocalMasterGone):
+                    raise connected
+                self._source = resumed_source(self.store, connected, self.run, self.settings)
             except ClusterError as exc:
                 if self.run.locustClusterId == LOCAL_CLUSTER_ID:
                     # A local Locust dies with the collector that started it.
@@ -159,13 +164,22 @@ class Collector(RunEnding):
         try:
             self.writer.replay_spool()
             try:
-                self._client = client_for(self.cluster, self.run.locustUrl, self.stop_event)
+                self._client = recorded_client(self.cluster, self.run, self.stop_event)
                 self._source = resumed_source(self.store, self._client, self.run, self.settings)
             except ClusterError as exc:
                 return self._finalize(StopReason.LOST, error=f"Locust unreachable: {exc.message}")
             return self._finalize(reason)
         finally:
             self._cleanup()
+
+    def _connect_recorded(self) -> LocustClient | LocalMasterGone:
+        """The client for the run's recorded Locust; a local master found gone is returned
+        (it died with the collector that started it), an untrusted address raised."""
+        try:
+            self._client = recorded_client(self.cluster, self.run, self.stop_event)
+        except LocalMasterGone as exc:
+            return exc
+        return self._client
 
     def launch(self) -> None:
         """Start Locust if local, swarm, and mark the run `Running` once users spawn."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from loadmgr.errors import ClusterError
 from loadmgr.models import LoadTestRun, LocustCluster, MetricSnapshot
 from loadmgr.service.runs.lease import process_here
+from loadmgr.service.runs.local_master import check_local_master, check_loopback, master_of
 from loadmgr.service.runs.options import (
     DEFAULT_INTERVAL_SEC,
     DEFAULT_LOST_TIMEOUT,
@@ -140,6 +141,26 @@ class CollectorSettings:
         )
 
 
+def recorded_client(
+    cluster: LocustCluster | None,
+    run: LoadTestRun,
+    interrupt: threading.Event | None = None,
+    **options: Any,
+) -> LocustClient:
+    """The client for the Locust a run's document names (`runs stop`, a take-over): a
+    `local` run's address only once it is its recorded master's listening socket
+    (`local_master.check_local_master`), since any writer of the database may have
+    pointed it at another Locust on this machine."""
+    if cluster is None and run.locustUrl is not None:
+        url, master = run.locustUrl, master_of(run.collector)
+        check_local_master(url, master)
+        client = client_for(cluster, url, interrupt, **options)
+        # And before every request: the master may die and its port go to another Locust.
+        client.before_send = lambda: check_local_master(url, master)
+        return client
+    return client_for(cluster, run.locustUrl, interrupt, **options)
+
+
 def client_for(
     cluster: LocustCluster | None,
     base_url: str | None,
@@ -155,31 +176,7 @@ def client_for(
     elif base_url is None:
         raise ClusterError("the run has no Locust address recorded")
     else:
-        _check_local_address(base_url)
+        check_loopback(base_url)  # a local cluster listens on loopback, nowhere else
         client = LocustClient(base_url, **options)
     client.interrupt = interrupt
     return client
-
-
-def _check_local_address(base_url: str) -> None:
-    """A `local` run's Locust listens on this machine's loopback, nowhere else. Its address
-    comes from the run's document, which any writer of the database may have changed: one
-    that is not plain http on loopback is never contacted (`runs stop` would send it a POST)."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(base_url)
-        loopback = (
-            parts.scheme == "http"
-            and parts.hostname in ("127.0.0.1", "localhost", "::1")
-            and parts.port is not None
-            and not parts.username
-            and not parts.password
-        )
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ClusterError(
-            f"the run's local Locust address {base_url[:100]!r} is not on this machine's "
-            "loopback: not contacted"
-        )

@@ -19,9 +19,10 @@ from loadmgr.models import (
     StopReason,
     utcnow,
 )
-from loadmgr.service.collection import Collector, CollectorSettings, RunObserver, client_for
+from loadmgr.service.collection import Collector, CollectorSettings, RunObserver, recorded_client
 from loadmgr.service.lifecycle.end import end_plan
 from loadmgr.service.runs.lease import is_stale
+from loadmgr.service.runs.local_master import UntrustedAddress, refuse_untrusted
 from loadmgr.service.runs.lookup import get_run
 
 if TYPE_CHECKING:
@@ -125,16 +126,20 @@ def stop_run(
     cluster = cluster_of(store, run)
     # A run that has not swarmed yet (Pending, maybe waiting for a busy Locust) has no load
     # of its own there: a /stop now would end someone else's test.
+    untrusted: UntrustedAddress | None = None
     if run.startedAt is not None and (run.locustUrl or cluster is not None):
         try:
-            with client_for(cluster, run.locustUrl, stop_timeout=STOP_ASK_SEC) as client:
+            with recorded_client(cluster, run, stop_timeout=STOP_ASK_SEC) as client:
                 client.stop()
+        except UntrustedAddress as exc:
+            untrusted = exc  # nothing sent: said once the run is left to its collector
         except ClusterError as exc:
             notify(f"could not reach Locust to stop it: {exc.message}")
     deadline = time.monotonic() + STOP_WAIT_SEC
     while run.status.is_active:
         if is_stale(run, store.server_now()):
-            notify("no live collector: recording the end of the run")
+            if untrusted is None:
+                notify("no live collector: recording the end of the run")
             orphan = Collector(
                 store,
                 run,
@@ -143,13 +148,18 @@ def stop_run(
                 home=home,
                 end=end_plan(),
             )
-            return orphan.finish_orphan(StopReason.USER)
+            run = orphan.finish_orphan(StopReason.USER)  # Locust is not contacted either
+            break
+        if untrusted is not None:
+            break  # its live collector stops the Locust it started, through its own client
         if time.monotonic() >= deadline:
             raise Conflict(
                 f"run {run.id} is still {run.status.value}; its collector has not ended it"
             )
         time.sleep(0.5)
         run = get_run(store, run.id)
+    if untrusted is not None:
+        raise UntrustedAddress(f"run {run.id}: {untrusted.message}")
     return run
 
 
@@ -218,6 +228,8 @@ def follow_run(
             return Followed(run, stopped_watching=True)
         if not run.status.is_active:
             return Followed(run)
+    if run.locustClusterId == LOCAL_CLUSTER_ID:
+        refuse_untrusted(run.locustUrl, run.collector)  # exit 6 before the run is claimed
     claimed = claim_stale_run(store, run)
     notify(f"run {run.id}: its collector stopped reporting; taking over")
     return collect_run(store, claimed, home=home, observer=observer(), take_over=True)
