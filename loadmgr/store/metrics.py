@@ -230,6 +230,37 @@ class MetricsRepository(Repository):
         query = self.owned({"loadTestRunId": {"$in": run_ids}})
         return self.collection.delete_many(query).deleted_count
 
+    # -- `db migrate`: plain intervals made compact in place -------------------------------
+
+    # loadmgr's intervals not yet compact (the Go service's are never rewritten).
+    PLAIN = {"encoding": {"$exists": False}, **NOT_GO_INTERVAL}
+
+    @mapped_errors
+    def count_plain(self) -> int:
+        return self.collection.count_documents(self.scoped(self.PLAIN))
+
+    @mapped_errors
+    def plain_page(self, after: Any, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` intervals not yet compact, after `_id` `after`, in `_id` order."""
+        query = self.scoped(self.PLAIN if after is None else {**self.PLAIN, "_id": {"$gt": after}})
+        return list(self.collection.find(query).sort("_id", 1).limit(limit))
+
+    @mapped_errors
+    def make_compact(self, changes: list[tuple[Any, dict[str, Any], list[str]]]) -> int:
+        """Each interval (`_id`, fields to set, fields to unset) made compact in one write
+        of its own, only while it is still plain: a second migration, or one racing this,
+        changes nothing again. Returns how many changed."""
+        operations = [
+            UpdateOne(
+                {"_id": object_id, **self.PLAIN},
+                {"$set": fields, **({"$unset": dict.fromkeys(gone, "")} if gone else {})},
+            )
+            for object_id, fields, gone in changes
+        ]
+        if not operations:
+            return 0
+        return self.collection.bulk_write(operations, ordered=False).modified_count
+
     # -- reads for `metrics show/export/report` (appended; the methods above are the
     #    collector's) -----------------------------------------------------------------------
 

@@ -136,7 +136,7 @@ def test_items_of_other_shapes_stay_plain() -> None:
     nested = [{"method": "GET", "name": "/", "extra": {"a": 1}}]
     for items in (uneven, nested, [], ["text"], [{}]):
         doc = {"loadTestRunId": "r", "requestStats": items}
-        assert compact(doc) is doc
+        assert compact(doc) == {**doc, "encoding": ENCODING}
 
 
 def _bench_interval(names: int) -> dict[str, Any]:
@@ -247,3 +247,22 @@ def test_projections_ask_for_the_compact_fields() -> None:
     assert stored_projection({"hist": False}) == {"hist": False, "histZ": False}
     assert wanted_fields({"requestStats.name": True, "requestStats.hist": 1}) == {"name", "hist"}
     assert wanted_fields({"requestStats": True}) is None
+
+
+def test_compaction_never_rewrites_the_go_control_planes_intervals() -> None:
+    from loadmgr.service.migration.compaction import compact_intervals
+
+    store = Store(mongomock.MongoClient()["db"], Scope(), "mongodb://x")
+    run = make_run(make_test())
+    collection = store.db["metrics_timeseries"]
+    collection.insert_many([s.model_dump(mode="python") for s in plugin_snapshots(run, 3)])
+    go = {"loadTestRunId": run.id, "totalRps": 5.0, "hist": "1:1", "requestStats": []}
+    collection.insert_one(dict(go))
+    lines: list[str] = []
+    done = compact_intervals(store, progress=lambda *_: None, line=lines.append)
+    assert done == {"examined": 3, "changed": 3}
+    assert collection.find_one({"totalRps": 5.0}, {"_id": False}) == go
+    assert compact_intervals(store, progress=lambda *_: None, line=lines.append) == {
+        "examined": 0,
+        "changed": 0,
+    }

@@ -47,6 +47,7 @@ def _scalar(kind: type) -> bool:
     """A type whose values JSON gives back as they were stored (BSON's Int64 is an int)."""
     return kind is type(None) or issubclass(kind, str | int | float)
 
+
 _PAIR = "%d:%d".__mod__
 
 
@@ -161,35 +162,32 @@ def _hist_value(value: Any) -> Any:
 
 
 def compact(doc: dict[str, Any]) -> dict[str, Any]:
-    """`doc` (a plain interval) in the compact form; as it is when already compact or
-    when nothing in it would be smaller."""
+    """`doc` (a plain interval) in the compact form (a new dict); `doc` itself when it is
+    compact already. A field the form cannot hold exactly stays as it is."""
     if ENCODING_FIELD in doc:
         return doc
     result = dict(doc)
-    changed = False
     hist = doc.get("hist")
     if type(hist) is str and hist:
         flat = hist_flat(hist)
         if flat is not None:
             del result["hist"]
             result[HIST_FIELD] = _packed(flat)
-            changed = True
     items = doc.get("requestStats")
     if type(items) is list:
         columns = _columns(items)
         if columns is not None:
             del result["requestStats"]
             result[REQUESTS_FIELD] = _packed({"columns": columns})
-            changed = True
-    if not changed:
-        return doc
+    # Set even when nothing was smaller (no histogram, no items): it says the document was
+    # examined, so `db migrate` looks at each interval once.
     result[ENCODING_FIELD] = ENCODING
     return result
 
 
 def compact_fields(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | None:
     """What makes `doc` compact in place: the fields to set and the ones to unset (for
-    `db migrate`); None when it is compact already or would not change."""
+    `db migrate`); None when it is compact already."""
     done = compact(doc)
     if done is doc:
         return None
