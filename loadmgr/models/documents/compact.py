@@ -223,6 +223,9 @@ def expand(doc: dict[str, Any], wanted: frozenset[str] | None = None) -> dict[st
     projection's `requestStats.FIELD`s; None for all). CompactError when it cannot be."""
     encoding = doc.pop(ENCODING_FIELD, None)
     if encoding is None:
+        # Compact fields without the mark that they are: not loadmgr's, and of no use.
+        doc.pop(HIST_FIELD, None)
+        doc.pop(REQUESTS_FIELD, None)
         return doc
     if encoding != ENCODING:
         raise CompactError(f"encoding {encoding!r} is not one this loadmgr reads")
@@ -280,9 +283,6 @@ def expanded(
     """Each of `docs` expanded; one that cannot be is handed to `unreadable` with why
     (to be named and left out) and the others go on."""
     for doc in docs:
-        if ENCODING_FIELD not in doc:
-            yield doc
-            continue
         try:
             yield expand(doc, wanted)
         except CompactError as exc:
