@@ -94,7 +94,9 @@ def _collector_cpu(bench: Bench, store: Any, interval: int = INTERVAL) -> Row:
 
 
 def _sizes() -> list[Row]:
+    """An interval's stored size, plain and compact (issue 26), and per run-hour."""
     from loadmgr.locust.seconds import parse_seconds
+    from loadmgr.models.documents.compact import compact
     from loadmgr.service.collection.windows import WindowBuilder
 
     rows = []
@@ -104,9 +106,13 @@ def _sizes() -> list[Row]:
         batch = parse_seconds(json.loads(_answer(ORIGIN, INTERVAL, names, rng)))
         builder.add(batch)
         (snapshot,) = builder.ready(batch)
-        size = len(bson.encode(snapshot.model_dump(mode="python")))
-        rows.append(Row(CASE8, f"stored interval, {names} names", "KB", size / 1000,
-                        note=f"BSON, 5-s window at {RPS} req/s"))
+        plain = snapshot.model_dump(mode="python")
+        for form, doc in (("plain", plain), ("compact", compact(plain))):
+            size = len(bson.encode(doc))
+            rows.append(Row(CASE8, f"stored interval, {names} names, {form}", "KB", size / 1000,
+                            note=f"BSON, 5-s window at {RPS} req/s"))
+            rows.append(Row(CASE8, f"per run-hour, {names} names, {form}", "MB",
+                            size * 3600 / INTERVAL / 1e6, note="720 intervals"))
     return rows
 
 

@@ -9,7 +9,15 @@ from typing import Any
 
 from pymongo import UpdateOne
 
+from loadmgr.errors import left_out
 from loadmgr.models import MetricSnapshot
+from loadmgr.models.documents.compact import (
+    REQUESTS_FIELD,
+    compact,
+    expanded,
+    stored_projection,
+    wanted_fields,
+)
 from loadmgr.models.foreign import readable_interval
 from loadmgr.store.base import IndexSpec, Repository, mapped_errors
 from loadmgr.store.connection import translate_errors
@@ -41,9 +49,10 @@ def _with_go_marker(projection: dict[str, Any]) -> dict[str, Any]:
 
 
 def _named_by_object_id(projection: dict[str, Any]) -> dict[str, Any] | None:
-    """`projection` with `_id`, which names an interval that cannot be read (None: all)."""
+    """`projection` with `_id`, which names an interval that cannot be read (None: all),
+    and the compact fields that hold what it names (models/documents/compact.py)."""
     fields = {key: value for key, value in projection.items() if key != "_id"}
-    return _with_go_marker(fields) if fields else None
+    return stored_projection(_with_go_marker(fields)) if fields else None
 
 
 def _go_numbered(
@@ -63,6 +72,15 @@ def _number(value: Any) -> int | float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return value if math.isfinite(value) else None
+
+
+_TOTALED = ("method", "name", "intervalRequests", "intervalFailures")
+
+
+def _whole(value: Any) -> int:
+    """A count as `$sum` reads it: a number as a whole number, anything else 0."""
+    number = _number(value)
+    return 0 if number is None else int(number)
 
 
 # loadmgr's interval fields the Go control plane spelled otherwise (in the same unit).
@@ -99,6 +117,17 @@ class MetricsRepository(Repository):
         IndexSpec([("loadTestRunId", 1), ("seq", 1), ("timestamp", 1)], "run_seq_time"),
     ]
 
+    def _expanded(
+        self, docs: Iterable[dict[str, Any]], projection: dict[str, Any] | None
+    ) -> Iterator[dict[str, Any]]:
+        """`docs` as plain intervals (the compact form expanded); one whose compact form
+        cannot be read is left out with one warning naming it, as any unreadable one."""
+
+        def unreadable(doc: dict[str, Any], why: str) -> None:
+            left_out(self.collection.name, doc.get("_id"), why)
+
+        return expanded(docs, wanted_fields(projection), unreadable)
+
     @mapped_errors
     def save(self, snapshots: list[MetricSnapshot]) -> None:
         """Store intervals idempotently: writing one twice leaves one document."""
@@ -110,7 +139,7 @@ class MetricsRepository(Repository):
         operations = [
             UpdateOne(
                 {"loadTestRunId": s.loadTestRunId, "seq": s.seq},
-                {"$setOnInsert": s.model_dump(mode="python")},
+                {"$setOnInsert": compact(s.model_dump(mode="python"))},
                 upsert=True,
             )
             for s in snapshots
@@ -125,7 +154,8 @@ class MetricsRepository(Repository):
         fields = _named_by_object_id(projection or {})
         cursor = self.collection.find(query, fields)
         # (run, seq, timestamp) is indexed: sorting on it needs no in-memory sort.
-        return self.screen_all(MetricSnapshot, _numbered(cursor.sort(IN_ORDER)))
+        docs = self._expanded(cursor.sort(IN_ORDER), projection)
+        return self.screen_all(MetricSnapshot, _numbered(docs))
 
     @mapped_errors
     def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -140,15 +170,18 @@ class MetricsRepository(Repository):
     def latest(self, run_id: str) -> dict[str, Any] | None:
         docs = self.collection.find(self.scoped({"loadTestRunId": run_id}), sort=LATEST_FIRST)
         # The latest that can be read (one another program spoiled is left out).
-        for doc in self.iter_screened(MetricSnapshot, map(readable_interval, docs)):
+        readable = map(readable_interval, self._expanded(docs, None))
+        for doc in self.iter_screened(MetricSnapshot, readable):
             return doc
         return None
 
     @mapped_errors
     def request_totals(self, run_id: str) -> dict[tuple[str, str], tuple[int, int]]:
-        """Each request's summed interval requests and failures over a run (server side)."""
+        """Each request's summed interval requests and failures over a run: the server's
+        sums over plain intervals, this process's over compact ones (their items are one
+        binary the server cannot unwind)."""
         pipeline: list[dict[str, Any]] = [
-            {"$match": self.scoped({"loadTestRunId": run_id})},
+            {"$match": self.scoped({"loadTestRunId": run_id, REQUESTS_FIELD: {"$exists": False}})},
             {"$unwind": "$requestStats"},
             {
                 "$group": {
@@ -158,13 +191,25 @@ class MetricsRepository(Repository):
                 }
             },
         ]
-        return {
+        totals = {
             (str(row["_id"].get("method") or ""), str(row["_id"].get("name") or "")): (
                 int(row["requests"] or 0),
                 int(row["failures"] or 0),
             )
             for row in self.collection.aggregate(pipeline)
         }
+        query = self.scoped({"loadTestRunId": run_id, REQUESTS_FIELD: {"$exists": True}})
+        fields = [f"requestStats.{name}" for name in _TOTALED]
+        cursor = self.collection.find(query, _named_by_object_id(dict.fromkeys(fields, True)))
+        for doc in self._expanded(cursor, dict.fromkeys(fields, True)):
+            for item in doc.get("requestStats") or ():
+                key = (str(item.get("method") or ""), str(item.get("name") or ""))
+                requests, failures = totals.get(key, (0, 0))
+                totals[key] = (
+                    requests + _whole(item.get("intervalRequests")),
+                    failures + _whole(item.get("intervalFailures")),
+                )
+        return totals
 
     @mapped_errors
     def last_seq(self, run_id: str) -> int:
@@ -185,6 +230,37 @@ class MetricsRepository(Repository):
         query = self.owned({"loadTestRunId": {"$in": run_ids}})
         return self.collection.delete_many(query).deleted_count
 
+    # -- `db migrate`: plain intervals made compact in place -------------------------------
+
+    # loadmgr's intervals not yet compact (the Go service's are never rewritten).
+    PLAIN = {"encoding": {"$exists": False}, **NOT_GO_INTERVAL}
+
+    @mapped_errors
+    def count_plain(self) -> int:
+        return self.collection.count_documents(self.scoped(self.PLAIN))
+
+    @mapped_errors
+    def plain_page(self, after: Any, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` intervals not yet compact, after `_id` `after`, in `_id` order."""
+        query = self.scoped(self.PLAIN if after is None else {**self.PLAIN, "_id": {"$gt": after}})
+        return list(self.collection.find(query).sort("_id", 1).limit(limit))
+
+    @mapped_errors
+    def make_compact(self, changes: list[tuple[Any, dict[str, Any], list[str]]]) -> int:
+        """Each interval (`_id`, fields to set, fields to unset) made compact in one write
+        of its own, only while it is still plain: a second migration, or one racing this,
+        changes nothing again. Returns how many changed."""
+        operations = [
+            UpdateOne(
+                {"_id": object_id, **self.PLAIN},
+                {"$set": fields, **({"$unset": dict.fromkeys(gone, "")} if gone else {})},
+            )
+            for object_id, fields, gone in changes
+        ]
+        if not operations:
+            return 0
+        return self.collection.bulk_write(operations, ordered=False).modified_count
+
     # -- reads for `metrics show/export/report` (appended; the methods above are the
     #    collector's) -----------------------------------------------------------------------
 
@@ -201,7 +277,8 @@ class MetricsRepository(Repository):
             cursor = self.collection.find(query, _named_by_object_id(projection))
             cursor = cursor.sort(IN_ORDER).batch_size(batch_size)
             try:
-                yield from self.iter_screened(MetricSnapshot, _go_numbered(cursor, projection))
+                docs = _go_numbered(self._expanded(cursor, projection), projection)
+                yield from self.iter_screened(MetricSnapshot, docs)
             finally:
                 cursor.close()
 
@@ -223,7 +300,7 @@ class MetricsRepository(Repository):
             cursor = self.collection.find(query, _named_by_object_id(projection))
             cursor = cursor.sort(IN_ORDER)
             try:
-                yield from self.iter_screened(MetricSnapshot, cursor)
+                yield from self.iter_screened(MetricSnapshot, self._expanded(cursor, projection))
             finally:
                 cursor.close()
 

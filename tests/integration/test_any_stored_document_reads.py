@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import os
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loadmgr.models import LocustCluster, ServerSource
+from loadmgr.models.documents.compact import MAX_DECODED, compact
 from tests.conftest import CliResult, error_line, ok
 from tests.go_fixtures import RUN_AUTO, go_documents
-from tests.metrics_data import make_run, make_test, snapshots, store_all
+from tests.metrics_data import make_run, make_test, plugin_snapshots, snapshots, store_all
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +44,9 @@ TEST = make_test("fuzzed", thresholds=["p95<500ms"], tags=["a"], metadata={"k": 
 RUN = make_run(TEST, thresholds=["p95<500ms"], verdict="passed")
 OTHER = make_run(TEST, name="other")
 INTERVALS = snapshots(RUN, 4)
+# An interval in the compact form (issue 26): its binaries are spoiled too.
+COMPACT_INTERVAL = compact(plugin_snapshots(RUN, 9)[8].model_dump(mode="python"))
+BOMB = zlib.compress(b" " * (MAX_DECODED + 1))
 
 
 def _schedule() -> dict[str, Any]:
@@ -65,13 +70,15 @@ def _valid() -> dict[str, list[dict[str, Any]]]:
     return {
         "load_tests": [TEST.to_document(), copy.deepcopy(go_documents("load_tests")[0])],
         "load_test_runs": [RUN.model_dump(mode="python"), go_run],
-        "metrics_timeseries": [INTERVALS[1].model_dump(mode="python"), go_interval],
+        "metrics_timeseries": [
+            INTERVALS[1].model_dump(mode="python"),
+            go_interval,
+            COMPACT_INTERVAL,
+        ],
         "locust_clusters": [LocustCluster(id="k8s", baseUrl="http://127.0.0.1:1").to_document()],
         "schedules": [_schedule()],
         "cluster_leases": [{"_id": "k8s", "runId": RUN.id, "expiresAt": RUN.startedAt}],
-        "server_sources": [
-            ServerSource(id="prom", baseUrl="http://127.0.0.1:1").to_document()
-        ],
+        "server_sources": [ServerSource(id="prom", baseUrl="http://127.0.0.1:1").to_document()],
     }
 
 
@@ -90,6 +97,9 @@ WRONG = st.one_of(
     ),
     st.just({"a": [{"b": [{"c": None}]}]}),
     st.just([[[1]], {"x": "y"}]),
+    # What a compact interval's binaries may be spoiled into (issue 26).
+    st.binary(max_size=64),
+    st.sampled_from([BOMB, bytes(COMPACT_INTERVAL["requestStatsZ"])[:-5], zlib.compress(b"[1,")]),
 )
 
 

@@ -50,8 +50,10 @@ MIGRATE_CSV = (
     "steps.examined",
     "steps.changed",
     *_IMPORTED_CSV,
+    "compactIntervals.examined",
+    "compactIntervals.changed",
 )
-MIGRATE_DRY_RUN_CSV = ("dryRun", "pendingSteps", *_IMPORTED_CSV)
+MIGRATE_DRY_RUN_CSV = ("dryRun", "pendingSteps", *_IMPORTED_CSV, "compactIntervals.examined")
 
 
 @app.command("status")
@@ -158,6 +160,14 @@ def migrate(
             store, user, options, notify=notice, each=each, progress=progress
         )
     _summary(migrated["goImport"])
+    compacted = migrated["compactIntervals"]
+    if dry_run:
+        notice(f"metrics_timeseries: would make {compacted['examined']} intervals compact")
+    elif compacted["examined"]:
+        notice(
+            f"metrics_timeseries: {compacted['examined']} plain intervals examined, "
+            f"{compacted['changed']} made compact"
+        )
     if dry_run:
         renderer.one(migrated, id_key="dryRun", csv_columns=MIGRATE_DRY_RUN_CSV)
     else:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from loadmgr.service.migration.compaction import compact_intervals
 from loadmgr.service.migration.go_import import (
     Progress,
     check_tenant_from,
@@ -66,10 +67,12 @@ def migrate_database(
         imported = import_go_documents(
             store, tenant_from=tenant_from, dry_run=True, notify=each, progress=progress
         )
+        compacted = compact_intervals(store, dry_run=True, progress=progress, line=each)
         return {
             "dryRun": True,
             "pendingSteps": [s.version for s in pending],
             "goImport": imported.to_document(),
+            "compactIntervals": compacted,
         }
     if to_database is not None:
         store = store.copy_to(to_database)
@@ -83,4 +86,10 @@ def migrate_database(
             f"{step.changed} changed"
         )
     imported = import_go_documents(store, tenant_from=tenant_from, notify=each, progress=progress)
-    return {**report.to_document(), "goImport": imported.to_document()}
+    # After the import: the Go intervals it converted are loadmgr's, and made compact too.
+    compacted = compact_intervals(store, progress=progress, line=each)
+    return {
+        **report.to_document(),
+        "goImport": imported.to_document(),
+        "compactIntervals": compacted,
+    }

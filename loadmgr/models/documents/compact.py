@@ -1,0 +1,289 @@
+"""The compact form of a stored interval (`encoding: 1`, issue 26; docs/storage.md).
+
+An interval's histogram and its per-request entries were 90 % of its bytes as plain BSON
+(every request's 17 field names, every histogram as `"ms:count,…"` text). Stored compactly,
+they are two BSON binaries, each zlib (RFC 1950) over UTF-8 JSON (RFC 8259):
+
+- `histZ`: the interval's `hist` as one flat array `[ms₀, n₀, ms₁−ms₀, n₁, …]`: the first
+  bucket, then each next bucket as its distance from the one before, each with its count.
+- `requestStatsZ`: `requestStats[]` by column, `{"columns": {field: [value per item]}}`,
+  in the items' order; the `hist` column holds each item's histogram as the flat array
+  above, or its text where the text is not one `histogram.encode` writes, or null.
+
+Everything else in the document stays as it was (the top-level numbers are what servers
+aggregate and index). Decoding gives back the exact document: every count, every float
+(JSON's shortest repr reads back to the same double), every histogram's text byte for
+byte; the encoder checks each histogram's text comes back the same and keeps any that
+would not as text. Models never see the compact form: the store expands it on read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import accumulate
+from operator import sub
+from typing import Any
+
+from loadmgr.models.histogram import MAX_BUCKET_MS, MAX_COUNT
+
+ENCODING = 1  # the `encoding` field of a compact interval; a future form migrates from it
+ENCODING_FIELD = "encoding"
+HIST_FIELD = "histZ"
+REQUESTS_FIELD = "requestStatsZ"
+# zlib's level: 6 is its default; sizes at 1 were 10-15 % larger (docs/storage.md).
+LEVEL = 6
+# Decoded bytes allowed per field: a plain interval never exceeded MongoDB's 16 MiB, and
+# its columns are smaller than its BSON, so more than this is a decompression bomb.
+MAX_DECODED = 16 * 1024 * 1024
+
+_NUMBER = "(?:0|[1-9][0-9]*)"
+_CANONICAL = re.compile(f"{_NUMBER}:{_NUMBER}(?:,{_NUMBER}:{_NUMBER})*", re.ASCII)
+
+
+def _scalar(kind: type) -> bool:
+    """A type whose values JSON gives back as they were stored (BSON's Int64 is an int)."""
+    return kind is type(None) or issubclass(kind, str | int | float)
+
+
+_PAIR = "%d:%d".__mod__
+
+
+class CompactError(ValueError):
+    """A compact interval that cannot be read: corrupt, truncated or not ours."""
+
+
+# -- histograms -------------------------------------------------------------------------
+
+
+def hist_flat(text: str) -> list[int] | None:
+    """`text` (`"ms:count,…"`) as the flat delta array, or None when the array would not
+    give back the same text (not `histogram.encode`'s: unsorted, signs, leading zeros)."""
+    if not text:
+        return []
+    # Whole numbers without sign or leading zero, ascending: then `_hist_text` of the
+    # array is `text` again, byte for byte (checked by C loops: the collector's hot path).
+    if _CANONICAL.fullmatch(text) is None:
+        return None
+    numbers = list(map(int, text.replace(",", ":").split(":")))
+    buckets = numbers[0::2]
+    steps = list(map(sub, buckets[1:], buckets[:-1]))
+    if steps and min(steps) < 1:
+        return None
+    numbers[2::2] = steps
+    return numbers
+
+
+def _hist_text(flat: list[int]) -> str:
+    """The histogram text of a flat delta array (C loops: the read path of every window)."""
+    return ",".join(map(_PAIR, zip(accumulate(flat[0::2]), flat[1::2], strict=True)))
+
+
+def flat_text(flat: Any) -> str:
+    """The histogram text of a decoded flat array; CompactError for anything else."""
+    if not isinstance(flat, list) or len(flat) % 2:
+        raise CompactError("a histogram that is no list of (bucket, count) pairs")
+    if not flat:
+        return ""
+    if set(map(type, flat)) != {int}:
+        raise CompactError("a histogram with a value that is no whole number")
+    steps, counts = flat[2::2], flat[1::2]
+    if flat[0] < 0 or (steps and min(steps) < 1) or min(counts) < 0:
+        raise CompactError("a histogram whose buckets do not ascend")
+    if sum(flat[0::2]) > MAX_BUCKET_MS or max(counts) > MAX_COUNT:
+        raise CompactError("a histogram out of range")
+    return _hist_text(flat)
+
+
+# -- bytes ------------------------------------------------------------------------------
+
+
+def _packed(value: Any) -> bytes:
+    """zlib over `value`'s JSON (bytes: BSON binary of subtype 0, read back as bytes)."""
+    raw = json.dumps(value, separators=(",", ":"), allow_nan=True).encode()
+    return zlib.compress(raw, LEVEL)
+
+
+def _unpacked(field: str, data: Any) -> Any:
+    """The JSON value of a compact field, decoding at most MAX_DECODED bytes."""
+    if not isinstance(data, bytes):  # bson's Binary of subtype 0 reads as bytes
+        raise CompactError(f"{field}: not binary")
+    inflate = zlib.decompressobj()
+    try:
+        raw = inflate.decompress(data, MAX_DECODED)
+    except zlib.error:
+        raise CompactError(f"{field}: corrupt zlib data") from None
+    if inflate.unconsumed_tail:
+        raise CompactError(f"{field}: decodes to more than {MAX_DECODED} bytes")
+    if not inflate.eof:
+        raise CompactError(f"{field}: truncated")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise CompactError(f"{field}: not the JSON loadmgr writes") from None
+
+
+# -- documents --------------------------------------------------------------------------
+
+
+def _columns(items: list[Any]) -> dict[str, list[Any]] | None:
+    """`items` by column; None when they cannot be (not all alike, or holding a value JSON
+    would not give back as it is: a date, a nested object), so they stay as they are."""
+    if not items or not all(type(item) is dict and item for item in items):
+        return None
+    keys = list(items[0])
+    if any(list(item) != keys for item in items):
+        return None
+    columns: dict[str, list[Any]] = {}
+    for key in keys:
+        column = [item[key] for item in items]
+        if key == "hist":
+            column = [_hist_value(value) for value in column]
+        elif not all(map(_scalar, set(map(type, column)))):
+            return None
+        columns[key] = column
+    if any(value is _KEEP for value in columns.get("hist", ())):
+        return None
+    return columns
+
+
+_KEEP = object()  # a `hist` the compact form cannot hold
+
+
+def _hist_value(value: Any) -> Any:
+    if value is None:
+        return None
+    if type(value) is not str:
+        return _KEEP
+    flat = hist_flat(value)
+    return value if flat is None else flat
+
+
+def compact(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` (a plain interval) in the compact form (a new dict); `doc` itself when it is
+    compact already. A field the form cannot hold exactly stays as it is."""
+    if ENCODING_FIELD in doc:
+        return doc
+    result = dict(doc)
+    hist = doc.get("hist")
+    if type(hist) is str and hist:
+        flat = hist_flat(hist)
+        if flat is not None:
+            del result["hist"]
+            result[HIST_FIELD] = _packed(flat)
+    items = doc.get("requestStats")
+    if type(items) is list:
+        columns = _columns(items)
+        if columns is not None:
+            del result["requestStats"]
+            result[REQUESTS_FIELD] = _packed({"columns": columns})
+    # Set even when nothing was smaller (no histogram, no items): it says the document was
+    # examined, so `db migrate` looks at each interval once.
+    result[ENCODING_FIELD] = ENCODING
+    return result
+
+
+def compact_fields(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | None:
+    """What makes `doc` compact in place: the fields to set and the ones to unset (for
+    `db migrate`); None when it is compact already."""
+    done = compact(doc)
+    if done is doc:
+        return None
+    changes = {
+        key: done[key] for key in (ENCODING_FIELD, HIST_FIELD, REQUESTS_FIELD) if key in done
+    }
+    return changes, [key for key in ("hist", "requestStats") if key in doc and key not in done]
+
+
+def _items(columns: Any, wanted: frozenset[str] | None) -> list[dict[str, Any]]:
+    if not isinstance(columns, dict) or not columns:
+        raise CompactError(f"{REQUESTS_FIELD}: no columns")
+    if not all(isinstance(column, list) for column in columns.values()):
+        raise CompactError(f"{REQUESTS_FIELD}: a column that is no list")
+    if len({len(column) for column in columns.values()}) != 1:
+        raise CompactError(f"{REQUESTS_FIELD}: columns of different lengths")
+    keys = [key for key in columns if wanted is None or key in wanted]
+    picked = [columns[key] for key in keys]
+    if "hist" in keys:
+        at = keys.index("hist")
+        picked[at] = [
+            value if value is None or type(value) is str else flat_text(value)
+            for value in picked[at]
+        ]
+    size = len(next(iter(columns.values())))
+    if not keys:
+        return [{} for _ in range(size)]
+    return [dict(zip(keys, row, strict=True)) for row in zip(*picked, strict=True)]
+
+
+def expand(doc: dict[str, Any], wanted: frozenset[str] | None = None) -> dict[str, Any]:
+    """`doc` as it was before `compact`; `wanted`: the per-request fields to give (the
+    projection's `requestStats.FIELD`s; None for all). CompactError when it cannot be."""
+    encoding = doc.pop(ENCODING_FIELD, None)
+    if encoding is None:
+        # Compact fields without the mark that they are: not loadmgr's, and of no use.
+        doc.pop(HIST_FIELD, None)
+        doc.pop(REQUESTS_FIELD, None)
+        return doc
+    if encoding != ENCODING:
+        raise CompactError(f"encoding {encoding!r} is not one this loadmgr reads")
+    if HIST_FIELD in doc:
+        doc["hist"] = flat_text(_unpacked(HIST_FIELD, doc.pop(HIST_FIELD)))
+    if REQUESTS_FIELD in doc:
+        packed = _unpacked(REQUESTS_FIELD, doc.pop(REQUESTS_FIELD))
+        if not isinstance(packed, dict):
+            raise CompactError(f"{REQUESTS_FIELD}: not an object")
+        doc["requestStats"] = _items(packed.get("columns"), wanted)
+    return doc
+
+
+# -- projections ------------------------------------------------------------------------
+
+
+def stored_projection(projection: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A projection over plain intervals, asking also for the compact fields that hold
+    what it names (`hist` → `histZ`, `requestStats…` → `requestStatsZ`)."""
+    if not projection:
+        return None if projection is None else dict(projection)
+    result = dict(projection)
+    including = any(
+        value is True or value == 1 for key, value in projection.items() if key != "_id"
+    )
+    for key, value in projection.items():
+        target = HIST_FIELD if key == "hist" else None
+        if key == "requestStats" or key.startswith("requestStats."):
+            target = REQUESTS_FIELD
+        if target is not None:
+            result[target] = value
+    if including:
+        result[ENCODING_FIELD] = True
+    return result
+
+
+def wanted_fields(projection: Mapping[str, Any] | None) -> frozenset[str] | None:
+    """The per-request fields a projection names (`requestStats.method` → method); None
+    when it asks for whole items (or for nothing in particular)."""
+    if not projection or projection.get("requestStats"):
+        return None
+    fields = frozenset(
+        key.split(".", 2)[1]
+        for key, value in projection.items()
+        if key.startswith("requestStats.") and (value is True or value == 1)
+    )
+    return fields or None
+
+
+def expanded(
+    docs: Iterable[dict[str, Any]],
+    wanted: frozenset[str] | None,
+    unreadable: Callable[[dict[str, Any], str], None],
+) -> Iterator[dict[str, Any]]:
+    """Each of `docs` expanded; one that cannot be is handed to `unreadable` with why
+    (to be named and left out) and the others go on."""
+    for doc in docs:
+        try:
+            yield expand(doc, wanted)
+        except CompactError as exc:
+            unreadable(doc, str(exc))

@@ -1,0 +1,268 @@
+"""Issue 26: a stored interval in the compact form (models/documents/compact.py).
+
+The rule: `expand(compact(doc))` is `doc`, exactly (every count, every float, every
+histogram's text byte for byte, so every percentile is what it was); an interval is at
+least 5× smaller at 20 and at 200 request names (bench case 8's load); a compact field
+that is corrupt, truncated, hostile or a decompression bomb makes its document unreadable
+(named and left out by the store), never a crash and never unbounded memory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import zlib
+from typing import Any
+
+import bson
+import mongomock
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loadmgr.models import MetricSnapshot, RequestStats, Scope
+from loadmgr.models.documents import compact as compact_form
+from loadmgr.models.documents.compact import (
+    ENCODING,
+    CompactError,
+    compact,
+    expand,
+    flat_text,
+    hist_flat,
+    stored_projection,
+    wanted_fields,
+)
+from loadmgr.models.histogram import MAX_BUCKET_MS, MAX_COUNT, decode, encode, summary
+from loadmgr.store import Store
+from tests.metrics_data import START, make_run, make_test, plugin_snapshots
+
+histograms = st.dictionaries(
+    st.integers(0, MAX_BUCKET_MS), st.integers(1, MAX_COUNT), max_size=60
+) | st.dictionaries(st.integers(0, 2_000), st.integers(1, 500), max_size=200)
+floats = st.floats(allow_nan=True, allow_infinity=True) | st.integers(0, 10**6).map(
+    lambda n: n / 1000
+)
+names = st.text(max_size=40).filter(lambda s: "\x00" not in s)
+
+
+def _stored(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` as MongoDB gives it back (BSON both ways, dates with their zone)."""
+    options = bson.CodecOptions(tz_aware=True)
+    return bson.decode(bson.encode(doc), codec_options=options)
+
+
+def _same(left: Any, right: Any) -> bool:
+    """Equal, with NaN equal to NaN and a float's type kept (1.0 is not 1)."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        return set(left) == set(right) and all(_same(left[k], right[k]) for k in left)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(_same, left, right))
+    if isinstance(left, float) and isinstance(right, float) and math.isnan(left):
+        return math.isnan(right)
+    return type(left) is type(right) and left == right
+
+
+@settings(max_examples=300, derandomize=True)
+@given(histograms)
+def test_every_histogram_comes_back_with_its_text_and_percentiles(
+    histogram: dict[int, int],
+) -> None:
+    text = encode(histogram)
+    flat = hist_flat(text)
+    assert flat is not None
+    back = _stored({"h": compact_form._packed(flat)})["h"]
+    again = flat_text(compact_form._unpacked("h", back))
+    assert again == text
+    assert decode(again) == histogram
+    assert summary(decode(again)) == summary(histogram)
+
+
+@settings(max_examples=150, derandomize=True)
+@given(
+    st.lists(
+        st.tuples(names, names, histograms | st.none(), floats, st.integers(0, 2**62)),
+        min_size=1,
+        max_size=30,
+    ),
+    histograms,
+)
+def test_every_interval_comes_back_exactly(
+    entries: list[tuple[str, str, dict[int, int] | None, float, int]], total: dict[int, int]
+) -> None:
+    items = []
+    for method, name, histogram, number, count in entries:
+        numbers = summary(histogram or {})
+        items.append(
+            RequestStats(
+                method=method,
+                name=name,
+                numRequests=count,
+                intervalRequests=count,
+                avgResponseTimeMs=number,
+                p50ResponseMs=numbers["p50"],
+                p95ResponseMs=numbers["p95"],
+                p99ResponseMs=numbers["p99"],
+                requestsPerSec=number,
+                hist=None if histogram is None else encode(histogram),
+            )
+        )
+    snapshot = MetricSnapshot(
+        loadTestRunId="r", timestamp=START, seq=1, requestStats=items, hist=encode(total)
+    )
+    plain = _stored(snapshot.model_dump(mode="python"))
+    stored = _stored(compact(plain))
+    assert stored["encoding"] == ENCODING and "requestStats" not in stored
+    assert _same(_stored(expand(stored)), plain)
+    for item, original in zip(expand(_stored(compact(plain)))["requestStats"], items, strict=True):
+        assert summary(decode(item["hist"])) == summary(decode(original.hist))
+
+
+ODD_HISTOGRAMS = ["05:1", "2:1,1:1", "1:-1", "1:1,1:1", "x", "1:2,", "+1:2", "1:2:3", "٣:1", ""]
+
+
+@pytest.mark.parametrize("text", ODD_HISTOGRAMS)
+def test_a_histogram_text_loadmgr_never_writes_is_kept_as_it_is(text: str) -> None:
+    doc = {
+        "loadTestRunId": "r",
+        "hist": text,
+        "requestStats": [{"method": "GET", "name": "/", "hist": text}],
+    }
+    assert expand(_stored(compact(dict(doc)))) == doc
+
+
+def test_items_of_other_shapes_stay_plain() -> None:
+    uneven = [{"method": "GET", "name": "/"}, {"name": "/", "method": "GET"}]
+    nested = [{"method": "GET", "name": "/", "extra": {"a": 1}}]
+    for items in (uneven, nested, [], ["text"], [{}]):
+        doc = {"loadTestRunId": "r", "requestStats": items}
+        assert compact(doc) == {**doc, "encoding": ENCODING}
+
+
+def _bench_interval(names: int) -> dict[str, Any]:
+    from bench.cases_windows import INTERVAL, ORIGIN, _answer
+    from loadmgr.locust.seconds import parse_seconds
+    from loadmgr.service.collection.windows import WindowBuilder
+
+    builder = WindowBuilder("size", origin=ORIGIN, interval=INTERVAL)
+    batch = parse_seconds(json.loads(_answer(ORIGIN, INTERVAL, names, random.Random(names))))
+    builder.add(batch)
+    (snapshot,) = builder.ready(batch)
+    return snapshot.model_dump(mode="python")
+
+
+@pytest.mark.parametrize("names", [20, 200])
+def test_a_stored_interval_is_five_times_smaller(names: int) -> None:
+    plain = _bench_interval(names)
+    before, after = len(bson.encode(plain)), len(bson.encode(compact(plain)))
+    assert before >= 5 * after, f"{before} → {after} bytes"
+    assert _same(_stored(expand(_stored(compact(plain)))), _stored(plain))
+
+
+def _packed_raw(raw: bytes) -> bytes:
+    return zlib.compress(raw)
+
+
+HOSTILE: dict[str, dict[str, Any]] = {
+    "not binary": {"histZ": "0:1"},
+    "corrupt zlib": {"histZ": b"\x78\x9c not zlib"},
+    "truncated": {"requestStatsZ": zlib.compress(b'{"columns":{"name":["a"]}}')[:-6]},
+    "bomb": {"requestStatsZ": _packed_raw(b" " * (compact_form.MAX_DECODED + 1))},
+    "not json": {"histZ": _packed_raw(b"\xff\xfe")},
+    "deep json": {"requestStatsZ": _packed_raw(b"[" * 200_000 + b"]" * 200_000)},
+    "huge number": {"histZ": _packed_raw(b"[" + b"9" * 5000 + b",1]")},
+    "not an object": {"requestStatsZ": _packed_raw(b"[1]")},
+    "no columns": {"requestStatsZ": _packed_raw(b'{"columns":{}}')},
+    "uneven columns": {"requestStatsZ": _packed_raw(b'{"columns":{"a":[1],"b":[1,2]}}')},
+    "column no list": {"requestStatsZ": _packed_raw(b'{"columns":{"a":1}}')},
+    "hist no list": {"requestStatsZ": _packed_raw(b'{"columns":{"hist":[{"a":1}]}}')},
+    "odd hist": {"histZ": _packed_raw(b"[1,2,3]")},
+    "float hist": {"histZ": _packed_raw(b"[1.5,2]")},
+    "bool hist": {"histZ": _packed_raw(b"[true,2]")},
+    "descending hist": {"histZ": _packed_raw(b"[5,1,0,1]")},
+    "negative count": {"histZ": _packed_raw(b"[5,-1]")},
+    "out of range": {"histZ": _packed_raw(f"[{MAX_BUCKET_MS},1,1,1]".encode())},
+    "unknown encoding": {"encoding": 99},
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_compact_field_is_a_bad_document(case: str) -> None:
+    doc = {"loadTestRunId": "r", "encoding": ENCODING, **HOSTILE[case]}
+    with pytest.raises(CompactError):
+        expand(_stored(doc))
+
+
+def test_the_store_leaves_a_bad_compact_interval_out_and_reads_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = Store(mongomock.MongoClient()["db"], Scope(), "mongodb://x")
+    run = make_run(make_test())
+    store.metrics.save(plugin_snapshots(run, 4))
+    stored = store.db["metrics_timeseries"].find_one({"seq": 2})
+    assert stored is not None and stored["encoding"] == ENCODING
+    store.db["metrics_timeseries"].update_one(
+        {"_id": stored["_id"]}, {"$set": {"requestStatsZ": b"spoiled"}}
+    )
+    seen: list[tuple[str, object, str]] = []
+    monkeypatch.setattr("loadmgr.store.metrics.left_out", lambda *named: seen.append(named))
+    seqs = [doc["seq"] for doc in store.metrics.iter_for_run(run.id, {"seq": True})]
+    assert seqs == [1, 2, 3, 4]  # requestStatsZ was not asked for: seq 2 reads
+    assert [doc["seq"] for doc in store.metrics.find_for_run(run.id)] == [1, 3, 4]
+    assert seen == [("metrics_timeseries", stored["_id"], "requestStatsZ: corrupt zlib data")]
+
+
+def test_reads_are_the_same_over_plain_and_compact_intervals() -> None:
+    run = make_run(make_test())
+    intervals = plugin_snapshots(run, 6)
+    plain = Store(mongomock.MongoClient()["db"], Scope(), "mongodb://x")
+    plain.db["metrics_timeseries"].insert_many([s.model_dump(mode="python") for s in intervals])
+    small = Store(mongomock.MongoClient()["db"], Scope(), "mongodb://x")
+    small.metrics.save(intervals)
+    assert small.db["metrics_timeseries"].count_documents({"requestStatsZ": {"$exists": True}})
+    projections: list[dict[str, Any]] = [
+        {},
+        {"seq": True, "hist": True},
+        {"seq": True, "requestStats.method": 1, "requestStats.name": 1, "requestStats.hist": 1},
+        {"requestStats": True},
+        {"hist": False, "requestStats": False},
+    ]
+    for projection in projections:
+        assert list(small.metrics.iter_for_run(run.id, projection)) == list(
+            plain.metrics.iter_for_run(run.id, projection)
+        ), projection
+    assert small.metrics.find_for_run(run.id) == plain.metrics.find_for_run(run.id)
+    assert small.metrics.latest(run.id) == plain.metrics.latest(run.id)
+    assert small.metrics.request_totals(run.id) == plain.metrics.request_totals(run.id)
+
+
+def test_projections_ask_for_the_compact_fields() -> None:
+    assert stored_projection({"seq": True, "hist": True}) == {
+        "seq": True,
+        "hist": True,
+        "histZ": True,
+        "encoding": True,
+    }
+    assert stored_projection({"requestStats.name": True})["requestStatsZ"] is True  # type: ignore[index]
+    assert stored_projection({"hist": False}) == {"hist": False, "histZ": False}
+    assert wanted_fields({"requestStats.name": True, "requestStats.hist": 1}) == {"name", "hist"}
+    assert wanted_fields({"requestStats": True}) is None
+
+
+def test_compaction_never_rewrites_the_go_control_planes_intervals() -> None:
+    from loadmgr.service.migration.compaction import compact_intervals
+
+    store = Store(mongomock.MongoClient()["db"], Scope(), "mongodb://x")
+    run = make_run(make_test())
+    collection = store.db["metrics_timeseries"]
+    collection.insert_many([s.model_dump(mode="python") for s in plugin_snapshots(run, 3)])
+    go = {"loadTestRunId": run.id, "totalRps": 5.0, "hist": "1:1", "requestStats": []}
+    collection.insert_one(dict(go))
+    lines: list[str] = []
+    done = compact_intervals(store, progress=lambda *_: None, line=lines.append)
+    assert done == {"examined": 3, "changed": 3}
+    assert collection.find_one({"totalRps": 5.0}, {"_id": False}) == go
+    assert compact_intervals(store, progress=lambda *_: None, line=lines.append) == {
+        "examined": 0,
+        "changed": 0,
+    }
