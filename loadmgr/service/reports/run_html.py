@@ -27,7 +27,11 @@ from loadmgr.models.stats.catalog import SUMMARY_LATENCIES
 from loadmgr.models.stats.stored import server_metrics_of
 from loadmgr.models.verdicts import verdict_summary
 from loadmgr.service.analysis import views as metrics
-from loadmgr.service.analysis.compare import REGRESSION_METRICS, compare_with_baseline
+from loadmgr.service.analysis.compare import (
+    REGRESSION_METRICS,
+    baseline_floors,
+    compare_with_baseline,
+)
 from loadmgr.service.analysis.trends import Trend, report_trend
 from loadmgr.service.reports.charts import (
     ReportCharts,
@@ -118,12 +122,14 @@ def gather(
         )
         return data
     if given:
-        data.checks = compare_with_baseline(base, run, given)
+        data.checks = compare_with_baseline(
+            store, base, run, given, baseline_floors(test, run)
+        )
     judged = {check.metric for check in data.checks}
     # Shown for people, judged by nobody: an allowance of inf never regresses.
     shown = [*REGRESSION_METRICS, *server_metrics_of(run.serverStats)]
     unjudged = {metric: math.inf for metric in shown if metric not in judged}
-    data.others = compare_with_baseline(base, run, unjudged)
+    data.others = compare_with_baseline(store, base, run, unjudged)
     return data
 
 
