@@ -34,6 +34,15 @@ MaxRegressionOpt = Annotated[
         show_default=False,
     ),
 ]
+FloorOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--floor",
+        help="METRIC=VALUE: the smallest change counted as a regression, e.g. p95=2ms or "
+        "rps=2% (of the first run's); default 1ms for latencies, 1% for rps (repeatable).",
+        show_default=False,
+    ),
+]
 
 # On a terminal a long run is shown as this many rows (and chart columns) unless --points
 # says otherwise; the data formats give every interval unless asked.
@@ -304,8 +313,14 @@ def compare(
         typer.Option("--tolerance", help="Changes worse than this are marked (any metric)."),
     ] = "5%",
     max_regression: MaxRegressionOpt = None,
+    floor: FloorOpt = None,
     fail_on_regression: Annotated[
-        bool, typer.Option("--fail-on-regression", help="Exit 1 when a regression is marked.")
+        bool,
+        typer.Option(
+            "--fail-on-regression",
+            help="Exit 1 when a regression is marked; else 8 when a change beyond its "
+            "limit is not significant.",
+        ),
     ] = False,
     include_max: Annotated[
         bool,
@@ -321,20 +336,33 @@ def compare(
     """Runs side by side, per metric and per request, with each change against the first.
 
     Higher latency or error rate and lower RPS beyond the allowance are marked as
-    regressions (max only with --include-max). Changes are computed on the stored values,
-    not the rounded ones shown. A warning says when the runs had different load (users,
-    duration, cluster) or belong to different tests.
+    regressions (max only with --include-max) when the runs' steady intervals say the
+    change is significant (Mann-Whitney U, 5%) and it is beyond its --floor; beyond the
+    allowance but not significant, a change is marked "not significant". Changes are
+    computed on the stored values, not the rounded ones shown. A warning says when the runs
+    had different load (users, duration, cluster) or belong to different tests.
     """
-    from loadmgr.service.analysis.compare import compare_runs, parse_max_regressions
+    from loadmgr.service.analysis.compare import (
+        REGRESSION_METRICS,
+        compare_runs,
+        parse_max_regressions,
+    )
+    from loadmgr.service.analysis.regressions import parse_floors
 
     if len(runs) < 2:
         raise ValidationFailed("give at least two runs to compare", hint="metrics compare A B")
     allowed = parse_max_regressions(list(max_regression or []))
+    floors = parse_floors(list(floor or []), REGRESSION_METRICS)
     allowance = _percent(tolerance, "--tolerance")
     renderer = _renderer(ctx, output, quiet)
     store = app_context(ctx).store
     comparison = compare_runs(
-        store, runs, tolerance=allowance, max_regression=allowed, include_max=include_max
+        store,
+        runs,
+        tolerance=allowance,
+        max_regression=allowed,
+        include_max=include_max,
+        floors=floors,
     )
     if comparison.different_tests:
         notice("note: these runs belong to different tests; their numbers may not be comparable")
@@ -359,13 +387,14 @@ def compare(
         from loadmgr.cli.metrics.views import COMPARE_CSV
 
         renderer.many(comparison.rows, [], id_key="runId", csv_columns=COMPARE_CSV)
-    names = comparison.regressions
-    if names:
-        shown = ", ".join(names[:SUMMARY_NAMES])
-        more = f" and {len(names) - SUMMARY_NAMES} more" if len(names) > SUMMARY_NAMES else ""
-        notice(f"{len(names)} regression(s): {shown}{more}")
-        if fail_on_regression:
-            raise typer.Exit(ExitCode.THRESHOLD_FAILED)
+    names, doubts = comparison.regressions, comparison.inconclusive
+    for found, what in ((names, "regression(s)"), (doubts, "change(s) not significant")):
+        if found:
+            shown = ", ".join(found[:SUMMARY_NAMES])
+            more = f" and {len(found) - SUMMARY_NAMES} more" if len(found) > SUMMARY_NAMES else ""
+            notice(f"{len(found)} {what}: {shown}{more}")
+    if fail_on_regression and (names or doubts):
+        raise typer.Exit(ExitCode.THRESHOLD_FAILED if names else ExitCode.INCONCLUSIVE)
 
 
 def _percent(text: str, option: str) -> float:

@@ -291,11 +291,24 @@ def compare_runs(
 # -- baselines -----------------------------------------------------------------------------
 
 
-def set_floors(store: Store, test_ref: str, floors: dict[str, Floor], user: str) -> LoadTest:
-    """Store the floors of a test's baseline checks (`regressionFloors`), over its own."""
+def update_baseline(
+    store: Store,
+    test_ref: str,
+    user: str,
+    *,
+    run_id: str | None = None,
+    clear: bool = False,
+    floors: dict[str, Floor] | None = None,
+) -> LoadTest:
+    """`tests baseline`: the floors of its checks (`regressionFloors`, merged over the
+    test's), then the baseline run set or cleared (neither: only the floors)."""
     test = get_test(store, test_ref)
-    merged = {**floors_from_document(test.regressionFloors), **floors}
-    return update_test(store, user, test.id, {"regressionFloors": floors_document(merged)})
+    if floors:
+        merged = {**floors_from_document(test.regressionFloors), **floors}
+        test = update_test(store, user, test.id, {"regressionFloors": floors_document(merged)})
+    if clear:
+        return clear_baseline(store, test.id, user)
+    return set_baseline(store, test.id, run_id, user) if run_id is not None else test
 
 
 def set_baseline(store: Store, test_ref: str, run_id: str, user: str) -> LoadTest:
