@@ -160,9 +160,7 @@ def tested_change(
     if not catalog_metric(metric).direction:
         return None
     key = (request, metric)
-    return significance(
-        before.get(key, []), after.get(key, []), change=change, reference=reference
-    )
+    return significance(before.get(key, []), after.get(key, []), change=change, reference=reference)
 
 
 def test_fields(tested: Significance | None) -> dict[str, Any]:
@@ -187,7 +185,12 @@ def regression(
 ) -> Regression:
     """A baseline check: the change judged, with the test made."""
     return Regression(
-        metric, before, after, worse, allowed, judged.regression,
+        metric,
+        before,
+        after,
+        worse,
+        allowed,
+        judged.regression,
         significant=None if tested is None else tested.significant,
         p_value=None if tested is None else tested.p_value,
         test=None if tested is None else tested.test,
