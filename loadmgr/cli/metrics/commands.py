@@ -12,6 +12,7 @@ from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import RunRef, complete_run
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import new_group
+from loadmgr.cli.options import FloorOpt
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, notice
 from loadmgr.errors import ExitCode, ValidationFailed
 
@@ -31,15 +32,6 @@ MaxRegressionOpt = Annotated[
         "--max-regression",
         help="METRIC=PERCENT: how much worse than the first run (or the baseline) a metric "
         "may be, e.g. p95=10% (repeatable; p50 p90 p95 p99 avg max error_rate rps).",
-        show_default=False,
-    ),
-]
-FloorOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--floor",
-        help="METRIC=VALUE: the smallest change counted as a regression, e.g. p95=2ms or "
-        "rps=2% (of the first run's); default 1ms for latencies, 1% for rps (repeatable).",
         show_default=False,
     ),
 ]
@@ -315,12 +307,7 @@ def compare(
     max_regression: MaxRegressionOpt = None,
     floor: FloorOpt = None,
     fail_on_regression: Annotated[
-        bool,
-        typer.Option(
-            "--fail-on-regression",
-            help="Exit 1 when a regression is marked; else 8 when a change beyond its "
-            "limit is not significant.",
-        ),
+        bool, typer.Option("--fail-on-regression", help="Exit 1 on a regression, 8 if unsure.")
     ] = False,
     include_max: Annotated[
         bool,
@@ -335,33 +322,22 @@ def compare(
 ) -> None:
     """Runs side by side, per metric and per request, with each change against the first.
 
-    Higher latency or error rate and lower RPS beyond the allowance are marked as
-    regressions (max only with --include-max) when the runs' steady intervals say the
-    change is significant (Mann-Whitney U, 5%) and it is beyond its --floor; beyond the
-    allowance but not significant, a change is marked "not significant". Changes are
-    computed on the stored values, not the rounded ones shown. A warning says when the runs
-    had different load (users, duration, cluster) or belong to different tests.
+    Higher latency or error rate and lower RPS beyond the allowance, significantly (over
+    the steady intervals) and beyond the --floor, are regressions (max only with
+    --include-max); not significant, "not significant". Changes are computed on the stored
+    values. A warning says when the runs had different load or belong to different tests.
     """
-    from loadmgr.service.analysis.compare import (
-        REGRESSION_METRICS,
-        compare_runs,
-        parse_max_regressions,
-    )
+    from loadmgr.service.analysis.compare import compare_runs, parse_max_regressions
     from loadmgr.service.analysis.regressions import parse_floors
 
     if len(runs) < 2:
         raise ValidationFailed("give at least two runs to compare", hint="metrics compare A B")
-    allowed = parse_max_regressions(list(max_regression or []))
-    floors = parse_floors(list(floor or []), REGRESSION_METRICS)
+    allowed, floors = parse_max_regressions(list(max_regression or [])), parse_floors(floor or [])
     allowance = _percent(tolerance, "--tolerance")
     renderer = _renderer(ctx, output, quiet)
     store = app_context(ctx).store
     comparison = compare_runs(
-        store,
-        runs,
-        tolerance=allowance,
-        max_regression=allowed,
-        include_max=include_max,
+        store, runs, tolerance=allowance, max_regression=allowed, include_max=include_max,
         floors=floors,
     )
     if comparison.different_tests:

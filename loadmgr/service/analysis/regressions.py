@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadmgr.errors import ValidationFailed
-from loadmgr.models.stats.catalog import check_metric
+from loadmgr.models.stats.catalog import REGRESSION, check_metric
 from loadmgr.models.stats.catalog import metric as catalog_metric
 from loadmgr.models.verdicts import Regression
 from loadmgr.service.analysis.samples import Samples
@@ -59,7 +59,7 @@ class Floor:
         return cls(numbers.get("absolute", 0.0), numbers.get("ofBaseline", 0.0))
 
 
-def parse_floor(text: str, allowed: tuple[str, ...]) -> tuple[str, Floor]:
+def parse_floor(text: str, allowed: tuple[str, ...] = REGRESSION) -> tuple[str, Floor]:
     """`p95=2ms` → ("p95", Floor(absolute=2.0)); `rps=2%` → of the reference's value.
 
     A latency takes a duration (`2ms`, `0.5s`) or milliseconds; any metric takes a number
@@ -92,7 +92,7 @@ def parse_floor(text: str, allowed: tuple[str, ...]) -> tuple[str, Floor]:
     return name, floor
 
 
-def parse_floors(texts: list[str], allowed: tuple[str, ...]) -> dict[str, Floor]:
+def parse_floors(texts: list[str], allowed: tuple[str, ...] = REGRESSION) -> dict[str, Floor]:
     """Several `--floor` options; a later one for a metric replaces an earlier."""
     return dict(parse_floor(text, allowed) for text in texts)
 
