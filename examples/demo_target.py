@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import threading
 import time
@@ -38,6 +39,7 @@ class DemoServer(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self.in_flight = 0
         self.delay = 0.0  # added to every answer but /metrics (a latency step, in tests)
+        self.jitter = 0.0  # the delay varies by up to this fraction either way (noise)
         self._thread: threading.Thread | None = None
 
     @property
@@ -127,7 +129,8 @@ class DemoHandler(BaseHTTPRequestHandler):
 
     def _answer(self, path: str) -> None:
         if self.server.delay:
-            time.sleep(self.server.delay)
+            spread = self.server.jitter
+            time.sleep(self.server.delay * (1 + random.uniform(-spread, spread)))
         if path == "/":
             self._reply(200, b"demo target\n", "text/plain")
         elif path == "/api/items":

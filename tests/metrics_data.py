@@ -275,3 +275,81 @@ def plugin_snapshots(
             )
         )
     return made
+
+
+def steady_intervals(
+    run: LoadTestRun, count: int = 12, *, noise: float = 0.02, seed: int = 0
+) -> list[MetricSnapshot]:
+    """`count` steady intervals of `run` whose every number is its final stats' within
+    ±`noise` (uniform, seeded), so a comparison's significance test has samples that say
+    what its final numbers say. Server metrics: each of `serverStats`' means likewise."""
+    import random
+
+    rng = random.Random(seed)
+    final = run.finalStats or {}
+    totals = final.get("totals") or {}
+
+    def near(value: Any) -> float | None:
+        if not isinstance(value, int | float):
+            return None
+        return float(value) * (1 + rng.uniform(-noise, noise))
+
+    def requests_of(item: dict[str, Any], requests: str, failures: str) -> tuple[int, int]:
+        made, rate = 1000, item.get("errorRate")
+        if not isinstance(rate, int | float):
+            rate = item[failures] / item[requests] if item.get(requests) else 0.0
+        return made, round(made * rate * (1 + rng.uniform(-noise, noise)))
+
+    made = []
+    for seq in range(1, count + 1):
+        stats = []
+        for item in final.get("requestStats") or ():
+            asked, failed = requests_of(item, "numRequests", "numFailures")
+            stats.append(
+                RequestStats(
+                    method=item.get("method", ""),
+                    name=item.get("name", ""),
+                    avgResponseTimeMs=near(item.get("avgResponseTimeMs")) or 0.0,
+                    minResponseTimeMs=near(item.get("minResponseTimeMs")) or 0.0,
+                    maxResponseTimeMs=near(item.get("maxResponseTimeMs")) or 0.0,
+                    p50ResponseMs=near(item.get("p50ResponseMs")),
+                    p90ResponseMs=near(item.get("p90ResponseMs")),
+                    p95ResponseMs=near(item.get("p95ResponseMs")),
+                    p99ResponseMs=near(item.get("p99ResponseMs")),
+                    requestsPerSec=near(item.get("requestsPerSec")) or 0.0,
+                    intervalRequests=asked,
+                    intervalFailures=failed,
+                )
+            )
+        asked, failed = requests_of(totals, "requests", "failures")
+        server = {
+            name: value
+            for name, summary in (run.serverStats or {}).items()
+            if isinstance(summary, dict) and (value := near(summary.get("avg"))) is not None
+        }
+        made.append(
+            MetricSnapshot(
+                loadTestRunId=run.id,
+                timestamp=START + timedelta(seconds=5 * seq),
+                tenantId=run.tenantId,
+                envId=run.envId,
+                seq=seq,
+                intervalSec=5.0,
+                totalRPS=near(totals.get("rps")) or 0.0,
+                intervalRequests=asked,
+                intervalFailures=failed,
+                errorRate=failed / asked,
+                avgResponseMs=near(totals.get("avgResponseMs")),
+                p50ResponseMs=near(totals.get("p50ResponseMs")),
+                p90ResponseMs=near(totals.get("p90ResponseMs")),
+                p95ResponseMs=near(totals.get("p95ResponseMs")),
+                p99ResponseMs=near(totals.get("p99ResponseMs")),
+                minResponseMs=near(totals.get("minResponseMs")),
+                maxResponseMs=near(totals.get("maxResponseMs")),
+                currentUsers=run.targetUsers,
+                state="running",
+                requestStats=stats,
+                server=server,
+            )
+        )
+    return made

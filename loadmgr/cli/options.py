@@ -36,3 +36,12 @@ MetaOpt = Annotated[
     typer.Option("--meta", help="KEY=VALUE metadata (repeatable).", show_default=False),
 ]
 LimitOpt = Annotated[int, typer.Option("--limit", help="At most this many; 0 for all.")]
+FloorOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--floor",
+        help="METRIC=VALUE: the smallest change counted as a regression, e.g. p95=2ms or "
+        "rps=2% (of the reference's); default 1ms for latencies, 1% for rps (repeatable).",
+        show_default=False,
+    ),
+]

@@ -25,12 +25,15 @@ class Verdict(str, Enum):
     - `failed`: a threshold, a baseline or trend regression, or no successful request.
     - `aborted`: stopped before its duration by someone or something else.
     - `error`: the run could not complete (it failed to start, or Locust was lost).
+    - `inconclusive`: no check failed, but one cannot be trusted (a comparison's change
+      beyond its limit that is not significant).
     """
 
     PASSED = "passed"
     FAILED = "failed"
     ABORTED = "aborted"
     ERROR = "error"
+    INCONCLUSIVE = "inconclusive"
 
 
 class ReasonKind(str, Enum):
@@ -68,7 +71,10 @@ class Regression:
     """One metric of a run against a reference (its test's baseline run, or its trend).
 
     `regressed` when worse than `allowed` (fractions; `worse_by` is inf from a reference
-    of 0 that got worse, None when either value is unknown).
+    of 0 that got worse, None when either value is unknown), significant and beyond its
+    floor; `inconclusive` when worse than allowed and beyond the floor but not significant
+    (or not testable: `note` says why). The test's fields are None where none was made
+    (a trend check, a check stored before they existed).
     """
 
     metric: str
@@ -78,23 +84,45 @@ class Regression:
     allowed: float
     regressed: bool
     reference: str = "the baseline"
+    significant: bool | None = None
+    p_value: float | None = None
+    test: str | None = None
+    detectable: float | None = None  # the smallest change the runs could detect (fraction)
+    floor: float | None = None  # in the metric's unit
+    inconclusive: bool = False
+    note: str | None = None  # why a change beyond its limit is not a regression
 
     def describe(self) -> str:
-        """`p95 is 23.0% worse than the baseline (120ms → 148ms; allowed 10%)`."""
+        """`p95 is 23.0% worse than the baseline (120ms → 148ms; allowed 10%)`, and why a
+        change beyond its limit is no regression (`…: not significant (p=0.31; …)`)."""
         if self.worse_by is None:
             return f"{self.metric}: not compared (no value in the run or {self.reference})"
         amount = "infinitely" if math.isinf(self.worse_by) else f"{abs(self.worse_by):.1%}"
         how = "worse" if self.worse_by > 0 else "better"
         # Written so that the two numbers differ as the values do (never `2ms → 2ms`).
         before, after = side_by_side(self.metric, [self.baseline, self.actual])[0]
-        return (
+        text = (
             f"{self.metric} is {amount} {how} than {self.reference} "
             f"({before} → {after}; allowed {self.allowed:.1%})"
         )
+        return text + self._why_not()
+
+    def _why_not(self) -> str:
+        if self.regressed or not self.note:
+            return ""
+        if self.note == "below the floor":
+            floor = side_by_side(self.metric, [self.floor, None])[0][0]
+            return f", below its floor of {floor}: not counted"
+        detectable = (
+            f"; the runs could detect {self.detectable:.1%}" if self.detectable is not None else ""
+        )
+        if self.p_value is not None:
+            return f": not significant (p={self.p_value:.2g}{detectable}), inconclusive"
+        return f": {self.note}, inconclusive"
 
     def to_document(self) -> dict[str, Any]:
         worse = self.worse_by
-        return {
+        document: dict[str, Any] = {
             "metric": self.metric,
             "baseline": self.baseline,
             "actual": self.actual,
@@ -103,6 +131,17 @@ class Regression:
             "allowed": self.allowed,
             "regressed": self.regressed,
         }
+        if self.test is not None or self.floor is not None:
+            document.update(
+                significant=self.significant,
+                pValue=self.p_value,
+                test=self.test,
+                detectable=self.detectable,
+                floor=self.floor,
+                inconclusive=self.inconclusive,
+                note=self.note,
+            )
+        return document
 
     @classmethod
     def from_document(cls, doc: Any, reference: str = "the baseline") -> Regression | None:
@@ -119,7 +158,24 @@ class Regression:
         regressed = bool(doc.get("regressed"))
         if worse is None and regressed:
             worse = math.inf  # stored as null + flag: worse from a reference of 0
-        return cls(doc["metric"], baseline, actual, worse, allowed, regressed, reference)
+        significant = doc.get("significant")
+        try:
+            p_value, detectable, floor = (
+                _optional_float(doc.get(key)) for key in ("pValue", "detectable", "floor")
+            )
+        except (TypeError, ValueError):
+            p_value = detectable = floor = None
+        test, note = doc.get("test"), doc.get("note")
+        return cls(
+            doc["metric"], baseline, actual, worse, allowed, regressed, reference,
+            significant=significant if isinstance(significant, bool) else None,
+            p_value=p_value,
+            test=test if isinstance(test, str) else None,
+            detectable=detectable,
+            floor=floor,
+            inconclusive=doc.get("inconclusive") is True and not regressed,
+            note=note if isinstance(note, str) else None,
+        )
 
 
 def _optional_float(value: Any) -> float | None:

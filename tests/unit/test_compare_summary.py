@@ -11,7 +11,7 @@ from collections.abc import Callable
 from loadmgr.models.formatting import side_by_side
 from loadmgr.models.verdicts import Regression
 from tests.conftest import CliResult, ok
-from tests.metrics_data import final_stats, make_run, make_test, store_all
+from tests.metrics_data import final_stats, make_run, make_test, steady_intervals, store_all
 from tests.unit.test_cli_unit import Captured, mock_store  # noqa: F401 - a fixture
 
 Cli = Callable[..., CliResult]
@@ -26,7 +26,8 @@ def _store(captured: Captured, *finals: dict[str, object], **per_run: list[objec
     for index, final in enumerate(finals):
         fields = {name: values[index] for name, values in per_run.items()}
         runs.append(make_run(test, final=final, **fields))
-    store_all(db, test, runs)
+    # Steady intervals that say what the final numbers say: each change is tested on them.
+    store_all(db, test, runs, [i for n, r in enumerate(runs) for i in steady_intervals(r, seed=n)])
     return [run.id for run in runs]
 
 

@@ -39,7 +39,7 @@ from loadmgr.service.judging.verdicts import evaluate
 from loadmgr.service.reports.run_html import ReportData, render_html
 from loadmgr.service.reports.trend_html import trend_chart
 from loadmgr.store import Store
-from tests.metrics_data import make_run, make_test, store_all
+from tests.metrics_data import make_run, make_test, steady_intervals, store_all
 
 REQUEST = ("GET", "/x")
 SCOPE = "GET /x"
@@ -180,7 +180,7 @@ def test_each_compared_metric_is_a_row(store: Store) -> None:
     test = make_test()
     base = make_run(test, final=stored_stats())
     run = make_run(test, final=stored_stats(scale=2.0))
-    store_all(store.db, test, [base, run])
+    store_all(store.db, test, [base, run], [*steady_intervals(base), *steady_intervals(run)])
     rows = compare.compare_runs(store, [base.id, run.id]).rows
     for request in (compare.TOTAL, SCOPE):
         shown = [r for r in rows if r["request"] == request and r["position"] == 1]
@@ -193,7 +193,7 @@ def test_each_compared_metric_is_a_row(store: Store) -> None:
 
 
 @pytest.mark.parametrize("m", by("compared"), ids=ids(by("compared")))
-def test_a_regression_is_judged_by_its_direction(m: Metric) -> None:
+def test_a_regression_is_judged_by_its_direction(store: Store, m: Metric) -> None:
     test = make_test()
     base = make_run(test, final=stored_stats())
     worse = make_run(test, final=stored_stats(scale=2.0 if m.better == "lower" else 0.5))
@@ -202,8 +202,9 @@ def test_a_regression_is_judged_by_its_direction(m: Metric) -> None:
             compare.parse_max_regression(f"{m.name}=10%")
         return
     assert compare.parse_max_regression(f"{m.name}=10%") == (m.name, pytest.approx(0.10))
-    (check,) = compare.compare_with_baseline(base, worse, {m.name: 0.10})
-    assert check.baseline == value_of(m) and check.regressed
+    store_all(store.db, intervals=[*steady_intervals(base), *steady_intervals(worse)])
+    (check,) = compare.compare_with_baseline(store, base, worse, {m.name: 0.10})
+    assert check.baseline == value_of(m) and check.regressed and check.significant
 
 
 # -- trended: `tests trend` ------------------------------------------------------------------

@@ -11,7 +11,7 @@ from loadmgr.errors import Conflict, NotFound, ValidationFailed
 from loadmgr.models import LoadTest, Scope
 from loadmgr.service.analysis import compare
 from loadmgr.store import Store
-from tests.metrics_data import final_stats, make_run, make_test, store_all
+from tests.metrics_data import final_stats, make_run, make_test, steady_intervals, store_all
 
 
 @pytest.fixture
@@ -97,7 +97,8 @@ def test_compare_marks_regressions_beyond_the_allowance(store: Store) -> None:
     test = _stored_test(store)
     first = make_run(test)
     second = make_run(test, final=final_stats(p95=150.0, rps=97.0, p50=30.0))
-    store_all(store.db, runs=[first, second])
+    intervals = [*steady_intervals(first), *steady_intervals(second, seed=1)]
+    store_all(store.db, runs=[first, second], intervals=intervals)
     result = compare.compare_runs(store, [first.id, second.id], max_regression={"p95": 0.3})
     assert not result.different_tests and result.without_final == []
     rows = {(r["request"], r["metric"], r["position"]): r for r in result.rows}
@@ -205,8 +206,9 @@ def test_baseline_run_errors(store: Store) -> None:
 def test_check_regressions_against_the_baseline(store: Store) -> None:
     test = _stored_test(store)
     base = make_run(test, final=final_stats(p95=100.0, rps=100.0, failures=0))
-    worse = make_run(test, final=final_stats(p95=125.0, rps=95.0, failures=5))
-    store_all(store.db, runs=[base, worse])
+    worse = make_run(test, final=final_stats(p95=125.0, rps=95.0, failures=50))
+    intervals = [*steady_intervals(base), *steady_intervals(worse, seed=1)]
+    store_all(store.db, runs=[base, worse], intervals=intervals)
     compare.set_baseline(store, test.id, base.id, "alice")
 
     found = compare.check_regressions(store, worse, {"p95": 0.10, "rps": 0.10})

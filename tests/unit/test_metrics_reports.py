@@ -15,7 +15,14 @@ from loadmgr.service.reports import junit
 from loadmgr.service.reports import run_html as reports
 from loadmgr.service.reports.svg import elapsed_label, line_chart, nice_ceiling
 from loadmgr.store import Store
-from tests.metrics_data import final_stats, make_run, make_test, snapshots, store_all
+from tests.metrics_data import (
+    final_stats,
+    make_run,
+    make_test,
+    snapshots,
+    steady_intervals,
+    store_all,
+)
 
 HOSTILE = '<script>alert("x")</script>&\x1b[31m'
 
@@ -78,7 +85,7 @@ def test_html_and_junit_show_the_baseline(store: Store) -> None:
     test = make_test()
     base = make_run(test, final=final_stats(p95=100.0))
     run = make_run(test, final=final_stats(p95=150.0))
-    store_all(store.db, test, [base, run])
+    store_all(store.db, test, [base, run], [*steady_intervals(base), *steady_intervals(run)])
     compare.set_baseline(store, test.id, base.id, "tester")
     data = reports.gather(store, run.id, max_regression={"p95": 0.1})
     html = reports.render_html(data)
@@ -137,7 +144,7 @@ def test_a_baseline_regression_is_the_stored_verdict_in_html_and_junit(store: St
     test = make_test()
     base = make_run(test, final=final_stats(p50=1.0, p95=100.0, rps=100.0))
     run = make_run(test, final=final_stats(p50=2.0, p95=105.0, rps=50.0))
-    store_all(store.db, test, [base, run])
+    store_all(store.db, test, [base, run], [*steady_intervals(base), *steady_intervals(run)])
     compare.set_baseline(store, test.id, base.id, "tester")
     updated = compare.apply_baseline(store, run, {"p95": 0.10, "rps": 0.10})
     assert updated.verdict is not None and updated.verdict.value == "failed"
@@ -150,6 +157,7 @@ def test_a_baseline_regression_is_the_stored_verdict_in_html_and_junit(store: St
     html = reports.render_html(data)
     assert '<span class="badge failed">FAILED</span>' in html
     assert "rps is 50.0% worse than the baseline (100.0/s → 50.0/s; allowed 10.0%)" in html
+    assert "(significant)" in html
     assert "limits this run was started with" in html
     rows = dict(re.findall(r"<tr><td>(\w+)</td>.*?<td[^>]*>(worse|ok|not judged)</td></tr>", html))
     # p50 doubled (1 ms → 2 ms) but was not judged; p95 is within its 10 %.
@@ -247,3 +255,28 @@ def test_terminal_charts() -> None:
     rows = bar_rows([0.0, 5.0, 10.0, None], height=2, top=10.0)
     assert rows == ["  █ ", " ██·"]
     assert chart_floor(0, 10) == 0 and chart_floor(120, 150) == 105
+
+
+def test_a_change_that_is_not_significant_is_inconclusive_in_html_and_junit(
+    store: Store,
+) -> None:
+    """+50 % on runs whose intervals say nothing (too few of them): not a failure, not a
+    pass. The report shows "not significant", JUnit skips the case, the verdict is
+    inconclusive."""
+    test = make_test()
+    base = make_run(test, final=final_stats(p95=100.0))
+    run = make_run(test, final=final_stats(p95=150.0))
+    few = steady_intervals(run, 3)
+    store_all(store.db, test, [base, run], [*steady_intervals(base), *few])
+    compare.set_baseline(store, test.id, base.id, "tester")
+    updated = compare.apply_baseline(store, run, {"p95": 0.10})
+    assert updated.verdict is not None and updated.verdict.value == "inconclusive"
+    (reason,) = updated.verdictReasons
+    assert "too few steady intervals to test (12 and 3" in reason.message
+    data = reports.gather(store, run.id)
+    html = reports.render_html(data)
+    assert '<td class="doubt">not significant</td>' in html and "too few intervals" in html
+    assert '<span class="badge inconclusive">INCONCLUSIVE</span>' in html
+    suite = ET.fromstring(junit.junit_xml(data)).find("testsuite")
+    assert suite is not None and suite.get("failures") == "0"
+    assert suite.get("skipped") == "1"

@@ -21,7 +21,7 @@ from loadmgr.service.analysis.trends import trend_of, trend_options
 from loadmgr.service.server_metrics.at_end import ServerMetricsAtEnd
 from loadmgr.store import Store
 from tests.conftest import CliResult
-from tests.metrics_data import START, make_run, make_test, snapshots, store_all
+from tests.metrics_data import START, make_run, make_test, snapshots, steady_intervals, store_all
 from tests.trend_data import nightly_runs, stepped
 from tests.unit.test_cli_unit import Captured, mock_store  # noqa: F401 - a fixture
 
@@ -73,7 +73,8 @@ def test_metrics_compare_has_a_row_per_server_metric(
 ) -> None:
     test = make_test()
     first, second = _runs(test, 1.0, after)
-    store_all(store.db, test, [first, second])
+    intervals = [*steady_intervals(first), *steady_intervals(second)]
+    store_all(store.db, test, [first, second], intervals)
     result = compare.compare_runs(store, [first.id, second.id], tolerance=tolerance)
     rows = [r for r in result.rows if r["metric"] == "server.cpu"]
     assert [(r["request"], r["value"]) for r in rows] == [
@@ -113,7 +114,8 @@ def test_max_regression_refuses_what_is_no_server_metric(text: str) -> None:
 def test_a_baseline_check_on_a_server_metric(store: Store) -> None:
     test = make_test()
     base, run = _runs(test, 1.0, 1.3)
-    (check,) = compare.compare_with_baseline(base, run, {"server.cpu": 0.10})
+    store_all(store.db, intervals=[*steady_intervals(base), *steady_intervals(run)])
+    (check,) = compare.compare_with_baseline(store, base, run, {"server.cpu": 0.10})
     assert (check.metric, check.baseline, check.actual, check.regressed) == (
         "server.cpu",
         1.0,
@@ -121,7 +123,7 @@ def test_a_baseline_check_on_a_server_metric(store: Store) -> None:
         True,
     )
     missing = make_run(test, serverMetrics=[CPU], serverStats=_stats(None, "down"))
-    (unknown,) = compare.compare_with_baseline(base, missing, {"server.cpu": 0.10})
+    (unknown,) = compare.compare_with_baseline(store, base, missing, {"server.cpu": 0.10})
     assert unknown.actual is None and not unknown.regressed
 
 
@@ -134,18 +136,18 @@ def _requested(store: Store, read: dict[str, Any]) -> LoadTestRun:
     test = test.model_copy(update={"baselineRunId": base.id})
     run = make_run(
         test,
-        durationSeconds=30,
-        finishedAt=START + timedelta(seconds=30),
+        durationSeconds=80,
+        finishedAt=START + timedelta(seconds=80),
         serverMetrics=[CPU],
         requestedChecks={"baseline": {"server.cpu": 0.10}},
         verdict="passed",
     )
-    intervals = snapshots(run, 3)
+    intervals = snapshots(run, 8)  # enough steady intervals to test the change on
     for item in intervals:  # each window read (or marked) live: the end asks nothing
         item.windowEnd = START + timedelta(seconds=10 * item.seq)
         for key, value in read.items():
             setattr(item, key, value)
-    store_all(store.db, test, [base, run], intervals)
+    store_all(store.db, test, [base, run], [*intervals, *steady_intervals(base)])
     said: list[str] = []
     ServerMetricsAtEnd().after_end(store, store.runs.find_by_id(run.id) or run, said.append)
     judged = store.runs.find_by_id(run.id)

@@ -12,7 +12,7 @@ import mongomock
 from loadmgr.models import LoadTestRun, Scope
 from loadmgr.service.lifecycle.end import judged_checks
 from loadmgr.store import Store
-from tests.metrics_data import final_stats, make_run, make_test, store_all
+from tests.metrics_data import final_stats, make_run, make_test, steady_intervals, store_all
 
 
 def _store() -> Store:
@@ -27,8 +27,10 @@ def _ended(store: Store, **fields: object) -> LoadTestRun:
     baseline = make_run(make_test("checkout"), final=final_stats(rps=100.0))
     test = make_test("checkout", baselineRunId=baseline.id)
     baseline = baseline.model_copy(update={"loadTestId": test.id})
-    store_all(store.db, test, [baseline])
-    return make_run(test, final=final_stats(rps=50.0), verdict="passed", **fields)
+    run = make_run(test, final=final_stats(rps=50.0), verdict="passed", **fields)
+    # Its intervals are stored as it goes: the check tests the change on them.
+    store_all(store.db, test, [baseline], [*steady_intervals(baseline), *steady_intervals(run)])
+    return run
 
 
 def test_a_regression_is_in_the_verdict_written_with_the_end() -> None:

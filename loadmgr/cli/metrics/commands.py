@@ -12,6 +12,7 @@ from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import RunRef, complete_run
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import new_group
+from loadmgr.cli.options import FloorOpt
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, notice
 from loadmgr.errors import ExitCode, ValidationFailed
 
@@ -304,8 +305,9 @@ def compare(
         typer.Option("--tolerance", help="Changes worse than this are marked (any metric)."),
     ] = "5%",
     max_regression: MaxRegressionOpt = None,
+    floor: FloorOpt = None,
     fail_on_regression: Annotated[
-        bool, typer.Option("--fail-on-regression", help="Exit 1 when a regression is marked.")
+        bool, typer.Option("--fail-on-regression", help="Exit 1 on a regression, 8 if unsure.")
     ] = False,
     include_max: Annotated[
         bool,
@@ -320,21 +322,23 @@ def compare(
 ) -> None:
     """Runs side by side, per metric and per request, with each change against the first.
 
-    Higher latency or error rate and lower RPS beyond the allowance are marked as
-    regressions (max only with --include-max). Changes are computed on the stored values,
-    not the rounded ones shown. A warning says when the runs had different load (users,
-    duration, cluster) or belong to different tests.
+    Higher latency or error rate and lower RPS beyond the allowance, significantly (over
+    the steady intervals) and beyond the --floor, are regressions (max only with
+    --include-max); not significant, "not significant". Changes are computed on the stored
+    values. A warning says when the runs had different load or belong to different tests.
     """
     from loadmgr.service.analysis.compare import compare_runs, parse_max_regressions
+    from loadmgr.service.analysis.regressions import parse_floors
 
     if len(runs) < 2:
         raise ValidationFailed("give at least two runs to compare", hint="metrics compare A B")
-    allowed = parse_max_regressions(list(max_regression or []))
+    allowed, floors = parse_max_regressions(list(max_regression or [])), parse_floors(floor or [])
     allowance = _percent(tolerance, "--tolerance")
     renderer = _renderer(ctx, output, quiet)
     store = app_context(ctx).store
     comparison = compare_runs(
-        store, runs, tolerance=allowance, max_regression=allowed, include_max=include_max
+        store, runs, tolerance=allowance, max_regression=allowed, include_max=include_max,
+        floors=floors,
     )
     if comparison.different_tests:
         notice("note: these runs belong to different tests; their numbers may not be comparable")
@@ -359,13 +363,14 @@ def compare(
         from loadmgr.cli.metrics.views import COMPARE_CSV
 
         renderer.many(comparison.rows, [], id_key="runId", csv_columns=COMPARE_CSV)
-    names = comparison.regressions
-    if names:
-        shown = ", ".join(names[:SUMMARY_NAMES])
-        more = f" and {len(names) - SUMMARY_NAMES} more" if len(names) > SUMMARY_NAMES else ""
-        notice(f"{len(names)} regression(s): {shown}{more}")
-        if fail_on_regression:
-            raise typer.Exit(ExitCode.THRESHOLD_FAILED)
+    names, doubts = comparison.regressions, comparison.inconclusive
+    for found, what in ((names, "regression(s)"), (doubts, "change(s) not significant")):
+        if found:
+            shown = ", ".join(found[:SUMMARY_NAMES])
+            more = f" and {len(found) - SUMMARY_NAMES} more" if len(found) > SUMMARY_NAMES else ""
+            notice(f"{len(found)} {what}: {shown}{more}")
+    if fail_on_regression and (names or doubts):
+        raise typer.Exit(ExitCode.THRESHOLD_FAILED if names else ExitCode.INCONCLUSIVE)
 
 
 def _percent(text: str, option: str) -> float:

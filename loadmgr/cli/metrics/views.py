@@ -270,6 +270,12 @@ COMPARE_CSV = (
     "change",
     "relativeChange",
     "regression",
+    "significant",
+    "pValue",
+    "test",
+    "detectable",
+    "floor",
+    "inconclusive",
 )
 
 
@@ -308,7 +314,12 @@ def compare_view(comparison: Comparison) -> RenderableType:
         for row, text, change in zip(group[1:], texts[1:], changes, strict=True):
             cells.append(_change_cell(row, text, change, direction))
         table.add_row(Text(label), metric, *cells)
-    return Group(legend, Text(""), table)
+    key = Text(
+        "* significant (Mann-Whitney U over the steady intervals, p < 0.05); "
+        "? beyond the limit but not significant",
+        style="dim",
+    )
+    return Group(legend, Text(""), table, Text(""), key)
 
 
 def _change_cell(row: dict[str, Any], text: str, change: str | None, direction: int) -> Text:
@@ -328,4 +339,10 @@ def _change_cell(row: dict[str, Any], text: str, change: str | None, direction: 
     cell.append(f" ({change}{rel})", style=style or "dim")
     if row.get("regression"):
         cell.append(" ✗ worse", style="bold red")
+    elif row.get("inconclusive"):
+        cell.append(" ? not significant", style="yellow")
+    elif row.get("note") == "below the floor":
+        cell.append(" below floor", style="dim")
+    elif row.get("significant"):
+        cell.append(" *", style="bold")  # significant (the legend says so)
     return cell

@@ -114,6 +114,16 @@ def start(
             "(repeatable; implies --compare-baseline).",
         ),
     ] = None,
+    floor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--floor",
+            help="METRIC=VALUE: the smallest change the baseline check counts, e.g. "
+            "p95=2ms or rps=2% (default: the test's, else 1ms and 1% of the baseline's "
+            "rps; repeatable).",
+            show_default=False,
+        ),
+    ] = None,
     locustfile: Annotated[
         str | None,
         typer.Option(
@@ -167,10 +177,12 @@ def start(
     The exit code follows the run's verdict: 0 passed (or nothing to check), 1 failed (a
     threshold, a baseline or trend regression, or no successful request), 7 aborted (stopped
     before its duration from elsewhere: runs stop, Locust stopped outside loadmgr), 6 error
-    (the cluster failed or was lost; 3 when MongoDB failed), 130 interrupted here (the run
-    is stopped and recorded first).
+    (the cluster failed or was lost; 3 when MongoDB failed), 8 inconclusive (a change
+    beyond --max-regression that the runs' intervals do not show to be significant), 130
+    interrupted here (the run is stopped and recorded first).
     """
-    from loadmgr.service.analysis.compare import parse_max_regressions
+    from loadmgr.service.analysis.compare import REGRESSION_METRICS, parse_max_regressions
+    from loadmgr.service.analysis.regressions import floors_document, parse_floors
     from loadmgr.service.runs.options import (
         check_interval,
         parse_overrides,
@@ -180,6 +192,7 @@ def start(
 
     context = app_context(ctx)
     allowed = parse_max_regressions(max_regression or [])
+    floors = floors_document(parse_floors(floor or [], REGRESSION_METRICS))
     renderer = context.renderer(output, quiet)
     overrides = given(parse_overrides, locals())
     warmup_sec = duration_option("--warmup", warmup) if warmup is not None else None
@@ -199,7 +212,7 @@ def start(
         locust_config=_absolute(locust_config),
         server_metrics=parse_server_metrics(server_metrics, source),
     )
-    baseline = allowed if (compare_baseline or allowed) else None
+    baseline = allowed if (compare_baseline or allowed or floors) else None
     trend: dict[str, Any] | None = None
     if check_trend:
         from loadmgr.service.analysis.trends import TrendOptions
@@ -214,6 +227,7 @@ def start(
         quiet=quiet,
         baseline=baseline,
         trend=trend,
+        floors=floors,
     )
 
 
@@ -234,6 +248,7 @@ def _start(
     quiet: bool,
     baseline: dict[str, float] | None = None,
     trend: dict[str, Any] | None = None,
+    floors: dict[str, Any] | None = None,
 ) -> None:
     """One service call for the run's whole life; print it and exit with its code."""
     from loadmgr.cli.runs.live import make_observer
@@ -250,6 +265,7 @@ def _start(
             detach=detach,
             baseline=baseline,
             trend=trend,
+            floors=floors,
         )
     except StartFailed as failed:
         renderer.one(failed.run, run_view, csv_columns=RUN_CSV)  # recorded Failed, with the reason

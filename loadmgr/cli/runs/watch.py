@@ -24,7 +24,7 @@ app = typer.Typer(rich_markup_mode=None)  # its commands join `loadmgr.cli.runs.
 # RunStatus and the verdict filters, as text: this module stays light to import (a unit
 # test checks they match the models).
 STATUSES = ("Pending", "Running", "Stopping", "Finished", "Failed", "Stopped")
-VERDICTS = ("passed", "failed", "aborted", "error", "none")
+VERDICTS = ("passed", "failed", "aborted", "error", "inconclusive", "none")
 
 
 def _finish(renderer: Renderer, run: LoadTestRun, interrupted: bool) -> None:

@@ -41,15 +41,28 @@ def baseline(
         ),
     ] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the baseline.")] = False,
+    floor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--floor",
+            help="METRIC=VALUE: the smallest change its baseline checks count as a "
+            "regression, e.g. p95=2ms or rps=2% (stored on the test; repeatable).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Mark a finished run as the test's baseline (`runs start --compare-baseline`)."""
-    from loadmgr.service.analysis.compare import clear_baseline, set_baseline
+    """Mark a finished run as the test's baseline (`runs start --compare-baseline`), and
+    set the floors of its baseline checks (--floor, with or without a RUN)."""
+    from loadmgr.service.analysis.compare import REGRESSION_METRICS, update_baseline
+    from loadmgr.service.analysis.regressions import parse_floors
 
-    if clear == (run is not None):
-        raise ValidationFailed("give a RUN to set the baseline, or --clear to remove it")
-    store, user = context.store, context.settings.user
-    updated = (
-        clear_baseline(store, test, user) if run is None else set_baseline(store, test, run, user)
+    floors = parse_floors(list(floor or []), REGRESSION_METRICS)
+    if (clear and run is not None) or not (clear or run is not None or floors):
+        raise ValidationFailed(
+            "give a RUN to set the baseline, --clear to remove it, or --floor to set floors"
+        )
+    updated = update_baseline(
+        context.store, test, context.settings.user, run_id=run, clear=clear, floors=floors
     )
     renderer.one(updated, test_view, csv_columns=TEST_CSV)
 

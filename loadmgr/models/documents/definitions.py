@@ -51,6 +51,9 @@ class LoadTest(Named):
     shape: dict[str, Any] | None = None
     thresholds: Thresholds = Field(default_factory=list)
     baselineRunId: str | None = None
+    # The floors of its baseline checks (`tests baseline --floor`): {metric: {absolute: x}
+    # or {ofBaseline: fraction}}; a metric not named has the catalog's.
+    regressionFloors: dict[str, Any] = Field(default_factory=dict)
     # Server-side metrics read for every interval of its runs (docs/server-metrics.md).
     serverMetrics: list[ServerMetric] = Field(default_factory=list)
     version: int = 1

@@ -56,6 +56,15 @@ class Metric:
     # A threshold may bound it on the side that is not better, too: `min>1ms` (an answer
     # faster than the target can give is a cache or an error page), judged at once.
     both_bounds: bool = False
+    # The smallest change a comparison counts as a regression, whatever its percentage
+    # (docs/trends.md, "Significance of a comparison"): `floor` in its unit, or
+    # `floor_of_base` of the reference's value; the larger. 4ms → 6ms is +50 %, and noise.
+    floor: float = 0.0
+    floor_of_base: float = 0.0
+
+    def floor_for(self, base: float | None) -> float:
+        """Its floor against a reference value `base` (the absolute part when unknown)."""
+        return max(self.floor, self.floor_of_base * abs(base or 0.0))
 
     @property
     def threshold_ops(self) -> tuple[str, ...]:
@@ -101,6 +110,7 @@ def _percentile(quantile: float) -> Metric:
         compared=True,
         trended=True,
         summary=True,
+        floor=1.0,
     )
 
 
@@ -118,6 +128,7 @@ METRICS: tuple[Metric, ...] = (
         abort="rate",
         compared=True,
         trended=True,
+        floor=0.001,  # a tenth of a percentage point
     ),
     Metric(
         "rps",
@@ -131,6 +142,7 @@ METRICS: tuple[Metric, ...] = (
         abort="throughput",
         compared=True,
         trended=True,
+        floor_of_base=0.01,
     ),
     Metric(
         "avg",
@@ -144,6 +156,7 @@ METRICS: tuple[Metric, ...] = (
         compared=True,
         trended=True,
         summary=True,
+        floor=1.0,
     ),
     Metric(
         "min",
@@ -155,6 +168,7 @@ METRICS: tuple[Metric, ...] = (
         judged=True,
         abort="min",
         both_bounds=True,
+        floor=1.0,
     ),
     _percentile(0.50),
     _percentile(0.90),
@@ -172,6 +186,7 @@ METRICS: tuple[Metric, ...] = (
         compared=True,
         outlier=True,
         summary=True,
+        floor=1.0,
     ),
 )
 
@@ -211,6 +226,7 @@ def server_metric(name: str) -> Metric:
         compared=True,
         trended=True,
         both_bounds=True,
+        floor_of_base=0.01,
     )
 
 

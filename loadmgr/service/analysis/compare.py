@@ -1,8 +1,10 @@
 """Runs side by side, a test's baseline, and whether a run regressed against it.
 
-Every comparison reads the runs' final stats (one document each), never their intervals.
-A change is "worse" by metric: higher latency or error rate, lower RPS; request and
-failure counts depend on the run's length, so they are shown but never judged.
+Every comparison reads the runs' final stats for the numbers compared, and their steady
+intervals for whether a change is significant (samples.py, significance.py). A change is
+"worse" by metric: higher latency or error rate, lower RPS; request and failure counts
+depend on the run's length, so they are shown but never judged. A regression is worse
+than its limit, significant and beyond its floor (regressions.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,17 @@ from loadmgr.models.stats.stored import (
     server_metrics_of,
     stored_number,
 )
+from loadmgr.service.analysis.regressions import (
+    Floor,
+    floor_of,
+    floors_document,
+    floors_from_document,
+    judge,
+    regression,
+    test_fields,
+    tested_change,
+)
+from loadmgr.service.analysis.samples import steady_samples
 from loadmgr.service.definitions.tests import get_test, update_test
 from loadmgr.service.judging.verdicts import store_with_verdict
 from loadmgr.service.runs.lookup import get_run
@@ -149,10 +162,18 @@ class Comparison:
     def regressions(self) -> list[str]:
         """Each regression once, as the summary names it: `p95 (Aggregated)`, with the
         run's position (`#3`) when more than one run is compared with the first."""
+        return self._labels("regression")
+
+    @property
+    def inconclusive(self) -> list[str]:
+        """Each change beyond its limit that is not significant, labelled as `regressions`."""
+        return self._labels("inconclusive")
+
+    def _labels(self, flag: str) -> list[str]:
         several = len(self.runs) > 2
         labels: dict[str, None] = {}
         for row in self.rows:
-            if row["regression"]:
+            if row[flag]:
                 where = f" #{row['position'] + 1}" if several else ""
                 labels.setdefault(f"{row['metric']} ({row['request']}){where}")
         return list(labels)
@@ -190,12 +211,16 @@ def compare_runs(
     tolerance: float = DEFAULT_TOLERANCE,
     max_regression: dict[str, float] | None = None,
     include_max: bool = False,
+    floors: dict[str, Floor] | None = None,
 ) -> Comparison:
-    """Each metric of each run against the first run, in absolute and relative terms.
+    """Each metric of each run against the first run, in absolute and relative terms, with
+    whether the change is significant.
 
     A change is a regression when a judged metric got worse by more than its allowance
-    (`max_regression[metric]`, else `tolerance`), as fractions. `max` is judged only with
-    `include_max` or its own allowance in `max_regression`.
+    (`max_regression[metric]`, else `tolerance`), as fractions, significantly and beyond
+    its floor (`floors[metric]`, else the catalog's); beyond the allowance and the floor
+    but not significant, it is `inconclusive`. `max` is judged only with `include_max` or
+    its own allowance in `max_regression`.
     """
     if len(run_ids) < 2:
         raise ValidationFailed("give at least two runs to compare")
@@ -209,7 +234,12 @@ def compare_runs(
     server = list(
         dict.fromkeys(name for run in runs for name in server_metrics_of(run.serverStats))
     )
-    for request in [None, *_requests_of(runs)]:
+    requests = _requests_of(runs)
+    samples = [
+        steady_samples(store, run, [*COMPARED_METRICS, *server], requests=requests)
+        for run in runs
+    ]
+    for request in [None, *requests]:
         for metric in [*COMPARED_METRICS, *(server if request is None else ())]:
             base_value = stats_value(base, metric, request)
             for position, run in enumerate(runs):
@@ -218,7 +248,20 @@ def compare_runs(
                     metric not in OUTLIER_METRICS or include_max or metric in allowed
                 )
                 worse = worse_by(metric, base_value, value) if judged else None
-                limit = allowed.get(metric, tolerance)
+                change = None if value is None or base_value is None else value - base_value
+                tested = (
+                    tested_change(samples[0], samples[position], request, metric, change,
+                                  base_value)
+                    if position
+                    else None
+                )
+                judgement = judge(
+                    worse,
+                    allowed.get(metric, tolerance),
+                    change,
+                    floor_of(metric, base_value, floors or {}),
+                    tested,
+                )
                 rows.append(
                     {
                         "request": request or TOTAL,
@@ -227,11 +270,13 @@ def compare_runs(
                         "position": position,
                         "value": value,
                         "baseline": base_value,
-                        "change": None
-                        if value is None or base_value is None
-                        else value - base_value,
+                        "change": change,
                         "relativeChange": relative_change(base_value, value),
-                        "regression": worse is not None and worse > limit,
+                        "regression": judgement.regression,
+                        **test_fields(tested),
+                        "floor": judgement.floor if position else None,
+                        "inconclusive": judgement.inconclusive,
+                        "note": judgement.note,
                     }
                 )
     return Comparison(
@@ -244,6 +289,26 @@ def compare_runs(
 
 
 # -- baselines -----------------------------------------------------------------------------
+
+
+def update_baseline(
+    store: Store,
+    test_ref: str,
+    user: str,
+    *,
+    run_id: str | None = None,
+    clear: bool = False,
+    floors: dict[str, Floor] | None = None,
+) -> LoadTest:
+    """`tests baseline`: the floors of its checks (`regressionFloors`, merged over the
+    test's), then the baseline run set or cleared (neither: only the floors)."""
+    test = get_test(store, test_ref)
+    if floors:
+        merged = {**floors_from_document(test.regressionFloors), **floors}
+        test = update_test(store, user, test.id, {"regressionFloors": floors_document(merged)})
+    if clear:
+        return clear_baseline(store, test.id, user)
+    return set_baseline(store, test.id, run_id, user) if run_id is not None else test
 
 
 def set_baseline(store: Store, test_ref: str, run_id: str, user: str) -> LoadTest:
@@ -291,22 +356,39 @@ def baseline_run(store: Store, test_ref: str) -> LoadTestRun:
 
 
 def compare_with_baseline(
-    base: LoadTestRun, run: LoadTestRun, max_regression: dict[str, float]
+    store: Store,
+    base: LoadTestRun,
+    run: LoadTestRun,
+    max_regression: dict[str, float],
+    floors: dict[str, Floor] | None = None,
 ) -> list[Regression]:
     """Each metric in `max_regression` of `run` against `base` (no lookup, no judgment of
-    whether `base` is the test's baseline). An allowance of inf compares without judging."""
+    whether `base` is the test's baseline), tested on both runs' steady intervals (a
+    regression is significant and beyond its floor: `compare_runs`). An allowance of inf
+    compares without judging."""
     unknown = sorted(m for m in max_regression if not named_or_server(m, REGRESSION_METRICS))
     if unknown:
         raise ValidationFailed(f"cannot judge a regression of {', '.join(unknown)}")
+    before_samples, after_samples = (steady_samples(store, r, max_regression) for r in (base, run))
     checks = []
     for metric, allowed in max_regression.items():
         before = stats_value(base.stats_to_judge, metric, None)
         after = stats_value(run.stats_to_judge, metric, None)
         worse = worse_by(metric, before, after)
-        checks.append(
-            Regression(metric, before, after, worse, allowed, worse is not None and worse > allowed)
-        )
+        change = None if before is None or after is None else after - before
+        tested = tested_change(before_samples, after_samples, None, metric, change, before)
+        judged = judge(worse, allowed, change, floor_of(metric, before, floors or {}), tested)
+        checks.append(regression(metric, before, after, worse, allowed, judged, tested))
     return checks
+
+
+def baseline_floors(test: LoadTest | None, run: LoadTestRun) -> dict[str, Floor]:
+    """The floors a run's baseline check uses: its test's (`tests baseline --floor`), with
+    those the run was started with (`runs start --floor`) over them."""
+    return {
+        **floors_from_document(test.regressionFloors if test is not None else None),
+        **floors_from_document(run.requestedChecks.get("floors")),
+    }
 
 
 def baseline_checks(
@@ -315,7 +397,10 @@ def baseline_checks(
     """Each metric in `max_regression` of a finished run against its test's baseline."""
     if not run.finalStats:
         raise ValidationFailed(f"run {run.id} has no final stats to compare with a baseline")
-    return compare_with_baseline(baseline_run(store, run.loadTestId), run, max_regression)
+    floors = baseline_floors(get_test(store, run.loadTestId), run)
+    return compare_with_baseline(
+        store, baseline_run(store, run.loadTestId), run, max_regression, floors
+    )
 
 
 def apply_baseline(store: Store, run: LoadTestRun, allowed: dict[str, float]) -> LoadTestRun:
@@ -334,7 +419,8 @@ def baseline_changes(store: Store, run: LoadTestRun, allowed: dict[str, float]) 
     if not run.finalStats:
         raise ValidationFailed(f"run {run.id} has no final stats to compare with a baseline")
     base = baseline_run(store, run.loadTestId)
-    checks = compare_with_baseline(base, run, allowed)
+    floors = baseline_floors(get_test(store, run.loadTestId), run)
+    checks = compare_with_baseline(store, base, run, allowed, floors)
     return {
         "baselineChecks": [check.to_document() for check in checks],
         "baselineRunId": base.id,

@@ -6,11 +6,11 @@ ends, `apply_baseline` when the run has been compared with its baseline, and
 stored `verdict` and `verdictReasons`, so they never disagree.
 
 Precedence, highest first: `error` (the run could not complete) > `aborted` (stopped before
-its duration by someone or something else) > `failed` (a check did not hold) > `passed`
-(every check held) > null (nothing was checked and nothing went wrong). An aborted or
-errored run is not judged `failed` even when a check failed on its partial numbers: they
-cover part of the load only, so neither pass nor fail would be fair; the checks that failed
-are still listed in `verdictReasons`, after the cause.
+its duration) > `failed` (a check did not hold) > `inconclusive` (none failed, one is not
+significant) > `passed` (every check held) > null (nothing was checked, nothing went wrong).
+An aborted or errored run is not judged `failed` even when a check failed on its partial
+numbers: they cover part of the load only, so neither pass nor fail would be fair; the
+checks that failed are still listed in `verdictReasons`, after the cause.
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ def decide_verdict(
     - `status`, `stop_reason`: as recorded; an active status gives (None, []). `Failed`
       is an error unless the run was stopped early (`user`, `interrupted`) without one.
     - `threshold_results`: the thresholds judged on the final stats (`evaluate`).
-    - `baseline_checks`, `trend_checks`: every metric compared (regressed or not).
+    - `baseline_checks`, `trend_checks`: every metric compared (inconclusive ones last).
     - `final_totals`: `finalStats.totals`, for the no-successful-request check.
     - `error`: why the run could not complete (a failed start, Locust lost, no final
       stats); a message or the exception. `error_source` (`locust`, `database`,
@@ -300,10 +300,9 @@ def decide_verdict(
                 }
             )
         )
-    failures.extend(
-        _regression_reason(ReasonKind.BASELINE, c) for c in baseline_checks if c.regressed
-    )
-    failures.extend(_regression_reason(ReasonKind.TREND, c) for c in trend_checks if c.regressed)
+    compared = ((ReasonKind.BASELINE, baseline_checks), (ReasonKind.TREND, trend_checks))
+    failures.extend(_regression_reason(k, c) for k, cs in compared for c in cs if c.regressed)
+    doubts = [_regression_reason(k, c) for k, cs in compared for c in cs if c.inconclusive]
     raised = _user_code_reason(user_errors, first_user_error)
     if raised is not None and verdict is None and _requests(final_totals) == 0:
         causes.append(raised)  # the users crashed: nothing could be measured
@@ -318,9 +317,11 @@ def decide_verdict(
         checked = bool(threshold_results or baseline_checks or trend_checks)
         if failures:
             verdict = Verdict.FAILED
+        elif doubts:
+            verdict = Verdict.INCONCLUSIVE
         elif checked:
             verdict = Verdict.PASSED
-    return verdict, causes + failures
+    return verdict, causes + failures + doubts
 
 
 def verdict_changes(verdict: Verdict | None, reasons: Sequence[VerdictReason]) -> dict[str, Any]:

@@ -59,6 +59,7 @@ def start_run(
     baseline: dict[str, float] | None = None,
     trend: dict[str, Any] | None = None,
     wait_started: bool = True,
+    floors: dict[str, Any] | None = None,
 ) -> StartOutcome:
     """Run a test from its plan to its recorded end (or, detached, until its load runs).
 
@@ -97,6 +98,8 @@ def start_run(
         plan.run.metadata.setdefault("compareBaseline", "true")
         # Applied by whichever collector records the end (service/lifecycle/end.py).
         plan.run.requestedChecks["baseline"] = baseline
+        if floors:  # `--floor` (floors_document): over the test's own
+            plan.run.requestedChecks["floors"] = floors
     if trend is not None:
         plan.run.requestedChecks["trend"] = trend
     if plan.cluster is not None and not plan.cluster.verifyTls:

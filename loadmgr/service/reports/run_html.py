@@ -27,7 +27,11 @@ from loadmgr.models.stats.catalog import SUMMARY_LATENCIES
 from loadmgr.models.stats.stored import server_metrics_of
 from loadmgr.models.verdicts import verdict_summary
 from loadmgr.service.analysis import views as metrics
-from loadmgr.service.analysis.compare import REGRESSION_METRICS, compare_with_baseline
+from loadmgr.service.analysis.compare import (
+    REGRESSION_METRICS,
+    baseline_floors,
+    compare_with_baseline,
+)
 from loadmgr.service.analysis.trends import Trend, report_trend
 from loadmgr.service.reports.charts import (
     ReportCharts,
@@ -118,12 +122,14 @@ def gather(
         )
         return data
     if given:
-        data.checks = compare_with_baseline(base, run, given)
+        data.checks = compare_with_baseline(
+            store, base, run, given, baseline_floors(test, run)
+        )
     judged = {check.metric for check in data.checks}
     # Shown for people, judged by nobody: an allowance of inf never regresses.
     shown = [*REGRESSION_METRICS, *server_metrics_of(run.serverStats)]
     unjudged = {metric: math.inf for metric in shown if metric not in judged}
-    data.others = compare_with_baseline(base, run, unjudged)
+    data.others = compare_with_baseline(store, base, run, unjudged)
     return data
 
 
@@ -137,6 +143,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .badge{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:600;color:#fff}
 .passed{background:#16a34a}.failed{background:#dc2626}.aborted{background:#d97706}
 .error{background:#7c3aed}.none{background:#6b7280}.muted{color:#6b7280}
+.inconclusive{background:#ca8a04}.doubt{color:#ca8a04;font-weight:600}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:0}.card{border:1px solid #e5e7eb;
 border-radius:8px;padding:8px 14px;min-width:120px}.card dt{color:#6b7280;font-size:12px}
 .card dd{margin:0;font-size:18px;font-weight:600}
@@ -259,13 +266,19 @@ def _baseline_html(data: ReportData) -> str:
     note = f"<p>{_e(data.baseline_note)}</p>" if data.baseline_note else ""
     rows = ""
     for check in data.checks:
-        result = '<td class="bad">worse</td>' if check.regressed else '<td class="ok">ok</td>'
+        if check.regressed:
+            result = '<td class="bad">worse</td>'
+        elif check.inconclusive:
+            result = '<td class="doubt">not significant</td>'
+        else:
+            result = '<td class="ok">ok</td>'
         rows += _baseline_row(check, f"{check.allowed:.1%}", result)
     for check in data.others:
         rows += _baseline_row(check, "-", '<td class="muted">not judged</td>')
     table = (
         '<table><thead><tr><th>Metric</th><th class="n">Baseline</th><th class="n">'
-        'This run</th><th class="n">Worse by</th><th class="n">Allowed</th><th>Result</th>'
+        'This run</th><th class="n">Worse by</th><th class="n">Allowed</th>'
+        '<th class="n">p-value</th><th class="n">Detectable</th><th>Result</th>'
         f"</tr></thead><tbody>{rows}</tbody></table>"
         if rows
         else ""
@@ -281,8 +294,21 @@ def _baseline_row(check: Regression, allowed: str, result: str) -> str:
         f"<tr><td>{_e(check.metric)}</td>"
         f'<td class="n">{_e(format_metric(check.metric, check.baseline))}</td>'
         f'<td class="n">{_e(format_metric(check.metric, check.actual))}</td>'
-        f'<td class="n">{_e(_change(check))}</td><td class="n">{_e(allowed)}</td>{result}</tr>'
+        f'<td class="n">{_e(_change(check))}</td><td class="n">{_e(allowed)}</td>'
+        f'<td class="n">{_e(_tested(check))}</td>'
+        f'<td class="n">{_e(_percent(check.detectable))}</td>{result}</tr>'
     )
+
+
+def _tested(check: Regression) -> str:
+    """`0.003 (significant)`, `0.31`, or why there was no test (`too few intervals`)."""
+    if check.p_value is not None:
+        return f"{check.p_value:.2g}" + (" (significant)" if check.significant else "")
+    return "too few intervals" if check.note and "too few" in check.note else "-"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
 
 
 def render_html(data: ReportData) -> str:
