@@ -15,9 +15,13 @@ def test_regression_against_the_baseline_exits_1(
 ):
     locust = locust_standalone(DEMO_LOCUSTFILE)
     assert cli("clusters", "add", "solo", "--url", locust.base_url, "-q").exit_code == 0
-    create_test(cli, target_server.url, "nightly", "--cluster", "solo", "--duration", "4s")
+    # Long enough for the significance test: at least 5 steady 1-s intervals a side.
+    create_test(
+        cli, target_server.url, "nightly", "--cluster", "solo", "--duration", "8s",
+        "--spawn-rate", "100",
+    )
     assert cli("runs", "start", "nightly", "--compare-baseline").exit_code == 2  # none yet
-    first = cli("runs", "start", "nightly", "--interval", "2", "--users", "8", "-o", "json")
+    first = cli("runs", "start", "nightly", "--interval", "1", "--users", "8", "-o", "json")
     assert first.exit_code == 0, first.stderr
     baseline_id = first.json()["id"]
     marked = cli("tests", "baseline", "nightly", baseline_id, "-o", "json")
@@ -25,7 +29,7 @@ def test_regression_against_the_baseline_exits_1(
     assert marked.json()["baselineRunId"] == baseline_id
     # A quarter of the users: the throughput falls far more than the 10% allowed.
     second = cli(
-        "runs", "start", "nightly", "--interval", "2", "--users", "2",
+        "runs", "start", "nightly", "--interval", "1", "--users", "2",
         "--max-regression", "rps=10%", "-o", "json",
     )
     assert second.exit_code == 1, second.stderr
@@ -52,7 +56,8 @@ def test_regression_against_the_baseline_exits_1(
     assert mongo_db.load_test_runs.count_documents({}) == 2
     # Detached, the background collector judges it the same way when the run ends.
     detached = cli(
-        "runs", "start", "nightly", "--users", "2", "--max-regression", "rps=10%", "--detach", "-q"
+        "runs", "start", "nightly", "--users", "2", "--interval", "1", "--max-regression",
+        "rps=10%", "--detach", "-q",
     )
     assert detached.exit_code == 0, detached.stderr
     run_id = detached.stdout.strip()

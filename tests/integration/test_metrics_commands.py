@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 
 from loadmgr.models import LoadTest, LoadTestRun, Scope
-from tests.metrics_data import REQUESTS, final_stats, make_run, make_test, snapshots, store_all
+from tests.metrics_data import (
+    REQUESTS,
+    final_stats,
+    make_run,
+    make_test,
+    snapshots,
+    steady_intervals,
+    store_all,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +36,10 @@ def stored(mongo_db: Any) -> dict[str, Any]:
     run = make_run(test, thresholdResults=_results(), verdict="failed")
     worse = make_run(test, final=final_stats(p95=150.0, rps=80.0))
     empty = make_run(test, status="Running", finalStats=None, finishedAt=None, stopReason=None)
-    store_all(mongo_db, test, [run, worse, empty], snapshots(run, INTERVALS))
+    store_all(
+        mongo_db, test, [run, worse, empty],
+        [*snapshots(run, INTERVALS), *steady_intervals(worse, seed=1)],
+    )
     return {"test": test, "run": run, "worse": worse, "empty": empty}
 
 
