@@ -134,6 +134,47 @@ def write_file_atomically(path: Path, content: bytes, *, mode: int | None = None
                 pass
 
 
+def check_writable_file(path: Path) -> Path:
+    """`path` if a file may be written there later (nothing, or a regular file, in an
+    existing directory); ValidationFailed saying what it is otherwise."""
+    try:
+        existing = os.stat(path)
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise ValidationFailed(f"cannot write {path}: {_reason(exc)}") from None
+    kind = not_a_file(existing.st_mode) if existing is not None else None
+    if kind is not None:
+        raise ValidationFailed(f"cannot write {path}: it is {kind}, not a file")
+    if not path.parent.is_dir():
+        raise ValidationFailed(f"cannot write {path}: no directory {str(path.parent)!r}")
+    return path
+
+
+def append_to_file(path: Path, content: bytes) -> None:
+    """`content` appended to the file at `path` (made if missing) in one O_APPEND write, so
+    that it lands whole after whatever others append to the same file (a CI job summary).
+    Only a regular file: `/dev/null`, a FIFO or a device is refused for what it is, as
+    `write_file_atomically` refuses them; ValidationFailed saying what is wrong."""
+    check_writable_file(path)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        raise ValidationFailed(f"cannot append to {path}: {_reason(exc)}") from None
+    try:
+        kind = not_a_file(os.fstat(fd).st_mode)  # what was really opened, if it was swapped
+        if kind is not None:
+            raise ValidationFailed(f"cannot append to {path}: it is {kind}, not a file")
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise ValidationFailed(f"cannot append to {path}: {_reason(exc)}") from None
+    finally:
+        os.close(fd)
+
+
 def _reason(exc: OSError) -> str:
     return (exc.strerror or type(exc).__name__).lower()
 

@@ -12,6 +12,7 @@ from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import RunRef, complete_run
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import new_group
+from loadmgr.cli.options import MaxRegressionOpt
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, notice
 from loadmgr.errors import ExitCode, ValidationFailed
 
@@ -25,15 +26,7 @@ app = new_group("metrics")
 # checks they match loadmgr.service.analysis.views and loadmgr.cli.streaming).
 VIEWS = ("summary", "timeseries", "requests", "errors", "scatter", "server")
 EXPORT_FORMATS = ("json", "jsonl", "csv")
-MaxRegressionOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--max-regression",
-        help="METRIC=PERCENT: how much worse than the first run (or the baseline) a metric "
-        "may be, e.g. p95=10% (repeatable; p50 p90 p95 p99 avg max error_rate rps).",
-        show_default=False,
-    ),
-]
+REPORT_FORMATS = ("markdown",)
 
 # On a terminal a long run is shown as this many rows (and chart columns) unless --points
 # says otherwise; the data formats give every interval unless asked.
@@ -391,8 +384,16 @@ def report(
         typer.Option("--junit", help="Write the thresholds as JUnit XML here ('-': stdout)."),
     ] = None,
     max_regression: MaxRegressionOpt = None,
+    report_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="markdown: print the run's summary for CI (a job summary) on stdout.",
+            **choices(REPORT_FORMATS),
+        ),
+    ] = None,
 ) -> None:
-    """Reports of a run for people (HTML, with charts) and for CI (JUnit XML).
+    """Reports of a run for people (HTML, with charts) and for CI (JUnit XML, Markdown).
 
     Both show the run's stored verdict and its reasons. The comparison with the baseline
     is judged with the limits the run was started with (`runs start --max-regression`),
@@ -403,9 +404,11 @@ def report(
     from loadmgr.service.analysis.compare import parse_max_regressions
     from loadmgr.service.reports import junit as junit_report
     from loadmgr.service.reports import run_html as reports
+    from loadmgr.service.reports.markdown import markdown_format, render_markdown
 
-    if not html and not junit:
-        raise ValidationFailed("nothing to write: give --html FILE and/or --junit FILE")
+    markdown = report_format is not None and markdown_format(report_format)
+    if not html and not junit and not markdown:
+        raise ValidationFailed("nothing to write: give --html FILE, --junit FILE or --format")
     allowed = parse_max_regressions(list(max_regression or []))
     store = app_context(ctx).store
     data = reports.gather(store, run_id, max_regression=allowed)
@@ -413,6 +416,8 @@ def report(
         _write(html, reports.render_html(data).encode("utf-8"))
     if junit:
         _write(junit, junit_report.junit_xml(data))
+    if markdown:
+        _write("-", render_markdown(data).encode("utf-8"))
 
 
 def _write(target: str, content: bytes) -> None:
