@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,9 @@ CI_FIELDS = ("provider", "commit", "branch", "pullRequest", "buildUrl", "job")
 VALUE_MAX = {"provider": 40, "branch": 255, "pullRequest": 40, "buildUrl": 2_048, "job": 200}
 COMMIT = re.compile(r"[0-9a-f]{7,64}")
 COMMIT_PREFIX_MIN = 7
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Never in a stored value: control and format characters (bidirectional and zero-width
+# marks make a branch read as another), line and paragraph separators, lone surrogates.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 # `git` beside the locustfile: a run waits for it before anything starts, so not long.
 GIT_TIMEOUT_SEC = 2.0
 
@@ -148,7 +151,7 @@ def clean(field: str, value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     value = value.strip()
-    if not value or _CONTROL.search(value):
+    if not value or any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in value):
         return None
     if field == "commit":
         value = value.lower()
