@@ -102,16 +102,7 @@ def write_file_atomically(path: Path, content: bytes, *, mode: int | None = None
     refused for what it is. `mode` defaults to the existing file's, else the umask's.
     """
     shown = str(path)
-    try:
-        existing = os.stat(path)
-    except FileNotFoundError:
-        existing = None
-    except OSError as exc:
-        raise ValidationFailed(f"cannot write {shown}: {_reason(exc)}") from None
-    if existing is not None:
-        kind = not_a_file(existing.st_mode)
-        if kind is not None:
-            raise ValidationFailed(f"cannot write {shown}: it is {kind}, not a file")
+    existing = _regular_or_nothing(path)
     if mode is None:
         mode = stat.S_IMODE(existing.st_mode) if existing is not None else default_file_mode()
     temporary: str | None = None
@@ -134,18 +125,25 @@ def write_file_atomically(path: Path, content: bytes, *, mode: int | None = None
                 pass
 
 
-def check_writable_file(path: Path) -> Path:
-    """`path` if a file may be written there later (nothing, or a regular file, in an
-    existing directory); ValidationFailed saying what it is otherwise."""
+def _regular_or_nothing(path: Path) -> os.stat_result | None:
+    """The status of the regular file at `path`, None when nothing is there;
+    ValidationFailed naming anything else (a directory, `/dev/null`, a FIFO)."""
     try:
         existing = os.stat(path)
     except FileNotFoundError:
-        existing = None
+        return None
     except OSError as exc:
         raise ValidationFailed(f"cannot write {path}: {_reason(exc)}") from None
-    kind = not_a_file(existing.st_mode) if existing is not None else None
+    kind = not_a_file(existing.st_mode)
     if kind is not None:
         raise ValidationFailed(f"cannot write {path}: it is {kind}, not a file")
+    return existing
+
+
+def check_writable_file(path: Path) -> Path:
+    """`path` if a file may be written there later (nothing, or a regular file, in an
+    existing directory); ValidationFailed saying what it is otherwise."""
+    _regular_or_nothing(path)
     if not path.parent.is_dir():
         raise ValidationFailed(f"cannot write {path}: no directory {str(path.parent)!r}")
     return path

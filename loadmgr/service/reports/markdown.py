@@ -28,8 +28,7 @@ from loadmgr.models.formatting import (
     threshold_of,
     threshold_value,
 )
-from loadmgr.models.verdicts import verdict_summary
-from loadmgr.service.reports.run_html import ReportData, gather
+from loadmgr.service.reports.run_html import ReportData, gather, verdict_lines
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -213,14 +212,7 @@ def render_markdown(data: ReportData) -> str:
     """The summary of the run `data` holds, as Markdown."""
     run = data.run
     verdict = run.verdict.value.upper() if run.verdict else "NONE"
-    reasons = verdict_summary(
-        run.verdict,
-        run.verdictReasons,
-        thresholds=len(run.thresholdResults),
-        baseline=len(run.baselineChecks or []),
-        trend=len(run.trendChecks or []),
-        finished=not run.status.is_active,
-    )
+    reasons = verdict_lines(run)
     lines = [
         f"## loadmgr: {text(run.name)}: **{verdict}**",
         "",
