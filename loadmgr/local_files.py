@@ -102,16 +102,7 @@ def write_file_atomically(path: Path, content: bytes, *, mode: int | None = None
     refused for what it is. `mode` defaults to the existing file's, else the umask's.
     """
     shown = str(path)
-    try:
-        existing = os.stat(path)
-    except FileNotFoundError:
-        existing = None
-    except OSError as exc:
-        raise ValidationFailed(f"cannot write {shown}: {_reason(exc)}") from None
-    if existing is not None:
-        kind = not_a_file(existing.st_mode)
-        if kind is not None:
-            raise ValidationFailed(f"cannot write {shown}: it is {kind}, not a file")
+    existing = _regular_or_nothing(path)
     if mode is None:
         mode = stat.S_IMODE(existing.st_mode) if existing is not None else default_file_mode()
     temporary: str | None = None
@@ -132,6 +123,54 @@ def write_file_atomically(path: Path, content: bytes, *, mode: int | None = None
                 os.unlink(temporary)
             except OSError:
                 pass
+
+
+def _regular_or_nothing(path: Path) -> os.stat_result | None:
+    """The status of the regular file at `path`, None when nothing is there;
+    ValidationFailed naming anything else (a directory, `/dev/null`, a FIFO)."""
+    try:
+        existing = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ValidationFailed(f"cannot write {path}: {_reason(exc)}") from None
+    kind = not_a_file(existing.st_mode)
+    if kind is not None:
+        raise ValidationFailed(f"cannot write {path}: it is {kind}, not a file")
+    return existing
+
+
+def check_writable_file(path: Path) -> Path:
+    """`path` if a file may be written there later (nothing, or a regular file, in an
+    existing directory); ValidationFailed saying what it is otherwise."""
+    _regular_or_nothing(path)
+    if not path.parent.is_dir():
+        raise ValidationFailed(f"cannot write {path}: no directory {str(path.parent)!r}")
+    return path
+
+
+def append_to_file(path: Path, content: bytes) -> None:
+    """`content` appended to the file at `path` (made if missing) in one O_APPEND write, so
+    that it lands whole after whatever others append to the same file (a CI job summary).
+    Only a regular file: `/dev/null`, a FIFO or a device is refused for what it is, as
+    `write_file_atomically` refuses them; ValidationFailed saying what is wrong."""
+    check_writable_file(path)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        raise ValidationFailed(f"cannot append to {path}: {_reason(exc)}") from None
+    try:
+        kind = not_a_file(os.fstat(fd).st_mode)  # what was really opened, if it was swapped
+        if kind is not None:
+            raise ValidationFailed(f"cannot append to {path}: it is {kind}, not a file")
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise ValidationFailed(f"cannot append to {path}: {_reason(exc)}") from None
+    finally:
+        os.close(fd)
 
 
 def _reason(exc: OSError) -> str:

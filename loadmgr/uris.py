@@ -146,3 +146,21 @@ def url_has_credentials(url: str) -> bool:
         return "@" in urlsplit(url.strip()).netloc
     except ValueError:  # e.g. an unbalanced '[': not a URL, let its validation say so
         return False
+
+
+def without_credentials(url: str) -> str:
+    """`url` with no `user:password@` and no credential-looking query option (`token=…`,
+    `sig=…`): removed, not masked, since the result is stored and shown (a CI build URL
+    may carry a token, and nothing of a secret, not even its name's value, is kept)."""
+    info = user_info(url, in_authority=True)
+    if info is not None:
+        url = info.head + info.tail[1:]
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    kept = [
+        option
+        for option in re.split(r"[&;]", parts.query)
+        if option and not _SECRET_OPTION.match(option)
+    ]
+    return parts._replace(query="&".join(kept)).geturl()

@@ -62,7 +62,7 @@ def mongomock_bulk_updates(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    """No LOADMGR_* from the developer's shell; a private LOADMGR_HOME per test.
+    """No LOADMGR_* from the developer's shell, no CI's; a private LOADMGR_HOME per test.
 
     A test that reached the database without `mongo_uri` started an embedded server in
     this home: it is stopped here, so no test leaves a server behind.
@@ -70,6 +70,12 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Pa
     for name in list(os.environ):
         if name.startswith("LOADMGR_"):
             monkeypatch.delenv(name)
+    # Not the CI's that runs the tests: a run would record its context and append its
+    # summary to the job's page (a test sets what it checks).
+    from loadmgr.service.runs.ci import PROVIDERS
+
+    for variable in ("GITHUB_STEP_SUMMARY", *(marker for _, marker, _ in PROVIDERS)):
+        monkeypatch.delenv(variable, raising=False)
     home = tmp_path / "home"
     monkeypatch.setenv("LOADMGR_HOME", str(home))
     monkeypatch.setenv("LOADMGR_USER", "tester")

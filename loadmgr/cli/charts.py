@@ -10,6 +10,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from loadmgr.models.axis import MISSING, resample
+from loadmgr.models.axis import finite_or_none as _finite
+from loadmgr.models.axis import finite_values as _known
+
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.text import Text
@@ -17,53 +21,6 @@ if TYPE_CHECKING:
     from loadmgr.models.axis import ThresholdLine
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
-SPARKS = "▁▂▃▄▅▆▇█"
-MISSING = "·"
-
-
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
-def _known(values: Sequence[float | None]) -> list[float]:
-    return [v for v in map(_finite, values) if v is not None]
-
-
-def resample(values: Sequence[float | None], width: int) -> list[float | None]:
-    """`values` fitted to `width` columns: merged by mean when too many, repeated when few.
-
-    A column whose values are all unknown stays unknown (drawn as a gap), so a hole in the
-    data is not drawn as a zero.
-    """
-    if width < 1 or not values:
-        return []
-    count = len(values)
-    if count <= width:
-        repeat = max(1, width // count)
-        return [v for v in values for _ in range(repeat)]
-    columns: list[float | None] = []
-    for column in range(width):
-        start, end = column * count // width, (column + 1) * count // width
-        known = _known(values[start:end])
-        columns.append(sum(known) / len(known) if known else None)
-    return columns
-
-
-def sparkline(values: Sequence[float | None], width: int | None = None) -> str:
-    """One line of blocks, lowest value to highest; `·` where a value is unknown."""
-    data = resample(values, width or len(values)) if values else []
-    known = _known(data)
-    if not known:
-        return MISSING * len(data)
-    low, high = min(known), max(known)
-    span = (high - low) or 1.0
-    line = []
-    for value in map(_finite, data):
-        if value is None:
-            line.append(MISSING)
-        else:
-            line.append(SPARKS[round((value - low) / span * (len(SPARKS) - 1))])
-    return "".join(line)
 
 
 def chart_floor(low: float, high: float) -> float:
@@ -309,3 +266,12 @@ def _styled_row(chars: str, style: str, dashed: set[int]) -> Text:
         else:
             text.append(char, style=style)
     return text
+
+
+def chart_width() -> int:
+    """Charts take the terminal's whole width; 100 columns when stdout is not a terminal."""
+    import sys
+
+    from loadmgr.cli.output import stdout_console
+
+    return max(40, stdout_console().width) if sys.stdout.isatty() else 100

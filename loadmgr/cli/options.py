@@ -45,3 +45,14 @@ FloorOpt = Annotated[
         show_default=False,
     ),
 ]
+
+# `metrics compare` and `metrics report`.
+MaxRegressionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--max-regression",
+        help="METRIC=PERCENT: how much worse than the first run (or the baseline) a metric "
+        "may be, e.g. p95=10% (repeatable; p50 p90 p95 p99 avg max error_rate rps).",
+        show_default=False,
+    ),
+]

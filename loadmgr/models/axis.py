@@ -1,4 +1,5 @@
-"""Round axis ticks, shared by the terminal charts and the SVG of the HTML report.
+"""Round axis ticks, shared by the terminal charts and the SVG of the HTML report; and
+sparklines, shared by the terminal charts and the Markdown summary.
 
 Values get 1-2-5 steps (0, 20, 40… or 0, 0.5, 1…): the ticks a person would draw. Elapsed
 time gets clock steps instead (10 s, 30 s, 1 min, 5 min, 15 min, 1 h…), since "0:50, 1:40"
@@ -184,3 +185,56 @@ def interval_windows(ends: Sequence[float]) -> list[tuple[float, float]]:
         windows.append((min(start, end), end))
         previous = max(previous, end)
     return windows
+
+
+# -- sparklines: the terminal charts and the Markdown summary (reports/markdown.py) ---
+
+SPARKS = "▁▂▃▄▅▆▇█"
+MISSING = "·"
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """`value` when it is a finite number; None otherwise."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def finite_values(values: Sequence[float | None]) -> list[float]:
+    """The finite numbers of `values`, in order."""
+    return [v for v in map(finite_or_none, values) if v is not None]
+
+
+def resample(values: Sequence[float | None], width: int) -> list[float | None]:
+    """`values` fitted to `width` columns: merged by mean when too many, repeated when few.
+
+    A column whose values are all unknown stays unknown (drawn as a gap), so a hole in the
+    data is not drawn as a zero.
+    """
+    if width < 1 or not values:
+        return []
+    count = len(values)
+    if count <= width:
+        repeat = max(1, width // count)
+        return [v for v in values for _ in range(repeat)]
+    columns: list[float | None] = []
+    for column in range(width):
+        start, end = column * count // width, (column + 1) * count // width
+        known = finite_values(values[start:end])
+        columns.append(sum(known) / len(known) if known else None)
+    return columns
+
+
+def sparkline(values: Sequence[float | None], width: int | None = None) -> str:
+    """One line of blocks, lowest value to highest; `·` where a value is unknown."""
+    data = resample(values, width or len(values)) if values else []
+    known = finite_values(data)
+    if not known:
+        return MISSING * len(data)
+    low, high = min(known), max(known)
+    span = (high - low) or 1.0
+    line = []
+    for value in map(finite_or_none, data):
+        if value is None:
+            line.append(MISSING)
+        else:
+            line.append(SPARKS[round((value - low) / span * (len(SPARKS) - 1))])
+    return "".join(line)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,13 @@ class RunRepository(Repository):
         IndexSpec([("loadTestId", 1), ("createdAt", -1)], "loadtest_created_idx"),
         IndexSpec([("createdAt", -1)], "created_at_idx"),
         IndexSpec([("status", 1)], "status_idx"),
+        # `runs list --branch/--commit` (a commit prefix: an anchored range of the index),
+        # and a test's history on one branch (`tests trend --branch`, `--against-branch`).
+        IndexSpec([("ci.branch", 1), ("createdAt", -1)], "ci_branch_created_idx"),
+        IndexSpec([("ci.commit", 1)], "ci_commit_idx"),
+        IndexSpec(
+            [("loadTestId", 1), ("ci.branch", 1), ("createdAt", -1)], "loadtest_branch_created_idx"
+        ),
     ]
 
     @mapped_errors
@@ -49,12 +57,16 @@ class RunRepository(Repository):
         since: datetime | None = None,
         limit: int = 50,
         test_ids: list[str] | None = None,
+        branch: str | None = None,
+        commit: str | None = None,
     ) -> list[dict[str, Any]]:
         """Raw documents, newest first, with the final totals but without the bulky
         per-request final stats.
 
         `verdicts`: None in the list matches runs without a verdict (null or absent).
         `test_ids`: only runs of these tests (an empty list: none).
+        `branch`: only runs of that `ci.branch`; `commit`: whose `ci.commit` starts so
+        (lowercase hex, checked by the caller: it goes into an anchored pattern).
         """
         query: dict[str, Any] = {}
         either: list[dict[str, Any]] = []
@@ -68,6 +80,10 @@ class RunRepository(Repository):
             query["status"] = {"$in": list(statuses)}
         if verdicts:
             query["verdict"] = {"$in": list(verdicts)}
+        if branch is not None:
+            query["ci.branch"] = branch
+        if commit is not None:
+            query["ci.commit"] = {"$regex": f"^{re.escape(commit)}"}
         if since:
             # The Go service's runs have their date under `createdat`, in milliseconds.
             millis = int(since.timestamp() * 1000)
@@ -93,11 +109,13 @@ class RunRepository(Repository):
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 30,
+        branch: str | None = None,
     ) -> list[dict[str, Any]]:
         """The test's finished runs with final stats, newest first, `fields` only (raw).
 
         Sorted on the `(loadTestId, createdAt)` index, so reading the last N of a test with
         years of history reads N documents. `until`: only runs created at or before it.
+        `branch`: only runs of that `ci.branch`.
         """
         query: dict[str, Any] = {
             "loadTestId": test_id,
@@ -111,6 +129,8 @@ class RunRepository(Repository):
             created["$lte"] = until
         if created:
             query["createdAt"] = created
+        if branch is not None:
+            query["ci.branch"] = branch
         projection: dict[str, Any] = dict.fromkeys(fields, True)
         cursor = self.collection.find(self.scoped(query), projection)
         cursor = cursor.sort([("loadTestId", 1), ("createdAt", -1)])

@@ -8,8 +8,9 @@ import xml.etree.ElementTree as ET
 import mongomock
 import pytest
 
-from loadmgr.cli.charts import bar_rows, chart_floor, resample, sparkline
+from loadmgr.cli.charts import bar_rows, chart_floor, resample
 from loadmgr.models import Scope, ThresholdResult
+from loadmgr.models.axis import sparkline
 from loadmgr.service.analysis import compare
 from loadmgr.service.reports import junit
 from loadmgr.service.reports import run_html as reports

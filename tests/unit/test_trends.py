@@ -16,9 +16,9 @@ from loadmgr.models.formatting import format_timestamp
 from loadmgr.models.verdicts import explain
 from loadmgr.service.analysis import change_points
 from loadmgr.service.analysis.change_points import Detection, detect_shifts
+from loadmgr.service.analysis.trend_gate import apply_trend
 from loadmgr.service.analysis.trends import (
     TrendOptions,
-    apply_trend,
     build_trend,
     report_trend,
     trend_of,
@@ -410,7 +410,7 @@ def test_a_check_it_cannot_do_never_crashes_the_end_and_all_are_still_told(
     def broken(*_args: Any) -> None:
         raise KeyError("https://hooks.example/secret")  # its text must not be shown
 
-    monkeypatch.setattr("loadmgr.service.analysis.trends.trend_changes", broken)
+    monkeypatch.setattr("loadmgr.service.analysis.trend_gate.trend_changes", broken)
     monkeypatch.setattr("loadmgr.service.scheduling.schedules.schedule_run_ended", broken)
     asked = newest.model_copy(update={"requestedChecks": {"trend": TrendOptions().to_document()}})
     said.clear()

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from loadmgr.cli.charts import chart_width
 from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import RunRef, complete_run
 from loadmgr.cli.context import app_context
 from loadmgr.cli.groups import new_group
-from loadmgr.cli.options import FloorOpt
+from loadmgr.cli.options import FloorOpt, MaxRegressionOpt
 from loadmgr.cli.output import OutputOption, QuietOption, Renderer, notice
 from loadmgr.errors import ExitCode, ValidationFailed
 
@@ -26,15 +27,7 @@ app = new_group("metrics")
 # checks they match loadmgr.service.analysis.views and loadmgr.cli.streaming).
 VIEWS = ("summary", "timeseries", "requests", "errors", "scatter", "server")
 EXPORT_FORMATS = ("json", "jsonl", "csv")
-MaxRegressionOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--max-regression",
-        help="METRIC=PERCENT: how much worse than the first run (or the baseline) a metric "
-        "may be, e.g. p95=10% (repeatable; p50 p90 p95 p99 avg max error_rate rps).",
-        show_default=False,
-    ),
-]
+REPORT_FORMATS = ("markdown",)
 
 # On a terminal a long run is shown as this many rows (and chart columns) unless --points
 # says otherwise; the data formats give every interval unless asked.
@@ -143,13 +136,6 @@ def show(
         renderer.many(rows, ERROR_COLUMNS, id_key="error", empty=empty, csv_columns=ERROR_CSV)
 
 
-def _chart_width() -> int:
-    """Charts take the terminal's whole width; 100 columns when stdout is not a terminal."""
-    from loadmgr.cli.output import stdout_console
-
-    return max(40, stdout_console().width) if sys.stdout.isatty() else 100
-
-
 def _show_scatter(store: Store, renderer: Renderer, run: LoadTestRun) -> None:
     from loadmgr.service.analysis import latency as latency_views
 
@@ -164,7 +150,7 @@ def _show_scatter(store: Store, renderer: Renderer, run: LoadTestRun) -> None:
     from loadmgr.cli.output import stdout_console
 
     end = latency_views.run_length(run) or 0.0
-    width = _chart_width()
+    width = chart_width()
     # Two dots a character: at most one point per request and dot column is ever kept.
     grouped = latency_views.by_request(points, end=end, columns=width * 2)
     if not any(grouped.values()):
@@ -194,7 +180,7 @@ def _show_server(store: Store, renderer: Renderer, run: LoadTestRun, points: int
     from loadmgr.service.analysis.latency import run_length
 
     view = server_view(
-        rows, _chart_width(), end=run_length(run), thresholds=run.thresholds,
+        rows, chart_width(), end=run_length(run), thresholds=run.thresholds,
         points=points or TABLE_POINTS,
     )
     stdout_console().print(view)
@@ -236,7 +222,7 @@ def _show_timeseries(
 
     charts = timeseries_charts(
         rows,
-        _chart_width(),
+        chart_width(),
         start=run_start(run, rows[0].get("timestamp")),
         end=run_length(run),
         thresholds=run.thresholds,
@@ -396,8 +382,16 @@ def report(
         typer.Option("--junit", help="Write the thresholds as JUnit XML here ('-': stdout)."),
     ] = None,
     max_regression: MaxRegressionOpt = None,
+    report_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="markdown: print the run's summary for CI (a job summary) on stdout.",
+            **choices(REPORT_FORMATS),
+        ),
+    ] = None,
 ) -> None:
-    """Reports of a run for people (HTML, with charts) and for CI (JUnit XML).
+    """Reports of a run for people (HTML, with charts) and for CI (JUnit XML, Markdown).
 
     Both show the run's stored verdict and its reasons. The comparison with the baseline
     is judged with the limits the run was started with (`runs start --max-regression`),
@@ -408,9 +402,11 @@ def report(
     from loadmgr.service.analysis.compare import parse_max_regressions
     from loadmgr.service.reports import junit as junit_report
     from loadmgr.service.reports import run_html as reports
+    from loadmgr.service.reports.markdown import markdown_format, render_markdown
 
-    if not html and not junit:
-        raise ValidationFailed("nothing to write: give --html FILE and/or --junit FILE")
+    markdown = report_format is not None and markdown_format(report_format)
+    if not html and not junit and not markdown:
+        raise ValidationFailed("nothing to write: give --html FILE, --junit FILE or --format")
     allowed = parse_max_regressions(list(max_regression or []))
     store = app_context(ctx).store
     data = reports.gather(store, run_id, max_regression=allowed)
@@ -418,6 +414,8 @@ def report(
         _write(html, reports.render_html(data).encode("utf-8"))
     if junit:
         _write(junit, junit_report.junit_xml(data))
+    if markdown:
+        _write("-", render_markdown(data).encode("utf-8"))
 
 
 def _write(target: str, content: bytes) -> None:

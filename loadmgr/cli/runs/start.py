@@ -4,6 +4,7 @@ detached (then the hidden `runs collect` records it in the background)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -15,11 +16,15 @@ from loadmgr.cli.inputs import given
 from loadmgr.cli.options import ClusterOpt, MetaOpt, SpawnRateOpt, UsersOpt, WorkersOpt
 from loadmgr.cli.output import OutputOption, QuietOption, notice
 from loadmgr.cli.runs.views import PERCENTILE_NOTE, RUN_CSV, run_exit_code, run_view
-from loadmgr.errors import ExitCode
+from loadmgr.errors import ExitCode, ValidationFailed
 
 if TYPE_CHECKING:
     from loadmgr.cli.context import AppContext
     from loadmgr.cli.output import Renderer
+    from loadmgr.models import LoadTestRun
+
+# GitHub Actions' job summary: Markdown appended here shows on the run's page.
+STEP_SUMMARY_VAR = "GITHUB_STEP_SUMMARY"
 
 app = typer.Typer(rich_markup_mode=None)  # its commands join `loadmgr.cli.runs.app`
 
@@ -169,6 +174,41 @@ def start(
             "regime a regression started, the run fails (exit 1). Needs loadmgr[trend].",
         ),
     ] = False,
+    against_branch: Annotated[
+        str | None,
+        typer.Option(
+            "--against-branch",
+            metavar="BRANCH",
+            help="With --check-trend: judge the run against this branch's current regime "
+            "(its runs' ci.branch), e.g. a pull request's run against main (implies "
+            "--check-trend).",
+        ),
+    ] = None,
+    commit: Annotated[
+        str | None,
+        typer.Option(
+            "--commit", help="The commit the run measures (default: from the CI, else git)."
+        ),
+    ] = None,
+    branch: Annotated[
+        str | None,
+        typer.Option(
+            "--branch", help="The branch the run measures (default: from the CI, else git)."
+        ),
+    ] = None,
+    build_url: Annotated[
+        str | None,
+        typer.Option("--build-url", help="The CI build that started it (default: from the CI)."),
+    ] = None,
+    summary: Annotated[
+        str | None,
+        typer.Option(
+            "--summary",
+            metavar="FILE",
+            help="Write a Markdown summary of the run here when it ends (also appended to "
+            "$GITHUB_STEP_SUMMARY when that is set).",
+        ),
+    ] = None,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -183,6 +223,7 @@ def start(
     """
     from loadmgr.service.analysis.compare import REGRESSION_METRICS, parse_max_regressions
     from loadmgr.service.analysis.regressions import floors_document, parse_floors
+    from loadmgr.service.runs.ci import check_branch, given_ci
     from loadmgr.service.runs.options import (
         check_interval,
         parse_overrides,
@@ -211,13 +252,16 @@ def start(
         strict_locustfile=strict_locustfile,
         locust_config=_absolute(locust_config),
         server_metrics=parse_server_metrics(server_metrics, source),
+        ci=given_ci(commit, branch, build_url),
     )
+    summary_path = _summary_target(summary, detach)
     baseline = allowed if (compare_baseline or allowed or floors) else None
     trend: dict[str, Any] | None = None
-    if check_trend:
+    if check_trend or against_branch is not None:
         from loadmgr.service.analysis.trends import TrendOptions
 
-        trend = TrendOptions().to_document()
+        against = check_branch("--against-branch", against_branch) if against_branch else None
+        trend = TrendOptions(branch=against).to_document()
     _start(
         context,
         renderer,
@@ -228,7 +272,20 @@ def start(
         baseline=baseline,
         trend=trend,
         floors=floors,
+        summary=summary_path,
     )
+
+
+def _summary_target(summary: str | None, detach: bool) -> Path | None:
+    """`--summary FILE`, checked before any load: a detached run has no end to sum up
+    here, and a path that is no file (a directory, /dev/null) is refused now, not after."""
+    if summary is None:
+        return None
+    if detach:
+        raise ValidationFailed("--summary needs the run's end: it cannot go with --detach")
+    from loadmgr.local_files import check_writable_file
+
+    return check_writable_file(Path(summary).expanduser())
 
 
 def _absolute(path: str | None) -> str | None:
@@ -249,6 +306,7 @@ def _start(
     baseline: dict[str, float] | None = None,
     trend: dict[str, Any] | None = None,
     floors: dict[str, Any] | None = None,
+    summary: Path | None = None,
 ) -> None:
     """One service call for the run's whole life; print it and exit with its code."""
     from loadmgr.cli.runs.live import make_observer
@@ -269,13 +327,39 @@ def _start(
         )
     except StartFailed as failed:
         renderer.one(failed.run, run_view, csv_columns=RUN_CSV)  # recorded Failed, with the reason
+        _summarise(context, failed.run, summary, detach)
         raise
     if outcome.run is None:  # --if-busy skip
         raise typer.Exit(ExitCode.OK)
     renderer.one(outcome.run, run_view, csv_columns=RUN_CSV)
+    _summarise(context, outcome.run, summary, detach)
     if detach:
         return
     raise typer.Exit(run_exit_code(outcome.run, outcome.interrupted))
+
+
+def _summarise(context: AppContext, run: LoadTestRun, path: Path | None, detach: bool) -> None:
+    """The run's Markdown summary to `--summary FILE` and, unasked, appended to GitHub's
+    job summary when $GITHUB_STEP_SUMMARY names one. A summary that cannot be written is
+    a warning: the run's exit code stays the verdict's."""
+    import os
+
+    step_summary = os.environ.get(STEP_SUMMARY_VAR, "").strip()
+    if detach or (path is None and not step_summary):
+        return
+    from loadmgr.errors import LoadmgrError
+    from loadmgr.local_files import append_to_file, write_file_atomically
+    from loadmgr.service.reports.markdown import run_summary
+
+    try:
+        text = run_summary(context.store, run.id).encode("utf-8")
+        if path is not None:
+            write_file_atomically(path, text)
+            notice(f"wrote {path}")
+        if step_summary:
+            append_to_file(Path(step_summary), text)
+    except LoadmgrError as exc:
+        notice(f"warning: the run's summary was not written: {exc.message}")
 
 
 @app.command("collect", hidden=True)

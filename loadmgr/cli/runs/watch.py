@@ -122,6 +122,14 @@ def list_(
             "--tag", help="Only runs of tests with this tag (repeatable: all must match)."
         ),
     ] = None,
+    branch: Annotated[
+        str | None,
+        typer.Option("--branch", help="Only runs that measured this branch (their CI context)."),
+    ] = None,
+    commit: Annotated[
+        str | None,
+        typer.Option("--commit", help="Only runs of the commit starting so (7+ hex digits)."),
+    ] = None,
     absolute_time: Annotated[
         bool,
         typer.Option(
@@ -143,6 +151,8 @@ def list_(
         since=cutoff,
         limit=limit,
         tags=tag,
+        branch=branch,
+        commit=commit,
     )
     columns = list_columns(absolute_time=absolute_time)
     renderer.many(runs, columns, empty="no runs found", csv_columns=RUN_CSV)

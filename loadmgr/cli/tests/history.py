@@ -110,6 +110,10 @@ def trend(
             "--min-change", help="Smallest change kept, relative to the regime before it."
         ),
     ] = "5%",
+    branch: Annotated[
+        str | None,
+        typer.Option("--branch", help="Only runs that measured this branch (their CI context)."),
+    ] = None,
     fail_on_regression: Annotated[
         bool,
         typer.Option(
@@ -135,6 +139,7 @@ def trend(
     """
     from loadmgr.cli.tests.trend_views import newest_line
     from loadmgr.service.analysis.trends import trend_of, trend_options
+    from loadmgr.service.runs.ci import check_branch
     from loadmgr.service.runs.lookup import since_cutoff
 
     options = trend_options(
@@ -145,6 +150,7 @@ def trend(
         sensitivity=sensitivity,
         p_value=p_value,
         min_change=min_change,
+        branch=check_branch("--branch", branch) if branch is not None else None,
     )
     found = trend_of(context.store, test, options)
     if html:

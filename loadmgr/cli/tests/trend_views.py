@@ -50,7 +50,8 @@ def metric_chart(trend: Trend, series: MetricTrend, width: int) -> RenderableTyp
     from rich.console import Group
     from rich.text import Text
 
-    from loadmgr.cli.charts import bar_rows, labelled_ticks, resample, row_labels
+    from loadmgr.cli.charts import bar_rows, labelled_ticks, row_labels
+    from loadmgr.models.axis import resample
 
     def fmt(value: float) -> str:
         return format_metric(series.metric, value)

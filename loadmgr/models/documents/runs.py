@@ -268,3 +268,14 @@ class LoadTestRun(Named):
     busyWaitUntil: UtcDatetime | None = None
     # Who or what started it: {"user": NAME}, or {"schedule": ID, "slot": DATE}.
     trigger: dict[str, Any] | None = None
+    # What it measured: {provider, commit, branch, pullRequest, buildUrl, job}, each only
+    # when known (service/runs/ci.py); None when nothing is.
+    ci: dict[str, str] | None = None
+
+    @field_validator("ci", mode="before")
+    @classmethod
+    def _readable_ci(cls, value: Any) -> dict[str, str] | None:
+        # Any program may have written it: what is no string reads as unknown.
+        if not isinstance(value, dict):
+            return None
+        return {str(k): v for k, v in value.items() if isinstance(v, str)} or None

@@ -13,11 +13,12 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from loadmgr.errors import NotFound, ValidationFailed
-from loadmgr.models import LoadTest, LoadTestRun, Regression, RunStatus, Verdict
+from loadmgr.errors import ValidationFailed
+from loadmgr.models import LoadTest, LoadTestRun, RunStatus
+from loadmgr.models.documents import as_utc
 from loadmgr.models.stats.catalog import TRENDED, named_or_server
 from loadmgr.models.stats.stored import find_request, with_server_means
 from loadmgr.service.analysis.change_points import (
@@ -30,7 +31,6 @@ from loadmgr.service.analysis.change_points import (
 )
 from loadmgr.service.analysis.compare import stats_value, worse_by
 from loadmgr.service.definitions.tests import get_test
-from loadmgr.service.judging.verdicts import store_with_verdict
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -56,14 +56,15 @@ class TrendOptions:
     last: int = DEFAULT_LAST
     since: datetime | None = None
     detection: Detection = field(default_factory=Detection)
+    branch: str | None = None  # only runs of this branch (`ci.branch`): see branches.py
 
     def to_document(self) -> dict[str, Any]:
         """As stored in a run's `requestedChecks.trend` (`runs start --check-trend`)."""
         return {
-            "metrics": list(self.metrics),
-            "request": self.request,
+            "metrics": list(self.metrics), "request": self.request,
             "last": self.last,
             **self.detection.to_document(),
+            "branch": self.branch,
         }
 
     @classmethod
@@ -72,7 +73,8 @@ class TrendOptions:
         data = doc if isinstance(doc, dict) else {}
         named = [m for m in data.get("metrics") or () if isinstance(m, str)]
         metrics = tuple(m for m in named if named_or_server(m, TREND_METRICS))
-        request = data.get("request") if isinstance(data.get("request"), str) else None
+        request, branch = (v if isinstance(v := data.get(k), str) else None
+                           for k in ("request", "branch"))
         last = data.get("last")
         defaults = Detection()
 
@@ -91,6 +93,7 @@ class TrendOptions:
                 p_value=min(number("pValue", defaults.p_value), 1.0),
                 min_change=number("minChange", defaults.min_change),
             ),
+            branch=branch,
         )
 
 
@@ -103,6 +106,7 @@ def trend_options(
     sensitivity: str | None = None,
     p_value: str | None = None,
     min_change: str | None = None,
+    branch: str | None = None,
 ) -> TrendOptions:
     """The options as given on the command line, checked (ValidationFailed: exit 2)."""
     chosen: list[str] = []
@@ -132,6 +136,7 @@ def trend_options(
         last=last,
         since=since,
         detection=detection,
+        branch=branch,
     )
 
 
@@ -251,8 +256,7 @@ class Trend:
                 change = starts.get((series.metric, position))
                 rows.append(
                     {
-                        "runId": run.id,
-                        "runName": run.name,
+                        "runId": run.id, "runName": run.name,
                         "createdAt": run.createdAt,
                         "position": position + 1,
                         "metric": series.metric,
@@ -264,9 +268,7 @@ class Trend:
                         "startsRegime": change is not None,
                         "meanBefore": change.before if change else None,
                         "meanAfter": change.after if change else None,
-                        "relativeChange": change.to_document()["relativeChange"]
-                        if change
-                        else None,
+                        "relativeChange": change and change.to_document()["relativeChange"],
                         "regression": change.regression if change else None,
                         "pValue": change.p_value if change else None,
                     }
@@ -277,22 +279,20 @@ class Trend:
 # -- reading and searching -----------------------------------------------------------------
 
 
-def _history(
+def history_runs(
     store: Store,
     test: LoadTest,
     options: TrendOptions,
     until: datetime | None = None,
     ended: LoadTestRun | None = None,
 ) -> list[TrendRun]:
-    """The test's runs to show, oldest first, each marked comparable with the newest.
-
+    """The test's runs to show, oldest first, each marked comparable with the newest;
     `ended`: a run whose end is not stored yet, taken as the newest."""
     stats_fields = ["totals"] if options.request is None else ["totals", "requestStats"]
     fields = [*_READ_FIELDS, "serverStats", *(f"{kind}.{part}" for kind in (
         "judgedStats", "finalStats") for part in stats_fields)]
-    docs = store.runs.history(
-        test.id, fields, since=options.since, until=until, limit=options.last
-    )
+    docs = store.runs.history(test.id, fields, since=options.since, until=until,
+                              limit=options.last, branch=options.branch)
     if ended is not None and not any(doc.get("id") == ended.id for doc in docs):
         docs = [ended.model_dump(mode="python"), *docs][: options.last]
     runs = []
@@ -306,7 +306,7 @@ def _history(
             TrendRun(
                 id=str(doc.get("id")),
                 name=str(doc.get("name") or ""),
-                createdAt=_utc(created) if isinstance(created, datetime) else None,
+                createdAt=as_utc(created) if isinstance(created, datetime) else None,
                 load=tuple(doc.get(key) for key in LOAD_FIELDS),
                 stats=stats if isinstance(stats, dict) else {},
             )
@@ -315,10 +315,6 @@ def _history(
         newest = runs[-1].load
         runs = [replace(run, comparable=run.load == newest) for run in runs]
     return runs
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
 def _metric_trend(
@@ -367,7 +363,7 @@ def trend_of(store: Store, test_ref: str, options: TrendOptions) -> Trend:
     """
     require_ruptures()
     test = get_test(store, test_ref)
-    return build_trend(test, _history(store, test, options), options)
+    return build_trend(test, history_runs(store, test, options), options)
 
 
 def report_trend(store: Store, run: LoadTestRun, last: int = DEFAULT_LAST) -> Trend | None:
@@ -381,69 +377,7 @@ def report_trend(store: Store, run: LoadTestRun, last: int = DEFAULT_LAST) -> Tr
     if test is None or run.status != RunStatus.FINISHED or not run.finalStats:
         return None
     options = TrendOptions(last=last)
-    runs = _history(store, test, options, until=run.createdAt)
+    runs = history_runs(store, test, options, until=run.createdAt)
     if not runs or runs[-1].id != run.id:
         return None
     return build_trend(test, runs, options, search=ruptures_installed())
-
-
-# -- the gate ------------------------------------------------------------------------------
-
-
-def trend_checks(trend: Trend) -> list[dict[str, Any]]:
-    """Each metric of the newest run against its trend, shaped as `baselineChecks` items.
-
-    Regressed when the newest run is in a regime that a regression started; otherwise the
-    run's value is set against the mean of its regime, for information.
-    """
-    allowed = trend.options.detection.min_change
-    return [_trend_check(series, allowed) for series in trend.metrics]
-
-
-def _trend_check(series: MetricTrend, allowed: float) -> dict[str, Any]:
-    change = series.newest_regime_change()
-    if change is not None:
-        check = Regression(
-            series.metric, change.before, change.after, change.worse_by, allowed,
-            change.regression, REFERENCE,
-        )
-        extra: dict[str, Any] = {"changeRunId": change.run_id, "pValue": change.p_value}
-    else:
-        mean, value = series.regime_means[-1], series.latest
-        worse = worse_by(series.metric, mean, value) if series.searched >= 2 else None
-        if worse is not None and math.isinf(worse):
-            worse = None  # from a regime of 0 errors, and no change found: not compared
-        check = Regression(
-            series.metric, mean if worse is not None else None, value, worse, allowed, False,
-            REFERENCE,
-        )
-        extra = {}
-    return {**check.to_document(), **extra, "runs": series.searched}
-
-
-def apply_trend(store: Store, run: LoadTestRun, options: dict[str, Any]) -> LoadTestRun:
-    """Judge a finished run against its test's recent history and make the result part of
-    its verdict: `trendChecks` and the recomputed verdict and reasons in one update, like
-    `apply_baseline`. `options`: a run's `requestedChecks.trend` (TrendOptions' document).
-    """
-    return store_with_verdict(store, run, trend_changes(store, run, options))
-
-
-def trend_changes(store: Store, run: LoadTestRun, options: dict[str, Any]) -> dict[str, Any]:
-    """The `trendChecks` of a finished run against its test's recent history, not stored.
-
-    The run may be one whose end is not stored yet (its collector judges it before the
-    write, so its verdict is never seen without its checks): it joins the history read."""
-    require_ruptures()
-    if run.status != RunStatus.FINISHED or not run.finalStats:
-        raise ValidationFailed(f"run {run.id} has no final stats to judge against its trend")
-    if run.verdict == Verdict.ABORTED:
-        raise ValidationFailed(f"run {run.id} was stopped early: its numbers are not comparable")
-    test = store.tests.find_by_id(run.loadTestId)
-    if test is None:
-        raise NotFound(f"the test {run.loadTestId} of run {run.id} no longer exists")
-    wanted = TrendOptions.from_document(options)
-    runs = _history(store, test, wanted, until=run.createdAt, ended=run)
-    if not runs or runs[-1].id != run.id:
-        raise ValidationFailed(f"run {run.id} is not among its test's finished runs")
-    return {"trendChecks": trend_checks(build_trend(test, runs, wanted))}

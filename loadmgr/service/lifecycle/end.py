@@ -106,7 +106,7 @@ def judged_checks(store: Store, ended: LoadTestRun, message: Message) -> dict[st
         )
     trend = ended.requestedChecks.get("trend")
     if isinstance(trend, dict):
-        from loadmgr.service.analysis.trends import trend_changes
+        from loadmgr.service.analysis.trend_gate import trend_changes
 
         changes.update(_check(lambda: trend_changes(store, ended, trend), "its trend", message))
     if not changes:

@@ -211,8 +211,9 @@ def _exceptions_html(run: LoadTestRun) -> str:
     return head + table(["Type", "Where", "Message", "Nodes", "Count"], rows, numeric_from=4)
 
 
-def _verdict_html(run: LoadTestRun) -> str:
-    lines = verdict_summary(
+def verdict_lines(run: LoadTestRun) -> list[str]:
+    """Why the run got its verdict, a sentence a line (every report says it the same way)."""
+    return verdict_summary(
         run.verdict,
         run.verdictReasons,
         thresholds=len(run.thresholdResults),
@@ -220,6 +221,10 @@ def _verdict_html(run: LoadTestRun) -> str:
         trend=len(run.trendChecks or []),
         finished=not run.status.is_active,
     )
+
+
+def _verdict_html(run: LoadTestRun) -> str:
+    lines = verdict_lines(run)
     items = "".join(f"<li>{_e(line)}</li>" for line in lines)
     return f"<p>{_badge(run)}</p><ul>{items}</ul>"
 

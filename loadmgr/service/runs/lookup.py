@@ -43,13 +43,20 @@ def list_runs(
     since: datetime | None = None,
     limit: int = 50,
     tags: list[str] | None = None,
+    branch: str | None = None,
+    commit: str | None = None,
 ) -> list[dict[str, Any]]:
     """Runs, newest first, each with `stale` computed.
 
     `verdicts`: passed, failed, aborted, error, or none (runs without a verdict).
     `tags`: only runs of tests that have every one of these tags (as they are now).
+    `branch`, `commit`: only runs that measured that branch, a commit starting so (`ci`).
     """
+    from loadmgr.service.runs.ci import check_branch, check_commit_prefix
+
     check_list_limit(limit)
+    branch = check_branch("--branch", branch) if branch is not None else None
+    commit = check_commit_prefix(commit) if commit is not None else None
     valid = [s.value for s in RunStatus]
     normalized = []
     for status in statuses or []:
@@ -69,6 +76,8 @@ def list_runs(
         since=since,
         limit=limit,
         test_ids=tagged,
+        branch=branch,
+        commit=commit,
     )
     now = store.server_now()
     for run in runs:

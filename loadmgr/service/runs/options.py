@@ -108,6 +108,8 @@ class RunOptions:
     locust_config: str | None = None  # local cluster: a Locust config file to read
     # `--server-metric` for this run only, as stored items (over the test's of the same name).
     server_metrics: list[dict[str, Any]] = field(default_factory=list)
+    # `--commit/--branch/--build-url` as stored (service/runs/ci.py): over what is detected.
+    ci: dict[str, str] = field(default_factory=dict)
 
 
 def parse_overrides(

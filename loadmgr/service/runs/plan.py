@@ -123,6 +123,9 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             hint="replace some of the test's (same metric and request) rather than adding",
         )
     server_metrics = merged_server_metrics(test.serverMetrics, options.server_metrics, thresholds)
+    from loadmgr.service.runs.ci import run_ci
+
+    ci = run_ci(options.ci, options.locustfile or test.locustfile)
     now = utcnow()
     try:
         run = LoadTestRun(
@@ -153,6 +156,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
                 now + timedelta(seconds=options.wait_timeout) if options.if_busy == "wait" else None
             ),
             trigger=options.trigger if options.trigger is not None else {"user": user},
+            ci=ci,
             **stamp_for(test, user, now),
         )
     except ValidationError as exc:

@@ -95,7 +95,7 @@ def _requested_checks(store: Store, run: LoadTestRun, message: Message) -> LoadT
     trend = run.requestedChecks.get("trend")
     named = trend.get("metrics") if isinstance(trend, dict) else None
     if isinstance(trend, dict) and any(is_server_metric(str(m)) for m in named or ()):
-        from loadmgr.service.analysis.trends import trend_changes
+        from loadmgr.service.analysis.trend_gate import trend_changes
 
         try:
             changes.update(trend_changes(store, run, trend))
