@@ -21,6 +21,9 @@ class ExitCode(IntEnum):
     # The run was stopped before its duration by someone or something else (`runs stop`
     # from elsewhere, Locust stopped outside loadmgr): verdict `aborted`.
     ABORTED = 7
+    # A check failed but cannot be trusted (the load generator was saturated or lost a
+    # worker): verdict `inconclusive`.
+    INCONCLUSIVE = 8
     INTERRUPTED = 130
 
 

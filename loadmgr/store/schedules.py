@@ -110,6 +110,25 @@ class ScheduleRepository(ModelRepository[Schedule]):
         return stored(Schedule, doc) if doc else None
 
     @mapped_errors
+    def count_inconclusive(
+        self, schedule_id: str, inconclusive: bool, changes: dict[str, Any]
+    ) -> Schedule | None:
+        """One more inconclusive run in a row (`$inc`), or none (any other verdict resets
+        the count and its warning)."""
+        update: dict[str, Any] = (
+            {"$inc": {"consecutiveInconclusive": 1}, "$set": changes}
+            if inconclusive
+            else {"$set": {**changes, "consecutiveInconclusive": 0, "warning": None}}
+        )
+        doc = self.collection.find_one_and_update(
+            self.scoped({"id": schedule_id}),
+            update,
+            projection=NO_OBJECT_ID,
+            return_document=ReturnDocument.AFTER,
+        )
+        return stored(Schedule, doc) if doc else None
+
+    @mapped_errors
     def pause_if_failing(self, schedule_id: str, limit: int, changes: dict[str, Any]) -> bool:
         """Pause it if it is still unpaused with `limit` failures in a row or more."""
         result = self.collection.update_one(

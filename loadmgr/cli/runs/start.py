@@ -165,7 +165,8 @@ def start(
     """Run a test: put the load on, record every interval, print the run when it ends.
 
     The exit code follows the run's verdict: 0 passed (or nothing to check), 1 failed (a
-    threshold, a baseline or trend regression, or no successful request), 7 aborted (stopped
+    threshold, a baseline or trend regression, or no successful request), 8 inconclusive (a
+    check failed while the load generator was saturated or lost a worker), 7 aborted (stopped
     before its duration from elsewhere: runs stop, Locust stopped outside loadmgr), 6 error
     (the cluster failed or was lost; 3 when MongoDB failed), 130 interrupted here (the run
     is stopped and recorded first).

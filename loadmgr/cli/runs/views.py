@@ -110,9 +110,10 @@ def verdict_view(data: dict[str, Any]) -> RenderableType:
 def run_exit_code(run: LoadTestRun, interrupted: bool = False) -> int:
     """The exit code of a run that ended, from its stored verdict (docs/design.md, "Exit codes").
 
-    passed or null 0, failed 1, aborted 7, error 6 (3 when MongoDB failed it); 130 when
-    this process was interrupted (Ctrl-C, SIGTERM) and stopped the run itself. A `Failed`
-    run recorded without a verdict (by an older loadmgr) is an error too: it never exits 0.
+    passed or null 0, failed 1, aborted 7, inconclusive 8, error 6 (3 when MongoDB failed
+    it); 130 when this process was interrupted (Ctrl-C, SIGTERM) and stopped the run
+    itself. A `Failed` run recorded without a verdict (by an older loadmgr) is an error
+    too: it never exits 0.
     """
     from loadmgr.models import RunStatus, Verdict
     from loadmgr.models.verdicts import error_source
@@ -127,6 +128,8 @@ def run_exit_code(run: LoadTestRun, interrupted: bool = False) -> int:
         return ExitCode.CLUSTER
     if run.verdict == Verdict.ABORTED:
         return ExitCode.ABORTED
+    if run.verdict == Verdict.INCONCLUSIVE:
+        return ExitCode.INCONCLUSIVE
     if run.verdict == Verdict.FAILED:
         return ExitCode.THRESHOLD_FAILED
     return ExitCode.OK

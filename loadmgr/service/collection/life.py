@@ -137,6 +137,7 @@ class Collector(RunEnding):
         try:
             self._client = client_for(self.cluster, self.run.locustUrl, self.stop_event)
             self.writer.replay_spool()
+            self.writer.tally_stored()
             started = self.run.startedAt or self.run.createdAt
             self._started_mono = (
                 time.monotonic() - (self.store.server_now() - started).total_seconds()
@@ -158,6 +159,7 @@ class Collector(RunEnding):
         """Record the end of a run whose collector is gone (`runs stop` on a stale run)."""
         try:
             self.writer.replay_spool()
+            self.writer.tally_stored()
             try:
                 self._client = client_for(self.cluster, self.run.locustUrl, self.stop_event)
                 self._source = resumed_source(self.store, self._client, self.run, self.settings)

@@ -136,6 +136,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 #e5e7eb;padding-bottom:4px}.sub{color:#6b7280;margin:0}
 .badge{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:600;color:#fff}
 .passed{background:#16a34a}.failed{background:#dc2626}.aborted{background:#d97706}
+.inconclusive{background:#0891b2}
 .error{background:#7c3aed}.none{background:#6b7280}.muted{color:#6b7280}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:0}.card{border:1px solid #e5e7eb;
 border-radius:8px;padding:8px 14px;min-width:120px}.card dt{color:#6b7280;font-size:12px}
