@@ -12,7 +12,14 @@ from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import RunRef, TestRef
 from loadmgr.cli.context import app_context
 from loadmgr.cli.inputs import given
-from loadmgr.cli.options import ClusterOpt, MetaOpt, SpawnRateOpt, UsersOpt, WorkersOpt
+from loadmgr.cli.options import (
+    ClusterOpt,
+    MetaOpt,
+    SaturationCpuOpt,
+    SpawnRateOpt,
+    UsersOpt,
+    WorkersOpt,
+)
 from loadmgr.cli.output import OutputOption, QuietOption, notice
 from loadmgr.cli.runs.views import PERCENTILE_NOTE, RUN_CSV, run_exit_code, run_view
 from loadmgr.errors import ExitCode
@@ -98,6 +105,7 @@ def start(
             help="Leave the run's first part out of thresholds (default: the test's; 0s: none).",
         ),
     ] = None,
+    saturation_cpu: SaturationCpuOpt = None,
     compare_baseline: Annotated[
         bool,
         typer.Option(
@@ -174,6 +182,7 @@ def start(
     from loadmgr.service.analysis.compare import parse_max_regressions
     from loadmgr.service.runs.options import (
         check_interval,
+        optional_saturation,
         parse_overrides,
     )
     from loadmgr.service.server_metrics.definitions import parse_server_metrics
@@ -195,6 +204,7 @@ def start(
         lost_timeout=float(lost),
         abort_on_fail=abort_on_fail,
         warmup=warmup_sec,
+        saturation_cpu=optional_saturation(saturation_cpu),
         locustfile=locustfile,
         strict_locustfile=strict_locustfile,
         locust_config=_absolute(locust_config),
