@@ -7,8 +7,9 @@ generator's. Saturation only makes the numbers worse, so a pass stays a pass, wi
 generator's reason as a warning; so does a run with no check. An aborted or errored run
 keeps its verdict (they rank above) and lists the generator after its cause.
 
-A failure the generator cannot have caused stays `failed`: the locustfile's users
-raised, or no request succeeded (a saturated worker is slow, not wrong).
+A failure the generator cannot have caused stays `failed` (with the generator's reason as
+a warning): the locustfile's users raised, or no request succeeded (a saturated worker is
+slow, not wrong).
 """
 
 from __future__ import annotations
@@ -48,13 +49,13 @@ def with_generator(
     verdict: Verdict | None, reasons: list[VerdictReason], stats: Mapping[str, Any] | None
 ) -> tuple[Verdict | None, list[VerdictReason]]:
     """A verdict and its reasons, with what the generator's health makes of them."""
-    failed = verdict == Verdict.FAILED
-    if failed and not all(reason.kind in MEASURED for reason in reasons):
-        return verdict, reasons  # a failure the generator cannot have caused
-    decided = Verdict.INCONCLUSIVE if failed else verdict
+    # Only numbers judged worse can be the generator's doing: a locustfile that raised or
+    # requests that all failed stay `failed`, with the generator as a warning after them.
+    blamed = verdict == Verdict.FAILED and all(reason.kind in MEASURED for reason in reasons)
+    decided = Verdict.INCONCLUSIVE if blamed else verdict
     reason = generator_reason(stats, decided)
     if reason is None:
         return verdict, reasons
-    if failed:
+    if blamed:
         return decided, [reason, *reasons]
     return verdict, [*reasons, reason]
