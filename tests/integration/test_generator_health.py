@@ -87,7 +87,7 @@ def test_a_saturated_worker_makes_a_failed_check_inconclusive(
     assert [r["kind"] for r in calm["verdictReasons"]] == ["threshold"]
     # Both views say it: `runs show` the generator's health, `runs list` the verdict.
     shown = cli("runs", "show", run["id"])
-    assert shown.exit_code == 0 and "generator" in shown.stdout
+    assert shown.exit_code == 0 and "peak worker CPU" in shown.stdout
     listed = cli("runs", "list", "--verdict", "inconclusive", "-o", "json")
     assert [r["id"] for r in listed.json()] == [run["id"]]
 
@@ -113,3 +113,38 @@ def test_a_worker_killed_mid_run_is_a_worker_lost(
     assert run["generatorStats"]["workersLost"] == 1
     assert "1 worker of 2 lost while loading" in _generator_reason(run)["message"]
     assert any(e["kind"] == "worker-lost" for e in run["events"])
+
+
+def test_the_html_report_charts_worker_cpu_on_the_run_time_axis(
+    cli: Any, mongo_db: Any, tmp_path: Any
+) -> None:
+    """The busiest worker's CPU is drawn beside users, on the same time axis as RPS (its
+    line starts at the run's 0:00), with the saturation level as a dashed line."""
+    from tests.headless_chromium import load_page
+    from tests.metrics_data import make_run, make_test, snapshots, store_all
+
+    test = make_test("api")
+    run = make_run(test, saturationCpuPct=85.0)
+    intervals = snapshots(run, 24)
+    for index, interval in enumerate(intervals):
+        interval.generator = {"workers": 2, "cpuMaxPct": 40.0 + 3 * index, "cpuAvgPct": 30.0,
+                              "masterCpuPct": 2.0, "missingWorkers": 0, "saturatedSec": 0.0}
+    store_all(mongo_db, test, [run], intervals)
+    path = tmp_path / "generator.html"
+    assert cli("metrics", "report", run.id, "--html", str(path)).exit_code == 0
+    page = load_page(path, {
+        "order": "[...document.querySelectorAll('svg.chart')].map(s => s.getAttribute('class'))",
+        "widths": "[...document.querySelectorAll('svg.chart.rps, svg.chart.worker-cpu')]"
+        ".map(s => s.getBoundingClientRect().width)",
+        "starts": "[...document.querySelectorAll('svg.chart.rps path, svg.chart.worker-cpu path')]"
+        ".map(p => { const s = p.closest('svg').getBoundingClientRect();"
+        " return (p.getBoundingClientRect().left - s.left) / s.width * 960; })",
+        "levels": "[...document.querySelectorAll('svg.worker-cpu .threshold')]"
+        ".map(g => g.dataset.threshold)",
+    }, width=1200)
+    assert page.console == []
+    order = page.values["order"]
+    assert order.index("chart worker-cpu") == order.index("chart users") - 1
+    assert len(set(page.values["widths"])) == 1  # the same width: the same time axis
+    assert [round(x) for x in page.values["starts"]] == [64, 64]
+    assert page.values["levels"] == ["saturated at 85%"]

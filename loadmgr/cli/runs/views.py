@@ -172,6 +172,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
     from loadmgr.models.formatting import format_percent as fmt_pct
     from loadmgr.models.formatting import format_rps
     from loadmgr.models.shapes import describe_shape
+    from loadmgr.models.stats.generator import stats_words
 
     final = data.get("finalStats") or {}
     totals = final.get("totals") or {}
@@ -189,6 +190,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
         "cluster": data.get("locustClusterId"),
         "target": data.get("targetUrl"),
         **_server_summary(data.get("serverStats")),
+        "generator": stats_words(data.get("generatorStats")) or "-",
         "load": f"{data.get('targetUsers')} users at {data.get('spawnRate')}/s "
         f"for {data.get('durationSeconds')}s",
         "started": data.get("startedAt") or "-",

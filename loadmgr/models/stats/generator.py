@@ -229,3 +229,44 @@ def generator_condition(stats: Any) -> dict[str, Any] | None:
         "saturatedSec": _number(stats.get("saturatedSec")),
         "peakCpuPct": _number(stats.get("peakCpuPct")),
     }
+
+
+def _pct(value: Any) -> str:
+    number = _number(value)
+    return "-" if number is None else f"{number:.0f}%"
+
+
+def interval_words(generator: Any) -> str | None:
+    """An interval's generator in a few words for the live view: `cpu 97% (avg 61%, 2
+    workers, 1 missing)`; None when it was not read."""
+    if not isinstance(generator, Mapping):
+        return None
+    missing = _count(generator.get("missingWorkers"))
+    workers = _count(generator.get("workers"))
+    more = f", {missing} missing" if missing else ""
+    plural = "" if workers == 1 else "s"
+    return (
+        f"cpu {_pct(generator.get('cpuMaxPct'))} (avg {_pct(generator.get('cpuAvgPct'))}, "
+        f"{workers} worker{plural}{more})"
+    )
+
+
+def stats_words(stats: Any) -> str | None:
+    """The run's `generatorStats` in one line for `runs show`: `peak worker CPU 100%
+    (master 3%); 30s of 60s judged at or above 90%; 1 worker lost of 2`."""
+    if not isinstance(stats, Mapping):
+        return None
+    level = _number(stats.get("saturationCpuPct")) or SATURATION_CPU_PCT
+    parts = [
+        f"peak worker CPU {_pct(stats.get('peakCpuPct'))} "
+        f"(master {_pct(stats.get('peakMasterCpuPct'))})",
+        f"{_number(stats.get('saturatedSec')) or 0:g}s of {_number(stats.get('judgedSec')) or 0:g}s"
+        f" judged at or above {level:g}%"
+        + (" (saturated)" if stats.get("saturated") is True else ""),
+    ]
+    lost = _count(stats.get("workersLost"))
+    if lost:
+        parts.append(
+            f"{lost} worker{'' if lost == 1 else 's'} lost of {_count(stats.get('maxWorkers'))}"
+        )
+    return "; ".join(parts)

@@ -353,8 +353,9 @@ def render_html(data: ReportData) -> str:
 <p class="sub">RPS and error rate are per interval; p95 is the interval's own with the loadmgr
 plugin, else Locust's rolling ~10 s window (the worst of each point's merged intervals); users
 is the highest count in each point. Server metrics (read from Prometheus) are each interval's
-value over the same window; a gap is an interval that could not be read. Dashed lines are the
-run's thresholds.</p></section>
+value over the same window; a gap is an interval that could not be read. The load generator's
+chart is its busiest worker's CPU as Locust measures it (every 10 s), the dashed line the level
+it counts as saturated at. Dashed lines are the run's thresholds.</p></section>
 <section id="latency"><h2>Latency per request</h2>
 {latency_html(data.charts)}</section>
 <section id="trend"><h2>Recent trend</h2>{report_section(data.trend)}</section>
