@@ -302,3 +302,16 @@ def test_every_surface_knows_every_verdict(store: Store, verdict: Verdict) -> No
         assert "run inconclusive: the load generator was saturated" in (
             failure.get("message") or ""
         )
+
+
+def test_the_views_say_the_generator_in_a_few_words() -> None:
+    from loadmgr.models.stats.generator import interval_words, stats_words
+
+    assert interval_words(health(workers=2, missing=1, cpu=97.4)) == (
+        "cpu 97% (avg 97%, 2 workers, 1 missing)"
+    )
+    assert interval_words(None) is None and stats_words("nonsense") is None
+    assert stats_words({**SATURATED, "peakMasterCpuPct": 3.0, **LOST, "saturated": True}) == (
+        "peak worker CPU 100% (master 3%); 0s of 60s judged at or above 90% (saturated); "
+        "1 worker lost of 2"
+    )
