@@ -96,18 +96,7 @@ class ScheduleRepository(ModelRepository[Schedule]):
         self, schedule_id: str, failed: bool, changes: dict[str, Any]
     ) -> Schedule | None:
         """One more failure in a row (`$inc`), or none (a pass resets the count)."""
-        update: dict[str, Any] = (
-            {"$inc": {"consecutiveFailures": 1}, "$set": changes}
-            if failed
-            else {"$set": {**changes, "consecutiveFailures": 0}}
-        )
-        doc = self.collection.find_one_and_update(
-            self.scoped({"id": schedule_id}),
-            update,
-            projection=NO_OBJECT_ID,
-            return_document=ReturnDocument.AFTER,
-        )
-        return stored(Schedule, doc) if doc else None
+        return self._in_a_row(schedule_id, "consecutiveFailures", failed, changes)
 
     @mapped_errors
     def count_inconclusive(
@@ -115,10 +104,23 @@ class ScheduleRepository(ModelRepository[Schedule]):
     ) -> Schedule | None:
         """One more inconclusive run in a row (`$inc`), or none (any other verdict resets
         the count and its warning)."""
+        return self._in_a_row(
+            schedule_id, "consecutiveInconclusive", inconclusive, changes, {"warning": None}
+        )
+
+    def _in_a_row(
+        self,
+        schedule_id: str,
+        counter: str,
+        counted: bool,
+        changes: dict[str, Any],
+        reset: dict[str, Any] | None = None,
+    ) -> Schedule | None:
+        """`counter` one more (`$inc`), or back to 0 with `reset`; the schedule after."""
         update: dict[str, Any] = (
-            {"$inc": {"consecutiveInconclusive": 1}, "$set": changes}
-            if inconclusive
-            else {"$set": {**changes, "consecutiveInconclusive": 0, "warning": None}}
+            {"$inc": {counter: 1}, "$set": changes}
+            if counted
+            else {"$set": {**changes, counter: 0, **(reset or {})}}
         )
         doc = self.collection.find_one_and_update(
             self.scoped({"id": schedule_id}),
