@@ -21,8 +21,9 @@ class ExitCode(IntEnum):
     # The run was stopped before its duration by someone or something else (`runs stop`
     # from elsewhere, Locust stopped outside loadmgr): verdict `aborted`.
     ABORTED = 7
-    # No check failed, but one cannot be trusted (a comparison's change beyond its limit
-    # that is not significant): verdict `inconclusive`.
+    # A check failed but cannot be trusted (the load generator was saturated or lost a
+    # worker), or none failed but one cannot be trusted (a comparison's change beyond its
+    # limit that is not significant): verdict `inconclusive`.
     INCONCLUSIVE = 8
     INTERRUPTED = 130
 

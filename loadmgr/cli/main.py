@@ -22,7 +22,8 @@ app = typer.Typer(
         "With no MongoDB URI configured, an embedded store is started on loopback and "
         "reused. Exit codes: 0 ok, 1 run failed (threshold, regression, no successful "
         "request), 2 usage, 3 MongoDB, 4 not found, 5 conflict, 6 Locust cluster or run "
-        "error, 7 run aborted (stopped early elsewhere), 130 interrupted."
+        "error, 7 run aborted (stopped early elsewhere), 8 run inconclusive (a check failed "
+        "while the load generator was saturated), 130 interrupted."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -35,6 +35,15 @@ MetaOpt = Annotated[
     list[str] | None,
     typer.Option("--meta", help="KEY=VALUE metadata (repeatable).", show_default=False),
 ]
+SaturationCpuOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--saturation-cpu",
+        metavar="PCT",
+        help="A load generator worker at or above this CPU % counts as saturated "
+        "(10 to 100; the test's, else 90).",
+    ),
+]
 LimitOpt = Annotated[int, typer.Option("--limit", help="At most this many; 0 for all.")]
 FloorOpt = Annotated[
     list[str] | None,

@@ -36,14 +36,17 @@ Routes, on the master's (or standalone's) web UI, under --web-base-path and behi
         locustfile_sha256()), null when it cannot tell
     GET <base>/loadmgr/v1/seconds?after=<int, default -1>&limit=<1..3600, default 600>
         -> {"plugin", "version", "now", "complete", "final", "oldest", "test_started",
-            "state", "user_count", "worker_count", "workers_without_plugin", "seconds",
-            "more"}
+            "state", "user_count", "worker_count", "workers_without_plugin", "generator",
+            "seconds", "more"}
            seconds: [{"t": T, "entries": [[method, name, requests, failures,
                                              [[ms, count], ...]], ...]}, ...]
            ascending, only after < T < complete, only seconds with data, at most `limit`;
            `more` is true when the limit cut the list. A bad query answers HTTP 400
            {"error": "..."}. `worker_count` and `workers_without_plugin` (connected workers
            whose reports carry no data of this plugin version) are null on a standalone.
+           generator: {"master_cpu": %, "workers": [{"id", "state", "cpu_usage" (%),
+           "memory_usage" (bytes)}, ...]}: what Locust's runners measure (every 5 s, sent
+           with each 1-s heartbeat); a standalone lists itself as its one worker.
 
 Complete. Every second t < `complete` is final: no more data for it will arrive.
   * Standalone: everything before the current second while the test runs; after a stop,
@@ -115,6 +118,7 @@ OTHER_KEY = ("", "(other)")
 DEFAULT_LIMIT = 600
 MAX_LIMIT = 3600
 WORKER_SILENCE_SEC = 10.0  # workers report every 3 s: silent this long means gone
+MAX_WORKERS_TOLD = 4096  # workers listed in one answer's `generator`
 _INTERN_MAX = 50_000
 _MARKER = "_loadmgr_plugin"  # attribute of the Events object: the installed plugin
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
@@ -596,9 +600,34 @@ class LoadmgrPlugin:
             "final": final,
             "shape": _shape_name(self.environment),
             "stop_cause": self.stop_cause,
+            "generator": self.generator(),
             "seconds": seconds,
             "more": more,
         }
+
+    def generator(self) -> dict[str, Any]:
+        """The load generator as Locust's runners measure it: each worker's CPU and
+        memory (its heartbeat's), the master's CPU; a standalone is its own one worker."""
+        runner = self.runner
+        master_cpu = getattr(runner, "current_cpu_usage", None)
+        if self.role != "master":
+            workers = [{
+                "id": "standalone",
+                "state": str(runner.state),
+                "cpu_usage": master_cpu,
+                "memory_usage": getattr(runner, "current_memory_usage", None),
+            }]
+        else:
+            workers = [
+                {
+                    "id": str(worker_id),
+                    "state": str(node.state),
+                    "cpu_usage": getattr(node, "cpu_usage", None),
+                    "memory_usage": getattr(node, "memory_usage", None),
+                }
+                for worker_id, node in list(runner.clients.items())[:MAX_WORKERS_TOLD]
+            ]
+        return {"master_cpu": master_cpu, "workers": workers}
 
     def _connected_without_plugin(self) -> int:
         clients = self.runner.clients

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from loadmgr.errors import ClusterError
 from loadmgr.models.histogram import MAX_BUCKET_MS, MAX_COUNT, Histogram
+from loadmgr.models.stats.generator import GeneratorReading, read_generator
 
 SUPPORTED_VERSIONS = frozenset({1})
 MAX_SECONDS = 3600  # per answer; the collector asks for at most this many
@@ -84,6 +85,9 @@ class SecondsBatch:
     shape: str | None = None  # the load shape class Locust runs (a newer plugin says)
     # Who stopped the test: shape, run_time, request, locustfile (a newer plugin says).
     stop_cause: str | None = None
+    # The generator's CPU and workers as Locust measures them (a newer plugin says; what
+    # is no measure reads as unknown, never as a refused answer).
+    generator: GeneratorReading | None = None
 
 
 def stored_name(name: str) -> str:
@@ -229,9 +233,11 @@ def parse_seconds(payload: Any, after: int | None = None) -> SecondsBatch:
     if not isinstance(more, bool) or not isinstance(final, bool):
         raise _fail("more or final is not true or false")
     lacking = payload.get("workers_without_plugin")
+    now = _float(payload.get("now"), "now")
+    told = payload.get("generator")
     return SecondsBatch(
         version=version,
-        now=_float(payload.get("now"), "now"),
+        now=now,
         complete=complete,
         oldest=None if oldest is None else _int(oldest, "oldest", high=MAX_EPOCH),
         test_started=None if started is None else _float(started, "test_started"),
@@ -244,6 +250,11 @@ def parse_seconds(payload: Any, after: int | None = None) -> SecondsBatch:
         workers_without_plugin=None if lacking is None else _int(lacking, "workers_without_plugin"),
         shape=_word(payload.get("shape")),
         stop_cause=_word(payload.get("stop_cause")),
+        generator=(
+            read_generator(now, state, told.get("workers"), told.get("master_cpu"))
+            if isinstance(told, dict)
+            else None
+        ),
     )
 
 

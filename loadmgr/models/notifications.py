@@ -12,10 +12,10 @@ from pydantic import Field, field_validator, model_validator
 
 from loadmgr.models.documents import TAG_MAX, Audited, Name, new_id
 
-# What a run end can be: its verdict (`failed`, `error`, `aborted`), a regression against
-# its baseline or trend, or a verdict other than its test's previous run's.
-EVENTS = ("failed", "error", "aborted", "regression", "change")
-DEFAULT_EVENTS = ("failed", "error", "aborted", "regression")
+# What a run end can be: its verdict (`failed`, `inconclusive`, `error`, `aborted`), a
+# regression against its baseline or trend, or a verdict other than its test's previous run's.
+EVENTS = ("failed", "inconclusive", "error", "aborted", "regression", "change")
+DEFAULT_EVENTS = ("failed", "inconclusive", "error", "aborted", "regression")
 FORMATS = ("json", "slack")
 DEFAULT_FORMAT = "json"
 

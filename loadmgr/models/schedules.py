@@ -180,6 +180,10 @@ class Schedule(Named):
     graceSec: int = Field(default=DEFAULT_GRACE_SEC, ge=0, le=GRACE_MAX_SEC)
     failureLimit: int = Field(default=DEFAULT_FAILURE_LIMIT, ge=1, le=FAILURE_LIMIT_MAX)
     consecutiveFailures: int = 0
+    # Scheduled runs in a row whose verdict was `inconclusive` (a saturated generator): no
+    # service failure, but at INCONCLUSIVE_WARN_AFTER in a row `warning` says so.
+    consecutiveInconclusive: int = 0
+    warning: str | None = None
     paused: bool = False
     pausedReason: str | None = None
     pausedAt: UtcDatetime | None = None

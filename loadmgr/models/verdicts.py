@@ -23,17 +23,18 @@ class Verdict(str, Enum):
 
     - `passed`: every check held (thresholds, baseline, trend).
     - `failed`: a threshold, a baseline or trend regression, or no successful request.
+    - `inconclusive`: a check failed while the load generator was saturated or lost a
+      worker, so the failure may be the generator's; or none failed but a comparison's
+      change beyond its limit is not significant (docs/verdicts.md).
     - `aborted`: stopped before its duration by someone or something else.
     - `error`: the run could not complete (it failed to start, or Locust was lost).
-    - `inconclusive`: no check failed, but one cannot be trusted (a comparison's change
-      beyond its limit that is not significant).
     """
 
     PASSED = "passed"
     FAILED = "failed"
+    INCONCLUSIVE = "inconclusive"
     ABORTED = "aborted"
     ERROR = "error"
-    INCONCLUSIVE = "inconclusive"
 
 
 class ReasonKind(str, Enum):
@@ -46,6 +47,9 @@ class ReasonKind(str, Enum):
     ABORTED = "aborted"
     ERROR = "error"
     EXCEPTION = "exception"  # the locustfile's users raised (Locust's /exceptions)
+    # The load generator was saturated (a worker's CPU) or lost a worker: why a failed
+    # check is `inconclusive`, or a warning beside a pass.
+    GENERATOR = "generator"
 
 
 class VerdictReason(BaseModel):
@@ -199,6 +203,8 @@ def reason_label(reason: VerdictReason) -> str:
         return f"{reason.detail('metric') or '?'} vs baseline"
     if reason.kind == ReasonKind.TREND:
         return f"{reason.detail('metric') or '?'} vs trend"
+    if reason.kind == ReasonKind.GENERATOR:
+        return "worker lost" if reason.detail("workersLost") else "generator saturated"
     if reason.kind == ReasonKind.ERROR:
         # Where it came from (`database`, `locust`); never "error" again after the verdict.
         source = reason.detail("source")
@@ -259,9 +265,9 @@ def verdict_summary(
     """Why a run got its verdict, one sentence a line: every view says it the same way."""
     if not finished:
         return ["not decided yet: the run is still going"]
-    if reasons:
-        return [reason.message for reason in reasons]
     value = verdict.value if isinstance(verdict, Verdict) else verdict
+    if reasons and value != Verdict.PASSED.value:
+        return [reason.message for reason in reasons]
     if value == Verdict.PASSED.value:
         held = []
         if thresholds:
@@ -270,7 +276,8 @@ def verdict_summary(
             held.append(f"{_plural(baseline, 'metric')} against the baseline")
         if trend:
             held.append(f"{_plural(trend, 'metric')} against its trend")
-        return [f"every check held ({' and '.join(held)})" if held else "every check held"]
+        line = f"every check held ({' and '.join(held)})" if held else "every check held"
+        return [line, *(reason.message for reason in reasons)]  # warnings (the generator)
     if value is None:
         return ["nothing was checked (no threshold, no baseline) and nothing went wrong"]
     return [f"{value} (no reason recorded)"]

@@ -96,10 +96,31 @@ class ScheduleRepository(ModelRepository[Schedule]):
         self, schedule_id: str, failed: bool, changes: dict[str, Any]
     ) -> Schedule | None:
         """One more failure in a row (`$inc`), or none (a pass resets the count)."""
+        return self._in_a_row(schedule_id, "consecutiveFailures", failed, changes)
+
+    @mapped_errors
+    def count_inconclusive(
+        self, schedule_id: str, inconclusive: bool, changes: dict[str, Any]
+    ) -> Schedule | None:
+        """One more inconclusive run in a row (`$inc`), or none (any other verdict resets
+        the count and its warning)."""
+        return self._in_a_row(
+            schedule_id, "consecutiveInconclusive", inconclusive, changes, {"warning": None}
+        )
+
+    def _in_a_row(
+        self,
+        schedule_id: str,
+        counter: str,
+        counted: bool,
+        changes: dict[str, Any],
+        reset: dict[str, Any] | None = None,
+    ) -> Schedule | None:
+        """`counter` one more (`$inc`), or back to 0 with `reset`; the schedule after."""
         update: dict[str, Any] = (
-            {"$inc": {"consecutiveFailures": 1}, "$set": changes}
-            if failed
-            else {"$set": {**changes, "consecutiveFailures": 0}}
+            {"$inc": {counter: 1}, "$set": changes}
+            if counted
+            else {"$set": {**changes, counter: 0, **(reset or {})}}
         )
         doc = self.collection.find_one_and_update(
             self.scoped({"id": schedule_id}),

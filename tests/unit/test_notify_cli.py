@@ -68,7 +68,7 @@ def test_add_list_show_remove(cli: Cli, db: Any, receiver: Receiver, tmp_path: P
     assert [n["name"] for n in listed] == ["ci", "team"]
     assert listed[1] == doc
     assert listed[0]["webhookFile"] == str(hook_file) and listed[0]["tag"] == "nightly"
-    assert listed[0]["on"] == ["failed", "error", "aborted", "regression"]
+    assert listed[0]["on"] == ["failed", "inconclusive", "error", "aborted", "regression"]
     table = ok(cli("notify", "list"))
     assert "env:TEAM_HOOK" in table.stdout and f"file:{hook_file}" in table.stdout
     assert "test checkout" in table.stdout and "tests tagged nightly" in table.stdout
@@ -149,8 +149,8 @@ def test_notify_test_of_a_receiver_answering_a_byte_at_a_time_ends_at_the_bound(
         (("--webhook-env", "A-B"), 2, "invalid --webhook-env: must be an environment variable"),
         (("--webhook-file", "/nonexistent/hook"), 2, "/nonexistent/hook' is not in a directory"),
         (("--webhook-env", "TEAM_HOOK", "--on", "failed,boom"), 2,
-         "invalid --on: unknown event 'boom' (events: failed, error, aborted, regression, "
-         "change)"),
+         "invalid --on: unknown event 'boom' (events: failed, inconclusive, error, aborted, "
+         "regression, change)"),
         (("--webhook-env", "TEAM_HOOK", "--on", ","), 2, "invalid --on: no event given"),
         (("--webhook-env", "TEAM_HOOK", "--format", "xml"), 2,
          "invalid --format: must be one of json, slack"),

@@ -562,7 +562,7 @@ def test_routes_under_the_base_path(plugin: Any, clock: Clock, base_path: str) -
     assert set(answer.get_json()) == {
         "plugin", "version", "now", "complete", "final", "oldest", "test_started", "state",
         "user_count", "worker_count", "workers_without_plugin", "seconds", "more",
-        "shape", "stop_cause",
+        "shape", "stop_cause", "generator",
     }
     if base_path:
         assert client.get("/loadmgr/v1/info").status_code == 404

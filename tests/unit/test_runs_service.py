@@ -132,7 +132,8 @@ def test_list_runs_validates_filters(store, test_doc):
 
 
 def test_list_runs_filters_on_the_verdict(store, test_doc):
-    verdicts = {"a": "passed", "b": "failed", "c": "aborted", "d": "error", "e": None}
+    verdicts = {"a": "passed", "b": "failed", "c": "aborted", "d": "error", "e": None,
+                "f": "inconclusive"}
     for name, verdict in verdicts.items():
         plan = plan_run(store, "api", RunOptions(name=name), "ann")
         store.runs.insert(plan.run.model_copy(update={"verdict": verdict and Verdict(verdict)}))
@@ -144,9 +145,11 @@ def test_list_runs_filters_on_the_verdict(store, test_doc):
     assert names("failed") == ["b"]
     assert names("ABORTED", " error ") == ["c", "d"]
     assert names("none") == ["e"]
-    assert names() == ["a", "b", "c", "d", "e"]
-    allowed = "one of passed, failed, aborted, error, inconclusive, none"
-    with pytest.raises(ValidationFailed, match=allowed):
+    assert names("inconclusive") == ["f"]
+    assert names() == ["a", "b", "c", "d", "e", "f"]
+    with pytest.raises(
+        ValidationFailed, match="one of passed, failed, inconclusive, aborted, error, none"
+    ):
         list_runs(store, verdicts=["green"])
 
 

@@ -493,6 +493,27 @@ def test_failures_in_a_row_pause_and_a_pass_resets(store: Store) -> None:
     assert paused.pausedReason and paused.pausedReason.startswith("3 failures in a row")
 
 
+def test_inconclusive_runs_are_no_failure_but_three_in_a_row_warn(store: Store) -> None:
+    schedule = _schedule(store)
+    failed = (Verdict.FAILED, RunStatus.FINISHED)
+    inconclusive = (Verdict.INCONCLUSIVE, RunStatus.FINISHED)
+    schedule_run_ended(store, _ended(schedule.id, *failed))
+    for count in (1, 2):
+        schedule_run_ended(store, _ended(schedule.id, *inconclusive))
+        now = store.schedules.find_by_id(schedule.id)
+        # Neither a failure nor a pass: the failures in a row stand, nothing pauses.
+        assert now is not None and (now.consecutiveFailures, now.paused) == (1, False)
+        assert (now.consecutiveInconclusive, now.warning) == (count, None)
+    schedule_run_ended(store, _ended(schedule.id, *inconclusive))
+    warned = store.schedules.find_by_id(schedule.id)
+    assert warned is not None and not warned.paused and warned.consecutiveFailures == 1
+    assert warned.warning and warned.warning.startswith("3 inconclusive runs in a row")
+    schedule_run_ended(store, _ended(schedule.id, Verdict.PASSED, RunStatus.FINISHED))
+    passed = store.schedules.find_by_id(schedule.id)
+    assert passed is not None and passed.warning is None
+    assert (passed.consecutiveInconclusive, passed.consecutiveFailures) == (0, 0)
+
+
 def test_a_slot_is_claimed_once(store: Store) -> None:
     schedule = _schedule(store)
     later = {"nextSlotAt": schedule.nextSlotAt + timedelta(days=1)}

@@ -153,9 +153,9 @@ def add(
         typer.Option(
             "--on",
             metavar="EVENTS",
-            help="Events, comma-separated or repeated: failed, error, aborted, regression, "
-            "change (verdict differs from the test's previous run) [default: failed,error,"
-            "aborted,regression].",
+            help="Events, comma-separated or repeated: failed, inconclusive, error, aborted, "
+            "regression, change (verdict differs from the test's previous run) [default: "
+            "failed,inconclusive,error,aborted,regression].",
             show_default=False,
         ),
     ] = None,

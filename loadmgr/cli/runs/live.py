@@ -15,6 +15,7 @@ from loadmgr.models.formatting import format_count as fmt_count
 from loadmgr.models.formatting import format_ms as fmt_ms
 from loadmgr.models.formatting import format_percent as fmt_pct
 from loadmgr.models.formatting import format_rps, format_timestamp
+from loadmgr.models.stats.generator import interval_words
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -44,6 +45,8 @@ def interval_line(
 ) -> str:
     """One interval in one line, for cron logs and pipes; thresholds' states at the end."""
     workers = "" if snapshot.workerCount is None else f" workers={snapshot.workerCount}"
+    if snapshot.generator and snapshot.generator.get("cpuMaxPct") is not None:
+        workers += f" worker_cpu={snapshot.generator['cpuMaxPct']:.0f}%"
     judged = f" thresholds: {'; '.join(s.text() for s in states)}" if states else ""
     raised = f" exceptions={run.exceptionCount}" if run.exceptionCount else ""
     elapsed = min(max(elapsed, 0.0), float(run.durationSeconds))
@@ -269,6 +272,7 @@ def live_figures(run: LoadTestRun, snap: MetricSnapshot | None) -> list[str]:
     target = " (shape)" if run.shape else f"/{run.targetUsers}"
     users = f"users {snap.currentUsers}{target}" if snap is not None else None
     workers = None if snap is None or snap.workerCount is None else f"workers {snap.workerCount}"
+    health = interval_words(snap.generator) if snap is not None else None
     if totals is not None:
         rps, p95 = totals.get("rps"), totals.get("p95ResponseMs")
         rate, requests = totals.get("errorRate"), totals.get("requests")
@@ -280,6 +284,7 @@ def live_figures(run: LoadTestRun, snap: MetricSnapshot | None) -> list[str]:
     figures = [
         users,
         workers,
+        f"generator {health}" if health else None,
         f"rps {format_rps(rps)}",
         f"p95 {fmt_ms(p95)}",
         f"failures {fmt_pct(rate)}",

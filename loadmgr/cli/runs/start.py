@@ -13,7 +13,14 @@ from loadmgr.cli.choices import choices
 from loadmgr.cli.completion import RunRef, TestRef
 from loadmgr.cli.context import app_context
 from loadmgr.cli.inputs import given
-from loadmgr.cli.options import ClusterOpt, MetaOpt, SpawnRateOpt, UsersOpt, WorkersOpt
+from loadmgr.cli.options import (
+    ClusterOpt,
+    MetaOpt,
+    SaturationCpuOpt,
+    SpawnRateOpt,
+    UsersOpt,
+    WorkersOpt,
+)
 from loadmgr.cli.output import OutputOption, QuietOption, notice
 from loadmgr.cli.runs.views import PERCENTILE_NOTE, RUN_CSV, run_exit_code, run_view
 from loadmgr.errors import ExitCode, ValidationFailed
@@ -103,6 +110,7 @@ def start(
             help="Leave the run's first part out of thresholds (default: the test's; 0s: none).",
         ),
     ] = None,
+    saturation_cpu: SaturationCpuOpt = None,
     compare_baseline: Annotated[
         bool,
         typer.Option(
@@ -215,7 +223,8 @@ def start(
     """Run a test: put the load on, record every interval, print the run when it ends.
 
     The exit code follows the run's verdict: 0 passed (or nothing to check), 1 failed (a
-    threshold, a baseline or trend regression, or no successful request), 7 aborted (stopped
+    threshold, a baseline or trend regression, or no successful request), 8 inconclusive (a
+    check failed while the load generator was saturated or lost a worker), 7 aborted (stopped
     before its duration from elsewhere: runs stop, Locust stopped outside loadmgr), 6 error
     (the cluster failed or was lost; 3 when MongoDB failed), 8 inconclusive (a change
     beyond --max-regression that the runs' intervals do not show to be significant), 130
@@ -226,6 +235,7 @@ def start(
     from loadmgr.service.runs.ci import check_branch, given_ci
     from loadmgr.service.runs.options import (
         check_interval,
+        optional_saturation,
         parse_overrides,
     )
     from loadmgr.service.server_metrics.definitions import parse_server_metrics
@@ -248,6 +258,7 @@ def start(
         lost_timeout=float(lost),
         abort_on_fail=abort_on_fail,
         warmup=warmup_sec,
+        saturation_cpu=optional_saturation(saturation_cpu),
         locustfile=locustfile,
         strict_locustfile=strict_locustfile,
         locust_config=_absolute(locust_config),

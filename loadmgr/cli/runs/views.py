@@ -112,8 +112,8 @@ def run_exit_code(run: LoadTestRun, interrupted: bool = False) -> int:
 
     passed or null 0, failed 1, aborted 7, inconclusive 8, error 6 (3 when MongoDB failed
     it); 130 when this process was interrupted (Ctrl-C, SIGTERM) and stopped the run
-    itself. A `Failed`
-    run recorded without a verdict (by an older loadmgr) is an error too: it never exits 0.
+    itself. A `Failed` run recorded without a verdict (by an older loadmgr) is an error
+    too: it never exits 0.
     """
     from loadmgr.models import RunStatus, Verdict
     from loadmgr.models.verdicts import error_source
@@ -128,10 +128,10 @@ def run_exit_code(run: LoadTestRun, interrupted: bool = False) -> int:
         return ExitCode.CLUSTER
     if run.verdict == Verdict.ABORTED:
         return ExitCode.ABORTED
-    if run.verdict == Verdict.FAILED:
-        return ExitCode.THRESHOLD_FAILED
     if run.verdict == Verdict.INCONCLUSIVE:
         return ExitCode.INCONCLUSIVE
+    if run.verdict == Verdict.FAILED:
+        return ExitCode.THRESHOLD_FAILED
     return ExitCode.OK
 
 
@@ -172,6 +172,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
     from loadmgr.models.formatting import format_percent as fmt_pct
     from loadmgr.models.formatting import format_rps
     from loadmgr.models.shapes import describe_shape
+    from loadmgr.models.stats.generator import stats_words
 
     final = data.get("finalStats") or {}
     totals = final.get("totals") or {}
@@ -189,6 +190,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
         "cluster": data.get("locustClusterId"),
         "target": data.get("targetUrl"),
         **_server_summary(data.get("serverStats")),
+        "generator": stats_words(data.get("generatorStats")) or "-",
         "load": f"{data.get('targetUsers')} users at {data.get('spawnRate')}/s "
         f"for {data.get('durationSeconds')}s",
         "started": data.get("startedAt") or "-",

@@ -24,7 +24,7 @@ app = typer.Typer(rich_markup_mode=None)  # its commands join `loadmgr.cli.runs.
 # RunStatus and the verdict filters, as text: this module stays light to import (a unit
 # test checks they match the models).
 STATUSES = ("Pending", "Running", "Stopping", "Finished", "Failed", "Stopped")
-VERDICTS = ("passed", "failed", "aborted", "error", "inconclusive", "none")
+VERDICTS = ("passed", "failed", "inconclusive", "aborted", "error", "none")
 
 
 def _finish(renderer: Renderer, run: LoadTestRun, interrupted: bool) -> None:
@@ -38,7 +38,8 @@ def _finish(renderer: Renderer, run: LoadTestRun, interrupted: bool) -> None:
 def follow(context: AppContext, renderer: Renderer, run_id: RunRef) -> None:
     """Watch a run live; take over collecting if its collector died.
 
-    Exits like `start`, with the run's verdict: 0 passed, 1 failed, 7 aborted, 6 error
+    Exits like `start`, with the run's verdict: 0 passed, 1 failed, 8 inconclusive,
+    7 aborted, 6 error
     (3 when MongoDB failed); 130 when Ctrl-C stops the watching (the run goes on).
     """
     from loadmgr.service.lifecycle.control import follow_run

@@ -70,6 +70,8 @@ SCHEDULE_CSV = (
     "graceSec",
     "failureLimit",
     "consecutiveFailures",
+    "consecutiveInconclusive",
+    "warning",
     "paused",
     "pausedReason",
     "pausedAt",
@@ -131,6 +133,7 @@ def schedule_view(data: dict[str, Any]) -> RenderableType:
         "paused": f"yes: {data.get('pausedReason')}" if data.get("paused") else "no",
         "failures in a row": f"{data.get('consecutiveFailures', 0)} "
         f"(pauses at {data.get('failureLimit')})",
+        "warning": data.get("warning") or "-",
         "grace": f"{data.get('graceSec')}s",
         "last slot": _last(data),
         "last run": data.get("lastRunId") or "-",

@@ -10,7 +10,7 @@ import typer
 from loadmgr.cli.completion import TestRef, complete_cluster
 from loadmgr.cli.context import removes, renders
 from loadmgr.cli.inputs import given
-from loadmgr.cli.options import LimitOpt, MetaOpt
+from loadmgr.cli.options import LimitOpt, MetaOpt, SaturationCpuOpt
 from loadmgr.cli.output import (
     Column,
     audit_line,
@@ -215,6 +215,7 @@ def test_view(data: dict[str, Any]) -> RenderableType:
         "duration": _duration(data.get("defaultDurationSec")),
         "max duration": _duration(data.get("maxDurationSec")),
         "warm-up": _duration(data.get("warmupSec")) if data.get("warmupSec") else "-",
+        "saturation CPU": f"{data.get('saturationCpuPct') or 90:g}%",
         "tags": data.get("tags") or "-",
         "Locust options": _locust_options(data.get("locustOptions")),
         "thresholds": data.get("thresholds") or "-",
@@ -247,6 +248,7 @@ def create(
     ] = "60s",
     max_duration: MaxDurationOpt = None,
     warmup: WarmupOpt = None,
+    saturation_cpu: SaturationCpuOpt = None,
     max_users: MaxUsersOpt = None,
     scenario: ScenarioOpt = None,
     meta: MetaOpt = None,
@@ -317,6 +319,7 @@ def update(
     duration: DurationOpt = None,
     max_duration: MaxDurationOpt = None,
     warmup: WarmupOpt = None,
+    saturation_cpu: SaturationCpuOpt = None,
     max_users: MaxUsersOpt = None,
     scenario: ScenarioOpt = None,
     meta: Annotated[

@@ -56,6 +56,8 @@ class LoadTest(Named):
     regressionFloors: dict[str, Any] = Field(default_factory=dict)
     # Server-side metrics read for every interval of its runs (docs/server-metrics.md).
     serverMetrics: list[ServerMetric] = Field(default_factory=list)
+    # The CPU % at which a load generator's worker counts as saturated (null: 90).
+    saturationCpuPct: float | None = Field(default=None, ge=10, le=100, allow_inf_nan=False)
     version: int = 1
 
     @property

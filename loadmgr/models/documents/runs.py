@@ -121,6 +121,10 @@ class MetricSnapshot(Document):
     # or its name in `serverMissing` with the reason it could not be read (never a 0).
     server: dict[str, float] = Field(default_factory=dict)
     serverMissing: dict[str, str] = Field(default_factory=dict)
+    # The load generator as the window's polls saw it while the test loaded (issue 24;
+    # models/stats/generator.py): {workers, cpuMaxPct, cpuAvgPct, masterCpuPct,
+    # missingWorkers, memMaxBytes, saturatedSec}; null when Locust told nothing of it.
+    generator: dict[str, Any] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -214,6 +218,11 @@ class LoadTestRun(Named):
     # p95, intervals, missing, reason}}.
     serverMetrics: list[ServerMetric] = Field(default_factory=list)
     serverStats: dict[str, dict[str, Any]] | None = None
+    # The load generator over the run (models/stats/generator.py, `generator_stats`): peak
+    # CPU, seconds saturated of those judged, workers lost; the verdict reads it. The CPU
+    # level a worker counts as saturated at (`--saturation-cpu`; null: 90).
+    generatorStats: dict[str, Any] | None = None
+    saturationCpuPct: float | None = None
 
     @property
     def stats_to_judge(self) -> dict[str, Any] | None:

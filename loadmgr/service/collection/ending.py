@@ -19,6 +19,7 @@ from loadmgr.models import (
     ThresholdResult,
     utcnow,
 )
+from loadmgr.models.stats.generator import generator_stats, saturation_level
 from loadmgr.service.collection.end_steps import (
     EndPlan,
     IntervalReader,
@@ -149,6 +150,11 @@ class RunEnding:
                 error = error or f"final stats unavailable: {exc.message}"
         status = RunStatus.FINISHED if final is not None and not failed else RunStatus.FAILED
         judged = self._judged_stats(final)
+        generator = generator_stats(
+            self.writer.generator.items,
+            warmup_sec=float(self.run.warmupSec),
+            saturation_pct=saturation_level(self.run),
+        )
         results = evaluate(self.run.thresholds, judged) if judged is not None else []
         verdict, reasons = decide_verdict(
             status=status,
@@ -161,6 +167,7 @@ class RunEnding:
             abort_note=self._abort_note or note,
             user_errors=self.user_errors.total,
             first_user_error=self.user_errors.items[0] if self.user_errors.items else None,
+            generator=generator,
         )
         changes: dict[str, Any] = {
             "status": status.value,
@@ -170,6 +177,7 @@ class RunEnding:
             "thresholdResults": [r.model_dump() for r in results],
             # Judged on everything above; stored within what a document may hold.
             "finalStats": bounded_stats(final),
+            "generatorStats": generator,
             "error": (error.message if isinstance(error, LoadmgrError) else error) or note,
             "updatedAt": utcnow(),
         }

@@ -140,6 +140,7 @@ class Collector(RunEnding):
             # An address that is not the run's own master's is never contacted (exit 6).
             connected = self._connect_recorded()
             self.writer.replay_spool()
+            self.writer.tally_stored()
             started = self.run.startedAt or self.run.createdAt
             self._started_mono = (
                 time.monotonic() - (self.store.server_now() - started).total_seconds()
@@ -163,6 +164,7 @@ class Collector(RunEnding):
         """Record the end of a run whose collector is gone (`runs stop` on a stale run)."""
         try:
             self.writer.replay_spool()
+            self.writer.tally_stored()
             try:
                 self._client = recorded_client(self.cluster, self.run, self.stop_event)
                 self._source = resumed_source(self.store, self._client, self.run, self.settings)

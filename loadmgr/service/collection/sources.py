@@ -7,7 +7,8 @@ stored at the requested cadence, never a cached duplicate (docs/locust-api.md, "
 
 Locust tells its users and state as they are when asked, and a window is stored a poll or
 more after it ended (the run's last ones only after the stop): each source keeps what its
-polls saw (`Sightings`), so an interval's users and state are those of its own window.
+polls saw (`Sightings`), so an interval's users, state and load generator's health
+(`generator`: its workers' CPU, read at every poll) are those of its own window.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from typing import TYPE_CHECKING, Any
 from loadmgr.locust.protocol import IDLE_STATES
 from loadmgr.locust.seconds import ASK_SECONDS, LocustRestarted, SecondsBatch, parse_seconds
 from loadmgr.models import MetricSnapshot, utcnow
+from loadmgr.models.stats.generator import (
+    SATURATION_CPU_PCT,
+    GeneratorReading,
+    interval_generator,
+    read_generator,
+)
 from loadmgr.service.collection.windows import WindowBuilder
 
 if TYPE_CHECKING:
@@ -42,27 +49,38 @@ class Sighting:
     users: int
     state: str
     workers: int | None
+    generator: GeneratorReading | None = None
 
 
 class Sightings:
     """The polls' sightings of the cluster, to give each interval its own window's users,
     state and workers (docs/metrics.md, "Intervals"): the last seen within its window while
     loading; else the last seen within it; else the last seen before it (a window no poll
-    fell in). Without any, the interval keeps what it was built with."""
+    fell in). Without any, the interval keeps what it was built with. Its `generator` is
+    every reading within its window (else the last before it), summed up with the run's
+    saturation level (`interval_generator`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, saturation_pct: float = SATURATION_CPU_PCT) -> None:
         self._seen: list[Sighting] = []
+        self.saturation_pct = saturation_pct
 
-    def note(self, at: float, users: int, state: str, workers: int | None) -> None:
-        self._seen.append(Sighting(at, users, state, workers))
+    def note(
+        self,
+        at: float,
+        users: int,
+        state: str,
+        workers: int | None,
+        generator: GeneratorReading | None = None,
+    ) -> None:
+        self._seen.append(Sighting(at, users, state, workers, generator))
 
     def apply(self, snapshots: list[MetricSnapshot]) -> list[MetricSnapshot]:
         for snapshot in snapshots:
             if snapshot.windowStart is None or snapshot.windowEnd is None:
                 continue
-            sighting = self._within(
-                snapshot.windowStart.timestamp(), snapshot.windowEnd.timestamp()
-            )
+            start, end = snapshot.windowStart.timestamp(), snapshot.windowEnd.timestamp()
+            snapshot.generator = self._generator(start, end, snapshot.intervalSec)
+            sighting = self._within(start, end)
             if sighting is None:
                 continue
             snapshot.currentUsers, snapshot.state = sighting.users, sighting.state
@@ -78,6 +96,13 @@ class Sightings:
         before = [s for s in self._seen if s.at < start]
         chosen = loading or inside or before
         return chosen[-1] if chosen else None
+
+    def _generator(self, start: float, end: float, seconds: float) -> dict[str, Any] | None:
+        inside = [s.generator for s in self._seen if start <= s.at <= end and s.generator]
+        if not inside:
+            before = [s.generator for s in self._seen if s.at < start and s.generator]
+            inside = before[-1:]
+        return interval_generator(inside, seconds, self.saturation_pct) if inside else None
 
     def _forget_before(self, moment: float) -> None:
         """Keep what later windows may need: the sightings from `moment` on, and the last
@@ -109,11 +134,16 @@ class PluginSource:
 
     kind = "plugin"
 
-    def __init__(self, client: LocustClient, builder: WindowBuilder) -> None:
+    def __init__(
+        self,
+        client: LocustClient,
+        builder: WindowBuilder,
+        saturation_pct: float = SATURATION_CPU_PCT,
+    ) -> None:
         self.client = client
         self.builder = builder
         self.last_batch: SecondsBatch | None = None
-        self.sightings = Sightings()
+        self.sightings = Sightings(saturation_pct)
 
     @classmethod
     def first_batch(cls, client: LocustClient) -> SecondsBatch:
@@ -128,7 +158,9 @@ class PluginSource:
             if batch.oldest is not None and batch.oldest > after + 1 and after >= 0:
                 self.builder.lost_seconds += batch.oldest - after - 1
             self.builder.add(batch)
-            self.sightings.note(batch.now, batch.user_count, batch.state, batch.worker_count)
+            self.sightings.note(
+                batch.now, batch.user_count, batch.state, batch.worker_count, batch.generator
+            )
             if not batch.more:
                 break
         assert batch is not None
@@ -170,14 +202,20 @@ class StatsSource:
 
     kind = "stats"
 
-    def __init__(self, client: LocustClient, builder: SnapshotBuilder, interval: float) -> None:
+    def __init__(
+        self,
+        client: LocustClient,
+        builder: SnapshotBuilder,
+        interval: float,
+        saturation_pct: float = SATURATION_CPU_PCT,
+    ) -> None:
         self.client = client
         self.builder = builder
         self.interval = interval
         self._seen: dict[str, Any] | None = None  # the newest distinct payload
         self._seen_at = utcnow()  # when it first appeared: when its counters really changed
         self._emitted_at = time.monotonic()
-        self.sightings = Sightings()
+        self.sightings = Sightings(saturation_pct)
 
     def _fetch(self) -> dict[str, Any]:
         from loadmgr.locust.validation import check_stats
@@ -191,7 +229,10 @@ class StatsSource:
                 )
             self._seen, self._seen_at = payload, utcnow()
             poll = _stats_poll(payload, [])
-            self.sightings.note(self._seen_at.timestamp(), poll.users, poll.state, poll.workers)
+            at = self._seen_at.timestamp()
+            # A master's worker list (none on a standalone): its workers' CPU and memory.
+            reading = read_generator(at, poll.state, payload.get("workers"))
+            self.sightings.note(at, poll.users, poll.state, poll.workers, reading)
         return payload
 
     def poll(self) -> Poll:

@@ -13,6 +13,7 @@ from loadmgr.errors import ClusterError, ExitCode, Interrupted, LoadmgrError, Va
 from loadmgr.local_files import ensure_directory
 from loadmgr.locust.seconds import InvalidPayload
 from loadmgr.models import LoadTestRun, utcnow
+from loadmgr.models.stats.generator import saturation_level
 from loadmgr.service.collection.clocks import RunClock
 from loadmgr.service.collection.settings import CollectorSettings, RunObserver
 from loadmgr.service.collection.sources import PluginSource, StatsSource, moment
@@ -136,7 +137,7 @@ def new_source(
         builder = SnapshotBuilder(
             run.id, started_at=sent_at, tenant_id=run.tenantId, env_id=run.envId, seq=1
         )
-        return StatsSource(client, builder, settings.interval)
+        return StatsSource(client, builder, settings.interval, saturation_level(run))
     first = PluginSource.first_batch(client)
     # The master's own clock says when the test began; the seconds are on that clock too.
     origin = int(first.test_started if first.test_started is not None else sent_at.timestamp())
@@ -150,7 +151,7 @@ def new_source(
         )
     started = None if first.test_started is None else origin
     clock = RunClock(origin, started, started_wall=sent_at.timestamp())
-    return PluginSource(client, _windows(run, clock, settings))
+    return PluginSource(client, _windows(run, clock, settings), saturation_level(run))
 
 
 def _windows(
@@ -188,7 +189,9 @@ def resumed_source(
             started if isinstance(started, int) and not isinstance(started, bool) else None,
             started_wall=_started_here(store, run),
         )
-        return PluginSource(client, _windows(run, clock, settings, **state))
+        return PluginSource(
+            client, _windows(run, clock, settings, **state), saturation_level(run)
+        )
     from loadmgr.locust.stats import SnapshotBuilder
 
     builder = SnapshotBuilder(
@@ -203,7 +206,7 @@ def resumed_source(
         since = moment(last.get("windowEnd") or last.get("timestamp"), since)
     builder.resume(last, since)
     client.stats()  # Locust must answer before the run is taken for ours
-    return StatsSource(client, builder, settings.interval)
+    return StatsSource(client, builder, settings.interval, saturation_level(run))
 
 
 def _started_here(store: Store, run: LoadTestRun) -> float | None:

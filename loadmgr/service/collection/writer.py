@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import DatabaseError, DatabaseRefused, ExitCode, LoadmgrError
 from loadmgr.models import LoadTestRun, MetricSnapshot, RunStatus
+from loadmgr.models.stats.generator import GeneratorTally
 from loadmgr.service.collection.events import RunEvents
 from loadmgr.service.collection.fitting import slimmer_intervals
 from loadmgr.service.collection.settings import RunObserver
@@ -57,6 +58,8 @@ class IntervalWriter:
         self.fenced = False
         self.rejected = 0
         self.events = RunEvents(list(run.events))  # stored with the next heartbeat
+        # Every kept interval's load generator, for the run's `generatorStats` at its end.
+        self.generator = GeneratorTally()
 
     def keep(self, snapshot: MetricSnapshot) -> None:
         """Spool an interval before anything else, so no failure after this loses it.
@@ -65,6 +68,8 @@ class IntervalWriter:
         MongoDB takes it, and SpoolError is raised after: the run goes on no further blind.
         """
         snapshot.metadata["epoch"] = self.epoch  # which collector wrote it (tests, forensics)
+        start = snapshot.windowStart.timestamp() if snapshot.windowStart else None
+        self.generator.add(start, snapshot.intervalSec, snapshot.generator)
         self.pending.append(snapshot)
         try:
             self.spool.append(snapshot)
@@ -189,6 +194,18 @@ class IntervalWriter:
             self.pending = spooled + self.pending
             self._save_pending()
         return len(spooled)
+
+    def tally_stored(self) -> None:
+        """Take over the `generator` of the intervals stored before (by the collector that
+        died): the run's summary covers them too."""
+        projection = {"generator": 1, "windowStart": 1, "intervalSec": 1}
+        try:
+            for doc in self.store.metrics.iter_for_run(self.run.id, projection):
+                start = doc.get("windowStart")
+                moment = start.timestamp() if isinstance(start, datetime) else None
+                self.generator.add(moment, doc.get("intervalSec"), doc.get("generator"))
+        except DatabaseError as exc:
+            self.observer.message(f"the load generator's earlier readings: {exc.message}")
 
     def write_final(self, changes: dict[str, Any]) -> LoadTestRun | None:
         """Store the run's end if this collector still holds it; None if someone else did."""

@@ -69,6 +69,7 @@ class _TestOptions:
     duration: str | None = None
     max_duration: str | None = None
     warmup: str | None = None
+    saturation_cpu: float | None = None
     max_users: int | None = None
     scenario: str | None = None
     meta: list[str] | None = None
@@ -85,6 +86,7 @@ class _TestOptions:
             check_locust_options,
             check_thresholds,
             optional_duration,
+            optional_saturation,
             parse_metadata,
         )
         from loadmgr.service.server_metrics.definitions import parse_server_metrics
@@ -100,6 +102,7 @@ class _TestOptions:
             "defaultDurationSec": optional_duration("--duration", self.duration),
             "maxDurationSec": optional_duration("--max-duration", self.max_duration),
             "warmupSec": optional_duration("--warmup", self.warmup),
+            "saturationCpuPct": optional_saturation(self.saturation_cpu),
             "maxUsers": self.max_users,
             "scenarioId": self.scenario,
             "metadata": parse_metadata(self.meta) if with_meta and self.meta else None,

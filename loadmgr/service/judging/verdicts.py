@@ -6,8 +6,10 @@ ends, `apply_baseline` when the run has been compared with its baseline, and
 stored `verdict` and `verdictReasons`, so they never disagree.
 
 Precedence, highest first: `error` (the run could not complete) > `aborted` (stopped before
-its duration) > `failed` (a check did not hold) > `inconclusive` (none failed, one is not
-significant) > `passed` (every check held) > null (nothing was checked, nothing went wrong).
+its duration by someone or something else) > `inconclusive` (a check failed while the load
+generator was saturated or lost a worker: service/judging/generator.py) > `failed` (a check
+did not hold) > `inconclusive` (none failed, but a comparison's change is not significant)
+> `passed` (every check held) > null (nothing was checked, nothing went wrong).
 An aborted or errored run is not judged `failed` even when a check failed on its partial
 numbers: they cover part of the load only, so neither pass nor fail would be fair; the
 checks that failed are still listed in `verdictReasons`, after the cause.
@@ -40,6 +42,7 @@ from loadmgr.models.formatting import (
 )
 from loadmgr.models.stats import metric_value
 from loadmgr.models.verdicts import parse_reasons
+from loadmgr.service.judging.generator import with_generator
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -70,19 +73,6 @@ def verdict_of(results: list[ThresholdResult]) -> Verdict | None:
     if not results:
         return None
     return Verdict.PASSED if all(r.passed for r in results) else Verdict.FAILED
-
-
-def doomed(expressions: list[str], snapshot_totals: dict[str, Any]) -> ThresholdResult | None:
-    """A threshold already broken for good mid-run, if any (`max<` only; see AbortJudge)."""
-    for expression in expressions:
-        threshold = parse_threshold(expression)
-        if threshold.scope is not None:
-            continue
-        actual = metric_value({"totals": snapshot_totals}, threshold.metric)
-        if threshold.can_no_longer_pass(actual):
-            # passes() is False: that is what doomed means
-            return ThresholdResult.of(threshold, actual)
-    return None
 
 
 # -- the verdict ---------------------------------------------------------------------------
@@ -214,6 +204,7 @@ def decide_verdict(
     abort_note: str | None = None,
     user_errors: int = 0,
     first_user_error: Mapping[str, Any] | None = None,
+    generator: Mapping[str, Any] | None = None,
 ) -> tuple[Verdict | None, list[VerdictReason]]:
     """The verdict of a run that ended, and its reasons (most decisive first).
 
@@ -235,6 +226,8 @@ def decide_verdict(
       /exceptions), `first_user_error` the most frequent (`run.exceptions[0]`). User code
       that raised is no passed run: `error` when nothing could be measured (no request),
       else `failed` with the reason; after the cause of an aborted or errored run.
+    - `generator`: the run's `generatorStats`: failed checks with a saturated generator
+      (or a worker lost) make it `inconclusive`; beside any other verdict, a warning.
     """
     state = _status(status)
     if state in {s.value.lower() for s in RunStatus if s.is_active}:
@@ -321,7 +314,7 @@ def decide_verdict(
             verdict = Verdict.INCONCLUSIVE
         elif checked:
             verdict = Verdict.PASSED
-    return verdict, causes + failures + doubts
+    return with_generator(verdict, causes + failures + doubts, generator)
 
 
 def verdict_changes(verdict: Verdict | None, reasons: Sequence[VerdictReason]) -> dict[str, Any]:
@@ -429,6 +422,7 @@ def recompute_verdict(doc: Mapping[str, Any]) -> tuple[Verdict | None, list[Verd
         abort_note=note,
         user_errors=_count(doc.get("exceptionCount")),
         first_user_error=raised[0] if isinstance(raised, list) and raised else None,
+        generator=generator if isinstance(generator := doc.get("generatorStats"), dict) else None,
     )
 
 

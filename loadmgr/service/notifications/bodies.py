@@ -25,6 +25,7 @@ SLACK_TEXT_MAX = 2_900  # Slack refuses a section text over 3,000 characters
 _ICONS = {
     "passed": ":white_check_mark:",
     "failed": ":x:",
+    "inconclusive": ":grey_question:",
     "aborted": ":warning:",
     "error": ":boom:",
 }

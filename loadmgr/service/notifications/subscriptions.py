@@ -190,13 +190,13 @@ def _notify(store: Store, run: LoadTestRun, message: Say) -> None:
 
 
 def run_events(run: LoadTestRun, previous_verdict: str | None) -> set[str]:
-    """What a run's end is: its verdict if failed, error or aborted; `regression` if a
+    """What a run's end is: its verdict if failed, inconclusive, error or aborted; `regression` if a
     baseline or trend check regressed; `change` if its verdict differs from the previous
     ended run's of its test (`previous_verdict`: None when there is none, "none" when
     that run had no verdict)."""
     events: set[str] = set()
     verdict = run.verdict.value if run.verdict else None
-    if verdict in ("failed", "error", "aborted"):
+    if verdict in ("failed", "inconclusive", "error", "aborted"):
         events.add(verdict)
     stored = run.model_dump(mode="python")
     checks = [*(stored.get("baselineChecks") or []), *(stored.get("trendChecks") or [])]

@@ -4,6 +4,7 @@ the charts of their metrics."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.models import LoadTestRun
 from loadmgr.models.axis import ThresholdLine, threshold_lines
+from loadmgr.models.stats.generator import saturation_level
 from loadmgr.service.analysis.latency import (
     Heatmap,
     by_request,
@@ -41,6 +43,9 @@ class ReportCharts:
     scatter: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
     heatmap: Heatmap = field(default_factory=Heatmap)
     server: list[ServerSeries] = field(default_factory=list)  # one per server metric
+    # The busiest worker's CPU per interval (issue 24), and the run's saturation level.
+    worker_cpu: list[tuple[float, float | None]] = field(default_factory=list)
+    saturation_pct: float | None = None
 
 
 def gather_charts(store: Store, run: LoadTestRun, first_timestamp: Any = None) -> ReportCharts:
@@ -55,7 +60,24 @@ def gather_charts(store: Store, run: LoadTestRun, first_timestamp: Any = None) -
         scatter=by_request(scatter_points(store, run), end=x_end, columns=SCATTER_COLUMNS),
         heatmap=heatmap(store, run),
         server=server_series(server_rows(store, run, origin)) if run.serverMetrics else [],
+        worker_cpu=_worker_cpu(store, run, origin),
+        saturation_pct=saturation_level(run),
     )
+
+
+def _worker_cpu(
+    store: Store, run: LoadTestRun, origin: datetime | None, points: int = 300
+) -> list[tuple[float, float | None]]:
+    """The busiest worker's CPU on the run's time axis (each point the highest of the
+    intervals the database merged into it); empty when no interval read the generator."""
+    step = max(1, math.ceil(store.metrics.last_seq(run.id) / points))
+    rows = store.metrics.downsampled(run.id, step, {"cpu": {"$max": "$generator.cpuMaxPct"}})
+    out = []
+    for row in rows:
+        x = elapsed(row.get("timestamp"), origin)
+        if x is not None:
+            out.append((x, row.get("cpu")))
+    return out if any(y is not None for _, y in out) else []
 
 
 # Charts over time: title, interval field, colour, CSS class, threshold metric, scale, unit.
@@ -74,6 +96,21 @@ def over_time_html(series: Sequence[dict[str, Any]], charts: ReportCharts) -> st
     for title, key, color, css, metric, scale, unit in _OVER_TIME:
         if metric == "error_rate":
             out.extend(_server_html(charts))
+        if metric is None and charts.worker_cpu:  # the generator's, beside the users
+            level = charts.saturation_pct
+            saturated = [ThresholdLine(level, f"saturated at {level:g}%")] if level else []
+            out.append(
+                line_chart(
+                    "Load generator: busiest worker's CPU",
+                    charts.worker_cpu,
+                    color="#0891b2",
+                    css_class="chart worker-cpu",
+                    x_end=charts.x_end,
+                    thresholds=saturated,
+                    unit="%",
+                    steps=True,
+                )
+            )
         points: list[tuple[float, float | None]] = []
         for row in series:
             x = elapsed(row.get("timestamp"), charts.origin)

@@ -33,18 +33,17 @@ def _run_case(suite_name: str, data: ReportData, duration: str) -> ET.Element | 
     """The run itself as a test case, when its verdict is more than its thresholds say.
 
     An `error` verdict is a JUnit error; `aborted` and "no successful request" are
-    failures (CI must not read a run stopped half-way as a pass); a run still going is
-    skipped; a run without thresholds gets a case anyway, so CI never reads "no tests".
+    failures (CI must not read a run stopped half-way as a pass), and so is `inconclusive`
+    (its generator's reasons: the failed checks are cases of their own); a run still going
+    is skipped; a run without thresholds gets a case anyway, so CI never reads "no tests".
     """
     run = data.run
     case = ET.Element("testcase", classname=f"{suite_name}.run", name=f"run {run.name}")
     case.set("time", duration)
-    run_reasons = [
-        r
-        for r in run.verdictReasons
-        if r.kind
-        in (ReasonKind.ERROR, ReasonKind.ABORTED, ReasonKind.EXCEPTION, ReasonKind.NO_SUCCESS)
-    ]
+    kinds = {ReasonKind.ERROR, ReasonKind.ABORTED, ReasonKind.EXCEPTION, ReasonKind.NO_SUCCESS}
+    if run.verdict == Verdict.INCONCLUSIVE:
+        kinds.add(ReasonKind.GENERATOR)  # a pass's generator warning fails nothing
+    run_reasons = [r for r in run.verdictReasons if r.kind in kinds]
     if run.status.is_active:
         ET.SubElement(case, "skipped", message=f"run is still {run.status.value}")
     elif run.verdict == Verdict.ERROR or (run.status == RunStatus.FAILED and not run_reasons):

@@ -142,6 +142,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 #e5e7eb;padding-bottom:4px}.sub{color:#6b7280;margin:0}
 .badge{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:600;color:#fff}
 .passed{background:#16a34a}.failed{background:#dc2626}.aborted{background:#d97706}
+.inconclusive{background:#0891b2}
 .error{background:#7c3aed}.none{background:#6b7280}.muted{color:#6b7280}
 .inconclusive{background:#ca8a04}.doubt{color:#ca8a04;font-weight:600}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:0}.card{border:1px solid #e5e7eb;
@@ -383,8 +384,9 @@ def render_html(data: ReportData) -> str:
 <p class="sub">RPS and error rate are per interval; p95 is the interval's own with the loadmgr
 plugin, else Locust's rolling ~10 s window (the worst of each point's merged intervals); users
 is the highest count in each point. Server metrics (read from Prometheus) are each interval's
-value over the same window; a gap is an interval that could not be read. Dashed lines are the
-run's thresholds.</p></section>
+value over the same window; a gap is an interval that could not be read. The load generator's
+chart is its busiest worker's CPU as Locust measures it (every 10 s), the dashed line the level
+it counts as saturated at. Dashed lines are the run's thresholds.</p></section>
 <section id="latency"><h2>Latency per request</h2>
 {latency_html(data.charts)}</section>
 <section id="trend"><h2>Recent trend</h2>{report_section(data.trend)}</section>

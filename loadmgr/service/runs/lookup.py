@@ -48,7 +48,7 @@ def list_runs(
 ) -> list[dict[str, Any]]:
     """Runs, newest first, each with `stale` computed.
 
-    `verdicts`: passed, failed, aborted, error, or none (runs without a verdict).
+    `verdicts`: passed, failed, inconclusive, aborted, error, or none (runs without a verdict).
     `tags`: only runs of tests that have every one of these tags (as they are now).
     `branch`, `commit`: only runs that measured that branch, a commit starting so (`ci`).
     """

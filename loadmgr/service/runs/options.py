@@ -41,6 +41,16 @@ def optional_duration(option: str, text: str | None) -> int | None:
     return duration_option(option, text) if text is not None else None
 
 
+def optional_saturation(value: float | None) -> float | None:
+    """`--saturation-cpu PCT` (models/stats/generator.py); None when it was not given."""
+    from loadmgr.models.stats.generator import check_saturation_cpu
+
+    try:
+        return check_saturation_cpu(value) if value is not None else None
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from None
+
+
 def check_count(option: str, items: Sized, limit: int) -> None:
     """Refuse more than `limit` of an option that is stored as a list or a map: every list
     of a test's or run's document is bounded so that the document fits 16 MiB."""
@@ -99,6 +109,7 @@ class RunOptions:
     workers: int | None = None
     abort_on_fail: bool = False
     warmup: int | None = None
+    saturation_cpu: float | None = None  # `--saturation-cpu`: over the test's
     # What started the run (a schedule's slot); None: the acting user.
     trigger: dict[str, Any] | None = None
     locustfile: str | None = None  # a path: run this file once instead of the stored copy

@@ -32,6 +32,7 @@ from loadmgr.service.runs.options import (
     RunOptions,
     check_interval,
     check_lost_timeout,
+    optional_saturation,
 )
 from loadmgr.service.validation import validation_failed
 
@@ -151,6 +152,11 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
             thresholds=thresholds,
             serverMetrics=server_metrics,
             warmupSec=warmup,
+            saturationCpuPct=(
+                optional_saturation(options.saturation_cpu)
+                if options.saturation_cpu is not None
+                else test.saturationCpuPct
+            ),
             collectorEpoch=1,  # the first collector's; each take-over moves it on
             busyWaitUntil=(
                 now + timedelta(seconds=options.wait_timeout) if options.if_busy == "wait" else None

@@ -39,6 +39,9 @@ CRON_HINT = (
 # Verdicts of a scheduled run that count as one more failure in a row. `aborted` (someone
 # stopped it) neither counts nor resets the count: it says nothing about the test.
 FAILING_VERDICTS = (Verdict.FAILED, Verdict.ERROR)
+# `inconclusive` (a check failed while the load generator was saturated) is no failure of
+# the service either, but this many in a row say the generator is too small: a warning.
+INCONCLUSIVE_WARN_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -233,7 +236,9 @@ def schedule_run_ended(store: Store, run: LoadTestRun) -> None:
 
     Called once per run end, after the verdict is final. A failed or errored run is one
     more failure in a row; a passed one (or one with nothing to check) resets the count;
-    an aborted one changes nothing. At the schedule's limit it pauses itself.
+    an aborted one changes nothing. At the schedule's limit it pauses itself. An
+    inconclusive one neither counts nor resets the failures; INCONCLUSIVE_WARN_AFTER of
+    them in a row set the schedule's `warning` (any other verdict clears it).
     """
     trigger = run.trigger or {}
     schedule_id = trigger.get("schedule")
@@ -250,9 +255,29 @@ def schedule_run_ended(store: Store, run: LoadTestRun) -> None:
         )
     if verdict == Verdict.ABORTED:
         return
+    if count_inconclusive(store, schedule_id, verdict == Verdict.INCONCLUSIVE):
+        return
     failed = verdict in FAILING_VERDICTS or run.status == RunStatus.FAILED
     what = f"run {run.id} ended {verdict.value if verdict else run.status.value}"
     count_result(store, schedule_id, failed, what)
+
+
+def count_inconclusive(store: Store, schedule_id: str, inconclusive: bool) -> bool:
+    """Count an inconclusive run in a row (or reset the count); whether it was one."""
+    schedule = store.schedules.count_inconclusive(
+        schedule_id, inconclusive, {"updatedAt": utcnow()}
+    )
+    if inconclusive and schedule is not None:
+        streak = schedule.consecutiveInconclusive
+        if streak >= INCONCLUSIVE_WARN_AFTER:
+            store.schedules.update(
+                schedule_id,
+                {
+                    "warning": f"{streak} inconclusive runs in a row: the load generator was "
+                    "saturated or lost workers (add workers, or lower the load)"
+                },
+            )
+    return inconclusive
 
 
 def count_result(store: Store, schedule_id: str, failed: bool, what: str) -> None:
