@@ -53,6 +53,9 @@ class LoadTest(Named):
     baselineRunId: str | None = None
     # Server-side metrics read for every interval of its runs (docs/server-metrics.md).
     serverMetrics: list[ServerMetric] = Field(default_factory=list)
+    # The name of the file whose `loadmgr apply` created or took over this test; None:
+    # made by hand. Only that file's `apply --prune` deletes it.
+    managedBy: str | None = None
     version: int = 1
 
     @property
