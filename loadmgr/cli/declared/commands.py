@@ -59,7 +59,9 @@ def apply(
     file: Annotated[
         str,
         typer.Option(
-            "--file", "-f", metavar="FILE|DIR",
+            "--file",
+            "-f",
+            metavar="FILE|DIR",
             help="A TOML file of tests, schedules and notifications, or a folder: each "
             "*.toml in it.",
             show_default=False,
@@ -97,16 +99,18 @@ def export(
     ctx: typer.Context,
     test: Annotated[
         list[str] | None,
-        typer.Option("--test", metavar="NAME", help="Only this test (repeatable).",
-                     show_default=False),
+        typer.Option(
+            "--test", metavar="NAME", help="Only this test (repeatable).", show_default=False
+        ),
     ] = None,
     tag: Annotated[
         str | None, typer.Option("--tag", metavar="TAG", help="Only tests with this tag.")
     ] = None,
     output: Annotated[
         str,
-        typer.Option("--output", "-o", help="toml (what apply reads) or json.",
-                     **choices(EXPORT_FORMATS)),
+        typer.Option(
+            "--output", "-o", help="toml (what apply reads) or json.", **choices(EXPORT_FORMATS)
+        ),
     ] = "toml",
 ) -> None:
     """Write tests, their schedules and notifications in the format `apply` reads;

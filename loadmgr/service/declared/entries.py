@@ -48,9 +48,7 @@ class Entry:
 
     @property
     def keys(self) -> dict[str, str]:
-        return {"tests": TEST_KEYS, "schedules": SCHEDULE_KEYS}.get(
-            self.section, NOTIFICATION_KEYS
-        )
+        return {"tests": TEST_KEYS, "schedules": SCHEDULE_KEYS}.get(self.section, NOTIFICATION_KEYS)
 
     def raw(self) -> dict[str, Any]:
         return self.file.entries(self.section)[self.name]
@@ -74,13 +72,18 @@ def read_entries(file: DeclaredFile) -> list[Entry]:
     return found
 
 
-def _pairs(file: DeclaredFile, path: tuple[str | int, ...], table: dict[str, str] | None,
-           check: Any) -> list[str] | None:
+def _pairs(
+    file: DeclaredFile, path: tuple[str | int, ...], table: dict[str, str] | None, check: Any
+) -> list[str] | None:
     """A table of texts as the `KEY=VALUE` options its command takes (a Locust flag is
-    `KEY = ""`), each pair checked alone so an error names its key."""
+    `KEY = ""`, stored as `KEY` alone is), each pair checked alone so an error names its
+    key."""
     if table is None:
         return None
-    pairs = [f"{key}={value}" if value else key for key, value in table.items()]
+    for key in table:
+        if "=" in key:
+            raise file.refuse((*path, key), "a key must not hold '='")
+    pairs = [f"{key}={value}" for key, value in table.items()]
     if check is not None:
         for key, pair in zip(table, pairs, strict=True):
             with located(file, (*path, key), {}):
@@ -88,8 +91,9 @@ def _pairs(file: DeclaredFile, path: tuple[str | int, ...], table: dict[str, str
     return pairs
 
 
-def _each(file: DeclaredFile, path: tuple[str | int, ...], items: list[str] | None,
-          check: Any) -> list[str] | None:
+def _each(
+    file: DeclaredFile, path: tuple[str | int, ...], items: list[str] | None, check: Any
+) -> list[str] | None:
     if items is not None:
         for index, item in enumerate(items):
             with located(file, (*path, index), {}):
@@ -110,8 +114,9 @@ def test_spec(file: DeclaredFile, path: tuple[str, str], raw: dict[str, Any]) ->
     read_from = _locustfile_path(file, path, locustfile, entry.get("cluster"))
     _each(file, (*path, "thresholds"), entry.get("thresholds"), check_thresholds)
     meta = _pairs(file, (*path, "metadata"), entry.get("metadata"), _check_metadata)
-    options = _pairs(file, (*path, "locust_options"), entry.get("locust_options"),
-                     check_locust_options)
+    options = _pairs(
+        file, (*path, "locust_options"), entry.get("locust_options"), check_locust_options
+    )
     return TestSpec(
         name=path[1],
         target_url=entry["target_url"],
@@ -155,10 +160,13 @@ def _locustfile_path(
     resolved = [folder / Path(part).expanduser() for part in parts if part]
     for part, full in zip(parts, resolved, strict=False):
         inside = Path(os.path.normpath(full)).is_relative_to(os.path.normpath(folder.absolute()))
-        if not full.exists() and (Path(part).is_absolute() or ".." in Path(part).parts or not
-                                  inside):
-            raise file.refuse((*path, "locustfile"), f"locustfile {part!r} not found "
-                              "(and it is outside this file's folder)")
+        if not full.exists() and (
+            Path(part).is_absolute() or ".." in Path(part).parts or not inside
+        ):
+            raise file.refuse(
+                (*path, "locustfile"),
+                f"locustfile {part!r} not found (and it is outside this file's folder)",
+            )
     return ",".join(str(p) for p in resolved)
 
 
@@ -195,7 +203,9 @@ def schedule_request(
             thresholds=entry.get("thresholds"),
             meta=_pairs(file, (*path, "metadata"), entry.get("metadata"), _check_metadata),
             locust_options=_pairs(
-                file, (*path, "locust_options"), entry.get("locust_options"),
+                file,
+                (*path, "locust_options"),
+                entry.get("locust_options"),
                 check_locust_options,
             ),
         )

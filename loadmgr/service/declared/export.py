@@ -41,9 +41,7 @@ def export_definitions(
                 chosen[found.id] = found
     ordered = sorted(chosen.values(), key=lambda t: t.name)
     names = {test.id: test.name for test in ordered}
-    schedules = [
-        s for s in _schedules(store) if s.loadTestId in names
-    ]
+    schedules = [s for s in _schedules(store) if s.loadTestId in names]
     everything = not tests and tag is None
     notifications = [
         n

@@ -210,9 +210,7 @@ def check_format(file: DeclaredFile) -> None:
     """Only known sections and keys, each of its type; the required keys there."""
     for section, entries in file.data.items():
         if section not in SECTIONS:
-            raise file.refuse(
-                (section,), f"unknown section (one of {', '.join(SECTIONS)})"
-            )
+            raise file.refuse((section,), f"unknown section (one of {', '.join(SECTIONS)})")
         if not isinstance(entries, dict):
             raise file.refuse((section,), f"must be a table of {section} by name")
         keys = SECTIONS[section]

@@ -45,7 +45,10 @@ class Locations:
     def line_of(self, path: KeyPath) -> int:
         """The line of `path`, else of the nearest key above it that the file spells out
         (a default value is not in the file: its table is); 1 when none is."""
-        for end in range(len(path), 0, -1):
+        below = [line for key, line in self.lines.items() if key[: len(path)] == path]
+        if below:  # `[tests.x]` spells out `tests` only as part of a header
+            return min(below)
+        for end in range(len(path) - 1, 0, -1):
             line = self.lines.get(tuple(path[:end]))
             if line is not None:
                 return line
@@ -192,13 +195,18 @@ class _Scanner:
             self._advance(end + 3 - self.at)
             return text
         self._advance()
-        chars: list[str] = []
+        start = self.at
         while self.at < len(self.text) and self._peek() not in (quote, "\n"):
-            if quote == '"' and self._peek() == "\\":
-                chars.append(self.text[self.at + 1 : self.at + 2])
-                self._advance(2)
-                continue
-            chars.append(self._peek())
-            self._advance()
+            self._advance(2 if quote == '"' and self._peek() == "\\" else 1)
+        raw = self.text[start : self.at]
         self._advance()
-        return "".join(chars)
+        return _unescaped(raw) if quote == '"' else raw
+
+
+def _unescaped(raw: str) -> str:
+    """A basic string's text: TOML's escapes are JSON's, and `\\UXXXXXXXX`."""
+    try:
+        text: str = json.loads(f'"{raw}"')
+        return text
+    except ValueError:
+        return re.sub(r"\\U([0-9A-Fa-f]{8})", lambda m: chr(int(m.group(1), 16)), raw)

@@ -161,8 +161,13 @@ class _Planner:
         test = self._test(entry, entry.spec.test)
         desired = prepare_schedule(self.store, entry.spec, self.user, test)
         desired.managedBy = entry.file.name
-        self._compare(entry, "schedule", desired, self._current(
-            self.store.schedules.find_by_name, entry), SCHEDULE_FIELDS)
+        self._compare(
+            entry,
+            "schedule",
+            desired,
+            self._current(self.store.schedules.find_by_name, entry),
+            SCHEDULE_FIELDS,
+        )
 
     def _plan_notifications(self, entry: Entry) -> None:
         from loadmgr.service.notifications.subscriptions import prepare_notification
@@ -171,8 +176,13 @@ class _Planner:
         test = self._test(entry, spec.test) if spec.test is not None else None
         desired = prepare_notification(self.store, self.user, spec, test)
         desired.managedBy = entry.file.name
-        self._compare(entry, "notification", desired, self._current(
-            self.store.notifications.find_by_name, entry), NOTIFICATION_FIELDS)
+        self._compare(
+            entry,
+            "notification",
+            desired,
+            self._current(self.store.notifications.find_by_name, entry),
+            NOTIFICATION_FIELDS,
+        )
 
     def _test(self, entry: Entry, ref: str) -> LoadTest:
         """The test an entry names: one declared, else one stored (exit 2 if neither)."""
@@ -262,9 +272,9 @@ class _Planner:
                 if doc.get("managedBy") in self.managers
                 and (section, str(doc.get("name"))) not in declared
             ]
-        kept_schedules = [
-            doc for doc in schedules if doc not in gone["schedules"]
-        ] + [c.desired.model_dump() for c in self.changes if c.kind == "schedule"]
+        kept_schedules = [doc for doc in schedules if doc not in gone["schedules"]] + [
+            c.desired.model_dump() for c in self.changes if c.kind == "schedule"
+        ]
         for doc in gone["tests"]:
             self._check_deletable(doc, kept_schedules)
         for section, kind in (
