@@ -61,7 +61,7 @@ def apply(
         typer.Option(
             "--file",
             "-f",
-            metavar="FILE|DIR",
+            metavar="PATH",
             help="A TOML file of tests, schedules and notifications, or a folder: each "
             "*.toml in it.",
             show_default=False,
