@@ -503,3 +503,12 @@ def test_every_key_is_found_on_its_line(items: list[tuple[str, list[str], bool]]
     found = Locations(text)
     for path, line in expected.items():
         assert found.line_of(path) == line, (key_path(path), text)
+
+
+def test_the_example_file_applies(cli: Cli, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import REPO
+
+    monkeypatch.setenv("LOADMGR_SECRET_SLACK_WEBHOOK", "https://hooks.example.com/T9/secret")
+    example = REPO / "examples" / "loadtests.toml"
+    assert "3 to create" in ok(cli("apply", "-f", str(example))).stdout
+    assert ok(cli("apply", "-f", str(example))).stdout.startswith("no changes")
