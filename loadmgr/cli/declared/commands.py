@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(rich_markup_mode=None)
 EXPORT_FORMATS = ("toml", "json")
+# `apply -o csv` (docs/output.md): a row per changed field of each change.
+APPLY_CSV = ("action", "kind", "name", "file", "key", "old", "new", "applied")
 
 
 def plan_view(data: dict[str, Any]) -> RenderableType:
@@ -91,7 +93,20 @@ def apply(
     result = apply_files(
         context.store, context.settings.user, file, dry_run=dry_run, prune=prune, warn=notice
     )
-    renderer.one(result.to_json(), plan_view)
+    data = result.to_json()
+    if renderer.format == "csv":  # a row per changed field (one for a create or delete)
+        renderer.many(_csv_rows(data), [], csv_columns=APPLY_CSV)
+    else:
+        renderer.one(data, plan_view)
+
+
+def _csv_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for change in data["changes"]:
+        head = {key: change[key] for key in ("action", "kind", "name", "file")}
+        head["applied"] = data["applied"]
+        rows += [{**head, **item} for item in change["fields"]] or [head]
+    return rows
 
 
 @app.command("export")
