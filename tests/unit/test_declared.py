@@ -512,3 +512,17 @@ def test_the_example_file_applies(cli: Cli, db: Any, monkeypatch: pytest.MonkeyP
     example = REPO / "examples" / "loadtests.toml"
     assert "3 to create" in ok(cli("apply", "-f", str(example))).stdout
     assert ok(cli("apply", "-f", str(example))).stdout.startswith("no changes")
+
+
+def test_a_remote_cluster_may_name_a_locustfile_deployed_there_within_the_tree(
+    cli: Cli, db: Any, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok(cli("clusters", "add", "k8s", "--url", "http://127.0.0.1:1"))
+    monkeypatch.chdir(folder)
+    remote = '[tests.r]\ntarget_url = "http://127.0.0.1:1"\ncluster = "k8s"\nlocustfile = "{}"\n'
+    write(folder, remote.format("deployed/checkout.py"))
+    ok(cli("apply", "-f", "loadtests.toml"))
+    assert db.load_tests.find_one({"name": "r"})["locustfile"] == "deployed/checkout.py"
+    write(folder, remote.format("../elsewhere/checkout.py"))
+    message = error_line(cli("apply", "-f", "loadtests.toml"), 2)
+    assert message.startswith("error: loadtests.toml:4: tests.r.locustfile: locustfile")

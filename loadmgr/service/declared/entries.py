@@ -111,7 +111,7 @@ def test_spec(file: DeclaredFile, path: tuple[str, str], raw: dict[str, Any]) ->
 
     entry = {**TEST_DEFAULTS, **raw}
     locustfile = entry.get("locustfile")
-    read_from = _locustfile_path(file, path, locustfile, entry.get("cluster"))
+    read_from = _locustfile_path(file, path, locustfile)
     _each(file, (*path, "thresholds"), entry.get("thresholds"), check_thresholds)
     meta = _pairs(file, (*path, "metadata"), entry.get("metadata"), _check_metadata)
     options = _pairs(
@@ -146,9 +146,7 @@ def _check_metadata(pairs: list[str]) -> None:
     parse_metadata(pairs)
 
 
-def _locustfile_path(
-    file: DeclaredFile, path: tuple[str, str], written: str | None, cluster: str | None
-) -> str | None:
+def _locustfile_path(file: DeclaredFile, path: tuple[str, str], written: str | None) -> str | None:
     """Where the locustfile is read from: relative to the file's folder. A path that
     does not exist is refused for the local cluster (by `TestSpec`) and, for a remote one
     (which may run a locustfile deployed with it), when it leads out of the file's folder
@@ -158,11 +156,10 @@ def _locustfile_path(
     folder = file.folder
     parts = [part.strip() for part in written.split(",")]
     resolved = [folder / Path(part).expanduser() for part in parts if part]
+    root = os.path.normpath(folder.absolute())
     for part, full in zip(parts, resolved, strict=False):
-        inside = Path(os.path.normpath(full)).is_relative_to(os.path.normpath(folder.absolute()))
-        if not full.exists() and (
-            Path(part).is_absolute() or ".." in Path(part).parts or not inside
-        ):
+        inside = Path(os.path.normpath(full.absolute())).is_relative_to(root)
+        if not full.exists() and not inside:
             raise file.refuse(
                 (*path, "locustfile"),
                 f"locustfile {part!r} not found (and it is outside this file's folder)",

@@ -169,11 +169,7 @@ def read_files(target: str) -> list[DeclaredFile]:
         paths = [path]
     else:
         raise ValidationFailed(f"file {target!r} not found", hint="give -f FILE or -f DIR")
-    files = [read_file(p) for p in paths]
-    names = [file.name for file in files]
-    if len(set(names)) != len(names):
-        raise ValidationFailed("two files of the same name: each file's name marks what it manages")
-    return files
+    return [read_file(p) for p in paths]
 
 
 def read_file(path: Path) -> DeclaredFile:
