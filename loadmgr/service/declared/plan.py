@@ -160,14 +160,7 @@ class _Planner:
 
         test = self._test(entry, entry.spec.test)
         desired = prepare_schedule(self.store, entry.spec, self.user, test)
-        desired.managedBy = entry.file.name
-        self._compare(
-            entry,
-            "schedule",
-            desired,
-            self._current(self.store.schedules.find_by_name, entry),
-            SCHEDULE_FIELDS,
-        )
+        self._plan_named(entry, "schedule", desired, self.store.schedules, SCHEDULE_FIELDS)
 
     def _plan_notifications(self, entry: Entry) -> None:
         from loadmgr.service.notifications.subscriptions import prepare_notification
@@ -175,14 +168,17 @@ class _Planner:
         spec = entry.spec
         test = self._test(entry, spec.test) if spec.test is not None else None
         desired = prepare_notification(self.store, self.user, spec, test)
-        desired.managedBy = entry.file.name
-        self._compare(
-            entry,
-            "notification",
-            desired,
-            self._current(self.store.notifications.find_by_name, entry),
-            NOTIFICATION_FIELDS,
+        self._plan_named(
+            entry, "notification", desired, self.store.notifications, NOTIFICATION_FIELDS
         )
+
+    def _plan_named(
+        self, entry: Entry, kind: str, desired: Any, repository: Any, fields: dict[str, str]
+    ) -> None:
+        """`desired`, marked as its file's, compared with the one of its name stored."""
+        desired.managedBy = entry.file.name
+        current = self._current(repository.find_by_name, entry)
+        self._compare(entry, kind, desired, current, fields)
 
     def _test(self, entry: Entry, ref: str) -> LoadTest:
         """The test an entry names: one declared, else one stored (exit 2 if neither)."""
