@@ -177,13 +177,15 @@ class RootGroup(typer.core.TyperGroup):
     """
 
     def list_commands(self, ctx: Any) -> list[str]:
-        from loadmgr.cli.groups import GROUPS
+        from loadmgr.cli.groups import COMMANDS, GROUPS
 
-        return list(GROUPS)
+        return [*GROUPS, *COMMANDS]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        from loadmgr.cli.groups import GROUPS, group_app
+        from loadmgr.cli.groups import COMMANDS, GROUPS, group_app, root_command
 
+        if cmd_name in COMMANDS:
+            return root_command(cmd_name)
         if cmd_name not in GROUPS:
             return None
         group = typer.main.get_group(group_app(cmd_name))
@@ -208,9 +210,9 @@ class RootGroup(typer.core.TyperGroup):
             raise
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
-        from loadmgr.cli.groups import GROUPS
+        from loadmgr.cli.groups import COMMANDS, GROUPS
 
-        rows = [(name, help_text) for name, (_, help_text) in GROUPS.items()]
+        rows = [(name, help_text) for name, (_, help_text) in {**GROUPS, **COMMANDS}.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

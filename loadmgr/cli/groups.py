@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import typer
@@ -41,6 +41,20 @@ GROUPS: dict[str, tuple[str, str]] = {
 }
 
 
+# Commands of the root itself: name → (module, one-line help); the module's `app` holds
+# the command under that name.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "apply": (
+        "loadmgr.cli.declared.commands",
+        "Make the database hold the tests, schedules and notifications TOML files declare.",
+    ),
+    "export": (
+        "loadmgr.cli.declared.commands",
+        "Write tests, schedules and notifications as a TOML file 'apply' reads.",
+    ),
+}
+
+
 def group_help(name: str) -> str:
     return GROUPS[name][1]
 
@@ -60,3 +74,12 @@ def group_app(name: str) -> typer.Typer:
     """The Typer app of one group, imported now."""
     app: typer.Typer = importlib.import_module(GROUPS[name][0]).app
     return app
+
+
+def root_command(name: str) -> Any:
+    """The click command of one of the root's own commands (COMMANDS), built now."""
+    import typer.main
+
+    app: typer.Typer = importlib.import_module(COMMANDS[name][0]).app
+    group = typer.main.get_group(app)
+    return group.commands[name]

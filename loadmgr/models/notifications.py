@@ -53,6 +53,7 @@ class Notification(Audited):
     on: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENTS))
     testId: str | None = None  # only runs of this test
     tag: str | None = None  # only runs of tests with this tag
+    managedBy: str | None = None  # the file whose `loadmgr apply` made it (LoadTest's)
 
     @field_validator("webhookEnv")
     @classmethod

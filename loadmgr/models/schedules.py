@@ -192,6 +192,7 @@ class Schedule(Named):
     lastSlotAt: UtcDatetime | None = None
     lastOutcome: SlotOutcome | None = None
     lastRunId: str | None = None
+    managedBy: str | None = None  # the file whose `loadmgr apply` made it (LoadTest's)
 
     @field_validator("cron")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import pymongo.errors
@@ -243,6 +244,29 @@ class ModelRepository(Repository, Generic[D]):
     def find_by_name(self, name: str) -> list[D]:
         """A few documents named `name` (more than one: the name is ambiguous)."""
         return self.find_named(self.MODEL, name)
+
+    @mapped_errors
+    def update_unchanged(
+        self, document_id: str, updated_at: datetime, changes: dict[str, Any]
+    ) -> bool:
+        """Set `changes` if the document was not changed since it was read (its
+        `updatedAt` is still `updated_at`); False otherwise (`apply` then undoes its own)."""
+        self.check_in_scope(changes, partial=True)
+        query = self.owned({"id": document_id, "updatedAt": updated_at})
+        return self.collection.update_one(query, {"$set": changes}).matched_count == 1
+
+    @mapped_errors
+    def take_managed(self, document_id: str, managed_by: str) -> dict[str, Any] | None:
+        """Delete the document if `managed_by`'s apply still manages it; the document
+        deleted (to put back with `put_back`), else None."""
+        query = self.owned({"id": document_id, "managedBy": managed_by})
+        return self.collection.find_one_and_delete(query, projection=NO_OBJECT_ID)
+
+    @mapped_errors
+    def put_back(self, document: dict[str, Any]) -> bool:
+        """Insert a document `take_managed` returned, as it was; False if its name was
+        taken meanwhile."""
+        return self.insert_new(dict(document))
 
 
 def scope_name_unique(**options: Any) -> IndexSpec:

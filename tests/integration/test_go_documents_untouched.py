@@ -90,6 +90,11 @@ TEST_WRITERS = {
     "update_any_version": lambda s, t: s.tests.update(t["id"], 1, {"description": "changed"}),
     "delete": lambda s, t: s.tests.delete(t["id"]),
     "take": lambda s, t: s.tests.take(t["id"]),
+    # `apply`'s conditional writes: a Go document neither matches nor changes.
+    "take_managed": lambda s, t: s.tests.take_managed(t["id"], "loadtests.toml"),
+    "update_unchanged": lambda s, t: s.tests.update_unchanged(
+        t["id"], t.get("updatedAt"), {"description": "changed"}
+    ),
 }
 METRIC_WRITERS = {
     "save": lambda s, r: s.metrics.save([_snapshot(r["id"])]),
@@ -101,7 +106,7 @@ PASSES = {
     "ensure_schema": lambda s: ensure_schema(s, "tester", lambda _line: None),
 }
 # Writers that only insert a document of loadmgr's (never match an existing one).
-INSERTS_ONLY = {"insert", "insert_new", "restore", "save"}
+INSERTS_ONLY = {"insert", "insert_new", "restore", "save", "put_back"}
 WRITE_CALLS = (
     "update_one",
     "update_many",

@@ -58,6 +58,9 @@ class LoadTest(Named):
     serverMetrics: list[ServerMetric] = Field(default_factory=list)
     # The CPU % at which a load generator's worker counts as saturated (null: 90).
     saturationCpuPct: float | None = Field(default=None, ge=10, le=100, allow_inf_nan=False)
+    # The name of the file whose `loadmgr apply` created or took over this test; None:
+    # made by hand. Only that file's `apply --prune` deletes it.
+    managedBy: str | None = None
     version: int = 1
 
     @property

@@ -77,6 +77,9 @@ class _TestOptions:
     locust_options: list[str] | None = None
     server_metrics: list[str] | None = None  # `NAME[:UNIT]=PROMQL`, read from `source`
     source: str | None = None
+    # `apply`: the locustfile's name as its file wrote it (relative to that file), stored
+    # instead of the path it is read from.
+    locustfile_name: str | None = None
     fields: dict[str, Any] = field(init=False, default_factory=dict)
 
     def _given_fields(self, *, with_meta: bool) -> dict[str, Any]:
@@ -128,6 +131,8 @@ class TestSpec(_TestOptions):
         cluster_id = fields.get("locustClusterId", LOCAL_CLUSTER_ID)
         if self.locustfile is not None:
             fields.update(locustfile_fields(read_locustfile(self.locustfile, cluster_id)))
+            if self.locustfile_name is not None:
+                fields["locustfile"] = self.locustfile_name
         elif cluster_id == LOCAL_CLUSTER_ID:
             raise ValidationFailed(
                 "missing --locustfile", hint="the local cluster needs a locustfile to run"
@@ -176,6 +181,16 @@ def create_test(
 ) -> LoadTest:
     """Validate and store a new test; the name must be free in the scope. `warn` is told
     what is stored unchecked (a server metric whose source does not answer now)."""
+    test = prepare_test(store, user, spec, warn)
+    store.ensure_indexes()
+    return store.tests.insert(test)
+
+
+def prepare_test(
+    store: Store, user: str, spec: TestSpec, warn: Callable[[str], None] | None = None
+) -> LoadTest:
+    """The test `spec` describes, checked as `create_test` checks it, not stored (`apply`
+    checks every entry of a file before it writes any)."""
     from loadmgr.service.server_metrics.definitions import check_server_metrics
 
     fields = dict(spec.fields)
@@ -184,8 +199,7 @@ def create_test(
     check_test_load(test, {"defaultUsers", "defaultSpawnRate", "maxUsers"})
     check_cluster_exists(store, test.locustClusterId)
     check_server_metrics(store, test.serverMetrics, warn)
-    store.ensure_indexes()
-    return store.tests.insert(test)
+    return test
 
 
 def change_test(
@@ -200,6 +214,12 @@ def change_test(
 
     fields = dict(changes.fields)
     check_server_metrics(store, fields.get("serverMetrics") or [], warn)
+    managed_by = get_test(store, ref).managedBy
+    if managed_by and warn is not None:
+        warn(
+            f"test {ref!r} is managed by {managed_by}: the next 'loadmgr apply' of that "
+            "file will undo this change (change the file instead)"
+        )
     if changes.locustfile is not None:
         cluster_id = fields.get("locustClusterId") or get_test(store, ref).locustClusterId
         fields.update(locustfile_fields(read_locustfile(changes.locustfile, cluster_id)))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import LoadmgrError, ValidationFailed
-from loadmgr.models import LoadTestRun, utcnow
+from loadmgr.models import LoadTest, LoadTestRun, utcnow
 from loadmgr.models.notifications import Notification
 from loadmgr.models.verdicts import ReasonKind
 from loadmgr.service.documents import by_id_or_name, new_document
@@ -61,6 +61,18 @@ def add_notification(store: Store, user: str, spec: NotificationSpec) -> Notific
     """Check and store a subscription. Its webhook must hold an http(s) URL now (a typo in
     a variable's name would otherwise show only when a run fails); `test` is resolved to
     the test's id."""
+    notification = prepare_notification(store, user, spec)
+    store.ensure_indexes()
+    store.notifications.ensure_indexes()
+    return store.notifications.insert(notification)
+
+
+def prepare_notification(
+    store: Store, user: str, spec: NotificationSpec, test: LoadTest | None = None
+) -> Notification:
+    """The subscription `spec` describes, checked as `add_notification` checks it, not
+    stored; `test`: the test it is limited to as it will be stored (`apply`), else
+    `spec.test` is looked up."""
     from loadmgr.models.notifications import DEFAULT_EVENTS
     from loadmgr.webhooks import webhook_url
 
@@ -78,13 +90,13 @@ def add_notification(store: Store, user: str, spec: NotificationSpec) -> Notific
     }
     notification = new_document(Notification, store, user, fields, OPTION_NAMES)
     webhook_url(notification.webhookEnv, notification.webhookFile)
-    if notification.testId:
+    if test is not None:
+        notification.testId = test.id
+    elif notification.testId:
         from loadmgr.service.definitions.tests import get_test
 
         notification.testId = get_test(store, notification.testId).id
-    store.ensure_indexes()
-    store.notifications.ensure_indexes()
-    return store.notifications.insert(notification)
+    return notification
 
 
 def get_notification(store: Store, ref: str) -> Notification:

@@ -56,8 +56,9 @@ class RunPlan:
         return self.run.locustClusterId
 
 
-def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> RunPlan:
-    """Resolve test and overrides, refusing an impossible override before anything is stored."""
+def plan_run(store: Store, test_ref: str | LoadTest, options: RunOptions, user: str) -> RunPlan:
+    """Resolve test and overrides, refusing an impossible override before anything is
+    stored; `test_ref` names the test, or is the test itself (one not stored yet)."""
     check_interval(options.interval)
     check_lost_timeout(options.lost_timeout)
     if options.if_busy not in BUSY_POLICIES:
@@ -77,7 +78,7 @@ def plan_run(store: Store, test_ref: str, options: RunOptions, user: str) -> Run
     from loadmgr.service.runs.folders import keep_sec, log_max_bytes
 
     log_max_bytes(), keep_sec()  # a bad setting is exit 2 now, not a Failed run later
-    test = get_test(store, test_ref)
+    test = test_ref if isinstance(test_ref, LoadTest) else get_test(store, test_ref)
     check_not_foreign(test, "run")
     check_run_load(test, options.users, options.spawn_rate)
     duration = options.duration if options.duration is not None else test.defaultDurationSec

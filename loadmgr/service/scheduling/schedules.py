@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from loadmgr.errors import NotFound, ValidationFailed
-from loadmgr.models import LoadTestRun, RunStatus, Verdict, utcnow
+from loadmgr.models import LoadTest, LoadTestRun, RunStatus, Verdict, utcnow
 from loadmgr.models.schedules import (
     DEFAULT_FAILURE_LIMIT,
     DEFAULT_GRACE_SEC,
@@ -68,6 +68,23 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
     The overrides are checked as `runs start` would check them (exit 2 for an impossible
     one, 4 for an unknown test or cluster) before anything is stored.
     """
+    schedule = prepare_schedule(store, request, user)
+    store.ensure_schedule_indexes()
+    store.schedules.insert(schedule)
+    # `tests delete` removes the test, then looks for its schedules; adding does the
+    # reverse. Whichever comes second sees the other's write: no schedule outlives its test.
+    if store.tests.find_by_id(schedule.loadTestId) is None:
+        store.schedules.delete(schedule.id)
+        raise NotFound(f"test {request.test!r} not found{store.scope.describe()}")
+    return schedule
+
+
+def prepare_schedule(
+    store: Store, request: ScheduleRequest, user: str, test: LoadTest | None = None
+) -> Schedule:
+    """The schedule `request` describes, checked as `add_schedule` checks it, not stored;
+    `test`: its test as it will be stored (`apply` checks a schedule of a test it has not
+    created yet), else `request.test` is looked up."""
     from loadmgr.service.runs.plan import plan_run
 
     overrides = request.stored
@@ -79,7 +96,7 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
         zone = check_timezone(request.timezone)
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from None
-    test = plan_run(store, request.test, run_options(overrides), user).test
+    test = plan_run(store, test or request.test, run_options(overrides), user).test
     now = store.server_now()
     try:
         schedule = Schedule(
@@ -96,13 +113,6 @@ def add_schedule(store: Store, request: ScheduleRequest, user: str) -> Schedule:
         )
     except ValidationError as exc:
         raise validation_failed(exc) from None
-    store.ensure_schedule_indexes()
-    store.schedules.insert(schedule)
-    # `tests delete` removes the test, then looks for its schedules; adding does the
-    # reverse. Whichever comes second sees the other's write: no schedule outlives its test.
-    if store.tests.find_by_id(test.id) is None:
-        store.schedules.delete(schedule.id)
-        raise NotFound(f"test {request.test!r} not found{store.scope.describe()}")
     return schedule
 
 

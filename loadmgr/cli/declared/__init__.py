@@ -1,0 +1,1 @@
+"""`loadmgr apply` and `loadmgr export`: tests as code."""
