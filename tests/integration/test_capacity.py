@@ -79,3 +79,54 @@ def test_a_stepped_run_records_each_step_as_its_own_window(cli, mongo_db, pool_t
     assert abs(rps[-1] - CAPACITY) <= 0.15 * CAPACITY, rps  # and then it is the pool's
     p95 = [w["p95ResponseMs"] for w in windows]
     assert p95[-1] > 2 * p95[0], p95  # past the pool's size, latency climbs
+
+
+def capacity(cli: Any, *args: str) -> Any:
+    return cli("tests", "capacity", "pool", *args)
+
+
+def test_the_fitted_peak_of_a_stepped_run_is_the_pool_s_capacity(
+    cli, mongo_db, pool_test, tmp_path
+):
+    run = stepped_run(cli)
+    result = capacity(cli, "--run", run["id"][:8], "-o", "json", "--html", str(tmp_path / "c.html"))
+    assert result.exit_code == 0, result.stderr
+    found = result.json()
+    assert found["source"] == "steps" and found["runId"] == run["id"]
+    assert abs(found["peakRps"] - CAPACITY) <= 0.15 * CAPACITY, found
+    assert found["kneeUsers"] == POOL_WORKERS, found["points"]  # where the pool fills
+    assert found["r2"] > 0.9
+    assert [p["users"] for p in found["points"]] == [1, 2, 4, 8, 16]
+    page = (tmp_path / "c.html").read_text(encoding="utf-8")
+    assert "Capacity of pool" in page and "<script" not in page and 'class="point"' in page
+    table = capacity(cli)
+    assert table.exit_code == 0, table.stderr
+    assert "peak" in table.stdout and f"knee (p95 starts to climb past) {POOL_WORKERS} users" in (
+        table.stdout
+    )
+
+
+def test_runs_at_five_loads_give_the_same_capacity(cli, mongo_db, pool_test):
+    for users in (1, 2, 4, 8, 16):
+        result = cli(
+            "runs", "start", "pool", "--users", str(users), "--duration", "5s", "--warmup",
+            "1s", "--interval", "1", "--workers", "0", "-o", "json",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+    found = capacity(cli, "-o", "json").json()
+    assert found["source"] == "runs" and len(found["points"]) == 5
+    assert abs(found["peakRps"] - CAPACITY) <= 0.15 * CAPACITY, found
+
+
+def test_a_run_without_steps_or_too_few_loads_cannot_be_fitted(cli, mongo_db, pool_test):
+    result = cli("runs", "start", "pool", "--users", "2", "--duration", "2s", "--workers", "0",
+                 "-o", "json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    run_id = result.json()["id"]
+    refused = capacity(cli, "--run", run_id)
+    assert refused.exit_code == 2 and "has no steps to fit" in refused.stderr
+    refused = capacity(cli)
+    assert refused.exit_code == 2
+    assert "error: not enough distinct loads to fit: 1" in refused.stderr
+    assert capacity(cli, "--run", "ffffffffffff").exit_code == 4
+    assert capacity(cli, "--fail-on-capacity-drop", "150%").exit_code == 2
