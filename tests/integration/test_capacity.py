@@ -130,3 +130,49 @@ def test_a_run_without_steps_or_too_few_loads_cannot_be_fitted(cli, mongo_db, po
     assert "error: not enough distinct loads to fit: 1" in refused.stderr
     assert capacity(cli, "--run", "ffffffffffff").exit_code == 4
     assert capacity(cli, "--fail-on-capacity-drop", "150%").exit_code == 2
+
+
+HALVED_FROM = 8  # 0-based: the pool is halved from the 9th stepped run on
+STEP_USERS = [1, 2, 4, 8, 16, 32, 64]
+
+
+def _stepped_history(mongo_db: Any) -> list[Any]:
+    """14 nightly stepped runs (synthetic, stored as the collector stores them) whose
+    capacity halves from run HALVED_FROM on: λ halves at every load, ±3 % noise."""
+    import random
+    from datetime import timedelta
+
+    from loadmgr.service.capacity.usl import usl
+    from tests.metrics_data import START, final_stats, make_run, make_test, store_all
+
+    test = make_test("nightly-capacity")
+    rng = random.Random(27)
+    runs = []
+    for night in range(14):
+        lam = 10.0 if night < HALVED_FROM else 5.0
+        windows = [
+            {"step": i + 1, "users": n, "rps": usl(n, lam, 0.05, 0.002) * rng.uniform(0.97, 1.03),
+             "p95ResponseMs": 50.0 * max(1.0, n / 8)}
+            for i, n in enumerate(STEP_USERS)
+        ]  # fmt: skip
+        created = START + timedelta(days=night)
+        runs.append(
+            make_run(test, final=final_stats(), createdAt=created, stepWindows=windows,
+                     steps={"users": STEP_USERS, "stepSec": 10, "settleSec": 1})
+        )  # fmt: skip
+    store_all(mongo_db, test, runs)
+    return runs
+
+
+def test_a_capacity_step_is_found_at_its_run_and_fails_the_gate(cli, mongo_db):
+    runs = _stepped_history(mongo_db)
+    result = cli("tests", "capacity", "nightly-capacity", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    found = result.json()
+    assert [c["runId"] for c in found["trend"]] == [r.id for r in runs]
+    starts = [i for i, c in enumerate(found["trend"]) if c["startsRegime"]]
+    assert len(starts) == 1 and abs(starts[0] - HALVED_FROM) <= 1, found["trend"]
+    assert found["runId"] == runs[-1].id  # the newest stepped run's steps are fitted
+    assert 0.4 < found["drop"] < 0.6
+    gate = cli("tests", "capacity", "nightly-capacity", "--fail-on-capacity-drop", "20%")
+    assert gate.exit_code == 1 and "capacity dropped" in gate.stderr
