@@ -1,6 +1,8 @@
 """A tiny HTTP server to point load tests at: `python examples/demo_target.py --port 8000`.
 
-Paths: `/` 200 text, `/api/items` 200 JSON, `/slow` 200 after ~50 ms, `/missing` 404,
+Paths: `/` 200 text, `/api/items` 200 JSON, `/slow` 200 after ~50 ms, `/pool` 200 from a
+bounded pool (`--pool-workers N --pool-ms M`: N requests served at once, M ms each, so a
+known capacity of N/M requests a second, and a latency that climbs past it), `/missing` 404,
 `/error` 500, `/metrics` its own counters for Prometheus, anything else 404. It counts the
 requests it answered per path, so tests can compare Locust's numbers with what the target
 really received, and exposes them at `/metrics` (Prometheus' text format):
@@ -41,6 +43,8 @@ class DemoServer(ThreadingHTTPServer):
         self.delay = 0.0  # added to every answer but /metrics (a latency step, in tests)
         self.jitter = 0.0  # the delay varies by up to this fraction either way (noise)
         self._thread: threading.Thread | None = None
+        self.pool_ms = 50.0
+        self._pool = threading.BoundedSemaphore(4)
 
     @property
     def url(self) -> str:
@@ -78,6 +82,17 @@ class DemoServer(ThreadingHTTPServer):
         ]
         return ("\n".join(lines) + "\n").encode()
 
+    def set_pool(self, workers: int, service_ms: float) -> None:
+        """`/pool` from now on: `workers` requests served at once, `service_ms` each."""
+        self._pool = threading.BoundedSemaphore(workers)
+        self.pool_ms = service_ms
+
+    def pooled(self) -> None:
+        """Wait for a worker of the pool, then hold it for the service time."""
+        pool = self._pool
+        with pool:
+            time.sleep(self.pool_ms / 1000)
+
     def reset_counts(self) -> None:
         """Forget every count (between two tests sharing one server)."""
         with self._lock:
@@ -111,6 +126,9 @@ class DemoHandler(BaseHTTPRequestHandler):
 
     server: DemoServer
     protocol_version = "HTTP/1.1"  # keep-alive, as a real service would
+    # Headers and body go out as two writes: with Nagle's algorithm the body waited for the
+    # client's delayed ACK (40 ms on Linux), on top of every answer's own time.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
@@ -138,6 +156,9 @@ class DemoHandler(BaseHTTPRequestHandler):
         elif path == "/slow":
             time.sleep(SLOW_DELAY_SEC)
             self._reply(200, b"slow\n", "text/plain")
+        elif path == "/pool":
+            self.server.pooled()
+            self._reply(200, b"pooled\n", "text/plain")
         elif path == "/error":
             self._reply(500, b"internal error\n", "text/plain")
         else:
@@ -164,8 +185,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument("--pool-workers", type=int, default=4, help="/pool: served at once")
+    parser.add_argument("--pool-ms", type=float, default=50.0, help="/pool: ms each")
     args = parser.parse_args(argv)
     server = DemoServer(args.host, args.port)
+    server.set_pool(args.pool_workers, args.pool_ms)
     print(f"demo target listening on {server.url}", flush=True)
     try:
         server.serve_forever()

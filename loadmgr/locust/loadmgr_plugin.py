@@ -122,6 +122,11 @@ MAX_WORKERS_TOLD = 4096  # workers listed in one answer's `generator`
 _INTERN_MAX = 50_000
 _MARKER = "_loadmgr_plugin"  # attribute of the Events object: the installed plugin
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
+# /swarm form fields that start a stepped test (`loadmgr runs start --steps`): the users of
+# each step, comma-separated, and a step's whole seconds. Locust ignores fields it lacks.
+STEPS_FIELD = "loadmgr_steps"
+STEP_SEC_FIELD = "loadmgr_step_sec"
+MAX_STEPS = 50
 _RUNNING = frozenset({"spawning", "running", "cleanup"})
 _OVER = frozenset({"stopping", "stopped", "ready"})
 # loadmgr's bounds on a stored locustfile folder: past them it cannot be a test's, so no hash.
@@ -351,6 +356,51 @@ class _WorkerMark:
         self.watermark = watermark
         self.stopped = stopped
         self.received = received
+
+
+class StepsTicks:
+    """Stepped load: `users[i]` users during the i-th `step_sec` seconds, then the end.
+
+    Locust runs it as the shape class `LoadmgrSteps` (`steps_shape()`), made only when a
+    /swarm asks for steps: this file declares no LoadTestShape, so Locust's loader never
+    picks one from it, whatever the locustfile."""
+
+    def __init__(self, users: list[int], step_sec: int, spawn_rate: float) -> None:
+        self.users = list(users)
+        self.step_sec = step_sec
+        self.spawn_rate = spawn_rate
+        self.start_time = time.perf_counter()  # Locust's start_shape() resets it
+
+    def tick(self) -> tuple[int, float] | None:
+        index = int((time.perf_counter() - self.start_time) // self.step_sec)
+        if index >= len(self.users):
+            return None
+        return self.users[index], self.spawn_rate
+
+
+_STEPS_CLASS: list[type] = []  # LoadmgrSteps, once made
+
+
+def steps_shape(users: list[int], step_sec: int, spawn_rate: float) -> Any:
+    """A LoadmgrSteps shape (a LoadTestShape, as Locust's runner wants) for these steps."""
+    if not _STEPS_CLASS:
+        base = locust.LoadTestShape
+        _STEPS_CLASS.append(
+            type("LoadmgrSteps", (StepsTicks, base), {"abstract": True, "__module__": __name__})
+        )
+    return _STEPS_CLASS[0](users, step_sec, spawn_rate)
+
+
+def parse_steps_fields(steps: str, step_sec: str | None) -> tuple[list[int], int]:
+    """The steps' /swarm fields as (users per step, seconds a step); ValueError."""
+    parts = steps.split(",")
+    if not 1 <= len(parts) <= MAX_STEPS or not all(_INTEGER.fullmatch(p) for p in parts):
+        raise ValueError(f"{STEPS_FIELD} must be 1 to {MAX_STEPS} user counts, got {steps[:60]!r}")
+    users = [int(part) for part in parts]
+    if min(users) < 1:
+        raise ValueError(f"{STEPS_FIELD}: every step needs at least 1 user")
+    seconds = _int_argument(step_sec, STEP_SEC_FIELD, 0, 1, 86_400)
+    return users, seconds
 
 
 class LoadmgrPlugin:
@@ -629,6 +679,34 @@ class LoadmgrPlugin:
             ]
         return {"master_cpu": master_cpu, "workers": workers}
 
+    def prepare_steps(self, form: Any) -> str | None:
+        """Before Locust handles a /swarm: set the steps' shape it asks for (or forget
+        ours after a stepped test); the reason to refuse it, None when it may go on."""
+        environment = self.environment
+        current = getattr(environment, "shape_class", None)
+        ours = isinstance(current, StepsTicks)
+        raw = form.get(STEPS_FIELD)
+        if raw is None:
+            if ours and str(self.runner.state) not in ("spawning", "running"):
+                environment.shape_class = None  # the next plain swarm is a plain swarm
+            return None
+        if current is not None and not ours:
+            return (
+                f"the locustfile has its own load shape {type(current).__name__}: "
+                "loadmgr's steps cannot run over it"
+            )
+        try:
+            users, step_sec = parse_steps_fields(str(raw), form.get(STEP_SEC_FIELD))
+            spawn_rate = float(form.get("spawn_rate") or max(users))
+        except ValueError as exc:
+            return str(exc)
+        if not spawn_rate > 0 or spawn_rate == float("inf"):
+            return "spawn_rate must be above 0"
+        shape = steps_shape(users, step_sec, spawn_rate)
+        shape.runner = self.runner
+        environment.shape_class = shape
+        return None
+
     def _connected_without_plugin(self) -> int:
         clients = self.runner.clients
         return sum(1 for worker_id in self._without_plugin if worker_id in clients)
@@ -673,6 +751,18 @@ class LoadmgrPlugin:
         )
         app.add_url_rule(f"{prefix}{ROUTE_PREFIX}/info", "loadmgr_info", guard(info))
         app.add_url_rule(f"{prefix}{ROUTE_PREFIX}/seconds", "loadmgr_seconds", guard(seconds))
+        # Steps (`runs start --steps`) ride on Locust's own /swarm: its view sees the shape
+        # set just before it, and answers as it does for any shape.
+        original = app.view_functions.get("locust.swarm")
+        if original is not None:
+
+            def swarm() -> Any:
+                refusal = self.prepare_steps(request.form)
+                if refusal is not None:
+                    return answer({"success": False, "message": refusal})
+                return original()
+
+            app.view_functions["locust.swarm"] = guard(swarm)
 
 
 def locustfile_sha256(option: Any, plugin_file: str) -> str | None:

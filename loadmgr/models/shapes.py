@@ -119,3 +119,59 @@ def _plain(value: Any) -> bool:
     if isinstance(value, int):
         return abs(value) < 2**53
     return isinstance(value, float) and math.isfinite(value)
+
+
+# -- stepped load (`runs start --steps`): the plugin's own shape --------------------------
+
+STEPS_SHAPE = "LoadmgrSteps"  # the class name the loadmgr plugin runs it under
+MAX_STEPS = 50  # a run stores one window per step; more would be no capacity test
+MAX_STEP_USERS = 1_000_000
+DEFAULT_SETTLE_FRACTION = 0.1  # of each step, left out of its numbers by default
+
+
+def parse_steps(text: str) -> list[int]:
+    """`10,20,40,80` → [10, 20, 40, 80]: at least one user a step, at most MAX_STEPS steps;
+    ValueError naming the option otherwise."""
+    parts = [part.strip() for part in str(text).split(",")]
+    if not parts or any(not part.isdigit() or not part.isascii() for part in parts):
+        raise ValueError(
+            f"invalid --steps: {text[:60]!r} (users per step as whole numbers, e.g. 10,20,40)"
+        )
+    users = [int(part) for part in parts]
+    if len(users) > MAX_STEPS:
+        raise ValueError(f"invalid --steps: {len(users)} steps (at most {MAX_STEPS})")
+    if min(users) < 1 or max(users) > MAX_STEP_USERS:
+        raise ValueError(f"invalid --steps: each step from 1 to {MAX_STEP_USERS:,} users")
+    return users
+
+
+def default_settle(step_sec: int) -> int:
+    """Whole seconds left out at each step's start when none is named (10 %, at least 1)."""
+    return max(1, math.ceil(step_sec * DEFAULT_SETTLE_FRACTION))
+
+
+def steps_plan(users: list[int], step_sec: int, settle_sec: int | None) -> dict[str, Any]:
+    """The run's stored `steps`: `{users, stepSec, settleSec}`; ValueError for a settle time
+    that leaves nothing of a step."""
+    if step_sec < 1:
+        raise ValueError("invalid --step-duration: at least 1s")
+    settle = default_settle(step_sec) if settle_sec is None else settle_sec
+    if not 0 <= settle < step_sec:
+        raise ValueError(
+            f"invalid --step-settle: {settle}s must be shorter than a step ({step_sec}s)"
+        )
+    return {"users": list(users), "stepSec": step_sec, "settleSec": settle}
+
+
+def steps_shape(steps: dict[str, Any]) -> dict[str, Any]:
+    """The run's `shape` for its steps, written as Locust's stages example writes them
+    (each stage's `duration` is when it ends), so every view describes it as any shape."""
+    step_sec = int(steps["stepSec"])
+    return {
+        "className": STEPS_SHAPE,
+        "file": "loadmgr_plugin.py",
+        "stages": [
+            {"duration": step_sec * (index + 1), "users": users}
+            for index, users in enumerate(steps["users"])
+        ],
+    }

@@ -15,6 +15,7 @@ import pytest
 import responses
 
 from loadmgr.cli.output import Renderer
+from loadmgr.models import LoadTest
 from tests.conftest import REPO, CliResult
 from tests.fake_locust import FakeLocust, fake_locust
 from tests.metrics_data import make_run, make_test, snapshots, store_all
@@ -107,6 +108,7 @@ def test_a_header_even_without_rows(
 
 def test_every_data_command_writes_its_documented_columns(
     cli: Cli,
+    mock_store: Captured,  # noqa: F811
     stored: dict[str, str],
     locust: FakeLocust,
     tmp_path: Path,
@@ -233,6 +235,14 @@ def test_every_data_command_writes_its_documented_columns(
     assert check("db migrate --dry-run", "--dry-run")[0]["dryRun"] == "true"
     check("db migrate")
     assert check("db prune")[0]["unfinished"] == "false"
+    # A stepped run (issue 27): its steps are the points `tests capacity` fits.
+    db = mock_store.client["loadmgr"]
+    test = LoadTest.model_validate(db["load_tests"].find_one({"id": stored["test"]}))
+    windows = [{"step": i + 1, "users": n, "rps": 10.0 * n / (1 + 0.1 * (n - 1)),
+                "p95ResponseMs": 50.0} for i, n in enumerate((1, 2, 4, 8))]  # fmt: skip
+    store_all(db, None, [make_run(test, stepWindows=windows)])
+    points = check("tests capacity", "api")
+    assert [r["users"] for r in points] == ["1.0", "2.0", "4.0", "8.0"]
     # `db start` starts a server: its document is `db status`'s (one function writes both).
     ran.add("db start")
     assert ran == set(DATA_COMMANDS)

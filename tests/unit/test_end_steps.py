@@ -142,6 +142,7 @@ def test_every_collector_gets_the_same_default_end_steps() -> None:
 
     names = [step.name for step in end_plan().steps]
     assert names == [
+        "record the steps' windows",
         "judge the requested checks",
         "read the run's server metrics",
         "update the run's schedule",

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from loadmgr.cli.groups import new_group
-from loadmgr.cli.tests import define, history
+from loadmgr.cli.tests import capacity, define, history
 
-app = new_group("tests", define, history)  # the definitions, then their history
+app = new_group("tests", define, history, capacity)  # definitions, history, capacity

@@ -49,6 +49,10 @@ class LoadTest(Named):
     locustOptions: dict[str, str] = Field(default_factory=dict)
     # The load shape its locustfile declares: {className, file, stages?} (models/shapes.py).
     shape: dict[str, Any] | None = None
+    # Stepped load for its runs (`--steps`): `{users[], stepSec, settleSec}`, as a run's.
+    steps: dict[str, Any] | None = None
+    # Changes its team expects (`tests trend --ack`): `{runId, reason, by, at}` each.
+    trendAcks: list[dict[str, Any]] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=list)
     baselineRunId: str | None = None
     # The floors of its baseline checks (`tests baseline --floor`): {metric: {absolute: x}

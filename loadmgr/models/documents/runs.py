@@ -187,6 +187,11 @@ class LoadTestRun(Named):
     # it, or {className, detectedBy: "locust"} when only Locust said so. With a shape,
     # targetUsers and spawnRate are not what ran: the intervals' users are.
     shape: dict[str, Any] | None = None
+    # A stepped run (`--steps`, the plugin's LoadmgrSteps shape): `{users[], stepSec,
+    # settleSec}`; and, once it ended, each step's numbers without its settle time
+    # (`stepWindows[]`: step, users, fromSec, toSec, rps, p50/p95/p99, errorRate, requests).
+    steps: dict[str, Any] | None = None
+    stepWindows: list[dict[str, Any]] | None = None
     # The exceptions its users raised (Locust's /exceptions: the most frequent, bounded;
     # service/collection/user_code.py), and how many in all.
     exceptions: list[dict[str, Any]] = Field(default_factory=list)

@@ -185,6 +185,8 @@ class RunEnding:
             changes["lastMetrics"] = ended_last_metrics(self.run.lastMetrics, final)
         if judged is not final and judged is not None:
             changes["judgedStats"] = bounded_stats(judged)
+        if self.run.steps:
+            self._flush_intervals()  # a stepped run's windows are read back at its end
         changes.update(
             fields_with_end(self.end.steps, self.store, self.run, changes, self.observer.message)
         )
@@ -224,6 +226,12 @@ class RunEnding:
         except DatabaseError as exc:
             self.observer.message(f"the warm-up is not left out: {exc.message}")
             return final
+
+    def _flush_intervals(self) -> None:
+        try:
+            self.writer.flush()
+        except DatabaseError as exc:
+            self.observer.message(f"the intervals are not all stored yet: {exc.message}")
 
     def _last_windows(self) -> list[MetricSnapshot]:
         """With the plugin, the windows of the run's last seconds, once all are in."""

@@ -36,10 +36,31 @@ def end_plan() -> EndPlan:
 
     return EndPlan(
         # Server metrics first: the schedule and the webhooks are told the verdict they make.
-        steps=(RequestedChecks(), ServerMetricsAtEnd(), ScheduleBookkeeping(), Notifications()),
+        steps=(
+            StepWindows(),
+            RequestedChecks(),
+            ServerMetricsAtEnd(),
+            ScheduleBookkeeping(),
+            Notifications(),
+        ),
         warmup_stats=_stats_after_warmup,
         interval_reader=live_reader,
     )
+
+
+class StepWindows(EndStep):
+    """A stepped run's steps, each as its own window (`stepWindows`), with its end."""
+
+    name = "record the steps' windows"
+
+    def with_end(
+        self, store: Store, run: LoadTestRun, changes: Mapping[str, Any], message: Message
+    ) -> dict[str, Any]:
+        if not run.steps:
+            return {}
+        from loadmgr.service.capacity.step_windows import step_windows
+
+        return {"stepWindows": step_windows(store, run)}
 
 
 class RequestedChecks(EndStep):

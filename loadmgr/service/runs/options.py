@@ -121,6 +121,23 @@ class RunOptions:
     server_metrics: list[dict[str, Any]] = field(default_factory=list)
     # `--commit/--branch/--build-url` as stored (service/runs/ci.py): over what is detected.
     ci: dict[str, str] = field(default_factory=dict)
+    # Stepped load (`--steps 10,20,40 --step-duration 60s`): the users of each step, a
+    # step's seconds and what is left out at its start; None: the test's, if any.
+    steps: list[int] | None = None
+    step_duration: int | None = None
+    step_settle: int | None = None
+
+
+def parse_steps_option(text: str | None) -> list[int] | None:
+    """`--steps 10,20,40` as users per step; None when not given; ValidationFailed."""
+    if text is None:
+        return None
+    from loadmgr.models.shapes import parse_steps
+
+    try:
+        return parse_steps(text)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from None
 
 
 def parse_overrides(

@@ -21,6 +21,7 @@ from loadmgr.models import (
     utcnow,
 )
 from loadmgr.models.documents import LocustfileBundle, ServerMetric
+from loadmgr.models.shapes import steps_shape
 from loadmgr.models.thresholds import THRESHOLDS_MAX
 from loadmgr.service.definitions.limits import check_run_load
 from loadmgr.service.definitions.locustfiles import shape_of
@@ -34,6 +35,7 @@ from loadmgr.service.runs.options import (
     check_lost_timeout,
     optional_saturation,
 )
+from loadmgr.service.runs.steps import planned_steps, refuse_steps_with_shape, steps_duration
 from loadmgr.service.validation import validation_failed
 
 if TYPE_CHECKING:
@@ -81,7 +83,11 @@ def plan_run(store: Store, test_ref: str | LoadTest, options: RunOptions, user: 
     test = test_ref if isinstance(test_ref, LoadTest) else get_test(store, test_ref)
     check_not_foreign(test, "run")
     check_run_load(test, options.users, options.spawn_rate)
+    steps = planned_steps(test, options)
     duration = options.duration if options.duration is not None else test.defaultDurationSec
+    if steps is not None:
+        check_run_load(test, max(steps["users"]), options.spawn_rate)
+        duration = steps_duration(steps, options.duration)
     if test.maxDurationSec is not None and duration > test.maxDurationSec:
         raise ValidationFailed(
             f"invalid --duration: {format_duration(duration)} is above the test's maximum "
@@ -106,6 +112,10 @@ def plan_run(store: Store, test_ref: str | LoadTest, options: RunOptions, user: 
         # this machine keeps for itself (whoever writes the database chose the names).
         check_references(cluster.auth)
     locustfile = choose_locustfile(test, cluster_id, options)
+    shape = shape_of(locustfile.content, locustfile.bundle, locustfile.name) or test.shape
+    if steps is not None:
+        refuse_steps_with_shape(shape)
+        shape = steps_shape(steps)
     locust_options = checked_locust_options(test.locustOptions, options.locust_options)
     if cluster is not None:
         check_remote_options(locust_options, cluster_id)
@@ -134,7 +144,11 @@ def plan_run(store: Store, test_ref: str | LoadTest, options: RunOptions, user: 
             loadTestId=test.id,
             testName=test.name,
             name=options.name or f"{test.name} {now:%Y-%m-%dT%H:%M:%SZ}",
-            targetUsers=options.users if options.users is not None else test.defaultUsers,
+            targetUsers=(
+                max(steps["users"])
+                if steps is not None
+                else options.users if options.users is not None else test.defaultUsers
+            ),
             spawnRate=(
                 options.spawn_rate if options.spawn_rate is not None else test.defaultSpawnRate
             ),
@@ -149,7 +163,8 @@ def plan_run(store: Store, test_ref: str | LoadTest, options: RunOptions, user: 
             locustfileBundle=locustfile.bundle if options.locustfile is not None else None,
             locustOptions=locust_options,
             # The shape its locustfile declares (Locust's own answer may add one at swarm).
-            shape=shape_of(locustfile.content, locustfile.bundle, locustfile.name) or test.shape,
+            shape=shape,
+            steps=steps,
             thresholds=thresholds,
             serverMetrics=server_metrics,
             warmupSec=warmup,

@@ -21,6 +21,7 @@ from loadmgr.models import LOCAL_CLUSTER_ID, LoadTestRun, format_duration, utcno
 from loadmgr.models.locust_options import swarm_form
 from loadmgr.service.runs.lease import lease_id, lease_ttl
 from loadmgr.service.runs.options import DEFAULT_INTERVAL_SEC
+from loadmgr.service.runs.steps import steps_form
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -105,7 +106,7 @@ def start_run_swarm(
         wait_busy_sec=wait,
         while_busy=while_busy,
         # The local cluster had them on its command line; a remote master takes them here.
-        extra=extra,
+        extra=[*extra, *steps_form(run.steps)],  # the plugin's step shape, if any
     )
     sent_mono = client.swarm_sent_mono
     assert sent_mono is not None  # start_swarm returns only once its /swarm was accepted

@@ -1,0 +1,178 @@
+"""Capacity across loads (issue 27) on the real `local` cluster: a stepped run against a
+target with a bounded pool (N workers, M ms each: a capacity of N/M requests a second,
+and a latency that climbs past it). Runs are kept short: steps of a few seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_runs import create_test
+
+pytestmark = pytest.mark.integration
+
+POOL_WORKERS = 4
+POOL_MS = 50.0
+CAPACITY = POOL_WORKERS / (POOL_MS / 1000)  # 80 requests a second
+
+POOL_USERS = """
+from locust import HttpUser, constant, task
+
+
+class Pool(HttpUser):
+    wait_time = constant(0)
+
+    @task
+    def pool(self):
+        self.client.get("/pool")
+"""
+
+
+@pytest.fixture
+def pool_test(cli: Any, target_server: Any, tmp_path: Path) -> dict[str, Any]:
+    target_server.set_pool(POOL_WORKERS, POOL_MS)
+    path = tmp_path / "pool.py"
+    path.write_text(POOL_USERS, encoding="utf-8")
+    return create_test(
+        cli, target_server.url, "pool", "--locustfile", str(path), "--spawn-rate", "50"
+    )
+
+
+def stepped_run(cli: Any, *extra: str) -> dict[str, Any]:
+    result = cli(
+        "runs",
+        "start",
+        "pool",
+        "--steps",
+        "1,2,4,8,16",
+        "--step-duration",
+        "4s",
+        "--step-settle",
+        "1s",
+        "--interval",
+        "1",
+        "--workers",
+        "0",
+        "-o",
+        "json",
+        *extra,
+    )
+    assert result.exit_code == 0, result.stderr
+    return result.json()  # type: ignore[no-any-return]
+
+
+def test_a_stepped_run_records_each_step_as_its_own_window(cli, mongo_db, pool_test):
+    run = stepped_run(cli)
+    assert run["stopReason"] == "shape", run
+    assert run["steps"] == {"users": [1, 2, 4, 8, 16], "stepSec": 4, "settleSec": 1}
+    windows = run["stepWindows"]
+    assert [w["users"] for w in windows] == [1, 2, 4, 8, 16]
+    for window in windows:
+        assert window["peakUsers"] == window["users"], windows  # the settle time left out
+        assert window["fromSec"] >= (window["step"] - 1) * 4 + 1
+        assert window["toSec"] <= window["step"] * 4
+        assert window["exact"] and window["requests"] > 0
+    rps = [w["rps"] for w in windows]
+    assert rps[0] < rps[1] < rps[2], rps  # below the pool's size, throughput grows
+    assert abs(rps[-1] - CAPACITY) <= 0.15 * CAPACITY, rps  # and then it is the pool's
+    p95 = [w["p95ResponseMs"] for w in windows]
+    assert p95[-1] > 2 * p95[0], p95  # past the pool's size, latency climbs
+
+
+def capacity(cli: Any, *args: str) -> Any:
+    return cli("tests", "capacity", "pool", *args)
+
+
+def test_the_fitted_peak_of_a_stepped_run_is_the_pool_s_capacity(
+    cli, mongo_db, pool_test, tmp_path
+):
+    run = stepped_run(cli)
+    result = capacity(cli, "--run", run["id"][:8], "-o", "json", "--html", str(tmp_path / "c.html"))
+    assert result.exit_code == 0, result.stderr
+    found = result.json()
+    assert found["source"] == "steps" and found["runId"] == run["id"]
+    assert abs(found["peakRps"] - CAPACITY) <= 0.15 * CAPACITY, found
+    assert found["kneeUsers"] == POOL_WORKERS, found["points"]  # where the pool fills
+    assert found["r2"] > 0.9
+    assert [p["users"] for p in found["points"]] == [1, 2, 4, 8, 16]
+    page = (tmp_path / "c.html").read_text(encoding="utf-8")
+    assert "Capacity of pool" in page and "<script" not in page and 'class="point"' in page
+    table = capacity(cli)
+    assert table.exit_code == 0, table.stderr
+    assert "peak" in table.stdout and f"knee (p95 starts to climb past) {POOL_WORKERS} users" in (
+        table.stdout
+    )
+
+
+def test_runs_at_five_loads_give_the_same_capacity(cli, mongo_db, pool_test):
+    for users in (1, 2, 4, 8, 16):
+        result = cli(
+            "runs", "start", "pool", "--users", str(users), "--duration", "5s", "--warmup",
+            "1s", "--interval", "1", "--workers", "0", "-o", "json",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+    found = capacity(cli, "-o", "json").json()
+    assert found["source"] == "runs" and len(found["points"]) == 5
+    assert abs(found["peakRps"] - CAPACITY) <= 0.15 * CAPACITY, found
+
+
+def test_a_run_without_steps_or_too_few_loads_cannot_be_fitted(cli, mongo_db, pool_test):
+    result = cli("runs", "start", "pool", "--users", "2", "--duration", "2s", "--workers", "0",
+                 "-o", "json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    run_id = result.json()["id"]
+    refused = capacity(cli, "--run", run_id)
+    assert refused.exit_code == 2 and "has no steps to fit" in refused.stderr
+    refused = capacity(cli)
+    assert refused.exit_code == 2
+    assert "error: not enough distinct loads to fit: 1" in refused.stderr
+    assert capacity(cli, "--run", "ffffffffffff").exit_code == 4
+    assert capacity(cli, "--fail-on-capacity-drop", "150%").exit_code == 2
+
+
+HALVED_FROM = 8  # 0-based: the pool is halved from the 9th stepped run on
+STEP_USERS = [1, 2, 4, 8, 16, 32, 64]
+
+
+def _stepped_history(mongo_db: Any) -> list[Any]:
+    """14 nightly stepped runs (synthetic, stored as the collector stores them) whose
+    capacity halves from run HALVED_FROM on: λ halves at every load, ±3 % noise."""
+    import random
+    from datetime import timedelta
+
+    from loadmgr.service.capacity.usl import usl
+    from tests.metrics_data import START, final_stats, make_run, make_test, store_all
+
+    test = make_test("nightly-capacity")
+    rng = random.Random(27)
+    runs = []
+    for night in range(14):
+        lam = 10.0 if night < HALVED_FROM else 5.0
+        windows = [
+            {"step": i + 1, "users": n, "rps": usl(n, lam, 0.05, 0.002) * rng.uniform(0.97, 1.03),
+             "p95ResponseMs": 50.0 * max(1.0, n / 8)}
+            for i, n in enumerate(STEP_USERS)
+        ]  # fmt: skip
+        created = START + timedelta(days=night)
+        runs.append(
+            make_run(test, final=final_stats(), createdAt=created, stepWindows=windows,
+                     steps={"users": STEP_USERS, "stepSec": 10, "settleSec": 1})
+        )  # fmt: skip
+    store_all(mongo_db, test, runs)
+    return runs
+
+
+def test_a_capacity_step_is_found_at_its_run_and_fails_the_gate(cli, mongo_db):
+    runs = _stepped_history(mongo_db)
+    result = cli("tests", "capacity", "nightly-capacity", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    found = result.json()
+    assert [c["runId"] for c in found["trend"]] == [r.id for r in runs]
+    starts = [i for i, c in enumerate(found["trend"]) if c["startsRegime"]]
+    assert len(starts) == 1 and abs(starts[0] - HALVED_FROM) <= 1, found["trend"]
+    assert found["runId"] == runs[-1].id  # the newest stepped run's steps are fitted
+    assert 0.4 < found["drop"] < 0.6
+    gate = cli("tests", "capacity", "nightly-capacity", "--fail-on-capacity-drop", "20%")
+    assert gate.exit_code == 1 and "capacity dropped" in gate.stderr
