@@ -151,8 +151,11 @@ def _window_percentiles(bench: Bench, store: Any) -> Row:
     low = datetime.fromtimestamp(ORIGIN + (window.start or 0), tz=timezone.utc)
 
     def raw() -> None:
+        # The same projection as loadmgr's over compact intervals: `hist` is held by `histZ`
+        # (docs/storage.md), so the floor fetches the same histogram bytes (and decodes none).
         query = {"loadTestRunId": run.id, "windowStart": {"$gte": low}}
-        list(collection.find(query, {"_id": False, **TOTALS_PROJECTION}).sort("seq", 1))
+        fields = {"_id": False, **TOTALS_PROJECTION, "histZ": True}
+        list(collection.find(query, fields).sort("seq", 1))
 
     def mine() -> None:
         stats = window_stats(store, run, window, per_request=False)

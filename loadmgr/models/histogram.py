@@ -8,7 +8,8 @@ merging the histograms of any run window gives that window's exact percentiles.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import accumulate
 
 from loadmgr.models.stats.catalog import QUANTILES
 
@@ -49,6 +50,15 @@ def merge_text_into(target: Histogram, text: str | None) -> Histogram:
     pairs = iter(values)
     get = target.get
     for ms, count in zip(pairs, pairs, strict=True):
+        target[ms] = get(ms, 0) + count
+    return target
+
+
+def merge_steps_into(target: Histogram, steps: Sequence[int]) -> Histogram:
+    """Add a flat step array's counts (`[ms₀, n₀, ms₁ − ms₀, n₁, …]`: the compact form,
+    docs/storage.md, already checked) to `target` (in place): no text in between."""
+    get = target.get
+    for ms, count in zip(accumulate(steps[0::2]), steps[1::2], strict=True):
         target[ms] = get(ms, 0) + count
     return target
 
