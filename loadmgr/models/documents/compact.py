@@ -27,7 +27,7 @@ from itertools import accumulate
 from operator import sub
 from typing import Any
 
-from loadmgr.models.histogram import MAX_BUCKET_MS, MAX_COUNT
+from loadmgr.models.histogram import steps_fault
 
 ENCODING = 1  # the `encoding` field of a compact interval; a future form migrates from it
 ENCODING_FIELD = "encoding"
@@ -88,18 +88,11 @@ def _hist_text(flat: list[int]) -> str:
 def checked_steps(flat: Any) -> list[int]:
     """A decoded flat array, checked (whole numbers, ascending buckets, in range): what
     `histogram.merge_steps_into` takes as it is. CompactError for anything else."""
-    if not isinstance(flat, list) or len(flat) % 2:
-        raise CompactError("a histogram that is no list of (bucket, count) pairs")
-    if not flat:
-        return flat
-    if set(map(type, flat)) != {int}:
-        raise CompactError("a histogram with a value that is no whole number")
-    steps, counts = flat[2::2], flat[1::2]
-    if flat[0] < 0 or (steps and min(steps) < 1) or min(counts) < 0:
-        raise CompactError("a histogram whose buckets do not ascend")
-    if sum(flat[0::2]) > MAX_BUCKET_MS or max(counts) > MAX_COUNT:
-        raise CompactError("a histogram out of range")
-    return flat
+    fault = steps_fault(flat)
+    if fault is not None:
+        raise CompactError(fault)
+    checked: list[int] = flat
+    return checked
 
 
 def flat_text(flat: Any) -> str:
