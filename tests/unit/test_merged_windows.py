@@ -52,9 +52,16 @@ PLUGIN = _load_plugin()
 def _answer(seconds: dict[int, list[list[Any]]], complete: int, after: int) -> dict[str, Any]:
     shown = {t: e for t, e in seconds.items() if after < t < complete}
     return {
-        "plugin": "loadmgr", "version": 1, "now": float(complete), "complete": complete,
-        "oldest": None, "test_started": float(ORIGIN), "state": "running", "user_count": 5,
-        "worker_count": 2, "more": False,
+        "plugin": "loadmgr",
+        "version": 1,
+        "now": float(complete),
+        "complete": complete,
+        "oldest": None,
+        "test_started": float(ORIGIN),
+        "state": "running",
+        "user_count": 5,
+        "worker_count": 2,
+        "more": False,
         "seconds": [{"t": t, "entries": e} for t, e in sorted(shown.items())],
     }
 
@@ -168,16 +175,23 @@ def test_the_collector_asks_for_merged_windows_and_reads_either_answer(merges: b
 
 MERGED_BAD = {
     "unasked alignment": {"windows": {"origin": ORIGIN + 1, "interval": 5}},
-    "two windows in one": {"seconds": [{"t": ORIGIN + 6, "first": ORIGIN, "n": 2,
-                                        "entries": []}]},
-    "more seconds than it spans": {"seconds": [{"t": ORIGIN + 1, "first": ORIGIN, "n": 3,
-                                                "entries": []}]},
-    "descending steps": {"seconds": [{"t": ORIGIN, "first": ORIGIN, "n": 1,
-                                      "entries": [["GET", "/", 9, 0, [5, 1, 0, 1]]]}]},
-    "pairs, not steps": {"seconds": [{"t": ORIGIN, "first": ORIGIN, "n": 1,
-                                      "entries": [["GET", "/", 9, 0, [[5, 1]]]]}]},
-    "more counted than requests": {"seconds": [{"t": ORIGIN, "first": ORIGIN, "n": 1,
-                                                "entries": [["GET", "/", 1, 0, [5, 2]]]}]},
+    "two windows in one": {"seconds": [{"t": ORIGIN + 6, "first": ORIGIN, "n": 2, "entries": []}]},
+    "more seconds than it spans": {
+        "seconds": [{"t": ORIGIN + 1, "first": ORIGIN, "n": 3, "entries": []}]
+    },
+    "descending steps": {
+        "seconds": [
+            {"t": ORIGIN, "first": ORIGIN, "n": 1, "entries": [["GET", "/", 9, 0, [5, 1, 0, 1]]]}
+        ]
+    },
+    "pairs, not steps": {
+        "seconds": [
+            {"t": ORIGIN, "first": ORIGIN, "n": 1, "entries": [["GET", "/", 9, 0, [[5, 1]]]]}
+        ]
+    },
+    "more counted than requests": {
+        "seconds": [{"t": ORIGIN, "first": ORIGIN, "n": 1, "entries": [["GET", "/", 1, 0, [5, 2]]]}]
+    },
 }
 
 
