@@ -171,8 +171,12 @@ class LocustClient(LocustTransport):
             sha256 = None  # an older plugin, or one that cannot tell: nothing to compare
         return {"version": version, "locustfile_sha256": sha256}
 
-    def seconds(self, after: int | None = None, limit: int = 600) -> dict[str, Any]:
-        """GET the plugin's per-second data: seconds after `after`, up to `limit` of them."""
+    def seconds(
+        self, after: int | None = None, limit: int = 600, windows: tuple[int, int] | None = None
+    ) -> dict[str, Any]:
+        """GET the plugin's per-second data: seconds after `after`, up to `limit` of them;
+        `windows`: (origin, interval) to have them merged on (a plugin that cannot ignores
+        it and answers per second; `parse_seconds` tells the two apart)."""
         # Uncached on the master, unlike /stats/requests; see docs/plugin.md for the fields.
         if isinstance(limit, bool) or not isinstance(limit, int):
             raise ValidationFailed(f"limit must be a whole number, got {limit!r}")
@@ -181,6 +185,8 @@ class LocustClient(LocustTransport):
         query = {"limit": str(limit)}
         if after is not None:
             query = {"after": str(int(after)), **query}
+        if windows is not None:
+            query.update(origin=str(int(windows[0])), window=str(int(windows[1])))
         path = f"{PLUGIN_ROUTE}/seconds?{urlencode(query)}"
         payload = self._json("GET", path)
         if (

@@ -47,6 +47,15 @@ Routes, on the master's (or standalone's) web UI, under --web-base-path and behi
            generator: {"master_cpu": %, "workers": [{"id", "state", "cpu_usage" (%),
            "memory_usage" (bytes)}, ...]}: what Locust's runners measure (every 5 s, sent
            with each 1-s heartbeat); a standalone lists itself as its one worker.
+        &origin=<int>&window=<1..3600> (both, or neither): the same seconds merged on the
+           master into the asker's windows (origin + k*window ...; a second before origin
+           in window 0), so a collector gets one entry per request and window instead of
+           one per second (issue 26). The answer then also says "windows": {"origin",
+           "interval"}, and each item of "seconds" is consecutive seconds of one window:
+           {"t": last second, "first": first second, "n": seconds with data, "entries":
+           [[method, name, requests, failures, [ms0, n0, ms1 - ms0, n1, ...]]]}: each
+           histogram as the flat step array loadmgr stores (docs/storage.md). `limit`
+           still counts seconds. An older plugin ignores both and answers per second.
 
 Complete. Every second t < `complete` is final: no more data for it will arrive.
   * Standalone: everything before the current second while the test runs; after a stop,
@@ -346,6 +355,52 @@ def _pairs(flat: array[int] | tuple[int, ...]) -> list[list[int]]:
     return [[flat[index], flat[index + 1]] for index in range(0, len(flat), 2)]
 
 
+def _steps(histogram: dict[int, int]) -> list[int]:
+    """A histogram as loadmgr's flat step array: [ms0, n0, ms1 - ms0, n1, ...]."""
+    flat: list[int] = []
+    previous = 0
+    for ms, count in sorted(histogram.items()):
+        flat += (ms - previous, count)
+        previous = ms
+    return flat
+
+
+def window_page(seconds: list[dict[str, Any]], origin: int, interval: int) -> list[dict[str, Any]]:
+    """`page`'s seconds with the consecutive seconds of each window (origin + k*interval,
+    a second before origin in window 0) merged: one entry per (method, name) and window,
+    its histogram as steps (see the route's doc). Exact: counts and buckets only add."""
+    groups: list[tuple[dict[str, Any], dict[Key, HotEntry]]] = []
+    index = None
+    for second in seconds:
+        t = second["t"]
+        own = max(0, (t - origin) // interval)
+        if own != index:
+            index = own
+            groups.append(({"t": t, "first": t, "n": 0}, {}))
+        item, entries = groups[-1]
+        item["t"] = t
+        item["n"] += 1
+        for method, name, requests, failures, pairs in second["entries"]:
+            entry = entries.get((method, name))
+            if entry is None:
+                entry = entries[(method, name)] = [0, 0, {}]
+            entry[0] += requests
+            entry[1] += failures
+            histogram = entry[2]
+            for ms, count in pairs:
+                histogram[ms] = histogram.get(ms, 0) + count
+    return [
+        {
+            **item,
+            "entries": [
+                [key[0], key[1], entry[0], entry[1], _steps(entry[2])]
+                for key, entry in sorted(entries.items())
+            ],
+        }
+        for item, entries in groups
+    ]
+
+
 class _WorkerMark:
     """What a worker's last report said, and when it came (master's monotonic clock)."""
 
@@ -627,8 +682,10 @@ class LoadmgrPlugin:
             return bool(node.state == "missing")
         return now - self._heard.get(worker_id, 0.0) > WORKER_SILENCE_SEC
 
-    def seconds_page(self, after: int, limit: int) -> dict[str, Any]:
-        """The body of GET /loadmgr/v1/seconds."""
+    def seconds_page(
+        self, after: int, limit: int, windows: tuple[int, int] | None = None
+    ) -> dict[str, Any]:
+        """The body of GET /loadmgr/v1/seconds; `windows`: (origin, interval) to merge on."""
         now = time.time()
         complete, final = self.completeness(now)
         if self.role == "master":
@@ -636,7 +693,7 @@ class LoadmgrPlugin:
         seconds, more = self.buffer.page(after, complete, limit)
         master = self.role == "master"
         runner = self.runner
-        return {
+        body = {
             "plugin": "loadmgr",
             "version": PLUGIN_VERSION,
             "now": now,
@@ -654,6 +711,12 @@ class LoadmgrPlugin:
             "seconds": seconds,
             "more": more,
         }
+        if windows is not None:
+            # Merged where the data is: the collector then folds one entry per request and
+            # window, not one per second (its CPU per interval, issue 26).
+            body["windows"] = {"origin": windows[0], "interval": windows[1]}
+            body["seconds"] = window_page(seconds, *windows)
+        return body
 
     def generator(self) -> dict[str, Any]:
         """The load generator as Locust's runners measure it: each worker's CPU and
@@ -738,9 +801,11 @@ class LoadmgrPlugin:
                 after = _int_argument(request.args.get("after"), "after", -1, None, None)
                 limit = _int_argument(request.args.get("limit"), "limit", DEFAULT_LIMIT,
                                       1, MAX_LIMIT)
+                windows = _windows_argument(request.args.get("origin"),
+                                            request.args.get("window"))
             except ValueError as exc:
                 return answer({"error": str(exc)}, 400)
-            return answer(self.seconds_page(after, limit))
+            return answer(self.seconds_page(after, limit, windows))
 
         app = web_ui.app
         # Locust's own routes live in its "locust" blueprint, prefixed by --web-base-path.
@@ -874,6 +939,16 @@ def _int_argument(
     if (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _windows_argument(origin: str | None, window: str | None) -> tuple[int, int] | None:
+    """(origin, interval) of `&origin=&window=`, None when neither is given."""
+    if origin is None and window is None:
+        return None
+    if origin is None or window is None:
+        raise ValueError("origin and window go together")
+    return (_int_argument(origin, "origin", 0, 0, 2**40),
+            _int_argument(window, "window", 1, 1, MAX_LIMIT))
 
 
 def _counts_stats(handler: Any) -> bool:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, NamedTuple
 
 from loadmgr.errors import ClusterError
-from loadmgr.models.histogram import MAX_BUCKET_MS, MAX_COUNT, Histogram
+from loadmgr.models.histogram import MAX_BUCKET_MS, MAX_COUNT, Histogram, steps_fault
 from loadmgr.models.stats.generator import GeneratorReading, read_generator
 
 SUPPORTED_VERSIONS = frozenset({1})
@@ -51,19 +52,26 @@ class LocustRestarted(ClusterError):
 
 
 class SecondEntry(NamedTuple):
-    """One (method, name)'s requests that completed within one second."""
+    """One (method, name)'s requests that completed within one second (or within the
+    seconds of one window, merged by the plugin: then `histogram` is its checked flat
+    step array, [ms0, n0, ms1 - ms0, n1, ...], as the plugin sent it)."""
 
     # A NamedTuple, not a dataclass: thousands are made per poll, and tuples build fastest.
     method: str
     name: str
     requests: int
     failures: int
-    histogram: Histogram
+    histogram: Histogram | list[int]
 
 
 class Second(NamedTuple):
+    """A second's entries; or, merged by the plugin, the seconds `first`..`t` of one
+    window, `with_data` of them with data."""
+
     t: int
     entries: tuple[SecondEntry, ...]
+    first: int | None = None  # None: the second `t` alone
+    with_data: int = 1
 
 
 @dataclass(frozen=True)
@@ -191,8 +199,14 @@ def _entry(value: Any, t: int) -> SecondEntry:
     return SecondEntry(method, name, requests, failures, histogram)
 
 
-def parse_seconds(payload: Any, after: int | None = None) -> SecondsBatch:
-    """A checked `SecondsBatch`; InvalidPayload for anything the plugin would never send."""
+def parse_seconds(
+    payload: Any, after: int | None = None, windows: tuple[int, int] | None = None
+) -> SecondsBatch:
+    """A checked `SecondsBatch`; InvalidPayload for anything the plugin would never send.
+
+    `windows`: the (origin, interval) the seconds were asked merged on. A plugin that
+    merges says so (`windows`, the same pair) and each item is one window's seconds; an
+    older one answers per second, read as before (docs/plugin.md)."""
     if not isinstance(payload, dict) or payload.get("plugin") != "loadmgr":
         raise _fail("not a loadmgr plugin answer")
     version = payload.get("version")
@@ -212,18 +226,24 @@ def parse_seconds(payload: Any, after: int | None = None) -> SecondsBatch:
     if not isinstance(raw_seconds, list) or len(raw_seconds) > MAX_SECONDS:
         raise _fail("seconds is not a list of at most 3600 items")
     _check_answer_size(raw_seconds)
+    merged = _merged_on(payload.get("windows"), windows)
     seconds: list[Second] = []
     previous = -1 if after is None else after
     for item in raw_seconds:
         if not isinstance(item, dict):
             raise _fail("a second is not an object")
         t = _int(item.get("t"), "a second's t", high=MAX_EPOCH)
-        if t <= previous or t >= complete:
+        first, count = t, 1
+        if merged is not None:
+            first, count = _window_span(item, t, merged)
+        if first <= previous or t >= complete:
             raise _fail(f"second {t} is out of order or not yet complete")
         entries = item.get("entries")
         if not isinstance(entries, list) or len(entries) > MAX_ENTRIES:
             raise _fail(f"second {t} has no list of at most {MAX_ENTRIES} entries")
-        seconds.append(Second(t, tuple(_entry(entry, t) for entry in entries)))
+        read = _entry if merged is None else _window_entry
+        checked = tuple(read(entry, t) for entry in entries)
+        seconds.append(Second(t, checked) if merged is None else Second(t, checked, first, count))
         previous = t
     worker_count = payload.get("worker_count")
     oldest = payload.get("oldest")
@@ -256,6 +276,55 @@ def parse_seconds(payload: Any, after: int | None = None) -> SecondsBatch:
             else None
         ),
     )
+
+
+def _merged_on(said: Any, asked: tuple[int, int] | None) -> tuple[int, int] | None:
+    """The (origin, interval) the answer's seconds are merged on: None for seconds one by
+    one (an older plugin ignores the ask); only ever the pair asked for."""
+    if said is None:
+        return None
+    if asked is None or said != {"origin": asked[0], "interval": asked[1]}:
+        raise _fail("seconds merged on windows that were not asked for")
+    return asked
+
+
+def _window_span(item: dict[str, Any], t: int, windows: tuple[int, int]) -> tuple[int, int]:
+    """(first second, seconds with data) of a merged item: all of one window."""
+    first = _int(item.get("first"), "a window's first second", high=t)
+    count = _int(item.get("n"), "a window's seconds", low=1, high=t - first + 1)
+    origin, interval = windows
+    if max(0, (first - origin) // interval) != max(0, (t - origin) // interval):
+        raise _fail(f"seconds {first} to {t} are not of one window")
+    return first, count
+
+
+def _window_entry(value: Any, t: int) -> SecondEntry:
+    """An entry of a merged window: its histogram as a flat step array, kept as sent."""
+    if not isinstance(value, list) or len(value) != 5:
+        raise _fail(f"an entry of second {t} is not [method, name, requests, failures, hist]")
+    method, name, requests, failures, steps = value
+    if (
+        type(method) is str
+        and type(name) is str
+        and len(method) <= MAX_METHOD
+        and len(name) <= MAX_NAME
+        and type(requests) is int
+        and type(failures) is int
+        and 0 <= failures <= requests <= MAX_COUNT
+        and type(steps) is list
+        and len(steps) <= 2 * MAX_BUCKETS
+        and steps_fault(steps) is None
+        and sum(steps[1::2]) <= requests
+    ):
+        return SecondEntry(method, name, requests, failures, steps)
+    # Anything odd: the checks of an entry one second long say what is wrong (a long name
+    # is shortened there), on the histogram as pairs.
+    if type(steps) is not list or len(steps) > 2 * MAX_BUCKETS or steps_fault(steps):
+        fault = "is not a list" if type(steps) is not list else steps_fault(steps)
+        raise _fail(f"{str(name)[:60]} at {t}: {fault or 'has too many buckets'}")
+    pairs = [[ms, count] for ms, count in zip(accumulate(steps[0::2]), steps[1::2], strict=True)]
+    entry = _entry([method, name, requests, failures, pairs], t)
+    return entry._replace(histogram=steps)
 
 
 def _check_answer_size(raw_seconds: list[Any]) -> None:

@@ -8,7 +8,11 @@ merging the histograms of any run window gives that window's exact percentiles.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import accumulate
+from operator import mul
+from typing import Any
 
 from loadmgr.models.stats.catalog import QUANTILES
 
@@ -49,6 +53,33 @@ def merge_text_into(target: Histogram, text: str | None) -> Histogram:
     pairs = iter(values)
     get = target.get
     for ms, count in zip(pairs, pairs, strict=True):
+        target[ms] = get(ms, 0) + count
+    return target
+
+
+def steps_fault(flat: Any) -> str | None:
+    """Why `flat` is not a flat step array loadmgr reads (whole numbers, the first bucket
+    ≥ 0, each step ≥ 1, counts ≥ 0, in range); None when it is. C loops throughout: the
+    collector checks 500 of them per interval and the window reads thousands."""
+    if type(flat) is not list or len(flat) % 2:
+        return "a histogram that is no list of (bucket, count) pairs"
+    if not flat:
+        return None
+    if set(map(type, flat)) != {int}:
+        return "a histogram with a value that is no whole number"
+    steps, counts = flat[2::2], flat[1::2]
+    if flat[0] < 0 or (steps and min(steps) < 1) or min(counts) < 0:
+        return "a histogram whose buckets do not ascend"
+    if sum(flat[0::2]) > MAX_BUCKET_MS or max(counts) > MAX_COUNT:
+        return "a histogram out of range"
+    return None
+
+
+def merge_steps_into(target: Histogram, steps: Sequence[int]) -> Histogram:
+    """Add a flat step array's counts (`[ms₀, n₀, ms₁ − ms₀, n₁, …]`: the compact form,
+    docs/storage.md, already checked) to `target` (in place): no text in between."""
+    get = target.get
+    for ms, count in zip(accumulate(steps[0::2]), steps[1::2], strict=True):
         target[ms] = get(ms, 0) + count
     return target
 
@@ -129,6 +160,30 @@ def summary_of(
             answer = ms
             below += n
         numbers[key] = float(answer)
+    return numbers, text
+
+
+def steps_summary_and_text(steps: list[int]) -> tuple[dict[str, float | None], str]:
+    """`summary_and_text` of a checked flat step array, whose buckets ascend already: no
+    dict, no sort (the collector's hot path when the plugin merged the window)."""
+    counts = steps[1::2]
+    if 0 in counts:  # an empty bucket is left out of the text: take the general path
+        return summary_and_text(merge_steps_into({}, steps))
+    buckets = list(accumulate(steps[0::2]))
+    text = ",".join(map("%d:%d".__mod__, zip(buckets, counts, strict=True)))
+    total = sum(counts)
+    if total <= 0:
+        return summary_of({}, _PERCENTILES)[0], text
+    numbers: dict[str, float | None] = {
+        "min": float(buckets[0]),
+        "max": float(buckets[-1]),
+        "avg": sum(map(mul, buckets, counts)) / total,
+    }
+    # Requests below each bucket; Locust's answer is the last bucket with at most
+    # int(n·q) below it (as `summary_of`'s walk).
+    below = [0, *accumulate(counts[:-1])]
+    for key, fraction in _PERCENTILES:
+        numbers[key] = float(buckets[bisect_right(below, int(total * fraction)) - 1])
     return numbers, text
 
 

@@ -118,15 +118,20 @@ class MetricsRepository(Repository):
     ]
 
     def _expanded(
-        self, docs: Iterable[dict[str, Any]], projection: dict[str, Any] | None
+        self,
+        docs: Iterable[dict[str, Any]],
+        projection: dict[str, Any] | None,
+        *,
+        steps: bool = False,
     ) -> Iterator[dict[str, Any]]:
-        """`docs` as plain intervals (the compact form expanded); one whose compact form
-        cannot be read is left out with one warning naming it, as any unreadable one."""
+        """`docs` as plain intervals (the compact form expanded; `steps`: see
+        `compact.expand`); one whose compact form cannot be read is left out with one
+        warning naming it, as any unreadable one."""
 
         def unreadable(doc: dict[str, Any], why: str) -> None:
             left_out(self.collection.name, doc.get("_id"), why)
 
-        return expanded(docs, wanted_fields(projection), unreadable)
+        return expanded(docs, wanted_fields(projection), unreadable, steps=steps)
 
     @mapped_errors
     def save(self, snapshots: list[MetricSnapshot]) -> None:
@@ -288,10 +293,13 @@ class MetricsRepository(Repository):
         start: datetime,
         end: datetime | None,
         projection: dict[str, Any],
+        *,
+        steps: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """A run's intervals wholly inside [start, end], chosen by the server (intervals
         that say their window, as the plugin's do), in seq order, in the server's own
-        batch sizes (up to 16 MB: few round trips for a long run)."""
+        batch sizes (up to 16 MB: few round trips for a long run). `steps`: compact
+        histograms as checked flat arrays (`compact.STEPS_FIELD`), not as text."""
         bounds: dict[str, Any] = {"windowStart": {"$gte": start}}
         if end is not None:
             bounds["windowEnd"] = {"$lte": end}
@@ -300,7 +308,8 @@ class MetricsRepository(Repository):
             cursor = self.collection.find(query, _named_by_object_id(projection))
             cursor = cursor.sort(IN_ORDER)
             try:
-                yield from self.iter_screened(MetricSnapshot, self._expanded(cursor, projection))
+                docs = self._expanded(cursor, projection, steps=steps)
+                yield from self.iter_screened(MetricSnapshot, docs)
             finally:
                 cursor.close()
 

@@ -32,7 +32,9 @@ class ScriptedPlugin:
         self.users = 0
         self.state = "spawning"
 
-    def seconds(self, after: int | None, limit: int) -> dict[str, Any]:
+    def seconds(
+        self, after: int | None, limit: int, windows: tuple[int, int] | None = None
+    ) -> dict[str, Any]:  # answers per second, as an older plugin (windows ignored)
         stopped = self.state in IDLE_STATES
         complete = min(math.floor(self.now), self.stop_second) if stopped else math.floor(self.now)
         first = ORIGIN if after is None else after + 1

@@ -27,12 +27,16 @@ from itertools import accumulate
 from operator import sub
 from typing import Any
 
-from loadmgr.models.histogram import MAX_BUCKET_MS, MAX_COUNT
+from loadmgr.models.histogram import steps_fault
 
 ENCODING = 1  # the `encoding` field of a compact interval; a future form migrates from it
 ENCODING_FIELD = "encoding"
 HIST_FIELD = "histZ"
 REQUESTS_FIELD = "requestStatsZ"
+# Never stored: where `expand(steps=True)` gives a compact histogram, as its checked flat
+# array (an interval's, and an item's in place of its `hist`; a text kept as text stays
+# text there). Models allow extra fields, so the screening of a read leaves it as it is.
+STEPS_FIELD = "histSteps"
 # zlib's level: 6 is its default; sizes at 1 were 10-15 % larger (docs/storage.md).
 LEVEL = 6
 # Decoded bytes allowed per field: a plain interval never exceeded MongoDB's 16 MiB, and
@@ -81,20 +85,19 @@ def _hist_text(flat: list[int]) -> str:
     return ",".join(map(_PAIR, zip(accumulate(flat[0::2]), flat[1::2], strict=True)))
 
 
+def checked_steps(flat: Any) -> list[int]:
+    """A decoded flat array, checked (whole numbers, ascending buckets, in range): what
+    `histogram.merge_steps_into` takes as it is. CompactError for anything else."""
+    fault = steps_fault(flat)
+    if fault is not None:
+        raise CompactError(fault)
+    checked: list[int] = flat
+    return checked
+
+
 def flat_text(flat: Any) -> str:
     """The histogram text of a decoded flat array; CompactError for anything else."""
-    if not isinstance(flat, list) or len(flat) % 2:
-        raise CompactError("a histogram that is no list of (bucket, count) pairs")
-    if not flat:
-        return ""
-    if set(map(type, flat)) != {int}:
-        raise CompactError("a histogram with a value that is no whole number")
-    steps, counts = flat[2::2], flat[1::2]
-    if flat[0] < 0 or (steps and min(steps) < 1) or min(counts) < 0:
-        raise CompactError("a histogram whose buckets do not ascend")
-    if sum(flat[0::2]) > MAX_BUCKET_MS or max(counts) > MAX_COUNT:
-        raise CompactError("a histogram out of range")
-    return _hist_text(flat)
+    return _hist_text(checked_steps(flat))
 
 
 # -- bytes ------------------------------------------------------------------------------
@@ -197,7 +200,9 @@ def compact_fields(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | No
     return changes, [key for key in ("hist", "requestStats") if key in doc and key not in done]
 
 
-def _items(columns: Any, wanted: frozenset[str] | None) -> list[dict[str, Any]]:
+def _items(
+    columns: Any, wanted: frozenset[str] | None, steps: bool = False
+) -> list[dict[str, Any]]:
     if not isinstance(columns, dict) or not columns:
         raise CompactError(f"{REQUESTS_FIELD}: no columns")
     if not all(isinstance(column, list) for column in columns.values()):
@@ -208,19 +213,27 @@ def _items(columns: Any, wanted: frozenset[str] | None) -> list[dict[str, Any]]:
     picked = [columns[key] for key in keys]
     if "hist" in keys:
         at = keys.index("hist")
+        read = checked_steps if steps else flat_text
         picked[at] = [
-            value if value is None or type(value) is str else flat_text(value)
-            for value in picked[at]
+            value if value is None or type(value) is str else read(value) for value in picked[at]
         ]
+        if steps:
+            keys[at] = STEPS_FIELD
     size = len(next(iter(columns.values())))
     if not keys:
         return [{} for _ in range(size)]
     return [dict(zip(keys, row, strict=True)) for row in zip(*picked, strict=True)]
 
 
-def expand(doc: dict[str, Any], wanted: frozenset[str] | None = None) -> dict[str, Any]:
+def expand(
+    doc: dict[str, Any], wanted: frozenset[str] | None = None, *, steps: bool = False
+) -> dict[str, Any]:
     """`doc` as it was before `compact`; `wanted`: the per-request fields to give (the
-    projection's `requestStats.FIELD`s; None for all). CompactError when it cannot be."""
+    projection's `requestStats.FIELD`s; None for all). With `steps`, each compact
+    histogram is given as its checked flat array under STEPS_FIELD instead of as `hist`
+    text (the window reads merge it as it is: no text built to be parsed again).
+    CompactError when it cannot be."""
+    doc.pop(STEPS_FIELD, None)  # only ever made here: a stored one is no one's to trust
     encoding = doc.pop(ENCODING_FIELD, None)
     if encoding is None:
         # Compact fields without the mark that they are: not loadmgr's, and of no use.
@@ -230,12 +243,16 @@ def expand(doc: dict[str, Any], wanted: frozenset[str] | None = None) -> dict[st
     if encoding != ENCODING:
         raise CompactError(f"encoding {encoding!r} is not one this loadmgr reads")
     if HIST_FIELD in doc:
-        doc["hist"] = flat_text(_unpacked(HIST_FIELD, doc.pop(HIST_FIELD)))
+        flat = checked_steps(_unpacked(HIST_FIELD, doc.pop(HIST_FIELD)))
+        if steps:
+            doc[STEPS_FIELD] = flat
+        else:
+            doc["hist"] = _hist_text(flat)
     if REQUESTS_FIELD in doc:
         packed = _unpacked(REQUESTS_FIELD, doc.pop(REQUESTS_FIELD))
         if not isinstance(packed, dict):
             raise CompactError(f"{REQUESTS_FIELD}: not an object")
-        doc["requestStats"] = _items(packed.get("columns"), wanted)
+        doc["requestStats"] = _items(packed.get("columns"), wanted, steps)
     return doc
 
 
@@ -279,11 +296,13 @@ def expanded(
     docs: Iterable[dict[str, Any]],
     wanted: frozenset[str] | None,
     unreadable: Callable[[dict[str, Any], str], None],
+    *,
+    steps: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Each of `docs` expanded; one that cannot be is handed to `unreadable` with why
-    (to be named and left out) and the others go on."""
+    """Each of `docs` expanded (`expand`); one that cannot be is handed to `unreadable`
+    with why (to be named and left out) and the others go on."""
     for doc in docs:
         try:
-            yield expand(doc, wanted)
+            yield expand(doc, wanted, steps=steps)
         except CompactError as exc:
             unreadable(doc, str(exc))

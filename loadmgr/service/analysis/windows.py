@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ValidationFailed
 from loadmgr.models import LoadTestRun
-from loadmgr.models.histogram import Histogram, HistogramError, merge_text_into, summary
+from loadmgr.models.documents.compact import STEPS_FIELD
+from loadmgr.models.histogram import (
+    Histogram,
+    HistogramError,
+    merge_steps_into,
+    merge_text_into,
+    summary,
+)
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -80,9 +87,14 @@ class _Counts:
     histogram: Histogram | None = None  # None once an interval without one was added
 
     def add(self, requests: int, failures: int, hist: Any) -> None:
+        """`hist`: the histogram's text, or its checked steps (a compact interval's,
+        `STEPS_FIELD`), merged as they are; None (or anything else) when there is none."""
         self.requests += requests
         self.failures += failures
         if self.histogram is None:
+            return
+        if type(hist) is list:
+            merge_steps_into(self.histogram, hist)
             return
         try:
             if requests and not isinstance(hist, str):
@@ -107,6 +119,13 @@ class _Counts:
             "p95ResponseMs": stats.get("p95"),
             "p99ResponseMs": stats.get("p99"),
         }
+
+
+def _histogram_of(doc: dict[str, Any]) -> Any:
+    """An interval's (or item's) histogram: its checked steps where the store gave them
+    (a compact interval read with `steps`; a text it kept as text stays text), else `hist`."""
+    steps = doc.get(STEPS_FIELD)
+    return doc.get("hist") if steps is None else steps
 
 
 def window_stats(
@@ -136,7 +155,7 @@ def window_stats(
     # runs, other tools) are read whole and judged here.
     chosen_by_server = run.collectionMode == "plugin"
     documents = (
-        store.metrics.iter_window(run.id, low, high, projection)
+        store.metrics.iter_window(run.id, low, high, projection, steps=True)
         if chosen_by_server
         else store.metrics.iter_for_run(run.id, projection)
     )
@@ -164,7 +183,7 @@ def window_stats(
         total.add(
             int(doc.get("intervalRequests") or 0),
             int(doc.get("intervalFailures") or 0),
-            doc.get("hist"),
+            _histogram_of(doc),
         )
         for item in doc.get("requestStats") or []:
             key = (str(item.get("method") or ""), str(item.get("name") or ""))
@@ -172,7 +191,7 @@ def window_stats(
             counts.add(
                 int(item.get("intervalRequests") or 0),
                 int(item.get("intervalFailures") or 0),
-                item.get("hist"),
+                _histogram_of(item),
             )
     seconds = (last - first).total_seconds() if first and last else 0.0
     request_stats = []

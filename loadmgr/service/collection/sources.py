@@ -154,7 +154,11 @@ class PluginSource:
         batch: SecondsBatch | None = None
         for _ in range(MAX_ASKS):
             after = self.builder.cursor
-            batch = parse_seconds(self.client.seconds(after=after, limit=SECONDS_PER_ASK), after)
+            # Asked merged into the run's windows on the master (a plugin that cannot,
+            # an older one, answers per second: both read the same, issue 26).
+            windows = (self.builder.origin, self.builder.interval)
+            answer = self.client.seconds(after=after, limit=SECONDS_PER_ASK, windows=windows)
+            batch = parse_seconds(answer, after, windows)
             if batch.oldest is not None and batch.oldest > after + 1 and after >= 0:
                 self.builder.lost_seconds += batch.oldest - after - 1
             self.builder.add(batch)

@@ -17,7 +17,13 @@ from loadmgr.locust.protocol import AGGREGATED, IDLE_STATES
 from loadmgr.locust.seconds import InvalidPayload, SecondsBatch
 from loadmgr.locust.stats import RunIntervals
 from loadmgr.models import MetricSnapshot, RequestStats
-from loadmgr.models.histogram import Histogram, merge_into, summary_and_text
+from loadmgr.models.histogram import (
+    Histogram,
+    merge_into,
+    merge_steps_into,
+    steps_summary_and_text,
+    summary_and_text,
+)
 from loadmgr.service.collection.clocks import WINDOW_SLACK_SEC, RunClock
 
 Key = tuple[str, str]  # (method, name)
@@ -41,11 +47,31 @@ class _Counts:
     requests: int = 0
     failures: int = 0
     histogram: Histogram = field(default_factory=dict)
+    # The only histogram added so far, when it came as steps (a window the plugin merged):
+    # kept as it is, so the window's summary needs no dict and no sort.
+    steps: list[int] | None = None
 
-    def add(self, requests: int, failures: int, histogram: Histogram) -> None:
+    def add(self, requests: int, failures: int, histogram: Histogram | list[int]) -> None:
         self.requests += requests
         self.failures += failures
-        merge_into(self.histogram, histogram)
+        if type(histogram) is list:
+            if self.steps is None and not self.histogram:
+                self.steps = histogram
+                return
+            merge_steps_into(self.histogram, histogram)
+        else:
+            merge_into(self.histogram, histogram)  # type: ignore[arg-type]
+        if self.steps is not None:
+            merge_steps_into(self.histogram, self.steps)
+            self.steps = None
+
+    def merged(self) -> Histogram | list[int]:
+        return self.histogram if self.steps is None else self.steps
+
+    def summary_and_text(self) -> tuple[dict[str, float | None], str]:
+        if self.steps is not None:
+            return steps_summary_and_text(self.steps)
+        return summary_and_text(self.histogram)
 
 
 def _moment(second: int) -> datetime:
@@ -113,12 +139,16 @@ class WindowBuilder(RunIntervals):
         for second in batch.seconds:
             if second.t <= self.cursor:
                 continue  # already folded (an overlapping answer after a retry)
+            if second.first is not None:
+                self._check_merged(second.first, second.t)
+            # Seconds the plugin merged are all of one window, so each lands where it would
+            # alone: in that window, or all in the present's when stamped after it.
             stamped = second.t if present is None else min(second.t, present)
             index = self.window_of(stamped)
             if index < self.next_index:
                 # Cannot happen with the plugin's watermark unless a clock jumped: keep the
                 # requests (the sums must hold) in the next window, and say so.
-                self.late_seconds += 1
+                self.late_seconds += second.with_data
                 index = self.next_index
             window = self._open.setdefault(index, {})
             for entry in second.entries:
@@ -132,6 +162,13 @@ class WindowBuilder(RunIntervals):
             # has stopped, workers' last reports may still be on their way: the cursor
             # stays at the last second received, so they are asked for again.
             self.cursor = max(self.cursor, batch.complete - 1)
+
+    def _check_merged(self, first: int, last: int) -> None:
+        if first <= self.cursor or self.window_of(first) != self.window_of(last):
+            raise InvalidPayload(
+                f"the loadmgr plugin merged seconds {first} to {last}, which are not of "
+                f"one window after second {self.cursor}"
+            )
 
     def ready(self, batch: SecondsBatch, *, final: bool = False) -> list[MetricSnapshot]:
         """Every window complete by `batch.complete`, in order.
@@ -177,14 +214,14 @@ class WindowBuilder(RunIntervals):
         items = []
         for key in sorted(window):
             counts = window[key]
-            aggregate.add(counts.requests, counts.failures, counts.histogram)
+            aggregate.add(counts.requests, counts.failures, counts.merged())
             before = self._request_totals.get(key, (0, 0))
             cumulative = (before[0] + counts.requests, before[1] + counts.failures)
             self._request_totals[key] = cumulative
             items.append(_request_item(key, counts, cumulative, seconds))
         self.total_requests += aggregate.requests
         self.total_failures += aggregate.failures
-        numbers, text = summary_and_text(aggregate.histogram)
+        numbers, text = aggregate.summary_and_text()
         self.next_index = index + 1
         # Built from numbers checked at the boundary; tests round-trip the result.
         return self.snapshot(
@@ -218,7 +255,7 @@ class WindowBuilder(RunIntervals):
 def _request_item(
     key: Key, counts: _Counts, cumulative: tuple[int, int], seconds: int
 ) -> RequestStats:
-    numbers, text = summary_and_text(counts.histogram)
+    numbers, text = counts.summary_and_text()
     method, name = key
     return RequestStats.model_construct(
         method=method,

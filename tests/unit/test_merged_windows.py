@@ -1,0 +1,203 @@
+"""Issue 26: the plugin merges its seconds into the collector's windows on the master.
+
+The rule: an answer merged on the master (`&origin=&window=`) and the per-second answer an
+older plugin gives for the same seconds store the same intervals, field for field (every
+count, every percentile, every histogram's text); the collector asks for the merged form
+and reads whichever comes back.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loadmgr.locust.plugin import plugin_path
+from loadmgr.locust.seconds import InvalidPayload, parse_seconds
+from loadmgr.models.histogram import encode, steps_summary_and_text, summary_and_text
+from loadmgr.service.collection.sources import PluginSource
+from loadmgr.service.collection.windows import WindowBuilder
+
+ORIGIN = 1_800_000_000
+
+
+def _load_plugin() -> Any:
+    """The plugin file with a stand-in `locust` (the real one would gevent-patch pytest)."""
+    hook = types.SimpleNamespace(add_listener=lambda handler: handler)
+    stub = types.ModuleType("locust")
+    stub.events = types.SimpleNamespace(init=hook)  # type: ignore[attr-defined]
+    saved = sys.modules.get("locust")
+    sys.modules["locust"] = stub
+    try:
+        spec = importlib.util.spec_from_file_location("loadmgr_plugin_merge", plugin_path())
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        if saved is None:
+            del sys.modules["locust"]
+        else:
+            sys.modules["locust"] = saved
+    return module
+
+
+PLUGIN = _load_plugin()
+
+
+def _answer(seconds: dict[int, list[list[Any]]], complete: int, after: int) -> dict[str, Any]:
+    shown = {t: e for t, e in seconds.items() if after < t < complete}
+    return {
+        "plugin": "loadmgr",
+        "version": 1,
+        "now": float(complete),
+        "complete": complete,
+        "oldest": None,
+        "test_started": float(ORIGIN),
+        "state": "running",
+        "user_count": 5,
+        "worker_count": 2,
+        "more": False,
+        "seconds": [{"t": t, "entries": e} for t, e in sorted(shown.items())],
+    }
+
+
+def _merged(answer: dict[str, Any], origin: int, interval: int) -> dict[str, Any]:
+    """What a plugin that merges answers for the same seconds (its own `window_page`)."""
+    return {
+        **answer,
+        "windows": {"origin": origin, "interval": interval},
+        "seconds": PLUGIN.window_page(answer["seconds"], origin, interval),
+    }
+
+
+def _collected(
+    seconds: dict[int, list[list[Any]]], cuts: list[int], end: int, interval: int, merged: bool
+) -> list[dict[str, Any]]:
+    builder = WindowBuilder("r", origin=ORIGIN, interval=interval)
+    windows = (ORIGIN, interval)
+    stored = []
+    for complete in [*cuts, end]:
+        after = builder.cursor
+        answer = _answer(seconds, complete, after)
+        if merged:
+            answer = _merged(answer, *windows)
+        batch = parse_seconds(answer, after, windows)
+        builder.add(batch)
+        stored += builder.ready(batch, final=complete == end)
+    return [s.model_dump(mode="python", exclude={"id", "timestamp"}) for s in stored]
+
+
+histograms = st.dictionaries(st.integers(0, 3_000), st.integers(1, 50), max_size=12)
+second_entries = st.lists(
+    st.tuples(st.sampled_from(["/a", "/b", "/c", ""]), histograms, st.integers(0, 3)),
+    max_size=4,
+)
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(
+    per_second=st.lists(second_entries, min_size=1, max_size=25),
+    interval=st.integers(1, 7),
+    early=st.integers(0, 3),
+    cuts=st.lists(st.integers(0, 30), max_size=3),
+)
+def test_merged_and_per_second_answers_store_the_same_intervals(
+    per_second: list[list[tuple[str, dict[int, int], int]]],
+    interval: int,
+    early: int,
+    cuts: list[int],
+) -> None:
+    # Seconds from `early` before the origin (window 0 takes them), names repeating within
+    # a second (the plugin adds them up), answers cut at random watermarks.
+    seconds: dict[int, list[list[Any]]] = {}
+    for index, entries in enumerate(per_second):
+        t = ORIGIN - early + index
+        rows = []
+        for name, histogram, extra in entries:
+            requests = sum(histogram.values()) + extra
+            pairs = [[ms, n] for ms, n in sorted(histogram.items())]
+            rows.append(["GET", name, requests, min(extra, requests), pairs])
+        if rows:
+            seconds[t] = rows
+    end = ORIGIN - early + len(per_second) + 1
+    marks = sorted({ORIGIN - early + cut for cut in cuts if ORIGIN - early + cut < end})
+    plain = _collected(seconds, marks, end, interval, merged=False)
+    assert _collected(seconds, marks, end, interval, merged=True) == plain
+    if not early:  # (a run's last window starts at the origin: none holds earlier seconds)
+        assert sum(s["intervalRequests"] for s in plain) == sum(
+            row[2] for rows in seconds.values() for row in rows
+        )
+
+
+@settings(max_examples=200, derandomize=True)
+@given(st.dictionaries(st.integers(0, 10**6), st.integers(0, 10**6), max_size=60))
+def test_a_summary_from_steps_is_the_summary_from_the_histogram(
+    histogram: dict[int, int],
+) -> None:
+    # The plugin's steps keep an empty bucket; the summary and the text leave it out.
+    assert steps_summary_and_text(PLUGIN._steps(histogram)) == summary_and_text(histogram)
+    assert encode(histogram) == summary_and_text(histogram)[1]
+
+
+class _Client:
+    """A Locust client whose plugin merges windows, or an older one that cannot."""
+
+    def __init__(self, seconds: dict[int, list[list[Any]]], complete: int, merges: bool):
+        self.seconds_held, self.complete, self.merges = seconds, complete, merges
+        self.asked: list[tuple[int, int] | None] = []
+
+    def seconds(
+        self, after: int | None = None, limit: int = 600, windows: tuple[int, int] | None = None
+    ) -> dict[str, Any]:
+        self.asked.append(windows)
+        answer = _answer(self.seconds_held, self.complete, -1 if after is None else after)
+        return _merged(answer, *windows) if self.merges and windows else answer
+
+
+@pytest.mark.parametrize("merges", [True, False], ids=["merging plugin", "older plugin"])
+def test_the_collector_asks_for_merged_windows_and_reads_either_answer(merges: bool) -> None:
+    seconds = {ORIGIN + i: [["GET", f"/{i % 3}", 4, 1, [[10 + i, 3]]]] for i in range(12)}
+    stored = {}
+    for form in (True, merges):
+        client = _Client(seconds, ORIGIN + 12, form)
+        builder = WindowBuilder("r", origin=ORIGIN, interval=5)
+        source = PluginSource(client, builder)  # type: ignore[arg-type]
+        snapshots = source.poll().snapshots
+        assert client.asked == [(ORIGIN, 5)]
+        stored[form] = [s.model_dump(exclude={"id", "timestamp"}) for s in snapshots]
+    assert len(stored[merges]) == 2 and stored[merges] == stored[True]
+
+
+MERGED_BAD = {
+    "unasked alignment": {"windows": {"origin": ORIGIN + 1, "interval": 5}},
+    "two windows in one": {"seconds": [{"t": ORIGIN + 6, "first": ORIGIN, "n": 2, "entries": []}]},
+    "more seconds than it spans": {
+        "seconds": [{"t": ORIGIN + 1, "first": ORIGIN, "n": 3, "entries": []}]
+    },
+    "descending steps": {
+        "seconds": [
+            {"t": ORIGIN, "first": ORIGIN, "n": 1, "entries": [["GET", "/", 9, 0, [5, 1, 0, 1]]]}
+        ]
+    },
+    "pairs, not steps": {
+        "seconds": [
+            {"t": ORIGIN, "first": ORIGIN, "n": 1, "entries": [["GET", "/", 9, 0, [[5, 1]]]]}
+        ]
+    },
+    "more counted than requests": {
+        "seconds": [{"t": ORIGIN, "first": ORIGIN, "n": 1, "entries": [["GET", "/", 1, 0, [5, 2]]]}]
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(MERGED_BAD))
+def test_impossible_merged_answers_are_refused(case: str) -> None:
+    payload = {**_answer({}, ORIGIN + 10, -1), "windows": {"origin": ORIGIN, "interval": 5}}
+    payload.update(MERGED_BAD[case])
+    with pytest.raises(InvalidPayload):
+        parse_seconds(payload, None, (ORIGIN, 5))
