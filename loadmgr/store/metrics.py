@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import DeleteMany, ReplaceOne, UpdateOne
 
 from loadmgr.models import MetricSnapshot
 from loadmgr.models.foreign import readable_interval
@@ -34,10 +34,56 @@ def _numbered(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _with_go_marker(projection: dict[str, Any]) -> dict[str, Any]:
     """`projection`, also asking for the field that tells a Go interval (to read it in
-    loadmgr's units); no loadmgr interval has it, so it costs nothing there."""
+    loadmgr's units), and those that tell a merged window (to skip what it covers); an
+    interval without them costs nothing more."""
     if any(value is True for key, value in projection.items() if key != "_id"):
-        return {**projection, "totalRps": True}
+        return {**projection, "totalRps": True, "seq": True, "mergedThrough": True}
     return projection
+
+
+def _replaceable(window: dict[str, Any]) -> dict[str, Any]:
+    """The first interval of a merged window's group, unless a window covering as much
+    has replaced it already."""
+    return {
+        "loadTestRunId": window["loadTestRunId"],
+        "seq": window["seq"],
+        "$or": [
+            {"mergedThrough": None},
+            {"mergedThrough": {"$lt": window["mergedThrough"]}},
+        ],
+    }
+
+
+def _as_asked(
+    docs: Iterable[dict[str, Any]], projection: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """`docs` without the fields `_with_go_marker` asked for only to skip covered ones."""
+    added = [key for key in ("seq", "mergedThrough") if projection and key not in projection]
+    for doc in docs:
+        for key in added:
+            doc.pop(key, None)
+        yield doc
+
+
+def uncovered(
+    docs: Iterable[dict[str, Any]], covered: list[tuple[int, int]] | None = None
+) -> Iterator[dict[str, Any]]:
+    """`docs` (one run's, in seq order) without the intervals a merged window before them
+    already holds: those a prune stopped after writing the window and before deleting its
+    originals (models/stats/downsample.py). Each merged window that had some is appended
+    to `covered` as (seq, mergedThrough), for the next prune to finish."""
+    through = 0
+    window: tuple[int, int] | None = None
+    for doc in docs:
+        seq = doc.get("seq")
+        if isinstance(seq, int) and seq <= through:
+            if covered is not None and window is not None and window not in covered:
+                covered.append(window)
+            continue
+        merged = doc.get("mergedThrough")
+        if isinstance(merged, int) and isinstance(seq, int) and merged > through:
+            through, window = merged, (seq, merged)
+        yield doc
 
 
 def _named_by_object_id(projection: dict[str, Any]) -> dict[str, Any] | None:
@@ -125,7 +171,8 @@ class MetricsRepository(Repository):
         fields = _named_by_object_id(projection or {})
         cursor = self.collection.find(query, fields)
         # (run, seq, timestamp) is indexed: sorting on it needs no in-memory sort.
-        return self.screen_all(MetricSnapshot, _numbered(cursor.sort(IN_ORDER)))
+        docs = _as_asked(uncovered(cursor.sort(IN_ORDER)), projection or {})
+        return self.screen_all(MetricSnapshot, _numbered(docs))
 
     @mapped_errors
     def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -201,7 +248,8 @@ class MetricsRepository(Repository):
             cursor = self.collection.find(query, _named_by_object_id(projection))
             cursor = cursor.sort(IN_ORDER).batch_size(batch_size)
             try:
-                yield from self.iter_screened(MetricSnapshot, _go_numbered(cursor, projection))
+                docs = _go_numbered(_as_asked(uncovered(cursor), projection), projection)
+                yield from self.iter_screened(MetricSnapshot, docs)
             finally:
                 cursor.close()
 
@@ -223,7 +271,8 @@ class MetricsRepository(Repository):
             cursor = self.collection.find(query, _named_by_object_id(projection))
             cursor = cursor.sort(IN_ORDER)
             try:
-                yield from self.iter_screened(MetricSnapshot, cursor)
+                docs = _as_asked(uncovered(cursor), projection)
+                yield from self.iter_screened(MetricSnapshot, docs)
             finally:
                 cursor.close()
 
@@ -269,3 +318,61 @@ class MetricsRepository(Repository):
         found = rows[0] if rows else {}
         peaks = {f: _number(found.get(f)) for f in field_names}
         return {f: None if value is None else float(value) for f, value in peaks.items()}
+
+    # -- retention (`db prune`): merged windows written first, their originals after ----
+
+    def iter_raw(self, run_id: str, covered: list[tuple[int, int]]) -> Iterator[dict[str, Any]]:
+        """A run's own intervals, whole, in seq order, skipping what merged windows cover
+        (appended to `covered`, see `uncovered`); streamed from the cursor."""
+        query = self.owned({"loadTestRunId": run_id, "seq": {"$exists": True}})
+        with translate_errors(self._uri):
+            cursor = self.collection.find(query, {"_id": False}).sort(IN_ORDER).batch_size(500)
+            try:
+                yield from uncovered(cursor, covered)
+            finally:
+                cursor.close()
+
+    @mapped_errors
+    def write_merged_windows(self, windows: list[dict[str, Any]]) -> None:
+        """Store merged windows, then delete the intervals they cover.
+
+        Each window replaces the first interval of its group in one single-document write
+        (atomic on every server): from then on a reader skips the rest of the group
+        (`uncovered`). Only once every window of the batch is written are the others
+        deleted; a window whose write matched nothing (one covering as much is there
+        already) has its originals deleted only when a window covering them is found.
+        """
+        for window in windows:
+            self.check_in_scope(window)
+        writes = [ReplaceOne(self.owned(_replaceable(w)), w) for w in windows]
+        written = self.collection.bulk_write(writes, ordered=True).matched_count
+        if written != len(windows):
+            windows = [w for w in windows if self._covers(w)]
+        deletes = [
+            DeleteMany(
+                self.owned(
+                    {
+                        "loadTestRunId": w["loadTestRunId"],
+                        "seq": {"$gt": w["seq"], "$lte": w["mergedThrough"]},
+                    }
+                )
+            )
+            for w in windows
+        ]
+        if deletes:
+            self.collection.bulk_write(deletes, ordered=True)
+
+    def _covers(self, window: dict[str, Any]) -> bool:
+        stored = self.collection.find_one(
+            self.owned({"loadTestRunId": window["loadTestRunId"], "seq": window["seq"]}),
+            {"mergedThrough": True},
+        )
+        through = (stored or {}).get("mergedThrough")
+        return isinstance(through, int) and through >= window["mergedThrough"]
+
+    @mapped_errors
+    def delete_covered(self, run_id: str, seq: int, through: int) -> int:
+        """Delete the intervals the merged window at `seq` covers (seqs after it, up to
+        `through`): idempotent, so a prune run again finishes what a killed one began."""
+        query = self.owned({"loadTestRunId": run_id, "seq": {"$gt": seq, "$lte": through}})
+        return self.collection.delete_many(query).deleted_count

@@ -255,6 +255,18 @@ class RunRepository(Repository):
     def delete_for_test(self, test_id: str) -> int:
         return self.collection.delete_many(self.owned({"loadTestId": test_id})).deleted_count
 
+    @mapped_errors
+    def delete_ended(self, run_id: str) -> bool:
+        """Remove a run that has ended (retention's `--drop-runs-after`); a live one stays."""
+        query = self.owned({"id": run_id, "status": {"$nin": ACTIVE_STATUSES}})
+        return self.collection.delete_one(query).deleted_count == 1
+
+    @mapped_errors
+    def set_intervals_kept(self, run_id: str, kept: dict[str, Any]) -> None:
+        """Record what retention left of an ended run's intervals (never a live run's)."""
+        query = self.owned({"id": run_id, "status": {"$nin": ACTIVE_STATUSES}})
+        self.collection.update_one(query, {"$set": {"intervalsKept": kept}})
+
     # -- migrations: whole-collection passes over raw documents --------------------------
 
     @mapped_errors

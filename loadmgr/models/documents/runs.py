@@ -121,6 +121,11 @@ class MetricSnapshot(Document):
     # or its name in `serverMissing` with the reason it could not be read (never a 0).
     server: dict[str, float] = Field(default_factory=dict)
     serverMissing: dict[str, str] = Field(default_factory=dict)
+    # A window retention merged (models/stats/downsample.py): the last seq it covers, its
+    # step, and how many of the collector's intervals it holds. None: as collected.
+    mergedThrough: int | None = None
+    resolutionSec: float | None = None
+    mergedIntervals: int | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -242,6 +247,9 @@ class LoadTestRun(Named):
     # {at, kind, detail}; kind `worker-lost`, `worker-joined`, `clock-ahead` or
     # `locust-restarted` (docs/design.md, "Stored documents").
     events: list[dict[str, Any]] = Field(default_factory=list)
+    # What retention left of its intervals (`db prune`): {state: downsampled, resolutionSec,
+    # at} or {state: dropped, at}; None: every interval as collected.
+    intervalsKept: dict[str, Any] | None = None
 
     @field_validator("verdict", mode="before")
     @classmethod
