@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import Conflict
+from loadmgr.models.documents.base import as_utc
 from loadmgr.models.documents.retention import Rules, combined
 from loadmgr.models.stats.downsample import merge, windows
 
@@ -117,7 +118,7 @@ def _age(run: dict[str, Any], now: datetime) -> float | None:
     ended = run.get("finishedAt") or run.get("startedAt") or run.get("createdAt")
     if not isinstance(ended, datetime):
         return None  # a run that never says when it ended is kept whole
-    return (now - ended).total_seconds()
+    return (as_utc(now) - as_utc(ended)).total_seconds()
 
 
 def _apply(store: Store, run: dict[str, Any], rules: Rules, now: datetime, result: Pruned) -> None:
