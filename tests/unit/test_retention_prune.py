@@ -175,3 +175,20 @@ def test_one_prune_at_a_time(store: Store) -> None:
 def test_a_bad_policy_is_refused_before_any_database(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationFailed, match=message):
         RetentionSpec(**fields)
+
+
+def test_the_tick_prunes_once_a_day_and_only_with_policies(store: Store) -> None:
+    from loadmgr.service.upkeep.prune import daily_prune
+
+    lines: list[str] = []
+    assert daily_prune(store, NOW, lines.append) is None  # no policy: not even claimed
+    test = make_test()
+    store_all(store.db, test=test)
+    set_policy(store, "t", RetentionSpec(keep_detail="1d", downsample="1m"))
+    run = ended(store, test, days_ago=2)
+    assert daily_prune(store, NOW, lines.append) is not None
+    assert store.metrics.count_for_run(run.id) == 5
+    # Another tick the same day (this machine or another): nothing.
+    assert daily_prune(store, NOW + timedelta(hours=23), lines.append) is None
+    assert daily_prune(store, NOW + timedelta(hours=25), lines.append) is not None
+    assert lines[0].startswith("retention: merged 60 intervals into 5 windows")

@@ -21,10 +21,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from loadmgr.errors import Conflict
+from loadmgr.errors import Conflict, LoadmgrError
 from loadmgr.models.documents.base import as_utc
 from loadmgr.models.documents.retention import Rules, combined
 from loadmgr.models.stats.downsample import merge, windows
@@ -238,3 +238,28 @@ class _lease:
     def __exit__(self, *exc: object) -> None:
         if self.needed:
             self.store.leases.release(self.key, self.token)
+
+
+DAILY = timedelta(days=1)
+
+
+def daily_prune(store: Store, now: datetime, notify: Notify) -> dict[str, Any] | None:
+    """`schedules tick`'s prune: once a day per scope when there are policies, by the
+    one tick that claims the day (compare-and-set), under the prune's lease; what it did,
+    or None (no policies, not due, another prune running or failed: said in one line)."""
+    if not store.retention.any() or not store.retention.claim_daily_prune(now, now - DAILY):
+        return None
+    try:
+        result = prune_history(store, now=now)
+    except Conflict:
+        notify("retention: another 'db prune' is running: the daily prune is left to it")
+        return None
+    except LoadmgrError as exc:
+        notify(f"retention: the daily prune failed: {exc.message}")
+        return None
+    notify(
+        f"retention: merged {result['intervalsMerged']} intervals into "
+        f"{result['windowsWritten']} windows, dropped {result['intervalsDropped']} intervals "
+        f"and {result['runsDropped']} runs"
+    )
+    return result
