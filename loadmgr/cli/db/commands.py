@@ -36,6 +36,9 @@ STATUS_CSV = (
     "runFolders",
     "runFoldersBytes",
     "runFoldersDir",
+    "space.runBytes",
+    "space.intervalBytes",
+    "space.bytesPerRunHour",
 )
 PRUNE_CSV = (
     "removed",
