@@ -124,3 +124,15 @@ def combined(policies: list[RetentionPolicy]) -> Rules | None:
 
 def _level(policy: RetentionPolicy) -> str:
     return "test" if policy.testId else "tag" if policy.tag else "all"
+
+
+def intervals_resolution(kept: dict[str, object] | None) -> str:
+    """What a run's intervals are, as its views and reports say: `as collected`, `1m
+    (downsampled)`, or `dropped (final numbers only)`."""
+    state = (kept or {}).get("state")
+    if state == "dropped":
+        return "dropped (final numbers only)"
+    step = (kept or {}).get("resolutionSec")
+    if state == "downsampled" and isinstance(step, int | float):
+        return f"{format_age(int(step))} (downsampled)"
+    return "as collected"
