@@ -41,17 +41,22 @@ def _with_go_marker(projection: dict[str, Any]) -> dict[str, Any]:
     return projection
 
 
-def _replaceable(window: dict[str, Any]) -> dict[str, Any]:
-    """The first interval of a merged window's group, unless a window covering as much
-    has replaced it already."""
+def _first_of(window: dict[str, Any]) -> dict[str, Any]:
+    """The first interval of a merged window's group (where the window is stored)."""
+    return {"loadTestRunId": window["loadTestRunId"], "seq": window["seq"]}
+
+
+def _covered_by(window: dict[str, Any]) -> dict[str, Any]:
+    """The other intervals a merged window holds."""
     return {
         "loadTestRunId": window["loadTestRunId"],
-        "seq": window["seq"],
-        "$or": [
-            {"mergedThrough": None},
-            {"mergedThrough": {"$lt": window["mergedThrough"]}},
-        ],
+        "seq": {"$gt": window["seq"], "$lte": window["mergedThrough"]},
     }
+
+
+def _own_seq(doc: dict[str, Any]) -> bool:
+    seq = doc.get("seq")
+    return isinstance(seq, int) and not isinstance(seq, bool) and "totalRps" not in doc
 
 
 def _as_asked(
@@ -324,11 +329,15 @@ class MetricsRepository(Repository):
     def iter_raw(self, run_id: str, covered: list[tuple[int, int]]) -> Iterator[dict[str, Any]]:
         """A run's own intervals, whole, in seq order, skipping what merged windows cover
         (appended to `covered`, see `uncovered`); streamed from the cursor."""
-        query = self.owned({"loadTestRunId": run_id, "seq": {"$exists": True}})
+        # The run alone in the filter: a server that plans only on indexed fields (as
+        # SecantusDB does) walks the (run, seq, time) index. The Go service's intervals
+        # (no seq) are left out here, never merged.
+        query = self.scoped({"loadTestRunId": run_id})
         with translate_errors(self._uri):
             cursor = self.collection.find(query, {"_id": False}).sort(IN_ORDER).batch_size(500)
             try:
-                yield from uncovered(cursor, covered)
+                own = (doc for doc in cursor if _own_seq(doc))
+                yield from uncovered(own, covered)
             finally:
                 cursor.close()
 
@@ -344,29 +353,18 @@ class MetricsRepository(Repository):
         """
         for window in windows:
             self.check_in_scope(window)
-        writes = [ReplaceOne(self.owned(_replaceable(w)), w) for w in windows]
+        # Filters on (run, seq) alone, which the index answers on every server: only
+        # loadmgr's intervals have a seq, so the Go service's are never matched.
+        writes = [ReplaceOne(self.scoped(_first_of(w)), w) for w in windows]
         written = self.collection.bulk_write(writes, ordered=True).matched_count
         if written != len(windows):
             windows = [w for w in windows if self._covers(w)]
-        deletes = [
-            DeleteMany(
-                self.owned(
-                    {
-                        "loadTestRunId": w["loadTestRunId"],
-                        "seq": {"$gt": w["seq"], "$lte": w["mergedThrough"]},
-                    }
-                )
-            )
-            for w in windows
-        ]
+        deletes = [DeleteMany(self.scoped(_covered_by(w))) for w in windows]
         if deletes:
             self.collection.bulk_write(deletes, ordered=True)
 
     def _covers(self, window: dict[str, Any]) -> bool:
-        stored = self.collection.find_one(
-            self.owned({"loadTestRunId": window["loadTestRunId"], "seq": window["seq"]}),
-            {"mergedThrough": True},
-        )
+        stored = self.collection.find_one(self.scoped(_first_of(window)), {"mergedThrough": True})
         through = (stored or {}).get("mergedThrough")
         return isinstance(through, int) and through >= window["mergedThrough"]
 
@@ -374,5 +372,12 @@ class MetricsRepository(Repository):
     def delete_covered(self, run_id: str, seq: int, through: int) -> int:
         """Delete the intervals the merged window at `seq` covers (seqs after it, up to
         `through`): idempotent, so a prune run again finishes what a killed one began."""
-        query = self.owned({"loadTestRunId": run_id, "seq": {"$gt": seq, "$lte": through}})
+        window = {"loadTestRunId": run_id, "seq": seq, "mergedThrough": through}
+        return self.collection.delete_many(self.scoped(_covered_by(window))).deleted_count
+
+    @mapped_errors
+    def drop_own_for_run(self, run_id: str) -> int:
+        """Delete a run's own intervals (those with a seq: never the Go service's), by a
+        range on the (run, seq) index that every server plans as an index scan."""
+        query = self.scoped({"loadTestRunId": run_id, "seq": {"$gte": 0}})
         return self.collection.delete_many(query).deleted_count

@@ -131,7 +131,7 @@ def _apply(store: Store, run: dict[str, Any], rules: Rules, now: datetime, resul
     if rules.drop_runs_after is not None and age >= rules.drop_runs_after:
         # Its intervals first: a run deleted first would leave them where none looks.
         result.intervalsDropped += (
-            store.metrics.count_for_run(run_id) if dry else store.metrics.delete_for_runs([run_id])
+            store.metrics.count_for_run(run_id) if dry else store.metrics.drop_own_for_run(run_id)
         )
         if dry or store.runs.delete_ended(run_id):
             result.runsDropped += 1
@@ -140,7 +140,7 @@ def _apply(store: Store, run: dict[str, Any], rules: Rules, now: datetime, resul
         if kept.get("state") == "dropped":
             return
         result.intervalsDropped += (
-            store.metrics.count_for_run(run_id) if dry else store.metrics.delete_for_runs([run_id])
+            store.metrics.count_for_run(run_id) if dry else store.metrics.drop_own_for_run(run_id)
         )
         result.runsWithIntervalsDropped += 1
         if not dry:

@@ -107,6 +107,14 @@ def history_sizes(db: Database[dict[str, Any]], scope: Scope, uri: str) -> dict[
         seconds = row.get("seconds")
         item["seconds"] += float(seconds) if isinstance(seconds, int | float) else 0.0
     rows = sorted(tests.values(), key=lambda t: -(t["runBytes"] + t["intervalBytes"]))
+    shown_ids = [row["testId"] for row in rows[:TESTS_SHOWN] if row["testId"]]
+    with translate_errors(uri):
+        names = {
+            doc.get("id"): doc.get("name")
+            for doc in db["load_tests"].find({"id": {"$in": shown_ids}}, {"id": 1, "name": 1})
+        }
+    for row in rows[:TESTS_SHOWN]:
+        row["test"] = names.get(row["testId"]) or row["test"]
     for item in rows:
         item["bytesPerRunHour"] = _per_hour(item["intervalBytes"], item.pop("seconds"))
     interval_bytes = sum(int(r["bytes"]) for r in intervals)
