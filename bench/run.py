@@ -25,6 +25,7 @@ from types import FrameType
 
 from bench import (
     cases_cli,
+    cases_history,
     cases_load,
     cases_plugin,
     cases_schedules,
@@ -48,6 +49,7 @@ CASES: dict[str, tuple[str, Callable[[Bench], list[Row]]]] = {
     "trend": ("9 trend", cases_trend.trend),
     "schedules": ("10 schedules tick", cases_schedules.schedules_tick),
     "server": ("11 server metrics", cases_server.server_metrics),
+    "history": ("12 history", cases_history.history),
 }
 
 

@@ -47,7 +47,7 @@ def machine_left_intact() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def mongomock_bulk_updates(monkeypatch: pytest.MonkeyPatch) -> None:
-    """pymongo 4.11+ passes `sort` to a bulk update, which mongomock does not know yet
+    """pymongo 4.11+ passes `sort` to a bulk update or replace, which mongomock does not know yet
     (every unit test on mongomock may write in bulk)."""
     from mongomock.collection import BulkOperationBuilder
 
@@ -58,6 +58,13 @@ def mongomock_bulk_updates(monkeypatch: pytest.MonkeyPatch) -> None:
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(BulkOperationBuilder, "add_update", add_update)
+    replace = BulkOperationBuilder.add_replace
+
+    def add_replace(self: Any, *args: Any, sort: Any = None, **kwargs: Any) -> Any:
+        assert sort is None
+        return replace(self, *args, **kwargs)
+
+    monkeypatch.setattr(BulkOperationBuilder, "add_replace", add_replace)
 
 
 @pytest.fixture(autouse=True)

@@ -23,6 +23,7 @@ from loadmgr.store.metrics import MetricsRepository
 from loadmgr.store.notifications import NotificationRepository
 from loadmgr.store.runs import RunRepository
 from loadmgr.store.schedules import ScheduleRepository, ScheduleSlotRepository
+from loadmgr.store.upkeep.retention import RetentionRepository
 
 __all__ = ["Store", "redact_uri"]
 
@@ -52,6 +53,7 @@ class Store:
         self.schedule_slots = ScheduleSlotRepository(database["schedule_slots"], scope, uri)
         self.sources = SourceRepository(database["server_sources"], scope, uri)
         self.server_values = ServerValueRepository(database["metrics_timeseries"], scope, uri)
+        self.retention = RetentionRepository(database["retention_policies"], scope, uri)
         self._indexed = False
         self._clock_offset: timedelta | None = None
         self._clock_measured = 0.0
@@ -87,6 +89,16 @@ class Store:
         with translate_errors(self.uri):
             self.schedules.ensure_indexes()
             self.schedule_slots.ensure_indexes()
+
+    def space(self) -> dict[str, Any]:
+        """Where the space goes (`db status`): bytes per collection, and the scope's runs
+        and intervals per test and per run-hour."""
+        from loadmgr.store.upkeep.sizes import collection_sizes, history_sizes
+
+        return {
+            "collections": collection_sizes(self.db, self.uri),
+            **history_sizes(self.db, self.scope, self.uri),
+        }
 
     def foreign(self) -> ForeignDocuments:
         """The Go control plane's documents in this database, whatever the scope."""

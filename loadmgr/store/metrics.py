@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import DeleteMany, ReplaceOne, UpdateOne
 
 from loadmgr.errors import left_out
 from loadmgr.models import MetricSnapshot
@@ -22,6 +22,7 @@ from loadmgr.models.foreign import readable_interval
 from loadmgr.store.base import IndexSpec, Repository, mapped_errors
 from loadmgr.store.connection import translate_errors
 from loadmgr.store.foreign import NOT_GO_INTERVAL
+from loadmgr.store.upkeep.merged_windows import as_asked, covered_by, first_of, own_seq, uncovered
 
 # Intervals in the order they were collected: by seq, and by time where there is no seq
 # (the Go service's intervals), so every read gets them in the same order.
@@ -42,9 +43,10 @@ def _numbered(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _with_go_marker(projection: dict[str, Any]) -> dict[str, Any]:
     """`projection`, also asking for the field that tells a Go interval (to read it in
-    loadmgr's units); no loadmgr interval has it, so it costs nothing there."""
+    loadmgr's units), and those that tell a merged window (to skip what it covers); an
+    interval without them costs nothing more."""
     if any(value is True for key, value in projection.items() if key != "_id"):
-        return {**projection, "totalRps": True}
+        return {**projection, "totalRps": True, "seq": True, "mergedThrough": True}
     return projection
 
 
@@ -159,7 +161,9 @@ class MetricsRepository(Repository):
         fields = _named_by_object_id(projection or {})
         cursor = self.collection.find(query, fields)
         # (run, seq, timestamp) is indexed: sorting on it needs no in-memory sort.
-        docs = self._expanded(cursor.sort(IN_ORDER), projection)
+        docs = self._expanded(
+            as_asked(uncovered(cursor.sort(IN_ORDER)), projection or {}), projection
+        )
         return self.screen_all(MetricSnapshot, _numbered(docs))
 
     @mapped_errors
@@ -282,7 +286,8 @@ class MetricsRepository(Repository):
             cursor = self.collection.find(query, _named_by_object_id(projection))
             cursor = cursor.sort(IN_ORDER).batch_size(batch_size)
             try:
-                docs = _go_numbered(self._expanded(cursor, projection), projection)
+                plain = self._expanded(as_asked(uncovered(cursor), projection), projection)
+                docs = _go_numbered(plain, projection)
                 yield from self.iter_screened(MetricSnapshot, docs)
             finally:
                 cursor.close()
@@ -308,7 +313,8 @@ class MetricsRepository(Repository):
             cursor = self.collection.find(query, _named_by_object_id(projection))
             cursor = cursor.sort(IN_ORDER)
             try:
-                docs = self._expanded(cursor, projection, steps=steps)
+                asked = as_asked(uncovered(cursor), projection)
+                docs = self._expanded(asked, projection, steps=steps)
                 yield from self.iter_screened(MetricSnapshot, docs)
             finally:
                 cursor.close()
@@ -355,3 +361,62 @@ class MetricsRepository(Repository):
         found = rows[0] if rows else {}
         peaks = {f: _number(found.get(f)) for f in field_names}
         return {f: None if value is None else float(value) for f, value in peaks.items()}
+
+    # -- retention (`db prune`): merged windows written first, their originals after ----
+
+    def iter_raw(self, run_id: str, covered: list[tuple[int, int]]) -> Iterator[dict[str, Any]]:
+        """A run's own intervals, whole, in seq order, skipping what merged windows cover
+        (appended to `covered`, see `uncovered`); streamed from the cursor."""
+        # The run alone in the filter: a server that plans only on indexed fields (as
+        # SecantusDB does) walks the (run, seq, time) index. The Go service's intervals
+        # (no seq) are left out here, never merged.
+        query = self.scoped({"loadTestRunId": run_id})
+        with translate_errors(self._uri):
+            cursor = self.collection.find(query, {"_id": False}).sort(IN_ORDER).batch_size(500)
+            try:
+                own = (doc for doc in cursor if own_seq(doc))
+                # Merged as plain intervals (the compact form expanded), stored compact.
+                yield from self._expanded(uncovered(own, covered), None)
+            finally:
+                cursor.close()
+
+    @mapped_errors
+    def write_merged_windows(self, windows: list[dict[str, Any]]) -> None:
+        """Store merged windows, then delete the intervals they cover.
+
+        Each window replaces the first interval of its group in one single-document write
+        (atomic on every server): from then on a reader skips the rest of the group
+        (`uncovered`). Only once every window of the batch is written are the others
+        deleted; a window whose write matched nothing (one covering as much is there
+        already) has its originals deleted only when a window covering them is found.
+        """
+        for window in windows:
+            self.check_in_scope(window)
+        # Filters on (run, seq) alone, which the index answers on every server: only
+        # loadmgr's intervals have a seq, so the Go service's are never matched.
+        writes = [ReplaceOne(self.scoped(first_of(w)), compact(w)) for w in windows]
+        written = self.collection.bulk_write(writes, ordered=True).matched_count
+        if written != len(windows):
+            windows = [w for w in windows if self._covers(w)]
+        deletes = [DeleteMany(self.scoped(covered_by(w))) for w in windows]
+        if deletes:
+            self.collection.bulk_write(deletes, ordered=True)
+
+    def _covers(self, window: dict[str, Any]) -> bool:
+        stored = self.collection.find_one(self.scoped(first_of(window)), {"mergedThrough": True})
+        through = (stored or {}).get("mergedThrough")
+        return isinstance(through, int) and through >= window["mergedThrough"]
+
+    @mapped_errors
+    def delete_covered(self, run_id: str, seq: int, through: int) -> int:
+        """Delete the intervals the merged window at `seq` covers (seqs after it, up to
+        `through`): idempotent, so a prune run again finishes what a killed one began."""
+        window = {"loadTestRunId": run_id, "seq": seq, "mergedThrough": through}
+        return self.collection.delete_many(self.scoped(covered_by(window))).deleted_count
+
+    @mapped_errors
+    def drop_own_for_run(self, run_id: str) -> int:
+        """Delete a run's own intervals (those with a seq: never the Go service's), by a
+        range on the (run, seq) index that every server plans as an index scan."""
+        query = self.scoped({"loadTestRunId": run_id, "seq": {"$gte": 0}})
+        return self.collection.delete_many(query).deleted_count

@@ -34,6 +34,9 @@ class RunRepository(Repository):
         IndexSpec(
             [("loadTestId", 1), ("ci.branch", 1), ("createdAt", -1)], "loadtest_branch_created_idx"
         ),
+        # A list's order, newest first and then by id (`find_newest`): served whole by
+        # the index, so listing 10,000 of them never sorts them all (docs/benchmarks.md).
+        IndexSpec([("createdAt", -1), ("id", 1)], "created_id_idx"),
     ]
 
     @mapped_errors
@@ -274,6 +277,18 @@ class RunRepository(Repository):
     @mapped_errors
     def delete_for_test(self, test_id: str) -> int:
         return self.collection.delete_many(self.owned({"loadTestId": test_id})).deleted_count
+
+    @mapped_errors
+    def delete_ended(self, run_id: str) -> bool:
+        """Remove a run that has ended (retention's `--drop-runs-after`); a live one stays."""
+        query = self.owned({"id": run_id, "status": {"$nin": ACTIVE_STATUSES}})
+        return self.collection.delete_one(query).deleted_count == 1
+
+    @mapped_errors
+    def set_intervals_kept(self, run_id: str, kept: dict[str, Any]) -> None:
+        """Record what retention left of an ended run's intervals (never a live run's)."""
+        query = self.owned({"id": run_id, "status": {"$nin": ACTIVE_STATUSES}})
+        self.collection.update_one(query, {"$set": {"intervalsKept": kept}})
 
     # -- migrations: whole-collection passes over raw documents --------------------------
 

@@ -15,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 CASES = ("1 startup", "2 tests list", "3 metrics show", "4 collector", "5 local cluster",
          "6 embedded", "7 plugin", "8 exact windows", "9 trend", "10 schedules tick",
-         "11 server metrics")
+         "11 server metrics", "12 history")
 
 
 def test_bench_runs_every_case_at_its_smallest_size(tmp_path: Path) -> None:

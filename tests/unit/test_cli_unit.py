@@ -131,13 +131,17 @@ def mock_store(monkeypatch: pytest.MonkeyPatch) -> Captured:
     captured = Captured()
     captured.client = mongomock.MongoClient()
 
-    def open_store(settings: Settings) -> Store:
+    def open_store(settings: Settings, **_options: Any) -> Store:
         captured.settings = settings
         assert captured.client is not None
         database = captured.client[settings.database]
         return Store(database, Scope(settings.tenant, settings.env), settings.mongo_uri or "")
 
     monkeypatch.setattr("loadmgr.service.context.open_store", open_store)
+    # mongomock has neither collStats nor $bsonSize: `db status` measures on a real server.
+    monkeypatch.setattr(
+        "loadmgr.service.upkeep.space.database_space", lambda _settings: (None, "mongomock")
+    )
     return captured
 
 

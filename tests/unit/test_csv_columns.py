@@ -55,8 +55,18 @@ DATA_COMMANDS = sorted(
 )
 
 
+def _command_of(heading: str) -> str:
+    """A heading's command: its first three words when they name one (`db retention
+    list`), else its first two (`runs show RUN`)."""
+    words = heading.split()
+    return next(
+        (" ".join(words[:n]) for n in (3, 2) if " ".join(words[:n]) in DATA_COMMANDS),
+        " ".join(words[:2]),
+    )
+
+
 def test_every_data_command_is_documented() -> None:
-    listed = {" ".join(c.split()[:2]) for c in COLUMNS}
+    listed = {_command_of(c) for c in COLUMNS}
     assert set(DATA_COMMANDS) <= listed, set(DATA_COMMANDS) - listed
     assert listed <= set(DATA_COMMANDS)  # nothing documented that does not exist
 
@@ -122,9 +132,10 @@ def test_every_data_command_writes_its_documented_columns(
     def check(command: str, *args: str, code: int = 0) -> list[dict[str, str]]:
         """Run the documented `command` (its placeholder option, `--points N`, left out:
         given in `args`) with `args` after its name."""
-        ran.add(" ".join(command.split()[:2]))
-        words = command.removesuffix(" --points N").split()
-        return _check(cli(*words[:2], *args, *words[2:], "-o", "csv"), command, code)
+        name = _command_of(command)
+        ran.add(name)
+        words, length = command.removesuffix(" --points N").split(), len(name.split())
+        return _check(cli(*words[:length], *args, *words[length:], "-o", "csv"), command, code)
 
     created = check(
         "tests create",
@@ -234,6 +245,9 @@ def test_every_data_command_writes_its_documented_columns(
     assert check("db status")[0]["running"] == "false"
     assert check("db migrate --dry-run", "--dry-run")[0]["dryRun"] == "true"
     check("db migrate")
+    policy = check("db retention set", "--tag", "nightly", "--keep-detail", "30d")[0]
+    assert policy["target"] == "tag:nightly" and policy["downsample"] == "-"
+    assert check("db retention list")[0]["keepDetail"] == "30d"
     assert check("db prune")[0]["unfinished"] == "false"
     # A stepped run (issue 27): its steps are the points `tests capacity` fits.
     db = mock_store.client["loadmgr"]

@@ -12,6 +12,7 @@ import typer
 
 from loadmgr.cli.choices import choices
 from loadmgr.cli.context import app_context, renders
+from loadmgr.cli.db import retention
 from loadmgr.cli.groups import new_group
 from loadmgr.cli.inputs import given
 from loadmgr.cli.output import notice
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from loadmgr.cli.output import Renderer
 
 app = new_group("db")
+app.add_typer(retention.app, name="retention")
 
 # `-o csv` (docs/output.md): `db status`/`db start`, `db migrate` and `db migrate --dry-run`.
 STATUS_CSV = (
@@ -34,8 +36,21 @@ STATUS_CSV = (
     "runFolders",
     "runFoldersBytes",
     "runFoldersDir",
+    "space.runBytes",
+    "space.intervalBytes",
+    "space.bytesPerRunHour",
 )
-PRUNE_CSV = ("removed", "freedBytes", "olderThanSec", "unfinished")
+PRUNE_CSV = (
+    "removed",
+    "freedBytes",
+    "olderThanSec",
+    "unfinished",
+    "dryRun",
+    "retention.runsDropped",
+    "retention.intervalsDropped",
+    "retention.intervalsMerged",
+    "retention.windowsWritten",
+)
 _IMPORTED_CSV = (
     "goImport.tenantFrom",
     "goImport.converted",
@@ -59,8 +74,9 @@ MIGRATE_DRY_RUN_CSV = ("dryRun", "pendingSteps", *_IMPORTED_CSV, "compactInterva
 @app.command("status")
 @renders
 def status(context: AppContext, renderer: Renderer) -> None:
-    """Whether the embedded store is running, where, and where its data lives; and the
-    local runs' folders (runs/RUN/: locustfile, Locust logs) with the space they take."""
+    """Whether the embedded store is running, where, and where its data lives; the
+    local runs' folders (runs/RUN/: locustfile, Locust logs) with the space they take; and
+    where the database's space goes: bytes per collection, per test and per run-hour."""
     _print_state(context, renderer, start=False)
 
 
@@ -75,6 +91,12 @@ def _print_state(context: AppContext, renderer: Renderer, *, start: bool) -> Non
     from loadmgr.service.context import embedded_state
 
     state = embedded_state(context.settings, start=start)
+    if not start:
+        from loadmgr.service.upkeep.space import database_space
+
+        state["space"], why = database_space(context.settings)
+        if why:
+            notice(f"space not measured: {why}")
     renderer.one(state, id_key="uri", csv_columns=STATUS_CSV)
 
 
@@ -91,13 +113,24 @@ def prune(
             "LOADMGR_RUN_FILES_KEEP, else 7d).",
         ),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Say what retention would merge and drop; change nothing."),
+    ] = False,
 ) -> None:
     """Remove old local run folders (runs/RUN/: the locustfile and Locust logs of a run on
-    the local cluster); a live run's folder is kept, whatever its age. Local runs do this
-    too, briefly, as they start."""
+    the local cluster), and apply the retention policies (`db retention`) to the runs that
+    ended: merge old intervals into longer windows, drop what a policy says. A live run is
+    never touched. Local runs remove old folders too, briefly, as they start."""
     from loadmgr.service.runs.folders import prune_old
+    from loadmgr.service.upkeep.prune import prune_history
 
-    result = prune_old(context.store, context.settings.home, older_than)
+    store = context.store
+    result: dict[str, Any] = {"removed": [], "freedBytes": 0, "olderThanSec": None}
+    if not dry_run:
+        result = prune_old(store, context.settings.home, older_than)
+    result["dryRun"] = dry_run
+    result["retention"] = prune_history(store, dry_run=dry_run)
     renderer.one(result, id_key="removed", csv_columns=PRUNE_CSV)
 
 

@@ -62,6 +62,7 @@ SUMMARY_CSV = (
     "durationSec",
     "targetUsers",
     "maxUsers",
+    "intervals",
     "source",
     "requests",
     "failures",
@@ -100,6 +101,7 @@ def summary_view(data: dict[str, Any]) -> RenderableType:
         "latency": "  ".join(
             f"{m.name} {fmt_ms(data.get(m.total_key))}" for m in SUMMARY_LATENCIES
         ),
+        "intervals": data.get("intervals") or "as collected",
     }
     window = data.get("window")
     if isinstance(window, dict):

@@ -125,6 +125,11 @@ class MetricSnapshot(Document):
     # models/stats/generator.py): {workers, cpuMaxPct, cpuAvgPct, masterCpuPct,
     # missingWorkers, memMaxBytes, saturatedSec}; null when Locust told nothing of it.
     generator: dict[str, Any] | None = None
+    # A window retention merged (models/stats/downsample.py): the last seq it covers, its
+    # step, and how many of the collector's intervals it holds. None: as collected.
+    mergedThrough: int | None = None
+    resolutionSec: float | None = None
+    mergedIntervals: int | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -256,6 +261,9 @@ class LoadTestRun(Named):
     # {at, kind, detail}; kind `worker-lost`, `worker-joined`, `clock-ahead` or
     # `locust-restarted` (docs/design.md, "Stored documents").
     events: list[dict[str, Any]] = Field(default_factory=list)
+    # What retention left of its intervals (`db prune`): {state: downsampled, resolutionSec,
+    # at} or {state: dropped, at}; None: every interval as collected.
+    intervalsKept: dict[str, Any] | None = None
 
     @field_validator("verdict", mode="before")
     @classmethod

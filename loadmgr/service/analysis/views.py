@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import ValidationFailed
 from loadmgr.models import LoadTestRun
+from loadmgr.models.documents.retention import intervals_resolution
 from loadmgr.models.formatting import format_timestamp
 from loadmgr.models.stats.catalog import METRICS
 from loadmgr.service.analysis.windows import Window, window_stats
@@ -227,6 +228,8 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
         "durationSec": None if duration is None else round(duration, 3),
         "targetUsers": run.targetUsers,
         "maxUsers": None if peak_users is None else int(peak_users),
+        # What retention left of its intervals: what a window's numbers are read from.
+        "intervals": intervals_resolution(run.intervalsKept),
     }
     if part is not None or totals:
         if part is None:

@@ -58,6 +58,10 @@ def tick(
         notify(f"skipped: {message}")
     for schedule in due:
         handled.extend(_tick_schedule(store, settings, schedule, now, notify))
+    # Retention, once a day when policies exist (after the slots: they start on time).
+    from loadmgr.service.upkeep.prune import daily_prune
+
+    daily_prune(store, now, notify)
     return handled
 
 

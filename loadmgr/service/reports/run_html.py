@@ -185,6 +185,7 @@ def _summary_html(data: ReportData) -> str:
         ["Load", _load_text(run)],
         ["Started", s.get("startedAt")],
         ["Finished", s.get("finishedAt")],
+        ["Intervals", s.get("intervals") or "as collected"],
     ]
     if run.error:
         facts.append(["Error", run.error])

@@ -1,0 +1,265 @@
+"""`db prune`: apply the retention policies to the runs that ended, once at a time.
+
+For each ended run a policy covers, by its age since it finished: past `--drop-runs-after`
+the run and its intervals go; past `--drop-intervals-after` its intervals go (the run, its
+final stats, verdict and checks stay); past `--keep-detail` its intervals are merged into
+windows of `--downsample` (models/stats/downsample.py). A live run is never touched: only
+runs that ended are read, and every write says so again in its filter.
+
+Killed at any moment and run again, nothing is half done: a merged window replaces the
+first interval of its group in one single-document write, and only then are the others
+deleted (readers skip what a merged window covers meanwhile); a run is deleted only after
+its intervals. One prune per scope at a time holds a lease; a second is refused (exit 5),
+and a tick's daily prune skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from loadmgr.errors import Conflict, LoadmgrError
+from loadmgr.models.documents.base import as_utc
+from loadmgr.models.documents.retention import Rules, combined
+from loadmgr.models.stats.downsample import merge, windows
+
+if TYPE_CHECKING:
+    from loadmgr.models.documents.retention import RetentionPolicy
+    from loadmgr.store import Store
+
+Notify = Callable[[str], None]
+
+LEASE_SEC = 300  # renewed every LEASE_SEC / 5 while pruning: a killed prune frees it soon
+WINDOWS_PER_WRITE = 200  # merged windows written (then their originals deleted) per batch
+RUN_FIELDS = ["id", "loadTestId", "status", "finishedAt", "startedAt", "createdAt", "intervalsKept"]
+
+
+@dataclass
+class Pruned:
+    """What a prune did (or, `dryRun`, would do)."""
+
+    dryRun: bool = False
+    policies: int = 0
+    runsExamined: int = 0
+    runsDropped: int = 0
+    runsWithIntervalsDropped: int = 0
+    intervalsDropped: int = 0
+    runsDownsampled: int = 0
+    intervalsMerged: int = 0
+    windowsWritten: int = 0
+    leftoversFinished: int = 0  # intervals a killed prune had merged but not yet deleted
+    seconds: float = 0.0
+    intervalsPerSec: float | None = None
+    droppedRunIds: list[str] = field(default_factory=list)
+
+
+def prune_history(
+    store: Store,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    notify: Notify = lambda _line: None,
+) -> dict[str, Any]:
+    """Apply every retention policy of the scope (see the module's docstring)."""
+    began = time.monotonic()
+    result = Pruned(dryRun=dry_run)
+    policies = store.retention.all()
+    result.policies = len(policies)
+    if not policies:
+        return asdict(result)
+    now = now or store.server_now()
+    with _lease(store, dry_run) as renew:
+        members = _tag_members(store, policies)
+        after: Any = None
+        while True:
+            page = store.runs.ended_page(after, RUN_FIELDS)
+            if not page:
+                break
+            after = page[-1]["_id"]
+            for run in page:
+                renew()
+                rules = combined(_matching(policies, run, members))
+                if rules is not None and isinstance(run.get("id"), str):
+                    result.runsExamined += 1
+                    _apply(store, run, rules, now, result)
+    result.seconds = round(time.monotonic() - began, 3)
+    handled = result.intervalsMerged + result.intervalsDropped
+    if handled and result.seconds > 0:
+        result.intervalsPerSec = round(handled / result.seconds, 1)
+    return asdict(result)
+
+
+def _matching(
+    policies: list[RetentionPolicy], run: dict[str, Any], members: dict[str, set[str]]
+) -> list[RetentionPolicy]:
+    test_id = run.get("loadTestId")
+    return [
+        p
+        for p in policies
+        if (p.testId and p.testId == test_id)
+        or (p.tag and test_id in members.get(p.tag, set()))
+        or (not p.testId and not p.tag)
+    ]
+
+
+def _tag_members(store: Store, policies: list[RetentionPolicy]) -> dict[str, set[str]]:
+    """The tests carrying each tag a policy names."""
+    tags = {p.tag for p in policies if p.tag}
+    return {tag: {d["id"] for d in store.tests.find_many(tags=[tag], limit=0)} for tag in tags}
+
+
+def _age(run: dict[str, Any], now: datetime) -> float | None:
+    ended = run.get("finishedAt") or run.get("startedAt") or run.get("createdAt")
+    if not isinstance(ended, datetime):
+        return None  # a run that never says when it ended is kept whole
+    return (as_utc(now) - as_utc(ended)).total_seconds()
+
+
+def _apply(store: Store, run: dict[str, Any], rules: Rules, now: datetime, result: Pruned) -> None:
+    age = _age(run, now)
+    if age is None:
+        return
+    run_id = run["id"]
+    dry = result.dryRun
+    kept = run.get("intervalsKept") or {}
+    if rules.drop_runs_after is not None and age >= rules.drop_runs_after:
+        # Its intervals first: a run deleted first would leave them where none looks.
+        result.intervalsDropped += (
+            store.metrics.count_for_run(run_id) if dry else store.metrics.drop_own_for_run(run_id)
+        )
+        if dry or store.runs.delete_ended(run_id):
+            result.runsDropped += 1
+            result.droppedRunIds.append(run_id)
+    elif rules.drop_intervals_after is not None and age >= rules.drop_intervals_after:
+        if kept.get("state") == "dropped":
+            return
+        result.intervalsDropped += (
+            store.metrics.count_for_run(run_id) if dry else store.metrics.drop_own_for_run(run_id)
+        )
+        result.runsWithIntervalsDropped += 1
+        if not dry:
+            store.runs.set_intervals_kept(run_id, {"state": "dropped", "at": now})
+    elif rules.downsample is not None and age >= rules.keep_detail:
+        step = rules.downsample
+        if kept.get("state") == "downsampled" and (kept.get("resolutionSec") or 0) >= step:
+            return
+        if _downsample(store, run_id, step, result) or not kept:
+            result.runsDownsampled += 1
+            if not dry:
+                done = {"state": "downsampled", "resolutionSec": step, "at": now}
+                store.runs.set_intervals_kept(run_id, done)
+
+
+def _downsample(store: Store, run_id: str, step: int, result: Pruned) -> bool:
+    """Merge a run's intervals into windows of `step` seconds; whether any were."""
+    covered: list[tuple[int, int]] = []
+    batch: list[dict[str, Any]] = []
+    merged_any = False
+    for group in windows(store.metrics.iter_raw(run_id, covered), step):
+        batch.append(merge(group, step))
+        result.intervalsMerged += len(group)
+        merged_any = True
+        if len(batch) >= WINDOWS_PER_WRITE:
+            _write(store, run_id, batch, result)
+            batch = []
+    _write(store, run_id, batch, result)
+    # Originals a killed prune had not deleted yet (its window is there: it covers them).
+    for seq, through in covered:
+        if not result.dryRun:
+            result.leftoversFinished += store.metrics.delete_covered(run_id, seq, through)
+    return merged_any
+
+
+def _write(store: Store, run_id: str, batch: list[dict[str, Any]], result: Pruned) -> None:
+    result.windowsWritten += len(batch)
+    if result.dryRun or not batch:
+        return
+    # Every window before any of its originals goes (store/metrics.py, write_merged).
+    store.metrics.write_merged_windows(batch)
+
+
+class _lease:
+    """The scope's prune lease, held while pruning and renewed as it goes (a dry run
+    writes nothing and needs none). Conflict (exit 5) while another prune holds it; a
+    holder that was on this machine and is gone (killed) is taken over at once."""
+
+    def __init__(self, store: Store, dry_run: bool) -> None:
+        from loadmgr.service.runs.lease import process_here
+        from loadmgr.store.upkeep.retention import lease_key
+
+        self.store = store
+        self.needed = not dry_run
+        self.key = lease_key(store.scope.tenant, store.scope.env)
+        # Who holds it, so a prune run after a killed one knows it can take over.
+        self.token = json.dumps({**process_here(os.getpid()), "nonce": uuid.uuid4().hex})
+        self.renewed = 0.0
+
+    def __enter__(self) -> Callable[[], None]:
+        if self.needed:
+            if not self._acquire():
+                raise Conflict(
+                    "another 'db prune' is applying retention in this scope",
+                    hint="it does the work; run again once it has finished",
+                )
+            self.renewed = time.monotonic()
+        return self.renew
+
+    def _acquire(self) -> bool:
+        from loadmgr.service.runs.lease import collector_gone
+
+        leases, now = self.store.leases, self.store.server_now()
+        if leases.acquire(self.key, self.token, now, LEASE_SEC):
+            return True
+        holder = str((leases.holder(self.key) or {}).get("runId") or "")
+        try:
+            recorded = json.loads(holder)
+        except ValueError:
+            return False
+        if not isinstance(recorded, dict) or not collector_gone(recorded):
+            return False
+        # Released only if still that holder's: of two prunes taking over, one wins.
+        leases.release(self.key, holder)
+        return leases.acquire(self.key, self.token, now, LEASE_SEC)
+
+    def renew(self) -> None:
+        if self.needed and time.monotonic() - self.renewed > LEASE_SEC / 5:
+            if not self.store.leases.renew(
+                self.key, self.token, self.store.server_now(), LEASE_SEC
+            ):
+                raise Conflict("the prune's lease was lost (stopped for too long?)")
+            self.renewed = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.needed:
+            self.store.leases.release(self.key, self.token)
+
+
+DAILY = timedelta(days=1)
+
+
+def daily_prune(store: Store, now: datetime, notify: Notify) -> dict[str, Any] | None:
+    """`schedules tick`'s prune: once a day per scope when there are policies, by the
+    one tick that claims the day (compare-and-set), under the prune's lease; what it did,
+    or None (no policies, not due, another prune running or failed: said in one line)."""
+    if not store.retention.any() or not store.retention.claim_daily_prune(now, now - DAILY):
+        return None
+    try:
+        result = prune_history(store, now=now)
+    except Conflict:
+        notify("retention: another 'db prune' is running: the daily prune is left to it")
+        return None
+    except LoadmgrError as exc:
+        notify(f"retention: the daily prune failed: {exc.message}")
+        return None
+    notify(
+        f"retention: merged {result['intervalsMerged']} intervals into "
+        f"{result['windowsWritten']} windows, dropped {result['intervalsDropped']} intervals "
+        f"and {result['runsDropped']} runs"
+    )
+    return result

@@ -1,0 +1,3 @@
+"""Keeping the database's history in bounds: retention policies (`retention`) and what
+the space goes to (`sizes`), the merged windows a prune writes over a run's intervals
+(`merged_windows`). Beside the repositories of store/ for want of room there."""
