@@ -215,8 +215,11 @@ def _mark(change: ChangePoint) -> str:
 def newest_line(trend: Trend) -> str:
     """Where the newest run stands: in a regression regime or not."""
     regressions = trend.regressions_now()
+    since = ""
+    if trend.ack:
+        since = f" since the change acknowledged at run {str(trend.ack['runId'])[:8]}"
     if not regressions:
-        return "newest run: no regression regime"
+        return f"newest run: no regression regime{since}"
     described = "; ".join(
         f"{c.metric} {format_percent(abs(c.worse_by), 1)} worse since run "
         f"{trend.runs[c.index].id[:8]}"
@@ -224,4 +227,4 @@ def newest_line(trend: Trend) -> str:
         else f"{c.metric} up from 0 since run {trend.runs[c.index].id[:8]}"
         for c in regressions
     )
-    return f"newest run: in a regression regime ({described})"
+    return f"newest run: in a regression regime ({described}){since}"
