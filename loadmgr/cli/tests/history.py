@@ -147,6 +147,14 @@ def trend(
     acks: Annotated[
         bool, typer.Option("--acks", help="List the test's acknowledged changes.")
     ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Break each change point down by request and latency band, and say whether "
+            "tests sharing its cluster or target host changed the same day (table or json).",
+        ),
+    ] = False,
 ) -> None:
     """A test's recent runs per metric, and where each series shifted for good.
 
@@ -160,6 +168,8 @@ def trend(
     if ack is not None or unack is not None or acks or reason is not None:
         _acks(context, renderer, test, ack, reason, unack, acks)
         return
+    if explain and (renderer.format == "csv" or html is not None):
+        raise ValidationFailed("--explain prints a table, json or jsonl (not csv, not --html)")
     from loadmgr.cli.tests.trend_views import newest_line
     from loadmgr.service.analysis.trends import trend_of, trend_options
     from loadmgr.service.runs.ci import check_branch
@@ -186,7 +196,9 @@ def trend(
             f"{found.incomparable} of {len(found.runs)} runs had another load than the newest "
             "(users, spawn rate, duration or cluster): shown, but left out of the search"
         )
-    if html != "-":  # with '-' the page is the output
+    if explain:
+        _print_explained(context, renderer, found)
+    elif html != "-":  # with '-' the page is the output
         _print_trend(renderer, found)
     if fail_on_regression and found.regressions_now():
         if not renderer.is_table:
@@ -236,6 +248,20 @@ def _acks(
         said = f"removed the acknowledged change at run {done.run_id}"
     renderer.many([done.to_document()], columns, id_key="runId", csv_columns=ACK_CSV)
     notice(said)
+
+
+def _print_explained(context: AppContext, renderer: Renderer, found: Trend) -> None:
+    """--explain: each change point broken down (docs/trends.md, "Change triage")."""
+    from loadmgr.service.analysis.triage import explain_trend
+
+    explained = explain_trend(context.store, found)
+    if renderer.is_table:
+        from loadmgr.cli.output import stdout_console
+        from loadmgr.cli.tests.trend_views import explained_view
+
+        stdout_console().print(explained_view(found, explained))
+    else:
+        renderer.many([e.to_document() for e in explained], [], id_key="runId")
 
 
 def _print_trend(renderer: Renderer, found: Trend) -> None:
