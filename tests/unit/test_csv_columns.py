@@ -151,6 +151,7 @@ def test_every_data_command_writes_its_documented_columns(
     assert check("tests baseline", "api", run)[0]["baselineRunId"] == run
     trend = check("tests trend", "api", "--metric", "p95")
     assert [(r["runId"], r["metric"], r["value"]) for r in trend] == [(run, "p95", "120.0")]
+    assert check("tests trend --acks", "api") == []
 
     runs = check("runs list")
     assert {r["id"] for r in runs} == {run, empty}

@@ -128,6 +128,33 @@ def trend(
             help="Also write the trend as a self-contained HTML page here ('-': stdout only).",
         ),
     ] = None,
+    ack: Annotated[
+        str | None,
+        typer.Option(
+            "--ack",
+            help="Record that the regime starting at this run is expected (with --reason): "
+            "the gate then judges the runs from it on.",
+            autocompletion=complete_run,
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why the acknowledged change is expected.")
+    ] = None,
+    unack: Annotated[
+        str | None,
+        typer.Option("--unack", help="Remove the acknowledged change at this run."),
+    ] = None,
+    acks: Annotated[
+        bool, typer.Option("--acks", help="List the test's acknowledged changes.")
+    ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Break each change point down by request and latency band, and say whether "
+            "tests sharing its cluster or target host changed the same day (table or json).",
+        ),
+    ] = False,
 ) -> None:
     """A test's recent runs per metric, and where each series shifted for good.
 
@@ -136,7 +163,13 @@ def trend(
     regimes on either side differ significantly (--p-value) and by --min-change; runs of
     another load than the newest are shown but not searched. -o json|jsonl|csv: one row
     per run and metric. Needs the optional extra: pip install 'loadmgr[trend]'.
+    --ack RUN --reason TEXT, --unack RUN, --acks: the changes the team expects.
     """
+    if ack is not None or unack is not None or acks or reason is not None:
+        _acks(context, renderer, test, ack, reason, unack, acks)
+        return
+    if explain and (renderer.format == "csv" or html is not None):
+        raise ValidationFailed("--explain prints a table, json or jsonl (not csv, not --html)")
     from loadmgr.cli.tests.trend_views import newest_line
     from loadmgr.service.analysis.trends import trend_of, trend_options
     from loadmgr.service.runs.ci import check_branch
@@ -163,12 +196,72 @@ def trend(
             f"{found.incomparable} of {len(found.runs)} runs had another load than the newest "
             "(users, spawn rate, duration or cluster): shown, but left out of the search"
         )
-    if html != "-":  # with '-' the page is the output
+    if explain:
+        _print_explained(context, renderer, found)
+    elif html != "-":  # with '-' the page is the output
         _print_trend(renderer, found)
     if fail_on_regression and found.regressions_now():
         if not renderer.is_table:
             notice(newest_line(found))
         raise typer.Exit(ExitCode.THRESHOLD_FAILED)
+
+
+ACK_CSV = ("runId", "runCreatedAt", "reason", "by", "at")
+
+
+def _acks(
+    context: AppContext,
+    renderer: Renderer,
+    test: str,
+    ack: str | None,
+    reason: str | None,
+    unack: str | None,
+    listed: bool,
+) -> None:
+    """--ack, --unack or --acks: one of them, alone (exit 2 otherwise, nothing written)."""
+    from loadmgr.cli.output import SHORT_ID_LENGTH, Column, field
+    from loadmgr.service.analysis import trend_acks
+
+    if reason is not None and ack is None:
+        raise ValidationFailed("--reason goes with --ack RUN")
+    if sum((ack is not None, unack is not None, listed)) != 1:
+        raise ValidationFailed("give one of --ack RUN --reason TEXT, --unack RUN or --acks")
+    columns = [
+        Column("RUN", lambda d: d.get("runId"), short=SHORT_ID_LENGTH),
+        field("runCreatedAt", "RUN CREATED"),
+        field("by", "BY"),
+        field("at", "AT"),
+        field("reason", "REASON"),
+    ]
+    store, user = context.store, context.settings.user
+    if listed:
+        found = trend_acks.list_acks(store, test)
+        renderer.many(
+            found, columns, id_key="runId", empty="no acknowledged change", csv_columns=ACK_CSV
+        )
+        return
+    if ack is not None:
+        done = trend_acks.add_ack(store, test, ack, reason, user)
+        said = f"acknowledged the change at run {done.run_id}: the gate judges the runs from it on"
+    else:
+        done = trend_acks.remove_ack(store, test, unack or "", user)
+        said = f"removed the acknowledged change at run {done.run_id}"
+    renderer.many([done.to_document()], columns, id_key="runId", csv_columns=ACK_CSV)
+    notice(said)
+
+
+def _print_explained(context: AppContext, renderer: Renderer, found: Trend) -> None:
+    """--explain: each change point broken down (docs/trends.md, "Change triage")."""
+    from loadmgr.service.analysis.triage import explain_trend
+
+    explained = explain_trend(context.store, found)
+    if renderer.is_table:
+        from loadmgr.cli.output import stdout_console
+        from loadmgr.cli.tests.trend_views import explained_view
+
+        stdout_console().print(explained_view(found, explained))
+    else:
+        renderer.many([e.to_document() for e in explained], [], id_key="runId")
 
 
 def _print_trend(renderer: Renderer, found: Trend) -> None:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from loadmgr.service.analysis.trends import ChangePoint, MetricTrend, Trend
+    from loadmgr.service.analysis.triage import Explanation
 
 CHANGE_MARK = "▲"  # a regime that is a regression starts
 BETTER_MARK = "△"  # one that is an improvement: told apart without colour too
@@ -215,8 +216,11 @@ def _mark(change: ChangePoint) -> str:
 def newest_line(trend: Trend) -> str:
     """Where the newest run stands: in a regression regime or not."""
     regressions = trend.regressions_now()
+    since = ""
+    if trend.ack:
+        since = f" since the change acknowledged at run {str(trend.ack['runId'])[:8]}"
     if not regressions:
-        return "newest run: no regression regime"
+        return f"newest run: no regression regime{since}"
     described = "; ".join(
         f"{c.metric} {format_percent(abs(c.worse_by), 1)} worse since run "
         f"{trend.runs[c.index].id[:8]}"
@@ -224,4 +228,38 @@ def newest_line(trend: Trend) -> str:
         else f"{c.metric} up from 0 since run {trend.runs[c.index].id[:8]}"
         for c in regressions
     )
-    return f"newest run: in a regression regime ({described})"
+    return f"newest run: in a regression regime ({described}){since}"
+
+
+def explained_view(trend: Trend, explained: list[Explanation]) -> RenderableType:
+    """`tests trend --explain`: per change point, the requests that moved (ranked), the
+    latency bands, and whether tests sharing the cluster or target host changed too."""
+    from rich.text import Text
+
+    if not explained:
+        return Text("no change point to explain")
+    lines = []
+    for item in explained:
+        change = item.change
+        moved = change.to_document()["relativeChange"]
+        how = "up from 0" if moved is None else f"{moved:+.1%}"
+        mark = "▲ regression" if change.regression else "△ improvement"
+        run = trend.runs[change.index]
+        lines.append(
+            f"{change.metric} {how} at run {run.id[:8]} ({short_date(run.createdAt)}): {mark}"
+        )
+        for row in item.requests[:5]:
+            lines.append(
+                f"  {row['rank']}. {sanitize(row['request'])}: p95 {_change(row['p95Change'])}, "
+                f"rps {_change(row['rpsChange'])}"
+            )
+        bands = " · ".join(f"{b['band']} {_change(b['change'])}" for b in item.bands)
+        lines.append(f"  latency bands: {bands}: {item.shape}")
+        if item.elsewhere:
+            others = ", ".join(f"{sanitize(o['test'])} ({o['shares']})" for o in item.elsewhere)
+            lines.append(f"  environment-wide: changed the same day too: {others}")
+    return Text("\n".join(lines))
+
+
+def _change(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1%}"

@@ -42,10 +42,12 @@ def trend_checks(trend: Trend) -> list[dict[str, Any]]:
     """Each metric of the newest run against its trend, shaped as `baselineChecks` items.
 
     Regressed when the newest run is in a regime that a regression started; otherwise the
-    run's value is set against the mean of its regime, for information.
+    run's value is set against the mean of its regime, for information. After an
+    acknowledged change, only the runs from it on are searched (`Trend.judged`).
     """
     allowed = trend.options.detection.min_change
-    return [_trend_check(series, allowed) for series in trend.metrics]
+    acked = {"acknowledgedRunId": trend.ack["runId"]} if trend.ack else {}
+    return [{**_trend_check(series, allowed), **acked} for series in trend.judged or trend.metrics]
 
 
 def _trend_check(series: MetricTrend, allowed: float) -> dict[str, Any]:

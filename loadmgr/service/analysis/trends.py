@@ -30,6 +30,7 @@ from loadmgr.service.analysis.change_points import (
     require_ruptures,
 )
 from loadmgr.service.analysis.compare import stats_value, worse_by
+from loadmgr.service.analysis.trend_acks import acknowledged_cut
 from loadmgr.service.definitions.tests import get_test
 
 if TYPE_CHECKING:
@@ -233,6 +234,10 @@ class Trend:
     metrics: list[MetricTrend]
     options: TrendOptions
     searched: bool = True  # False: shown without a search (ruptures is not installed)
+    # What the gate judges when a change was acknowledged (trend_acks.py): the series
+    # searched from the newest acknowledged run on (positions of `runs`), and that ack.
+    judged: list[MetricTrend] | None = None
+    ack: dict[str, Any] | None = None
 
     @property
     def incomparable(self) -> int:
@@ -243,8 +248,9 @@ class Trend:
         return sorted((c for m in self.metrics for c in m.changes), key=lambda c: c.index)
 
     def regressions_now(self) -> list[ChangePoint]:
-        """The metrics whose newest run is in a regime that a regression started."""
-        found = (m.newest_regime_change() for m in self.metrics)
+        """The metrics whose newest run is in a regime that a regression started (since
+        the acknowledged change, when there is one)."""
+        found = (m.newest_regime_change() for m in self.judged or self.metrics)
         return [change for change in found if change is not None and change.regression]
 
     def rows(self) -> list[dict[str, Any]]:
@@ -353,7 +359,25 @@ def build_trend(
         _metric_trend(metric, runs, options.request, options.detection, search)
         for metric in options.metrics
     ]
-    return Trend(test, runs, metrics, options, searched=search)
+    trend = Trend(test, runs, metrics, options, searched=search)
+    cut = acknowledged_cut(test, runs) if search else None
+    if cut is not None:
+        trend.judged = [_since(metric, runs, cut[0], options) for metric in options.metrics]
+        trend.ack = cut[1].to_document()
+    return trend
+
+
+def _since(metric: str, runs: list[TrendRun], start: int, options: TrendOptions) -> MetricTrend:
+    """`metric` searched over `runs[start:]` only, positions kept as in `runs`."""
+    later = _metric_trend(metric, runs[start:], options.request, options.detection, True)
+    before: list[float | None] = [None] * start
+    return MetricTrend(
+        metric,
+        [stats_value(run.stats, metric, options.request) for run in runs],
+        before + later.regime_means,
+        [replace(change, index=change.index + start) for change in later.changes],
+        later.searched,
+    )
 
 
 def trend_of(store: Store, test_ref: str, options: TrendOptions) -> Trend:
