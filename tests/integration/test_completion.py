@@ -100,7 +100,7 @@ def test_fixed_choices_are_completed() -> None:
     assert complete("loadmgr runs start x --if-busy ")[0] == ["fail", "wait", "skip"]
     assert complete("loadmgr runs list --status F")[0] == ["Finished", "Failed"]
     assert complete("loadmgr runs list --verdict ")[0] == [
-        "passed", "failed", "aborted", "error", "none"
+        "passed", "failed", "inconclusive", "aborted", "error", "none"
     ]  # fmt: skip
     assert complete("loadmgr db migrate --tenant-from ")[0] == ["account", "org", "project"]
 

@@ -84,6 +84,9 @@ RUN_WRITERS = {
     "delete_pending": lambda s, r: s.runs.delete_pending(r["id"]),
     "delete_for_test": lambda s, r: s.runs.delete_for_test(r["loadtestid"]),
     "set_fields": lambda s, r: s.runs.set_fields([(r["_id"], {"verdict": "passed"})]),
+    # `db prune`'s retention: a Go run is never dropped nor marked.
+    "delete_ended": lambda s, r: s.runs.delete_ended(r["id"]),
+    "set_intervals_kept": lambda s, r: s.runs.set_intervals_kept(r["id"], {"state": "dropped"}),
 }
 TEST_WRITERS = {
     "update": lambda s, t: s.tests.update(t["id"], 0, {"description": "changed"}),
@@ -99,6 +102,19 @@ TEST_WRITERS = {
 METRIC_WRITERS = {
     "save": lambda s, r: s.metrics.save([_snapshot(r["id"])]),
     "delete_for_runs": lambda s, r: s.metrics.delete_for_runs([r["id"]]),
+    # `db migrate` making intervals compact: only loadmgr's plain ones match.
+    "make_compact": lambda s, r: s.metrics.make_compact(
+        [(d["_id"], {"encoding": 1}, ["hist"])
+         for d in s.db["metrics_timeseries"].find({"loadTestRunId": r["id"]})]
+    ),
+    # `db prune`: merged windows and the intervals they cover match by seq, which no Go
+    # interval has.
+    "write_merged_windows": lambda s, r: s.metrics.write_merged_windows(
+        [{"loadTestRunId": r["id"], "seq": 1, "mergedThrough": 10**6, "tenantId": None,
+          "envId": None}]
+    ),
+    "delete_covered": lambda s, r: s.metrics.delete_covered(r["id"], 0, 10**6),
+    "drop_own_for_run": lambda s, r: s.metrics.drop_own_for_run(r["id"]),
 }
 # Whole-database passes of the schema steps, which any command may start.
 PASSES = {

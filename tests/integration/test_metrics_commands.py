@@ -363,5 +363,6 @@ def test_metrics_of_a_real_run(cli: Any, target_server: Any, tmp_path: Path) -> 
     suite = ET.parse(junit_path).getroot().find("testsuite")
     assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("2", "1")
     page = html_path.read_text()
-    # The charts over time, the scatter and, with the plugin's histograms, the heatmap.
-    assert page.count('<svg class="chart') == 6 and 'class="chart heatmap"' in page
+    # The charts over time, the scatter, the generator's CPU and, with the plugin's
+    # histograms, the heatmap.
+    assert page.count('<svg class="chart') == 7 and 'class="chart heatmap"' in page
