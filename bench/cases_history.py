@@ -16,8 +16,8 @@ from bench.data import START, insert_batched, run_document, test_documents
 from bench.harness import Bench, Row
 
 CASE12 = "12 history"
-RUNS = {"tiny": 3, "full": 100}
-INTERVALS = {"tiny": 36, "full": 720}  # 3 minutes, or an hour, at 5 s
+RUNS = {"smoke": 2, "tiny": 3, "full": 100}
+INTERVALS = {"smoke": 24, "tiny": 36, "full": 720}  # 2 or 3 minutes, or an hour, at 5 s
 NAMES = 20
 DATABASE = "bench_history"
 

@@ -85,6 +85,72 @@ class Repository:
         """`query` restricted to the scope; every read and write goes through this."""
         return {**(query or {}), **self.scope.query()}
 
+    # -- the scope applied here, for queries sent on indexed fields alone ----------------
+    # SecantusDB plans on an index only when every field of the filter is in it, and the
+    # scope's fields are in few indexes: a run's intervals, asked with the scope beside
+    # the run, were a collection scan (docs/storage.md, "Indexes"). Those reads send the
+    # indexed fields only (the run bounds the result) and check the scope in this process.
+
+    def in_scope(self, doc: Mapping[str, Any]) -> bool:
+        """Whether `doc` is in the scope (a stored value equal to the scope's, as the
+        server's equality on a scalar field)."""
+        return all(doc.get(key) == value for key, value in self.scope.query().items())
+
+    def with_scope_fields(self, projection: dict[str, Any] | None) -> dict[str, Any] | None:
+        """`projection`, also fetching the fields `scope_checked` reads."""
+        clause = self.scope.query()
+        if projection is None or not clause:
+            return projection
+        if any(value for key, value in projection.items() if key != "_id"):
+            return {**projection, **dict.fromkeys(clause, True)}
+        return {key: value for key, value in projection.items() if key not in clause}
+
+    def scope_checked(
+        self, docs: Iterable[dict[str, Any]], projection: Mapping[str, Any] | None
+    ) -> Iterator[dict[str, Any]]:
+        """`docs` (fetched with `with_scope_fields(projection)`) in the scope, each as
+        `projection` asked for it."""
+        clause = self.scope.query()
+        if not clause:
+            yield from docs
+            return
+        inclusive = bool(projection) and any(
+            value for key, value in (projection or {}).items() if key != "_id"
+        )
+        added = [
+            key
+            for key in clause
+            if projection and (key not in projection if inclusive else key in projection)
+        ]
+        for doc in docs:
+            if self.in_scope(doc):
+                for key in added:
+                    doc.pop(key, None)
+                yield doc
+
+    def where_in_scope(self, query: dict[str, Any]) -> dict[str, Any]:
+        """A write's filter for the documents `query` (on indexed fields) matches in the
+        scope: `query` itself when there is no scope, else their `_id`s, found through the
+        index and checked here (`_id` alone is a point lookup on every server)."""
+        if not self.scope.query():
+            return query
+        fields = {"_id": True, **dict.fromkeys(self.scope.query(), True)}
+        cursor = self.collection.find(query, fields)
+        return {"_id": {"$in": [doc["_id"] for doc in cursor if self.in_scope(doc)]}}
+
+    def count_in_scope(self, query: dict[str, Any]) -> int:
+        """How many documents `query` (on indexed fields) matches in the scope."""
+        if not self.scope.query():
+            return self.collection.count_documents(query)
+        fields = {"_id": False, **dict.fromkeys(self.scope.query(), True)}
+        return sum(map(self.in_scope, self.collection.find(query, fields)))
+
+    def scope_stage(self) -> list[dict[str, Any]]:
+        """An aggregation's scope, as a `$match` after the one on indexed fields (only a
+        pipeline's first `$match` chooses the index, on SecantusDB)."""
+        clause = self.scope.query()
+        return [{"$match": clause}] if clause else []
+
     # In a collection the Go control plane writes too: the filter that leaves its
     # documents out (store/foreign.py). Empty: nobody else writes the collection.
     OWN: dict[str, Any] = {}
@@ -177,8 +243,11 @@ class Repository:
         return read
 
     def find_one_as(self, model: type[M], query: dict[str, Any]) -> M | None:
-        """The one document in the scope matching `query`, read as `model`."""
-        doc = self.collection.find_one(self.scoped(query), NO_OBJECT_ID)
+        """The one document in the scope matching `query` (by a unique key: `id`), read
+        as `model`. Asked by the key alone and checked against the scope here: with the
+        scope beside it, SecantusDB's planner scanned the collection (`scope_checked`)."""
+        docs = self.scope_checked(self.collection.find(query, NO_OBJECT_ID), NO_OBJECT_ID)
+        doc = next(docs, None)
         return stored(model, doc) if doc else None
 
     def find_named(self, model: type[M], name: str, limit: int = 3) -> list[M]:
@@ -274,6 +343,18 @@ def scope_name_unique(**options: Any) -> IndexSpec:
     return IndexSpec(
         [("tenantId", 1), ("envId", 1), ("name", 1)], "scope_name_unique", unique=True, **options
     )
+
+
+def scope_created() -> list[IndexSpec]:
+    """A list's order (`find_newest`) in a scope: `--tenant` with or without `--env`, and
+    `--env` alone. SecantusDB plans on an index only when it holds every field of the
+    filter, and `created_id_idx` holds neither scope field (docs/storage.md, "Indexes")."""
+    return [
+        IndexSpec(
+            [("tenantId", 1), ("envId", 1), ("createdAt", -1), ("id", 1)], "scope_created_idx"
+        ),
+        IndexSpec([("envId", 1), ("createdAt", -1), ("id", 1)], "env_created_idx"),
+    ]
 
 
 def stored(model: type[M], doc: Mapping[str, Any]) -> M:

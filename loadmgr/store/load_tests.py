@@ -16,6 +16,7 @@ from loadmgr.store.base import (
     IndexSpec,
     ModelRepository,
     mapped_errors,
+    scope_created,
     scope_name_unique,
     stored,
 )
@@ -44,6 +45,7 @@ class LoadTestRepository(ModelRepository[LoadTest]):
         # A list's order, newest first and then by id (`find_newest`): served whole by
         # the index, so listing 10,000 of them never sorts them all (docs/benchmarks.md).
         IndexSpec([("createdAt", -1), ("id", 1)], "created_id_idx"),
+        *scope_created(),
     ]
 
     @mapped_errors

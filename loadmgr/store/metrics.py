@@ -157,13 +157,11 @@ class MetricsRepository(Repository):
     def find_for_run(
         self, run_id: str, projection: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
-        query = self.scoped({"loadTestRunId": run_id})
         fields = _named_by_object_id(projection or {})
-        cursor = self.collection.find(query, fields)
+        cursor = self.collection.find({"loadTestRunId": run_id}, self.with_scope_fields(fields))
         # (run, seq, timestamp) is indexed: sorting on it needs no in-memory sort.
-        docs = self._expanded(
-            as_asked(uncovered(cursor.sort(IN_ORDER)), projection or {}), projection
-        )
+        own = uncovered(self.scope_checked(cursor.sort(IN_ORDER), fields))
+        docs = self._expanded(as_asked(own, projection or {}), projection)
         return self.screen_all(MetricSnapshot, _numbered(docs))
 
     @mapped_errors
@@ -173,13 +171,13 @@ class MetricsRepository(Repository):
 
     @mapped_errors
     def count_for_run(self, run_id: str) -> int:
-        return self.collection.count_documents(self.scoped({"loadTestRunId": run_id}))
+        return self.count_in_scope({"loadTestRunId": run_id})
 
     @mapped_errors
     def latest(self, run_id: str) -> dict[str, Any] | None:
-        docs = self.collection.find(self.scoped({"loadTestRunId": run_id}), sort=LATEST_FIRST)
+        docs = self.collection.find({"loadTestRunId": run_id}, sort=LATEST_FIRST)
         # The latest that can be read (one another program spoiled is left out).
-        readable = map(readable_interval, self._expanded(docs, None))
+        readable = map(readable_interval, self._expanded(self.scope_checked(docs, None), None))
         for doc in self.iter_screened(MetricSnapshot, readable):
             return doc
         return None
@@ -222,9 +220,11 @@ class MetricsRepository(Repository):
 
     @mapped_errors
     def last_seq(self, run_id: str) -> int:
-        doc = self.collection.find_one(
-            self.scoped({"loadTestRunId": run_id}), {"seq": True}, sort=LATEST_FIRST
+        fields = {"seq": True}
+        cursor = self.collection.find(
+            {"loadTestRunId": run_id}, self.with_scope_fields(fields), sort=LATEST_FIRST
         )
+        doc = next(self.scope_checked(cursor, fields), None)
         if doc is None:
             return 0
         if not isinstance(doc.get("seq"), int):
@@ -281,12 +281,13 @@ class MetricsRepository(Repository):
         A generator, so a run of 100,000 intervals never sits in memory whole; errors
         raised while iterating are translated too, not only when the query is sent.
         """
-        query = self.scoped({"loadTestRunId": run_id})
+        fields = _named_by_object_id(projection)
         with translate_errors(self._uri):
-            cursor = self.collection.find(query, _named_by_object_id(projection))
+            cursor = self.collection.find({"loadTestRunId": run_id}, self.with_scope_fields(fields))
             cursor = cursor.sort(IN_ORDER).batch_size(batch_size)
             try:
-                plain = self._expanded(as_asked(uncovered(cursor), projection), projection)
+                own = uncovered(self.scope_checked(cursor, fields))
+                plain = self._expanded(as_asked(own, projection), projection)
                 docs = _go_numbered(plain, projection)
                 yield from self.iter_screened(MetricSnapshot, docs)
             finally:
@@ -308,12 +309,12 @@ class MetricsRepository(Repository):
         bounds: dict[str, Any] = {"windowStart": {"$gte": start}}
         if end is not None:
             bounds["windowEnd"] = {"$lte": end}
-        query = self.scoped({"loadTestRunId": run_id, **bounds})
+        fields = _named_by_object_id(projection)
         with translate_errors(self._uri):
-            cursor = self.collection.find(query, _named_by_object_id(projection))
-            cursor = cursor.sort(IN_ORDER)
+            query = {"loadTestRunId": run_id, **bounds}
+            cursor = self.collection.find(query, self.with_scope_fields(fields)).sort(IN_ORDER)
             try:
-                asked = as_asked(uncovered(cursor), projection)
+                asked = as_asked(uncovered(self.scope_checked(cursor, fields)), projection)
                 docs = self._expanded(asked, projection, steps=steps)
                 yield from self.iter_screened(MetricSnapshot, docs)
             finally:
@@ -333,7 +334,8 @@ class MetricsRepository(Repository):
         """
         bucket = {"$floor": {"$divide": [{"$max": [0, {"$subtract": ["$seq", 1]}]}, step]}}
         pipeline: list[dict[str, Any]] = [
-            {"$match": self.scoped({"loadTestRunId": run_id})},
+            {"$match": {"loadTestRunId": run_id}},
+            *self.scope_stage(),
             {
                 "$group": {
                     "_id": bucket,
@@ -354,7 +356,8 @@ class MetricsRepository(Repository):
     def peaks(self, run_id: str, field_names: list[str]) -> dict[str, float | None]:
         """The largest value of each numeric field over a run's intervals (server side)."""
         pipeline: list[dict[str, Any]] = [
-            {"$match": self.scoped({"loadTestRunId": run_id})},
+            {"$match": {"loadTestRunId": run_id}},
+            *self.scope_stage(),
             {"$group": {"_id": None, **{f: {"$max": _either_spelling(f)} for f in field_names}}},
         ]
         rows = list(self.collection.aggregate(pipeline))
@@ -370,11 +373,11 @@ class MetricsRepository(Repository):
         # The run alone in the filter: a server that plans only on indexed fields (as
         # SecantusDB does) walks the (run, seq, time) index. The Go service's intervals
         # (no seq) are left out here, never merged.
-        query = self.scoped({"loadTestRunId": run_id})
         with translate_errors(self._uri):
-            cursor = self.collection.find(query, {"_id": False}).sort(IN_ORDER).batch_size(500)
+            cursor = self.collection.find({"loadTestRunId": run_id}, {"_id": False})
+            cursor = cursor.sort(IN_ORDER).batch_size(500)
             try:
-                own = (doc for doc in cursor if own_seq(doc))
+                own = (doc for doc in self.scope_checked(cursor, None) if own_seq(doc))
                 # Merged as plain intervals (the compact form expanded), stored compact.
                 yield from self._expanded(uncovered(own, covered), None)
             finally:
@@ -394,17 +397,18 @@ class MetricsRepository(Repository):
             self.check_in_scope(window)
         # Filters on (run, seq) alone, which the index answers on every server: only
         # loadmgr's intervals have a seq, so the Go service's are never matched.
-        writes = [ReplaceOne(self.scoped(first_of(w)), compact(w)) for w in windows]
+        writes = [ReplaceOne(self.where_in_scope(first_of(w)), compact(w)) for w in windows]
         written = self.collection.bulk_write(writes, ordered=True).matched_count
         if written != len(windows):
             windows = [w for w in windows if self._covers(w)]
-        deletes = [DeleteMany(self.scoped(covered_by(w))) for w in windows]
+        deletes = [DeleteMany(self.where_in_scope(covered_by(w))) for w in windows]
         if deletes:
             self.collection.bulk_write(deletes, ordered=True)
 
     def _covers(self, window: dict[str, Any]) -> bool:
-        stored = self.collection.find_one(self.scoped(first_of(window)), {"mergedThrough": True})
-        through = (stored or {}).get("mergedThrough")
+        fields = {"mergedThrough": True}
+        cursor = self.collection.find(first_of(window), self.with_scope_fields(fields))
+        through = (next(self.scope_checked(cursor, fields), None) or {}).get("mergedThrough")
         return isinstance(through, int) and through >= window["mergedThrough"]
 
     @mapped_errors
@@ -412,11 +416,11 @@ class MetricsRepository(Repository):
         """Delete the intervals the merged window at `seq` covers (seqs after it, up to
         `through`): idempotent, so a prune run again finishes what a killed one began."""
         window = {"loadTestRunId": run_id, "seq": seq, "mergedThrough": through}
-        return self.collection.delete_many(self.scoped(covered_by(window))).deleted_count
+        return self.collection.delete_many(self.where_in_scope(covered_by(window))).deleted_count
 
     @mapped_errors
     def drop_own_for_run(self, run_id: str) -> int:
         """Delete a run's own intervals (those with a seq: never the Go service's), by a
         range on the (run, seq) index that every server plans as an index scan."""
-        query = self.scoped({"loadTestRunId": run_id, "seq": {"$gte": 0}})
+        query = self.where_in_scope({"loadTestRunId": run_id, "seq": {"$gte": 0}})
         return self.collection.delete_many(query).deleted_count

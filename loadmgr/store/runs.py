@@ -9,7 +9,14 @@ from typing import Any
 from pymongo import ReturnDocument, UpdateOne
 
 from loadmgr.models import LoadTestRun, RunStatus
-from loadmgr.store.base import NO_OBJECT_ID, IndexSpec, Repository, mapped_errors, stored
+from loadmgr.store.base import (
+    NO_OBJECT_ID,
+    IndexSpec,
+    Repository,
+    mapped_errors,
+    scope_created,
+    stored,
+)
 from loadmgr.store.foreign import NOT_GO_WRITTEN
 
 ACTIVE_STATUSES = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.STOPPING.value]
@@ -37,6 +44,7 @@ class RunRepository(Repository):
         # A list's order, newest first and then by id (`find_newest`): served whole by
         # the index, so listing 10,000 of them never sorts them all (docs/benchmarks.md).
         IndexSpec([("createdAt", -1), ("id", 1)], "created_id_idx"),
+        *scope_created(),
     ]
 
     @mapped_errors
