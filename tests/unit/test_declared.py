@@ -374,6 +374,7 @@ def test_export_then_apply_is_no_changes_with_20_tests_5_schedules_3_notificatio
             .join([f"[schedules.nightly-{index}]", ""])
             .replace('test = "checkout"', f'test = "t{index}"')
         )
+    text = text.replace('grace = "5m"', 'saturation_cpu = 80.0\ngrace = "5m"')
     text += FULL.split("[notifications.team]")[1].join(["[notifications.team]", ""])
     text = text.replace('test = "checkout"', 'test = "t1"')
     text += '\n[notifications.all]\nwebhook_env = "OPS_HOOK"\non = ["error"]\n'
@@ -434,8 +435,8 @@ _word = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
                 ),
                 "steps": st.tuples(
                     st.lists(st.integers(1, 500), min_size=1, max_size=5),
-                    st.integers(2, 600),
-                    st.one_of(st.none(), st.integers(0, 1)),
+                    st.integers(60, 600),  # longer than any warm-up drawn
+                    st.one_of(st.none(), st.integers(0, 59)),
                 ),
             },
         ),

@@ -252,6 +252,7 @@ def schedule_request(
                 entry.get("locust_options"),
                 check_locust_options,
             ),
+            saturation_cpu=entry.get("saturation_cpu"),
         )
         return ScheduleRequest(
             test=entry["test"],

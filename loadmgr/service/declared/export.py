@@ -185,6 +185,8 @@ def schedule_entry(schedule: Schedule, names: dict[str, str]) -> dict[str, Any]:
         entry["metadata"] = dict(overrides.metadata)
     if overrides.locustOptions:
         entry["locust_options"] = dict(overrides.locustOptions)
+    if overrides.saturationCpuPct is not None:
+        entry["saturation_cpu"] = overrides.saturationCpuPct
     if schedule.graceSec != DEFAULT_GRACE_SEC:
         entry["grace"] = _duration(schedule.graceSec) if schedule.graceSec else "0s"
     if schedule.failureLimit != DEFAULT_FAILURE_LIMIT:

@@ -49,6 +49,7 @@ SCHEDULE_KEYS = {
     "thresholds": TEXTS,
     "metadata": TABLE,
     "locust_options": TABLE,
+    "saturation_cpu": NUMBER,
     "grace": DURATION,
     "failure_limit": WHOLE,
 }
