@@ -313,6 +313,19 @@ def test_report_trend_ends_at_the_run(store: Store) -> None:
     assert trend is not None and trend.runs[-1].id == run.id and trend.searched
 
 
+@pytest.mark.parametrize(("branch", "reference"), [("main", "main's current regime"),
+                                                   (None, "its trend"), ("", "its trend")])
+def test_a_trend_check_names_the_branch_it_was_judged_against(
+    branch: str | None, reference: str
+) -> None:
+    check = {"metric": "p95", "baseline": 150.0, "actual": 200.0, "worseBy": 1 / 3,
+             "allowed": 0.1, "regressed": True, "againstBranch": branch}
+    doc = {"status": "Finished", "stopReason": "duration", "trendChecks": [check]}
+    verdict, reasons = recompute_verdict(doc)
+    assert verdict == Verdict.FAILED
+    assert f"p95 is 33.3% worse than {reference} (" in reasons[0].message, reasons[0].message
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.one_of(
