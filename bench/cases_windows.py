@@ -129,6 +129,17 @@ def _sizes() -> list[Row]:
     return rows
 
 
+def _alternating(bench: Bench, works: dict[str, Any]) -> dict[str, list[float]]:
+    """Each work's wall times, one of each in turn, a warm-up first (kept: sliced off)."""
+    timings: dict[str, list[float]] = {name: [] for name in works}
+    for _ in range(bench.repeat + 1):
+        for name, work in works.items():
+            start = time.perf_counter()
+            work()
+            timings[name].append(time.perf_counter() - start)
+    return timings
+
+
 def _window_percentiles(bench: Bench, store: Any) -> Row:
     from loadmgr.locust.seconds import parse_seconds
     from loadmgr.models import LoadTestRun, RunStatus
@@ -171,12 +182,7 @@ def _window_percentiles(bench: Bench, store: Any) -> Row:
         stats = window_stats(store, run, window, per_request=False)
         assert stats["exact"] and stats["totals"]["requests"] > 0
 
-    timings: dict[str, list[float]] = {"raw": [], "mine": []}
-    for _ in range(bench.repeat + 1):
-        for name, work in (("raw", raw), ("mine", mine)):
-            start = time.perf_counter()
-            work()
-            timings[name].append(time.perf_counter() - start)
+    timings = _alternating(bench, {"raw": raw, "mine": mine})
     return ratio_row(
         CASE8, f"window percentiles over {count} intervals (summary)", timings["mine"][1:],
         timings["raw"][1:], "pymongo find of the same documents", at_most=1.5,
@@ -258,12 +264,7 @@ def _comparison(bench: Bench, store: Any) -> list[Row]:
         finally:
             compare.steady_samples = read_samples
 
-    timings: dict[str, list[float]] = {"mine": [], "without": []}
-    for _ in range(bench.repeat + 1):
-        for name, work in (("without", without), ("mine", mine)):
-            start = time.perf_counter()
-            work()
-            timings[name].append(time.perf_counter() - start)
+    timings = _alternating(bench, {"without": without, "mine": mine})
     core = ratio_row(
         CASE8, f"compare_runs, 2 runs of {count} intervals, with significance (in process)",
         timings["mine"][1:], timings["without"][1:], "the same without significance",
