@@ -167,6 +167,17 @@ def _sizes() -> list[Row]:
     return rows
 
 
+def _alternating(bench: Bench, works: dict[str, Any]) -> dict[str, list[float]]:
+    """Each work's wall times, one of each in turn, a warm-up first (kept: sliced off)."""
+    timings: dict[str, list[float]] = {name: [] for name in works}
+    for _ in range(bench.repeat + 1):
+        for name, work in works.items():
+            start = time.perf_counter()
+            work()
+            timings[name].append(time.perf_counter() - start)
+    return timings
+
+
 def _window_percentiles(bench: Bench, store: Any) -> Row:
     from loadmgr.locust.seconds import parse_seconds
     from loadmgr.models import LoadTestRun, RunStatus
@@ -212,15 +223,129 @@ def _window_percentiles(bench: Bench, store: Any) -> Row:
         stats = window_stats(store, run, window, per_request=False)
         assert stats["exact"] and stats["totals"]["requests"] > 0
 
-    timings: dict[str, list[float]] = {"raw": [], "mine": []}
-    for _ in range(bench.repeat + 1):
-        for name, work in (("raw", raw), ("mine", mine)):
-            start = time.perf_counter()
-            work()
-            timings[name].append(time.perf_counter() - start)
+    timings = _alternating(bench, {"raw": raw, "mine": mine})
     return ratio_row(
         CASE8, f"window percentiles over {count} intervals (summary)", timings["mine"][1:],
         timings["raw"][1:], "pymongo find of the same documents", at_most=1.5,
+    )
+
+
+def _generator_cpu(bench: Bench) -> Row:
+    """Issue 24: the collector CPU the load generator's numbers add to one interval: the
+    plugin answer's `generator` block decoded and read at each poll (1-s polls: 5 a 5-s
+    interval), the interval's summary of them, and its keeping for the run's end. 16
+    workers, the most a 2-core machine's local cluster is given; 256 in the note."""
+    from loadmgr.models.stats.generator import GeneratorTally, interval_generator, read_generator
+
+    rng = random.Random(24)
+
+    def block(workers: int) -> bytes:
+        return json.dumps({"master_cpu": 4.2, "workers": [
+            {"cpu_usage": rng.uniform(20, 99), "memory_usage": rng.randint(50, 90) * 2**20,
+             "state": "running" if n else "missing"} for n in range(workers)
+        ]}).encode()
+
+    def per_interval(raw: bytes, rounds: int) -> list[float]:
+        samples = []
+        tally = GeneratorTally()
+        for k in range(rounds):
+            start = time.process_time()
+            readings = []
+            for poll in range(INTERVAL):
+                told = json.loads(raw)
+                reading = read_generator(float(k * INTERVAL + poll), "running",
+                                         told["workers"], told["master_cpu"])
+                assert reading is not None
+                readings.append(reading)
+            summary = interval_generator(readings, float(INTERVAL), 90.0)
+            tally.add(float(k * INTERVAL), INTERVAL, summary)
+            samples.append((time.process_time() - start) * 1000)
+        return samples
+
+    rounds = max(200, bench.size.cpu_payloads * 20)
+    samples = per_interval(block(16), rounds)
+    value = median(samples)
+    wide = median(per_interval(block(256), rounds // 4))
+    return Row(CASE8, "generator health per 5-s interval, 16 workers (CPU)", "ms", value,
+               goal="≤ 1 ms", passed=value <= 1.0, samples={"loadmgr": samples},
+               note=f"5 polls decoded + read, summarised, kept; 256 workers: {wide:.2f} ms")
+
+
+COMPARED_INTERVALS = {"smoke": 30, "tiny": 720, "full": 720}
+
+
+def _comparison(bench: Bench, store: Any) -> list[Row]:
+    """Issue 24: `metrics compare` of two runs of 720 intervals each (20 request names),
+    significance included, against the same comparison without it (its steady samples not
+    read, each change untested: what `metrics compare` did before). In process: the
+    command's core, without the interpreter start both sides would pay."""
+    from bench.data import interval_documents, run_document
+    from loadmgr.models.documents.runs import MetricSnapshot
+    from loadmgr.service.analysis import compare
+
+    count = COMPARED_INTERVALS[bench.size_name]
+    ids = []
+    for _ in range(2):
+        doc = run_document("bench-compare", count, 20)
+        store.db.load_test_runs.insert_one(dict(doc))
+        store.metrics.save(
+            [MetricSnapshot.model_validate(d) for d in interval_documents(doc["id"], count, 20)]
+        )
+        ids.append(doc["id"])
+    read_samples = compare.steady_samples
+
+    def mine() -> None:
+        rows = compare.compare_runs(store, ids).rows
+        assert any(row["pValue"] is not None for row in rows), "no change was tested"
+
+    def without() -> None:
+        compare.steady_samples = lambda *args, **kwargs: {}  # type: ignore[assignment]
+        try:
+            compare.compare_runs(store, ids)
+        finally:
+            compare.steady_samples = read_samples
+
+    timings = _alternating(bench, {"without": without, "mine": mine})
+    core = ratio_row(
+        CASE8, f"compare_runs, 2 runs of {count} intervals, with significance (in process)",
+        timings["mine"][1:], timings["without"][1:], "the same without significance",
+    )
+    return [core, _compare_command(bench, store.db.name, ids, count)]
+
+
+# `metrics compare` as it was before significance: the same command, its steady samples
+# never read (so no change is tested).
+_WITHOUT_SIGNIFICANCE = (
+    "import loadmgr.service.analysis.compare as c; "
+    "c.steady_samples = lambda *args, **kwargs: {}; "
+    "from loadmgr.cli.main import run; run()"
+)
+
+
+def _compare_command(bench: Bench, database: str, ids: list[str], count: int) -> Row:
+    from bench.harness import process_row
+
+    def rows(tested: bool) -> Any:
+        def check(text: str) -> None:
+            data = json.loads(text)
+            found = any(row.get("pValue") is not None for row in data)  # a row a run and metric
+            if found != tested:
+                raise RuntimeError(f"expected tested={tested}, got {found}")
+
+        return check
+
+    arguments = ["metrics", "compare", *ids, "-o", "json"]
+    mine, base = bench.compare(
+        [bench.loadmgr, *arguments],
+        [bench.python, "-c", _WITHOUT_SIGNIFICANCE, *arguments],
+        bench.env(database),
+        floor_env=bench.env(database),
+        check=rows(True),
+        floor_check=rows(False),
+    )
+    return process_row(
+        CASE8, f"metrics compare -o json, 2 runs of {count} intervals, with significance",
+        mine, base, "the same command without significance", at_most=1.5,
     )
 
 
@@ -240,6 +365,8 @@ def exact_windows(bench: Bench) -> list[Row]:
             _collector_cpu(bench, store, interval=1),
             *_sizes(),
             _window_percentiles(bench, store),
+            _generator_cpu(bench),
+            *_comparison(bench, store),
         ]
     finally:
         store.close()

@@ -14,7 +14,7 @@ Stored numbers stay numbers: only views call these.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -374,3 +374,30 @@ def describe_exception(item: dict[str, Any]) -> str:
     message = str(item.get("message") or "").splitlines()
     text = f": {message[0]}" if message and message[0] else ""
     return f"{what}{where}{text} (×{format_count(item.get('count'))})"
+
+
+def ci_parts(ci: Any, shown: Callable[[str], str] = str) -> list[str]:
+    """A run's CI context in words: `commit 1a2b3c4d5e6f`, `branch main`, `pull request
+    42`, each when known; `shown` makes a value safe where it is written (Markdown)."""
+    if not isinstance(ci, dict):
+        return []
+    parts = []
+    for key, label, length in (
+        ("commit", "commit", 12),
+        ("branch", "branch", None),
+        ("pullRequest", "pull request", None),
+    ):
+        value = ci.get(key)
+        if isinstance(value, str) and value:
+            parts.append(f"{label} {shown(value[:length])}")
+    return parts
+
+
+def ci_words(ci: Any) -> str | None:
+    """`commit 1a2b3c4d5e6f, branch main, pull request 42 (github, build URL)` for a run's
+    views; None when the run knows no commit or branch."""
+    parts = ci_parts(ci)
+    if not parts:
+        return None
+    extra = [ci[key] for key in ("provider", "job", "buildUrl") if isinstance(ci.get(key), str)]
+    return ", ".join(parts) + (f" ({', '.join(extra)})" if extra else "")

@@ -166,6 +166,8 @@ class ScheduleOverrides(BaseModel):
     # Locust's own options for its runs, over the test's (`--locust-option`; checked as
     # `runs start` checks them). Schedules stored before have none.
     locustOptions: dict[str, str] = Field(default_factory=dict)
+    # `--saturation-cpu PCT` for its runs, over the test's (null: the test's, else 90).
+    saturationCpuPct: float | None = Field(default=None, ge=10, le=100, allow_inf_nan=False)
 
 
 class Schedule(Named):

@@ -149,9 +149,14 @@ class Regression:
 
     @classmethod
     def from_document(cls, doc: Any, reference: str = "the baseline") -> Regression | None:
-        """A stored check back; None when the document is not one (written by anything)."""
+        """A stored check back; None when the document is not one (written by anything).
+        A trend check made against another branch (`--against-branch main`) names it:
+        "worse than main's current regime"."""
         if not isinstance(doc, dict) or not isinstance(doc.get("metric"), str):
             return None
+        branch = doc.get("againstBranch")
+        if isinstance(branch, str) and branch:
+            reference = f"{branch}'s current regime"
         try:
             allowed = float(doc.get("allowed") or 0.0)
             baseline = _optional_float(doc.get("baseline"))

@@ -114,6 +114,9 @@ def test_a_pull_request_run_is_judged_against_mains_current_regime(
     # The reference is main's regime since its step (~150 ms), not its old one nor the PR's.
     assert 140 < checks["p95"]["baseline"] < 160 and checks["p95"]["runs"] == 12
     assert checks["p95"]["regressed"] == (verdict == Verdict.FAILED)
+    if verdict == Verdict.FAILED:  # the message names the branch it was judged against
+        message = next(r.message for r in judged.verdictReasons if r.kind == "trend")
+        assert "worse than main's current regime" in message, message
 
 
 def test_tests_trend_on_one_branch_reads_that_branch_only(cli: Any, mongo_db: Any,

@@ -374,6 +374,7 @@ def test_export_then_apply_is_no_changes_with_20_tests_5_schedules_3_notificatio
             .join([f"[schedules.nightly-{index}]", ""])
             .replace('test = "checkout"', f'test = "t{index}"')
         )
+    text = text.replace('grace = "5m"', 'saturation_cpu = 80.0\ngrace = "5m"')
     text += FULL.split("[notifications.team]")[1].join(["[notifications.team]", ""])
     text = text.replace('test = "checkout"', 'test = "t1"')
     text += '\n[notifications.all]\nwebhook_env = "OPS_HOOK"\non = ["error"]\n'
@@ -423,6 +424,20 @@ _word = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
                 "warmup": st.integers(1, 59),
                 "max_users": st.integers(1000, 5000),
                 "scenario": _word,
+                "saturation_cpu": st.floats(10, 100).map(lambda f: round(f, 1)),
+                "floors": st.dictionaries(
+                    st.sampled_from(["p95", "p50", "rps", "error_rate", "server.cpu"]),
+                    st.one_of(
+                        st.integers(0, 500).map(str),  # in the metric's unit
+                        st.floats(0, 50).map(lambda f: f"{round(f, 3)}%"),
+                    ),
+                    max_size=3,
+                ),
+                "steps": st.tuples(
+                    st.lists(st.integers(1, 500), min_size=1, max_size=5),
+                    st.integers(60, 600),  # longer than any warm-up drawn
+                    st.one_of(st.none(), st.integers(0, 59)),
+                ),
             },
         ),
         min_size=1,
@@ -445,9 +460,17 @@ def test_round_trip_property(
         for key, value in fields.items():
             if key in ("duration", "warmup"):
                 value = f"{value}s"
+            if key == "steps":
+                users, step_sec, settle = value
+                lines.append(f'step_duration = "{step_sec}s"')
+                if settle is not None:
+                    lines.append(f'step_settle = "{settle}s"')
+                value = users
             lines.append(f"{key} = {_toml(value)}")
     first = next(iter(tests))
-    lines.append(f'[schedules.s]\ntest = "{first}"\ncron = "{cron}"\nusers = 2')
+    # a stepped test's steps say its users: a schedule of it may not
+    users = "" if "steps" in tests[first] else "\nusers = 2"
+    lines.append(f'[schedules.s]\ntest = "{first}"\ncron = "{cron}"{users}')
     lines.append('[notifications.n]\nwebhook_env = "TEAM_HOOK"\ntag = "x"')
     path = write(folder, "\n".join(lines) + "\n")
     one, two = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
@@ -458,6 +481,70 @@ def test_round_trip_property(
     assert ok(cli("--database", two, "export")).stdout == exported
     again = ok(cli("--database", one, "apply", "-f", str(path)))
     assert again.stdout.startswith("no changes"), again.stdout
+
+
+def test_every_field_of_a_test_is_declared_or_named_as_not_declarable() -> None:
+    """A field added to `LoadTest` must be declared in the one table (so export and
+    apply carry it) or listed, with its reason, as not declarable."""
+    from loadmgr.models import LoadTest
+    from loadmgr.service.declared.files import SECTIONS
+    from loadmgr.service.declared.plan import TEST_FIELDS
+    from loadmgr.service.declared.test_keys import DECLARED_TEST_FIELDS, NOT_DECLARED
+
+    fields = set(LoadTest.model_fields)
+    declared, excluded = set(DECLARED_TEST_FIELDS), set(NOT_DECLARED)
+    assert not declared & excluded, declared & excluded
+    assert fields - declared - excluded == set(), "neither declared nor excluded"
+    assert (declared | excluded) - fields == set(), "named in the table but not a field"
+    assert all(NOT_DECLARED.values())
+    # the format and the plan read the table
+    keys = {key for pairs in DECLARED_TEST_FIELDS.values() for key, _ in pairs}
+    assert set(SECTIONS["tests"]) == keys
+    assert declared <= set(TEST_FIELDS)
+
+
+def test_export_writes_every_declared_field(cli: Cli, db: Any, folder: Path) -> None:
+    """A test with every declarable field set: export writes a key for each, and the
+    export applied to an empty database stores the same fields."""
+    from loadmgr.service.declared.test_keys import DECLARED_TEST_FIELDS
+
+    text = FULL.split("[tests.search]")[0] + (
+        'saturation_cpu = 75.5\nfloors = { p95 = "2ms", rps = "1.5%", "server.cpu" = "3" }\n'
+        'steps = [10, 20, 40]\nstep_duration = "1m"\nstep_settle = "5s"\n'
+    )
+    ok(apply(cli, write(folder, text)))
+    exported = tomllib.loads(ok(cli("export")).stdout)["tests"]["checkout"]
+    written = {key for pairs in DECLARED_TEST_FIELDS.values() for key, _ in pairs}
+    # the local cluster is the default; server metrics have tests of their own
+    assert written - set(exported) == {"cluster", "server_metrics", "source"}
+    assert exported["floors"] == {"p95": "2ms", "rps": "1.5%", "server.cpu": "3"}
+    assert exported["steps"] == [10, 20, 40] and exported["step_settle"] == "5s"
+    stored = db.load_tests.find_one({"name": "checkout"})
+    assert stored["saturationCpuPct"] == 75.5
+    assert stored["steps"] == {"users": [10, 20, 40], "stepSec": 60, "settleSec": 5}
+    assert stored["regressionFloors"]["rps"] == {"ofBaseline": 0.015}
+
+
+@pytest.mark.parametrize(
+    ("entry", "where", "message"),
+    [
+        ("saturation_cpu = 5", "tests.checkout.saturation_cpu", "invalid --saturation-cpu"),
+        ('floors = { p96 = "2ms" }', "tests.checkout.floors.p96", "unknown metric"),
+        ('floors = { p95 = "x" }', "tests.checkout.floors.p95", "invalid --floor"),
+        ("steps = [10, 0]", "tests.checkout.steps", "invalid --steps"),
+        ('steps = ["a"]', "tests.checkout.steps[0]", "must be a whole number"),
+        ("steps = [10]", "tests.checkout.steps", "step_duration"),
+        ('step_duration = "1m"', "tests.checkout.step_duration", "needs steps"),
+        ('steps = [1]\nstep_duration = "5s"\nstep_settle = "5s"', "step_settle", "settle"),
+    ],
+)
+def test_bad_new_fields_name_their_key_and_write_nothing(
+    cli: Cli, db: Any, folder: Path, entry: str, where: str, message: str
+) -> None:
+    text = FULL.split("[tests.search]")[0] + entry + "\n"
+    line = error_line(apply(cli, write(folder, text)), 2)
+    assert where in line and message in line, line
+    assert all(db[name].count_documents({}) == 0 for name in COLLECTIONS)
 
 
 def _toml(value: Any) -> str:

@@ -383,3 +383,33 @@ def test_each_ci_example_calls_commands_and_options_the_cli_has(name: str) -> No
     assert {"runs start", "metrics report"} <= called
     flags = " ".join(" ".join(c) for c in commands)
     assert "--check-trend" in flags and "--junit" in flags and "--html" in flags
+
+
+def test_runs_show_and_its_csv_tell_the_runs_ci_context(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """`runs show` has a `ci` row (commit short, branch, pull request, build); `-o csv`
+    has the `ci.*` columns docs/output.md lists."""
+    import csv
+    import io
+
+    from rich.console import Console
+
+    from loadmgr.cli.output import Renderer
+    from loadmgr.cli.runs.views import RUN_CSV, run_view
+
+    ci = {"provider": "github", "commit": SHA, "branch": "main", "pullRequest": "42",
+          "buildUrl": "https://ci.example.com/b/7", "job": "load"}
+    data = make_run(make_test("checkout"), ci=ci).model_dump(mode="json")
+    console = Console(record=True, width=200, file=io.StringIO())
+    console.print(run_view(data))
+    row = next(line for line in console.export_text().splitlines() if " ci " in f" {line} ")
+    for part in (f"commit {SHA[:12]}", "branch main", "pull request 42", "ci.example.com/b/7"):
+        assert part in row, row
+    assert SHA not in row  # the commit short
+    Renderer("csv", False).one(data, run_view, csv_columns=RUN_CSV)
+    written = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {key: written[f"ci.{key}"] for key in ci} == ci
+    bare = make_run(make_test("checkout")).model_dump(mode="json")
+    console.print(run_view(bare))
+    assert any(line.split()[1:3] == ["ci", "-"] for line in console.export_text().splitlines())

@@ -259,6 +259,8 @@ def test_add_show_list_pause_resume_remove(
         (("--cron", "0 3 * * *", "--meta", "novalue"), 2, "--meta"),
         (("--cron", "0 3 * * *", "--grace", "later"), 2, "--grace"),
         (("--cron", "0 3 * * *", "--failure-limit", "0"), 2, "--failure-limit"),
+        (("--cron", "0 3 * * *", "--saturation-cpu", "5"), 2, "--saturation-cpu"),
+        (("--cron", "0 3 * * *", "--saturation-cpu", "nan"), 2, "--saturation-cpu"),
         (("--cron", "0 3 * * *", "--cluster", "nowhere"), 4, "cluster 'nowhere' not found"),
     ],
 )
@@ -609,6 +611,23 @@ def test_thresholds_are_stored_in_their_canonical_form(
     added = cli("schedules", "add", "api", "--cron", "@daily", "--threshold", "p99<1 S")
     assert added.exit_code == 0, added.stderr
     assert _db(mock_store).schedules.find_one()["overrides"]["thresholds"] == ["p99<1s"]
+
+
+def test_saturation_cpu_is_stored_in_the_overrides_and_used_by_its_runs(
+    cli: Cli, mock_store: Captured, locustfile: Path
+) -> None:
+    """`schedules add --saturation-cpu PCT`: a slot's run is planned with it, over the
+    test's own level."""
+    from loadmgr.models.schedules import Schedule
+    from loadmgr.service.scheduling.schedules import run_options
+
+    _test(cli, locustfile, "--saturation-cpu", "95")
+    added = cli("schedules", "add", "api", "--cron", "@daily", "--saturation-cpu", "70")
+    assert added.exit_code == 0, added.stderr
+    stored = _db(mock_store).schedules.find_one({}, {"_id": False})
+    assert stored["overrides"]["saturationCpuPct"] == 70.0
+    assert run_options(Schedule.model_validate(stored).overrides).saturation_cpu == 70.0
+    assert "saturationCpuPct" in cli("schedules", "show", "api").stdout
 
 
 def test_install_names_the_variables_the_notifications_need(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from loadmgr.errors import ValidationFailed
 from loadmgr.models import LoadTest, Regression, Scope, Verdict
 from loadmgr.models.formatting import format_timestamp
-from loadmgr.models.verdicts import explain
+from loadmgr.models.verdicts import VerdictReason, explain
 from loadmgr.service.analysis import change_points
 from loadmgr.service.analysis.change_points import Detection, detect_shifts
 from loadmgr.service.analysis.trend_gate import apply_trend
@@ -313,6 +313,19 @@ def test_report_trend_ends_at_the_run(store: Store) -> None:
     assert trend is not None and trend.runs[-1].id == run.id and trend.searched
 
 
+@pytest.mark.parametrize(("branch", "reference"), [("main", "main's current regime"),
+                                                   (None, "its trend"), ("", "its trend")])
+def test_a_trend_check_names_the_branch_it_was_judged_against(
+    branch: str | None, reference: str
+) -> None:
+    check = {"metric": "p95", "baseline": 150.0, "actual": 200.0, "worseBy": 1 / 3,
+             "allowed": 0.1, "regressed": True, "againstBranch": branch}
+    doc = {"status": "Finished", "stopReason": "duration", "trendChecks": [check]}
+    verdict, reasons = recompute_verdict(doc)
+    assert verdict == Verdict.FAILED
+    assert f"p95 is 33.3% worse than {reference} (" in reasons[0].message, reasons[0].message
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.one_of(
@@ -344,6 +357,37 @@ def test_recompute_reads_any_stored_trend_checks(items: Any) -> None:
         for item in items
     )
     assert (verdict == Verdict.FAILED) is regressed
+
+
+@pytest.mark.parametrize(
+    ("verdict", "reason", "kept"),
+    [
+        (Verdict.INCONCLUSIVE, "generator", False),  # it measured its saturated generator
+        (Verdict.ABORTED, "aborted", False),  # another length of load
+        (Verdict.INCONCLUSIVE, "baseline", True),  # not significant: a fine sample
+        (Verdict.PASSED, "generator", True),  # passed though saturated: only worse numbers
+        (Verdict.FAILED, "threshold", True),
+    ],
+)
+def test_which_runs_are_samples_of_the_trend(
+    store: Store, verdict: Verdict, reason: str, kept: bool
+) -> None:
+    """Runs whose numbers measured something else than the service are left out of the
+    series (and so of every regime); the others are points of it."""
+    test = make_test("checkout")
+    runs = nightly_runs(test, noisy(30, 4))
+    odd = {10, 11, 12, 13}
+    reasons = [VerdictReason.model_validate(
+        {"kind": reason, "message": "m", "warning": reason == "generator" and kept})]
+    for index in odd:  # far above the others: a step if they were read
+        runs[index] = runs[index].model_copy(update={"verdict": verdict,
+                                                     "verdictReasons": reasons})
+        runs[index].finalStats["totals"]["p95ResponseMs"] = 400.0  # type: ignore[index]
+    store_all(store.db, test, runs)
+    trend = trend_of(store, "checkout", TrendOptions(metrics=("p95",)))
+    shown = {run.id for run in trend.runs}
+    assert all((runs[i].id in shown) == kept for i in odd)
+    assert len(trend.runs) == (30 if kept else 26)
 
 
 def test_an_aborted_run_is_not_judged_against_its_trend(store: Store) -> None:

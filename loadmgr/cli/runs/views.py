@@ -56,6 +56,12 @@ RUN_CSV = (
     "thresholds",
     "thresholdResults.passed",
     "baselineRunId",
+    "ci.provider",
+    "ci.commit",
+    "ci.branch",
+    "ci.pullRequest",
+    "ci.buildUrl",
+    "ci.job",
     "startedAt",
     "finishedAt",
     "lastMetrics.timestamp",
@@ -167,10 +173,10 @@ def run_view(data: dict[str, Any]) -> RenderableType:
     from rich.text import Text
 
     from loadmgr.cli.output import audit_line, key_value_view
+    from loadmgr.models.formatting import ci_words, format_rps
     from loadmgr.models.formatting import format_count as fmt_count
     from loadmgr.models.formatting import format_ms as fmt_ms
     from loadmgr.models.formatting import format_percent as fmt_pct
-    from loadmgr.models.formatting import format_rps
     from loadmgr.models.shapes import describe_shape
     from loadmgr.models.stats.generator import stats_words
 
@@ -189,6 +195,7 @@ def run_view(data: dict[str, Any]) -> RenderableType:
         _error_label(data): data.get("error") or "-",
         "cluster": data.get("locustClusterId"),
         "target": data.get("targetUrl"),
+        "ci": ci_words(data.get("ci")) or "-",
         **_server_summary(data.get("serverStats")),
         "generator": stats_words(data.get("generatorStats")) or "-",
         "load": f"{data.get('targetUsers')} users at {data.get('spawnRate')}/s "

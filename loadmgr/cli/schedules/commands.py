@@ -11,7 +11,14 @@ from loadmgr.cli.completion import TestRef
 from loadmgr.cli.context import app_context, removes, renders
 from loadmgr.cli.groups import new_group
 from loadmgr.cli.inputs import given
-from loadmgr.cli.options import ClusterOpt, LimitOpt, SpawnRateOpt, UsersOpt, WorkersOpt
+from loadmgr.cli.options import (
+    ClusterOpt,
+    LimitOpt,
+    SaturationCpuOpt,
+    SpawnRateOpt,
+    UsersOpt,
+    WorkersOpt,
+)
 from loadmgr.cli.output import (
     OF_A_TEST_CSV,
     Column,
@@ -67,6 +74,7 @@ SCHEDULE_CSV = (
     "overrides.thresholds",
     "overrides.metadata",
     "overrides.locustOptions",
+    "overrides.saturationCpuPct",
     "graceSec",
     "failureLimit",
     "consecutiveFailures",
@@ -193,6 +201,7 @@ def add(
             show_default=False,
         ),
     ] = None,
+    saturation_cpu: SaturationCpuOpt = None,
     grace: Annotated[
         str,
         typer.Option(

@@ -154,6 +154,7 @@ TEST_CSV = (
     "maxDurationSec",
     "warmupSec",
     "maxUsers",
+    "saturationCpuPct",
     "thresholds",
     "baselineRunId",
     "metadata",

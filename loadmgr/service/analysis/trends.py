@@ -45,7 +45,7 @@ MAX_LAST = 100_000
 REFERENCE = "its trend"
 # What makes two runs' numbers comparable: the load they were run with.
 LOAD_FIELDS = ("targetUsers", "spawnRate", "durationSeconds", "locustClusterId")
-_READ_FIELDS = ["id", "name", "createdAt", "verdict", *LOAD_FIELDS]
+_READ_FIELDS = ["id", "name", "createdAt", "verdict", "verdictReasons.kind", *LOAD_FIELDS]
 
 
 @dataclass(frozen=True)
@@ -285,6 +285,24 @@ class Trend:
 # -- reading and searching -----------------------------------------------------------------
 
 
+def measured_the_service(doc: dict[str, Any]) -> bool:
+    """Whether a run's numbers are a sample of the service (docs/trends.md, "The series"):
+    not when someone stopped it early (`aborted`: another length of load), nor when it was
+    judged `inconclusive` because its load generator was saturated or lost a worker (its
+    numbers measured the generator). One inconclusive only for want of significance is a
+    fine sample and stays."""
+    verdict = doc.get("verdict")
+    if verdict == "aborted":
+        return False
+    if verdict != "inconclusive":
+        return True
+    reasons = doc.get("verdictReasons")
+    return not any(
+        isinstance(reason, dict) and reason.get("kind") == "generator"
+        for reason in (reasons if isinstance(reasons, list) else [])
+    )
+
+
 def history_runs(
     store: Store,
     test: LoadTest,
@@ -303,8 +321,8 @@ def history_runs(
         docs = [ended.model_dump(mode="python"), *docs][: options.last]
     runs = []
     for doc in reversed(docs):
-        if doc.get("verdict") == "aborted":
-            continue  # stopped early by someone: partial numbers of another length
+        if not measured_the_service(doc) and (ended is None or doc.get("id") != ended.id):
+            continue
         stats = doc.get("judgedStats") or doc.get("finalStats")
         stats = with_server_means(stats, doc.get("serverStats"))
         created = doc.get("createdAt")

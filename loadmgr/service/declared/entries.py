@@ -17,11 +17,11 @@ from loadmgr.service.declared.files import (
     NOTIFICATION_KEYS,
     SCHEDULE_KEYS,
     SECTIONS,
-    TEST_KEYS,
     URL_REFUSAL,
     DeclaredFile,
     located,
 )
+from loadmgr.service.declared.test_keys import TEST_KEYS
 
 if TYPE_CHECKING:
     from loadmgr.service.definitions.tests import TestSpec
@@ -117,7 +117,7 @@ def test_spec(file: DeclaredFile, path: tuple[str, str], raw: dict[str, Any]) ->
     options = _pairs(
         file, (*path, "locust_options"), entry.get("locust_options"), check_locust_options
     )
-    return TestSpec(
+    spec = TestSpec(
         name=path[1],
         target_url=entry["target_url"],
         locustfile=read_from,
@@ -137,7 +137,54 @@ def test_spec(file: DeclaredFile, path: tuple[str, str], raw: dict[str, Any]) ->
         locust_options=options,
         server_metrics=entry.get("server_metrics"),
         source=entry.get("source"),
+        saturation_cpu=entry.get("saturation_cpu"),
     )
+    # What `tests create` does not take (`tests baseline --floor`, the steps), set here.
+    spec.fields.update(_floors(file, path, entry.get("floors")))
+    spec.fields.update(_steps(file, path, entry))
+    return spec
+
+
+def _floors(
+    file: DeclaredFile, path: tuple[str, str], table: dict[str, str] | None
+) -> dict[str, Any]:
+    """`floors = { p95 = "2ms", rps = "1%" }` as `tests baseline --floor` stores them."""
+    from loadmgr.service.analysis.regressions import floors_document, parse_floor
+
+    if not table:
+        return {}
+    floors = {}
+    for pair in _pairs(file, (*path, "floors"), table, None) or []:
+        with located(file, (*path, "floors", pair.split("=", 1)[0]), {}):
+            name, floor = parse_floor(pair)
+        floors[name] = floor
+    return {"regressionFloors": floors_document(floors)}
+
+
+def _steps(file: DeclaredFile, path: tuple[str, str], entry: dict[str, Any]) -> dict[str, Any]:
+    """`steps = [10, 20, 40]`, `step_duration = "60s"` (`step_settle`): the test's stored
+    steps, checked as `runs start --steps` checks them."""
+    from loadmgr.models.shapes import steps_plan
+    from loadmgr.service.runs.options import optional_duration, parse_steps_option
+
+    users = entry.get("steps")
+    if users is None:
+        for key in ("step_duration", "step_settle"):
+            if key in entry:
+                raise file.refuse((*path, key), f"{key} needs steps")
+        return {}
+    with located(file, (*path, "steps"), {}):
+        parsed = parse_steps_option(",".join(str(u) for u in users))
+    if "step_duration" not in entry:
+        raise file.refuse((*path, "steps"), "steps need step_duration (how long each lasts)")
+    with located(file, (*path, "step_duration"), {}):
+        step_sec = optional_duration("--step-duration", _duration(entry["step_duration"]))
+    with located(file, (*path, "step_settle"), {}):
+        settle = optional_duration("--step-settle", _duration(entry.get("step_settle")))
+        try:
+            return {"steps": steps_plan(parsed or [], step_sec or 0, settle)}
+        except ValueError as exc:
+            raise ValidationFailed(str(exc)) from None
 
 
 def _check_metadata(pairs: list[str]) -> None:
@@ -205,6 +252,7 @@ def schedule_request(
                 entry.get("locust_options"),
                 check_locust_options,
             ),
+            saturation_cpu=entry.get("saturation_cpu"),
         )
         return ScheduleRequest(
             test=entry["test"],

@@ -109,7 +109,53 @@ def test_entry(test: LoadTest) -> dict[str, Any]:
             f"{m.name}{':' + m.unit if m.unit else ''}={m.query}" for m in test.serverMetrics
         ]
         entry["source"] = test.serverMetrics[0].source
+    if test.saturationCpuPct is not None:
+        entry["saturation_cpu"] = test.saturationCpuPct
+    floors = floor_texts(test.regressionFloors)
+    if floors:
+        entry["floors"] = floors
+    if isinstance(test.steps, dict) and test.steps.get("users"):
+        entry.update(_steps_keys(test.steps))
     return entry
+
+
+def floor_texts(stored: Any) -> dict[str, str]:
+    """A test's `regressionFloors` as `tests baseline --floor` takes them: `2ms`, `1%`
+    (the shortest text that reads back as the stored number)."""
+    from loadmgr.models.stats.catalog import metric
+    from loadmgr.service.analysis.regressions import floors_from_document
+
+    texts = {}
+    for name, floor in floors_from_document(stored).items():
+        if floor.of_base:
+            texts[name] = _shortest(floor.of_base, 100.0) + "%"
+        else:
+            latency = metric(name).unit == "ms"
+            texts[name] = _shortest(floor.absolute, 1.0) + ("ms" if latency else "")
+    return texts
+
+
+def _shortest(value: float, scale: float) -> str:
+    """The shortest decimal `text` with float(text) / scale == value."""
+    for digits in range(1, 18):
+        text = f"{value * scale:.{digits}g}"
+        if float(text) / scale == value:
+            return text
+    return repr(value * scale)
+
+
+def _steps_keys(steps: dict[str, Any]) -> dict[str, Any]:
+    from loadmgr.models.shapes import default_settle
+
+    step_sec = int(steps["stepSec"])
+    keys: dict[str, Any] = {
+        "steps": [int(u) for u in steps["users"]],
+        "step_duration": _duration(step_sec),
+    }
+    settle = steps.get("settleSec")
+    if isinstance(settle, int) and settle != default_settle(step_sec):
+        keys["step_settle"] = _duration(settle) if settle else "0s"
+    return keys
 
 
 def _text(value: Any) -> str:
@@ -139,6 +185,8 @@ def schedule_entry(schedule: Schedule, names: dict[str, str]) -> dict[str, Any]:
         entry["metadata"] = dict(overrides.metadata)
     if overrides.locustOptions:
         entry["locust_options"] = dict(overrides.locustOptions)
+    if overrides.saturationCpuPct is not None:
+        entry["saturation_cpu"] = overrides.saturationCpuPct
     if schedule.graceSec != DEFAULT_GRACE_SEC:
         entry["grace"] = _duration(schedule.graceSec) if schedule.graceSec else "0s"
     if schedule.failureLimit != DEFAULT_FAILURE_LIMIT:

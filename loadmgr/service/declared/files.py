@@ -18,6 +18,16 @@ from typing import Any
 
 from loadmgr.errors import DatabaseError, LoadmgrError, ValidationFailed
 from loadmgr.service.declared.locations import KeyPath, Locations, key_path
+from loadmgr.service.declared.test_keys import (
+    DURATION,
+    NUMBER,
+    TABLE,
+    TEST_KEYS,
+    TEXT,
+    TEXTS,
+    WHOLE,
+    WHOLES,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,35 +37,6 @@ else:  # pragma: no cover - Python 3.10
 FILE_MAX_BYTES = 1_000_000
 FILES_MAX = 100  # a folder's *.toml files
 
-# What a key holds: text, a whole number, a number, a duration (`5m`, or seconds), a list
-# of texts, a table of texts.
-TEXT, WHOLE, NUMBER, DURATION, TEXTS, TABLE = (
-    "text",
-    "whole number",
-    "number",
-    "duration",
-    "list of texts",
-    "table of texts",
-)
-TEST_KEYS = {
-    "target_url": TEXT,
-    "locustfile": TEXT,
-    "cluster": TEXT,
-    "description": TEXT,
-    "tags": TEXTS,
-    "users": WHOLE,
-    "spawn_rate": NUMBER,
-    "duration": DURATION,
-    "max_duration": DURATION,
-    "warmup": DURATION,
-    "max_users": WHOLE,
-    "scenario": TEXT,
-    "thresholds": TEXTS,
-    "metadata": TABLE,
-    "locust_options": TABLE,
-    "server_metrics": TEXTS,
-    "source": TEXT,
-}
 SCHEDULE_KEYS = {
     "test": TEXT,
     "cron": TEXT,
@@ -68,6 +49,7 @@ SCHEDULE_KEYS = {
     "thresholds": TEXTS,
     "metadata": TABLE,
     "locust_options": TABLE,
+    "saturation_cpu": NUMBER,
     "grace": DURATION,
     "failure_limit": WHOLE,
 }
@@ -227,12 +209,13 @@ def _check_key(file: DeclaredFile, path: KeyPath, keys: dict[str, str], value: A
     kind = keys.get(key)
     if kind is None:
         raise file.refuse(path, f"unknown key (keys: {', '.join(keys)})")
-    if kind == TEXTS:
+    if kind in (TEXTS, WHOLES):
         if not isinstance(value, list):
             raise file.refuse(path, f"must be a {kind}")
+        item_kind = TEXT if kind == TEXTS else WHOLE
         for index, item in enumerate(value):
-            if not isinstance(item, str):
-                raise file.refuse((*path, index), "must be a text")
+            if not _of_kind(item, item_kind):
+                raise file.refuse((*path, index), f"must be a {item_kind}")
     elif kind == TABLE:
         if not isinstance(value, dict):
             raise file.refuse(path, f"must be a {kind}")

@@ -15,32 +15,12 @@ from typing import TYPE_CHECKING, Any
 from loadmgr.errors import Conflict, NotFound, ValidationFailed
 from loadmgr.service.declared.entries import Entry, check_unique, read_entries
 from loadmgr.service.declared.files import DeclaredFile, located
+from loadmgr.service.declared.test_keys import TEST_FIELDS
 
 if TYPE_CHECKING:
     from loadmgr.models import LoadTest
     from loadmgr.store import Store
 
-# Stored field → the key a file writes it as (`managed by`: the marker itself).
-TEST_FIELDS = {
-    "targetUrl": "target_url",
-    "locustfile": "locustfile",
-    "locustfileSha256": "locustfile content",
-    "locustClusterId": "cluster",
-    "description": "description",
-    "tags": "tags",
-    "defaultUsers": "users",
-    "defaultSpawnRate": "spawn_rate",
-    "defaultDurationSec": "duration",
-    "maxDurationSec": "max_duration",
-    "warmupSec": "warmup",
-    "maxUsers": "max_users",
-    "scenarioId": "scenario",
-    "thresholds": "thresholds",
-    "metadata": "metadata",
-    "locustOptions": "locust_options",
-    "serverMetrics": "server_metrics",
-    "managedBy": "managed by",
-}
 # Written with the locustfile's hash: what it was computed from.
 WITH_LOCUSTFILE = ("locustfileContent", "locustfileBundle", "shape")
 SCHEDULE_FIELDS = {

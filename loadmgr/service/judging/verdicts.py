@@ -43,6 +43,12 @@ from loadmgr.models.formatting import (
 from loadmgr.models.stats import metric_value
 from loadmgr.models.verdicts import parse_reasons
 from loadmgr.service.judging.generator import with_generator
+from loadmgr.service.judging.stored_checks import (
+    count_of,
+    stored_checks,
+    stored_results,
+    stored_trend_checks,
+)
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -328,42 +334,6 @@ def verdict_changes(verdict: Verdict | None, reasons: Sequence[VerdictReason]) -
 # -- recomputing a stored run's verdict ----------------------------------------------------
 
 
-def _stored_results(items: Any) -> list[ThresholdResult]:
-    results = []
-    for item in _list(items):
-        try:
-            results.append(ThresholdResult.model_validate(item))
-        except ValueError:
-            continue
-    return results
-
-
-def _stored_checks(items: Any, reference: str) -> list[Regression]:
-    checks = (Regression.from_document(item, reference) for item in _list(items))
-    return [check for check in checks if check is not None]
-
-
-def _stored_trend_checks(items: Any, earlier: list[VerdictReason]) -> list[Regression]:
-    """The stored `trendChecks`; for a run judged before they were stored, its trend
-    reasons (the regressed checks only, which is all that decides the verdict)."""
-    if isinstance(items, list):
-        return _stored_checks(items, "its trend")
-    return [
-        check
-        for item in earlier
-        if item.kind == ReasonKind.TREND
-        and (check := Regression.from_document(item.model_extra, "its trend")) is not None
-    ]
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _recorded_breach(reasons: list[VerdictReason]) -> Breach | None:
     """The mid-run breach an earlier decision recorded: a fact, not a judgment to redo."""
     for reason in reasons:
@@ -411,16 +381,16 @@ def recompute_verdict(doc: Mapping[str, Any]) -> tuple[Verdict | None, list[Verd
     return decide_verdict(
         status=status if isinstance(status, str) else None,
         stop_reason=stop,
-        threshold_results=_stored_results(doc.get("thresholdResults")),
-        baseline_checks=_stored_checks(doc.get("baselineChecks"), "the baseline"),
-        trend_checks=_stored_trend_checks(doc.get("trendChecks"), earlier),
+        threshold_results=stored_results(doc.get("thresholdResults")),
+        baseline_checks=stored_checks(doc.get("baselineChecks"), "the baseline"),
+        trend_checks=stored_trend_checks(doc.get("trendChecks"), earlier),
         final_totals=totals if isinstance(totals, Mapping) else None,
         error=error,
         error_source=source,
         interrupted=interrupted,
         abort_breach=_recorded_breach(earlier),
         abort_note=note,
-        user_errors=_count(doc.get("exceptionCount")),
+        user_errors=count_of(doc.get("exceptionCount")),
         first_user_error=raised[0] if isinstance(raised, list) and raised else None,
         generator=generator if isinstance(generator := doc.get("generatorStats"), dict) else None,
     )

@@ -66,14 +66,9 @@ def _link(label: str, url: str) -> str:
 def _commit_line(ci: dict[str, str] | None) -> str:
     if not ci or not (ci.get("commit") or ci.get("branch")):
         return "Commit: unknown (no CI context, no git repository beside the locustfile)."
-    parts = []
-    if ci.get("commit"):
-        parts.append(f"commit {text(ci['commit'][:12])}")
-    if ci.get("branch"):
-        parts.append(f"branch {text(ci['branch'])}")
-    if ci.get("pullRequest"):
-        parts.append(f"pull request {text(ci['pullRequest'])}")
-    line = "Measured " + ", ".join(parts)
+    from loadmgr.models.formatting import ci_parts
+
+    line = "Measured " + ", ".join(ci_parts(ci, text))
     if ci.get("provider"):
         line += f" ({text(ci['provider'])}"
         line += f", {_link('build', ci['buildUrl'])})" if ci.get("buildUrl") else ")"

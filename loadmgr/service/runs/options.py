@@ -150,6 +150,7 @@ def parse_overrides(
     thresholds: list[str] | None = None,
     meta: list[str] | None = None,
     locust_options: list[str] | None = None,
+    saturation_cpu: float | None = None,
 ) -> RunOptions:
     """The load `runs start` and `schedules add` may set instead of the test's, as given
     on the command line (`--duration 5m`, `--meta k=v`, `--locust-option tags=a`);
@@ -165,4 +166,5 @@ def parse_overrides(
         metadata=parse_metadata(meta),
         thresholds=check_thresholds(thresholds),
         locust_options=check_locust_options(locust_options),
+        saturation_cpu=optional_saturation(saturation_cpu),
     )

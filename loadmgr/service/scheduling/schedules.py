@@ -126,6 +126,7 @@ _STORED_AS = {
     "thresholds": "thresholds",
     "metadata": "metadata",
     "locust_options": "locustOptions",
+    "saturation_cpu": "saturationCpuPct",
 }
 
 
