@@ -26,6 +26,16 @@ class HistogramError(ValueError):
     """A histogram text or value that is not one loadmgr wrote."""
 
 
+class StepsText(str):
+    """A histogram's text made from a checked flat step array without empty buckets, with
+    that array (`steps`): what the compact encoder would read back from the text, handed
+    to it as it is (no parse of 500 texts per interval). Made only by
+    `steps_summary_and_text`, where the text is formatted from those very steps; to
+    anything else it is the text."""
+
+    steps: list[int]
+
+
 def encode(histogram: Mapping[int, int]) -> str:
     """The compact text of a histogram (empty buckets left out)."""
     return ",".join(f"{ms}:{count}" for ms, count in sorted(histogram.items()) if count)
@@ -170,7 +180,8 @@ def steps_summary_and_text(steps: list[int]) -> tuple[dict[str, float | None], s
     if 0 in counts:  # an empty bucket is left out of the text: take the general path
         return summary_and_text(merge_steps_into({}, steps))
     buckets = list(accumulate(steps[0::2]))
-    text = ",".join(map("%d:%d".__mod__, zip(buckets, counts, strict=True)))
+    text = StepsText(",".join(map("%d:%d".__mod__, zip(buckets, counts, strict=True))))
+    text.steps = steps  # counts ≥ 1 (above), steps ≥ 1 (checked): `hist_flat(text)` exactly
     total = sum(counts)
     if total <= 0:
         return summary_of({}, _PERCENTILES)[0], text
