@@ -85,6 +85,23 @@ def steps_fault(flat: Any) -> str | None:
     return None
 
 
+def whole_steps_fault(flat: list[int]) -> str | None:
+    """`steps_fault` of a list known to hold whole numbers ≥ 0 alone (JSON of nothing but
+    digits and commas in brackets): one slice, no check of types or signs. The window
+    reads check thousands of them."""
+    if len(flat) % 2:
+        return "a histogram that is no list of (bucket, count) pairs"
+    if not flat:
+        return None
+    steps = flat[2::2]
+    if 0 in steps:  # ≥ 0 already: a step below 1 is a 0
+        return "a histogram whose buckets do not ascend"
+    # A step above MAX_BUCKET_MS fails the sum: `max` over all of it bounds the counts.
+    if flat[0] + sum(steps) > MAX_BUCKET_MS or max(flat) > MAX_COUNT:
+        return "a histogram out of range"
+    return None
+
+
 def merge_steps_into(target: Histogram, steps: Sequence[int]) -> Histogram:
     """Add a flat step array's counts (`[ms₀, n₀, ms₁ − ms₀, n₁, …]`: the compact form,
     docs/storage.md, already checked) to `target` (in place): no text in between."""
