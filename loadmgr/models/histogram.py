@@ -197,22 +197,25 @@ def steps_summary_and_text(steps: list[int]) -> tuple[dict[str, float | None], s
     if 0 in counts:  # an empty bucket is left out of the text: take the general path
         return summary_and_text(merge_steps_into({}, steps))
     buckets = list(accumulate(steps[0::2]))
-    text = StepsText(",".join(map("%d:%d".__mod__, zip(buckets, counts, strict=True))))
+    text = StepsText(",".join(map(_PAIR, zip(buckets, counts, strict=True))))
     text.steps = steps  # counts ≥ 1 (above), steps ≥ 1 (checked): `hist_flat(text)` exactly
-    total = sum(counts)
-    if total <= 0:
+    if not counts:
         return summary_of({}, _PERCENTILES)[0], text
+    # Requests below each bucket; Locust's answer is the last bucket with at most
+    # int(n·q) below it (as `summary_of`'s walk). The last sum is the total.
+    below = list(accumulate(counts, initial=0))
+    total = below.pop()
     numbers: dict[str, float | None] = {
         "min": float(buckets[0]),
         "max": float(buckets[-1]),
         "avg": sum(map(mul, buckets, counts)) / total,
     }
-    # Requests below each bucket; Locust's answer is the last bucket with at most
-    # int(n·q) below it (as `summary_of`'s walk).
-    below = [0, *accumulate(counts[:-1])]
     for key, fraction in _PERCENTILES:
         numbers[key] = float(buckets[bisect_right(below, int(total * fraction)) - 1])
     return numbers, text
+
+
+_PAIR = "%d:%d".__mod__
 
 
 # The catalog's percentiles: (name, quantile).
