@@ -132,7 +132,7 @@ def _inflated(field: str, data: Any) -> bytes:
     return raw
 
 
-def _json(field: str, raw: bytes) -> Any:
+def _json(field: str, raw: bytes | str) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
@@ -146,7 +146,7 @@ def _unpacked_steps(field: str, data: Any) -> list[int]:
     ranges are left to check (`whole_steps_fault`); anything else takes the full check."""
     raw = _inflated(field, data)
     if raw[:1] == b"[" and raw[-1:] == b"]" and not raw[1:-1].translate(None, _DIGITS):
-        flat: list[int] = _json(field, raw)
+        flat: list[int] = _json(field, raw.decode("ascii"))  # (no encoding to detect)
         fault = whole_steps_fault(flat)
         if fault is not None:
             raise CompactError(fault)
