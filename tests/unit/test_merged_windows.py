@@ -130,27 +130,27 @@ def _seconds(
     return seconds
 
 
-windows_of_seconds = {
-    "per_second": st.lists(second_entries, min_size=1, max_size=25),
-    "interval": st.integers(1, 7),
-    "early": st.integers(0, 3),
-    "cuts": st.lists(st.integers(0, 30), max_size=3),
-}
+Scenario = tuple[dict[int, list[list[Any]]], list[int], int, int, int]
 
 
-@settings(max_examples=120, deadline=None, derandomize=True)
-@given(**windows_of_seconds)
-def test_merged_and_per_second_answers_store_the_same_intervals(
-    per_second: list[list[tuple[str, dict[int, int], int]]],
-    interval: int,
-    early: int,
-    cuts: list[int],
-) -> None:
-    # Seconds from `early` before the origin (window 0 takes them), names repeating within
-    # a second (the plugin adds them up), answers cut at random watermarks.
+@st.composite
+def scenarios(draw: st.DrawFn) -> Scenario:
+    """(seconds, cuts, end, interval, early): seconds from `early` before the origin
+    (window 0 takes them), names repeating within a second (the plugin adds them up),
+    answers cut at random watermarks."""
+    per_second = draw(st.lists(second_entries, min_size=1, max_size=25))
+    interval, early = draw(st.integers(1, 7)), draw(st.integers(0, 3))
+    cuts = draw(st.lists(st.integers(0, 30), max_size=3))
     seconds = _seconds(per_second, early)
     end = ORIGIN - early + len(per_second) + 1
     marks = sorted({ORIGIN - early + cut for cut in cuts if ORIGIN - early + cut < end})
+    return seconds, marks, end, interval, early
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(scenarios())
+def test_merged_and_per_second_answers_store_the_same_intervals(scenario: Scenario) -> None:
+    seconds, marks, end, interval, early = scenario
     plain = _collected(seconds, marks, end, interval, merged=False)
     assert _collected(seconds, marks, end, interval, merged=True) == plain
     if not early:  # (a run's last window starts at the origin: none holds earlier seconds)
@@ -193,18 +193,11 @@ def _as_plain_text(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 @settings(max_examples=120, deadline=None, derandomize=True)
-@given(**windows_of_seconds)
-def test_a_merged_window_is_stored_as_its_texts_would_be(
-    per_second: list[list[tuple[str, dict[int, int], int]]],
-    interval: int,
-    early: int,
-    cuts: list[int],
-) -> None:
+@given(scenarios())
+def test_a_merged_window_is_stored_as_its_texts_would_be(scenario: Scenario) -> None:
     # The fast path (the steps handed to the encoder, items made without pydantic's loop)
     # stores the very bytes the texts give, and items the validated model equals.
-    seconds = _seconds(per_second, early)
-    end = ORIGIN - early + len(per_second) + 1
-    marks = sorted({ORIGIN - early + cut for cut in cuts if ORIGIN - early + cut < end})
+    seconds, marks, end, interval, _ = scenario
     for snapshot in _snapshots(seconds, marks, end, interval, merged=True):
         doc = snapshot.model_dump(mode="python")
         assert compact(doc) == compact(_as_plain_text(doc))
