@@ -26,6 +26,16 @@ class HistogramError(ValueError):
     """A histogram text or value that is not one loadmgr wrote."""
 
 
+class StepsText(str):
+    """A histogram's text made from a checked flat step array without empty buckets, with
+    that array (`steps`): what the compact encoder would read back from the text, handed
+    to it as it is (no parse of 500 texts per interval). Made only by
+    `steps_summary_and_text`, where the text is formatted from those very steps; to
+    anything else it is the text."""
+
+    steps: list[int]
+
+
 def encode(histogram: Mapping[int, int]) -> str:
     """The compact text of a histogram (empty buckets left out)."""
     return ",".join(f"{ms}:{count}" for ms, count in sorted(histogram.items()) if count)
@@ -71,6 +81,23 @@ def steps_fault(flat: Any) -> str | None:
     if flat[0] < 0 or (steps and min(steps) < 1) or min(counts) < 0:
         return "a histogram whose buckets do not ascend"
     if sum(flat[0::2]) > MAX_BUCKET_MS or max(counts) > MAX_COUNT:
+        return "a histogram out of range"
+    return None
+
+
+def whole_steps_fault(flat: list[int]) -> str | None:
+    """`steps_fault` of a list known to hold whole numbers ≥ 0 alone (JSON of nothing but
+    digits and commas in brackets): one slice, no check of types or signs. The window
+    reads check thousands of them."""
+    if len(flat) % 2:
+        return "a histogram that is no list of (bucket, count) pairs"
+    if not flat:
+        return None
+    steps = flat[2::2]
+    if 0 in steps:  # ≥ 0 already: a step below 1 is a 0
+        return "a histogram whose buckets do not ascend"
+    # A step above MAX_BUCKET_MS fails the sum: `max` over all of it bounds the counts.
+    if flat[0] + sum(steps) > MAX_BUCKET_MS or max(flat) > MAX_COUNT:
         return "a histogram out of range"
     return None
 
@@ -170,21 +197,25 @@ def steps_summary_and_text(steps: list[int]) -> tuple[dict[str, float | None], s
     if 0 in counts:  # an empty bucket is left out of the text: take the general path
         return summary_and_text(merge_steps_into({}, steps))
     buckets = list(accumulate(steps[0::2]))
-    text = ",".join(map("%d:%d".__mod__, zip(buckets, counts, strict=True)))
-    total = sum(counts)
-    if total <= 0:
+    text = StepsText(",".join(map(_PAIR, zip(buckets, counts, strict=True))))
+    text.steps = steps  # counts ≥ 1 (above), steps ≥ 1 (checked): `hist_flat(text)` exactly
+    if not counts:
         return summary_of({}, _PERCENTILES)[0], text
+    # Requests below each bucket; Locust's answer is the last bucket with at most
+    # int(n·q) below it (as `summary_of`'s walk). The last sum is the total.
+    below = list(accumulate(counts, initial=0))
+    total = below.pop()
     numbers: dict[str, float | None] = {
         "min": float(buckets[0]),
         "max": float(buckets[-1]),
         "avg": sum(map(mul, buckets, counts)) / total,
     }
-    # Requests below each bucket; Locust's answer is the last bucket with at most
-    # int(n·q) below it (as `summary_of`'s walk).
-    below = [0, *accumulate(counts[:-1])]
     for key, fraction in _PERCENTILES:
         numbers[key] = float(buckets[bisect_right(below, int(total * fraction)) - 1])
     return numbers, text
+
+
+_PAIR = "%d:%d".__mod__
 
 
 # The catalog's percentiles: (name, quantile).

@@ -182,8 +182,46 @@ HOSTILE: dict[str, dict[str, Any]] = {
     "descending hist": {"histZ": _packed_raw(b"[5,1,0,1]")},
     "negative count": {"histZ": _packed_raw(b"[5,-1]")},
     "out of range": {"histZ": _packed_raw(f"[{MAX_BUCKET_MS},1,1,1]".encode())},
+    "count out of range": {"histZ": _packed_raw(f"[3,{MAX_COUNT + 1}]".encode())},
+    "step out of range": {"histZ": _packed_raw(f"[0,1,{MAX_BUCKET_MS + 1},1]".encode())},
+    "leading zero": {"histZ": _packed_raw(b"[3,01]")},
+    "nested hist": {"histZ": _packed_raw(b"[[3],1]")},
     "unknown encoding": {"encoding": 99},
 }
+
+
+def _read_either_way(data: bytes) -> tuple[Any, Any]:
+    """A histogram field read by the window reads' fast check, and by the full one."""
+    results = []
+    for read in (
+        lambda: compact_form._unpacked_steps("histZ", data),
+        lambda: compact_form.checked_steps(compact_form._unpacked("histZ", data)),
+    ):
+        try:
+            results.append(read())
+        except CompactError as exc:
+            results.append(("refused", str(exc)))
+    return results[0], results[1]
+
+
+whole_numbers = st.integers(0, 3) | st.integers(0, 2 * MAX_COUNT) | st.just(MAX_BUCKET_MS)
+flat_values = st.lists(
+    whole_numbers | st.integers(-3, 3) | st.booleans() | st.floats(), max_size=12
+)
+
+
+@settings(max_examples=400, derandomize=True)
+@given(flat_values | st.lists(whole_numbers, max_size=12) | histograms.map(encode).map(hist_flat))
+def test_the_fast_check_of_a_histogram_reads_what_the_full_one_reads(flat: Any) -> None:
+    first, second = _read_either_way(zlib.compress(json.dumps(flat).replace(" ", "").encode()))
+    assert first == second
+
+
+@settings(max_examples=400, derandomize=True)
+@given(st.text(alphabet="0123456789,[]", max_size=20))
+def test_the_fast_check_refuses_what_the_full_one_refuses(text: str) -> None:
+    first, second = _read_either_way(zlib.compress(text.encode()))
+    assert first == second
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))

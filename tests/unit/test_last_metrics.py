@@ -108,3 +108,52 @@ def test_last_metrics_error_rate_is_the_runs_so_far_and_the_intervals_is_named(
     assert ended["totalRequests"] == total_req and ended["totalFailures"] == total_fail
     assert ended["errorRate"] == (total_fail / total_req if total_req else 0.0)
     assert ended["intervalErrorRate"] == last["intervalErrorRate"]
+
+
+# -- issue 26: the heartbeat's lastMetrics without work it did not need -----------------------
+
+
+def _dumped_then_bounded(snapshot: MetricSnapshot) -> dict[str, Any]:
+    """`last_metrics` as it was: every item dumped, then the busiest kept."""
+    from loadmgr.service.collection.fitting import MAX_LIVE_REQUESTS, bounded_stats
+
+    every = {"loadTestRunId", "tenantId", "envId", "metadata", "hist"}
+    metrics = snapshot.model_dump(
+        mode="python",
+        exclude={**dict.fromkeys(every, True), "requestStats": {"__all__": {"hist"}}},
+    )
+    return bounded_stats(metrics, MAX_LIVE_REQUESTS) or metrics
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.lists(st.integers(0, 6), max_size=260), st.integers(1, 30))
+def test_last_metrics_keeps_the_busiest_requests_as_before_and_the_run_takes_it_as_is(
+    counts: list[int], seq: int
+) -> None:
+    # Few distinct counts: many ties, which keep their order (the first ones win).
+    from loadmgr.models import LoadTestRun, RunStatus
+    from loadmgr.service.collection.ending import metrics_with_peaks
+
+    snapshot = MetricSnapshot(
+        loadTestRunId="r1",
+        timestamp=datetime(2026, 12, 2, tzinfo=timezone.utc),
+        seq=seq,
+        intervalSec=5.0,
+        hist="3:1",
+        requestStats=[
+            RequestStats(method="GET", name=f"/{i}", numRequests=n, hist=f"{n}:1")
+            for i, n in enumerate(counts)
+        ],
+    )
+    last = last_metrics(snapshot)
+    assert list(last.items()) == list(_dumped_then_bounded(snapshot).items())
+    # What the collector keeps without validation is what validating it would give.
+    metrics = metrics_with_peaks({"maxRPS": 3.0, "sumIntervalSec": 5.0}, snapshot)
+    run = LoadTestRun(
+        loadTestId="t", targetUsers=1, spawnRate=1.0, durationSeconds=60, status=RunStatus.RUNNING
+    )
+    kept = run.model_copy()
+    kept.keep_last_metrics(metrics)
+    run.lastMetrics = metrics
+    assert kept.lastMetrics == run.lastMetrics == metrics
+    assert kept.model_dump() == run.model_dump() and kept.model_fields_set == run.model_fields_set

@@ -19,7 +19,15 @@ from hypothesis import strategies as st
 
 from loadmgr.locust.plugin import plugin_path
 from loadmgr.locust.seconds import InvalidPayload, parse_seconds
-from loadmgr.models.histogram import encode, steps_summary_and_text, summary_and_text
+from loadmgr.models import MetricSnapshot, RequestStats
+from loadmgr.models.documents import compact as compact_form
+from loadmgr.models.documents.compact import compact, hist_flat
+from loadmgr.models.histogram import (
+    StepsText,
+    encode,
+    steps_summary_and_text,
+    summary_and_text,
+)
 from loadmgr.service.collection.sources import PluginSource
 from loadmgr.service.collection.windows import WindowBuilder
 
@@ -78,6 +86,13 @@ def _merged(answer: dict[str, Any], origin: int, interval: int) -> dict[str, Any
 def _collected(
     seconds: dict[int, list[list[Any]]], cuts: list[int], end: int, interval: int, merged: bool
 ) -> list[dict[str, Any]]:
+    stored = _snapshots(seconds, cuts, end, interval, merged)
+    return [s.model_dump(mode="python", exclude={"id", "timestamp"}) for s in stored]
+
+
+def _snapshots(
+    seconds: dict[int, list[list[Any]]], cuts: list[int], end: int, interval: int, merged: bool
+) -> list[MetricSnapshot]:
     builder = WindowBuilder("r", origin=ORIGIN, interval=interval)
     windows = (ORIGIN, interval)
     stored = []
@@ -89,7 +104,7 @@ def _collected(
         batch = parse_seconds(answer, after, windows)
         builder.add(batch)
         stored += builder.ready(batch, final=complete == end)
-    return [s.model_dump(mode="python", exclude={"id", "timestamp"}) for s in stored]
+    return stored
 
 
 histograms = st.dictionaries(st.integers(0, 3_000), st.integers(1, 50), max_size=12)
@@ -99,21 +114,9 @@ second_entries = st.lists(
 )
 
 
-@settings(max_examples=120, deadline=None, derandomize=True)
-@given(
-    per_second=st.lists(second_entries, min_size=1, max_size=25),
-    interval=st.integers(1, 7),
-    early=st.integers(0, 3),
-    cuts=st.lists(st.integers(0, 30), max_size=3),
-)
-def test_merged_and_per_second_answers_store_the_same_intervals(
-    per_second: list[list[tuple[str, dict[int, int], int]]],
-    interval: int,
-    early: int,
-    cuts: list[int],
-) -> None:
-    # Seconds from `early` before the origin (window 0 takes them), names repeating within
-    # a second (the plugin adds them up), answers cut at random watermarks.
+def _seconds(
+    per_second: list[list[tuple[str, dict[int, int], int]]], early: int
+) -> dict[int, list[list[Any]]]:
     seconds: dict[int, list[list[Any]]] = {}
     for index, entries in enumerate(per_second):
         t = ORIGIN - early + index
@@ -124,8 +127,30 @@ def test_merged_and_per_second_answers_store_the_same_intervals(
             rows.append(["GET", name, requests, min(extra, requests), pairs])
         if rows:
             seconds[t] = rows
+    return seconds
+
+
+Scenario = tuple[dict[int, list[list[Any]]], list[int], int, int, int]
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> Scenario:
+    """(seconds, cuts, end, interval, early): seconds from `early` before the origin
+    (window 0 takes them), names repeating within a second (the plugin adds them up),
+    answers cut at random watermarks."""
+    per_second = draw(st.lists(second_entries, min_size=1, max_size=25))
+    interval, early = draw(st.integers(1, 7)), draw(st.integers(0, 3))
+    cuts = draw(st.lists(st.integers(0, 30), max_size=3))
+    seconds = _seconds(per_second, early)
     end = ORIGIN - early + len(per_second) + 1
     marks = sorted({ORIGIN - early + cut for cut in cuts if ORIGIN - early + cut < end})
+    return seconds, marks, end, interval, early
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(scenarios())
+def test_merged_and_per_second_answers_store_the_same_intervals(scenario: Scenario) -> None:
+    seconds, marks, end, interval, early = scenario
     plain = _collected(seconds, marks, end, interval, merged=False)
     assert _collected(seconds, marks, end, interval, merged=True) == plain
     if not early:  # (a run's last window starts at the origin: none holds earlier seconds)
@@ -142,6 +167,65 @@ def test_a_summary_from_steps_is_the_summary_from_the_histogram(
     # The plugin's steps keep an empty bucket; the summary and the text leave it out.
     assert steps_summary_and_text(PLUGIN._steps(histogram)) == summary_and_text(histogram)
     assert encode(histogram) == summary_and_text(histogram)[1]
+
+
+@settings(max_examples=200, derandomize=True)
+@given(st.dictionaries(st.integers(0, 10**6), st.integers(0, 10**6), max_size=60))
+def test_a_text_made_from_steps_carries_what_the_encoder_reads_from_it(
+    histogram: dict[int, int],
+) -> None:
+    # The compact encoder takes `StepsText.steps` for `hist_flat(text)`: they must agree.
+    text = steps_summary_and_text(PLUGIN._steps(histogram))[1]
+    if type(text) is StepsText:
+        assert hist_flat(text) == text.steps
+    else:  # an empty bucket: the text is a plain one, read back as before
+        assert 0 in histogram.values()
+
+
+def _as_plain_text(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` with every histogram a plain `str`: what the encoder reads back by parsing."""
+
+    def plain(value: Any) -> Any:
+        return None if value is None else str(value)
+
+    items = [{**item, "hist": plain(item["hist"])} for item in doc["requestStats"]]
+    return {**doc, "hist": plain(doc["hist"]), "requestStats": items}
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(scenarios())
+def test_a_merged_window_is_stored_as_its_texts_would_be(scenario: Scenario) -> None:
+    # The fast path (the steps handed to the encoder, items made without pydantic's loop)
+    # stores the very bytes the texts give, and items the validated model equals.
+    seconds, marks, end, interval, _ = scenario
+    for snapshot in _snapshots(seconds, marks, end, interval, merged=True):
+        doc = snapshot.model_dump(mode="python")
+        assert compact(doc) == compact(_as_plain_text(doc))
+        for item in snapshot.requestStats:
+            again = RequestStats.model_validate(item.model_dump())
+            assert again == item and again.model_fields_set == item.model_fields_set
+            assert list(vars(item)) == list(vars(again)) and item.model_extra == {}
+
+
+def test_a_merged_window_is_compacted_without_reading_its_items_texts_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seconds = {
+        ORIGIN + i: [["GET", f"/{n}", 3, 0, [[5 + n, 2], [40, 1]]] for n in range(4)]
+        for i in range(5)
+    }
+    (snapshot,) = _snapshots(seconds, [], ORIGIN + 6, 5, merged=True)
+    doc = snapshot.model_dump(mode="python")
+    expected = compact(_as_plain_text(doc))
+    parsed: list[str] = []
+
+    def parse(text: str) -> list[int] | None:
+        parsed.append(text)
+        return hist_flat(text)
+
+    monkeypatch.setattr(compact_form, "hist_flat", parse)
+    # Only the window's own histogram (merged here from four) is read back from its text.
+    assert compact(doc) == expected and parsed == [doc["hist"]]
 
 
 class _Client:

@@ -21,6 +21,8 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from loadmgr.models.documents.base import UtcDatetime
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -62,6 +64,34 @@ def _fields(model: type[BaseModel]) -> dict[str, tuple[TypeAdapter[Any], bool]]:
     return checks
 
 
+# The plain types whose value, of exactly that type, every field so annotated reads as
+# stored (a float: when finite); dates too where the only validator is `as_utc`, which
+# never refuses one (`_as_stored` shows the stored date, as the type is the same).
+_PLAIN = (bool, int, float, str)
+
+
+@functools.cache
+def _plain_types(model: type[BaseModel]) -> dict[str, type]:
+    """The fields of `model` checked by `_fields` whose value of one exact type needs no
+    check: `screened` leaves it as it is without asking pydantic (a window read screens
+    thousands of documents of about ten fields). Tests prove each such field reads such
+    values as pydantic's check would."""
+    plain: dict[str, type] = {}
+    for name in _fields(model):
+        info = model.model_fields[name]
+        annotation: Any = info.annotation
+        if get_origin(annotation) in (Union, types.UnionType):
+            rest = [arg for arg in get_args(annotation) if arg is not type(None)]
+            annotation = rest[0] if len(rest) == 1 else None
+        if info.metadata:
+            annotation = Annotated.__class_getitem__((annotation, *info.metadata))  # type: ignore[attr-defined]
+        if annotation in _PLAIN:
+            plain[name] = annotation
+        elif annotation == UtcDatetime:
+            plain[name] = datetime
+    return plain
+
+
 def _as_stored(raw: Any, read: Any) -> Any:
     """What a list shows for a field that checked out: the stored value, unless the model
     reads it as another kind of scalar (`"5"` as 5, `"2026-01-01"` as a date)."""
@@ -84,8 +114,12 @@ def screened(model: type[BaseModel], doc: dict[str, Any]) -> dict[str, Any]:
     unknown where `model` allows it (see the module); Unreadable when a field it needs
     is of no use. Fields `model` does not know are left as they are."""
     checks = _fields(model)
+    plain = _plain_types(model)
     result: dict[str, Any] | None = None
     for key, value in doc.items():
+        kind = type(value)
+        if kind is plain.get(key) and (kind is not float or math.isfinite(value)):
+            continue  # read as stored (`_plain_types`)
         check = checks.get(key)
         # Null is left to the model: as unknown, or read as its default (a Go document's
         # `metadata: null` is empty) when a whole document is read.

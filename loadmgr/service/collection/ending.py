@@ -30,6 +30,7 @@ from loadmgr.service.collection.events import RESTARTED
 from loadmgr.service.collection.fitting import (
     MAX_LIVE_REQUESTS,
     bounded_stats,
+    busiest_positions,
     without_per_request,
 )
 from loadmgr.service.collection.settings import CollectorSettings, RunObserver
@@ -355,18 +356,25 @@ def last_metrics(snapshot: MetricSnapshot) -> dict[str, Any]:
 
     Histograms stay out: they are the bulk of an interval and only windows need them.
     """
-    metrics = snapshot.model_dump(
-        mode="python",
-        exclude={
-            "loadTestRunId": True,
-            "tenantId": True,
-            "envId": True,
-            "metadata": True,
-            "hist": True,
-            "requestStats": {"__all__": {"hist"}},
-        },
-    )
-    # Written with every heartbeat and kept in the run's end: the busiest requests only.
+    # Written with every heartbeat and kept in the run's end: the busiest requests only,
+    # chosen before the dump, so the others (400 of 500 names) are never dumped.
+    items = snapshot.requestStats
+    dropped: dict[int | str, Any] = {}
+    if len(items) > MAX_LIVE_REQUESTS:
+        kept = busiest_positions([item.numRequests for item in items], MAX_LIVE_REQUESTS)
+        dropped = dict.fromkeys(set(range(len(items))).difference(kept), True)
+    # (pydantic takes positions and "__all__" side by side; its type hint says one or other)
+    leave_out: dict[str, Any] = {
+        "loadTestRunId": True,
+        "tenantId": True,
+        "envId": True,
+        "metadata": True,
+        "hist": True,
+        "requestStats": {**dropped, "__all__": {"hist"}},
+    }
+    metrics = snapshot.model_dump(mode="python", exclude=leave_out)
+    if dropped:
+        metrics["requestsOmitted"] = len(dropped)
     return bounded_stats(metrics, MAX_LIVE_REQUESTS) or metrics
 
 

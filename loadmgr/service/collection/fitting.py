@@ -32,6 +32,7 @@ __all__ = [
     "MAX_STORED_ERRORS",
     "MAX_STORED_REQUESTS",
     "bounded_stats",
+    "busiest_positions",
     "slimmer_intervals",
     "without_per_request",
 ]
@@ -47,12 +48,15 @@ def _busiest(items: list[Any], limit: int, count_key: str) -> tuple[list[Any], i
     """At most `limit` of `items`, the ones with most `count_key`, in their own order."""
     if len(items) <= limit:
         return items, 0
-    ranked = sorted(
-        range(len(items)),
-        key=lambda i: -_count(items[i].get(count_key) if isinstance(items[i], dict) else 0),
-    )
-    kept = sorted(ranked[:limit])
-    return [items[i] for i in kept], len(items) - limit
+    counts = [item.get(count_key) if isinstance(item, dict) else 0 for item in items]
+    return [items[i] for i in busiest_positions(counts, limit)], len(items) - limit
+
+
+def busiest_positions(counts: list[Any], limit: int) -> list[int]:
+    """The positions of the `limit` largest `counts` (anything but a number counts 0; the
+    first of equal ones first), in ascending order."""
+    ranked = sorted(range(len(counts)), key=lambda i: -_count(counts[i]))
+    return sorted(ranked[:limit])
 
 
 def _count(value: Any) -> float:

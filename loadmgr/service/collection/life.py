@@ -409,7 +409,7 @@ class Collector(RunEnding):
         metrics = None
         if snapshot is not None:
             metrics = metrics_with_peaks(self.run.lastMetrics, snapshot)
-            self.run.lastMetrics = metrics
+            self.run.keep_last_metrics(metrics)
         return self.writer.heartbeat(metrics)
 
     def _wait_out_fenced(self) -> None:

@@ -17,6 +17,7 @@ from loadmgr.locust.protocol import AGGREGATED, IDLE_STATES
 from loadmgr.locust.seconds import InvalidPayload, SecondsBatch
 from loadmgr.locust.stats import RunIntervals
 from loadmgr.models import MetricSnapshot, RequestStats
+from loadmgr.models.documents.runs import built_request_stats
 from loadmgr.models.histogram import (
     Histogram,
     merge_into,
@@ -257,24 +258,28 @@ def _request_item(
 ) -> RequestStats:
     numbers, text = counts.summary_and_text()
     method, name = key
-    return RequestStats.model_construct(
-        method=method,
-        name=name if name or method else AGGREGATED,
-        numRequests=cumulative[0],
-        numFailures=cumulative[1],
-        avgResponseTimeMs=numbers["avg"] or 0.0,
-        minResponseTimeMs=numbers["min"] or 0.0,
-        maxResponseTimeMs=numbers["max"] or 0.0,
-        p50ResponseMs=numbers["p50"],
-        p90ResponseMs=numbers["p90"],
-        p95ResponseMs=numbers["p95"],
-        p99ResponseMs=numbers["p99"],
-        requestsPerSec=counts.requests / seconds,
-        failuresPerSec=counts.failures / seconds,
-        intervalRequests=counts.requests,
-        intervalFailures=counts.failures,
-        avgContentLength=0.0,
-        hist=text,
+    # Every field, in the model's order, each of its type (tests compare the result with
+    # the validated model's).
+    return built_request_stats(
+        {
+            "method": method,
+            "name": name if name or method else AGGREGATED,
+            "numRequests": cumulative[0],
+            "numFailures": cumulative[1],
+            "avgResponseTimeMs": numbers["avg"] or 0.0,
+            "minResponseTimeMs": numbers["min"] or 0.0,
+            "maxResponseTimeMs": numbers["max"] or 0.0,
+            "p50ResponseMs": numbers["p50"],
+            "p95ResponseMs": numbers["p95"],
+            "requestsPerSec": counts.requests / seconds,
+            "p99ResponseMs": numbers["p99"],
+            "p90ResponseMs": numbers["p90"],
+            "failuresPerSec": counts.failures / seconds,
+            "intervalRequests": counts.requests,
+            "intervalFailures": counts.failures,
+            "avgContentLength": 0.0,
+            "hist": text,
+        }
     )
 
 
