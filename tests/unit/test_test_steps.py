@@ -13,16 +13,9 @@ import pytest
 from loadmgr.service.runs.options import RunOptions
 from loadmgr.service.runs.plan import plan_run
 from tests.conftest import CliResult, error_line
-from tests.unit.test_cli_unit import Captured, mock_store  # noqa: F401 - a fixture
+from tests.unit.test_cli_unit import Captured, locustfile, mock_store  # noqa: F401 - fixtures
 
 Cli = Callable[..., CliResult]
-
-
-@pytest.fixture
-def locustfile(tmp_path: Path) -> Path:
-    path = tmp_path / "locustfile.py"
-    path.write_text("from locust import HttpUser\n")
-    return path
 
 
 def _tests(captured: Captured) -> list[dict[str, Any]]:
@@ -30,17 +23,17 @@ def _tests(captured: Captured) -> list[dict[str, Any]]:
     return list(captured.client["loadmgr"]["load_tests"].find())
 
 
-def _create(cli: Cli, locustfile: Path, *extra: str) -> CliResult:
+def _create(cli: Cli, file: Path, *extra: str) -> CliResult:
     return cli(
         "tests", "create", "--name", "t", "--target-url", "http://127.0.0.1:1",
-        "--locustfile", str(locustfile), "--max-duration", "10m", *extra,
+        "--locustfile", str(file), "--max-duration", "10m", *extra,
     )  # fmt: skip
 
 
 def test_create_and_update_store_steps_as_runs_start_takes_them(
     cli: Cli,
     mock_store: Captured,  # noqa: F811
-    locustfile: Path,
+    locustfile: Path,  # noqa: F811
 ) -> None:
     created = _create(
         cli, locustfile, "--steps", "10,20,40", "--step-duration", "60s", "-o", "json"
@@ -76,7 +69,7 @@ def test_create_and_update_store_steps_as_runs_start_takes_them(
 def test_impossible_steps_are_refused_at_create_and_update_with_nothing_written(
     cli: Cli,
     mock_store: Captured,  # noqa: F811
-    locustfile: Path,
+    locustfile: Path,  # noqa: F811
     args: tuple[str, ...],
     message: str,
 ) -> None:
@@ -91,7 +84,7 @@ def test_impossible_steps_are_refused_at_create_and_update_with_nothing_written(
 def test_limits_changed_under_stored_steps_are_refused(
     cli: Cli,
     mock_store: Captured,  # noqa: F811
-    locustfile: Path,
+    locustfile: Path,  # noqa: F811
 ) -> None:
     assert _create(cli, locustfile, "--steps", "10,50", "--step-duration", "60s").exit_code == 0
     before = _tests(mock_store)
@@ -107,7 +100,7 @@ def test_limits_changed_under_stored_steps_are_refused(
 def test_a_run_of_a_test_with_steps_is_stepped_unless_it_asks_for_users(
     cli: Cli,
     mock_store: Captured,  # noqa: F811
-    locustfile: Path,
+    locustfile: Path,  # noqa: F811
 ) -> None:
     assert _create(cli, locustfile, "--steps", "2,4", "--step-duration", "30s").exit_code == 0
     from loadmgr.models import Scope
