@@ -67,7 +67,8 @@ StepSettleOpt = Annotated[
     str | None,
     typer.Option(
         "--step-settle",
-        help="With --steps: left out of each step's numbers at its start (default: 10% of a step).",
+        help="With --steps: left out of each step's numbers at its start "
+        "(10% of a step when not given).",
     ),
 ]
 LimitOpt = Annotated[int, typer.Option("--limit", help="At most this many; 0 for all.")]
