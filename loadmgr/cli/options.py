@@ -12,7 +12,12 @@ import typer
 
 from loadmgr.cli.completion import complete_cluster
 
-UsersOpt = Annotated[int | None, typer.Option("--users", help="Users (default: the test's).")]
+UsersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--users", help="Users (default: the test's; a test with steps: a plain run of these)."
+    ),
+]
 SpawnRateOpt = Annotated[
     float | None, typer.Option("--spawn-rate", help="Users started per second.")
 ]
@@ -42,6 +47,28 @@ SaturationCpuOpt = Annotated[
         metavar="PCT",
         help="A load generator worker at or above this CPU % counts as saturated "
         "(10 to 100; the test's, else 90).",
+    ),
+]
+# Stepped load: `runs start`, and `tests create/update` (the test's runs, unless --users).
+StepsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--steps",
+        metavar="USERS,USERS,...",
+        help="Stepped load in one run: these users, one step after another (e.g. "
+        "10,20,40,80), each step its own window (tests capacity). Needs the plugin.",
+    ),
+]
+StepDurationOpt = Annotated[
+    str | None,
+    typer.Option("--step-duration", help="With --steps: how long each step lasts (60s)."),
+]
+StepSettleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--step-settle",
+        help="With --steps: left out of each step's numbers at its start "
+        "(10% of a step when not given).",
     ),
 ]
 LimitOpt = Annotated[int, typer.Option("--limit", help="At most this many; 0 for all.")]

@@ -18,6 +18,9 @@ from loadmgr.cli.options import (
     MetaOpt,
     SaturationCpuOpt,
     SpawnRateOpt,
+    StepDurationOpt,
+    StepSettleOpt,
+    StepsOpt,
     UsersOpt,
     WorkersOpt,
 )
@@ -217,27 +220,9 @@ def start(
             "$GITHUB_STEP_SUMMARY when that is set).",
         ),
     ] = None,
-    steps: Annotated[
-        str | None,
-        typer.Option(
-            "--steps",
-            metavar="USERS,USERS,...",
-            help="Stepped load in one run: these users, one step after another (e.g. "
-            "10,20,40,80), each step its own window (tests capacity). Needs the plugin.",
-        ),
-    ] = None,
-    step_duration: Annotated[
-        str | None,
-        typer.Option("--step-duration", help="With --steps: how long each step lasts (60s)."),
-    ] = None,
-    step_settle: Annotated[
-        str | None,
-        typer.Option(
-            "--step-settle",
-            help="With --steps: left out of each step's numbers at its start "
-            "(default: 10% of a step).",
-        ),
-    ] = None,
+    steps: StepsOpt = None,
+    step_duration: StepDurationOpt = None,
+    step_settle: StepSettleOpt = None,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -256,10 +241,9 @@ def start(
     from loadmgr.service.runs.ci import check_branch, given_ci
     from loadmgr.service.runs.options import (
         check_interval,
-        optional_duration,
         optional_saturation,
         parse_overrides,
-        parse_steps_option,
+        parse_step_options,
     )
     from loadmgr.service.server_metrics.definitions import parse_server_metrics
     from loadmgr.service.validation import duration_option
@@ -287,10 +271,9 @@ def start(
         locust_config=_absolute(locust_config),
         server_metrics=parse_server_metrics(server_metrics, source),
         ci=given_ci(commit, branch, build_url),
-        steps=parse_steps_option(steps),
-        step_duration=optional_duration("--step-duration", step_duration),
-        step_settle=optional_duration("--step-settle", step_settle),
     )
+    step_users, step_sec, settle = parse_step_options(steps, step_duration, step_settle)
+    options = replace(options, steps=step_users, step_duration=step_sec, step_settle=settle)
     summary_path = _summary_target(summary, detach)
     baseline = allowed if (compare_baseline or allowed or floors) else None
     trend: dict[str, Any] | None = None

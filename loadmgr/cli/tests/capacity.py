@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 app = typer.Typer(rich_markup_mode=None)  # its commands join `loadmgr.cli.tests.app`
 
-CAPACITY_CSV = ("users", "rps", "fittedRps", "p95ResponseMs", "runId", "step")
+CAPACITY_CSV = (
+    "users", "rps", "fittedRps", "p95ResponseMs", "runId", "step", "generatorSaturated",
+)  # fmt: skip
 
 
 @app.command("capacity")
@@ -128,10 +130,12 @@ def capacity_view(found: Capacity, width: int) -> RenderableType:
     where = "one run's steps" if found.source == "steps" else "finished runs at their loads"
     peak_at = f" at {fit.peak_users:,.1f} users" if fit.peak_users is not None else ""
     knee = f"{found.knee_users:g} users" if found.knee_users is not None else "none seen"
+    saturated = sum(p.saturated for p in found.points)
     lines = [
-        f"fitted on {len(found.points)} points ({where}"
+        f"fitted on {len(found.points) - saturated} points ({where}"
         + (f": run {found.run_id}" if found.run_id else "")
-        + ")",
+        + ")"
+        + (f"; {saturated} left out: the load generator was saturated" if saturated else ""),
         f"peak {fit.peak_rps:,.1f} req/s{peak_at}"
         + ("" if fit.peak_users is not None else " (no peak: the curve only flattens)"),
         f"knee (p95 starts to climb past) {knee}",
@@ -144,7 +148,7 @@ def capacity_view(found: Capacity, width: int) -> RenderableType:
         points.add_row(
             f"{p.users:g}", f"{p.rps:,.1f}", f"{fit.throughput(p.users):,.1f}",
             "-" if p.p95 is None else f"{p.p95:,.0f}", (p.run_id or "-")[:8],
-            "-" if p.step is None else str(p.step),
+            ("-" if p.step is None else str(p.step)) + (" saturated" if p.saturated else ""),
         )  # fmt: skip
     parts: list[RenderableType] = [chart, *lines, points]
     if found.trend:

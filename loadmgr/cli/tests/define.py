@@ -10,7 +10,14 @@ import typer
 from loadmgr.cli.completion import TestRef, complete_cluster
 from loadmgr.cli.context import removes, renders
 from loadmgr.cli.inputs import given
-from loadmgr.cli.options import LimitOpt, MetaOpt, SaturationCpuOpt
+from loadmgr.cli.options import (
+    LimitOpt,
+    MetaOpt,
+    SaturationCpuOpt,
+    StepDurationOpt,
+    StepSettleOpt,
+    StepsOpt,
+)
 from loadmgr.cli.output import (
     Column,
     audit_line,
@@ -183,6 +190,15 @@ def _locust_options(options: Any) -> str:
     return " ".join(f"{key}={value}" if value else str(key) for key, value in options.items())
 
 
+def _steps(steps: Any) -> str:
+    """`10, 20, 40 users, 1m each (6s settle)`; `-` for a test of one load."""
+    if not isinstance(steps, dict) or not isinstance(steps.get("users"), list):
+        return "-"
+    users = ", ".join(str(u) for u in steps["users"])
+    settle = steps.get("settleSec")
+    return f"{users} users, {_duration(steps.get('stepSec'))} each ({_duration(settle)} settle)"
+
+
 def _server_metrics(items: Any) -> str:
     if not isinstance(items, list) or not items:
         return "-"
@@ -210,6 +226,7 @@ def test_view(data: dict[str, Any]) -> RenderableType:
         + _bundle_words(data.get("locustfileBundle")),
         # With a load shape, the users and spawn rate below are not what runs.
         "load shape": describe_shape(data.get("shape")) or "-",
+        "steps": _steps(data.get("steps")),
         "users": data.get("defaultUsers"),
         "max users": data.get("maxUsers") or "-",
         "spawn rate": f"{data.get('defaultSpawnRate')}/s",
@@ -257,8 +274,12 @@ def create(
     locust_options: LocustOptionOpt = None,
     server_metrics: ServerMetricOpt = None,
     source: SourceOpt = None,
+    steps: StepsOpt = None,
+    step_duration: StepDurationOpt = None,
+    step_settle: StepSettleOpt = None,
 ) -> None:
-    """Create a test definition and print it as stored."""
+    """Create a test definition and print it as stored. With --steps its runs are stepped
+    (runs start --users N: a plain run of N users)."""
     from loadmgr.service.definitions.tests import TestSpec, create_test
 
     spec = given(TestSpec, locals())
@@ -359,6 +380,12 @@ def update(
     source: SourceOpt = None,
     clear_server_metrics: Annotated[
         bool, typer.Option("--clear-server-metrics", help="Remove every server metric.")
+    ] = False,
+    steps: StepsOpt = None,
+    step_duration: StepDurationOpt = None,
+    step_settle: StepSettleOpt = None,
+    clear_steps: Annotated[
+        bool, typer.Option("--clear-steps", help="Remove the steps: runs of one load again.")
     ] = False,
 ) -> None:
     """Change only the given fields of a test, and print it as stored."""

@@ -6,7 +6,8 @@ For each change point of a trend:
   and the regime after (at most `SIDE_RUNS` each side, the nearest to the change), ranked
   by how much the request moved (the larger of its two relative changes): one slow request
   out of five comes first;
-- **by latency band**: the runs' interval histograms merged per side, and the mean latency
+- **by latency band**: the runs' interval histograms merged per side (each run's warm-up
+  left out; with `--request`, that request's histograms), and the mean latency
   within each band of requests (≤p50, p50–p90, p90–p99, >p99) compared: whether the tail
   moved or the whole distribution;
 - **environment-wide**: other tests of the same Locust cluster (not the built-in local one,
@@ -21,7 +22,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ from loadmgr.service.analysis.trends import (
     ChangePoint,
     MetricTrend,
     Trend,
+    TrendOptions,
     build_trend,
     history_runs,
 )
@@ -43,7 +45,16 @@ SIDE_RUNS = 10  # runs read each side of a change: the request stats and histogr
 NEIGHBOURS = 20  # other tests searched for the same change
 SAME_DAY = timedelta(days=1)
 BANDS = (("<=p50", 0.0, 0.5), ("p50-p90", 0.5, 0.9), ("p90-p99", 0.9, 0.99), (">p99", 0.99, 1.0))
-_HIST = {"seq": True, "timestamp": True, "hist": True}
+_HIST = {
+    "seq": True,
+    "timestamp": True,
+    "windowStart": True,
+    "intervalSec": True,
+    "hist": True,
+    "requestStats.method": True,
+    "requestStats.name": True,
+    "requestStats.hist": True,
+}
 
 
 @dataclass
@@ -74,7 +85,7 @@ def explain_trend(store: Store, trend: Trend) -> list[Explanation]:
     for series in trend.metrics:
         for k, change in enumerate(series.changes):
             before, after = ([trend.runs[i].id for i in side] for side in _sides(series, k))
-            bands, shape = _by_band(store, before, after, trend.options.detection.min_change)
+            bands, shape = _by_band(store, before, after, trend.options)
             requests = _by_request(store, before, after)
             elsewhere = _elsewhere(trend, change, neighbours)
             found.append(Explanation(change, requests, bands, shape, elsewhere))
@@ -130,16 +141,42 @@ def _by_request(store: Store, before: list[str], after: list[str]) -> list[dict[
     return [{"rank": i + 1, **row} for i, row in enumerate(rows)]
 
 
-def _merged(store: Store, run_ids: list[str]) -> Histogram:
+def _merged(store: Store, run_ids: list[str], request: str | None) -> Histogram:
+    """The runs' interval histograms merged, each run's warm-up left out (as its judged
+    numbers leave it out); with `request`, that request's histograms (`--request`)."""
+    from loadmgr.models.stats.stored import find_request
+    from loadmgr.service.analysis.windows import run_origin
+
     total: Histogram = {}
     for run_id in run_ids:
+        run = store.runs.find_by_id(run_id)
+        origin = run_origin(run) if run is not None else None
+        if run is None or origin is None:
+            continue
+        judged_from = origin + timedelta(seconds=max(run.warmupSec, 0))
         for doc in store.metrics.iter_for_run(run_id, _HIST, batch_size=200):
-            text = doc.get("hist")
+            start = _window_start(doc)
+            if start is None or start < judged_from:
+                continue  # a warm-up interval (or one that does not say when it was)
+            item = doc if request is None else find_request(doc, request)
+            text = item.get("hist") if item is not None else None
             try:
                 merge_text_into(total, text if isinstance(text, str) else None)
             except HistogramError:
                 continue  # an interval written by anything: left out, not a crash
     return total
+
+
+def _window_start(doc: dict[str, Any]) -> datetime | None:
+    """When an interval's window began: `windowStart`, else its end less its length."""
+    start, end = doc.get("windowStart"), doc.get("timestamp")
+    if not isinstance(start, datetime) and isinstance(end, datetime):
+        length = doc.get("intervalSec")
+        if isinstance(length, int | float) and not isinstance(length, bool):
+            start = end - timedelta(seconds=float(length))
+    if not isinstance(start, datetime):
+        return None
+    return start if start.tzinfo else start.replace(tzinfo=timezone.utc)
 
 
 def band_means(histogram: Histogram) -> list[float | None]:
@@ -161,10 +198,11 @@ def band_means(histogram: Histogram) -> list[float | None]:
 
 
 def _by_band(
-    store: Store, before: list[str], after: list[str], min_change: float
+    store: Store, before: list[str], after: list[str], options: TrendOptions
 ) -> tuple[list[dict[str, Any]], str]:
     """The bands' means either side and their changes, and what moved."""
-    means = band_means(_merged(store, before)), band_means(_merged(store, after))
+    min_change, request = options.detection.min_change, options.request
+    means = band_means(_merged(store, before, request)), band_means(_merged(store, after, request))
     bands = [
         {"band": name, "before": a, "after": b, "change": _relative(a, b)}
         for (name, _, _), a, b in zip(BANDS, *means, strict=True)

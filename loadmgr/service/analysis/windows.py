@@ -23,6 +23,7 @@ from loadmgr.models.histogram import (
     merge_text_into,
     summary,
 )
+from loadmgr.models.stats.generator import GeneratorTally, generator_stats, saturation_level
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -37,6 +38,7 @@ TOTALS_PROJECTION = {
     "intervalRequests": True,
     "intervalFailures": True,
     "currentUsers": True,
+    "generator": True,  # a few numbers: the load generator's health in the window
 }
 _PROJECTION = {
     **TOTALS_PROJECTION,
@@ -150,6 +152,7 @@ def window_stats(
     intervals = 0
     peak_rps: float | None = None
     peak_users: int | None = None
+    generator = GeneratorTally()
     projection = _PROJECTION if per_request else TOTALS_PROJECTION
     # The plugin's intervals all say their window: the server picks them. Others (older
     # runs, other tools) are read whole and judged here.
@@ -180,6 +183,7 @@ def window_stats(
             first = start
         if last is None or end > last:
             last = end
+        generator.add((start - origin).total_seconds(), length, doc.get("generator"))
         total.add(
             int(doc.get("intervalRequests") or 0),
             int(doc.get("intervalFailures") or 0),
@@ -224,6 +228,10 @@ def window_stats(
         },
         "peaks": {"rps": peak_rps, "users": peak_users},
         "exact": total.histogram is not None,
+        # The load generator's peak CPU and saturated seconds in the window (None: not read).
+        "generator": generator_stats(
+            generator.items, warmup_sec=0, saturation_pct=saturation_level(run)
+        ),
         "totals": total.numbers(seconds),
         "requestStats": request_stats,
     }

@@ -111,6 +111,7 @@ class Capacity:
                     "runId": p.run_id,
                     "step": p.step,
                     "fittedRps": fit.throughput(p.users),
+                    "generatorSaturated": p.saturated,
                 }
                 for p in self.points
             ],
@@ -133,7 +134,8 @@ class Capacity:
 
 
 def step_points(run_id: str, windows: Any) -> list[Point]:
-    """A stepped run's `stepWindows` as points (a step without throughput is left out)."""
+    """A stepped run's `stepWindows` as points (a step without throughput is left out; a
+    step whose generator was saturated is marked, and not fitted)."""
     points = []
     for window in windows if isinstance(windows, list) else []:
         if not isinstance(window, dict):
@@ -143,7 +145,9 @@ def step_points(run_id: str, windows: Any) -> list[Point]:
             continue
         step = window.get("step")
         p95 = _number(window.get("p95ResponseMs"))
-        points.append(Point(users, rps, p95, run_id, step if isinstance(step, int) else None))
+        step = step if isinstance(step, int) else None
+        saturated = window.get("generatorSaturated") is True
+        points.append(Point(users, rps, p95, run_id, step, saturated))
     return points
 
 

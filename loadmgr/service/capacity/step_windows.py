@@ -16,7 +16,11 @@ def step_windows(store: Store, run: LoadTestRun) -> list[dict[str, Any]]:
     """One item per step of `run.steps`: `step` (1 first), `users`, `fromSec`/`toSec`
     (offsets from the run's first second), `seconds`, `requests`, `failures`, `rps`,
     `errorRate`, `avgResponseMs`, `p50ResponseMs`, `p95ResponseMs`, `p99ResponseMs`,
-    `exact` (every interval had its histogram) and `peakUsers` (the users seen)."""
+    `exact` (every interval had its histogram), `peakUsers` (the users seen), and the
+    load generator's health in the step: `generatorPeakCpuPct`, `saturatedSec` and
+    `generatorSaturated` (a worker at or above the run's saturation level for 10 % of the
+    step's window or more: its throughput is the generator's ceiling, not the service's;
+    None when the generator was not read)."""
     from loadmgr.service.analysis.windows import Window, window_stats
 
     steps = run.steps or {}
@@ -48,6 +52,18 @@ def step_windows(store: Store, run: LoadTestRun) -> list[dict[str, Any]]:
                 "p99ResponseMs": totals["p99ResponseMs"],
                 "exact": stats["exact"],
                 "peakUsers": stats["peaks"]["users"],
+                **_generator(stats["generator"]),
             }
         )
     return windows
+
+
+def _generator(stats: dict[str, Any] | None) -> dict[str, Any]:
+    """A window's `generator` stats as a step window's fields."""
+    if stats is None:
+        return {"generatorPeakCpuPct": None, "saturatedSec": None, "generatorSaturated": None}
+    return {
+        "generatorPeakCpuPct": stats["peakCpuPct"],
+        "saturatedSec": stats["saturatedSec"],
+        "generatorSaturated": stats["saturated"],
+    }

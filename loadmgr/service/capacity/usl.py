@@ -39,6 +39,9 @@ class Point:
     p95: float | None = None
     run_id: str | None = None
     step: int | None = None  # 1 first; None: the whole run
+    # The load generator was saturated here: its throughput is the generator's ceiling,
+    # not the service's, so neither the fit nor the knee reads it (it is still shown).
+    saturated: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,9 @@ def usl(n: float, lam: float, sigma: float, kappa: float) -> float:
 def fit_usl(points: Sequence[Point]) -> UslFit:
     """The USL through `points`; NotEnoughLoads below MIN_DISTINCT_LOADS distinct users,
     ValidationFailed when the least squares do not converge."""
-    usable = [p for p in points if p.users > 0 and math.isfinite(p.rps) and p.rps >= 0]
+    usable = [
+        p for p in points if p.users > 0 and math.isfinite(p.rps) and p.rps >= 0 and not p.saturated
+    ]
     loads = {p.users for p in usable}
     if len(loads) < MIN_DISTINCT_LOADS:
         raise NotEnoughLoads(
@@ -117,6 +122,8 @@ def knee(points: Sequence[Point], rise: float = KNEE_RISE) -> float | None:
     loads tried (or fewer than two loads have a p95)."""
     by_load: dict[float, list[float]] = {}
     for point in points:
+        if point.saturated:
+            continue
         if point.p95 is not None and math.isfinite(point.p95) and point.p95 >= 0:
             by_load.setdefault(point.users, []).append(point.p95)
     loads = sorted(by_load)

@@ -60,6 +60,35 @@ def check_test_load(test: LoadTest, changed: Collection[str]) -> None:
         check_users(test.defaultUsers, users_limit(test))
     if "defaultSpawnRate" in changed:
         check_spawn_rate(test.defaultSpawnRate)
+    if test.steps and {"steps", "maxUsers", "maxDurationSec"} & set(changed):
+        _check_test_steps(test)
+
+
+def _check_test_steps(test: LoadTest) -> None:
+    """A test's stored steps must be runnable as they are: within its users and duration
+    limits (else every run of it would be refused at its start)."""
+    from loadmgr.models import format_duration
+    from loadmgr.service.runs.steps import steps_duration
+
+    steps = test.steps or {}
+    users, step_sec = steps.get("users"), steps.get("stepSec")
+    if not (isinstance(users, list) and users and isinstance(step_sec, int)):
+        return  # written by anything else: its runs refuse it (service/runs/steps.py)
+    if not all(isinstance(u, int) for u in users):
+        return
+    most, limit = max(users), users_limit(test)
+    if most > limit:
+        raise ValidationFailed(
+            f"invalid --steps: {most:,} users is above the test's maximum of {limit:,}",
+            hint="give smaller steps, or a larger --max-users",
+        )
+    duration = steps_duration(steps, None)
+    if test.maxDurationSec is not None and duration > test.maxDurationSec:
+        raise ValidationFailed(
+            f"invalid --steps: they last {format_duration(duration)}, above the test's "
+            f"maximum duration of {format_duration(test.maxDurationSec)}",
+            hint="give fewer or shorter steps, or a longer --max-duration",
+        )
 
 
 def check_run_load(test: LoadTest, users: int | None, spawn_rate: float | None) -> None:

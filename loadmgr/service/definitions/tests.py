@@ -19,6 +19,8 @@ from loadmgr.service.definitions.locustfiles import (  # noqa: F401 - where call
     read_locustfile,
 )
 from loadmgr.service.documents import by_id_or_name, new_document
+from loadmgr.service.runs.options import parse_step_options
+from loadmgr.service.runs.steps import steps_from_options
 from loadmgr.service.validation import (
     check_list_limit,
     check_target_url,
@@ -80,7 +82,19 @@ class _TestOptions:
     # `apply`: the locustfile's name as its file wrote it (relative to that file), stored
     # instead of the path it is read from.
     locustfile_name: str | None = None
+    steps: str | None = None  # stepped load for its runs, as `runs start --steps` takes it
+    step_duration: str | None = None
+    step_settle: str | None = None
     fields: dict[str, Any] = field(init=False, default_factory=dict)
+
+    def steps_over(self, stored: Any) -> dict[str, Any] | None:
+        """The test's `steps` from the step options given, over `stored` (a test's)."""
+        return steps_from_options(self.steps, self.step_duration, self.step_settle, stored)
+
+    @property
+    def steps_given(self) -> bool:  # each parsed on the way: a bad one is exit 2 now
+        options = parse_step_options(self.steps, self.step_duration, self.step_settle)
+        return any(option is not None for option in options)
 
     def _given_fields(self, *, with_meta: bool) -> dict[str, Any]:
         """The stored fields of the options given (the locustfile aside), parsed and
@@ -137,6 +151,8 @@ class TestSpec(_TestOptions):
             raise ValidationFailed(
                 "missing --locustfile", hint="the local cluster needs a locustfile to run"
             )
+        if self.steps_given:
+            fields["steps"] = self.steps_over(None)
         self.fields.update(fields)
 
 
@@ -150,6 +166,7 @@ class TestChanges(_TestOptions):
     clear_tags: bool = False
     clear_locust_options: bool = False
     clear_server_metrics: bool = False
+    clear_steps: bool = False  # nothing stepped by default any more
     metadata: dict[str, str] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -172,6 +189,10 @@ class TestChanges(_TestOptions):
             if self.server_metrics:
                 raise ValidationFailed("give --server-metric or --clear-server-metrics, not both")
             self.fields["serverMetrics"] = []
+        if self.steps_given and self.clear_steps:  # given: merged in `change_test`
+            raise ValidationFailed("give --steps or --clear-steps, not both")
+        if self.clear_steps:
+            self.fields["steps"] = None
         if self.meta:
             object.__setattr__(self, "metadata", parse_metadata(self.meta))
 
@@ -196,7 +217,7 @@ def prepare_test(
     fields = dict(spec.fields)
     check_target_url("--target-url", fields.get("targetUrl"))
     test = new_document(LoadTest, store, user, fields)
-    check_test_load(test, {"defaultUsers", "defaultSpawnRate", "maxUsers"})
+    check_test_load(test, {"defaultUsers", "defaultSpawnRate", "maxUsers", "steps"})
     check_cluster_exists(store, test.locustClusterId)
     check_server_metrics(store, test.serverMetrics, warn)
     return test
@@ -214,8 +235,8 @@ def change_test(
 
     fields = dict(changes.fields)
     check_server_metrics(store, fields.get("serverMetrics") or [], warn)
-    managed_by = get_test(store, ref).managedBy
-    if managed_by and warn is not None:
+    current = get_test(store, ref)
+    if (managed_by := current.managedBy) and warn is not None:
         warn(
             f"test {ref!r} is managed by {managed_by}: the next 'loadmgr apply' of that "
             "file will undo this change (change the file instead)"
@@ -223,6 +244,8 @@ def change_test(
     if changes.locustfile is not None:
         cluster_id = fields.get("locustClusterId") or get_test(store, ref).locustClusterId
         fields.update(locustfile_fields(read_locustfile(changes.locustfile, cluster_id)))
+    if changes.steps_given:  # what is not given is the stored steps' (a conflict: exit 5)
+        fields["steps"] = changes.steps_over(current.steps)
     return update_test(store, user, ref, fields, metadata=changes.metadata)
 
 

@@ -140,6 +140,18 @@ def parse_steps_option(text: str | None) -> list[int] | None:
         raise ValidationFailed(str(exc)) from None
 
 
+def parse_step_options(
+    steps: str | None, step_duration: str | None, step_settle: str | None
+) -> tuple[list[int] | None, int | None, int | None]:
+    """`--steps`, `--step-duration`, `--step-settle` as given (None: not given), parsed
+    for `runs start` and `tests create/update` alike; ValidationFailed naming the option."""
+    return (
+        parse_steps_option(steps),
+        optional_duration("--step-duration", step_duration),
+        optional_duration("--step-settle", step_settle),
+    )
+
+
 def parse_overrides(
     *,
     users: int | None = None,

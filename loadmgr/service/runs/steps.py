@@ -25,26 +25,56 @@ STEPS_END_GRACE_SEC = 3
 
 def planned_steps(test: LoadTest, options: RunOptions) -> dict[str, Any] | None:
     """The run's `steps` (`{users, stepSec, settleSec}`): the options', else the test's;
-    None for a run of one load. ValidationFailed for an incomplete or contradicting ask."""
+    None for a run of one load. A test's stored steps make its runs stepped, except a run
+    asking for `--users` alone: that is a plain run of those users (the steps are the
+    test's default load, as `defaultUsers` is). ValidationFailed for an incomplete or
+    contradicting ask."""
     stored = test.steps if isinstance(test.steps, dict) else None
-    users = options.steps if options.steps is not None else _stored_users(stored)
-    if users is None:
+    if options.users is not None and options.steps is None:
         if options.step_duration is not None or options.step_settle is not None:
             raise ValidationFailed("--step-duration and --step-settle need --steps")
-        return None
-    step_sec = options.step_duration
-    if step_sec is None and stored is not None:
-        step_sec = _whole(stored.get("stepSec"))
-    if step_sec is None:
-        raise ValidationFailed("--steps needs --step-duration (how long each step lasts)")
-    settle = options.step_settle
-    if settle is None and stored is not None and options.step_duration is None:
-        settle = _whole(stored.get("settleSec"))
+        return None  # --users asks for a plain run, whatever the test stores
     if options.users is not None:
         raise ValidationFailed(
             "--users cannot be given with steps: each step says its users",
             hint="give the users as --steps 10,20,40",
         )
+    return resolved_steps(options.steps, options.step_duration, options.step_settle, stored)
+
+
+def steps_from_options(
+    steps: str | None, step_duration: str | None, step_settle: str | None, stored: Any
+) -> dict[str, Any] | None:
+    """`resolved_steps` of the options as typed (`10,20,40`, `60s`, `6s`)."""
+    from loadmgr.service.runs.options import parse_step_options
+
+    return resolved_steps(*parse_step_options(steps, step_duration, step_settle), stored)
+
+
+def resolved_steps(
+    users: list[int] | None,
+    step_sec: int | None,
+    settle: int | None,
+    stored: Any,
+) -> dict[str, Any] | None:
+    """`--steps/--step-duration/--step-settle` over `stored` steps (a test's): what is
+    given wins, the rest is the stored one's (a new step duration gets its own default
+    settle time); None when there are no steps. `runs start`, `tests create` and `tests
+    update` resolve them here. ValidationFailed for an incomplete or impossible ask."""
+    stored = stored if isinstance(stored, dict) else None
+    if users is None:
+        users = _stored_users(stored)
+    if users is None:
+        if step_sec is not None or settle is not None:
+            raise ValidationFailed("--step-duration and --step-settle need --steps")
+        return None
+    given_sec = step_sec
+    if step_sec is None and stored is not None:
+        step_sec = _whole(stored.get("stepSec"))
+    if step_sec is None:
+        raise ValidationFailed("--steps needs --step-duration (how long each step lasts)")
+    if settle is None and stored is not None and given_sec is None:
+        settle = _whole(stored.get("settleSec"))
     try:
         return steps_plan(users, step_sec, settle)
     except ValueError as exc:
