@@ -33,14 +33,14 @@ def _contains(word: str) -> Any:
     return check
 
 
-def _ensure_indexes(bench: Bench, database: str) -> None:
+def _ensure_indexes(bench: Bench, database: str, uri: str | None = None) -> None:
     """The indexes loadmgr creates on its first write, so both sides read the same way, and
     the schema version its first command records, so no timed command migrates."""
     from loadmgr.models import Scope
     from loadmgr.service.migration.schema import ensure_schema
     from loadmgr.store import Store
 
-    store = Store.connect(bench.uri, database, Scope(), 10_000)
+    store = Store.connect(uri or bench.uri, database, Scope(), 10_000)
     try:
         store.ensure_indexes()
         store.ensure_schedule_indexes()

@@ -5,6 +5,11 @@ loadmgr, it pays for the interpreter's start-up and its imports. It imports noth
 loadmgr's and prints what loadmgr prints: a JSON array, indented by 2, dates ISO-8601 UTC.
 
   tests URI DB LIMIT            load_tests newest first, without locustfileContent
+  runs URI DB LIMIT             load_test_runs newest first, without the bulky fields
+  intervals URI DB RUN          one run and all its intervals, whole (prints the count)
+  prune URI DB WINDOW           the writes of a prune into windows of WINDOW intervals:
+                                per run, each window's first interval rewritten, the rest
+                                deleted by seq range (no merging: the I/O alone)
   timeseries URI DB RUN FIELDS  a run's intervals in seq order, only FIELDS (comma-separated)
   run URI DB RUN                one run document
   trend URI DB TEST LIMIT       a test's last finished runs, the fields `tests trend` reads,
@@ -35,6 +40,18 @@ def main(argv):
         cursor = db.load_tests.find({}, {"_id": False, "locustfileContent": False})
         cursor = cursor.sort([("createdAt", -1), ("id", 1)])
         result = list(cursor.limit(int(arg)) if int(arg) else cursor)
+    elif mode == "runs":
+        bulky = ["finalStats.requestStats", "finalStats.errors", "locustfileContent",
+                 "locustfileBundle"]
+        cursor = db.load_test_runs.find({}, {"_id": False, **dict.fromkeys(bulky, False)})
+        cursor = cursor.sort([("createdAt", -1), ("id", 1)])
+        result = list(cursor.limit(int(arg)) if int(arg) else cursor)
+    elif mode == "intervals":
+        db.load_test_runs.find_one({"id": arg}, {"_id": False})
+        cursor = db.metrics_timeseries.find({"loadTestRunId": arg}).sort([("seq", 1)])
+        result = sum(1 for _ in cursor)
+    elif mode == "prune":
+        result = _prune(db, int(arg))
     elif mode == "timeseries":
         projection = {"_id": False, **dict.fromkeys(argv[4].split(","), True)}
         cursor = db.metrics_timeseries.find({"loadTestRunId": arg}, projection)
@@ -47,6 +64,25 @@ def main(argv):
         raise SystemExit(f"unknown mode {mode!r}")
     sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False, default=_iso) + "\n")
     client.close()
+
+
+def _prune(db, window):
+    """The intervals a prune into windows of `window` would write over, per run."""
+    done = 0
+    for run_id in db.metrics_timeseries.distinct("loadTestRunId"):
+        docs = list(db.metrics_timeseries.find({"loadTestRunId": run_id}).sort([("seq", 1)]))
+        for start in range(0, len(docs), window):
+            group = docs[start:start + window]
+            first, last = group[0]["seq"], group[-1]["seq"]
+            db.metrics_timeseries.replace_one(
+                {"_id": group[0]["_id"]}, {**group[0], "mergedThrough": last}
+            )
+            if last > first:
+                db.metrics_timeseries.delete_many(
+                    {"loadTestRunId": run_id, "seq": {"$gt": first, "$lte": last}}
+                )
+            done += len(group)
+    return done
 
 
 _TREND_FIELDS = ["id", "name", "createdAt", "verdict", "targetUsers", "spawnRate",

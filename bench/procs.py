@@ -183,6 +183,11 @@ def _listening(port: int, process: subprocess.Popen[bytes]) -> Callable[[], bool
 
 def start_wire_server(processes: Processes, data_dir: Path) -> str:
     """SecantusDB (`secantusd-py`) on a free loopback port; returns its URI."""
+    return wire_server(processes, data_dir)[0]
+
+
+def wire_server(processes: Processes, data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """SecantusDB on a free loopback port: its URI and its process."""
     for _ in range(5):
         port = free_port()
         process = processes.start(
@@ -201,7 +206,7 @@ def start_wire_server(processes: Processes, data_dir: Path) -> str:
             processes.stop(process)
             raise
         if process.poll() is None:
-            return f"mongodb://{LOOPBACK}:{port}/?directConnection=true"
+            return f"mongodb://{LOOPBACK}:{port}/?directConnection=true", process
         processes.stop(process)  # lost the port to someone else: try another
     raise RuntimeError("SecantusDB did not start")
 

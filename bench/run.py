@@ -6,8 +6,9 @@ Starts its own SecantusDB on a free loopback port, generates its data, runs each
 after a warm-up, and prints per case the median of loadmgr, the median of its floor, the
 ratio and the goal. Timings are reported, never asserted: the exit code is 0 unless a case
 could not run at all. Cases: startup, tests-list, metrics, collector, local, embedded,
-plugin, windows, trend, schedules, server (or their numbers, 1-11). Every process it starts is
-stopped and its temp dir removed.
+plugin, windows, trend, schedules, server, history, year (or their numbers, 1-13). Every
+process it starts is stopped and its temp dir removed (case 13 keeps its generated history
+under LOADMGR_BENCH_CACHE).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bench import (
     cases_server,
     cases_trend,
     cases_windows,
+    cases_year,
 )
 from bench.harness import SIZES, Bench, Row
 from bench.procs import PYCACHE_PREFIX, Processes, start_wire_server
@@ -50,6 +52,7 @@ CASES: dict[str, tuple[str, Callable[[Bench], list[Row]]]] = {
     "schedules": ("10 schedules tick", cases_schedules.schedules_tick),
     "server": ("11 server metrics", cases_server.server_metrics),
     "history": ("12 history", cases_history.history),
+    "year": ("13 year of history", cases_year.year),
 }
 
 

@@ -186,9 +186,14 @@ class MetricsRepository(Repository):
     def request_totals(self, run_id: str) -> dict[tuple[str, str], tuple[int, int]]:
         """Each request's summed interval requests and failures over a run: the server's
         sums over plain intervals, this process's over compact ones (their items are one
-        binary the server cannot unwind)."""
+        binary the server cannot unwind). Each pipeline's first `$match` names the run
+        alone, so SecantusDB lifts it onto the run's index (whether an interval is compact,
+        and the scope, are matched after it)."""
+        run = {"$match": {"loadTestRunId": run_id}}
         pipeline: list[dict[str, Any]] = [
-            {"$match": self.scoped({"loadTestRunId": run_id, REQUESTS_FIELD: {"$exists": False}})},
+            run,
+            {"$match": {REQUESTS_FIELD: {"$exists": False}}},
+            *self.scope_stage(),
             {"$unwind": "$requestStats"},
             {
                 "$group": {
@@ -205,9 +210,13 @@ class MetricsRepository(Repository):
             )
             for row in self.collection.aggregate(pipeline)
         }
-        query = self.scoped({"loadTestRunId": run_id, REQUESTS_FIELD: {"$exists": True}})
         fields = [f"requestStats.{name}" for name in _TOTALED]
-        cursor = self.collection.find(query, _named_by_object_id(dict.fromkeys(fields, True)))
+        compact_ones: list[dict[str, Any]] = [
+            run,
+            {"$match": {REQUESTS_FIELD: {"$exists": True}, **self.scope.query()}},
+            {"$project": _named_by_object_id(dict.fromkeys(fields, True))},
+        ]
+        cursor = self.collection.aggregate(compact_ones)
         for doc in self._expanded(cursor, dict.fromkeys(fields, True)):
             for item in doc.get("requestStats") or ():
                 key = (str(item.get("method") or ""), str(item.get("name") or ""))

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import UpdateOne
 
 from loadmgr.models import LoadTestRun, RunStatus
 from loadmgr.store.base import (
@@ -18,6 +18,7 @@ from loadmgr.store.base import (
     stored,
 )
 from loadmgr.store.foreign import NOT_GO_WRITTEN
+from loadmgr.store.upkeep.guarded import MISSING, condition_of, holds, set_if
 
 ACTIVE_STATUSES = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.STOPPING.value]
 
@@ -161,21 +162,13 @@ class RunRepository(Repository):
         """Set fields; with `only_if_status`, only while the run is in one of those; with
         `epoch`, only while that collector still holds the run."""
         self.check_in_scope(changes, partial=True)
-        query: dict[str, Any] = {"id": run_id}
+        condition: dict[str, list[Any]] = {}
         if only_if_status:
-            query["status"] = {"$in": only_if_status}
+            condition["status"] = list(only_if_status)
         if epoch is not None:
-            query.update(_epoch_is(epoch))
-        doc = self.collection.find_one_and_update(
-            self.owned(query),
-            {"$set": changes},
-            projection=NO_OBJECT_ID,
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is None:
-            self.refuse_foreign("run", run_id)
-            return None
-        return stored(LoadTestRun, doc)
+            condition.update(_epoch_is(epoch))
+        doc = self._write_if(run_id, condition, changes)
+        return None if doc is None else stored(LoadTestRun, doc)
 
     @mapped_errors
     def heartbeat(self, run_id: str, epoch: int, changes: dict[str, Any]) -> dict[str, Any] | None:
@@ -185,12 +178,8 @@ class RunRepository(Repository):
         interval, so no whole document comes back, and none is validated.
         """
         self.check_in_scope(changes, partial=True)
-        return self.collection.find_one_and_update(
-            self.owned({"id": run_id, **_epoch_is(epoch)}),
-            {"$set": changes},
-            projection={"_id": False, "status": True, "stopRequested": True},
-            return_document=ReturnDocument.AFTER,
-        )
+        fields = ["status", "stopRequested"]
+        return self._write_if(run_id, _epoch_is(epoch), changes, fields, quiet=True)
 
     @mapped_errors
     def epoch_of(self, run_id: str) -> int | None:
@@ -209,17 +198,32 @@ class RunRepository(Repository):
         matches nothing: it is fenced off, however long it was paused.
         """
         self.check_in_scope(changes, partial=True)
-        query = {"id": run_id, "status": {"$in": ACTIVE_STATUSES}, **_epoch_is(epoch)}
-        doc = self.collection.find_one_and_update(
-            self.owned(query),
-            {"$set": {**changes, "collectorEpoch": epoch + 1}},
-            projection=NO_OBJECT_ID,
-            return_document=ReturnDocument.AFTER,
+        condition = {"status": list(ACTIVE_STATUSES), **_epoch_is(epoch)}
+        doc = self._write_if(run_id, condition, {**changes, "collectorEpoch": epoch + 1})
+        return None if doc is None else stored(LoadTestRun, doc)
+
+    def _write_if(
+        self,
+        run_id: str,
+        condition: dict[str, list[Any]],
+        changes: dict[str, Any],
+        fields: list[str] | None = None,
+        *,
+        quiet: bool = False,
+    ) -> dict[str, Any] | None:
+        """Set `changes` on the run if it is in the scope, loadmgr's own, and meets
+        `condition` when written; the run after (`fields` of it), else None. Found by its
+        `id` alone and conditioned in the write (store/upkeep/guarded.py): with the rest in
+        the filter, SecantusDB scanned every run on each of the collector's writes.
+        `quiet`: no look for why nothing was written (the collector asks the epoch)."""
+        owned = condition_of(self.owned())
+        before, after = set_if(
+            self.collection, {"id": run_id}, {**owned, **condition}, changes, fields
         )
-        if doc is None:
-            self.refuse_foreign("run", run_id)
-            return None
-        return stored(LoadTestRun, doc)
+        if after is None and before is not None and not quiet and self.in_scope(before):
+            if not holds(condition_of(self.OWN), before):
+                self.refuse_foreign("run", run_id)
+        return after
 
     @mapped_errors
     def count_for_test(self, test_id: str) -> int:
@@ -323,8 +327,7 @@ class RunRepository(Repository):
         return self.collection.bulk_write(requests, ordered=False).modified_count
 
 
-def _epoch_is(epoch: int) -> dict[str, Any]:
-    """Match a run's fencing epoch; a run written before epochs existed counts as 0."""
-    if epoch == 0:
-        return {"$or": [{"collectorEpoch": 0}, {"collectorEpoch": {"$exists": False}}]}
-    return {"collectorEpoch": epoch}
+def _epoch_is(epoch: int) -> dict[str, list[Any]]:
+    """A condition on a run's fencing epoch; a run written before epochs existed counts
+    as 0."""
+    return {"collectorEpoch": [0, MISSING] if epoch == 0 else [epoch]}

@@ -15,12 +15,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 CASES = ("1 startup", "2 tests list", "3 metrics show", "4 collector", "5 local cluster",
          "6 embedded", "7 plugin", "8 exact windows", "9 trend", "10 schedules tick",
-         "11 server metrics", "12 history")
+         "11 server metrics", "12 history", "13 year of history")
 
 
 def test_bench_runs_every_case_at_its_smallest_size(tmp_path: Path) -> None:
     results = tmp_path / "bench.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOADMGR_", "LOCUST_"))}
+    env["LOADMGR_BENCH_CACHE"] = str(tmp_path / "cache")  # case 13's generated history
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--size", "smoke", "--repeat", "1",
          "--json", str(results)],
