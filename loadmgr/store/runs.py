@@ -20,6 +20,9 @@ from loadmgr.store.base import (
 from loadmgr.store.foreign import NOT_GO_WRITTEN
 
 ACTIVE_STATUSES = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.STOPPING.value]
+# A run read whole leaves out its steady samples (up to MAX_SAMPLES_BYTES, read only by a
+# comparison: `samples_of`), so showing, listing or updating a run never carries them.
+WHOLE_RUN = {**NO_OBJECT_ID, "samples": False}
 
 
 class RunRepository(Repository):
@@ -56,7 +59,21 @@ class RunRepository(Repository):
 
     @mapped_errors
     def find_by_id(self, run_id: str) -> LoadTestRun | None:
-        return self.find_one_as(LoadTestRun, {"id": run_id})
+        return self.find_one_as(LoadTestRun, {"id": run_id}, WHOLE_RUN)
+
+    @mapped_errors
+    def samples_of(self, run_id: str) -> Any:
+        """The run's stored steady samples as stored (None: none, or no such run)."""
+        fields = {"_id": False, "samples": True}
+        docs = self.collection.find({"id": run_id}, self.with_scope_fields(fields))
+        doc = next(self.scope_checked(docs, fields), None)
+        return doc.get("samples") if doc else None
+
+    @mapped_errors
+    def set_samples(self, run_id: str, samples: dict[str, Any]) -> None:
+        """Store an ended run's steady samples (never a live run's)."""
+        query = self.owned({"id": run_id, "status": {"$nin": ACTIVE_STATUSES}})
+        self.collection.update_one(query, {"$set": {"samples": samples}})
 
     @mapped_errors
     def find_many(
@@ -108,6 +125,7 @@ class RunRepository(Repository):
             "finalStats.errors": False,
             "locustfileContent": False,
             "locustfileBundle": False,
+            "samples": False,
         }
         return self.find_newest(LoadTestRun, query, {**NO_OBJECT_ID, **bulky}, limit)
 
@@ -169,7 +187,7 @@ class RunRepository(Repository):
         doc = self.collection.find_one_and_update(
             self.owned(query),
             {"$set": changes},
-            projection=NO_OBJECT_ID,
+            projection=WHOLE_RUN,
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:
@@ -213,7 +231,7 @@ class RunRepository(Repository):
         doc = self.collection.find_one_and_update(
             self.owned(query),
             {"$set": {**changes, "collectorEpoch": epoch + 1}},
-            projection=NO_OBJECT_ID,
+            projection=WHOLE_RUN,
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:
