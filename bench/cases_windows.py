@@ -280,8 +280,9 @@ def _comparison(bench: Bench, store: Any) -> list[Row]:
     read, each change untested: what `metrics compare` did before). In process: the
     command's core, without the interpreter start both sides would pay."""
     from bench.data import interval_documents, run_document
-    from loadmgr.models.documents.runs import MetricSnapshot
+    from loadmgr.models.documents.runs import LoadTestRun, MetricSnapshot
     from loadmgr.service.analysis import compare
+    from loadmgr.service.lifecycle.end import SteadySamples
 
     count = COMPARED_INTERVALS[bench.size_name]
     ids = []
@@ -292,18 +293,20 @@ def _comparison(bench: Bench, store: Any) -> list[Row]:
             [MetricSnapshot.model_validate(d) for d in interval_documents(doc["id"], count, 20)]
         )
         ids.append(doc["id"])
-    read_samples = compare.steady_samples
+        # As every collector does once a run's end is stored (the `SteadySamples` end step).
+        SteadySamples().after_end(store, LoadTestRun.model_validate(doc), lambda _: None)
+    read_samples = compare.comparison_samples
 
     def mine() -> None:
         rows = compare.compare_runs(store, ids).rows
         assert any(row["pValue"] is not None for row in rows), "no change was tested"
 
     def without() -> None:
-        compare.steady_samples = lambda *args, **kwargs: {}  # type: ignore[assignment]
+        compare.comparison_samples = lambda *args, **kwargs: {}  # type: ignore[assignment]
         try:
             compare.compare_runs(store, ids)
         finally:
-            compare.steady_samples = read_samples
+            compare.comparison_samples = read_samples
 
     timings = _alternating(bench, {"without": without, "mine": mine})
     core = ratio_row(
@@ -317,7 +320,7 @@ def _comparison(bench: Bench, store: Any) -> list[Row]:
 # never read (so no change is tested).
 _WITHOUT_SIGNIFICANCE = (
     "import loadmgr.service.analysis.compare as c; "
-    "c.steady_samples = lambda *args, **kwargs: {}; "
+    "c.comparison_samples = lambda *args, **kwargs: {}; "
     "from loadmgr.cli.main import run; run()"
 )
 

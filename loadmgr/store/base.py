@@ -242,11 +242,13 @@ class Repository:
                 left_out(self.collection.name, named, str(exc))
         return read
 
-    def find_one_as(self, model: type[M], query: dict[str, Any]) -> M | None:
+    def find_one_as(
+        self, model: type[M], query: dict[str, Any], projection: dict[str, Any] = NO_OBJECT_ID
+    ) -> M | None:
         """The one document in the scope matching `query` (by a unique key: `id`), read
         as `model`. Asked by the key alone and checked against the scope here: with the
         scope beside it, SecantusDB's planner scanned the collection (`scope_checked`)."""
-        docs = self.scope_checked(self.collection.find(query, NO_OBJECT_ID), NO_OBJECT_ID)
+        docs = self.scope_checked(self.collection.find(query, projection), projection)
         doc = next(docs, None)
         return stored(model, doc) if doc else None
 

@@ -21,6 +21,9 @@ from loadmgr.store.foreign import NOT_GO_WRITTEN
 from loadmgr.store.upkeep.guarded import MISSING, condition_of, holds, set_if
 
 ACTIVE_STATUSES = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.STOPPING.value]
+# A run read whole leaves out its steady samples (up to MAX_SAMPLES_BYTES, read only by a
+# comparison: `samples_of`), so showing, listing or updating a run never carries them.
+WHOLE_RUN = {**NO_OBJECT_ID, "samples": False}
 
 
 class RunRepository(Repository):
@@ -57,7 +60,21 @@ class RunRepository(Repository):
 
     @mapped_errors
     def find_by_id(self, run_id: str) -> LoadTestRun | None:
-        return self.find_one_as(LoadTestRun, {"id": run_id})
+        return self.find_one_as(LoadTestRun, {"id": run_id}, WHOLE_RUN)
+
+    @mapped_errors
+    def samples_of(self, run_id: str) -> Any:
+        """The run's stored steady samples as stored (None: none, or no such run)."""
+        fields = {"_id": False, "samples": True}
+        docs = self.collection.find({"id": run_id}, self.with_scope_fields(fields))
+        doc = next(self.scope_checked(docs, fields), None)
+        return doc.get("samples") if doc else None
+
+    @mapped_errors
+    def set_samples(self, run_id: str, samples: dict[str, Any]) -> None:
+        """Store an ended run's steady samples (never a live run's)."""
+        query = self.owned({"id": run_id, "status": {"$nin": ACTIVE_STATUSES}})
+        self.collection.update_one(query, {"$set": {"samples": samples}})
 
     @mapped_errors
     def find_many(
@@ -109,6 +126,7 @@ class RunRepository(Repository):
             "finalStats.errors": False,
             "locustfileContent": False,
             "locustfileBundle": False,
+            "samples": False,
         }
         return self.find_newest(LoadTestRun, query, {**NO_OBJECT_ID, **bulky}, limit)
 
@@ -218,7 +236,8 @@ class RunRepository(Repository):
         `quiet`: no look for why nothing was written (the collector asks the epoch)."""
         owned = condition_of(self.owned())
         before, after = set_if(
-            self.collection, {"id": run_id}, {**owned, **condition}, changes, fields
+            self.collection, {"id": run_id}, {**owned, **condition}, changes, fields,
+            omit=("samples",),  # a run's stored samples: read by `samples_of` alone
         )
         if after is None and before is not None and not quiet and self.in_scope(before):
             if not holds(condition_of(self.OWN), before):

@@ -145,6 +145,7 @@ def test_every_collector_gets_the_same_default_end_steps() -> None:
         "record the steps' windows",
         "judge the requested checks",
         "read the run's server metrics",
+        "store the run's steady samples",
         "update the run's schedule",
         "send the run's notifications",
     ]

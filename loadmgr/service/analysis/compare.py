@@ -1,7 +1,8 @@
 """Runs side by side, a test's baseline, and whether a run regressed against it.
 
 Every comparison reads the runs' final stats for the numbers compared, and their steady
-intervals for whether a change is significant (samples.py, significance.py). A change is
+samples for whether a change is significant (stored on each run at its end, else read from
+its intervals: run_samples.py, samples.py, significance.py). A change is
 "worse" by metric: higher latency or error rate, lower RPS; request and failure counts
 depend on the run's length, so they are shown but never judged. A regression is worse
 than its limit, significant and beyond its floor (regressions.py).
@@ -34,7 +35,7 @@ from loadmgr.service.analysis.regressions import (
     test_fields,
     tested_change,
 )
-from loadmgr.service.analysis.samples import steady_samples
+from loadmgr.service.analysis.run_samples import comparison_samples
 from loadmgr.service.definitions.tests import get_test, update_test
 from loadmgr.service.judging.verdicts import store_with_verdict
 from loadmgr.service.runs.lookup import get_run
@@ -236,7 +237,7 @@ def compare_runs(
     )
     requests = _requests_of(runs)
     samples = [
-        steady_samples(store, run, [*COMPARED_METRICS, *server], requests=requests)
+        comparison_samples(store, run, [*COMPARED_METRICS, *server], requests=requests)
         for run in runs
     ]
     for request in [None, *requests]:
@@ -369,7 +370,9 @@ def compare_with_baseline(
     unknown = sorted(m for m in max_regression if not named_or_server(m, REGRESSION_METRICS))
     if unknown:
         raise ValidationFailed(f"cannot judge a regression of {', '.join(unknown)}")
-    before_samples, after_samples = (steady_samples(store, r, max_regression) for r in (base, run))
+    before_samples, after_samples = (
+        comparison_samples(store, r, max_regression) for r in (base, run)
+    )
     checks = []
     for metric, allowed in max_regression.items():
         before = stats_value(base.stats_to_judge, metric, None)

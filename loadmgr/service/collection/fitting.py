@@ -6,9 +6,10 @@ The worst case of a run's end, with Locust's answers at loadmgr's limits (names 
 `finalStats` and `judgedStats` with MAX_STORED_REQUESTS per-request entries each,
 `lastMetrics` with MAX_LIVE_REQUESTS, MAX_STORED_ERRORS errors of MAX_ERROR_TEXT
 characters, beside a 1 MB locustfile: about 13 MB, proved by
-`tests/unit/test_document_sizes.py`. The totals are Locust's own whatever is left out:
-only the least busy requests (and the rarest errors) go, counted in `requestsOmitted`
-and `errorsOmitted`.
+`tests/unit/test_document_sizes.py`; the steady samples stored after the end add at most
+2 MB (`MAX_SAMPLES_BYTES`, service/analysis/run_samples.py). The totals are Locust's
+own whatever is left out: only the least busy requests (and the rarest errors) go,
+counted in `requestsOmitted` and `errorsOmitted`.
 
 Should MongoDB refuse a document all the same (a refusal: never cured by retrying), the
 end is written without its per-request part (`without_per_request`) and an interval

@@ -29,8 +29,8 @@ Message = Callable[[str], None]
 
 def end_plan() -> EndPlan:
     """What every collector does at its run's end, in order: the requested checks with
-    the end's write; then the schedule's bookkeeping, then notifications (last: they tell
-    the verdict as final)."""
+    the end's write; then the server metrics, the run's steady samples, the schedule's
+    bookkeeping, then notifications (last: they tell the verdict as final)."""
     from loadmgr.service.server_metrics.at_end import ServerMetricsAtEnd
     from loadmgr.service.server_metrics.live import live_reader
 
@@ -40,6 +40,7 @@ def end_plan() -> EndPlan:
             StepWindows(),
             RequestedChecks(),
             ServerMetricsAtEnd(),
+            SteadySamples(),
             ScheduleBookkeeping(),
             Notifications(),
         ),
@@ -80,6 +81,20 @@ class RequestedChecks(EndStep):
             message(f"the requested checks were not judged: {exc}")
             return {}
         return judged_checks(store, ended, message)
+
+
+class SteadySamples(EndStep):
+    """The run's steady samples stored on it (`samples`), so a comparison with it reads
+    no interval. After the end's write: every interval is stored by then."""
+
+    name = "store the run's steady samples"
+
+    def after_end(self, store: Store, run: LoadTestRun, message: Message) -> None:
+        from loadmgr.service.analysis.run_samples import samples_at_end
+
+        samples = samples_at_end(store, run)
+        if samples is not None:
+            store.runs.set_samples(run.id, samples)
 
 
 class ScheduleBookkeeping(EndStep):

@@ -96,15 +96,21 @@ def set_if(
     condition: Condition,
     changes: Mapping[str, Any],
     fields: Sequence[str] | None = None,
+    *,
+    omit: Sequence[str] = (),
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Set `changes` on the document `key` (a unique indexed field) finds, if `condition`
     holds when it is written. (The document before, None when there is none; the document
-    after, None when nothing was written.) `fields`: only these come back (None: all)."""
-    wanted = None if fields is None else {**dict.fromkeys([*fields, *condition], True)}
+    after, None when nothing was written.) `fields`: only these come back (None: all but
+    `omit`)."""
+    if fields is None:
+        wanted = {name: False for name in omit if name not in condition and name not in changes}
+    else:
+        wanted = dict.fromkeys([*fields, *condition], True)
     before = collection.find_one_and_update(
         key,
         set_where(condition, changes),
-        projection={"_id": False, **(wanted or {})},
+        projection={"_id": False, **wanted},
         return_document=ReturnDocument.BEFORE,
     )
     if before is None or not holds(condition, before):
