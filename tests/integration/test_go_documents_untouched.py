@@ -87,6 +87,8 @@ RUN_WRITERS = {
     # `db prune`'s retention: a Go run is never dropped nor marked.
     "delete_ended": lambda s, r: s.runs.delete_ended(r["id"]),
     "set_intervals_kept": lambda s, r: s.runs.set_intervals_kept(r["id"], {"state": "dropped"}),
+    # The steady samples stored at a run's end: never on a Go run.
+    "set_samples": lambda s, r: s.runs.set_samples(r["id"], {"v": 1}),
 }
 TEST_WRITERS = {
     "update": lambda s, t: s.tests.update(t["id"], 0, {"description": "changed"}),
