@@ -353,3 +353,14 @@ def steady_intervals(
             )
         )
     return made
+
+
+def in_encoding_1(plain: dict[str, Any]) -> dict[str, Any]:
+    """A plain interval as the first compact form stored it (`encoding: 1`, docs/storage.md:
+    `histZ` as JSON), which loadmgr no longer writes but still reads and migrates."""
+    from loadmgr.models.documents import compact as form
+
+    doc = form.compact(dict(plain))
+    if form.HIST_FIELD in doc:
+        doc[form.HIST_FIELD] = form._packed(form._unpacked_packed_steps("", doc[form.HIST_FIELD]))
+    return {**doc, form.ENCODING_FIELD: form.JSON_ENCODING}

@@ -253,24 +253,34 @@ class MetricsRepository(Repository):
     # loadmgr's intervals not yet compact (the Go service's are never rewritten).
     PLAIN = {"encoding": {"$exists": False}, **NOT_GO_INTERVAL}
 
-    @mapped_errors
-    def count_plain(self) -> int:
-        return self.collection.count_documents(self.scoped(self.PLAIN))
+    def _in_form(self, encoding: int | None) -> dict[str, Any]:
+        """loadmgr's intervals in `encoding` (None: plain)."""
+        return self.PLAIN if encoding is None else {"encoding": encoding, **NOT_GO_INTERVAL}
 
     @mapped_errors
-    def plain_page(self, after: Any, limit: int) -> list[dict[str, Any]]:
-        """Up to `limit` intervals not yet compact, after `_id` `after`, in `_id` order."""
-        query = self.scoped(self.PLAIN if after is None else {**self.PLAIN, "_id": {"$gt": after}})
+    def count_plain(self, encoding: int | None = None) -> int:
+        return self.collection.count_documents(self.scoped(self._in_form(encoding)))
+
+    @mapped_errors
+    def plain_page(
+        self, after: Any, limit: int, encoding: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` intervals not yet compact (or in `encoding`), after `_id` `after`,
+        in `_id` order."""
+        form = self._in_form(encoding)
+        query = self.scoped(form if after is None else {**form, "_id": {"$gt": after}})
         return list(self.collection.find(query).sort("_id", 1).limit(limit))
 
     @mapped_errors
-    def make_compact(self, changes: list[tuple[Any, dict[str, Any], list[str]]]) -> int:
+    def make_compact(
+        self, changes: list[tuple[Any, dict[str, Any], list[str]]], encoding: int | None = None
+    ) -> int:
         """Each interval (`_id`, fields to set, fields to unset) made compact in one write
-        of its own, only while it is still plain: a second migration, or one racing this,
-        changes nothing again. Returns how many changed."""
+        of its own, only while it is still plain (or in `encoding`): a second migration, or
+        one racing this, changes nothing again. Returns how many changed."""
         operations = [
             UpdateOne(
-                {"_id": object_id, **self.PLAIN},
+                {"_id": object_id, **self._in_form(encoding)},
                 {"$set": fields, **({"$unset": dict.fromkeys(gone, "")} if gone else {})},
             )
             for object_id, fields, gone in changes

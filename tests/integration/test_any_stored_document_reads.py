@@ -32,7 +32,14 @@ from loadmgr.models import LocustCluster, ServerSource
 from loadmgr.models.documents.compact import MAX_DECODED, compact
 from tests.conftest import CliResult, error_line, ok
 from tests.go_fixtures import RUN_AUTO, go_documents
-from tests.metrics_data import make_run, make_test, plugin_snapshots, snapshots, store_all
+from tests.metrics_data import (
+    in_encoding_1,
+    make_run,
+    make_test,
+    plugin_snapshots,
+    snapshots,
+    store_all,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +51,20 @@ TEST = make_test("fuzzed", thresholds=["p95<500ms"], tags=["a"], metadata={"k": 
 RUN = make_run(TEST, thresholds=["p95<500ms"], verdict="passed")
 OTHER = make_run(TEST, name="other")
 INTERVALS = snapshots(RUN, 4)
-# An interval in the compact form (issue 26): its binaries are spoiled too.
+# An interval in the compact form (issue 26): its binaries are spoiled too, in the form
+# written (encoding 2: `histZ` packed integers) and in the older one read (encoding 1).
 COMPACT_INTERVAL = compact(plugin_snapshots(RUN, 9)[8].model_dump(mode="python"))
+OLD_COMPACT_INTERVAL = in_encoding_1(plugin_snapshots(RUN, 10)[9].model_dump(mode="python"))
 BOMB = zlib.compress(b" " * (MAX_DECODED + 1))
+PACKED = zlib.decompress(COMPACT_INTERVAL["histZ"])
+# Encoding 2's `histZ` spoiled: truncated, of a width no one writes, descending, too large.
+SPOILED_PACKED = [
+    zlib.compress(PACKED[:-1]),
+    zlib.compress(b"\x03" + PACKED[1:]),
+    zlib.compress(PACKED[:1] + bytes(len(PACKED) - 1)),
+    zlib.compress(b"\x08" + (2**63).to_bytes(8, "little") * 2),
+    zlib.compress(b"\x01" + bytes(MAX_DECODED)),
+]
 
 
 def _schedule() -> dict[str, Any]:
@@ -74,6 +92,7 @@ def _valid() -> dict[str, list[dict[str, Any]]]:
             INTERVALS[1].model_dump(mode="python"),
             go_interval,
             COMPACT_INTERVAL,
+            OLD_COMPACT_INTERVAL,
         ],
         "locust_clusters": [LocustCluster(id="k8s", baseUrl="http://127.0.0.1:1").to_document()],
         "schedules": [_schedule()],
@@ -100,6 +119,7 @@ WRONG = st.one_of(
     # What a compact interval's binaries may be spoiled into (issue 26).
     st.binary(max_size=64),
     st.sampled_from([BOMB, bytes(COMPACT_INTERVAL["requestStatsZ"])[:-5], zlib.compress(b"[1,")]),
+    st.sampled_from(SPOILED_PACKED),
 )
 
 

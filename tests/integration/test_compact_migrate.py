@@ -1,4 +1,5 @@
-"""Issue 26: `db migrate` makes a database's plain intervals compact in place.
+"""Issue 26: `db migrate` makes a database's plain intervals, and those in the first compact
+form (encoding 1), compact in the current form (encoding 2) in place.
 
 Idempotent (a second run changes nothing), resumable (killed with SIGKILL mid-way, a run
 again finishes, and no interval is ever half converted), with progress on stderr; what
@@ -10,17 +11,27 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import zlib
 from typing import Any
 
 import pytest
 
+from loadmgr.models.documents.compact import ENCODING, JSON_ENCODING
 from tests.conftest import loadmgr_command, ok, reaped
-from tests.metrics_data import make_run, make_test, plugin_snapshots, snapshots, store_all
+from tests.metrics_data import (
+    in_encoding_1,
+    make_run,
+    make_test,
+    plugin_snapshots,
+    snapshots,
+    store_all,
+)
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
 
-COMPACT = {"encoding": 1}
+COMPACT = {"encoding": ENCODING}
+OLD = {"encoding": JSON_ENCODING}
 TOTAL = 2000
 
 
@@ -39,35 +50,46 @@ def test_migrate_makes_intervals_compact_once_and_reads_the_same(mongo_db: Any, 
     test = make_test()
     plugin_run = make_run(test, collectionMode="plugin")
     stats_run = make_run(test, name="stats")
+    old_run = make_run(test, name="old", collectionMode="plugin")
+    runs = (plugin_run, stats_run, old_run)
     store_all(
         mongo_db,
         test,
-        [plugin_run, stats_run],
+        list(runs),
         plugin_snapshots(plugin_run, 12) + snapshots(stats_run, 5),
     )
-    before = {run.id: _views(cli, run.id) for run in (plugin_run, stats_run)}
+    # Intervals in the first compact form (encoding 1: `histZ` as JSON), as an older
+    # loadmgr stored them: read as they are, and converted too.
+    mongo_db["metrics_timeseries"].insert_many(
+        [in_encoding_1(s.model_dump(mode="python")) for s in plugin_snapshots(old_run, 6)]
+    )
+    before = {run.id: _views(cli, run.id) for run in runs}
     plain_bytes = mongo_db.command("collStats", "metrics_timeseries").get("size")
 
     dry = ok(cli("db", "migrate", "--dry-run", "-o", "json"))
-    assert dry.json()["compactIntervals"] == {"examined": 17, "changed": 0}
+    assert dry.json()["compactIntervals"] == {"examined": 23, "changed": 0}
     assert mongo_db["metrics_timeseries"].count_documents(COMPACT) == 0
 
     first = ok(cli("db", "migrate", "-o", "json"))
-    assert first.json()["compactIntervals"] == {"examined": 17, "changed": 17}
-    assert "17 plain intervals examined, 17 made compact" in first.stderr
-    assert mongo_db["metrics_timeseries"].count_documents(COMPACT) == 17
+    assert first.json()["compactIntervals"] == {"examined": 23, "changed": 23}
+    assert "23 plain or encoding-1 intervals examined, 23 made compact" in first.stderr
+    assert mongo_db["metrics_timeseries"].count_documents(COMPACT) == 23
     assert mongo_db["metrics_timeseries"].count_documents({"requestStats": {"$exists": True}}) == 0
+    assert _halves(mongo_db) == 0
     if plain_bytes:
         assert mongo_db.command("collStats", "metrics_timeseries")["size"] < plain_bytes
-    assert {run.id: _views(cli, run.id) for run in (plugin_run, stats_run)} == before
+    assert {run.id: _views(cli, run.id) for run in runs} == before
 
     again = ok(cli("db", "migrate", "-o", "json"))
     assert again.json()["compactIntervals"] == {"examined": 0, "changed": 0}
 
 
 def _halves(db: Any) -> int:
-    """Intervals half converted: marked compact with plain fields left, or the reverse."""
-    return db["metrics_timeseries"].count_documents(
+    """Intervals half converted: marked compact with plain fields left, or the reverse, or
+    with a `histZ` not of the form their mark says (packed integers in encoding 2, a
+    width byte first; JSON in encoding 1)."""
+    collection = db["metrics_timeseries"]
+    halves = collection.count_documents(
         {
             "$or": [
                 {"encoding": {"$exists": True}, "hist": {"$type": "string", "$ne": ""}},
@@ -76,13 +98,24 @@ def _halves(db: Any) -> int:
             ]
         }
     )
+    for doc in collection.find({"histZ": {"$exists": True}}, {"encoding": 1, "histZ": 1}):
+        json_form = zlib.decompress(doc["histZ"])[:1] == b"["
+        halves += json_form != (doc["encoding"] == JSON_ENCODING)
+    return halves
 
 
-def test_migrate_killed_mid_way_finishes_when_run_again(mongo_db: Any, cli: Any) -> None:
+@pytest.mark.parametrize("form", ["plain", "encoding 1"])
+def test_migrate_killed_mid_way_finishes_when_run_again(mongo_db: Any, cli: Any, form: str) -> None:
     test = make_test()
     run = make_run(test, collectionMode="plugin")
     intervals = plugin_snapshots(run, TOTAL)
-    store_all(mongo_db, test, [run], intervals)
+    if form == "plain":
+        store_all(mongo_db, test, [run], intervals)
+    else:
+        store_all(mongo_db, test, [run])
+        mongo_db["metrics_timeseries"].insert_many(
+            [in_encoding_1(s.model_dump(mode="python")) for s in intervals]
+        )
     before = ok(cli("metrics", "show", run.id, "--from", "0s", "-o", "json")).stdout
     collection = mongo_db["metrics_timeseries"]
 

@@ -25,17 +25,20 @@ from loadmgr.models import MetricSnapshot, RequestStats, Scope
 from loadmgr.models.documents import compact as compact_form
 from loadmgr.models.documents.compact import (
     ENCODING,
+    JSON_ENCODING,
     CompactError,
     compact,
+    compact_fields,
     expand,
     flat_text,
     hist_flat,
+    packed_steps,
     stored_projection,
     wanted_fields,
 )
 from loadmgr.models.histogram import MAX_BUCKET_MS, MAX_COUNT, decode, encode, summary
 from loadmgr.store import Store
-from tests.metrics_data import START, make_run, make_test, plugin_snapshots
+from tests.metrics_data import START, in_encoding_1, make_run, make_test, plugin_snapshots
 
 histograms = st.dictionaries(
     st.integers(0, MAX_BUCKET_MS), st.integers(1, MAX_COUNT), max_size=60
@@ -226,9 +229,142 @@ def test_the_fast_check_refuses_what_the_full_one_refuses(text: str) -> None:
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_a_hostile_compact_field_is_a_bad_document(case: str) -> None:
-    doc = {"loadTestRunId": "r", "encoding": ENCODING, **HOSTILE[case]}
+    doc = {"loadTestRunId": "r", "encoding": JSON_ENCODING, **HOSTILE[case]}
     with pytest.raises(CompactError):
         expand(_stored(doc))
+
+
+def _packed_at(width: int, numbers: list[int], cut: int = 0) -> bytes:
+    """Encoding 2's `histZ` of `numbers` at `width` bytes each, less its last `cut` bytes."""
+    raw = bytes((width,)) + b"".join(n.to_bytes(width, "little") for n in numbers)
+    return zlib.compress(raw[: len(raw) - cut])
+
+
+# Encoding 2's `histZ` (packed integers), spoiled each way it can be.
+HOSTILE_PACKED: dict[str, Any] = {
+    "not binary": [3, 1],
+    "corrupt zlib": b"\x78\x9c not zlib",
+    "truncated zlib": _packed_at(2, [3, 1, 1, 1])[:-3],
+    "bomb": _packed_raw(b"\x01" + bytes(compact_form.MAX_DECODED)),
+    "empty": _packed_raw(b""),
+    "unknown width": _packed_raw(b"\x03" + bytes(6)),
+    "width zero": _packed_raw(b"\x00"),
+    "json in encoding 2": _packed_raw(b"[3,1]"),
+    "truncated integers": _packed_at(4, [3, 1, 1, 1], cut=1),
+    "odd count of integers": _packed_at(1, [3, 1, 1]),
+    "descending": _packed_at(2, [5, 1, 0, 1]),
+    "bucket out of range": _packed_at(4, [MAX_BUCKET_MS, 1, 1, 1]),
+    "step out of range": _packed_at(4, [0, 1, MAX_BUCKET_MS + 1, 1]),
+    "count out of range": _packed_at(8, [3, MAX_COUNT + 1]),
+    "largest integer": _packed_at(8, [3, 2**64 - 1]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_PACKED))
+def test_a_hostile_packed_histogram_is_a_bad_document(case: str) -> None:
+    doc = {"loadTestRunId": "r", "encoding": ENCODING, "histZ": HOSTILE_PACKED[case]}
+    with pytest.raises(CompactError):
+        expand(_stored(doc))
+
+
+@pytest.mark.parametrize("encoding", [0, 3, 99, -1, 2**40, True, 2.0, "2", [2], {"a": 2}, None])
+def test_an_encoding_loadmgr_does_not_know_is_a_bad_document(encoding: Any) -> None:
+    doc = {"loadTestRunId": "r", "encoding": encoding}
+    if encoding is None:  # no mark: not compact (read as plain)
+        assert expand(_stored(doc)) == {"loadTestRunId": "r"}
+        return
+    with pytest.raises(CompactError, match="not one this loadmgr reads"):
+        expand(_stored(doc))
+
+
+@settings(max_examples=300, derandomize=True)
+@given(histograms, st.sampled_from([1, 2, 4, 8]))
+def test_every_histogram_comes_back_packed_at_any_width(
+    histogram: dict[int, int], width: int
+) -> None:
+    """Encoding 2's `histZ` read back (whatever width a writer chose that holds it) is the
+    same flat array, the same text and the same percentiles; the writer picks the
+    narrowest width."""
+    text = encode(histogram)
+    flat = hist_flat(text)
+    assert flat is not None
+    packed = packed_steps(flat)
+    assert packed is not None
+    narrowest = zlib.decompress(packed)[0]
+    assert max(flat, default=0) < 1 << (8 * narrowest)
+    assert narrowest == 1 or max(flat) >= 1 << (4 * narrowest)
+    candidates = [packed]
+    if max(flat, default=0) < 1 << (8 * width):
+        candidates.append(_packed_at(width, flat))
+    for data in candidates:
+        doc = _stored({"loadTestRunId": "r", "encoding": ENCODING, "histZ": data})
+        assert expand(dict(doc))["hist"] == text
+        assert expand(doc, steps=True)["histSteps"] == flat
+    assert summary(decode(text)) == summary(histogram)
+
+
+@settings(max_examples=400, derandomize=True)
+@given(
+    st.lists(
+        st.integers(0, 3) | st.integers(0, 2 * MAX_COUNT) | st.just(MAX_BUCKET_MS), max_size=12
+    ),
+    st.sampled_from([1, 2, 4, 8]),
+)
+def test_the_packed_read_accepts_and_refuses_what_the_full_check_does(
+    flat: list[int], width: int
+) -> None:
+    """Whole numbers ≥ 0 packed at any width are read as `checked_steps` reads the same
+    list: the same array, or refused, never anything else."""
+    flat = [n % (1 << (8 * width)) for n in flat]
+    try:
+        expected: Any = compact_form.checked_steps(flat)
+    except CompactError as exc:
+        expected = ("refused", str(exc))
+    try:
+        got: Any = compact_form._unpacked_packed_steps("histZ", _packed_at(width, flat))
+    except CompactError as exc:
+        got = ("refused", str(exc))
+    assert got == expected
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.binary(max_size=40))
+def test_any_packed_bytes_read_as_a_checked_histogram_or_refused(raw: bytes) -> None:
+    try:
+        flat = compact_form._unpacked_packed_steps("histZ", zlib.compress(raw))
+    except CompactError:
+        return
+    assert compact_form.checked_steps(flat) == flat
+
+
+def test_a_number_no_width_holds_stays_text() -> None:
+    text = f"3:{2**64}"
+    assert packed_steps([3, 2**64]) is None
+    assert compact({"loadTestRunId": "r", "hist": text})["hist"] == text
+
+
+@pytest.mark.parametrize("names", [20, 200])
+def test_an_encoding_1_interval_reads_exactly_and_migrates_to_encoding_2(names: int) -> None:
+    """Old intervals stay readable; `db migrate`'s change of one (1 → 2) gives the very
+    document the writer stores now, and a second look changes nothing."""
+    plain = _stored(_bench_interval(names))
+    old = _stored(in_encoding_1(plain))
+    assert old["encoding"] == JSON_ENCODING
+    assert _same(_stored(expand(dict(old))), plain)
+    found = compact_fields(old)
+    assert found is not None
+    fields, gone = found
+    assert gone == [] and set(fields) == {"encoding", "histZ"}
+    migrated = _stored({**old, **fields})
+    assert migrated == _stored(compact(dict(plain)))
+    assert _same(_stored(expand(dict(migrated))), plain)
+    assert compact_fields(migrated) is None
+
+
+def test_an_encoding_1_interval_it_cannot_read_is_not_migrated() -> None:
+    spoiled = {"loadTestRunId": "r", "encoding": JSON_ENCODING, "histZ": _packed_raw(b"[5,-1]")}
+    with pytest.raises(CompactError):
+        compact_fields(spoiled)
 
 
 def test_the_store_leaves_a_bad_compact_interval_out_and_reads_the_rest(
@@ -304,3 +440,33 @@ def test_compaction_never_rewrites_the_go_control_planes_intervals() -> None:
         "examined": 0,
         "changed": 0,
     }
+
+
+def test_compaction_converts_plain_and_encoding_1_once_and_leaves_the_rest() -> None:
+    """`db migrate` converts plain and encoding-1 intervals to encoding 2; one in encoding
+    2 already, one in a form it does not know, and an encoding-1 one it cannot read are
+    left as they are (the last named)."""
+    from loadmgr.service.migration.compaction import compact_intervals
+
+    store = Store(mongomock.MongoClient()["db"], Scope(), "mongodb://x")
+    run = make_run(make_test())
+    plain = [s.model_dump(mode="python") for s in plugin_snapshots(run, 8)]
+    collection = store.db["metrics_timeseries"]
+    collection.insert_many(
+        plain[:3] + [in_encoding_1(doc) for doc in plain[3:6]] + [compact(plain[6])]
+    )
+    spoiled = {**in_encoding_1(plain[7]), "histZ": _packed_raw(b"[5,-1]")}
+    future = {"loadTestRunId": run.id, "seq": 99, "encoding": 3, "histZ": b"?"}
+    collection.insert_many([dict(spoiled), dict(future)])
+    before = list(collection.find({"seq": {"$in": [7, 8, 99]}}))
+    with pytest.warns(Warning, match="buckets do not ascend; not converted"):
+        done = compact_intervals(store, progress=lambda *_: None, line=lambda _: None)
+    assert done == {"examined": 7, "changed": 6}
+    assert collection.count_documents({"encoding": ENCODING}) == 7
+    assert list(collection.find({"seq": {"$in": [7, 8, 99]}})) == before
+    expected = [_stored(expand(compact(doc))) for doc in plain[:7]]
+    read = [_stored(expand(doc)) for doc in collection.find({"seq": {"$lte": 7}}, {"_id": 0})]
+    assert read == [{k: v for k, v in doc.items() if k != "_id"} for doc in expected]
+    with pytest.warns(Warning, match="not converted"):
+        again = compact_intervals(store, progress=lambda *_: None, line=lambda _: None)
+    assert again == {"examined": 1, "changed": 0}  # the spoiled one, looked at again

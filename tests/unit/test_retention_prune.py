@@ -12,6 +12,7 @@ import pytest
 
 from loadmgr.errors import Conflict, ValidationFailed
 from loadmgr.models import RunStatus, Scope
+from loadmgr.models.documents.compact import ENCODING
 from loadmgr.models.stats.downsample import merge, windows
 from loadmgr.service.upkeep.policies import RetentionSpec, list_policies, set_policy
 from loadmgr.service.upkeep.prune import prune_history
@@ -204,7 +205,7 @@ def test_compact_intervals_are_downsampled_exactly_and_stored_compact(store: Sto
     run = make_run(test, finishedAt=finished, startedAt=finished - timedelta(minutes=2))
     store_all(store.db, runs=[run])
     store.metrics.save(plugin_snapshots(run, 60, interval=5))
-    assert all(doc.get("encoding") == 1 for doc in store.db["metrics_timeseries"].find())
+    assert all(doc.get("encoding") == ENCODING for doc in store.db["metrics_timeseries"].find())
     before = totals(store, run.id)
 
     prune_history(store, now=NOW)
@@ -212,4 +213,4 @@ def test_compact_intervals_are_downsampled_exactly_and_stored_compact(store: Sto
     assert store.metrics.count_for_run(run.id) == 5
     assert totals(store, run.id) == before
     for doc in store.db["metrics_timeseries"].find({"loadTestRunId": run.id}):
-        assert doc.get("encoding") == 1 and "hist" not in doc and "requestStats" not in doc
+        assert doc.get("encoding") == ENCODING and "hist" not in doc and "requestStats" not in doc

@@ -1,10 +1,12 @@
-"""`db migrate`: plain intervals made compact in place (issue 26; docs/storage.md).
+"""`db migrate`: plain intervals, and those in the older compact form (encoding 1), made
+compact in the current form (encoding 2) in place (issue 26; docs/storage.md).
 
-Not a schema step: readers read both forms, so a database need not be converted before
+Not a schema step: readers read every form, so a database need not be converted before
 use, and a large history is converted only when someone asks (`db migrate`), never on a
-command's first use. Each interval is one write of its own, made only while it is still
-plain, so the pass is idempotent and resumable: killed at any point (SIGKILL included), a
-run again finds only what is left, and no interval is ever half converted.
+command's first use. Each interval is one write of its own, made only while it is still in
+the form it was read in, so the pass is idempotent and resumable: killed at any point
+(SIGKILL included), a run again finds only what is left, and no interval is ever half
+converted.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from loadmgr.models.documents.compact import compact_fields
+from loadmgr.errors import left_out
+from loadmgr.models.documents.compact import JSON_ENCODING, CompactError, compact_fields
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -22,6 +25,8 @@ COLLECTION = "metrics_timeseries"
 BAR = "intervals into the compact form"  # a bar of its own beside the Go import's
 # A line of progress at most this often (in intervals) where no bar shows it.
 LINE_EVERY = 10_000
+# The forms converted, in this order: plain (None), then encoding 1.
+FORMS = (None, JSON_ENCODING)
 
 
 def compact_intervals(
@@ -31,29 +36,40 @@ def compact_intervals(
     progress: Callable[[str, int, int], None],
     line: Callable[[str], None],
 ) -> dict[str, int]:
-    """Every plain interval of the database made compact; `{examined, changed}` (with
-    `dry_run`, only how many would be examined)."""
+    """Every plain or encoding-1 interval of the database made compact in the current
+    form; `{examined, changed}` (with `dry_run`, only how many would be examined)."""
     metrics = store.unscoped().metrics
-    total = metrics.count_plain()
+    total = sum(metrics.count_plain(form) for form in FORMS)
     if dry_run or not total:
         return {"examined": total, "changed": 0}
     examined = changed = 0
-    after: Any = None
     progress(BAR, 0, total)
-    while True:
-        page = metrics.plain_page(after, PAGE)
-        if not page:
-            break
-        updates = []
-        for doc in page:
-            found = compact_fields(doc)
-            if found is not None:
-                updates.append((doc["_id"], *found))
-        changed += metrics.make_compact(updates)
-        before, examined = examined, examined + len(page)
-        after = page[-1]["_id"]
-        progress(BAR, min(examined, total), total)
-        if examined // LINE_EVERY > before // LINE_EVERY:
-            line(f"{COLLECTION}: {examined} of {total} intervals examined for compaction")
+    for form in FORMS:
+        after: Any = None
+        while True:
+            page = metrics.plain_page(after, PAGE, form)
+            if not page:
+                break
+            changed += metrics.make_compact(_changes(page), form)
+            before, examined = examined, examined + len(page)
+            after = page[-1]["_id"]
+            progress(BAR, min(examined, total), total)
+            if examined // LINE_EVERY > before // LINE_EVERY:
+                line(f"{COLLECTION}: {examined} of {total} intervals examined for compaction")
     progress(BAR, total, total)
     return {"examined": examined, "changed": changed}
+
+
+def _changes(page: list[dict[str, Any]]) -> list[tuple[Any, dict[str, Any], list[str]]]:
+    """What makes each of `page` compact; an encoding-1 interval that cannot be read stays
+    as it is (every read leaves it out, naming it), named here too."""
+    updates = []
+    for doc in page:
+        try:
+            found = compact_fields(doc)
+        except CompactError as exc:
+            left_out(COLLECTION, doc.get("_id"), f"{exc}; not converted")
+            continue
+        if found is not None:
+            updates.append((doc["_id"], *found))
+    return updates
