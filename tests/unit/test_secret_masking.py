@@ -1,7 +1,6 @@
 """Issue 21, item 10: a secret is masked in every form a receiver may echo it in (raw,
 percent-decoded, plus-decoded, percent-encoded; quoted in JSON or HTML), by the one function
-every message that
-could quote one goes through (`secret_refs.mask_secrets`)."""
+every message that could quote one goes through (`secret_refs.mask_secrets`)."""
 
 from __future__ import annotations
 
