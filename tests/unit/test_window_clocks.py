@@ -57,7 +57,7 @@ def answer(now: float, complete: int, seconds: dict[int, int], **extra: Any) -> 
 
 
 def builder(wall: Wall, interval: int, duration: int = 7200) -> WindowBuilder:
-    clock = RunClock(ORIGIN, ORIGIN, started_wall=WALL, clock=wall)
+    clock = RunClock(ORIGIN, ORIGIN, started_wall=WALL, clock=wall, ticker=wall)
     return WindowBuilder(
         "run",
         origin=ORIGIN,
@@ -187,7 +187,7 @@ def test_an_answer_of_another_test_is_a_restart(started):
 
 def test_the_first_answer_names_the_test_when_the_start_did_not():
     wall = Wall()
-    clock = RunClock(ORIGIN, None, started_wall=WALL, clock=wall)
+    clock = RunClock(ORIGIN, None, started_wall=WALL, clock=wall, ticker=wall)
     windows = WindowBuilder("run", origin=ORIGIN, interval=5, clock=clock)
     wall.now = WALL + 10
     windows.add(parse_seconds(answer(ORIGIN + 10.2, ORIGIN + 9, {ORIGIN + 3: 1})))
@@ -222,3 +222,20 @@ def test_a_worker_change_is_an_event_only_while_loading(before, count, state, ki
     message, event = change
     assert message == f"workers: {before} → {count}"
     assert (event[0] if event else None) == kind
+
+
+@pytest.mark.parametrize("step", [-3600, -600, -130, 130, 600, 3600])
+def test_a_step_of_this_machine_s_wall_clock_mid_run_is_no_lie(step: int) -> None:
+    """This machine's wall clock stepped mid-run (NTP correcting a host 10 min ahead, a
+    `date -s`): the time since the start is measured on a monotonic clock, so the master's
+    honest answers are still taken and their windows stored. Before, every answer after
+    the step was refused as a lie, and the healthy run ended `Failed` with its load
+    stopped."""
+    wall = Wall()
+    clock = RunClock(ORIGIN, ORIGIN, started_wall=WALL, clock=wall)  # real monotonic time
+    windows = WindowBuilder("run", origin=ORIGIN, interval=1, clock=clock)
+    wall.now = WALL + step  # next to no time has passed, but the wall clock says `step`
+    batch = parse_seconds(answer(ORIGIN + 2.5, ORIGIN + 2, {ORIGIN: 3, ORIGIN + 1: 4}))
+    windows.add(batch)
+    stored = windows.ready(batch)
+    assert sum(snapshot.intervalRequests for snapshot in stored) == 7
