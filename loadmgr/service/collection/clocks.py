@@ -47,6 +47,7 @@ class RunClock:
     # the wall clock, such a step mid-run made every true answer a lie.
     ticker: Callable[[], float] = time.monotonic
     ahead_noted: bool = False
+    behind_noted: bool = False
     events: list[tuple[str, str]] = field(default_factory=list)  # to record on the run
     _start_tick: float | None = field(default=None, init=False, repr=False)
 
@@ -89,6 +90,19 @@ class RunClock:
         if self.test_started is None:
             self.test_started = batch_start(batch)
         return present
+
+    def note_behind(self, seconds: int) -> None:
+        """A second stamped `seconds` before the test's start: a worker's clock behind the
+        master's. Its requests count in the first window; the run records it once."""
+        if not self.behind_noted:
+            self.behind_noted = True
+            self.events.append(
+                (
+                    "clock-behind",
+                    f"a worker's clock runs {seconds} s behind the master's: its seconds before "
+                    "the start count in the first window (use NTP)",
+                )
+            )
 
     def _same_test(self, batch: SecondsBatch) -> None:
         started = batch_start(batch)

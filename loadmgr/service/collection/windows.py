@@ -78,7 +78,10 @@ class WindowBuilder(RunIntervals):
         self.origin = origin
         self.interval = interval
         self.next_index = next_index  # windows before this one are stored already
-        self.cursor = origin + next_index * interval - 1  # the last second folded in
+        # The last second folded in. From the start, every second the plugin holds is
+        # asked for: it holds this test's only (emptied at its start), and a worker whose
+        # clock runs behind the master's stamps its first seconds before the test's start.
+        self.cursor = origin + next_index * interval - 1 if next_index else -1
         self.total_requests, self.total_failures = totals
         self._request_totals: dict[Key, tuple[int, int]] = dict(request_totals or {})
         self._open: dict[int, dict[Key, _Counts]] = {}
@@ -114,6 +117,8 @@ class WindowBuilder(RunIntervals):
             if second.t <= self.cursor:
                 continue  # already folded (an overlapping answer after a retry)
             stamped = second.t if present is None else min(second.t, present)
+            if stamped < self.origin and self.clock is not None:
+                self.clock.note_behind(self.origin - stamped)  # counted in the first window
             index = self.window_of(stamped)
             if index < self.next_index:
                 # Cannot happen with the plugin's watermark unless a clock jumped: keep the
