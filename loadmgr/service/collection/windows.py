@@ -117,8 +117,10 @@ class WindowBuilder(RunIntervals):
             if second.t <= self.cursor:
                 continue  # already folded (an overlapping answer after a retry)
             stamped = second.t if present is None else min(second.t, present)
-            if stamped < self.origin and self.clock is not None:
-                self.clock.note_behind(self.origin - stamped)  # counted in the first window
+            if stamped < self.origin:  # a worker's clock behind: counted in the first window
+                if self.clock is not None:
+                    self.clock.note_behind(self.origin - stamped)
+                stamped = self.origin
             index = self.window_of(stamped)
             if index < self.next_index:
                 # Cannot happen with the plugin's watermark unless a clock jumped: keep the
