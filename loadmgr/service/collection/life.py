@@ -31,6 +31,7 @@ from loadmgr.service.collection.events import worker_change
 from loadmgr.service.collection.settings import (
     CollectorSettings,
     RunObserver,
+    beating,
     client_for,
     observer_of,
     recorded_client,
@@ -281,6 +282,7 @@ class Collector(RunEnding):
         failing_since: float | None = None
         last_problem = ""
         beat_every = min(float(self.settings.interval), HEARTBEAT_MAX_SEC)
+        beating(self._client, lambda: self.run.status.is_active and self._beat(None), beat_every)
         while True:
             if self.stop_event.wait(max(0.0, next_poll - time.monotonic())):
                 self.interrupted = True
