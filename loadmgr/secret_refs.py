@@ -152,14 +152,19 @@ def mask_secrets(text: str, secrets: Iterable[str | None], mask: str = MASK) -> 
     percent-encoded, letters in either case (`%2b` and `%2B` alike); and, sign by sign,
     quoted in a JSON string or an HTML page (`_sign_pattern`)."""
     forms: set[str] = set()
+    decoded: set[str] = set()  # the forms a JSON string or an HTML page may quote escaped
     for secret in secrets:
         if secret:
             forms.update(secret_forms(secret))
+            decoded.update((secret, unquote(secret), unquote_plus(secret)))
     kept = sorted((f for f in forms if len(f) >= MASKED_FORM_MIN and f.strip()), key=len)
     if not kept:
         return text
     pattern = re.compile(
-        "|".join("".join(map(_sign_pattern, f)) for f in reversed(kept)), re.IGNORECASE
+        "|".join(
+            "".join(map(_sign_pattern, f)) if f in decoded else re.escape(f) for f in reversed(kept)
+        ),
+        re.IGNORECASE,
     )
     return pattern.sub(lambda _: mask, text)
 

@@ -11,7 +11,7 @@ from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import pytest
 import responses
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from loadmgr.errors import ClusterError
@@ -69,6 +69,8 @@ SECRET_TEXT = st.text(
 )
 
 
+# One pattern a call, compiled anew for each generated secret: slow on a busy machine.
+@settings(deadline=None)
 @given(secret=SECRET_TEXT, before=st.text(max_size=20), after=st.text(max_size=20))
 def test_every_form_of_any_secret_is_masked(secret: str, before: str, after: str) -> None:
     forms = [f for f in _every_form(secret) if len(f) >= 4 and f.strip()]
@@ -79,6 +81,8 @@ def test_every_form_of_any_secret_is_masked(secret: str, before: str, after: str
         assert form.lower() not in masked.lower()
 
 
+# One pattern a call, compiled anew for each generated secret: slow on a busy machine.
+@settings(deadline=None)
 @given(secret=SECRET_TEXT)
 def test_every_form_of_a_webhook_query_secret_is_masked(secret: str) -> None:
     url = f"https://hooks.example.com/in?sig={quote(secret, safe='')}"
@@ -200,6 +204,8 @@ JSON_SAFE_TEXT = st.text(
 )
 
 
+# One pattern a call, compiled anew for each generated secret: slow on a busy machine.
+@settings(deadline=None)
 @given(secret=JSON_SAFE_TEXT, encoding=st.sampled_from(list(ENCODINGS)))
 def test_any_secret_echoed_in_any_encoding_is_masked(secret: str, encoding: str) -> None:
     encode, decode = ENCODINGS[encoding]
