@@ -15,9 +15,9 @@ What must agree:
   shape paces the load over time;
 - the exceptions (type and count), the users the shape reached, and the end reason
   (plain Locust's log says "Shape test stopping" or "--run-time limit reached", or
-  `STOP_WHEN_DONE`'s line).
+  `stop_when_done`'s line).
 
-A scenario of fixed counts ends when its users have made their requests (`STOP_WHEN_DONE`),
+A scenario of fixed counts ends when its users have made their requests (`stop_when_done`),
 its duration only a deadline: a 3-s run once ended before plain Locust's users had made
 them on a busy machine (26 of 30).
 
@@ -41,7 +41,7 @@ import pytest
 from tests.conftest import ok
 from tests.integration.test_locustfile_bundles import write_package
 from tests.locust_servers import running_locust, running_target
-from tests.shape_locustfiles import stages, waiting
+from tests.shape_locustfiles import DONE_LINE, stages, stop_when_done, waiting
 
 pytestmark = pytest.mark.integration
 
@@ -159,40 +159,6 @@ class TaggedUser(HttpUser):
         self.client.get("/", name="home")
 """
 
-# Appended to a fixed-count scenario's locustfile: where the test is run from (plain
-# Locust, a local or remote master; never a worker), stop it once Locust has counted every
-# request its users make (TOTAL), however long this machine takes to make them. Plain
-# headless Locust exits only when its runner quits; a master stops its test and stays.
-STOP_WHEN_DONE = """
-
-import logging as _logging
-
-import gevent as _gevent
-from locust import events as _events
-from locust.runners import WorkerRunner as _WorkerRunner
-
-DONE_LINE = "scenario: every user made its requests"
-
-
-@_events.test_start.add_listener
-def _stop_when_every_user_is_done(environment, **_kwargs):
-    runner = environment.runner
-    if isinstance(runner, _WorkerRunner):
-        return
-
-    def stop_when_done():
-        while runner.stats.total.num_requests < TOTAL:
-            _gevent.sleep(0.1)
-        _logging.getLogger("scenario").info(DONE_LINE)
-        if environment.parsed_options.headless:
-            runner.quit()
-        else:
-            runner.stop()
-
-    _gevent.spawn(stop_when_done)
-"""
-DONE_LINE = "scenario: every user made its requests"
-
 # Added to plain Locust's -f only: what it does not print (the users it reached, its
 # exceptions), written as JSON where PLAIN_PROBE says when it quits.
 PROBE = """
@@ -265,7 +231,7 @@ def _stopping(write: Callable[[Path], Path], total: int) -> Callable[[Path], Pat
         path = write(folder)
         main = path / "locustfile.py" if path.is_dir() else path
         with main.open("a", encoding="utf-8") as file:
-            file.write(STOP_WHEN_DONE.replace("TOTAL", str(total)))
+            file.write(stop_when_done(total))
         return path
 
     return write_stopping
