@@ -192,13 +192,15 @@ def beating(
     between polls; a Locust answering each request just within its deadline, with a poll
     of several asks, held the beat for 20 s and more: past the 15 s after which another
     host takes the collector for dead. So no two beats are further apart than `every` and
-    one request's deadline."""
+    one request's deadline. Once the client is interrupted (a signal), no more: the command
+    ends within seconds, whatever MongoDB does."""
     check, last = client.before_send, [clock()]
 
     def before_send() -> None:
         if check is not None:
             check()
-        if clock() - last[0] >= every:
+        interrupted = client.interrupt is not None and client.interrupt.is_set()
+        if not interrupted and clock() - last[0] >= every:
             last[0] = clock()
             beat()
 
