@@ -181,9 +181,10 @@ def _sign_pattern(char: str) -> str:
     json_escape = "".join(
         f"\\u{int.from_bytes(units[i : i + 2], 'big'):04x}" for i in range(0, len(units), 2)
     )
-    literal = [char, json_escape, *(f"&{name}" for name in _ENTITY_NAMES.get(char, ()))]
+    literal = [json_escape, *(f"&{name}" for name in _ENTITY_NAMES.get(char, ()))]
     literal += [escape for escape, sign in _JSON_SHORT_ESCAPES.items() if sign == char]
-    forms = [*map(re.escape, literal), f"&#0*{code};", f"&#x0*{code:x};"]
+    # The escapes before the sign itself: `\\` is masked whole, never its first half.
+    forms = [*map(re.escape, literal), f"&#0*{code};", f"&#x0*{code:x};", re.escape(char)]
     return f"(?:{'|'.join(forms)})"
 
 
