@@ -4,6 +4,7 @@ and a signal during such a request ends the command within seconds."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
@@ -13,6 +14,7 @@ import pytest
 
 from tests.conftest import loadmgr_command, reaped
 from tests.fake_locust import FakeLocust, fake_locust
+from tests.locust_servers import pid_alive
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -106,6 +108,11 @@ def test_runs_stop_of_a_run_whose_locust_drips_ends_within_its_bounds(cli, mongo
     assert elapsed < 90, elapsed
     run = mongo_db.load_test_runs.find_one({"id": run_id})
     assert run["stopReason"] in ("user", "lost"), run
+    # Nothing left behind: the detached collector ends too (fenced off, or by itself).
+    pid = run["collector"]["pid"]
+    if not wait_for(lambda: not pid_alive(pid), timeout=30):
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"the run's collector (pid {pid}) outlived its run")
 
 
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM])
