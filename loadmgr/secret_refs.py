@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from html.entities import html5
 from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
@@ -148,16 +149,55 @@ def check_reference(env: str | None, file: str | None, what: str) -> None:
 def mask_secrets(text: str, secrets: Iterable[str | None], mask: str = MASK) -> str:
     """`text` with every secret replaced by `mask`, in every form a receiver or a proxy
     may echo it: as given, percent-decoded, plus-decoded (`+` read as a blank) and
-    percent-encoded, letters in either case (`%2b` and `%2B` alike)."""
+    percent-encoded, letters in either case (`%2b` and `%2B` alike); and, sign by sign,
+    quoted in a JSON string or an HTML page (`_sign_pattern`)."""
     forms: set[str] = set()
+    decoded: set[str] = set()  # the forms a JSON string or an HTML page may quote escaped
     for secret in secrets:
         if secret:
             forms.update(secret_forms(secret))
+            decoded.update((secret, unquote(secret), unquote_plus(secret)))
     kept = sorted((f for f in forms if len(f) >= MASKED_FORM_MIN and f.strip()), key=len)
     if not kept:
         return text
-    pattern = re.compile("|".join(re.escape(f) for f in reversed(kept)), re.IGNORECASE)
+    pattern = re.compile(
+        "|".join(
+            "".join(map(_sign_pattern, f)) if f in decoded else re.escape(f) for f in reversed(kept)
+        ),
+        re.IGNORECASE,
+    )
     return pattern.sub(lambda _: mask, text)
+
+
+def _sign_pattern(char: str) -> str:
+    """What matches `char` wherever a secret is quoted: itself, and for anything but an
+    ASCII letter or digit its escapes, since an echo may escape any of them (PHP's JSON
+    writes `\\/`, .NET's `\\u002B`, Python's `\\u00e9`; an HTML page `&#43;`, `&#x2B;`,
+    `&plus;`), each sign on its own (a receiver may escape some and not others)."""
+    if char.isascii() and char.isalnum():
+        return re.escape(char)
+    code = ord(char)
+    units = char.encode("utf-16-be")
+    json_escape = "".join(
+        f"\\u{int.from_bytes(units[i : i + 2], 'big'):04x}" for i in range(0, len(units), 2)
+    )
+    literal = [json_escape, *(f"&{name}" for name in _ENTITY_NAMES.get(char, ()))]
+    literal += [escape for escape, sign in _JSON_SHORT_ESCAPES.items() if sign == char]
+    # The escapes before the sign itself: `\\` is masked whole, never its first half.
+    forms = [*map(re.escape, literal), f"&#0*{code};", f"&#x0*{code:x};", re.escape(char)]
+    return f"(?:{'|'.join(forms)})"
+
+
+# JSON's two-character escapes (`\\/` is optional: PHP and some others write it).
+_JSON_SHORT_ESCAPES = {
+    "\\/": "/", '\\"': '"', "\\\\": "\\", "\\b": "\b", "\\f": "\f",
+    "\\n": "\n", "\\r": "\r", "\\t": "\t",
+}  # fmt: skip
+# HTML's named references of one character (`plus;`, `sol;`, `amp;`…), by the character.
+_ENTITY_NAMES: dict[str, list[str]] = {}
+for _name, _sign in html5.items():
+    if len(_sign) == 1 and _name.endswith(";"):
+        _ENTITY_NAMES.setdefault(_sign, []).append(_name)
 
 
 def secret_forms(secret: str) -> set[str]:

@@ -55,6 +55,9 @@ class FakeLocust:
         # time: each read is within any read timeout, the whole never within a minute.
         self.drip: float | None = None
         self.dripped: list[str] = []  # "METHOD path" of each answer that dripped
+        # Once set (seconds), every answer comes whole, that long after it was asked: slow,
+        # yet within every deadline.
+        self.answer_delay: float | None = None
         self.closed = threading.Event()
         self._swarmed_at: float | None = None
         self.plugin = plugin
@@ -122,6 +125,8 @@ class FakeLocust:
                 pass
 
             def _send(self, status: int, content_type: str, body: bytes) -> None:
+                if fake.answer_delay is not None:
+                    fake.closed.wait(fake.answer_delay)
                 if fake.drip is not None:
                     self._drip(fake.drip, status, content_type, body)
                     return

@@ -45,21 +45,20 @@ OutputOption = Annotated[
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids, one a line.")]
 
-# Control characters (C0 but newline, DEL, C1) and bidirectional overrides: data must never
-# steer the terminal, so they are shown escaped. In a table cell newlines are escaped too.
-# Lone surrogates (undecodable bytes of argv, kept by Python as \udcXX) cannot be written
-# as UTF-8 at all: they are shown escaped too, so an error quoting one can still be printed.
-_UNSAFE = re.compile(
-    r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
-_UNSAFE_IN_CELL = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+# Control characters (C0 but newline, DEL, C1), the line and paragraph separators (a line
+# break to many readers) and the bidirectional controls (marks, the Arabic letter mark,
+# embeddings, overrides, isolates): data must never steer the terminal, so they are shown
+# escaped. In a table cell newlines are escaped too. Lone surrogates (undecodable bytes of
+# argv, kept by Python as \udcXX) cannot be written as UTF-8 at all: they are shown escaped
+# too, so an error quoting one can still be printed.
+_STEERING = r"\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(rf"[\x00-\x09\x0b-\x1f{_STEERING}\ud800-\udfff]")
+_UNSAFE_IN_CELL = re.compile(rf"[\x00-\x1f{_STEERING}\ud800-\udfff]")
 
 
 # In JSON text these can only stand inside strings, where `\u0085` means the same: written
 # so, no C1 control or bidi override from data reaches a terminal through `-o json` either.
-_UNSAFE_IN_JSON = re.compile(r"[\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_IN_JSON = re.compile(rf"[{_STEERING}]")
 
 
 def json_safe(text: str) -> str:

@@ -56,13 +56,21 @@ class ScheduleRepository(ModelRepository[Schedule]):
         return self.screen_all(Schedule, cursor.limit(limit) if limit else cursor)
 
     @mapped_errors
-    def find_due(self, now: datetime) -> tuple[list[Schedule], list[str]]:
-        """Unpaused schedules whose next slot is at or before `now` (one indexed query), and
-        why any of them cannot be read: such a one must not keep the others from starting."""
+    def count_due(self, now: datetime) -> int:
+        """How many unpaused schedules are due at `now`."""
+        query = self.scoped({"paused": False, "nextSlotAt": {"$lte": now}})
+        return int(self.collection.count_documents(query))
+
+    @mapped_errors
+    def find_due(self, now: datetime, limit: int = 0) -> tuple[list[Schedule], list[str]]:
+        """Unpaused schedules whose next slot is at or before `now` (one indexed query), the
+        longest due first, at most `limit` (0: all); and why any of them cannot be read:
+        such a one must not keep the others from starting."""
         query = self.scoped({"paused": False, "nextSlotAt": {"$lte": now}})
         readable: list[Schedule] = []
         unreadable: list[str] = []
-        for document in self.collection.find(query, NO_OBJECT_ID):
+        found = self.collection.find(query, NO_OBJECT_ID).sort([("nextSlotAt", 1), ("id", 1)])
+        for document in found.limit(limit):
             try:
                 readable.append(stored(Schedule, document))
             except ValidationFailed as exc:

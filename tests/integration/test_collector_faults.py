@@ -130,3 +130,36 @@ def test_an_end_mongodb_refuses_is_stored_without_its_per_request_part(
     assert stored.finalStats["totals"] == {"requests": 2500}
     assert "requestStats" not in stored.finalStats
     assert stored.error.startswith("per-request statistics not stored: MongoDB refused")
+
+
+def test_after_a_signal_an_outage_holds_the_end_a_few_seconds_only(store, tmp_path: Path):
+    """A signal and a MongoDB outage together: the end was retried for two minutes
+    (FINALIZE_RETRY_SEC) after Ctrl-C or SIGTERM, so the command did not end within
+    seconds (a detached collector took its full two minutes). After a signal the end gets
+    SIGNALLED_FINALIZE_SEC; the spool keeps the intervals for `runs follow`."""
+    import threading
+
+    from loadmgr.errors import DatabaseError
+
+    run = _run(store, beat_age=0)
+    collector = Collector(store, run, cluster=None, settings=CollectorSettings(), home=tmp_path)
+
+    def outage(_changes: object) -> None:
+        raise DatabaseError("cannot reach MongoDB (an outage)")
+
+    collector.writer.write_final = outage  # type: ignore[method-assign]
+    collector.stop_event.set()  # the signal
+    raised: list[BaseException] = []
+
+    def end() -> None:
+        try:
+            collector._write_final({"status": RunStatus.FINISHED.value})
+        except DatabaseError as exc:
+            raised.append(exc)
+
+    started = time.monotonic()
+    thread = threading.Thread(target=end, daemon=True)
+    thread.start()
+    thread.join(15.0)
+    assert not thread.is_alive(), "the end was still retried 15 s after the signal"
+    assert raised and time.monotonic() - started < ending.SIGNALLED_FINALIZE_SEC + 3

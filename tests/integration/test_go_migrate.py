@@ -23,6 +23,7 @@ from tests.go_fixtures import (
 
 pytestmark = pytest.mark.integration
 
+
 def snapshot(db) -> dict[str, list[dict]]:
     return {name: list(db[name].find().sort("_id", 1)) for name in GO_COLLECTIONS}
 
@@ -214,3 +215,25 @@ def test_a_bad_tenant_from_changes_nothing(go_db, cli):
     assert snapshot(go_db) == before
     assert "x1" not in go_db.client.list_database_names()
     assert go_db["loadmgr_meta"].count_documents({}) == 0
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["http://127.0.0.1:9/<x>", "http://127.0.0.1:99999/", "http://h/a\u202eb", "http://u:p@h/"],
+)
+def test_a_go_test_whose_target_a_run_would_refuse_is_skipped_with_why(mongo_db, cli, target):
+    """The target URL rule (issue 21, item 13) reached through `db migrate`: a Go test
+    whose target a run refuses was converted (`converted 1`) and could then never run.
+    It is skipped with the rule's reason, as `tests create` refuses it; its runs are
+    history and are converted."""
+    require_fixtures()
+    create_go_indexes(mongo_db)
+    load_go_documents(mongo_db)
+    mongo_db["load_tests"].update_one({"name": GO_TEST}, {"$set": {"targeturl": target}})
+    result = ok(cli("db", "migrate", "-o", "json"))
+    collections = {c["collection"]: c for c in result.json()["goImport"]["collections"]}
+    tests = collections["load_tests"]
+    assert tests["converted"] == 0 and len(tests["skipped"]) == 1, tests
+    assert "target" in tests["skipped"][0]["reason"]
+    assert "u:p@" not in result.stdout + result.stderr
+    assert collections["load_test_runs"]["converted"] == 3

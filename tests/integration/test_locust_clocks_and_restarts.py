@@ -108,6 +108,24 @@ def test_workers_ahead_of_the_master_are_counted_and_recorded(cli, mongo_db):
         assert sum(i["intervalRequests"] for i in intervals) >= 5 * 4
 
 
+def test_a_worker_behind_the_master_has_every_request_counted(cli, mongo_db):
+    """Workers 10 s behind the master stamp the whole 4-s test before its start on the
+    master's clock: every second of it is counted (5 requests each), none lost."""
+    with fake_locust(plugin=True) as fake:
+        fake.worker_ahead = -10
+        _create(cli, fake, duration="4s")
+        result = _start(cli)
+        assert result.exit_code == 0, result.stderr
+        run = mongo_db.load_test_runs.find_one({})
+        assert run["status"] == "Finished", run
+        assert [e["kind"] for e in run["events"]] == ["clock-behind"], run["events"]
+        intervals = _intervals(mongo_db, run["id"])
+        counted = sum(i["intervalRequests"] for i in intervals)
+        served = int(fake.stopped_at) - int(fake.test_started) + 1  # seconds of 5 requests
+        # The fake serves a stop's own second only a second after it (with `final` set).
+        assert 5 * (served - 1) <= counted <= 5 * served, intervals
+
+
 @pytest.mark.parametrize("plugin", [True, False], ids=["plugin", "stats"])
 def test_a_master_restarted_mid_run_ends_it_with_its_own_numbers(cli, mongo_db, plugin):
     with fake_locust(plugin=plugin) as fake:

@@ -4,6 +4,7 @@ and a signal during such a request ends the command within seconds."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
@@ -13,6 +14,7 @@ import pytest
 
 from tests.conftest import loadmgr_command, reaped
 from tests.fake_locust import FakeLocust, fake_locust
+from tests.locust_servers import pid_alive
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -106,6 +108,11 @@ def test_runs_stop_of_a_run_whose_locust_drips_ends_within_its_bounds(cli, mongo
     assert elapsed < 90, elapsed
     run = mongo_db.load_test_runs.find_one({"id": run_id})
     assert run["stopReason"] in ("user", "lost"), run
+    # Nothing left behind: the detached collector ends too (fenced off, or by itself).
+    pid = run["collector"]["pid"]
+    if not wait_for(lambda: not pid_alive(pid), timeout=30):
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"the run's collector (pid {pid}) outlived its run")
 
 
 @pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM])
@@ -134,3 +141,46 @@ def test_a_signal_while_locust_has_not_started_the_test_ends_the_command_at_once
     assert stops >= 1  # our own swarm, stopped
     run = mongo_db.load_test_runs.find_one({})
     assert run["status"] == "Failed" and run["stopReason"] == "user", run
+
+
+def test_a_slow_locust_within_every_deadline_never_silences_the_heartbeat(cli, mongo_db):
+    """Values just under each bound, combined: every answer 4 s late (within its 10-s
+    deadline), and the plugin saying `more` so that a poll asks six times. A poll took
+    half a minute without a heartbeat, past the 15 s after which another host takes the
+    collector for dead (and `runs follow` takes the run over) and near the lease's 30 s.
+    The collector beats before any request once a beat is due."""
+    with fake_locust(plugin=True) as fake:
+        _define(cli, fake)
+        fake.plugin_lie = lambda answer: {**answer, "more": True}
+        beats: list[float] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            seen = None
+            while not done.wait(0.2):
+                run = mongo_db.load_test_runs.find_one({}) or {}
+                if run.get("status") == "Running" and run.get("heartbeatAt") != seen:
+                    seen = run.get("heartbeatAt")
+                    beats.append(time.monotonic())
+
+        def slow_down() -> None:
+            if wait_for(lambda: fake.requests >= 1 or fake.swarms >= 1, timeout=60):
+                time.sleep(2)
+                fake.answer_delay = 4.0
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        slower = threading.Thread(target=slow_down, daemon=True)
+        watcher.start()
+        slower.start()
+        process = subprocess.Popen(
+            [*loadmgr_command(), "runs", "start", "demo", "--interval", "1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        with reaped(process):
+            wait_for(lambda: len(beats) >= 2 and time.monotonic() - beats[1] > 40, timeout=90)
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=60)
+        done.set()
+        watcher.join(timeout=5)
+    gaps = [later - earlier for earlier, later in zip(beats, beats[1:], strict=False)]
+    assert gaps and max(gaps) < 12, gaps

@@ -17,6 +17,7 @@ import pytest
 from loadmgr.models.documents import bundle_sha256
 from tests.conftest import documents_of, error_line, ok
 from tests.locust_servers import running_locust
+from tests.shape_locustfiles import stop_when_done
 
 pytestmark = pytest.mark.integration
 
@@ -95,10 +96,11 @@ def _locust_counts(stats: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
 
 
 def plain_locust(folder: Path, host: str, cwd: Path) -> dict[str, tuple[int, int]]:
-    """Plain `locust --headless -f DIR` on the same target: its own counts (--json)."""
+    """Plain `locust --headless -f DIR` on the same target: its own counts (--json). The
+    package's test ends itself once its requests are made (`stop_when_done`), within 60 s."""
     done = subprocess.run(
         [sys.executable, "-m", "locust", "--headless", "-f", str(folder), "-u", str(USERS),
-         "-r", str(USERS), "-t", "4s", "--host", host, "--json", "--skip-log-setup"],
+         "-r", str(USERS), "-t", "60s", "--host", host, "--json", "--skip-log-setup"],
         cwd=cwd, capture_output=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr.decode()[-2000:]  # 1: failures happened
@@ -109,10 +111,13 @@ def test_a_package_is_stored_whole_and_runs_like_plain_locust(
     cli: Any, mongo_db: Any, target_server: Any, tmp_path: Path, isolated_env: Path
 ) -> None:
     folder = write_package(tmp_path / "pkg")
+    # Ended once every row is requested (the duration a deadline): counts, not speed.
+    with (folder / "locustfile.py").open("a", encoding="utf-8") as file:
+        file.write(stop_when_done(USERS * len(ROWS)))
     created = ok(cli(
         "tests", "create", "--name", "pkg", "--target-url", target_server.url,
         "--locustfile", str(folder), "--users", str(USERS), "--spawn-rate", str(USERS),
-        "--duration", "4s", "-o", "json",
+        "--duration", "60s", "-o", "json",
     )).json()  # fmt: skip
     bundle = created["locustfileBundle"]
     assert bundle["entries"] == ["."]

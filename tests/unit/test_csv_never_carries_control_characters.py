@@ -20,10 +20,12 @@ from tests.unit.test_cli_unit import Captured, mock_store  # noqa: F401 - a fixt
 
 Cli = Callable[..., CliResult]
 
-# What must never reach a file raw: C0 but newline (CSV quotes it), DEL, C1, zero-width and
-# bidirectional marks and overrides (the set `sanitize` escapes).
-RAW = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-HOSTILE = ["\x1b]0;owned\x07", "\x1b[31m", "\r", "\x00", "\u202e", "\x9b2J", "\x07", "\u2066"]
+# What must never reach a file raw: C0 but newline (CSV quotes it), DEL, C1, the line and
+# paragraph separators, zero-width and bidirectional marks and overrides (the set
+# `sanitize` escapes).
+RAW = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+HOSTILE = ["\x1b]0;owned\x07", "\x1b[31m", "\r", "\x00", "\u202e", "\x9b2J", "\x07", "\u2066",
+           "\u061c", "\u2028"]  # fmt: skip
 NAMES = st.lists(
     st.sampled_from(HOSTILE) | st.text(st.characters(codec="utf-8"), max_size=4),
     min_size=1,

@@ -4,8 +4,8 @@
 Locust's answers at the limits: as many entries and errors as `check_stats` lets through,
 each name and method as long as allowed and made of 4-byte UTF-8 characters, error texts
 of 100,000 characters; the run carries a 1 MB locustfile and THRESHOLDS_MAX thresholds of
-THRESHOLD_MAX_CHARS characters, each failed (a result and a verdict reason for each), and
-MAX_EVENTS events of MAX_DETAIL characters.
+THRESHOLD_MAX_CHARS characters, each failed (a result and a verdict reason for each),
+MAX_EVENTS events of MAX_DETAIL characters, and the outcomes of MAX_TOLD notifications.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from loadmgr.service.collection.fitting import (
 from loadmgr.service.judging.verdicts import decide_verdict, evaluate
 
 MONGODB_MAX = 16 * 1024 * 1024
-MARGIN = 3 * 1024 * 1024  # room for what a later field adds, and the update's envelope
+MARGIN = 2 * 1024 * 1024  # room for what a later field adds, and the update's envelope
 WIDE = "\U0001f600"  # 4 bytes in UTF-8: the most a character can cost
 
 
@@ -127,6 +127,26 @@ def _size(document: dict[str, Any]) -> int:
     return len(bson.encode(document))
 
 
+def _worst_notifications() -> list[dict[str, Any]]:
+    """The most outcomes a run end records (MAX_TOLD and the one counting the rest), each
+    with the longest name, every event and the longest error."""
+    from loadmgr.models.documents.base import NAME_MAX
+    from loadmgr.service.notifications.subscriptions import MAX_OUTCOME_ERROR, MAX_TOLD
+
+    outcome = {
+        "name": _text(NAME_MAX, 0),
+        "notificationId": "0" * 36,
+        "events": ["failed", "error", "aborted", "regression", "change"],
+        "at": datetime(2026, 1, 1, tzinfo=timezone.utc),
+        "ok": False,
+        "attempts": 3,
+        "status": 500,
+        "error": _text(MAX_OUTCOME_ERROR, 1),
+        "seconds": 10.0,
+    }
+    return [dict(outcome) for _ in range(MAX_TOLD + 1)]
+
+
 def test_the_end_of_a_run_fits_mongodb_at_every_limit() -> None:
     run = LoadTestRun(
         loadTestId="t",
@@ -156,6 +176,7 @@ def test_the_end_of_a_run_fits_mongodb_at_every_limit() -> None:
         "verdict": verdict,
         "verdictReasons": [r.model_dump(mode="python") for r in reasons],
         **_worst_events(),
+        "notifications": _worst_notifications(),
     }
     stored = end["finalStats"]
     assert len(stored["requestStats"]) == MAX_STORED_REQUESTS

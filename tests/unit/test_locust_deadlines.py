@@ -97,3 +97,31 @@ def test_an_interrupt_gives_up_a_request_at_once_and_hurries_the_next(
         client.wait_final_stats(30.0)  # Locust is not answering: nothing more is asked
     assert time.monotonic() - started < 0.5
     assert wait_for(lambda: len(dripping.dripped) == 2, timeout=2)
+
+
+def test_a_collector_beats_before_a_request_once_a_beat_is_due() -> None:
+    """`beating`: before a request, the client's own check, then a beat once `every`
+    seconds have passed since the last; never once the client is interrupted (a signal:
+    the command must end within seconds, whatever MongoDB does)."""
+    import threading
+
+    from loadmgr.service.collection.settings import beating
+
+    class Client:
+        def __init__(self) -> None:
+            self.before_send: Any = lambda: calls.append("check")
+            self.interrupt = threading.Event()
+
+    calls: list[str] = []
+    now = [0.0]
+    client = Client()
+    beating(client, lambda: calls.append("beat"), 5.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    for at in (1.0, 4.9, 5.0, 6.0, 10.5):
+        now[0] = at
+        client.before_send()
+    assert calls == ["check", "check", "check", "beat", "check", "check", "beat"]
+    client.interrupt.set()
+    now[0] = 60.0
+    calls.clear()
+    client.before_send()
+    assert calls == ["check"]

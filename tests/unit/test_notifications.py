@@ -413,3 +413,28 @@ def test_nothing_in_a_slack_message_is_read_as_markup(client: mongomock.MongoCli
     text = json.dumps(slack_body(Message("team", ["failed"], run, test.name)))
     assert "<!here>" not in text and "<!channel>" not in text
     assert "&lt;!here&gt;" in text and "&lt;!channel&gt;" in text
+
+
+def test_a_run_end_tells_a_bounded_number_of_subscriptions(store: Store) -> None:
+    """Bounded documents and threads (issue 21, items 1 and 3), reached through the
+    notifications: a writer of the database can add any number of subscriptions, each with
+    a variable name of any length. A run end told every one of them, on a thread each, and
+    recorded an outcome for each on the run (at 20,000 with long names: past 16 MB, and
+    every outcome lost). At most MAX_TOLD are told; one more outcome counts the rest; each
+    outcome's error is cut."""
+    from loadmgr.service.notifications.subscriptions import MAX_OUTCOME_ERROR, MAX_TOLD
+
+    test = add_test(store)
+    long_name = "UNSET_" + "X" * 100_000
+    for i in range(MAX_TOLD + 50):
+        subscribe(store, f"team-{i:03d}", env=long_name)
+    run = add_run(store, test, Verdict.FAILED, reasons=[FAILED])
+    said: list[str] = []
+    notify_run_end(store, run, said.append)
+    stored = store.runs.find_by_id(run.id)
+    assert stored is not None
+    outcomes = stored.notifications or []
+    assert len(outcomes) == MAX_TOLD + 1
+    assert all(len(o["error"] or "") <= MAX_OUTCOME_ERROR for o in outcomes)
+    assert outcomes[-1]["ok"] is False and "50" in outcomes[-1]["error"]
+    assert len(said) == MAX_TOLD + 1 and "50" in said[-1]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loadmgr.cli.output import Renderer, json_safe
+from loadmgr.cli.output import Renderer, json_safe, sanitize
 
 UNSAFE = [chr(c) for c in (*range(0x00, 0x20), *range(0x7F, 0xA0))] + [
     "\u200b",
@@ -75,3 +77,29 @@ def test_json_output_writes_nan_and_infinity_as_null(capsys: Any) -> None:
     assert "NaN" not in text and "Infinity" not in text and json.loads(text) == finite
     Renderer("csv", False).many([row], [])
     assert capsys.readouterr().out.splitlines() == ["p95,rps,n", ',1.5;;,3']
+
+
+# Every character that can steer what a terminal or a viewer shows, by Unicode's own
+# classes: the controls (Cc), the line and paragraph separators (Zl, Zp: a line break to
+# many readers) and every bidirectional control (the embeddings, overrides and isolates,
+# and the marks LRM, RLM and the Arabic letter mark ALM, as "Trojan Source" lists them).
+BIDI_CONTROLS = [
+    "\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))
+]  # fmt: skip
+STEERING = [
+    c
+    for c in map(chr, range(0x10000))
+    if unicodedata.category(c) in ("Cc", "Zl", "Zp") and c != "\n"
+] + BIDI_CONTROLS
+
+
+@pytest.mark.parametrize("char", STEERING, ids=lambda c: f"U+{ord(c):04X}")
+def test_every_steering_character_is_escaped_in_every_output(char: str, capsys: Any) -> None:
+    """The class, not a list: before, U+061C (ALM, a bidi mark) and U+2028/U+2029 (read as
+    line breaks) went raw through tables, messages, JSON and CSV files."""
+    value = f"a{char}b"
+    assert char not in sanitize(value) and char not in sanitize(value, in_cell=True)
+    text = json_safe(json.dumps({"v": value}, ensure_ascii=False))
+    assert char not in text and json.loads(text) == {"v": value}
+    Renderer("csv", quiet=False).one({"v": value})
+    assert char not in capsys.readouterr().out

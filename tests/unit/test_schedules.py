@@ -669,3 +669,32 @@ def test_a_worker_count_no_machine_can_run_is_refused_everywhere(
 
     with pytest.raises(ValueError):
         ScheduleOverrides(workers=LOCAL_WORKERS_MAX + 1)  # a stored one is read as refused
+
+
+def test_a_tick_handles_a_bounded_number_of_due_schedules(
+    cli: Cli,
+    mock_store: Captured,
+    locustfile: Path,
+) -> None:
+    # Bounded (issue 21, item 1 class), reached through the tick: any writer of the
+    # database can store any number of due schedules, each on a cluster of its own, and a
+    # tick started a detached collector (a process) for every one of them at once. A tick
+    # handles at most MAX_SCHEDULES_PER_TICK (the longest due first); the next the rest.
+    from loadmgr.service.lifecycle.tick import MAX_SCHEDULES_PER_TICK
+
+    _test(cli, locustfile)
+    added = json.loads(cli("schedules", "add", "api", "--cron", "0 3 * * *", "-o", "json").stdout)
+    db = _db(mock_store)
+    template = db.schedules.find_one({"id": added["id"]}, {"_id": False})
+    more = 10
+    for i in range(1, MAX_SCHEDULES_PER_TICK + more):
+        db.schedules.insert_one({**template, "id": f"s{i:03d}", "name": f"n{i:03d}"})
+    later = (template["nextSlotAt"] + timedelta(hours=2)).isoformat()  # past the grace
+    first = cli("schedules", "tick", "--now", later, "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    handled = {s["scheduleId"] for s in json.loads(first.stdout)}
+    assert len(handled) == MAX_SCHEDULES_PER_TICK
+    assert f"{more} more due schedules" in first.stderr
+    second = cli("schedules", "tick", "--now", later, "-o", "json")
+    rest = {s["scheduleId"] for s in json.loads(second.stdout)}
+    assert len(rest) == more and not rest & handled and "more due" not in second.stderr

@@ -1,14 +1,17 @@
 """Issue 21, item 10: a secret is masked in every form a receiver may echo it in (raw,
-percent-decoded, plus-decoded, percent-encoded), by the one function every message that
-could quote one goes through (`secret_refs.mask_secrets`)."""
+percent-decoded, plus-decoded, percent-encoded; quoted in JSON or HTML), by the one function
+every message that could quote one goes through (`secret_refs.mask_secrets`)."""
 
 from __future__ import annotations
 
+import html
+import json
+from collections.abc import Callable
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import pytest
 import responses
-from hypothesis import assume, given
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from loadmgr.errors import ClusterError
@@ -66,6 +69,8 @@ SECRET_TEXT = st.text(
 )
 
 
+# One pattern a call, compiled anew for each generated secret: slow on a busy machine.
+@settings(deadline=None)
 @given(secret=SECRET_TEXT, before=st.text(max_size=20), after=st.text(max_size=20))
 def test_every_form_of_any_secret_is_masked(secret: str, before: str, after: str) -> None:
     forms = [f for f in _every_form(secret) if len(f) >= 4 and f.strip()]
@@ -76,6 +81,8 @@ def test_every_form_of_any_secret_is_masked(secret: str, before: str, after: str
         assert form.lower() not in masked.lower()
 
 
+# One pattern a call, compiled anew for each generated secret: slow on a busy machine.
+@settings(deadline=None)
 @given(secret=SECRET_TEXT)
 def test_every_form_of_a_webhook_query_secret_is_masked(secret: str) -> None:
     url = f"https://hooks.example.com/in?sig={quote(secret, safe='')}"
@@ -133,3 +140,76 @@ def test_an_echo_cut_in_its_middle_leaves_no_piece_of_the_secret(
         delivery = post_json(f"{receiver.url}?sig={SIG}", {"text": "x"}, bound=5.0)
     assert delivery.error is not None
     assert _no_prefix_of(unquote(SIG), delivery.error), delivery.error
+
+
+# --- echoed through another encoding: JSON string escapes, HTML/XML character references ---
+
+
+def _json_php(text: str) -> str:
+    return json.dumps(text)[1:-1].replace("/", "\\/")  # PHP's json_encode escapes `/`
+
+
+def _json_every_sign(text: str) -> str:
+    """As .NET's System.Text.Json writes a string: every sign (`+`, `&`, `'`…) `\\u00XX`."""
+    return "".join(
+        c
+        if c.isascii() and c.isalnum()
+        else json.dumps(c, ensure_ascii=True)[1:-1]
+        if len(json.dumps(c, ensure_ascii=True)) > 3
+        else f"\\u{ord(c):04X}"
+        for c in text
+    )
+
+
+def _numeric_references(text: str) -> str:
+    return "".join(c if c.isascii() and c.isalnum() else f"&#{ord(c)};" for c in text)
+
+
+def _hex_references(text: str) -> str:
+    return "".join(c if c.isascii() and c.isalnum() else f"&#x{ord(c):X};" for c in text)
+
+
+def _named_references(text: str) -> str:
+    named = {"+": "&plus;", "/": "&sol;", "=": "&equals;", "%": "&percnt;", "&": "&amp;"}
+    return "".join(named.get(c, c) for c in text)
+
+
+# Each echo, and the decoder that reads it back: what a reader of the message can recover.
+ENCODINGS: dict[str, tuple[Callable[[str], str], Callable[[str], str]]] = {
+    "json (ensure_ascii)": (lambda t: json.dumps(t)[1:-1], lambda t: json.loads(f'"{t}"')),
+    "json (PHP, \\/)": (_json_php, lambda t: json.loads(f'"{t}"')),
+    "json (every sign \\u00XX)": (_json_every_sign, lambda t: json.loads(f'"{t}"')),
+    "html.escape": (html.escape, html.unescape),
+    "numeric references": (_numeric_references, html.unescape),
+    "hex references": (_hex_references, html.unescape),
+    "named references": (_named_references, html.unescape),
+}
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_a_signature_echoed_in_json_or_html_is_masked(encoding: str) -> None:
+    """A receiver quoting the signature in a JSON answer (PHP escapes `/`, .NET every
+    sign) or an HTML page (`&#43;`): the URL's secret, read back, is not in the outcome."""
+    encode, decode = ENCODINGS[encoding]
+    url = f"https://hooks.example.com/in?sig={SIG}"
+    for form in (unquote(SIG), SIG):
+        text = mask(f"HTTP 403: bad signature {encode(form)}", url)
+        assert unquote(SIG) not in decode(text) and SIG not in decode(text), text
+
+
+JSON_SAFE_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
+    min_size=12,
+    max_size=40,
+)
+
+
+# One pattern a call, compiled anew for each generated secret: slow on a busy machine.
+@settings(deadline=None)
+@given(secret=JSON_SAFE_TEXT, encoding=st.sampled_from(list(ENCODINGS)))
+@example(secret="00000000000\\", encoding="json (ensure_ascii)")  # `\\` masked whole
+def test_any_secret_echoed_in_any_encoding_is_masked(secret: str, encoding: str) -> None:
+    encode, decode = ENCODINGS[encoding]
+    assume(secret.strip() and MASK not in secret)
+    masked = mask_secrets(f"echo: {encode(secret)} end", [secret])
+    assert secret not in decode(masked)

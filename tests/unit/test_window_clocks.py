@@ -57,7 +57,7 @@ def answer(now: float, complete: int, seconds: dict[int, int], **extra: Any) -> 
 
 
 def builder(wall: Wall, interval: int, duration: int = 7200) -> WindowBuilder:
-    clock = RunClock(ORIGIN, ORIGIN, started_wall=WALL, clock=wall)
+    clock = RunClock(ORIGIN, ORIGIN, started_wall=WALL, clock=wall, ticker=wall)
     return WindowBuilder(
         "run",
         origin=ORIGIN,
@@ -187,7 +187,7 @@ def test_an_answer_of_another_test_is_a_restart(started):
 
 def test_the_first_answer_names_the_test_when_the_start_did_not():
     wall = Wall()
-    clock = RunClock(ORIGIN, None, started_wall=WALL, clock=wall)
+    clock = RunClock(ORIGIN, None, started_wall=WALL, clock=wall, ticker=wall)
     windows = WindowBuilder("run", origin=ORIGIN, interval=5, clock=clock)
     wall.now = WALL + 10
     windows.add(parse_seconds(answer(ORIGIN + 10.2, ORIGIN + 9, {ORIGIN + 3: 1})))
@@ -222,3 +222,61 @@ def test_a_worker_change_is_an_event_only_while_loading(before, count, state, ki
     message, event = change
     assert message == f"workers: {before} → {count}"
     assert (event[0] if event else None) == kind
+
+
+@pytest.mark.parametrize("step", [-3600, -600, -130, 130, 600, 3600])
+def test_a_step_of_this_machine_s_wall_clock_mid_run_is_no_lie(step: int) -> None:
+    """This machine's wall clock stepped mid-run (NTP correcting a host 10 min ahead, a
+    `date -s`): the time since the start is measured on a monotonic clock, so the master's
+    honest answers are still taken and their windows stored. Before, every answer after
+    the step was refused as a lie, and the healthy run ended `Failed` with its load
+    stopped."""
+    wall = Wall()
+    clock = RunClock(ORIGIN, ORIGIN, started_wall=WALL, clock=wall)  # real monotonic time
+    windows = WindowBuilder("run", origin=ORIGIN, interval=1, clock=clock)
+    wall.now = WALL + step  # next to no time has passed, but the wall clock says `step`
+    batch = parse_seconds(answer(ORIGIN + 2.5, ORIGIN + 2, {ORIGIN: 3, ORIGIN + 1: 4}))
+    windows.add(batch)
+    stored = windows.ready(batch)
+    assert sum(snapshot.intervalRequests for snapshot in stored) == 7
+
+
+class BufferedPlugin:
+    """The plugin's seconds route over a buffer of {t: requests}, as it answers: the
+    seconds after `after` and before `complete`, which the test moves by hand."""
+
+    def __init__(self, seconds: dict[int, int]) -> None:
+        self.seconds_held = seconds
+        self.now = float(ORIGIN)
+        self.complete = ORIGIN
+
+    def seconds(self, after: int | None = None, limit: int = 600) -> dict[str, Any]:
+        low = -1 if after is None else after
+        held = {t: n for t, n in self.seconds_held.items() if low < t < self.complete}
+        return answer(self.now, self.complete, held)
+
+
+def test_a_worker_behind_the_master_has_every_request_counted() -> None:
+    """A worker whose clock runs behind the master's stamps its first seconds before the
+    test's start on the master's clock (and its watermark holds `complete` back). Those
+    seconds were never asked for (the first ask began at the start), so their requests
+    were missing from the intervals, never from Locust's totals. They are counted in the
+    first window, and the run records the skew once."""
+    from loadmgr.service.collection.sources import PluginSource
+
+    behind = 20
+    # The worker's requests, stamped on its clock: 20 s behind, 30 s of load, 2 a second.
+    plugin = BufferedPlugin({ORIGIN - behind + s: 2 for s in range(30)})
+    wall = Wall()
+    source = PluginSource(plugin, builder(wall, interval=5))  # type: ignore[arg-type]
+    stored, events = [], []
+    for elapsed in range(1, 40):
+        wall.now = WALL + elapsed
+        plugin.now = ORIGIN + elapsed + 0.5
+        plugin.complete = ORIGIN + elapsed - behind  # the lagging worker's watermark
+        if elapsed > 35:
+            plugin.complete = ORIGIN + elapsed  # its last report: everything is in
+        poll = source.poll()
+        stored, events = stored + poll.snapshots, events + poll.events
+    assert sum(s.intervalRequests for s in stored) == 60
+    assert [kind for kind, _ in events] == ["clock-behind"] and "20 s" in events[0][1]

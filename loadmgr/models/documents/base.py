@@ -77,7 +77,9 @@ def check_http_url(value: str) -> str:
 # What the host a run's /swarm sends may not hold: `<` and `>`, which Locust's /swarm
 # removes from it (locust/web.py), and what no URL carries unescaped: blanks, control
 # characters, bidirectional and zero-width marks.
-_NOT_IN_A_TARGET = re.compile(r"[<>\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_NOT_IN_A_TARGET = re.compile(
+    r"[<>\s\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def target_url_refusal(url: str) -> str | None:

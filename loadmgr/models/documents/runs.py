@@ -277,7 +277,7 @@ class LoadTestRun(Named):
     # claimed them, `done` after. Null on runs ended before it existed.
     endSteps: str | None = None
     # What happened to the cluster while the run ran, one item per change, in order:
-    # {at, kind, detail}; kind `worker-lost`, `worker-joined`, `clock-ahead` or
+    # {at, kind, detail}; kind `worker-lost`, `worker-joined`, `clock-ahead`, `clock-behind` or
     # `locust-restarted` (docs/design.md, "Stored documents").
     events: list[dict[str, Any]] = Field(default_factory=list)
     # What retention left of its intervals (`db prune`): {state: downsampled, resolutionSec,

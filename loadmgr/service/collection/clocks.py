@@ -9,8 +9,9 @@ other nonsense):
 
 - The test is the run's: a `test_started` other than the run's (or none, once there was
   one) is a master that restarted (`LocustRestarted`), not a lie to refuse.
-- The master's `now` is where the run should be by this machine's wall clock (the run's
-  origin plus the time since it started here) within `MASTER_CLOCK_SLACK_SEC`.
+- The master's `now` is where the run should be by this machine's clock (the run's
+  origin plus the time since it started here, on a monotonic clock) within
+  `MASTER_CLOCK_SLACK_SEC`.
 - `complete` is at most `MAX_CLOCK_AHEAD_SEC` past the master's `now`. Less than that
   but more than `CLOCK_NOTICE_SEC` is workers whose clocks run ahead (all of them: the
   watermark is the smallest): their seconds are counted in the window of the master's
@@ -40,15 +41,26 @@ class RunClock:
     origin: int  # the second the test started on the master
     test_started: int | None = None  # the master's test start second; None: the first seen
     started_wall: float | None = None  # this machine's wall clock at the run's start
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = time.time  # this machine's wall clock
+    # What measures the time since the start: a monotonic clock, which a step of the wall
+    # clock (NTP correcting a host that ran ahead, a `date -s`) does not move. Measured on
+    # the wall clock, such a step mid-run made every true answer a lie.
+    ticker: Callable[[], float] = time.monotonic
     ahead_noted: bool = False
+    behind_noted: bool = False
     events: list[tuple[str, str]] = field(default_factory=list)  # to record on the run
+    _start_tick: float | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.started_wall is not None:
+            self._start_tick = self.ticker() - (self.clock() - self.started_wall)
 
     def expected_now(self) -> float | None:
-        """Where the run is now on the master's clock, by this machine's wall clock."""
-        if self.started_wall is None:
+        """Where the run is now on the master's clock, by the time this machine has seen
+        pass since the run's start."""
+        if self._start_tick is None:
             return None
-        return self.origin + (self.clock() - self.started_wall)
+        return self.origin + (self.ticker() - self._start_tick)
 
     def check(self, batch: SecondsBatch) -> int:
         """The present second of the master for `batch` (later seconds count in it);
@@ -78,6 +90,19 @@ class RunClock:
         if self.test_started is None:
             self.test_started = batch_start(batch)
         return present
+
+    def note_behind(self, seconds: int) -> None:
+        """A second stamped `seconds` before the test's start: a worker's clock behind the
+        master's. Its requests count in the first window; the run records it once."""
+        if not self.behind_noted:
+            self.behind_noted = True
+            self.events.append(
+                (
+                    "clock-behind",
+                    f"a worker's clock runs {seconds} s behind the master's: its seconds before "
+                    "the start count in the first window (use NTP)",
+                )
+            )
 
     def _same_test(self, batch: SecondsBatch) -> None:
         started = batch_start(batch)

@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 FINAL_STATS_TIMEOUT_SEC = 90.0
 FINALIZE_RETRY_SEC = 120.0
+# After a signal the end is retried through a MongoDB outage this long only: the command
+# ends within seconds; the spool keeps the intervals and `runs follow` records the end.
+SIGNALLED_FINALIZE_SEC = 5.0
 
 
 class RunEnding:
@@ -292,7 +295,8 @@ class RunEnding:
 
         A refusal (a document MongoDB will never take as it is) is not retried: the end
         is written without its per-request part, the reason told in `error`."""
-        deadline = time.monotonic() + FINALIZE_RETRY_SEC
+        signalled = self.stop_event.is_set()
+        deadline = time.monotonic() + (SIGNALLED_FINALIZE_SEC if signalled else FINALIZE_RETRY_SEC)
         slimmed = False
         while True:
             try:

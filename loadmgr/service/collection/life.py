@@ -31,6 +31,7 @@ from loadmgr.service.collection.events import worker_change
 from loadmgr.service.collection.settings import (
     CollectorSettings,
     RunObserver,
+    beating,
     client_for,
     observer_of,
     recorded_client,
@@ -283,6 +284,7 @@ class Collector(RunEnding):
         failing_since: float | None = None
         last_problem = ""
         beat_every = min(float(self.settings.interval), HEARTBEAT_MAX_SEC)
+        beating(self._client, lambda: self.run.status.is_active and self._beat(None), beat_every)
         while True:
             if self.stop_event.wait(max(0.0, next_poll - time.monotonic())):
                 self.interrupted = True
@@ -318,8 +320,7 @@ class Collector(RunEnding):
                 if silent >= self.settings.lost_timeout:
                     return self._give_up(exc, silent)
                 if self._local is None and local_master_gone(self.run.collector):
-                    # Taken over: the local master died with the collector that started
-                    # it; waiting the lost-timeout for it would wait for nothing.
+                    # Taken over: its master died with its collector; nothing to wait for.
                     return self._finalize(
                         StopReason.LOST, error=f"the local Locust master is gone ({exc.message})"
                     )
@@ -328,7 +329,8 @@ class Collector(RunEnding):
                     last_problem = exc.message
                 if time.monotonic() - last_beat >= beat_every:
                     last_beat = time.monotonic()
-                    self._beat(None)
+                    if self._beat(None):  # `runs stop` while Locust does not answer: end now
+                        return self._finalize(StopReason.USER, trust_locust=False)
                 continue
             self._note_workers(poll)
             self._learn_shape(poll.shape)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -180,3 +182,26 @@ def client_for(
         client = LocustClient(base_url, **options)
     client.interrupt = interrupt
     return client
+
+
+def beating(
+    client: LocustClient, beat: Callable[[], object], every: float, clock: Any = time.monotonic
+) -> None:
+    """Have `client` call `beat` before a request to Locust once `every` seconds have
+    passed since it last did (its own check before each request kept). A collector beats
+    between polls; a Locust answering each request just within its deadline, with a poll
+    of several asks, held the beat for 20 s and more: past the 15 s after which another
+    host takes the collector for dead. So no two beats are further apart than `every` and
+    one request's deadline. Once the client is interrupted (a signal), no more: the command
+    ends within seconds, whatever MongoDB does."""
+    check, last = client.before_send, [clock()]
+
+    def before_send() -> None:
+        if check is not None:
+            check()
+        interrupted = client.interrupt is not None and client.interrupt.is_set()
+        if not interrupted and clock() - last[0] >= every:
+            last[0] = clock()
+            beat()
+
+    client.before_send = before_send

@@ -105,7 +105,10 @@ class WindowBuilder(RunIntervals):
         self.origin = origin
         self.interval = interval
         self.next_index = next_index  # windows before this one are stored already
-        self.cursor = origin + next_index * interval - 1  # the last second folded in
+        # The last second folded in. From the start, every second the plugin holds is
+        # asked for: it holds this test's only (emptied at its start), and a worker whose
+        # clock runs behind the master's stamps its first seconds before the test's start.
+        self.cursor = origin + next_index * interval - 1 if next_index else -1
         self.total_requests, self.total_failures = totals
         self._request_totals: dict[Key, tuple[int, int]] = dict(request_totals or {})
         self._open: dict[int, dict[Key, _Counts]] = {}
@@ -145,6 +148,10 @@ class WindowBuilder(RunIntervals):
             # Seconds the plugin merged are all of one window, so each lands where it would
             # alone: in that window, or all in the present's when stamped after it.
             stamped = second.t if present is None else min(second.t, present)
+            if stamped < self.origin:  # a worker's clock behind: counted in the first window
+                if self.clock is not None:
+                    self.clock.note_behind(self.origin - stamped)
+                stamped = self.origin
             index = self.window_of(stamped)
             if index < self.next_index:
                 # Cannot happen with the plugin's watermark unless a clock jumped: keep the

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 # At most this many missed slots are recorded per schedule and tick (a `* * * * *`
 # schedule left a month without ticks would otherwise write 40,000 records at once).
 MISSED_RECORD_MAX = 100
+# Due schedules one tick handles, the longest due first (each may start a collector, a
+# process of its own): any writer of the database may store any number. The next tick,
+# a minute later, takes the rest.
+MAX_SCHEDULES_PER_TICK = 50
 
 Notify = Callable[[str], None]
 # How long a tick asks a remote Locust whether it is busy before starting a slot there.
@@ -53,10 +57,14 @@ def tick(
     """
     now = now or store.server_now()
     handled: list[ScheduleSlot] = []
-    due, unreadable = store.schedules.find_due(now)
+    due, unreadable = store.schedules.find_due(now, limit=MAX_SCHEDULES_PER_TICK + 1)
     for message in unreadable:
         notify(f"skipped: {message}")
-    for schedule in due:
+    if len(due) + len(unreadable) > MAX_SCHEDULES_PER_TICK:
+        left = store.schedules.count_due(now) - MAX_SCHEDULES_PER_TICK
+        notify(f"{left} more due schedules are left for the next tick (a tick handles at "
+               f"most {MAX_SCHEDULES_PER_TICK})")  # fmt: skip
+    for schedule in due[: MAX_SCHEDULES_PER_TICK - len(unreadable)]:
         handled.extend(_tick_schedule(store, settings, schedule, now, notify))
     # Retention, once a day when policies exist (after the slots: they start on time).
     from loadmgr.service.upkeep.prune import daily_prune

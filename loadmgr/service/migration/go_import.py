@@ -30,6 +30,7 @@ from loadmgr.errors import ValidationFailed
 from loadmgr.models import LoadTest, LoadTestRun, MetricSnapshot
 from loadmgr.models.foreign import TENANT_SOURCES, convert_interval, convert_run, convert_test
 from loadmgr.service.judging.verdicts import recompute_verdict, verdict_changes
+from loadmgr.service.validation import check_target_url
 from loadmgr.store.foreign import GO_INTERVAL, GO_SHAPED
 
 if TYPE_CHECKING:
@@ -103,6 +104,8 @@ class _Pass:
         """Check a converted test or run and (unless a dry run) store it in place of the
         Go document; False, with the reason kept in the summary, when it is skipped."""
         why = _unreadable(model, converted)
+        if why is None and model is LoadTest:
+            why = _unrunnable(converted)
         if why is None and not self.dry_run:
             why = self.foreign.replace_one(result.collection, converted)
         if why is not None:
@@ -111,6 +114,18 @@ class _Pass:
             return False
         result.converted += 1
         return True
+
+
+def _unrunnable(test: dict[str, Any]) -> str | None:
+    """Why a converted test could never be run or shown safely (None: it can): its target
+    is checked as `tests create` checks one (the rule a run's /swarm checks its host with,
+    no credentials), so `db migrate` stores no test that every run of it would refuse. A
+    run is history and keeps its target as it was."""
+    try:
+        check_target_url("target URL", test.get("targetUrl"))
+    except ValidationFailed as exc:
+        return exc.message
+    return None
 
 
 def check_tenant_from(tenant_from: str) -> None:

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from loadmgr.webhooks import Delivery
 
 LOOKUP_BOUND_SEC = 2.0  # reading subscriptions, the test, the previous run
+# A run end tells at most this many subscriptions (the first by name), each on a thread of
+# its own and each an outcome on the run: any writer of the database may add any number,
+# and the run's document must stay within MongoDB's 16 MB. One more outcome counts the rest.
+MAX_TOLD = 100
+MAX_OUTCOME_ERROR = 500  # characters of an outcome's error kept on the run
 RECORD_BOUND_SEC = 2.0  # appending the outcomes to the run
 JOIN_GRACE_SEC = 0.5
 # Lookups + deliveries (side by side) + recording, rounded up: documented.
@@ -102,9 +107,7 @@ def prepare_notification(
 def get_notification(store: Store, ref: str) -> Notification:
     """A subscription by id, else by name (unique within tenant and environment)."""
     repository = store.notifications
-    return by_id_or_name(
-        store, ref, "notification", repository.find_by_id, repository.find_by_name
-    )
+    return by_id_or_name(store, ref, "notification", repository.find_by_id, repository.find_by_name)
 
 
 def list_notifications(store: Store) -> list[Notification]:
@@ -179,9 +182,7 @@ def _notify(store: Store, run: LoadTestRun, message: Say) -> None:
                 tags, test_name = test.tags, test.name
         events = run_events(run, previous)
         matched = [
-            (n, chosen)
-            for n in candidates
-            if (chosen := matching_events(n, run, events, tags))
+            (n, chosen) for n in candidates if (chosen := matching_events(n, run, events, tags))
         ]
         if not matched or not store.runs.claim_notifications(run.id):
             return
@@ -189,9 +190,11 @@ def _notify(store: Store, run: LoadTestRun, message: Say) -> None:
     outcomes = deliver_all(
         [
             (n, Message(n.name, chosen, run, test_name, shown_previous))
-            for n, chosen in matched
+            for n, chosen in matched[:MAX_TOLD]
         ]
     )
+    if len(matched) > MAX_TOLD:
+        outcomes.append(_left_out(len(matched) - MAX_TOLD))
     for outcome in outcomes:
         state = "sent" if outcome["ok"] else f"NOT sent ({outcome['error']})"
         _say(message, f"notification {outcome['name']!r} ({', '.join(outcome['events'])}): {state}")
@@ -277,7 +280,11 @@ def _deliver(notification: Notification, message: Message, progress: Delivery) -
 
 
 def _outcome(notification: Notification, events: list[str], delivery: Delivery) -> dict[str, Any]:
-    """What is recorded on the run: everything but the URL."""
+    """What is recorded on the run: everything but the URL; the error cut (it may name a
+    variable or a file of any length, as stored)."""
+    error = delivery.error
+    if error is not None and len(error) > MAX_OUTCOME_ERROR:
+        error = error[: MAX_OUTCOME_ERROR - 1] + "…"
     return {
         "name": notification.name,
         "notificationId": notification.id,
@@ -286,8 +293,23 @@ def _outcome(notification: Notification, events: list[str], delivery: Delivery) 
         "ok": delivery.ok,
         "attempts": delivery.attempts,
         "status": delivery.status,
-        "error": delivery.error,
+        "error": error,
         "seconds": delivery.seconds,
+    }
+
+
+def _left_out(count: int) -> dict[str, Any]:
+    """The outcome counting the subscriptions past MAX_TOLD: none of them was told."""
+    return {
+        "name": f"({count} more)",
+        "notificationId": None,
+        "events": [],
+        "at": utcnow(),
+        "ok": False,
+        "attempts": 0,
+        "status": None,
+        "error": f"{count} more subscriptions match than the {MAX_TOLD} a run end tells",
+        "seconds": 0.0,
     }
 
 
@@ -296,4 +318,3 @@ def _say(message: Say, text: str) -> None:
         message(text)
     except Exception:  # a closed log or terminal must not fail the run's end
         pass
-
