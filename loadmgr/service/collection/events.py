@@ -13,9 +13,13 @@ the run's document past what it can hold (tests/unit/test_document_sizes.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadmgr.models import utcnow
+
+if TYPE_CHECKING:
+    from loadmgr.service.collection.settings import RunObserver
+    from loadmgr.service.collection.sources import Poll
 
 WORKER_LOST = "worker-lost"
 WORKER_JOINED = "worker-joined"
@@ -100,3 +104,21 @@ def worker_change(
         return message, None
     kind = WORKER_LOST if count < before else WORKER_JOINED
     return message, (kind, message)
+
+
+def note_workers(
+    poll: Poll, workers: int | None, observer: RunObserver, events: RunEvents
+) -> int | None:
+    """Say so when a worker joins or disappears (naming the missing, where known), and
+    record it on the run while the test loads; record what the source noticed. Returns
+    the workers now known (`workers` when the poll told none)."""
+    for kind, detail in poll.events:
+        observer.message(detail)
+        events.add(kind, detail)
+    change = worker_change(workers, poll.workers, poll.state, poll.payload)
+    if change is not None:
+        message, event = change
+        observer.message(message)
+        if event is not None:
+            events.add(*event)
+    return poll.workers if poll.workers is not None else workers

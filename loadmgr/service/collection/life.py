@@ -27,7 +27,7 @@ from loadmgr.models import (
 )
 from loadmgr.service.collection.end_steps import EndPlan
 from loadmgr.service.collection.ending import RunEnding, metrics_with_peaks
-from loadmgr.service.collection.events import worker_change
+from loadmgr.service.collection.events import note_workers
 from loadmgr.service.collection.settings import (
     CollectorSettings,
     RunObserver,
@@ -332,7 +332,7 @@ class Collector(RunEnding):
                     if self._beat(None):  # `runs stop` while Locust does not answer: end now
                         return self._finalize(StopReason.USER, trust_locust=False)
                 continue
-            self._note_workers(poll)
+            self._workers = note_workers(poll, self._workers, self.observer, self.writer.events)
             self._learn_shape(poll.shape)
             if self.user_errors.read(self._client):
                 self._learn_user_errors()
@@ -428,21 +428,6 @@ class Collector(RunEnding):
             if current is None or not current.status.is_active:
                 return
             self.stop_event.wait(2.0)
-
-    def _note_workers(self, poll: Poll) -> None:
-        """Say so when a worker joins or disappears (naming the missing, where known), and
-        record it on the run while the test loads; record what the source noticed."""
-        for kind, detail in poll.events:
-            self.observer.message(detail)
-            self.writer.events.add(kind, detail)
-        change = worker_change(self._workers, poll.workers, poll.state, poll.payload)
-        if change is not None:
-            message, event = change
-            self.observer.message(message)
-            if event is not None:
-                self.writer.events.add(*event)
-        if poll.workers is not None:
-            self._workers = poll.workers
 
     def _cleanup(self) -> None:
         if self._client is not None:
