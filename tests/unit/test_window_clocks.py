@@ -250,7 +250,9 @@ class BufferedPlugin:
         self.now = float(ORIGIN)
         self.complete = ORIGIN
 
-    def seconds(self, after: int | None = None, limit: int = 600) -> dict[str, Any]:
+    def seconds(
+        self, after: int | None = None, limit: int = 600, windows: tuple[int, int] | None = None
+    ) -> dict[str, Any]:  # answers per second, as an older plugin (windows ignored)
         low = -1 if after is None else after
         held = {t: n for t, n in self.seconds_held.items() if low < t < self.complete}
         return answer(self.now, self.complete, held)
