@@ -2,6 +2,8 @@
 
 Its timings are not judged here (a shared CI machine is no place for that): only that it
 runs every case, prints each, and exits 0. See docs/benchmarks.md for the real figures.
+The cases run in a few groups, each a test of its own, so parallel test workers share them
+(one run of every case in a row was the suite's longest test).
 """
 
 from __future__ import annotations
@@ -12,19 +14,33 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from bench.run import CASES
+
 REPO = Path(__file__).resolve().parents[2]
-CASES = ("1 startup", "2 tests list", "3 metrics show", "4 collector", "5 local cluster",
-         "6 embedded", "7 plugin", "8 exact windows", "9 trend", "10 schedules tick",
-         "11 server metrics", "12 history", "13 year of history")
+GROUPS = {
+    "cli": ("startup", "tests-list", "metrics", "embedded"),
+    "load": ("collector", "local", "plugin"),
+    "analysis": ("windows", "trend", "schedules", "server"),
+    "history": ("history", "year"),
+}
 
 
-def test_bench_runs_every_case_at_its_smallest_size(tmp_path: Path) -> None:
+def test_the_groups_hold_every_case_once() -> None:
+    grouped = [name for names in GROUPS.values() for name in names]
+    assert sorted(grouped) == sorted(CASES) and len(grouped) == len(set(grouped))
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_bench_runs_every_case_at_its_smallest_size(group: str, tmp_path: Path) -> None:
+    names = GROUPS[group]
     results = tmp_path / "bench.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOADMGR_", "LOCUST_"))}
     env["LOADMGR_BENCH_CACHE"] = str(tmp_path / "cache")  # case 13's generated history
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--size", "smoke", "--repeat", "1",
-         "--json", str(results)],
+         "--only", ",".join(names), "--json", str(results)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -32,9 +48,10 @@ def test_bench_runs_every_case_at_its_smallest_size(tmp_path: Path) -> None:
         timeout=240,
     )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    for case in CASES:
-        assert case in done.stdout, f"{case!r} missing from:\n{done.stdout}"
+    labels = {CASES[name][0] for name in names}
+    for label in labels:
+        assert label in done.stdout, f"{label!r} missing from:\n{done.stdout}"
     assert "error:" not in done.stdout
     data = json.loads(results.read_text())
-    assert {row["case"] for row in data["results"]} == set(CASES)
+    assert {row["case"] for row in data["results"]} == labels
     assert data["machine"]["nproc"]
