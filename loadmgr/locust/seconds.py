@@ -168,13 +168,10 @@ def _histogram(value: Any, what: str) -> Histogram:
     return histogram
 
 
-def _entry(value: Any, t: int) -> SecondEntry:
-    if not isinstance(value, list) or len(value) != 5:
-        raise _fail(f"an entry of second {t} is not [method, name, requests, failures, hist]")
-    method, name, requests, failures, hist = value
-    # The common case checked in one expression (the collector's hot path); anything odd
-    # goes through the checks below, which say what is wrong.
-    if (
+def _plainly_fine(method: Any, name: Any, requests: Any, failures: Any) -> bool:
+    """An entry's method, name and counts as almost every entry has them, in one
+    expression: text within its bounds, counts whole and in order."""
+    return (
         type(method) is str
         and type(name) is str
         and len(method) <= MAX_METHOD
@@ -182,7 +179,16 @@ def _entry(value: Any, t: int) -> SecondEntry:
         and type(requests) is int
         and type(failures) is int
         and 0 <= failures <= requests <= MAX_COUNT
-    ):
+    )
+
+
+def _entry(value: Any, t: int) -> SecondEntry:
+    if not isinstance(value, list) or len(value) != 5:
+        raise _fail(f"an entry of second {t} is not [method, name, requests, failures, hist]")
+    method, name, requests, failures, hist = value
+    # The common case checked at once (the collector's hot path); anything odd goes
+    # through the checks below, which say what is wrong.
+    if _plainly_fine(method, name, requests, failures):
         histogram = _histogram(hist, name)
         if sum(histogram.values()) <= requests:
             return SecondEntry(method, name, requests, failures, histogram)
@@ -304,13 +310,7 @@ def _window_entry(value: Any, t: int) -> SecondEntry:
         raise _fail(f"an entry of second {t} is not [method, name, requests, failures, hist]")
     method, name, requests, failures, steps = value
     if (
-        type(method) is str
-        and type(name) is str
-        and len(method) <= MAX_METHOD
-        and len(name) <= MAX_NAME
-        and type(requests) is int
-        and type(failures) is int
-        and 0 <= failures <= requests <= MAX_COUNT
+        _plainly_fine(method, name, requests, failures)
         and type(steps) is list
         and len(steps) <= 2 * MAX_BUCKETS
         and steps_fault(steps) is None
