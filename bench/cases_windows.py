@@ -52,9 +52,10 @@ def _answer(first: int, seconds: int, names: int, rng: random.Random) -> bytes:
     }).encode()
 
 
-def _plugin_module() -> Any:
+def plugin_module() -> Any:
     """The plugin file, loaded with a stand-in `locust` (the real one would patch this
-    process with gevent): its own `window_page` merges the answers below (issue 26)."""
+    process with gevent): its own `window_page` merges the answers below (issue 26). The
+    unit tests of merged windows load it the same way."""
     import importlib.util
     import sys
     import types
@@ -107,7 +108,7 @@ def _collector_cpu(bench: Bench, store: Any, interval: int = INTERVAL, merged: b
     ]
     windows = (ORIGIN, interval)
     if merged:  # the master's work, not timed: what the collector then receives
-        plugin = _plugin_module()
+        plugin = plugin_module()
         raws = [
             json.dumps({**answer, "windows": {"origin": ORIGIN, "interval": interval},
                         "seconds": plugin.window_page(answer["seconds"], *windows)}).encode()

@@ -8,16 +8,13 @@ and reads whichever comes back.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadmgr.locust.plugin import plugin_path
+from bench.cases_windows import plugin_module
 from loadmgr.locust.seconds import InvalidPayload, parse_seconds
 from loadmgr.models import MetricSnapshot, RequestStats
 from loadmgr.models.documents import compact as compact_form
@@ -34,27 +31,7 @@ from loadmgr.service.collection.windows import WindowBuilder
 ORIGIN = 1_800_000_000
 
 
-def _load_plugin() -> Any:
-    """The plugin file with a stand-in `locust` (the real one would gevent-patch pytest)."""
-    hook = types.SimpleNamespace(add_listener=lambda handler: handler)
-    stub = types.ModuleType("locust")
-    stub.events = types.SimpleNamespace(init=hook)  # type: ignore[attr-defined]
-    saved = sys.modules.get("locust")
-    sys.modules["locust"] = stub
-    try:
-        spec = importlib.util.spec_from_file_location("loadmgr_plugin_merge", plugin_path())
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        if saved is None:
-            del sys.modules["locust"]
-        else:
-            sys.modules["locust"] = saved
-    return module
-
-
-PLUGIN = _load_plugin()
+PLUGIN = plugin_module()  # with a stand-in `locust` (the real one gevent-patches pytest)
 
 
 def _answer(seconds: dict[int, list[list[Any]]], complete: int, after: int) -> dict[str, Any]:
