@@ -150,6 +150,20 @@ def summary(histogram: Mapping[int, int]) -> dict[str, float | None]:
     return summary_and_text(histogram)[0]
 
 
+def interval_latencies(numbers: Mapping[str, float | None]) -> dict[str, float | None]:
+    """A `summary`'s numbers as a stored interval's latency fields (models/documents/runs.py),
+    in their order: what the collector's windows and retention's merged windows store."""
+    return {
+        "avgResponseMs": numbers["avg"],
+        "minResponseMs": numbers["min"],
+        "maxResponseMs": numbers["max"],
+        "p50ResponseMs": numbers["p50"],
+        "p90ResponseMs": numbers["p90"],
+        "p95ResponseMs": numbers["p95"],
+        "p99ResponseMs": numbers["p99"],
+    }
+
+
 def summary_and_text(histogram: Mapping[int, int]) -> tuple[dict[str, float | None], str]:
     """`summary` and `encode` of a histogram with one sort (the collector's hot path)."""
     return summary_of(histogram, _PERCENTILES)

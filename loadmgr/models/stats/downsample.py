@@ -19,7 +19,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from loadmgr.models.histogram import Histogram, merge_text_into, summary_and_text
+from loadmgr.models.histogram import (
+    Histogram,
+    interval_latencies,
+    merge_text_into,
+    summary_and_text,
+)
 
 Interval = Mapping[str, Any]
 
@@ -107,13 +112,7 @@ def merge(group: list[Interval], step: int) -> dict[str, Any]:
         exceptionCount=sum(int(i.get("exceptionCount") or 0) for i in group),
         gap=False,
         hist=text,
-        avgResponseMs=numbers["avg"],
-        minResponseMs=numbers["min"],
-        maxResponseMs=numbers["max"],
-        p50ResponseMs=numbers["p50"],
-        p90ResponseMs=numbers["p90"],
-        p95ResponseMs=numbers["p95"],
-        p99ResponseMs=numbers["p99"],
+        **interval_latencies(numbers),
         requestStats=_merged_requests(group, seconds),
         metadata={},
         **_server(group),

@@ -20,6 +20,7 @@ from loadmgr.models import MetricSnapshot, RequestStats
 from loadmgr.models.documents.runs import built_request_stats
 from loadmgr.models.histogram import (
     Histogram,
+    interval_latencies,
     merge_into,
     merge_steps_into,
     steps_summary_and_text,
@@ -244,13 +245,7 @@ class WindowBuilder(RunIntervals):
             percentileWindow="interval",
             totalRequests=self.total_requests,
             totalFailures=self.total_failures,
-            avgResponseMs=numbers["avg"],
-            minResponseMs=numbers["min"],
-            maxResponseMs=numbers["max"],
-            p50ResponseMs=numbers["p50"],
-            p90ResponseMs=numbers["p90"],
-            p95ResponseMs=numbers["p95"],
-            p99ResponseMs=numbers["p99"],
+            **interval_latencies(numbers),
             hist=text,
             currentUsers=batch.user_count,
             workerCount=batch.worker_count,
