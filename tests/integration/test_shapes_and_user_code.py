@@ -126,7 +126,9 @@ def test_a_shape_shorter_than_the_duration_ends_the_run_normally(
     assert run["shape"]["className"] == "Stages"
     assert "load shape Stages" in result.stderr and "swarming 5 users" not in result.stderr
     users = [i["currentUsers"] for i in _intervals(mongo_db, run["id"])]
-    assert max(users) == 6 and min(users) < 5  # the shape's users, not the swarm's 5
+    # The shape's users, not the swarm's 5. Not `min(users) == 2`: an interval holds the
+    # users at its end, and on a busy machine the first may end after the 2-s first stage.
+    assert max(users) == 6 and all(0 <= u <= 6 for u in users)
     assert run["lastMetrics"]["maxUsers"] == 6
     shown = ok(cli("runs", "show", run["id"][:8])).stdout
     assert "load shape Stages (2 stages, up to 6 users, 6s)" in shown
