@@ -22,6 +22,7 @@ from loadmgr.models.foreign import readable_interval
 from loadmgr.store.base import IndexSpec, Repository, mapped_errors
 from loadmgr.store.connection import translate_errors
 from loadmgr.store.foreign import NOT_GO_INTERVAL
+from loadmgr.store.upkeep import residual
 from loadmgr.store.upkeep.merged_windows import as_asked, covered_by, first_of, own_seq, uncovered
 
 # Intervals in the order they were collected: by seq, and by time where there is no seq
@@ -324,16 +325,19 @@ class MetricsRepository(Repository):
         """A run's intervals wholly inside [start, end], chosen by the server (intervals
         that say their window, as the plugin's do), in seq order, in the server's own
         batch sizes (up to 16 MB: few round trips for a long run). `steps`: compact
-        histograms as checked flat arrays (`compact.STEPS_FIELD`), not as text."""
-        bounds: dict[str, Any] = {"windowStart": {"$gte": start}}
-        if end is not None:
-            bounds["windowEnd"] = {"$lte": end}
-        fields = _named_by_object_id(projection)
+        histograms as checked flat arrays (`compact.STEPS_FIELD`), not as text.
+
+        Asked by the run and a range on `timestamp` (an interval's window end: the
+        collector's and a merged window's), the (run, timestamp) index's fields; the
+        window is checked here (`residual.in_window`: docs/storage.md, "Indexes")."""
+        fields, added = residual.with_window(_named_by_object_id(projection))
         with translate_errors(self._uri):
-            query = {"loadTestRunId": run_id, **bounds}
+            ended = {"$gte": start, **({"$lte": end} if end is not None else {})}
+            query = {"loadTestRunId": run_id, "timestamp": ended}
             cursor = self.collection.find(query, self.with_scope_fields(fields)).sort(IN_ORDER)
             try:
-                asked = as_asked(uncovered(self.scope_checked(cursor, fields)), projection)
+                found = residual.in_window(self.scope_checked(cursor, fields), start, end, added)
+                asked = as_asked(uncovered(found), projection)
                 docs = self._expanded(asked, projection, steps=steps)
                 yield from self.iter_screened(MetricSnapshot, docs)
             finally:

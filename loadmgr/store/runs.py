@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import datetime
 from typing import Any
@@ -18,12 +19,15 @@ from loadmgr.store.base import (
     stored,
 )
 from loadmgr.store.foreign import NOT_GO_WRITTEN
+from loadmgr.store.upkeep import residual
 from loadmgr.store.upkeep.guarded import MISSING, condition_of, holds, set_if
 
 ACTIVE_STATUSES = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.STOPPING.value]
 # A run read whole leaves out its steady samples (up to MAX_SAMPLES_BYTES, read only by a
 # comparison: `samples_of`), so showing, listing or updating a run never carries them.
 WHOLE_RUN = {**NO_OBJECT_ID, "samples": False}
+# A test's history is read newest first in batches of at most this many runs.
+HISTORY_BATCH = 500
 
 
 class RunRepository(Repository):
@@ -143,15 +147,18 @@ class RunRepository(Repository):
     ) -> list[dict[str, Any]]:
         """The test's finished runs with final stats, newest first, `fields` only (raw).
 
-        Sorted on the `(loadTestId, createdAt)` index, so reading the last N of a test with
-        years of history reads N documents. `until`: only runs created at or before it.
-        `branch`: only runs of that `ci.branch`.
+        Asked by the test (and `branch`, `since`, `until`) alone, the fields of the
+        `(loadTestId[, ci.branch], createdAt)` index: SecantusDB plans an index only when
+        it holds every field of the filter, so with `status` and `finalStats` beside them
+        it scanned every run of every test. Whether a run finished with final stats, and
+        the scope, are checked here on a cursor newest first, read in batches and closed
+        at the `limit`-th run that passes (docs/storage.md, "Indexes").
         """
-        query: dict[str, Any] = {
-            "loadTestId": test_id,
-            "status": RunStatus.FINISHED.value,
-            "finalStats": {"$ne": None},
-        }
+        query: dict[str, Any] = {"loadTestId": test_id}
+        order = [("loadTestId", 1), ("createdAt", -1)]
+        if branch is not None:
+            query["ci.branch"] = branch
+            order = [("loadTestId", 1), ("ci.branch", 1), ("createdAt", -1)]
         created: dict[str, Any] = {}
         if since is not None:
             created["$gte"] = since
@@ -159,14 +166,20 @@ class RunRepository(Repository):
             created["$lte"] = until
         if created:
             query["createdAt"] = created
-        if branch is not None:
-            query["ci.branch"] = branch
-        projection: dict[str, Any] = dict.fromkeys(fields, True)
-        cursor = self.collection.find(self.scoped(query), projection)
-        cursor = cursor.sort([("loadTestId", 1), ("createdAt", -1)])
-        if limit:
-            cursor = cursor.limit(limit)
-        return self.screen_all(LoadTestRun, cursor)
+        asked: dict[str, Any] = dict.fromkeys(fields, True)
+        checked = residual.with_finished_marks(asked)
+        cursor = self.collection.find(query, self.with_scope_fields(checked)).sort(order)
+        cursor = cursor.batch_size(min(limit or HISTORY_BATCH, HISTORY_BATCH))
+        try:
+            added = residual.finished_marks(asked)
+            finished = (
+                residual.without(doc, added)
+                for doc in self.scope_checked(cursor, checked)
+                if residual.finished_with_stats(doc)
+            )
+            return self.screen_all(LoadTestRun, itertools.islice(finished, limit or None))
+        finally:
+            cursor.close()
 
     @mapped_errors
     def update(
@@ -324,16 +337,34 @@ class RunRepository(Repository):
     # -- migrations: whole-collection passes over raw documents --------------------------
 
     @mapped_errors
-    def ended_page(self, after: Any, fields: list[str], limit: int = 500) -> list[dict[str, Any]]:
-        """Raw documents of runs that ended, in `_id` order after `after` (None: from the
-        start), with `_id` and `fields` only. Any run of loadmgr's, of any age: not the Go
-        service's (`db migrate` converts those, deciding their verdict then)."""
-        query: dict[str, Any] = {"status": {"$nin": ACTIVE_STATUSES}}
-        if after is not None:
-            query["_id"] = {"$gt": after}
-        projection: dict[str, Any] = dict.fromkeys(fields, True)
-        cursor = self.collection.find(self.owned(query), projection).sort("_id", 1).limit(limit)
-        return list(cursor)
+    def ended_page(
+        self, after: str | None, fields: list[str], limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """Raw documents of runs that ended, in `id` order after the run whose `id` is
+        `after` (None: from the start), with `_id`, `id`, `status` and `fields` only. Any
+        run of loadmgr's, of any age: not the Go service's (`db migrate` converts those,
+        deciding their verdict then).
+
+        Asked by a range on `id` alone, the unique index's: SecantusDB plans no index for
+        `status: {$nin: ...}` nor for a range on `_id`, so each page scanned every run.
+        The status, the owner and the scope are checked here, on a cursor read in
+        batches and closed at the `limit`-th run that passes (docs/storage.md, "Indexes").
+        A run whose `id` is not text is not in the index's range (nor one of loadmgr's).
+        """
+        query = {"id": {"$gt": after} if after is not None else {"$gte": ""}}
+        marks = ["id", "status", *residual.OWNER_MARKS]
+        checked = {**dict.fromkeys(fields, True), **dict.fromkeys(marks, True)}
+        cursor = self.collection.find(query, self.with_scope_fields(checked)).sort("id", 1)
+        cursor = cursor.batch_size(limit)
+        try:
+            ended = (
+                residual.without(doc, residual.OWNER_MARKS)
+                for doc in self.scope_checked(cursor, checked)
+                if residual.ended_and_own(doc, ACTIVE_STATUSES)
+            )
+            return list(itertools.islice(ended, limit))
+        finally:
+            cursor.close()
 
     @mapped_errors
     def set_fields(self, changes: list[tuple[Any, dict[str, Any]]]) -> int:

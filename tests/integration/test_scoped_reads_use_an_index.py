@@ -66,17 +66,10 @@ def _options(tenant: str | None, env: str | None) -> list[str]:
     return [*(["--tenant", tenant] if tenant else []), *(["--env", env] if env else [])]
 
 
-def _known_scan(found: dict[str, Any]) -> bool:
-    """The two scans left, with or without a scope (docs/storage.md, "Indexes"): a test's
-    finished runs for its trend and baseline (status and final stats in the filter), and
-    `db prune`'s pages of ended runs (one query per 500 runs, not per interval)."""
-    return "finalStats" in found or "$nin" in (found.get("status") or {})
-
-
 def _scans(mongo_db: Any, sent: Sent) -> list[Any]:
     scans = []
     for name, collection, found, sort in sent.queries:
-        if ("_id" in found and len(found) == 1) or _known_scan(found):
+        if "_id" in found and len(found) == 1:
             continue  # a point lookup on the primary key, on every server
         cursor = mongo_db[collection].find(found)
         if sort:

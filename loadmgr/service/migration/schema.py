@@ -111,7 +111,7 @@ def recompute_run_verdicts(store: Store) -> tuple[int, int]:
                 updates.append((doc["_id"], fields))
         examined += len(page)
         changed += runs.set_fields(updates) if updates else 0
-        after = page[-1]["_id"]
+        after = page[-1]["id"]
 
 
 def replace_outdated_indexes(store: Store) -> tuple[int, int]:

@@ -81,7 +81,7 @@ def prune_history(
             page = store.runs.ended_page(after, RUN_FIELDS)
             if not page:
                 break
-            after = page[-1]["_id"]
+            after = page[-1]["id"]
             for run in page:
                 renew()
                 rules = combined(_matching(policies, run, members))
