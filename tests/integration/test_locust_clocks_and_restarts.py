@@ -111,14 +111,33 @@ def test_a_test_start_long_before_the_swarm_fails_the_start_and_stops_the_load(c
         assert fake.stops >= 1, "the swarm of a run that failed to start was left loading"
 
 
-def test_workers_ahead_of_the_master_are_counted_and_recorded(cli, mongo_db):
-    with fake_locust(plugin=True) as fake:
-        fake.worker_ahead = 40
-        _create(cli, fake, duration="4s")
-        result = _start(cli)
-        assert result.exit_code == 0, result.stderr
-        run = mongo_db.load_test_runs.find_one({})
+def test_workers_ahead_of_or_behind_the_master_have_every_request_counted(
+    cli, mongo_db, tmp_path
+):
+    """Workers 40 s ahead of the master and workers 10 s behind it, at once (each its own
+    fake and `runs start` process): each 4-s run is counted and its skew recorded."""
+    skews = {"ahead": 40, "behind": -10}
+    with ExitStack() as fakes:
+        by_skew = {skew: fakes.enter_context(fake_locust(plugin=True)) for skew in skews}
+        for skew, fake in by_skew.items():
+            fake.worker_ahead = skews[skew]
+            _create(cli, fake, duration="4s", name=f"demo-{skew}", cluster=f"fake-{skew}")
+        ended = run_at_once({skew: _start_argv(f"demo-{skew}") for skew in skews}, tmp_path)
+        served = {
+            # The seconds of 5 requests each the fake served.
+            skew: int(fake.stopped_at) - int(fake.test_started) + 1
+            for skew, fake in by_skew.items()
+            if fake.stopped_at is not None and fake.test_started is not None
+        }
+
+    def finished_run(skew: str) -> dict[str, Any]:
+        assert ended[skew].exit_code == 0, ended[skew].stderr
+        run = _run_of(mongo_db, f"demo-{skew}")
         assert run["status"] == "Finished", run
+        return run
+
+    def ahead() -> None:
+        run = finished_run("ahead")
         kinds = [e["kind"] for e in run["events"]]
         assert kinds == ["clock-ahead"], run["events"]
         # `complete` is a whole second and the master's now is not: about 40 s, ±1.
@@ -130,23 +149,17 @@ def test_workers_ahead_of_the_master_are_counted_and_recorded(cli, mongo_db):
         assert sum(i["intervalRequests"] for i in intervals) % 5 == 0
         assert sum(i["intervalRequests"] for i in intervals) >= 5 * 4
 
-
-def test_a_worker_behind_the_master_has_every_request_counted(cli, mongo_db):
-    """Workers 10 s behind the master stamp the whole 4-s test before its start on the
-    master's clock: every second of it is counted (5 requests each), none lost."""
-    with fake_locust(plugin=True) as fake:
-        fake.worker_ahead = -10
-        _create(cli, fake, duration="4s")
-        result = _start(cli)
-        assert result.exit_code == 0, result.stderr
-        run = mongo_db.load_test_runs.find_one({})
-        assert run["status"] == "Finished", run
+    def behind() -> None:
+        """Workers 10 s behind the master stamp the whole 4-s test before its start on the
+        master's clock: every second of it is counted (5 requests each), none lost."""
+        run = finished_run("behind")
         assert [e["kind"] for e in run["events"]] == ["clock-behind"], run["events"]
         intervals = _intervals(mongo_db, run["id"])
         counted = sum(i["intervalRequests"] for i in intervals)
-        served = int(fake.stopped_at) - int(fake.test_started) + 1  # seconds of 5 requests
         # The fake serves a stop's own second only a second after it (with `final` set).
-        assert 5 * (served - 1) <= counted <= 5 * served, intervals
+        assert 5 * (served["behind"] - 1) <= counted <= 5 * served["behind"], intervals
+
+    check_each({"ahead": ahead, "behind": behind})
 
 
 def test_a_master_restarted_mid_run_ends_it_with_its_own_numbers(cli, mongo_db, tmp_path):
