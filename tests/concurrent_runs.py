@@ -8,6 +8,7 @@ other; each case is then checked by name, and a failure says which case it was.
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
@@ -71,4 +72,33 @@ def check_each(checks: Mapping[str, Callable[[], None]]) -> None:
             check()
         except AssertionError as failure:
             failures[case] = str(failure) or repr(failure)
+    _assert_none_failed(failures)
+
+
+def each_at_once(cases: Mapping[str, Callable[[], None]], timeout: float = 240) -> None:
+    """Every case in a thread of its own, all at once (cases that wait on processes and
+    fakes, never on the in-process `cli`, which is one at a time); failing cases named."""
+    failures: dict[str, str] = {}
+
+    def run(case: str, body: Callable[[], None]) -> None:
+        try:
+            body()
+        except Exception as failure:  # noqa: BLE001 - each case's failure, reported by name
+            failures[case] = f"{type(failure).__name__}: {failure}"
+
+    threads = {
+        case: threading.Thread(target=run, args=(case, body), daemon=True)
+        for case, body in cases.items()
+    }
+    deadline = time.monotonic() + timeout
+    for thread in threads.values():
+        thread.start()
+    for thread in threads.values():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    running = [case for case, thread in threads.items() if thread.is_alive()]
+    assert not running, f"still running after {timeout} s: {running}"
+    _assert_none_failed(failures)
+
+
+def _assert_none_failed(failures: Mapping[str, str]) -> None:
     assert not failures, "\n".join(f"[{case}] {message}" for case, message in failures.items())
