@@ -83,7 +83,8 @@ def failures_in_a_row(mongo_db: Any, schedule_id: str, count: int) -> dict[str, 
 
 
 def test_four_ticks_at_once_start_one_real_run(cli, mongo_db, target_server):
-    create_test(cli, target_server.url, "nightly-demo")
+    # A run this short proves what a 5-s one does: one start, recorded, by a real Locust.
+    create_test(cli, target_server.url, "nightly-demo", "--duration", "2s")
     schedule = add_schedule(cli, "nightly-demo", "* * * * *", "--name", "nightly", "--workers", "0")
     slot = next_slot(cli, "nightly")
     now = slot + timedelta(seconds=5)
@@ -186,7 +187,7 @@ def test_busy_cluster_records_a_skip(cli, mongo_db, target_server):
 
 
 def test_three_failing_runs_in_a_row_pause_the_schedule(cli, mongo_db, target_server):
-    create_test(cli, target_server.url, "failing-demo")
+    create_test(cli, target_server.url, "failing-demo", "--duration", "2s")  # judged, not timed
     schedule = add_schedule(
         cli, "failing-demo", "* * * * *", "--workers", "0", "--threshold", IMPOSSIBLE
     )
