@@ -293,12 +293,18 @@ class MetricsRepository(Repository):
     #    collector's) -----------------------------------------------------------------------
 
     def iter_for_run(
-        self, run_id: str, projection: dict[str, Any], batch_size: int = 1000
+        self,
+        run_id: str,
+        projection: dict[str, Any],
+        batch_size: int = 1000,
+        *,
+        steps: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """A run's intervals in collection order (seq), streamed from the cursor.
 
         A generator, so a run of 100,000 intervals never sits in memory whole; errors
         raised while iterating are translated too, not only when the query is sent.
+        `steps`: compact histograms as checked flat arrays (`compact.STEPS_FIELD`).
         """
         fields = _named_by_object_id(projection)
         with translate_errors(self._uri):
@@ -306,7 +312,7 @@ class MetricsRepository(Repository):
             cursor = cursor.sort(IN_ORDER).batch_size(batch_size)
             try:
                 own = uncovered(self.scope_checked(cursor, fields))
-                plain = self._expanded(as_asked(own, projection), projection)
+                plain = self._expanded(as_asked(own, projection), projection, steps=steps)
                 docs = _go_numbered(plain, projection)
                 yield from self.iter_screened(MetricSnapshot, docs)
             finally:

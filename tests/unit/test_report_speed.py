@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
+from typing import Any
 
+import mongomock
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from loadmgr.models import LoadTestRun, Scope
+from loadmgr.models.documents.compact import compact, hist_flat
+from loadmgr.service.analysis import latency
 from loadmgr.service.analysis.change_points import Detection, detect_shifts, noise_sigma
+from loadmgr.service.reports import charts, run_html
+from loadmgr.store import Store
+from tests.metrics_data import START, make_run, make_test, plugin_snapshots, store_all
 
 
 def _modules_after(code: str) -> set[str]:
@@ -44,3 +54,112 @@ def test_the_flat_shortcut_is_what_the_search_would_answer(value: float, count: 
     series = [value] * count
     assert noise_sigma(series) == 0.0
     assert detect_shifts(series, Detection()) == []
+
+
+# -- the run report's charts: the fast path against the old one ---------------------------
+
+
+def _odd_intervals(run: LoadTestRun) -> list[dict[str, Any]]:
+    """The plugin's intervals with what the charts must skip or keep as it is: a request
+    without requests, one without a p95, a histogram text the compact form keeps as text,
+    an interval without a histogram, one without its window (only its timestamp)."""
+    docs = [snapshot.model_dump(mode="python") for snapshot in plugin_snapshots(run, 40)]
+    docs[3]["requestStats"][0]["intervalRequests"] = 0
+    docs[5]["requestStats"][1]["p95ResponseMs"] = None
+    docs[7]["hist"] = "030:5,7:2"  # not `encode`'s (a leading zero, descending)
+    docs[7]["requestStats"][1]["hist"] = "9:1,3:1"
+    docs[9]["hist"] = None
+    docs[11]["windowEnd"] = docs[11]["windowStart"] = None
+    docs[13]["requestStats"][0]["p95ResponseMs"] = 10_000.0  # the highest of its column
+    return docs
+
+
+def _stored(docs: list[dict[str, Any]], *, compact_form: bool, run: LoadTestRun) -> Store:
+    store = Store(mongomock.MongoClient()["db"], Scope(), "mongodb://x")
+    store.ensure_indexes()
+    test = make_test()
+    store_all(store.db, test, [run])
+    stored = [compact(dict(doc)) if compact_form else doc for doc in docs]
+    store.db["metrics_timeseries"].insert_many([dict(doc) for doc in stored])
+    return store
+
+
+def _old_scatter(
+    store: Store, run: LoadTestRun, *, end: float | None = None, columns: int | None = None
+) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    return latency.by_request(latency.scatter_points(store, run), end=end, columns=columns)
+
+
+def _without_steps(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's interval reads as before the fast path: histograms always as text."""
+    read = store.metrics.iter_for_run
+
+    def as_text(run_id: str, projection: dict[str, Any], batch_size: int = 1000, **_: Any) -> Any:
+        return read(run_id, projection, batch_size)
+
+    monkeypatch.setattr(store.metrics, "iter_for_run", as_text)
+
+
+@pytest.mark.parametrize("compact_form", [True, False])
+@pytest.mark.parametrize("end,columns", [(None, None), (80.0, 1000), (80.0, 7), (0.0, 5)])
+def test_the_report_scatter_is_the_points_scatter(
+    compact_form: bool, end: float | None, columns: int | None
+) -> None:
+    test = make_test()
+    run = make_run(test, durationSeconds=80, finishedAt=START + timedelta(seconds=80))
+    store = _stored(_odd_intervals(run), compact_form=compact_form, run=run)
+    fast = latency.scatter_by_request(store, run, end=end, columns=columns)
+    assert fast == _old_scatter(store, run, end=end, columns=columns)
+    assert sum(map(len, fast.values())) > 0
+
+
+@pytest.mark.parametrize("columns", [1, 7, 120])
+def test_the_heatmap_from_steps_is_the_heatmap_from_text(
+    columns: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    test = make_test()
+    run = make_run(test, durationSeconds=80, finishedAt=START + timedelta(seconds=80))
+    store = _stored(_odd_intervals(run), compact_form=True, run=run)
+    fast = latency.heatmap(store, run, columns)
+    _without_steps(store, monkeypatch)
+    assert fast == latency.heatmap(store, run, columns)
+    assert fast.intervals == 39 and fast.without_histogram == 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(st.integers(0, 120_000), st.integers(0, 1000), max_size=12),
+        max_size=30,
+    ),
+    st.integers(1, 15),
+)
+def test_a_heatmap_of_step_arrays_is_the_heatmap_of_their_texts(
+    shapes: list[dict[int, int]], columns: int
+) -> None:
+    texts = [
+        (2.0 * i, 2.0 * (i + 1), ",".join(f"{ms}:{n}" for ms, n in sorted(h.items())), 1)
+        for i, h in enumerate(shapes)
+    ]
+    steps = [(a, b, hist_flat(text) if text else None, n) for a, b, text, n in texts]
+    assert latency.heatmap_matrix(steps, columns) == latency.heatmap_matrix(texts, columns)
+
+
+def test_the_report_is_byte_for_byte_the_old_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole HTML of a compact run, by the fast path and by the old one (the points'
+    scatter, histograms as text): the same bytes but for the footer's time."""
+    test = make_test()
+    run = make_run(
+        test,
+        durationSeconds=80,
+        finishedAt=START + timedelta(seconds=80),
+        thresholds=["p95<=500ms", "POST /api/orders:p95<700ms"],
+    )
+    store = _stored(_odd_intervals(run), compact_form=True, run=run)
+    monkeypatch.setattr(run_html, "footer", lambda: "<footer>made</footer>")
+    fast = run_html.render_html(run_html.gather(store, run.id))
+    monkeypatch.setattr(charts, "scatter_by_request", _old_scatter)
+    _without_steps(store, monkeypatch)
+    old = run_html.render_html(run_html.gather(store, run.id))
+    assert fast == old
+    assert 'class="chart heatmap"' in fast and 'class="chart scatter"' in fast

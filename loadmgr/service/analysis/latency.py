@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.models import LoadTestRun
-from loadmgr.models.histogram import HistogramError, decode
+from loadmgr.models.documents.compact import STEPS_FIELD
+from loadmgr.models.histogram import HistogramError, decode, merge_into, merge_steps_into
 from loadmgr.service.analysis.views import iso
 from loadmgr.service.analysis.windows import run_origin
 
@@ -151,23 +152,68 @@ def by_request(
     the highest (so an outlier is never merged away): memory stays bounded by what can be
     drawn, however long the run.
     """
-    grouped: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
-    for index, point in enumerate(points):
-        x, y = point.get("elapsedSec"), point.get(stat)
-        slots = grouped.setdefault((point["method"], point["name"]), {})
+    kept = _Kept(end, columns)
+    for point in points:
+        kept.add((point["method"], point["name"]), point.get("elapsedSec"), point.get(stat))
+    return kept.grouped()
+
+
+def scatter_by_request(
+    store: Store, run: LoadTestRun, *, end: float | None = None, columns: int | None = None
+) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """`by_request(scatter_points(store, run), end=end, columns=columns)` read straight from
+    the intervals: no point made whole (dates, counts) only to keep its p95, and only the
+    per-request fields that draws read (the HTML report, over every interval of a run)."""
+    origin = run_origin(run)
+    kept = _Kept(end, columns)
+    for doc in store.metrics.iter_for_run(run.id, _SCATTER_DRAWN, batch_size=200):
+        stop = doc.get("windowEnd") or doc.get("timestamp")
+        origin = origin or _utc(stop)
+        x = elapsed(stop, origin)
+        for item in doc.get("requestStats") or ():
+            if int(item.get("intervalRequests") or 0) <= 0:
+                continue  # as `scatter_points`: nothing was measured for it
+            key = (str(item.get("method") or ""), str(item.get("name") or ""))
+            kept.add(key, x, _number(item.get(SCATTER_STAT)))
+    return kept.grouped()
+
+
+# What `scatter_by_request` reads of an interval.
+_SCATTER_DRAWN = {
+    key: True
+    for key in _SCATTER_PROJECTION
+    if not key.startswith("requestStats.")
+    or key.removeprefix("requestStats.") in ("method", "name", "intervalRequests", SCATTER_STAT)
+}
+
+
+class _Kept:
+    """The points of a scatter, per request: each point in its own slot (its position among
+    all points), or with `end` and `columns` the highest of each column of time."""
+
+    def __init__(self, end: float | None, columns: int | None) -> None:
+        self.end, self.columns = end, columns
+        self.slots: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
+        self.index = -1
+
+    def add(self, key: tuple[str, str], x: Any, y: Any) -> None:
+        self.index += 1
+        slots = self.slots.setdefault(key, {})
         if x is None or y is None:
-            continue
-        slot = index
-        if end and columns:
+            return
+        slot = self.index
+        if self.end and self.columns:
             # A point ends its interval: its column is the one the interval ends in.
-            slot = min(columns - 1, max(0, math.ceil(float(x) / end * columns) - 1))
+            slot = min(self.columns - 1, max(0, math.ceil(float(x) / self.end * self.columns) - 1))
         kept = slots.get(slot)
         if kept is None or float(y) > kept[1]:
             slots[slot] = (float(x), float(y))
-    return {
-        key: sorted(slots.values())
-        for key, slots in sorted(grouped.items(), key=lambda kv: (kv[0][1], kv[0][0]))
-    }
+
+    def grouped(self) -> dict[tuple[str, str], list[tuple[float, float]]]:
+        return {
+            key: sorted(slots.values())
+            for key, slots in sorted(self.slots.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+        }
 
 
 # -- heatmap -------------------------------------------------------------------------------
@@ -215,10 +261,12 @@ class Heatmap:
 
 
 def heatmap_matrix(
-    intervals: Iterable[tuple[float, float, str | None, int]],
+    intervals: Iterable[tuple[float, float, str | list[int] | None, int]],
     max_columns: int = HEATMAP_COLUMNS,
 ) -> Heatmap:
-    """The heatmap of intervals given as (from s, to s, histogram text, requests).
+    """The heatmap of intervals given as (from s, to s, histogram, requests), a histogram
+    as its text or as a checked flat step array (`compact.STEPS_FIELD`: no text built to
+    be parsed again).
 
     Neighbouring intervals share a column when there are more than `max_columns`; every
     request of every interval with a histogram is counted once, so the cells add up to
@@ -228,7 +276,10 @@ def heatmap_matrix(
     result = Heatmap()
     for start, end, text, requests in intervals:
         try:
-            histogram = decode(text) if text else {}
+            if isinstance(text, list):
+                histogram = merge_steps_into({}, text)
+            else:
+                histogram = decode(text) if text else {}
         except HistogramError:
             histogram = {}
         if not histogram:
@@ -247,9 +298,12 @@ def heatmap_matrix(
         group = kept[index : index + step]
         result.columns.append((group[0][0], group[-1][1]))
         column = index // step
+        # The column's histograms merged first: each bucket is placed in its band once.
+        merged: dict[int, int] = {}
         for _, _, histogram in group:
-            for ms, count in histogram.items():
-                result.counts[_band_of(ms, edges)][column] += count
+            merge_into(merged, histogram)
+        for ms, count in merged.items():
+            result.counts[_band_of(ms, edges)][column] += count
     result.intervals = len(kept)
     return result
 
@@ -262,9 +316,10 @@ def heatmap(store: Store, run: LoadTestRun, max_columns: int = HEATMAP_COLUMNS) 
     """The run's latency heatmap, from its intervals' histograms (streamed)."""
     origin = run_origin(run)
 
-    def windows() -> Iterator[tuple[float, float, str | None, int]]:
+    def windows() -> Iterator[tuple[float, float, str | list[int] | None, int]]:
         nonlocal origin
-        for doc in store.metrics.iter_for_run(run.id, _HEATMAP_PROJECTION, batch_size=200):
+        drawn = store.metrics.iter_for_run(run.id, _HEATMAP_PROJECTION, 200, steps=True)
+        for doc in drawn:
             end = _utc(doc.get("windowEnd")) or _utc(doc.get("timestamp"))
             if end is None:
                 continue
@@ -272,11 +327,11 @@ def heatmap(store: Store, run: LoadTestRun, max_columns: int = HEATMAP_COLUMNS) 
             start = _utc(doc.get("windowStart"))
             stop = elapsed(end, origin) or 0.0
             begin = elapsed(start, origin) if start else stop - float(doc.get("intervalSec") or 0)
-            hist = doc.get("hist")
+            hist = doc.get(STEPS_FIELD, doc.get("hist"))
             yield (
                 max(0.0, begin or 0.0),
                 stop,
-                hist if isinstance(hist, str) else None,
+                hist if isinstance(hist, str | list) else None,
                 int(doc.get("intervalRequests") or 0),
             )
 

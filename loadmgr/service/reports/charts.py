@@ -15,12 +15,11 @@ from loadmgr.models.axis import ThresholdLine, threshold_lines
 from loadmgr.models.stats.generator import saturation_level
 from loadmgr.service.analysis.latency import (
     Heatmap,
-    by_request,
     elapsed,
     heatmap,
     run_length,
     run_start,
-    scatter_points,
+    scatter_by_request,
 )
 from loadmgr.service.reports.svg import line_chart
 from loadmgr.service.reports.svg_plots import heatmap_chart, scatter_chart
@@ -48,7 +47,10 @@ class ReportCharts:
     saturation_pct: float | None = None
 
 
-def gather_charts(store: Store, run: LoadTestRun, first_timestamp: Any = None) -> ReportCharts:
+def gather_charts(
+    store: Store, run: LoadTestRun, first_timestamp: Any = None, last_seq: int | None = None
+) -> ReportCharts:
+    """The charts' data; `last_seq`: the run's last interval when the caller read it."""
     from loadmgr.service.server_metrics.readings import server_rows, server_series
 
     x_end = run_length(run)
@@ -57,20 +59,25 @@ def gather_charts(store: Store, run: LoadTestRun, first_timestamp: Any = None) -
         origin=origin,
         x_end=x_end,
         thresholds=list(run.thresholds),
-        scatter=by_request(scatter_points(store, run), end=x_end, columns=SCATTER_COLUMNS),
+        scatter=scatter_by_request(store, run, end=x_end, columns=SCATTER_COLUMNS),
         heatmap=heatmap(store, run),
         server=server_series(server_rows(store, run, origin)) if run.serverMetrics else [],
-        worker_cpu=_worker_cpu(store, run, origin),
+        worker_cpu=_worker_cpu(store, run, origin, last_seq=last_seq),
         saturation_pct=saturation_level(run),
     )
 
 
 def _worker_cpu(
-    store: Store, run: LoadTestRun, origin: datetime | None, points: int = 300
+    store: Store,
+    run: LoadTestRun,
+    origin: datetime | None,
+    points: int = 300,
+    last_seq: int | None = None,
 ) -> list[tuple[float, float | None]]:
     """The busiest worker's CPU on the run's time axis (each point the highest of the
     intervals the database merged into it); empty when no interval read the generator."""
-    step = max(1, math.ceil(store.metrics.last_seq(run.id) / points))
+    last = store.metrics.last_seq(run.id) if last_seq is None else last_seq
+    step = max(1, math.ceil(last / points))
     rows = store.metrics.downsampled(run.id, step, {"cpu": {"$max": "$generator.cpuMaxPct"}})
     out = []
     for row in rows:

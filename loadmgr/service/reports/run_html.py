@@ -86,16 +86,19 @@ def gather(
     """
     run = metrics.find_run(store, run_id)
     test = store.tests.find_by_id(run.loadTestId)
+    summary = metrics.summary(store, run)
+    series = metrics.timeseries(store, run.id, CHART_POINTS)
     data = ReportData(
         run=run,
         test_name=test.name if test else None,
-        summary=metrics.summary(store, run),
-        series=list(metrics.timeseries(store, run.id, CHART_POINTS).rows),
+        summary=summary,
+        series=list(series.rows),
         requests=metrics.request_rows(store, run),
         errors=metrics.error_rows(run),
     )
     first = data.series[0].get("timestamp") if data.series else None
-    data.charts = gather_charts(store, run, first)
+    # The run's last interval, read once for the series, sets the CPU chart's steps too.
+    data.charts = gather_charts(store, run, first, series.last_seq)
     data.trend = report_trend(store, run)
     given = max_regression or {}
     stored = [
