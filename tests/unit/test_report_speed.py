@@ -18,6 +18,7 @@ from loadmgr.models.documents.compact import compact, hist_flat
 from loadmgr.service.analysis import latency
 from loadmgr.service.analysis.change_points import Detection, detect_shifts, noise_sigma
 from loadmgr.service.reports import charts, run_html
+from loadmgr.service.reports.charts import _worker_cpu as _worker_cpu_of
 from loadmgr.store import Store
 from tests.metrics_data import START, make_run, make_test, plugin_snapshots, store_all
 
@@ -59,11 +60,12 @@ def test_the_flat_shortcut_is_what_the_search_would_answer(value: float, count: 
 # -- the run report's charts: the fast path against the old one ---------------------------
 
 
-def _odd_intervals(run: LoadTestRun) -> list[dict[str, Any]]:
+def _odd_intervals(run: LoadTestRun, count: int = 40) -> list[dict[str, Any]]:
     """The plugin's intervals with what the charts must skip or keep as it is: a request
     without requests, one without a p95, a histogram text the compact form keeps as text,
-    an interval without a histogram, one without its window (only its timestamp)."""
-    docs = [snapshot.model_dump(mode="python") for snapshot in plugin_snapshots(run, 40)]
+    an interval without a histogram, one without its window (only its timestamp), the
+    load generator's CPU in two intervals of three."""
+    docs = [snapshot.model_dump(mode="python") for snapshot in plugin_snapshots(run, count)]
     docs[3]["requestStats"][0]["intervalRequests"] = 0
     docs[5]["requestStats"][1]["p95ResponseMs"] = None
     docs[7]["hist"] = "030:5,7:2"  # not `encode`'s (a leading zero, descending)
@@ -71,6 +73,9 @@ def _odd_intervals(run: LoadTestRun) -> list[dict[str, Any]]:
     docs[9]["hist"] = None
     docs[11]["windowEnd"] = docs[11]["windowStart"] = None
     docs[13]["requestStats"][0]["p95ResponseMs"] = 10_000.0  # the highest of its column
+    for index, doc in enumerate(docs):
+        if index % 3:
+            doc["generator"] = {"workers": 2, "cpuMaxPct": float(index % 97)}
     return docs
 
 
@@ -145,21 +150,31 @@ def test_a_heatmap_of_step_arrays_is_the_heatmap_of_their_texts(
     assert latency.heatmap_matrix(steps, columns) == latency.heatmap_matrix(texts, columns)
 
 
-def test_the_report_is_byte_for_byte_the_old_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def _old_worker_cpu(store: Store, run: LoadTestRun, origin: Any, **_: Any) -> Any:
+    return _worker_cpu_of(store, run, origin)
+
+
+@pytest.mark.parametrize("count", [40, 310])
+def test_the_report_is_byte_for_byte_the_old_one(
+    count: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The whole HTML of a compact run, by the fast path and by the old one (the points'
-    scatter, histograms as text): the same bytes but for the footer's time."""
+    scatter, histograms as text, the CPU chart's own merge): the same bytes but for the
+    footer's time. 310 intervals: merged two at a time by the database."""
     test = make_test()
     run = make_run(
         test,
-        durationSeconds=80,
-        finishedAt=START + timedelta(seconds=80),
+        durationSeconds=2 * count,
+        finishedAt=START + timedelta(seconds=2 * count),
         thresholds=["p95<=500ms", "POST /api/orders:p95<700ms"],
     )
-    store = _stored(_odd_intervals(run), compact_form=True, run=run)
+    store = _stored(_odd_intervals(run, count), compact_form=True, run=run)
     monkeypatch.setattr(run_html, "footer", lambda: "<footer>made</footer>")
     fast = run_html.render_html(run_html.gather(store, run.id))
     monkeypatch.setattr(charts, "scatter_by_request", _old_scatter)
+    monkeypatch.setattr(charts, "_worker_cpu", _old_worker_cpu)
     _without_steps(store, monkeypatch)
     old = run_html.render_html(run_html.gather(store, run.id))
     assert fast == old
-    assert 'class="chart heatmap"' in fast and 'class="chart scatter"' in fast
+    for chart in ("heatmap", "scatter", "worker-cpu"):
+        assert f'class="chart {chart}"' in fast

@@ -9,7 +9,7 @@ by the database, so memory does not grow with a run's length.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -306,7 +306,7 @@ def _plain_rows(store: Store, run_id: str, *, counted: bool = False) -> Iterator
         yield row
 
 
-def _bucket_row(bucket: dict[str, Any]) -> dict[str, Any]:
+def _bucket_row(bucket: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     seconds = float(bucket.pop("seconds", 0) or 0)
     mean_rps = bucket.pop("meanRPS", None)
     mean_failures = bucket.pop("meanFailuresPerSec", None)
@@ -325,11 +325,19 @@ def _bucket_row(bucket: dict[str, Any]) -> dict[str, Any]:
         "errorRate": failures / requests if requests else 0.0,
         "intervals": bucket.get("intervals"),
     }
+    row.update((key, bucket.get(key)) for key in extra)
     return row
 
 
-def timeseries(store: Store, run_id: str, points: int | None = None) -> Series:
-    """A run's intervals, one row each, or at most `points` rows merged by the database."""
+def timeseries(
+    store: Store,
+    run_id: str,
+    points: int | None = None,
+    extra: Mapping[str, dict[str, Any]] | None = None,
+) -> Series:
+    """A run's intervals, one row each, or at most `points` rows merged by the database;
+    `extra`: more `$group` accumulators of the merge, each row's under its name (merged
+    rows only: one pass over the intervals serves another chart too)."""
     check_points(points)
     if points is None:
         return Series(_plain_rows(store, run_id), 1, None)
@@ -337,8 +345,9 @@ def timeseries(store: Store, run_id: str, points: int | None = None) -> Series:
     if last_seq <= points:
         return Series(_plain_rows(store, run_id, counted=True), 1, last_seq)
     step = math.ceil(last_seq / points)
-    buckets = store.metrics.downsampled(run_id, step, _BUCKET_ACCUMULATORS)
-    return Series((_bucket_row(b) for b in buckets), step, last_seq)
+    more = extra or {}
+    buckets = store.metrics.downsampled(run_id, step, {**_BUCKET_ACCUMULATORS, **more})
+    return Series((_bucket_row(b, more) for b in buckets), step, last_seq)
 
 
 # -- per request and errors ----------------------------------------------------------------
