@@ -95,6 +95,11 @@ def _old_scatter(
     return latency.by_request(latency.scatter_points(store, run), end=end, columns=columns)
 
 
+def _old_charts(store: Store, run: LoadTestRun, **bounds: Any) -> Any:
+    """The scatter of every point, and the heatmap of its own read (a pass each)."""
+    return _old_scatter(store, run, **bounds), latency.heatmap(store, run)
+
+
 def _without_steps(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """The store's interval reads as before the fast path: histograms always as text."""
     read = store.metrics.iter_for_run
@@ -107,15 +112,16 @@ def _without_steps(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("compact_form", [True, False])
 @pytest.mark.parametrize("end,columns", [(None, None), (80.0, 1000), (80.0, 7), (0.0, 5)])
-def test_the_report_scatter_is_the_points_scatter(
+def test_the_report_scatter_and_heatmap_are_those_of_their_own_reads(
     compact_form: bool, end: float | None, columns: int | None
 ) -> None:
     test = make_test()
     run = make_run(test, durationSeconds=80, finishedAt=START + timedelta(seconds=80))
     store = _stored(_odd_intervals(run), compact_form=compact_form, run=run)
-    fast = latency.scatter_by_request(store, run, end=end, columns=columns)
+    fast, matrix = latency.scatter_and_heatmap(store, run, end=end, columns=columns)
     assert fast == _old_scatter(store, run, end=end, columns=columns)
     assert sum(map(len, fast.values())) > 0
+    assert matrix == latency.heatmap(store, run)
 
 
 @pytest.mark.parametrize("columns", [1, 7, 120])
@@ -159,8 +165,9 @@ def test_the_report_is_byte_for_byte_the_old_one(
     count: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The whole HTML of a compact run, by the fast path and by the old one (the points'
-    scatter, histograms as text, the CPU chart's own merge): the same bytes but for the
-    footer's time. 310 intervals: merged two at a time by the database."""
+    scatter and the heatmap each of its own read, histograms as text, the CPU chart's own
+    merge): the same bytes but for the footer's time. 310 intervals: merged two at a time
+    by the database."""
     test = make_test()
     run = make_run(
         test,
@@ -171,10 +178,29 @@ def test_the_report_is_byte_for_byte_the_old_one(
     store = _stored(_odd_intervals(run, count), compact_form=True, run=run)
     monkeypatch.setattr(run_html, "footer", lambda: "<footer>made</footer>")
     fast = run_html.render_html(run_html.gather(store, run.id))
-    monkeypatch.setattr(charts, "scatter_by_request", _old_scatter)
+    monkeypatch.setattr(charts, "scatter_and_heatmap", _old_charts)
     monkeypatch.setattr(charts, "_worker_cpu", _old_worker_cpu)
     _without_steps(store, monkeypatch)
     old = run_html.render_html(run_html.gather(store, run.id))
     assert fast == old
     for chart in ("heatmap", "scatter", "worker-cpu"):
         assert f'class="chart {chart}"' in fast
+
+
+def test_an_interval_that_cannot_be_read_is_left_out_of_both_charts_named_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    test = make_test()
+    run = make_run(test, durationSeconds=80, finishedAt=START + timedelta(seconds=80))
+    store = _stored(_odd_intervals(run), compact_form=True, run=run)
+    spoiled = store.db["metrics_timeseries"].find_one({"seq": 20})
+    store.db["metrics_timeseries"].update_one(
+        {"_id": spoiled["_id"]}, {"$set": {"histZ": b"\x78\x9c not zlib"}}
+    )
+    seen: list[tuple[Any, ...]] = []
+    monkeypatch.setattr("loadmgr.store.metrics.left_out", lambda *named: seen.append(named))
+    scatter, matrix = latency.scatter_and_heatmap(store, run, end=80.0, columns=1000)
+    assert seen == [("metrics_timeseries", spoiled["_id"], "histZ: corrupt zlib data")]
+    assert matrix.intervals == 38  # 40, less the one without a histogram and this one
+    assert all(x != 40.0 for points in scatter.values() for x, _ in points)
+    assert sum(map(len, scatter.values())) == 2 * 39 - 2  # (no requests; no p95)

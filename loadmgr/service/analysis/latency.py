@@ -158,33 +158,47 @@ def by_request(
     return kept.grouped()
 
 
-def scatter_by_request(
-    store: Store, run: LoadTestRun, *, end: float | None = None, columns: int | None = None
-) -> dict[tuple[str, str], list[tuple[float, float]]]:
-    """`by_request(scatter_points(store, run), end=end, columns=columns)` read straight from
-    the intervals: no point made whole (dates, counts) only to keep its p95, and only the
-    per-request fields that draws read (the HTML report, over every interval of a run)."""
-    origin = run_origin(run)
+def scatter_and_heatmap(
+    store: Store,
+    run: LoadTestRun,
+    *,
+    end: float | None = None,
+    columns: int | None = None,
+    max_columns: int = HEATMAP_COLUMNS,
+) -> tuple[dict[tuple[str, str], list[tuple[float, float]]], Heatmap]:
+    """`by_request(scatter_points(store, run), end=end, columns=columns)` and
+    `heatmap(store, run, max_columns)` from one read of the run's intervals (the HTML
+    report's: a pass over every interval of a run less). Only the fields they draw are
+    read, no point is made whole (dates, counts) only to keep its p95, and histograms come
+    as step arrays. An interval that cannot be read is left out of both, named once."""
     kept = _Kept(end, columns)
-    for doc in store.metrics.iter_for_run(run.id, _SCATTER_DRAWN, batch_size=200):
-        stop = doc.get("windowEnd") or doc.get("timestamp")
-        origin = origin or _utc(stop)
-        x = elapsed(stop, origin)
-        for item in doc.get("requestStats") or ():
-            if int(item.get("intervalRequests") or 0) <= 0:
-                continue  # as `scatter_points`: nothing was measured for it
-            key = (str(item.get("method") or ""), str(item.get("name") or ""))
-            kept.add(key, x, _number(item.get(SCATTER_STAT)))
-    return kept.grouped()
+    scatter_origin = heat_origin = run_origin(run)
+
+    def windows() -> Iterator[tuple[float, float, str | list[int] | None, int]]:
+        # Each interval feeds the scatter as the heatmap's windows are drawn from it.
+        nonlocal scatter_origin, heat_origin
+        for doc in store.metrics.iter_for_run(run.id, _DRAWN, 200, steps=True):
+            scatter_origin = _scatter_add(kept, doc, scatter_origin)
+            heat_origin, window = _heat_window(doc, heat_origin)
+            if window is not None:
+                yield window
+
+    matrix = heatmap_matrix(windows(), max_columns)
+    return kept.grouped(), matrix
 
 
-# What `scatter_by_request` reads of an interval.
-_SCATTER_DRAWN = {
-    key: True
-    for key in _SCATTER_PROJECTION
-    if not key.startswith("requestStats.")
-    or key.removeprefix("requestStats.") in ("method", "name", "intervalRequests", SCATTER_STAT)
-}
+def _scatter_add(kept: _Kept, doc: dict[str, Any], origin: datetime | None) -> datetime | None:
+    """An interval's points (as `scatter_points` makes them) into `kept`; the time axis's
+    origin after it."""
+    stop = doc.get("windowEnd") or doc.get("timestamp")
+    origin = origin or _utc(stop)
+    x = elapsed(stop, origin)
+    for item in doc.get("requestStats") or ():
+        if int(item.get("intervalRequests") or 0) <= 0:
+            continue  # as `scatter_points`: nothing was measured for it
+        key = (str(item.get("method") or ""), str(item.get("name") or ""))
+        kept.add(key, x, _number(item.get(SCATTER_STAT)))
+    return origin
 
 
 class _Kept:
@@ -318,21 +332,44 @@ def heatmap(store: Store, run: LoadTestRun, max_columns: int = HEATMAP_COLUMNS) 
 
     def windows() -> Iterator[tuple[float, float, str | list[int] | None, int]]:
         nonlocal origin
-        drawn = store.metrics.iter_for_run(run.id, _HEATMAP_PROJECTION, 200, steps=True)
-        for doc in drawn:
-            end = _utc(doc.get("windowEnd")) or _utc(doc.get("timestamp"))
-            if end is None:
-                continue
-            origin = origin or end
-            start = _utc(doc.get("windowStart"))
-            stop = elapsed(end, origin) or 0.0
-            begin = elapsed(start, origin) if start else stop - float(doc.get("intervalSec") or 0)
-            hist = doc.get(STEPS_FIELD, doc.get("hist"))
-            yield (
-                max(0.0, begin or 0.0),
-                stop,
-                hist if isinstance(hist, str | list) else None,
-                int(doc.get("intervalRequests") or 0),
-            )
+        for doc in store.metrics.iter_for_run(run.id, _HEATMAP_PROJECTION, 200, steps=True):
+            origin, window = _heat_window(doc, origin)
+            if window is not None:
+                yield window
 
     return heatmap_matrix(windows(), max_columns)
+
+
+def _heat_window(
+    doc: dict[str, Any], origin: datetime | None
+) -> tuple[datetime | None, tuple[float, float, str | list[int] | None, int] | None]:
+    """The time axis's origin after an interval, and the interval as `heatmap_matrix`
+    takes it (None: it says no time)."""
+    end = _utc(doc.get("windowEnd")) or _utc(doc.get("timestamp"))
+    if end is None:
+        return origin, None
+    origin = origin or end
+    start = _utc(doc.get("windowStart"))
+    stop = elapsed(end, origin) or 0.0
+    begin = elapsed(start, origin) if start else stop - float(doc.get("intervalSec") or 0)
+    hist = doc.get(STEPS_FIELD, doc.get("hist"))
+    window = (
+        max(0.0, begin or 0.0),
+        stop,
+        hist if isinstance(hist, str | list) else None,
+        int(doc.get("intervalRequests") or 0),
+    )
+    return origin, window
+
+
+# What the report's one read (`scatter_and_heatmap`) takes of an interval: the heatmap's
+# fields, and of each request only what the scatter draws.
+_DRAWN = {
+    **_HEATMAP_PROJECTION,
+    **{
+        key: True
+        for key in _SCATTER_PROJECTION
+        if not key.startswith("requestStats.")
+        or key.removeprefix("requestStats.") in ("method", "name", "intervalRequests", SCATTER_STAT)
+    },
+}

@@ -16,10 +16,9 @@ from loadmgr.models.stats.generator import saturation_level
 from loadmgr.service.analysis.latency import (
     Heatmap,
     elapsed,
-    heatmap,
     run_length,
     run_start,
-    scatter_by_request,
+    scatter_and_heatmap,
 )
 from loadmgr.service.reports.svg import line_chart
 from loadmgr.service.reports.svg_plots import heatmap_chart, scatter_chart
@@ -65,12 +64,13 @@ def gather_charts(
 
     x_end = run_length(run)
     origin = run_start(run, first_timestamp)
+    scatter, matrix = scatter_and_heatmap(store, run, end=x_end, columns=SCATTER_COLUMNS)
     return ReportCharts(
         origin=origin,
         x_end=x_end,
         thresholds=list(run.thresholds),
-        scatter=scatter_by_request(store, run, end=x_end, columns=SCATTER_COLUMNS),
-        heatmap=heatmap(store, run),
+        scatter=scatter,
+        heatmap=matrix,
         server=server_series(server_rows(store, run, origin)) if run.serverMetrics else [],
         worker_cpu=_worker_cpu(store, run, origin, last_seq=last_seq, merged=merged),
         saturation_pct=saturation_level(run),
