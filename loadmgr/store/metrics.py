@@ -378,17 +378,25 @@ class MetricsRepository(Repository):
         return [{k: _number(v) if k in fields else v for k, v in row.items()} for row in rows]
 
     @mapped_errors
-    def peaks(self, run_id: str, field_names: list[str]) -> dict[str, float | None]:
-        """The largest value of each numeric field over a run's intervals (server side)."""
+    def peaks(
+        self, run_id: str, field_names: list[str], also: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """The largest value of each numeric field over a run's intervals (server side);
+        `also`: more `$group` accumulators over the same pass, each its number (None
+        for anything else), as `downsampled` gives them."""
+        more = also or {}
+        peaks_of = {f: {"$max": _either_spelling(f)} for f in field_names}
         pipeline: list[dict[str, Any]] = [
             {"$match": {"loadTestRunId": run_id}},
             *self.scope_stage(),
-            {"$group": {"_id": None, **{f: {"$max": _either_spelling(f)} for f in field_names}}},
+            {"$group": {"_id": None, **peaks_of, **more}},
         ]
         rows = list(self.collection.aggregate(pipeline))
         found = rows[0] if rows else {}
         peaks = {f: _number(found.get(f)) for f in field_names}
-        return {f: None if value is None else float(value) for f, value in peaks.items()}
+        result: dict[str, Any] = {f: None if v is None else float(v) for f, v in peaks.items()}
+        result.update((key, _number(found.get(key))) for key in more)
+        return result
 
     # -- retention (`db prune`): merged windows written first, their originals after ----
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from loadmgr.models import LoadTestRun, Scope
 from loadmgr.models.documents.compact import compact, hist_flat
-from loadmgr.service.analysis import latency
+from loadmgr.service.analysis import latency, views
 from loadmgr.service.analysis.change_points import Detection, detect_shifts, noise_sigma
 from loadmgr.service.reports import charts, run_html
 from loadmgr.service.reports.charts import _worker_cpu as _worker_cpu_of
@@ -204,3 +204,33 @@ def test_an_interval_that_cannot_be_read_is_left_out_of_both_charts_named_once(
     assert matrix.intervals == 38  # 40, less the one without a histogram and this one
     assert all(x != 40.0 for points in scatter.values() for x, _ in points)
     assert sum(map(len, scatter.values())) == 2 * 39 - 2  # (no requests; no p95)
+
+
+def test_an_old_runs_peaks_and_mean_rate_are_one_pass_and_what_two_gave(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run recorded before the collector kept its peaks and mean rate: the summary asks
+    its intervals once for both, and gets the numbers the two reads gave."""
+    test = make_test()
+    run = make_run(test, durationSeconds=80, finishedAt=START + timedelta(seconds=80))
+    docs = _odd_intervals(run)
+    for index, doc in enumerate(docs):
+        doc["intervalSec"] = 2.0 + index / 7  # seconds that do not add up exactly
+    store = _stored(docs, compact_form=True, run=run)
+    assert not (run.lastMetrics or {}).get("meanRPS")
+    sent: list[Any] = []
+    aggregate = store.metrics.collection.aggregate
+
+    def counted(pipeline: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(pipeline)
+        return aggregate(pipeline, *args, **kwargs)
+
+    monkeypatch.setattr(store.metrics.collection, "aggregate", counted)
+    numbers = views.summary(store, run)
+    assert len(sent) == 1
+    seconds = sum(doc["intervalSec"] for doc in docs)
+    assert numbers["rpsMean"] == sum(doc["intervalRequests"] for doc in docs) / seconds
+    assert numbers["maxUsers"] == max(doc["currentUsers"] for doc in docs)
+    old_sums = store.metrics.downsampled(run.id, 2**62, views._MEAN_SUMS)[0]
+    assert numbers["rpsMean"] == old_sums["counted"] / old_sums["seconds"]
+    assert numbers["rpsMax"] == store.metrics.peaks(run.id, ["totalRPS"])["totalRPS"]

@@ -155,7 +155,32 @@ def _duration(run: LoadTestRun) -> float | None:
     return None if end is None else max(0.0, (end - run.startedAt).total_seconds())
 
 
-def _peaks(store: Store, run: LoadTestRun) -> tuple[float | None, float | None]:
+# A run's requests over its seconds (`_mean_rps`), summed by the database.
+_MEAN_SUMS: dict[str, dict[str, Any]] = {
+    "requests": {"$sum": "$intervalRequests"},
+    "seconds": {"$sum": {"$cond": [{"$gt": ["$intervalSec", 0]}, "$intervalSec", 0]}},
+    "counted": {"$sum": {"$cond": [{"$gt": ["$intervalSec", 0]}, "$intervalRequests", 0]}},
+}
+
+
+class _Scan:
+    """What a summary asks of a short old run's intervals (its peaks, its mean rate's
+    sums): asked once, in one pass, by whichever needs it first."""
+
+    def __init__(self, store: Store, run: LoadTestRun) -> None:
+        self.store, self.run = store, run
+        self.found: dict[str, Any] | None = None
+
+    def __call__(self) -> dict[str, Any]:
+        if self.found is None:
+            fields = ["totalRPS", "currentUsers"]
+            self.found = self.store.metrics.peaks(self.run.id, fields, _MEAN_SUMS)
+        return self.found
+
+
+def _peaks(
+    store: Store, run: LoadTestRun, scan: _Scan | None = None
+) -> tuple[float | None, float | None]:
     """Peak RPS and users: stored by the collector, else computed for short runs only."""
     last = run.lastMetrics or {}
     totals = (run.finalStats or {}).get("totals") or {}
@@ -168,14 +193,14 @@ def _peaks(store: Store, run: LoadTestRun) -> tuple[float | None, float | None]:
     interval = float((run.collector or {}).get("interval") or 5.0)
     if run.durationSeconds / max(interval, 1.0) > PEAK_SCAN_MAX_INTERVALS:
         return rps, users
-    found = store.metrics.peaks(run.id, ["totalRPS", "currentUsers"])
+    found = (scan or _Scan(store, run))()
     return (
         float(rps) if rps is not None else found["totalRPS"],
         float(users) if users is not None else found["currentUsers"],
     )
 
 
-def _mean_rps(store: Store, run: LoadTestRun, fallback: Any) -> Any:
+def _mean_rps(store: Store, run: LoadTestRun, fallback: Any, scan: _Scan | None = None) -> Any:
     """The run's mean rate by the rule of its peaks: its intervals' requests over their
     seconds. Kept by the collector (`lastMetrics.meanRPS`); summed by the database for
     short runs recorded before it was; else `fallback` (Locust's own, for long old runs)."""
@@ -185,16 +210,9 @@ def _mean_rps(store: Store, run: LoadTestRun, fallback: Any) -> Any:
     interval = float((run.collector or {}).get("interval") or 5.0)
     if run.durationSeconds / max(interval, 1.0) > PEAK_SCAN_MAX_INTERVALS:
         return fallback
-    sums: dict[str, dict[str, Any]] = {
-        "requests": {"$sum": "$intervalRequests"},
-        "seconds": {"$sum": {"$cond": [{"$gt": ["$intervalSec", 0]}, "$intervalSec", 0]}},
-        "counted": {
-            "$sum": {"$cond": [{"$gt": ["$intervalSec", 0]}, "$intervalRequests", 0]}
-        },
-    }
-    rows = store.metrics.downsampled(run.id, 2**62, sums)
-    seconds = float(rows[0].get("seconds") or 0) if rows else 0.0
-    return int(rows[0].get("counted") or 0) / seconds if seconds > 0 else fallback
+    sums = (scan or _Scan(store, run))()
+    seconds = float(sums.get("seconds") or 0)
+    return int(sums.get("counted") or 0) / seconds if seconds > 0 else fallback
 
 
 def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dict[str, Any]:
@@ -210,10 +228,11 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
     duration = _duration(run)
     # Mean, max and peak users over the same intervals, by one rule (docs/metrics.md,
     # "Rates of a run or a window"): a window's from its intervals only.
+    scan = _Scan(store, run)  # the peaks and the mean rate of an old run: one pass
     if part is not None:
         peak_rps, peak_users = part["peaks"]["rps"], part["peaks"]["users"]
     else:
-        peak_rps, peak_users = _peaks(store, run)
+        peak_rps, peak_users = _peaks(store, run, scan)
     data: dict[str, Any] = {
         "runId": run.id,
         "name": run.name,
@@ -240,7 +259,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             requests=totals.get("requests"),
             failures=totals.get("failures"),
             errorRate=totals.get("errorRate"),
-            rpsMean=totals.get("rps") if part else _mean_rps(store, run, totals.get("rps")),
+            rpsMean=totals.get("rps") if part else _mean_rps(store, run, totals.get("rps"), scan),
             rpsMax=peak_rps,
             **{key: totals.get(key) for key in LATENCY_KEYS},
         )
@@ -252,7 +271,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             requests=requests,
             failures=failures,
             errorRate=failures / requests if requests else 0.0,
-            rpsMean=_mean_rps(store, run, requests / duration if duration else None),
+            rpsMean=_mean_rps(store, run, requests / duration if duration else None, scan),
             rpsMax=peak_rps,
             **{key: last.get(key) for key in LATENCY_KEYS},
         )
