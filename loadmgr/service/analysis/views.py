@@ -178,9 +178,7 @@ class _Scan:
         return self.found
 
 
-def _peaks(
-    store: Store, run: LoadTestRun, scan: _Scan | None = None
-) -> tuple[float | None, float | None]:
+def _peaks(run: LoadTestRun, scan: _Scan) -> tuple[float | None, float | None]:
     """Peak RPS and users: stored by the collector, else computed for short runs only."""
     last = run.lastMetrics or {}
     totals = (run.finalStats or {}).get("totals") or {}
@@ -193,14 +191,14 @@ def _peaks(
     interval = float((run.collector or {}).get("interval") or 5.0)
     if run.durationSeconds / max(interval, 1.0) > PEAK_SCAN_MAX_INTERVALS:
         return rps, users
-    found = (scan or _Scan(store, run))()
+    found = scan()
     return (
         float(rps) if rps is not None else found["totalRPS"],
         float(users) if users is not None else found["currentUsers"],
     )
 
 
-def _mean_rps(store: Store, run: LoadTestRun, fallback: Any, scan: _Scan | None = None) -> Any:
+def _mean_rps(run: LoadTestRun, fallback: Any, scan: _Scan) -> Any:
     """The run's mean rate by the rule of its peaks: its intervals' requests over their
     seconds. Kept by the collector (`lastMetrics.meanRPS`); summed by the database for
     short runs recorded before it was; else `fallback` (Locust's own, for long old runs)."""
@@ -210,7 +208,7 @@ def _mean_rps(store: Store, run: LoadTestRun, fallback: Any, scan: _Scan | None 
     interval = float((run.collector or {}).get("interval") or 5.0)
     if run.durationSeconds / max(interval, 1.0) > PEAK_SCAN_MAX_INTERVALS:
         return fallback
-    sums = (scan or _Scan(store, run))()
+    sums = scan()
     seconds = float(sums.get("seconds") or 0)
     return int(sums.get("counted") or 0) / seconds if seconds > 0 else fallback
 
@@ -232,7 +230,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
     if part is not None:
         peak_rps, peak_users = part["peaks"]["rps"], part["peaks"]["users"]
     else:
-        peak_rps, peak_users = _peaks(store, run, scan)
+        peak_rps, peak_users = _peaks(run, scan)
     data: dict[str, Any] = {
         "runId": run.id,
         "name": run.name,
@@ -259,7 +257,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             requests=totals.get("requests"),
             failures=totals.get("failures"),
             errorRate=totals.get("errorRate"),
-            rpsMean=totals.get("rps") if part else _mean_rps(store, run, totals.get("rps"), scan),
+            rpsMean=totals.get("rps") if part else _mean_rps(run, totals.get("rps"), scan),
             rpsMax=peak_rps,
             **{key: totals.get(key) for key in LATENCY_KEYS},
         )
@@ -271,7 +269,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             requests=requests,
             failures=failures,
             errorRate=failures / requests if requests else 0.0,
-            rpsMean=_mean_rps(store, run, requests / duration if duration else None, scan),
+            rpsMean=_mean_rps(run, requests / duration if duration else None, scan),
             rpsMax=peak_rps,
             **{key: last.get(key) for key in LATENCY_KEYS},
         )
