@@ -294,12 +294,11 @@ class MetricsRepository(Repository):
     #    collector's) -----------------------------------------------------------------------
 
     def iter_for_run(
-        self, run_id: str, projection: dict[str, Any], batch_size: int = 1000
+        self, run_id: str, projection: dict[str, Any], batch_size: int = 1000, steps: bool = False
     ) -> Iterator[dict[str, Any]]:
-        """A run's intervals in collection order (seq), streamed from the cursor.
-
-        A generator, so a run of 100,000 intervals never sits in memory whole; errors
-        raised while iterating are translated too, not only when the query is sent.
+        """A run's intervals in collection order (seq), streamed from the cursor (a run of
+        100,000 intervals never sits in memory whole); errors raised while iterating are
+        translated too. `steps`: compact histograms as checked flat arrays (`STEPS_FIELD`).
         """
         fields = _named_by_object_id(projection)
         with translate_errors(self._uri):
@@ -307,7 +306,7 @@ class MetricsRepository(Repository):
             cursor = cursor.sort(IN_ORDER).batch_size(batch_size)
             try:
                 own = uncovered(self.scope_checked(cursor, fields))
-                plain = self._expanded(as_asked(own, projection), projection)
+                plain = self._expanded(as_asked(own, projection), projection, steps=steps)
                 docs = _go_numbered(plain, projection)
                 yield from self.iter_screened(MetricSnapshot, docs)
             finally:
@@ -376,17 +375,22 @@ class MetricsRepository(Repository):
         return [{k: _number(v) if k in fields else v for k, v in row.items()} for row in rows]
 
     @mapped_errors
-    def peaks(self, run_id: str, field_names: list[str]) -> dict[str, float | None]:
-        """The largest value of each numeric field over a run's intervals (server side)."""
+    def peaks(
+        self, run_id: str, field_names: list[str], also: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """The largest value of each numeric field over a run's intervals (server side);
+        `also`: more `$group` accumulators of the same pass, each a number or None."""
+        more = also or {}
+        peaks = {f: {"$max": _either_spelling(f)} for f in field_names}
         pipeline: list[dict[str, Any]] = [
             {"$match": {"loadTestRunId": run_id}},
             *self.scope_stage(),
-            {"$group": {"_id": None, **{f: {"$max": _either_spelling(f)} for f in field_names}}},
+            {"$group": {"_id": None, **peaks, **more}},
         ]
-        rows = list(self.collection.aggregate(pipeline))
-        found = rows[0] if rows else {}
-        peaks = {f: _number(found.get(f)) for f in field_names}
-        return {f: None if value is None else float(value) for f, value in peaks.items()}
+        found = next(iter(self.collection.aggregate(pipeline)), {})
+        maxima = {f: _number(found.get(f)) for f in field_names}
+        result = {f: None if value is None else float(value) for f, value in maxima.items()}
+        return {**result, **{key: _number(found.get(key)) for key in more}}
 
     # -- retention (`db prune`): merged windows written first, their originals after ----
 

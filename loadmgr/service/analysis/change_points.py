@@ -138,13 +138,17 @@ def _welch_p(left: Sequence[float], right: Sequence[float]) -> float:
 
 def _candidates(values: Sequence[float], sensitivity: float) -> list[int]:
     """Where PELT would start a new regime (positions), before any test."""
+    count = len(values)
+    if count < 2 * MIN_REGIME or all(value == values[0] for value in values):
+        return []  # no shift and no noise either: answered before numpy is imported
+    sigma = noise_sigma(values)
+    if sigma == 0.0:
+        return []
+    # Only a series that can hold a shift pays for ruptures (with scipy, ~0.8 s of imports:
+    # more than the rest of a run's HTML report).
     import numpy as np
     import ruptures
 
-    count = len(values)
-    sigma = noise_sigma(values)
-    if sigma == 0.0 or count < 2 * MIN_REGIME:
-        return []
     penalty = PENALTY_FACTOR * sigma * sigma * math.log(count) / sensitivity
     signal = np.asarray(values, dtype=float).reshape(-1, 1)
     ends = ruptures.KernelCPD(kernel="linear", min_size=MIN_REGIME).fit(signal).predict(pen=penalty)

@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.models import LoadTestRun
-from loadmgr.models.histogram import HistogramError, decode
+from loadmgr.models.documents.compact import STEPS_FIELD
+from loadmgr.models.histogram import HistogramError, decode, merge_into, merge_steps_into
 from loadmgr.service.analysis.views import iso
 from loadmgr.service.analysis.windows import run_origin
 
@@ -151,23 +152,82 @@ def by_request(
     the highest (so an outlier is never merged away): memory stays bounded by what can be
     drawn, however long the run.
     """
-    grouped: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
-    for index, point in enumerate(points):
-        x, y = point.get("elapsedSec"), point.get(stat)
-        slots = grouped.setdefault((point["method"], point["name"]), {})
+    kept = _Kept(end, columns)
+    for point in points:
+        kept.add((point["method"], point["name"]), point.get("elapsedSec"), point.get(stat))
+    return kept.grouped()
+
+
+def scatter_and_heatmap(
+    store: Store,
+    run: LoadTestRun,
+    *,
+    end: float | None = None,
+    columns: int | None = None,
+    max_columns: int = HEATMAP_COLUMNS,
+) -> tuple[dict[tuple[str, str], list[tuple[float, float]]], Heatmap]:
+    """`by_request(scatter_points(store, run), end=end, columns=columns)` and
+    `heatmap(store, run, max_columns)` from one read of the run's intervals (the HTML
+    report's: a pass over every interval of a run less). Only the fields they draw are
+    read, no point is made whole (dates, counts) only to keep its p95, and histograms come
+    as step arrays. An interval that cannot be read is left out of both, named once."""
+    kept = _Kept(end, columns)
+    scatter_origin = heat_origin = run_origin(run)
+
+    def windows() -> Iterator[tuple[float, float, str | list[int] | None, int]]:
+        # Each interval feeds the scatter as the heatmap's windows are drawn from it.
+        nonlocal scatter_origin, heat_origin
+        for doc in store.metrics.iter_for_run(run.id, _DRAWN, 200, steps=True):
+            scatter_origin = _scatter_add(kept, doc, scatter_origin)
+            heat_origin, window = _heat_window(doc, heat_origin)
+            if window is not None:
+                yield window
+
+    matrix = heatmap_matrix(windows(), max_columns)
+    return kept.grouped(), matrix
+
+
+def _scatter_add(kept: _Kept, doc: dict[str, Any], origin: datetime | None) -> datetime | None:
+    """An interval's points (as `scatter_points` makes them) into `kept`; the time axis's
+    origin after it."""
+    stop = doc.get("windowEnd") or doc.get("timestamp")
+    origin = origin or _utc(stop)
+    x = elapsed(stop, origin)
+    for item in doc.get("requestStats") or ():
+        if int(item.get("intervalRequests") or 0) <= 0:
+            continue  # as `scatter_points`: nothing was measured for it
+        key = (str(item.get("method") or ""), str(item.get("name") or ""))
+        kept.add(key, x, _number(item.get(SCATTER_STAT)))
+    return origin
+
+
+class _Kept:
+    """The points of a scatter, per request: each point in its own slot (its position among
+    all points), or with `end` and `columns` the highest of each column of time."""
+
+    def __init__(self, end: float | None, columns: int | None) -> None:
+        self.end, self.columns = end, columns
+        self.slots: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
+        self.index = -1
+
+    def add(self, key: tuple[str, str], x: Any, y: Any) -> None:
+        self.index += 1
+        slots = self.slots.setdefault(key, {})
         if x is None or y is None:
-            continue
-        slot = index
-        if end and columns:
+            return
+        slot = self.index
+        if self.end and self.columns:
             # A point ends its interval: its column is the one the interval ends in.
-            slot = min(columns - 1, max(0, math.ceil(float(x) / end * columns) - 1))
+            slot = min(self.columns - 1, max(0, math.ceil(float(x) / self.end * self.columns) - 1))
         kept = slots.get(slot)
         if kept is None or float(y) > kept[1]:
             slots[slot] = (float(x), float(y))
-    return {
-        key: sorted(slots.values())
-        for key, slots in sorted(grouped.items(), key=lambda kv: (kv[0][1], kv[0][0]))
-    }
+
+    def grouped(self) -> dict[tuple[str, str], list[tuple[float, float]]]:
+        return {
+            key: sorted(slots.values())
+            for key, slots in sorted(self.slots.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+        }
 
 
 # -- heatmap -------------------------------------------------------------------------------
@@ -215,10 +275,12 @@ class Heatmap:
 
 
 def heatmap_matrix(
-    intervals: Iterable[tuple[float, float, str | None, int]],
+    intervals: Iterable[tuple[float, float, str | list[int] | None, int]],
     max_columns: int = HEATMAP_COLUMNS,
 ) -> Heatmap:
-    """The heatmap of intervals given as (from s, to s, histogram text, requests).
+    """The heatmap of intervals given as (from s, to s, histogram, requests), a histogram
+    as its text or as a checked flat step array (`compact.STEPS_FIELD`: no text built to
+    be parsed again).
 
     Neighbouring intervals share a column when there are more than `max_columns`; every
     request of every interval with a histogram is counted once, so the cells add up to
@@ -228,7 +290,10 @@ def heatmap_matrix(
     result = Heatmap()
     for start, end, text, requests in intervals:
         try:
-            histogram = decode(text) if text else {}
+            if isinstance(text, list):
+                histogram = merge_steps_into({}, text)
+            else:
+                histogram = decode(text) if text else {}
         except HistogramError:
             histogram = {}
         if not histogram:
@@ -247,9 +312,12 @@ def heatmap_matrix(
         group = kept[index : index + step]
         result.columns.append((group[0][0], group[-1][1]))
         column = index // step
+        # The column's histograms merged first: each bucket is placed in its band once.
+        merged: dict[int, int] = {}
         for _, _, histogram in group:
-            for ms, count in histogram.items():
-                result.counts[_band_of(ms, edges)][column] += count
+            merge_into(merged, histogram)
+        for ms, count in merged.items():
+            result.counts[_band_of(ms, edges)][column] += count
     result.intervals = len(kept)
     return result
 
@@ -262,22 +330,46 @@ def heatmap(store: Store, run: LoadTestRun, max_columns: int = HEATMAP_COLUMNS) 
     """The run's latency heatmap, from its intervals' histograms (streamed)."""
     origin = run_origin(run)
 
-    def windows() -> Iterator[tuple[float, float, str | None, int]]:
+    def windows() -> Iterator[tuple[float, float, str | list[int] | None, int]]:
         nonlocal origin
-        for doc in store.metrics.iter_for_run(run.id, _HEATMAP_PROJECTION, batch_size=200):
-            end = _utc(doc.get("windowEnd")) or _utc(doc.get("timestamp"))
-            if end is None:
-                continue
-            origin = origin or end
-            start = _utc(doc.get("windowStart"))
-            stop = elapsed(end, origin) or 0.0
-            begin = elapsed(start, origin) if start else stop - float(doc.get("intervalSec") or 0)
-            hist = doc.get("hist")
-            yield (
-                max(0.0, begin or 0.0),
-                stop,
-                hist if isinstance(hist, str) else None,
-                int(doc.get("intervalRequests") or 0),
-            )
+        for doc in store.metrics.iter_for_run(run.id, _HEATMAP_PROJECTION, 200, steps=True):
+            origin, window = _heat_window(doc, origin)
+            if window is not None:
+                yield window
 
     return heatmap_matrix(windows(), max_columns)
+
+
+def _heat_window(
+    doc: dict[str, Any], origin: datetime | None
+) -> tuple[datetime | None, tuple[float, float, str | list[int] | None, int] | None]:
+    """The time axis's origin after an interval, and the interval as `heatmap_matrix`
+    takes it (None: it says no time)."""
+    end = _utc(doc.get("windowEnd")) or _utc(doc.get("timestamp"))
+    if end is None:
+        return origin, None
+    origin = origin or end
+    start = _utc(doc.get("windowStart"))
+    stop = elapsed(end, origin) or 0.0
+    begin = elapsed(start, origin) if start else stop - float(doc.get("intervalSec") or 0)
+    hist = doc.get(STEPS_FIELD, doc.get("hist"))
+    window = (
+        max(0.0, begin or 0.0),
+        stop,
+        hist if isinstance(hist, str | list) else None,
+        int(doc.get("intervalRequests") or 0),
+    )
+    return origin, window
+
+
+# What the report's one read (`scatter_and_heatmap`) takes of an interval: the heatmap's
+# fields, and of each request only what the scatter draws.
+_DRAWN = {
+    **_HEATMAP_PROJECTION,
+    **{
+        key: True
+        for key in _SCATTER_PROJECTION
+        if not key.startswith("requestStats.")
+        or key.removeprefix("requestStats.") in ("method", "name", "intervalRequests", SCATTER_STAT)
+    },
+}

@@ -9,7 +9,7 @@ by the database, so memory does not grow with a run's length.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -155,7 +155,30 @@ def _duration(run: LoadTestRun) -> float | None:
     return None if end is None else max(0.0, (end - run.startedAt).total_seconds())
 
 
-def _peaks(store: Store, run: LoadTestRun) -> tuple[float | None, float | None]:
+# A run's requests over its seconds (`_mean_rps`), summed by the database.
+_MEAN_SUMS: dict[str, dict[str, Any]] = {
+    "requests": {"$sum": "$intervalRequests"},
+    "seconds": {"$sum": {"$cond": [{"$gt": ["$intervalSec", 0]}, "$intervalSec", 0]}},
+    "counted": {"$sum": {"$cond": [{"$gt": ["$intervalSec", 0]}, "$intervalRequests", 0]}},
+}
+
+
+class _Scan:
+    """What a summary asks of a short old run's intervals (its peaks, its mean rate's
+    sums): asked once, in one pass, by whichever needs it first."""
+
+    def __init__(self, store: Store, run: LoadTestRun) -> None:
+        self.store, self.run = store, run
+        self.found: dict[str, Any] | None = None
+
+    def __call__(self) -> dict[str, Any]:
+        if self.found is None:
+            fields = ["totalRPS", "currentUsers"]
+            self.found = self.store.metrics.peaks(self.run.id, fields, _MEAN_SUMS)
+        return self.found
+
+
+def _peaks(run: LoadTestRun, scan: _Scan) -> tuple[float | None, float | None]:
     """Peak RPS and users: stored by the collector, else computed for short runs only."""
     last = run.lastMetrics or {}
     totals = (run.finalStats or {}).get("totals") or {}
@@ -168,14 +191,14 @@ def _peaks(store: Store, run: LoadTestRun) -> tuple[float | None, float | None]:
     interval = float((run.collector or {}).get("interval") or 5.0)
     if run.durationSeconds / max(interval, 1.0) > PEAK_SCAN_MAX_INTERVALS:
         return rps, users
-    found = store.metrics.peaks(run.id, ["totalRPS", "currentUsers"])
+    found = scan()
     return (
         float(rps) if rps is not None else found["totalRPS"],
         float(users) if users is not None else found["currentUsers"],
     )
 
 
-def _mean_rps(store: Store, run: LoadTestRun, fallback: Any) -> Any:
+def _mean_rps(run: LoadTestRun, fallback: Any, scan: _Scan) -> Any:
     """The run's mean rate by the rule of its peaks: its intervals' requests over their
     seconds. Kept by the collector (`lastMetrics.meanRPS`); summed by the database for
     short runs recorded before it was; else `fallback` (Locust's own, for long old runs)."""
@@ -185,16 +208,9 @@ def _mean_rps(store: Store, run: LoadTestRun, fallback: Any) -> Any:
     interval = float((run.collector or {}).get("interval") or 5.0)
     if run.durationSeconds / max(interval, 1.0) > PEAK_SCAN_MAX_INTERVALS:
         return fallback
-    sums: dict[str, dict[str, Any]] = {
-        "requests": {"$sum": "$intervalRequests"},
-        "seconds": {"$sum": {"$cond": [{"$gt": ["$intervalSec", 0]}, "$intervalSec", 0]}},
-        "counted": {
-            "$sum": {"$cond": [{"$gt": ["$intervalSec", 0]}, "$intervalRequests", 0]}
-        },
-    }
-    rows = store.metrics.downsampled(run.id, 2**62, sums)
-    seconds = float(rows[0].get("seconds") or 0) if rows else 0.0
-    return int(rows[0].get("counted") or 0) / seconds if seconds > 0 else fallback
+    sums = scan()
+    seconds = float(sums.get("seconds") or 0)
+    return int(sums.get("counted") or 0) / seconds if seconds > 0 else fallback
 
 
 def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dict[str, Any]:
@@ -210,10 +226,11 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
     duration = _duration(run)
     # Mean, max and peak users over the same intervals, by one rule (docs/metrics.md,
     # "Rates of a run or a window"): a window's from its intervals only.
+    scan = _Scan(store, run)  # the peaks and the mean rate of an old run: one pass
     if part is not None:
         peak_rps, peak_users = part["peaks"]["rps"], part["peaks"]["users"]
     else:
-        peak_rps, peak_users = _peaks(store, run)
+        peak_rps, peak_users = _peaks(run, scan)
     data: dict[str, Any] = {
         "runId": run.id,
         "name": run.name,
@@ -240,7 +257,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             requests=totals.get("requests"),
             failures=totals.get("failures"),
             errorRate=totals.get("errorRate"),
-            rpsMean=totals.get("rps") if part else _mean_rps(store, run, totals.get("rps")),
+            rpsMean=totals.get("rps") if part else _mean_rps(run, totals.get("rps"), scan),
             rpsMax=peak_rps,
             **{key: totals.get(key) for key in LATENCY_KEYS},
         )
@@ -252,7 +269,7 @@ def summary(store: Store, run: LoadTestRun, window: Window | None = None) -> dic
             requests=requests,
             failures=failures,
             errorRate=failures / requests if requests else 0.0,
-            rpsMean=_mean_rps(store, run, requests / duration if duration else None),
+            rpsMean=_mean_rps(run, requests / duration if duration else None, scan),
             rpsMax=peak_rps,
             **{key: last.get(key) for key in LATENCY_KEYS},
         )
@@ -306,7 +323,7 @@ def _plain_rows(store: Store, run_id: str, *, counted: bool = False) -> Iterator
         yield row
 
 
-def _bucket_row(bucket: dict[str, Any]) -> dict[str, Any]:
+def _bucket_row(bucket: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     seconds = float(bucket.pop("seconds", 0) or 0)
     mean_rps = bucket.pop("meanRPS", None)
     mean_failures = bucket.pop("meanFailuresPerSec", None)
@@ -325,11 +342,19 @@ def _bucket_row(bucket: dict[str, Any]) -> dict[str, Any]:
         "errorRate": failures / requests if requests else 0.0,
         "intervals": bucket.get("intervals"),
     }
+    row.update((key, bucket.get(key)) for key in extra)
     return row
 
 
-def timeseries(store: Store, run_id: str, points: int | None = None) -> Series:
-    """A run's intervals, one row each, or at most `points` rows merged by the database."""
+def timeseries(
+    store: Store,
+    run_id: str,
+    points: int | None = None,
+    extra: Mapping[str, dict[str, Any]] | None = None,
+) -> Series:
+    """A run's intervals, one row each, or at most `points` rows merged by the database;
+    `extra`: more `$group` accumulators of the merge, each row's under its name (merged
+    rows only: one pass over the intervals serves another chart too)."""
     check_points(points)
     if points is None:
         return Series(_plain_rows(store, run_id), 1, None)
@@ -337,8 +362,9 @@ def timeseries(store: Store, run_id: str, points: int | None = None) -> Series:
     if last_seq <= points:
         return Series(_plain_rows(store, run_id, counted=True), 1, last_seq)
     step = math.ceil(last_seq / points)
-    buckets = store.metrics.downsampled(run_id, step, _BUCKET_ACCUMULATORS)
-    return Series((_bucket_row(b) for b in buckets), step, last_seq)
+    more = extra or {}
+    buckets = store.metrics.downsampled(run_id, step, {**_BUCKET_ACCUMULATORS, **more})
+    return Series((_bucket_row(b, more) for b in buckets), step, last_seq)
 
 
 # -- per request and errors ----------------------------------------------------------------

@@ -15,12 +15,10 @@ from loadmgr.models.axis import ThresholdLine, threshold_lines
 from loadmgr.models.stats.generator import saturation_level
 from loadmgr.service.analysis.latency import (
     Heatmap,
-    by_request,
     elapsed,
-    heatmap,
     run_length,
     run_start,
-    scatter_points,
+    scatter_and_heatmap,
 )
 from loadmgr.service.reports.svg import line_chart
 from loadmgr.service.reports.svg_plots import heatmap_chart, scatter_chart
@@ -48,35 +46,59 @@ class ReportCharts:
     saturation_pct: float | None = None
 
 
-def gather_charts(store: Store, run: LoadTestRun, first_timestamp: Any = None) -> ReportCharts:
+# The busiest worker's CPU of each merged row: asked of the series' own merge
+# (`views.timeseries(extra=…)`), so the CPU chart costs no second pass over the intervals.
+WORKER_CPU = {"generatorCpu": {"$max": "$generator.cpuMaxPct"}}
+
+
+def gather_charts(
+    store: Store,
+    run: LoadTestRun,
+    first_timestamp: Any = None,
+    last_seq: int | None = None,
+    merged: Sequence[dict[str, Any]] | None = None,
+) -> ReportCharts:
+    """The charts' data. `last_seq`: the run's last interval when the caller read it;
+    `merged`: the series' rows when the database merged them with WORKER_CPU."""
     from loadmgr.service.server_metrics.readings import server_rows, server_series
 
     x_end = run_length(run)
     origin = run_start(run, first_timestamp)
+    scatter, matrix = scatter_and_heatmap(store, run, end=x_end, columns=SCATTER_COLUMNS)
     return ReportCharts(
         origin=origin,
         x_end=x_end,
         thresholds=list(run.thresholds),
-        scatter=by_request(scatter_points(store, run), end=x_end, columns=SCATTER_COLUMNS),
-        heatmap=heatmap(store, run),
+        scatter=scatter,
+        heatmap=matrix,
         server=server_series(server_rows(store, run, origin)) if run.serverMetrics else [],
-        worker_cpu=_worker_cpu(store, run, origin),
+        worker_cpu=_worker_cpu(store, run, origin, last_seq=last_seq, merged=merged),
         saturation_pct=saturation_level(run),
     )
 
 
 def _worker_cpu(
-    store: Store, run: LoadTestRun, origin: datetime | None, points: int = 300
+    store: Store,
+    run: LoadTestRun,
+    origin: datetime | None,
+    points: int = 300,
+    last_seq: int | None = None,
+    merged: Sequence[dict[str, Any]] | None = None,
 ) -> list[tuple[float, float | None]]:
     """The busiest worker's CPU on the run's time axis (each point the highest of the
-    intervals the database merged into it); empty when no interval read the generator."""
-    step = max(1, math.ceil(store.metrics.last_seq(run.id) / points))
-    rows = store.metrics.downsampled(run.id, step, {"cpu": {"$max": "$generator.cpuMaxPct"}})
+    intervals the database merged into it); empty when no interval read the generator.
+    `merged`: rows merged `points` at a time with WORKER_CPU already (not read again)."""
+    (key,) = WORKER_CPU
+    rows = merged
+    if rows is None:
+        last = store.metrics.last_seq(run.id) if last_seq is None else last_seq
+        step = max(1, math.ceil(last / points))
+        rows = store.metrics.downsampled(run.id, step, WORKER_CPU)
     out = []
     for row in rows:
         x = elapsed(row.get("timestamp"), origin)
         if x is not None:
-            out.append((x, row.get("cpu")))
+            out.append((x, row.get(key)))
     return out if any(y is not None for _, y in out) else []
 
 

@@ -34,6 +34,7 @@ from loadmgr.service.analysis.compare import (
 )
 from loadmgr.service.analysis.trends import Trend, report_trend
 from loadmgr.service.reports.charts import (
+    WORKER_CPU,
     ReportCharts,
     gather_charts,
     latency_html,
@@ -86,16 +87,21 @@ def gather(
     """
     run = metrics.find_run(store, run_id)
     test = store.tests.find_by_id(run.loadTestId)
+    summary = metrics.summary(store, run)
+    series = metrics.timeseries(store, run.id, CHART_POINTS, extra=WORKER_CPU)
     data = ReportData(
         run=run,
         test_name=test.name if test else None,
-        summary=metrics.summary(store, run),
-        series=list(metrics.timeseries(store, run.id, CHART_POINTS).rows),
+        summary=summary,
+        series=list(series.rows),
         requests=metrics.request_rows(store, run),
         errors=metrics.error_rows(run),
     )
     first = data.series[0].get("timestamp") if data.series else None
-    data.charts = gather_charts(store, run, first)
+    # The series' one read of the run's intervals serves the CPU chart too: its last
+    # interval, and, when the database merged them, each row's CPU.
+    merged = data.series if series.step > 1 else None
+    data.charts = gather_charts(store, run, first, series.last_seq, merged)
     data.trend = report_trend(store, run)
     given = max_regression or {}
     stored = [
