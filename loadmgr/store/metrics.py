@@ -31,17 +31,6 @@ IN_ORDER = [("seq", 1), ("timestamp", 1)]
 LATEST_FIRST = [("seq", -1), ("timestamp", -1)]
 
 
-def _numbered(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`docs`, with intervals that lack a seq numbered by their position (1, 2, 3…)."""
-    result = []
-    for number, doc in enumerate(docs, 1):
-        if "seq" not in doc:
-            doc = readable_interval(doc)
-            doc["seq"] = number
-        result.append(doc)
-    return result
-
-
 def _with_go_marker(projection: dict[str, Any]) -> dict[str, Any]:
     """`projection`, also asking for the field that tells a Go interval (to read it in
     loadmgr's units), and those that tell a merged window (to skip what it covers); an
@@ -163,7 +152,7 @@ class MetricsRepository(Repository):
         # (run, seq, timestamp) is indexed: sorting on it needs no in-memory sort.
         own = uncovered(self.scope_checked(cursor.sort(IN_ORDER), fields))
         docs = self._expanded(as_asked(own, projection or {}), projection)
-        return self.screen_all(MetricSnapshot, _numbered(docs))
+        return self.screen_all(MetricSnapshot, list(_go_numbered(docs, {})))
 
     @mapped_errors
     def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
