@@ -150,9 +150,10 @@ class RunRepository(Repository):
         Asked by the test (and `branch`, `since`, `until`) alone, the fields of the
         `(loadTestId[, ci.branch], createdAt)` index: SecantusDB plans an index only when
         it holds every field of the filter, so with `status` and `finalStats` beside them
-        it scanned every run of every test. Whether a run finished with final stats, and
-        the scope, are checked here on a cursor newest first, read in batches and closed
-        at the `limit`-th run that passes (docs/storage.md, "Indexes").
+        it scanned every run of every test. Read in `createdAt` windows newest first
+        (`newest.in_windows`: SecantusDB builds a whole range before its limit); whether
+        a run finished with final stats, and the scope, are checked here, and the read
+        stops at the `limit`-th run that passes (docs/storage.md, "Indexes").
         """
         equal: dict[str, Any] = {"loadTestId": test_id}
         order = [("loadTestId", 1), ("createdAt", -1)]
