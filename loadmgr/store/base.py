@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from loadmgr.models.documents.base import Document
 from loadmgr.models.documents.screen import Unreadable, read_model, screened
 from loadmgr.models.foreign import newest_first, readable
 from loadmgr.store.connection import translate_errors
+from loadmgr.store.upkeep import newest
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -206,11 +208,20 @@ class Repository:
         all), the Go service's read with `model`'s keys: a list must not pay for validation."""
         # With `_id`: a document that cannot be read is named by it.
         fields = {key: value for key, value in projection.items() if key != "_id"} or None
-        cursor = self.collection.find(self.scoped(query), fields)
-        cursor = cursor.sort([("createdAt", -1), ("id", 1)])
-        if limit:
-            cursor = cursor.limit(limit)
-        docs = newest_first(list(cursor))
+        query = self.scoped(query)
+        order = [("createdAt", -1), ("id", 1)]
+        if newest.served((spec.keys for spec in self.INDEXES), query):
+            # Equalities alone (a scope, a branch): read in `createdAt` windows, so the
+            # server builds the newest `limit` and a few more, not every match.
+            walk = newest.in_windows(self.collection, query, order, fields, batch=limit)
+            try:
+                found = list(itertools.islice(walk, limit or None))
+            finally:
+                walk.close()
+        else:
+            cursor = self.collection.find(query, fields).sort(order)
+            found = list(cursor.limit(limit) if limit else cursor)
+        docs = newest_first(found)
         return self.screen_all(model, (readable(doc, model.model_fields) for doc in docs))
 
     def screen_all(self, model: type[BaseModel], docs: Iterable[dict[str, Any]]) -> list[Any]:

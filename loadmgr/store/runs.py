@@ -19,7 +19,7 @@ from loadmgr.store.base import (
     stored,
 )
 from loadmgr.store.foreign import NOT_GO_WRITTEN
-from loadmgr.store.upkeep import residual
+from loadmgr.store.upkeep import newest, residual
 from loadmgr.store.upkeep.guarded import MISSING, condition_of, holds, set_if
 
 ACTIVE_STATUSES = [RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.STOPPING.value]
@@ -150,36 +150,33 @@ class RunRepository(Repository):
         Asked by the test (and `branch`, `since`, `until`) alone, the fields of the
         `(loadTestId[, ci.branch], createdAt)` index: SecantusDB plans an index only when
         it holds every field of the filter, so with `status` and `finalStats` beside them
-        it scanned every run of every test. Whether a run finished with final stats, and
-        the scope, are checked here on a cursor newest first, read in batches and closed
-        at the `limit`-th run that passes (docs/storage.md, "Indexes").
+        it scanned every run of every test. Read in `createdAt` windows newest first
+        (`newest.in_windows`: SecantusDB builds a whole range before its limit); whether
+        a run finished with final stats, and the scope, are checked here, and the read
+        stops at the `limit`-th run that passes (docs/storage.md, "Indexes").
         """
-        query: dict[str, Any] = {"loadTestId": test_id}
+        equal: dict[str, Any] = {"loadTestId": test_id}
         order = [("loadTestId", 1), ("createdAt", -1)]
         if branch is not None:
-            query["ci.branch"] = branch
+            equal["ci.branch"] = branch
             order = [("loadTestId", 1), ("ci.branch", 1), ("createdAt", -1)]
-        created: dict[str, Any] = {}
-        if since is not None:
-            created["$gte"] = since
-        if until is not None:
-            created["$lte"] = until
-        if created:
-            query["createdAt"] = created
         asked: dict[str, Any] = dict.fromkeys(fields, True)
         checked = residual.with_finished_marks(asked)
-        cursor = self.collection.find(query, self.with_scope_fields(checked)).sort(order)
-        cursor = cursor.batch_size(min(limit or HISTORY_BATCH, HISTORY_BATCH))
+        batch = min(limit or HISTORY_BATCH, HISTORY_BATCH)
+        docs = newest.in_windows(
+            self.collection, equal, order, self.with_scope_fields(checked),
+            since=since, until=until, batch=batch,
+        )
         try:
             added = residual.finished_marks(asked)
             finished = (
                 residual.without(doc, added)
-                for doc in self.scope_checked(cursor, checked)
+                for doc in self.scope_checked(docs, checked)
                 if residual.finished_with_stats(doc)
             )
             return self.screen_all(LoadTestRun, itertools.islice(finished, limit or None))
         finally:
-            cursor.close()
+            docs.close()
 
     @mapped_errors
     def update(

@@ -89,12 +89,12 @@ def in_window(
 def within(doc: Mapping[str, Any], start: datetime, end: datetime | None) -> bool:
     """The server's `{windowStart: {$gte: start}, windowEnd: {$lte: end}}` on `doc`."""
     began, ended = doc.get("windowStart"), doc.get("windowEnd")
-    if not isinstance(began, datetime) or _utc(began) < _utc(start):
+    if not isinstance(began, datetime) or as_utc(began) < as_utc(start):
         return False
-    return end is None or (isinstance(ended, datetime) and _utc(ended) <= _utc(end))
+    return end is None or (isinstance(ended, datetime) and as_utc(ended) <= as_utc(end))
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     """`moment` comparable with any other: a naive one is UTC, as the server stores it."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
