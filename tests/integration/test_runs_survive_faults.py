@@ -80,12 +80,14 @@ def test_mongodb_outage_mid_run_loses_no_interval(
 ):
     locust = locust_standalone(DEMO_LOCUSTFILE)
     assert cli("clusters", "add", "solo", "--url", locust.base_url, "-q").exit_code == 0
-    create_test(cli, target_server.url, "outage", "--cluster", "solo", "--duration", "20s")
+    # 1-s intervals: the outage (two beats told) is over some 6 s in; had a busy machine's
+    # restart outlasted the 14 s, the run's end would wait for MongoDB too.
+    create_test(cli, target_server.url, "outage", "--cluster", "solo", "--duration", "14s")
     db = runs_collection(private_mongo)
     stderr_path = tmp_path / "run.err"
     with open(stderr_path, "wb") as err:
         process = subprocess.Popen(
-            [*loadmgr_command(), "runs", "start", "outage", "--interval", "2", "-o", "json"],
+            [*loadmgr_command(), "runs", "start", "outage", "--interval", "1", "-o", "json"],
             stdout=subprocess.PIPE, stderr=err,
         )
     with reaped(process):
