@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import ok
 from tests.exact_target import exact_target, write_locustfile
 from tests.polling import wait_for
 
@@ -106,7 +107,7 @@ def test_a_paused_collector_is_fenced_off_and_nothing_is_missing(
 ):
     """SIGSTOP the collector: `runs follow` takes over and fills the missed seconds; the
     paused one, resumed with seconds it missed after the take-over, writes nothing more and
-    exits by itself."""
+    exits by itself. The duration only bounds all that: once it exited, the run is stopped."""
     import os
     import signal
     import subprocess
@@ -118,7 +119,7 @@ def test_a_paused_collector_is_fenced_off_and_nothing_is_missing(
     with exact_target() as target:
         cluster = locust_master_with_workers(write_locustfile(tmp_path), workers=2)
         _create(cli, cluster.base_url, target.url, "paused")
-        started = cli("runs", "start", "paused", "--detach", "--duration", "24s",
+        started = cli("runs", "start", "paused", "--detach", "--duration", "30s",
                       "--interval", "2", "-o", "json")
         assert started.exit_code == 0, started.stderr
         run_id = started.json()["id"]
@@ -142,8 +143,10 @@ def test_a_paused_collector_is_fenced_off_and_nothing_is_missing(
         finally:
             os.kill(old, signal.SIGCONT)
         assert wait_for(lambda: not pid_alive(old), 60), "the fenced collector did not exit"
+        assert follower.poll() is None, "the run ended before the paused collector woke"
+        ok(cli("runs", "stop", run_id))
         out, err = follower.communicate(timeout=120)
-        assert follower.returncode == 0, err.decode()
+        assert follower.returncode == 7, err.decode()  # stopped before its duration
         intervals = list(mongo_db.metrics_timeseries.find({"loadTestRunId": run_id}))
         late = [
             i["seq"] for i in intervals
@@ -151,7 +154,7 @@ def test_a_paused_collector_is_fenced_off_and_nothing_is_missing(
         ]
         assert not late, f"the fenced collector wrote intervals {late}"
         final = runs.find_one({"id": run_id})
-        assert final["status"] == "Finished"
+        assert final["status"] == "Finished" and final["stopReason"] == "user"
         total = final["finalStats"]["totals"]["requests"]
         assert sum(i["intervalRequests"] for i in intervals) == total
         assert sorted(i["seq"] for i in intervals) == list(range(1, len(intervals) + 1))
