@@ -1,5 +1,6 @@
-"""Capacity across loads (issue 27) on the real `local` cluster: a stepped run against a
-target with a bounded pool (N workers, M ms each: a capacity of N/M requests a second,
+"""Capacity across loads (issue 27) on real Locust (the `local` cluster for the stepped runs,
+one standalone for the five runs at one load each): runs against a target with a bounded
+pool (N workers, M ms each: a capacity of N/M requests a second,
 and a latency that climbs past it). Runs are kept short: steps of a few seconds."""
 
 from __future__ import annotations
@@ -105,11 +106,16 @@ def capacity(cli: Any, *args: str) -> Any:
     return cli("tests", "capacity", "pool", *args)
 
 
-def test_runs_at_five_loads_give_the_same_capacity(cli, mongo_db, pool_test):
+def test_runs_at_five_loads_give_the_same_capacity(
+    cli, mongo_db, pool_test, locust_standalone, tmp_path
+):
+    # One standalone Locust for the five runs (a `local` run starts its own each time).
+    locust = locust_standalone(tmp_path / "pool.py")
+    assert cli("clusters", "add", "solo", "--url", locust.base_url, "-q").exit_code == 0
     for users in (1, 2, 4, 8, 16):
         result = cli(
             "runs", "start", "pool", "--users", str(users), "--duration", "4s", "--warmup",
-            "1s", "--interval", "1", "--workers", "0", "-o", "json",
+            "1s", "--interval", "1", "--cluster", "solo", "-o", "json",
         )  # fmt: skip
         assert result.exit_code == 0, result.stderr
     found = capacity(cli, "-o", "json").json()
