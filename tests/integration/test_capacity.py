@@ -1,7 +1,7 @@
 """Capacity across loads (issue 27) on real Locust (the `local` cluster for the stepped runs,
 one standalone for the five runs at one load each): runs against a target with a bounded
-pool (N workers, M ms each: a capacity of N/M requests a second,
-and a latency that climbs past it). Runs are kept short: steps of a few seconds."""
+pool (N workers, M ms each: a capacity of N/M requests a second, and a latency that climbs
+past it). Runs are kept short: steps of a few seconds."""
 
 from __future__ import annotations
 
