@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import gc
 import json
-import os
 import shutil
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.data import START, PayloadStream
-from bench.harness import Bench, Row, median, ratio_row
+from bench.harness import Bench, Row, load_workers, median, ratio_row
 from bench.procs import LOOPBACK, REPO, clean_env, free_port, start_demo_target
 
 CASE4 = "4 collector"
@@ -197,7 +196,7 @@ def _hour(bench: Bench, store: Any, run: Any) -> Row:
 
 def local_cluster(bench: Bench) -> list[Row]:
     """Requests/s of `runs start` on `local` against plain `locust --headless`, same load."""
-    workers = os.cpu_count() or 1
+    workers = load_workers(bench.size)
     target_log = bench.tmp / "demo-target.log"
     target, target_process = start_demo_target(bench.processes, target_log)
     try:

@@ -13,14 +13,13 @@ through Locust's HttpSession. A worker bound by its CPU loses that share of its 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from bench.cases_load import headless_locust
-from bench.harness import Bench, Row, ratio_row
+from bench.harness import Bench, Row, load_workers, ratio_row
 from bench.procs import clean_env, start_demo_target
 from loadmgr.locust.plugin import plugin_path
 
@@ -48,7 +47,7 @@ class BusyUser(HttpUser):
 
 
 def plugin_cost(bench: Bench) -> list[Row]:
-    workers = os.cpu_count() or 1
+    workers = load_workers(bench.size)
     target, target_process = start_demo_target(bench.processes, bench.tmp / "plugin-target.log")
     try:
         return [_rps(bench, target, workers), _hook(bench, target)]

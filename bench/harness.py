@@ -27,6 +27,9 @@ class Size:
     load_seconds: int  # goal 5: duration of each load run
     load_users: int  # goal 5: users of each load run
     load_pairs: int  # goal 5: at most this many (locust, loadmgr) pairs
+    # goals 5, 7: Locust workers of each load run; 0: one per CPU. The smoke size's one
+    # worker still runs a master and its workers, with fewer Locust processes to start.
+    load_workers: int
     embedded_tests: int  # goal 6: tests listed from each store
 
 
@@ -44,6 +47,7 @@ SIZES = {
         load_seconds=2,
         load_users=4,
         load_pairs=1,
+        load_workers=1,
         embedded_tests=3,
     ),
     "tiny": Size(
@@ -57,6 +61,7 @@ SIZES = {
         load_seconds=5,
         load_users=10,
         load_pairs=1,
+        load_workers=0,
         embedded_tests=10,
     ),
     "full": Size(
@@ -70,9 +75,15 @@ SIZES = {
         load_seconds=30,
         load_users=50,
         load_pairs=3,
+        load_workers=0,
         embedded_tests=50,
     ),
 }
+
+
+def load_workers(size: Size) -> int:
+    """The Locust workers of a load run at `size`: its own number, else one per CPU."""
+    return size.load_workers or os.cpu_count() or 1
 
 
 @dataclass

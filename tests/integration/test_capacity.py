@@ -1,6 +1,7 @@
-"""Capacity across loads (issue 27) on the real `local` cluster: a stepped run against a
-target with a bounded pool (N workers, M ms each: a capacity of N/M requests a second,
-and a latency that climbs past it). Runs are kept short: steps of a few seconds."""
+"""Capacity across loads (issue 27) on real Locust (the `local` cluster for the stepped runs,
+one standalone for the five runs at one load each): runs against a target with a bounded
+pool (N workers, M ms each: a capacity of N/M requests a second, and a latency that climbs
+past it). Runs are kept short: steps of a few seconds."""
 
 from __future__ import annotations
 
@@ -63,7 +64,11 @@ def stepped_run(cli: Any, *extra: str) -> dict[str, Any]:
     return result.json()  # type: ignore[no-any-return]
 
 
-def test_a_stepped_run_records_each_step_as_its_own_window(cli, mongo_db, pool_test):
+def test_a_stepped_run_records_each_step_and_its_fitted_peak_is_the_pool_s_capacity(
+    cli, mongo_db, pool_test, tmp_path
+):
+    """One stepped run read twice (a run is 20 s): its step windows as recorded, and the
+    capacity fitted to them."""
     run = stepped_run(cli)
     assert run["stopReason"] == "shape", run
     assert run["steps"] == {"users": [1, 2, 4, 8, 16], "stepSec": 4, "settleSec": 1}
@@ -80,15 +85,6 @@ def test_a_stepped_run_records_each_step_as_its_own_window(cli, mongo_db, pool_t
     p95 = [w["p95ResponseMs"] for w in windows]
     assert p95[-1] > 2 * p95[0], p95  # past the pool's size, latency climbs
 
-
-def capacity(cli: Any, *args: str) -> Any:
-    return cli("tests", "capacity", "pool", *args)
-
-
-def test_the_fitted_peak_of_a_stepped_run_is_the_pool_s_capacity(
-    cli, mongo_db, pool_test, tmp_path
-):
-    run = stepped_run(cli)
     result = capacity(cli, "--run", run["id"][:8], "-o", "json", "--html", str(tmp_path / "c.html"))
     assert result.exit_code == 0, result.stderr
     found = result.json()
@@ -106,11 +102,20 @@ def test_the_fitted_peak_of_a_stepped_run_is_the_pool_s_capacity(
     )
 
 
-def test_runs_at_five_loads_give_the_same_capacity(cli, mongo_db, pool_test):
+def capacity(cli: Any, *args: str) -> Any:
+    return cli("tests", "capacity", "pool", *args)
+
+
+def test_runs_at_five_loads_give_the_same_capacity(
+    cli, mongo_db, pool_test, locust_standalone, tmp_path
+):
+    # One standalone Locust for the five runs (a `local` run starts its own each time).
+    locust = locust_standalone(tmp_path / "pool.py")
+    assert cli("clusters", "add", "solo", "--url", locust.base_url, "-q").exit_code == 0
     for users in (1, 2, 4, 8, 16):
         result = cli(
-            "runs", "start", "pool", "--users", str(users), "--duration", "5s", "--warmup",
-            "1s", "--interval", "1", "--workers", "0", "-o", "json",
+            "runs", "start", "pool", "--users", str(users), "--duration", "4s", "--warmup",
+            "1s", "--interval", "1", "--cluster", "solo", "-o", "json",
         )  # fmt: skip
         assert result.exit_code == 0, result.stderr
     found = capacity(cli, "-o", "json").json()

@@ -48,7 +48,7 @@ def _create(cli: Any, cluster_url: str, target_url: str, name: str) -> None:
     assert cli("clusters", "add", "remote", "--url", cluster_url).exit_code == 0
     result = cli(
         "tests", "create", "--name", name, "--target-url", target_url, "--cluster", "remote",
-        "--users", "1", "--spawn-rate", "50", "--duration", "12s", "--threshold", "p95<2ms",
+        "--users", "1", "--spawn-rate", "50", "--duration", "8s", "--threshold", "p95<2ms",
     )
     assert result.exit_code == 0, result.stderr
 

@@ -34,13 +34,31 @@ REQUESTS = 'served=sum(increase(demo_requests_total{path="/"}[$interval]))'
 IN_FLIGHT = "busy=max_over_time(demo_in_flight_requests[$interval])"
 
 
-@pytest.fixture
-def target_and_prometheus(tmp_path: Path) -> Iterator[tuple[Any, Prometheus]]:
+@pytest.fixture(scope="module")
+def shared_target_and_prometheus(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Any, Prometheus]]:
+    """One target and one Prometheus for the module (its start and first scrape take some
+    6 s): each test reads only its own run's windows, and a test's tests run one at a time."""
     with running_target() as target:
         host = target.url.split("//", 1)[1]
-        with running_prometheus(tmp_path / "prometheus", [host]) as server:
+        folder = tmp_path_factory.mktemp("prometheus")
+        with running_prometheus(folder, [host]) as server:
             assert wait_for(lambda: server.scraped("process_cpu_seconds_total"), timeout=30)
             yield target, server
+
+
+@pytest.fixture
+def target_and_prometheus(
+    shared_target_and_prometheus: tuple[Any, Prometheus],
+) -> tuple[Any, Prometheus]:
+    """The shared pair as a test finds it fresh: the target without delay, Prometheus up
+    (a test that stopped it and failed before it started it again leaves it down)."""
+    target, server = shared_target_and_prometheus
+    target.delay = 0.0
+    if server.process is None or server.process.poll() is not None:
+        server.start()
+    return target, server
 
 
 def _test(
@@ -165,8 +183,9 @@ def test_a_latency_step_shows_in_the_same_interval_client_and_server_side(
 
     helper = threading.Thread(target=step, daemon=True)
     helper.start()
-    try:
-        ok(cli("runs", "start", "srv", "--interval", str(int(interval)), "-o", "json"))
+    try:  # 16 s: the step in the third window, and a window after it
+        ok(cli("runs", "start", "srv", "--interval", str(int(interval)), "--duration", "16s",
+               "-o", "json"))
     finally:
         helper.join(timeout=60)
         target.delay = 0.0
