@@ -9,7 +9,9 @@ runs that ended are read, and every write says so again in its filter.
 Killed at any moment and run again, nothing is half done: a merged window replaces the
 first interval of its group in one single-document write, and only then are the others
 deleted (readers skip what a merged window covers meanwhile); a run is deleted only after
-its intervals. One prune per scope at a time holds a lease; a second is refused (exit 5),
+its intervals, and marked downsampled only after its windows. The downsampling's writes
+go through one thread of their own, in order (`writer.py`), while the next run is read
+and merged here. One prune per scope at a time holds a lease; a second is refused (exit 5),
 and a tick's daily prune skips.
 """
 
@@ -22,12 +24,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import Conflict, LoadmgrError
 from loadmgr.models.documents.base import as_utc
 from loadmgr.models.documents.retention import Rules, combined
 from loadmgr.models.stats.downsample import merge, windows
+from loadmgr.service.upkeep.writer import Writer
 
 if TYPE_CHECKING:
     from loadmgr.models.documents.retention import RetentionPolicy
@@ -74,7 +78,7 @@ def prune_history(
     if not policies:
         return asdict(result)
     now = now or store.server_now()
-    with _lease(store, dry_run) as renew:
+    with _lease(store, dry_run) as renew, Writer() as writer:
         members = _tag_members(store, policies)
         after: Any = None
         while True:
@@ -82,12 +86,16 @@ def prune_history(
             if not page:
                 break
             after = page[-1]["_id"]
+            marks: dict[int, list[str]] = {}  # runs downsampled to each step, marked at once
             for run in page:
                 renew()
                 rules = combined(_matching(policies, run, members))
                 if rules is not None and isinstance(run.get("id"), str):
                     result.runsExamined += 1
-                    _apply(store, run, rules, now, result)
+                    _apply(store, writer, run, rules, now, result, marks)
+            if marks and not dry_run:
+                writer.put(partial(_mark, store, marks, now))
+        writer.drain()
     result.seconds = round(time.monotonic() - began, 3)
     handled = result.intervalsMerged + result.intervalsDropped
     if handled and result.seconds > 0:
@@ -121,7 +129,15 @@ def _age(run: dict[str, Any], now: datetime) -> float | None:
     return (as_utc(now) - as_utc(ended)).total_seconds()
 
 
-def _apply(store: Store, run: dict[str, Any], rules: Rules, now: datetime, result: Pruned) -> None:
+def _apply(
+    store: Store,
+    writer: Writer,
+    run: dict[str, Any],
+    rules: Rules,
+    now: datetime,
+    result: Pruned,
+    marks: dict[int, list[str]],
+) -> None:
     age = _age(run, now)
     if age is None:
         return
@@ -144,19 +160,24 @@ def _apply(store: Store, run: dict[str, Any], rules: Rules, now: datetime, resul
         )
         result.runsWithIntervalsDropped += 1
         if not dry:
-            store.runs.set_intervals_kept(run_id, {"state": "dropped", "at": now})
+            store.runs.set_intervals_kept([run_id], {"state": "dropped", "at": now})
     elif rules.downsample is not None and age >= rules.keep_detail:
         step = rules.downsample
         if kept.get("state") == "downsampled" and (kept.get("resolutionSec") or 0) >= step:
             return
-        if _downsample(store, run_id, step, result) or not kept:
+        if _downsample(store, writer, run_id, step, result) or not kept:
             result.runsDownsampled += 1
-            if not dry:
-                done = {"state": "downsampled", "resolutionSec": step, "at": now}
-                store.runs.set_intervals_kept(run_id, done)
+            marks.setdefault(step, []).append(run_id)
 
 
-def _downsample(store: Store, run_id: str, step: int, result: Pruned) -> bool:
+def _mark(store: Store, marks: dict[int, list[str]], now: datetime) -> None:
+    """Mark runs downsampled (after their windows: the writer's order), a write per step."""
+    for step, run_ids in marks.items():
+        done = {"state": "downsampled", "resolutionSec": step, "at": now}
+        store.runs.set_intervals_kept(run_ids, done)
+
+
+def _downsample(store: Store, writer: Writer, run_id: str, step: int, result: Pruned) -> bool:
     """Merge a run's intervals into windows of `step` seconds; whether any were."""
     covered: list[tuple[int, int]] = []
     batch: list[dict[str, Any]] = []
@@ -166,22 +187,28 @@ def _downsample(store: Store, run_id: str, step: int, result: Pruned) -> bool:
         result.intervalsMerged += len(group)
         merged_any = True
         if len(batch) >= WINDOWS_PER_WRITE:
-            _write(store, run_id, batch, result)
+            _write(store, writer, batch, result)
             batch = []
-    _write(store, run_id, batch, result)
-    # Originals a killed prune had not deleted yet (its window is there: it covers them).
-    for seq, through in covered:
-        if not result.dryRun:
-            result.leftoversFinished += store.metrics.delete_covered(run_id, seq, through)
+    _write(store, writer, batch, result)
+    if covered and not result.dryRun:
+        writer.put(lambda: _finish_leftovers(store, run_id, covered, result))
     return merged_any
 
 
-def _write(store: Store, run_id: str, batch: list[dict[str, Any]], result: Pruned) -> None:
+def _finish_leftovers(
+    store: Store, run_id: str, covered: list[tuple[int, int]], result: Pruned
+) -> None:
+    """Delete the originals a killed prune had not deleted yet (their window is there)."""
+    for seq, through in covered:
+        result.leftoversFinished += store.metrics.delete_covered(run_id, seq, through)
+
+
+def _write(store: Store, writer: Writer, batch: list[dict[str, Any]], result: Pruned) -> None:
     result.windowsWritten += len(batch)
     if result.dryRun or not batch:
         return
     # Every window before any of its originals goes (store/metrics.py, write_merged).
-    store.metrics.write_merged_windows(batch)
+    writer.put(lambda: store.metrics.write_merged_windows(batch))
 
 
 class _lease:
