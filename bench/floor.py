@@ -83,9 +83,12 @@ def _prune(db, window):
         groups = [group for group in groups if len(group) > 1]
         if not groups:
             continue
+        # Each window as loadmgr stores it: at its first seq, ending at its last interval
+        # (the indexed `timestamp` moves, as loadmgr's does).
         collection.bulk_write([
             ReplaceOne({"loadTestRunId": run_id, "seq": group[0]["seq"]},
-                       {**group[0], "mergedThrough": group[-1]["seq"]})
+                       {**group[0], "mergedThrough": group[-1]["seq"],
+                        "timestamp": group[-1]["timestamp"], "windowEnd": group[-1]["windowEnd"]})
             for group in groups
         ])
         collection.bulk_write([

@@ -258,3 +258,24 @@ def test_a_prune_failing_between_a_runs_windows_and_their_deletes_loses_nothing(
     assert [store.metrics.count_for_run(run.id) for run in runs] == [5, 5, 5]
     kept = [r["intervalsKept"]["state"] for r in store.db["load_test_runs"].find()]
     assert kept == ["downsampled"] * 3
+
+
+def test_a_run_without_intervals_is_left_unmarked_and_one_with_unmergeable_ones_marked(
+    store: Store,
+) -> None:
+    """Marking a run costs the server more than looking at it again when it has no
+    intervals (one indexed read); one whose intervals cannot merge is marked, so the next
+    prune does not read them all again."""
+    test = make_test()
+    store_all(store.db, test=test)
+    set_policy(store, "t", RetentionSpec(keep_detail="1d", downsample="1m"))
+    empty = ended(store, test, days_ago=2, count=0)
+    rolling = ended(store, test, days_ago=3)
+    store.db["metrics_timeseries"].update_many(
+        {"loadTestRunId": rolling.id}, {"$set": {"percentileWindow": "rolling"}}
+    )
+    result = prune_history(store, now=NOW)
+    assert (result["runsDownsampled"], result["intervalsMerged"]) == (1, 0)
+    assert store.runs.find_by_id(empty.id).intervalsKept is None  # type: ignore[union-attr]
+    marked = store.runs.find_by_id(rolling.id).intervalsKept  # type: ignore[union-attr]
+    assert marked is not None and marked["state"] == "downsampled"

@@ -21,7 +21,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -165,7 +165,10 @@ def _apply(
         step = rules.downsample
         if kept.get("state") == "downsampled" and (kept.get("resolutionSec") or 0) >= step:
             return
-        if _downsample(store, writer, run_id, step, result) or not kept:
+        merged, intervals = _downsample(store, writer, run_id, step, result)
+        # Marked so the next prune skips it; a run without intervals is not: marking it
+        # costs the server more than looking again (one indexed read).
+        if merged or (intervals and not kept):
             result.runsDownsampled += 1
             marks.setdefault(step, []).append(run_id)
 
@@ -177,12 +180,23 @@ def _mark(store: Store, marks: dict[int, list[str]], now: datetime) -> None:
         store.runs.set_intervals_kept(run_ids, done)
 
 
-def _downsample(store: Store, writer: Writer, run_id: str, step: int, result: Pruned) -> bool:
-    """Merge a run's intervals into windows of `step` seconds; whether any were."""
+def _downsample(
+    store: Store, writer: Writer, run_id: str, step: int, result: Pruned
+) -> tuple[bool, bool]:
+    """Merge a run's intervals into windows of `step` seconds: whether any were, and
+    whether the run has any intervals."""
     covered: list[tuple[int, int]] = []
     batch: list[dict[str, Any]] = []
     merged_any = False
-    for group in windows(store.metrics.iter_raw(run_id, covered), step):
+    read_any = False
+
+    def raw() -> Iterator[dict[str, Any]]:
+        nonlocal read_any
+        for interval in store.metrics.iter_raw(run_id, covered):
+            read_any = True
+            yield interval
+
+    for group in windows(raw(), step):
         batch.append(merge(group, step))
         result.intervalsMerged += len(group)
         merged_any = True
@@ -192,7 +206,7 @@ def _downsample(store: Store, writer: Writer, run_id: str, step: int, result: Pr
     _write(store, writer, batch, result)
     if covered and not result.dryRun:
         writer.put(lambda: _finish_leftovers(store, run_id, covered, result))
-    return merged_any
+    return merged_any, read_any
 
 
 def _finish_leftovers(
