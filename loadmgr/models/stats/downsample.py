@@ -141,16 +141,16 @@ def _merged_requests(group: list[Interval], seconds: float) -> list[dict[str, An
     for interval in group:
         for item in interval.get("requestStats") or []:
             key = (str(item.get("method") or ""), str(item.get("name") or ""))
-            entry = merged.setdefault(
-                key,
-                {
+            entry = merged.get(key)
+            if entry is None:  # (made once per name, not once per interval: 20 × 12 here)
+                entry = merged[key] = {
                     "method": key[0],
                     "name": key[1],
                     "intervalRequests": 0,
                     "intervalFailures": 0,
                     "bytes": 0.0,
-                },
-            )
+                }
+                histograms[key] = {}
             count = int(item.get("intervalRequests") or 0)
             entry["intervalRequests"] += count
             entry["intervalFailures"] += int(item.get("intervalFailures") or 0)
@@ -158,7 +158,7 @@ def _merged_requests(group: list[Interval], seconds: float) -> list[dict[str, An
             # Cumulative counts: the latest interval's.
             entry["numRequests"] = item.get("numRequests", 0)
             entry["numFailures"] = item.get("numFailures", 0)
-            _add(histograms.setdefault(key, {}), item)
+            _add(histograms[key], item)
     items = []
     for key, entry in merged.items():
         numbers, text = summary_and_steps_text(histograms[key])
