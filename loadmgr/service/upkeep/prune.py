@@ -31,6 +31,7 @@ from loadmgr.errors import Conflict, LoadmgrError
 from loadmgr.models.documents.base import as_utc
 from loadmgr.models.documents.retention import Rules, combined
 from loadmgr.models.stats.downsample import merge, windows
+from loadmgr.service.upkeep.reader import ReadAhead
 from loadmgr.service.upkeep.writer import Writer
 
 if TYPE_CHECKING:
@@ -87,12 +88,17 @@ def prune_history(
                 break
             after = page[-1]["_id"]
             marks: dict[int, list[str]] = {}  # runs downsampled to each step, marked at once
+            todo: list[tuple[dict[str, Any], Rules]] = []
             for run in page:
-                renew()
                 rules = combined(_matching(policies, run, members))
                 if rules is not None and isinstance(run.get("id"), str):
+                    todo.append((run, rules))
+            ahead = [run["id"] for run, rules in todo if _downsample_step(run, rules, now)]
+            with ReadAhead(store.metrics.iter_raw, ahead) as reader:
+                for run, rules in todo:
+                    renew()
                     result.runsExamined += 1
-                    _apply(store, writer, run, rules, now, result, marks)
+                    _apply(store, (writer, reader), run, rules, now, result, marks)
             if marks and not dry_run:
                 writer.put(partial(_mark, store, marks, now))
         writer.drain()
@@ -131,7 +137,7 @@ def _age(run: dict[str, Any], now: datetime) -> float | None:
 
 def _apply(
     store: Store,
-    writer: Writer,
+    threads: tuple[Writer, ReadAhead],
     run: dict[str, Any],
     rules: Rules,
     now: datetime,
@@ -161,16 +167,30 @@ def _apply(
         result.runsWithIntervalsDropped += 1
         if not dry:
             store.runs.set_intervals_kept([run_id], {"state": "dropped", "at": now})
-    elif rules.downsample is not None and age >= rules.keep_detail:
-        step = rules.downsample
-        if kept.get("state") == "downsampled" and (kept.get("resolutionSec") or 0) >= step:
+    else:
+        step = _downsample_step(run, rules, now)
+        if step is None:
             return
-        merged, intervals = _downsample(store, writer, run_id, step, result)
+        merged, intervals = _downsample(store, threads, run_id, step, result)
         # Marked so the next prune skips it; a run without intervals is not: marking it
         # costs the server more than looking again (one indexed read).
         if merged or (intervals and not kept):
             result.runsDownsampled += 1
             marks.setdefault(step, []).append(run_id)
+
+
+def _downsample_step(run: dict[str, Any], rules: Rules, now: datetime) -> int | None:
+    """The step `run` is to be downsampled to now (`_apply`'s last branch), or None."""
+    age = _age(run, now)
+    if age is None or rules.downsample is None or age < rules.keep_detail:
+        return None
+    for drop_after in (rules.drop_runs_after, rules.drop_intervals_after):
+        if drop_after is not None and age >= drop_after:
+            return None  # `_apply`'s first two branches
+    kept = run.get("intervalsKept") or {}
+    if kept.get("state") == "downsampled" and (kept.get("resolutionSec") or 0) >= rules.downsample:
+        return None
+    return rules.downsample
 
 
 def _mark(store: Store, marks: dict[int, list[str]], now: datetime) -> None:
@@ -181,10 +201,11 @@ def _mark(store: Store, marks: dict[int, list[str]], now: datetime) -> None:
 
 
 def _downsample(
-    store: Store, writer: Writer, run_id: str, step: int, result: Pruned
+    store: Store, threads: tuple[Writer, ReadAhead], run_id: str, step: int, result: Pruned
 ) -> tuple[bool, bool]:
     """Merge a run's intervals into windows of `step` seconds: whether any were, and
     whether the run has any intervals."""
+    writer, reader = threads
     covered: list[tuple[int, int]] = []
     batch: list[dict[str, Any]] = []
     merged_any = False
@@ -192,7 +213,7 @@ def _downsample(
 
     def raw() -> Iterator[dict[str, Any]]:
         nonlocal read_any
-        for interval in store.metrics.iter_raw(run_id, covered):
+        for interval in reader.intervals(run_id, covered):
             read_any = True
             yield interval
 
