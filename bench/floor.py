@@ -7,9 +7,11 @@ loadmgr's and prints what loadmgr prints: a JSON array, indented by 2, dates ISO
   tests URI DB LIMIT            load_tests newest first, without locustfileContent
   runs URI DB LIMIT             load_test_runs newest first, without the bulky fields
   intervals URI DB RUN          one run and all its intervals, whole (prints the count)
-  prune URI DB WINDOW           the writes of a prune into windows of WINDOW intervals:
-                                per run, each window's first interval rewritten, the rest
-                                deleted by seq range (no merging: the I/O alone)
+  prune URI DB WINDOW           the reads and writes of a prune into windows of WINDOW
+                                intervals, as few round trips as loadmgr's: per run, its
+                                intervals read whole, then one bulk write rewriting each
+                                window's first interval, then one deleting the rest by seq
+                                range (no merging: the I/O alone)
   timeseries URI DB RUN FIELDS  a run's intervals in seq order, only FIELDS (comma-separated)
   run URI DB RUN                one run document
   trend URI DB TEST LIMIT       a test's last finished runs, the fields `tests trend` reads,
@@ -22,6 +24,7 @@ import sys
 from datetime import datetime, timezone
 
 import pymongo
+from pymongo import DeleteMany, ReplaceOne
 
 
 def _iso(value):
@@ -67,21 +70,33 @@ def main(argv):
 
 
 def _prune(db, window):
-    """The intervals a prune into windows of `window` would write over, per run."""
+    """The intervals a prune into windows of `window` would write over, per run: the
+    fewest round trips for loadmgr's result (every window written before any original is
+    deleted). One deleteMany per run is not cheaper on SecantusDB: a filter leaving the
+    windows out (`$nin`) is planned as a collection scan, `$in` of the seqs runs at a
+    third of the rate (docs/benchmarks.md, case 13)."""
     done = 0
-    for run_id in db.metrics_timeseries.distinct("loadTestRunId"):
-        docs = list(db.metrics_timeseries.find({"loadTestRunId": run_id}).sort([("seq", 1)]))
-        for start in range(0, len(docs), window):
-            group = docs[start:start + window]
-            first, last = group[0]["seq"], group[-1]["seq"]
-            db.metrics_timeseries.replace_one(
-                {"_id": group[0]["_id"]}, {**group[0], "mergedThrough": last}
-            )
-            if last > first:
-                db.metrics_timeseries.delete_many(
-                    {"loadTestRunId": run_id, "seq": {"$gt": first, "$lte": last}}
-                )
-            done += len(group)
+    collection = db.metrics_timeseries
+    for run_id in collection.distinct("loadTestRunId"):
+        docs = list(collection.find({"loadTestRunId": run_id}).sort([("seq", 1)]))
+        groups = [docs[start:start + window] for start in range(0, len(docs), window)]
+        groups = [group for group in groups if len(group) > 1]
+        if not groups:
+            continue
+        # Each window as loadmgr stores it: at its first seq, ending at its last interval
+        # (the indexed `timestamp` moves, as loadmgr's does).
+        collection.bulk_write([
+            ReplaceOne({"loadTestRunId": run_id, "seq": group[0]["seq"]},
+                       {**group[0], "mergedThrough": group[-1]["seq"],
+                        "timestamp": group[-1]["timestamp"], "windowEnd": group[-1]["windowEnd"]})
+            for group in groups
+        ])
+        collection.bulk_write([
+            DeleteMany({"loadTestRunId": run_id,
+                        "seq": {"$gt": group[0]["seq"], "$lte": group[-1]["seq"]}})
+            for group in groups
+        ])
+        done += sum(map(len, groups))
     return done
 
 

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadmgr.store.embedded import STANDALONE
+
 LOOPBACK = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -197,6 +199,7 @@ def wire_server(processes: Processes, data_dir: Path) -> tuple[str, subprocess.P
                 "--port", str(port),
                 "--storage-path", str(data_dir),
                 "--log-level", "WARNING",
+                STANDALONE,  # as loadmgr's embedded server runs (docs/storage.md)
             ],
             data_dir.parent / f"secantus-{port}.log",
         )

@@ -22,7 +22,7 @@ import typer.testing
 from typer.testing import CliRunner
 
 from loadmgr.cli.main import app
-from loadmgr.store.embedded import free_port, port_open, signal_main_thread
+from loadmgr.store.embedded import STANDALONE, free_port, port_open, signal_main_thread
 from tests.go_fixtures import go_db  # noqa: F401 - a fixture shared by the Go-era tests
 from tests.locust_servers import (  # noqa: F401 - fixtures shared by every test module
     locust_master_with_workers,
@@ -108,8 +108,11 @@ class MongoServer:
     data_dir: Path | None
 
 
-def start_secantus(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
-    """A SecantusDB server on a free loopback port; the caller stops it."""
+def start_secantus(
+    data_dir: Path, *extra: str, standalone: bool = True
+) -> tuple[subprocess.Popen[bytes], int]:
+    """A SecantusDB server on a free loopback port, standalone (no oplog) as loadmgr's
+    embedded server runs unless told otherwise; the caller stops it."""
     executable = Path(sys.executable).parent / "secantusd-py"
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(5):
@@ -126,6 +129,7 @@ def start_secantus(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[bytes]
                 str(data_dir),
                 "--log-level",
                 "WARNING",
+                *([STANDALONE] if standalone else []),
                 *extra,
             ],
             stdout=log,

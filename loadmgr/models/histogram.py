@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import accumulate
-from operator import mul
+from operator import mul, sub
 from typing import Any
 
 from loadmgr.models.stats.catalog import QUANTILES
@@ -202,6 +202,19 @@ def summary_of(
             below += n
         numbers[key] = float(answer)
     return numbers, text
+
+
+def summary_and_steps_text(histogram: Mapping[int, int]) -> tuple[dict[str, float | None], str]:
+    """`summary_and_text` whose text carries its steps (a `StepsText`), so the compact
+    encoder stores them as they are instead of parsing the text again: retention's merged
+    windows, 21 histograms each."""
+    buckets = sorted(ms for ms, count in histogram.items() if count > 0)
+    if not buckets:
+        return summary_and_text(histogram)
+    steps = [0] * (2 * len(buckets))
+    steps[0::2] = map(sub, buckets, [0, *buckets[:-1]])
+    steps[1::2] = map(histogram.__getitem__, buckets)
+    return steps_summary_and_text(steps)
 
 
 def steps_summary_and_text(steps: list[int]) -> tuple[dict[str, float | None], str]:

@@ -26,6 +26,9 @@ from loadmgr.local_files import ensure_directory
 from loadmgr.processes import start_logged
 
 START_TIMEOUT_SEC = 60.0
+# SecantusDB without its single-node replica set: no oplog written beside every write
+# (docs/storage.md, "The embedded server"). A data folder opens either way.
+STANDALONE = "--standalone"
 STOP_TIMEOUT_SEC = 15.0
 
 
@@ -174,6 +177,9 @@ class EmbeddedServer:
             str(self.data_dir),
             "--log-level",
             "WARNING",
+            # No replica-set persona, so no oplog: loadmgr uses no change streams nor
+            # transactions, and each write skips its oplog entry (docs/storage.md).
+            STANDALONE,
         ]
         with open(self.log_file, "ab") as log:
             # It outlives this command, immune to its Ctrl-C.

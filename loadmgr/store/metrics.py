@@ -394,8 +394,9 @@ class MetricsRepository(Repository):
             cursor = cursor.sort(IN_ORDER).batch_size(500)
             try:
                 own = (doc for doc in self.scope_checked(cursor, None) if own_seq(doc))
-                # Merged as plain intervals (the compact form expanded), stored compact.
-                yield from self._expanded(uncovered(own, covered), None)
+                # Merged as plain intervals with their histograms as checked steps (the
+                # compact form expanded, no text), stored compact.
+                yield from self._expanded(uncovered(own, covered), None, steps=True)
             finally:
                 cursor.close()
 

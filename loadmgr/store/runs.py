@@ -326,10 +326,14 @@ class RunRepository(Repository):
         return self.collection.delete_one(query).deleted_count == 1
 
     @mapped_errors
-    def set_intervals_kept(self, run_id: str, kept: dict[str, Any]) -> None:
-        """Record what retention left of an ended run's intervals (never a live run's)."""
-        query = self.owned({"id": run_id, "status": {"$nin": ACTIVE_STATUSES}})
-        self.collection.update_one(query, {"$set": {"intervalsKept": kept}})
+    def set_intervals_kept(self, run_ids: list[str], kept: dict[str, Any]) -> None:
+        """Record what retention left of ended runs' intervals (never a live run's), in
+        one write: the filter names more than `id` (the status, `owned()`), which
+        SecantusDB answers by scanning the runs, so once for a page of runs, not per run."""
+        if not run_ids:
+            return
+        query = self.owned({"id": {"$in": run_ids}, "status": {"$nin": ACTIVE_STATUSES}})
+        self.collection.update_many(query, {"$set": {"intervalsKept": kept}})
 
     # -- migrations: whole-collection passes over raw documents --------------------------
 

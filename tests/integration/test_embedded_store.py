@@ -180,3 +180,27 @@ def test_a_configured_uri_does_not_start_the_embedded_store(
     doc = status(cli)
     assert (doc["running"], doc["inUse"]) == (False, False)
     assert server_pids(embedded_home) == []
+
+
+
+def test_a_data_folder_opens_with_or_without_the_oplog(tmp_path: Path) -> None:
+    """The embedded server runs without its replica set (`--standalone`: no oplog); a data
+    folder a server with one wrote (loadmgr's before) opens as it is, and back again."""
+    import pymongo
+
+    from tests.conftest import start_secantus, stop_process
+
+    data = tmp_path / "data"
+    for number, standalone in enumerate([False, True, False], 1):
+        process, port = start_secantus(data, standalone=standalone)
+        try:
+            client: Any = pymongo.MongoClient(
+                f"mongodb://127.0.0.1:{port}/?directConnection=true", tz_aware=True
+            )
+            assert ("setName" in client.admin.command("hello")) is not standalone
+            things = client["db"]["things"]
+            things.insert_one({"n": number})
+            assert sorted(d["n"] for d in things.find()) == list(range(1, number + 1))
+            client.close()
+        finally:
+            stop_process(process)

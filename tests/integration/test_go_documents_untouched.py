@@ -86,7 +86,7 @@ RUN_WRITERS = {
     "set_fields": lambda s, r: s.runs.set_fields([(r["_id"], {"verdict": "passed"})]),
     # `db prune`'s retention: a Go run is never dropped nor marked.
     "delete_ended": lambda s, r: s.runs.delete_ended(r["id"]),
-    "set_intervals_kept": lambda s, r: s.runs.set_intervals_kept(r["id"], {"state": "dropped"}),
+    "set_intervals_kept": lambda s, r: s.runs.set_intervals_kept([r["id"]], {"state": "dropped"}),
     # The steady samples stored at a run's end: never on a Go run.
     "set_samples": lambda s, r: s.runs.set_samples(r["id"], {"v": 1}),
 }

@@ -15,6 +15,7 @@ from typing import Any
 import pymongo
 import pytest
 
+from loadmgr.store.embedded import STANDALONE
 from tests.conftest import loadmgr_command, ok, reaped, start_secantus, stop_process
 from tests.integration.test_runs import collector_pid, create_test, start_detached
 from tests.locust_servers import DEMO_LOCUSTFILE, pid_alive
@@ -43,7 +44,8 @@ class RestartableMongo:
         log = open(self.data.parent / "restart.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             [str(executable), "--host", "127.0.0.1", "--port", str(self.port),
-             "--storage-path", str(self.data), "--log-level", "WARNING", "--sync-on-commit"],
+             "--storage-path", str(self.data), "--log-level", "WARNING", STANDALONE,
+             "--sync-on-commit"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()

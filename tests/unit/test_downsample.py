@@ -10,7 +10,15 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadmgr.models.histogram import Histogram, encode, merge_text_into, summary
+from loadmgr.models.documents.compact import compact, expand, hist_flat
+from loadmgr.models.histogram import (
+    Histogram,
+    encode,
+    merge_text_into,
+    summary,
+    summary_and_steps_text,
+    summary_and_text,
+)
 from loadmgr.models.stats.downsample import covered_through, merge, windows
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -148,3 +156,36 @@ def test_a_merged_window_states_its_rates_and_cumulative_totals() -> None:
     assert window["mergedThrough"] == 12 and window["resolutionSec"] == 60
     assert [i["numRequests"] for i in window["requestStats"]] == [1200, 1200]
     assert [i["intervalRequests"] for i in window["requestStats"]] == [36, 84]
+
+
+def as_read_for_prune(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` as `db prune` reads it: stored compact, expanded with checked steps in place
+    of histogram text (`iter_raw`, `expand(steps=True)`)."""
+    return expand(compact(doc), None, steps=True)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(runs, steps)
+def test_merging_the_stores_steps_gives_the_window_merging_text_gives(
+    shapes: list[list[Histogram]], step: int
+) -> None:
+    """The prune merges each interval's histograms as the checked step arrays the store
+    decodes (no text in between): the same windows, byte for byte once stored, as merging
+    the plain intervals' text."""
+    original = [interval(seq, per) for seq, per in enumerate(shapes, 1)]
+    read = [as_read_for_prune(dict(doc)) for doc in original]
+    by_text = [merge(group, step) for group in windows(original, step)]
+    by_steps = [merge(group, step) for group in windows(read, step)]
+    assert by_steps == by_text
+    assert [compact(w) for w in by_steps] == [compact(w) for w in by_text]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.dictionaries(st.integers(0, 10**9), st.integers(0, 2**53), max_size=30))
+def test_a_summary_with_its_steps_is_the_summary_and_its_steps_are_the_texts(
+    histogram: Histogram,
+) -> None:
+    numbers, text = summary_and_steps_text(histogram)
+    assert (numbers, text) == summary_and_text(histogram)
+    if text:
+        assert getattr(text, "steps", hist_flat(text)) == hist_flat(text)

@@ -9,8 +9,10 @@ from typing import Any
 
 import mongomock
 import pytest
+from pymongo import DeleteMany
+from pymongo.errors import AutoReconnect
 
-from loadmgr.errors import Conflict, ValidationFailed
+from loadmgr.errors import Conflict, DatabaseError, ValidationFailed
 from loadmgr.models import RunStatus, Scope
 from loadmgr.models.documents.compact import ENCODING
 from loadmgr.models.stats.downsample import merge, windows
@@ -214,3 +216,66 @@ def test_compact_intervals_are_downsampled_exactly_and_stored_compact(store: Sto
     assert totals(store, run.id) == before
     for doc in store.db["metrics_timeseries"].find({"loadTestRunId": run.id}):
         assert doc.get("encoding") == ENCODING and "hist" not in doc and "requestStats" not in doc
+
+
+def test_a_prune_failing_between_a_runs_windows_and_their_deletes_loses_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writes go through the writer thread: one failing there (the server gone after a
+    run's windows were written, before their originals were deleted) is the prune's error
+    (exit 3), every request still counted once, no run marked before its windows, the
+    lease freed; the next prune finishes it."""
+    test = make_test()
+    store_all(store.db, test=test)
+    set_policy(store, "t", RetentionSpec(keep_detail="1d", downsample="1m"))
+    runs = [ended(store, test, days_ago=2 + n) for n in range(3)]
+    before = {run.id: totals(store, run.id) for run in runs}
+    collection = store.metrics.collection
+    real = collection.bulk_write
+    deletes = 0
+
+    def bulk_write(requests: list[Any], **options: Any) -> Any:
+        nonlocal deletes
+        if isinstance(requests[0], DeleteMany):
+            deletes += 1
+            if deletes == 2:  # the second run's windows are written, its originals not
+                raise AutoReconnect("connection closed")
+        return real(requests, **options)
+
+    monkeypatch.setattr(collection, "bulk_write", bulk_write)
+    with pytest.raises(DatabaseError):
+        prune_history(store, now=NOW)
+    assert {run.id: totals(store, run.id) for run in runs} == before
+    for doc in store.db["load_test_runs"].find():
+        if doc.get("intervalsKept"):  # marked only once its windows and deletes are done
+            assert store.metrics.count_for_run(doc["id"]) == 5
+    assert not (store.leases.holder(lease_key(None, None)) or {}).get("runId")  # released
+
+    monkeypatch.setattr(collection, "bulk_write", real)
+    result = prune_history(store, now=NOW)
+    assert result["leftoversFinished"] == 55
+    assert {run.id: totals(store, run.id) for run in runs} == before
+    assert [store.metrics.count_for_run(run.id) for run in runs] == [5, 5, 5]
+    kept = [r["intervalsKept"]["state"] for r in store.db["load_test_runs"].find()]
+    assert kept == ["downsampled"] * 3
+
+
+def test_a_run_without_intervals_is_left_unmarked_and_one_with_unmergeable_ones_marked(
+    store: Store,
+) -> None:
+    """Marking a run costs the server more than looking at it again when it has no
+    intervals (one indexed read); one whose intervals cannot merge is marked, so the next
+    prune does not read them all again."""
+    test = make_test()
+    store_all(store.db, test=test)
+    set_policy(store, "t", RetentionSpec(keep_detail="1d", downsample="1m"))
+    empty = ended(store, test, days_ago=2, count=0)
+    rolling = ended(store, test, days_ago=3)
+    store.db["metrics_timeseries"].update_many(
+        {"loadTestRunId": rolling.id}, {"$set": {"percentileWindow": "rolling"}}
+    )
+    result = prune_history(store, now=NOW)
+    assert (result["runsDownsampled"], result["intervalsMerged"]) == (1, 0)
+    assert store.runs.find_by_id(empty.id).intervalsKept is None  # type: ignore[union-attr]
+    marked = store.runs.find_by_id(rolling.id).intervalsKept  # type: ignore[union-attr]
+    assert marked is not None and marked["state"] == "downsampled"

@@ -9,7 +9,9 @@ runs that ended are read, and every write says so again in its filter.
 Killed at any moment and run again, nothing is half done: a merged window replaces the
 first interval of its group in one single-document write, and only then are the others
 deleted (readers skip what a merged window covers meanwhile); a run is deleted only after
-its intervals. One prune per scope at a time holds a lease; a second is refused (exit 5),
+its intervals, and marked downsampled only after its windows. The downsampling's writes
+go through one thread of their own, in order (`writer.py`), while the next run is read
+and merged here. One prune per scope at a time holds a lease; a second is refused (exit 5),
 and a tick's daily prune skips.
 """
 
@@ -19,15 +21,18 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import Conflict, LoadmgrError
 from loadmgr.models.documents.base import as_utc
 from loadmgr.models.documents.retention import Rules, combined
 from loadmgr.models.stats.downsample import merge, windows
+from loadmgr.service.upkeep.reader import ReadAhead
+from loadmgr.service.upkeep.writer import Writer
 
 if TYPE_CHECKING:
     from loadmgr.models.documents.retention import RetentionPolicy
@@ -74,7 +79,7 @@ def prune_history(
     if not policies:
         return asdict(result)
     now = now or store.server_now()
-    with _lease(store, dry_run) as renew:
+    with _lease(store, dry_run) as renew, Writer() as writer:
         members = _tag_members(store, policies)
         after: Any = None
         while True:
@@ -82,12 +87,21 @@ def prune_history(
             if not page:
                 break
             after = page[-1]["id"]
+            marks: dict[int, list[str]] = {}  # runs downsampled to each step, marked at once
+            todo: list[tuple[dict[str, Any], Rules]] = []
             for run in page:
-                renew()
                 rules = combined(_matching(policies, run, members))
                 if rules is not None and isinstance(run.get("id"), str):
+                    todo.append((run, rules))
+            ahead = [run["id"] for run, rules in todo if _downsample_step(run, rules, now)]
+            with ReadAhead(store.metrics.iter_raw, ahead) as reader:
+                for run, rules in todo:
+                    renew()
                     result.runsExamined += 1
-                    _apply(store, run, rules, now, result)
+                    _apply(store, (writer, reader), run, rules, now, result, marks)
+            if marks and not dry_run:
+                writer.put(partial(_mark, store, marks, now))
+        writer.drain()
     result.seconds = round(time.monotonic() - began, 3)
     handled = result.intervalsMerged + result.intervalsDropped
     if handled and result.seconds > 0:
@@ -121,7 +135,15 @@ def _age(run: dict[str, Any], now: datetime) -> float | None:
     return (as_utc(now) - as_utc(ended)).total_seconds()
 
 
-def _apply(store: Store, run: dict[str, Any], rules: Rules, now: datetime, result: Pruned) -> None:
+def _apply(
+    store: Store,
+    threads: tuple[Writer, ReadAhead],
+    run: dict[str, Any],
+    rules: Rules,
+    now: datetime,
+    result: Pruned,
+    marks: dict[int, list[str]],
+) -> None:
     age = _age(run, now)
     if age is None:
         return
@@ -144,44 +166,84 @@ def _apply(store: Store, run: dict[str, Any], rules: Rules, now: datetime, resul
         )
         result.runsWithIntervalsDropped += 1
         if not dry:
-            store.runs.set_intervals_kept(run_id, {"state": "dropped", "at": now})
-    elif rules.downsample is not None and age >= rules.keep_detail:
-        step = rules.downsample
-        if kept.get("state") == "downsampled" and (kept.get("resolutionSec") or 0) >= step:
+            store.runs.set_intervals_kept([run_id], {"state": "dropped", "at": now})
+    else:
+        step = _downsample_step(run, rules, now)
+        if step is None:
             return
-        if _downsample(store, run_id, step, result) or not kept:
+        merged, intervals = _downsample(store, threads, run_id, step, result)
+        # Marked so the next prune skips it; a run without intervals is not: marking it
+        # costs the server more than looking again (one indexed read).
+        if merged or (intervals and not kept):
             result.runsDownsampled += 1
-            if not dry:
-                done = {"state": "downsampled", "resolutionSec": step, "at": now}
-                store.runs.set_intervals_kept(run_id, done)
+            marks.setdefault(step, []).append(run_id)
 
 
-def _downsample(store: Store, run_id: str, step: int, result: Pruned) -> bool:
-    """Merge a run's intervals into windows of `step` seconds; whether any were."""
+def _downsample_step(run: dict[str, Any], rules: Rules, now: datetime) -> int | None:
+    """The step `run` is to be downsampled to now (`_apply`'s last branch), or None."""
+    age = _age(run, now)
+    if age is None or rules.downsample is None or age < rules.keep_detail:
+        return None
+    for drop_after in (rules.drop_runs_after, rules.drop_intervals_after):
+        if drop_after is not None and age >= drop_after:
+            return None  # `_apply`'s first two branches
+    kept = run.get("intervalsKept") or {}
+    if kept.get("state") == "downsampled" and (kept.get("resolutionSec") or 0) >= rules.downsample:
+        return None
+    return rules.downsample
+
+
+def _mark(store: Store, marks: dict[int, list[str]], now: datetime) -> None:
+    """Mark runs downsampled (after their windows: the writer's order), a write per step."""
+    for step, run_ids in marks.items():
+        done = {"state": "downsampled", "resolutionSec": step, "at": now}
+        store.runs.set_intervals_kept(run_ids, done)
+
+
+def _downsample(
+    store: Store, threads: tuple[Writer, ReadAhead], run_id: str, step: int, result: Pruned
+) -> tuple[bool, bool]:
+    """Merge a run's intervals into windows of `step` seconds: whether any were, and
+    whether the run has any intervals."""
+    writer, reader = threads
     covered: list[tuple[int, int]] = []
     batch: list[dict[str, Any]] = []
     merged_any = False
-    for group in windows(store.metrics.iter_raw(run_id, covered), step):
+    read_any = False
+
+    def raw() -> Iterator[dict[str, Any]]:
+        nonlocal read_any
+        for interval in reader.intervals(run_id, covered):
+            read_any = True
+            yield interval
+
+    for group in windows(raw(), step):
         batch.append(merge(group, step))
         result.intervalsMerged += len(group)
         merged_any = True
         if len(batch) >= WINDOWS_PER_WRITE:
-            _write(store, run_id, batch, result)
+            _write(store, writer, batch, result)
             batch = []
-    _write(store, run_id, batch, result)
-    # Originals a killed prune had not deleted yet (its window is there: it covers them).
+    _write(store, writer, batch, result)
+    if covered and not result.dryRun:
+        writer.put(lambda: _finish_leftovers(store, run_id, covered, result))
+    return merged_any, read_any
+
+
+def _finish_leftovers(
+    store: Store, run_id: str, covered: list[tuple[int, int]], result: Pruned
+) -> None:
+    """Delete the originals a killed prune had not deleted yet (their window is there)."""
     for seq, through in covered:
-        if not result.dryRun:
-            result.leftoversFinished += store.metrics.delete_covered(run_id, seq, through)
-    return merged_any
+        result.leftoversFinished += store.metrics.delete_covered(run_id, seq, through)
 
 
-def _write(store: Store, run_id: str, batch: list[dict[str, Any]], result: Pruned) -> None:
+def _write(store: Store, writer: Writer, batch: list[dict[str, Any]], result: Pruned) -> None:
     result.windowsWritten += len(batch)
     if result.dryRun or not batch:
         return
     # Every window before any of its originals goes (store/metrics.py, write_merged).
-    store.metrics.write_merged_windows(batch)
+    writer.put(lambda: store.metrics.write_merged_windows(batch))
 
 
 class _lease:
