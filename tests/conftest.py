@@ -30,6 +30,7 @@ from tests.locust_servers import (  # noqa: F401 - fixtures shared by every test
     target_server,
 )
 from tests.polling import wait_for
+from tests.scheduling import pytest_collection_modifyitems  # noqa: F401 - the suite's order
 
 REPO = Path(__file__).resolve().parent.parent
 
