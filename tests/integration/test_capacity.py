@@ -5,6 +5,7 @@ past it). Runs are kept short: steps of a few seconds."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.integration
 POOL_WORKERS = 4
 POOL_MS = 50.0
 CAPACITY = POOL_WORKERS / (POOL_MS / 1000)  # 80 requests a second
+STEP_SEC = 3  # a step's 1-s settle, then two whole 1-s intervals at its load
 
 POOL_USERS = """
 from locust import HttpUser, constant, task
@@ -49,7 +51,7 @@ def stepped_run(cli: Any, *extra: str) -> dict[str, Any]:
         "--steps",
         "1,2,4,8,16",
         "--step-duration",
-        "4s",
+        f"{STEP_SEC}s",
         "--step-settle",
         "1s",
         "--interval",
@@ -67,17 +69,17 @@ def stepped_run(cli: Any, *extra: str) -> dict[str, Any]:
 def test_a_stepped_run_records_each_step_and_its_fitted_peak_is_the_pool_s_capacity(
     cli, mongo_db, pool_test, tmp_path
 ):
-    """One stepped run read twice (a run is 20 s): its step windows as recorded, and the
+    """One stepped run read twice (a run is 15 s): its step windows as recorded, and the
     capacity fitted to them."""
     run = stepped_run(cli)
     assert run["stopReason"] == "shape", run
-    assert run["steps"] == {"users": [1, 2, 4, 8, 16], "stepSec": 4, "settleSec": 1}
+    assert run["steps"] == {"users": [1, 2, 4, 8, 16], "stepSec": STEP_SEC, "settleSec": 1}
     windows = run["stepWindows"]
     assert [w["users"] for w in windows] == [1, 2, 4, 8, 16]
     for window in windows:
         assert window["peakUsers"] == window["users"], windows  # the settle time left out
-        assert window["fromSec"] >= (window["step"] - 1) * 4 + 1
-        assert window["toSec"] <= window["step"] * 4
+        assert window["fromSec"] >= (window["step"] - 1) * STEP_SEC + 1
+        assert window["toSec"] <= window["step"] * STEP_SEC
         assert window["exact"] and window["requests"] > 0
     rps = [w["rps"] for w in windows]
     assert rps[0] < rps[1] < rps[2], rps  # below the pool's size, throughput grows
@@ -109,15 +111,34 @@ def capacity(cli: Any, *args: str) -> Any:
 def test_runs_at_five_loads_give_the_same_capacity(
     cli, mongo_db, pool_test, locust_standalone, tmp_path
 ):
-    # One standalone Locust for the five runs (a `local` run starts its own each time).
-    locust = locust_standalone(tmp_path / "pool.py")
-    assert cli("clusters", "add", "solo", "--url", locust.base_url, "-q").exit_code == 0
-    for users in (1, 2, 4, 8, 16):
-        result = cli(
-            "runs", "start", "pool", "--users", str(users), "--duration", "4s", "--warmup",
-            "1s", "--interval", "1", "--cluster", "solo", "-o", "json",
-        )  # fmt: skip
-        assert result.exit_code == 0, result.stderr
+    """The five runs load at once, each from a standalone Locust of its own against a pool
+    of its own (a second target each, the same size: one shared pool would be split)."""
+    from tests.concurrent_runs import run_at_once
+    from tests.locust_servers import running_target
+
+    loads = (1, 2, 4, 8, 16)
+    with ExitStack() as stack:
+        for users in loads:
+            pool = stack.enter_context(running_target())
+            pool.set_pool(POOL_WORKERS, POOL_MS)
+            locustfile = tmp_path / f"pool-{users}.py"
+            pooled = POOL_USERS.replace('"/pool"', f'"{pool.url}/pool", name="/pool"')
+            locustfile.write_text(pooled, encoding="utf-8")
+            locust = locust_standalone(locustfile)
+            added = cli("clusters", "add", f"solo-{users}", "--url", locust.base_url, "-q")
+            assert added.exit_code == 0, added.stderr
+        ended = run_at_once(
+            {
+                str(users): [
+                    "runs", "start", "pool", "--users", str(users), "--duration", f"{STEP_SEC}s",
+                    "--warmup", "1s", "--interval", "1", "--cluster", f"solo-{users}", "-q",
+                ]
+                for users in loads
+            },  # fmt: skip
+            tmp_path / "runs",
+        )
+    for users, result in ended.items():
+        assert result.exit_code == 0, (users, result.stderr)
     found = capacity(cli, "-o", "json").json()
     assert found["source"] == "runs" and len(found["points"]) == 5
     assert abs(found["peakRps"] - CAPACITY) <= 0.15 * CAPACITY, found

@@ -115,12 +115,12 @@ def test_a_paused_collector_is_fenced_off_and_nothing_is_missing(
     from tests.conftest import loadmgr_command
     from tests.locust_servers import pid_alive
 
-    monkeypatch.setenv("LOADMGR_STALE_AFTER_SEC", "4")
+    monkeypatch.setenv("LOADMGR_STALE_AFTER_SEC", "2")
     with exact_target() as target:
         cluster = locust_master_with_workers(write_locustfile(tmp_path), workers=2)
         _create(cli, cluster.base_url, target.url, "paused")
         started = cli("runs", "start", "paused", "--detach", "--duration", "30s",
-                      "--interval", "2", "-o", "json")
+                      "--interval", "1", "-o", "json")
         assert started.exit_code == 0, started.stderr
         run_id = started.json()["id"]
         runs = mongo_db.load_test_runs
@@ -135,10 +135,10 @@ def test_a_paused_collector_is_fenced_off_and_nothing_is_missing(
             )
             assert wait_for(lambda: runs.find_one({"id": run_id})["collectorEpoch"] == 2, 30)
             claimed, claimed_at = time.time(), time.monotonic()
-            # Paused past the claim by two intervals, and 12 s in all: it wakes with
-            # seconds of the new collector's to write, and the run still going.
+            # Paused past the claim by two intervals, and twice the staleness (6 s) in all:
+            # it wakes with seconds of the new collector's to write, and the run still going.
             assert wait_for(
-                lambda: time.monotonic() - max(paused_at + 8, claimed_at) >= 4, 25
+                lambda: time.monotonic() - max(paused_at + 4, claimed_at) >= 2, 25
             )
         finally:
             os.kill(old, signal.SIGCONT)
@@ -173,7 +173,7 @@ def test_without_the_plugin_a_take_over_writes_one_gap_and_the_sums_hold(
             write_locustfile(tmp_path), workers=2, with_plugin=False
         )
         _create(cli, cluster.base_url, target.url, "noplugin")
-        started = cli("runs", "start", "noplugin", "--detach", "--duration", "12s",
+        started = cli("runs", "start", "noplugin", "--detach", "--duration", "10s",
                       "--interval", "2", "-o", "json")
         assert started.exit_code == 0, started.stderr
         run_id = started.json()["id"]
@@ -227,25 +227,56 @@ def test_a_warm_up_is_left_out_of_thresholds_and_comparisons(
     cli, mongo_db, tmp_path, locust_standalone
 ):
     """Slow for the first seconds, then fast: `p95<50ms` fails on the whole run, passes
-    once the warm-up is left out (judged on the exact window after it)."""
-    with exact_target() as target:
-        cluster = locust_standalone(write_locustfile(tmp_path))
-        _create(cli, cluster.base_url, target.url, "warm")
-        runs: dict[bool, dict[str, Any]] = {}
-        for warm in (False, True):
+    once the warm-up is left out (judged on the exact window after it). The two runs load
+    at once, each its own test on its own target and Locust (the runs are what differ)."""
+    from tests.concurrent_runs import run_at_once
+
+    with exact_target() as cold_target, exact_target() as warm_target:
+        targets = {False: cold_target, True: warm_target}
+        names = {False: "cold", True: "warm"}
+        locustfile = write_locustfile(tmp_path)
+        for warm, target in targets.items():
             target.delay = 0.1
-            mongo_db.metrics_timeseries.delete_many({})
+            cluster = locust_standalone(locustfile)
+            add = cli("clusters", "add", names[warm], "--url", cluster.base_url)
+            assert add.exit_code == 0, add.stderr
+            created = cli(
+                "tests", "create", "--name", names[warm], "--target-url", target.url,
+                "--cluster", names[warm], "--users", "10", "--spawn-rate", "10",
+                "--duration", "30s",
+            )  # fmt: skip
+            assert created.exit_code == 0, created.stderr
 
-            def speed_up() -> None:
-                wait_for(lambda: mongo_db.metrics_timeseries.count_documents({}) >= 3, 60)
-                target.delay = 0.0
+        def speed_up(warm: bool) -> None:
+            test_id = mongo_db.load_tests.find_one({"name": names[warm]})["id"]
 
-            helper = threading.Thread(target=speed_up, daemon=True)
+            def three_intervals() -> bool:
+                run = mongo_db.load_test_runs.find_one({"loadTestId": test_id})
+                found = {"loadTestRunId": run["id"]} if run else None
+                return bool(found) and mongo_db.metrics_timeseries.count_documents(found) >= 3
+
+            wait_for(three_intervals, 60)
+            targets[warm].delay = 0.0
+
+        helpers = [threading.Thread(target=speed_up, args=(w,), daemon=True) for w in targets]
+        for helper in helpers:
             helper.start()
-            extra = ["--warmup", "6s"] if warm else []
-            result = cli("runs", "start", "warm", "--interval", "1", "--duration", "10s",
-                         "--threshold", "p95<50ms", *extra, "-o", "json")
+        ended = run_at_once(
+            {
+                names[warm]: [
+                    "runs", "start", names[warm], "--interval", "1", "--duration", "10s",
+                    "--threshold", "p95<50ms", *(["--warmup", "6s"] if warm else []),
+                    "-o", "json",
+                ]
+                for warm in targets
+            },  # fmt: skip
+            tmp_path / "runs",
+        )
+        for helper in helpers:
             helper.join(timeout=5)
+        runs: dict[bool, dict[str, Any]] = {}
+        for warm in targets:
+            result = ended[names[warm]]
             assert result.exit_code == (0 if warm else 1), result.stderr
             runs[warm] = result.json()
     cold, warm_run = runs[False], runs[True]

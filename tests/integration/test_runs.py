@@ -338,7 +338,7 @@ def test_killed_collector_is_taken_over_by_follow(
     # No staleness delay: a collector whose pid on this host is gone is taken over at once.
     locust = locust_master_with_workers(DEMO_LOCUSTFILE, workers=2)
     assert cli("clusters", "add", "k8s", "--url", locust.base_url, "-q").exit_code == 0
-    create_test(cli, target_server.url, "orphan", "--cluster", "k8s", "--duration", "14s")
+    create_test(cli, target_server.url, "orphan", "--cluster", "k8s", "--duration", "9s")
     run = start_detached(cli, "orphan")
     os.kill(collector_pid(mongo_db, run["id"]), signal.SIGKILL)
     assert wait_for(

@@ -35,6 +35,19 @@ def _run(cli: Any, *extra: str) -> tuple[int, dict[str, Any], str]:
     return result.exit_code, result.json(), result.stderr
 
 
+def _start_detached(cli: Any, cluster: str, *extra: str) -> str:
+    """A run of `noisy` on `cluster`, detached, judged against the baseline at 10 %; its id."""
+    result = cli("runs", "start", "noisy", "--interval", "1", "--max-regression", "p95=10%",
+                 "--cluster", cluster, "--detach", "-q", *extra)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    return str(result.stdout.strip())
+
+
+def _followed(cli: Any, run_id: str) -> tuple[int, dict[str, Any], str]:
+    result = cli("runs", "follow", run_id, "-o", "json")
+    return result.exit_code, result.json(), result.stderr
+
+
 def test_noise_is_no_regression_and_a_latency_step_is(
     cli: Any, target_server: Any, locust_standalone: Any, tmp_path: Path
 ) -> None:
@@ -64,12 +77,21 @@ def test_noise_is_no_regression_and_a_latency_step_is(
     compared = cli("metrics", "compare", base["id"], same["id"], "-o", "json")
     assert compared.exit_code == 0, compared.stderr
     rows = [r for r in compared.json() if r["position"] == 1 and r["request"] == "Aggregated"]
-    assert not any(r["regression"] for r in rows)
+    assert not any(r["regression"] for r in rows), rows
     assert {r["metric"]: r["test"] for r in rows}["p95"] == "mann-whitney-u"
 
-    # A 60 % latency step: a significant regression, the run failed (exit 1).
+    # A 60 % latency step, judged on two runs at once (the same-load run above runs alone:
+    # other load beside it would be a step of its own): one on a Locust of its own, too
+    # short to test (checked last), and one long enough to.
     target_server.delay = DELAY * 1.6
-    code, slower, said = _run(cli, "--max-regression", "p95=10%")
+    spare = locust_standalone(locustfile)
+    assert cli("clusters", "add", "spare", "--url", spare.base_url, "-q").exit_code == 0
+    short_id = _start_detached(cli, "spare", "--duration", "3s")
+    slower_run = _run(cli, "--max-regression", "p95=10%")
+    short_run = _followed(cli, short_id)
+
+    # A 60 % latency step: a significant regression, the run failed (exit 1).
+    code, slower, said = slower_run
     assert code == 1, said
     (check,) = slower["baselineChecks"]
     assert check["regressed"] and check["significant"] and check["pValue"] < 0.05
@@ -77,8 +99,8 @@ def test_noise_is_no_regression_and_a_latency_step_is(
     table = cli("metrics", "compare", base["id"], slower["id"])
     assert "✗ worse" in table.stdout
 
-    # The same step judged on too short a run: too few intervals to test, inconclusive.
-    code, short, said = _run(cli, "--max-regression", "p95=10%", "--duration", "3s")
+    # The same step on a 3-s run: inconclusive (exit 8).
+    code, short, said = short_run
     assert code == 8, said
     (check,) = short["baselineChecks"]
     assert check["inconclusive"] and "too few steady intervals" in check["note"]
