@@ -14,6 +14,7 @@ under LOADMGR_BENCH_CACHE).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import sys
@@ -108,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     _progress(f"bench: size {args.size}, repeat {args.repeat}, {info['nproc']} CPU, "
               f"Python {info['python']}, {info['machine']}; temp dir {tmp}")
-    PYCACHE_PREFIX["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    # LOADMGR_BENCH_PYCACHE: a folder shared by several bench runs (the smoke test's
+    # groups), so each does not compile loadmgr again in its first process.
+    PYCACHE_PREFIX["PYTHONPYCACHEPREFIX"] = os.environ.get("LOADMGR_BENCH_PYCACHE") or str(
+        tmp / "pycache"
+    )
     try:
         uri = start_wire_server(processes, tmp / "wire" / "data")
         bench = Bench(SIZES[args.size], args.size, args.repeat, tmp, uri, processes)
