@@ -14,6 +14,7 @@ under LOADMGR_BENCH_CACHE).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import sys
@@ -36,7 +37,7 @@ from bench import (
     cases_year,
 )
 from bench.harness import SIZES, Bench, Row
-from bench.procs import PYCACHE_PREFIX, Processes, start_wire_server
+from bench.procs import PYCACHE_PREFIX, Processes, wire_server
 from bench.report import machine, table, write_json
 
 CASES: dict[str, tuple[str, Callable[[Bench], list[Row]]]] = {
@@ -108,9 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     _progress(f"bench: size {args.size}, repeat {args.repeat}, {info['nproc']} CPU, "
               f"Python {info['python']}, {info['machine']}; temp dir {tmp}")
-    PYCACHE_PREFIX["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    # LOADMGR_BENCH_PYCACHE: a folder shared by several bench runs (the smoke test's
+    # groups): the prefix hides site-packages' own .pyc files, so a fresh one means
+    # compiling loadmgr, Locust, pymongo ... again in each bench run.
+    PYCACHE_PREFIX["PYTHONPYCACHEPREFIX"] = os.environ.get("LOADMGR_BENCH_PYCACHE") or str(
+        tmp / "pycache"
+    )
+    wire = None
     try:
-        uri = start_wire_server(processes, tmp / "wire" / "data")
+        uri, wire = wire_server(processes, tmp / "wire" / "data")
         bench = Bench(SIZES[args.size], args.size, args.repeat, tmp, uri, processes)
         for name in selected:
             label, case = CASES[name]
@@ -124,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(Row(label, name, "", None, note=f"error: {exc}"))
             _progress(f"bench: {label} done in {time.perf_counter() - case_started:.1f} s")
     finally:
+        if wire is not None:
+            # Its data goes with the temp dir: killed, not the clean stop (2 s or more).
+            wire.kill()
+            wire.wait()
         processes.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.perf_counter() - started

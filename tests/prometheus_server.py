@@ -47,6 +47,7 @@ class Prometheus:
     port: int
     targets: list[str]
     process: subprocess.Popen[bytes] | None = None
+    scrape_interval: str = "1s"
 
     @property
     def url(self) -> str:
@@ -58,11 +59,11 @@ class Prometheus:
         targets = ", ".join(f'"{t}"' for t in self.targets)
         config.write_text(
             "global:\n"
-            "  scrape_interval: 1s\n"
+            f"  scrape_interval: {self.scrape_interval}\n"
             "  evaluation_interval: 1s\n"
             "scrape_configs:\n"
             "  - job_name: target\n"
-            "    scrape_interval: 1s\n"
+            f"    scrape_interval: {self.scrape_interval}\n"
             f"    static_configs:\n      - targets: [{targets}]\n",
             encoding="utf-8",
         )
@@ -122,9 +123,14 @@ class Prometheus:
 
 
 @contextmanager
-def running_prometheus(directory: Path, targets: list[str]) -> Iterator[Prometheus]:
-    """Prometheus scraping `targets` (`host:port`) every second, stopped on the way out."""
-    server = Prometheus(require_prometheus(), directory, free_port(), targets)
+def running_prometheus(
+    directory: Path, targets: list[str], scrape_interval: str = "1s"
+) -> Iterator[Prometheus]:
+    """Prometheus scraping `targets` (`host:port`) every `scrape_interval`, stopped on the
+    way out."""
+    server = Prometheus(
+        require_prometheus(), directory, free_port(), targets, scrape_interval=scrape_interval
+    )
     server.start()
     try:
         yield server

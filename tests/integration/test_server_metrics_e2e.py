@@ -1,5 +1,6 @@
 """Issue 23, end to end: real Locust (the built-in local cluster), the demo target with
-its own counters at /metrics, and a real Prometheus scraping them every second."""
+its own counters at /metrics, and a real Prometheus scraping them twice a second (so a
+2-s window holds four scrapes, as a 4-s one did at one a second)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def shared_target_and_prometheus(
     with running_target() as target:
         host = target.url.split("//", 1)[1]
         folder = tmp_path_factory.mktemp("prometheus")
-        with running_prometheus(folder, [host]) as server:
+        with running_prometheus(folder, [host], scrape_interval="500ms") as server:
             assert wait_for(lambda: server.scraped("process_cpu_seconds_total"), timeout=30)
             yield target, server
 
@@ -87,11 +88,14 @@ def test_the_targets_own_count_agrees_with_locusts_in_every_steady_interval(
 ) -> None:
     target, prometheus = target_and_prometheus
     _test(cli, tmp_path, target.url, prometheus.url)
-    run: Any = ok(cli("runs", "start", "srv", "--interval", "4", "-o", "json")).json()
+    # 12 s: six 2-s windows (and maybe a short last one); one may miss, three are steady.
+    run: Any = ok(
+        cli("runs", "start", "srv", "--interval", "2", "--duration", "12s", "-o", "json")
+    ).json()
     stored = mongo_db.load_test_runs.find_one({"id": run["id"]})
     assert stored["serverStats"]["served"]["intervals"] >= 5, stored["serverStats"]
     intervals = _intervals(mongo_db)
-    steady = [i for i in intervals[1:-1] if i["intervalSec"] == 4]
+    steady = [i for i in intervals[1:-1] if i["intervalSec"] == 2]
     assert len(steady) >= 3
     for interval in steady:
         served = interval["server"]["served"]
@@ -140,7 +144,8 @@ def test_prometheus_down_mid_run_and_back_leaves_no_hole_after_the_end(
 
     helper = threading.Thread(target=outage, daemon=True)
     helper.start()
-    result = cli("runs", "start", "srv", "--interval", "2")
+    # 18 s: Prometheus is gone from about the third window and back well before the end.
+    result = cli("runs", "start", "srv", "--interval", "2", "--duration", "18s")
     helper.join(timeout=90)
     assert result.exit_code == 0, result.stderr
     assert "server metric 'served'" in result.stderr  # the outage was told
@@ -166,11 +171,11 @@ def test_a_latency_step_shows_in_the_same_interval_client_and_server_side(
     both jump, in the same interval, on the run's own windows."""
     target, prometheus = target_and_prometheus
     _test(cli, tmp_path, target.url, prometheus.url)
-    interval = 4.0
+    interval = 2.0
     stepped: dict[str, datetime] = {}
 
     def step() -> None:
-        # The middle of the third window: the windows are the run's own (its start + k·4 s).
+        # The middle of the third window: the windows are the run's own (its start + k·2 s).
         def second_stored() -> Any:
             return mongo_db.metrics_timeseries.find_one({"seq": 2})
 
@@ -183,8 +188,8 @@ def test_a_latency_step_shows_in_the_same_interval_client_and_server_side(
 
     helper = threading.Thread(target=step, daemon=True)
     helper.start()
-    try:  # 16 s: the step in the third window, and a window after it
-        ok(cli("runs", "start", "srv", "--interval", str(int(interval)), "--duration", "16s",
+    try:  # 10 s: the step in the third window, and two windows after it
+        ok(cli("runs", "start", "srv", "--interval", str(int(interval)), "--duration", "10s",
                "-o", "json"))
     finally:
         helper.join(timeout=60)

@@ -34,12 +34,26 @@ def test_the_groups_hold_every_case_once() -> None:
     assert sorted(grouped) == sorted(CASES) and len(grouped) == len(set(grouped))
 
 
+@pytest.fixture(scope="session")
+def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One bytecode folder for every group: loadmgr is compiled once (some 3 s of CPU a
+    group), by the first, and the others read it (Python writes each file atomically).
+    Under xdist, beside the workers' own folders, so groups on any worker share it."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "bench-pycache"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 @pytest.mark.parametrize("group", sorted(GROUPS))
-def test_bench_runs_every_case_at_its_smallest_size(group: str, tmp_path: Path) -> None:
+def test_bench_runs_every_case_at_its_smallest_size(
+    group: str, tmp_path: Path, pycache: Path
+) -> None:
     names = GROUPS[group]
     results = tmp_path / "bench.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOADMGR_", "LOCUST_"))}
     env["LOADMGR_BENCH_CACHE"] = str(tmp_path / "cache")  # case 13's generated history
+    env["LOADMGR_BENCH_PYCACHE"] = str(pycache)
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--size", "smoke", "--repeat", "1",
          "--only", ",".join(names), "--json", str(results)],
