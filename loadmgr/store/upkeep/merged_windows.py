@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from loadmgr.store.upkeep.residual import without
+
 
 def first_of(window: dict[str, Any]) -> dict[str, Any]:
     """The first interval of a merged window's group (where the window is stored)."""
@@ -31,10 +33,7 @@ def as_asked(
 ) -> Iterator[dict[str, Any]]:
     """`docs` without the fields `_with_go_marker` asked for only to skip covered ones."""
     added = [key for key in ("seq", "mergedThrough") if projection and key not in projection]
-    for doc in docs:
-        for key in added:
-            doc.pop(key, None)
-        yield doc
+    return (without(doc, added) for doc in docs)
 
 
 def uncovered(

@@ -30,7 +30,7 @@ from typing import Any
 
 from pymongo.collection import Collection
 
-from loadmgr.store.upkeep.residual import as_utc as _utc
+from loadmgr.models.documents.base import as_utc as _utc
 
 FIRST_WINDOW = timedelta(hours=1)
 # Below this the walk asks one last window open at the bottom (any older date at all).

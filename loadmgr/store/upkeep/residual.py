@@ -12,10 +12,11 @@ check (`without`). docs/storage.md, "Indexes".
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from loadmgr.models import RunStatus
+from loadmgr.models.documents.base import as_utc
 from loadmgr.store.foreign import NOT_GO_WRITTEN
 
 # -- a test's history (`RunRepository.history`) -----------------------------------------
@@ -92,11 +93,6 @@ def within(doc: Mapping[str, Any], start: datetime, end: datetime | None) -> boo
     if not isinstance(began, datetime) or as_utc(began) < as_utc(start):
         return False
     return end is None or (isinstance(ended, datetime) and as_utc(ended) <= as_utc(end))
-
-
-def as_utc(moment: datetime) -> datetime:
-    """`moment` comparable with any other: a naive one is UTC, as the server stores it."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def without(doc: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
