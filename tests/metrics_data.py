@@ -357,10 +357,23 @@ def steady_intervals(
 
 def in_encoding_1(plain: dict[str, Any]) -> dict[str, Any]:
     """A plain interval as the first compact form stored it (`encoding: 1`, docs/storage.md:
-    `histZ` as JSON), which loadmgr no longer writes but still reads and migrates."""
+    `histZ` as JSON, `requestStatsZ` one JSON object), which loadmgr no longer writes but
+    still reads and migrates."""
     from loadmgr.models.documents import compact as form
 
-    doc = form.compact(dict(plain))
+    doc = in_encoding_2(plain)
     if form.HIST_FIELD in doc:
         doc[form.HIST_FIELD] = form._packed(form._unpacked_packed_steps("", doc[form.HIST_FIELD]))
     return {**doc, form.ENCODING_FIELD: form.JSON_ENCODING}
+
+
+def in_encoding_2(plain: dict[str, Any]) -> dict[str, Any]:
+    """A plain interval as the second compact form stored it (`encoding: 2`: `histZ` packed
+    integers, `requestStatsZ` one JSON object `{"columns": …}`), read and migrated."""
+    from loadmgr.models.documents import compact as form
+
+    doc = form.compact(dict(plain))
+    if form.REQUESTS_FIELD in doc:
+        columns = form._columns(plain["requestStats"])
+        doc[form.REQUESTS_FIELD] = form._packed({"columns": columns})
+    return {**doc, form.ENCODING_FIELD: form.PACKED_ENCODING}

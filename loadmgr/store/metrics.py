@@ -113,17 +113,17 @@ class MetricsRepository(Repository):
         self,
         docs: Iterable[dict[str, Any]],
         projection: dict[str, Any] | None,
-        *,
         steps: bool = False,
+        fields: frozenset[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """`docs` as plain intervals (the compact form expanded; `steps`: see
-        `compact.expand`); one whose compact form cannot be read is left out with one
-        warning naming it, as any unreadable one."""
+        `compact.expand`; of each entry `fields`, else those the projection names); one
+        whose compact form cannot be read is left out with one warning naming it."""
 
         def unreadable(doc: dict[str, Any], why: str) -> None:
             left_out(self.collection.name, doc.get("_id"), why)
 
-        return expanded(docs, wanted_fields(projection), unreadable, steps=steps)
+        return expanded(docs, fields or wanted_fields(projection), unreadable, steps=steps)
 
     @mapped_errors
     def save(self, snapshots: list[MetricSnapshot]) -> None:
@@ -383,9 +383,11 @@ class MetricsRepository(Repository):
 
     # -- retention (`db prune`): merged windows written first, their originals after ----
 
-    def iter_raw(self, run_id: str, covered: list[tuple[int, int]]) -> Iterator[dict[str, Any]]:
-        """A run's own intervals, whole, in seq order, skipping what merged windows cover
-        (appended to `covered`, see `uncovered`); streamed from the cursor."""
+    def iter_raw(
+        self, run_id: str, covered: list[tuple[int, int]], fields: frozenset[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """A run's own intervals, whole (of each entry, only `fields` if given), in seq
+        order, skipping what merged windows cover (appended to `covered`, see `uncovered`)."""
         # The run alone in the filter: a server that plans only on indexed fields (as
         # SecantusDB does) walks the (run, seq, time) index. The Go service's intervals
         # (no seq) are left out here, never merged.
@@ -396,13 +398,14 @@ class MetricsRepository(Repository):
                 own = (doc for doc in self.scope_checked(cursor, None) if own_seq(doc))
                 # Merged as plain intervals with their histograms as checked steps (the
                 # compact form expanded, no text), stored compact.
-                yield from self._expanded(uncovered(own, covered), None, steps=True)
+                yield from self._expanded(uncovered(own, covered), None, True, fields)
             finally:
                 cursor.close()
 
     @mapped_errors
     def write_merged_windows(self, windows: list[dict[str, Any]]) -> None:
-        """Store merged windows, then delete the intervals they cover.
+        """Store merged windows (plain, or compact already), then delete the intervals
+        they cover.
 
         Each window replaces the first interval of its group in one single-document write
         (atomic on every server): from then on a reader skips the rest of the group

@@ -20,6 +20,7 @@ from loadmgr.models.documents.compact import ENCODING, JSON_ENCODING
 from tests.conftest import loadmgr_command, ok, reaped
 from tests.metrics_data import (
     in_encoding_1,
+    in_encoding_2,
     make_run,
     make_test,
     plugin_snapshots,
@@ -51,7 +52,8 @@ def test_migrate_makes_intervals_compact_once_and_reads_the_same(mongo_db: Any, 
     plugin_run = make_run(test, collectionMode="plugin")
     stats_run = make_run(test, name="stats")
     old_run = make_run(test, name="old", collectionMode="plugin")
-    runs = (plugin_run, stats_run, old_run)
+    second_run = make_run(test, name="second", collectionMode="plugin")
+    runs = (plugin_run, stats_run, old_run, second_run)
     store_all(
         mongo_db,
         test,
@@ -62,18 +64,20 @@ def test_migrate_makes_intervals_compact_once_and_reads_the_same(mongo_db: Any, 
     # loadmgr stored them: read as they are, and converted too.
     mongo_db["metrics_timeseries"].insert_many(
         [in_encoding_1(s.model_dump(mode="python")) for s in plugin_snapshots(old_run, 6)]
+        # and in the second (encoding 2: `requestStatsZ` one JSON object)
+        + [in_encoding_2(s.model_dump(mode="python")) for s in plugin_snapshots(second_run, 4)]
     )
     before = {run.id: _views(cli, run.id) for run in runs}
     plain_bytes = mongo_db.command("collStats", "metrics_timeseries").get("size")
 
     dry = ok(cli("db", "migrate", "--dry-run", "-o", "json"))
-    assert dry.json()["compactIntervals"] == {"examined": 23, "changed": 0}
+    assert dry.json()["compactIntervals"] == {"examined": 27, "changed": 0}
     assert mongo_db["metrics_timeseries"].count_documents(COMPACT) == 0
 
     first = ok(cli("db", "migrate", "-o", "json"))
-    assert first.json()["compactIntervals"] == {"examined": 23, "changed": 23}
-    assert "23 plain or encoding-1 intervals examined, 23 made compact" in first.stderr
-    assert mongo_db["metrics_timeseries"].count_documents(COMPACT) == 23
+    assert first.json()["compactIntervals"] == {"examined": 27, "changed": 27}
+    assert "27 plain or older-form intervals examined, 27 made compact" in first.stderr
+    assert mongo_db["metrics_timeseries"].count_documents(COMPACT) == 27
     assert mongo_db["metrics_timeseries"].count_documents({"requestStats": {"$exists": True}}) == 0
     assert _halves(mongo_db) == 0
     if plain_bytes:
@@ -86,8 +90,9 @@ def test_migrate_makes_intervals_compact_once_and_reads_the_same(mongo_db: Any, 
 
 def _halves(db: Any) -> int:
     """Intervals half converted: marked compact with plain fields left, or the reverse, or
-    with a `histZ` not of the form their mark says (packed integers in encoding 2, a
-    width byte first; JSON in encoding 1)."""
+    with a `histZ` or `requestStatsZ` not of the form their mark says (`histZ` packed
+    integers in encodings 2 and 3, a width byte first, JSON in encoding 1;
+    `requestStatsZ` a JSON object in encodings 1 and 2, a header's length first in 3)."""
     collection = db["metrics_timeseries"]
     halves = collection.count_documents(
         {
@@ -101,10 +106,14 @@ def _halves(db: Any) -> int:
     for doc in collection.find({"histZ": {"$exists": True}}, {"encoding": 1, "histZ": 1}):
         json_form = zlib.decompress(doc["histZ"])[:1] == b"["
         halves += json_form != (doc["encoding"] == JSON_ENCODING)
+    fields = {"encoding": 1, "requestStatsZ": 1}
+    for doc in collection.find({"requestStatsZ": {"$exists": True}}, fields):
+        json_form = zlib.decompress(doc["requestStatsZ"])[:1] == b"{"
+        halves += json_form != (doc["encoding"] != ENCODING)
     return halves
 
 
-@pytest.mark.parametrize("form", ["plain", "encoding 1"])
+@pytest.mark.parametrize("form", ["plain", "encoding 1", "encoding 2"])
 def test_migrate_killed_mid_way_finishes_when_run_again(mongo_db: Any, cli: Any, form: str) -> None:
     test = make_test()
     run = make_run(test, collectionMode="plugin")
@@ -113,8 +122,9 @@ def test_migrate_killed_mid_way_finishes_when_run_again(mongo_db: Any, cli: Any,
         store_all(mongo_db, test, [run], intervals)
     else:
         store_all(mongo_db, test, [run])
+        older = in_encoding_1 if form == "encoding 1" else in_encoding_2
         mongo_db["metrics_timeseries"].insert_many(
-            [in_encoding_1(s.model_dump(mode="python")) for s in intervals]
+            [older(s.model_dump(mode="python")) for s in intervals]
         )
     before = ok(cli("metrics", "show", run.id, "--from", "0s", "-o", "json")).stdout
     collection = mongo_db["metrics_timeseries"]

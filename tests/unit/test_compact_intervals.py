@@ -26,6 +26,7 @@ from loadmgr.models.documents import compact as compact_form
 from loadmgr.models.documents.compact import (
     ENCODING,
     JSON_ENCODING,
+    PACKED_ENCODING,
     CompactError,
     compact,
     compact_fields,
@@ -38,7 +39,14 @@ from loadmgr.models.documents.compact import (
 )
 from loadmgr.models.histogram import MAX_BUCKET_MS, MAX_COUNT, decode, encode, summary
 from loadmgr.store import Store
-from tests.metrics_data import START, in_encoding_1, make_run, make_test, plugin_snapshots
+from tests.metrics_data import (
+    START,
+    in_encoding_1,
+    in_encoding_2,
+    make_run,
+    make_test,
+    plugin_snapshots,
+)
 
 histograms = st.dictionaries(
     st.integers(0, MAX_BUCKET_MS), st.integers(1, MAX_COUNT), max_size=60
@@ -227,11 +235,152 @@ def test_the_fast_check_refuses_what_the_full_one_refuses(text: str) -> None:
     assert first == second
 
 
+@pytest.mark.parametrize("encoding", [JSON_ENCODING, PACKED_ENCODING])
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_a_hostile_compact_field_is_a_bad_document(case: str) -> None:
-    doc = {"loadTestRunId": "r", "encoding": JSON_ENCODING, **HOSTILE[case]}
+def test_a_hostile_compact_field_is_a_bad_document(case: str, encoding: int) -> None:
+    doc = {"loadTestRunId": "r", "encoding": encoding, **HOSTILE[case]}
     with pytest.raises(CompactError):
         expand(_stored(doc))
+
+
+def _columns_raw(header: Any, *segments: bytes) -> bytes:
+    """Encoding 3's `requestStatsZ` (before zlib) of `header` and `segments`."""
+    text = json.dumps(header).encode() if not isinstance(header, bytes) else header
+    return len(text).to_bytes(4, "little") + text + b"".join(segments)
+
+
+def _steps_segment(width: int, numbers: list[int]) -> bytes:
+    return bytes((width,)) + b"".join(n.to_bytes(width, "little") for n in numbers)
+
+
+_NAMES = b'["a","b"]'
+_GOOD_STEPS = _steps_segment(1, [3, 0, 3, 1])  # [3,1] for the first, none for the second
+
+# Encoding 3's `requestStatsZ`, spoiled each way it can be (inflated bytes).
+HOSTILE_COLUMNS: dict[str, bytes] = {
+    "no header": b"\x01\x00",
+    "header past the end": (100).to_bytes(4, "little") + b"{}",
+    "header not json": _columns_raw(b"\xff\xfe"),
+    "deep header": _columns_raw(b"[" * 100_000 + b"]" * 100_000),
+    "header no object": _columns_raw([1]),
+    "header with more": _columns_raw({"rows": 2, "columns": [["name", "json", 9]], "x": 1}, _NAMES),
+    "no rows": _columns_raw({"rows": 0, "columns": [["name", "json", 2]]}, b"[]"),
+    "rows a bool": _columns_raw({"rows": True, "columns": [["name", "json", 5]]}, b'["a"]'),
+    "rows a float": _columns_raw({"rows": 2.0, "columns": [["name", "json", 9]]}, _NAMES),
+    "no columns": _columns_raw({"rows": 2, "columns": []}),
+    "columns no list": _columns_raw({"rows": 2, "columns": {"name": 9}}, _NAMES),
+    "column no triple": _columns_raw({"rows": 2, "columns": [["name", "json"]]}, _NAMES),
+    "column name no text": _columns_raw({"rows": 2, "columns": [[1, "json", 9]]}, _NAMES),
+    "unknown kind": _columns_raw({"rows": 2, "columns": [["name", "csv", 9]]}, _NAMES),
+    "negative size": _columns_raw({"rows": 2, "columns": [["name", "json", -9]]}, _NAMES),
+    "size a float": _columns_raw({"rows": 2, "columns": [["name", "json", 9.0]]}, _NAMES),
+    "twice a name": _columns_raw(
+        {"rows": 2, "columns": [["name", "json", 9], ["name", "json", 9]]}, _NAMES, _NAMES
+    ),
+    "steps not hist": _columns_raw({"rows": 2, "columns": [["name", "steps", 5]]}, _GOOD_STEPS),
+    "sizes short": _columns_raw({"rows": 2, "columns": [["name", "json", 8]]}, _NAMES),
+    "sizes long": _columns_raw({"rows": 2, "columns": [["name", "json", 10]]}, _NAMES),
+    "column not json": _columns_raw({"rows": 2, "columns": [["name", "json", 2]]}, b"[x"),
+    "column no list": _columns_raw({"rows": 2, "columns": [["name", "json", 1]]}, b"1"),
+    "column short": _columns_raw({"rows": 3, "columns": [["name", "json", 9]]}, _NAMES),
+    "json hist no list": _columns_raw({"rows": 1, "columns": [["hist", "json", 9]]}, b'[{"a":1}]'),
+    "json hist descending": _columns_raw(
+        {"rows": 1, "columns": [["hist", "json", 11]]}, b"[[5,1,0,1]]"
+    ),
+    "steps width": _columns_raw(
+        {"rows": 2, "columns": [["hist", "steps", 5]]}, b"\x03" + _GOOD_STEPS[1:]
+    ),
+    "steps truncated": _columns_raw(
+        {"rows": 2, "columns": [["hist", "steps", 6]]}, _steps_segment(2, [3, 0, 3])[:-1]
+    ),
+    "steps fewer than rows": _columns_raw(
+        {"rows": 3, "columns": [["hist", "steps", 3]]}, _steps_segment(1, [1, 1])
+    ),
+    "steps lengths past the numbers": _columns_raw(
+        {"rows": 2, "columns": [["hist", "steps", 5]]}, _steps_segment(1, [9, 0, 3, 1])
+    ),
+    "steps numbers past the lengths": _columns_raw(
+        {"rows": 2, "columns": [["hist", "steps", 7]]}, _steps_segment(1, [3, 0, 3, 1, 1, 1])
+    ),
+    "steps odd": _columns_raw(
+        {"rows": 1, "columns": [["hist", "steps", 5]]}, _steps_segment(1, [4, 3, 1, 1])
+    ),
+    "steps descending": _columns_raw(
+        {"rows": 1, "columns": [["hist", "steps", 6]]}, _steps_segment(1, [5, 5, 1, 0, 1])
+    ),
+    "steps count out of range": _columns_raw(
+        {"rows": 1, "columns": [["hist", "steps", 25]]}, _steps_segment(8, [3, 3, MAX_COUNT + 1])
+    ),
+    "bomb": _columns_raw({"rows": 1, "columns": [["name", "json", 5]]}, b'["a"]')
+    + bytes(compact_form.MAX_DECODED),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_COLUMNS))
+def test_a_hostile_encoding_3_request_field_is_a_bad_document(case: str) -> None:
+    doc = {
+        "loadTestRunId": "r",
+        "encoding": ENCODING,
+        "requestStatsZ": zlib.compress(HOSTILE_COLUMNS[case]),
+    }
+    for steps in (False, True):
+        with pytest.raises(CompactError):
+            expand(_stored(doc), steps=steps)
+
+
+def test_the_spoiled_encoding_3_cases_are_each_one_change_from_a_good_one() -> None:
+    """The hostile cases above fail for what they spoil: the same shapes, unspoiled, read."""
+    good = {
+        "names": _columns_raw({"rows": 2, "columns": [["name", "json", 9]]}, _NAMES),
+        "steps": _columns_raw({"rows": 2, "columns": [["hist", "steps", 5]]}, _GOOD_STEPS),
+    }
+    doc = {"loadTestRunId": "r", "encoding": ENCODING}
+    named = expand(_stored({**doc, "requestStatsZ": zlib.compress(good["names"])}))
+    assert named["requestStats"] == [{"name": "a"}, {"name": "b"}]
+    steps = expand(_stored({**doc, "requestStatsZ": zlib.compress(good["steps"])}))
+    assert steps["requestStats"] == [{"hist": "3:1"}, {"hist": None}]
+
+
+@settings(max_examples=150, derandomize=True)
+@given(
+    st.lists(st.tuples(names, histograms | st.none(), floats), min_size=1, max_size=12),
+    st.sets(st.sampled_from(["method", "name", "hist", "avgResponseTimeMs", "other"])),
+    st.booleans(),
+)
+def test_a_read_of_some_columns_gives_those_fields_exactly(
+    entries: list[tuple[str, dict[int, int] | None, float]], wanted: set[str], steps: bool
+) -> None:
+    """Encoding 3 decodes only the columns a read asks for; what it gives is the plain
+    items' fields, exactly (histograms as text, or as their flat arrays with `steps`)."""
+    items = [
+        {
+            "method": "GET",
+            "name": name,
+            "avgResponseTimeMs": number,
+            "hist": None if histogram is None else encode(histogram),
+        }
+        for name, histogram, number in entries
+    ]
+    stored = _stored(compact({"loadTestRunId": "r", "requestStats": items}))
+    asked = frozenset(wanted) or None
+    got = expand(dict(stored), asked, steps=steps)["requestStats"]
+    expected = [{k: v for k, v in item.items() if asked is None or k in asked} for item in items]
+    if steps:
+        for item in expected:
+            if "hist" in item:
+                text = item.pop("hist")
+                item["histSteps"] = None if text is None else hist_flat(text)
+    assert _same(got, expected)
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.binary(max_size=60), st.booleans())
+def test_any_bytes_in_encoding_3_read_or_are_refused(raw: bytes, steps: bool) -> None:
+    doc = {"loadTestRunId": "r", "encoding": ENCODING, "requestStatsZ": zlib.compress(raw)}
+    try:
+        expand(_stored(doc), steps=steps)
+    except CompactError:
+        pass
 
 
 def _packed_at(width: int, numbers: list[int], cut: int = 0) -> bytes:
@@ -267,7 +416,7 @@ def test_a_hostile_packed_histogram_is_a_bad_document(case: str) -> None:
         expand(_stored(doc))
 
 
-@pytest.mark.parametrize("encoding", [0, 3, 99, -1, 2**40, True, 2.0, "2", [2], {"a": 2}, None])
+@pytest.mark.parametrize("encoding", [0, 4, 99, -1, 2**40, True, 2.0, "2", [2], {"a": 2}, None])
 def test_an_encoding_loadmgr_does_not_know_is_a_bad_document(encoding: Any) -> None:
     doc = {"loadTestRunId": "r", "encoding": encoding}
     if encoding is None:  # no mark: not compact (read as plain)
@@ -343,18 +492,22 @@ def test_a_number_no_width_holds_stays_text() -> None:
     assert compact({"loadTestRunId": "r", "hist": text})["hist"] == text
 
 
+@pytest.mark.parametrize("older", [in_encoding_1, in_encoding_2])
 @pytest.mark.parametrize("names", [20, 200])
-def test_an_encoding_1_interval_reads_exactly_and_migrates_to_encoding_2(names: int) -> None:
-    """Old intervals stay readable; `db migrate`'s change of one (1 → 2) gives the very
-    document the writer stores now, and a second look changes nothing."""
+def test_an_older_interval_reads_exactly_and_migrates_to_encoding_3(names: int, older: Any) -> None:
+    """Old intervals stay readable; `db migrate`'s change of one (1 or 2 → 3) gives the
+    very document the writer stores now, and a second look changes nothing."""
     plain = _stored(_bench_interval(names))
-    old = _stored(in_encoding_1(plain))
-    assert old["encoding"] == JSON_ENCODING
+    old = _stored(older(plain))
+    assert old["encoding"] in (JSON_ENCODING, PACKED_ENCODING)
     assert _same(_stored(expand(dict(old))), plain)
+    assert _same(
+        _stored(expand(dict(old), steps=True)), _stored(expand(compact(plain), steps=True))
+    )
     found = compact_fields(old)
     assert found is not None
     fields, gone = found
-    assert gone == [] and set(fields) == {"encoding", "histZ"}
+    assert gone == [] and set(fields) == {"encoding", "histZ", "requestStatsZ"}
     migrated = _stored({**old, **fields})
     assert migrated == _stored(compact(dict(plain)))
     assert _same(_stored(expand(dict(migrated))), plain)
@@ -442,10 +595,10 @@ def test_compaction_never_rewrites_the_go_control_planes_intervals() -> None:
     }
 
 
-def test_compaction_converts_plain_and_encoding_1_once_and_leaves_the_rest() -> None:
-    """`db migrate` converts plain and encoding-1 intervals to encoding 2; one in encoding
-    2 already, one in a form it does not know, and an encoding-1 one it cannot read are
-    left as they are (the last named)."""
+def test_compaction_converts_plain_and_older_forms_once_and_leaves_the_rest() -> None:
+    """`db migrate` converts plain, encoding-1 and encoding-2 intervals to encoding 3; one
+    in encoding 3 already, one in a form it does not know, and an encoding-1 one it cannot
+    read are left as they are (the last named)."""
     from loadmgr.service.migration.compaction import compact_intervals
 
     store = Store(mongomock.MongoClient()["db"], Scope(), "mongodb://x")
@@ -453,10 +606,13 @@ def test_compaction_converts_plain_and_encoding_1_once_and_leaves_the_rest() -> 
     plain = [s.model_dump(mode="python") for s in plugin_snapshots(run, 8)]
     collection = store.db["metrics_timeseries"]
     collection.insert_many(
-        plain[:3] + [in_encoding_1(doc) for doc in plain[3:6]] + [compact(plain[6])]
+        plain[:2]
+        + [in_encoding_2(plain[2])]
+        + [in_encoding_1(doc) for doc in plain[3:6]]
+        + [compact(plain[6])]
     )
     spoiled = {**in_encoding_1(plain[7]), "histZ": _packed_raw(b"[5,-1]")}
-    future = {"loadTestRunId": run.id, "seq": 99, "encoding": 3, "histZ": b"?"}
+    future = {"loadTestRunId": run.id, "seq": 99, "encoding": 4, "histZ": b"?"}
     collection.insert_many([dict(spoiled), dict(future)])
     before = list(collection.find({"seq": {"$in": [7, 8, 99]}}))
     with pytest.warns(Warning, match="buckets do not ascend; not converted"):

@@ -198,7 +198,7 @@ def migrate(
         notice(f"metrics_timeseries: would make {compacted['examined']} intervals compact")
     elif compacted["examined"]:
         notice(
-            f"metrics_timeseries: {compacted['examined']} plain or encoding-1 intervals examined, "
+            f"metrics_timeseries: {compacted['examined']} plain or older-form intervals examined, "
             f"{compacted['changed']} made compact"
         )
     if dry_run:

@@ -1,4 +1,4 @@
-"""The compact form of a stored interval (`encoding: 2`, reading 1 too; issue 26;
+"""The compact form of a stored interval (`encoding: 3`, reading 1 and 2 too; issue 26;
 docs/storage.md).
 
 An interval's histogram and its per-request entries were 90 % of its bytes as plain BSON
@@ -7,12 +7,14 @@ they are two BSON binaries, each zlib (RFC 1950):
 
 - `histZ`: the interval's `hist` as one flat array `[ms₀, n₀, ms₁−ms₀, n₁, …]`: the first
   bucket, then each next bucket as its distance from the one before, each with its count;
-  packed integers (encoding 2: one byte giving their width, then each little-endian
-  unsigned), or UTF-8 JSON in encoding 1 (read, never written: `db migrate` converts it).
-- `requestStatsZ` (UTF-8 JSON, RFC 8259, in both): `requestStats[]` by column,
-  `{"columns": {field: [value per item]}}`, in the items' order; the `hist` column holds
-  each item's histogram as the flat array above (JSON), or its text where the text is not
-  one `histogram.encode` writes, or null.
+  packed integers (encodings 2 and 3: `packed.py`), or UTF-8 JSON in encoding 1 (read,
+  never written: `db migrate` converts it).
+- `requestStatsZ`: `requestStats[]` by column. Encoding 3 (`columns.py`): a segment per
+  column, so a read decodes only the columns it asks for, the histograms packed integers.
+  Encodings 1 and 2 (read, never written): UTF-8 JSON (RFC 8259),
+  `{"columns": {field: [value per item]}}`, the `hist` column holding each item's
+  histogram as the flat array above (JSON), or its text where the text is not one
+  `histogram.encode` writes, or null.
 
 Everything else in the document stays as it was (the top-level numbers are what servers
 aggregate and index). Decoding gives back the exact document: every count, every float
@@ -25,19 +27,23 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import zlib
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import accumulate
 from operator import sub
 from typing import Any
 
+from loadmgr.models.documents import columns as request_columns
+from loadmgr.models.documents.packed import CompactError as CompactError
+from loadmgr.models.documents.packed import pack, unpack
 from loadmgr.models.histogram import StepsText, steps_fault, whole_steps_fault
 
-ENCODING = 2  # the `encoding` field of a compact interval; a future form migrates from it
-# The older form still read: its `histZ` is JSON (`db migrate` converts it to ENCODING).
+ENCODING = 3  # the `encoding` field of a compact interval; a future form migrates from it
+# The older forms still read (`db migrate` converts them to ENCODING): 1's `histZ` is
+# JSON; 1's and 2's `requestStatsZ` is one JSON object.
 JSON_ENCODING = 1
+PACKED_ENCODING = 2
+OLDER_ENCODINGS = (JSON_ENCODING, PACKED_ENCODING)
 ENCODING_FIELD = "encoding"
 HIST_FIELD = "histZ"
 REQUESTS_FIELD = "requestStatsZ"
@@ -63,10 +69,6 @@ def _scalar(kind: type) -> bool:
 
 
 _PAIR = "%d:%d".__mod__
-
-
-class CompactError(ValueError):
-    """A compact interval that cannot be read: corrupt, truncated or not ours."""
 
 
 # -- histograms -------------------------------------------------------------------------
@@ -164,42 +166,18 @@ def _unpacked_steps(field: str, data: Any) -> list[int]:
 
 _DIGITS = b"0123456789,"
 
-# Encoding 2's `histZ` (docs/storage.md): zlib over one byte W (1, 2, 4 or 8), then the flat
-# array as W-byte little-endian unsigned integers. `array` decodes it in C, a third of the
-# time of JSON's parse on the window reads. The array type of each width, whatever the
-# platform's C sizes (each width has one of these codes on every platform Python runs on).
-_TYPECODES = {array(code).itemsize: code for code in "QLIHB"}
-_SWAP = sys.byteorder != "little"
-_WIDEST = 2**64 - 1
-
 
 def packed_steps(flat: list[int]) -> bytes | None:
-    """A flat array as encoding 2's `histZ` (zlib'd): the narrowest width that holds its
-    largest number; None when a number is out of what 8 bytes hold (kept as text)."""
-    largest = max(flat, default=0)
-    if largest > _WIDEST:
-        return None
-    width = next(width for width in (1, 2, 4, 8) if largest < 1 << (8 * width))
-    numbers = array(_TYPECODES[width], flat)
-    if _SWAP:
-        numbers.byteswap()
-    return zlib.compress(bytes((width,)) + numbers.tobytes(), LEVEL)
+    """A flat array as `histZ` in encodings 2 and 3 (zlib'd packed integers); None when a
+    number is out of what 8 bytes hold (kept as text)."""
+    packed = pack(flat)
+    return None if packed is None else zlib.compress(packed, LEVEL)
 
 
 def _unpacked_packed_steps(field: str, data: Any) -> list[int]:
-    """Encoding 2's `histZ` as its checked flat array: whole numbers ≥ 0 by construction,
-    so only the width, the length, the order and the ranges are left to check."""
-    raw = _inflated(field, data)
-    if not raw or raw[0] not in (1, 2, 4, 8):
-        raise CompactError(f"{field}: no width of packed integers (1, 2, 4 or 8)")
-    width = raw[0]
-    if (len(raw) - 1) % width:
-        raise CompactError(f"{field}: truncated packed integers")
-    numbers = array(_TYPECODES[width])
-    numbers.frombytes(raw[1:])
-    if _SWAP:
-        numbers.byteswap()
-    flat = numbers.tolist()
+    """A packed `histZ` as its checked flat array: whole numbers ≥ 0 by construction, so
+    only the width, the length, the order and the ranges are left to check."""
+    flat = unpack(field, _inflated(field, data))
     fault = whole_steps_fault(flat)
     if fault is not None:
         raise CompactError(fault)
@@ -209,6 +187,7 @@ def _unpacked_packed_steps(field: str, data: Any) -> list[int]:
 # Encoding → how its `histZ` is read (as a checked flat array).
 _HIST_READERS: dict[int, Callable[[str, Any], list[int]]] = {
     JSON_ENCODING: _unpacked_steps,
+    PACKED_ENCODING: _unpacked_packed_steps,
     ENCODING: _unpacked_packed_steps,
 }
 
@@ -269,7 +248,7 @@ def compact(doc: dict[str, Any]) -> dict[str, Any]:
         columns = _columns(items)
         if columns is not None:
             del result["requestStats"]
-            result[REQUESTS_FIELD] = _packed({"columns": columns})
+            result[REQUESTS_FIELD] = zlib.compress(request_columns.encode(columns), LEVEL)
     # Set even when nothing was smaller (no histogram, no items): it says the document was
     # examined, so `db migrate` looks at each interval once.
     result[ENCODING_FIELD] = ENCODING
@@ -277,50 +256,73 @@ def compact(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def compact_fields(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | None:
-    """What makes `doc` (plain, or in encoding 1) compact in ENCODING in place: the fields
-    to set and the ones to unset (for `db migrate`); None when it is in ENCODING already
-    (or a form this loadmgr does not know). CompactError: encoding 1 it cannot read."""
-    if doc.get(ENCODING_FIELD) == JSON_ENCODING:
-        # Only `histZ` differs between 1 and 2 (`requestStatsZ` is the same JSON).
-        changes: dict[str, Any] = {ENCODING_FIELD: ENCODING}
-        if HIST_FIELD in doc:
-            packed = packed_steps(_unpacked_steps(HIST_FIELD, doc[HIST_FIELD]))
-            if packed is None:  # (never: a checked array's numbers are at most MAX_COUNT)
-                raise CompactError(f"{HIST_FIELD}: out of range")
-            changes[HIST_FIELD] = packed
-        return changes, []
-    done = compact(doc)
-    if done is doc:
-        return None
-    changes = {
-        key: done[key] for key in (ENCODING_FIELD, HIST_FIELD, REQUESTS_FIELD) if key in done
-    }
-    return changes, [key for key in ("hist", "requestStats") if key in doc and key not in done]
+    """What makes `doc` (plain, or in an older encoding) compact in ENCODING in place: the
+    fields to set and the ones to unset (for `db migrate`); None when it is in ENCODING
+    already (or a form this loadmgr does not know). CompactError: an older encoding it
+    cannot read."""
+    if doc.get(ENCODING_FIELD) in OLDER_ENCODINGS:
+        # Read back to plain and written again: the same document the writer stores now
+        # (expanding and compacting are exact both ways).
+        done = compact(expand(dict(doc)))
+    else:
+        done = compact(doc)
+        if done is doc:
+            return None
+    fields = (ENCODING_FIELD, HIST_FIELD, REQUESTS_FIELD, "hist", "requestStats")
+    changes = {key: done[key] for key in fields if key in done and done[key] is not doc.get(key)}
+    return changes, [key for key in fields if key in doc and key not in done]
 
 
 def _items(
     columns: Any, wanted: frozenset[str] | None, steps: bool = False
 ) -> list[dict[str, Any]]:
+    """Encodings 1 and 2: `requestStatsZ`'s JSON columns as items."""
     if not isinstance(columns, dict) or not columns:
         raise CompactError(f"{REQUESTS_FIELD}: no columns")
     if not all(isinstance(column, list) for column in columns.values()):
         raise CompactError(f"{REQUESTS_FIELD}: a column that is no list")
     if len({len(column) for column in columns.values()}) != 1:
         raise CompactError(f"{REQUESTS_FIELD}: columns of different lengths")
-    keys = [key for key in columns if wanted is None or key in wanted]
-    picked = [columns[key] for key in keys]
-    if "hist" in keys:
+    size = len(next(iter(columns.values())))
+    picked = {key: column for key, column in columns.items() if wanted is None or key in wanted}
+    return _rows(picked, size, checked=False, steps=steps)
+
+
+def _rows(
+    columns: dict[str, list[Any]], size: int, *, checked: bool, steps: bool
+) -> list[dict[str, Any]]:
+    """Items from `columns` (each `size` long); `checked`: the `hist` column's arrays are
+    checked already (packed), else JSON values to check. With `steps`, histograms as
+    their flat arrays under STEPS_FIELD, else as text."""
+    keys = list(columns)
+    picked = list(columns.values())
+    if "hist" in columns:
         at = keys.index("hist")
-        read = checked_steps if steps else flat_text
-        picked[at] = [
-            value if value is None or type(value) is str else read(value) for value in picked[at]
-        ]
+        read: Callable[[Any], Any] | None = checked_steps if steps else flat_text
+        if checked:
+            read = None if steps else _hist_text
+        if read is not None:
+            picked[at] = [
+                value if value is None or type(value) is str else read(value)
+                for value in picked[at]
+            ]
         if steps:
             keys[at] = STEPS_FIELD
-    size = len(next(iter(columns.values())))
     if not keys:
         return [{} for _ in range(size)]
     return [dict(zip(keys, row, strict=True)) for row in zip(*picked, strict=True)]
+
+
+def _requests(encoding: int, data: Any, wanted: frozenset[str] | None, steps: bool) -> Any:
+    """`requestStatsZ` of `encoding` as items."""
+    if encoding == ENCODING:
+        raw = _inflated(REQUESTS_FIELD, data)
+        columns, size, checked = request_columns.decode(raw, wanted)
+        return _rows(columns, size, checked=checked, steps=steps)
+    packed = _unpacked(REQUESTS_FIELD, data)
+    if not isinstance(packed, dict):
+        raise CompactError(f"{REQUESTS_FIELD}: not an object")
+    return _items(packed.get("columns"), wanted, steps)
 
 
 def expand(
@@ -351,10 +353,7 @@ def expand(
         else:
             doc["hist"] = _hist_text(flat)
     if REQUESTS_FIELD in doc:
-        packed = _unpacked(REQUESTS_FIELD, doc.pop(REQUESTS_FIELD))
-        if not isinstance(packed, dict):
-            raise CompactError(f"{REQUESTS_FIELD}: not an object")
-        doc["requestStats"] = _items(packed.get("columns"), wanted, steps)
+        doc["requestStats"] = _requests(encoding, doc.pop(REQUESTS_FIELD), wanted, steps)
     return doc
 
 

@@ -30,6 +30,21 @@ from loadmgr.models.histogram import (
 
 Interval = Mapping[str, Any]
 
+# Every per-request field `merge` reads (and `mergeable`): a prune decodes only these of
+# each stored interval's entries; a merged entry is made of them alone.
+REQUEST_FIELDS = frozenset(
+    {
+        "method",
+        "name",
+        "intervalRequests",
+        "intervalFailures",
+        "avgContentLength",
+        "numRequests",
+        "numFailures",
+        "hist",
+    }
+)
+
 
 def mergeable(interval: Interval) -> bool:
     """Whether `interval` can be merged exactly (it carries its window and histograms)."""

@@ -1,5 +1,5 @@
-"""`db migrate`: plain intervals, and those in the older compact form (encoding 1), made
-compact in the current form (encoding 2) in place (issue 26; docs/storage.md).
+"""`db migrate`: plain intervals, and those in the older compact forms (encodings 1 and 2),
+made compact in the current form (encoding 3) in place (issue 26; docs/storage.md).
 
 Not a schema step: readers read every form, so a database need not be converted before
 use, and a large history is converted only when someone asks (`db migrate`), never on a
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import left_out
-from loadmgr.models.documents.compact import JSON_ENCODING, CompactError, compact_fields
+from loadmgr.models.documents.compact import OLDER_ENCODINGS, CompactError, compact_fields
 
 if TYPE_CHECKING:
     from loadmgr.store import Store
@@ -25,8 +25,8 @@ COLLECTION = "metrics_timeseries"
 BAR = "intervals into the compact form"  # a bar of its own beside the Go import's
 # A line of progress at most this often (in intervals) where no bar shows it.
 LINE_EVERY = 10_000
-# The forms converted, in this order: plain (None), then encoding 1.
-FORMS = (None, JSON_ENCODING)
+# The forms converted, in this order: plain (None), then encodings 1 and 2.
+FORMS = (None, *OLDER_ENCODINGS)
 
 
 def compact_intervals(
@@ -36,7 +36,7 @@ def compact_intervals(
     progress: Callable[[str, int, int], None],
     line: Callable[[str], None],
 ) -> dict[str, int]:
-    """Every plain or encoding-1 interval of the database made compact in the current
+    """Every plain or older-encoding interval of the database made compact in the current
     form; `{examined, changed}` (with `dry_run`, only how many would be examined)."""
     metrics = store.unscoped().metrics
     total = sum(metrics.count_plain(form) for form in FORMS)
@@ -61,7 +61,7 @@ def compact_intervals(
 
 
 def _changes(page: list[dict[str, Any]]) -> list[tuple[Any, dict[str, Any], list[str]]]:
-    """What makes each of `page` compact; an encoding-1 interval that cannot be read stays
+    """What makes each of `page` compact; an older-encoding interval that cannot be read stays
     as it is (every read leaves it out, naming it), named here too."""
     updates = []
     for doc in page:

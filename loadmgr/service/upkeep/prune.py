@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadmgr.errors import Conflict, LoadmgrError
 from loadmgr.models.documents.base import as_utc
+from loadmgr.models.documents.compact import compact
 from loadmgr.models.documents.retention import Rules, combined
 from loadmgr.models.stats.downsample import merge, windows
 from loadmgr.service.upkeep.reader import ReadAhead
@@ -242,8 +243,11 @@ def _write(store: Store, writer: Writer, batch: list[dict[str, Any]], result: Pr
     result.windowsWritten += len(batch)
     if result.dryRun or not batch:
         return
+    # Made compact here, not on the writer's thread: that thread is the prune's critical
+    # path (the server's writes), and this CPU would keep it from the GIL between them.
+    stored = [compact(window) for window in batch]
     # Every window before any of its originals goes (store/metrics.py, write_merged).
-    writer.put(lambda: store.metrics.write_merged_windows(batch))
+    writer.put(lambda: store.metrics.write_merged_windows(stored))
 
 
 class _lease:
