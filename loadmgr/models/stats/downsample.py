@@ -151,32 +151,41 @@ def merge(group: list[Interval], step: int) -> dict[str, Any]:
 
 
 def _merged_requests(group: list[Interval], seconds: float) -> list[dict[str, Any]]:
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
-    histograms: dict[tuple[str, str], Histogram] = {}
+    # Each name's entry and histogram, found with one lookup an item (a prune merges
+    # 14,400 intervals × 20 names in a tiny history).
+    merged: dict[tuple[str, str], tuple[dict[str, Any], Histogram]] = {}
     for interval in group:
         for item in interval.get("requestStats") or []:
-            key = (str(item.get("method") or ""), str(item.get("name") or ""))
-            entry = merged.get(key)
-            if entry is None:  # (made once per name, not once per interval: 20 × 12 here)
-                entry = merged[key] = {
-                    "method": key[0],
-                    "name": key[1],
-                    "intervalRequests": 0,
-                    "intervalFailures": 0,
-                    "bytes": 0.0,
-                }
-                histograms[key] = {}
-            count = int(item.get("intervalRequests") or 0)
+            get = item.get
+            key = (str(get("method") or ""), str(get("name") or ""))
+            found = merged.get(key)
+            if found is None:  # (made once per name, not once per interval: 20 × 12 here)
+                found = merged[key] = (
+                    {
+                        "method": key[0],
+                        "name": key[1],
+                        "intervalRequests": 0,
+                        "intervalFailures": 0,
+                        "bytes": 0.0,
+                    },
+                    {},
+                )
+            entry, histogram = found
+            count = int(get("intervalRequests") or 0)
             entry["intervalRequests"] += count
-            entry["intervalFailures"] += int(item.get("intervalFailures") or 0)
-            entry["bytes"] += float(item.get("avgContentLength") or 0.0) * count
+            entry["intervalFailures"] += int(get("intervalFailures") or 0)
+            entry["bytes"] += float(get("avgContentLength") or 0.0) * count
             # Cumulative counts: the latest interval's.
-            entry["numRequests"] = item.get("numRequests", 0)
-            entry["numFailures"] = item.get("numFailures", 0)
-            _add(histograms[key], item)
+            entry["numRequests"] = get("numRequests", 0)
+            entry["numFailures"] = get("numFailures", 0)
+            steps = get(STEPS_FIELD)
+            if type(steps) is list:  # (`_add`'s first case, without its call)
+                merge_steps_into(histogram, steps)
+            else:
+                _add(histogram, item)
     items = []
-    for key, entry in merged.items():
-        numbers, text = summary_and_steps_text(histograms[key])
+    for entry, histogram in merged.values():
+        numbers, text = summary_and_steps_text(histogram)
         requests = entry["intervalRequests"]
         content = entry.pop("bytes")
         entry.update(
