@@ -731,3 +731,72 @@ def test_a_stored_steps_column_is_never_taken_for_checked_steps(older: Any, firs
     assert expand(dict(stored), steps=True)["requestStats"] == [{"name": "a", "histSteps": [3, 1]}]
     alone = _stored(compact({"loadTestRunId": "r", "requestStats": [{"histSteps": "5:1"}]}))
     assert expand(dict(alone), steps=True)["requestStats"] == [{}]
+
+
+_SCALARS = [0, 1.0, -0.0, float("nan"), float("inf"), 2**70, -(2**64), True, False, None, "", "é"]
+_HISTS = {
+    "packed": ["3:1,9:2", None, ""],
+    "texts kept": ["3:1", "09:1", None, ""],  # a text kept as text: the column stays JSON
+    "out of range": ["3:1", f"3:{2**64}", None],  # no width holds it: the column stays JSON
+}
+
+
+@pytest.mark.parametrize("hists", sorted(_HISTS))
+@pytest.mark.parametrize("wanted", [None, {"hist"}, {"hist", "value"}, {"value"}, {"x"}])
+@pytest.mark.parametrize("steps", [False, True])
+def test_every_kind_of_value_reads_back_exactly_and_as_encoding_2_reads(
+    hists: str, wanted: set[str] | None, steps: bool
+) -> None:
+    """Scalars of every type (int vs float kept, NaN, -0.0, ints past 2**63, bools, None)
+    and `hist` columns packed or kept JSON (texts kept, "" and null among them): encoding
+    3 gives back the plain items, and what encoding 2 gives of the same document."""
+    items = [
+        {"name": str(i), "value": _SCALARS[i % len(_SCALARS)], "hist": hist}
+        for i, hist in enumerate(_HISTS[hists] * 4)
+    ]
+    plain = {"loadTestRunId": "r", "requestStats": items}
+    asked = None if wanted is None else frozenset(wanted)
+    got = expand(dict(compact(plain)), asked, steps=steps)["requestStats"]
+    assert _same(got, expand(dict(in_encoding_2(plain)), asked, steps=steps)["requestStats"])
+    expected = [{k: v for k, v in item.items() if asked is None or k in asked} for item in items]
+    if steps:
+        for item in expected:
+            if "hist" in item:
+                text = item.pop("hist")
+                flat = None if text is None else hist_flat(text)
+                item["histSteps"] = text if flat is None or packed_steps(flat) is None else flat
+    assert _same(got, expected)
+
+
+def _older_forms() -> dict[str, dict[str, Any]]:
+    items = [
+        {"name": "a", "numRequests": 2, "hist": "3:2"},
+        {"name": "b", "numRequests": 1, "hist": None},
+    ]
+    plain = {"loadTestRunId": "r", "seq": 1, "hist": "3:2", "requestStats": items}
+    return {
+        "plain": plain,
+        "encoding 1": in_encoding_1(plain),
+        "encoding 2": in_encoding_2(plain),
+        "items with a date": {**plain, "requestStats": [{**items[0], "at": START}]},
+        "hist kept as text": {**plain, "hist": "09:2"},
+        "encoding 2, hist kept as text": in_encoding_2({**plain, "hist": "09:2"}),
+        "encoding 2, no items": in_encoding_2({**plain, "requestStats": []}),
+        "encoding 1, no hist": in_encoding_1({k: v for k, v in plain.items() if k != "hist"}),
+    }
+
+
+@pytest.mark.parametrize("form", sorted(_older_forms()))
+def test_compact_fields_of_every_older_form_make_what_the_writer_stores_now(form: str) -> None:
+    """`db migrate`'s change of any older form is exactly `compact(expand(old))`: it sets
+    what differs, unsets only what the new form does not hold, and a second look finds
+    nothing to change."""
+    old = _stored(_older_forms()[form])
+    expected = _stored(compact(expand(dict(old))))
+    found = compact_fields(dict(old))
+    assert found is not None
+    fields, gone = found
+    migrated = {k: v for k, v in {**old, **fields}.items() if k not in gone}
+    assert _stored(migrated) == expected
+    assert set(gone) == set(old) - set(expected)
+    assert compact_fields(_stored(migrated)) is None
