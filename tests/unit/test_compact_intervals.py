@@ -626,3 +626,177 @@ def test_compaction_converts_plain_and_older_forms_once_and_leaves_the_rest() ->
     with pytest.warns(Warning, match="not converted"):
         again = compact_intervals(store, progress=lambda *_: None, line=lambda _: None)
     assert again == {"examined": 1, "changed": 0}  # the spoiled one, looked at again
+
+
+# -- the review of encoding 3 (issue 26): bounds, trust, exactness --------------------------
+
+
+@pytest.mark.parametrize("kind", ["json", "steps"])
+@pytest.mark.parametrize("rows", [3, 10**12, 2**64])
+def test_a_header_claiming_more_rows_than_its_columns_hold_is_refused(kind: str, rows: int) -> None:
+    """N is bounded by each column's bytes (a JSON array of N values takes 2N + 1 bytes at
+    least, packed steps N + 1), checked for every column, read or not: a read that skips
+    every column would otherwise make N items out of nothing."""
+    name, segment = ("name", b'["a"]') if kind == "json" else ("hist", bytes((1, 0)))
+    raw = _columns_raw({"rows": rows, "columns": [[name, kind, len(segment)]]}, segment)
+    doc = {"loadTestRunId": "r", "encoding": ENCODING, "requestStatsZ": zlib.compress(raw)}
+    for wanted in (frozenset({"method"}), None):
+        with pytest.raises(CompactError, match="more rows than"):
+            expand(dict(doc), wanted)
+
+
+def _well_formed(items: Any, wanted: frozenset[str] | None, size: int) -> None:
+    assert type(items) is list and len(items) <= size
+    for item in items:
+        assert type(item) is dict
+        assert wanted is None or set(item) <= wanted | {"histSteps"}
+        assert item.get("hist") is None or type(item["hist"]) is str
+        steps = item.get("histSteps")
+        assert steps is None or type(steps) is str or flat_text(steps) is not None
+
+
+_REVIEW_ITEMS = [
+    {"method": "GET", "name": "a", "numRequests": 3, "avgResponseTimeMs": 1.5, "hist": "3:1,9:2"},
+    {"method": "GET", "name": "b", "numRequests": 0, "avgResponseTimeMs": 0.0, "hist": None},
+    {"method": "PUT", "name": "c", "numRequests": 9, "avgResponseTimeMs": 2.0, "hist": ""},
+]
+
+
+@settings(max_examples=300, derandomize=True)
+@given(
+    st.sampled_from([None, frozenset({"name"}), frozenset({"hist"}), frozenset({"x"})]),
+    st.booleans(),
+    st.integers(0, 10**6),
+    st.sampled_from(["flip", "cut", "extend"]),
+    st.binary(min_size=1, max_size=8),
+    st.booleans(),
+)
+def test_one_change_to_a_good_encoding_3_field_reads_well_formed_or_is_refused(
+    wanted: frozenset[str] | None,
+    steps: bool,
+    at: int,
+    change: str,
+    extra: bytes,
+    text_kept: bool,
+) -> None:
+    """Any one byte changed, a cut or an extension of a good `requestStatsZ` (packed or
+    JSON `hist` column): CompactError, or items of the fields asked for, no more of them
+    than the bytes, histograms as text or checked steps; never another exception."""
+    items = [dict(item) for item in _REVIEW_ITEMS]
+    if text_kept:
+        items[0]["hist"] = "09:1"  # a text `histogram.encode` never writes: column stays JSON
+    good = zlib.decompress(compact({"requestStats": items})["requestStatsZ"])
+    at %= len(good)
+    if change == "flip":
+        raw = good[:at] + bytes(((good[at] + extra[0]) % 256 or 1,)) + good[at + 1 :]
+    elif change == "cut":
+        raw = good[:at]
+    else:
+        raw = good[:at] + extra + good[at:]
+    doc = {"loadTestRunId": "r", "encoding": ENCODING, "requestStatsZ": zlib.compress(raw)}
+    try:
+        got = expand(doc, wanted, steps=steps)
+    except CompactError:
+        return
+    _well_formed(got["requestStats"], wanted, len(raw))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [f"3:{MAX_COUNT + 1}", f"3:{2**64}", f"{MAX_BUCKET_MS + 1}:1", f"3:1,{MAX_BUCKET_MS + 4}:1"],
+)
+def test_a_histogram_out_of_the_read_ranges_stays_text_and_the_interval_reads(
+    text: str,
+) -> None:
+    """What a read would refuse (a count above MAX_COUNT, a bucket above MAX_BUCKET_MS) is
+    kept as text, top-level and per request: the interval reads back exactly, not refused."""
+    plain = {"loadTestRunId": "r", "hist": text, "requestStats": [{"name": "a", "hist": text}]}
+    stored = _stored(compact(dict(plain)))
+    assert stored["hist"] == text and "histZ" not in stored
+    assert expand(dict(stored)) == plain
+    assert expand(dict(stored), steps=True)["requestStats"] == [{"name": "a", "histSteps": text}]
+
+
+@pytest.mark.parametrize("older", [None, in_encoding_2, in_encoding_1])
+@pytest.mark.parametrize("first", [True, False])
+def test_a_stored_steps_column_is_never_taken_for_checked_steps(older: Any, first: bool) -> None:
+    """`histSteps` is made by `expand(steps=True)` alone, from the checked `hist`: a stored
+    column of that name (anywhere among the columns) never reaches a merge as steps."""
+    spoiled = {"name": "a", "histSteps": "5:1", "hist": "3:1"}
+    if not first:
+        spoiled = {"name": "a", "hist": "3:1", "histSteps": "5:1"}
+    plain = {"loadTestRunId": "r", "requestStats": [spoiled]}
+    stored = _stored(older(plain) if older else compact(plain))
+    assert expand(dict(stored))["requestStats"] == [spoiled]  # read whole: exactly
+    assert expand(dict(stored), steps=True)["requestStats"] == [{"name": "a", "histSteps": [3, 1]}]
+    alone = _stored(compact({"loadTestRunId": "r", "requestStats": [{"histSteps": "5:1"}]}))
+    assert expand(dict(alone), steps=True)["requestStats"] == [{}]
+
+
+_SCALARS = [0, 1.0, -0.0, float("nan"), float("inf"), 2**70, -(2**64), True, False, None, "", "é"]
+_HISTS = {
+    "packed": ["3:1,9:2", None, ""],
+    "texts kept": ["3:1", "09:1", None, ""],  # a text kept as text: the column stays JSON
+    "out of range": ["3:1", f"3:{2**64}", None],  # no width holds it: the column stays JSON
+}
+
+
+@pytest.mark.parametrize("hists", sorted(_HISTS))
+@pytest.mark.parametrize("wanted", [None, {"hist"}, {"hist", "value"}, {"value"}, {"x"}])
+@pytest.mark.parametrize("steps", [False, True])
+def test_every_kind_of_value_reads_back_exactly_and_as_encoding_2_reads(
+    hists: str, wanted: set[str] | None, steps: bool
+) -> None:
+    """Scalars of every type (int vs float kept, NaN, -0.0, ints past 2**63, bools, None)
+    and `hist` columns packed or kept JSON (texts kept, "" and null among them): encoding
+    3 gives back the plain items, and what encoding 2 gives of the same document."""
+    items = [
+        {"name": str(i), "value": _SCALARS[i % len(_SCALARS)], "hist": hist}
+        for i, hist in enumerate(_HISTS[hists] * 4)
+    ]
+    plain = {"loadTestRunId": "r", "requestStats": items}
+    asked = None if wanted is None else frozenset(wanted)
+    got = expand(dict(compact(plain)), asked, steps=steps)["requestStats"]
+    assert _same(got, expand(dict(in_encoding_2(plain)), asked, steps=steps)["requestStats"])
+    expected = [{k: v for k, v in item.items() if asked is None or k in asked} for item in items]
+    if steps:
+        for item in expected:
+            if "hist" in item:
+                text = item.pop("hist")
+                flat = None if text is None else hist_flat(text)
+                item["histSteps"] = text if flat is None or packed_steps(flat) is None else flat
+    assert _same(got, expected)
+
+
+def _older_forms() -> dict[str, dict[str, Any]]:
+    items = [
+        {"name": "a", "numRequests": 2, "hist": "3:2"},
+        {"name": "b", "numRequests": 1, "hist": None},
+    ]
+    plain = {"loadTestRunId": "r", "seq": 1, "hist": "3:2", "requestStats": items}
+    return {
+        "plain": plain,
+        "encoding 1": in_encoding_1(plain),
+        "encoding 2": in_encoding_2(plain),
+        "items with a date": {**plain, "requestStats": [{**items[0], "at": START}]},
+        "hist kept as text": {**plain, "hist": "09:2"},
+        "encoding 2, hist kept as text": in_encoding_2({**plain, "hist": "09:2"}),
+        "encoding 2, no items": in_encoding_2({**plain, "requestStats": []}),
+        "encoding 1, no hist": in_encoding_1({k: v for k, v in plain.items() if k != "hist"}),
+    }
+
+
+@pytest.mark.parametrize("form", sorted(_older_forms()))
+def test_compact_fields_of_every_older_form_make_what_the_writer_stores_now(form: str) -> None:
+    """`db migrate`'s change of any older form is exactly `compact(expand(old))`: it sets
+    what differs, unsets only what the new form does not hold, and a second look finds
+    nothing to change."""
+    old = _stored(_older_forms()[form])
+    expected = _stored(compact(expand(dict(old))))
+    found = compact_fields(dict(old))
+    assert found is not None
+    fields, gone = found
+    migrated = {k: v for k, v in {**old, **fields}.items() if k not in gone}
+    assert _stored(migrated) == expected
+    assert set(gone) == set(old) - set(expected)
+    assert compact_fields(_stored(migrated)) is None

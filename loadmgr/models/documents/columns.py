@@ -105,12 +105,23 @@ def _header(raw: bytes) -> tuple[int, list[tuple[str, str, int]], memoryview]:
             or (column[1] == STEPS_KIND and column[0] != "hist")
         ):
             raise CompactError(f"{FIELD}: a column loadmgr does not write")
+        if column[2] < _least_bytes(column[1], rows):
+            # Checked for every column, read or not: N is then bounded by the bytes (a
+            # read that skips every column still makes N items).
+            raise CompactError(f"{FIELD}: more rows than its columns' bytes hold")
         names.add(column[0])
         columns.append((column[0], column[1], column[2]))
     body = memoryview(raw)[end:]
     if sum(size for _, _, size in columns) != len(body):
         raise CompactError(f"{FIELD}: columns of other lengths than their bytes")
     return rows, columns, body
+
+
+def _least_bytes(kind: str, rows: int) -> int:
+    """The fewest bytes a column of `kind` holding `rows` values takes: a JSON array
+    `[v,v,…]` has a byte a value and one between each two; packed steps a width byte and
+    a length of at least one byte a row."""
+    return 2 * rows + 1 if kind == JSON_KIND else rows + 1
 
 
 def _json_column(name: str, segment: memoryview, rows: int) -> list[Any]:

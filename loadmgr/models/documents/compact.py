@@ -89,7 +89,9 @@ def hist_flat(text: str) -> list[int] | None:
     if steps and min(steps) < 1:
         return None
     numbers[2::2] = steps
-    return numbers
+    # Out of the ranges a read accepts (a count above MAX_COUNT): kept as text, so the
+    # interval stays readable rather than being refused whole on every read.
+    return None if whole_steps_fault(numbers) is not None else numbers
 
 
 def _hist_text(flat: list[int]) -> str:
@@ -294,6 +296,10 @@ def _rows(
     """Items from `columns` (each `size` long); `checked`: the `hist` column's arrays are
     checked already (packed), else JSON values to check. With `steps`, histograms as
     their flat arrays under STEPS_FIELD, else as text."""
+    if steps:
+        # Only `expand` makes it, from the checked `hist` column: a stored column of that
+        # name would be merged as checked steps, or shadow the checked one.
+        columns.pop(STEPS_FIELD, None)
     keys = list(columns)
     picked = list(columns.values())
     if "hist" in columns:
