@@ -733,6 +733,26 @@ def test_a_stored_steps_column_is_never_taken_for_checked_steps(older: Any, firs
     assert expand(dict(alone), steps=True)["requestStats"] == [{}]
 
 
+@pytest.mark.parametrize("form", ["plain", "items kept plain"])
+def test_a_stored_steps_field_of_a_plain_entry_is_never_taken_for_checked_steps(
+    form: str,
+) -> None:
+    """The same for entries stored plain (an interval never made compact, or entries the
+    compact form could not hold): a read for merging gives no `histSteps` it did not make,
+    so the merge reads the entry's `hist` text, checked; a plain read gives it as stored."""
+    spoiled = {"name": "a", "hist": "3:1", "histSteps": [-5, "x", 1]}
+    doc: dict[str, Any] = {"loadTestRunId": "r", "requestStats": [dict(spoiled)]}
+    if form == "items kept plain":
+        doc["requestStats"][0]["at"] = START  # a date: the entries stay plain
+        spoiled["at"] = START
+        doc = compact(doc)
+        assert "requestStats" in doc and doc["encoding"] == ENCODING
+    stored = _stored(doc)
+    read = expand(_stored(doc), steps=True)["requestStats"]
+    assert read == [{k: v for k, v in spoiled.items() if k != "histSteps"}]
+    assert expand(stored)["requestStats"] == [spoiled]
+
+
 _SCALARS = [0, 1.0, -0.0, float("nan"), float("inf"), 2**70, -(2**64), True, False, None, "", "é"]
 _HISTS = {
     "packed": ["3:1,9:2", None, ""],

@@ -317,7 +317,7 @@ def _rows(
     if not keys:
         return [{} for _ in range(size)]
     # Every column is `size` long (checked where it was read): one dict a row, made in C.
-    return list(map(dict, map(zip, repeat(keys), zip(*picked))))
+    return list(map(dict, map(zip, repeat(keys), zip(*picked, strict=False))))
 
 
 def _requests(encoding: int, data: Any, wanted: frozenset[str] | None, steps: bool) -> Any:
@@ -340,7 +340,14 @@ def expand(
     histogram is given as its checked flat array under STEPS_FIELD instead of as `hist`
     text (the window reads merge it as it is: no text built to be parsed again).
     CompactError when it cannot be."""
-    doc.pop(STEPS_FIELD, None)  # only ever made here: a stored one is no one's to trust
+    # Checked steps are only ever made here: a stored one (on the interval, or on a plain
+    # entry where steps are asked for) is no one's to trust: a merge takes it as checked.
+    doc.pop(STEPS_FIELD, None)
+    plain_items = doc.get("requestStats")
+    if steps and type(plain_items) is list:
+        for item in plain_items:
+            if type(item) is dict:
+                item.pop(STEPS_FIELD, None)
     encoding = doc.pop(ENCODING_FIELD, None)
     if encoding is None:
         # Compact fields without the mark that they are: not loadmgr's, and of no use.
