@@ -355,6 +355,15 @@ def steady_intervals(
     return made
 
 
+def json_z(value: Any) -> bytes:
+    """zlib over `value`'s JSON: how encodings 1 and 2 stored a compact field (loadmgr reads
+    them and writes encoding 3)."""
+    import json
+    import zlib
+
+    return zlib.compress(json.dumps(value, separators=(",", ":"), allow_nan=True).encode(), 4)
+
+
 def in_encoding_1(plain: dict[str, Any]) -> dict[str, Any]:
     """A plain interval as the first compact form stored it (`encoding: 1`, docs/storage.md:
     `histZ` as JSON, `requestStatsZ` one JSON object), which loadmgr no longer writes but
@@ -363,7 +372,7 @@ def in_encoding_1(plain: dict[str, Any]) -> dict[str, Any]:
 
     doc = in_encoding_2(plain)
     if form.HIST_FIELD in doc:
-        doc[form.HIST_FIELD] = form._packed(form._unpacked_packed_steps("", doc[form.HIST_FIELD]))
+        doc[form.HIST_FIELD] = json_z(form._unpacked_packed_steps("", doc[form.HIST_FIELD]))
     return {**doc, form.ENCODING_FIELD: form.JSON_ENCODING}
 
 
@@ -375,5 +384,5 @@ def in_encoding_2(plain: dict[str, Any]) -> dict[str, Any]:
     doc = form.compact(dict(plain))
     if form.REQUESTS_FIELD in doc:
         columns = form._columns(plain["requestStats"])
-        doc[form.REQUESTS_FIELD] = form._packed({"columns": columns})
+        doc[form.REQUESTS_FIELD] = json_z({"columns": columns})
     return {**doc, form.ENCODING_FIELD: form.PACKED_ENCODING}

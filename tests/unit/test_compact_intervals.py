@@ -43,6 +43,7 @@ from tests.metrics_data import (
     START,
     in_encoding_1,
     in_encoding_2,
+    json_z,
     make_run,
     make_test,
     plugin_snapshots,
@@ -82,7 +83,7 @@ def test_every_histogram_comes_back_with_its_text_and_percentiles(
     text = encode(histogram)
     flat = hist_flat(text)
     assert flat is not None
-    back = _stored({"h": compact_form._packed(flat)})["h"]
+    back = _stored({"h": json_z(flat)})["h"]
     again = flat_text(compact_form._unpacked("h", back))
     assert again == text
     assert decode(again) == histogram

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import Any
 
-from loadmgr.models.documents.packed import CompactError, pack, unpack
+from loadmgr.models.documents.packed import CompactError, json_value, pack, unpack
 from loadmgr.models.histogram import whole_steps_fault
 
 FIELD = "requestStatsZ"
@@ -83,7 +83,7 @@ def _header(raw: bytes) -> tuple[int, list[tuple[str, str, int]], memoryview]:
     end = _LENGTH_BYTES + int.from_bytes(raw[:_LENGTH_BYTES], "little")
     if end > len(raw):
         raise CompactError(f"{FIELD}: truncated header")
-    header = _json(raw[_LENGTH_BYTES:end])
+    header = json_value(FIELD, raw[_LENGTH_BYTES:end])
     if not isinstance(header, dict) or set(header) != {"rows", "columns"}:
         raise CompactError(f"{FIELD}: not the header loadmgr writes")
     rows, described = header["rows"], header["columns"]
@@ -125,7 +125,7 @@ def _least_bytes(kind: str, rows: int) -> int:
 
 
 def _json_column(name: str, segment: memoryview, rows: int) -> list[Any]:
-    values = _json(bytes(segment))
+    values = json_value(FIELD, bytes(segment))
     if type(values) is not list:
         raise CompactError(f"{FIELD}: column {name!r} is no list")
     if len(values) != rows:
@@ -149,10 +149,3 @@ def _histograms(segment: memoryview, rows: int) -> Iterator[list[int] | None]:
         if fault is not None:
             raise CompactError(f"{FIELD}: {fault}")
         yield flat
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        raise CompactError(f"{FIELD}: not the JSON loadmgr writes") from None

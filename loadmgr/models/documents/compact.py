@@ -25,7 +25,6 @@ would not as text. Models never see the compact form: the store expands it on re
 
 from __future__ import annotations
 
-import json
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -35,7 +34,7 @@ from typing import Any
 
 from loadmgr.models.documents import columns as request_columns
 from loadmgr.models.documents.packed import CompactError as CompactError
-from loadmgr.models.documents.packed import pack, unpack
+from loadmgr.models.documents.packed import json_value, pack, unpack
 from loadmgr.models.histogram import StepsText, steps_fault, whole_steps_fault
 
 ENCODING = 3  # the `encoding` field of a compact interval; a future form migrates from it
@@ -117,15 +116,9 @@ def flat_text(flat: Any) -> str:
 # -- bytes ------------------------------------------------------------------------------
 
 
-def _packed(value: Any) -> bytes:
-    """zlib over `value`'s JSON (bytes: BSON binary of subtype 0, read back as bytes)."""
-    raw = json.dumps(value, separators=(",", ":"), allow_nan=True).encode()
-    return zlib.compress(raw, LEVEL)
-
-
 def _unpacked(field: str, data: Any) -> Any:
     """The JSON value of a compact field, decoding at most MAX_DECODED bytes."""
-    return _json(field, _inflated(field, data))
+    return json_value(field, _inflated(field, data))
 
 
 def _inflated(field: str, data: Any) -> bytes:
@@ -144,13 +137,6 @@ def _inflated(field: str, data: Any) -> bytes:
     return raw
 
 
-def _json(field: str, raw: bytes | str) -> Any:
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        raise CompactError(f"{field}: not the JSON loadmgr writes") from None
-
-
 def _unpacked_steps(field: str, data: Any) -> list[int]:
     """A compact histogram's checked flat array: `checked_steps(_unpacked(…))`, cheaper
     for what loadmgr writes. JSON of digits and commas alone in brackets is a flat list
@@ -158,12 +144,12 @@ def _unpacked_steps(field: str, data: Any) -> list[int]:
     ranges are left to check (`whole_steps_fault`); anything else takes the full check."""
     raw = _inflated(field, data)
     if raw[:1] == b"[" and raw[-1:] == b"]" and not raw[1:-1].translate(None, _DIGITS):
-        flat: list[int] = _json(field, raw.decode("ascii"))  # (no encoding to detect)
+        flat: list[int] = json_value(field, raw.decode("ascii"))  # (no encoding to detect)
         fault = whole_steps_fault(flat)
         if fault is not None:
             raise CompactError(fault)
         return flat
-    return checked_steps(_json(field, raw))
+    return checked_steps(json_value(field, raw))
 
 
 _DIGITS = b"0123456789,"
@@ -271,6 +257,7 @@ def compact_fields(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | No
         if done is doc:
             return None
     fields = (ENCODING_FIELD, HIST_FIELD, REQUESTS_FIELD, "hist", "requestStats")
+    # A field `compact` kept as it was (the very object) is not written again.
     changes = {key: done[key] for key in fields if key in done and done[key] is not doc.get(key)}
     return changes, [key for key in fields if key in doc and key not in done]
 

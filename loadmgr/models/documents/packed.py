@@ -1,5 +1,6 @@
-"""Whole numbers ≥ 0 as packed little-endian unsigned integers of one width: how the
-compact form stores histograms (docs/storage.md, "The layout").
+"""The compact form's bytes (docs/storage.md, "The layout"): whole numbers ≥ 0 as packed
+little-endian unsigned integers of one width (how it stores histograms), and its JSON read
+back (how it stores the rest), each refused with a CompactError when it is not its own.
 
 One byte W (1, 2, 4 or 8), then each number as a W-byte little-endian unsigned integer;
 the writer picks the narrowest W that holds the largest number. Python's `array` packs
@@ -9,8 +10,10 @@ language reads it with a loop of shifts.
 
 from __future__ import annotations
 
+import json
 import sys
 from array import array
+from typing import Any
 
 
 class CompactError(ValueError):
@@ -51,3 +54,12 @@ def unpack(field: str, raw: bytes) -> list[int]:
     if _SWAP:
         numbers.byteswap()
     return numbers.tolist()
+
+
+def json_value(field: str, raw: bytes | str) -> Any:
+    """The JSON value of `raw` (a field's bytes); CompactError when it is not JSON, or is
+    nested past Python's recursion limit."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise CompactError(f"{field}: not the JSON loadmgr writes") from None
