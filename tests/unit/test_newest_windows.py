@@ -88,12 +88,8 @@ def test_windows_answer_what_the_sorted_query_answered(
     check_windows_answer_the_sorted_query(collection, made, since, until, limit)
 
 
-def test_the_walk_stops_reading_when_the_caller_stops() -> None:
-    """Reading the newest run of a long history asks the newest windows only."""
-    collection = mongomock.MongoClient(tz_aware=True)["db"]["load_test_runs"]
-    collection.insert_many(
-        {"id": f"r{n}", "loadTestId": "a", "createdAt": NOW - HOUR * n / 2} for n in range(2000)
-    )
+def _queries_of(collection: Any) -> list[dict[str, Any]]:
+    """The filters `collection.find` is asked from now on, in order."""
     asked: list[dict[str, Any]] = []
     find = collection.find
 
@@ -101,7 +97,17 @@ def test_the_walk_stops_reading_when_the_caller_stops() -> None:
         asked.append(query)
         return find(query, *args, **kwargs)
 
-    collection.find = counted  # type: ignore[method-assign]
+    collection.find = counted
+    return asked
+
+
+def test_the_walk_stops_reading_when_the_caller_stops() -> None:
+    """Reading the newest run of a long history asks the newest windows only."""
+    collection = mongomock.MongoClient(tz_aware=True)["db"]["load_test_runs"]
+    collection.insert_many(
+        {"id": f"r{n}", "loadTestId": "a", "createdAt": NOW - HOUR * n / 2} for n in range(2000)
+    )
+    asked = _queries_of(collection)
     walk = newest.in_windows(collection, {"loadTestId": "a"}, ORDER, None, now=NOW)
     assert [doc["id"] for doc in itertools.islice(walk, 2)] == ["r0", "r1"]
     walk.close()
@@ -111,14 +117,7 @@ def test_the_walk_stops_reading_when_the_caller_stops() -> None:
 def test_a_history_of_no_runs_costs_a_few_empty_windows() -> None:
     """From now back to 1970 in doubling windows: ~log2(57 years / 1 h) of them."""
     collection = mongomock.MongoClient(tz_aware=True)["db"]["load_test_runs"]
-    asked: list[dict[str, Any]] = []
-    find = collection.find
-
-    def counted(query: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        asked.append(query)
-        return find(query, *args, **kwargs)
-
-    collection.find = counted  # type: ignore[method-assign]
+    asked = _queries_of(collection)
     assert list(newest.in_windows(collection, {"loadTestId": "a"}, ORDER, None, now=NOW)) == []
     assert len(asked) <= 21
     assert asked[-1] == {"loadTestId": "a", "createdAt": None}  # the runs without a date
