@@ -113,6 +113,7 @@ class MetricsRepository(Repository):
         self,
         docs: Iterable[dict[str, Any]],
         projection: dict[str, Any] | None,
+        *,
         steps: bool = False,
         fields: frozenset[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
@@ -398,7 +399,8 @@ class MetricsRepository(Repository):
                 own = (doc for doc in self.scope_checked(cursor, None) if own_seq(doc))
                 # Merged as plain intervals with their histograms as checked steps (the
                 # compact form expanded, no text), stored compact.
-                yield from self._expanded(uncovered(own, covered), None, True, fields)
+                plain = uncovered(own, covered)
+                yield from self._expanded(plain, None, steps=True, fields=fields)
             finally:
                 cursor.close()
 

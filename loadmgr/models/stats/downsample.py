@@ -178,11 +178,7 @@ def _merged_requests(group: list[Interval], seconds: float) -> list[dict[str, An
             # Cumulative counts: the latest interval's.
             entry["numRequests"] = get("numRequests", 0)
             entry["numFailures"] = get("numFailures", 0)
-            steps = get(STEPS_FIELD)
-            if type(steps) is list:  # (`_add`'s first case, without its call)
-                merge_steps_into(histogram, steps)
-            else:
-                _add(histogram, item)
+            _add(histogram, item)
     items = []
     for entry, histogram in merged.values():
         numbers, text = summary_and_steps_text(histogram)
