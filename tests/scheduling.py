@@ -42,14 +42,18 @@ def ordered(items: list[pytest.Item], seconds: dict[str, float], workers: int) -
     """`items` with the long ones at the heads of the workers' shares (see the module)."""
     long = sorted((i for i in items if i.nodeid in seconds), key=lambda i: -seconds[i.nodeid])
     quick = [i for i in items if i.nodeid not in seconds]
+    sizes = shares(len(items), workers)
     heads: list[list[pytest.Item]] = [[] for _ in range(workers)]
     loads = [0.0] * workers
     for item in long:
-        target = loads.index(min(loads))
+        # The least loaded share with room: a head longer than its share would spill its
+        # last tests into the next share, ahead of that share's longer ones.
+        room = [w for w in range(workers) if len(heads[w]) < sizes[w]]
+        target = min(room, key=loads.__getitem__)
         heads[target].append(item)
         loads[target] += seconds[item.nodeid]
     result: list[pytest.Item] = []
-    for head, size in zip(heads, shares(len(items), workers), strict=True):
+    for head, size in zip(heads, sizes, strict=True):
         fill = max(0, size - len(head))
         result += head + quick[:fill]
         del quick[:fill]

@@ -44,6 +44,17 @@ def test_the_long_tests_lead_the_shares_and_every_test_is_kept(
         assert max(loads) - min(loads) <= max(seconds.values())  # greedy: within one test
 
 
+def test_more_long_tests_than_a_share_holds_stay_in_their_shares_longest_first() -> None:
+    """Every test long (hypothesis found it): no head grows past its share, where its last
+    tests would run ahead of the next share's longer ones."""
+    items = [Item(f"t{i}") for i in range(10)]
+    seconds = {f"t{i}": 5.0 for i in range(10)} | {"t8": 6.0, "t9": 12.0}
+    result = [i.nodeid for i in ordered(items, seconds, 2)]  # type: ignore[arg-type]
+    for share in (result[:5], result[5:]):
+        assert share == sorted(share, key=lambda n: -seconds[n])
+    assert {"t8", "t9"} & set(result[:5]) and {"t8", "t9"} & set(result[5:])
+
+
 def test_the_known_slow_tests_name_tests_that_exist() -> None:
     for nodeid in known_seconds(SLOW_TESTS):
         path = nodeid.split("::")[0]
